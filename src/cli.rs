@@ -1,0 +1,59 @@
+//! The command-line grammar (clap). The contract scripts rely on is `docs/CLI.md`'s: commands,
+//! flags and JSON fields may be added, never renamed or removed.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Moot: a peer-to-peer, offline-first hub for member-run organisations.
+#[derive(Debug, Parser)]
+#[command(name = "moot", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Print one machine-readable JSON document instead of the human-friendly view.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Count a STAR (or Bloc STAR) election from a CSV file of score ballots. No node needed.
+    Tally(TallyArgs),
+}
+
+/// Arguments of `moot tally`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+BALLOT FILE:
+  A header row of option names, then one row per ballot of whole-number scores 0-5 in header
+  order. A blank score counts as 0. star.vote exports (leading voterID,voteTime,pollID columns)
+  and BetterVoting exports (leading ballot_id,precinct columns) are recognised from the header.
+  Any other value is an error naming its line, and the exit code is 2.
+
+TIES:
+  The current official STAR tie-breaker protocol. A tie it cannot break goes to the lot: every
+  option's lot number is SHA-256(\"moot-star/lot/v1\\0\" || seed || name) and the smallest wins.
+  Without --seed, the seed is SHA-256 of the option names and their score histograms (see
+  docs/STAR-RULES.md and the moot-star crate docs), so the same ballots always give the same draw.
+
+EXIT CODES:
+  0 counted; 1 failed (for example the file could not be read); 2 bad usage or bad input.")]
+pub struct TallyArgs {
+    /// Ballot CSV file, or - for standard input.
+    #[arg(value_name = "FILE.csv|-")]
+    pub file: PathBuf,
+    /// Seats to fill: more than 1 counts Bloc STAR.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub seats: u32,
+    /// Lot seed: 64 hex digits (32 bytes). Default: derived from the ballots.
+    #[arg(long, value_name = "HEX64")]
+    pub seed: Option<String>,
+}

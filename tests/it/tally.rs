@@ -1,0 +1,165 @@
+//! `moot tally`: the JSON contract, the text report, input layouts, and bad input.
+
+use crate::{json, moot, root};
+
+fn example() -> String {
+    root().join("examples/ballots.csv").display().to_string()
+}
+
+#[test]
+fn json_has_every_contract_field() {
+    let out = json(&moot(&["tally", &example(), "--json"], None));
+    assert_eq!(out["winners"], serde_json::json!(["Ben"]));
+    assert_eq!(out["ballots"], 10);
+    let ada = &out["options"][0];
+    assert_eq!(ada["name"], "Ada");
+    assert_eq!(ada["total"], 29);
+    assert_eq!(ada["average"], 2.9);
+    assert_eq!(ada["histogram"], serde_json::json!([2, 1, 1, 1, 2, 3]));
+    let runoff = &out["runoff"];
+    assert_eq!(
+        (
+            &runoff["a"],
+            &runoff["b"],
+            &runoff["a_votes"],
+            &runoff["b_votes"],
+            &runoff["no_preference"]
+        ),
+        (
+            &"Ben".into(),
+            &"Ada".into(),
+            &5.into(),
+            &4.into(),
+            &1.into()
+        )
+    );
+    assert_eq!(out["rounds"][0]["winner"], "Ben");
+    assert_eq!(out["rounds"][0]["runoff"], out["runoff"]);
+    assert_eq!(out["tiebreaks"], serde_json::json!([]));
+    assert_eq!(out["seed"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn global_json_flag_works_before_the_command_and_stdin_is_read_with_dash() {
+    let csv = std::fs::read(root().join("examples/ballots.csv")).unwrap();
+    let from_stdin = json(&moot(&["--json", "tally", "-"], Some(&csv)));
+    let from_file = json(&moot(&["tally", &example(), "--json"], None));
+    assert_eq!(from_stdin, from_file);
+}
+
+#[test]
+fn text_report_shows_winner_table_histograms_runoff_and_lot() {
+    let out = moot(&["tally", &example()], None);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "STAR: 10 ballots, 4 options",
+        "Winner: Ben",
+        "Ben            32     3.20          3",
+        "Score distribution",
+        "Runoff Ben vs Ada: Ben preferred by 5, Ada by 4, no preference 1 -> Ben",
+        "Tiebreaks: none",
+        "Lot: not needed; seed ",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn bloc_star_fills_every_seat_in_order() {
+    let out = json(&moot(
+        &["tally", &example(), "--seats", "3", "--json"],
+        None,
+    ));
+    let winners = out["winners"].as_array().unwrap();
+    assert_eq!(winners.len(), 3);
+    assert_eq!(out["rounds"].as_array().unwrap().len(), 3);
+    assert_eq!(out["winners"][0], "Ben");
+    for (i, round) in out["rounds"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(round["seat"], i + 1);
+        assert_eq!(round["winner"], winners[i]);
+    }
+}
+
+#[test]
+fn the_seed_fixes_the_draw_and_is_reported() {
+    // Everyone scores both options equally: only the lot can decide.
+    let csv = b"Ada,Ben\n3,3\n5,5\n";
+    let seed = "11".repeat(32);
+    let first = json(&moot(&["tally", "-", "--seed", &seed, "--json"], Some(csv)));
+    let again = json(&moot(&["tally", "-", "--seed", &seed, "--json"], Some(csv)));
+    assert_eq!(first, again);
+    assert_eq!(first["seed"], seed.as_str());
+    assert_eq!(first["lot_used"], true);
+    let steps: Vec<&str> = first["tiebreaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["score", "five_star", "lot"]);
+    assert_eq!(first["winners"][0], first["lot_order"][0]);
+}
+
+#[test]
+fn star_vote_export_is_read() {
+    let csv = b"voterID,voteTime,pollID,Ada,Ben\n1,t,p,5,0\n2,t,p,4,1\n";
+    let out = json(&moot(&["tally", "-", "--json"], Some(csv)));
+    assert_eq!(out["winners"][0], "Ada");
+    assert_eq!(out["options"].as_array().unwrap().len(), 2);
+}
+
+/// Bad input exits 2 with a message naming the line and the problem.
+fn refused(stdin: &[u8], args: &[&str], needle: &str) {
+    let mut all = vec!["tally", "-"];
+    all.extend_from_slice(args);
+    let out = moot(&all, Some(stdin));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains(needle), "{needle:?} not in {stderr:?}");
+    assert!(out.stdout.is_empty(), "nothing is tallied on bad input");
+}
+
+#[test]
+fn bad_input_exits_2_and_names_the_problem() {
+    refused(
+        b"Ada,Ben\n5,0\n1,6\n",
+        &[],
+        "line 3: score 6 for \"Ben\" is outside 0-5",
+    );
+    refused(
+        b"Ada,Ben\n5,0,1\n",
+        &[],
+        "line 2: 3 fields, but the header has 2",
+    );
+    refused(
+        b"Ada,Ben\nx,1\n",
+        &[],
+        "line 2: score for \"Ada\" is \"x\", not a whole number",
+    );
+    refused(
+        b"Ada,Ada\n1,1\n",
+        &[],
+        "option name \"Ada\" appears more than once",
+    );
+    refused(b"", &[], "the file is empty");
+    refused(b"Ada,Ben\n", &[], "no ballots to count");
+    refused(
+        b"Ada,Ben\n1,2\n",
+        &["--seats", "3"],
+        "cannot fill 3 seat(s) from 2 option(s)",
+    );
+    refused(
+        b"Ada,Ben\n1,2\n",
+        &["--seed", "abc"],
+        "a seed is 64 hexadecimal digits",
+    );
+    refused(b"Ada,Ben\n1,2\n", &["--seats", "0"], "--seats");
+}
+
+#[test]
+fn missing_file_is_a_failure_not_bad_usage() {
+    let out = moot(&["tally", "/nonexistent/ballots.csv"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open /nonexistent/ballots.csv"));
+}
