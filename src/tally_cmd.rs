@@ -1,7 +1,7 @@
 //! `moot tally`: read a ballot file, count it, print the report.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 
 use anyhow::Context as _;
 use moot_star::input::read_ballots;
@@ -21,7 +21,8 @@ pub fn run(args: &TallyArgs, json: bool) -> anyhow::Result<()> {
     } else {
         let file = File::open(&args.file)
             .with_context(|| format!("cannot open {}", args.file.display()))?;
-        Box::new(BufReader::with_capacity(1 << 16, file))
+        // No BufReader: the ballot reader keeps its own 256 KiB buffer.
+        Box::new(file)
     };
     let source = args.file.display().to_string();
     let parsed = read_ballots(reader).map_err(|error| {

@@ -102,6 +102,16 @@ impl Ballots {
         Ok(())
     }
 
+    /// Adds a ballot the caller has already checked (right length, every score `<= 5`): the
+    /// reader's fast path, which validates while it parses.
+    pub(crate) fn push_valid(&mut self, scores: &[u8]) {
+        debug_assert!(scores.len() == self.names.len() && scores.iter().all(|&s| s <= MAX_SCORE));
+        for (column, &score) in self.columns.iter_mut().zip(scores) {
+            column.push(score);
+        }
+        self.len += 1;
+    }
+
     /// Option names, in column order.
     pub fn names(&self) -> &[String] {
         &self.names

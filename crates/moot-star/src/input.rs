@@ -10,8 +10,11 @@
 //! number from 0 to 5 is an error naming the line, the option and the text found: a ballot file
 //! is never tallied "mostly".
 //!
-//! The reader streams: it keeps one record buffer and one byte per score, never whole rows as
-//! strings, so a million-ballot file needs a few megabytes.
+//! The reader streams: it keeps a 256 KiB buffer and one byte per score, never whole rows as
+//! strings, so a million-ballot file needs a few megabytes. Rows of single digits (almost every
+//! real ballot file) take a fast path that checks and stores them without splitting fields; any
+//! other row goes through a full RFC 4180 record parser (quotes, blanks, padding), which is also
+//! where every error is reported. A record may not exceed [`MAX_RECORD_BYTES`].
 
 use std::io::Read;
 
@@ -115,74 +118,353 @@ pub struct Parsed {
     pub layout: Layout,
 }
 
+/// The longest record accepted, in bytes. Bounds memory on hostile input (a file that never
+/// ends a line); real ballot rows are a few dozen bytes.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+
+const CHUNK_BYTES: usize = 256 * 1024;
+/// Bytes kept buffered ahead of the parse position, so the fast path always sees whole rows.
+const LOOKAHEAD_BYTES: usize = 16 * 1024;
+
 /// Reads a ballot CSV from any reader (a file, standard input, a byte slice).
 pub fn read_ballots<R: Read>(reader: R) -> Result<Parsed, InputError> {
-    let mut csv = ::csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(::csv::Trim::All)
-        .buffer_capacity(1 << 16)
-        .from_reader(reader);
-    let mut record = ::csv::ByteRecord::new();
+    let mut scanner = Scanner::new(reader);
+    let mut fields: Vec<Vec<u8>> = Vec::new();
 
-    if !read_record(&mut csv, &mut record)? {
+    if scanner.general_record(&mut fields)?.is_none() {
         return Err(InputError::Empty);
     }
-    let header: Vec<String> = record
+    let header: Vec<String> = fields
         .iter()
         .map(|field| String::from_utf8_lossy(field).into_owned())
         .collect();
     let layout = detect_layout(&header);
     let skip = layout.leading_columns();
-    let names = option_names(&header[skip..], layout)?;
+    let names = option_names(&header[skip.min(header.len())..], layout)?;
     let expected = header.len();
     let mut ballots = Ballots::new(names).map_err(InputError::Header)?;
     let mut scores = vec![0u8; expected - skip];
 
-    while read_record(&mut csv, &mut record)? {
-        let line = record.position().map_or(0, |p| p.line());
-        if record.len() != expected {
+    loop {
+        scanner.fill(LOOKAHEAD_BYTES)?;
+        // As many common rows as the buffer holds, in one tight loop.
+        let mut taken = 0;
+        let mut rows = 0;
+        while let Some(length) = fast_row(&scanner.pending()[taken..], skip, &mut scores) {
+            ballots.push_valid(&scores);
+            taken += length;
+            rows += 1;
+        }
+        if rows > 0 {
+            scanner.consume(taken, rows);
+            continue;
+        }
+        let Some(line) = scanner.general_record(&mut fields)? else {
+            break;
+        };
+        if fields.len() != expected {
             return Err(InputError::FieldCount {
                 line,
                 expected,
-                found: record.len(),
+                found: fields.len(),
             });
         }
-        for (i, (slot, field)) in scores.iter_mut().zip(record.iter().skip(skip)).enumerate() {
+        for (i, (slot, field)) in scores.iter_mut().zip(fields.iter().skip(skip)).enumerate() {
             *slot = parse_score(field).map_err(|problem| {
                 let option = ballots.names()[i].clone();
-                let text = String::from_utf8_lossy(field).into_owned();
+                let text = excerpt(field);
                 match problem {
                     ScoreProblem::NotANumber => InputError::NotANumber { line, option, text },
                     ScoreProblem::OutOfRange => InputError::OutOfRange { line, option, text },
                 }
             })?;
         }
-        // Lengths and ranges were checked above, so this cannot fail; map it anyway rather
-        // than assume.
-        ballots.push(&scores).map_err(|e| InputError::Malformed {
-            line,
-            message: e.to_string(),
-        })?;
+        push(&mut ballots, &scores, line)?;
     }
     Ok(Parsed { ballots, layout })
 }
 
-/// Reads the next record; `false` at the end of input.
-fn read_record<R: Read>(
-    csv: &mut ::csv::Reader<R>,
-    record: &mut ::csv::ByteRecord,
-) -> Result<bool, InputError> {
-    csv.read_byte_record(record).map_err(|error| {
-        let line = error.position().map_or(0, |p| p.line());
-        match error.into_kind() {
-            ::csv::ErrorKind::Io(io) => InputError::Io(io),
-            other => InputError::Malformed {
-                line,
-                message: format!("{other:?}"),
-            },
-        }
+fn push(ballots: &mut Ballots, scores: &[u8], line: u64) -> Result<(), InputError> {
+    // Lengths and ranges were checked by the parser, so this cannot fail; map it anyway rather
+    // than assume.
+    ballots.push(scores).map_err(|e| InputError::Malformed {
+        line,
+        message: e.to_string(),
     })
+}
+
+/// The fast path for the common row: leading columns without quotes, then one digit 0–5 per
+/// option separated by commas, ending in `\n` or `\r\n`. Returns the bytes the row takes, or
+/// `None` for anything else (which the general parser then handles, errors included).
+fn fast_row(bytes: &[u8], skip: usize, scores: &mut [u8]) -> Option<usize> {
+    let mut p = 0;
+    for _ in 0..skip {
+        let comma = bytes[p..]
+            .iter()
+            .position(|&b| matches!(b, b',' | b'\n' | b'"'))?;
+        if bytes[p + comma] != b',' {
+            return None;
+        }
+        p += comma + 1;
+    }
+    // One digit and one separator per option: check the length once, then walk pairs.
+    let row = bytes.get(p..p + 2 * scores.len())?;
+    let (last, rest) = scores.split_last_mut()?;
+    let mut pairs = row.chunks_exact(2);
+    for (slot, pair) in rest.iter_mut().zip(pairs.by_ref()) {
+        let digit = pair[0].wrapping_sub(b'0');
+        if digit > MAX_SCORE || pair[1] != b',' {
+            return None;
+        }
+        *slot = digit;
+    }
+    let final_pair = pairs.next()?;
+    let digit = final_pair[0].wrapping_sub(b'0');
+    if digit > MAX_SCORE {
+        return None;
+    }
+    *last = digit;
+    let row_end = p + row.len();
+    match (final_pair[1], bytes.get(row_end)) {
+        (b'\n', _) => Some(row_end),
+        (b'\r', Some(b'\n')) => Some(row_end + 1),
+        _ => None,
+    }
+}
+
+/// A buffered reader of CSV records (RFC 4180: `,` separators, `"` quoting with `""` as an
+/// escaped quote, `\n` or `\r\n` line ends). Spaces and tabs around fields are trimmed; empty
+/// lines are skipped.
+struct Scanner<R> {
+    reader: R,
+    buffer: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    /// The 1-based line number of the byte at `start`.
+    line: u64,
+}
+
+enum Parse {
+    /// A complete record taking `length` bytes and `lines` line ends.
+    Record { length: usize, lines: u64 },
+    /// An empty line taking `length` bytes.
+    Blank { length: usize },
+    /// The buffer ends before the record does.
+    Incomplete,
+}
+
+impl<R: Read> Scanner<R> {
+    fn new(reader: R) -> Self {
+        Scanner {
+            reader,
+            buffer: vec![0; CHUNK_BYTES],
+            start: 0,
+            end: 0,
+            eof: false,
+            line: 1,
+        }
+    }
+
+    fn pending(&self) -> &[u8] {
+        &self.buffer[self.start..self.end]
+    }
+
+    fn consume(&mut self, length: usize, lines: u64) {
+        self.start += length;
+        self.line += lines;
+    }
+
+    /// Reads until at least `want` bytes are pending or the input ends. The buffer grows only
+    /// as far as one maximum record plus the lookahead.
+    fn fill(&mut self, want: usize) -> Result<(), InputError> {
+        while !self.eof && self.end - self.start < want {
+            if self.start > 0 {
+                self.buffer.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.end == self.buffer.len() {
+                let grown = (self.buffer.len() * 2).min(MAX_RECORD_BYTES + LOOKAHEAD_BYTES);
+                if grown <= self.buffer.len() {
+                    return Ok(());
+                }
+                self.buffer.resize(grown, 0);
+            }
+            match self.reader.read(&mut self.buffer[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(InputError::Io(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses the next non-empty record into `fields`; returns its first line, or `None` at the
+    /// end of input.
+    fn general_record(&mut self, fields: &mut Vec<Vec<u8>>) -> Result<Option<u64>, InputError> {
+        loop {
+            self.fill(LOOKAHEAD_BYTES)?;
+            if self.start == self.end && self.eof {
+                return Ok(None);
+            }
+            let line = self.line;
+            match parse_record(self.pending(), self.eof, fields, line)? {
+                Parse::Record { length, lines } => {
+                    if length > MAX_RECORD_BYTES {
+                        return Err(too_long(line));
+                    }
+                    self.consume(length, lines);
+                    return Ok(Some(line));
+                }
+                Parse::Blank { length } => self.consume(length, 1),
+                Parse::Incomplete => {
+                    let pending = self.end - self.start;
+                    if pending > MAX_RECORD_BYTES {
+                        return Err(too_long(line));
+                    }
+                    self.fill(pending + 1)?;
+                }
+            }
+        }
+    }
+}
+
+fn too_long(line: u64) -> InputError {
+    InputError::Malformed {
+        line,
+        message: format!("a record longer than {MAX_RECORD_BYTES} bytes"),
+    }
+}
+
+/// A field's text for an error message: at most 40 characters, marked when cut.
+fn excerpt(field: &[u8]) -> String {
+    let text = String::from_utf8_lossy(field);
+    if text.chars().count() <= 40 {
+        text.into_owned()
+    } else {
+        let cut: String = text.chars().take(40).collect();
+        format!("{cut}...")
+    }
+}
+
+fn is_blank(byte: u8) -> bool {
+    byte == b' ' || byte == b'\t'
+}
+
+fn malformed(line: u64, message: &str) -> InputError {
+    InputError::Malformed {
+        line,
+        message: message.to_string(),
+    }
+}
+
+/// Parses one record at the start of `bytes`. `eof` says whether more bytes may follow.
+fn parse_record(
+    bytes: &[u8],
+    eof: bool,
+    fields: &mut Vec<Vec<u8>>,
+    line: u64,
+) -> Result<Parse, InputError> {
+    match bytes {
+        [b'\n', ..] => return Ok(Parse::Blank { length: 1 }),
+        [b'\r', b'\n', ..] => return Ok(Parse::Blank { length: 2 }),
+        [b'\r'] if !eof => return Ok(Parse::Incomplete),
+        _ => {}
+    }
+    fields.clear();
+    let mut lines = 0u64;
+    let mut p = 0;
+    loop {
+        // One field.
+        while p < bytes.len() && is_blank(bytes[p]) {
+            p += 1;
+        }
+        let mut field = Vec::new();
+        if bytes.get(p) == Some(&b'"') {
+            p += 1;
+            loop {
+                match bytes.get(p) {
+                    None if eof => return Err(malformed(line, "a quoted field is never closed")),
+                    None => return Ok(Parse::Incomplete),
+                    Some(b'"') => match bytes.get(p + 1) {
+                        Some(b'"') => {
+                            field.push(b'"');
+                            p += 2;
+                        }
+                        None if !eof => return Ok(Parse::Incomplete),
+                        _ => {
+                            p += 1;
+                            break;
+                        }
+                    },
+                    Some(&byte) => {
+                        if byte == b'\n' {
+                            lines += 1;
+                        }
+                        field.push(byte);
+                        p += 1;
+                    }
+                }
+            }
+            while p < bytes.len() && is_blank(bytes[p]) {
+                p += 1;
+            }
+            if !matches!(bytes.get(p), None | Some(b',' | b'\n' | b'\r')) {
+                return Err(malformed(
+                    line + lines,
+                    "unexpected text after a closing quote",
+                ));
+            }
+        } else {
+            let from = p;
+            while p < bytes.len() && !matches!(bytes[p], b',' | b'\n' | b'\r') {
+                if bytes[p] == b'"' {
+                    return Err(malformed(line + lines, "a quote inside an unquoted field"));
+                }
+                p += 1;
+            }
+            let mut to = p;
+            while to > from && is_blank(bytes[to - 1]) {
+                to -= 1;
+            }
+            field.extend_from_slice(&bytes[from..to]);
+        }
+        fields.push(field);
+        // The separator after it.
+        match bytes.get(p) {
+            Some(b',') => p += 1,
+            Some(b'\n') => {
+                return Ok(Parse::Record {
+                    length: p + 1,
+                    lines: lines + 1,
+                });
+            }
+            Some(b'\r') => match bytes.get(p + 1) {
+                Some(b'\n') => {
+                    return Ok(Parse::Record {
+                        length: p + 2,
+                        lines: lines + 1,
+                    });
+                }
+                None if !eof => return Ok(Parse::Incomplete),
+                _ => {
+                    return Err(malformed(
+                        line + lines,
+                        "a carriage return not followed by a line feed",
+                    ));
+                }
+            },
+            None if eof => {
+                return Ok(Parse::Record {
+                    length: p,
+                    lines: lines + 1,
+                });
+            }
+            _ => return Ok(Parse::Incomplete),
+        }
+    }
 }
 
 fn detect_layout(header: &[String]) -> Layout {
