@@ -1,0 +1,151 @@
+//! Ed25519 keys and printable ids. Key generation takes its randomness from the caller, so this
+//! crate never touches the OS.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+
+/// Why a key or id was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// Not 64 hexadecimal digits.
+    #[error("a key id is 64 hexadecimal digits")]
+    Format,
+    /// Not a valid Ed25519 public key (not a curve point).
+    #[error("not a valid Ed25519 public key")]
+    NotAPoint,
+    /// A small-order ("weak") key, for which signatures prove nothing.
+    #[error("a weak (small-order) Ed25519 key is not accepted")]
+    Weak,
+}
+
+/// A secret signing key (a member key or a device key). Zeroised on drop by ed25519-dalek.
+#[derive(Clone)]
+pub struct SecretKey(SigningKey);
+
+impl SecretKey {
+    /// The key whose 32-byte seed is `seed`. The caller supplies the randomness (the binary uses
+    /// the OS generator; tests use fixed seeds).
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        SecretKey(SigningKey::from_bytes(&seed))
+    }
+
+    /// The 32-byte seed, for the keystore.
+    pub fn seed(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// The matching public key.
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.0.verifying_key())
+    }
+
+    /// Signs a message (deterministic Ed25519).
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.0.sign(message).to_bytes()
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print secret material.
+        write!(f, "SecretKey(public {})", self.public())
+    }
+}
+
+/// A public Ed25519 key: the id of a member or a device. Printed as 64 lowercase hex digits.
+/// Weak (small-order) keys cannot be constructed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublicKey(VerifyingKey);
+
+impl PublicKey {
+    /// Parses 32 bytes, refusing non-points and weak keys.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, KeyError> {
+        let key = VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::NotAPoint)?;
+        if key.is_weak() {
+            return Err(KeyError::Weak);
+        }
+        Ok(PublicKey(key))
+    }
+
+    /// The 32-byte encoding.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// True if `signature` is a valid signature of `message` by this key, under the strict
+    /// rules (canonical encodings, no small-order components), which every node applies alike.
+    pub fn verify_strict(&self, message: &[u8], signature: &[u8; 64]) -> bool {
+        let signature = ed25519_dalek::Signature::from_bytes(signature);
+        self.0.verify_strict(message, &signature).is_ok()
+    }
+}
+
+impl PartialOrd for PublicKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PublicKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.to_bytes().cmp(&other.to_bytes())
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.to_bytes()))
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({self})")
+    }
+}
+
+impl FromStr for PublicKey {
+    type Err = KeyError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut bytes).map_err(|_| KeyError::Format)?;
+        PublicKey::from_bytes(&bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_through_text() {
+        let key = SecretKey::from_seed([1; 32]).public();
+        let text = key.to_string();
+        assert_eq!(text.len(), 64);
+        assert_eq!(text.parse::<PublicKey>(), Ok(key));
+        assert_eq!("xyz".parse::<PublicKey>(), Err(KeyError::Format));
+    }
+
+    #[test]
+    fn weak_keys_are_refused() {
+        // The identity point (encoded as 1 followed by zeros) has small order.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(PublicKey::from_bytes(&identity), Err(KeyError::Weak));
+    }
+
+    #[test]
+    fn signatures_verify_only_for_their_key_and_message() {
+        let alice = SecretKey::from_seed([2; 32]);
+        let bob = SecretKey::from_seed([3; 32]);
+        let signature = alice.sign(b"ballot");
+        assert!(alice.public().verify_strict(b"ballot", &signature));
+        assert!(!alice.public().verify_strict(b"ballot!", &signature));
+        assert!(!bob.public().verify_strict(b"ballot", &signature));
+        assert!(format!("{alice:?}").starts_with("SecretKey(public "));
+    }
+}

@@ -1,0 +1,31 @@
+//! Keys, signed operation envelopes and their verification: Moot's trust layer, with no IO.
+//!
+//! - [`SecretKey`] / [`PublicKey`]: Ed25519 member and device keys (ed25519-dalek); weak keys
+//!   cannot be constructed; ids print as hex.
+//! - [`Draft`] → [`Draft::sign`] → [`Authentic<SignedOp>`]: one envelope for everything written
+//!   (see [`op`] for the byte format). [`SignedOp::decode`] parses untrusted bytes strictly and
+//!   [`SignedOp::authenticate`] checks the signature; only this crate can make an
+//!   [`Authentic`], so code that needs a verified op cannot be handed an unverified one.
+//!
+//! Randomness comes from the caller ([`SecretKey::from_seed`]); nothing here reads a clock, a
+//! file or a socket.
+//!
+//! ```
+//! use moot_crypto::{Draft, HubId, SecretKey, SignedOp};
+//!
+//! let hub = HubId([7; 32]);
+//! let device = SecretKey::from_seed([1; 32]);
+//! let op = Draft { seq: 1, prev: None, deps: vec![], kind: 1, body: b"hello".to_vec() }
+//!     .sign(&hub, &device)?;
+//! // A peer receives the bytes, decodes and authenticates them.
+//! let received = SignedOp::decode(op.bytes())?.authenticate(&hub)?;
+//! assert_eq!(received.id(), op.id());
+//! assert_eq!(received.body(), b"hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod keys;
+pub mod op;
+
+pub use keys::{KeyError, PublicKey, SecretKey};
+pub use op::{Authentic, BuildError, DecodeError, Draft, HubId, OpId, SignatureError, SignedOp};

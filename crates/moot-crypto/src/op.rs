@@ -1,0 +1,372 @@
+//! The signed operation envelope: one format for everything a member writes.
+//!
+//! # Wire format, version 1
+//! All integers little-endian; the op is exactly these bytes, nothing before or after:
+//!
+//! | field | bytes | rule |
+//! | --- | --- | --- |
+//! | version | 1 | `1` |
+//! | author | 32 | the author device's public key (not weak) |
+//! | seq | 8 | per-device sequence number, from 1 |
+//! | has_prev | 1 | `0` when `seq == 1`, else `1` |
+//! | prev | 32 if has_prev | id of the author's op with `seq - 1` |
+//! | dep_count | 1 | at most [`MAX_DEPS`] |
+//! | deps | 32 each | other ops this one causally follows; strictly ascending, never `prev` |
+//! | kind | 2 | body kind; kinds this node does not know are kept and passed on |
+//! | body_len | 4 | at most [`MAX_BODY_BYTES`] |
+//! | body | body_len | the typed body, encoded by its kind |
+//! | signature | 64 | Ed25519 over `"moot/op/v1\0" || hub id || all bytes above` |
+//!
+//! The hub id is signed but not sent: an op is only ever exchanged within one hub, and signing
+//! it means an op cannot be replayed into another hub. The op id is
+//! `SHA-256("moot/op-id/v1\0" || op bytes)`. Ops are never re-serialised: the bytes received
+//! are the bytes stored, hashed and passed on, so the encoding cannot drift between versions.
+//! Decoding is strict (one encoding per op): a length that does not add up, a non-canonical
+//! dependency list or a trailing byte is an error.
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+use crate::{PublicKey, SecretKey};
+
+/// The envelope version this code writes and reads.
+pub const VERSION: u8 = 1;
+/// Most causal dependencies besides `prev` one op may name.
+pub const MAX_DEPS: usize = 32;
+/// Largest body, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest encoded op, in bytes.
+pub const MAX_OP_BYTES: usize =
+    1 + 32 + 8 + 1 + 32 + 1 + 32 * MAX_DEPS + 2 + 4 + MAX_BODY_BYTES + 64;
+
+const SIGN_DOMAIN: &[u8] = b"moot/op/v1\0";
+const ID_DOMAIN: &[u8] = b"moot/op-id/v1\0";
+
+/// A 32-byte hash id, printed as hex.
+macro_rules! hash_id {
+    ($name:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub [u8; 32]);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex::encode(self.0))
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(
+                    f,
+                    concat!(stringify!($name), "({})"),
+                    &hex::encode(self.0)[..12]
+                )
+            }
+        }
+    };
+}
+
+hash_id!(OpId, "The id of an op: the hash of its bytes.");
+hash_id!(HubId, "The id of a hub, fixed when it is founded.");
+
+/// Why bytes are not an op.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// More bytes than any op may have.
+    #[error("op of {0} bytes exceeds the {MAX_OP_BYTES}-byte limit")]
+    TooLarge(usize),
+    /// The bytes end before the op does.
+    #[error("op truncated: {field} needs more bytes")]
+    Truncated {
+        /// The field being read.
+        field: &'static str,
+    },
+    /// An envelope version this node does not know.
+    #[error("unknown op envelope version {0}")]
+    Version(u8),
+    /// The author is not a valid, non-weak key.
+    #[error("author key: {0}")]
+    Author(crate::KeyError),
+    /// `seq` is 0, or `has_prev` does not match `seq`.
+    #[error("sequence {seq} with has_prev = {has_prev} is not canonical")]
+    Sequence {
+        /// The sequence number.
+        seq: u64,
+        /// The flag byte.
+        has_prev: u8,
+    },
+    /// Too many dependencies, unsorted, repeated, or repeating `prev`.
+    #[error("dependency list is not canonical: {0}")]
+    Deps(&'static str),
+    /// The body is larger than allowed.
+    #[error("body of {0} bytes exceeds the {MAX_BODY_BYTES}-byte limit")]
+    BodyTooLarge(usize),
+    /// Bytes after the signature.
+    #[error("{0} trailing byte(s) after the op")]
+    Trailing(usize),
+}
+
+/// Why an op could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The fields break a rule of the format (see [`DecodeError`]).
+    #[error(transparent)]
+    Invalid(#[from] DecodeError),
+}
+
+/// The fields of an op before signing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    /// Sequence number in the author device's chain, from 1.
+    pub seq: u64,
+    /// The author's previous op (`None` exactly when `seq == 1`).
+    pub prev: Option<OpId>,
+    /// Other ops this one causally follows (sorted and de-duplicated when signed).
+    pub deps: Vec<OpId>,
+    /// Body kind.
+    pub kind: u16,
+    /// Encoded body.
+    pub body: Vec<u8>,
+}
+
+/// A decoded op: its exact bytes, its id and its parsed header. Its signature has *not* been
+/// checked; [`SignedOp::authenticate`] does that.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignedOp {
+    bytes: Vec<u8>,
+    id: OpId,
+    author: PublicKey,
+    seq: u64,
+    prev: Option<OpId>,
+    deps: Vec<OpId>,
+    kind: u16,
+    body_start: usize,
+}
+
+impl fmt::Debug for SignedOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedOp")
+            .field("id", &self.id)
+            .field("author", &self.author)
+            .field("seq", &self.seq)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A value whose signature has been verified. Only this crate can construct it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authentic<T>(T);
+
+impl<T> Authentic<T> {
+    /// The verified value.
+    pub fn get(&self) -> &T {
+        &self.0
+    }
+
+    /// Gives up the proof and returns the value.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Authentic<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Why an op's signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureError {
+    /// The signature does not verify for this hub, author and content.
+    #[error("op {0}: signature does not verify")]
+    Invalid(OpId),
+}
+
+fn op_id(bytes: &[u8]) -> OpId {
+    let mut hasher = Sha256::new();
+    hasher.update(ID_DOMAIN);
+    hasher.update(bytes);
+    OpId(hasher.finalize().into())
+}
+
+fn signed_message(hub: &HubId, unsigned: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(SIGN_DOMAIN.len() + 32 + unsigned.len());
+    message.extend_from_slice(SIGN_DOMAIN);
+    message.extend_from_slice(&hub.0);
+    message.extend_from_slice(unsigned);
+    message
+}
+
+impl Draft {
+    /// Signs the draft as `key`'s device in `hub`.
+    pub fn sign(mut self, hub: &HubId, key: &SecretKey) -> Result<Authentic<SignedOp>, BuildError> {
+        self.deps.sort_unstable();
+        self.deps.dedup();
+        if self.deps.len() > MAX_DEPS {
+            return Err(DecodeError::Deps("more than MAX_DEPS dependencies").into());
+        }
+        if self.body.len() > MAX_BODY_BYTES {
+            return Err(DecodeError::BodyTooLarge(self.body.len()).into());
+        }
+        let mut bytes = Vec::with_capacity(150 + 32 * self.deps.len() + self.body.len());
+        bytes.push(VERSION);
+        bytes.extend_from_slice(&key.public().to_bytes());
+        bytes.extend_from_slice(&self.seq.to_le_bytes());
+        match self.prev {
+            Some(prev) => {
+                bytes.push(1);
+                bytes.extend_from_slice(&prev.0);
+            }
+            None => bytes.push(0),
+        }
+        bytes.push(self.deps.len() as u8); // <= MAX_DEPS (32), checked above
+        for dep in &self.deps {
+            bytes.extend_from_slice(&dep.0);
+        }
+        bytes.extend_from_slice(&self.kind.to_le_bytes());
+        bytes.extend_from_slice(&(self.body.len() as u32).to_le_bytes()); // <= MAX_BODY_BYTES
+        bytes.extend_from_slice(&self.body);
+        let signature = key.sign(&signed_message(hub, &bytes));
+        bytes.extend_from_slice(&signature);
+        // Decode what we wrote: the same strict rules apply to our own ops as to a peer's.
+        let op = SignedOp::decode(&bytes)?;
+        Ok(Authentic(op))
+    }
+}
+
+/// Reads fields off the front of a byte slice.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let end = end.ok_or(DecodeError::Truncated { field })?;
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N, field)?);
+        Ok(out)
+    }
+}
+
+impl SignedOp {
+    /// Decodes an op from exactly `bytes`, strictly. Does not check the signature.
+    pub fn decode(bytes: &[u8]) -> Result<SignedOp, DecodeError> {
+        if bytes.len() > MAX_OP_BYTES {
+            return Err(DecodeError::TooLarge(bytes.len()));
+        }
+        let mut r = Reader { bytes, at: 0 };
+        let [version] = r.array::<1>("version")?;
+        if version != VERSION {
+            return Err(DecodeError::Version(version));
+        }
+        let author =
+            PublicKey::from_bytes(&r.array::<32>("author")?).map_err(DecodeError::Author)?;
+        let seq = u64::from_le_bytes(r.array::<8>("seq")?);
+        let [has_prev] = r.array::<1>("has_prev")?;
+        let prev = match (seq, has_prev) {
+            (1, 0) => None,
+            (2.., 1) => Some(OpId(r.array::<32>("prev")?)),
+            _ => return Err(DecodeError::Sequence { seq, has_prev }),
+        };
+        let [dep_count] = r.array::<1>("dep_count")?;
+        if usize::from(dep_count) > MAX_DEPS {
+            return Err(DecodeError::Deps("more than MAX_DEPS dependencies"));
+        }
+        let mut deps = Vec::with_capacity(usize::from(dep_count));
+        for _ in 0..dep_count {
+            let dep = OpId(r.array::<32>("deps")?);
+            if deps.last().is_some_and(|last| *last >= dep) {
+                return Err(DecodeError::Deps("not strictly ascending"));
+            }
+            if Some(dep) == prev {
+                return Err(DecodeError::Deps("repeats prev"));
+            }
+            deps.push(dep);
+        }
+        let kind = u16::from_le_bytes(r.array::<2>("kind")?);
+        let body_len = u32::from_le_bytes(r.array::<4>("body_len")?) as usize;
+        if body_len > MAX_BODY_BYTES {
+            return Err(DecodeError::BodyTooLarge(body_len));
+        }
+        let body_start = r.at;
+        r.take(body_len, "body")?;
+        r.take(64, "signature")?;
+        if r.at != bytes.len() {
+            return Err(DecodeError::Trailing(bytes.len() - r.at));
+        }
+        Ok(SignedOp {
+            bytes: bytes.to_vec(),
+            id: op_id(bytes),
+            author,
+            seq,
+            prev,
+            deps,
+            kind,
+            body_start,
+        })
+    }
+
+    /// Checks the signature for `hub`.
+    pub fn authenticate(self, hub: &HubId) -> Result<Authentic<SignedOp>, SignatureError> {
+        let split = self.bytes.len() - 64;
+        let mut signature = [0u8; 64];
+        signature.copy_from_slice(&self.bytes[split..]);
+        if self
+            .author
+            .verify_strict(&signed_message(hub, &self.bytes[..split]), &signature)
+        {
+            Ok(Authentic(self))
+        } else {
+            Err(SignatureError::Invalid(self.id))
+        }
+    }
+
+    /// The exact bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+    /// The op id.
+    pub fn id(&self) -> OpId {
+        self.id
+    }
+    /// The author device.
+    pub fn author(&self) -> PublicKey {
+        self.author
+    }
+    /// Sequence number in the author's chain.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+    /// The author's previous op.
+    pub fn prev(&self) -> Option<OpId> {
+        self.prev
+    }
+    /// Other causal dependencies, ascending.
+    pub fn deps(&self) -> &[OpId] {
+        &self.deps
+    }
+    /// Body kind.
+    pub fn kind(&self) -> u16 {
+        self.kind
+    }
+    /// Encoded body.
+    pub fn body(&self) -> &[u8] {
+        &self.bytes[self.body_start..self.bytes.len() - 64]
+    }
+}

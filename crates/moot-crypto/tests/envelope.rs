@@ -1,0 +1,166 @@
+//! The op envelope against malformed, truncated, oversized, tampered and replayed input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use moot_crypto::op::{MAX_BODY_BYTES, MAX_DEPS, MAX_OP_BYTES};
+use moot_crypto::{DecodeError, Draft, HubId, OpId, SecretKey, SignatureError, SignedOp};
+use proptest::prelude::*;
+
+const HUB: HubId = HubId([9; 32]);
+
+fn device() -> SecretKey {
+    SecretKey::from_seed([5; 32])
+}
+
+fn draft(seq: u64, deps: Vec<OpId>, body: Vec<u8>) -> Draft {
+    Draft {
+        seq,
+        prev: (seq > 1).then_some(OpId([1; 32])),
+        deps,
+        kind: 3,
+        body,
+    }
+}
+
+#[test]
+fn a_signed_op_round_trips_and_authenticates() {
+    let op = draft(
+        2,
+        vec![OpId([8; 32]), OpId([4; 32]), OpId([8; 32])],
+        b"body".to_vec(),
+    )
+    .sign(&HUB, &device())
+    .unwrap();
+    let back = SignedOp::decode(op.bytes())
+        .unwrap()
+        .authenticate(&HUB)
+        .unwrap();
+    assert_eq!(back.id(), op.id());
+    assert_eq!(back.author(), device().public());
+    assert_eq!(back.seq(), 2);
+    assert_eq!(back.prev(), Some(OpId([1; 32])));
+    // Dependencies are stored sorted and de-duplicated: one encoding per op.
+    assert_eq!(back.deps(), &[OpId([4; 32]), OpId([8; 32])]);
+    assert_eq!(back.kind(), 3);
+    assert_eq!(back.body(), b"body");
+}
+
+#[test]
+fn envelope_overhead_is_145_bytes_plus_32_per_extra_dependency() {
+    let op = draft(2, vec![], vec![0; 100])
+        .sign(&HUB, &device())
+        .unwrap();
+    assert_eq!(op.bytes().len() - 100, 145);
+    let op = draft(2, vec![OpId([3; 32])], vec![0; 100])
+        .sign(&HUB, &device())
+        .unwrap();
+    assert_eq!(op.bytes().len() - 100, 177);
+}
+
+#[test]
+fn an_op_replayed_into_another_hub_is_refused() {
+    let op = draft(1, vec![], b"x".to_vec())
+        .sign(&HUB, &device())
+        .unwrap();
+    let decoded = SignedOp::decode(op.bytes()).unwrap();
+    assert_eq!(
+        decoded.authenticate(&HubId([0; 32])),
+        Err(SignatureError::Invalid(op.id()))
+    );
+}
+
+#[test]
+fn a_signature_by_another_key_is_refused() {
+    // Mallory signs, then claims Alice's device as author: the signature no longer verifies.
+    let mallory = SecretKey::from_seed([6; 32]);
+    let op = draft(1, vec![], b"x".to_vec())
+        .sign(&HUB, &mallory)
+        .unwrap();
+    let mut bytes = op.bytes().to_vec();
+    bytes[1..33].copy_from_slice(&device().public().to_bytes());
+    let forged = SignedOp::decode(&bytes).unwrap();
+    assert!(matches!(
+        forged.authenticate(&HUB),
+        Err(SignatureError::Invalid(_))
+    ));
+}
+
+#[test]
+fn limits_and_canonical_form_are_enforced() {
+    let too_many: Vec<OpId> = (0..=MAX_DEPS as u8).map(|i| OpId([i; 32])).collect();
+    assert!(draft(2, too_many, vec![]).sign(&HUB, &device()).is_err());
+    assert!(
+        draft(2, vec![], vec![0; MAX_BODY_BYTES + 1])
+            .sign(&HUB, &device())
+            .is_err()
+    );
+    assert_eq!(
+        SignedOp::decode(&vec![1; MAX_OP_BYTES + 1]),
+        Err(DecodeError::TooLarge(MAX_OP_BYTES + 1))
+    );
+
+    let good = draft(2, vec![OpId([2; 32]), OpId([3; 32])], b"b".to_vec())
+        .sign(&HUB, &device())
+        .unwrap();
+    let bytes = good.bytes();
+
+    let mut trailing = bytes.to_vec();
+    trailing.push(0);
+    assert_eq!(SignedOp::decode(&trailing), Err(DecodeError::Trailing(1)));
+
+    let mut version = bytes.to_vec();
+    version[0] = 2;
+    assert_eq!(SignedOp::decode(&version), Err(DecodeError::Version(2)));
+
+    // seq 1 must have no prev; seq 0 does not exist.
+    let mut seq = bytes.to_vec();
+    seq[33..41].copy_from_slice(&1u64.to_le_bytes());
+    assert!(matches!(
+        SignedOp::decode(&seq),
+        Err(DecodeError::Sequence { seq: 1, .. })
+    ));
+
+    // Swap the two dependencies: no longer ascending.
+    let mut unsorted = bytes.to_vec();
+    let deps = 1 + 32 + 8 + 1 + 32 + 1;
+    unsorted[deps..deps + 32].copy_from_slice(&[3; 32]);
+    unsorted[deps + 32..deps + 64].copy_from_slice(&[2; 32]);
+    assert_eq!(
+        SignedOp::decode(&unsorted),
+        Err(DecodeError::Deps("not strictly ascending"))
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Every strict prefix of a valid op is refused as truncated, never accepted or panicking.
+    #[test]
+    fn every_truncation_is_refused(body in proptest::collection::vec(any::<u8>(), 0..64), deps in 0usize..3) {
+        let deps = (0..deps).map(|i| OpId([i as u8 + 10; 32])).collect();
+        let op = draft(3, deps, body).sign(&HUB, &device()).unwrap();
+        for cut in 0..op.bytes().len() {
+            let result = SignedOp::decode(&op.bytes()[..cut]);
+            prop_assert!(matches!(result, Err(DecodeError::Truncated { .. })), "cut {cut}: {result:?}");
+        }
+    }
+
+    /// Changing any one byte of an op makes it either undecodable or unauthentic: nothing a
+    /// member signed can be altered.
+    #[test]
+    fn any_tampered_byte_is_caught(body in proptest::collection::vec(any::<u8>(), 1..48), flip in any::<u8>().prop_filter("non-zero", |b| *b != 0), at in any::<proptest::sample::Index>()) {
+        let op = draft(2, vec![OpId([4; 32])], body).sign(&HUB, &device()).unwrap();
+        let mut bytes = op.bytes().to_vec();
+        let i = at.index(bytes.len());
+        bytes[i] ^= flip;
+        if let Ok(decoded) = SignedOp::decode(&bytes) {
+            prop_assert!(decoded.authenticate(&HUB).is_err(), "byte {i} changed and still authentic");
+        }
+    }
+
+    /// Arbitrary bytes never panic the decoder.
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let _ = SignedOp::decode(&bytes);
+    }
+}
