@@ -58,6 +58,23 @@ pub(crate) fn check_names(names: &[String]) -> Result<(), BallotError> {
     Ok(())
 }
 
+/// Checks one ballot against a list of options: a score 0–5 for every option.
+pub(crate) fn check_row(names: &[String], scores: &[u8]) -> Result<(), BallotError> {
+    if scores.len() != names.len() {
+        return Err(BallotError::WrongLength {
+            expected: names.len(),
+            found: scores.len(),
+        });
+    }
+    match scores.iter().position(|&s| s > MAX_SCORE) {
+        Some(i) => Err(BallotError::ScoreOutOfRange {
+            option: names[i].clone(),
+            score: scores[i],
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Score ballots for a fixed list of options.
 ///
 /// Column storage keeps a million ballots of five options in five megabytes and lets the tally
@@ -83,18 +100,7 @@ impl Ballots {
 
     /// Adds one ballot: a score 0–5 for every option, in option order.
     pub fn push(&mut self, scores: &[u8]) -> Result<(), BallotError> {
-        if scores.len() != self.names.len() {
-            return Err(BallotError::WrongLength {
-                expected: self.names.len(),
-                found: scores.len(),
-            });
-        }
-        if let Some(i) = scores.iter().position(|&s| s > MAX_SCORE) {
-            return Err(BallotError::ScoreOutOfRange {
-                option: self.names[i].clone(),
-                score: scores[i],
-            });
-        }
+        check_row(&self.names, scores)?;
         for (column, &score) in self.columns.iter_mut().zip(scores) {
             column.push(score);
         }

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ballots::check_names;
+use crate::ballots::{check_names, check_row};
 use crate::counts::{column_histogram, column_preference};
-use crate::{BallotError, Ballots, Counts, Histogram, MAX_SCORE, SCORE_LEVELS};
+use crate::{BallotError, Ballots, Counts, Histogram, SCORE_LEVELS};
 
 /// Why a summary could not be built, extended or merged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -160,21 +160,8 @@ impl Summary {
 
     /// Adds one ballot (a score 0–5 for every option, in option order).
     pub fn add(&mut self, scores: &[u8]) -> Result<(), SummaryError> {
+        check_row(&self.names, scores)?;
         let n = self.names.len();
-        if scores.len() != n {
-            return Err(BallotError::WrongLength {
-                expected: n,
-                found: scores.len(),
-            }
-            .into());
-        }
-        if let Some(i) = scores.iter().position(|&s| s > MAX_SCORE) {
-            return Err(BallotError::ScoreOutOfRange {
-                option: self.names[i].clone(),
-                score: scores[i],
-            }
-            .into());
-        }
         self.ballot_count = self
             .ballot_count
             .checked_add(1)

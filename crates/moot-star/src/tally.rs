@@ -247,6 +247,15 @@ pub fn tally<C: Counts + ?Sized>(counts: &C, config: &Config) -> Result<Tally, T
     })
 }
 
+/// The option with the higher figure, or `None` on a tie.
+fn higher(a: usize, figure_a: u64, b: usize, figure_b: u64) -> Option<usize> {
+    match figure_a.cmp(&figure_b) {
+        std::cmp::Ordering::Greater => Some(a),
+        std::cmp::Ordering::Less => Some(b),
+        std::cmp::Ordering::Equal => None,
+    }
+}
+
 /// The state of one tally in progress.
 struct Count<'a, C: Counts + ?Sized> {
     counts: &'a C,
@@ -318,11 +327,7 @@ impl<C: Counts + ?Sized> Count<'_, C> {
     /// Head-to-head between two options tied for second; `None` if equally preferred.
     fn head_to_head(&mut self, a: usize, b: usize) -> Option<usize> {
         let (a_over_b, b_over_a) = self.counts.preference(a, b);
-        let winner = match a_over_b.cmp(&b_over_a) {
-            std::cmp::Ordering::Greater => Some(a),
-            std::cmp::Ordering::Less => Some(b),
-            std::cmp::Ordering::Equal => None,
-        };
+        let winner = higher(a, a_over_b, b, b_over_a);
         self.record(
             Stage::Scoring,
             Rule::HeadToHead,
@@ -408,11 +413,7 @@ impl<C: Counts + ?Sized> Count<'_, C> {
             (Rule::FiveStar, self.five_stars),
         ];
         for (rule, figures) in rules {
-            let winner = match figures[a].cmp(&figures[b]) {
-                std::cmp::Ordering::Greater => Some(a),
-                std::cmp::Ordering::Less => Some(b),
-                std::cmp::Ordering::Equal => None,
-            };
+            let winner = higher(a, figures[a], b, figures[b]);
             self.record(
                 Stage::Runoff,
                 rule,
