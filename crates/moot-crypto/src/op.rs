@@ -47,7 +47,9 @@ const ID_DOMAIN: &[u8] = b"moot/op-id/v1\0";
 macro_rules! hash_id {
     ($name:ident, $doc:literal) => {
         #[doc = $doc]
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(
+            Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+        )]
         pub struct $name(pub [u8; 32]);
 
         impl fmt::Display for $name {

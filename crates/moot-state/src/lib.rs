@@ -1,0 +1,16 @@
+//! Validation of signed ops at their causal position, and the state derived from the valid op
+//! set: today the hub's membership roll. Pure: no IO, no clock, no randomness.
+//!
+//! - [`body`]: the typed bodies (postcard-encoded, one op kind each; unknown kinds are kept).
+//! - [`roll`]: the roll and its rules: who may admit, remove, grant, certify, revoke, update.
+//! - [`replica`]: [`Replica`], which takes ops in any order, validates each, buffers ops with
+//!   missing dependencies (bounded), flags equivocations, and resolves concurrent roll changes
+//!   deterministically.
+
+pub mod body;
+pub mod replica;
+pub mod roll;
+
+pub use body::{Body, DeviceId, MemberId, Role, Standing};
+pub use replica::{Equivocation, Insertion, Limits, Outcome, Reason, Rejection, Replica, Valid};
+pub use roll::{Denied, MemberRecord, Roll, Status};

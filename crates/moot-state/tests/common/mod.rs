@@ -1,0 +1,107 @@
+//! Test fixtures: people with member and device keys, a founded hub, and replica syncing.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use moot_crypto::{HubId, SecretKey};
+use moot_state::body::{Admit, Certificate, CertifyDevice, Found, Remove, RoleChange, hub_id};
+use moot_state::{Body, Limits, Replica, Role, Standing};
+
+/// Someone with a member key and one device key.
+pub struct Person {
+    pub member: SecretKey,
+    pub device: SecretKey,
+}
+
+pub fn person(n: u8) -> Person {
+    Person {
+        member: SecretKey::from_seed([n; 32]),
+        device: SecretKey::from_seed([n.wrapping_add(100); 32]),
+    }
+}
+
+pub const NONCE: [u8; 16] = [1; 16];
+
+pub fn hub_of(founder: &Person) -> HubId {
+    hub_id(&founder.member.public(), &NONCE)
+}
+
+pub fn found_body(founder: &Person) -> Body {
+    let hub = hub_of(founder);
+    Body::Found(Found {
+        name: "Riverside Branch".into(),
+        founder: founder.member.public(),
+        founder_name: "Fay".into(),
+        nonce: NONCE,
+        device_certificate: Certificate::issue(&founder.member, &hub, &founder.device.public()),
+    })
+}
+
+/// A replica of a hub founded by `founder`.
+pub fn founded(founder: &Person) -> Replica {
+    let mut replica = Replica::new(hub_of(founder), Limits::default());
+    replica
+        .write(&founder.device, &found_body(founder))
+        .unwrap();
+    replica
+}
+
+pub fn admit_body(who: &Person, name: &str, standing: Standing) -> Body {
+    Body::Admit(Admit {
+        member: who.member.public(),
+        name: name.into(),
+        standing,
+        constituency: None,
+        contribution: None,
+    })
+}
+
+pub fn certify_body(hub: &HubId, who: &Person) -> Body {
+    Body::CertifyDevice(CertifyDevice {
+        member: who.member.public(),
+        device: who.device.public(),
+        certificate: Certificate::issue(&who.member, hub, &who.device.public()),
+    })
+}
+
+/// `steward` admits `who`, and `who`'s device announces its certificate.
+pub fn join(replica: &mut Replica, steward: &Person, who: &Person, standing: Standing) {
+    let hub = replica.hub();
+    replica
+        .write(&steward.device, &admit_body(who, "someone", standing))
+        .unwrap();
+    replica
+        .write(&who.device, &certify_body(&hub, who))
+        .unwrap();
+}
+
+pub fn grant_body(who: &Person, role: Role) -> Body {
+    Body::Grant(RoleChange {
+        member: who.member.public(),
+        role,
+    })
+}
+
+/// Removal of `who` accepting their device's ops up to what `replica` holds.
+pub fn remove_body(replica: &Replica, who: &Person) -> Body {
+    let device = who.device.public();
+    let last = replica.chain_head(&device).map_or(0, |(seq, _)| seq);
+    Body::Remove(Remove {
+        member: who.member.public(),
+        cuts: vec![(device, last)],
+    })
+}
+
+/// Copies every op `from` holds into `to`, in id order (so often before their
+/// dependencies), sending again what was refused for a full buffer until nothing changes, as a
+/// sync protocol would.
+pub fn sync(from: &Replica, to: &mut Replica) {
+    loop {
+        let before = to.len();
+        for id in from.op_ids() {
+            to.insert(from.op_bytes(&id).unwrap());
+        }
+        if to.len() == before {
+            break;
+        }
+    }
+}
