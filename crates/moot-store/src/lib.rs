@@ -36,9 +36,10 @@ use redb::{
 const HUBS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("hubs");
 /// Ops: (hub id, op id) → exact op bytes.
 const OPS: TableDefinition<(&[u8; 32], &[u8; 32]), &[u8]> = TableDefinition::new("ops");
+/// Key of the chain index: (hub id, device, seq).
+type ChainKey = (&'static [u8; 32], &'static [u8; 32], u64);
 /// Author chains: (hub id, device, seq) → op ids (several only for an equivocation).
-const CHAINS: MultimapTableDefinition<(&[u8; 32], &[u8; 32], u64), &[u8; 32]> =
-    MultimapTableDefinition::new("chains");
+const CHAINS: MultimapTableDefinition<ChainKey, &[u8; 32]> = MultimapTableDefinition::new("chains");
 /// Derived views, rebuildable from ops: (hub id, view name) → bytes.
 const VIEWS: TableDefinition<(&[u8; 32], &str), &[u8]> = TableDefinition::new("views");
 /// Keystore: entry name → sealed key bytes (encrypted when a passphrase is set).
