@@ -7,6 +7,9 @@
 //!   [`SignedOp::authenticate`] checks the signature; only this crate can make an
 //!   [`Authentic`], so code that needs a verified op cannot be handed an unverified one.
 //!
+//! - [`keystore`]: sealing secret keys, encrypted under a passphrase (Argon2id +
+//!   ChaCha20-Poly1305) when one is set.
+//!
 //! Randomness comes from the caller ([`SecretKey::from_seed`]); nothing here reads a clock, a
 //! file or a socket.
 //!
@@ -25,6 +28,7 @@
 //! ```
 
 mod keys;
+pub mod keystore;
 pub mod op;
 
 pub use keys::{KeyError, PublicKey, SecretKey};
