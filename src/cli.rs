@@ -21,12 +21,99 @@ pub struct Global {
     /// Print one machine-readable JSON document instead of the human-friendly view.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Where the node keeps its identity and store [default: $XDG_DATA_HOME/moot or
+    /// ~/.local/share/moot].
+    #[arg(long, global = true, env = "MOOT_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Act as another member key held on this node (default: the node's own member key).
+    #[arg(long = "as", global = true, env = "MOOT_AS", value_name = "MEMBER_ID")]
+    pub as_member: Option<String>,
+    /// File holding the passphrase of the key acted as (or of a new key).
+    #[arg(long, global = true, env = "MOOT_PASSPHRASE_FILE", value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Count a STAR (or Bloc STAR) election from a CSV file of score ballots. No node needed.
     Tally(TallyArgs),
+    /// Create this node's member key and device key.
+    Init {
+        /// Your name, as the roll shows it.
+        #[arg(long)]
+        name: String,
+    },
+    /// Show this node's identity.
+    Id,
+    /// Member keys held on this node.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// List the member keys held on this node.
+    Keys,
+    /// Hubs: found one.
+    Hub {
+        #[command(subcommand)]
+        command: HubCommand,
+    },
+    /// Change the membership roll (stewards).
+    Member {
+        #[command(subcommand)]
+        command: MemberCommand,
+    },
+    /// Show the membership roll.
+    Members,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Add another member key held on this node (protected by --passphrase-file when given).
+    New {
+        /// The member's name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HubCommand {
+    /// Found a hub; you become its first steward.
+    Create {
+        /// The hub's name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoleArg {
+    Member,
+    Guest,
+    Steward,
+    Convener,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Admit a member or guest.
+    Add {
+        /// Their member id (64 hex digits, from their `moot id`).
+        member_id: String,
+        /// Their name.
+        #[arg(long)]
+        name: String,
+        /// Their constituency.
+        #[arg(long)]
+        constituency: Option<String>,
+        /// Standing and role.
+        #[arg(long, value_enum, default_value_t = RoleArg::Member)]
+        role: RoleArg,
+    },
+    /// Remove a member or guest.
+    Remove {
+        /// Their member id.
+        member_id: String,
+    },
 }
 
 /// Arguments of `moot tally`.

@@ -3,6 +3,7 @@
 //! the library crates under `crates/`.
 
 mod cli;
+mod node_cmd;
 mod tally_cmd;
 
 use std::process::ExitCode;
@@ -49,7 +50,15 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Tally(args) => tally_cmd::run(&args, cli.global.json),
+    let global = &cli.global;
+    match &cli.command {
+        Command::Tally(args) => tally_cmd::run(args, global.json),
+        Command::Init { name } => node_cmd::init(global, name),
+        Command::Id => node_cmd::id(global),
+        Command::Key { command } => node_cmd::key(global, command),
+        Command::Keys => node_cmd::keys(global),
+        Command::Hub { command } => node_cmd::hub(global, command),
+        Command::Member { command } => node_cmd::member(global, command),
+        Command::Members => node_cmd::members(global),
     }
 }

@@ -324,6 +324,14 @@ impl SignedOp {
         })
     }
 
+    /// Decodes an op that this node verified itself before storing it, without checking the
+    /// signature again (re-verifying a 100,000-op store would dominate start-up). Only the
+    /// store loader may call this, on bytes read from the node's own store; everything from a
+    /// peer, a bundle or a user goes through [`SignedOp::authenticate`].
+    pub fn decode_trusted_from_own_store(bytes: &[u8]) -> Result<Authentic<SignedOp>, DecodeError> {
+        SignedOp::decode(bytes).map(Authentic)
+    }
+
     /// Checks the signature for `hub`.
     pub fn authenticate(self, hub: &HubId) -> Result<Authentic<SignedOp>, SignatureError> {
         let split = self.bytes.len() - 64;

@@ -26,7 +26,7 @@
 
 use std::path::Path;
 
-use moot_crypto::{HubId, OpId, PublicKey, SignedOp};
+use moot_crypto::{Authentic, HubId, OpId, PublicKey, SignedOp};
 use redb::{
     Database, MultimapTableDefinition, ReadableDatabase, ReadableTable, ReadableTableMetadata,
     TableDefinition,
@@ -40,6 +40,9 @@ const OPS: TableDefinition<(&[u8; 32], &[u8; 32]), &[u8]> = TableDefinition::new
 type ChainKey = (&'static [u8; 32], &'static [u8; 32], u64);
 /// Author chains: (hub id, device, seq) → op ids (several only for an equivocation).
 const CHAINS: MultimapTableDefinition<ChainKey, &[u8; 32]> = MultimapTableDefinition::new("chains");
+/// Acceptance order: (hub id, position) → op id. Ops are accepted only after their
+/// dependencies, so this order is causal and loading in it never waits on a dependency.
+const ORDER: TableDefinition<(&[u8; 32], u64), &[u8; 32]> = TableDefinition::new("order");
 /// Derived views, rebuildable from ops: (hub id, view name) → bytes.
 const VIEWS: TableDefinition<(&[u8; 32], &str), &[u8]> = TableDefinition::new("views");
 /// Keystore: entry name → sealed key bytes (encrypted when a passphrase is set).
@@ -97,6 +100,7 @@ impl Store {
         txn.open_table(HUBS)?;
         txn.open_table(OPS)?;
         txn.open_multimap_table(CHAINS)?;
+        txn.open_table(ORDER)?;
         txn.open_table(VIEWS)?;
         txn.open_table(KEYS)?;
         txn.open_table(CONFIG)?;
@@ -131,6 +135,14 @@ impl Store {
         {
             let mut table = txn.open_table(OPS)?;
             let mut chains = txn.open_multimap_table(CHAINS)?;
+            let mut order = txn.open_table(ORDER)?;
+            let mut position = match order
+                .range((&hub.0, 0u64)..=(&hub.0, u64::MAX))?
+                .next_back()
+            {
+                Some(last) => last?.0.value().1 + 1,
+                None => 0,
+            };
             for op in ops {
                 let id = op.id();
                 if table.get((&hub.0, &id.0))?.is_some() {
@@ -138,6 +150,8 @@ impl Store {
                 }
                 table.insert((&hub.0, &id.0), op.bytes())?;
                 chains.insert((&hub.0, &op.author().to_bytes(), op.seq()), &id.0)?;
+                order.insert((&hub.0, position), &id.0)?;
+                position += 1;
             }
         }
         txn.commit()?;
@@ -265,24 +279,24 @@ impl Store {
         Ok(table.get(name)?.map(|v| v.value().to_vec()))
     }
 
-    /// Decodes every stored op of a hub, checking it is the op its key names; a mismatch is
-    /// corruption, reported rather than skipped.
-    pub fn load_ops(&self, hub: &HubId) -> Result<Vec<SignedOp>, StoreError> {
+    /// Every stored op of a hub in acceptance (causal) order, decoded and checked to be the op
+    /// its key names; a mismatch is corruption, reported rather than skipped. Signatures are not
+    /// re-checked: the node verified each op before storing it.
+    pub fn load_ops(&self, hub: &HubId) -> Result<Vec<Authentic<SignedOp>>, StoreError> {
         let txn = self.db.begin_read()?;
+        let order = txn.open_table(ORDER)?;
         let table = txn.open_table(OPS)?;
         let mut out = Vec::new();
-        for entry in table.range((&hub.0, &[0u8; 32])..=(&hub.0, &[0xffu8; 32]))? {
-            let (key, value) = entry?;
-            let id = OpId(*key.value().1);
-            let op = SignedOp::decode(value.value()).map_err(|e| StoreError::Corrupt {
-                op: id,
-                reason: e.to_string(),
-            })?;
+        for entry in order.range((&hub.0, 0u64)..=(&hub.0, u64::MAX))? {
+            let id = OpId(*entry?.1.value());
+            let corrupt = |reason: String| StoreError::Corrupt { op: id, reason };
+            let bytes = table
+                .get((&hub.0, &id.0))?
+                .ok_or_else(|| corrupt("listed in the order table but missing".into()))?;
+            let op = SignedOp::decode_trusted_from_own_store(bytes.value())
+                .map_err(|e| corrupt(e.to_string()))?;
             if op.id() != id {
-                return Err(StoreError::Corrupt {
-                    op: id,
-                    reason: "bytes do not hash to their key".into(),
-                });
+                return Err(corrupt("bytes do not hash to their key".into()));
             }
             out.push(op);
         }
