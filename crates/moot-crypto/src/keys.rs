@@ -70,6 +70,10 @@ impl PublicKey {
         Ok(PublicKey(key))
     }
 
+    pub(crate) fn verifying_key(&self) -> &VerifyingKey {
+        &self.0
+    }
+
     /// The 32-byte encoding.
     pub fn to_bytes(&self) -> [u8; 32] {
         self.0.to_bytes()

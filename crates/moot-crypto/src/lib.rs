@@ -32,4 +32,7 @@ pub mod keystore;
 pub mod op;
 
 pub use keys::{KeyError, PublicKey, SecretKey};
-pub use op::{Authentic, BuildError, DecodeError, Draft, HubId, OpId, SignatureError, SignedOp};
+pub use op::{
+    Authentic, BuildError, DecodeError, Draft, HubId, OpId, SignatureError, SignedOp,
+    authenticate_batch, authenticate_sequential,
+};

@@ -244,6 +244,74 @@ impl Draft {
     }
 }
 
+/// Ops verified together in one Ed25519 batch.
+pub const BATCH: usize = 512;
+
+/// Checks the signatures of many ops for `hub`, in batches of [`BATCH`] (Ed25519 batch
+/// verification, about 3x faster per signature). When a batch fails, each of its ops is checked
+/// alone with the strict rules, so the result says exactly which ops are authentic.
+pub fn authenticate_batch(
+    hub: &HubId,
+    ops: Vec<SignedOp>,
+) -> Vec<Result<Authentic<SignedOp>, SignatureError>> {
+    // Split across the machine's cores: each op's verdict depends only on that op (a failing
+    // batch is re-checked op by op), so the split cannot change a result.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads > 1 && ops.len() >= 4 * BATCH {
+        let per_thread = ops.len().div_ceil(threads).div_ceil(BATCH) * BATCH;
+        let mut parts: Vec<Vec<SignedOp>> = Vec::new();
+        let mut rest = ops.into_iter().peekable();
+        while rest.peek().is_some() {
+            parts.push(rest.by_ref().take(per_thread).collect());
+        }
+        let results: Vec<Vec<Result<Authentic<SignedOp>, SignatureError>>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = parts
+                    .into_iter()
+                    .map(|part| scope.spawn(move || authenticate_sequential(hub, part)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect()
+            });
+        return results.into_iter().flatten().collect();
+    }
+    authenticate_sequential(hub, ops)
+}
+
+/// [`authenticate_batch`] on the calling thread only.
+pub fn authenticate_sequential(
+    hub: &HubId,
+    ops: Vec<SignedOp>,
+) -> Vec<Result<Authentic<SignedOp>, SignatureError>> {
+    let mut out = Vec::with_capacity(ops.len());
+    let mut ops = ops.into_iter().peekable();
+    while ops.peek().is_some() {
+        let chunk: Vec<SignedOp> = ops.by_ref().take(BATCH).collect();
+        let messages: Vec<Vec<u8>> = chunk
+            .iter()
+            .map(|op| signed_message(hub, &op.bytes[..op.bytes.len() - 64]))
+            .collect();
+        let message_refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        let signatures: Vec<ed25519_dalek::Signature> =
+            chunk.iter().map(SignedOp::signature).collect();
+        let keys: Vec<ed25519_dalek::VerifyingKey> =
+            chunk.iter().map(|op| *op.author.verifying_key()).collect();
+        if ed25519_dalek::verify_batch(&message_refs, &signatures, &keys).is_ok() {
+            out.extend(chunk.into_iter().map(|op| Ok(Authentic(op))));
+        } else {
+            out.extend(chunk.into_iter().map(|op| op.authenticate(hub)));
+        }
+    }
+    out
+}
+
 /// Reads fields off the front of a byte slice.
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -269,6 +337,16 @@ impl<'a> Reader<'a> {
 impl SignedOp {
     /// Decodes an op from exactly `bytes`, strictly. Does not check the signature.
     pub fn decode(bytes: &[u8]) -> Result<SignedOp, DecodeError> {
+        SignedOp::decode_with(bytes, PublicKey::from_bytes)
+    }
+
+    /// [`SignedOp::decode`], with the author key parsed by `author` (a caller that sees the same
+    /// authors again and again can cache the parsed keys: parsing a key is most of the cost of
+    /// decoding an op).
+    pub fn decode_with(
+        bytes: &[u8],
+        author: impl FnOnce(&[u8; 32]) -> Result<PublicKey, crate::KeyError>,
+    ) -> Result<SignedOp, DecodeError> {
         if bytes.len() > MAX_OP_BYTES {
             return Err(DecodeError::TooLarge(bytes.len()));
         }
@@ -277,8 +355,7 @@ impl SignedOp {
         if version != VERSION {
             return Err(DecodeError::Version(version));
         }
-        let author =
-            PublicKey::from_bytes(&r.array::<32>("author")?).map_err(DecodeError::Author)?;
+        let author = author(&r.array::<32>("author")?).map_err(DecodeError::Author)?;
         let seq = u64::from_le_bytes(r.array::<8>("seq")?);
         let [has_prev] = r.array::<1>("has_prev")?;
         let prev = match (seq, has_prev) {
@@ -345,6 +422,13 @@ impl SignedOp {
         } else {
             Err(SignatureError::Invalid(self.id))
         }
+    }
+
+    fn signature(&self) -> ed25519_dalek::Signature {
+        let split = self.bytes.len() - 64;
+        let mut signature = [0u8; 64];
+        signature.copy_from_slice(&self.bytes[split..]);
+        ed25519_dalek::Signature::from_bytes(&signature)
     }
 
     /// The exact bytes.

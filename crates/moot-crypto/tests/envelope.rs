@@ -164,3 +164,37 @@ proptest! {
         let _ = SignedOp::decode(&bytes);
     }
 }
+
+#[test]
+fn batch_authentication_finds_the_one_forgery() {
+    let key = device();
+    let mut ops: Vec<SignedOp> = (1..=300u64)
+        .map(|seq| {
+            let prev = (seq > 1).then_some(OpId([seq as u8; 32]));
+            Draft {
+                seq,
+                prev,
+                deps: vec![],
+                kind: 1,
+                body: seq.to_le_bytes().to_vec(),
+            }
+            .sign(&HUB, &key)
+            .unwrap()
+            .into_inner()
+        })
+        .collect();
+    // Forge op 150's signature.
+    let mut bytes = ops[150].bytes().to_vec();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    ops[150] = SignedOp::decode(&bytes).unwrap();
+    let results = moot_crypto::authenticate_batch(&HUB, ops.clone());
+    assert_eq!(results.len(), 300);
+    for (i, result) in results.iter().enumerate() {
+        assert_eq!(result.is_ok(), i != 150, "op {i}");
+    }
+    // The same verdicts as checking one by one.
+    for (op, result) in ops.into_iter().zip(results) {
+        assert_eq!(op.clone().authenticate(&HUB).is_ok(), result.is_ok());
+    }
+}

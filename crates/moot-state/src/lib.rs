@@ -10,6 +10,7 @@
 pub mod body;
 pub mod replica;
 pub mod roll;
+pub mod sample;
 
 pub use body::{Body, DeviceId, MemberId, Role, Standing};
 pub use replica::{Equivocation, Insertion, Limits, Outcome, Reason, Rejection, Replica, Valid};

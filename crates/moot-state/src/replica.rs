@@ -21,8 +21,15 @@
 //! Everything is a pure function of the set of ops: two replicas holding the same ops agree on
 //! every result, whatever the order of arrival (a property test checks it).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
+
+/// Hash maps keyed by op ids and keys: a fast, randomly seeded hasher. Iteration order of these
+/// maps never reaches a result (ordered maps are used wherever it could).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 use moot_crypto::{Authentic, DecodeError, Draft, HubId, OpId, SecretKey, SignedOp};
 
@@ -174,8 +181,9 @@ impl<'a> Valid<'a> {
 pub struct Replica {
     hub: HubId,
     limits: Limits,
-    nodes: HashMap<OpId, Node>,
-    chains: BTreeMap<(DeviceId, u64), Vec<OpId>>,
+    nodes: HashMap<OpId, Box<Node>>,
+    /// Author chains: (device key bytes, seq) → op ids (more than one: a fork).
+    chains: BTreeMap<([u8; 32], u64), Vec<OpId>>,
     heads: BTreeSet<OpId>,
     rejected: HashMap<OpId, Reason>,
     pending: HashMap<OpId, Authentic<SignedOp>>,
@@ -184,7 +192,12 @@ pub struct Replica {
     cache: HashMap<Frontier, Arc<Resolution>>,
     cache_order: VecDeque<Frontier>,
     global: Option<Arc<Resolution>>,
+    /// Parsed author keys (parsing a key dominates decoding); bounded.
+    authors: HashMap<[u8; 32], moot_crypto::PublicKey>,
 }
+
+/// Most parsed author keys kept.
+const MAX_CACHED_AUTHORS: usize = 65_536;
 
 impl Replica {
     /// An empty replica of `hub`.
@@ -192,17 +205,33 @@ impl Replica {
         Replica {
             hub,
             limits,
-            nodes: HashMap::new(),
+            nodes: HashMap::default(),
             chains: BTreeMap::new(),
             heads: BTreeSet::new(),
-            rejected: HashMap::new(),
-            pending: HashMap::new(),
-            waiting_on: HashMap::new(),
+            rejected: HashMap::default(),
+            pending: HashMap::default(),
+            waiting_on: HashMap::default(),
             roll_ops: BTreeSet::new(),
-            cache: HashMap::new(),
+            cache: HashMap::default(),
             cache_order: VecDeque::new(),
             global: None,
+            authors: HashMap::default(),
         }
+    }
+
+    fn decode(&mut self, bytes: &[u8]) -> Result<SignedOp, DecodeError> {
+        let authors = &mut self.authors;
+        SignedOp::decode_with(bytes, |raw| {
+            if let Some(key) = authors.get(raw) {
+                return Ok(*key);
+            }
+            let key = moot_crypto::PublicKey::from_bytes(raw)?;
+            if authors.len() >= MAX_CACHED_AUTHORS {
+                authors.clear();
+            }
+            authors.insert(*raw, key);
+            Ok(key)
+        })
     }
 
     /// The hub.
@@ -242,15 +271,16 @@ impl Replica {
 
     /// The latest op of `device`'s chain held here: `(seq, id)`.
     pub fn chain_head(&self, device: &DeviceId) -> Option<(u64, OpId)> {
+        let device = device.to_bytes();
         self.chains
-            .range((*device, 0)..=(*device, u64::MAX))
+            .range((device, 0)..=(device, u64::MAX))
             .next_back()
             .and_then(|((_, seq), ids)| ids.first().map(|id| (*seq, *id)))
     }
 
     /// Decodes, authenticates and inserts one op.
     pub fn insert(&mut self, bytes: &[u8]) -> Insertion {
-        let op = match SignedOp::decode(bytes) {
+        let op = match self.decode(bytes) {
             Ok(op) => op,
             Err(error) => {
                 return Self::single(Outcome::Rejected(Rejection {
@@ -273,6 +303,100 @@ impl Replica {
                 Self::single(outcome)
             }
         }
+    }
+
+    /// Decodes and inserts many ops, checking their signatures in Ed25519 batches. Outcomes are
+    /// the same as inserting them one by one, in order.
+    pub fn insert_batch<B: AsRef<[u8]>>(&mut self, ops: &[B]) -> Vec<Insertion> {
+        let mut slots: Vec<Option<Insertion>> = Vec::with_capacity(ops.len());
+        let mut to_check = Vec::new();
+        let mut positions = Vec::new();
+        let mut seen = HashSet::default();
+        for bytes in ops {
+            match self.decode(bytes.as_ref()) {
+                Err(error) => slots.push(Some(Self::single(Outcome::Rejected(Rejection {
+                    op: None,
+                    reason: Reason::Malformed(error),
+                })))),
+                Ok(op) => {
+                    let id = op.id();
+                    let known = self.nodes.contains_key(&id)
+                        || self.rejected.contains_key(&id)
+                        || self.pending.contains_key(&id);
+                    if known || !seen.insert(id) {
+                        slots.push(Some(Self::single(Outcome::Duplicate(id))));
+                    } else {
+                        positions.push(slots.len());
+                        slots.push(None);
+                        to_check.push(op);
+                    }
+                }
+            }
+        }
+        self.nodes.reserve(to_check.len());
+        // Signatures are checked in Ed25519 batches on worker threads while this thread
+        // validates the batches already checked, in input order.
+        let hub = self.hub;
+        let mut chunks: Vec<Mutex<Option<Vec<SignedOp>>>> = Vec::new();
+        let mut chunk_positions: Vec<Vec<usize>> = Vec::new();
+        let mut ops_left = to_check.into_iter().zip(positions).peekable();
+        while ops_left.peek().is_some() {
+            let (chunk, chunk_pos): (Vec<SignedOp>, Vec<usize>) =
+                ops_left.by_ref().take(moot_crypto::op::BATCH).unzip();
+            chunks.push(Mutex::new(Some(chunk)));
+            chunk_positions.push(chunk_pos);
+        }
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 8);
+        let next_chunk = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            let (sender, receiver) = mpsc::channel();
+            for _ in 0..workers.min(chunks.len()) {
+                let sender = sender.clone();
+                let (chunks, next_chunk) = (&chunks, &next_chunk);
+                scope.spawn(move || {
+                    loop {
+                        let index = next_chunk.fetch_add(1, Ordering::Relaxed);
+                        let Some(slot) = chunks.get(index) else { break };
+                        // `take` cannot panic, so the lock is never poisoned; recover it anyway.
+                        let chunk = slot
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .take()
+                            .unwrap_or_default();
+                        let checked = moot_crypto::authenticate_sequential(&hub, chunk);
+                        if sender.send((index, checked)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(sender);
+            let mut ready: BTreeMap<usize, Vec<_>> = BTreeMap::new();
+            let mut expected = 0;
+            for (index, checked) in receiver {
+                ready.insert(index, checked);
+                while let Some(checked) = ready.remove(&expected) {
+                    for (position, result) in chunk_positions[expected].iter().zip(checked) {
+                        let insertion = match result {
+                            Ok(op) => self.insert_authentic(op),
+                            Err(moot_crypto::SignatureError::Invalid(id)) => {
+                                let outcome = self.reject(id, Reason::BadSignature);
+                                Self::single(outcome)
+                            }
+                            Err(_) => Self::single(Outcome::Rejected(Rejection {
+                                op: None,
+                                reason: Reason::BadSignature,
+                            })),
+                        };
+                        slots[*position] = Some(insertion);
+                    }
+                    expected += 1;
+                }
+            }
+        });
+        slots.into_iter().flatten().collect()
     }
 
     /// Inserts an op this node signed itself.
@@ -412,8 +536,11 @@ impl Replica {
         };
         if is_roll {
             // Extend the cached resolution: this op follows every roll op in its past, so it
-            // comes last in their resolution order.
-            let mut extended = (*past).clone();
+            // comes last in their resolution order. When nothing else holds the past's
+            // resolution (the usual case: a chain of roll ops), it is extended in place.
+            self.global = None;
+            self.cache.remove(&roll_parents);
+            let mut extended = Arc::unwrap_or_clone(past);
             match extended.roll.authorize(&self.hub, &author, &body) {
                 Ok(()) => extended.roll.apply(id, &author, op.seq(), &body),
                 Err(denied) => {
@@ -428,20 +555,22 @@ impl Replica {
             self.heads.remove(&parent);
         }
         self.heads.insert(id);
-        self.chains.entry((author, op.seq())).or_default().push(id);
-        if let Some(ids) = self.chains.get_mut(&(author, op.seq())) {
-            ids.sort_unstable();
-        }
+        let ids = self
+            .chains
+            .entry((author.to_bytes(), op.seq()))
+            .or_default();
+        ids.push(id);
+        ids.sort_unstable();
         self.nodes.insert(
             id,
-            Node {
+            Box::new(Node {
                 op,
                 body,
                 member,
                 roll_parents,
                 roll_depth,
                 rank,
-            },
+            }),
         );
         Outcome::Accepted(id)
     }
@@ -493,7 +622,7 @@ impl Replica {
             return false;
         };
         let mut stack = vec![*b];
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         while let Some(current) = stack.pop() {
             let Some(node) = self.nodes.get(&current) else {
                 continue;
@@ -546,9 +675,9 @@ impl Replica {
     /// concurrent removal or revocation also waits for that removal; among ready ops the best
     /// (seniority, op id) goes first; a cycle of mutual cuts is broken by seniority).
     fn resolve(&self, subset: &BTreeSet<OpId>) -> Resolution {
-        let mut waiting_for: HashMap<OpId, usize> = HashMap::new();
-        let mut real_waiting: HashMap<OpId, usize> = HashMap::new();
-        let mut children: HashMap<OpId, Vec<OpId>> = HashMap::new();
+        let mut waiting_for: HashMap<OpId, usize> = HashMap::default();
+        let mut real_waiting: HashMap<OpId, usize> = HashMap::default();
+        let mut children: HashMap<OpId, Vec<OpId>> = HashMap::default();
         let mut devices_of: BTreeMap<MemberId, BTreeSet<DeviceId>> = BTreeMap::new();
         for id in subset {
             let Some(node) = self.nodes.get(id) else {
@@ -619,7 +748,7 @@ impl Replica {
             .filter(|(_, n)| **n == 0)
             .map(|(id, _)| key(id))
             .collect();
-        let mut done: HashSet<OpId> = HashSet::new();
+        let mut done: HashSet<OpId> = HashSet::default();
         let mut resolution = Resolution::default();
         while done.len() < waiting_for.len() {
             let next = match ready.pop_first() {
@@ -720,10 +849,12 @@ impl Replica {
         self.chains
             .iter()
             .filter(|(_, ids)| ids.len() > 1)
-            .map(|((device, seq), ids)| Equivocation {
-                device: *device,
-                seq: *seq,
-                ops: ids.clone(),
+            .filter_map(|((device, seq), ids)| {
+                Some(Equivocation {
+                    device: moot_crypto::PublicKey::from_bytes(device).ok()?,
+                    seq: *seq,
+                    ops: ids.clone(),
+                })
             })
             .collect()
     }

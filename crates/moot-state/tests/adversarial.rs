@@ -9,7 +9,9 @@ use common::*;
 use moot_crypto::op::MAX_OP_BYTES;
 use moot_crypto::{DecodeError, Draft, SignedOp};
 use moot_state::body::Update;
-use moot_state::{Body, Denied, Limits, Outcome, Reason, Replica, Role, Standing, Status};
+use moot_state::{
+    Body, Denied, Insertion, Limits, Outcome, Reason, Rejection, Replica, Role, Standing, Status,
+};
 
 fn rejected(outcome: &Outcome) -> &Reason {
     match outcome {
@@ -418,4 +420,35 @@ fn back_dated_roll_op_by_a_removed_steward_waits_for_the_removal_and_fails() {
         Err(Denied::RemovedAuthor)
     );
     assert!(hall.roll().member(&friend.member.public()).is_none());
+}
+
+#[test]
+fn batch_insertion_gives_the_same_outcomes_as_one_by_one() {
+    let fay = person(1);
+    let mut source = founded(&fay);
+    for n in 10..30u8 {
+        join(&mut source, &fay, &person(n), Standing::Member);
+    }
+    let mut ops: Vec<Vec<u8>> = source
+        .op_ids()
+        .iter()
+        .map(|id| source.op_bytes(id).unwrap().to_vec())
+        .collect();
+    let last = ops[5].len() - 1;
+    ops[5][last] ^= 1;
+    ops.push(ops[7].clone());
+    ops.push(b"junk".to_vec());
+    let mut one_by_one = Replica::new(source.hub(), Limits::default());
+    let expected: Vec<Insertion> = ops.iter().map(|b| one_by_one.insert(b)).collect();
+    let mut batched = Replica::new(source.hub(), Limits::default());
+    let got = batched.insert_batch(&ops);
+    assert_eq!(got, expected);
+    assert_eq!(batched.roll(), one_by_one.roll());
+    assert!(matches!(
+        got[5].outcome,
+        Outcome::Rejected(Rejection {
+            reason: Reason::BadSignature,
+            ..
+        })
+    ));
 }

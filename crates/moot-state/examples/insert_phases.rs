@@ -1,0 +1,45 @@
+//! Times the phases of inserting 100,000 ops: decode, batch signature checks, validation.
+//! `cargo run --release -p moot-state --example insert_phases`
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Instant;
+
+use moot_crypto::{SignedOp, authenticate_batch};
+use moot_state::{Limits, Replica};
+
+fn main() {
+    let (hub, ops) = moot_state::sample::history(1_000, 97_999);
+    let start = Instant::now();
+    let decoded: Vec<SignedOp> = ops.iter().map(|b| SignedOp::decode(b).unwrap()).collect();
+    let decode = start.elapsed();
+    let start = Instant::now();
+    let authentic: Vec<_> = authenticate_batch(&hub, decoded)
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let verify = start.elapsed();
+    let start = Instant::now();
+    let mut replica = Replica::new(hub, Limits::default());
+    for op in authentic {
+        replica.insert_authentic(op);
+    }
+    let apply = start.elapsed();
+    let start = Instant::now();
+    let roll = replica.roll();
+    let derive = start.elapsed();
+    println!(
+        "ops {} members {}: decode {decode:?}, verify (batched) {verify:?}, validate+apply {apply:?}, roll {derive:?}",
+        replica.len(),
+        roll.members.len()
+    );
+    let start = Instant::now();
+    let mut replica = Replica::new(hub, Limits::default());
+    replica.insert_batch(&ops);
+    let roll = replica.roll();
+    println!(
+        "insert_batch + roll, end to end: {:?} ({} members)",
+        start.elapsed(),
+        roll.members.len()
+    );
+}

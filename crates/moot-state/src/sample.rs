@@ -1,0 +1,102 @@
+//! Deterministic sample histories, for benchmarks, examples and tools: a hub founded by one
+//! member, `members` more admitted (each with a self-certified device), then `other_ops` ops of
+//! a kind this version does not interpret (stand-ins for ballots and comments) written by the
+//! members in turn. Keys come from fixed seeds, so every run builds the same ops.
+
+use moot_crypto::{HubId, SecretKey};
+
+use crate::body::{Admit, Certificate, CertifyDevice, Found, hub_id};
+use crate::{Body, Limits, Replica, Standing};
+
+/// Kind used for the filler ops.
+pub const FILLER_KIND: u16 = 1000;
+/// Body size of the filler ops, in bytes.
+pub const FILLER_BODY_BYTES: usize = 64;
+
+fn key(kind: u8, n: usize) -> SecretKey {
+    let mut seed = [kind; 32];
+    seed[..8].copy_from_slice(&(n as u64).to_le_bytes());
+    SecretKey::from_seed(seed)
+}
+
+/// Builds the history; returns the hub and every op's bytes in the order written (causal).
+pub fn history(members: usize, other_ops: usize) -> (HubId, Vec<Vec<u8>>) {
+    let founder = key(1, 0);
+    let founder_device = key(2, 0);
+    let nonce = [7u8; 16];
+    let hub = hub_id(&founder.public(), &nonce);
+    let limits = Limits {
+        max_pending: 1,
+        ..Limits::default()
+    };
+    let mut replica = Replica::new(hub, limits);
+    let mut order = Vec::new();
+    let mut record = |replica: &Replica, id| {
+        if let Some(bytes) = replica.op_bytes(&id) {
+            order.push(bytes.to_vec());
+        }
+    };
+    let found = Body::Found(Found {
+        name: "Sample hub".into(),
+        founder: founder.public(),
+        founder_name: "Founder".into(),
+        nonce,
+        device_certificate: Certificate::issue(&founder, &hub, &founder_device.public()),
+    });
+    if let Ok(id) = replica.write(&founder_device, &found) {
+        record(&replica, id);
+    }
+    let mut devices = Vec::with_capacity(members);
+    for n in 1..=members {
+        let member = key(1, n);
+        let device = key(2, n);
+        let admit = Body::Admit(Admit {
+            member: member.public(),
+            name: format!("Member {n}"),
+            standing: Standing::Member,
+            constituency: None,
+            contribution: None,
+        });
+        if let Ok(id) = replica.write(&founder_device, &admit) {
+            record(&replica, id);
+        }
+        let certify = Body::CertifyDevice(CertifyDevice {
+            member: member.public(),
+            device: device.public(),
+            certificate: Certificate::issue(&member, &hub, &device.public()),
+        });
+        if let Ok(id) = replica.write(&device, &certify) {
+            record(&replica, id);
+        }
+        devices.push(device);
+    }
+    for i in 0..other_ops {
+        let Some(device) = devices.get(i % devices.len().max(1)) else {
+            break;
+        };
+        let Some(mut draft) = replica
+            .draft(&device.public(), &Body::Unknown(FILLER_KIND))
+            .or_else(|| {
+                // Unknown bodies have no encoding of their own: draft a known one, then replace it.
+                replica.draft(
+                    &device.public(),
+                    &Body::Update(crate::body::Update {
+                        member: device.public(),
+                        constituency: None,
+                        contribution: None,
+                    }),
+                )
+            })
+        else {
+            break;
+        };
+        draft.kind = FILLER_KIND;
+        draft.body = vec![(i % 251) as u8; FILLER_BODY_BYTES];
+        if let Ok(op) = draft.sign(&hub, device) {
+            let id = op.id();
+            replica.insert_authentic(op);
+            record(&replica, id);
+        }
+    }
+    (hub, order)
+}
