@@ -405,8 +405,11 @@ impl SignedOp {
     /// signature again (re-verifying a 100,000-op store would dominate start-up). Only the
     /// store loader may call this, on bytes read from the node's own store; everything from a
     /// peer, a bundle or a user goes through [`SignedOp::authenticate`].
-    pub fn decode_trusted_from_own_store(bytes: &[u8]) -> Result<Authentic<SignedOp>, DecodeError> {
-        SignedOp::decode(bytes).map(Authentic)
+    pub fn decode_trusted_from_own_store(
+        bytes: &[u8],
+        author: impl FnOnce(&[u8; 32]) -> Result<PublicKey, crate::KeyError>,
+    ) -> Result<Authentic<SignedOp>, DecodeError> {
+        SignedOp::decode_with(bytes, author).map(Authentic)
     }
 
     /// Checks the signature for `hub`.

@@ -27,28 +27,67 @@
 use std::path::Path;
 
 use moot_crypto::{Authentic, HubId, OpId, PublicKey, SignedOp};
-use redb::{
-    Database, MultimapTableDefinition, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    TableDefinition,
-};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-/// Hubs this node belongs to: hub id → hub metadata (opaque to the store).
+/// Hubs this node belongs to: hub id → 4-byte hub number (little-endian) || hub metadata.
 const HUBS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("hubs");
-/// Ops: (hub id, op id) → exact op bytes.
-const OPS: TableDefinition<(&[u8; 32], &[u8; 32]), &[u8]> = TableDefinition::new("ops");
-/// Key of the chain index: (hub id, device, seq).
-type ChainKey = (&'static [u8; 32], &'static [u8; 32], u64);
-/// Author chains: (hub id, device, seq) → op ids (several only for an equivocation).
-const CHAINS: MultimapTableDefinition<ChainKey, &[u8; 32]> = MultimapTableDefinition::new("chains");
-/// Acceptance order: (hub id, position) → op id. Ops are accepted only after their
-/// dependencies, so this order is causal and loading in it never waits on a dependency.
-const ORDER: TableDefinition<(&[u8; 32], u64), &[u8; 32]> = TableDefinition::new("order");
+/// Device numbers: (hub number, device key) → device number.
+const DEVICES: TableDefinition<(u32, &[u8; 32]), u32> = TableDefinition::new("devices");
+/// Device keys by number: (hub number, device number) → device key.
+const DEVICE_KEYS: TableDefinition<(u32, u32), &[u8; 32]> = TableDefinition::new("device_keys");
+/// Ops in acceptance order: (hub number, position) → device number (u32, little-endian) ||
+/// op bytes with the author field elided. Positions only grow, so this table is written in key
+/// order and its pages stay full; and ops are accepted only after their dependencies, so
+/// loading in position order never waits on one.
+const OPS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("ops");
+/// The per-device chain index: (hub number, device number, seq, position) → (). Two positions
+/// at one seq are a fork (an equivocation, kept as evidence).
+const CHAINS: TableDefinition<(u32, u32, u64, u64), ()> = TableDefinition::new("chains");
+/// Ops by id: (hub number, first 4 bytes of the op id, position) → (). A lookup checks the full
+/// id of each candidate.
+const OP_IDS: TableDefinition<(u32, u32, u64), ()> = TableDefinition::new("op_ids");
 /// Derived views, rebuildable from ops: (hub id, view name) → bytes.
 const VIEWS: TableDefinition<(&[u8; 32], &str), &[u8]> = TableDefinition::new("views");
 /// Keystore: entry name → sealed key bytes (encrypted when a passphrase is set).
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 /// Node configuration: name → bytes.
 const CONFIG: TableDefinition<&str, &[u8]> = TableDefinition::new("config");
+
+/// Bytes of the author field, elided from stored ops (after the version byte).
+const ELIDED: std::ops::Range<usize> = 1..33;
+
+/// The stored value of an op: its device number, then its bytes without the author.
+fn elide(device_no: u32, op: &SignedOp) -> Vec<u8> {
+    let bytes = op.bytes();
+    let mut stored = Vec::with_capacity(4 + bytes.len() - ELIDED.len());
+    stored.extend_from_slice(&device_no.to_le_bytes());
+    stored.push(bytes[0]);
+    stored.extend_from_slice(&bytes[ELIDED.end..]);
+    stored
+}
+
+/// The device number and exact op bytes of a stored value, given the device keys.
+fn restore(stored: &[u8], keys: &[[u8; 32]]) -> Option<(u32, Vec<u8>)> {
+    let device_no = u32::from_le_bytes(stored.get(..4)?.try_into().ok()?);
+    let author = keys.get(device_no as usize)?;
+    let rest = stored.get(4..)?;
+    let mut bytes = Vec::with_capacity(rest.len() + ELIDED.len());
+    bytes.extend_from_slice(rest.get(..1)?);
+    bytes.extend_from_slice(author);
+    bytes.extend_from_slice(rest.get(1..)?);
+    Some((device_no, bytes))
+}
+
+fn id_prefix(id: &OpId) -> u32 {
+    u32::from_be_bytes([id.0[0], id.0[1], id.0[2], id.0[3]])
+}
+
+fn corrupt(reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        op: OpId([0; 32]),
+        reason: reason.into(),
+    }
+}
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -98,9 +137,11 @@ impl Store {
         // Make sure every table exists, so readers never meet a missing table.
         let txn = db.begin_write()?;
         txn.open_table(HUBS)?;
+        txn.open_table(DEVICES)?;
+        txn.open_table(DEVICE_KEYS)?;
         txn.open_table(OPS)?;
-        txn.open_multimap_table(CHAINS)?;
-        txn.open_table(ORDER)?;
+        txn.open_table(CHAINS)?;
+        txn.open_table(OP_IDS)?;
         txn.open_table(VIEWS)?;
         txn.open_table(KEYS)?;
         txn.open_table(CONFIG)?;
@@ -108,10 +149,23 @@ impl Store {
         Ok(Store { db })
     }
 
-    /// Records a hub and its metadata.
+    /// Rewrites the file without free space (redb compaction). Returns true if it shrank.
+    pub fn compact(&mut self) -> Result<bool, StoreError> {
+        self.db
+            .compact()
+            .map_err(|e| StoreError::Redb(redb::Error::from(e)))
+    }
+
+    /// Records a hub and its metadata (keeping its number if it has one).
     pub fn put_hub(&self, hub: &HubId, metadata: &[u8]) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
-        txn.open_table(HUBS)?.insert(&hub.0, metadata)?;
+        {
+            let mut hubs = txn.open_table(HUBS)?;
+            let number = hub_number(&hubs, hub)?;
+            let mut value = number.to_le_bytes().to_vec();
+            value.extend_from_slice(metadata);
+            hubs.insert(&hub.0, value.as_slice())?;
+        }
         txn.commit()?;
         Ok(())
     }
@@ -123,34 +177,86 @@ impl Store {
         let mut out = Vec::new();
         for entry in table.iter()? {
             let (key, value) = entry?;
-            out.push((HubId(*key.value()), value.value().to_vec()));
+            out.push((
+                HubId(*key.value()),
+                value.value().get(4..).unwrap_or_default().to_vec(),
+            ));
         }
         Ok(out)
     }
 
-    /// Stores ops in one transaction; returns once it is durable. Ops already stored are
+    fn known_hub_number(
+        &self,
+        txn: &redb::ReadTransaction,
+        hub: &HubId,
+    ) -> Result<Option<u32>, StoreError> {
+        let hubs = txn.open_table(HUBS)?;
+        let value = hubs.get(&hub.0)?;
+        Ok(value.and_then(|v| {
+            v.value()
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_le_bytes)
+        }))
+    }
+
+    /// Stores ops in one transaction, in the order given (which must respect dependencies, as
+    /// a replica's acceptance order does); returns once it is durable. Ops already stored are
     /// skipped.
     pub fn put_ops(&self, hub: &HubId, ops: &[&SignedOp]) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
         {
+            let mut hubs = txn.open_table(HUBS)?;
+            let hub_no = hub_number(&hubs, hub)?;
+            if hubs.get(&hub.0)?.is_none() {
+                hubs.insert(&hub.0, hub_no.to_le_bytes().as_slice())?;
+            }
+            let mut devices = txn.open_table(DEVICES)?;
+            let mut device_keys = txn.open_table(DEVICE_KEYS)?;
             let mut table = txn.open_table(OPS)?;
-            let mut chains = txn.open_multimap_table(CHAINS)?;
-            let mut order = txn.open_table(ORDER)?;
-            let mut position = match order
-                .range((&hub.0, 0u64)..=(&hub.0, u64::MAX))?
+            let mut chains = txn.open_table(CHAINS)?;
+            let mut ids = txn.open_table(OP_IDS)?;
+            let mut position = match table
+                .range((hub_no, 0u64)..=(hub_no, u64::MAX))?
                 .next_back()
             {
                 Some(last) => last?.0.value().1 + 1,
                 None => 0,
             };
+            let mut keys = device_key_list(&device_keys, hub_no)?;
             for op in ops {
                 let id = op.id();
-                if table.get((&hub.0, &id.0))?.is_some() {
+                let prefix = id_prefix(&id);
+                let mut duplicate = false;
+                for candidate in ids.range((hub_no, prefix, 0u64)..=(hub_no, prefix, u64::MAX))? {
+                    let at = candidate?.0.value().2;
+                    if let Some(stored) = table.get((hub_no, at))?
+                        && restore(stored.value(), &keys)
+                            .is_some_and(|(_, bytes)| bytes == op.bytes())
+                    {
+                        duplicate = true;
+                        break;
+                    }
+                }
+                if duplicate {
                     continue;
                 }
-                table.insert((&hub.0, &id.0), op.bytes())?;
-                chains.insert((&hub.0, &op.author().to_bytes(), op.seq()), &id.0)?;
-                order.insert((&hub.0, position), &id.0)?;
+                let author = op.author().to_bytes();
+                let existing = devices.get((hub_no, &author))?.map(|v| v.value());
+                let device_no = match existing {
+                    Some(n) => n,
+                    None => {
+                        let n =
+                            u32::try_from(keys.len()).map_err(|_| corrupt("too many devices"))?;
+                        devices.insert((hub_no, &author), n)?;
+                        device_keys.insert((hub_no, n), &author)?;
+                        keys.push(author);
+                        n
+                    }
+                };
+                table.insert((hub_no, position), elide(device_no, op).as_slice())?;
+                chains.insert((hub_no, device_no, op.seq(), position), ())?;
+                ids.insert((hub_no, prefix, position), ())?;
                 position += 1;
             }
         }
@@ -158,35 +264,77 @@ impl Store {
         Ok(())
     }
 
-    /// Every op of a hub, as stored (ascending by op id).
-    pub fn ops(&self, hub: &HubId) -> Result<Vec<Vec<u8>>, StoreError> {
+    /// Visits every op of a hub in acceptance order, as (device key, exact bytes).
+    fn each_op(
+        &self,
+        hub: &HubId,
+        mut visit: impl FnMut(usize, &[[u8; 32]], Vec<u8>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let txn = self.db.begin_read()?;
+        let Some(hub_no) = self.known_hub_number(&txn, hub)? else {
+            return Ok(());
+        };
+        let keys = device_key_list(&txn.open_table(DEVICE_KEYS)?, hub_no)?;
         let table = txn.open_table(OPS)?;
-        let mut out = Vec::new();
-        for entry in table.range((&hub.0, &[0u8; 32])..=(&hub.0, &[0xffu8; 32]))? {
-            let (_, value) = entry?;
-            out.push(value.value().to_vec());
+        for entry in table.range((hub_no, 0u64)..=(hub_no, u64::MAX))? {
+            let (key, value) = entry?;
+            let (device_no, bytes) = restore(value.value(), &keys)
+                .ok_or_else(|| corrupt(format!("op at position {}", key.value().1)))?;
+            visit(device_no as usize, &keys, bytes)?;
         }
+        Ok(())
+    }
+
+    /// Every op of a hub, as exact bytes, in acceptance order.
+    pub fn ops(&self, hub: &HubId) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut out = Vec::new();
+        self.each_op(hub, |_, _, bytes| {
+            out.push(bytes);
+            Ok(())
+        })?;
         Ok(out)
     }
 
-    /// One op's bytes.
+    /// One op's bytes, by id.
     pub fn op(&self, hub: &HubId, id: &OpId) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read()?;
+        let Some(hub_no) = self.known_hub_number(&txn, hub)? else {
+            return Ok(None);
+        };
+        let keys = device_key_list(&txn.open_table(DEVICE_KEYS)?, hub_no)?;
+        let ids = txn.open_table(OP_IDS)?;
         let table = txn.open_table(OPS)?;
-        Ok(table.get((&hub.0, &id.0))?.map(|v| v.value().to_vec()))
+        let prefix = id_prefix(id);
+        for entry in ids.range((hub_no, prefix, 0u64)..=(hub_no, prefix, u64::MAX))? {
+            let position = entry?.0.value().2;
+            let Some(stored) = table.get((hub_no, position))? else {
+                continue;
+            };
+            if let Some((_, bytes)) = restore(stored.value(), &keys)
+                && SignedOp::decode(&bytes).is_ok_and(|op| op.id() == *id)
+            {
+                return Ok(Some(bytes));
+            }
+        }
+        Ok(None)
     }
 
     /// Number of ops stored for a hub.
     pub fn op_count(&self, hub: &HubId) -> Result<u64, StoreError> {
         let txn = self.db.begin_read()?;
+        let Some(hub_no) = self.known_hub_number(&txn, hub)? else {
+            return Ok(0);
+        };
         let table = txn.open_table(OPS)?;
-        let mut count = 0;
-        for entry in table.range((&hub.0, &[0u8; 32])..=(&hub.0, &[0xffu8; 32]))? {
-            entry?;
-            count += 1;
-        }
-        Ok(count)
+        Ok(
+            match table
+                .range((hub_no, 0u64)..=(hub_no, u64::MAX))?
+                .next_back()
+            {
+                Some(last) => last?.0.value().1 + 1,
+                None => 0,
+            },
+        )
     }
 
     /// Total ops stored, all hubs.
@@ -198,15 +346,31 @@ impl Store {
     /// A device's chain in a hub: `(seq, op id)` ascending (two ids at one seq mean a fork).
     pub fn chain(&self, hub: &HubId, device: &PublicKey) -> Result<Vec<(u64, OpId)>, StoreError> {
         let txn = self.db.begin_read()?;
-        let table = txn.open_multimap_table(CHAINS)?;
-        let device = device.to_bytes();
+        let Some(hub_no) = self.known_hub_number(&txn, hub)? else {
+            return Ok(Vec::new());
+        };
+        let keys = device_key_list(&txn.open_table(DEVICE_KEYS)?, hub_no)?;
+        let devices = txn.open_table(DEVICES)?;
+        let Some(device_no) = devices
+            .get((hub_no, &device.to_bytes()))?
+            .map(|v| v.value())
+        else {
+            return Ok(Vec::new());
+        };
+        let chains = txn.open_table(CHAINS)?;
+        let table = txn.open_table(OPS)?;
         let mut out = Vec::new();
-        for entry in table.range((&hub.0, &device, 0u64)..=(&hub.0, &device, u64::MAX))? {
-            let (key, values) = entry?;
-            let seq = key.value().2;
-            for value in values {
-                out.push((seq, OpId(*value?.value())));
-            }
+        for entry in chains
+            .range((hub_no, device_no, 0u64, 0u64)..=(hub_no, device_no, u64::MAX, u64::MAX))?
+        {
+            let (_, _, seq, position) = entry?.0.value();
+            let stored = table
+                .get((hub_no, position))?
+                .ok_or_else(|| corrupt(format!("chain names missing position {position}")))?;
+            let (_, bytes) =
+                restore(stored.value(), &keys).ok_or_else(|| corrupt("unreadable op"))?;
+            let op = SignedOp::decode(&bytes).map_err(|e| corrupt(e.to_string()))?;
+            out.push((seq, op.id()));
         }
         Ok(out)
     }
@@ -279,27 +443,69 @@ impl Store {
         Ok(table.get(name)?.map(|v| v.value().to_vec()))
     }
 
-    /// Every stored op of a hub in acceptance (causal) order, decoded and checked to be the op
-    /// its key names; a mismatch is corruption, reported rather than skipped. Signatures are not
-    /// re-checked: the node verified each op before storing it.
+    /// Every stored op of a hub, decoded, in acceptance order (so each comes after its
+    /// dependencies). Signatures are not re-checked:
+    /// the node verified each op before storing it. Bytes that do not decode are corruption,
+    /// reported rather than skipped.
     pub fn load_ops(&self, hub: &HubId) -> Result<Vec<Authentic<SignedOp>>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let order = txn.open_table(ORDER)?;
-        let table = txn.open_table(OPS)?;
         let mut out = Vec::new();
-        for entry in order.range((&hub.0, 0u64)..=(&hub.0, u64::MAX))? {
-            let id = OpId(*entry?.1.value());
-            let corrupt = |reason: String| StoreError::Corrupt { op: id, reason };
-            let bytes = table
-                .get((&hub.0, &id.0))?
-                .ok_or_else(|| corrupt("listed in the order table but missing".into()))?;
-            let op = SignedOp::decode_trusted_from_own_store(bytes.value())
-                .map_err(|e| corrupt(e.to_string()))?;
-            if op.id() != id {
-                return Err(corrupt("bytes do not hash to their key".into()));
+        // Parsing a key costs more than decoding the rest of an op: parse each device once.
+        let mut parsed: Vec<Option<PublicKey>> = Vec::new();
+        self.each_op(hub, |device_no, keys, bytes| {
+            if parsed.len() < keys.len() {
+                parsed.resize(keys.len(), None);
             }
+            let key = match parsed.get(device_no).copied().flatten() {
+                Some(key) => key,
+                None => {
+                    let raw = keys
+                        .get(device_no)
+                        .ok_or_else(|| corrupt("unknown device number"))?;
+                    let key = PublicKey::from_bytes(raw)
+                        .map_err(|e| corrupt(format!("device key: {e}")))?;
+                    parsed[device_no] = Some(key);
+                    key
+                }
+            };
+            let op = SignedOp::decode_trusted_from_own_store(&bytes, |_| Ok(key))
+                .map_err(|e| corrupt(e.to_string()))?;
             out.push(op);
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
+}
+
+/// The device keys of a hub, indexed by device number.
+fn device_key_list(
+    device_keys: &impl ReadableTable<(u32, u32), &'static [u8; 32]>,
+    hub_no: u32,
+) -> Result<Vec<[u8; 32]>, StoreError> {
+    let mut keys: Vec<[u8; 32]> = Vec::new();
+    for entry in device_keys.range((hub_no, 0u32)..=(hub_no, u32::MAX))? {
+        let (key, value) = entry?;
+        let device_no = key.value().1 as usize;
+        if device_no != keys.len() {
+            return Err(corrupt(format!("device numbers skip {}", keys.len())));
+        }
+        keys.push(*value.value());
+    }
+    Ok(keys)
+}
+
+/// The number of `hub`, assigning the next free one to a new hub.
+fn hub_number(hubs: &redb::Table<&[u8; 32], &[u8]>, hub: &HubId) -> Result<u32, StoreError> {
+    if let Some(value) = hubs.get(&hub.0)?
+        && let Some(number) = value.value().get(..4).and_then(|b| b.try_into().ok())
+    {
+        return Ok(u32::from_le_bytes(number));
+    }
+    let mut next = 0u32;
+    for entry in hubs.iter()? {
+        let (_, value) = entry?;
+        if let Some(number) = value.value().get(..4).and_then(|b| b.try_into().ok()) {
+            next = next.max(u32::from_le_bytes(number) + 1);
+        }
+    }
+    Ok(next)
 }
