@@ -452,3 +452,50 @@ fn batch_insertion_gives_the_same_outcomes_as_one_by_one() {
         })
     ));
 }
+
+#[test]
+fn contributions_and_constituencies_are_recorded_and_members_update_their_own() {
+    use moot_state::body::{Admit, Contribution, Period};
+    let fay = person(1);
+    let ann = person(2);
+    let mut replica = founded(&fay);
+    let pledge = Contribution::Pledge {
+        amount_minor: 200,
+        period: Period::Quarter,
+    };
+    replica
+        .write(
+            &fay.device,
+            &Body::Admit(Admit {
+                member: ann.member.public(),
+                name: "Ann".into(),
+                standing: Standing::Member,
+                constituency: Some("Riverside South".into()),
+                contribution: Some(pledge.clone()),
+            }),
+        )
+        .unwrap();
+    replica
+        .write(&ann.device, &certify_body(&replica.hub(), &ann))
+        .unwrap();
+    let record = replica.roll().member(&ann.member.public()).unwrap().clone();
+    assert_eq!(record.contribution, Some(pledge));
+    assert_eq!(record.constituency.as_deref(), Some("Riverside South"));
+    // Ann records a hardship waiver for herself; she may not change Fay's record.
+    let waiver = Body::Update(Update {
+        member: ann.member.public(),
+        constituency: None,
+        contribution: Some(Some(Contribution::HardshipWaiver)),
+    });
+    replica.write(&ann.device, &waiver).unwrap();
+    assert_eq!(
+        replica
+            .roll()
+            .member(&ann.member.public())
+            .unwrap()
+            .contribution,
+        Some(Contribution::HardshipWaiver)
+    );
+    let error = replica.write(&ann.device, &self_update(&fay)).unwrap_err();
+    assert_eq!(error.reason, Reason::Unauthorized(Denied::NotYours));
+}

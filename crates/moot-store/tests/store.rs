@@ -1,0 +1,105 @@
+//! The store's tables: several hubs, lookups by id and by chain, forks kept, duplicates
+//! skipped, and the keystore, view and config tables.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use moot_crypto::{Draft, HubId, OpId, SecretKey, SignedOp};
+use moot_store::Store;
+
+fn op(hub: &HubId, key: &SecretKey, seq: u64, prev: Option<OpId>, body: &[u8]) -> SignedOp {
+    Draft {
+        seq,
+        prev,
+        deps: vec![],
+        kind: 5,
+        body: body.to_vec(),
+    }
+    .sign(hub, key)
+    .unwrap()
+    .into_inner()
+}
+
+#[test]
+fn hubs_chains_ids_forks_and_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("moot.redb");
+    let (a, b) = (HubId([1; 32]), HubId([2; 32]));
+    let alice = SecretKey::from_seed([1; 32]);
+    let bob = SecretKey::from_seed([2; 32]);
+    let a1 = op(&a, &alice, 1, None, b"a1");
+    let a2 = op(&a, &alice, 2, Some(a1.id()), b"a2");
+    let a2_fork = op(&a, &alice, 2, Some(a1.id()), b"a2, the other version");
+    let b1 = op(&b, &bob, 1, None, b"b1");
+    {
+        let store = Store::open(&path).unwrap();
+        store.put_ops(&a, &[&a1, &a2]).unwrap();
+        store.put_ops(&b, &[&b1]).unwrap();
+        store.put_ops(&a, &[&a2, &a2_fork, &a1]).unwrap(); // duplicates skipped, fork kept
+        store.put_hub(&a, b"hub a").unwrap();
+    }
+    // Everything survives reopening.
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.op_count(&a).unwrap(), 3);
+    assert_eq!(store.op_count(&b).unwrap(), 1);
+    assert_eq!(store.total_ops().unwrap(), 4);
+    let hubs = store.hubs().unwrap();
+    assert_eq!(hubs.len(), 2);
+    assert_eq!(hubs.iter().find(|(h, _)| *h == a).unwrap().1, b"hub a");
+    for op in [&a1, &a2, &a2_fork] {
+        assert_eq!(store.op(&a, &op.id()).unwrap().as_deref(), Some(op.bytes()));
+        assert_eq!(store.op(&b, &op.id()).unwrap(), None, "hubs are separate");
+    }
+    assert_eq!(store.op(&b, &b1.id()).unwrap().as_deref(), Some(b1.bytes()));
+    let chain = store.chain(&a, &alice.public()).unwrap();
+    assert_eq!(chain.len(), 3);
+    assert_eq!(chain[0], (1, a1.id()));
+    let mut forks: Vec<OpId> = chain[1..]
+        .iter()
+        .map(|(s, id)| {
+            assert_eq!(*s, 2);
+            *id
+        })
+        .collect();
+    forks.sort();
+    let mut expected = vec![a2.id(), a2_fork.id()];
+    expected.sort();
+    assert_eq!(forks, expected);
+    assert!(store.chain(&b, &alice.public()).unwrap().is_empty());
+    // Loading returns the exact ops in acceptance order.
+    let loaded: Vec<OpId> = store.load_ops(&a).unwrap().iter().map(|o| o.id()).collect();
+    assert_eq!(loaded, vec![a1.id(), a2.id(), a2_fork.id()]);
+    assert_eq!(store.ops(&a).unwrap()[2], a2_fork.bytes());
+}
+
+#[test]
+fn keys_views_and_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("moot.redb")).unwrap();
+    let hub = HubId([3; 32]);
+    store.put_key("member/x", b"sealed").unwrap();
+    store.put_view(&hub, "roll", b"view bytes").unwrap();
+    store.put_config("default_hub", &hub.0).unwrap();
+    assert_eq!(
+        store.key("member/x").unwrap().as_deref(),
+        Some(&b"sealed"[..])
+    );
+    assert_eq!(store.key_names().unwrap(), vec!["member/x".to_string()]);
+    assert_eq!(
+        store.view(&hub, "roll").unwrap().as_deref(),
+        Some(&b"view bytes"[..])
+    );
+    assert_eq!(store.view(&hub, "other").unwrap(), None);
+    assert_eq!(
+        store.config("default_hub").unwrap().as_deref(),
+        Some(&hub.0[..])
+    );
+    assert_eq!(store.config("missing").unwrap(), None);
+}
+
+#[test]
+fn a_file_that_is_not_a_store_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("moot.redb");
+    std::fs::write(&path, b"definitely not a redb file, just some bytes").unwrap();
+    assert!(Store::open(&path).is_err());
+}
