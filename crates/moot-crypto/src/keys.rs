@@ -70,8 +70,9 @@ impl PublicKey {
         Ok(PublicKey(key))
     }
 
-    pub(crate) fn verifying_key(&self) -> &VerifyingKey {
-        &self.0
+    /// The key as a curve point.
+    pub(crate) fn point(&self) -> curve25519_dalek::EdwardsPoint {
+        self.0.to_edwards()
     }
 
     /// The 32-byte encoding.
@@ -79,11 +80,11 @@ impl PublicKey {
         self.0.to_bytes()
     }
 
-    /// True if `signature` is a valid signature of `message` by this key, under the strict
-    /// rules (canonical encodings, no small-order components), which every node applies alike.
-    pub fn verify_strict(&self, message: &[u8], signature: &[u8; 64]) -> bool {
-        let signature = ed25519_dalek::Signature::from_bytes(signature);
-        self.0.verify_strict(message, &signature).is_ok()
+    /// True if `signature` is a valid signature of `message` by this key, under the one rule
+    /// every node applies alike, alone or in batches (see `verify.rs`: cofactored, canonical
+    /// `s`).
+    pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> bool {
+        crate::verify::verify(self, message, signature)
     }
 }
 
@@ -160,9 +161,9 @@ mod tests {
         let alice = SecretKey::from_seed([2; 32]);
         let bob = SecretKey::from_seed([3; 32]);
         let signature = alice.sign(b"ballot");
-        assert!(alice.public().verify_strict(b"ballot", &signature));
-        assert!(!alice.public().verify_strict(b"ballot!", &signature));
-        assert!(!bob.public().verify_strict(b"ballot", &signature));
+        assert!(alice.public().verify(b"ballot", &signature));
+        assert!(!alice.public().verify(b"ballot!", &signature));
+        assert!(!bob.public().verify(b"ballot", &signature));
         assert!(format!("{alice:?}").starts_with("SecretKey(public "));
     }
 }

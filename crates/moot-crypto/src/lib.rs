@@ -30,6 +30,7 @@
 mod keys;
 pub mod keystore;
 pub mod op;
+mod verify;
 
 pub use keys::{KeyError, PublicKey, SecretKey};
 pub use op::{

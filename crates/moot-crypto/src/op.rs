@@ -299,11 +299,18 @@ pub fn authenticate_sequential(
             .map(|op| signed_message(hub, &op.bytes[..op.bytes.len() - 64]))
             .collect();
         let message_refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-        let signatures: Vec<ed25519_dalek::Signature> =
-            chunk.iter().map(SignedOp::signature).collect();
-        let keys: Vec<ed25519_dalek::VerifyingKey> =
-            chunk.iter().map(|op| *op.author.verifying_key()).collect();
-        if ed25519_dalek::verify_batch(&message_refs, &signatures, &keys).is_ok() {
+        let signatures: Vec<[u8; 64]> = chunk.iter().map(SignedOp::signature).collect();
+        let items: Vec<crate::verify::Item<'_>> = chunk
+            .iter()
+            .zip(&message_refs)
+            .zip(&signatures)
+            .map(|((op, message), signature)| crate::verify::Item {
+                key: &op.author,
+                message,
+                signature,
+            })
+            .collect();
+        if crate::verify::verify_batch(&items) {
             out.extend(chunk.into_iter().map(|op| Ok(Authentic(op))));
         } else {
             out.extend(chunk.into_iter().map(|op| op.authenticate(hub)));
@@ -419,7 +426,7 @@ impl SignedOp {
         signature.copy_from_slice(&self.bytes[split..]);
         if self
             .author
-            .verify_strict(&signed_message(hub, &self.bytes[..split]), &signature)
+            .verify(&signed_message(hub, &self.bytes[..split]), &signature)
         {
             Ok(Authentic(self))
         } else {
@@ -427,11 +434,11 @@ impl SignedOp {
         }
     }
 
-    fn signature(&self) -> ed25519_dalek::Signature {
+    fn signature(&self) -> [u8; 64] {
         let split = self.bytes.len() - 64;
         let mut signature = [0u8; 64];
         signature.copy_from_slice(&self.bytes[split..]);
-        ed25519_dalek::Signature::from_bytes(&signature)
+        signature
     }
 
     /// The exact bytes.
