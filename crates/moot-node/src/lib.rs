@@ -95,7 +95,7 @@ pub struct KeyInfo {
 }
 
 /// One person on a hub's roll.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberInfo {
     /// Member id.
     pub member_id: String,
@@ -129,6 +129,16 @@ struct KeyEntry {
     member: Vec<u8>,
     device: Vec<u8>,
 }
+
+/// The roll view: a derived, rebuildable copy of the roll for fast reads, valid while the hub
+/// still holds `op_count` ops (ops are only ever added).
+#[derive(Serialize, Deserialize)]
+struct RollView {
+    op_count: u64,
+    members: Vec<MemberInfo>,
+}
+
+const ROLL_VIEW: &str = "roll";
 
 /// Hub metadata kept in the store.
 #[derive(Serialize, Deserialize)]
@@ -411,6 +421,7 @@ impl Node {
             );
         }
         self.persist(&replica, &written)?;
+        self.refresh_view(hub, replica)?;
         Ok(written)
     }
 
@@ -470,10 +481,27 @@ impl Node {
         self.write(hub, signer, &[Body::Remove(Remove { member, cuts })])
     }
 
-    /// The roll of a hub.
+    /// The roll of a hub: from the stored roll view when it is current, otherwise derived from
+    /// the ops (and the view refreshed).
     pub fn members(&self, hub: &HubId) -> Result<Vec<MemberInfo>, NodeError> {
-        let roll = self.replica(hub)?.roll();
-        Ok(roll
+        let op_count = self.store.op_count(hub)?;
+        if let Some(bytes) = self.store.view(hub, ROLL_VIEW)?
+            && let Ok(view) = postcard::from_bytes::<RollView>(&bytes)
+            && view.op_count == op_count
+        {
+            return Ok(view.members);
+        }
+        let replica = self.replica(hub)?;
+        self.refresh_view(hub, replica)
+    }
+
+    fn refresh_view(
+        &self,
+        hub: &HubId,
+        mut replica: Replica,
+    ) -> Result<Vec<MemberInfo>, NodeError> {
+        let roll = replica.roll();
+        let members: Vec<MemberInfo> = roll
             .members
             .iter()
             .map(|(id, record)| MemberInfo {
@@ -487,7 +515,14 @@ impl Node {
                 constituency: record.constituency.clone(),
                 status: record.status.as_str().to_string(),
             })
-            .collect())
+            .collect();
+        let view = RollView {
+            op_count: replica.len() as u64,
+            members,
+        };
+        let bytes = postcard::to_allocvec(&view).map_err(|e| NodeError::Corrupt(e.to_string()))?;
+        self.store.put_view(hub, ROLL_VIEW, &bytes)?;
+        Ok(view.members)
     }
 
     /// The name of a hub.
