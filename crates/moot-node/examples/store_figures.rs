@@ -10,7 +10,21 @@ use moot_crypto::SignedOp;
 use moot_node::{Node, STORE_FILE};
 
 fn main() {
-    let (hub, ops) = moot_state::sample::history(1_000, 97_999);
+    for with_dependency in [true, false] {
+        println!(
+            "== member ops {} a dependency besides prev",
+            if with_dependency { "with" } else { "without" }
+        );
+        measure(with_dependency);
+    }
+}
+
+fn measure(with_dependency: bool) {
+    // Without dependencies each member's ops follow only their own chain: 1,000 distinct
+    // causal pasts, one roll each in the replica's cache.
+    let members = 1_000;
+    let (hub, ops) =
+        moot_state::sample::history_with(members, 100_000 - 2 * members - 1, with_dependency);
     let dir = tempfile::tempdir().unwrap();
     let node = Node::open(dir.path()).unwrap();
     let empty = std::fs::metadata(dir.path().join(STORE_FILE))
@@ -62,7 +76,7 @@ fn main() {
         let node = Node::open(dir.path()).unwrap();
         let roll = node.replica(&hub).unwrap().roll();
         times.push(start.elapsed());
-        assert_eq!(roll.members.len(), 1_001);
+        assert_eq!(roll.members.len(), members + 1);
     }
     times.sort();
     println!(

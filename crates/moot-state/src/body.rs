@@ -330,6 +330,16 @@ impl Body {
         bytes.ok().map(|bytes| (kind, bytes))
     }
 
+    /// Checks the signatures a body carries (device certificates), which do not depend on any
+    /// state: done once per op, when it arrives.
+    pub fn check_certificates(&self, hub: &HubId, author: &DeviceId) -> bool {
+        match self {
+            Body::Found(found) => found.device_certificate.verify(&found.founder, hub, author),
+            Body::CertifyDevice(c) => c.certificate.verify(&c.member, hub, &c.device),
+            _ => true,
+        }
+    }
+
     /// True for bodies that change the roll (and so take part in roll resolution).
     pub fn is_roll(&self) -> bool {
         !matches!(self, Body::Unknown(_))

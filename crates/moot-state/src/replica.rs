@@ -49,7 +49,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_pending: 10_000,
-            max_cached_rolls: 64,
+            max_cached_rolls: 4_096,
         }
     }
 }
@@ -151,7 +151,7 @@ struct Node {
 #[derive(Debug, Clone, Default)]
 struct Resolution {
     roll: Roll,
-    denied: BTreeMap<OpId, Denied>,
+    denied: imbl::OrdMap<OpId, Denied>,
 }
 
 /// A valid op: only the replica can make one.
@@ -480,6 +480,13 @@ impl Replica {
             Ok(body) => body,
             Err(error) => return self.reject(id, Reason::MalformedBody(error)),
         };
+        if !body.check_certificates(&self.hub, &op.author()) {
+            let denied = match body {
+                Body::Found(_) => Denied::BadGenesis,
+                _ => Denied::BadCertificate,
+            };
+            return self.reject(id, Reason::Unauthorized(denied));
+        }
         if let Some(bad) = Self::parents(&op).find(|p| self.rejected.contains_key(p)) {
             return self.reject(id, Reason::InvalidDependency(bad));
         }
@@ -536,11 +543,11 @@ impl Replica {
         };
         if is_roll {
             // Extend the cached resolution: this op follows every roll op in its past, so it
-            // comes last in their resolution order. When nothing else holds the past's
-            // resolution (the usual case: a chain of roll ops), it is extended in place.
+            // comes last in their resolution order. The roll's maps are persistent, so the
+            // copy shares everything but what this op changes, and the past's entry stays
+            // cached for other ops that share that past.
             self.global = None;
-            self.cache.remove(&roll_parents);
-            let mut extended = Arc::unwrap_or_clone(past);
+            let mut extended = (*past).clone();
             match extended.roll.authorize(&self.hub, &author, &body) {
                 Ok(()) => extended.roll.apply(id, &author, op.seq(), &body),
                 Err(denied) => {

@@ -20,7 +20,17 @@ fn key(kind: u8, n: usize) -> SecretKey {
 }
 
 /// Builds the history; returns the hub and every op's bytes in the order written (causal).
+/// Member ops name the latest op as a dependency besides `prev`, as a busy hub's do.
 pub fn history(members: usize, other_ops: usize) -> (HubId, Vec<Vec<u8>>) {
+    history_with(members, other_ops, true)
+}
+
+/// [`history`], choosing whether member ops carry a dependency besides `prev`.
+pub fn history_with(
+    members: usize,
+    other_ops: usize,
+    with_dependency: bool,
+) -> (HubId, Vec<Vec<u8>>) {
     let founder = key(1, 0);
     let founder_device = key(2, 0);
     let nonce = [7u8; 16];
@@ -91,6 +101,9 @@ pub fn history(members: usize, other_ops: usize) -> (HubId, Vec<Vec<u8>>) {
             break;
         };
         draft.kind = FILLER_KIND;
+        if !with_dependency {
+            draft.deps.clear();
+        }
         draft.body = vec![(i % 251) as u8; FILLER_BODY_BYTES];
         if let Ok(op) = draft.sign(&hub, device) {
             let id = op.id();

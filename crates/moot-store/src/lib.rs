@@ -35,14 +35,15 @@ const HUBS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("hubs");
 const DEVICES: TableDefinition<(u32, &[u8; 32]), u32> = TableDefinition::new("devices");
 /// Device keys by number: (hub number, device number) → device key.
 const DEVICE_KEYS: TableDefinition<(u32, u32), &[u8; 32]> = TableDefinition::new("device_keys");
-/// Ops in acceptance order: (hub number, position) → device number (u32, little-endian) ||
-/// op bytes with the author field elided. Positions only grow, so this table is written in key
+/// Ops in acceptance order: (hub number, position) → device number (LEB128) || op bytes with
+/// the author field elided. Positions only grow, so this table is written in key
 /// order and its pages stay full; and ops are accepted only after their dependencies, so
 /// loading in position order never waits on one.
 const OPS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("ops");
-/// The per-device chain index: (hub number, device number, seq, position) → (). Two positions
-/// at one seq are a fork (an equivocation, kept as evidence).
-const CHAINS: TableDefinition<(u32, u32, u64, u64), ()> = TableDefinition::new("chains");
+/// The per-device chain index: (hub number, device number, position) → (). A device's ops are
+/// accepted in chain order, so positions ascend with seq; two ops with one seq (read from the
+/// op) are a fork (an equivocation, kept as evidence).
+const CHAINS: TableDefinition<(u32, u32, u64), ()> = TableDefinition::new("chains");
 /// Ops by id: (hub number, first 4 bytes of the op id, position) → (). A lookup checks the full
 /// id of each candidate.
 const OP_IDS: TableDefinition<(u32, u32, u64), ()> = TableDefinition::new("op_ids");
@@ -56,11 +57,20 @@ const CONFIG: TableDefinition<&str, &[u8]> = TableDefinition::new("config");
 /// Bytes of the author field, elided from stored ops (after the version byte).
 const ELIDED: std::ops::Range<usize> = 1..33;
 
-/// The stored value of an op: its device number, then its bytes without the author.
+/// The stored value of an op: its device number (LEB128), then its bytes without the author.
 fn elide(device_no: u32, op: &SignedOp) -> Vec<u8> {
     let bytes = op.bytes();
-    let mut stored = Vec::with_capacity(4 + bytes.len() - ELIDED.len());
-    stored.extend_from_slice(&device_no.to_le_bytes());
+    let mut stored = Vec::with_capacity(5 + bytes.len() - ELIDED.len());
+    let mut n = device_no;
+    loop {
+        let low = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            stored.push(low);
+            break;
+        }
+        stored.push(low | 0x80);
+    }
     stored.push(bytes[0]);
     stored.extend_from_slice(&bytes[ELIDED.end..]);
     stored
@@ -68,9 +78,20 @@ fn elide(device_no: u32, op: &SignedOp) -> Vec<u8> {
 
 /// The device number and exact op bytes of a stored value, given the device keys.
 fn restore(stored: &[u8], keys: &[[u8; 32]]) -> Option<(u32, Vec<u8>)> {
-    let device_no = u32::from_le_bytes(stored.get(..4)?.try_into().ok()?);
+    let mut device_no = 0u32;
+    let mut used = 0;
+    for (i, byte) in stored.iter().enumerate().take(5) {
+        device_no |= u32::from(byte & 0x7f).checked_shl(7 * i as u32)?;
+        if byte & 0x80 == 0 {
+            used = i + 1;
+            break;
+        }
+    }
+    if used == 0 {
+        return None;
+    }
     let author = keys.get(device_no as usize)?;
-    let rest = stored.get(4..)?;
+    let rest = stored.get(used..)?;
     let mut bytes = Vec::with_capacity(rest.len() + ELIDED.len());
     bytes.extend_from_slice(rest.get(..1)?);
     bytes.extend_from_slice(author);
@@ -255,7 +276,7 @@ impl Store {
                     }
                 };
                 table.insert((hub_no, position), elide(device_no, op).as_slice())?;
-                chains.insert((hub_no, device_no, op.seq(), position), ())?;
+                chains.insert((hub_no, device_no, position), ())?;
                 ids.insert((hub_no, prefix, position), ())?;
                 position += 1;
             }
@@ -360,17 +381,15 @@ impl Store {
         let chains = txn.open_table(CHAINS)?;
         let table = txn.open_table(OPS)?;
         let mut out = Vec::new();
-        for entry in chains
-            .range((hub_no, device_no, 0u64, 0u64)..=(hub_no, device_no, u64::MAX, u64::MAX))?
-        {
-            let (_, _, seq, position) = entry?.0.value();
+        for entry in chains.range((hub_no, device_no, 0u64)..=(hub_no, device_no, u64::MAX))? {
+            let (_, _, position) = entry?.0.value();
             let stored = table
                 .get((hub_no, position))?
                 .ok_or_else(|| corrupt(format!("chain names missing position {position}")))?;
             let (_, bytes) =
                 restore(stored.value(), &keys).ok_or_else(|| corrupt("unreadable op"))?;
             let op = SignedOp::decode(&bytes).map_err(|e| corrupt(e.to_string()))?;
-            out.push((seq, op.id()));
+            out.push((op.seq(), op.id()));
         }
         Ok(out)
     }
