@@ -380,13 +380,15 @@ impl Node {
     }
 
     fn persist(&self, replica: &Replica, ids: &[OpId]) -> Result<(), NodeError> {
-        let ops: Vec<moot_crypto::SignedOp> = ids
+        let ops = ids
             .iter()
-            .filter_map(|id| replica.op_bytes(id))
-            .filter_map(|bytes| moot_crypto::SignedOp::decode(bytes).ok())
-            .collect();
-        let refs: Vec<&moot_crypto::SignedOp> = ops.iter().collect();
-        self.store.put_ops(&replica.hub(), &refs)?;
+            .map(|id| {
+                replica.op(id).ok_or_else(|| {
+                    NodeError::Corrupt(format!("written op {id} is not in the replica"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.store.put_ops(&replica.hub(), &ops)?;
         Ok(())
     }
 
@@ -398,9 +400,20 @@ impl Node {
         signer: &Signer,
         bodies: &[Body],
     ) -> Result<Vec<OpId>, NodeError> {
+        self.write_with(hub, signer, |_, _| bodies.to_vec())
+    }
+
+    /// [`Node::write`] with bodies built from the hub's current replica (loaded once).
+    fn write_with(
+        &self,
+        hub: &HubId,
+        signer: &Signer,
+        build: impl FnOnce(&Replica, &moot_state::Roll) -> Vec<Body>,
+    ) -> Result<Vec<OpId>, NodeError> {
         let mut replica = self.replica(hub)?;
-        let mut written = Vec::new();
         let roll = replica.roll();
+        let bodies = build(&replica, &roll);
+        let mut written = Vec::new();
         if roll.member_of(&signer.device.public()).is_none() {
             let certify = Body::CertifyDevice(CertifyDevice {
                 member: signer.member.public(),
@@ -413,7 +426,7 @@ impl Node {
                     .map_err(|r| NodeError::Refused(r.reason))?,
             );
         }
-        for body in bodies {
+        for body in &bodies {
             written.push(
                 replica
                     .write(&signer.device, body)
@@ -465,20 +478,21 @@ impl Node {
         signer: &Signer,
         member: PublicKey,
     ) -> Result<Vec<OpId>, NodeError> {
-        let mut replica = self.replica(hub)?;
-        let roll = replica.roll();
-        let cuts = roll
-            .devices
-            .iter()
-            .filter(|(_, d)| d.member == member)
-            .map(|(device, _)| {
-                (
-                    *device,
-                    replica.chain_head(device).map_or(0, |(seq, _)| seq),
-                )
-            })
-            .collect();
-        self.write(hub, signer, &[Body::Remove(Remove { member, cuts })])
+        self.write_with(hub, signer, |replica, roll| {
+            // Accept each of their devices' ops up to what this node holds.
+            let cuts = roll
+                .devices
+                .iter()
+                .filter(|(_, d)| d.member == member)
+                .map(|(device, _)| {
+                    (
+                        *device,
+                        replica.chain_head(device).map_or(0, |(seq, _)| seq),
+                    )
+                })
+                .collect();
+            vec![Body::Remove(Remove { member, cuts })]
+        })
     }
 
     /// The roll of a hub: from the stored roll view when it is current, otherwise derived from

@@ -256,7 +256,19 @@ impl Replica {
 
     /// The bytes of an accepted op.
     pub fn op_bytes(&self, id: &OpId) -> Option<&[u8]> {
-        self.nodes.get(id).map(|n| n.op.bytes())
+        self.op(id).map(SignedOp::bytes)
+    }
+
+    /// An accepted op.
+    pub fn op(&self, id: &OpId) -> Option<&SignedOp> {
+        self.nodes.get(id).map(|n| n.op.get())
+    }
+
+    /// True if the op is held, waiting, or was rejected: giving it again changes nothing.
+    fn is_known(&self, id: &OpId) -> bool {
+        self.nodes.contains_key(id)
+            || self.rejected.contains_key(id)
+            || self.pending.contains_key(id)
     }
 
     /// Every accepted op id, ascending.
@@ -290,10 +302,7 @@ impl Replica {
             }
         };
         let id = op.id();
-        if self.nodes.contains_key(&id)
-            || self.rejected.contains_key(&id)
-            || self.pending.contains_key(&id)
-        {
+        if self.is_known(&id) {
             return Self::single(Outcome::Duplicate(id));
         }
         match op.authenticate(&self.hub) {
@@ -320,9 +329,7 @@ impl Replica {
                 })))),
                 Ok(op) => {
                     let id = op.id();
-                    let known = self.nodes.contains_key(&id)
-                        || self.rejected.contains_key(&id)
-                        || self.pending.contains_key(&id);
+                    let known = self.is_known(&id);
                     if known || !seen.insert(id) {
                         slots.push(Some(Self::single(Outcome::Duplicate(id))));
                     } else {
@@ -402,10 +409,7 @@ impl Replica {
     /// Inserts an op this node signed itself.
     pub fn insert_authentic(&mut self, op: Authentic<SignedOp>) -> Insertion {
         let id = op.id();
-        if self.nodes.contains_key(&id)
-            || self.rejected.contains_key(&id)
-            || self.pending.contains_key(&id)
-        {
+        if self.is_known(&id) {
             return Self::single(Outcome::Duplicate(id));
         }
         let outcome = self.admit(op);
@@ -549,7 +553,7 @@ impl Replica {
             self.global = None;
             let mut extended = (*past).clone();
             match extended.roll.authorize(&self.hub, &author, &body) {
-                Ok(()) => extended.roll.apply(id, &author, op.seq(), &body),
+                Ok(()) => extended.roll.apply(id, &author, &body),
                 Err(denied) => {
                     extended.denied.insert(id, denied);
                 }
@@ -780,9 +784,7 @@ impl Replica {
             if let Some(node) = self.nodes.get(&next) {
                 let author = node.op.author();
                 match resolution.roll.authorize(&self.hub, &author, &node.body) {
-                    Ok(()) => resolution
-                        .roll
-                        .apply(next, &author, node.op.seq(), &node.body),
+                    Ok(()) => resolution.roll.apply(next, &author, &node.body),
                     Err(denied) => {
                         resolution.denied.insert(next, denied);
                     }

@@ -111,10 +111,6 @@ pub struct DeviceRecord {
 pub struct Cut {
     /// The removal or revocation op.
     pub by: OpId,
-    /// Its author device and sequence number (to test "causally follows").
-    pub by_author: DeviceId,
-    /// Its sequence number.
-    pub by_seq: u64,
     /// The last accepted sequence number of the cut device.
     pub last_seq: u64,
 }
@@ -314,14 +310,9 @@ impl Roll {
         }
     }
 
-    /// Applies an authorized roll op. `op`, `author` and `seq` identify it (for cuts).
-    pub fn apply(&mut self, op: OpId, author: &DeviceId, seq: u64, body: &Body) {
-        let cut = |last_seq| Cut {
-            by: op,
-            by_author: *author,
-            by_seq: seq,
-            last_seq,
-        };
+    /// Applies an authorized roll op by `author`; `op` identifies it (for cuts).
+    pub fn apply(&mut self, op: OpId, author: &DeviceId, body: &Body) {
+        let cut = |last_seq| Cut { by: op, last_seq };
         match body {
             Body::Found(found) => {
                 self.hub_name = found.name.clone();
