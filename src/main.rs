@@ -4,6 +4,7 @@
 
 mod cli;
 mod node_cmd;
+mod out;
 mod tally_cmd;
 
 use std::process::ExitCode;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.downcast_ref::<out::StdoutClosed>().is_some() => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("moot: error: {error:#}");
             if error.downcast_ref::<BadInput>().is_some() {

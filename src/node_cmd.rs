@@ -62,11 +62,13 @@ fn signer(node: &Node, global: &Global) -> anyhow::Result<moot_node::Signer> {
     Ok(node.signer(member, passphrase.as_deref())?)
 }
 
-fn print(global: &Global, value: serde_json::Value, text: String) {
+/// Prints the JSON document or the text view. Text from users in `text` must already be
+/// escaped with `moot_text::escape`.
+fn print(global: &Global, value: serde_json::Value, text: String) -> anyhow::Result<()> {
     if global.json {
-        println!("{value}");
+        crate::out::line(&value.to_string())
     } else {
-        println!("{text}");
+        crate::out::line(&text)
     }
 }
 
@@ -80,7 +82,7 @@ pub fn init(global: &Global, name: &str) -> anyhow::Result<()> {
             "member id: {}\nnode id:   {}",
             identity.member_id, identity.node_id
         ),
-    );
+    )?;
     Ok(())
 }
 
@@ -93,7 +95,7 @@ pub fn id(global: &Global) -> anyhow::Result<()> {
             "{}\nmember id: {}\nnode id:   {}",
             identity.name, identity.member_id, identity.node_id
         ),
-    );
+    )?;
     Ok(())
 }
 
@@ -106,7 +108,7 @@ pub fn key(global: &Global, command: &KeyCommand) -> anyhow::Result<()> {
                 global,
                 json!({"member_id": member.to_string()}),
                 format!("member id: {member}"),
-            );
+            )?;
             Ok(())
         }
     }
@@ -128,7 +130,7 @@ pub fn keys(global: &Global) -> anyhow::Result<()> {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    print(global, json!({"keys": keys}), text);
+    print(global, json!({"keys": keys}), text)?;
     Ok(())
 }
 
@@ -142,7 +144,7 @@ pub fn hub(global: &Global, command: &HubCommand) -> anyhow::Result<()> {
                 global,
                 json!({"hub_id": hub.to_string()}),
                 format!("hub id: {hub}"),
-            );
+            )?;
             Ok(())
         }
     }
@@ -181,7 +183,7 @@ pub fn member(global: &Global, command: &MemberCommand) -> anyhow::Result<()> {
         global,
         json!({"member_id": member.to_string(), "op_ids": ids}),
         format!("done ({} op(s) written)", ops.len()),
-    );
+    )?;
     Ok(())
 }
 
@@ -206,6 +208,6 @@ pub fn members(global: &Global) -> anyhow::Result<()> {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    print(global, json!({"members": members}), text);
+    print(global, json!({"members": members}), text)?;
     Ok(())
 }
