@@ -14,11 +14,11 @@
 //! file or a socket.
 //!
 //! ```
-//! use moot_crypto::{Draft, HubId, SecretKey, SignedOp};
+//! use moot_crypto::{Draft, HubId, Lane, SecretKey, SignedOp};
 //!
 //! let hub = HubId([7; 32]);
 //! let device = SecretKey::from_seed([1; 32]);
-//! let op = Draft { seq: 1, prev: None, deps: vec![], kind: 1, body: b"hello".to_vec() }
+//! let op = Draft { lane: Lane::Public, seq: 1, prev: None, deps: vec![], kind: 1, body: b"hello".to_vec() }
 //!     .sign(&hub, &device)?;
 //! // A peer receives the bytes, decodes and authenticates them.
 //! let received = SignedOp::decode(op.bytes())?.authenticate(&hub)?;
@@ -34,6 +34,6 @@ mod verify;
 
 pub use keys::{KeyError, PublicKey, SecretKey};
 pub use op::{
-    Authentic, BuildError, DecodeError, Draft, HubId, OpId, SignatureError, SignedOp,
+    Authentic, BuildError, DecodeError, Draft, HubId, Lane, OpId, SignatureError, SignedOp,
     authenticate_batch, authenticate_sequential,
 };

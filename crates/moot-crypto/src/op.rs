@@ -1,28 +1,34 @@
 //! The signed operation envelope: one format for everything a member writes.
 //!
-//! # Wire format, version 1
+//! # Wire format, version 2
 //! All integers little-endian; the op is exactly these bytes, nothing before or after:
 //!
 //! | field | bytes | rule |
 //! | --- | --- | --- |
-//! | version | 1 | `1` |
+//! | version | 1 | `2` (version 1 had no lane; no deployed data used it, so it is not read) |
 //! | author | 32 | the author device's public key (not weak) |
-//! | seq | 8 | per-device sequence number, from 1 |
+//! | lane | 1 | [`Lane`]: `0` public, `1` members |
+//! | seq | 8 | per-(device, lane) sequence number, from 1 |
 //! | has_prev | 1 | `0` when `seq == 1`, else `1` |
-//! | prev | 32 if has_prev | id of the author's op with `seq - 1` |
+//! | prev | 32 if has_prev | id of the author's op in the same lane with `seq - 1` |
 //! | dep_count | 1 | at most [`MAX_DEPS`] |
 //! | deps | 32 each | other ops this one causally follows; strictly ascending, never `prev` |
 //! | kind | 2 | body kind; kinds this node does not know are kept and passed on |
 //! | body_len | 4 | at most [`MAX_BODY_BYTES`] |
 //! | body | body_len | the typed body, encoded by its kind |
-//! | signature | 64 | Ed25519 over `"moot/op/v1\0" || hub id || all bytes above` |
+//! | signature | 64 | Ed25519 over `"moot/op/v2\0" || hub id || all bytes above` |
 //!
 //! The hub id is signed but not sent: an op is only ever exchanged within one hub, and signing
 //! it means an op cannot be replayed into another hub. The op id is
-//! `SHA-256("moot/op-id/v1\0" || op bytes)`. Ops are never re-serialised: the bytes received
+//! `SHA-256("moot/op-id/v2\0" || op bytes)`. Ops are never re-serialised: the bytes received
 //! are the bytes stored, hashed and passed on, so the encoding cannot drift between versions.
 //! Decoding is strict (one encoding per op): a length that does not add up, a non-canonical
-//! dependency list or a trailing byte is an error.
+//! dependency list, an unknown lane or a trailing byte is an error.
+//!
+//! The **lane** is the unit of access control: a guest receives the public lane only, so a
+//! device keeps one chain per lane (a members-lane op never sits in a public op's `prev`), and
+//! the rule that a public op depends only on public ops is checked where the dependencies are
+//! known (`moot-state`).
 
 use std::fmt;
 
@@ -31,17 +37,63 @@ use sha2::{Digest, Sha256};
 use crate::{PublicKey, SecretKey};
 
 /// The envelope version this code writes and reads.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Most causal dependencies besides `prev` one op may name.
 pub const MAX_DEPS: usize = 32;
 /// Largest body, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Largest encoded op, in bytes.
 pub const MAX_OP_BYTES: usize =
-    1 + 32 + 8 + 1 + 32 + 1 + 32 * MAX_DEPS + 2 + 4 + MAX_BODY_BYTES + 64;
+    1 + 32 + 1 + 8 + 1 + 32 + 1 + 32 * MAX_DEPS + 2 + 4 + MAX_BODY_BYTES + 64;
 
-const SIGN_DOMAIN: &[u8] = b"moot/op/v1\0";
-const ID_DOMAIN: &[u8] = b"moot/op-id/v1\0";
+const SIGN_DOMAIN: &[u8] = b"moot/op/v2\0";
+const ID_DOMAIN: &[u8] = b"moot/op-id/v2\0";
+
+/// Who may receive an op: the unit of access control.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub enum Lane {
+    /// Anyone who may see the hub's public spaces, guests included.
+    Public,
+    /// Members only.
+    Members,
+}
+
+impl Lane {
+    /// Both lanes, public first.
+    pub const ALL: [Lane; 2] = [Lane::Public, Lane::Members];
+
+    /// The lane's byte in the envelope.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            Lane::Public => 0,
+            Lane::Members => 1,
+        }
+    }
+
+    /// The lane of an envelope byte.
+    pub fn from_byte(byte: u8) -> Option<Lane> {
+        match byte {
+            0 => Some(Lane::Public),
+            1 => Some(Lane::Members),
+            _ => None,
+        }
+    }
+
+    /// `public` or `members`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Public => "public",
+            Lane::Members => "members",
+        }
+    }
+
+    /// True if an op in this lane may depend on an op in `dep`: a public op only on public ops.
+    pub fn may_depend_on(self, dep: Lane) -> bool {
+        self == Lane::Members || dep == Lane::Public
+    }
+}
 
 /// A 32-byte hash id, printed as hex.
 macro_rules! hash_id {
@@ -89,6 +141,9 @@ pub enum DecodeError {
     /// An envelope version this node does not know.
     #[error("unknown op envelope version {0}")]
     Version(u8),
+    /// A lane byte that names no lane.
+    #[error("unknown lane {0}")]
+    Lane(u8),
     /// The author is not a valid, non-weak key.
     #[error("author key: {0}")]
     Author(crate::KeyError),
@@ -123,7 +178,9 @@ pub enum BuildError {
 /// The fields of an op before signing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Draft {
-    /// Sequence number in the author device's chain, from 1.
+    /// The lane: who may receive the op.
+    pub lane: Lane,
+    /// Sequence number in the author device's chain in this lane, from 1.
     pub seq: u64,
     /// The author's previous op (`None` exactly when `seq == 1`).
     pub prev: Option<OpId>,
@@ -142,6 +199,7 @@ pub struct SignedOp {
     bytes: Vec<u8>,
     id: OpId,
     author: PublicKey,
+    lane: Lane,
     seq: u64,
     prev: Option<OpId>,
     deps: Vec<OpId>,
@@ -154,6 +212,7 @@ impl fmt::Debug for SignedOp {
         f.debug_struct("SignedOp")
             .field("id", &self.id)
             .field("author", &self.author)
+            .field("lane", &self.lane)
             .field("seq", &self.seq)
             .field("kind", &self.kind)
             .finish_non_exhaustive()
@@ -221,6 +280,7 @@ impl Draft {
         let mut bytes = Vec::with_capacity(150 + 32 * self.deps.len() + self.body.len());
         bytes.push(VERSION);
         bytes.extend_from_slice(&key.public().to_bytes());
+        bytes.push(self.lane.to_byte());
         bytes.extend_from_slice(&self.seq.to_le_bytes());
         match self.prev {
             Some(prev) => {
@@ -363,6 +423,8 @@ impl SignedOp {
             return Err(DecodeError::Version(version));
         }
         let author = author(&r.array::<32>("author")?).map_err(DecodeError::Author)?;
+        let [lane] = r.array::<1>("lane")?;
+        let lane = Lane::from_byte(lane).ok_or(DecodeError::Lane(lane))?;
         let seq = u64::from_le_bytes(r.array::<8>("seq")?);
         let [has_prev] = r.array::<1>("has_prev")?;
         let prev = match (seq, has_prev) {
@@ -400,6 +462,7 @@ impl SignedOp {
             bytes: bytes.to_vec(),
             id: op_id(bytes),
             author,
+            lane,
             seq,
             prev,
             deps,
@@ -453,7 +516,11 @@ impl SignedOp {
     pub fn author(&self) -> PublicKey {
         self.author
     }
-    /// Sequence number in the author's chain.
+    /// The lane.
+    pub fn lane(&self) -> Lane {
+        self.lane
+    }
+    /// Sequence number in the author's chain in this lane.
     pub fn seq(&self) -> u64 {
         self.seq
     }

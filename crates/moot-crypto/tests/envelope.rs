@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use moot_crypto::op::{MAX_BODY_BYTES, MAX_DEPS, MAX_OP_BYTES};
-use moot_crypto::{DecodeError, Draft, HubId, OpId, SecretKey, SignatureError, SignedOp};
+use moot_crypto::{DecodeError, Draft, HubId, Lane, OpId, SecretKey, SignatureError, SignedOp};
 use proptest::prelude::*;
 
 const HUB: HubId = HubId([9; 32]);
@@ -14,6 +14,7 @@ fn device() -> SecretKey {
 
 fn draft(seq: u64, deps: Vec<OpId>, body: Vec<u8>) -> Draft {
     Draft {
+        lane: Lane::Members,
         seq,
         prev: (seq > 1).then_some(OpId([1; 32])),
         deps,
@@ -37,6 +38,7 @@ fn a_signed_op_round_trips_and_authenticates() {
         .unwrap();
     assert_eq!(back.id(), op.id());
     assert_eq!(back.author(), device().public());
+    assert_eq!(back.lane(), Lane::Members);
     assert_eq!(back.seq(), 2);
     assert_eq!(back.prev(), Some(OpId([1; 32])));
     // Dependencies are stored sorted and de-duplicated: one encoding per op.
@@ -46,15 +48,15 @@ fn a_signed_op_round_trips_and_authenticates() {
 }
 
 #[test]
-fn envelope_overhead_is_145_bytes_plus_32_per_extra_dependency() {
+fn envelope_overhead_is_146_bytes_plus_32_per_extra_dependency() {
     let op = draft(2, vec![], vec![0; 100])
         .sign(&HUB, &device())
         .unwrap();
-    assert_eq!(op.bytes().len() - 100, 145);
+    assert_eq!(op.bytes().len() - 100, 146);
     let op = draft(2, vec![OpId([3; 32])], vec![0; 100])
         .sign(&HUB, &device())
         .unwrap();
-    assert_eq!(op.bytes().len() - 100, 177);
+    assert_eq!(op.bytes().len() - 100, 178);
 }
 
 #[test]
@@ -109,12 +111,12 @@ fn limits_and_canonical_form_are_enforced() {
     assert_eq!(SignedOp::decode(&trailing), Err(DecodeError::Trailing(1)));
 
     let mut version = bytes.to_vec();
-    version[0] = 2;
-    assert_eq!(SignedOp::decode(&version), Err(DecodeError::Version(2)));
+    version[0] = 1;
+    assert_eq!(SignedOp::decode(&version), Err(DecodeError::Version(1)));
 
     // seq 1 must have no prev; seq 0 does not exist.
     let mut seq = bytes.to_vec();
-    seq[33..41].copy_from_slice(&1u64.to_le_bytes());
+    seq[34..42].copy_from_slice(&1u64.to_le_bytes());
     assert!(matches!(
         SignedOp::decode(&seq),
         Err(DecodeError::Sequence { seq: 1, .. })
@@ -122,7 +124,7 @@ fn limits_and_canonical_form_are_enforced() {
 
     // Swap the two dependencies: no longer ascending.
     let mut unsorted = bytes.to_vec();
-    let deps = 1 + 32 + 8 + 1 + 32 + 1;
+    let deps = 1 + 32 + 1 + 8 + 1 + 32 + 1;
     unsorted[deps..deps + 32].copy_from_slice(&[3; 32]);
     unsorted[deps + 32..deps + 64].copy_from_slice(&[2; 32]);
     assert_eq!(
@@ -172,6 +174,7 @@ fn batch_authentication_finds_the_one_forgery() {
         .map(|seq| {
             let prev = (seq > 1).then_some(OpId([seq as u8; 32]));
             Draft {
+                lane: Lane::Public,
                 seq,
                 prev,
                 deps: vec![],
@@ -197,4 +200,31 @@ fn batch_authentication_finds_the_one_forgery() {
     for (op, result) in ops.into_iter().zip(results) {
         assert_eq!(op.clone().authenticate(&HUB).is_ok(), result.is_ok());
     }
+}
+
+#[test]
+fn the_lane_is_signed_and_an_unknown_lane_is_refused() {
+    let op = draft(1, vec![], b"x".to_vec())
+        .sign(&HUB, &device())
+        .unwrap();
+    let mut bytes = op.bytes().to_vec();
+    // Byte 33 is the lane (after the version and the author).
+    assert_eq!(bytes[33], Lane::Members.to_byte());
+    bytes[33] = Lane::Public.to_byte();
+    // Moving an op to another lane breaks its signature.
+    let moved = SignedOp::decode(&bytes).unwrap();
+    assert_eq!(moved.lane(), Lane::Public);
+    assert!(moved.authenticate(&HUB).is_err());
+    for lane in 2..=255u8 {
+        bytes[33] = lane;
+        assert_eq!(SignedOp::decode(&bytes), Err(DecodeError::Lane(lane)));
+    }
+}
+
+#[test]
+fn public_ops_depend_only_on_public_ops() {
+    assert!(Lane::Public.may_depend_on(Lane::Public));
+    assert!(!Lane::Public.may_depend_on(Lane::Members));
+    assert!(Lane::Members.may_depend_on(Lane::Public));
+    assert!(Lane::Members.may_depend_on(Lane::Members));
 }

@@ -11,8 +11,11 @@ use std::path::{Path, PathBuf};
 
 use moot_crypto::keystore::{self, KeystoreError};
 use moot_crypto::{HubId, OpId, PublicKey, SecretKey};
-use moot_state::body::{Admit, Certificate, CertifyDevice, Found, Remove, RoleChange, hub_id};
-use moot_state::{Body, Limits, Reason, Replica, Role, Standing};
+use moot_state::body::{
+    Admit, Certificate, CertifyDevice, Found, LaneCut, PROTOCOL, Remove, RoleChange,
+    SetConstituency, SetName, hub_id,
+};
+use moot_state::{Body, Lane, Limits, Reason, Replica, Role, Standing};
 use moot_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -366,14 +369,27 @@ impl Node {
         let body = Body::Found(Found {
             name: name.to_string(),
             founder,
-            founder_name: self.entry(&founder)?.name,
             nonce,
+            protocol: PROTOCOL,
             device_certificate: Certificate::issue(&signer.member, &hub, &signer.device.public()),
         });
-        let id = replica
-            .write(&signer.device, &body)
-            .map_err(|r| NodeError::Refused(r.reason))?;
-        self.persist(&replica, &[id])?;
+        let mut ids = Vec::new();
+        ids.push(
+            replica
+                .write(&signer.device, &body)
+                .map_err(|r| NodeError::Refused(r.reason))?,
+        );
+        // The founder's name is personal data: it goes in the members lane.
+        let name_op = Body::SetName(SetName {
+            member: founder,
+            name: self.entry(&founder)?.name,
+        });
+        ids.push(
+            replica
+                .write(&signer.device, &name_op)
+                .map_err(|r| NodeError::Refused(r.reason))?,
+        );
+        self.persist(&replica, &ids)?;
         self.store.put_hub(&hub, &bytes)?;
         self.store.put_config(DEFAULT_HUB, &hub.0)?;
         Ok(hub)
@@ -453,13 +469,20 @@ impl Node {
         } else {
             Standing::Member
         };
-        let mut bodies = vec![Body::Admit(Admit {
-            member,
-            name: name.to_string(),
-            standing,
-            constituency,
-            contribution: None,
-        })];
+        // The admission is public; name and constituency are personal data (members lane).
+        let mut bodies = vec![
+            Body::Admit(Admit { member, standing }),
+            Body::SetName(SetName {
+                member,
+                name: name.to_string(),
+            }),
+        ];
+        if let Some(constituency) = constituency {
+            bodies.push(Body::SetConstituency(SetConstituency {
+                member,
+                constituency: Some(constituency),
+            }));
+        }
         let role = match add_as {
             AddAs::Steward => Some(Role::Steward),
             AddAs::Convener => Some(Role::Convener),
@@ -487,7 +510,10 @@ impl Node {
                 .map(|(device, _)| {
                     (
                         *device,
-                        replica.chain_head(device).map_or(0, |(seq, _)| seq),
+                        LaneCut {
+                            public: replica.last_seq(device, Lane::Public),
+                            members: replica.last_seq(device, Lane::Members),
+                        },
                     )
                 })
                 .collect();
@@ -523,7 +549,7 @@ impl Node {
                 name: record.name.clone(),
                 roles: record
                     .roles
-                    .iter()
+                    .keys()
                     .map(|r| r.as_str().to_string())
                     .collect(),
                 constituency: record.constituency.clone(),

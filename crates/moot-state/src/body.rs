@@ -1,10 +1,29 @@
 //! Typed op bodies: the op `kind` says which, the body bytes are its postcard encoding.
 //!
-//! Kinds are never reused. A kind this node does not know (written by a newer node) decodes to
-//! [`Body::Unknown`]: the op is kept and passed on, its author's standing is checked, and it is
-//! not applied. A known kind whose bytes do not decode is malformed and rejected.
+//! # Kinds
+//! Kinds are numbered by **family**, in fixed ranges, and a number is never reused:
+//!
+//! | range | family |
+//! | --- | --- |
+//! | `0x0001..=0x00FF` | the roll (low-volume governance: genesis, admissions, roles, devices) |
+//! | `0x0100..=0x01FF` | assemblies |
+//! | `0x0200..=0x02FF` | deliberation and documents |
+//! | `0x0300..=0x03FF` | polls |
+//! | `0x0400..=0x04FF` | mutual aid |
+//! | `0x0F00..=0x0FFF` | node housekeeping (checkpoints) |
+//!
+//! Which kinds are **roll ops** — resolved together by the seniority and cut rules — is the
+//! explicit list [`kind::ROLL_KINDS`], not "every known kind". Each known kind has one lane
+//! ([`kind::lane_of`]): what validation of public content needs (genesis, keys, certificates,
+//! roles, admissions, removals) is public; names, constituencies and pledged contributions are
+//! personal data (membership of a political party is sensitive) and travel in the members
+//! lane. A member may publish a public display name for themself ([`PublicName`]).
+//!
+//! A kind this node does not know (written by a newer node) decodes to [`Body::Unknown`]: the
+//! op is kept and passed on, its author's standing and lane are checked, and it is not applied
+//! (the replica's `Unsupported` outcome). A known kind whose bytes do not decode is malformed.
 
-use moot_crypto::{HubId, PublicKey, SecretKey};
+use moot_crypto::{HubId, Lane, PublicKey, SecretKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -17,25 +36,85 @@ pub type DeviceId = PublicKey;
 pub const MAX_TEXT_BYTES: usize = 200;
 /// Most device cuts one removal may carry.
 pub const MAX_CUTS: usize = 64;
+/// The protocol version this code speaks: the kinds it knows and their rules. A hub records
+/// the version of the node that founded it in its genesis.
+pub const PROTOCOL: u16 = 2;
 
-/// Op kinds of the roll family.
+/// Op kinds, by family.
 pub mod kind {
-    /// [`super::Found`]: the genesis of a hub.
-    pub const FOUND: u16 = 1;
-    /// [`super::Admit`].
-    pub const ADMIT: u16 = 2;
-    /// [`super::Remove`].
-    pub const REMOVE: u16 = 3;
-    /// [`super::RoleChange`] granting a role.
-    pub const GRANT: u16 = 4;
-    /// [`super::RoleChange`] revoking a role.
-    pub const REVOKE: u16 = 5;
-    /// [`super::CertifyDevice`].
-    pub const CERTIFY_DEVICE: u16 = 6;
-    /// [`super::RevokeDevice`].
-    pub const REVOKE_DEVICE: u16 = 7;
-    /// [`super::Update`].
-    pub const UPDATE: u16 = 8;
+    use std::ops::RangeInclusive;
+
+    use moot_crypto::Lane;
+
+    /// The roll family.
+    pub const ROLL: RangeInclusive<u16> = 0x0001..=0x00FF;
+    /// Assemblies.
+    pub const ASSEMBLIES: RangeInclusive<u16> = 0x0100..=0x01FF;
+    /// Deliberation and documents.
+    pub const DOCUMENTS: RangeInclusive<u16> = 0x0200..=0x02FF;
+    /// Polls.
+    pub const POLLS: RangeInclusive<u16> = 0x0300..=0x03FF;
+    /// Mutual aid.
+    pub const AID: RangeInclusive<u16> = 0x0400..=0x04FF;
+    /// Node housekeeping.
+    pub const HOUSEKEEPING: RangeInclusive<u16> = 0x0F00..=0x0FFF;
+
+    /// [`super::Found`]: the genesis of a hub. Public.
+    pub const FOUND: u16 = 0x0001;
+    /// [`super::Admit`]. Public.
+    pub const ADMIT: u16 = 0x0002;
+    /// [`super::Remove`]. Public.
+    pub const REMOVE: u16 = 0x0003;
+    /// [`super::RoleChange`] granting a role. Public.
+    pub const GRANT: u16 = 0x0004;
+    /// [`super::RoleChange`] revoking a role. Public.
+    pub const REVOKE: u16 = 0x0005;
+    /// [`super::CertifyDevice`]. Public.
+    pub const CERTIFY_DEVICE: u16 = 0x0006;
+    /// [`super::RevokeDevice`]. Public.
+    pub const REVOKE_DEVICE: u16 = 0x0007;
+    // 0x0008: retired (protocol 1's self-update of constituency and contribution).
+    /// [`super::PublicName`]: a member's own public display name. Public.
+    pub const PUBLIC_NAME: u16 = 0x0009;
+    /// [`super::SetName`]: a person's name on the roll. Members lane.
+    pub const SET_NAME: u16 = 0x0010;
+    /// [`super::SetConstituency`]. Members lane; stewards only.
+    pub const SET_CONSTITUENCY: u16 = 0x0011;
+    /// [`super::SetContribution`]. Members lane.
+    pub const SET_CONTRIBUTION: u16 = 0x0012;
+    /// [`super::Checkpoint`]: names many heads at once, so later ops can depend on all of
+    /// them within the dependency limit. Either lane.
+    pub const CHECKPOINT: u16 = 0x0F01;
+
+    /// The kinds resolved as roll ops (seniority order, cuts). Only low-volume governance ops.
+    pub const ROLL_KINDS: [u16; 11] = [
+        FOUND,
+        ADMIT,
+        REMOVE,
+        GRANT,
+        REVOKE,
+        CERTIFY_DEVICE,
+        REVOKE_DEVICE,
+        PUBLIC_NAME,
+        SET_NAME,
+        SET_CONSTITUENCY,
+        SET_CONTRIBUTION,
+    ];
+
+    /// True if `kind` is a roll op this node knows.
+    pub fn is_roll(kind: u16) -> bool {
+        ROLL_KINDS.contains(&kind)
+    }
+
+    /// The lane a known kind must be written in (`None`: either lane, or unknown).
+    pub fn lane_of(kind: u16) -> Option<Lane> {
+        match kind {
+            FOUND | ADMIT | REMOVE | GRANT | REVOKE | CERTIFY_DEVICE | REVOKE_DEVICE
+            | PUBLIC_NAME => Some(Lane::Public),
+            SET_NAME | SET_CONSTITUENCY | SET_CONTRIBUTION => Some(Lane::Members),
+            _ => None,
+        }
+    }
 }
 
 /// Standing in the hub.
@@ -91,17 +170,18 @@ pub enum Contribution {
     HardshipWaiver,
 }
 
-/// The genesis of a hub, written by the founder's first device with `seq` 1 and no deps.
+/// The genesis of a hub, written by the founder's first device with `seq` 1 and no deps, in
+/// the public lane. (The founder's name follows in a members-lane [`SetName`].)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Found {
     /// The hub's name.
     pub name: String,
     /// The founder's member key; the hub id is `hub_id(founder, nonce)`.
     pub founder: MemberId,
-    /// The founder's display name.
-    pub founder_name: String,
     /// Random bytes making the hub id unique.
     pub nonce: [u8; 16],
+    /// The [`PROTOCOL`] version of the founding node.
+    pub protocol: u16,
     /// The founder's member-key signature certifying the authoring device.
     pub device_certificate: Certificate,
 }
@@ -156,19 +236,35 @@ pub fn hub_id(founder: &MemberId, nonce: &[u8; 16]) -> HubId {
     HubId(hasher.finalize().into())
 }
 
-/// Admit (or re-admit, or change the standing of) a member or guest. Stewards only.
+/// Admit (or re-admit, or change the standing of) a member or guest. Stewards only. Public:
+/// the name and other personal data follow in members-lane ops.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Admit {
     /// The member key admitted.
     pub member: MemberId,
-    /// Display name.
-    pub name: String,
     /// Member or guest.
     pub standing: Standing,
-    /// Their constituency, if any.
-    pub constituency: Option<String>,
-    /// Their pledged contribution, if recorded.
-    pub contribution: Option<Contribution>,
+}
+
+/// The last accepted sequence number of one device in each lane (chains are per lane).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+pub struct LaneCut {
+    /// Last accepted `seq` in the public lane.
+    pub public: u64,
+    /// Last accepted `seq` in the members lane.
+    pub members: u64,
+}
+
+impl LaneCut {
+    /// The last accepted `seq` in `lane`.
+    pub fn get(&self, lane: Lane) -> u64 {
+        match lane {
+            Lane::Public => self.public,
+            Lane::Members => self.members,
+        }
+    }
 }
 
 /// Remove a member or guest. Stewards only.
@@ -176,10 +272,10 @@ pub struct Admit {
 pub struct Remove {
     /// Who is removed.
     pub member: MemberId,
-    /// For each of their devices, the last sequence number the remover accepts. Their ops
-    /// beyond it that do not causally follow this removal are invalid (this stops a removed
-    /// member from back-dating ops). Devices not listed are cut at 0.
-    pub cuts: Vec<(DeviceId, u64)>,
+    /// For each of their devices, the last sequence number in each lane the remover accepts.
+    /// Their ops beyond it that do not causally follow this removal are invalid (this stops a
+    /// removed member from back-dating ops). Devices not listed are cut at 0.
+    pub cuts: Vec<(DeviceId, LaneCut)>,
 }
 
 /// Grant or revoke a role (by op kind). Stewards only; roles go to members, not guests.
@@ -208,20 +304,53 @@ pub struct CertifyDevice {
 pub struct RevokeDevice {
     /// The device.
     pub device: DeviceId,
-    /// The last sequence number of the device accepted (see [`Remove::cuts`]).
-    pub cut: u64,
+    /// The last sequence numbers of the device accepted (see [`Remove::cuts`]).
+    pub cut: LaneCut,
 }
 
-/// Change a member's constituency or contribution. By a steward, or by a member for themself.
+/// A member's own public display name (`None` withdraws it). By the member themself. Without
+/// one, guests see a member only as a pseudonymous key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Update {
-    /// Whose record.
+pub struct PublicName {
+    /// Whose name (the author's own member).
     pub member: MemberId,
-    /// New constituency (`Some(None)` clears it).
-    pub constituency: Option<Option<String>>,
-    /// New contribution (`Some(None)` clears it).
-    pub contribution: Option<Option<Contribution>>,
+    /// The name shown to guests.
+    pub name: Option<String>,
 }
+
+/// A person's name on the roll (members lane). By a steward, or by the member themself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetName {
+    /// Whose name.
+    pub member: MemberId,
+    /// The name.
+    pub name: String,
+}
+
+/// A member's constituency (members lane). Stewards only: it decides membership of a
+/// constituency society, and so who may vote in its polls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetConstituency {
+    /// Whose constituency.
+    pub member: MemberId,
+    /// The constituency (`None` clears it).
+    pub constituency: Option<String>,
+}
+
+/// A member's pledged contribution (members lane). By a steward, or by a member (not a guest)
+/// for themself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetContribution {
+    /// Whose contribution.
+    pub member: MemberId,
+    /// The pledge or waiver (`None` clears it).
+    pub contribution: Option<Contribution>,
+}
+
+/// Names many ops at once (a housekeeping op with no effect): when an op would need more
+/// dependencies than the envelope allows, checkpoints gather them first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {}
 
 /// A decoded body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,8 +369,16 @@ pub enum Body {
     CertifyDevice(CertifyDevice),
     /// Device revoked.
     RevokeDevice(RevokeDevice),
-    /// Record updated.
-    Update(Update),
+    /// Public display name.
+    PublicName(PublicName),
+    /// Name on the roll.
+    SetName(SetName),
+    /// Constituency.
+    SetConstituency(SetConstituency),
+    /// Pledged contribution.
+    SetContribution(SetContribution),
+    /// Housekeeping: gathers dependencies.
+    Checkpoint(Checkpoint),
     /// A kind this node does not know: kept, passed on, not applied.
     Unknown(u16),
 }
@@ -292,17 +429,19 @@ impl Body {
             kind::REVOKE => Body::Revoke(decode(kind, bytes)?),
             kind::CERTIFY_DEVICE => Body::CertifyDevice(decode(kind, bytes)?),
             kind::REVOKE_DEVICE => Body::RevokeDevice(decode(kind, bytes)?),
-            kind::UPDATE => Body::Update(decode(kind, bytes)?),
+            kind::PUBLIC_NAME => Body::PublicName(decode(kind, bytes)?),
+            kind::SET_NAME => Body::SetName(decode(kind, bytes)?),
+            kind::SET_CONSTITUENCY => Body::SetConstituency(decode(kind, bytes)?),
+            kind::SET_CONTRIBUTION => Body::SetContribution(decode(kind, bytes)?),
+            kind::CHECKPOINT => Body::Checkpoint(decode(kind, bytes)?),
             other => return Ok(Body::Unknown(other)),
         };
         let within_limits = match &body {
-            Body::Found(f) => text_ok(&f.name) && text_ok(&f.founder_name),
-            Body::Admit(a) => text_ok(&a.name) && a.constituency.as_deref().is_none_or(text_ok),
+            Body::Found(f) => text_ok(&f.name),
             Body::Remove(r) => r.cuts.len() <= MAX_CUTS,
-            Body::Update(u) => u
-                .constituency
-                .as_ref()
-                .is_none_or(|c| c.as_deref().is_none_or(text_ok)),
+            Body::PublicName(p) => p.name.as_deref().is_none_or(text_ok),
+            Body::SetName(n) => text_ok(&n.name),
+            Body::SetConstituency(c) => c.constituency.as_deref().is_none_or(text_ok),
             _ => true,
         };
         if within_limits {
@@ -322,7 +461,11 @@ impl Body {
             Body::Revoke(b) => (kind::REVOKE, postcard::to_allocvec(b)),
             Body::CertifyDevice(b) => (kind::CERTIFY_DEVICE, postcard::to_allocvec(b)),
             Body::RevokeDevice(b) => (kind::REVOKE_DEVICE, postcard::to_allocvec(b)),
-            Body::Update(b) => (kind::UPDATE, postcard::to_allocvec(b)),
+            Body::PublicName(b) => (kind::PUBLIC_NAME, postcard::to_allocvec(b)),
+            Body::SetName(b) => (kind::SET_NAME, postcard::to_allocvec(b)),
+            Body::SetConstituency(b) => (kind::SET_CONSTITUENCY, postcard::to_allocvec(b)),
+            Body::SetContribution(b) => (kind::SET_CONTRIBUTION, postcard::to_allocvec(b)),
+            Body::Checkpoint(b) => (kind::CHECKPOINT, postcard::to_allocvec(b)),
             Body::Unknown(_) => return None,
         };
         // Encoding plain structs into a Vec cannot fail.
@@ -340,8 +483,33 @@ impl Body {
         }
     }
 
-    /// True for bodies that change the roll (and so take part in roll resolution).
+    /// The body's kind.
+    pub fn kind(&self) -> u16 {
+        match self {
+            Body::Found(_) => kind::FOUND,
+            Body::Admit(_) => kind::ADMIT,
+            Body::Remove(_) => kind::REMOVE,
+            Body::Grant(_) => kind::GRANT,
+            Body::Revoke(_) => kind::REVOKE,
+            Body::CertifyDevice(_) => kind::CERTIFY_DEVICE,
+            Body::RevokeDevice(_) => kind::REVOKE_DEVICE,
+            Body::PublicName(_) => kind::PUBLIC_NAME,
+            Body::SetName(_) => kind::SET_NAME,
+            Body::SetConstituency(_) => kind::SET_CONSTITUENCY,
+            Body::SetContribution(_) => kind::SET_CONTRIBUTION,
+            Body::Checkpoint(_) => kind::CHECKPOINT,
+            Body::Unknown(kind) => *kind,
+        }
+    }
+
+    /// True for roll ops: bodies resolved together by the seniority and cut rules (the explicit
+    /// list [`kind::ROLL_KINDS`]).
     pub fn is_roll(&self) -> bool {
-        !matches!(self, Body::Unknown(_))
+        kind::is_roll(self.kind())
+    }
+
+    /// The lane this body must be written in (`None`: either).
+    pub fn lane(&self) -> Option<Lane> {
+        kind::lane_of(self.kind())
     }
 }

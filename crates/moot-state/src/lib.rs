@@ -13,5 +13,8 @@ pub mod roll;
 pub mod sample;
 
 pub use body::{Body, DeviceId, MemberId, Role, Standing};
-pub use replica::{Equivocation, Insertion, Limits, Outcome, Reason, Rejection, Replica, Valid};
-pub use roll::{Denied, MemberRecord, Roll, Status};
+pub use moot_crypto::Lane;
+pub use replica::{
+    DraftError, Equivocation, Insertion, Limits, Outcome, Reason, Rejection, Replica, Source, Valid,
+};
+pub use roll::{Denied, Facts, MemberRecord, Roll, Status};

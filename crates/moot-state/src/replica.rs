@@ -3,20 +3,30 @@
 //!
 //! # Validity
 //! An op is accepted into the replica when it decodes, its signature verifies for the hub, its
-//! body decodes, its dependencies are present (otherwise it waits, bounded) and none was
-//! rejected, it continues its author's chain (`prev` is the author's op with `seq - 1`), and
-//! its author was allowed to write it in the **roll state of its causal past**: the resolution
-//! of the roll ops it causally follows. That check is made once, since an op's past never
-//! changes.
+//! body decodes, a known kind is in its kind's lane, its dependencies are present (otherwise
+//! it waits, bounded per source) and none was rejected, a public op depends only on public
+//! ops, it continues its author's chain in its lane (`prev` is the author's op in the same lane
+//! with `seq - 1`), and its author was allowed to write it in the **roll state of its causal
+//! past**: the resolution of the roll ops it causally follows. That check is made once, since
+//! an op's past never changes.
 //!
-//! Whether an accepted op *counts* can still depend on concurrent ops, because removals must win
-//! against ops a removed member writes without acknowledging them (back-dating):
-//! - **Roll ops** are resolved in one deterministic order: each op after its causal ancestors;
-//!   among concurrent ones, the author with the higher seniority first (the founder, then
-//!   stewards in the order they became stewards, then everyone else), then the lower op id. Each
-//!   must be authorized by the roll as resolved so far, so a removal processed first disables
-//!   the removed member's concurrent roll ops.
-//! - **Other ops** count unless they come after a removal or revocation cut they do not follow.
+//! Whether an accepted op *counts* can still depend on concurrent ops:
+//! - **Roll ops** (the explicit list `body::kind::ROLL_KINDS`) are resolved in one
+//!   deterministic order: each op after its causal ancestors; among concurrent ones, the author
+//!   with the higher seniority first (the founder, then stewards in the order they became
+//!   stewards, then everyone else), then the lower op id. Each must be authorized by the roll as
+//!   resolved so far, so a removal processed first disables the removed member's concurrent
+//!   roll ops.
+//! - **Other ops** count only if every roll fact their authorization used (the author's
+//!   admission, their device's certification, any role) comes from a roll op that the resolved
+//!   roll accepts, and they are not beyond a removal or revocation cut they do not follow.
+//!
+//! # Kinds this node does not know
+//! An op of an unknown kind is `Unsupported`: kept, relayed, its author's standing and lane
+//! checked, never applied. A known op that names an unsupported (or held) op among its
+//! dependencies, or any op whose causal past holds an unsupported op of the roll family (whose
+//! effect on the roll this node cannot know), is held as `NeedsUpgrade`: kept, not judged, and
+//! judged when a newer node loads it.
 //!
 //! Everything is a pure function of the set of ops: two replicas holding the same ops agree on
 //! every result, whatever the order of arrival (a property test checks it).
@@ -31,16 +41,21 @@ use std::sync::{Mutex, mpsc};
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
-use moot_crypto::{Authentic, DecodeError, Draft, HubId, OpId, SecretKey, SignedOp};
+use moot_crypto::{Authentic, DecodeError, Draft, HubId, Lane, OpId, SecretKey, SignedOp};
 
-use crate::body::{Body, BodyError, DeviceId, MemberId};
-use crate::roll::{Denied, Roll};
+use crate::body::{Body, BodyError, Checkpoint, DeviceId, LaneCut, MemberId, kind};
+use crate::roll::{Denied, Facts, Roll, Status};
 
 /// Bounds on what a replica buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Ops waiting for missing dependencies, at most.
+    /// Ops waiting for missing dependencies, at most, per source.
     pub max_pending: usize,
+    /// Bytes of ops waiting for missing dependencies, at most, per source.
+    pub max_pending_bytes: usize,
+    /// Rejections remembered (so a replayed bad op is a quiet duplicate), at most. Forgetting
+    /// one only means judging it again, with the same result.
+    pub max_remembered_rejections: usize,
     /// Cached roll resolutions (performance only: results never depend on it).
     pub max_cached_rolls: usize,
 }
@@ -49,9 +64,21 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_pending: 10_000,
+            max_pending_bytes: 4 * 1024 * 1024,
+            max_remembered_rejections: 65_536,
             max_cached_rolls: 4_096,
         }
     }
+}
+
+/// Where ops came from (a peer, a bundle): waiting ops are held and bounded per source, and
+/// dropped with it. The caller numbers its sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Source(pub u64);
+
+impl Source {
+    /// The source of [`Replica::insert`] and [`Replica::insert_batch`].
+    pub const DEFAULT: Source = Source(0);
 }
 
 /// Why an op was rejected.
@@ -76,9 +103,38 @@ pub enum Reason {
     /// The author was not allowed to write this op at its causal position.
     #[error("not allowed: {0}")]
     Unauthorized(Denied),
-    /// Too many ops already wait for dependencies; send it again later.
+    /// Too many ops (or bytes) already wait for dependencies from this source; send it again
+    /// later. Not remembered.
     #[error("too many ops waiting for dependencies")]
     PendingFull,
+    /// The op's dependencies are missing and its author is not certified in the current roll
+    /// (nor a device presenting its own certificate for a member on the roll): it is not held
+    /// while it waits. Send its dependencies first. Not remembered.
+    #[error("dependencies missing, and the author is not on the roll: not held")]
+    NotHeld,
+    /// A known kind written in the other lane.
+    #[error("kind {kind} belongs in the {} lane", expected.as_str())]
+    WrongLane {
+        /// The kind.
+        kind: u16,
+        /// Its lane.
+        expected: Lane,
+    },
+    /// A public op depends on a members-lane op.
+    #[error("public op depends on members-lane op {0}")]
+    LaneDependency(OpId),
+}
+
+impl Reason {
+    /// True for refusals that are not remembered: the same bytes may be judged again later
+    /// (the buffer was full, dependencies were missing), or remembering them would let a
+    /// stranger fill memory (their author is not on the roll).
+    fn forgettable(&self) -> bool {
+        matches!(
+            self,
+            Reason::PendingFull | Reason::NotHeld | Reason::Unauthorized(Denied::UnknownDevice)
+        )
+    }
 }
 
 /// A rejected op.
@@ -96,6 +152,12 @@ pub struct Rejection {
 pub enum Outcome {
     /// Accepted (valid at its causal position).
     Accepted(OpId),
+    /// A kind this node does not know: kept and relayed (its author's standing and lane
+    /// checked), never applied.
+    Unsupported(OpId),
+    /// Kept but not judged: it depends on an op this node cannot interpret. Judged by a node
+    /// that knows the newer kinds.
+    NeedsUpgrade(OpId),
     /// Already held, or already rejected: nothing changed.
     Duplicate(OpId),
     /// Waiting for these dependencies.
@@ -109,6 +171,19 @@ pub enum Outcome {
     Rejected(Rejection),
 }
 
+impl Outcome {
+    /// The op to store, when this outcome keeps one: accepted, unsupported, or held for an
+    /// upgrade.
+    pub fn kept(&self) -> Option<OpId> {
+        match self {
+            Outcome::Accepted(id) | Outcome::Unsupported(id) | Outcome::NeedsUpgrade(id) => {
+                Some(*id)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The result of one insertion: the op's own outcome, plus ops that were waiting for it and
 /// have now been accepted or rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,11 +194,13 @@ pub struct Insertion {
     pub released: Vec<Outcome>,
 }
 
-/// Two ops with the same author and sequence number: a forked chain, kept as evidence.
+/// Two ops with the same author, lane and sequence number: a forked chain, kept as evidence.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Equivocation {
     /// The device.
     pub device: DeviceId,
+    /// The lane of the forked chain.
+    pub lane: Lane,
     /// The sequence number.
     pub seq: u64,
     /// The conflicting ops, ascending.
@@ -135,16 +212,49 @@ pub struct Equivocation {
 /// forks included.
 type Frontier = Arc<Vec<OpId>>;
 
+/// How an accepted op stands, beyond having been accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Judged {
+    /// Judged at its causal position and found authorized.
+    Valid,
+    /// An unknown kind: checked for its author's standing and lane only.
+    Unsupported,
+    /// Not judged: needs a newer node.
+    NeedsUpgrade,
+}
+
 struct Node {
     op: Authentic<SignedOp>,
     body: Body,
     member: MemberId,
+    judged: Judged,
     /// The frontier of the op's strict causal past.
     roll_parents: Frontier,
     /// For roll ops, the longest chain of roll ops ending here; 0 otherwise.
     roll_depth: u64,
     /// Seniority of the author in the op's causal past (orders concurrent roll ops).
     rank: u64,
+    /// The roll facts the authorization used (checked against the resolved roll).
+    facts: Facts,
+    /// True if the op's causal past holds an op whose effect on the roll this node cannot
+    /// know (an unsupported roll-family op, or a held roll op).
+    tainted: bool,
+}
+
+impl Node {
+    /// True for roll ops that take part in resolution (judged ones only).
+    fn is_resolved_roll(&self) -> bool {
+        self.judged == Judged::Valid && self.body.is_roll()
+    }
+
+    /// True if ops after this one cannot be judged by this node.
+    fn taints(&self) -> bool {
+        match self.judged {
+            Judged::Valid => false,
+            Judged::Unsupported => kind::ROLL.contains(&self.op.kind()),
+            Judged::NeedsUpgrade => self.body.is_roll(),
+        }
+    }
 }
 
 /// The outcome of resolving a causally closed set of roll ops.
@@ -177,17 +287,60 @@ impl<'a> Valid<'a> {
     }
 }
 
+/// An op waiting for dependencies, with where it came from.
+struct Waiting {
+    op: Authentic<SignedOp>,
+    source: Source,
+}
+
+/// What one source has waiting.
+#[derive(Default, Clone, Copy)]
+struct Usage {
+    ops: usize,
+    bytes: usize,
+}
+
+/// Why a draft could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DraftError {
+    /// The body cannot be encoded (an unknown kind).
+    #[error("this body cannot be written by this node")]
+    NotWritable,
+    /// The body's kind belongs in another lane.
+    #[error("kind {kind} belongs in the {} lane", expected.as_str())]
+    WrongLane {
+        /// The kind.
+        kind: u16,
+        /// Its lane.
+        expected: Lane,
+    },
+    /// More dependencies than an op may name.
+    #[error("{0} dependencies: more than an op may name")]
+    TooManyDeps(usize),
+    /// A public op cannot depend on a members-lane op.
+    #[error("a public op cannot depend on members-lane op {0}")]
+    LaneDependency(OpId),
+    /// A dependency is not held here.
+    #[error("dependency {0} is not held")]
+    UnknownDependency(OpId),
+}
+
 /// One hub's ops and the state derived from them.
 pub struct Replica {
     hub: HubId,
     limits: Limits,
     nodes: HashMap<OpId, Box<Node>>,
-    /// Author chains: (device key bytes, seq) → op ids (more than one: a fork).
-    chains: BTreeMap<([u8; 32], u64), Vec<OpId>>,
-    heads: BTreeSet<OpId>,
+    /// Author chains: (device key bytes, lane, seq) → op ids (more than one: a fork).
+    chains: BTreeMap<([u8; 32], Lane, u64), Vec<OpId>>,
+    /// The maximal judged roll ops, per lane: what a new op names so that its authority is
+    /// judged against the roll its author saw. The members lane sees both lanes' roll ops.
+    roll_heads: [BTreeSet<OpId>; 2],
     rejected: HashMap<OpId, Reason>,
-    pending: HashMap<OpId, Authentic<SignedOp>>,
+    rejected_order: VecDeque<OpId>,
+    pending: HashMap<OpId, Waiting>,
     waiting_on: HashMap<OpId, BTreeSet<OpId>>,
+    usage: BTreeMap<Source, Usage>,
     roll_ops: BTreeSet<OpId>,
     cache: HashMap<Frontier, Arc<Resolution>>,
     cache_order: VecDeque<Frontier>,
@@ -199,6 +352,13 @@ pub struct Replica {
 /// Most parsed author keys kept.
 const MAX_CACHED_AUTHORS: usize = 65_536;
 
+fn lane_index(lane: Lane) -> usize {
+    match lane {
+        Lane::Public => 0,
+        Lane::Members => 1,
+    }
+}
+
 impl Replica {
     /// An empty replica of `hub`.
     pub fn new(hub: HubId, limits: Limits) -> Self {
@@ -207,10 +367,12 @@ impl Replica {
             limits,
             nodes: HashMap::default(),
             chains: BTreeMap::new(),
-            heads: BTreeSet::new(),
+            roll_heads: [BTreeSet::new(), BTreeSet::new()],
             rejected: HashMap::default(),
+            rejected_order: VecDeque::new(),
             pending: HashMap::default(),
             waiting_on: HashMap::default(),
+            usage: BTreeMap::new(),
             roll_ops: BTreeSet::new(),
             cache: HashMap::default(),
             cache_order: VecDeque::new(),
@@ -239,7 +401,7 @@ impl Replica {
         self.hub
     }
 
-    /// Ops accepted.
+    /// Ops accepted (including unsupported and held ones).
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
@@ -249,9 +411,19 @@ impl Replica {
         self.nodes.is_empty()
     }
 
-    /// Ops waiting for dependencies.
+    /// Ops waiting for dependencies, all sources.
     pub fn pending_len(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Bytes of ops waiting for dependencies from `source`.
+    pub fn pending_bytes(&self, source: Source) -> usize {
+        self.usage.get(&source).map_or(0, |u| u.bytes)
+    }
+
+    /// Rejections remembered.
+    pub fn remembered_rejections(&self) -> usize {
+        self.rejected.len()
     }
 
     /// The bytes of an accepted op.
@@ -276,22 +448,38 @@ impl Replica {
         self.nodes.keys().copied().collect()
     }
 
-    /// Why an op was rejected, if it was.
+    /// Why an op was rejected, if it was (and is still remembered).
     pub fn rejection(&self, id: &OpId) -> Option<&Reason> {
         self.rejected.get(id)
     }
 
-    /// The latest op of `device`'s chain held here: `(seq, id)`.
-    pub fn chain_head(&self, device: &DeviceId) -> Option<(u64, OpId)> {
+    /// The latest op of `device`'s chain in `lane` held here: `(seq, id)` (at a forked seq,
+    /// the lowest id).
+    pub fn chain_head(&self, device: &DeviceId, lane: Lane) -> Option<(u64, OpId)> {
         let device = device.to_bytes();
         self.chains
-            .range((device, 0)..=(device, u64::MAX))
+            .range((device, lane, 0)..=(device, lane, u64::MAX))
             .next_back()
-            .and_then(|((_, seq), ids)| ids.first().map(|id| (*seq, *id)))
+            .and_then(|((_, _, seq), ids)| ids.first().map(|id| (*seq, *id)))
     }
 
-    /// Decodes, authenticates and inserts one op.
+    /// The highest sequence number of `device` in either lane (what a removal's cut states).
+    pub fn last_seq(&self, device: &DeviceId, lane: Lane) -> u64 {
+        self.chain_head(device, lane).map_or(0, |(seq, _)| seq)
+    }
+
+    /// The maximal judged roll ops visible to an op in `lane`, ascending.
+    pub fn roll_heads(&self, lane: Lane) -> Vec<OpId> {
+        self.roll_heads[lane_index(lane)].iter().copied().collect()
+    }
+
+    /// Decodes, authenticates and inserts one op from the default source.
     pub fn insert(&mut self, bytes: &[u8]) -> Insertion {
+        self.insert_from(Source::DEFAULT, bytes)
+    }
+
+    /// Decodes, authenticates and inserts one op from `source`.
+    pub fn insert_from(&mut self, source: Source, bytes: &[u8]) -> Insertion {
         let op = match self.decode(bytes) {
             Ok(op) => op,
             Err(error) => {
@@ -306,7 +494,7 @@ impl Replica {
             return Self::single(Outcome::Duplicate(id));
         }
         match op.authenticate(&self.hub) {
-            Ok(op) => self.insert_authentic(op),
+            Ok(op) => self.insert_authentic_from(source, op),
             Err(_) => {
                 let outcome = self.reject(id, Reason::BadSignature);
                 Self::single(outcome)
@@ -314,9 +502,18 @@ impl Replica {
         }
     }
 
-    /// Decodes and inserts many ops, checking their signatures in Ed25519 batches. Outcomes are
-    /// the same as inserting them one by one, in order.
+    /// Decodes and inserts many ops from the default source, checking their signatures in
+    /// Ed25519 batches. Outcomes are the same as inserting them one by one, in order.
     pub fn insert_batch<B: AsRef<[u8]>>(&mut self, ops: &[B]) -> Vec<Insertion> {
+        self.insert_batch_from(Source::DEFAULT, ops)
+    }
+
+    /// [`Replica::insert_batch`] from `source`.
+    pub fn insert_batch_from<B: AsRef<[u8]>>(
+        &mut self,
+        source: Source,
+        ops: &[B],
+    ) -> Vec<Insertion> {
         let mut slots: Vec<Option<Insertion>> = Vec::with_capacity(ops.len());
         let mut to_check = Vec::new();
         let mut positions = Vec::new();
@@ -387,7 +584,7 @@ impl Replica {
                 while let Some(checked) = ready.remove(&expected) {
                     for (position, result) in chunk_positions[expected].iter().zip(checked) {
                         let insertion = match result {
-                            Ok(op) => self.insert_authentic(op),
+                            Ok(op) => self.insert_authentic_from(source, op),
                             Err(moot_crypto::SignatureError::Invalid(id)) => {
                                 let outcome = self.reject(id, Reason::BadSignature);
                                 Self::single(outcome)
@@ -406,19 +603,46 @@ impl Replica {
         slots.into_iter().flatten().collect()
     }
 
-    /// Inserts an op this node signed itself.
+    /// Inserts an op this node signed itself (or read from its own store).
     pub fn insert_authentic(&mut self, op: Authentic<SignedOp>) -> Insertion {
+        self.insert_authentic_from(Source::DEFAULT, op)
+    }
+
+    /// Inserts an authenticated op from `source`.
+    pub fn insert_authentic_from(&mut self, source: Source, op: Authentic<SignedOp>) -> Insertion {
         let id = op.id();
         if self.is_known(&id) {
             return Self::single(Outcome::Duplicate(id));
         }
-        let outcome = self.admit(op);
+        let outcome = self.admit(op, source);
         let mut released = Vec::new();
-        if let Outcome::Accepted(id) | Outcome::Rejected(Rejection { op: Some(id), .. }) = &outcome
-        {
-            self.release(*id, &mut released);
+        if let Some(id) = self.settled(&outcome) {
+            self.release(id, &mut released);
         }
         Insertion { outcome, released }
+    }
+
+    /// Forgets the ops waiting from `source` (a peer that went away, a bundle that ended).
+    pub fn drop_source(&mut self, source: Source) {
+        let dropped: Vec<OpId> = self
+            .pending
+            .iter()
+            .filter(|(_, w)| w.source == source)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in dropped {
+            if let Some(waiting) = self.pending.remove(&id) {
+                for parent in Self::parents(&waiting.op) {
+                    if let Some(waiters) = self.waiting_on.get_mut(&parent) {
+                        waiters.remove(&id);
+                        if waiters.is_empty() {
+                            self.waiting_on.remove(&parent);
+                        }
+                    }
+                }
+            }
+        }
+        self.usage.remove(&source);
     }
 
     fn single(outcome: Outcome) -> Insertion {
@@ -429,13 +653,29 @@ impl Replica {
     }
 
     fn reject(&mut self, id: OpId, reason: Reason) -> Outcome {
-        if reason != Reason::PendingFull {
-            self.rejected.insert(id, reason.clone());
+        if !reason.forgettable() && self.rejected.insert(id, reason.clone()).is_none() {
+            self.rejected_order.push_back(id);
+            while self.rejected_order.len() > self.limits.max_remembered_rejections {
+                if let Some(old) = self.rejected_order.pop_front() {
+                    self.rejected.remove(&old);
+                }
+            }
         }
         Outcome::Rejected(Rejection {
             op: Some(id),
             reason,
         })
+    }
+
+    /// The op whose fate is now settled by `outcome` (kept, or rejected and remembered): ops
+    /// waiting on it can be judged. A refusal that is not remembered settles nothing.
+    fn settled(&self, outcome: &Outcome) -> Option<OpId> {
+        match outcome {
+            Outcome::Rejected(Rejection { op: Some(id), .. }) => {
+                self.rejected.contains_key(id).then_some(*id)
+            }
+            other => other.kept(),
+        }
     }
 
     /// Re-examines ops that were waiting on `id`, transitively.
@@ -446,18 +686,24 @@ impl Replica {
                 continue;
             };
             for waiter in waiters {
-                let still_missing = self.missing_deps(&waiter);
-                if !still_missing.is_empty() {
+                let ready = self.pending.get(&waiter).is_some_and(|w| {
+                    Self::parents(&w.op)
+                        .all(|p| self.nodes.contains_key(&p) || self.rejected.contains_key(&p))
+                });
+                if !ready {
                     continue;
                 }
-                let Some(op) = self.pending.remove(&waiter) else {
+                let Some(waiting) = self.pending.remove(&waiter) else {
                     continue;
                 };
-                let outcome = self.admit(op);
-                if let Outcome::Accepted(id) | Outcome::Rejected(Rejection { op: Some(id), .. }) =
-                    &outcome
-                {
-                    queue.push(*id);
+                let source = waiting.source;
+                if let Some(usage) = self.usage.get_mut(&source) {
+                    usage.ops = usage.ops.saturating_sub(1);
+                    usage.bytes = usage.bytes.saturating_sub(waiting.op.bytes().len());
+                }
+                let outcome = self.admit(waiting.op, source);
+                if let Some(id) = self.settled(&outcome) {
+                    queue.push(id);
                 }
                 released.push(outcome);
             }
@@ -468,22 +714,44 @@ impl Replica {
         op.prev().into_iter().chain(op.deps().iter().copied())
     }
 
-    fn missing_deps(&self, id: &OpId) -> Vec<OpId> {
-        let Some(op) = self.pending.get(id) else {
-            return Vec::new();
+    /// True if an op with missing dependencies may wait: its author's device is certified and
+    /// active in the current roll, or it is a device presenting its own certificate for a
+    /// member on the roll. Anything else could be a stranger filling memory.
+    fn may_wait(&mut self, op: &SignedOp, body: &Body) -> bool {
+        let global = self.global();
+        let roll = &global.roll;
+        let author = op.author();
+        let active = |member: &MemberId| {
+            roll.member(member)
+                .is_some_and(|r| r.status != Status::Removed)
         };
-        Self::parents(op)
-            .filter(|p| !self.nodes.contains_key(p))
-            .collect()
+        if let Some(device) = roll.devices.get(&author) {
+            return !device.revoked && active(&device.member);
+        }
+        match body {
+            Body::CertifyDevice(c) => c.device == author && active(&c.member),
+            _ => false,
+        }
     }
 
     /// The checks after authentication.
-    fn admit(&mut self, op: Authentic<SignedOp>) -> Outcome {
+    fn admit(&mut self, op: Authentic<SignedOp>, source: Source) -> Outcome {
         let id = op.id();
         let body = match Body::decode(op.kind(), op.body()) {
             Ok(body) => body,
             Err(error) => return self.reject(id, Reason::MalformedBody(error)),
         };
+        if let Some(expected) = body.lane()
+            && expected != op.lane()
+        {
+            return self.reject(
+                id,
+                Reason::WrongLane {
+                    kind: op.kind(),
+                    expected,
+                },
+            );
+        }
         if !body.check_certificates(&self.hub, &op.author()) {
             let denied = match body {
                 Body::Found(_) => Denied::BadGenesis,
@@ -498,36 +766,78 @@ impl Replica {
             .filter(|p| !self.nodes.contains_key(p))
             .collect();
         if !missing.is_empty() {
-            if self.pending.len() >= self.limits.max_pending {
+            if !self.may_wait(&op, &body) {
+                return self.reject(id, Reason::NotHeld);
+            }
+            let usage = self.usage.get(&source).copied().unwrap_or_default();
+            let bytes = op.bytes().len();
+            if usage.ops >= self.limits.max_pending
+                || usage.bytes + bytes > self.limits.max_pending_bytes
+            {
                 return self.reject(id, Reason::PendingFull);
             }
             for dep in &missing {
                 self.waiting_on.entry(*dep).or_default().insert(id);
             }
-            self.pending.insert(id, op);
+            let entry = self.usage.entry(source).or_default();
+            entry.ops += 1;
+            entry.bytes += bytes;
+            self.pending.insert(id, Waiting { op, source });
             return Outcome::Pending { op: id, missing };
         }
+        let lane = op.lane();
+        if lane == Lane::Public
+            && let Some(dep) = Self::parents(&op).find(|p| {
+                self.nodes
+                    .get(p)
+                    .is_some_and(|n| n.op.lane() != Lane::Public)
+            })
+        {
+            return self.reject(id, Reason::LaneDependency(dep));
+        }
         if let Some(prev) = op.prev() {
-            let continues = self
-                .nodes
-                .get(&prev)
-                .is_some_and(|p| p.op.author() == op.author() && p.op.seq() + 1 == op.seq());
+            let continues = self.nodes.get(&prev).is_some_and(|p| {
+                p.op.author() == op.author() && p.op.lane() == lane && p.op.seq() + 1 == op.seq()
+            });
             if !continues {
                 return self.reject(id, Reason::BrokenChain);
             }
         }
-        // The roll state of the op's causal past.
-        let roll_parents = self.frontier_of_parents(&op);
-        let past = self.resolution(&roll_parents);
         let author = op.author();
-        if let Err(denied) = past.roll.authorize(&self.hub, &author, &body) {
-            return self.reject(id, Reason::Unauthorized(denied));
-        }
+        let tainted =
+            Self::parents(&op).any(|p| self.nodes.get(&p).is_some_and(|n| n.tainted || n.taints()));
+        let roll_parents = self.frontier_of_parents(&op);
+        // Any parent counts as a reference, `prev` included: a reference that is also the
+        // author's previous op is carried as `prev` (the envelope never repeats it in `deps`).
+        let refers_to_unjudged = Self::parents(&op).any(|d| {
+            self.nodes
+                .get(&d)
+                .is_some_and(|n| n.judged != Judged::Valid)
+        });
+        let unknown = matches!(body, Body::Unknown(_));
+        let judged = if tainted || (refers_to_unjudged && !unknown) {
+            Judged::NeedsUpgrade
+        } else if unknown {
+            Judged::Unsupported
+        } else {
+            Judged::Valid
+        };
+        // The roll state of the op's causal past. An op held for an upgrade is not judged.
+        let past = self.resolution(&roll_parents);
+        let facts = if judged == Judged::NeedsUpgrade {
+            Facts::default()
+        } else {
+            match past.roll.authorize(&self.hub, &author, lane, &body) {
+                Ok(facts) => facts,
+                Err(denied) => return self.reject(id, Reason::Unauthorized(denied)),
+            }
+        };
         let member = match &body {
             Body::Found(found) => found.founder,
             Body::CertifyDevice(c) if c.device == author => c.member,
             _ => match past.roll.member_of(&author) {
                 Some(member) => member,
+                None if judged == Judged::NeedsUpgrade => author,
                 None => return self.reject(id, Reason::Unauthorized(Denied::UnknownDevice)),
             },
         };
@@ -535,8 +845,8 @@ impl Replica {
             Body::Found(_) => 0,
             _ => past.roll.rank(&member),
         };
-        let is_roll = body.is_roll();
-        let roll_depth = if is_roll {
+        let is_resolved_roll = judged == Judged::Valid && body.is_roll();
+        let roll_depth = if is_resolved_roll {
             1 + roll_parents
                 .iter()
                 .filter_map(|p| self.nodes.get(p).map(|n| n.roll_depth))
@@ -545,15 +855,14 @@ impl Replica {
         } else {
             0
         };
-        if is_roll {
+        if is_resolved_roll {
             // Extend the cached resolution: this op follows every roll op in its past, so it
             // comes last in their resolution order. The roll's maps are persistent, so the
             // copy shares everything but what this op changes, and the past's entry stays
             // cached for other ops that share that past.
-            self.global = None;
             let mut extended = (*past).clone();
-            match extended.roll.authorize(&self.hub, &author, &body) {
-                Ok(()) => extended.roll.apply(id, &author, &body),
+            match extended.roll.authorize(&self.hub, &author, lane, &body) {
+                Ok(_) => extended.roll.apply(id, &author, &body),
                 Err(denied) => {
                     extended.denied.insert(id, denied);
                 }
@@ -561,14 +870,23 @@ impl Replica {
             self.remember(Arc::new(vec![id]), Arc::new(extended));
             self.roll_ops.insert(id);
             self.global = None;
+            // Every head in this op's past is in its frontier (a head is maximal overall, so
+            // maximal in any past holding it).
+            let lanes: &[Lane] = match lane {
+                Lane::Public => &[Lane::Public, Lane::Members],
+                Lane::Members => &[Lane::Members],
+            };
+            for lane in lanes {
+                let heads = &mut self.roll_heads[lane_index(*lane)];
+                for parent in roll_parents.iter() {
+                    heads.remove(parent);
+                }
+                heads.insert(id);
+            }
         }
-        for parent in Self::parents(&op) {
-            self.heads.remove(&parent);
-        }
-        self.heads.insert(id);
         let ids = self
             .chains
-            .entry((author.to_bytes(), op.seq()))
+            .entry((author.to_bytes(), lane, op.seq()))
             .or_default();
         ids.push(id);
         ids.sort_unstable();
@@ -578,12 +896,19 @@ impl Replica {
                 op,
                 body,
                 member,
+                judged,
                 roll_parents,
                 roll_depth,
                 rank,
+                facts,
+                tainted,
             }),
         );
-        Outcome::Accepted(id)
+        match judged {
+            Judged::Valid => Outcome::Accepted(id),
+            Judged::Unsupported => Outcome::Unsupported(id),
+            Judged::NeedsUpgrade => Outcome::NeedsUpgrade(id),
+        }
     }
 
     fn remember(&mut self, frontier: Frontier, resolution: Arc<Resolution>) {
@@ -600,7 +925,7 @@ impl Replica {
     /// The frontier a roll op or other op presents to its children.
     fn frontier_of(&self, id: &OpId) -> Option<Frontier> {
         let node = self.nodes.get(id)?;
-        Some(if node.body.is_roll() {
+        Some(if node.is_resolved_roll() {
             Arc::new(vec![*id])
         } else {
             node.roll_parents.clone()
@@ -723,14 +1048,14 @@ impl Replica {
             let Some(node) = self.nodes.get(id) else {
                 continue;
             };
-            let cuts: Vec<(DeviceId, u64)> = match &node.body {
+            let cuts: Vec<(DeviceId, LaneCut)> = match &node.body {
                 Body::Remove(remove) => {
-                    let listed: BTreeMap<DeviceId, u64> = remove.cuts.iter().copied().collect();
+                    let listed: BTreeMap<DeviceId, LaneCut> = remove.cuts.iter().copied().collect();
                     devices_of
                         .get(&remove.member)
                         .into_iter()
                         .flatten()
-                        .map(|d| (*d, listed.get(d).copied().unwrap_or(0)))
+                        .map(|d| (*d, listed.get(d).copied().unwrap_or_default()))
                         .collect()
                 }
                 Body::RevokeDevice(revoke) => vec![(revoke.device, revoke.cut)],
@@ -740,9 +1065,9 @@ impl Replica {
                 let Some(target) = self.nodes.get(other) else {
                     continue;
                 };
-                let beyond = cuts
-                    .iter()
-                    .any(|(device, last)| target.op.author() == *device && target.op.seq() > *last);
+                let beyond = cuts.iter().any(|(device, last)| {
+                    target.op.author() == *device && target.op.seq() > last.get(target.op.lane())
+                });
                 if other != id
                     && beyond
                     && !self.is_roll_ancestor(other, id)
@@ -783,8 +1108,11 @@ impl Replica {
             }
             if let Some(node) = self.nodes.get(&next) {
                 let author = node.op.author();
-                match resolution.roll.authorize(&self.hub, &author, &node.body) {
-                    Ok(()) => resolution.roll.apply(next, &author, &node.body),
+                match resolution
+                    .roll
+                    .authorize(&self.hub, &author, node.op.lane(), &node.body)
+                {
+                    Ok(_) => resolution.roll.apply(next, &author, &node.body),
                     Err(denied) => {
                         resolution.denied.insert(next, denied);
                     }
@@ -806,6 +1134,13 @@ impl Replica {
                 }
             }
         }
+        // Every op is processed above (the causal order is acyclic); should one remain, it is
+        // not accepted, so nothing can rest on it.
+        for id in waiting_for.keys() {
+            if !done.contains(id) {
+                resolution.denied.insert(*id, Denied::Unresolved);
+            }
+        }
         resolution
     }
 
@@ -823,17 +1158,33 @@ impl Replica {
         self.global().roll.clone()
     }
 
-    /// Whether an accepted op counts, with the reason if it does not.
+    /// Whether an accepted op counts, with the reason if it does not. Unsupported and held ops
+    /// never count here (they are kept, not applied).
     pub fn validity(&mut self, id: &OpId) -> Option<Result<Valid<'_>, Denied>> {
         let global = self.global();
         let node = self.nodes.get(id)?;
+        match node.judged {
+            Judged::Valid => {}
+            Judged::Unsupported => return Some(Err(Denied::Unsupported)),
+            Judged::NeedsUpgrade => return Some(Err(Denied::NeedsUpgrade)),
+        }
         if node.body.is_roll() {
             if let Some(denied) = global.denied.get(id) {
                 return Some(Err(denied.clone()));
             }
         } else {
+            if let Some(fact) = node
+                .facts
+                .ops()
+                .iter()
+                .find(|f| global.denied.contains_key(*f) || !self.roll_ops.contains(*f))
+            {
+                return Some(Err(Denied::UnacceptedFact(*fact)));
+            }
             for (cut, last_seq) in global.roll.cuts_for(&node.op.author()) {
-                if node.op.seq() > last_seq && !self.in_past(&cut.by, &node.roll_parents) {
+                if node.op.seq() > last_seq.get(node.op.lane())
+                    && !self.in_past(&cut.by, &node.roll_parents)
+                {
                     return Some(Err(Denied::BeyondCut));
                 }
             }
@@ -853,14 +1204,15 @@ impl Replica {
             .collect()
     }
 
-    /// Forked chains: two or more ops with one author and sequence number.
+    /// Forked chains: two or more ops with one author, lane and sequence number.
     pub fn equivocations(&self) -> Vec<Equivocation> {
         self.chains
             .iter()
             .filter(|(_, ids)| ids.len() > 1)
-            .filter_map(|((device, seq), ids)| {
+            .filter_map(|((device, lane, seq), ids)| {
                 Some(Equivocation {
                     device: moot_crypto::PublicKey::from_bytes(device).ok()?,
+                    lane: *lane,
                     seq: *seq,
                     ops: ids.clone(),
                 })
@@ -868,23 +1220,119 @@ impl Replica {
             .collect()
     }
 
-    /// A draft of `device`'s next op: the next sequence number, `prev`, and the current heads
-    /// as dependencies (at most [`moot_crypto::op::MAX_DEPS`], the highest ids).
-    pub fn draft(&self, device: &DeviceId, body: &Body) -> Option<Draft> {
-        let (kind, bytes) = body.encode()?;
-        let (seq, prev) = match self.chain_head(device) {
+    /// A draft of `device`'s next op in `lane`. Its dependencies are chosen, not guessed: the
+    /// device's own chain `prev`, the roll heads this replica holds for the lane (so the op's
+    /// authority is judged against the roll its author saw), and `refs`, the ops it refers to
+    /// (a ballot names the poll it is for). Fails when they exceed the envelope's limit (see
+    /// [`Replica::write_in`], which gathers them with checkpoints first).
+    pub fn draft(
+        &self,
+        device: &DeviceId,
+        lane: Lane,
+        body: &Body,
+        refs: &[OpId],
+    ) -> Result<Draft, DraftError> {
+        let (kind, bytes) = body.encode().ok_or(DraftError::NotWritable)?;
+        if let Some(expected) = body.lane()
+            && expected != lane
+        {
+            return Err(DraftError::WrongLane { kind, expected });
+        }
+        let (seq, prev) = match self.chain_head(device, lane) {
             Some((seq, id)) => (seq + 1, Some(id)),
             None => (1, None),
         };
+        let mut deps: BTreeSet<OpId> = self.uncovered_heads(lane, prev).collect();
+        for r in refs {
+            let node = self.nodes.get(r).ok_or(DraftError::UnknownDependency(*r))?;
+            if !lane.may_depend_on(node.op.lane()) {
+                return Err(DraftError::LaneDependency(*r));
+            }
+            deps.insert(*r);
+        }
+        if let Some(prev) = prev {
+            deps.remove(&prev);
+        }
+        if deps.len() > moot_crypto::op::MAX_DEPS {
+            return Err(DraftError::TooManyDeps(deps.len()));
+        }
+        Ok(Draft {
+            lane,
+            seq,
+            prev,
+            deps: deps.into_iter().collect(),
+            kind,
+            body: bytes,
+        })
+    }
+
+    /// Signs `body` as `device` in the body's lane (the members lane for kinds that may go in
+    /// either) and inserts it. Returns the ids written (checkpoints first, then the op).
+    pub fn write(&mut self, device: &SecretKey, body: &Body) -> Result<OpId, Rejection> {
+        let lane = body.lane().unwrap_or(Lane::Members);
+        self.write_in(device, lane, body, &[])
+            .map(|ids| ids.last().copied().unwrap_or(OpId([0; 32])))
+    }
+
+    /// Signs `body` as `device` in `lane`, naming `refs`, and inserts it. When the roll heads
+    /// and `refs` are more than one op may name, checkpoint ops gather the heads first. Returns
+    /// every op written, in order (checkpoints, then the op).
+    pub fn write_in(
+        &mut self,
+        device: &SecretKey,
+        lane: Lane,
+        body: &Body,
+        refs: &[OpId],
+    ) -> Result<Vec<OpId>, Rejection> {
+        let refused = |reason| Rejection { op: None, reason };
+        let mut written = Vec::new();
+        loop {
+            match self.draft(&device.public(), lane, body, refs) {
+                Ok(draft) => {
+                    written.push(self.sign_and_insert(device, draft)?);
+                    return Ok(written);
+                }
+                Err(DraftError::TooManyDeps(_)) if written.len() < 64 => {
+                    let checkpoint = self.checkpoint_draft(&device.public(), lane, refs.len())?;
+                    written.push(self.sign_and_insert(device, checkpoint)?);
+                }
+                Err(DraftError::WrongLane { kind, expected }) => {
+                    return Err(refused(Reason::WrongLane { kind, expected }));
+                }
+                Err(DraftError::LaneDependency(dep)) => {
+                    return Err(refused(Reason::LaneDependency(dep)));
+                }
+                Err(_) => return Err(refused(Reason::MalformedBody(BodyError::Limit(0)))),
+            }
+        }
+    }
+
+    /// A checkpoint naming as many roll heads as fit beside `room` other dependencies, the
+    /// lowest ids first (deterministic).
+    fn checkpoint_draft(
+        &self,
+        device: &DeviceId,
+        lane: Lane,
+        room: usize,
+    ) -> Result<Draft, Rejection> {
+        let refused = |reason| Rejection { op: None, reason };
+        let body = Body::Checkpoint(Checkpoint {});
+        let (kind, bytes) = body
+            .encode()
+            .ok_or_else(|| refused(Reason::MalformedBody(BodyError::Limit(kind::CHECKPOINT))))?;
+        let (seq, prev) = match self.chain_head(device, lane) {
+            Some((seq, id)) => (seq + 1, Some(id)),
+            None => (1, None),
+        };
+        let take =
+            moot_crypto::op::MAX_DEPS.saturating_sub(room.min(moot_crypto::op::MAX_DEPS / 2));
         let deps: Vec<OpId> = self
-            .heads
-            .iter()
-            .rev()
-            .filter(|h| Some(**h) != prev)
-            .take(moot_crypto::op::MAX_DEPS)
-            .copied()
+            .uncovered_heads(lane, prev)
+            .filter(|h| Some(*h) != prev)
+            .take(take.max(2))
             .collect();
-        Some(Draft {
+        Ok(Draft {
+            lane,
             seq,
             prev,
             deps,
@@ -893,12 +1341,17 @@ impl Replica {
         })
     }
 
-    /// Signs `body` as `device` at this replica's current position and inserts it.
-    pub fn write(&mut self, device: &SecretKey, body: &Body) -> Result<OpId, Rejection> {
-        let draft = self.draft(&device.public(), body).ok_or(Rejection {
-            op: None,
-            reason: Reason::MalformedBody(BodyError::Limit(0)),
-        })?;
+    /// The roll heads of `lane` not already in the past of `prev` (the device's own chain).
+    /// A head in that past is maximal there, so it is in `prev`'s frontier: that is the test.
+    fn uncovered_heads(&self, lane: Lane, prev: Option<OpId>) -> impl Iterator<Item = OpId> + '_ {
+        let covered = prev.and_then(|p| self.frontier_of(&p));
+        self.roll_heads[lane_index(lane)]
+            .iter()
+            .filter(move |h| !covered.as_ref().is_some_and(|c| c.contains(h)))
+            .copied()
+    }
+
+    fn sign_and_insert(&mut self, device: &SecretKey, draft: Draft) -> Result<OpId, Rejection> {
         let op = draft.sign(&self.hub, device).map_err(|e| Rejection {
             op: None,
             reason: match e {
@@ -909,7 +1362,10 @@ impl Replica {
         match self.insert_authentic(op).outcome {
             Outcome::Accepted(id) => Ok(id),
             Outcome::Rejected(rejection) => Err(rejection),
-            Outcome::Duplicate(id) | Outcome::Pending { op: id, .. } => Ok(id),
+            Outcome::Unsupported(id)
+            | Outcome::NeedsUpgrade(id)
+            | Outcome::Duplicate(id)
+            | Outcome::Pending { op: id, .. } => Ok(id),
         }
     }
 }

@@ -1,14 +1,38 @@
 //! The hub's membership roll: members, guests, roles, devices, and the rules for who may
-//! change what. [`Roll::authorize`] checks an op against a roll state without changing it;
-//! [`Roll::apply`] applies an authorized roll op.
+//! change what. [`Roll::authorize`] checks an op against a roll state without changing it and
+//! returns the roll **facts** its authorization used (the roll ops that admitted the author,
+//! certified the device, granted a role); [`Roll::apply`] applies an authorized roll op.
+//!
+//! Every fact on the roll remembers the op that established it, so the replica can apply the
+//! validity rule: an op counts only if every fact its authorization used comes from a roll op
+//! that the resolved roll accepts.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use imbl::OrdMap;
 
-use moot_crypto::{HubId, OpId};
+use moot_crypto::{HubId, Lane, OpId};
 
-use crate::body::{Body, Contribution, DeviceId, MemberId, Role, Standing, hub_id};
+use crate::body::{Body, Contribution, DeviceId, LaneCut, MemberId, Role, Standing, hub_id};
+
+/// The roll ops an authorization used: the author's admission, their device's certification,
+/// and a role when the rule needed one (at most three, ascending, no repeats).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Facts(Vec<OpId>);
+
+impl Facts {
+    fn of(ids: &[OpId]) -> Facts {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        Facts(ids)
+    }
+
+    /// The roll ops used.
+    pub fn ops(&self) -> &[OpId] {
+        &self.0
+    }
+}
 
 /// Why an op was not authorized in a roll state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,6 +81,20 @@ pub enum Denied {
     /// the sequence number that removal accepted (a back-dated op).
     #[error("written after a removal or revocation cut")]
     BeyondCut,
+    /// A roll fact the op's authorization used (an admission, a device certification, a role)
+    /// comes from a roll op that the resolved roll does not accept.
+    #[error("authorized by roll op {0}, which the resolved roll does not accept")]
+    UnacceptedFact(OpId),
+    /// A roll op the resolution could not order (cannot happen: the causal order is acyclic;
+    /// kept so that nothing can rest on such an op).
+    #[error("roll op could not be ordered")]
+    Unresolved,
+    /// A kind this node does not know: kept and relayed, never applied.
+    #[error("a kind this node does not know (kept, not applied)")]
+    Unsupported,
+    /// Depends on an op this node cannot interpret: kept, judged after an upgrade.
+    #[error("needs a newer Moot to judge (kept, not applied)")]
+    NeedsUpgrade,
 }
 
 /// Status of a person on the roll.
@@ -84,12 +122,16 @@ impl Status {
 /// One person on the roll.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberRecord {
-    /// Display name.
+    /// Name on the roll (members lane; empty until set, and on a guest's replica).
     pub name: String,
+    /// The public display name the member published, if any.
+    pub public_name: Option<String>,
     /// Member, guest or removed.
     pub status: Status,
-    /// Roles held (empty unless a member).
-    pub roles: BTreeSet<Role>,
+    /// The roll op of the current admission (the genesis for the founder).
+    pub admitted_by: OpId,
+    /// Roles held (empty unless a member), each with the roll op that granted it.
+    pub roles: BTreeMap<Role, OpId>,
     /// Constituency.
     pub constituency: Option<String>,
     /// Pledged contribution.
@@ -101,6 +143,8 @@ pub struct MemberRecord {
 pub struct DeviceRecord {
     /// Whose device.
     pub member: MemberId,
+    /// The roll op that certified it.
+    pub certified_by: OpId,
     /// Revoked (lost or stolen)?
     pub revoked: bool,
 }
@@ -111,12 +155,12 @@ pub struct DeviceRecord {
 pub struct Cut {
     /// The removal or revocation op.
     pub by: OpId,
-    /// The last accepted sequence number of the cut device.
-    pub last_seq: u64,
+    /// The last accepted sequence numbers of the cut device.
+    pub last_seq: LaneCut,
 }
 
 /// The last accepted sequence number per device, as a removal states it.
-pub type DeviceCuts = BTreeMap<DeviceId, u64>;
+pub type DeviceCuts = BTreeMap<DeviceId, LaneCut>;
 
 /// The roll: a deterministic function of the valid roll ops.
 ///
@@ -145,6 +189,8 @@ pub struct Roll {
 struct Author<'a> {
     member: MemberId,
     record: &'a MemberRecord,
+    /// The device's certification and the member's admission.
+    facts: [OpId; 2],
 }
 
 impl Roll {
@@ -162,7 +208,7 @@ impl Roll {
     pub fn is_steward(&self, member: &MemberId) -> bool {
         self.members
             .get(member)
-            .is_some_and(|r| r.status == Status::Member && r.roles.contains(&Role::Steward))
+            .is_some_and(|r| r.status == Status::Member && r.roles.contains_key(&Role::Steward))
     }
 
     /// Seniority used to order concurrent roll ops: the founder 0, stewards by when they became
@@ -194,16 +240,28 @@ impl Roll {
         Ok(Author {
             member: record.member,
             record: person,
+            facts: [record.certified_by, person.admitted_by],
         })
     }
 
-    fn steward(&self, device: &DeviceId) -> Result<Author<'_>, Denied> {
+    /// The author as a steward: the facts include the steward grant.
+    fn steward(&self, device: &DeviceId) -> Result<Facts, Denied> {
         let author = self.author(device)?;
-        if author.record.status == Status::Member && author.record.roles.contains(&Role::Steward) {
-            Ok(author)
-        } else {
-            Err(Denied::NotSteward)
+        match author.record.roles.get(&Role::Steward) {
+            Some(grant) if author.record.status == Status::Member => {
+                Ok(Facts::of(&[author.facts[0], author.facts[1], *grant]))
+            }
+            _ => Err(Denied::NotSteward),
         }
+    }
+
+    /// The author acting on their own record, or a steward.
+    fn self_or_steward(&self, device: &DeviceId, member: &MemberId) -> Result<Facts, Denied> {
+        let by = self.author(device)?;
+        if by.member == *member {
+            return Ok(Facts::of(&by.facts));
+        }
+        self.steward(device).map_err(|_| Denied::NotYours)
     }
 
     fn active_target(&self, member: &MemberId) -> Result<&MemberRecord, Denied> {
@@ -213,10 +271,28 @@ impl Roll {
         }
     }
 
-    /// Checks whether `author` may write `body` in this state. Changes nothing. Signatures inside
-    /// bodies (device certificates) are not re-checked here: they do not depend on the state,
-    /// so the replica checks them once when the op arrives (`Body::check_certificates`).
-    pub fn authorize(&self, hub: &HubId, author: &DeviceId, body: &Body) -> Result<(), Denied> {
+    /// Checks whether `author` may write `body` in `lane` in this state, and returns the roll
+    /// facts the decision used. Changes nothing. Signatures inside bodies (device certificates)
+    /// are not re-checked here: they do not depend on the state, so the replica checks them once
+    /// when the op arrives (`Body::check_certificates`).
+    ///
+    /// Lane rule: a members-lane op of any kind, known or not, needs an active member (not a
+    /// guest) as its author.
+    pub fn authorize(
+        &self,
+        hub: &HubId,
+        author: &DeviceId,
+        lane: Lane,
+        body: &Body,
+    ) -> Result<Facts, Denied> {
+        let facts = self.authorize_body(hub, author, body)?;
+        if lane == Lane::Members && self.author(author)?.record.status != Status::Member {
+            return Err(Denied::GuestNotAllowed);
+        }
+        Ok(facts)
+    }
+
+    fn authorize_body(&self, hub: &HubId, author: &DeviceId, body: &Body) -> Result<Facts, Denied> {
         if let Body::Found(found) = body {
             if self.founder.is_some() {
                 return Err(Denied::BadGenesis);
@@ -224,7 +300,7 @@ impl Roll {
             // The device certificate was checked once, on arrival (`Body::check_certificates`).
             let genuine = hub_id(&found.founder, &found.nonce) == *hub;
             return if genuine {
-                Ok(())
+                Ok(Facts::default())
             } else {
                 Err(Denied::BadGenesis)
             };
@@ -234,32 +310,33 @@ impl Roll {
         }
         match body {
             Body::Found(_) => Err(Denied::BadGenesis),
-            Body::Admit(_) => self.steward(author).map(drop),
+            Body::Admit(_) => self.steward(author),
             Body::Remove(remove) => {
-                self.steward(author)?;
-                self.active_target(&remove.member).map(drop)
+                let facts = self.steward(author)?;
+                self.active_target(&remove.member)?;
+                Ok(facts)
             }
             Body::Grant(change) => {
-                self.steward(author)?;
+                let facts = self.steward(author)?;
                 match self.active_target(&change.member)?.status {
-                    Status::Member => Ok(()),
+                    Status::Member => Ok(facts),
                     _ => Err(Denied::RoleForGuest),
                 }
             }
             Body::Revoke(change) => {
-                self.steward(author)?;
+                let facts = self.steward(author)?;
                 if self
                     .active_target(&change.member)?
                     .roles
-                    .contains(&change.role)
+                    .contains_key(&change.role)
                 {
-                    Ok(())
+                    Ok(facts)
                 } else {
                     Err(Denied::NoSuchRole)
                 }
             }
             Body::CertifyDevice(certify) => {
-                self.active_target(&certify.member)?;
+                let target = self.active_target(&certify.member)?;
                 // The certificate itself was checked once, on arrival.
                 if self
                     .devices
@@ -268,45 +345,49 @@ impl Roll {
                 {
                     return Err(Denied::DeviceTaken);
                 }
-                // The new device may announce its own certificate; otherwise the author must
-                // be the same member's device or a steward.
+                // The new device may announce its own certificate (the fact it relies on is
+                // its member's admission); otherwise the author must be the same member's
+                // device or a steward.
                 if *author == certify.device {
-                    return Ok(());
+                    return Ok(Facts::of(&[target.admitted_by]));
                 }
-                let by = self.author(author)?;
-                if by.member == certify.member || self.steward(author).is_ok() {
-                    Ok(())
-                } else {
-                    Err(Denied::NotYours)
-                }
+                self.self_or_steward(author, &certify.member)
             }
             Body::RevokeDevice(revoke) => {
-                let by = self.author(author)?;
                 let owner = self
                     .devices
                     .get(&revoke.device)
                     .ok_or(Denied::UnknownDevice)?;
-                if owner.member == by.member || self.steward(author).is_ok() {
-                    Ok(())
-                } else {
-                    Err(Denied::NotYours)
-                }
+                self.self_or_steward(author, &owner.member)
             }
-            Body::Update(update) => {
+            Body::PublicName(public) => {
                 let by = self.author(author)?;
-                self.active_target(&update.member)?;
-                if self.steward(author).is_ok() {
-                    Ok(())
-                } else if by.member == update.member {
-                    match by.record.status {
-                        Status::Member => Ok(()),
-                        _ => Err(Denied::GuestNotAllowed),
-                    }
-                } else {
-                    Err(Denied::NotYours)
+                if by.member != public.member {
+                    return Err(Denied::NotYours);
                 }
+                Ok(Facts::of(&by.facts))
             }
-            Body::Unknown(_) => self.author(author).map(drop),
+            Body::SetName(set) => {
+                let facts = self.self_or_steward(author, &set.member)?;
+                self.active_target(&set.member)?;
+                Ok(facts)
+            }
+            Body::SetConstituency(set) => {
+                let facts = self.steward(author)?;
+                self.active_target(&set.member)?;
+                Ok(facts)
+            }
+            Body::SetContribution(set) => {
+                let facts = self.self_or_steward(author, &set.member)?;
+                if self.author(author)?.record.status != Status::Member {
+                    return Err(Denied::GuestNotAllowed);
+                }
+                self.active_target(&set.member)?;
+                Ok(facts)
+            }
+            Body::Checkpoint(_) | Body::Unknown(_) => {
+                self.author(author).map(|a| Facts::of(&a.facts))
+            }
         }
     }
 
@@ -320,9 +401,11 @@ impl Roll {
                 self.members.insert(
                     found.founder,
                     MemberRecord {
-                        name: found.founder_name.clone(),
+                        name: String::new(),
+                        public_name: None,
                         status: Status::Member,
-                        roles: BTreeSet::from([Role::Steward]),
+                        admitted_by: op,
+                        roles: BTreeMap::from([(Role::Steward, op)]),
                         constituency: None,
                         contribution: None,
                     },
@@ -331,6 +414,7 @@ impl Roll {
                     *author,
                     DeviceRecord {
                         member: found.founder,
+                        certified_by: op,
                         revoked: false,
                     },
                 );
@@ -347,15 +431,15 @@ impl Roll {
                     .entry(admit.member)
                     .or_insert_with(|| MemberRecord {
                         name: String::new(),
+                        public_name: None,
                         status,
-                        roles: BTreeSet::new(),
+                        admitted_by: op,
+                        roles: BTreeMap::new(),
                         constituency: None,
                         contribution: None,
                     });
-                record.name = admit.name.clone();
                 record.status = status;
-                record.constituency = admit.constituency.clone();
-                record.contribution = admit.contribution.clone();
+                record.admitted_by = op;
                 if status != Status::Member {
                     record.roles.clear();
                     self.steward_order.remove(&admit.member);
@@ -367,18 +451,18 @@ impl Roll {
                     record.roles.clear();
                 }
                 self.steward_order.remove(&remove.member);
-                let cuts: BTreeMap<DeviceId, u64> = remove.cuts.iter().copied().collect();
+                let cuts: DeviceCuts = remove.cuts.iter().copied().collect();
                 let mut list = self
                     .member_cuts
                     .get(&remove.member)
                     .cloned()
                     .unwrap_or_default();
-                list.push((cut(0), cuts));
+                list.push((cut(LaneCut::default()), cuts));
                 self.member_cuts.insert(remove.member, list);
             }
             Body::Grant(change) => {
                 if let Some(record) = self.members.get_mut(&change.member) {
-                    record.roles.insert(change.role);
+                    record.roles.insert(change.role, op);
                 }
                 if change.role == Role::Steward && !self.steward_order.contains_key(&change.member)
                 {
@@ -400,6 +484,7 @@ impl Roll {
                         certify.device,
                         DeviceRecord {
                             member: certify.member,
+                            certified_by: op,
                             revoked: false,
                         },
                     );
@@ -414,22 +499,32 @@ impl Roll {
                     .or_default()
                     .push(cut(revoke.cut));
             }
-            Body::Update(update) => {
-                if let Some(record) = self.members.get_mut(&update.member) {
-                    if let Some(constituency) = &update.constituency {
-                        record.constituency = constituency.clone();
-                    }
-                    if let Some(contribution) = &update.contribution {
-                        record.contribution = contribution.clone();
-                    }
+            Body::PublicName(public) => {
+                if let Some(record) = self.members.get_mut(&public.member) {
+                    record.public_name = public.name.clone();
                 }
             }
-            Body::Unknown(_) => {}
+            Body::SetName(set) => {
+                if let Some(record) = self.members.get_mut(&set.member) {
+                    record.name = set.name.clone();
+                }
+            }
+            Body::SetConstituency(set) => {
+                if let Some(record) = self.members.get_mut(&set.member) {
+                    record.constituency = set.constituency.clone();
+                }
+            }
+            Body::SetContribution(set) => {
+                if let Some(record) = self.members.get_mut(&set.member) {
+                    record.contribution = set.contribution.clone();
+                }
+            }
+            Body::Checkpoint(_) | Body::Unknown(_) => {}
         }
     }
 
-    /// The cuts that apply to ops by `device`: `(cut, last accepted seq of this device)`.
-    pub fn cuts_for(&self, device: &DeviceId) -> Vec<(Cut, u64)> {
+    /// The cuts that apply to ops by `device`: `(cut, last accepted seqs of this device)`.
+    pub fn cuts_for(&self, device: &DeviceId) -> Vec<(Cut, LaneCut)> {
         let mut out = Vec::new();
         if let Some(cuts) = self.device_cuts.get(device) {
             out.extend(cuts.iter().map(|c| (*c, c.last_seq)));
@@ -438,7 +533,7 @@ impl Roll {
             && let Some(removals) = self.member_cuts.get(&member)
         {
             for (cut, devices) in removals {
-                out.push((*cut, devices.get(device).copied().unwrap_or(0)));
+                out.push((*cut, devices.get(device).copied().unwrap_or_default()));
             }
         }
         out

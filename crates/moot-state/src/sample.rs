@@ -5,8 +5,9 @@
 
 use moot_crypto::{HubId, SecretKey};
 
-use crate::body::{Admit, Certificate, CertifyDevice, Found, hub_id};
+use crate::body::{Admit, Certificate, CertifyDevice, Checkpoint, Found, SetName, hub_id};
 use crate::{Body, Limits, Replica, Standing};
+use moot_crypto::Lane;
 
 /// Kind used for the filler ops.
 pub const FILLER_KIND: u16 = 1000;
@@ -20,7 +21,8 @@ fn key(kind: u8, n: usize) -> SecretKey {
 }
 
 /// Builds the history; returns the hub and every op's bytes in the order written (causal).
-/// Member ops name the latest op as a dependency besides `prev`, as a busy hub's do.
+/// Member ops name the roll heads and the previous filler op (as a ballot names its poll)
+/// besides `prev`.
 pub fn history(members: usize, other_ops: usize) -> (HubId, Vec<Vec<u8>>) {
     history_with(members, other_ops, true)
 }
@@ -49,11 +51,18 @@ pub fn history_with(
     let found = Body::Found(Found {
         name: "Sample hub".into(),
         founder: founder.public(),
-        founder_name: "Founder".into(),
         nonce,
+        protocol: crate::body::PROTOCOL,
         device_certificate: Certificate::issue(&founder, &hub, &founder_device.public()),
     });
     if let Ok(id) = replica.write(&founder_device, &found) {
+        record(&replica, id);
+    }
+    let name = Body::SetName(SetName {
+        member: founder.public(),
+        name: "Founder".into(),
+    });
+    if let Ok(id) = replica.write(&founder_device, &name) {
         record(&replica, id);
     }
     let mut devices = Vec::with_capacity(members);
@@ -62,12 +71,16 @@ pub fn history_with(
         let device = key(2, n);
         let admit = Body::Admit(Admit {
             member: member.public(),
-            name: format!("Member {n}"),
             standing: Standing::Member,
-            constituency: None,
-            contribution: None,
         });
         if let Ok(id) = replica.write(&founder_device, &admit) {
+            record(&replica, id);
+        }
+        let name = Body::SetName(SetName {
+            member: member.public(),
+            name: format!("Member {n}"),
+        });
+        if let Ok(id) = replica.write(&founder_device, &name) {
             record(&replica, id);
         }
         let certify = Body::CertifyDevice(CertifyDevice {
@@ -80,24 +93,19 @@ pub fn history_with(
         }
         devices.push(device);
     }
+    let mut last_filler = None;
     for i in 0..other_ops {
         let Some(device) = devices.get(i % devices.len().max(1)) else {
             break;
         };
-        let Some(mut draft) = replica
-            .draft(&device.public(), &Body::Unknown(FILLER_KIND))
-            .or_else(|| {
-                // Unknown bodies have no encoding of their own: draft a known one, then replace it.
-                replica.draft(
-                    &device.public(),
-                    &Body::Update(crate::body::Update {
-                        member: device.public(),
-                        constituency: None,
-                        contribution: None,
-                    }),
-                )
-            })
-        else {
+        // Unknown bodies have no encoding of their own: draft a checkpoint, then replace it.
+        let refs: Vec<moot_crypto::OpId> = last_filler.into_iter().collect();
+        let Ok(mut draft) = replica.draft(
+            &device.public(),
+            Lane::Members,
+            &Body::Checkpoint(Checkpoint {}),
+            if with_dependency { &refs } else { &[] },
+        ) else {
             break;
         };
         draft.kind = FILLER_KIND;
@@ -109,6 +117,7 @@ pub fn history_with(
             let id = op.id();
             replica.insert_authentic(op);
             record(&replica, id);
+            last_filler = Some(id);
         }
     }
     (hub, order)

@@ -7,8 +7,9 @@ mod common;
 
 use common::*;
 use moot_crypto::op::MAX_OP_BYTES;
-use moot_crypto::{DecodeError, Draft, SignedOp};
-use moot_state::body::Update;
+use moot_crypto::{DecodeError, Draft};
+use moot_state::Lane;
+use moot_state::body::{Contribution, SetConstituency, SetContribution};
 use moot_state::{
     Body, Denied, Insertion, Limits, Outcome, Reason, Rejection, Replica, Role, Standing, Status,
 };
@@ -20,11 +21,11 @@ fn rejected(outcome: &Outcome) -> &Reason {
     }
 }
 
+/// A members-lane change of `who`'s own record (allowed for members, not guests).
 fn self_update(who: &Person) -> Body {
-    Body::Update(Update {
+    Body::SetContribution(SetContribution {
         member: who.member.public(),
-        constituency: Some(Some("Riverside North".into())),
-        contribution: None,
+        contribution: Some(Contribution::HardshipWaiver),
     })
 }
 
@@ -35,7 +36,7 @@ fn the_founder_is_the_first_steward() {
     let roll = replica.roll();
     let record = roll.member(&fay.member.public()).unwrap();
     assert_eq!(record.status, Status::Member);
-    assert!(record.roles.contains(&Role::Steward));
+    assert!(record.roles.contains_key(&Role::Steward));
     assert_eq!(roll.hub_name, "Riverside Branch");
 }
 
@@ -45,12 +46,11 @@ fn forged_signature_is_rejected() {
     let ann = person(2);
     let mut replica = founded(&fay);
     let before = replica.roll();
-    let draft = replica
-        .draft(
-            &fay.device.public(),
-            &admit_body(&ann, "Ann", Standing::Member),
-        )
-        .unwrap();
+    let draft = draft(
+        &replica,
+        &fay.device,
+        &admit_body(&ann, "Ann", Standing::Member),
+    );
     let op = draft.sign(&replica.hub(), &fay.device).unwrap();
     let mut bytes = op.bytes().to_vec();
     let last = bytes.len() - 1;
@@ -143,18 +143,15 @@ fn removed_member_back_dating_does_not_count() {
     sync(&hall, &mut anns_copy);
     hall.write(&fay.device, &remove_body(&hall, &ann)).unwrap();
 
-    // A non-roll op (a kind from the future) and a roll op, both back-dated.
-    let draft = anns_copy
-        .draft(&ann.device.public(), &self_update(&ann))
+    // A roll op and a non-roll op (a checkpoint), both back-dated.
+    let update = draft(&anns_copy, &ann.device, &self_update(&ann))
+        .sign(&anns_copy.hub(), &ann.device)
         .unwrap();
-    let update = draft.sign(&anns_copy.hub(), &ann.device).unwrap();
     anns_copy.insert_authentic(update.clone());
-    let mut future = anns_copy
-        .draft(&ann.device.public(), &self_update(&ann))
+    let checkpoint = Body::Checkpoint(moot_state::body::Checkpoint {});
+    let future = draft(&anns_copy, &ann.device, &checkpoint)
+        .sign(&anns_copy.hub(), &ann.device)
         .unwrap();
-    future.kind = 900;
-    future.body = b"from a newer node".to_vec();
-    let future = future.sign(&anns_copy.hub(), &ann.device).unwrap();
     anns_copy.insert_authentic(future.clone());
 
     let before = hall.roll();
@@ -178,66 +175,169 @@ fn removed_member_back_dating_does_not_count() {
 fn op_with_missing_dependencies_waits_then_applies() {
     let fay = person(1);
     let ann = person(2);
+    let bob = person(3);
     let mut source = founded(&fay);
+    let genesis = *source.op_ids().iter().next().unwrap();
     let admit = source
         .write(&fay.device, &admit_body(&ann, "Ann", Standing::Member))
         .unwrap();
     let certify = source
         .write(&ann.device, &certify_body(&source.hub(), &ann))
         .unwrap();
+    let next = source
+        .write(&fay.device, &admit_body(&bob, "Bob", Standing::Guest))
+        .unwrap();
 
     let mut replica = Replica::new(source.hub(), Limits::default());
-    let genesis = *source
-        .op_ids()
-        .iter()
-        .find(|id| **id != admit && **id != certify)
-        .unwrap();
-    // Newest first: both wait.
+    replica.insert(source.op_bytes(&genesis).unwrap());
+    // Newest first. Fay is on the roll: her op waits for its dependencies.
+    let outcome = replica.insert(source.op_bytes(&next).unwrap()).outcome;
+    assert!(matches!(outcome, Outcome::Pending { .. }), "{outcome:?}");
+    // Ann is not on the roll yet: her device's op is not held while it waits (a stranger
+    // could fill memory that way), and the refusal is not remembered.
     let outcome = replica.insert(source.op_bytes(&certify).unwrap()).outcome;
-    assert!(matches!(outcome, Outcome::Pending { .. }), "{outcome:?}");
-    let outcome = replica.insert(source.op_bytes(&admit).unwrap()).outcome;
-    assert!(matches!(outcome, Outcome::Pending { .. }), "{outcome:?}");
-    assert_eq!(replica.pending_len(), 2);
+    assert_eq!(rejected(&outcome), &Reason::NotHeld);
+    assert_eq!(replica.rejection(&certify), None);
+    assert_eq!(replica.pending_len(), 1);
     let before = replica.roll();
-    assert!(before.members.is_empty(), "waiting ops change nothing");
-    let insertion = replica.insert(source.op_bytes(&genesis).unwrap());
-    assert_eq!(insertion.outcome, Outcome::Accepted(genesis));
-    assert_eq!(
-        insertion.released,
-        vec![Outcome::Accepted(admit), Outcome::Accepted(certify)]
+    assert_eq!(before.members.len(), 1, "waiting ops change nothing");
+    let insertion = replica.insert(source.op_bytes(&admit).unwrap());
+    assert_eq!(insertion.outcome, Outcome::Accepted(admit));
+    assert!(
+        insertion.released.is_empty(),
+        "still waits for the certificate"
     );
+    // Sent again once Ann is on the roll, the certificate is accepted and releases Fay's op.
+    let insertion = replica.insert(source.op_bytes(&certify).unwrap());
+    assert_eq!(insertion.outcome, Outcome::Accepted(certify));
+    assert_eq!(insertion.released, vec![Outcome::Accepted(next)]);
     assert_eq!(replica.pending_len(), 0);
     assert_eq!(replica.roll(), source.roll());
 }
 
-#[test]
-fn pending_ops_are_bounded() {
+/// Fay's admissions 1..n, each waiting for the one before (admission 0 is withheld).
+fn waiting_chain(n: u8) -> (Replica, Replica, Vec<moot_crypto::OpId>) {
     let fay = person(1);
     let mut source = founded(&fay);
     let mut ops = Vec::new();
-    for n in 10..20u8 {
+    for k in 0..n {
         ops.push(
             source
-                .write(&fay.device, &admit_body(&person(n), "x", Standing::Guest))
+                .write(
+                    &fay.device,
+                    &admit_body(&person(10 + k), "x", Standing::Guest),
+                )
                 .unwrap(),
         );
     }
-    let limits = Limits {
-        max_pending: 3,
-        ..Limits::default()
-    };
-    let mut replica = Replica::new(source.hub(), limits);
-    for (i, id) in ops.iter().enumerate() {
-        let outcome = replica.insert(source.op_bytes(id).unwrap()).outcome;
-        if i < 3 {
-            assert!(matches!(outcome, Outcome::Pending { .. }));
+    let mut replica = Replica::new(
+        source.hub(),
+        Limits {
+            max_pending: 3,
+            ..Limits::default()
+        },
+    );
+    let genesis = *source.op_ids().iter().find(|id| !ops.contains(id)).unwrap();
+    replica.insert(source.op_bytes(&genesis).unwrap());
+    (source, replica, ops)
+}
+
+#[test]
+fn pending_ops_are_bounded_per_source() {
+    use moot_state::Source;
+    let (mut source, mut replica, ops) = waiting_chain(10);
+    for (i, id) in ops.iter().enumerate().skip(1) {
+        let outcome = replica
+            .insert_from(Source(1), source.op_bytes(id).unwrap())
+            .outcome;
+        if i <= 3 {
+            assert!(matches!(outcome, Outcome::Pending { .. }), "{outcome:?}");
         } else {
             assert_eq!(rejected(&outcome), &Reason::PendingFull);
         }
     }
-    // A full buffer is not a verdict: the same op is accepted once its dependencies are in.
+    // Another source has its own allowance: one peer cannot use up another's.
+    let outcome = replica
+        .insert_from(Source(2), source.op_bytes(&ops[5]).unwrap())
+        .outcome;
+    assert!(matches!(outcome, Outcome::Pending { .. }), "{outcome:?}");
+    // A source that goes away takes its waiting ops with it.
+    replica.drop_source(Source(1));
+    assert_eq!(replica.pending_len(), 1);
+    assert_eq!(replica.pending_bytes(Source(1)), 0);
+    // A full buffer is not a verdict: the same ops are accepted once their dependencies are in.
     sync(&source, &mut replica);
     assert_eq!(replica.roll(), source.roll());
+    assert_eq!(replica.pending_len(), 0);
+    assert_eq!(replica.pending_bytes(Source(2)), 0);
+}
+
+#[test]
+fn pending_ops_are_bounded_in_bytes() {
+    let (source, _, ops) = waiting_chain(6);
+    let one = source.op_bytes(&ops[1]).unwrap().len();
+    let mut replica = Replica::new(
+        source.hub(),
+        Limits {
+            max_pending_bytes: 2 * one + one / 2,
+            ..Limits::default()
+        },
+    );
+    let genesis = *source.op_ids().iter().find(|id| !ops.contains(id)).unwrap();
+    replica.insert(source.op_bytes(&genesis).unwrap());
+    let outcomes: Vec<Outcome> = ops[1..5]
+        .iter()
+        .map(|id| replica.insert(source.op_bytes(id).unwrap()).outcome)
+        .collect();
+    assert!(matches!(outcomes[0], Outcome::Pending { .. }));
+    assert!(matches!(outcomes[1], Outcome::Pending { .. }));
+    assert_eq!(rejected(&outcomes[2]), &Reason::PendingFull);
+    assert!(replica.pending_bytes(moot_state::Source::DEFAULT) <= 2 * one + one / 2);
+}
+
+#[test]
+fn a_flood_from_a_stranger_is_not_held_and_an_honest_op_still_gets_in() {
+    use moot_state::Source;
+    let fay = person(1);
+    let ann = person(2);
+    let stranger = person(9);
+    let mut source = founded(&fay);
+    let genesis = *source.op_ids().iter().next().unwrap();
+    join(&mut source, &fay, &ann, Standing::Member);
+    let honest = source
+        .write(&fay.device, &grant_body(&ann, Role::Convener))
+        .unwrap();
+    let mut replica = Replica::new(source.hub(), Limits::default());
+    replica.insert(source.op_bytes(&genesis).unwrap());
+    // 2,000 large ops from a key nobody certified, each naming a dependency nobody has.
+    let mut flood = future_draft(&source, &stranger.device, Lane::Members, 0x0460);
+    flood.body = vec![7; 32 * 1024];
+    for n in 0..2_000u64 {
+        let mut op = flood.clone();
+        op.deps = vec![moot_crypto::OpId(
+            moot_crypto::OpId([0; 32]).0.map(|_| (n % 200) as u8),
+        )];
+        op.seq = n + 2;
+        op.prev = Some(moot_crypto::OpId([0xff; 32]));
+        let op = op.sign(&source.hub(), &stranger.device).unwrap();
+        let outcome = replica.insert_from(Source(66), op.bytes()).outcome;
+        assert_eq!(rejected(&outcome), &Reason::NotHeld);
+    }
+    assert_eq!(replica.pending_len(), 0);
+    assert_eq!(replica.pending_bytes(Source(66)), 0);
+    assert_eq!(
+        replica.remembered_rejections(),
+        0,
+        "strangers' refusals are not remembered"
+    );
+    // Fay's op arrives before the ops it depends on, from an honest peer: it waits, and is
+    // accepted when they come.
+    let outcome = replica
+        .insert_from(Source(1), source.op_bytes(&honest).unwrap())
+        .outcome;
+    assert!(matches!(outcome, Outcome::Pending { .. }), "{outcome:?}");
+    sync(&source, &mut replica);
+    assert!(replica.validity(&honest).unwrap().is_ok());
 }
 
 #[test]
@@ -263,20 +363,18 @@ fn equivocation_is_kept_as_evidence_and_flagged() {
     let ann = person(2);
     let bob = person(3);
     let mut replica = founded(&fay);
-    let a = replica
-        .draft(
-            &fay.device.public(),
-            &admit_body(&ann, "Ann", Standing::Member),
-        )
-        .unwrap();
+    let a = draft(
+        &replica,
+        &fay.device,
+        &admit_body(&ann, "Ann", Standing::Member),
+    );
     let b = Draft {
-        body: replica
-            .draft(
-                &fay.device.public(),
-                &admit_body(&bob, "Bob", Standing::Member),
-            )
-            .unwrap()
-            .body,
+        body: draft(
+            &replica,
+            &fay.device,
+            &admit_body(&bob, "Bob", Standing::Member),
+        )
+        .body,
         ..a.clone()
     };
     let a = a.sign(&replica.hub(), &fay.device).unwrap();
@@ -307,14 +405,13 @@ fn malformed_and_truncated_bytes_are_rejected() {
     let outcome = replica.insert(b"not an op at all").outcome;
     assert!(matches!(rejected(&outcome), Reason::Malformed(_)));
     // A known kind whose body does not decode.
-    let mut draft = replica
-        .draft(
-            &fay.device.public(),
-            &admit_body(&person(2), "x", Standing::Member),
-        )
-        .unwrap();
-    draft.body = vec![0xff; 3];
-    let op = draft.sign(&replica.hub(), &fay.device).unwrap();
+    let mut bad = draft(
+        &replica,
+        &fay.device,
+        &admit_body(&person(2), "x", Standing::Member),
+    );
+    bad.body = vec![0xff; 3];
+    let op = bad.sign(&replica.hub(), &fay.device).unwrap();
     let outcome = replica.insert(op.bytes()).outcome;
     assert!(matches!(rejected(&outcome), Reason::MalformedBody(_)));
     assert_eq!(replica.roll(), before);
@@ -334,22 +431,59 @@ fn oversized_op_is_rejected() {
 }
 
 #[test]
-fn an_unknown_kind_from_a_newer_node_is_kept_and_passed_on() {
+fn an_unknown_kind_from_a_newer_node_is_kept_and_passed_on_never_applied() {
     let fay = person(1);
     let mut replica = founded(&fay);
-    let mut draft = replica
-        .draft(&fay.device.public(), &self_update(&fay))
+    let before = replica.roll();
+    let op = future_draft(&replica, &fay.device, Lane::Members, 0x0350)
+        .sign(&replica.hub(), &fay.device)
         .unwrap();
-    draft.kind = 4242;
-    draft.body = b"a body this version cannot read".to_vec();
-    let op = draft.sign(&replica.hub(), &fay.device).unwrap();
     let outcome = replica.insert(op.bytes()).outcome;
-    assert_eq!(outcome, Outcome::Accepted(op.id()));
+    assert_eq!(outcome, Outcome::Unsupported(op.id()));
+    assert_eq!(
+        outcome.kept(),
+        Some(op.id()),
+        "kept, so it is stored and relayed"
+    );
     assert_eq!(replica.op_bytes(&op.id()), Some(op.bytes()));
-    let valid = replica.validity(&op.id()).unwrap().unwrap();
-    assert_eq!(valid.body(), &Body::Unknown(4242));
-    let decoded = SignedOp::decode(replica.op_bytes(&op.id()).unwrap()).unwrap();
-    assert_eq!(decoded.kind(), 4242);
+    assert!(matches!(
+        replica.validity(&op.id()),
+        Some(Err(Denied::Unsupported))
+    ));
+    assert_eq!(replica.roll(), before, "never applied");
+}
+
+#[test]
+fn an_unknown_kind_still_has_its_author_and_lane_checked() {
+    let fay = person(1);
+    let gus = person(4);
+    let stranger = person(9);
+    let mut replica = founded(&fay);
+    join(&mut replica, &fay, &gus, Standing::Guest);
+    // A guest cannot write a members-lane op of any kind, known or not.
+    let op = future_draft(&replica, &gus.device, Lane::Members, 0x0450)
+        .sign(&replica.hub(), &gus.device)
+        .unwrap();
+    assert_eq!(
+        rejected(&replica.insert(op.bytes()).outcome),
+        &Reason::Unauthorized(Denied::GuestNotAllowed)
+    );
+    // In the public lane, a guest may.
+    let op = future_draft(&replica, &gus.device, Lane::Public, 0x0450)
+        .sign(&replica.hub(), &gus.device)
+        .unwrap();
+    assert_eq!(
+        replica.insert(op.bytes()).outcome,
+        Outcome::Unsupported(op.id())
+    );
+    // A stranger may not write at all.
+    let op = future_draft(&replica, &stranger.device, Lane::Public, 0x0450)
+        .sign(&replica.hub(), &stranger.device)
+        .unwrap();
+    assert_eq!(
+        rejected(&replica.insert(op.bytes()).outcome),
+        &Reason::Unauthorized(Denied::UnknownDevice)
+    );
 }
 
 #[test]
@@ -454,11 +588,21 @@ fn batch_insertion_gives_the_same_outcomes_as_one_by_one() {
 }
 
 #[test]
-fn contributions_and_constituencies_are_recorded_and_members_update_their_own() {
-    use moot_state::body::{Admit, Contribution, Period};
+fn constituencies_are_set_by_stewards_only_and_contributions_by_members_for_themselves() {
+    use moot_state::body::Period;
     let fay = person(1);
     let ann = person(2);
     let mut replica = founded(&fay);
+    join(&mut replica, &fay, &ann, Standing::Member);
+    let constituency = |who: &Person, c: &str| {
+        Body::SetConstituency(SetConstituency {
+            member: who.member.public(),
+            constituency: Some(c.into()),
+        })
+    };
+    replica
+        .write(&fay.device, &constituency(&ann, "Riverside South"))
+        .unwrap();
     let pledge = Contribution::Pledge {
         amount_minor: 200,
         period: Period::Quarter,
@@ -466,28 +610,25 @@ fn contributions_and_constituencies_are_recorded_and_members_update_their_own() 
     replica
         .write(
             &fay.device,
-            &Body::Admit(Admit {
+            &Body::SetContribution(SetContribution {
                 member: ann.member.public(),
-                name: "Ann".into(),
-                standing: Standing::Member,
-                constituency: Some("Riverside South".into()),
                 contribution: Some(pledge.clone()),
             }),
         )
         .unwrap();
-    replica
-        .write(&ann.device, &certify_body(&replica.hub(), &ann))
-        .unwrap();
     let record = replica.roll().member(&ann.member.public()).unwrap().clone();
     assert_eq!(record.contribution, Some(pledge));
     assert_eq!(record.constituency.as_deref(), Some("Riverside South"));
+    // Constituency decides who votes in a constituency society's polls: Ann may not move
+    // herself.
+    let before = replica.roll();
+    let error = replica
+        .write(&ann.device, &constituency(&ann, "Riverside North"))
+        .unwrap_err();
+    assert_eq!(error.reason, Reason::Unauthorized(Denied::NotSteward));
+    assert_eq!(replica.roll(), before);
     // Ann records a hardship waiver for herself; she may not change Fay's record.
-    let waiver = Body::Update(Update {
-        member: ann.member.public(),
-        constituency: None,
-        contribution: Some(Some(Contribution::HardshipWaiver)),
-    });
-    replica.write(&ann.device, &waiver).unwrap();
+    replica.write(&ann.device, &self_update(&ann)).unwrap();
     assert_eq!(
         replica
             .roll()

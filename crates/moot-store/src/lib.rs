@@ -8,14 +8,14 @@
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use moot_crypto::{Draft, HubId, SecretKey};
+//! use moot_crypto::{Draft, HubId, Lane, SecretKey};
 //! use moot_store::Store;
 //!
 //! let dir = std::env::temp_dir().join(format!("moot-store-doc-{}", std::process::id()));
 //! std::fs::create_dir_all(&dir)?;
 //! let store = Store::open(&dir.join("moot.redb"))?;
 //! let hub = HubId([3; 32]);
-//! let op = Draft { seq: 1, prev: None, deps: vec![], kind: 9, body: b"hi".to_vec() }
+//! let op = Draft { lane: Lane::Public, seq: 1, prev: None, deps: vec![], kind: 9, body: b"hi".to_vec() }
 //!     .sign(&hub, &SecretKey::from_seed([1; 32]))?;
 //! store.put_ops(&hub, &[op.get()])?;
 //! assert_eq!(store.ops(&hub)?, vec![op.bytes().to_vec()]);

@@ -38,6 +38,7 @@ fn writer(path: &Path) {
             seq += 1;
             let body = format!("op {seq} {}", "x".repeat((seq % 200) as usize)).into_bytes();
             let op = Draft {
+                lane: moot_crypto::Lane::Public,
                 seq,
                 prev,
                 deps: vec![],

@@ -8,6 +8,7 @@ use moot_store::Store;
 
 fn op(hub: &HubId, key: &SecretKey, seq: u64, prev: Option<OpId>, body: &[u8]) -> SignedOp {
     Draft {
+        lane: moot_crypto::Lane::Public,
         seq,
         prev,
         deps: vec![],

@@ -2,8 +2,11 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use moot_crypto::{HubId, SecretKey};
-use moot_state::body::{Admit, Certificate, CertifyDevice, Found, Remove, RoleChange, hub_id};
+use moot_crypto::{Draft, HubId, Lane, SecretKey};
+use moot_state::body::{
+    Admit, Certificate, CertifyDevice, Found, LaneCut, PROTOCOL, Remove, RoleChange, SetName,
+    hub_id,
+};
 use moot_state::{Body, Limits, Replica, Role, Standing};
 
 /// Someone with a member key and one device key.
@@ -30,8 +33,8 @@ pub fn found_body(founder: &Person) -> Body {
     Body::Found(Found {
         name: "Riverside Branch".into(),
         founder: founder.member.public(),
-        founder_name: "Fay".into(),
         nonce: NONCE,
+        protocol: PROTOCOL,
         device_certificate: Certificate::issue(&founder.member, &hub, &founder.device.public()),
     })
 }
@@ -45,14 +48,41 @@ pub fn founded(founder: &Person) -> Replica {
     replica
 }
 
-pub fn admit_body(who: &Person, name: &str, standing: Standing) -> Body {
+/// An admission (public); the name goes in a separate members-lane op ([`name_body`]).
+pub fn admit_body(who: &Person, _name: &str, standing: Standing) -> Body {
     Body::Admit(Admit {
         member: who.member.public(),
-        name: name.into(),
         standing,
-        constituency: None,
-        contribution: None,
     })
+}
+
+pub fn name_body(who: &Person, name: &str) -> Body {
+    Body::SetName(SetName {
+        member: who.member.public(),
+        name: name.into(),
+    })
+}
+
+/// A draft of `device`'s next op for `body`, in the body's lane (members for either-lane kinds),
+/// naming the roll heads.
+pub fn draft(replica: &Replica, device: &SecretKey, body: &Body) -> Draft {
+    let lane = body.lane().unwrap_or(Lane::Members);
+    replica.draft(&device.public(), lane, body, &[]).unwrap()
+}
+
+/// A draft of an op of a kind this version does not know, in `lane`.
+pub fn future_draft(replica: &Replica, device: &SecretKey, lane: Lane, kind: u16) -> Draft {
+    let mut draft = replica
+        .draft(
+            &device.public(),
+            lane,
+            &Body::Checkpoint(moot_state::body::Checkpoint {}),
+            &[],
+        )
+        .unwrap();
+    draft.kind = kind;
+    draft.body = b"from a newer node".to_vec();
+    draft
 }
 
 pub fn certify_body(hub: &HubId, who: &Person) -> Body {
@@ -84,10 +114,13 @@ pub fn grant_body(who: &Person, role: Role) -> Body {
 /// Removal of `who` accepting their device's ops up to what `replica` holds.
 pub fn remove_body(replica: &Replica, who: &Person) -> Body {
     let device = who.device.public();
-    let last = replica.chain_head(&device).map_or(0, |(seq, _)| seq);
+    let cut = LaneCut {
+        public: replica.last_seq(&device, Lane::Public),
+        members: replica.last_seq(&device, Lane::Members),
+    };
     Body::Remove(Remove {
         member: who.member.public(),
-        cuts: vec![(device, last)],
+        cuts: vec![(device, cut)],
     })
 }
 
