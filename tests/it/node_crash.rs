@@ -41,7 +41,7 @@ fn a_killed_init_leaves_no_identity_or_a_whole_one() {
     let mut killed = 0;
     for _ in 0..TRIALS {
         let data = Data::new();
-        let delay = Duration::from_micros(rng.below(span.as_micros() as u64 * 5 / 4));
+        let delay = Duration::from_micros(rng.below(span.as_micros() as u64));
         killed += usize::from(run_and_kill(&data, &["init", "--name", "Fay"], delay));
         let (code, id, stderr) = data.run(&["id"]);
         match code {
@@ -72,7 +72,7 @@ fn a_killed_hub_create_leaves_no_hub_or_a_whole_one() {
     for _ in 0..TRIALS {
         let data = initialised();
         let fay = data.ok(&["id"])["member_id"].as_str().unwrap().to_string();
-        let delay = Duration::from_micros(rng.below(span.as_micros() as u64 * 5 / 4));
+        let delay = Duration::from_micros(rng.below(span.as_micros() as u64));
         killed += usize::from(run_and_kill(&data, &["hub", "create", "Riverside"], delay));
         let hubs = data.ok(&["hubs"]);
         let hubs = hubs["hubs"].as_array().unwrap();

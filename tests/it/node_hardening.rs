@@ -611,3 +611,31 @@ fn a_damaged_store_is_reported_never_panics_and_keys_stay_readable() {
     );
     eprintln!("damage: {reported} of {trials} trials reported, none panicked");
 }
+
+#[test]
+fn a_command_waits_for_the_lock_and_says_why() {
+    let (data, _) = hub_with_fay();
+    // Hold the data dir's lock, as a long-running command would, for a second and a half.
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(data.0.path().join("lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args(["--data", &data.path(), "--json", "members"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    lock.unlock().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("waiting for another moot command"),
+        "{stderr}"
+    );
+    let members: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(members["members"].as_array().unwrap().len(), 1);
+}
