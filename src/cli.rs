@@ -28,9 +28,13 @@ pub struct Global {
     /// Act as another member key held on this node (default: the node's own member key).
     #[arg(long = "as", global = true, env = "MOOT_AS", value_name = "MEMBER_ID")]
     pub as_member: Option<String>,
-    /// File holding the passphrase of the key acted as (or of a new key).
+    /// File holding the passphrase of the key acted as (or of a new key): the passphrase on its
+    /// first line, the file readable only by you (`chmod 600 FILE`), at most 4 KiB.
     #[arg(long, global = true, env = "MOOT_PASSPHRASE_FILE", value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// The hub a command acts on (default: the node's default hub; see `moot hubs`).
+    #[arg(long, global = true, env = "MOOT_HUB", value_name = "HUB_ID")]
+    pub hub: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,11 +56,13 @@ pub enum Command {
     },
     /// List the member keys held on this node.
     Keys,
-    /// Hubs: found one.
+    /// Hubs: found one, pick the default one, show one.
     Hub {
         #[command(subcommand)]
         command: HubCommand,
     },
+    /// List the hubs this node belongs to.
+    Hubs,
     /// Change the membership roll (stewards).
     Member {
         #[command(subcommand)]
@@ -74,6 +80,9 @@ pub enum KeyCommand {
         #[arg(long)]
         name: String,
     },
+    /// Protect a key stored without a passphrase: the node's own, or the one given with --as.
+    /// The new passphrase is read from --passphrase-file.
+    Protect,
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +92,13 @@ pub enum HubCommand {
         /// The hub's name.
         name: String,
     },
+    /// Make a hub this node belongs to the default hub.
+    Use {
+        /// The hub id (64 hex digits, from `moot hubs`).
+        hub_id: String,
+    },
+    /// Show a hub: name, id, founder, member and steward counts.
+    Show,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -109,7 +125,22 @@ pub enum MemberCommand {
         #[arg(long, value_enum, default_value_t = RoleArg::Member)]
         role: RoleArg,
     },
-    /// Remove a member or guest.
+    /// Change a member's name, standing and role, or constituency. --role sets them as
+    /// `member add --role` does (e.g. `--role member` takes away steward and convener).
+    Update {
+        /// Their member id.
+        member_id: String,
+        /// Their new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Their new constituency ("" clears it).
+        #[arg(long)]
+        constituency: Option<String>,
+        /// Their new standing and role.
+        #[arg(long, value_enum)]
+        role: Option<RoleArg>,
+    },
+    /// Remove a member or guest (the hub's last steward cannot be removed).
     Remove {
         /// Their member id.
         member_id: String,

@@ -60,6 +60,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key { command } => node_cmd::key(global, command),
         Command::Keys => node_cmd::keys(global),
         Command::Hub { command } => node_cmd::hub(global, command),
+        Command::Hubs => node_cmd::hubs(global),
         Command::Member { command } => node_cmd::member(global, command),
         Command::Members => node_cmd::members(global),
     }

@@ -1,14 +1,22 @@
 //! Identity, keys, hub and roll commands: wiring from the command line to `moot-node`.
+//!
+//! Every command here opens the data directory through [`open`], which waits for another command
+//! using it, and checks `--as` and `--passphrase-file` before anything else, reads included: a
+//! wrong passphrase, a missing file or an unknown member id fails every command.
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use moot_crypto::PublicKey;
-use moot_node::{AddAs, Node};
+use moot_crypto::{HubId, PublicKey};
+use moot_node::{AddAs, MemberUpdate, Node, NodeError, Signer};
 use serde_json::json;
 
 use crate::bad_input;
 use crate::cli::{Global, HubCommand, KeyCommand, MemberCommand, RoleArg};
+
+/// The longest passphrase file read: a passphrase is a line, not a document.
+const MAX_PASSPHRASE_FILE: u64 = 4096;
 
 /// The data directory: --data / MOOT_DATA, else the platform data dir.
 fn data_dir(global: &Global) -> anyhow::Result<PathBuf> {
@@ -22,9 +30,83 @@ fn data_dir(global: &Global) -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(home).join(".local/share/moot"))
 }
 
-fn open(global: &Global) -> anyhow::Result<Node> {
+/// A node error as an `anyhow` error, marking the bad-input kinds (exit 2).
+fn node_error(error: NodeError) -> anyhow::Error {
+    match error {
+        NodeError::BadText { .. } | NodeError::NothingToUpdate => {
+            bad_input(anyhow::Error::new(error))
+        }
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// `?` for node results, keeping bad input apart.
+trait NodeResult<T> {
+    fn node(self) -> anyhow::Result<T>;
+}
+
+impl<T> NodeResult<T> for Result<T, NodeError> {
+    fn node(self) -> anyhow::Result<T> {
+        self.map_err(node_error)
+    }
+}
+
+/// An opened node and, when `--as` was given, that member's unsealed keys.
+struct Session {
+    node: Node,
+    as_signer: Option<Signer>,
+    passphrase: Option<String>,
+}
+
+/// Opens the node (waiting for another command, with a word on stderr after a second) and
+/// checks `--passphrase-file` and `--as`. With `unseal_as` false, `--as` need only name a key
+/// held here (for `key protect`, whose passphrase file is the new passphrase).
+fn open_checked(global: &Global, unseal_as: bool) -> anyhow::Result<Session> {
+    let passphrase = passphrase(global)?;
+    let as_member = global.as_member.as_deref().map(member_id).transpose()?;
     let dir = data_dir(global)?;
-    Node::open(&dir).with_context(|| format!("opening the node at {}", dir.display()))
+    let mut on_wait = || {
+        eprintln!(
+            "moot: waiting for another moot command using {}…",
+            dir.display()
+        );
+    };
+    let node = Node::open_waiting(&dir, moot_node::LOCK_WAIT, &mut on_wait)
+        .map_err(node_error)
+        .with_context(|| format!("opening the node at {}", dir.display()))?;
+    let as_signer = match as_member {
+        Some(member) if unseal_as => Some(node.signer(Some(member), passphrase.as_deref()).node()?),
+        Some(member) => {
+            node.holds(&member).node()?;
+            None
+        }
+        None => None,
+    };
+    Ok(Session {
+        node,
+        as_signer,
+        passphrase,
+    })
+}
+
+fn open(global: &Global) -> anyhow::Result<Session> {
+    open_checked(global, true)
+}
+
+impl Session {
+    /// The keys to act with: `--as`'s, or the node's own.
+    fn signer(&mut self) -> anyhow::Result<Signer> {
+        match self.as_signer.take() {
+            Some(signer) => Ok(signer),
+            None => self.node.signer(None, self.passphrase.as_deref()).node(),
+        }
+    }
+
+    /// The hub to act on: `--hub`, or the default.
+    fn hub(&self, global: &Global) -> anyhow::Result<HubId> {
+        let explicit = global.hub.as_deref().map(hub_id).transpose()?;
+        self.node.hub(explicit).node()
+    }
 }
 
 fn passphrase(global: &Global) -> anyhow::Result<Option<String>> {
@@ -36,8 +118,20 @@ fn passphrase(global: &Global) -> anyhow::Result<Option<String>> {
 }
 
 fn read_passphrase(path: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
+    let file = std::fs::File::open(path)
         .with_context(|| format!("reading the passphrase file {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PASSPHRASE_FILE + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading the passphrase file {}", path.display()))?;
+    anyhow::ensure!(
+        bytes.len() as u64 <= MAX_PASSPHRASE_FILE,
+        "the passphrase file {} is longer than {MAX_PASSPHRASE_FILE} bytes: it should hold \
+         just the passphrase",
+        path.display()
+    );
+    let text = String::from_utf8(bytes)
+        .with_context(|| format!("the passphrase file {} is not UTF-8", path.display()))?;
     let text = text.trim_end_matches(['\n', '\r']).to_string();
     anyhow::ensure!(
         !text.is_empty(),
@@ -49,17 +143,19 @@ fn read_passphrase(path: &Path) -> anyhow::Result<String> {
 
 fn member_id(text: &str) -> anyhow::Result<PublicKey> {
     text.parse::<PublicKey>()
-        .with_context(|| format!("{text:?} is not a member id"))
+        .with_context(|| format!("{text:?} is not a member id (64 hex digits)"))
         .map_err(bad_input)
 }
 
-fn signer(node: &Node, global: &Global) -> anyhow::Result<moot_node::Signer> {
-    let member = match &global.as_member {
-        Some(text) => Some(member_id(text)?),
-        None => None,
-    };
-    let passphrase = passphrase(global)?;
-    Ok(node.signer(member, passphrase.as_deref())?)
+fn hub_id(text: &str) -> anyhow::Result<HubId> {
+    moot_node::parse_hub_id(text)
+        .with_context(|| format!("{text:?} is not a hub id (64 hex digits)"))
+        .map_err(bad_input)
+}
+
+/// A name from the command line, normalised and checked before anything is opened or written.
+fn text_arg(what: &'static str, text: &str) -> anyhow::Result<String> {
+    moot_node::clean_text(what, text).node()
 }
 
 /// Prints the JSON document or the text view. Text from users in `text` must already be
@@ -72,50 +168,114 @@ fn print(global: &Global, value: serde_json::Value, text: String) -> anyhow::Res
     }
 }
 
+/// [`print`] after a change was committed: if printing fails, say the change was saved, so a
+/// script does not retry something that happened. (A closed pipe stays quiet.)
+fn print_saved(global: &Global, value: serde_json::Value, text: String) -> anyhow::Result<()> {
+    print(global, value, text).map_err(|error| {
+        if error.downcast_ref::<crate::out::StdoutClosed>().is_some() {
+            error
+        } else {
+            error.context("the change was saved, but printing the result failed")
+        }
+    })
+}
+
+fn esc(text: &str) -> std::borrow::Cow<'_, str> {
+    moot_text::escape(text)
+}
+
+/// Says on stderr that a new key has no passphrase, and how to add one.
+fn warn_unprotected(node: &Node, member: &PublicKey, own: bool) {
+    let keys = node.dir().join(moot_node::keyfile::KEYS_FILE);
+    let as_flag = if own {
+        String::new()
+    } else {
+        format!(" --as {member}")
+    };
+    eprintln!(
+        "moot: this member key is stored without a passphrase, in {} (readable only by you). \
+         Anyone who can read that file, or a backup of it, can act as this member. To protect \
+         it: write a passphrase into a file only you can read (chmod 600 FILE) and run \
+         `moot key protect{as_flag} --passphrase-file FILE`.",
+        keys.display()
+    );
+}
+
 pub fn init(global: &Global, name: &str) -> anyhow::Result<()> {
-    let node = open(global)?;
-    let identity = node.init(name, passphrase(global)?.as_deref())?;
-    print(
+    let name = text_arg("name", name)?;
+    let mut session = open(global)?;
+    let identity = session
+        .node
+        .init(&name, session.passphrase.as_deref())
+        .node()?;
+    if session.passphrase.is_none()
+        && let Ok(member) = identity.member_id.parse::<PublicKey>()
+    {
+        warn_unprotected(&session.node, &member, true);
+    }
+    print_saved(
         global,
         json!({"member_id": identity.member_id, "node_id": identity.node_id}),
         format!(
             "member id: {}\nnode id:   {}",
             identity.member_id, identity.node_id
         ),
-    )?;
-    Ok(())
+    )
 }
 
 pub fn id(global: &Global) -> anyhow::Result<()> {
-    let identity = open(global)?.identity()?;
+    let identity = open(global)?.node.identity().node()?;
     print(
         global,
         json!({"member_id": identity.member_id, "node_id": identity.node_id, "name": identity.name}),
         format!(
             "{}\nmember id: {}\nnode id:   {}",
-            identity.name, identity.member_id, identity.node_id
+            esc(&identity.name),
+            identity.member_id,
+            identity.node_id
         ),
-    )?;
-    Ok(())
+    )
 }
 
 pub fn key(global: &Global, command: &KeyCommand) -> anyhow::Result<()> {
     match command {
         KeyCommand::New { name } => {
-            let node = open(global)?;
-            let member = node.new_member_key(name, passphrase(global)?.as_deref())?;
-            print(
+            let name = text_arg("name", name)?;
+            let mut session = open(global)?;
+            let member = session
+                .node
+                .new_member_key(&name, session.passphrase.as_deref())
+                .node()?;
+            if session.passphrase.is_none() {
+                warn_unprotected(&session.node, &member, false);
+            }
+            print_saved(
                 global,
                 json!({"member_id": member.to_string()}),
                 format!("member id: {member}"),
-            )?;
-            Ok(())
+            )
+        }
+        KeyCommand::Protect => {
+            let mut session = open_checked(global, false)?;
+            let passphrase = session.passphrase.clone().ok_or_else(|| {
+                bad_input(anyhow::anyhow!(
+                    "give the new passphrase with --passphrase-file FILE (a file only you can \
+                     read, holding the passphrase)"
+                ))
+            })?;
+            let as_member = global.as_member.as_deref().map(member_id).transpose()?;
+            let member = session.node.protect_key(as_member, &passphrase).node()?;
+            print_saved(
+                global,
+                json!({"member_id": member.to_string(), "protected": true}),
+                format!("member key {member} is now protected by a passphrase"),
+            )
         }
     }
 }
 
 pub fn keys(global: &Global) -> anyhow::Result<()> {
-    let keys = open(global)?.keys()?;
+    let keys = open(global)?.node.keys().node()?;
     let text = keys
         .iter()
         .map(|k| {
@@ -126,88 +286,169 @@ pub fn keys(global: &Global) -> anyhow::Result<()> {
             if k.protected {
                 flags.push("passphrase");
             }
-            format!("{}  {}  {}", k.member_id, k.name, flags.join(", "))
+            format!("{}  {}  {}", k.member_id, esc(&k.name), flags.join(", "))
         })
         .collect::<Vec<_>>()
         .join("\n");
-    print(global, json!({"keys": keys}), text)?;
-    Ok(())
+    print(global, json!({"keys": keys}), text)
+}
+
+pub fn hubs(global: &Global) -> anyhow::Result<()> {
+    let session = open(global)?;
+    let hubs = session.node.hubs().node()?;
+    let text = if hubs.is_empty() {
+        "no hubs yet: create one with `moot hub create NAME`".to_string()
+    } else {
+        hubs.iter()
+            .map(|h| {
+                format!(
+                    "{} {}  {}",
+                    if h.default { "*" } else { " " },
+                    h.hub_id,
+                    esc(&h.name)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    print(global, json!({"hubs": hubs}), text)
 }
 
 pub fn hub(global: &Global, command: &HubCommand) -> anyhow::Result<()> {
     match command {
         HubCommand::Create { name } => {
-            let node = open(global)?;
-            let signer = signer(&node, global)?;
-            let hub = node.create_hub(name, &signer)?;
-            print(
+            let name = text_arg("hub name", name)?;
+            let mut session = open(global)?;
+            let signer = session.signer()?;
+            let hub = session.node.create_hub(&name, &signer).node()?;
+            print_saved(
                 global,
                 json!({"hub_id": hub.to_string()}),
                 format!("hub id: {hub}"),
-            )?;
-            Ok(())
+            )
+        }
+        HubCommand::Use { hub_id: text } => {
+            let hub = hub_id(text)?;
+            let session = open(global)?;
+            session.node.use_hub(&hub).node()?;
+            let name = session.node.hub_name(&hub).node()?;
+            print_saved(
+                global,
+                json!({"hub_id": hub.to_string(), "name": name}),
+                format!("default hub: {hub}  {}", esc(&name)),
+            )
+        }
+        HubCommand::Show => {
+            let session = open(global)?;
+            let hub = session.hub(global)?;
+            let summary = session.node.hub_summary(&hub).node()?;
+            let text = format!(
+                "{}\nhub id:   {}\nfounder:  {}\nmembers:  {}\nstewards: {}\nguests:   {}",
+                esc(&summary.name),
+                summary.hub_id,
+                summary.founder,
+                summary.members,
+                summary.stewards,
+                summary.guests
+            );
+            print(global, serde_json::to_value(&summary)?, text)
         }
     }
 }
 
+fn add_as(role: RoleArg) -> AddAs {
+    match role {
+        RoleArg::Member => AddAs::Member,
+        RoleArg::Guest => AddAs::Guest,
+        RoleArg::Steward => AddAs::Steward,
+        RoleArg::Convener => AddAs::Convener,
+    }
+}
+
 pub fn member(global: &Global, command: &MemberCommand) -> anyhow::Result<()> {
-    let node = open(global)?;
-    let hub = node.hub(None)?;
-    let signer = signer(&node, global)?;
-    let (member, ops) = match command {
+    // Check every argument before opening anything, so bad input writes nothing.
+    enum Change {
+        Add(String, Option<String>, AddAs),
+        Update(MemberUpdate),
+        Remove,
+    }
+    let (member, change) = match command {
         MemberCommand::Add {
             member_id: text,
             name,
             constituency,
             role,
         } => {
-            let member = member_id(text)?;
-            let add_as = match role {
-                RoleArg::Member => AddAs::Member,
-                RoleArg::Guest => AddAs::Guest,
-                RoleArg::Steward => AddAs::Steward,
-                RoleArg::Convener => AddAs::Convener,
+            let constituency = match constituency {
+                Some(c) => moot_node::clean_optional("constituency", c).node()?,
+                None => None,
             };
             (
-                member,
-                node.add_member(&hub, &signer, member, name, constituency.clone(), add_as)?,
+                member_id(text)?,
+                Change::Add(text_arg("name", name)?, constituency, add_as(*role)),
             )
         }
-        MemberCommand::Remove { member_id: text } => {
-            let member = member_id(text)?;
-            (member, node.remove_member(&hub, &signer, member)?)
+        MemberCommand::Update {
+            member_id: text,
+            name,
+            constituency,
+            role,
+        } => {
+            let update = MemberUpdate {
+                name: name.as_deref().map(|n| text_arg("name", n)).transpose()?,
+                role: role.map(add_as),
+                constituency: match constituency {
+                    Some(c) => Some(moot_node::clean_optional("constituency", c).node()?),
+                    None => None,
+                },
+            };
+            if update.name.is_none() && update.role.is_none() && update.constituency.is_none() {
+                return Err(node_error(NodeError::NothingToUpdate));
+            }
+            (member_id(text)?, Change::Update(update))
         }
+        MemberCommand::Remove { member_id: text } => (member_id(text)?, Change::Remove),
     };
+    let mut session = open(global)?;
+    let hub = session.hub(global)?;
+    let signer = session.signer()?;
+    let node = &session.node;
+    let ops = match change {
+        Change::Add(name, constituency, role) => {
+            node.add_member(&hub, &signer, member, &name, constituency, role)
+        }
+        Change::Update(update) => node.update_member(&hub, &signer, member, &update),
+        Change::Remove => node.remove_member(&hub, &signer, member),
+    }
+    .node()?;
     let ids: Vec<String> = ops.iter().map(ToString::to_string).collect();
-    print(
+    print_saved(
         global,
         json!({"member_id": member.to_string(), "op_ids": ids}),
         format!("done ({} op(s) written)", ops.len()),
-    )?;
-    Ok(())
+    )
 }
 
 pub fn members(global: &Global) -> anyhow::Result<()> {
-    let node = open(global)?;
-    let hub = node.hub(None)?;
-    let members = node.members(&hub)?;
+    let session = open(global)?;
+    let hub = session.hub(global)?;
+    let members = session.node.members(&hub).node()?;
     let text = members
         .iter()
         .map(|m| {
             format!(
                 "{}  {:<20} {:<8} {}{}",
-                &m.member_id[..16],
-                m.name,
+                m.member_id.get(..16).unwrap_or(&m.member_id),
+                esc(&m.name),
                 m.status,
                 m.roles.join(","),
                 m.constituency
                     .as_ref()
-                    .map(|c| format!("  ({c})"))
+                    .map(|c| format!("  ({})", esc(c)))
                     .unwrap_or_default()
             )
         })
         .collect::<Vec<_>>()
         .join("\n");
-    print(global, json!({"members": members}), text)?;
-    Ok(())
+    print(global, json!({"members": members}), text)
 }

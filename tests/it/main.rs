@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod node;
+mod node_crash;
+mod node_hardening;
 mod tally;
 
 use std::io::Write;

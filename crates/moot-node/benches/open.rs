@@ -14,7 +14,7 @@ fn bench(c: &mut Criterion) {
         let decoded: Vec<SignedOp> = ops.iter().map(|b| SignedOp::decode(b).unwrap()).collect();
         for chunk in decoded.chunks(1_000) {
             let refs: Vec<&SignedOp> = chunk.iter().collect();
-            node.store().put_ops(&hub, &refs).unwrap();
+            node.store().unwrap().put_ops(&hub, &refs).unwrap();
         }
     }
     let mut group = c.benchmark_group("node");

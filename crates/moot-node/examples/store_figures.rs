@@ -34,7 +34,7 @@ fn measure(with_dependency: bool) {
     let start = Instant::now();
     for chunk in decoded.chunks(1_000) {
         let refs: Vec<&SignedOp> = chunk.iter().collect();
-        node.store().put_ops(&hub, &refs).unwrap();
+        node.store().unwrap().put_ops(&hub, &refs).unwrap();
     }
     let write = start.elapsed();
     drop(node);

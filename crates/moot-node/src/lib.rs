@@ -1,28 +1,44 @@
-//! The node: one data directory holding the redb store (ops, keystore, config), the member keys
-//! held on this machine, and the hubs it belongs to. This is the API the CLI (and later the web
-//! UI and the sync loop) call; it wires `moot-state` (pure validation) to `moot-store` (disk).
+//! The node: one data directory holding the key file (`keys`: the member keys held on this
+//! machine), the redb op store (`moot.redb`: hubs, ops, views, the default hub) and a lock file.
+//! This is the API the CLI (and later the web UI and the sync loop) call; it wires `moot-state`
+//! (pure validation) to `moot-store` (disk).
 //!
 //! Keys: `init` creates the node's own member key and its device key. `new_member_key` adds
 //! another member key held on this node (members voting in turn on the branch laptop); each
 //! gets its own device key here, sealed under that member's passphrase when one is given, so
-//! only its holder can act as that member.
+//! only its holder can act as that member. Keys live apart from the op store (see
+//! [`keyfile`]), so a damaged op store never costs a key.
+//!
+//! Safety of the directory: it is 0700 and its files 0600; one [`Node`] at a time holds it (the
+//! lock is waited for, within a bound); each command's change is one atomic step (`init`: one
+//! rename of the key file; `hub create`: one store transaction); text is normalised and its
+//! limits checked before anything is written.
 
+pub mod dir;
+pub mod keyfile;
+
+use std::cell::OnceCell;
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use moot_crypto::keystore::{self, KeystoreError};
 use moot_crypto::{HubId, OpId, PublicKey, SecretKey};
 use moot_state::body::{
-    Admit, Certificate, CertifyDevice, Found, LaneCut, PROTOCOL, Remove, RoleChange,
-    SetConstituency, SetName, hub_id,
+    Admit, Certificate, CertifyDevice, Found, LaneCut, MAX_TEXT_BYTES, PROTOCOL, Remove,
+    RoleChange, SetConstituency, SetName, hub_id,
 };
-use moot_state::{Body, Lane, Limits, Reason, Replica, Role, Standing};
+use moot_state::{Body, Lane, Limits, Reason, Replica, Role, Roll, Standing, Status};
 use moot_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
+use keyfile::{KEYS_FILE, KeyEntry, KeyFile};
+
 /// The store file inside the data directory.
 pub const STORE_FILE: &str = "moot.redb";
-const NODE_MEMBER: &str = "node_member";
 const DEFAULT_HUB: &str = "default_hub";
+/// How long a command waits for another one using the same data directory.
+pub const LOCK_WAIT: Duration = Duration::from_secs(30);
 
 /// Why a node operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -36,9 +52,91 @@ pub enum NodeError {
         /// The IO error.
         source: std::io::Error,
     },
+    /// A file in the data directory is readable by others and its mode could not be changed.
+    #[error(
+        "{} is readable by other users and its mode cannot be changed to owner-only (is it \
+         yours?); fix its owner or mode, or use another --data directory", path.display()
+    )]
+    NotPrivate {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why the change failed.
+        source: std::io::Error,
+    },
+    /// Another command kept the data directory for the whole wait.
+    #[error(
+        "another moot command has been using {} for {} s; try again when it has finished",
+        dir.display(), waited.as_secs()
+    )]
+    Busy {
+        /// The data directory.
+        dir: PathBuf,
+        /// How long this command waited.
+        waited: Duration,
+    },
+    /// The op store is damaged; nothing was changed.
+    #[error(
+        "the store file {} is damaged ({detail}); nothing was changed. Move it aside \
+         (`mv {} {}.damaged`) and re-sync your hubs from a peer. Your keys, in {}, are safe.",
+        path.display(), path.display(), path.display(), keys.display()
+    )]
+    StoreDamaged {
+        /// The store file.
+        path: PathBuf,
+        /// What was found.
+        detail: String,
+        /// The key file, which is not affected.
+        keys: PathBuf,
+    },
+    /// The key file is damaged.
+    #[error(
+        "the key file {} is damaged ({detail}); restore it from a backup (the op store is not \
+         affected)", path.display()
+    )]
+    KeysDamaged {
+        /// The key file.
+        path: PathBuf,
+        /// What was found.
+        detail: String,
+    },
     /// Storage failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
+    /// Text from the user is empty or too long (bad input).
+    #[error("the {what} {reason}")]
+    BadText {
+        /// Which text.
+        what: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An update that changes nothing (bad input).
+    #[error("nothing to change: give --name, --role or --constituency")]
+    NothingToUpdate,
+    /// The change would leave the hub without a steward.
+    #[error(
+        "refused: {0} is the hub's last steward, and without a steward nobody could change the \
+         roll again; make another member a steward first (`moot member update MEMBER_ID --role \
+         steward`)"
+    )]
+    LastSteward(String),
+    /// `member add` for someone already on the roll.
+    #[error(
+        "refused: {member} is already on the roll (as {name:?}); to change their name, role or \
+         constituency use `moot member update {member}`"
+    )]
+    AlreadyOnRoll {
+        /// The member id.
+        member: String,
+        /// Their name on the roll.
+        name: String,
+    },
+    /// `member update` or a removal for someone not on the roll (or removed).
+    #[error("refused: {0} is not on the roll (or was removed)")]
+    NotOnRoll(String),
+    /// `key protect` on a key that already has a passphrase.
+    #[error("member key {0} is already protected by a passphrase")]
+    AlreadyProtected(String),
     /// `init` was not run yet.
     #[error("this node has no identity yet: run `moot init --name NAME`")]
     NotInitialised,
@@ -59,6 +157,11 @@ pub enum NodeError {
     /// No hub given and no default hub.
     #[error("no hub yet: create one with `moot hub create NAME` or join one")]
     NoHub,
+    /// Hubs, but none is the default and none was given.
+    #[error(
+        "no default hub: pick one with `--hub HUB_ID` or `moot hub use HUB_ID` (see `moot hubs`)"
+    )]
+    NoDefaultHub,
     /// The hub is not one this node belongs to.
     #[error("hub {0} is not known on this node")]
     UnknownHub(HubId),
@@ -71,6 +174,104 @@ pub enum NodeError {
     /// A stored record does not decode.
     #[error("stored record {0} is corrupt")]
     Corrupt(String),
+}
+
+impl From<StoreError> for NodeError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Damaged { path, detail } => NodeError::StoreDamaged {
+                keys: path.with_file_name(KEYS_FILE),
+                path,
+                detail,
+            },
+            other => NodeError::Store(other),
+        }
+    }
+}
+
+/// `text` normalised (NFC, trimmed) and checked: not empty, at most
+/// [`MAX_TEXT_BYTES`] bytes (the limit of every text field of a signed op). `what` names it in
+/// the error.
+pub fn clean_text(what: &'static str, text: &str) -> Result<String, NodeError> {
+    let text = moot_text::normalize(text);
+    if text.is_empty() {
+        return Err(NodeError::BadText {
+            what,
+            reason: "is empty".into(),
+        });
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(NodeError::BadText {
+            what,
+            reason: format!(
+                "is {} bytes long; the limit is {MAX_TEXT_BYTES} bytes",
+                text.len()
+            ),
+        });
+    }
+    Ok(text)
+}
+
+/// [`clean_text`] for an optional field: empty after trimming means "none".
+pub fn clean_optional(what: &'static str, text: &str) -> Result<Option<String>, NodeError> {
+    if moot_text::normalize(text).is_empty() {
+        return Ok(None);
+    }
+    clean_text(what, text).map(Some)
+}
+
+/// A hub id from its 64 hex digits.
+pub fn parse_hub_id(text: &str) -> Option<HubId> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(text, &mut bytes).ok()?;
+    Some(HubId(bytes))
+}
+
+/// A hub this node belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HubInfo {
+    /// The hub id.
+    pub hub_id: String,
+    /// Its name.
+    pub name: String,
+    /// Is it the node's default hub?
+    pub default: bool,
+}
+
+/// A hub's summary (`moot hub show`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HubSummary {
+    /// The hub id.
+    pub hub_id: String,
+    /// Its name.
+    pub name: String,
+    /// The founder's member id.
+    pub founder: String,
+    /// Active members (not guests, not removed).
+    pub members: usize,
+    /// Active stewards.
+    pub stewards: usize,
+    /// Active guests.
+    pub guests: usize,
+}
+
+/// What `member update` changes (each `None` is left as it is).
+#[derive(Debug, Clone, Default)]
+pub struct MemberUpdate {
+    /// A new name (already [`clean_text`]ed).
+    pub name: Option<String>,
+    /// A new standing and role, as `member add --role` sets them.
+    pub role: Option<AddAs>,
+    /// A new constituency (`Some(None)` clears it).
+    pub constituency: Option<Option<String>>,
+}
+
+/// Active stewards on a roll.
+fn stewards(roll: &Roll) -> usize {
+    roll.members
+        .keys()
+        .filter(|member| roll.is_steward(member))
+        .count()
 }
 
 /// This node's identity.
@@ -125,12 +326,15 @@ pub enum AddAs {
     Convener,
 }
 
-/// A keystore entry: a member key and this node's device key for it.
-#[derive(Serialize, Deserialize)]
-struct KeyEntry {
-    name: String,
-    member: Vec<u8>,
-    device: Vec<u8>,
+impl AddAs {
+    /// The role it grants, if any.
+    fn role(self) -> Option<Role> {
+        match self {
+            AddAs::Steward => Some(Role::Steward),
+            AddAs::Convener => Some(Role::Convener),
+            AddAs::Member | AddAs::Guest => None,
+        }
+    }
 }
 
 /// The roll view: a derived, rebuildable copy of the roll for fast reads, valid while the hub
@@ -168,94 +372,140 @@ fn random<const N: usize>() -> Result<[u8; N], NodeError> {
     Ok(bytes)
 }
 
-fn entry_name(member: &PublicKey) -> String {
-    format!("member/{member}")
-}
-
-/// A node's data directory, opened.
+/// A node's data directory, opened: it holds the directory's lock until dropped.
 pub struct Node {
-    store: Store,
+    dir: PathBuf,
+    keys: KeyFile,
+    /// Opened on first use, so commands that only need keys (`id`, `keys`) work even when the
+    /// op store is damaged. Declared before the lock: fields drop in order, and the store must
+    /// be closed before the lock lets the next command in.
+    store: OnceCell<Store>,
+    _lock: File,
 }
 
 impl Node {
-    /// Opens (creating if needed) the data directory.
+    /// Opens (creating if needed) the data directory, waiting up to [`LOCK_WAIT`] for another
+    /// command using it.
     pub fn open(dir: &Path) -> Result<Node, NodeError> {
-        std::fs::create_dir_all(dir).map_err(|source| NodeError::DataDir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        Node::open_waiting(dir, LOCK_WAIT, &mut || {})
+    }
+
+    /// [`Node::open`] with the wait bounded by `wait`; `on_wait` runs once after about a second
+    /// of waiting (the CLI says why it pauses).
+    pub fn open_waiting(
+        dir: &Path,
+        wait: Duration,
+        on_wait: &mut dyn FnMut(),
+    ) -> Result<Node, NodeError> {
+        dir::prepare(dir)?;
+        let lock = dir::lock(dir, wait, on_wait)?;
+        let keys = KeyFile::load(dir)?;
         Ok(Node {
-            store: Store::open(&dir.join(STORE_FILE))?,
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            keys,
+            store: OnceCell::new(),
         })
     }
 
-    /// The store (for tools and tests).
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
-    /// Creates this node's own member key and device key.
-    pub fn init(&self, name: &str, passphrase: Option<&str>) -> Result<Identity, NodeError> {
+    /// The op store, opened (or created) on first use.
+    pub fn store(&self) -> Result<&Store, NodeError> {
+        if let Some(store) = self.store.get() {
+            return Ok(store);
+        }
+        let store = Store::open(&self.dir.join(STORE_FILE))?;
+        Ok(self.store.get_or_init(|| store))
+    }
+
+    /// Creates this node's own member key and device key: one atomic write of the key file, so
+    /// a crash leaves either no identity (and `init` can run again) or a whole one.
+    pub fn init(&mut self, name: &str, passphrase: Option<&str>) -> Result<Identity, NodeError> {
+        let name = clean_text("name", name)?;
         if let Some(existing) = self.node_member()? {
             return Err(NodeError::AlreadyInitialised(existing.to_string()));
         }
-        let member = self.create_key(name, passphrase)?;
-        self.store.put_config(NODE_MEMBER, &member.to_bytes())?;
+        let mut keys = self.keys.clone();
+        let member = make_key(&mut keys, &name, passphrase)?;
+        keys.node_member = Some(member.to_bytes());
+        keys.save(&self.dir)?;
+        self.keys = keys;
         self.identity()
     }
 
     /// Adds another member key held on this node.
     pub fn new_member_key(
-        &self,
+        &mut self,
         name: &str,
         passphrase: Option<&str>,
     ) -> Result<PublicKey, NodeError> {
+        let name = clean_text("name", name)?;
         self.node_member()?.ok_or(NodeError::NotInitialised)?;
-        self.create_key(name, passphrase)
+        let mut keys = self.keys.clone();
+        let member = make_key(&mut keys, &name, passphrase)?;
+        keys.save(&self.dir)?;
+        self.keys = keys;
+        Ok(member)
     }
 
-    fn create_key(&self, name: &str, passphrase: Option<&str>) -> Result<PublicKey, NodeError> {
-        let member = SecretKey::from_seed(random()?);
-        let device = SecretKey::from_seed(random()?);
+    /// Seals a key that was stored without a passphrase (default: the node's own) under
+    /// `passphrase`.
+    pub fn protect_key(
+        &mut self,
+        member: Option<PublicKey>,
+        passphrase: &str,
+    ) -> Result<PublicKey, NodeError> {
+        let member = match member {
+            Some(m) => m,
+            None => self.node_member()?.ok_or(NodeError::NotInitialised)?,
+        };
+        let entry = self.entry(&member)?;
+        if keystore::is_encrypted(&entry.member_sealed) {
+            return Err(NodeError::AlreadyProtected(member.to_string()));
+        }
+        let keystore_error = |source| NodeError::Keystore {
+            member: member.to_string(),
+            source,
+        };
+        let member_key = keystore::unseal(&entry.member_sealed, None).map_err(keystore_error)?;
+        let device_key = keystore::unseal(&entry.device_sealed, None).map_err(keystore_error)?;
         let seal = |key: &SecretKey| -> Result<Vec<u8>, NodeError> {
-            keystore::seal(key, passphrase, random()?, random()?).map_err(|source| {
-                NodeError::Keystore {
-                    member: member.public().to_string(),
-                    source,
-                }
-            })
+            keystore::seal(key, Some(passphrase), random()?, random()?).map_err(keystore_error)
         };
-        let entry = KeyEntry {
-            name: name.to_string(),
-            member: seal(&member)?,
-            device: seal(&device)?,
+        let sealed = KeyEntry {
+            member: entry.member,
+            name: entry.name.clone(),
+            member_sealed: seal(&member_key)?,
+            device_sealed: seal(&device_key)?,
         };
-        let bytes = postcard::to_allocvec(&entry).map_err(|e| NodeError::Corrupt(e.to_string()))?;
-        self.store.put_key(&entry_name(&member.public()), &bytes)?;
-        Ok(member.public())
+        let mut keys = self.keys.clone();
+        for e in &mut keys.entries {
+            if e.member == sealed.member {
+                *e = sealed.clone();
+            }
+        }
+        keys.save(&self.dir)?;
+        self.keys = keys;
+        Ok(member)
     }
 
     fn node_member(&self) -> Result<Option<PublicKey>, NodeError> {
-        match self.store.config(NODE_MEMBER)? {
+        match self.keys.node_member {
             None => Ok(None),
-            Some(bytes) => {
-                let bytes: [u8; 32] = bytes
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| NodeError::Corrupt(NODE_MEMBER.into()))?;
-                PublicKey::from_bytes(&bytes)
-                    .map(Some)
-                    .map_err(|_| NodeError::Corrupt(NODE_MEMBER.into()))
-            }
+            Some(bytes) => PublicKey::from_bytes(&bytes)
+                .map(Some)
+                .map_err(|_| NodeError::Corrupt("node member".into())),
         }
     }
 
-    fn entry(&self, member: &PublicKey) -> Result<KeyEntry, NodeError> {
-        let bytes = self
-            .store
-            .key(&entry_name(member))?
-            .ok_or_else(|| NodeError::UnknownKey(member.to_string()))?;
-        postcard::from_bytes(&bytes).map_err(|_| NodeError::Corrupt(entry_name(member)))
+    fn entry(&self, member: &PublicKey) -> Result<&KeyEntry, NodeError> {
+        self.keys
+            .entry(&member.to_bytes())
+            .ok_or_else(|| NodeError::UnknownKey(member.to_string()))
     }
 
     /// The node's identity.
@@ -264,7 +514,7 @@ impl Node {
         let entry = self.entry(&member)?;
         // The device key's public half is needed for the node id; a protected node key cannot
         // be opened without its passphrase, so its node id is derived when first unsealed.
-        let node_id = match keystore::unseal(&entry.device, None) {
+        let node_id = match keystore::unseal(&entry.device_sealed, None) {
             Ok(device) => moot_net::peer_id(&device.public())
                 .map(|p| p.to_string())
                 .unwrap_or_default(),
@@ -273,7 +523,7 @@ impl Node {
         Ok(Identity {
             member_id: member.to_string(),
             node_id,
-            name: entry.name,
+            name: entry.name.clone(),
         })
     }
 
@@ -281,20 +531,22 @@ impl Node {
     pub fn keys(&self) -> Result<Vec<KeyInfo>, NodeError> {
         let node = self.node_member()?;
         let mut out = Vec::new();
-        for name in self.store.key_names()? {
-            let Some(hex) = name.strip_prefix("member/") else {
-                continue;
-            };
-            let member: PublicKey = hex.parse().map_err(|_| NodeError::Corrupt(name.clone()))?;
-            let entry = self.entry(&member)?;
+        for entry in &self.keys.entries {
+            let member = PublicKey::from_bytes(&entry.member)
+                .map_err(|_| NodeError::Corrupt("member key id".into()))?;
             out.push(KeyInfo {
                 member_id: member.to_string(),
-                name: entry.name,
-                protected: keystore::is_encrypted(&entry.member),
+                name: entry.name.clone(),
+                protected: keystore::is_encrypted(&entry.member_sealed),
                 node: node == Some(member),
             });
         }
         Ok(out)
+    }
+
+    /// Is `member`'s key held on this node? ([`NodeError::UnknownKey`] if not.)
+    pub fn holds(&self, member: &PublicKey) -> Result<(), NodeError> {
+        self.entry(member).map(drop)
     }
 
     /// Unseals the keys of `member` (default: the node's own member).
@@ -315,35 +567,82 @@ impl Node {
             })
         };
         Ok(Signer {
-            member: unseal(&entry.member)?,
-            device: unseal(&entry.device)?,
+            member: unseal(&entry.member_sealed)?,
+            device: unseal(&entry.device_sealed)?,
         })
+    }
+
+    fn default_hub(&self) -> Result<Option<HubId>, NodeError> {
+        match self.store()?.config(DEFAULT_HUB)? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(HubId(
+                bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| NodeError::Corrupt(DEFAULT_HUB.into()))?,
+            ))),
+        }
     }
 
     /// The hub to act on: `explicit`, or the default one.
     pub fn hub(&self, explicit: Option<HubId>) -> Result<HubId, NodeError> {
+        let hubs = self.store()?.hubs()?;
         let hub = match explicit {
             Some(hub) => hub,
-            None => {
-                let bytes = self.store.config(DEFAULT_HUB)?.ok_or(NodeError::NoHub)?;
-                HubId(
-                    bytes
-                        .as_slice()
-                        .try_into()
-                        .map_err(|_| NodeError::Corrupt(DEFAULT_HUB.into()))?,
-                )
-            }
+            None => match self.default_hub()? {
+                Some(hub) => hub,
+                None if hubs.is_empty() => return Err(NodeError::NoHub),
+                None => return Err(NodeError::NoDefaultHub),
+            },
         };
-        if self.store.hubs()?.iter().any(|(h, _)| *h == hub) {
+        if hubs.iter().any(|(h, _)| *h == hub) {
             Ok(hub)
         } else {
             Err(NodeError::UnknownHub(hub))
         }
     }
 
+    /// Every hub this node belongs to, ascending by id.
+    pub fn hubs(&self) -> Result<Vec<HubInfo>, NodeError> {
+        let default = self.default_hub()?;
+        self.store()?
+            .hubs()?
+            .into_iter()
+            .map(|(hub, bytes)| {
+                Ok(HubInfo {
+                    hub_id: hub.to_string(),
+                    name: hub_record_name(&bytes)?,
+                    default: default == Some(hub),
+                })
+            })
+            .collect()
+    }
+
+    /// Makes `hub` (one this node belongs to) the default hub.
+    pub fn use_hub(&self, hub: &HubId) -> Result<(), NodeError> {
+        let hub = self.hub(Some(*hub))?;
+        self.store()?.put_config(DEFAULT_HUB, &hub.0)?;
+        Ok(())
+    }
+
+    /// A hub's name, founder and counts.
+    pub fn hub_summary(&self, hub: &HubId) -> Result<HubSummary, NodeError> {
+        let name = self.hub_name(hub)?;
+        let roll = self.replica(hub)?.roll();
+        let count = |status| roll.members.values().filter(|r| r.status == status).count();
+        Ok(HubSummary {
+            hub_id: hub.to_string(),
+            name,
+            founder: roll.founder.map(|f| f.to_string()).unwrap_or_default(),
+            members: count(Status::Member),
+            stewards: stewards(&roll),
+            guests: count(Status::Guest),
+        })
+    }
+
     /// Loads a hub's replica from the store.
     pub fn replica(&self, hub: &HubId) -> Result<Replica, NodeError> {
-        let ops = self.store.load_ops(hub)?;
+        let ops = self.store()?.load_ops(hub)?;
         let limits = Limits {
             max_pending: ops.len().max(Limits::default().max_pending),
             ..Limits::default()
@@ -355,43 +654,45 @@ impl Node {
         Ok(replica)
     }
 
-    /// Founds a hub with `signer` as founder and first steward; it becomes the default hub.
+    /// Founds a hub with `signer` as founder and first steward; it becomes the default hub. The
+    /// genesis op, the hub record and the default are stored in one transaction.
     pub fn create_hub(&self, name: &str, signer: &Signer) -> Result<HubId, NodeError> {
+        let name = clean_text("hub name", name)?;
         let nonce: [u8; 16] = random()?;
         let founder = signer.member.public();
         let hub = hub_id(&founder, &nonce);
-        let record = HubRecord {
-            name: name.to_string(),
-        };
+        let record = HubRecord { name: name.clone() };
         let bytes =
             postcard::to_allocvec(&record).map_err(|e| NodeError::Corrupt(e.to_string()))?;
         let mut replica = Replica::new(hub, Limits::default());
         let body = Body::Found(Found {
-            name: name.to_string(),
+            name,
             founder,
             nonce,
             protocol: PROTOCOL,
             device_certificate: Certificate::issue(&signer.member, &hub, &signer.device.public()),
         });
-        let mut ids = Vec::new();
-        ids.push(
-            replica
-                .write(&signer.device, &body)
-                .map_err(|r| NodeError::Refused(r.reason))?,
-        );
+        let id = replica
+            .write(&signer.device, &body)
+            .map_err(|r| NodeError::Refused(r.reason))?;
         // The founder's name is personal data: it goes in the members lane.
         let name_op = Body::SetName(SetName {
             member: founder,
-            name: self.entry(&founder)?.name,
+            name: self.entry(&founder)?.name.clone(),
         });
-        ids.push(
-            replica
-                .write(&signer.device, &name_op)
-                .map_err(|r| NodeError::Refused(r.reason))?,
-        );
-        self.persist(&replica, &ids)?;
-        self.store.put_hub(&hub, &bytes)?;
-        self.store.put_config(DEFAULT_HUB, &hub.0)?;
+        let name_id = replica
+            .write(&signer.device, &name_op)
+            .map_err(|r| NodeError::Refused(r.reason))?;
+        let ops = [id, name_id]
+            .iter()
+            .map(|id| {
+                replica.op(id).ok_or_else(|| {
+                    NodeError::Corrupt(format!("written op {id} is not in the replica"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.store()?
+            .create_hub(&hub, &bytes, &ops, &[(DEFAULT_HUB, &hub.0)])?;
         Ok(hub)
     }
 
@@ -404,7 +705,7 @@ impl Node {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        self.store.put_ops(&replica.hub(), &ops)?;
+        self.store()?.put_ops(&replica.hub(), &ops)?;
         Ok(())
     }
 
@@ -416,19 +717,20 @@ impl Node {
         signer: &Signer,
         bodies: &[Body],
     ) -> Result<Vec<OpId>, NodeError> {
-        self.write_with(hub, signer, |_, _| bodies.to_vec())
+        self.write_with(hub, signer, |_, _| Ok(bodies.to_vec()))
     }
 
-    /// [`Node::write`] with bodies built from the hub's current replica (loaded once).
+    /// [`Node::write`] with bodies built from the hub's current replica (loaded once); `build`
+    /// may refuse, before anything is written.
     fn write_with(
         &self,
         hub: &HubId,
         signer: &Signer,
-        build: impl FnOnce(&Replica, &moot_state::Roll) -> Vec<Body>,
+        build: impl FnOnce(&Replica, &Roll) -> Result<Vec<Body>, NodeError>,
     ) -> Result<Vec<OpId>, NodeError> {
         let mut replica = self.replica(hub)?;
         let roll = replica.roll();
-        let bodies = build(&replica, &roll);
+        let bodies = build(&replica, &roll)?;
         let mut written = Vec::new();
         if roll.member_of(&signer.device.public()).is_none() {
             let certify = Body::CertifyDevice(CertifyDevice {
@@ -454,7 +756,8 @@ impl Node {
         Ok(written)
     }
 
-    /// Admits a member (or guest), with a role if asked.
+    /// Admits a member (or guest), with a role if asked. Someone already on the roll (and not
+    /// removed) is refused: changes go through [`Node::update_member`].
     pub fn add_member(
         &self,
         hub: &HubId,
@@ -464,37 +767,123 @@ impl Node {
         constituency: Option<String>,
         add_as: AddAs,
     ) -> Result<Vec<OpId>, NodeError> {
-        let standing = if add_as == AddAs::Guest {
-            Standing::Guest
-        } else {
-            Standing::Member
+        let name = clean_text("name", name)?;
+        let constituency = match constituency {
+            Some(c) => clean_optional("constituency", &c)?,
+            None => None,
         };
-        // The admission is public; name and constituency are personal data (members lane).
-        let mut bodies = vec![
-            Body::Admit(Admit { member, standing }),
-            Body::SetName(SetName {
-                member,
-                name: name.to_string(),
-            }),
-        ];
-        if let Some(constituency) = constituency {
-            bodies.push(Body::SetConstituency(SetConstituency {
-                member,
-                constituency: Some(constituency),
-            }));
-        }
-        let role = match add_as {
-            AddAs::Steward => Some(Role::Steward),
-            AddAs::Convener => Some(Role::Convener),
-            _ => None,
-        };
-        if let Some(role) = role {
-            bodies.push(Body::Grant(RoleChange { member, role }));
-        }
-        self.write(hub, signer, &bodies)
+        self.write_with(hub, signer, |_, roll| {
+            if let Some(record) = roll.member(&member)
+                && record.status != Status::Removed
+            {
+                return Err(NodeError::AlreadyOnRoll {
+                    member: member.to_string(),
+                    name: record.name.clone(),
+                });
+            }
+            let standing = if add_as == AddAs::Guest {
+                Standing::Guest
+            } else {
+                Standing::Member
+            };
+            // The admission is public; name and constituency are personal data (members lane).
+            let mut bodies = vec![
+                Body::Admit(Admit { member, standing }),
+                Body::SetName(SetName { member, name }),
+            ];
+            if let Some(constituency) = constituency {
+                bodies.push(Body::SetConstituency(SetConstituency {
+                    member,
+                    constituency: Some(constituency),
+                }));
+            }
+            if let Some(role) = add_as.role() {
+                bodies.push(Body::Grant(RoleChange { member, role }));
+            }
+            Ok(bodies)
+        })
     }
 
-    /// Removes a member, accepting their devices' ops up to what this node holds.
+    /// Changes a member's name, standing and role, or constituency. `--role` sets standing and
+    /// role as `member add` does (`steward` → a member whose only role is steward; `member` → a
+    /// member with no role; `guest` → a guest). Refused if it would leave no steward.
+    pub fn update_member(
+        &self,
+        hub: &HubId,
+        signer: &Signer,
+        member: PublicKey,
+        update: &MemberUpdate,
+    ) -> Result<Vec<OpId>, NodeError> {
+        if update.name.is_none() && update.role.is_none() && update.constituency.is_none() {
+            return Err(NodeError::NothingToUpdate);
+        }
+        self.write_with(hub, signer, |_, roll| {
+            let record = roll
+                .member(&member)
+                .filter(|r| r.status != Status::Removed)
+                .ok_or_else(|| NodeError::NotOnRoll(member.to_string()))?;
+            let standing = match update.role {
+                Some(AddAs::Guest) => Standing::Guest,
+                Some(_) => Standing::Member,
+                None if record.status == Status::Guest => Standing::Guest,
+                None => Standing::Member,
+            };
+            let wanted: Vec<Role> = match update.role {
+                None => record.roles.keys().copied().collect(),
+                Some(add_as) => add_as.role().into_iter().collect(),
+            };
+            if roll.is_steward(&member) && !wanted.contains(&Role::Steward) && stewards(roll) <= 1 {
+                return Err(NodeError::LastSteward(member.to_string()));
+            }
+            let was_guest = record.status == Status::Guest;
+            let mut bodies = Vec::new();
+            // Standing is public (an admission); name and constituency are personal data, each
+            // its own members-lane op. Roles are kept when the standing stays "member" and
+            // dropped for a guest.
+            if (standing == Standing::Guest) != was_guest {
+                bodies.push(Body::Admit(Admit { member, standing }));
+            }
+            if let Some(name) = &update.name {
+                bodies.push(Body::SetName(SetName {
+                    member,
+                    name: name.clone(),
+                }));
+            }
+            if let Some(constituency) = &update.constituency {
+                bodies.push(Body::SetConstituency(SetConstituency {
+                    member,
+                    constituency: constituency.clone(),
+                }));
+            }
+            if standing == Standing::Member {
+                let held: Vec<Role> = if was_guest {
+                    Vec::new()
+                } else {
+                    record.roles.keys().copied().collect()
+                };
+                for role in &wanted {
+                    if !held.contains(role) {
+                        bodies.push(Body::Grant(RoleChange {
+                            member,
+                            role: *role,
+                        }));
+                    }
+                }
+                for role in &held {
+                    if !wanted.contains(role) {
+                        bodies.push(Body::Revoke(RoleChange {
+                            member,
+                            role: *role,
+                        }));
+                    }
+                }
+            }
+            Ok(bodies)
+        })
+    }
+
+    /// Removes a member, accepting their devices' ops up to what this node holds. Removing the
+    /// last steward is refused.
     pub fn remove_member(
         &self,
         hub: &HubId,
@@ -502,6 +891,15 @@ impl Node {
         member: PublicKey,
     ) -> Result<Vec<OpId>, NodeError> {
         self.write_with(hub, signer, |replica, roll| {
+            if roll
+                .member(&member)
+                .is_none_or(|r| r.status == Status::Removed)
+            {
+                return Err(NodeError::NotOnRoll(member.to_string()));
+            }
+            if roll.is_steward(&member) && stewards(roll) <= 1 {
+                return Err(NodeError::LastSteward(member.to_string()));
+            }
             // Accept each of their devices' ops up to what this node holds.
             let cuts = roll
                 .devices
@@ -517,15 +915,16 @@ impl Node {
                     )
                 })
                 .collect();
-            vec![Body::Remove(Remove { member, cuts })]
+            Ok(vec![Body::Remove(Remove { member, cuts })])
         })
     }
 
     /// The roll of a hub: from the stored roll view when it is current, otherwise derived from
     /// the ops (and the view refreshed).
     pub fn members(&self, hub: &HubId) -> Result<Vec<MemberInfo>, NodeError> {
-        let op_count = self.store.op_count(hub)?;
-        if let Some(bytes) = self.store.view(hub, ROLL_VIEW)?
+        let store = self.store()?;
+        let op_count = store.op_count(hub)?;
+        if let Some(bytes) = store.view(hub, ROLL_VIEW)?
             && let Ok(view) = postcard::from_bytes::<RollView>(&bytes)
             && view.op_count == op_count
         {
@@ -561,19 +960,48 @@ impl Node {
             members,
         };
         let bytes = postcard::to_allocvec(&view).map_err(|e| NodeError::Corrupt(e.to_string()))?;
-        self.store.put_view(hub, ROLL_VIEW, &bytes)?;
+        self.store()?.put_view(hub, ROLL_VIEW, &bytes)?;
         Ok(view.members)
     }
 
     /// The name of a hub.
     pub fn hub_name(&self, hub: &HubId) -> Result<String, NodeError> {
-        for (id, bytes) in self.store.hubs()? {
+        for (id, bytes) in self.store()?.hubs()? {
             if id == *hub {
-                let record: HubRecord =
-                    postcard::from_bytes(&bytes).map_err(|_| NodeError::Corrupt("hub".into()))?;
-                return Ok(record.name);
+                return hub_record_name(&bytes);
             }
         }
         Err(NodeError::UnknownHub(*hub))
     }
+}
+
+fn hub_record_name(bytes: &[u8]) -> Result<String, NodeError> {
+    postcard::from_bytes::<HubRecord>(bytes)
+        .map(|r| r.name)
+        .map_err(|_| NodeError::Corrupt("hub".into()))
+}
+
+/// Makes a member key and its device key, sealed, and adds them to `keys` (not yet saved).
+fn make_key(
+    keys: &mut KeyFile,
+    name: &str,
+    passphrase: Option<&str>,
+) -> Result<PublicKey, NodeError> {
+    let member = SecretKey::from_seed(random()?);
+    let device = SecretKey::from_seed(random()?);
+    let seal = |key: &SecretKey| -> Result<Vec<u8>, NodeError> {
+        keystore::seal(key, passphrase, random()?, random()?).map_err(|source| {
+            NodeError::Keystore {
+                member: member.public().to_string(),
+                source,
+            }
+        })
+    };
+    keys.entries.push(KeyEntry {
+        member: member.public().to_bytes(),
+        name: name.to_string(),
+        member_sealed: seal(&member)?,
+        device_sealed: seal(&device)?,
+    });
+    Ok(member.public())
 }

@@ -7,7 +7,7 @@ use moot_node::{AddAs, Node};
 #[test]
 fn the_roll_view_is_a_rebuildable_cache_of_the_ops() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::open(dir.path()).unwrap();
+    let mut node = Node::open(dir.path()).unwrap();
     node.init("Fay", None).unwrap();
     let fay = node.signer(None, None).unwrap();
     let hub = node.create_hub("Riverside", &fay).unwrap();
@@ -16,6 +16,7 @@ fn the_roll_view_is_a_rebuildable_cache_of_the_ops() {
         .unwrap();
     let old_view = node
         .store()
+        .unwrap()
         .view(&hub, "roll")
         .unwrap()
         .expect("written with the change");
@@ -37,8 +38,14 @@ fn the_roll_view_is_a_rebuildable_cache_of_the_ops() {
 
     // A stale view (from before Bob) or an unreadable one is not trusted: the roll is derived
     // from the ops again, and comes out the same.
-    node.store().put_view(&hub, "roll", &old_view).unwrap();
+    node.store()
+        .unwrap()
+        .put_view(&hub, "roll", &old_view)
+        .unwrap();
     assert_eq!(node.members(&hub).unwrap(), members);
-    node.store().put_view(&hub, "roll", b"garbage").unwrap();
+    node.store()
+        .unwrap()
+        .put_view(&hub, "roll", b"garbage")
+        .unwrap();
     assert_eq!(node.members(&hub).unwrap(), members);
 }

@@ -1,5 +1,15 @@
-//! Durable storage in one redb file: ops by id and by author chain, derived views, the keystore
-//! and node config. The only crate that knows redb.
+//! Durable storage in one redb file: ops by id and by author chain, hubs, derived views and node
+//! config. The only crate that knows redb. (Member keys live in their own file, apart from this
+//! one: see `moot-node`.)
+//!
+//! Damage is reported, never repaired behind the caller's back: the file is opened with a repair
+//! callback that aborts (a repair rewrites the file), every write records redb's allocator state
+//! (`set_quick_repair`) so that a crash never needs a repair, every open first verifies the page
+//! checksums of the committed state (one read of the live pages), and every call runs inside
+//! [`std::panic::catch_unwind`], so redb meeting damaged pages it cannot parse becomes
+//! [`StoreError::Damaged`] naming the file instead of a panic. A new file is made under a
+//! temporary name and renamed into place only once it is complete, so a store file that exists
+//! was whole once; an empty or truncated one is damage, not a fresh store.
 //!
 //! A write returns only after its transaction has committed (redb fsyncs and checksums each
 //! commit; a torn commit is rolled back when the file is next opened), so an op the node
@@ -24,10 +34,16 @@
 //! # }
 //! ```
 
-use std::path::Path;
+use std::cell::Cell;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
 
 use moot_crypto::{Authentic, HubId, OpId, PublicKey, SignedOp};
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Builder, Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition,
+};
 
 /// Hubs this node belongs to: hub id → 4-byte hub number (little-endian) || hub metadata.
 const HUBS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("hubs");
@@ -49,8 +65,6 @@ const CHAINS: TableDefinition<(u32, u32, u64), ()> = TableDefinition::new("chain
 const OP_IDS: TableDefinition<(u32, u32, u64), ()> = TableDefinition::new("op_ids");
 /// Derived views, rebuildable from ops: (hub id, view name) → bytes.
 const VIEWS: TableDefinition<(&[u8; 32], &str), &[u8]> = TableDefinition::new("views");
-/// Keystore: entry name → sealed key bytes (encrypted when a passphrase is set).
-const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 /// Node configuration: name → bytes.
 const CONFIG: TableDefinition<&str, &[u8]> = TableDefinition::new("config");
 
@@ -120,6 +134,29 @@ pub enum StoreError {
     /// A transaction, table, read, write or commit failed.
     #[error("store: {0}")]
     Redb(#[from] redb::Error),
+    /// The store file is damaged (checksums, structure, or bytes that should be an op are not):
+    /// it was left untouched.
+    #[error("the store file {} is damaged ({detail})", path.display())]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What was found.
+        detail: String,
+    },
+    /// Another process holds the file open (redb's own lock).
+    #[error("the store file {} is in use by another process", path.display())]
+    Busy {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Creating a new store file failed.
+    #[error("creating the store file {}", path.display())]
+    Create {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// Stored bytes that should be an op are not (disk corruption or tampering).
     #[error("stored op {op} is corrupt: {reason}")]
     Corrupt {
@@ -146,64 +183,279 @@ from_redb!(
     redb::CommitError
 );
 
+thread_local! {
+    /// Set while a store call runs under `catch_unwind`: the panic is reported as damage, so the
+    /// default hook's "panicked at" message would only frighten.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+static HOOK: Once = Once::new();
+
+/// Installs (once) a panic hook that stays silent inside store calls and defers to the previous
+/// hook everywhere else, so genuine bugs elsewhere are still reported as before.
+fn install_quiet_hook() {
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Runs `f` at the store boundary: a panic inside redb (damaged pages it cannot parse) and
+/// redb's corruption errors become [`StoreError::Damaged`] naming `path`.
+fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    install_quiet_hook();
+    let was = QUIET.with(|q| q.replace(true));
+    let result = std::panic::catch_unwind(AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(was));
+    match result {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(error.located(path)),
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unreadable structure".to_string());
+            Err(StoreError::Damaged {
+                path: path.to_path_buf(),
+                detail: format!("the database could not read it: {what}"),
+            })
+        }
+    }
+}
+
+impl StoreError {
+    /// Turns the kinds of error that mean "the file is damaged" into [`StoreError::Damaged`].
+    fn located(self, path: &Path) -> StoreError {
+        let damaged = |detail: String| StoreError::Damaged {
+            path: path.to_path_buf(),
+            detail,
+        };
+        match self {
+            StoreError::Open(DatabaseError::DatabaseAlreadyOpen) => StoreError::Busy {
+                path: path.to_path_buf(),
+            },
+            StoreError::Open(DatabaseError::RepairAborted) => {
+                damaged("it needs a repair, which would rewrite it".into())
+            }
+            // redb reports a file that is not (or no longer) a database as an I/O error: an
+            // empty file, a bad magic number, a header that reads short.
+            StoreError::Open(DatabaseError::Storage(redb::StorageError::Io(e)))
+                if !looks_damaged(&e) =>
+            {
+                StoreError::Open(DatabaseError::Storage(redb::StorageError::Io(e)))
+            }
+            StoreError::Open(e) => damaged(e.to_string()),
+            StoreError::Redb(redb::Error::Corrupted(e)) => damaged(e),
+            StoreError::Redb(redb::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                damaged(e.to_string())
+            }
+            StoreError::Redb(
+                e @ (redb::Error::TableDoesNotExist(_)
+                | redb::Error::TableTypeMismatch { .. }
+                | redb::Error::TypeDefinitionChanged { .. }
+                | redb::Error::ValueTooLarge(_)),
+            ) => damaged(e.to_string()),
+            StoreError::Corrupt { op, reason } => damaged(format!("stored op {op}: {reason}")),
+            other => other,
+        }
+    }
+}
+
+/// An I/O error that says the bytes are wrong (not that the disk, permissions or space are).
+fn looks_damaged(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        error.kind(),
+        InvalidData | UnexpectedEof | InvalidInput | Other
+    )
+}
+
+/// How every store file is opened: a repair (which rewrites the file) is never started silently.
+fn builder() -> Builder {
+    let mut builder = Builder::new();
+    builder.set_repair_callback(|session| session.abort());
+    // The default cache may grow to 1 GiB; a command-line node reads each page about once.
+    builder.set_cache_size(64 * 1024 * 1024);
+    builder
+}
+
+/// Checks every page checksum of the committed state before the file is used: redb does not
+/// check them on ordinary reads, so flipped bits could otherwise come back as wrong data (a hub
+/// that seems to be missing) instead of as damage. It runs redb's integrity check with a repair
+/// callback that stops it before anything is written: redb calls it at progress 0.6 only once
+/// the primary's checksums verified, and at 0.3 when they did not.
+fn verify(path: &Path) -> Result<(), StoreError> {
+    let reached = std::rc::Rc::new(Cell::new(0.0f64));
+    let seen = reached.clone();
+    let mut builder = builder();
+    builder.set_check_integrity_on_open(true);
+    builder.set_repair_callback(move |session| {
+        seen.set(session.progress());
+        if session.progress() > 0.0 {
+            session.abort();
+        }
+    });
+    match builder.open(path) {
+        Ok(_) => Ok(()),
+        Err(DatabaseError::RepairAborted) if reached.get() >= 0.6 => Ok(()),
+        Err(DatabaseError::RepairAborted) => Err(StoreError::Damaged {
+            path: path.to_path_buf(),
+            detail: "page checksums do not match".into(),
+        }),
+        Err(error) => Err(StoreError::Open(error)),
+    }
+}
+
+/// Creates every table in a new file.
+fn create_tables(db: &Database) -> Result<(), StoreError> {
+    let mut txn = db.begin_write()?;
+    txn.set_quick_repair(true);
+    txn.open_table(HUBS)?;
+    txn.open_table(DEVICES)?;
+    txn.open_table(DEVICE_KEYS)?;
+    txn.open_table(OPS)?;
+    txn.open_table(CHAINS)?;
+    txn.open_table(OP_IDS)?;
+    txn.open_table(VIEWS)?;
+    txn.open_table(CONFIG)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// Makes a complete, empty store at `path`: built under a temporary name (readable only by its
+/// owner), fsynced, then renamed into place and the directory fsynced. A crash at any moment
+/// leaves either no store file or a whole one (and perhaps a stale temporary, replaced next time).
+fn create_new(path: &Path) -> Result<(), StoreError> {
+    let io = |source| StoreError::Create {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".new");
+    let temp = PathBuf::from(temp);
+    match std::fs::remove_file(&temp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&temp).map_err(io)?;
+    {
+        let backend = redb::backends::FileBackend::new(file.try_clone().map_err(io)?)
+            .map_err(StoreError::Open)?;
+        let db = builder().create_with_backend(backend)?;
+        create_tables(&db)?;
+    }
+    file.sync_all().map_err(io)?;
+    drop(file);
+    std::fs::rename(&temp, path).map_err(io)?;
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+    }
+    Ok(())
+}
+
 /// The node's redb store.
 pub struct Store {
     db: Database,
+    path: PathBuf,
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`, repairing an interrupted commit if needed.
+    /// Opens the store at `path`, creating a complete empty one if no file is there. A file that
+    /// is there but damaged (empty, truncated, flipped bytes, or needing a repair) is reported as
+    /// [`StoreError::Damaged`] and left untouched.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let db = Database::create(path)?;
-        // Make sure every table exists, so readers never meet a missing table.
-        let txn = db.begin_write()?;
-        txn.open_table(HUBS)?;
-        txn.open_table(DEVICES)?;
-        txn.open_table(DEVICE_KEYS)?;
-        txn.open_table(OPS)?;
-        txn.open_table(CHAINS)?;
-        txn.open_table(OP_IDS)?;
-        txn.open_table(VIEWS)?;
-        txn.open_table(KEYS)?;
-        txn.open_table(CONFIG)?;
-        txn.commit()?;
-        Ok(Store { db })
+        guarded(path, || {
+            match std::fs::symlink_metadata(path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_new(path)?,
+                Err(source) => {
+                    return Err(StoreError::Create {
+                        path: path.to_path_buf(),
+                        source,
+                    });
+                }
+            }
+            verify(path)?;
+            let db = builder().open(path)?;
+            Ok(Store {
+                db,
+                path: path.to_path_buf(),
+            })
+        })
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A write transaction that records the allocator state, so a crash during or after it never
+    /// needs a repair on the next open (repairs are refused: they rewrite the file).
+    fn write_txn(&self) -> Result<redb::WriteTransaction, StoreError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_quick_repair(true);
+        Ok(txn)
     }
 
     /// Rewrites the file without free space (redb compaction). Returns true if it shrank.
     pub fn compact(&mut self) -> Result<bool, StoreError> {
-        self.db
-            .compact()
-            .map_err(|e| StoreError::Redb(redb::Error::from(e)))
+        guarded(&self.path, || {
+            self.db
+                .compact()
+                .map_err(|e| StoreError::Redb(redb::Error::from(e)))
+        })
     }
 
     /// Records a hub and its metadata (keeping its number if it has one).
     pub fn put_hub(&self, hub: &HubId, metadata: &[u8]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
-        {
-            let mut hubs = txn.open_table(HUBS)?;
-            let number = hub_number(&hubs, hub)?;
-            let mut value = number.to_le_bytes().to_vec();
-            value.extend_from_slice(metadata);
-            hubs.insert(&hub.0, value.as_slice())?;
-        }
-        txn.commit()?;
-        Ok(())
+        guarded(&self.path, || {
+            let txn = self.write_txn()?;
+            {
+                let mut hubs = txn.open_table(HUBS)?;
+                let number = hub_number(&hubs, hub)?;
+                let mut value = number.to_le_bytes().to_vec();
+                value.extend_from_slice(metadata);
+                hubs.insert(&hub.0, value.as_slice())?;
+            }
+            txn.commit()?;
+            Ok(())
+        })
     }
 
     /// Every hub, with its metadata, ascending by id.
     pub fn hubs(&self) -> Result<Vec<(HubId, Vec<u8>)>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(HUBS)?;
-        let mut out = Vec::new();
-        for entry in table.iter()? {
-            let (key, value) = entry?;
-            out.push((
-                HubId(*key.value()),
-                value.value().get(4..).unwrap_or_default().to_vec(),
-            ));
-        }
-        Ok(out)
+        guarded(&self.path, || {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(HUBS)?;
+            let mut out = Vec::new();
+            for entry in table.iter()? {
+                let (key, value) = entry?;
+                out.push((
+                    HubId(*key.value()),
+                    value.value().get(4..).unwrap_or_default().to_vec(),
+                ));
+            }
+            Ok(out)
+        })
     }
 
     fn known_hub_number(
@@ -225,64 +477,40 @@ impl Store {
     /// a replica's acceptance order does); returns once it is durable. Ops already stored are
     /// skipped.
     pub fn put_ops(&self, hub: &HubId, ops: &[&SignedOp]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
-        {
-            let mut hubs = txn.open_table(HUBS)?;
-            let hub_no = hub_number(&hubs, hub)?;
-            if hubs.get(&hub.0)?.is_none() {
-                hubs.insert(&hub.0, hub_no.to_le_bytes().as_slice())?;
-            }
-            let mut devices = txn.open_table(DEVICES)?;
-            let mut device_keys = txn.open_table(DEVICE_KEYS)?;
-            let mut table = txn.open_table(OPS)?;
-            let mut chains = txn.open_table(CHAINS)?;
-            let mut ids = txn.open_table(OP_IDS)?;
-            let mut position = match table
-                .range((hub_no, 0u64)..=(hub_no, u64::MAX))?
-                .next_back()
+        guarded(&self.path, || {
+            let txn = self.write_txn()?;
+            insert_ops(&txn, hub, ops)?;
+            txn.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Records a new hub in one transaction: its first ops, its metadata and config values
+    /// (e.g. making it the default hub). Either all of it is durable or none of it is.
+    pub fn create_hub(
+        &self,
+        hub: &HubId,
+        metadata: &[u8],
+        ops: &[&SignedOp],
+        config: &[(&str, &[u8])],
+    ) -> Result<(), StoreError> {
+        guarded(&self.path, || {
+            let txn = self.write_txn()?;
+            insert_ops(&txn, hub, ops)?;
             {
-                Some(last) => last?.0.value().1 + 1,
-                None => 0,
-            };
-            let mut keys = device_key_list(&device_keys, hub_no)?;
-            for op in ops {
-                let id = op.id();
-                let prefix = id_prefix(&id);
-                let mut duplicate = false;
-                for candidate in ids.range((hub_no, prefix, 0u64)..=(hub_no, prefix, u64::MAX))? {
-                    let at = candidate?.0.value().2;
-                    if let Some(stored) = table.get((hub_no, at))?
-                        && restore(stored.value(), &keys)
-                            .is_some_and(|(_, bytes)| bytes == op.bytes())
-                    {
-                        duplicate = true;
-                        break;
-                    }
+                let mut hubs = txn.open_table(HUBS)?;
+                let number = hub_number(&hubs, hub)?;
+                let mut value = number.to_le_bytes().to_vec();
+                value.extend_from_slice(metadata);
+                hubs.insert(&hub.0, value.as_slice())?;
+                let mut table = txn.open_table(CONFIG)?;
+                for (name, value) in config {
+                    table.insert(*name, *value)?;
                 }
-                if duplicate {
-                    continue;
-                }
-                let author = op.author().to_bytes();
-                let existing = devices.get((hub_no, &author))?.map(|v| v.value());
-                let device_no = match existing {
-                    Some(n) => n,
-                    None => {
-                        let n =
-                            u32::try_from(keys.len()).map_err(|_| corrupt("too many devices"))?;
-                        devices.insert((hub_no, &author), n)?;
-                        device_keys.insert((hub_no, n), &author)?;
-                        keys.push(author);
-                        n
-                    }
-                };
-                table.insert((hub_no, position), elide(device_no, op).as_slice())?;
-                chains.insert((hub_no, device_no, position), ())?;
-                ids.insert((hub_no, prefix, position), ())?;
-                position += 1;
             }
-        }
-        txn.commit()?;
-        Ok(())
+            txn.commit()?;
+            Ok(())
+        })
     }
 
     /// Visits every op of a hub in acceptance order, as (device key, exact bytes).
@@ -308,136 +536,129 @@ impl Store {
 
     /// Every op of a hub, as exact bytes, in acceptance order.
     pub fn ops(&self, hub: &HubId) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut out = Vec::new();
-        self.each_op(hub, |_, _, bytes| {
-            out.push(bytes);
-            Ok(())
-        })?;
-        Ok(out)
+        guarded(&self.path, || {
+            let mut out = Vec::new();
+            self.each_op(hub, |_, _, bytes| {
+                out.push(bytes);
+                Ok(())
+            })?;
+            Ok(out)
+        })
     }
 
     /// One op's bytes, by id.
     pub fn op(&self, hub: &HubId, id: &OpId) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let Some(hub_no) = self.known_hub_number(&txn, hub)? else {
-            return Ok(None);
-        };
-        let keys = device_key_list(&txn.open_table(DEVICE_KEYS)?, hub_no)?;
-        let ids = txn.open_table(OP_IDS)?;
-        let table = txn.open_table(OPS)?;
-        let prefix = id_prefix(id);
-        for entry in ids.range((hub_no, prefix, 0u64)..=(hub_no, prefix, u64::MAX))? {
-            let position = entry?.0.value().2;
-            let Some(stored) = table.get((hub_no, position))? else {
-                continue;
+        guarded(&self.path, || {
+            let txn = self.db.begin_read()?;
+            let Some(hub_no) = self.known_hub_number(&txn, hub)? else {
+                return Ok(None);
             };
-            if let Some((_, bytes)) = restore(stored.value(), &keys)
-                && SignedOp::decode(&bytes).is_ok_and(|op| op.id() == *id)
-            {
-                return Ok(Some(bytes));
+            let keys = device_key_list(&txn.open_table(DEVICE_KEYS)?, hub_no)?;
+            let ids = txn.open_table(OP_IDS)?;
+            let table = txn.open_table(OPS)?;
+            let prefix = id_prefix(id);
+            for entry in ids.range((hub_no, prefix, 0u64)..=(hub_no, prefix, u64::MAX))? {
+                let position = entry?.0.value().2;
+                let Some(stored) = table.get((hub_no, position))? else {
+                    continue;
+                };
+                if let Some((_, bytes)) = restore(stored.value(), &keys)
+                    && SignedOp::decode(&bytes).is_ok_and(|op| op.id() == *id)
+                {
+                    return Ok(Some(bytes));
+                }
             }
-        }
-        Ok(None)
+            Ok(None)
+        })
     }
 
     /// Number of ops stored for a hub.
     pub fn op_count(&self, hub: &HubId) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read()?;
-        let Some(hub_no) = self.known_hub_number(&txn, hub)? else {
-            return Ok(0);
-        };
-        let table = txn.open_table(OPS)?;
-        Ok(
-            match table
-                .range((hub_no, 0u64)..=(hub_no, u64::MAX))?
-                .next_back()
-            {
-                Some(last) => last?.0.value().1 + 1,
-                None => 0,
-            },
-        )
+        guarded(&self.path, || {
+            let txn = self.db.begin_read()?;
+            let Some(hub_no) = self.known_hub_number(&txn, hub)? else {
+                return Ok(0);
+            };
+            let table = txn.open_table(OPS)?;
+            Ok(
+                match table
+                    .range((hub_no, 0u64)..=(hub_no, u64::MAX))?
+                    .next_back()
+                {
+                    Some(last) => last?.0.value().1 + 1,
+                    None => 0,
+                },
+            )
+        })
     }
 
     /// Total ops stored, all hubs.
     pub fn total_ops(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read()?;
-        Ok(txn.open_table(OPS)?.len()?)
+        guarded(&self.path, || {
+            let txn = self.db.begin_read()?;
+            Ok(txn.open_table(OPS)?.len()?)
+        })
     }
 
     /// A device's chain in a hub: `(seq, op id)` ascending (two ids at one seq mean a fork).
     pub fn chain(&self, hub: &HubId, device: &PublicKey) -> Result<Vec<(u64, OpId)>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let Some(hub_no) = self.known_hub_number(&txn, hub)? else {
-            return Ok(Vec::new());
-        };
-        let keys = device_key_list(&txn.open_table(DEVICE_KEYS)?, hub_no)?;
-        let devices = txn.open_table(DEVICES)?;
-        let Some(device_no) = devices
-            .get((hub_no, &device.to_bytes()))?
-            .map(|v| v.value())
-        else {
-            return Ok(Vec::new());
-        };
-        let chains = txn.open_table(CHAINS)?;
-        let table = txn.open_table(OPS)?;
-        let mut out = Vec::new();
-        for entry in chains.range((hub_no, device_no, 0u64)..=(hub_no, device_no, u64::MAX))? {
-            let (_, _, position) = entry?.0.value();
-            let stored = table
-                .get((hub_no, position))?
-                .ok_or_else(|| corrupt(format!("chain names missing position {position}")))?;
-            let (_, bytes) =
-                restore(stored.value(), &keys).ok_or_else(|| corrupt("unreadable op"))?;
-            let op = SignedOp::decode(&bytes).map_err(|e| corrupt(e.to_string()))?;
-            out.push((op.seq(), op.id()));
-        }
-        Ok(out)
+        guarded(&self.path, || {
+            let txn = self.db.begin_read()?;
+            let Some(hub_no) = self.known_hub_number(&txn, hub)? else {
+                return Ok(Vec::new());
+            };
+            let keys = device_key_list(&txn.open_table(DEVICE_KEYS)?, hub_no)?;
+            let devices = txn.open_table(DEVICES)?;
+            let Some(device_no) = devices
+                .get((hub_no, &device.to_bytes()))?
+                .map(|v| v.value())
+            else {
+                return Ok(Vec::new());
+            };
+            let chains = txn.open_table(CHAINS)?;
+            let table = txn.open_table(OPS)?;
+            let mut out = Vec::new();
+            for entry in chains.range((hub_no, device_no, 0u64)..=(hub_no, device_no, u64::MAX))? {
+                let (_, _, position) = entry?.0.value();
+                let stored = table
+                    .get((hub_no, position))?
+                    .ok_or_else(|| corrupt(format!("chain names missing position {position}")))?;
+                let (_, bytes) =
+                    restore(stored.value(), &keys).ok_or_else(|| corrupt("unreadable op"))?;
+                let op = SignedOp::decode(&bytes).map_err(|e| corrupt(e.to_string()))?;
+                out.push((op.seq(), op.id()));
+            }
+            Ok(out)
+        })
     }
 
     /// Stores a derived view (rebuildable from the ops).
     pub fn put_view(&self, hub: &HubId, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
-        txn.open_table(VIEWS)?.insert((&hub.0, name), bytes)?;
-        txn.commit()?;
-        Ok(())
+        guarded(&self.path, || {
+            let txn = self.write_txn()?;
+            txn.open_table(VIEWS)?.insert((&hub.0, name), bytes)?;
+            txn.commit()?;
+            Ok(())
+        })
     }
 
     /// Reads a derived view.
     pub fn view(&self, hub: &HubId, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(VIEWS)?;
-        Ok(table.get((&hub.0, name))?.map(|v| v.value().to_vec()))
-    }
-
-    /// Stores a keystore entry.
-    pub fn put_key(&self, name: &str, sealed: &[u8]) -> Result<(), StoreError> {
-        self.put(KEYS, name, sealed)
-    }
-
-    /// Reads a keystore entry.
-    pub fn key(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.get(KEYS, name)
-    }
-
-    /// Every keystore entry name, ascending.
-    pub fn key_names(&self) -> Result<Vec<String>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(KEYS)?;
-        let mut out = Vec::new();
-        for entry in table.iter()? {
-            out.push(entry?.0.value().to_string());
-        }
-        Ok(out)
+        guarded(&self.path, || {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(VIEWS)?;
+            Ok(table.get((&hub.0, name))?.map(|v| v.value().to_vec()))
+        })
     }
 
     /// Stores a config value.
     pub fn put_config(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.put(CONFIG, name, value)
+        guarded(&self.path, || self.put(CONFIG, name, value))
     }
 
     /// Reads a config value.
     pub fn config(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.get(CONFIG, name)
+        guarded(&self.path, || self.get(CONFIG, name))
     }
 
     fn put(
@@ -446,7 +667,7 @@ impl Store {
         name: &str,
         value: &[u8],
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.write_txn()?;
         txn.open_table(table)?.insert(name, value)?;
         txn.commit()?;
         Ok(())
@@ -467,32 +688,94 @@ impl Store {
     /// the node verified each op before storing it. Bytes that do not decode are corruption,
     /// reported rather than skipped.
     pub fn load_ops(&self, hub: &HubId) -> Result<Vec<Authentic<SignedOp>>, StoreError> {
-        let mut out = Vec::new();
-        // Parsing a key costs more than decoding the rest of an op: parse each device once.
-        let mut parsed: Vec<Option<PublicKey>> = Vec::new();
-        self.each_op(hub, |device_no, keys, bytes| {
-            if parsed.len() < keys.len() {
-                parsed.resize(keys.len(), None);
-            }
-            let key = match parsed.get(device_no).copied().flatten() {
-                Some(key) => key,
-                None => {
-                    let raw = keys
-                        .get(device_no)
-                        .ok_or_else(|| corrupt("unknown device number"))?;
-                    let key = PublicKey::from_bytes(raw)
-                        .map_err(|e| corrupt(format!("device key: {e}")))?;
-                    parsed[device_no] = Some(key);
-                    key
+        guarded(&self.path, || {
+            let mut out = Vec::new();
+            // Parsing a key costs more than decoding the rest of an op: parse each device once.
+            let mut parsed: Vec<Option<PublicKey>> = Vec::new();
+            self.each_op(hub, |device_no, keys, bytes| {
+                if parsed.len() < keys.len() {
+                    parsed.resize(keys.len(), None);
                 }
-            };
-            let op = SignedOp::decode_trusted_from_own_store(&bytes, |_| Ok(key))
-                .map_err(|e| corrupt(e.to_string()))?;
-            out.push(op);
-            Ok(())
-        })?;
-        Ok(out)
+                let key = match parsed.get(device_no).copied().flatten() {
+                    Some(key) => key,
+                    None => {
+                        let raw = keys
+                            .get(device_no)
+                            .ok_or_else(|| corrupt("unknown device number"))?;
+                        let key = PublicKey::from_bytes(raw)
+                            .map_err(|e| corrupt(format!("device key: {e}")))?;
+                        parsed[device_no] = Some(key);
+                        key
+                    }
+                };
+                let op = SignedOp::decode_trusted_from_own_store(&bytes, |_| Ok(key))
+                    .map_err(|e| corrupt(e.to_string()))?;
+                out.push(op);
+                Ok(())
+            })?;
+            Ok(out)
+        })
     }
+}
+
+/// Inserts ops into an open write transaction (see [`Store::put_ops`]).
+fn insert_ops(
+    txn: &redb::WriteTransaction,
+    hub: &HubId,
+    ops: &[&SignedOp],
+) -> Result<(), StoreError> {
+    let mut hubs = txn.open_table(HUBS)?;
+    let hub_no = hub_number(&hubs, hub)?;
+    if hubs.get(&hub.0)?.is_none() {
+        hubs.insert(&hub.0, hub_no.to_le_bytes().as_slice())?;
+    }
+    let mut devices = txn.open_table(DEVICES)?;
+    let mut device_keys = txn.open_table(DEVICE_KEYS)?;
+    let mut table = txn.open_table(OPS)?;
+    let mut chains = txn.open_table(CHAINS)?;
+    let mut ids = txn.open_table(OP_IDS)?;
+    let mut position = match table
+        .range((hub_no, 0u64)..=(hub_no, u64::MAX))?
+        .next_back()
+    {
+        Some(last) => last?.0.value().1 + 1,
+        None => 0,
+    };
+    let mut keys = device_key_list(&device_keys, hub_no)?;
+    for op in ops {
+        let id = op.id();
+        let prefix = id_prefix(&id);
+        let mut duplicate = false;
+        for candidate in ids.range((hub_no, prefix, 0u64)..=(hub_no, prefix, u64::MAX))? {
+            let at = candidate?.0.value().2;
+            if let Some(stored) = table.get((hub_no, at))?
+                && restore(stored.value(), &keys).is_some_and(|(_, bytes)| bytes == op.bytes())
+            {
+                duplicate = true;
+                break;
+            }
+        }
+        if duplicate {
+            continue;
+        }
+        let author = op.author().to_bytes();
+        let existing = devices.get((hub_no, &author))?.map(|v| v.value());
+        let device_no = match existing {
+            Some(n) => n,
+            None => {
+                let n = u32::try_from(keys.len()).map_err(|_| corrupt("too many devices"))?;
+                devices.insert((hub_no, &author), n)?;
+                device_keys.insert((hub_no, n), &author)?;
+                keys.push(author);
+                n
+            }
+        };
+        table.insert((hub_no, position), elide(device_no, op).as_slice())?;
+        chains.insert((hub_no, device_no, position), ())?;
+        ids.insert((hub_no, prefix, position), ())?;
+        position += 1;
+    }
+    Ok(())
 }
 
 /// The device keys of a hub, indexed by device number.

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use moot_crypto::{Draft, HubId, OpId, SecretKey, SignedOp};
-use moot_store::Store;
+use moot_store::{Store, StoreError};
 
 fn op(hub: &HubId, key: &SecretKey, seq: u64, prev: Option<OpId>, body: &[u8]) -> SignedOp {
     Draft {
@@ -73,18 +73,12 @@ fn hubs_chains_ids_forks_and_duplicates() {
 }
 
 #[test]
-fn keys_views_and_config() {
+fn views_and_config() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("moot.redb")).unwrap();
     let hub = HubId([3; 32]);
-    store.put_key("member/x", b"sealed").unwrap();
     store.put_view(&hub, "roll", b"view bytes").unwrap();
     store.put_config("default_hub", &hub.0).unwrap();
-    assert_eq!(
-        store.key("member/x").unwrap().as_deref(),
-        Some(&b"sealed"[..])
-    );
-    assert_eq!(store.key_names().unwrap(), vec!["member/x".to_string()]);
     assert_eq!(
         store.view(&hub, "roll").unwrap().as_deref(),
         Some(&b"view bytes"[..])
@@ -102,5 +96,40 @@ fn a_file_that_is_not_a_store_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("moot.redb");
     std::fs::write(&path, b"definitely not a redb file, just some bytes").unwrap();
-    assert!(Store::open(&path).is_err());
+    let error = Store::open(&path).err().unwrap();
+    assert!(matches!(error, StoreError::Damaged { .. }), "{error}");
+    assert!(error.to_string().contains("moot.redb"), "{error}");
+}
+
+#[test]
+fn an_empty_or_truncated_file_is_damage_not_a_new_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("moot.redb");
+    let hub = HubId([3; 32]);
+    {
+        let store = Store::open(&path).unwrap();
+        store.put_config("default_hub", &hub.0).unwrap();
+    }
+    let whole = std::fs::read(&path).unwrap();
+    for len in [0, 1, 100, whole.len() / 2] {
+        std::fs::write(&path, &whole[..len]).unwrap();
+        let error = Store::open(&path).err().unwrap();
+        assert!(
+            matches!(error, StoreError::Damaged { .. }),
+            "{len}: {error}"
+        );
+        // Left as it was: not replaced by a fresh store.
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), len as u64);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_new_store_is_readable_only_by_its_owner() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("moot.redb");
+    Store::open(&path).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
 }

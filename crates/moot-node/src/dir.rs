@@ -1,0 +1,121 @@
+//! The data directory on disk: created readable only by its owner (0700, files 0600, whatever the
+//! umask), modes of an existing directory tightened on open, one command at a time (an exclusive
+//! lock on `DIR/lock`, waited for within a bound), and atomic file replacement.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::NodeError;
+
+/// The lock file inside the data directory.
+pub const LOCK_FILE: &str = "lock";
+
+fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
+    move |source| NodeError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Creates `dir` if needed and makes it and every file in it readable by its owner only.
+/// A mode that cannot be changed (the file is someone else's) is refused, not ignored.
+pub fn prepare(dir: &Path) -> Result<(), NodeError> {
+    std::fs::create_dir_all(dir).map_err(data_dir_error(dir))?;
+    tighten(dir, 0o700)?;
+    for entry in std::fs::read_dir(dir).map_err(data_dir_error(dir))? {
+        let entry = entry.map_err(data_dir_error(dir))?;
+        let kind = entry.file_type().map_err(data_dir_error(dir))?;
+        if kind.is_file() {
+            tighten(&entry.path(), 0o600)?;
+        } else if kind.is_dir() {
+            tighten(&entry.path(), 0o700)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn tighten(path: &Path, mode: u32) -> Result<(), NodeError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::symlink_metadata(path).map_err(data_dir_error(path))?;
+    if meta.permissions().mode() & 0o077 == 0 {
+        return Ok(());
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|source| {
+        NodeError::NotPrivate {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn tighten(_path: &Path, _mode: u32) -> Result<(), NodeError> {
+    Ok(())
+}
+
+/// Options for a new file readable and writable by its owner only.
+pub fn private_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+/// Replaces `path` with `bytes` atomically: a temporary file (0600) is written and fsynced, then
+/// renamed over `path`, then the directory is fsynced. A crash leaves the old or the new file,
+/// never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
+    let io = data_dir_error(path);
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = PathBuf::from(temp);
+    let result = (|| {
+        let mut file = private_options().truncate(true).open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&temp, path)?;
+        if let Some(dir) = path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    result.map_err(io)
+}
+
+/// Takes the data directory's lock, waiting at most `wait`. `on_wait` is called once, after about
+/// a second of waiting (to say why the command pauses). The lock is held until the file is
+/// dropped.
+pub fn lock(dir: &Path, wait: Duration, on_wait: &mut dyn FnMut()) -> Result<File, NodeError> {
+    let path = dir.join(LOCK_FILE);
+    let file = private_options()
+        .open(&path)
+        .map_err(data_dir_error(&path))?;
+    let started = Instant::now();
+    let mut told = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(NodeError::DataDir { path, source });
+            }
+        }
+        let waited = started.elapsed();
+        if waited >= wait {
+            return Err(NodeError::Busy {
+                dir: dir.to_path_buf(),
+                waited,
+            });
+        }
+        if !told && waited >= Duration::from_secs(1) {
+            told = true;
+            on_wait();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
