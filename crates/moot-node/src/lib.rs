@@ -171,6 +171,20 @@ pub enum NodeError {
     /// The OS random generator failed.
     #[error("no randomness from the OS: {0}")]
     Random(String),
+    /// An op in the store is refused by this version's rules: loading the hub would silently
+    /// change its state, so it does not load.
+    #[error(
+        "hub {hub}: stored op {op} is not accepted by this version of moot ({outcome}); \
+         the store was written by an incompatible version or altered"
+    )]
+    StoredOpRefused {
+        /// The hub.
+        hub: HubId,
+        /// The op.
+        op: OpId,
+        /// What the replica said.
+        outcome: String,
+    },
     /// A stored record does not decode.
     #[error("stored record {0} is corrupt")]
     Corrupt(String),
@@ -643,13 +657,20 @@ impl Node {
     /// Loads a hub's replica from the store.
     pub fn replica(&self, hub: &HubId) -> Result<Replica, NodeError> {
         let ops = self.store()?.load_ops(hub)?;
-        let limits = Limits {
-            max_pending: ops.len().max(Limits::default().max_pending),
-            ..Limits::default()
-        };
-        let mut replica = Replica::new(*hub, limits);
+        let mut replica = Replica::new(*hub, Limits::default());
         for op in ops {
-            replica.insert_authentic(op);
+            let id = op.id();
+            // Stored ops were kept when they arrived, and are stored after their dependencies:
+            // each must be kept again. One that the current rules refuse (or that waits) is a
+            // loud error, never a quiet skip: the derived state would silently differ.
+            let outcome = replica.insert_authentic(op).outcome;
+            if outcome.kept().is_none() {
+                return Err(NodeError::StoredOpRefused {
+                    hub: *hub,
+                    op: id,
+                    outcome: format!("{outcome:?}"),
+                });
+            }
         }
         Ok(replica)
     }

@@ -49,3 +49,35 @@ fn the_roll_view_is_a_rebuildable_cache_of_the_ops() {
         .unwrap();
     assert_eq!(node.members(&hub).unwrap(), members);
 }
+
+#[test]
+fn a_stored_op_the_rules_refuse_is_a_loud_error_not_a_quiet_skip() {
+    use moot_crypto::{Draft, Lane, SecretKey};
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Node::open(dir.path()).unwrap();
+    node.init("Fay", None).unwrap();
+    let fay = node.signer(None, None).unwrap();
+    let hub = node.create_hub("Riverside", &fay).unwrap();
+    let replica = node.replica(&hub).unwrap();
+    // An authentic op by a key nobody certified, slipped into the store behind the replica's
+    // back (an older store, or a tampered one).
+    let stranger = SecretKey::from_seed([9; 32]);
+    let heads = replica.roll_heads(Lane::Public);
+    let op = Draft {
+        lane: Lane::Public,
+        seq: 1,
+        prev: None,
+        deps: heads,
+        kind: moot_state::body::kind::CHECKPOINT,
+        body: vec![],
+    }
+    .sign(&hub, &stranger)
+    .unwrap();
+    node.store().unwrap().put_ops(&hub, &[op.get()]).unwrap();
+    let error = match node.replica(&hub) {
+        Ok(_) => panic!("a refused stored op must not load quietly"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.contains(&op.id().to_string()), "{error}");
+    assert!(error.contains("not accepted by this version"), "{error}");
+}
