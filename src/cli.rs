@@ -144,3 +144,18 @@ pub struct TallyArgs {
     #[arg(long, value_name = "HEX64")]
     pub seed: Option<String>,
 }
+
+/// The command-line grammar as clap builds it, with the node's global flags (every global flag
+/// but `--json`) hidden from `moot tally --help`: a tally needs no node, so `--data`, `--as` and
+/// the like do nothing there and would only mislead. Hidden copies are added to `tally` before
+/// clap propagates the global flags, so clap keeps them (still accepted, and ignored) instead
+/// of adding visible ones. Flags added to [`Global`] later are covered without a change here.
+pub fn command() -> clap::Command {
+    let command = <Cli as clap::CommandFactory>::command();
+    let node_flags: Vec<clap::Arg> = command
+        .get_arguments()
+        .filter(|arg| arg.is_global_set() && arg.get_id() != "json")
+        .map(|arg| arg.clone().hide(true))
+        .collect();
+    command.mut_subcommand("tally", |tally| tally.args(node_flags))
+}

@@ -10,6 +10,7 @@ use moot_star::{Config, Seed, default_seed, tally};
 
 use crate::bad_input;
 use crate::cli::TallyArgs;
+use crate::out;
 
 pub fn run(args: &TallyArgs, json: bool) -> anyhow::Result<()> {
     let seed = match &args.seed {
@@ -45,11 +46,11 @@ pub fn run(args: &TallyArgs, json: bool) -> anyhow::Result<()> {
         .map_err(bad_input)?;
     if json {
         let report = Report::new(&result);
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        out::line(&serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", render_text(&result));
+        out::line(render_text(&result).trim_end_matches('\n'))?;
         if parsed.layout != moot_star::input::Layout::Plain {
-            println!("(read as a {})", parsed.layout.as_str());
+            out::line(&format!("(read as a {})", parsed.layout.as_str()))?;
         }
     }
     Ok(())
