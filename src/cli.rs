@@ -153,8 +153,11 @@ pub enum MemberCommand {
 BALLOT FILE:
   A header row of option names, then one row per ballot of whole-number scores 0-5 in header
   order. A blank score counts as 0. star.vote exports (leading voterID,voteTime,pollID columns)
-  and BetterVoting exports (leading ballot_id,precinct columns) are recognised from the header.
-  Any other value is an error naming its line, and the exit code is 2.
+  and BetterVoting exports (leading ballot_id,precinct columns) are recognised from the header;
+  a BetterVoting export holding several races (Race!!Option columns) is counted one race at a
+  time, chosen with --race. Option names are trimmed and NFC-normalised; names that differ only
+  in case, Unicode form or surrounding spaces are refused as duplicates. Any other value is an
+  error naming its line, and the exit code is 2.
 
 TIES:
   The current official STAR tie-breaker protocol. A tie it cannot break goes to the lot: every
@@ -174,4 +177,22 @@ pub struct TallyArgs {
     /// Lot seed: 64 hex digits (32 bytes). Default: derived from the ballots.
     #[arg(long, value_name = "HEX64")]
     pub seed: Option<String>,
+    /// For a BetterVoting export holding several races: the race to count.
+    #[arg(long, value_name = "NAME")]
+    pub race: Option<String>,
+}
+
+/// The command-line grammar as clap builds it, with the node's global flags (every global flag
+/// but `--json`) hidden from `moot tally --help`: a tally needs no node, so `--data`, `--as` and
+/// the like do nothing there and would only mislead. Hidden copies are added to `tally` before
+/// clap propagates the global flags, so clap keeps them (still accepted, and ignored) instead
+/// of adding visible ones. Flags added to [`Global`] later are covered without a change here.
+pub fn command() -> clap::Command {
+    let command = <Cli as clap::CommandFactory>::command();
+    let node_flags: Vec<clap::Arg> = command
+        .get_arguments()
+        .filter(|arg| arg.is_global_set() && arg.get_id() != "json")
+        .map(|arg| arg.clone().hide(true))
+        .collect();
+    command.mut_subcommand("tally", |tally| tally.args(node_flags))
 }

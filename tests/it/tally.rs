@@ -57,12 +57,154 @@ fn text_report_shows_winner_table_histograms_runoff_and_lot() {
         "Winner: Ben",
         "Ben            32     3.20          3",
         "Score distribution",
-        "Runoff Ben vs Ada: Ben preferred by 5, Ada by 4, no preference 1 -> Ben",
-        "Tiebreaks: none",
-        "Lot: not needed; seed ",
+        "Runoff Ben vs Ada: Ben preferred on 5 ballots, Ada on 4, no preference on 1 -> Ben wins",
+        "Tiebreaks: none needed",
+        "Draw by lot: not needed",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
+    // The draw order is shown only when a draw decided something.
+    assert!(!text.contains("Draw order"), "{text}");
+}
+
+#[test]
+fn text_report_says_one_ballot_and_explains_a_draw() {
+    let out = moot(
+        &["tally", "-", "--seed", &"11".repeat(32)],
+        Some(b"Ada,Ben\n3,3\n"),
+    );
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "STAR: 1 ballot, 2 options",
+        "preferred on 0 ballots",
+        "no preference on 1 -> ",
+        "Runoff, total scores: Ada 3, Ben 3 -> still tied",
+        "Runoff, five-star ratings (ballots giving each a 5): Ada 0, Ben 0 -> still tied",
+        "Runoff, draw by lot (place in the draw order; earlier wins): ",
+        "Draw order (fixed by the seed; in a draw the earlier option wins): ",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(!text.contains("1 ballots"), "{text}");
+}
+
+/// An option name that tries to drive the terminal: erase the line, return the cursor, and
+/// print another name over it; and one with a right-to-left override.
+const HOSTILE: &[u8] = b"\"Ben\x1b[2K\rAda\",\"Cy\xe2\x80\xaeevil\"\n5,1\n4,2\n";
+
+#[test]
+fn hostile_option_names_never_reach_the_terminal_raw() {
+    let out = moot(&["tally", "-"], Some(HOSTILE));
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !text.chars().any(|c| c != '\n' && moot_text::is_unsafe(c)),
+        "a control or bidi character reached the terminal:\n{text:?}"
+    );
+    assert!(text.contains("Winner: Ben\\u{1b}[2K\\rAda"), "{text}");
+    assert!(text.contains("Cy\\u{202e}evil"), "{text}");
+    // JSON carries the names exactly.
+    let json = json(&moot(&["tally", "-", "--json"], Some(HOSTILE)));
+    assert_eq!(json["winners"][0], "Ben\u{1b}[2K\rAda");
+    assert_eq!(json["options"][1]["name"], "Cy\u{202e}evil");
+}
+
+#[test]
+fn names_are_normalised_a_bom_is_skipped_and_near_duplicates_refused() {
+    // A spreadsheet's byte order mark before a star.vote header, and a decomposed accent.
+    let csv = "\u{feff}voterID,voteTime,pollID,Ada, Zoe\u{308} \n1,t,p,5,0\n".as_bytes();
+    let out = json(&moot(&["tally", "-", "--json"], Some(csv)));
+    assert_eq!(out["options"][0]["name"], "Ada");
+    assert_eq!(out["options"][1]["name"], "Zo\u{eb}");
+    let text = String::from_utf8(moot(&["tally", "-"], Some(csv)).stdout).unwrap();
+    assert!(text.contains("(read as a star.vote export)"), "{text}");
+
+    refused(
+        b"Ada,Ben,\" ADA\"\n1,2,3\n",
+        &[],
+        "line 1 (header): options 1 (\"Ada\") and 3 (\" ADA\") are the same name",
+    );
+    refused(
+        "Zo\u{eb},Zoe\u{308}\n1,2\n".as_bytes(),
+        &[],
+        "line 1 (header): options 1 (\"Zo\u{eb}\") and 2 (\"Zoe\\u{308}\") are the same name",
+    );
+}
+
+const RACES: &[u8] = b"ballot_id,precinct,Chair!!Ada,Chair!!Ben,Treasurer!!Cy,Treasurer!!Di\n\
+b1,North,5,1,0,4\n\
+b2,South,4,2,,5\n\
+b3,North,0,5,3,3\n";
+
+#[test]
+fn race_picks_one_race_of_a_bettervoting_export() {
+    let chair = json(&moot(
+        &["tally", "-", "--race", "Chair", "--json"],
+        Some(RACES),
+    ));
+    assert_eq!(chair["options"].as_array().unwrap().len(), 2);
+    assert_eq!(chair["options"][0]["name"], "Ada");
+    assert_eq!(chair["options"][0]["total"], 9);
+    assert_eq!(chair["winners"][0], "Ada");
+    let treasurer = json(&moot(
+        &["tally", "-", "--race", "Treasurer", "--json"],
+        Some(RACES),
+    ));
+    assert_eq!(treasurer["winners"][0], "Di");
+    assert_eq!(
+        treasurer["options"][0]["histogram"],
+        serde_json::json!([2, 0, 0, 1, 0, 0])
+    );
+    let text =
+        String::from_utf8(moot(&["tally", "-", "--race", "Chair"], Some(RACES)).stdout).unwrap();
+    assert!(
+        text.contains("(read as a BetterVoting export, race \"Chair\")"),
+        "{text}"
+    );
+
+    refused(
+        RACES,
+        &[],
+        "the file holds 2 races (\"Chair\", \"Treasurer\"); choose the one to count with --race NAME",
+    );
+    refused(
+        RACES,
+        &["--race", "Mayor"],
+        "no race named \"Mayor\"; the file's races are",
+    );
+    refused(
+        b"Ada,Ben\n1,2\n",
+        &["--race", "Chair"],
+        "the file has no races",
+    );
+}
+
+#[test]
+fn a_large_file_is_counted_as_the_small_one_would_be() {
+    // 300,000 ballots: many reader buffers and summary chunks; the counts must add up exactly.
+    let mut csv = b"Ada,Ben,Cara\n".to_vec();
+    for i in 0..300_000u32 {
+        csv.extend([
+            b'0' + (i % 6) as u8,
+            b',',
+            b'0' + (i / 6 % 6) as u8,
+            b',',
+            b'5',
+            b'\n',
+        ]);
+    }
+    let out = json(&moot(&["tally", "-", "--json"], Some(&csv)));
+    assert_eq!(out["ballots"], 300_000);
+    assert_eq!(
+        out["options"][0]["histogram"],
+        serde_json::json!([50_000, 50_000, 50_000, 50_000, 50_000, 50_000])
+    );
+    assert_eq!(
+        out["options"][2]["histogram"],
+        serde_json::json!([0, 0, 0, 0, 0, 300_000])
+    );
+    assert_eq!(out["winners"][0], "Cara");
 }
 
 #[test]
@@ -140,7 +282,7 @@ fn bad_input_exits_2_and_names_the_problem() {
     refused(
         b"Ada,Ada\n1,1\n",
         &[],
-        "option name \"Ada\" appears more than once",
+        "option name \"Ada\" appears more than once (options 1 and 2)",
     );
     refused(b"", &[], "the file is empty");
     refused(b"Ada,Ben\n", &[], "no ballots to count");

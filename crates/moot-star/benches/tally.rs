@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use moot_star::input::read_ballots;
+use moot_star::input::{ReadOptions, read_ballots, read_summary};
 use moot_star::{Ballots, Config, Seed, Summary, tally};
 
 /// SplitMix64: a tiny seeded generator so every run benchmarks the same ballots.
@@ -88,6 +88,10 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("parse_csv_1m_ballots_5_options", |b| {
         b.iter(|| read_ballots(black_box(text.as_slice())).unwrap())
+    });
+    // What `moot tally` does: read straight into a summary, keeping no ballots.
+    group.bench_function("parse_csv_to_summary_1m_ballots_5_options", |b| {
+        b.iter(|| read_summary(black_box(text.as_slice()), &ReadOptions::default()).unwrap())
     });
     group.finish();
 }

@@ -1,6 +1,6 @@
 //! Raw score ballots, stored column by column: one byte per score, validated on the way in.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use crate::{BallotCounts, MAX_SCORE};
 
@@ -17,11 +17,17 @@ pub enum BallotError {
         /// 1-based position among the options.
         position: usize,
     },
-    /// Two options share a name; results are reported by name, so names must be unique.
-    #[error("option name {name:?} appears more than once")]
+    /// Two options share a name, or have names that differ only in case, Unicode normalisation
+    /// or surrounding spaces (the same [`moot_text::fold`] key). Results are reported by name,
+    /// and people read "Ada" and "ada " as one candidate, so names must be distinct.
+    #[error("{}", duplicate_message(*positions, name, other))]
     DuplicateOption {
-        /// The repeated name.
+        /// 1-based positions of the two options among the options.
+        positions: (usize, usize),
+        /// The first option's name.
         name: String,
+        /// The second option's name (equal to `name` for an exact repeat).
+        other: String,
     },
     /// A ballot scored a different number of options than the election has.
     #[error("ballot has {found} scores but there are {expected} options")]
@@ -41,21 +47,49 @@ pub enum BallotError {
     },
 }
 
-/// Checks a list of option names: at least one, none empty, no duplicates.
+fn duplicate_message(positions: (usize, usize), name: &str, other: &str) -> String {
+    let (a, b) = positions;
+    if name == other {
+        format!("option name {name:?} appears more than once (options {a} and {b})")
+    } else {
+        format!(
+            "options {a} ({name:?}) and {b} ({other:?}) are the same name: names must differ by \
+             more than case, Unicode form or surrounding spaces"
+        )
+    }
+}
+
+/// The first pair of names that are duplicates under [`moot_text::fold`], as a
+/// [`BallotError::DuplicateOption`].
+pub(crate) fn find_duplicate(names: &[String]) -> Option<BallotError> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, name) in names.iter().enumerate() {
+        let key = moot_text::fold(name);
+        if let Some(&first) = seen.get(&key) {
+            return Some(BallotError::DuplicateOption {
+                positions: (first + 1, i + 1),
+                name: names[first].clone(),
+                other: name.clone(),
+            });
+        }
+        seen.insert(key, i);
+    }
+    None
+}
+
+/// Checks a list of option names: at least one, none empty, no duplicates (by
+/// [`moot_text::fold`]).
 pub(crate) fn check_names(names: &[String]) -> Result<(), BallotError> {
     if names.is_empty() {
         return Err(BallotError::NoOptions);
     }
-    let mut seen = BTreeSet::new();
-    for (i, name) in names.iter().enumerate() {
-        if name.trim().is_empty() {
-            return Err(BallotError::EmptyOptionName { position: i + 1 });
-        }
-        if !seen.insert(name.as_str()) {
-            return Err(BallotError::DuplicateOption { name: name.clone() });
-        }
+    if let Some(i) = names.iter().position(|name| name.trim().is_empty()) {
+        return Err(BallotError::EmptyOptionName { position: i + 1 });
     }
-    Ok(())
+    match find_duplicate(names) {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
 }
 
 /// Checks one ballot against a list of options: a score 0–5 for every option.
@@ -118,6 +152,14 @@ impl Ballots {
         self.len += 1;
     }
 
+    /// Removes every ballot, keeping the options and the columns' capacity.
+    pub(crate) fn clear(&mut self) {
+        for column in &mut self.columns {
+            column.clear();
+        }
+        self.len = 0;
+    }
+
     /// Option names, in column order.
     pub fn names(&self) -> &[String] {
         &self.names
@@ -166,8 +208,29 @@ mod tests {
         );
         assert_eq!(
             Ballots::new(names(&["Ada", "Ben", "Ada"])),
-            Err(BallotError::DuplicateOption { name: "Ada".into() })
+            Err(BallotError::DuplicateOption {
+                positions: (1, 3),
+                name: "Ada".into(),
+                other: "Ada".into()
+            })
         );
+    }
+
+    #[test]
+    fn names_differing_only_in_case_form_or_spaces_are_duplicates() {
+        for (first, second) in [("Ada", "ADA"), ("Ada", " ada "), ("A\u{301}da", "\u{c1}DA")] {
+            let error = Ballots::new(names(&["Ben", first, second])).unwrap_err();
+            assert_eq!(
+                error,
+                BallotError::DuplicateOption {
+                    positions: (2, 3),
+                    name: first.into(),
+                    other: second.into()
+                }
+            );
+            assert!(error.to_string().contains("options 2 ("), "{error}");
+        }
+        assert!(Ballots::new(names(&["Ada", "Adam", "Äda"])).is_ok());
     }
 
     #[test]

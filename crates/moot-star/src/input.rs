@@ -4,21 +4,29 @@
 //! - **plain**: every column is an option;
 //! - **star.vote** export: leading `voterID,voteTime,pollID` columns, skipped;
 //! - **BetterVoting** export: leading `ballot_id,precinct` columns, skipped; option columns
-//!   named `race!!option` lose their race prefix when the file holds a single race.
+//!   named `race!!option` lose their race prefix. A file holding several races is counted one
+//!   race at a time ([`ReadOptions::race`]); the other races' columns are not read.
+//!
+//! A UTF-8 byte order mark at the start is skipped. Option names are NFC-normalised and trimmed
+//! ([`moot_text::normalize`]); two names that differ only in case, Unicode form or surrounding
+//! spaces ([`moot_text::fold`]) are refused as duplicates, naming both as the file writes them.
 //!
 //! A blank score is 0. Fields may be padded with spaces. Anything else that is not a whole
 //! number from 0 to 5 is an error naming the line, the option and the text found: a ballot file
 //! is never tallied "mostly".
 //!
 //! The reader streams: it keeps a 256 KiB buffer and one byte per score, never whole rows as
-//! strings, so a million-ballot file needs a few megabytes. Rows of single digits (almost every
+//! strings. [`read_summary`] goes further and keeps no ballots at all: they are folded into a
+//! [`Summary`] in cache-sized chunks ([`SummaryBuilder`]), so memory stays flat however many
+//! ballots the file holds ([`read_ballots`] keeps them, one byte per score). Rows of single digits (almost every
 //! real ballot file) take a fast path that checks and stores them without splitting fields; any
 //! other row goes through a full RFC 4180 record parser (quotes, blanks, padding), which is also
 //! where every error is reported. A record may not exceed [`MAX_RECORD_BYTES`].
 
 use std::io::Read;
 
-use crate::{BallotError, Ballots, MAX_SCORE};
+use crate::ballots::find_duplicate;
+use crate::{BallotError, Ballots, MAX_SCORE, Summary, SummaryBuilder, SummaryError};
 
 /// The layout a file was recognised as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,11 +68,34 @@ pub enum InputError {
     /// The header row named no options, an empty one, or one twice.
     #[error("line 1 (header): {0}")]
     Header(BallotError),
-    /// A BetterVoting export holding several races.
-    #[error("line 1 (header): the file holds several races ({races:?}); export one race per file")]
+    /// A BetterVoting export holding several races, and no race chosen.
+    #[error(
+        "line 1 (header): the file holds {} races ({}); choose the one to count with --race NAME",
+        races.len(),
+        list(races)
+    )]
     SeveralRaces {
-        /// The race names found.
+        /// The race names found, in header order.
         races: Vec<String>,
+    },
+    /// The race asked for is not in the file.
+    #[error(
+        "line 1 (header): no race named {race:?}; the file's races are {}",
+        list(races)
+    )]
+    UnknownRace {
+        /// The race asked for (normalised).
+        race: String,
+        /// The race names found, in header order.
+        races: Vec<String>,
+    },
+    /// A race was asked for, but the file has no `race!!option` columns.
+    #[error(
+        "--race {race:?}: the file has no races (a BetterVoting export with race!!option columns)"
+    )]
+    NoRaces {
+        /// The race asked for.
+        race: String,
     },
     /// A row with too many or too few fields.
     #[error("line {line}: {found} fields, but the header has {expected}")]
@@ -109,13 +140,9 @@ pub enum InputError {
     Io(#[from] std::io::Error),
 }
 
-/// Ballots read from a file, with the layout that was recognised.
-#[derive(Debug, Clone)]
-pub struct Parsed {
-    /// The ballots.
-    pub ballots: Ballots,
-    /// The recognised layout.
-    pub layout: Layout,
+fn list(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|name| format!("{name:?}")).collect();
+    quoted.join(", ")
 }
 
 /// The longest record accepted, in bytes. Bounds memory on hostile input (a file that never
@@ -126,34 +153,168 @@ const CHUNK_BYTES: usize = 256 * 1024;
 /// Bytes kept buffered ahead of the parse position, so the fast path always sees whole rows.
 const LOOKAHEAD_BYTES: usize = 16 * 1024;
 
-/// Reads a ballot CSV from any reader (a file, standard input, a byte slice).
+/// How to read a ballot file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReadOptions {
+    /// For a BetterVoting export holding several races (`race!!option` columns): the race to
+    /// count. Matched after [`moot_text::normalize`]; the other races' columns are not read.
+    pub race: Option<String>,
+}
+
+impl ReadOptions {
+    /// Count only this race of a multi-race BetterVoting export.
+    pub fn race(race: impl Into<String>) -> Self {
+        ReadOptions {
+            race: Some(race.into()),
+        }
+    }
+}
+
+/// Ballots read from a file, with the layout that was recognised.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// The ballots.
+    pub ballots: Ballots,
+    /// The recognised layout.
+    pub layout: Layout,
+    /// The race counted, for a BetterVoting export with `race!!option` columns.
+    pub race: Option<String>,
+}
+
+/// A ballot file summarised as it was read (see [`read_summary`]).
+#[derive(Debug, Clone)]
+pub struct Summarised {
+    /// Counts of every ballot in the file.
+    pub summary: Summary,
+    /// The recognised layout.
+    pub layout: Layout,
+    /// The race counted, for a BetterVoting export with `race!!option` columns.
+    pub race: Option<String>,
+}
+
+/// Where the reader puts checked ballots: every ballot kept ([`Ballots`]) or only their counts
+/// ([`SummaryBuilder`]).
+trait Sink: Sized {
+    fn create(names: Vec<String>) -> Result<Self, BallotError>;
+    fn names(&self) -> &[String];
+    /// Adds a ballot the reader has checked: one score per option, each at most 5.
+    fn add(&mut self, scores: &[u8]) -> Result<(), SummaryError>;
+}
+
+impl Sink for Ballots {
+    fn create(names: Vec<String>) -> Result<Self, BallotError> {
+        Ballots::new(names)
+    }
+    fn names(&self) -> &[String] {
+        Ballots::names(self)
+    }
+    fn add(&mut self, scores: &[u8]) -> Result<(), SummaryError> {
+        self.push_valid(scores);
+        Ok(())
+    }
+}
+
+impl Sink for SummaryBuilder {
+    fn create(names: Vec<String>) -> Result<Self, BallotError> {
+        SummaryBuilder::new(names).map_err(|error| match error {
+            SummaryError::Ballot(error) => error,
+            // `new` checks only the names; any other error cannot happen there.
+            _ => BallotError::NoOptions,
+        })
+    }
+    fn names(&self) -> &[String] {
+        SummaryBuilder::names(self)
+    }
+    fn add(&mut self, scores: &[u8]) -> Result<(), SummaryError> {
+        self.push_valid(scores)
+    }
+}
+
+/// Reads a ballot CSV from any reader (a file, standard input, a byte slice), keeping every
+/// ballot.
 pub fn read_ballots<R: Read>(reader: R) -> Result<Parsed, InputError> {
+    read_ballots_with(reader, &ReadOptions::default())
+}
+
+/// [`read_ballots`] with options (a race to count).
+pub fn read_ballots_with<R: Read>(reader: R, options: &ReadOptions) -> Result<Parsed, InputError> {
+    let (ballots, header) = read::<Ballots, R>(reader, options)?;
+    Ok(Parsed {
+        ballots,
+        layout: header.layout,
+        race: header.race,
+    })
+}
+
+/// Reads a ballot CSV straight into a [`Summary`]: memory depends on the number of options, never
+/// on the number of ballots, and the summary tallies exactly as the ballots would.
+pub fn read_summary<R: Read>(reader: R, options: &ReadOptions) -> Result<Summarised, InputError> {
+    let (builder, header) = read::<SummaryBuilder, R>(reader, options)?;
+    let summary = builder.finish().map_err(|e| overflow(e, 0))?;
+    Ok(Summarised {
+        summary,
+        layout: header.layout,
+        race: header.race,
+    })
+}
+
+fn overflow(error: SummaryError, line: u64) -> InputError {
+    InputError::Malformed {
+        line,
+        message: error.to_string(),
+    }
+}
+
+/// What the header row says about the rest of the file.
+struct Header {
+    layout: Layout,
+    race: Option<String>,
+    /// Fields per row.
+    fields: usize,
+    /// Leading (non-option) columns.
+    skip: usize,
+    /// The option columns counted, as indices among the option columns; `None` for all of them.
+    selected: Option<Vec<usize>>,
+    /// The counted options' names, normalised.
+    names: Vec<String>,
+}
+
+fn read<S: Sink, R: Read>(reader: R, options: &ReadOptions) -> Result<(S, Header), InputError> {
     let mut scanner = Scanner::new(reader);
+    scanner.skip_bom()?;
     let mut fields: Vec<Vec<u8>> = Vec::new();
 
     if scanner.general_record(&mut fields)?.is_none() {
         return Err(InputError::Empty);
     }
-    let header: Vec<String> = fields
-        .iter()
-        .map(|field| String::from_utf8_lossy(field).into_owned())
-        .collect();
-    let layout = detect_layout(&header);
-    let skip = layout.leading_columns();
-    let names = option_names(&header[skip.min(header.len())..], layout)?;
-    let expected = header.len();
-    let mut ballots = Ballots::new(names).map_err(InputError::Header)?;
-    let mut scores = vec![0u8; expected - skip];
+    let header = read_header(&fields, options)?;
+    let mut sink = S::create(header.names.clone()).map_err(InputError::Header)?;
+    let skip = header.skip;
+    // Scores of every option column of a row, then (for a race) the counted ones.
+    let mut row = vec![0u8; header.fields - skip];
+    let mut picked = vec![0u8; header.names.len()];
 
     loop {
         scanner.fill(LOOKAHEAD_BYTES)?;
         // As many common rows as the buffer holds, in one tight loop.
         let mut taken = 0;
         let mut rows = 0;
-        while let Some(length) = fast_row(&scanner.pending()[taken..], skip, &mut scores) {
-            ballots.push_valid(&scores);
+        while let Some(length) = fast_row(&scanner.pending()[taken..], skip, &mut row) {
+            let scores = match &header.selected {
+                None => row.as_slice(),
+                Some(selected) => {
+                    for (slot, &column) in picked.iter_mut().zip(selected) {
+                        *slot = row[column];
+                    }
+                    picked.as_slice()
+                }
+            };
             taken += length;
             rows += 1;
+            if let Err(error) = sink.add(scores) {
+                return Err(overflow(error, scanner.line + rows));
+            }
         }
         if rows > 0 {
             scanner.consume(taken, rows);
@@ -162,16 +323,19 @@ pub fn read_ballots<R: Read>(reader: R) -> Result<Parsed, InputError> {
         let Some(line) = scanner.general_record(&mut fields)? else {
             break;
         };
-        if fields.len() != expected {
+        if fields.len() != header.fields {
             return Err(InputError::FieldCount {
                 line,
-                expected,
+                expected: header.fields,
                 found: fields.len(),
             });
         }
-        for (i, (slot, field)) in scores.iter_mut().zip(fields.iter().skip(skip)).enumerate() {
+        let options = &fields[skip..];
+        for (i, slot) in picked.iter_mut().enumerate() {
+            let column = header.selected.as_ref().map_or(i, |selected| selected[i]);
+            let field = &options[column];
             *slot = parse_score(field).map_err(|problem| {
-                let option = ballots.names()[i].clone();
+                let option = sink.names()[i].clone();
                 let text = excerpt(field);
                 match problem {
                     ScoreProblem::NotANumber => InputError::NotANumber { line, option, text },
@@ -179,18 +343,93 @@ pub fn read_ballots<R: Read>(reader: R) -> Result<Parsed, InputError> {
                 }
             })?;
         }
-        push(&mut ballots, &scores, line)?;
+        sink.add(&picked).map_err(|error| overflow(error, line))?;
     }
-    Ok(Parsed { ballots, layout })
+    Ok((sink, header))
 }
 
-fn push(ballots: &mut Ballots, scores: &[u8], line: u64) -> Result<(), InputError> {
-    // Lengths and ranges were checked by the parser, so this cannot fail; map it anyway rather
-    // than assume.
-    ballots.push(scores).map_err(|e| InputError::Malformed {
-        line,
-        message: e.to_string(),
+/// Reads the header row: the layout, the race and option columns to count, and the option
+/// names, normalised (NFC, trimmed) once they are known to be distinct.
+fn read_header(fields: &[Vec<u8>], options: &ReadOptions) -> Result<Header, InputError> {
+    let header: Vec<String> = fields
+        .iter()
+        .map(|field| String::from_utf8_lossy(field).into_owned())
+        .collect();
+    let layout = detect_layout(&header);
+    let skip = layout.leading_columns().min(header.len());
+    let columns = &header[skip..];
+    let (race, selected, raw_names) = select_race(columns, layout, options)?;
+    // Duplicates are judged on the names as written, so the error shows what the file says.
+    if let Some(duplicate) = find_duplicate(&raw_names) {
+        return Err(InputError::Header(duplicate));
+    }
+    let names = raw_names
+        .iter()
+        .map(|name| moot_text::normalize(name))
+        .collect();
+    Ok(Header {
+        layout,
+        race,
+        fields: header.len(),
+        skip,
+        selected,
+        names,
     })
+}
+
+/// For a BetterVoting export whose option columns are all `race!!option`: the race counted (the
+/// only one, or the one asked for), its columns and its option names without the prefix.
+/// Otherwise every column is an option, named in full.
+#[allow(clippy::type_complexity)]
+fn select_race(
+    columns: &[String],
+    layout: Layout,
+    options: &ReadOptions,
+) -> Result<(Option<String>, Option<Vec<usize>>, Vec<String>), InputError> {
+    let split: Option<Vec<(String, &str)>> =
+        if layout == Layout::BetterVoting && !columns.is_empty() {
+            columns
+                .iter()
+                .map(|c| {
+                    c.split_once("!!")
+                        .map(|(race, name)| (moot_text::normalize(race), name))
+                })
+                .collect()
+        } else {
+            None
+        };
+    let Some(split) = split else {
+        if let Some(race) = &options.race {
+            return Err(InputError::NoRaces { race: race.clone() });
+        }
+        return Ok((None, None, columns.to_vec()));
+    };
+    let mut races: Vec<String> = Vec::new();
+    for (race, _) in &split {
+        if !races.contains(race) {
+            races.push(race.clone());
+        }
+    }
+    let race = match &options.race {
+        Some(wanted) => {
+            let wanted = moot_text::normalize(wanted);
+            if !races.contains(&wanted) {
+                return Err(InputError::UnknownRace {
+                    race: wanted,
+                    races,
+                });
+            }
+            wanted
+        }
+        None => match races.as_slice() {
+            [only] => only.clone(),
+            _ => return Err(InputError::SeveralRaces { races }),
+        },
+    };
+    let selected: Vec<usize> = (0..split.len()).filter(|&i| split[i].0 == race).collect();
+    let names = selected.iter().map(|&i| split[i].1.to_string()).collect();
+    let selected = (selected.len() < split.len()).then_some(selected);
+    Ok((Some(race), selected, names))
 }
 
 /// The fast path for the common row: leading columns without quotes, then one digit 0–5 per
@@ -268,6 +507,16 @@ impl<R: Read> Scanner<R> {
 
     fn pending(&self) -> &[u8] {
         &self.buffer[self.start..self.end]
+    }
+
+    /// Skips a UTF-8 byte order mark at the very start of the input (spreadsheet programs
+    /// write one): it is not part of the first option's name.
+    fn skip_bom(&mut self) -> Result<(), InputError> {
+        self.fill(3)?;
+        if self.pending().starts_with(b"\xEF\xBB\xBF") {
+            self.start += 3;
+        }
+        Ok(())
     }
 
     fn consume(&mut self, length: usize, lines: u64) {
@@ -481,34 +730,6 @@ fn detect_layout(header: &[String]) -> Layout {
     }
 }
 
-/// Option names from the header's option columns; strips a single BetterVoting race prefix.
-fn option_names(columns: &[String], layout: Layout) -> Result<Vec<String>, InputError> {
-    if layout == Layout::BetterVoting
-        && !columns.is_empty()
-        && columns.iter().all(|c| c.contains("!!"))
-    {
-        let mut races: Vec<String> = columns
-            .iter()
-            .filter_map(|c| c.split_once("!!").map(|(race, _)| race.to_string()))
-            .collect();
-        races.dedup();
-        if races.len() > 1 {
-            races.sort();
-            races.dedup();
-            return Err(InputError::SeveralRaces { races });
-        }
-        return Ok(columns
-            .iter()
-            .map(|c| {
-                c.split_once("!!")
-                    .map_or(c.as_str(), |(_, name)| name)
-                    .to_string()
-            })
-            .collect());
-    }
-    Ok(columns.to_vec())
-}
-
 enum ScoreProblem {
     NotANumber,
     OutOfRange,
@@ -615,7 +836,7 @@ mod tests {
         );
         assert_eq!(
             error("Ada,Ben,Ada\n1,2,3\n"),
-            "line 1 (header): option name \"Ada\" appears more than once"
+            "line 1 (header): option name \"Ada\" appears more than once (options 1 and 3)"
         );
         assert_eq!(
             error("Ada,,Ben\n"),
@@ -625,7 +846,94 @@ mod tests {
             error("voterID,voteTime,pollID\n"),
             "line 1 (header): no options: the first row must name at least one option"
         );
-        assert!(error("ballot_id,precinct,A!!x,B!!y\n").contains("several races"));
+        assert_eq!(
+            error("ballot_id,precinct,A!!x,B!!y\n"),
+            "line 1 (header): the file holds 2 races (\"A\", \"B\"); choose the one to count \
+             with --race NAME"
+        );
+    }
+
+    #[test]
+    fn skips_a_byte_order_mark_and_normalises_names() {
+        let parsed = read("\u{feff}Ada,\"  Be\u{301}n \"\n1,2\n").unwrap();
+        assert_eq!(parsed.ballots.names(), ["Ada", "B\u{e9}n"]);
+        // The BOM no longer hides a star.vote header.
+        let star = read("\u{feff}voterID,voteTime,pollID,Ada\nv,t,p,4\n").unwrap();
+        assert_eq!(star.layout, Layout::StarVote);
+        assert_eq!(star.ballots.names(), ["Ada"]);
+        // Only at the very start: elsewhere it is an ordinary (if odd) character.
+        let parsed = read("Ada,\u{feff}Ben\n1,2\n").unwrap();
+        assert_eq!(parsed.ballots.names()[1], "\u{feff}Ben");
+    }
+
+    #[test]
+    fn names_that_differ_only_in_case_form_or_spaces_are_duplicates() {
+        assert_eq!(
+            error("Ada,Ben,\"ADA \"\n1,2,3\n"),
+            "line 1 (header): options 1 (\"Ada\") and 3 (\"ADA \") are the same name: names \
+             must differ by more than case, Unicode form or surrounding spaces"
+        );
+        let decomposed = error("\u{c1}da,A\u{301}da\n1,2\n");
+        // Debug formatting shows the combining accent, so the two names look different.
+        assert!(
+            decomposed.contains("options 1 (\"\u{c1}da\") and 2 (\"A\\u{301}da\")"),
+            "{decomposed}"
+        );
+        assert!(read("Ada,Adam\n1,2\n").is_ok());
+    }
+
+    #[test]
+    fn counts_one_race_of_a_multi_race_export() {
+        let text = "ballot_id,precinct,Chair!!Ada,Chair!!Ben,Treasurer!!Cy,Treasurer!!Di,Chair!!Eve\n\
+                    b1,N,5,0,,3,1\n\
+                    b2,S,\"2\",4,x,,0\n";
+        let chair = read_ballots_with(text.as_bytes(), &ReadOptions::race("Chair")).unwrap();
+        assert_eq!(chair.race.as_deref(), Some("Chair"));
+        assert_eq!(chair.ballots.names(), ["Ada", "Ben", "Eve"]);
+        assert_eq!(chair.ballots.row(0), Some(vec![5, 0, 1]));
+        assert_eq!(chair.ballots.row(1), Some(vec![2, 4, 0]));
+        // The other race's bad field ("x") is not read when counting the chair.
+        let error = read_ballots_with(text.as_bytes(), &ReadOptions::race(" Treasurer "))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "line 3: score for \"Cy\" is \"x\", not a whole number from 0 to 5"
+        );
+        let unknown = read_ballots_with(text.as_bytes(), &ReadOptions::race("Mayor"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            unknown,
+            "line 1 (header): no race named \"Mayor\"; the file's races are \"Chair\", \"Treasurer\""
+        );
+        let plain = read_ballots_with("Ada,Ben\n1,2\n".as_bytes(), &ReadOptions::race("Chair"))
+            .unwrap_err()
+            .to_string();
+        assert!(plain.contains("the file has no races"), "{plain}");
+    }
+
+    #[test]
+    fn summary_reading_equals_ballot_reading() {
+        let mut text = "ballot_id,precinct,R!!Ada,R!!Ben,S!!Cy\n".to_string();
+        for i in 0..50_000u32 {
+            let fields = [i % 6, (i / 6) % 6, (i / 36) % 6];
+            if i % 1000 == 7 {
+                text.push_str(&format!("b{i},\"p\", {} ,,{}\r\n", fields[0], fields[2]));
+            } else {
+                text.push_str(&format!(
+                    "b{i},p,{},{},{}\n",
+                    fields[0], fields[1], fields[2]
+                ));
+            }
+        }
+        for options in [ReadOptions::race("R"), ReadOptions::race("S")] {
+            let ballots = read_ballots_with(text.as_bytes(), &options).unwrap();
+            let summarised = read_summary(text.as_bytes(), &options).unwrap();
+            assert_eq!(summarised.summary, Summary::from_ballots(&ballots.ballots));
+            assert_eq!(summarised.layout, Layout::BetterVoting);
+            assert_eq!(summarised.race, ballots.race);
+        }
     }
 
     #[test]

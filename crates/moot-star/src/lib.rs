@@ -44,5 +44,5 @@ mod tally;
 pub use ballots::{BallotError, Ballots};
 pub use counts::{BallotCounts, Counts, Histogram, MAX_SCORE, SCORE_LEVELS};
 pub use lot::{Seed, SeedError, default_seed};
-pub use summary::{Summary, SummaryError};
+pub use summary::{Summary, SummaryBuilder, SummaryError};
 pub use tally::{Config, Rule, Runoff, SeatRound, Stage, Tally, TallyError, Tiebreak, tally};

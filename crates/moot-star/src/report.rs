@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Runoff, Tally};
+use crate::{Rule, Runoff, Stage, Tally};
 
 /// The JSON form of a tally.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -155,8 +155,31 @@ impl Report {
 
 const BAR_WIDTH: u64 = 20;
 
-/// A readable text report: winners, a table of totals and averages, a bar chart of each
-/// option's score histogram, the runoff(s) and every tiebreak step.
+/// `1 ballot`, `2 ballots`.
+fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// `A`, `A and B`, `A, B and C`.
+fn and_list(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [only] => only.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// A readable text report for people (a branch secretary reading it aloud): winners, a table of
+/// totals and averages, a bar chart of each option's score histogram, the runoff(s), every
+/// tiebreak step with what its numbers are, and the draw by lot when one was needed.
+///
+/// Option names come from ballot files and are shown through [`moot_text::escape`]: a name can
+/// never move the cursor, erase a line or reorder text on the reader's terminal. (The JSON
+/// [`Report`] carries them exactly.)
 pub fn render_text(tally: &Tally) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail; `let _ =` keeps that explicit without unwrap.
@@ -166,6 +189,12 @@ pub fn render_text(tally: &Tally) -> String {
 
 fn write_text(out: &mut String, tally: &Tally) -> std::fmt::Result {
     let report = Report::new(tally);
+    let shown: Vec<String> = tally
+        .names
+        .iter()
+        .map(|name| moot_text::escape(name).into_owned())
+        .collect();
+    let names = |list: &[usize]| list.iter().map(|&i| shown[i].clone()).collect::<Vec<_>>();
     let seats = report.seats;
     let method = if seats == 1 {
         "STAR".to_string()
@@ -174,18 +203,17 @@ fn write_text(out: &mut String, tally: &Tally) -> std::fmt::Result {
     };
     writeln!(
         out,
-        "{method}: {} ballots, {} options",
-        report.ballots,
-        report.options.len()
+        "{method}: {}, {}",
+        count(report.ballots, "ballot"),
+        count(report.options.len() as u64, "option")
     )?;
     let label = if seats == 1 { "Winner" } else { "Winners" };
-    writeln!(out, "{label}: {}", report.winners.join(", "))?;
+    writeln!(out, "{label}: {}", names(&tally.winners).join(", "))?;
     writeln!(out)?;
 
-    let width = report
-        .options
+    let width = shown
         .iter()
-        .map(|o| o.name.chars().count())
+        .map(|name| name.chars().count())
         .max()
         .unwrap_or(0)
         .max(6);
@@ -206,7 +234,7 @@ fn write_text(out: &mut String, tally: &Tally) -> std::fmt::Result {
         writeln!(
             out,
             "{:<width$}  {:>9}  {:>7.2}  {:>9}",
-            option.name, option.total, option.average, option.histogram[5]
+            shown[o], option.total, option.average, option.histogram[5]
         )?;
     }
     writeln!(out)?;
@@ -221,16 +249,16 @@ fn write_text(out: &mut String, tally: &Tally) -> std::fmt::Result {
         .max(1);
     for &o in &order {
         let option = &report.options[o];
-        writeln!(out, "  {}", option.name)?;
+        writeln!(out, "  {}", shown[o])?;
         for score in (0..6).rev() {
-            let count = option.histogram[score];
-            let bar = "#".repeat(usize::try_from(count * BAR_WIDTH / peak).unwrap_or(0));
-            writeln!(out, "    {score} {bar:<w$} {count}", w = BAR_WIDTH as usize)?;
+            let n = option.histogram[score];
+            let bar = "#".repeat(usize::try_from(n * BAR_WIDTH / peak).unwrap_or(0));
+            writeln!(out, "    {score} {bar:<w$} {n}", w = BAR_WIDTH as usize)?;
         }
     }
     writeln!(out)?;
 
-    for round in &report.rounds {
+    for round in &tally.rounds {
         let prefix = if seats == 1 {
             String::new()
         } else {
@@ -239,53 +267,74 @@ fn write_text(out: &mut String, tally: &Tally) -> std::fmt::Result {
         match &round.runoff {
             Some(r) => writeln!(
                 out,
-                "{prefix}Runoff {} vs {}: {} preferred by {}, {} by {}, no preference {} -> {}",
-                r.a, r.b, r.a, r.a_votes, r.b, r.b_votes, r.no_preference, r.winner
+                "{prefix}Runoff {a} vs {b}: {a} preferred on {}, {b} on {}, no preference on {} \
+                 -> {} wins{}",
+                count(r.a_votes, "ballot"),
+                r.b_votes,
+                r.no_preference,
+                shown[r.winner],
+                if r.a_votes == r.b_votes {
+                    " (a tied runoff: see the tiebreaks)"
+                } else {
+                    ""
+                },
+                a = shown[r.a],
+                b = shown[r.b],
             )?,
-            None => writeln!(out, "{prefix}{} is the only option left", round.winner)?,
+            None => writeln!(
+                out,
+                "{prefix}{} is the only option left and wins",
+                shown[round.winner]
+            )?,
         }
     }
 
-    if report.tiebreaks.is_empty() {
-        writeln!(out, "Tiebreaks: none")?;
+    if tally.tiebreaks.is_empty() {
+        writeln!(out, "Tiebreaks: none needed")?;
     } else {
-        writeln!(out, "Tiebreaks:")?;
-        for t in &report.tiebreaks {
+        writeln!(out, "Tiebreaks, in the order applied:")?;
+        for t in &tally.tiebreaks {
             let figures: Vec<String> = t
                 .between
                 .iter()
                 .zip(&t.values)
-                .map(|(name, value)| format!("{name} {value}"))
+                .map(|(&o, value)| format!("{} {value}", shown[o]))
                 .collect();
-            let outcome = if t.result.is_empty() {
-                "still tied".to_string()
-            } else {
-                t.result.join(", ")
+            let result = names(&t.result);
+            let outcome = match (t.stage, result.len()) {
+                (_, 0) => "still tied".to_string(),
+                (Stage::Scoring, 1) => format!("{} goes to the runoff", result[0]),
+                (Stage::Scoring, _) => format!("{} go to the runoff", and_list(&result)),
+                (Stage::Runoff, _) => format!("{} wins", and_list(&result)),
             };
-            let round = if seats == 1 {
-                String::new()
-            } else {
-                format!("seat {}, ", t.round)
+            let stage = match (seats, t.stage) {
+                (1, Stage::Scoring) => "Scoring round".to_string(),
+                (1, Stage::Runoff) => "Runoff".to_string(),
+                (_, Stage::Scoring) => format!("Seat {}, scoring round", t.seat),
+                (_, Stage::Runoff) => format!("Seat {}, runoff", t.seat),
+            };
+            let rule = match t.rule {
+                Rule::HeadToHead => "head-to-head (ballots preferring each)",
+                Rule::FiveStar => "five-star ratings (ballots giving each a 5)",
+                Rule::Score => "total scores",
+                Rule::Lot => "draw by lot (place in the draw order; earlier wins)",
             };
             writeln!(
                 out,
-                "  {round}{} {}: {} -> {outcome}",
-                t.stage,
-                t.rule.replace('_', "-"),
+                "  {stage}, {rule}: {} -> {outcome}",
                 figures.join(", ")
             )?;
         }
     }
-    let lot = if report.lot_used {
-        "used"
+    if tally.lot_used() {
+        writeln!(
+            out,
+            "Draw order (fixed by the seed; in a draw the earlier option wins): {}",
+            names(&tally.lot_order).join(", ")
+        )?;
+        writeln!(out, "Seed: {}", report.seed)?;
     } else {
-        "not needed"
-    };
-    writeln!(out, "Lot: {lot}; seed {}", report.seed)?;
-    writeln!(
-        out,
-        "Lot order (first wins any draw): {}",
-        report.lot_order.join(", ")
-    )?;
+        writeln!(out, "Draw by lot: not needed")?;
+    }
     Ok(())
 }

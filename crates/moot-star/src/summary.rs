@@ -179,6 +179,39 @@ impl Summary {
         Ok(())
     }
 
+    /// Adds a batch of ballots for the same options (the column scans of
+    /// [`Summary::from_ballots`], added in place). On error `self` is unchanged.
+    pub fn add_ballots(&mut self, ballots: &Ballots) -> Result<(), SummaryError> {
+        if self.names != ballots.names() {
+            return Err(SummaryError::OptionsDiffer {
+                ours: self.names.clone(),
+                theirs: ballots.names().to_vec(),
+            });
+        }
+        let added = ballots.len() as u64;
+        // Every count below is at most `ballot_count`, so one check covers them all.
+        let ballot_count = self
+            .ballot_count
+            .checked_add(added)
+            .ok_or(SummaryError::Overflow)?;
+        self.ballot_count = ballot_count;
+        let n = self.names.len();
+        let columns = ballots.columns();
+        for (histogram, column) in self.histograms.iter_mut().zip(columns) {
+            for (total, count) in histogram.iter_mut().zip(column_histogram(column)) {
+                *total += count;
+            }
+        }
+        for a in 0..n {
+            for b in a + 1..n {
+                let (a_over_b, b_over_a) = column_preference(&columns[a], &columns[b]);
+                self.preferences[a * n + b] += a_over_b;
+                self.preferences[b * n + a] += b_over_a;
+            }
+        }
+        Ok(())
+    }
+
     /// Adds another precinct's summary into this one. Both must list the same options in the
     /// same order (a poll fixes its options when it opens).
     pub fn merge(&mut self, other: &Summary) -> Result<(), SummaryError> {
@@ -207,6 +240,78 @@ impl Summary {
         self.histograms = histograms;
         self.preferences = preferences;
         Ok(())
+    }
+}
+
+/// Builds a [`Summary`] from ballots arriving one at a time, in memory bounded by the number of
+/// options: ballots are buffered column by column in a chunk of at most
+/// [`SummaryBuilder::CHUNK_BYTES`] scores, which is folded into the summary with the same
+/// vectorised column scans as [`Summary::from_ballots`] whenever it fills. This is how
+/// `moot tally` counts a file of any size in a few megabytes; the summary tallies exactly as the
+/// ballots would.
+#[derive(Debug, Clone)]
+pub struct SummaryBuilder {
+    chunk: Ballots,
+    chunk_ballots: usize,
+    summary: Summary,
+}
+
+impl SummaryBuilder {
+    /// Scores buffered before they are folded in: small enough to stay in a core's cache, large
+    /// enough that the per-chunk cost (one pass per option pair) is spread over many ballots.
+    pub const CHUNK_BYTES: usize = 256 * 1024;
+
+    /// An empty builder for these options.
+    pub fn new(names: Vec<String>) -> Result<Self, SummaryError> {
+        let chunk_ballots = (Self::CHUNK_BYTES / names.len().max(1)).max(1);
+        Self::with_chunk_ballots(names, chunk_ballots)
+    }
+
+    /// An empty builder that folds in every `chunk_ballots` ballots (at least 1). For tests of
+    /// chunk boundaries; [`SummaryBuilder::new`] picks the size.
+    pub fn with_chunk_ballots(
+        names: Vec<String>,
+        chunk_ballots: usize,
+    ) -> Result<Self, SummaryError> {
+        let summary = Summary::new(names.clone())?;
+        let chunk = Ballots::new(names)?;
+        Ok(SummaryBuilder {
+            chunk,
+            chunk_ballots: chunk_ballots.max(1),
+            summary,
+        })
+    }
+
+    /// Option names, in column order.
+    pub fn names(&self) -> &[String] {
+        self.chunk.names()
+    }
+
+    /// Adds one ballot (a score 0–5 for every option, in option order).
+    pub fn push(&mut self, scores: &[u8]) -> Result<(), SummaryError> {
+        check_row(self.chunk.names(), scores)?;
+        self.push_valid(scores)
+    }
+
+    /// Adds a ballot the caller has already checked (see [`Ballots::push`]).
+    pub(crate) fn push_valid(&mut self, scores: &[u8]) -> Result<(), SummaryError> {
+        self.chunk.push_valid(scores);
+        if self.chunk.len() >= self.chunk_ballots {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), SummaryError> {
+        self.summary.add_ballots(&self.chunk)?;
+        self.chunk.clear();
+        Ok(())
+    }
+
+    /// The summary of every ballot pushed.
+    pub fn finish(mut self) -> Result<Summary, SummaryError> {
+        self.flush()?;
+        Ok(self.summary)
     }
 }
 
@@ -246,6 +351,29 @@ mod tests {
         assert_eq!(summary, Summary::from_ballots(&ballots));
         assert_eq!(summary.preference(0, 1), (1, 1));
         assert_eq!(summary.preference(1, 2), (2, 1));
+    }
+
+    #[test]
+    fn builder_equals_batch_summary_across_chunk_boundaries() {
+        let rows: Vec<[u8; 3]> = (0..1000u32)
+            .map(|i| [(i % 6) as u8, (i * 7 % 6) as u8, (i * 5 / 3 % 6) as u8])
+            .collect();
+        let mut ballots = Ballots::new(names()).unwrap();
+        for row in &rows {
+            ballots.push(row).unwrap();
+        }
+        let batch = Summary::from_ballots(&ballots);
+        for chunk in [1, 2, 7, 255, 256, 999, 1000, 5000] {
+            let mut builder = SummaryBuilder::with_chunk_ballots(names(), chunk).unwrap();
+            for row in &rows {
+                builder.push(row).unwrap();
+            }
+            assert_eq!(builder.finish().unwrap(), batch, "chunk {chunk}");
+        }
+        let mut builder = SummaryBuilder::new(names()).unwrap();
+        assert!(builder.push(&[1, 2]).is_err());
+        assert!(builder.push(&[1, 2, 6]).is_err());
+        assert_eq!(builder.finish().unwrap(), Summary::new(names()).unwrap());
     }
 
     #[test]

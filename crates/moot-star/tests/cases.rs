@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use moot_star::input::read_ballots;
+use moot_star::input::{ReadOptions, read_ballots, read_summary};
 use moot_star::report::Report;
 use moot_star::{Config, Seed, Summary, default_seed, tally};
 use serde_json::Value;
@@ -158,6 +158,9 @@ fn every_case_matches_the_current_official_protocol() {
         let csv = fs::read(path.with_extension("csv")).unwrap();
         let parsed = read_ballots(csv.as_slice()).unwrap();
         let counts = parsed.ballots.counts();
+        // What `moot tally` counts: the file read straight into a summary.
+        let streamed = read_summary(csv.as_slice(), &ReadOptions::default()).unwrap();
+        assert_eq!(streamed.summary, Summary::from_ballots(&parsed.ballots));
         let seats = case["seats"].as_u64().unwrap() as usize;
         if case["expected"]["needs_lot"].as_bool().unwrap() {
             lot_cases += 1;

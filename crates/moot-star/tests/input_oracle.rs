@@ -1,13 +1,16 @@
 //! The ballot reader against an independent CSV parser (the `csv` crate) as an oracle, over
 //! random files with quotes, padding, blanks, CRLF, blank lines and leading export columns,
-//! delivered in random-sized reads.
+//! delivered in random-sized reads, with names padded or decomposed and an optional byte order
+//! mark.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Read;
 
-use moot_star::input::read_ballots;
+use moot_star::Summary;
+use moot_star::input::{ReadOptions, read_ballots, read_summary};
 use proptest::prelude::*;
+use unicode_normalization::UnicodeNormalization as _;
 
 /// A reader that hands out at most `step` bytes per read, to cross every buffer boundary.
 struct Trickle<'a> {
@@ -51,8 +54,9 @@ fn file() -> impl Strategy<Value = (String, usize)> {
         0usize..30,
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
     )
-        .prop_flat_map(|(options, star_vote, rows, crlf, final_newline)| {
+        .prop_flat_map(|(options, star_vote, rows, crlf, final_newline, bom)| {
             let row = (
                 proptest::collection::vec(leading_field(), 3),
                 proptest::collection::vec(score_field(), options),
@@ -60,16 +64,26 @@ fn file() -> impl Strategy<Value = (String, usize)> {
             );
             (
                 proptest::collection::vec(row, rows),
-                Just((options, star_vote, crlf, final_newline)),
+                Just((options, star_vote, crlf, final_newline, bom)),
             )
-                .prop_map(|(rows, (options, star_vote, crlf, final_newline))| {
+                .prop_map(|(rows, (options, star_vote, crlf, final_newline, bom))| {
                     let end = if crlf { "\r\n" } else { "\n" };
                     let mut header: Vec<String> = Vec::new();
                     if star_vote {
                         header.extend(["voterID", "voteTime", "pollID"].map(String::from));
                     }
-                    header.extend((0..options).map(|i| format!("\"Opt {i}\"")));
-                    let mut text = header.join(",");
+                    // Names as people type them: padded inside quotes, accents decomposed.
+                    header.extend((0..options).map(|i| match i % 3 {
+                        0 => format!("\"Opt {i}\""),
+                        1 => format!("\" Opt {i}\u{3000}\""),
+                        _ => format!("Cafe\u{301} {i}"),
+                    }));
+                    let mut text = if bom {
+                        "\u{feff}".to_string()
+                    } else {
+                        String::new()
+                    };
+                    text.push_str(&header.join(","));
                     for (leading, scores, blank_line) in rows {
                         text.push_str(end);
                         if blank_line == 0 {
@@ -87,8 +101,11 @@ fn file() -> impl Strategy<Value = (String, usize)> {
         })
 }
 
-/// The oracle: the csv crate, trimming, flexible, then the same score rules.
+/// The oracle: the csv crate, trimming, flexible, then the same score rules; a leading byte
+/// order mark dropped and names NFC-normalised and trimmed (by `unicode-normalization` and
+/// `str::trim` directly, not through `moot_text`).
 fn oracle(text: &str, options: usize) -> (Vec<String>, Vec<Vec<u8>>) {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -97,7 +114,11 @@ fn oracle(text: &str, options: usize) -> (Vec<String>, Vec<Vec<u8>>) {
     let mut records = reader.records().map(|r| r.unwrap());
     let header = records.next().unwrap();
     let skip = header.len() - options;
-    let names = header.iter().skip(skip).map(String::from).collect();
+    let names = header
+        .iter()
+        .skip(skip)
+        .map(|name| name.nfc().collect::<String>().trim().to_string())
+        .collect();
     let rows = records
         .map(|r| {
             r.iter()
@@ -129,6 +150,10 @@ proptest! {
             let got: Vec<Vec<u8>> = (0..parsed.ballots.len()).map(|i| parsed.ballots.row(i).unwrap()).collect();
             prop_assert_eq!(&got, &rows);
         }
+        // Reading straight into counts agrees with counting the ballots read.
+        let ballots = read_ballots(text.as_bytes()).unwrap().ballots;
+        let summarised = read_summary(Trickle { bytes: text.as_bytes(), step }, &ReadOptions::default()).unwrap();
+        prop_assert_eq!(summarised.summary, Summary::from_ballots(&ballots));
     }
 }
 

@@ -1,12 +1,13 @@
 //! One test per path through the official tie-breaker protocol, as expect-test snapshots of the
-//! winners, the runoffs and every tiebreak step. `UPDATE_EXPECT=1 cargo test` rewrites them;
-//! review the diff.
+//! winners, the runoffs and every tiebreak step, followed by the same count as the text report
+//! says it to people. `UPDATE_EXPECT=1 cargo test` rewrites them; review the diff.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fmt::Write;
 
 use expect_test::{Expect, expect};
+use moot_star::report::render_text;
 use moot_star::{Ballots, Config, Seed, tally};
 
 /// Tallies `rows` of scores for options named by `header` (`"A,B,C"`) and checks the summary.
@@ -63,6 +64,11 @@ fn check(header: &str, rows: &[&[u8]], seats: usize, expect: Expect) {
         )
         .unwrap();
     }
+    // What a person reads: the text report's closing section (runoffs, tiebreaks, the draw).
+    writeln!(out, "--- report").unwrap();
+    let report = render_text(&result);
+    let closing = report.trim_end().rsplit("\n\n").next().unwrap();
+    writeln!(out, "{closing}").unwrap();
     expect.assert_eq(&out);
 }
 
@@ -73,9 +79,13 @@ fn no_tie() {
         &[&[5, 3, 0], &[4, 5, 1], &[5, 1, 2]],
         1,
         expect![[r#"
-        winners: A
-        seat 1 runoff A vs B: 2-1, no preference 0 -> A
-    "#]],
+            winners: A
+            seat 1 runoff A vs B: 2-1, no preference 0 -> A
+            --- report
+            Runoff A vs B: A preferred on 2 ballots, B on 1, no preference on 0 -> A wins
+            Tiebreaks: none needed
+            Draw by lot: not needed
+        "#]],
     );
 }
 
@@ -86,9 +96,13 @@ fn single_option_wins_unopposed() {
         &[&[3], &[0]],
         1,
         expect![[r#"
-        winners: A
-        seat 1 unopposed: A
-    "#]],
+            winners: A
+            seat 1 unopposed: A
+            --- report
+            A is the only option left and wins
+            Tiebreaks: none needed
+            Draw by lot: not needed
+        "#]],
     );
 }
 
@@ -99,9 +113,13 @@ fn two_tied_for_first_both_advance_without_tiebreak() {
         &[&[5, 0, 0], &[1, 2, 0], &[1, 2, 0], &[1, 4, 0]],
         1,
         expect![[r#"
-        winners: B
-        seat 1 runoff A vs B: 1-3, no preference 0 -> B
-    "#]],
+            winners: B
+            seat 1 runoff A vs B: 1-3, no preference 0 -> B
+            --- report
+            Runoff A vs B: A preferred on 1 ballot, B on 3, no preference on 0 -> B wins
+            Tiebreaks: none needed
+            Draw by lot: not needed
+        "#]],
     );
 }
 
@@ -112,10 +130,15 @@ fn two_tied_for_second_broken_head_to_head() {
         &[&[5, 3, 0], &[5, 0, 4], &[5, 2, 1]],
         1,
         expect![[r#"
-        winners: A
-        seat 1 runoff A vs B: 3-0, no preference 0 -> A
-        seat 1 scoring head_to_head: B 2, C 1 -> [B]
-    "#]],
+            winners: A
+            seat 1 runoff A vs B: 3-0, no preference 0 -> A
+            seat 1 scoring head_to_head: B 2, C 1 -> [B]
+            --- report
+            Runoff A vs B: A preferred on 3 ballots, B on 0, no preference on 0 -> A wins
+            Tiebreaks, in the order applied:
+              Scoring round, head-to-head (ballots preferring each): B 2, C 1 -> B goes to the runoff
+            Draw by lot: not needed
+        "#]],
     );
 }
 
@@ -126,11 +149,17 @@ fn two_tied_for_second_head_to_head_tied_then_five_star() {
         &[&[5, 5, 1], &[5, 0, 4]],
         1,
         expect![[r#"
-        winners: A
-        seat 1 runoff A vs B: 1-0, no preference 1 -> A
-        seat 1 scoring head_to_head: B 1, C 1 -> []
-        seat 1 scoring five_star: B 1, C 0 -> [B]
-    "#]],
+            winners: A
+            seat 1 runoff A vs B: 1-0, no preference 1 -> A
+            seat 1 scoring head_to_head: B 1, C 1 -> []
+            seat 1 scoring five_star: B 1, C 0 -> [B]
+            --- report
+            Runoff A vs B: A preferred on 1 ballot, B on 0, no preference on 1 -> A wins
+            Tiebreaks, in the order applied:
+              Scoring round, head-to-head (ballots preferring each): B 1, C 1 -> still tied
+              Scoring round, five-star ratings (ballots giving each a 5): B 1, C 0 -> B goes to the runoff
+            Draw by lot: not needed
+        "#]],
     );
 }
 
@@ -141,12 +170,20 @@ fn two_tied_for_second_head_to_head_and_five_star_tied_then_lot() {
         &[&[5, 5, 0], &[5, 0, 5]],
         1,
         expect![[r#"
-        winners: A
-        seat 1 runoff A vs C: 1-0, no preference 1 -> A
-        seat 1 scoring head_to_head: B 1, C 1 -> []
-        seat 1 scoring five_star: B 1, C 1 -> []
-        seat 1 scoring lot: B 3, C 2 -> [C]
-    "#]],
+            winners: A
+            seat 1 runoff A vs C: 1-0, no preference 1 -> A
+            seat 1 scoring head_to_head: B 1, C 1 -> []
+            seat 1 scoring five_star: B 1, C 1 -> []
+            seat 1 scoring lot: B 3, C 2 -> [C]
+            --- report
+            Runoff A vs C: A preferred on 1 ballot, C on 0, no preference on 1 -> A wins
+            Tiebreaks, in the order applied:
+              Scoring round, head-to-head (ballots preferring each): B 1, C 1 -> still tied
+              Scoring round, five-star ratings (ballots giving each a 5): B 1, C 1 -> still tied
+              Scoring round, draw by lot (place in the draw order; earlier wins): B 3, C 2 -> C goes to the runoff
+            Draw order (fixed by the seed; in a draw the earlier option wins): A, C, B
+            Seed: 0000000000000000000000000000000000000000000000000000000000000000
+        "#]],
     );
 }
 
@@ -157,12 +194,19 @@ fn three_tied_for_first_five_star_picks_both_finalists() {
         &[&[5, 5, 4], &[5, 3, 3], &[0, 2, 3]],
         1,
         expect![[r#"
-        winners: A
-        seat 1 runoff A vs B: 1-1, no preference 1 -> A
-        seat 1 scoring five_star: A 2, B 1, C 0 -> [A B]
-        seat 1 runoff score: A 10, B 10 -> []
-        seat 1 runoff five_star: A 2, B 1 -> [A]
-    "#]],
+            winners: A
+            seat 1 runoff A vs B: 1-1, no preference 1 -> A
+            seat 1 scoring five_star: A 2, B 1, C 0 -> [A B]
+            seat 1 runoff score: A 10, B 10 -> []
+            seat 1 runoff five_star: A 2, B 1 -> [A]
+            --- report
+            Runoff A vs B: A preferred on 1 ballot, B on 1, no preference on 1 -> A wins (a tied runoff: see the tiebreaks)
+            Tiebreaks, in the order applied:
+              Scoring round, five-star ratings (ballots giving each a 5): A 2, B 1, C 0 -> A and B go to the runoff
+              Runoff, total scores: A 10, B 10 -> still tied
+              Runoff, five-star ratings (ballots giving each a 5): A 2, B 1 -> A wins
+            Draw by lot: not needed
+        "#]],
     );
 }
 
@@ -173,13 +217,22 @@ fn three_tied_for_first_equal_five_star_pair_fills_both_slots() {
         &[&[5, 5, 4], &[0, 0, 1]],
         1,
         expect![[r#"
-        winners: A
-        seat 1 runoff A vs B: 0-0, no preference 2 -> A
-        seat 1 scoring five_star: A 1, B 1, C 0 -> [A B]
-        seat 1 runoff score: A 5, B 5 -> []
-        seat 1 runoff five_star: A 1, B 1 -> []
-        seat 1 runoff lot: A 1, B 3 -> [A]
-    "#]],
+            winners: A
+            seat 1 runoff A vs B: 0-0, no preference 2 -> A
+            seat 1 scoring five_star: A 1, B 1, C 0 -> [A B]
+            seat 1 runoff score: A 5, B 5 -> []
+            seat 1 runoff five_star: A 1, B 1 -> []
+            seat 1 runoff lot: A 1, B 3 -> [A]
+            --- report
+            Runoff A vs B: A preferred on 0 ballots, B on 0, no preference on 2 -> A wins (a tied runoff: see the tiebreaks)
+            Tiebreaks, in the order applied:
+              Scoring round, five-star ratings (ballots giving each a 5): A 1, B 1, C 0 -> A and B go to the runoff
+              Runoff, total scores: A 5, B 5 -> still tied
+              Runoff, five-star ratings (ballots giving each a 5): A 1, B 1 -> still tied
+              Runoff, draw by lot (place in the draw order; earlier wins): A 1, B 3 -> A wins
+            Draw order (fixed by the seed; in a draw the earlier option wins): A, C, B
+            Seed: 0000000000000000000000000000000000000000000000000000000000000000
+        "#]],
     );
 }
 
@@ -190,13 +243,22 @@ fn three_tied_for_first_five_star_then_lot_for_the_second_slot() {
         &[&[5, 4, 3], &[0, 1, 2]],
         1,
         expect![[r#"
-        winners: A
-        seat 1 runoff A vs C: 1-1, no preference 0 -> A
-        seat 1 scoring five_star: A 1, B 0, C 0 -> [A]
-        seat 1 scoring lot: B 3, C 2 -> [C]
-        seat 1 runoff score: A 5, C 5 -> []
-        seat 1 runoff five_star: A 1, C 0 -> [A]
-    "#]],
+            winners: A
+            seat 1 runoff A vs C: 1-1, no preference 0 -> A
+            seat 1 scoring five_star: A 1, B 0, C 0 -> [A]
+            seat 1 scoring lot: B 3, C 2 -> [C]
+            seat 1 runoff score: A 5, C 5 -> []
+            seat 1 runoff five_star: A 1, C 0 -> [A]
+            --- report
+            Runoff A vs C: A preferred on 1 ballot, C on 1, no preference on 0 -> A wins (a tied runoff: see the tiebreaks)
+            Tiebreaks, in the order applied:
+              Scoring round, five-star ratings (ballots giving each a 5): A 1, B 0, C 0 -> A goes to the runoff
+              Scoring round, draw by lot (place in the draw order; earlier wins): B 3, C 2 -> C goes to the runoff
+              Runoff, total scores: A 5, C 5 -> still tied
+              Runoff, five-star ratings (ballots giving each a 5): A 1, C 0 -> A wins
+            Draw order (fixed by the seed; in a draw the earlier option wins): A, C, B
+            Seed: 0000000000000000000000000000000000000000000000000000000000000000
+        "#]],
     );
 }
 
@@ -207,10 +269,15 @@ fn three_tied_for_second_broken_by_five_star() {
         &[&[5, 5, 4, 3], &[5, 0, 1, 2], &[5, 0, 0, 0]],
         1,
         expect![[r#"
-        winners: A
-        seat 1 runoff A vs B: 2-0, no preference 1 -> A
-        seat 1 scoring five_star: B 1, C 0, D 0 -> [B]
-    "#]],
+            winners: A
+            seat 1 runoff A vs B: 2-0, no preference 1 -> A
+            seat 1 scoring five_star: B 1, C 0, D 0 -> [B]
+            --- report
+            Runoff A vs B: A preferred on 2 ballots, B on 0, no preference on 1 -> A wins
+            Tiebreaks, in the order applied:
+              Scoring round, five-star ratings (ballots giving each a 5): B 1, C 0, D 0 -> B goes to the runoff
+            Draw by lot: not needed
+        "#]],
     );
 }
 
@@ -221,11 +288,18 @@ fn three_tied_for_second_five_star_tied_then_lot() {
         &[&[5, 4, 3, 2], &[5, 1, 2, 2], &[5, 0, 0, 1]],
         1,
         expect![[r#"
-        winners: A
-        seat 1 runoff A vs C: 3-0, no preference 0 -> A
-        seat 1 scoring five_star: B 0, C 0, D 0 -> []
-        seat 1 scoring lot: B 4, C 2, D 3 -> [C]
-    "#]],
+            winners: A
+            seat 1 runoff A vs C: 3-0, no preference 0 -> A
+            seat 1 scoring five_star: B 0, C 0, D 0 -> []
+            seat 1 scoring lot: B 4, C 2, D 3 -> [C]
+            --- report
+            Runoff A vs C: A preferred on 3 ballots, C on 0, no preference on 0 -> A wins
+            Tiebreaks, in the order applied:
+              Scoring round, five-star ratings (ballots giving each a 5): B 0, C 0, D 0 -> still tied
+              Scoring round, draw by lot (place in the draw order; earlier wins): B 4, C 2, D 3 -> C goes to the runoff
+            Draw order (fixed by the seed; in a draw the earlier option wins): A, C, D, B
+            Seed: 0000000000000000000000000000000000000000000000000000000000000000
+        "#]],
     );
 }
 
@@ -236,10 +310,15 @@ fn runoff_tie_broken_by_total_score() {
         &[&[5, 0], &[0, 1], &[3, 3]],
         1,
         expect![[r#"
-        winners: A
-        seat 1 runoff A vs B: 1-1, no preference 1 -> A
-        seat 1 runoff score: A 8, B 4 -> [A]
-    "#]],
+            winners: A
+            seat 1 runoff A vs B: 1-1, no preference 1 -> A
+            seat 1 runoff score: A 8, B 4 -> [A]
+            --- report
+            Runoff A vs B: A preferred on 1 ballot, B on 1, no preference on 1 -> A wins (a tied runoff: see the tiebreaks)
+            Tiebreaks, in the order applied:
+              Runoff, total scores: A 8, B 4 -> A wins
+            Draw by lot: not needed
+        "#]],
     );
 }
 
@@ -250,11 +329,17 @@ fn runoff_tie_broken_by_five_star() {
         &[&[5, 4], &[0, 1]],
         1,
         expect![[r#"
-        winners: A
-        seat 1 runoff A vs B: 1-1, no preference 0 -> A
-        seat 1 runoff score: A 5, B 5 -> []
-        seat 1 runoff five_star: A 1, B 0 -> [A]
-    "#]],
+            winners: A
+            seat 1 runoff A vs B: 1-1, no preference 0 -> A
+            seat 1 runoff score: A 5, B 5 -> []
+            seat 1 runoff five_star: A 1, B 0 -> [A]
+            --- report
+            Runoff A vs B: A preferred on 1 ballot, B on 1, no preference on 0 -> A wins (a tied runoff: see the tiebreaks)
+            Tiebreaks, in the order applied:
+              Runoff, total scores: A 5, B 5 -> still tied
+              Runoff, five-star ratings (ballots giving each a 5): A 1, B 0 -> A wins
+            Draw by lot: not needed
+        "#]],
     );
 }
 
@@ -265,12 +350,20 @@ fn runoff_tie_decided_by_lot() {
         &[&[3, 3], &[1, 1]],
         1,
         expect![[r#"
-        winners: A
-        seat 1 runoff A vs B: 0-0, no preference 2 -> A
-        seat 1 runoff score: A 4, B 4 -> []
-        seat 1 runoff five_star: A 0, B 0 -> []
-        seat 1 runoff lot: A 1, B 2 -> [A]
-    "#]],
+            winners: A
+            seat 1 runoff A vs B: 0-0, no preference 2 -> A
+            seat 1 runoff score: A 4, B 4 -> []
+            seat 1 runoff five_star: A 0, B 0 -> []
+            seat 1 runoff lot: A 1, B 2 -> [A]
+            --- report
+            Runoff A vs B: A preferred on 0 ballots, B on 0, no preference on 2 -> A wins (a tied runoff: see the tiebreaks)
+            Tiebreaks, in the order applied:
+              Runoff, total scores: A 4, B 4 -> still tied
+              Runoff, five-star ratings (ballots giving each a 5): A 0, B 0 -> still tied
+              Runoff, draw by lot (place in the draw order; earlier wins): A 1, B 2 -> A wins
+            Draw order (fixed by the seed; in a draw the earlier option wins): A, B
+            Seed: 0000000000000000000000000000000000000000000000000000000000000000
+        "#]],
     );
 }
 
@@ -281,11 +374,17 @@ fn bloc_star_repeats_on_the_remaining_options() {
         &[&[5, 4, 1, 0], &[5, 3, 4, 0], &[1, 5, 2, 0]],
         3,
         expect![[r#"
-        winners: A B C
-        seat 1 runoff B vs A: 1-2, no preference 0 -> A
-        seat 2 runoff B vs C: 2-1, no preference 0 -> B
-        seat 3 runoff C vs D: 3-0, no preference 0 -> C
-    "#]],
+            winners: A B C
+            seat 1 runoff B vs A: 1-2, no preference 0 -> A
+            seat 2 runoff B vs C: 2-1, no preference 0 -> B
+            seat 3 runoff C vs D: 3-0, no preference 0 -> C
+            --- report
+            Seat 1: Runoff B vs A: B preferred on 1 ballot, A on 2, no preference on 0 -> A wins
+            Seat 2: Runoff B vs C: B preferred on 2 ballots, C on 1, no preference on 0 -> B wins
+            Seat 3: Runoff C vs D: C preferred on 3 ballots, D on 0, no preference on 0 -> C wins
+            Tiebreaks: none needed
+            Draw by lot: not needed
+        "#]],
     );
 }
 
@@ -296,10 +395,16 @@ fn bloc_star_with_as_many_seats_as_options_elects_everyone() {
         &[&[5, 1], &[2, 4]],
         2,
         expect![[r#"
-        winners: A B
-        seat 1 runoff A vs B: 1-1, no preference 0 -> A
-        seat 2 unopposed: B
-        seat 1 runoff score: A 7, B 5 -> [A]
-    "#]],
+            winners: A B
+            seat 1 runoff A vs B: 1-1, no preference 0 -> A
+            seat 2 unopposed: B
+            seat 1 runoff score: A 7, B 5 -> [A]
+            --- report
+            Seat 1: Runoff A vs B: A preferred on 1 ballot, B on 1, no preference on 0 -> A wins (a tied runoff: see the tiebreaks)
+            Seat 2: B is the only option left and wins
+            Tiebreaks, in the order applied:
+              Seat 1, runoff, total scores: A 7, B 5 -> A wins
+            Draw by lot: not needed
+        "#]],
     );
 }
