@@ -8,6 +8,7 @@
 //!   deterministically.
 
 pub mod body;
+mod index;
 pub mod replica;
 pub mod roll;
 pub mod sample;
@@ -15,6 +16,7 @@ pub mod sample;
 pub use body::{Body, DeviceId, MemberId, Role, Standing};
 pub use moot_crypto::Lane;
 pub use replica::{
-    DraftError, Equivocation, Insertion, Limits, Outcome, Reason, Rejection, Replica, Source, Valid,
+    DraftError, Equivocation, Insertion, Limits, Outcome, Reason, Rejection, Replica, Retain,
+    Source, Verdict,
 };
 pub use roll::{Denied, Facts, MemberRecord, Roll, Status};

@@ -44,7 +44,9 @@ type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 use moot_crypto::{Authentic, DecodeError, Draft, HubId, Lane, OpId, SecretKey, SignedOp};
 
 use crate::body::{Body, BodyError, Checkpoint, DeviceId, LaneCut, MemberId, kind};
-use crate::roll::{Denied, Facts, Roll, Status};
+pub use crate::index::Verdict;
+use crate::index::{Index, Meta, NONE};
+use crate::roll::{Denied, Roll, Status};
 
 /// Bounds on what a replica buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,18 @@ pub struct Limits {
     pub max_remembered_rejections: usize,
     /// Cached roll resolutions (performance only: results never depend on it).
     pub max_cached_rolls: usize,
+    /// Whether the replica keeps the bytes of the ops it holds.
+    pub retain: Retain,
+}
+
+/// What a replica keeps of the ops it holds, beyond its compact index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retain {
+    /// Every op's bytes, in memory (tools, tests, short-lived replicas).
+    Everything,
+    /// Only the index (about 60 bytes per op) and the roll ops: op bytes live in the store, and
+    /// the caller persists what [`Insertion::kept`] hands it. What a long-running node uses.
+    IndexOnly,
 }
 
 impl Default for Limits {
@@ -67,6 +81,7 @@ impl Default for Limits {
             max_pending_bytes: 4 * 1024 * 1024,
             max_remembered_rejections: 65_536,
             max_cached_rolls: 4_096,
+            retain: Retain::Everything,
         }
     }
 }
@@ -192,6 +207,9 @@ pub struct Insertion {
     pub outcome: Outcome,
     /// Waiting ops this one released.
     pub released: Vec<Outcome>,
+    /// Every op this insertion kept (the op given and the ops it released), in acceptance
+    /// order, with its verdict: what the caller stores.
+    pub kept: Vec<(Authentic<SignedOp>, Verdict)>,
 }
 
 /// Two ops with the same author, lane and sequence number: a forked chain, kept as evidence.
@@ -212,48 +230,26 @@ pub struct Equivocation {
 /// forks included.
 type Frontier = Arc<Vec<OpId>>;
 
-/// How an accepted op stands, beyond having been accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Judged {
-    /// Judged at its causal position and found authorized.
-    Valid,
-    /// An unknown kind: checked for its author's standing and lane only.
-    Unsupported,
-    /// Not judged: needs a newer node.
-    NeedsUpgrade,
-}
-
-struct Node {
+/// A judged roll op, kept whole: roll ops are few (low-volume governance), and resolving the
+/// roll reads their bodies.
+struct RollNode {
     op: Authentic<SignedOp>,
     body: Body,
-    member: MemberId,
-    judged: Judged,
     /// The frontier of the op's strict causal past.
     roll_parents: Frontier,
-    /// For roll ops, the longest chain of roll ops ending here; 0 otherwise.
+    /// The longest chain of roll ops ending here.
     roll_depth: u64,
     /// Seniority of the author in the op's causal past (orders concurrent roll ops).
     rank: u64,
-    /// The roll facts the authorization used (checked against the resolved roll).
-    facts: Facts,
-    /// True if the op's causal past holds an op whose effect on the roll this node cannot
-    /// know (an unsupported roll-family op, or a held roll op).
-    tainted: bool,
 }
 
-impl Node {
-    /// True for roll ops that take part in resolution (judged ones only).
-    fn is_resolved_roll(&self) -> bool {
-        self.judged == Judged::Valid && self.body.is_roll()
-    }
-
-    /// True if ops after this one cannot be judged by this node.
-    fn taints(&self) -> bool {
-        match self.judged {
-            Judged::Valid => false,
-            Judged::Unsupported => kind::ROLL.contains(&self.op.kind()),
-            Judged::NeedsUpgrade => self.body.is_roll(),
-        }
+/// True if ops after this one cannot be judged by this node: an unsupported op of the roll
+/// family, or a roll op held for an upgrade.
+fn taints(meta: &Meta) -> bool {
+    match meta.verdict() {
+        Verdict::Accepted => false,
+        Verdict::Unsupported => kind::ROLL.contains(&meta.kind),
+        Verdict::NeedsUpgrade => kind::is_roll(meta.kind),
     }
 }
 
@@ -262,29 +258,6 @@ impl Node {
 struct Resolution {
     roll: Roll,
     denied: imbl::OrdMap<OpId, Denied>,
-}
-
-/// A valid op: only the replica can make one.
-#[derive(Debug, Clone, Copy)]
-pub struct Valid<'a> {
-    op: &'a SignedOp,
-    body: &'a Body,
-    member: MemberId,
-}
-
-impl<'a> Valid<'a> {
-    /// The signed op.
-    pub fn op(&self) -> &'a SignedOp {
-        self.op
-    }
-    /// Its decoded body.
-    pub fn body(&self) -> &'a Body {
-        self.body
-    }
-    /// The member who wrote it.
-    pub fn member(&self) -> MemberId {
-        self.member
-    }
 }
 
 /// An op waiting for dependencies, with where it came from.
@@ -330,9 +303,24 @@ pub enum DraftError {
 pub struct Replica {
     hub: HubId,
     limits: Limits,
-    nodes: HashMap<OpId, Box<Node>>,
-    /// Author chains: (device key bytes, lane, seq) → op ids (more than one: a fork).
-    chains: BTreeMap<([u8; 32], Lane, u64), Vec<OpId>>,
+    /// Every op held: id, sequence, device, frontier, kind, lane, verdict.
+    index: Index,
+    /// Judged roll ops, whole.
+    rolls: HashMap<OpId, Box<RollNode>>,
+    /// Op bytes, with [`Retain::Everything`].
+    archive: HashMap<OpId, Authentic<SignedOp>>,
+    /// Author devices by number.
+    devices: Vec<moot_crypto::PublicKey>,
+    device_numbers: HashMap<[u8; 32], u32>,
+    /// Roll frontiers by number (interned: many ops share one).
+    frontiers: Vec<Frontier>,
+    frontier_numbers: HashMap<Frontier, u32>,
+    /// The newest op of each (device, lane) chain (lowest id at a forked seq).
+    tips: HashMap<(u32, Lane), u32>,
+    /// The first op of each (device, lane) chain (to detect a fork at seq 1).
+    firsts: HashMap<(u32, Lane), u32>,
+    /// Forked chain positions: (device key bytes, lane, seq) → op ids, ascending.
+    forks: BTreeMap<([u8; 32], Lane, u64), Vec<OpId>>,
     /// The maximal judged roll ops, per lane: what a new op names so that its authority is
     /// judged against the roll its author saw. The members lane sees both lanes' roll ops.
     roll_heads: [BTreeSet<OpId>; 2],
@@ -365,8 +353,16 @@ impl Replica {
         Replica {
             hub,
             limits,
-            nodes: HashMap::default(),
-            chains: BTreeMap::new(),
+            index: Index::new(),
+            rolls: HashMap::default(),
+            archive: HashMap::default(),
+            devices: Vec::new(),
+            device_numbers: HashMap::default(),
+            frontiers: Vec::new(),
+            frontier_numbers: HashMap::default(),
+            tips: HashMap::default(),
+            firsts: HashMap::default(),
+            forks: BTreeMap::new(),
             roll_heads: [BTreeSet::new(), BTreeSet::new()],
             rejected: HashMap::default(),
             rejected_order: VecDeque::new(),
@@ -403,12 +399,29 @@ impl Replica {
 
     /// Ops accepted (including unsupported and held ones).
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.index.len()
     }
 
     /// True when no op is held.
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.index.len() == 0
+    }
+
+    /// Makes room for `additional` more ops (a load of known size), so the index does not
+    /// over-allocate as it grows.
+    pub fn reserve(&mut self, additional: usize) {
+        self.index.reserve(additional);
+    }
+
+    /// Heap bytes of the per-op index (what grows with the hub; the roll ops, the roll
+    /// caches and retained op bytes are not counted).
+    pub fn index_bytes(&self) -> usize {
+        self.index.heap_bytes()
+    }
+
+    /// The verdict on an op held.
+    pub fn verdict(&self, id: &OpId) -> Option<Verdict> {
+        self.index.get(id).map(|(_, m)| m.verdict())
     }
 
     /// Ops waiting for dependencies, all sources.
@@ -426,26 +439,33 @@ impl Replica {
         self.rejected.len()
     }
 
-    /// The bytes of an accepted op.
+    /// The bytes of an op held, when the replica has them: roll ops always, others with
+    /// [`Retain::Everything`].
     pub fn op_bytes(&self, id: &OpId) -> Option<&[u8]> {
         self.op(id).map(SignedOp::bytes)
     }
 
-    /// An accepted op.
+    /// An op held, when the replica has its bytes (see [`Replica::op_bytes`]).
     pub fn op(&self, id: &OpId) -> Option<&SignedOp> {
-        self.nodes.get(id).map(|n| n.op.get())
+        self.rolls
+            .get(id)
+            .map(|n| n.op.get())
+            .or_else(|| self.archive.get(id).map(|op| op.get()))
     }
 
     /// True if the op is held, waiting, or was rejected: giving it again changes nothing.
     fn is_known(&self, id: &OpId) -> bool {
-        self.nodes.contains_key(id)
-            || self.rejected.contains_key(id)
-            || self.pending.contains_key(id)
+        self.index.contains(id) || self.rejected.contains_key(id) || self.pending.contains_key(id)
+    }
+
+    /// True if the op is held (accepted, unsupported or held for an upgrade).
+    pub fn holds(&self, id: &OpId) -> bool {
+        self.index.contains(id)
     }
 
     /// Every accepted op id, ascending.
     pub fn op_ids(&self) -> BTreeSet<OpId> {
-        self.nodes.keys().copied().collect()
+        self.index.ids().iter().copied().collect()
     }
 
     /// Why an op was rejected, if it was (and is still remembered).
@@ -456,11 +476,9 @@ impl Replica {
     /// The latest op of `device`'s chain in `lane` held here: `(seq, id)` (at a forked seq,
     /// the lowest id).
     pub fn chain_head(&self, device: &DeviceId, lane: Lane) -> Option<(u64, OpId)> {
-        let device = device.to_bytes();
-        self.chains
-            .range((device, lane, 0)..=(device, lane, u64::MAX))
-            .next_back()
-            .and_then(|((_, _, seq), ids)| ids.first().map(|id| (*seq, *id)))
+        let device = *self.device_numbers.get(&device.to_bytes())?;
+        let tip = *self.tips.get(&(device, lane))?;
+        Some((self.index.meta(tip)?.seq, self.index.id(tip)?))
     }
 
     /// The highest sequence number of `device` in either lane (what a removal's cut states).
@@ -537,7 +555,6 @@ impl Replica {
                 }
             }
         }
-        self.nodes.reserve(to_check.len());
         // Signatures are checked in Ed25519 batches on worker threads while this thread
         // validates the batches already checked, in input order.
         let hub = self.hub;
@@ -614,12 +631,77 @@ impl Replica {
         if self.is_known(&id) {
             return Self::single(Outcome::Duplicate(id));
         }
-        let outcome = self.admit(op, source);
+        let mut kept = Vec::new();
+        let outcome = self.admit(op, source, &mut kept);
         let mut released = Vec::new();
         if let Some(id) = self.settled(&outcome) {
-            self.release(id, &mut released);
+            self.release(id, &mut released, &mut kept);
         }
-        Insertion { outcome, released }
+        Insertion {
+            outcome,
+            released,
+            kept,
+        }
+    }
+
+    /// Loads an op from the node's own store with the verdict it was given when it arrived.
+    /// Verdicts are final, so an accepted op of a non-roll kind is indexed without being judged
+    /// again (no signature check, no authorization: the store loader alone may call this).
+    /// Roll ops are judged again to rebuild the roll (they are few), and unsupported or held
+    /// ops are judged again because a newer version may now understand them. Ops must come in
+    /// the order they were accepted. Returns the op's verdict now; an op that the current rules
+    /// refuse, or whose dependencies are not held, is an error, never a quiet skip.
+    pub fn restore(
+        &mut self,
+        op: Authentic<SignedOp>,
+        stored: Verdict,
+    ) -> Result<Verdict, Rejection> {
+        let id = op.id();
+        if self.index.contains(&id) {
+            return self.verdict(&id).ok_or(Rejection {
+                op: Some(id),
+                reason: Reason::BrokenChain,
+            });
+        }
+        if stored != Verdict::Accepted || kind::is_roll(op.kind()) {
+            let mut kept = Vec::new();
+            return match self.admit(op, Source::DEFAULT, &mut kept) {
+                Outcome::Accepted(_) => Ok(Verdict::Accepted),
+                Outcome::Unsupported(_) => Ok(Verdict::Unsupported),
+                Outcome::NeedsUpgrade(_) => Ok(Verdict::NeedsUpgrade),
+                Outcome::Rejected(rejection) => Err(rejection),
+                Outcome::Pending { op, missing } => Err(Rejection {
+                    op: Some(op),
+                    reason: Reason::InvalidDependency(missing.first().copied().unwrap_or(op)),
+                }),
+                Outcome::Duplicate(_) => Ok(stored),
+            };
+        }
+        let missing = Self::parents(&op).find(|p| !self.index.contains(p));
+        if let Some(missing) = missing {
+            return Err(Rejection {
+                op: Some(id),
+                reason: Reason::InvalidDependency(missing),
+            });
+        }
+        let tainted = Self::parents(&op).any(|p| {
+            self.index
+                .get(&p)
+                .is_some_and(|(_, m)| m.tainted() || taints(m))
+        });
+        let frontier = self.frontier_of_parents(&op);
+        let device = self.device_number(op.author());
+        let frontier = self.frontier_number(frontier);
+        let (seq, lane) = (op.seq(), op.lane());
+        let n = self.index.insert(
+            id,
+            Meta::new(seq, device, frontier, op.kind(), lane, stored, tainted),
+        );
+        self.link_chain(n, id, device, lane, seq, op.prev());
+        if self.limits.retain == Retain::Everything {
+            self.archive.insert(id, op);
+        }
+        Ok(stored)
     }
 
     /// Forgets the ops waiting from `source` (a peer that went away, a bundle that ended).
@@ -649,6 +731,7 @@ impl Replica {
         Insertion {
             outcome,
             released: Vec::new(),
+            kept: Vec::new(),
         }
     }
 
@@ -679,7 +762,12 @@ impl Replica {
     }
 
     /// Re-examines ops that were waiting on `id`, transitively.
-    fn release(&mut self, id: OpId, released: &mut Vec<Outcome>) {
+    fn release(
+        &mut self,
+        id: OpId,
+        released: &mut Vec<Outcome>,
+        kept: &mut Vec<(Authentic<SignedOp>, Verdict)>,
+    ) {
         let mut queue = vec![id];
         while let Some(done) = queue.pop() {
             let Some(waiters) = self.waiting_on.remove(&done) else {
@@ -688,7 +776,7 @@ impl Replica {
             for waiter in waiters {
                 let ready = self.pending.get(&waiter).is_some_and(|w| {
                     Self::parents(&w.op)
-                        .all(|p| self.nodes.contains_key(&p) || self.rejected.contains_key(&p))
+                        .all(|p| self.index.contains(&p) || self.rejected.contains_key(&p))
                 });
                 if !ready {
                     continue;
@@ -701,7 +789,7 @@ impl Replica {
                     usage.ops = usage.ops.saturating_sub(1);
                     usage.bytes = usage.bytes.saturating_sub(waiting.op.bytes().len());
                 }
-                let outcome = self.admit(waiting.op, source);
+                let outcome = self.admit(waiting.op, source, kept);
                 if let Some(id) = self.settled(&outcome) {
                     queue.push(id);
                 }
@@ -734,8 +822,36 @@ impl Replica {
         }
     }
 
-    /// The checks after authentication.
-    fn admit(&mut self, op: Authentic<SignedOp>, source: Source) -> Outcome {
+    /// The number of a device, assigned on first sight.
+    fn device_number(&mut self, device: moot_crypto::PublicKey) -> u32 {
+        let raw = device.to_bytes();
+        if let Some(n) = self.device_numbers.get(&raw) {
+            return *n;
+        }
+        let n = self.devices.len() as u32;
+        self.devices.push(device);
+        self.device_numbers.insert(raw, n);
+        n
+    }
+
+    /// The number of a frontier, interned.
+    fn frontier_number(&mut self, frontier: Frontier) -> u32 {
+        if let Some(n) = self.frontier_numbers.get(&frontier) {
+            return *n;
+        }
+        let n = self.frontiers.len() as u32;
+        self.frontiers.push(frontier.clone());
+        self.frontier_numbers.insert(frontier, n);
+        n
+    }
+
+    /// The checks after authentication. A kept op is pushed on `kept` with its verdict.
+    fn admit(
+        &mut self,
+        op: Authentic<SignedOp>,
+        source: Source,
+        kept: &mut Vec<(Authentic<SignedOp>, Verdict)>,
+    ) -> Outcome {
         let id = op.id();
         let body = match Body::decode(op.kind(), op.body()) {
             Ok(body) => body,
@@ -763,7 +879,7 @@ impl Replica {
             return self.reject(id, Reason::InvalidDependency(bad));
         }
         let missing: Vec<OpId> = Self::parents(&op)
-            .filter(|p| !self.nodes.contains_key(p))
+            .filter(|p| !self.index.contains(p))
             .collect();
         if !missing.is_empty() {
             if !self.may_wait(&op, &body) {
@@ -786,76 +902,73 @@ impl Replica {
             return Outcome::Pending { op: id, missing };
         }
         let lane = op.lane();
+        let parent_meta: Vec<(OpId, Meta)> = Self::parents(&op)
+            .filter_map(|p| self.index.get(&p).map(|(_, m)| (p, *m)))
+            .collect();
         if lane == Lane::Public
-            && let Some(dep) = Self::parents(&op).find(|p| {
-                self.nodes
-                    .get(p)
-                    .is_some_and(|n| n.op.lane() != Lane::Public)
-            })
+            && let Some((dep, _)) = parent_meta.iter().find(|(_, m)| m.lane() != Lane::Public)
         {
-            return self.reject(id, Reason::LaneDependency(dep));
+            return self.reject(id, Reason::LaneDependency(*dep));
         }
+        let author = op.author();
+        let author_no = self.device_numbers.get(&author.to_bytes()).copied();
         if let Some(prev) = op.prev() {
-            let continues = self.nodes.get(&prev).is_some_and(|p| {
-                p.op.author() == op.author() && p.op.lane() == lane && p.op.seq() + 1 == op.seq()
+            let continues = parent_meta.iter().any(|(p, m)| {
+                *p == prev
+                    && Some(m.device) == author_no
+                    && m.lane() == lane
+                    && m.seq + 1 == op.seq()
             });
             if !continues {
                 return self.reject(id, Reason::BrokenChain);
             }
         }
-        let author = op.author();
-        let tainted =
-            Self::parents(&op).any(|p| self.nodes.get(&p).is_some_and(|n| n.tainted || n.taints()));
+        let tainted = parent_meta.iter().any(|(_, m)| m.tainted() || taints(m));
         let roll_parents = self.frontier_of_parents(&op);
         // Any parent counts as a reference, `prev` included: a reference that is also the
         // author's previous op is carried as `prev` (the envelope never repeats it in `deps`).
-        let refers_to_unjudged = Self::parents(&op).any(|d| {
-            self.nodes
-                .get(&d)
-                .is_some_and(|n| n.judged != Judged::Valid)
-        });
+        let refers_to_unjudged = parent_meta
+            .iter()
+            .any(|(_, m)| m.verdict() != Verdict::Accepted);
         let unknown = matches!(body, Body::Unknown(_));
-        let judged = if tainted || (refers_to_unjudged && !unknown) {
-            Judged::NeedsUpgrade
+        let verdict = if tainted || (refers_to_unjudged && !unknown) {
+            Verdict::NeedsUpgrade
         } else if unknown {
-            Judged::Unsupported
+            Verdict::Unsupported
         } else {
-            Judged::Valid
+            Verdict::Accepted
         };
         // The roll state of the op's causal past. An op held for an upgrade is not judged.
         let past = self.resolution(&roll_parents);
-        let facts = if judged == Judged::NeedsUpgrade {
-            Facts::default()
+        if verdict != Verdict::NeedsUpgrade
+            && let Err(denied) = past.roll.authorize(&self.hub, &author, lane, &body)
+        {
+            return self.reject(id, Reason::Unauthorized(denied));
+        }
+        let is_resolved_roll = verdict == Verdict::Accepted && body.is_roll();
+        let presented = if is_resolved_roll {
+            Arc::new(vec![id])
         } else {
-            match past.roll.authorize(&self.hub, &author, lane, &body) {
-                Ok(facts) => facts,
-                Err(denied) => return self.reject(id, Reason::Unauthorized(denied)),
-            }
-        };
-        let member = match &body {
-            Body::Found(found) => found.founder,
-            Body::CertifyDevice(c) if c.device == author => c.member,
-            _ => match past.roll.member_of(&author) {
-                Some(member) => member,
-                None if judged == Judged::NeedsUpgrade => author,
-                None => return self.reject(id, Reason::Unauthorized(Denied::UnknownDevice)),
-            },
-        };
-        let rank = match &body {
-            Body::Found(_) => 0,
-            _ => past.roll.rank(&member),
-        };
-        let is_resolved_roll = judged == Judged::Valid && body.is_roll();
-        let roll_depth = if is_resolved_roll {
-            1 + roll_parents
-                .iter()
-                .filter_map(|p| self.nodes.get(p).map(|n| n.roll_depth))
-                .max()
-                .unwrap_or(0)
-        } else {
-            0
+            roll_parents.clone()
         };
         if is_resolved_roll {
+            let member = match &body {
+                Body::Found(found) => found.founder,
+                Body::CertifyDevice(c) if c.device == author => c.member,
+                _ => match past.roll.member_of(&author) {
+                    Some(member) => member,
+                    None => return self.reject(id, Reason::Unauthorized(Denied::UnknownDevice)),
+                },
+            };
+            let rank = match &body {
+                Body::Found(_) => 0,
+                _ => past.roll.rank(&member),
+            };
+            let roll_depth = 1 + roll_parents
+                .iter()
+                .filter_map(|p| self.rolls.get(p).map(|n| n.roll_depth))
+                .max()
+                .unwrap_or(0);
             // Extend the cached resolution: this op follows every roll op in its past, so it
             // comes last in their resolution order. The roll's maps are persistent, so the
             // copy shares everything but what this op changes, and the past's entry stays
@@ -867,7 +980,7 @@ impl Replica {
                     extended.denied.insert(id, denied);
                 }
             }
-            self.remember(Arc::new(vec![id]), Arc::new(extended));
+            self.remember(presented.clone(), Arc::new(extended));
             self.roll_ops.insert(id);
             self.global = None;
             // Every head in this op's past is in its frontier (a head is maximal overall, so
@@ -883,31 +996,88 @@ impl Replica {
                 }
                 heads.insert(id);
             }
+            self.rolls.insert(
+                id,
+                Box::new(RollNode {
+                    op: op.clone(),
+                    body,
+                    roll_parents,
+                    roll_depth,
+                    rank,
+                }),
+            );
         }
-        let ids = self
-            .chains
-            .entry((author.to_bytes(), lane, op.seq()))
-            .or_default();
-        ids.push(id);
-        ids.sort_unstable();
-        self.nodes.insert(
+        let device = self.device_number(author);
+        let frontier = self.frontier_number(presented);
+        let seq = op.seq();
+        let n = self.index.insert(
             id,
-            Box::new(Node {
-                op,
-                body,
-                member,
-                judged,
-                roll_parents,
-                roll_depth,
-                rank,
-                facts,
-                tainted,
-            }),
+            Meta::new(seq, device, frontier, op.kind(), lane, verdict, tainted),
         );
-        match judged {
-            Judged::Valid => Outcome::Accepted(id),
-            Judged::Unsupported => Outcome::Unsupported(id),
-            Judged::NeedsUpgrade => Outcome::NeedsUpgrade(id),
+        self.link_chain(n, id, device, lane, seq, op.prev());
+        if self.limits.retain == Retain::Everything {
+            self.archive.insert(id, op.clone());
+        }
+        kept.push((op, verdict));
+        match verdict {
+            Verdict::Accepted => Outcome::Accepted(id),
+            Verdict::Unsupported => Outcome::Unsupported(id),
+            Verdict::NeedsUpgrade => Outcome::NeedsUpgrade(id),
+        }
+    }
+
+    /// Records op `n` in its author's chain: the chain's tip, and fork evidence when another
+    /// op already continued the same `prev` (or also started the chain).
+    fn link_chain(
+        &mut self,
+        n: u32,
+        id: OpId,
+        device: u32,
+        lane: Lane,
+        seq: u64,
+        prev: Option<OpId>,
+    ) {
+        let sibling = match prev {
+            Some(prev) => match self.index.number(&prev) {
+                Some(p) => match self.index.meta_mut(p) {
+                    Some(meta) if meta.successor == NONE => {
+                        meta.successor = n;
+                        None
+                    }
+                    Some(meta) => Some(meta.successor),
+                    None => None,
+                },
+                None => None,
+            },
+            None => match self.firsts.get(&(device, lane)) {
+                Some(first) => Some(*first),
+                None => {
+                    self.firsts.insert((device, lane), n);
+                    None
+                }
+            },
+        };
+        if let Some(sibling) = sibling.and_then(|s| self.index.id(s))
+            && let Some(key) = self.devices.get(device as usize).map(|d| d.to_bytes())
+        {
+            let ids = self.forks.entry((key, lane, seq)).or_default();
+            for fork in [sibling, id] {
+                if !ids.contains(&fork) {
+                    ids.push(fork);
+                }
+            }
+            ids.sort_unstable();
+        }
+        let newer = match self.tips.get(&(device, lane)) {
+            None => true,
+            Some(tip) => {
+                let tip_seq = self.index.meta(*tip).map_or(0, |m| m.seq);
+                let tip_id = self.index.id(*tip);
+                seq > tip_seq || (seq == tip_seq && tip_id.is_some_and(|t| id < t))
+            }
+        };
+        if newer {
+            self.tips.insert((device, lane), n);
         }
     }
 
@@ -922,14 +1092,11 @@ impl Replica {
         }
     }
 
-    /// The frontier a roll op or other op presents to its children.
+    /// The frontier an op presents to its children: itself for a judged roll op, otherwise
+    /// the frontier of its past.
     fn frontier_of(&self, id: &OpId) -> Option<Frontier> {
-        let node = self.nodes.get(id)?;
-        Some(if node.is_resolved_roll() {
-            Arc::new(vec![*id])
-        } else {
-            node.roll_parents.clone()
-        })
+        let (_, meta) = self.index.get(id)?;
+        self.frontiers.get(meta.frontier as usize).cloned()
     }
 
     /// The frontier of an op's strict causal past: the maximal roll ops among its parents'.
@@ -954,13 +1121,13 @@ impl Replica {
 
     /// True if roll op `a` is a strict ancestor of roll op `b`.
     fn is_roll_ancestor(&self, a: &OpId, b: &OpId) -> bool {
-        let Some(depth_a) = self.nodes.get(a).map(|n| n.roll_depth) else {
+        let Some(depth_a) = self.rolls.get(a).map(|n| n.roll_depth) else {
             return false;
         };
         let mut stack = vec![*b];
         let mut seen = HashSet::default();
         while let Some(current) = stack.pop() {
-            let Some(node) = self.nodes.get(&current) else {
+            let Some(node) = self.rolls.get(&current) else {
                 continue;
             };
             for parent in node.roll_parents.iter() {
@@ -969,7 +1136,7 @@ impl Replica {
                 }
                 // Ancestors of `a`'s depth or lower cannot lead to it.
                 let deeper = self
-                    .nodes
+                    .rolls
                     .get(parent)
                     .is_some_and(|p| p.roll_depth > depth_a);
                 if deeper && seen.insert(*parent) {
@@ -996,7 +1163,7 @@ impl Replica {
         let mut stack: Vec<OpId> = frontier.to_vec();
         while let Some(current) = stack.pop() {
             if subset.insert(current)
-                && let Some(node) = self.nodes.get(&current)
+                && let Some(node) = self.rolls.get(&current)
             {
                 stack.extend(node.roll_parents.iter().copied());
             }
@@ -1016,7 +1183,7 @@ impl Replica {
         let mut children: HashMap<OpId, Vec<OpId>> = HashMap::default();
         let mut devices_of: BTreeMap<MemberId, BTreeSet<DeviceId>> = BTreeMap::new();
         for id in subset {
-            let Some(node) = self.nodes.get(id) else {
+            let Some(node) = self.rolls.get(id) else {
                 continue;
             };
             let parents = node
@@ -1045,7 +1212,7 @@ impl Replica {
         // Cuts: a roll op concurrent with a removal or revocation of its author, beyond the cut,
         // waits for it (and is then judged by the roll after it).
         for id in subset {
-            let Some(node) = self.nodes.get(id) else {
+            let Some(node) = self.rolls.get(id) else {
                 continue;
             };
             let cuts: Vec<(DeviceId, LaneCut)> = match &node.body {
@@ -1062,7 +1229,7 @@ impl Replica {
                 _ => continue,
             };
             for other in subset {
-                let Some(target) = self.nodes.get(other) else {
+                let Some(target) = self.rolls.get(other) else {
                     continue;
                 };
                 let beyond = cuts.iter().any(|(device, last)| {
@@ -1078,7 +1245,7 @@ impl Replica {
                 }
             }
         }
-        let key = |id: &OpId| (self.nodes.get(id).map_or(u64::MAX, |n| n.rank), *id);
+        let key = |id: &OpId| (self.rolls.get(id).map_or(u64::MAX, |n| n.rank), *id);
         let mut ready: BTreeSet<(u64, OpId)> = waiting_for
             .iter()
             .filter(|(_, n)| **n == 0)
@@ -1106,7 +1273,7 @@ impl Replica {
             if !done.insert(next) {
                 continue;
             }
-            if let Some(node) = self.nodes.get(&next) {
+            if let Some(node) = self.rolls.get(&next) {
                 let author = node.op.author();
                 match resolution
                     .roll
@@ -1120,7 +1287,7 @@ impl Replica {
             }
             for child in children.get(&next).into_iter().flatten() {
                 let is_real = self
-                    .nodes
+                    .rolls
                     .get(child)
                     .is_some_and(|c| c.roll_parents.contains(&next));
                 if is_real && let Some(n) = real_waiting.get_mut(child) {
@@ -1160,55 +1327,59 @@ impl Replica {
 
     /// Whether an accepted op counts, with the reason if it does not. Unsupported and held ops
     /// never count here (they are kept, not applied).
-    pub fn validity(&mut self, id: &OpId) -> Option<Result<Valid<'_>, Denied>> {
+    pub fn validity(&mut self, id: &OpId) -> Option<Result<(), Denied>> {
         let global = self.global();
-        let node = self.nodes.get(id)?;
-        match node.judged {
-            Judged::Valid => {}
-            Judged::Unsupported => return Some(Err(Denied::Unsupported)),
-            Judged::NeedsUpgrade => return Some(Err(Denied::NeedsUpgrade)),
+        let (_, meta) = self.index.get(id)?;
+        let meta = *meta;
+        match meta.verdict() {
+            Verdict::Accepted => {}
+            Verdict::Unsupported => return Some(Err(Denied::Unsupported)),
+            Verdict::NeedsUpgrade => return Some(Err(Denied::NeedsUpgrade)),
         }
-        if node.body.is_roll() {
-            if let Some(denied) = global.denied.get(id) {
-                return Some(Err(denied.clone()));
-            }
-        } else {
-            if let Some(fact) = node
-                .facts
-                .ops()
-                .iter()
-                .find(|f| global.denied.contains_key(*f) || !self.roll_ops.contains(*f))
+        if kind::is_roll(meta.kind) {
+            return Some(match global.denied.get(id) {
+                Some(denied) => Err(denied.clone()),
+                None => Ok(()),
+            });
+        }
+        let author = *self.devices.get(meta.device as usize)?;
+        let frontier = self.frontiers.get(meta.frontier as usize)?.clone();
+        // The roll facts the op's authorization used: its device's certification and its
+        // member's admission, as they stood in its causal past. Only a denied roll op can make
+        // one unaccepted, so the past is resolved only when some roll op was denied.
+        if !global.denied.is_empty() {
+            let past = self.resolution(&frontier);
+            if let Some(facts) = past.roll.author_facts(&author)
+                && let Some(fact) = facts
+                    .ops()
+                    .iter()
+                    .find(|f| global.denied.contains_key(*f) || !self.roll_ops.contains(*f))
             {
                 return Some(Err(Denied::UnacceptedFact(*fact)));
             }
-            for (cut, last_seq) in global.roll.cuts_for(&node.op.author()) {
-                if node.op.seq() > last_seq.get(node.op.lane())
-                    && !self.in_past(&cut.by, &node.roll_parents)
-                {
-                    return Some(Err(Denied::BeyondCut));
-                }
+        }
+        for (cut, last_seq) in global.roll.cuts_for(&author) {
+            if meta.seq > last_seq.get(meta.lane()) && !self.in_past(&cut.by, &frontier) {
+                return Some(Err(Denied::BeyondCut));
             }
         }
-        Some(Ok(Valid {
-            op: &node.op,
-            body: &node.body,
-            member: node.member,
-        }))
+        Some(Ok(()))
     }
 
     /// Every accepted op id with whether it counts, ascending by id.
     pub fn validities(&mut self) -> BTreeMap<OpId, Result<(), Denied>> {
         let ids = self.op_ids();
         ids.into_iter()
-            .filter_map(|id| self.validity(&id).map(|v| (id, v.map(drop))))
+            .filter_map(|id| self.validity(&id).map(|v| (id, v)))
             .collect()
     }
 
-    /// Forked chains: two or more ops with one author, lane and sequence number.
+    /// Forked chains: two or more ops with one author, lane and sequence number, at the
+    /// position where the chain first forks (later positions of the two branches follow from
+    /// it).
     pub fn equivocations(&self) -> Vec<Equivocation> {
-        self.chains
+        self.forks
             .iter()
-            .filter(|(_, ids)| ids.len() > 1)
             .filter_map(|((device, lane, seq), ids)| {
                 Some(Equivocation {
                     device: moot_crypto::PublicKey::from_bytes(device).ok()?,
@@ -1244,8 +1415,8 @@ impl Replica {
         };
         let mut deps: BTreeSet<OpId> = self.uncovered_heads(lane, prev).collect();
         for r in refs {
-            let node = self.nodes.get(r).ok_or(DraftError::UnknownDependency(*r))?;
-            if !lane.may_depend_on(node.op.lane()) {
+            let (_, meta) = self.index.get(r).ok_or(DraftError::UnknownDependency(*r))?;
+            if !lane.may_depend_on(meta.lane()) {
                 return Err(DraftError::LaneDependency(*r));
             }
             deps.insert(*r);
@@ -1274,16 +1445,15 @@ impl Replica {
             .map(|ids| ids.last().copied().unwrap_or(OpId([0; 32])))
     }
 
-    /// Signs `body` as `device` in `lane`, naming `refs`, and inserts it. When the roll heads
-    /// and `refs` are more than one op may name, checkpoint ops gather the heads first. Returns
-    /// every op written, in order (checkpoints, then the op).
-    pub fn write_in(
+    /// [`Replica::write_in`], returning the signed ops written (checkpoints, then the op), for
+    /// the caller to store.
+    pub fn write_ops(
         &mut self,
         device: &SecretKey,
         lane: Lane,
         body: &Body,
         refs: &[OpId],
-    ) -> Result<Vec<OpId>, Rejection> {
+    ) -> Result<Vec<Authentic<SignedOp>>, Rejection> {
         let refused = |reason| Rejection { op: None, reason };
         let mut written = Vec::new();
         loop {
@@ -1305,6 +1475,20 @@ impl Replica {
                 Err(_) => return Err(refused(Reason::MalformedBody(BodyError::Limit(0)))),
             }
         }
+    }
+
+    /// Signs `body` as `device` in `lane`, naming `refs`, and inserts it. When the roll heads
+    /// and `refs` are more than one op may name, checkpoint ops gather the heads first. Returns
+    /// every op written, in order (checkpoints, then the op).
+    pub fn write_in(
+        &mut self,
+        device: &SecretKey,
+        lane: Lane,
+        body: &Body,
+        refs: &[OpId],
+    ) -> Result<Vec<OpId>, Rejection> {
+        self.write_ops(device, lane, body, refs)
+            .map(|ops| ops.iter().map(|op| op.id()).collect())
     }
 
     /// A checkpoint naming as many roll heads as fit beside `room` other dependencies, the
@@ -1351,7 +1535,11 @@ impl Replica {
             .copied()
     }
 
-    fn sign_and_insert(&mut self, device: &SecretKey, draft: Draft) -> Result<OpId, Rejection> {
+    fn sign_and_insert(
+        &mut self,
+        device: &SecretKey,
+        draft: Draft,
+    ) -> Result<Authentic<SignedOp>, Rejection> {
         let op = draft.sign(&self.hub, device).map_err(|e| Rejection {
             op: None,
             reason: match e {
@@ -1359,13 +1547,14 @@ impl Replica {
                 _ => Reason::BadSignature,
             },
         })?;
-        match self.insert_authentic(op).outcome {
-            Outcome::Accepted(id) => Ok(id),
+        let insertion = self.insert_authentic(op.clone());
+        match insertion.outcome {
             Outcome::Rejected(rejection) => Err(rejection),
-            Outcome::Unsupported(id)
-            | Outcome::NeedsUpgrade(id)
-            | Outcome::Duplicate(id)
-            | Outcome::Pending { op: id, .. } => Ok(id),
+            Outcome::Accepted(_)
+            | Outcome::Unsupported(_)
+            | Outcome::NeedsUpgrade(_)
+            | Outcome::Duplicate(_)
+            | Outcome::Pending { .. } => Ok(op),
         }
     }
 }

@@ -244,6 +244,12 @@ impl Roll {
         })
     }
 
+    /// The roll facts that make `device` an active author: its certification and its
+    /// member's admission (`None` if it is not an active author here).
+    pub fn author_facts(&self, device: &DeviceId) -> Option<Facts> {
+        self.author(device).ok().map(|a| Facts::of(&a.facts))
+    }
+
     /// The author as a steward: the facts include the steward grant.
     fn steward(&self, device: &DeviceId) -> Result<Facts, Denied> {
         let author = self.author(device)?;

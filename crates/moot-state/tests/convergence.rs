@@ -15,7 +15,7 @@ use moot_crypto::OpId;
 use moot_state::body::{
     Checkpoint, LaneCut, PublicName, RevokeDevice, RoleChange, SetConstituency, SetContribution,
 };
-use moot_state::{Body, Lane, Limits, Replica, Role, Standing};
+use moot_state::{Body, Lane, Limits, Replica, Retain, Role, Standing};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -262,6 +262,31 @@ fn deliver(replica: &mut Replica, ops: &[Vec<u8>]) {
     }
 }
 
+/// [`deliver`], collecting what the replica hands over to store, in acceptance order.
+fn deliver_keeping(
+    replica: &mut Replica,
+    ops: &[Vec<u8>],
+) -> Vec<(
+    moot_crypto::Authentic<moot_crypto::SignedOp>,
+    moot_state::Verdict,
+)> {
+    let hub = replica.hub();
+    let mut kept = Vec::new();
+    loop {
+        let before = replica.len();
+        for bytes in ops {
+            let op = moot_crypto::SignedOp::decode(bytes).unwrap();
+            if let Ok(op) = op.authenticate(&hub) {
+                kept.extend(replica.insert_authentic(op).kept);
+            }
+        }
+        if replica.len() == before {
+            break;
+        }
+    }
+    kept
+}
+
 fn shuffled(mut ops: Vec<Vec<u8>>, seed: u64) -> Vec<Vec<u8>> {
     let mut state = seed | 1;
     for i in (1..ops.len()).rev() {
@@ -313,6 +338,20 @@ proptest! {
             prop_assert_eq!(replica.pending_len(), 0);
             prop_assert_eq!(&observe(&mut replica), &expected);
         }
+        // A replica that keeps only its compact index (op bytes on disk) reaches the same
+        // state; so does one restored, as a node loads, from the ops it kept and their
+        // verdicts in acceptance order.
+        let mut lean = Replica::new(hub, Limits { retain: Retain::IndexOnly, ..Limits::default() });
+        let stored = deliver_keeping(&mut lean, &all);
+        prop_assert_eq!(stored.len(), all.len());
+        prop_assert_eq!(&observe(&mut lean), &expected);
+        let mut restored = Replica::new(hub, Limits { retain: Retain::IndexOnly, ..Limits::default() });
+        for (op, verdict) in stored {
+            let id = op.id();
+            prop_assert_eq!(restored.restore(op, verdict), Ok(verdict), "op {:?}", id);
+        }
+        prop_assert_eq!(&observe(&mut restored), &expected);
+
         // Lanes: a guest's replica, fed only the public lane, accepts every public op and
         // reaches the same verdict on each as a member's replica holding both lanes.
         let public: Vec<Vec<u8>> = all

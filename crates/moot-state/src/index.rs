@@ -1,0 +1,265 @@
+//! The replica's compact index of every op it holds: what validation needs to know about an op
+//! once it is accepted, in about 60 bytes, so that op bytes and bodies can live on disk.
+//!
+//! An op is numbered in acceptance order. Its 32-byte id is kept once (`ids`), a hash table of
+//! 4-byte numbers finds it by id, and a 24-byte [`Meta`] holds the rest: sequence number,
+//! device number, the roll frontier it presents to its children (an interned number), the
+//! first op that continued its chain (to detect forks), its kind and a flags byte (lane,
+//! verdict, taint). Roll ops, which are few, keep their body elsewhere in the replica.
+
+use hashbrown::HashTable;
+use moot_crypto::{Lane, OpId};
+
+/// No op (a [`Meta::successor`] that nothing continued yet).
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// How an accepted op stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Judged at its causal position and found authorized.
+    Accepted,
+    /// A kind this node does not know: only its author's standing and lane were checked.
+    Unsupported,
+    /// Not judged: it rests on something this node cannot interpret.
+    NeedsUpgrade,
+}
+
+impl Verdict {
+    /// The verdict's byte in the store.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            Verdict::Accepted => 0,
+            Verdict::Unsupported => 1,
+            Verdict::NeedsUpgrade => 2,
+        }
+    }
+
+    /// The verdict of a stored byte.
+    pub fn from_byte(byte: u8) -> Option<Verdict> {
+        match byte {
+            0 => Some(Verdict::Accepted),
+            1 => Some(Verdict::Unsupported),
+            2 => Some(Verdict::NeedsUpgrade),
+            _ => None,
+        }
+    }
+}
+
+const LANE_MEMBERS: u8 = 1;
+const VERDICT_SHIFT: u8 = 1;
+const VERDICT_MASK: u8 = 0b110;
+const TAINTED: u8 = 0b1000;
+
+/// What the index keeps of one op.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Meta {
+    /// Sequence number in the author's chain in its lane.
+    pub seq: u64,
+    /// The author device's number in the replica.
+    pub device: u32,
+    /// The number of the roll frontier the op presents to its children.
+    pub frontier: u32,
+    /// The first op held that names this one as `prev` ([`NONE`] if none yet).
+    pub successor: u32,
+    /// The op's kind.
+    pub kind: u16,
+    flags: u8,
+}
+
+impl Meta {
+    pub fn new(
+        seq: u64,
+        device: u32,
+        frontier: u32,
+        kind: u16,
+        lane: Lane,
+        verdict: Verdict,
+        tainted: bool,
+    ) -> Meta {
+        let mut flags = verdict.to_byte() << VERDICT_SHIFT;
+        if lane == Lane::Members {
+            flags |= LANE_MEMBERS;
+        }
+        if tainted {
+            flags |= TAINTED;
+        }
+        Meta {
+            seq,
+            device,
+            frontier,
+            successor: NONE,
+            kind,
+            flags,
+        }
+    }
+
+    pub fn lane(&self) -> Lane {
+        if self.flags & LANE_MEMBERS != 0 {
+            Lane::Members
+        } else {
+            Lane::Public
+        }
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        Verdict::from_byte((self.flags & VERDICT_MASK) >> VERDICT_SHIFT)
+            .unwrap_or(Verdict::Accepted)
+    }
+
+    /// True if the op's causal past holds an op whose effect on the roll this node cannot know.
+    pub fn tainted(&self) -> bool {
+        self.flags & TAINTED != 0
+    }
+}
+
+/// Ops by number and by id.
+pub(crate) struct Index {
+    ids: Vec<OpId>,
+    meta: Vec<Meta>,
+    table: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Index {
+    pub fn new() -> Index {
+        Index {
+            ids: Vec::new(),
+            meta: Vec::new(),
+            table: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    fn hash(hasher: &foldhash::fast::RandomState, id: &OpId) -> u64 {
+        use std::hash::BuildHasher as _;
+        hasher.hash_one(id.0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// The number of an op held.
+    pub fn number(&self, id: &OpId) -> Option<u32> {
+        let hash = Self::hash(&self.hasher, id);
+        self.table
+            .find(hash, |n| self.ids.get(*n as usize) == Some(id))
+            .copied()
+    }
+
+    /// An op's number and index entry.
+    pub fn get(&self, id: &OpId) -> Option<(u32, &Meta)> {
+        let n = self.number(id)?;
+        self.meta.get(n as usize).map(|m| (n, m))
+    }
+
+    pub fn contains(&self, id: &OpId) -> bool {
+        self.number(id).is_some()
+    }
+
+    pub fn meta(&self, n: u32) -> Option<&Meta> {
+        self.meta.get(n as usize)
+    }
+
+    pub fn meta_mut(&mut self, n: u32) -> Option<&mut Meta> {
+        self.meta.get_mut(n as usize)
+    }
+
+    pub fn id(&self, n: u32) -> Option<OpId> {
+        self.ids.get(n as usize).copied()
+    }
+
+    /// Adds an op not held yet; returns its number.
+    pub fn insert(&mut self, id: OpId, meta: Meta) -> u32 {
+        let n = self.ids.len() as u32;
+        self.ids.push(id);
+        self.meta.push(meta);
+        let (ids, hasher) = (&self.ids, &self.hasher);
+        let hash = Self::hash(hasher, &id);
+        self.table.insert_unique(hash, n, |m| {
+            ids.get(*m as usize).map_or(0, |id| Self::hash(hasher, id))
+        });
+        n
+    }
+
+    /// Makes room for `additional` more ops at once (a load of known size).
+    pub fn reserve(&mut self, additional: usize) {
+        self.ids.reserve_exact(additional);
+        self.meta.reserve_exact(additional);
+        let (ids, hasher) = (&self.ids, &self.hasher);
+        self.table.reserve(additional, |m| {
+            ids.get(*m as usize).map_or(0, |id| Self::hash(hasher, id))
+        });
+    }
+
+    /// Every id held, in acceptance order.
+    pub fn ids(&self) -> &[OpId] {
+        &self.ids
+    }
+
+    /// Heap bytes held by the index (capacities, not lengths).
+    pub fn heap_bytes(&self) -> usize {
+        self.ids.capacity() * std::mem::size_of::<OpId>()
+            + self.meta.capacity() * std::mem::size_of::<Meta>()
+            + self.table.allocation_size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn finds_every_op_by_id_and_keeps_its_fields() {
+        let mut index = Index::new();
+        for n in 0..10_000u32 {
+            let mut id = [0u8; 32];
+            id[..4].copy_from_slice(&n.to_le_bytes());
+            let lane = if n % 3 == 0 {
+                Lane::Members
+            } else {
+                Lane::Public
+            };
+            let verdict = match n % 5 {
+                0 => Verdict::Unsupported,
+                1 => Verdict::NeedsUpgrade,
+                _ => Verdict::Accepted,
+            };
+            let number = index.insert(
+                OpId(id),
+                Meta::new(
+                    u64::from(n) + 1,
+                    n / 7,
+                    n / 11,
+                    (n % 65_536) as u16,
+                    lane,
+                    verdict,
+                    n % 2 == 0,
+                ),
+            );
+            assert_eq!(number, n);
+        }
+        for n in 0..10_000u32 {
+            let mut id = [0u8; 32];
+            id[..4].copy_from_slice(&n.to_le_bytes());
+            let (number, meta) = index.get(&OpId(id)).unwrap();
+            assert_eq!(number, n);
+            assert_eq!(meta.seq, u64::from(n) + 1);
+            assert_eq!(meta.device, n / 7);
+            assert_eq!(meta.frontier, n / 11);
+            assert_eq!(meta.lane() == Lane::Members, n % 3 == 0);
+            assert_eq!(meta.tainted(), n % 2 == 0);
+            assert_eq!(meta.successor, NONE);
+            let verdict = match n % 5 {
+                0 => Verdict::Unsupported,
+                1 => Verdict::NeedsUpgrade,
+                _ => Verdict::Accepted,
+            };
+            assert_eq!(meta.verdict(), verdict);
+        }
+        assert!(index.get(&OpId([0xff; 32])).is_none());
+        assert_eq!(std::mem::size_of::<Meta>(), 24);
+    }
+}
