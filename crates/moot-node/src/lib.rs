@@ -23,12 +23,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use moot_crypto::keystore::{self, KeystoreError};
-use moot_crypto::{HubId, OpId, PublicKey, SecretKey};
+use moot_crypto::{Authentic, HubId, OpId, PublicKey, SecretKey, SignedOp};
 use moot_state::body::{
     Admit, Certificate, CertifyDevice, Found, LaneCut, MAX_TEXT_BYTES, PROTOCOL, Remove,
     RoleChange, SetConstituency, SetName, hub_id,
 };
-use moot_state::{Body, Lane, Limits, Reason, Replica, Role, Roll, Standing, Status};
+use moot_state::{
+    Body, Lane, Limits, Reason, Replica, Retain, Role, Roll, Standing, Status, Verdict,
+};
 use moot_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -286,6 +288,30 @@ fn stewards(roll: &Roll) -> usize {
         .keys()
         .filter(|member| roll.is_steward(member))
         .count()
+}
+
+/// Ops read from the store at a time when a hub is loaded.
+const LOAD_BATCH: usize = 4096;
+
+/// Signs and validates `body` (in its lane, naming the roll heads; checkpoints first when
+/// they are too many) and returns the ops to store with their verdicts.
+fn write_body(
+    replica: &mut Replica,
+    device: &SecretKey,
+    body: &Body,
+) -> Result<Vec<(Authentic<SignedOp>, Verdict)>, NodeError> {
+    let lane = body.lane().unwrap_or(Lane::Members);
+    let ops = replica
+        .write_ops(device, lane, body, &[])
+        .map_err(|r| NodeError::Refused(r.reason))?;
+    ops.into_iter()
+        .map(|op| {
+            let verdict = replica.verdict(&op.id()).ok_or_else(|| {
+                NodeError::Corrupt(format!("written op {} is not in the replica", op.id()))
+            })?;
+            Ok((op, verdict))
+        })
+        .collect()
 }
 
 /// This node's identity.
@@ -654,23 +680,47 @@ impl Node {
         })
     }
 
-    /// Loads a hub's replica from the store.
+    /// Loads a hub's replica from the store: its compact index and roll, not its op bytes.
+    /// Ops come in acceptance order, in bounded batches, with the verdicts given when they
+    /// arrived, so nothing is verified or judged again except roll ops (re-applied to rebuild
+    /// the roll) and ops a newer version may now understand (their new verdicts are stored).
     pub fn replica(&self, hub: &HubId) -> Result<Replica, NodeError> {
-        let ops = self.store()?.load_ops(hub)?;
-        let mut replica = Replica::new(*hub, Limits::default());
-        for op in ops {
-            let id = op.id();
-            // Stored ops were kept when they arrived, and are stored after their dependencies:
-            // each must be kept again. One that the current rules refuse (or that waits) is a
-            // loud error, never a quiet skip: the derived state would silently differ.
-            let outcome = replica.insert_authentic(op).outcome;
-            if outcome.kept().is_none() {
-                return Err(NodeError::StoredOpRefused {
-                    hub: *hub,
-                    op: id,
-                    outcome: format!("{outcome:?}"),
-                });
+        let store = self.store()?;
+        let limits = Limits {
+            retain: Retain::IndexOnly,
+            ..Limits::default()
+        };
+        let mut replica = Replica::new(*hub, limits);
+        replica.reserve(usize::try_from(store.op_count(hub)?).unwrap_or(0));
+        let mut changed = Vec::new();
+        let mut position = 0;
+        loop {
+            let batch = store.load_from(hub, position, LOAD_BATCH)?;
+            let Some((last, _, _)) = batch.last() else {
+                break;
+            };
+            position = last + 1;
+            for (at, op, stored) in batch {
+                let id = op.id();
+                let stored = Verdict::from_byte(stored).ok_or_else(|| {
+                    NodeError::Corrupt(format!("verdict of the op at position {at}"))
+                })?;
+                // An op the current rules refuse is a loud error, never a quiet skip: the
+                // derived state would silently differ from what was acknowledged.
+                let now = replica.restore(op, stored).map_err(|rejection| {
+                    NodeError::StoredOpRefused {
+                        hub: *hub,
+                        op: id,
+                        outcome: rejection.reason.to_string(),
+                    }
+                })?;
+                if now != stored {
+                    changed.push((id, now.to_byte()));
+                }
             }
+        }
+        if !changed.is_empty() {
+            store.set_verdicts(hub, &changed)?;
         }
         Ok(replica)
     }
@@ -693,40 +743,30 @@ impl Node {
             protocol: PROTOCOL,
             device_certificate: Certificate::issue(&signer.member, &hub, &signer.device.public()),
         });
-        let id = replica
-            .write(&signer.device, &body)
-            .map_err(|r| NodeError::Refused(r.reason))?;
+        let mut ops = write_body(&mut replica, &signer.device, &body)?;
         // The founder's name is personal data: it goes in the members lane.
         let name_op = Body::SetName(SetName {
             member: founder,
             name: self.entry(&founder)?.name.clone(),
         });
-        let name_id = replica
-            .write(&signer.device, &name_op)
-            .map_err(|r| NodeError::Refused(r.reason))?;
-        let ops = [id, name_id]
-            .iter()
-            .map(|id| {
-                replica.op(id).ok_or_else(|| {
-                    NodeError::Corrupt(format!("written op {id} is not in the replica"))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        ops.extend(write_body(&mut replica, &signer.device, &name_op)?);
+        let ops: Vec<&SignedOp> = ops.iter().map(|(op, _)| op.get()).collect();
         self.store()?
             .create_hub(&hub, &bytes, &ops, &[(DEFAULT_HUB, &hub.0)])?;
         Ok(hub)
     }
 
-    fn persist(&self, replica: &Replica, ids: &[OpId]) -> Result<(), NodeError> {
-        let ops = ids
+    /// Stores written ops with their verdicts, in one durable transaction.
+    fn persist(
+        &self,
+        hub: &HubId,
+        ops: &[(Authentic<SignedOp>, Verdict)],
+    ) -> Result<(), NodeError> {
+        let kept: Vec<(&SignedOp, u8)> = ops
             .iter()
-            .map(|id| {
-                replica.op(id).ok_or_else(|| {
-                    NodeError::Corrupt(format!("written op {id} is not in the replica"))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.store()?.put_ops(&replica.hub(), &ops)?;
+            .map(|(op, verdict)| (op.get(), verdict.to_byte()))
+            .collect();
+        self.store()?.put_kept(hub, &kept)?;
         Ok(())
     }
 
@@ -759,22 +799,14 @@ impl Node {
                 device: signer.device.public(),
                 certificate: Certificate::issue(&signer.member, hub, &signer.device.public()),
             });
-            written.push(
-                replica
-                    .write(&signer.device, &certify)
-                    .map_err(|r| NodeError::Refused(r.reason))?,
-            );
+            written.extend(write_body(&mut replica, &signer.device, &certify)?);
         }
         for body in &bodies {
-            written.push(
-                replica
-                    .write(&signer.device, body)
-                    .map_err(|r| NodeError::Refused(r.reason))?,
-            );
+            written.extend(write_body(&mut replica, &signer.device, body)?);
         }
-        self.persist(&replica, &written)?;
+        self.persist(hub, &written)?;
         self.refresh_view(hub, replica)?;
-        Ok(written)
+        Ok(written.iter().map(|(op, _)| op.id()).collect())
     }
 
     /// Admits a member (or guest), with a role if asked. Someone already on the roll (and not

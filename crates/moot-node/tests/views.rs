@@ -53,31 +53,69 @@ fn the_roll_view_is_a_rebuildable_cache_of_the_ops() {
 #[test]
 fn a_stored_op_the_rules_refuse_is_a_loud_error_not_a_quiet_skip() {
     use moot_crypto::{Draft, Lane, SecretKey};
+    use moot_state::Body;
+    use moot_state::body::{Admit, Checkpoint};
     let dir = tempfile::tempdir().unwrap();
     let mut node = Node::open(dir.path()).unwrap();
     node.init("Fay", None).unwrap();
     let fay = node.signer(None, None).unwrap();
     let hub = node.create_hub("Riverside", &fay).unwrap();
     let replica = node.replica(&hub).unwrap();
-    // An authentic op by a key nobody certified, slipped into the store behind the replica's
-    // back (an older store, or a tampered one).
-    let stranger = SecretKey::from_seed([9; 32]);
     let heads = replica.roll_heads(Lane::Public);
-    let op = Draft {
-        lane: Lane::Public,
-        seq: 1,
-        prev: None,
-        deps: heads,
-        kind: moot_state::body::kind::CHECKPOINT,
-        body: vec![],
-    }
-    .sign(&hub, &stranger)
-    .unwrap();
-    node.store().unwrap().put_ops(&hub, &[op.get()]).unwrap();
+    let stranger = SecretKey::from_seed([9; 32]);
+    let sign = |lane: Lane, seq: u64, prev, deps: Vec<moot_crypto::OpId>, body: Body| {
+        let (kind, bytes) = body.encode().unwrap();
+        Draft {
+            lane,
+            seq,
+            prev,
+            deps,
+            kind,
+            body: bytes,
+        }
+        .sign(&hub, &stranger)
+        .unwrap()
+    };
+    // Roll ops are judged again on load: an admission by a key nobody certified, slipped into
+    // the store behind the replica's back (a tampered or incompatible store), stops the load.
+    let admit = sign(
+        Lane::Public,
+        1,
+        None,
+        heads.clone(),
+        Body::Admit(Admit {
+            member: stranger.public(),
+            standing: moot_state::Standing::Member,
+        }),
+    );
+    node.store().unwrap().put_ops(&hub, &[admit.get()]).unwrap();
     let error = match node.replica(&hub) {
         Ok(_) => panic!("a refused stored op must not load quietly"),
         Err(error) => error.to_string(),
     };
-    assert!(error.contains(&op.id().to_string()), "{error}");
+    assert!(error.contains(&admit.id().to_string()), "{error}");
     assert!(error.contains("not accepted by this version"), "{error}");
+
+    // Other ops keep the verdict they were stored with, but their structure is checked: a
+    // public op resting on a members-lane op is refused too.
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Node::open(dir.path()).unwrap();
+    node.init("Fay", None).unwrap();
+    let fay = node.signer(None, None).unwrap();
+    let hub = node.create_hub("Riverside", &fay).unwrap();
+    let replica = node.replica(&hub).unwrap();
+    let members_head = replica.roll_heads(Lane::Members);
+    let bad = sign(
+        Lane::Public,
+        1,
+        None,
+        members_head,
+        Body::Checkpoint(Checkpoint {}),
+    );
+    node.store().unwrap().put_ops(&hub, &[bad.get()]).unwrap();
+    let error = match node.replica(&hub) {
+        Ok(_) => panic!("a refused stored op must not load quietly"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.contains(&bad.id().to_string()), "{error}");
 }

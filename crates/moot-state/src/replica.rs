@@ -677,12 +677,33 @@ impl Replica {
                 Outcome::Duplicate(_) => Ok(stored),
             };
         }
+        let refused = |reason| Rejection {
+            op: Some(id),
+            reason,
+        };
+        // The structure is checked (cheap index lookups; it catches a store whose order or
+        // contents were altered): dependencies held, the lane rule, the chain.
         let missing = Self::parents(&op).find(|p| !self.index.contains(p));
         if let Some(missing) = missing {
-            return Err(Rejection {
-                op: Some(id),
-                reason: Reason::InvalidDependency(missing),
+            return Err(refused(Reason::InvalidDependency(missing)));
+        }
+        if op.lane() == Lane::Public
+            && let Some(dep) = Self::parents(&op).find(|p| {
+                self.index
+                    .get(p)
+                    .is_some_and(|(_, m)| m.lane() != Lane::Public)
+            })
+        {
+            return Err(refused(Reason::LaneDependency(dep)));
+        }
+        if let Some(prev) = op.prev() {
+            let author = self.device_numbers.get(&op.author().to_bytes()).copied();
+            let continues = self.index.get(&prev).is_some_and(|(_, m)| {
+                Some(m.device) == author && m.lane() == op.lane() && m.seq + 1 == op.seq()
             });
+            if !continues {
+                return Err(refused(Reason::BrokenChain));
+            }
         }
         let tainted = Self::parents(&op).any(|p| {
             self.index

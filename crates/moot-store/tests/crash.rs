@@ -27,7 +27,9 @@ fn device() -> SecretKey {
 fn writer(path: &Path) {
     let store = Store::open(path).unwrap();
     let key = device();
-    let chain = store.chain(&HUB, &key.public()).unwrap();
+    let chain = store
+        .chain(&HUB, &key.public(), moot_crypto::Lane::Public)
+        .unwrap();
     let (mut seq, mut prev) = chain.last().map_or((0, None), |(s, id)| (*s, Some(*id)));
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -93,7 +95,9 @@ fn check(path: &Path, acked: &BTreeSet<OpId>) {
         missing.first()
     );
     // Every stored op is authentic, and the chain is continuous from 1 with no gaps or forks.
-    let chain = store.chain(&HUB, &device().public()).unwrap();
+    let chain = store
+        .chain(&HUB, &device().public(), moot_crypto::Lane::Public)
+        .unwrap();
     assert_eq!(chain.len(), ops.len());
     for (i, (seq, id)) in chain.iter().enumerate() {
         assert_eq!(*seq, i as u64 + 1, "chain continuous");

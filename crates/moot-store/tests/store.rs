@@ -51,7 +51,9 @@ fn hubs_chains_ids_forks_and_duplicates() {
         assert_eq!(store.op(&b, &op.id()).unwrap(), None, "hubs are separate");
     }
     assert_eq!(store.op(&b, &b1.id()).unwrap().as_deref(), Some(b1.bytes()));
-    let chain = store.chain(&a, &alice.public()).unwrap();
+    let chain = store
+        .chain(&a, &alice.public(), moot_crypto::Lane::Public)
+        .unwrap();
     assert_eq!(chain.len(), 3);
     assert_eq!(chain[0], (1, a1.id()));
     let mut forks: Vec<OpId> = chain[1..]
@@ -65,7 +67,12 @@ fn hubs_chains_ids_forks_and_duplicates() {
     let mut expected = vec![a2.id(), a2_fork.id()];
     expected.sort();
     assert_eq!(forks, expected);
-    assert!(store.chain(&b, &alice.public()).unwrap().is_empty());
+    assert!(
+        store
+            .chain(&b, &alice.public(), moot_crypto::Lane::Public)
+            .unwrap()
+            .is_empty()
+    );
     // Loading returns the exact ops in acceptance order.
     let loaded: Vec<OpId> = store.load_ops(&a).unwrap().iter().map(|o| o.id()).collect();
     assert_eq!(loaded, vec![a1.id(), a2.id(), a2_fork.id()]);
@@ -132,4 +139,140 @@ fn a_new_store_is_readable_only_by_its_owner() {
     Store::open(&path).unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+}
+
+fn op_in(
+    hub: &HubId,
+    key: &SecretKey,
+    lane: moot_crypto::Lane,
+    seq: u64,
+    prev: Option<OpId>,
+    body: &[u8],
+) -> SignedOp {
+    Draft {
+        lane,
+        seq,
+        prev,
+        deps: vec![],
+        kind: 5,
+        body: body.to_vec(),
+    }
+    .sign(hub, key)
+    .unwrap()
+    .into_inner()
+}
+
+#[test]
+fn reads_for_sync_heads_chain_ranges_batches_and_verdicts() {
+    use moot_crypto::Lane;
+    use moot_store::Head;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("moot.redb")).unwrap();
+    let hub = HubId([4; 32]);
+    let alice = SecretKey::from_seed([1; 32]);
+    let bob = SecretKey::from_seed([2; 32]);
+    // Alice: a public chain of 5, a members chain of 2 that forks at seq 2 and goes on one
+    // branch to seq 3. Bob: one public op.
+    let mut public = Vec::new();
+    let mut prev = None;
+    for seq in 1..=5 {
+        let op = op_in(&hub, &alice, Lane::Public, seq, prev, &[seq as u8]);
+        prev = Some(op.id());
+        public.push(op);
+    }
+    let m1 = op_in(&hub, &alice, Lane::Members, 1, None, b"m1");
+    let m2a = op_in(&hub, &alice, Lane::Members, 2, Some(m1.id()), b"m2a");
+    let m2b = op_in(&hub, &alice, Lane::Members, 2, Some(m1.id()), b"m2b");
+    let m3a = op_in(&hub, &alice, Lane::Members, 3, Some(m2a.id()), b"m3a");
+    let b1 = op_in(&hub, &bob, Lane::Public, 1, None, b"b1");
+    let mut all: Vec<(&SignedOp, u8)> = public.iter().map(|o| (o, 0)).collect();
+    all.extend([(&m1, 0), (&m2a, 0), (&m2b, 1), (&m3a, 2), (&b1, 0)]);
+    store.put_kept(&hub, &all).unwrap();
+
+    // Heads: every tip, the forked branch that stopped included.
+    let mut expected = vec![
+        Head {
+            device: alice.public(),
+            lane: Lane::Public,
+            seq: 5,
+            id: public[4].id(),
+        },
+        Head {
+            device: alice.public(),
+            lane: Lane::Members,
+            seq: 2,
+            id: m2b.id(),
+        },
+        Head {
+            device: alice.public(),
+            lane: Lane::Members,
+            seq: 3,
+            id: m3a.id(),
+        },
+        Head {
+            device: bob.public(),
+            lane: Lane::Public,
+            seq: 1,
+            id: b1.id(),
+        },
+    ];
+    expected.sort();
+    let mut heads = store.heads(&hub).unwrap();
+    heads.sort();
+    assert_eq!(heads, expected);
+
+    // A chain range, bounded.
+    let range = store
+        .chain_range(&hub, &alice.public(), Lane::Public, 2..=4, 10)
+        .unwrap();
+    let seqs: Vec<u64> = range.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, vec![2, 3, 4]);
+    assert_eq!(range[0].1, public[1].bytes());
+    assert_eq!(
+        store
+            .chain_range(&hub, &alice.public(), Lane::Public, 1..=5, 2)
+            .unwrap()
+            .len(),
+        2
+    );
+    let members = store
+        .chain_range(&hub, &alice.public(), Lane::Members, 2..=2, 10)
+        .unwrap();
+    assert_eq!(members.len(), 2, "both sides of the fork");
+
+    // The whole hub as a stream of bounded batches, in acceptance order.
+    let mut streamed = Vec::new();
+    let mut position = 0;
+    loop {
+        let batch = store.ops_from(&hub, position, 3).unwrap();
+        assert!(batch.len() <= 3);
+        let Some((last, _)) = batch.last() else { break };
+        position = last + 1;
+        streamed.extend(batch.into_iter().map(|(_, bytes)| bytes));
+    }
+    let written: Vec<Vec<u8>> = all.iter().map(|(o, _)| o.bytes().to_vec()).collect();
+    assert_eq!(streamed, written);
+
+    // Verdicts are stored with the ops, and can be changed (after an upgrade).
+    let verdicts: Vec<u8> = store
+        .load_from(&hub, 0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|(_, _, v)| v)
+        .collect();
+    assert_eq!(verdicts, vec![0, 0, 0, 0, 0, 0, 0, 1, 2, 0]);
+    store
+        .set_verdicts(&hub, &[(m2b.id(), 0), (m3a.id(), 1)])
+        .unwrap();
+    let verdicts: Vec<u8> = store
+        .load_from(&hub, 0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|(_, _, v)| v)
+        .collect();
+    assert_eq!(verdicts, vec![0, 0, 0, 0, 0, 0, 0, 0, 1, 0]);
+    assert_eq!(
+        store.op(&hub, &m3a.id()).unwrap().as_deref(),
+        Some(m3a.bytes())
+    );
 }
