@@ -477,6 +477,69 @@ impl Node {
         self.identity()
     }
 
+    /// [`Node::init`] with given keys, unprotected: for tools that build a data directory from
+    /// fixed keys (`examples/sample_hub.rs`), never for people.
+    pub fn init_with_keys(
+        &mut self,
+        name: &str,
+        member: SecretKey,
+        device: SecretKey,
+    ) -> Result<Identity, NodeError> {
+        let name = clean_text("name", name)?;
+        if let Some(existing) = self.node_member()? {
+            return Err(NodeError::AlreadyInitialised(existing.to_string()));
+        }
+        let mut keys = self.keys.clone();
+        let member = add_key(&mut keys, &name, None, member, device)?;
+        keys.node_member = Some(member.to_bytes());
+        keys.save(&self.dir)?;
+        self.keys = keys;
+        self.identity()
+    }
+
+    /// Stores a hub and its ops as they come (each validated here first, in order), making it
+    /// the default hub: for tools that import a prepared history (`examples/sample_hub.rs`).
+    /// Returns the number of ops stored.
+    pub fn import_hub(&self, hub: &HubId, name: &str, ops: &[Vec<u8>]) -> Result<u64, NodeError> {
+        let record = HubRecord {
+            name: clean_text("hub name", name)?,
+        };
+        let bytes =
+            postcard::to_allocvec(&record).map_err(|e| NodeError::Corrupt(e.to_string()))?;
+        let store = self.store()?;
+        let mut replica = Replica::new(
+            *hub,
+            Limits {
+                retain: Retain::IndexOnly,
+                ..Limits::default()
+            },
+        );
+        let mut stored = 0;
+        let mut first = true;
+        for chunk in ops.chunks(LOAD_BATCH) {
+            let mut kept = Vec::new();
+            for insertion in replica.insert_batch(chunk) {
+                if let moot_state::Outcome::Rejected(rejection) = &insertion.outcome {
+                    return Err(NodeError::Refused(rejection.reason.clone()));
+                }
+                kept.extend(insertion.kept);
+            }
+            let refs: Vec<(&SignedOp, u8)> = kept
+                .iter()
+                .map(|(op, verdict)| (op.get(), verdict.to_byte()))
+                .collect();
+            if first {
+                let plain: Vec<&SignedOp> = Vec::new();
+                store.create_hub(hub, &bytes, &plain, &[(DEFAULT_HUB, &hub.0)])?;
+                first = false;
+            }
+            store.put_kept(hub, &refs)?;
+            stored += refs.len() as u64;
+        }
+        self.refresh_view(hub, replica)?;
+        Ok(stored)
+    }
+
     /// Adds another member key held on this node.
     pub fn new_member_key(
         &mut self,
@@ -1042,6 +1105,16 @@ fn make_key(
 ) -> Result<PublicKey, NodeError> {
     let member = SecretKey::from_seed(random()?);
     let device = SecretKey::from_seed(random()?);
+    add_key(keys, name, passphrase, member, device)
+}
+
+fn add_key(
+    keys: &mut KeyFile,
+    name: &str,
+    passphrase: Option<&str>,
+    member: SecretKey,
+    device: SecretKey,
+) -> Result<PublicKey, NodeError> {
     let seal = |key: &SecretKey| -> Result<Vec<u8>, NodeError> {
         keystore::seal(key, passphrase, random()?, random()?).map_err(|source| {
             NodeError::Keystore {

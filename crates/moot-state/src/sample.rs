@@ -14,7 +14,9 @@ pub const FILLER_KIND: u16 = 1000;
 /// Body size of the filler ops, in bytes.
 pub const FILLER_BODY_BYTES: usize = 64;
 
-fn key(kind: u8, n: usize) -> SecretKey {
+/// The sample's keys: `key(1, n)` is member `n`'s key (0 the founder), `key(2, n)` their
+/// device's.
+pub fn key(kind: u8, n: usize) -> SecretKey {
     let mut seed = [kind; 32];
     seed[..8].copy_from_slice(&(n as u64).to_le_bytes());
     SecretKey::from_seed(seed)
