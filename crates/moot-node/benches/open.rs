@@ -3,19 +3,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use moot_crypto::SignedOp;
 use moot_node::Node;
 
 fn bench(c: &mut Criterion) {
-    let (hub, ops) = moot_state::sample::history(1_000, 97_999);
+    let (hub, ops) = moot_state::sample::history(1_000, 100_000 - 2 - 3_000);
     let dir = tempfile::tempdir().unwrap();
     {
         let node = Node::open(dir.path()).unwrap();
-        let decoded: Vec<SignedOp> = ops.iter().map(|b| SignedOp::decode(b).unwrap()).collect();
-        for chunk in decoded.chunks(1_000) {
-            let refs: Vec<&SignedOp> = chunk.iter().collect();
-            node.store().unwrap().put_ops(&hub, &refs).unwrap();
-        }
+        node.import_hub(&hub, "Sample hub", &ops).unwrap();
     }
     let mut group = c.benchmark_group("node");
     group.sample_size(10);

@@ -24,7 +24,7 @@ fn measure(with_dependency: bool) {
     // causal pasts, one roll each in the replica's cache.
     let members = 1_000;
     let (hub, ops) =
-        moot_state::sample::history_with(members, 100_000 - 2 * members - 1, with_dependency);
+        moot_state::sample::history_with(members, 100_000 - 3 * members - 2, with_dependency);
     let dir = tempfile::tempdir().unwrap();
     let node = Node::open(dir.path()).unwrap();
     let empty = std::fs::metadata(dir.path().join(STORE_FILE))

@@ -423,6 +423,18 @@ pub struct Node {
     _lock: File,
 }
 
+impl Drop for Node {
+    /// Closes the store, then records that it was closed cleanly, so that the next command
+    /// can skip the full page check (the lock is still held here).
+    fn drop(&mut self) {
+        if let Some(store) = self.store.take() {
+            let path = store.path().to_path_buf();
+            drop(store);
+            moot_store::mark_closed(&path);
+        }
+    }
+}
+
 impl Node {
     /// Opens (creating if needed) the data directory, waiting up to [`LOCK_WAIT`] for another
     /// command using it.

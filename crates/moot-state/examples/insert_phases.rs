@@ -11,7 +11,7 @@ use moot_state::{Limits, Replica};
 fn main() {
     // MOOT_NO_DEPS=1: member ops follow only their own chain (1,000 distinct causal pasts).
     let with_dependency = std::env::var_os("MOOT_NO_DEPS").is_none();
-    let (hub, ops) = moot_state::sample::history_with(1_000, 97_999, with_dependency);
+    let (hub, ops) = moot_state::sample::history_with(1_000, 100_000 - 2 - 3_000, with_dependency);
     let start = Instant::now();
     let decoded: Vec<SignedOp> = ops.iter().map(|b| SignedOp::decode(b).unwrap()).collect();
     let decode = start.elapsed();

@@ -237,6 +237,10 @@ struct RollNode {
     body: Body,
     /// The frontier of the op's strict causal past.
     roll_parents: Frontier,
+    /// The maximal public roll ops in its strict past (for a public op, `roll_parents`).
+    public_parents: Frontier,
+    /// The roll facts its authorization used at its causal position.
+    facts: crate::roll::Facts,
     /// The longest chain of roll ops ending here.
     roll_depth: u64,
     /// Seniority of the author in the op's causal past (orders concurrent roll ops).
@@ -329,7 +333,10 @@ pub struct Replica {
     pending: HashMap<OpId, Waiting>,
     waiting_on: HashMap<OpId, BTreeSet<OpId>>,
     usage: BTreeMap<Source, Usage>,
-    roll_ops: BTreeSet<OpId>,
+    /// Judged public-lane roll ops: what the seniority and cut rules resolve.
+    public_rolls: BTreeSet<OpId>,
+    /// Judged members-lane roll ops: personal data, applied on top of the resolved roll.
+    member_rolls: BTreeSet<OpId>,
     cache: HashMap<Frontier, Arc<Resolution>>,
     cache_order: VecDeque<Frontier>,
     global: Option<Arc<Resolution>>,
@@ -369,7 +376,8 @@ impl Replica {
             pending: HashMap::default(),
             waiting_on: HashMap::default(),
             usage: BTreeMap::new(),
-            roll_ops: BTreeSet::new(),
+            public_rolls: BTreeSet::new(),
+            member_rolls: BTreeSet::new(),
             cache: HashMap::default(),
             cache_order: VecDeque::new(),
             global: None,
@@ -961,11 +969,14 @@ impl Replica {
         };
         // The roll state of the op's causal past. An op held for an upgrade is not judged.
         let past = self.resolution(&roll_parents);
-        if verdict != Verdict::NeedsUpgrade
-            && let Err(denied) = past.roll.authorize(&self.hub, &author, lane, &body)
-        {
-            return self.reject(id, Reason::Unauthorized(denied));
-        }
+        let facts = if verdict == Verdict::NeedsUpgrade {
+            crate::roll::Facts::default()
+        } else {
+            match past.roll.authorize(&self.hub, &author, lane, &body) {
+                Ok(facts) => facts,
+                Err(denied) => return self.reject(id, Reason::Unauthorized(denied)),
+            }
+        };
         let is_resolved_roll = verdict == Verdict::Accepted && body.is_roll();
         let presented = if is_resolved_roll {
             Arc::new(vec![id])
@@ -990,19 +1001,27 @@ impl Replica {
                 .filter_map(|p| self.rolls.get(p).map(|n| n.roll_depth))
                 .max()
                 .unwrap_or(0);
-            // Extend the cached resolution: this op follows every roll op in its past, so it
-            // comes last in their resolution order. The roll's maps are persistent, so the
-            // copy shares everything but what this op changes, and the past's entry stays
-            // cached for other ops that share that past.
-            let mut extended = (*past).clone();
-            match extended.roll.authorize(&self.hub, &author, lane, &body) {
-                Ok(_) => extended.roll.apply(id, &author, &body),
-                Err(denied) => {
-                    extended.denied.insert(id, denied);
+            let public_parents = match lane {
+                Lane::Public => roll_parents.clone(),
+                Lane::Members => self.public_frontier(&roll_parents),
+            };
+            if lane == Lane::Public {
+                // Extend the cached resolution: this op follows every roll op in its past, so
+                // it comes last in their resolution order. The roll's maps are persistent, so
+                // the copy shares everything but what this op changes, and the past's entry
+                // stays cached for other ops that share that past.
+                let mut extended = (*past).clone();
+                match extended.roll.authorize(&self.hub, &author, lane, &body) {
+                    Ok(_) => extended.roll.apply(id, &author, &body),
+                    Err(denied) => {
+                        extended.denied.insert(id, denied);
+                    }
                 }
+                self.remember(presented.clone(), Arc::new(extended));
+                self.public_rolls.insert(id);
+            } else {
+                self.member_rolls.insert(id);
             }
-            self.remember(presented.clone(), Arc::new(extended));
-            self.roll_ops.insert(id);
             self.global = None;
             // Every head in this op's past is in its frontier (a head is maximal overall, so
             // maximal in any past holding it).
@@ -1023,6 +1042,8 @@ impl Replica {
                     op: op.clone(),
                     body,
                     roll_parents,
+                    public_parents,
+                    facts,
                     roll_depth,
                     rank,
                 }),
@@ -1175,13 +1196,49 @@ impl Replica {
             .any(|f| f == a || self.is_roll_ancestor(a, f))
     }
 
-    /// The resolution of the roll ops in the causal past described by `frontier`.
+    /// The maximal public roll ops in the past described by `frontier` (which may name
+    /// members-lane roll ops: a public op never follows one, so each maps to the public
+    /// frontier of its own past).
+    fn public_frontier(&self, frontier: &Frontier) -> Frontier {
+        let mut public: Vec<OpId> = Vec::new();
+        let mut mapped = false;
+        for id in frontier.iter() {
+            match self.rolls.get(id) {
+                Some(node) if node.op.lane() == Lane::Members => {
+                    public.extend(node.public_parents.iter().copied());
+                    mapped = true;
+                }
+                _ => public.push(*id),
+            }
+        }
+        if !mapped {
+            return frontier.clone();
+        }
+        public.sort_unstable();
+        public.dedup();
+        let maximal: Vec<OpId> = public
+            .iter()
+            .copied()
+            .filter(|a| !public.iter().any(|b| b != a && self.is_roll_ancestor(a, b)))
+            .collect();
+        Arc::new(maximal)
+    }
+
+    /// The resolution of the public roll ops in the causal past described by `frontier`: the
+    /// roll that authorizes an op there. (Personal data in the members lane never decides an
+    /// authorization, so past rolls leave it out; the global roll applies it on top.)
     fn resolution(&mut self, frontier: &Frontier) -> Arc<Resolution> {
         if let Some(hit) = self.cache.get(frontier) {
             return hit.clone();
         }
+        let public = self.public_frontier(frontier);
+        if let Some(hit) = self.cache.get(&public) {
+            let hit = hit.clone();
+            self.remember(frontier.clone(), hit.clone());
+            return hit;
+        }
         let mut subset = BTreeSet::new();
-        let mut stack: Vec<OpId> = frontier.to_vec();
+        let mut stack: Vec<OpId> = public.to_vec();
         while let Some(current) = stack.pop() {
             if subset.insert(current)
                 && let Some(node) = self.rolls.get(&current)
@@ -1190,7 +1247,10 @@ impl Replica {
             }
         }
         let resolution = Arc::new(self.resolve(&subset));
-        self.remember(frontier.clone(), resolution.clone());
+        self.remember(public.clone(), resolution.clone());
+        if public != *frontier {
+            self.remember(frontier.clone(), resolution.clone());
+        }
         resolution
     }
 
@@ -1336,9 +1396,92 @@ impl Replica {
         if let Some(global) = &self.global {
             return global.clone();
         }
-        let resolution = Arc::new(self.resolve(&self.roll_ops));
+        let mut resolution = self.resolve(&self.public_rolls);
+        // Personal data: the members-lane roll ops that count (like any op: the roll facts
+        // their authorization used are accepted, and they are not beyond a cut), applied in
+        // causal order; of concurrent writes, the senior author's stands.
+        let order = self.members_order();
+        for id in order {
+            let verdict = self.member_roll_verdict(&id, &resolution);
+            let Some(node) = self.rolls.get(&id) else {
+                continue;
+            };
+            match verdict {
+                Ok(()) => resolution.roll.apply(id, &node.op.author(), &node.body),
+                Err(denied) => {
+                    resolution.denied.insert(id, denied);
+                }
+            }
+        }
+        let resolution = Arc::new(resolution);
         self.global = Some(resolution.clone());
         resolution
+    }
+
+    /// The members-lane roll ops in a deterministic causal order (Kahn's algorithm over their
+    /// roll links). Among ready (concurrent) ops the junior author's goes first, so that of two
+    /// concurrent writes to one field the senior author's is applied last and stands (then the
+    /// lower op id's).
+    fn members_order(&self) -> Vec<OpId> {
+        let mut waiting: HashMap<OpId, usize> = HashMap::default();
+        let mut children: HashMap<OpId, Vec<OpId>> = HashMap::default();
+        for id in &self.member_rolls {
+            let Some(node) = self.rolls.get(id) else {
+                continue;
+            };
+            let parents: Vec<OpId> = node
+                .roll_parents
+                .iter()
+                .filter(|p| self.member_rolls.contains(*p))
+                .copied()
+                .collect();
+            waiting.insert(*id, parents.len());
+            for parent in parents {
+                children.entry(parent).or_default().push(*id);
+            }
+        }
+        let key = |id: &OpId| (self.rolls.get(id).map_or(u64::MAX, |n| n.rank), *id);
+        let mut ready: BTreeSet<(u64, OpId)> = waiting
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(id, _)| key(id))
+            .collect();
+        let mut order = Vec::with_capacity(waiting.len());
+        while let Some((_, next)) = ready.pop_last() {
+            order.push(next);
+            for child in children.get(&next).into_iter().flatten() {
+                if let Some(n) = waiting.get_mut(child) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        ready.insert(key(child));
+                    }
+                }
+            }
+        }
+        order
+    }
+
+    /// Whether a members-lane roll op counts against the resolved public roll `global`.
+    fn member_roll_verdict(&mut self, id: &OpId, global: &Resolution) -> Result<(), Denied> {
+        let Some(node) = self.rolls.get(id) else {
+            return Err(Denied::Unresolved);
+        };
+        let (author, lane, seq) = (node.op.author(), node.op.lane(), node.op.seq());
+        let roll_parents = node.roll_parents.clone();
+        if let Some(fact) = node
+            .facts
+            .ops()
+            .iter()
+            .find(|f| global.denied.contains_key(*f) || !self.public_rolls.contains(*f))
+        {
+            return Err(Denied::UnacceptedFact(*fact));
+        }
+        for (cut, last_seq) in global.roll.cuts_for(&author) {
+            if seq > last_seq.get(lane) && !self.in_past(&cut.by, &roll_parents) {
+                return Err(Denied::BeyondCut);
+            }
+        }
+        Ok(())
     }
 
     /// The roll derived from every valid op held.
@@ -1374,7 +1517,7 @@ impl Replica {
                 && let Some(fact) = facts
                     .ops()
                     .iter()
-                    .find(|f| global.denied.contains_key(*f) || !self.roll_ops.contains(*f))
+                    .find(|f| global.denied.contains_key(*f) || !self.public_rolls.contains(*f))
             {
                 return Some(Err(Denied::UnacceptedFact(*fact)));
             }

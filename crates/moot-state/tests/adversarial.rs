@@ -143,7 +143,16 @@ fn removed_member_back_dating_does_not_count() {
     sync(&hall, &mut anns_copy);
     hall.write(&fay.device, &remove_body(&hall, &ann)).unwrap();
 
-    // A roll op and a non-roll op (a checkpoint), both back-dated.
+    // A public roll op (her public display name), a members-lane roll op (personal data)
+    // and a non-roll op (a checkpoint), all back-dated.
+    let public_name = Body::PublicName(moot_state::body::PublicName {
+        member: ann.member.public(),
+        name: Some("Ann of Riverside".into()),
+    });
+    let public_name = draft(&anns_copy, &ann.device, &public_name)
+        .sign(&anns_copy.hub(), &ann.device)
+        .unwrap();
+    anns_copy.insert_authentic(public_name.clone());
     let update = draft(&anns_copy, &ann.device, &self_update(&ann))
         .sign(&anns_copy.hub(), &ann.device)
         .unwrap();
@@ -156,9 +165,15 @@ fn removed_member_back_dating_does_not_count() {
 
     let before = hall.roll();
     sync(&anns_copy, &mut hall);
+    // The public roll op waits for the removal in the roll's resolution, and fails there.
+    assert!(matches!(
+        hall.validity(&public_name.id()),
+        Some(Err(Denied::RemovedAuthor))
+    ));
+    // The others are beyond the removal's cut.
     assert!(matches!(
         hall.validity(&update.id()),
-        Some(Err(Denied::RemovedAuthor))
+        Some(Err(Denied::BeyondCut))
     ));
     assert!(matches!(
         hall.validity(&future.id()),

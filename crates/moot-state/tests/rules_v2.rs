@@ -378,3 +378,59 @@ fn many_concurrent_roll_heads_are_gathered_by_checkpoints() {
         assert!(deps <= moot_crypto::op::MAX_DEPS);
     }
 }
+
+#[test]
+fn personal_data_follows_causal_order_and_the_senior_steward_wins_a_tie() {
+    let (mut hall, mut sams_copy, fay, sam) = hall_with_steward_sam();
+    let ann = person(3);
+    join(&mut hall, &fay, &ann, Standing::Member);
+    sync(&hall, &mut sams_copy);
+    // In sequence: the later name stands, whoever wrote it.
+    hall.write(&fay.device, &name_body(&ann, "Ann")).unwrap();
+    sync(&hall, &mut sams_copy);
+    sams_copy
+        .write(&sam.device, &name_body(&ann, "Ann B."))
+        .unwrap();
+    sync(&sams_copy, &mut hall);
+    assert_eq!(
+        hall.roll().member(&ann.member.public()).unwrap().name,
+        "Ann B."
+    );
+    // Concurrently (offline): Fay, the senior steward, wins in either merge order.
+    let (mut a, mut b) = (hall, sams_copy);
+    sync(&a, &mut b);
+    a.write(&fay.device, &name_body(&ann, "Ann (Fay)")).unwrap();
+    b.write(&sam.device, &name_body(&ann, "Ann (Sam)")).unwrap();
+    for mut merged in merged_both_ways(&a, &b) {
+        assert_eq!(
+            merged.roll().member(&ann.member.public()).unwrap().name,
+            "Ann (Fay)"
+        );
+    }
+}
+
+#[test]
+fn personal_data_by_a_removed_steward_counts_up_to_the_cut_only() {
+    let (mut hall, mut sams_copy, fay, sam) = hall_with_steward_sam();
+    let ann = person(3);
+    join(&mut hall, &fay, &ann, Standing::Member);
+    sync(&hall, &mut sams_copy);
+    // Sam renames Ann, and Fay sees it before removing him: it stands.
+    let seen = sams_copy
+        .write(&sam.device, &name_body(&ann, "Ann (seen)"))
+        .unwrap();
+    sync(&sams_copy, &mut hall);
+    hall.write(&fay.device, &remove_body(&hall, &sam)).unwrap();
+    // Offline, Sam renames her again: beyond the removal's cut, it does not count.
+    let unseen = sams_copy
+        .write(&sam.device, &name_body(&ann, "Ann (unseen)"))
+        .unwrap();
+    for mut merged in merged_both_ways(&hall, &sams_copy) {
+        assert_eq!(verdict(&mut merged, &seen), Ok(()));
+        assert_eq!(verdict(&mut merged, &unseen), Err(Denied::BeyondCut));
+        assert_eq!(
+            merged.roll().member(&ann.member.public()).unwrap().name,
+            "Ann (seen)"
+        );
+    }
+}

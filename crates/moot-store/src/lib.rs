@@ -284,11 +284,16 @@ fn looks_damaged(error: &std::io::Error) -> bool {
 }
 
 /// How every store file is opened: a repair (which rewrites the file) is never started silently.
+/// redb's page cache, in bytes.
+pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 fn builder() -> Builder {
     let mut builder = Builder::new();
     builder.set_repair_callback(|session| session.abort());
-    // The default cache may grow to 1 GiB; a command-line node reads each page about once.
-    builder.set_cache_size(64 * 1024 * 1024);
+    // The default cache may grow to 1 GiB. A command reads each page about once, and a node
+    // keeps its state in memory, not in pages: 16 MiB is plenty, and bounds memory on a
+    // Raspberry Pi.
+    builder.set_cache_size(CACHE_BYTES);
     builder
 }
 
@@ -317,6 +322,76 @@ fn verify(path: &Path) -> Result<(), StoreError> {
         }),
         Err(error) => Err(StoreError::Open(error)),
     }
+}
+
+/// The stamp file beside a store: the file's identity and times when moot last closed it.
+fn stamp_path(path: &Path) -> PathBuf {
+    let mut stamp = path.as_os_str().to_owned();
+    stamp.push(".closed");
+    PathBuf::from(stamp)
+}
+
+/// A file's identity, size and modification and change times, as bytes.
+#[cfg(unix)]
+fn file_stamp(path: &Path) -> Option<Vec<u8>> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::symlink_metadata(path).ok()?;
+    let fields = [
+        m.dev(),
+        m.ino(),
+        m.len(),
+        m.mtime() as u64,
+        m.mtime_nsec() as u64,
+        m.ctime() as u64,
+        m.ctime_nsec() as u64,
+    ];
+    Some(fields.iter().flat_map(|f| f.to_le_bytes()).collect())
+}
+
+#[cfg(not(unix))]
+fn file_stamp(_path: &Path) -> Option<Vec<u8>> {
+    None
+}
+
+/// True if the store file is exactly as moot left it when it last closed it: same file, size
+/// and times (the change time cannot be set back by hand). Anything else — a crash while open,
+/// an edit, a copy, a restore — gets the full check.
+fn closed_cleanly(path: &Path) -> bool {
+    match (file_stamp(path), std::fs::read(stamp_path(path))) {
+        (Some(now), Ok(stamped)) => now == stamped,
+        _ => false,
+    }
+}
+
+/// Records that moot closed the store at `path` cleanly (call after the [`Store`] is dropped),
+/// so the next open can skip the full page check. Best effort: without the stamp, the next
+/// open checks every page, which is slower, never wrong.
+pub fn mark_closed(path: &Path) {
+    let Some(stamp) = file_stamp(path) else {
+        return;
+    };
+    let target = stamp_path(path);
+    let mut temp = target.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = PathBuf::from(temp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options
+        .open(&temp)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &stamp))
+        .and_then(|()| std::fs::rename(&temp, &target));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+        let _ = std::fs::remove_file(&target);
+    }
+}
+
+/// Forgets the clean-close record (before the store is opened for use, so a crash while it is
+/// open means a full check next time).
+fn unmark_closed(path: &Path) {
+    let _ = std::fs::remove_file(stamp_path(path));
 }
 
 /// Creates every table in a new file.
@@ -401,7 +476,12 @@ impl Store {
                     });
                 }
             }
-            verify(path)?;
+            // The full check reads every page: skip it when the file is exactly as this code
+            // left it when it last closed it (see `mark_closed`).
+            if !closed_cleanly(path) {
+                verify(path)?;
+            }
+            unmark_closed(path);
             let db = builder().open(path)?;
             Ok(Store {
                 db,
