@@ -337,8 +337,9 @@ pub struct Replica {
     public_rolls: BTreeSet<OpId>,
     /// Judged members-lane roll ops: personal data, applied on top of the resolved roll.
     member_rolls: BTreeSet<OpId>,
-    cache: HashMap<Frontier, Arc<Resolution>>,
-    cache_order: VecDeque<Frontier>,
+    /// Rolls of causal pasts, by interned frontier number.
+    cache: HashMap<u32, Arc<Resolution>>,
+    cache_order: VecDeque<u32>,
     global: Option<Arc<Resolution>>,
     /// Parsed author keys (parsing a key dominates decoding); bounded.
     authors: HashMap<[u8; 32], moot_crypto::PublicKey>,
@@ -718,9 +719,8 @@ impl Replica {
                 .get(&p)
                 .is_some_and(|(_, m)| m.tainted() || taints(m))
         });
-        let frontier = self.frontier_of_parents(&op);
+        let (frontier, _) = self.frontier_of_parents(&op);
         let device = self.device_number(op.author());
-        let frontier = self.frontier_number(frontier);
         let (seq, lane) = (op.seq(), op.lane());
         let n = self.index.insert(
             id,
@@ -953,7 +953,7 @@ impl Replica {
             }
         }
         let tainted = parent_meta.iter().any(|(_, m)| m.tainted() || taints(m));
-        let roll_parents = self.frontier_of_parents(&op);
+        let (roll_parents_no, roll_parents) = self.frontier_of_parents(&op);
         // Any parent counts as a reference, `prev` included: a reference that is also the
         // author's previous op is carried as `prev` (the envelope never repeats it in `deps`).
         let refers_to_unjudged = parent_meta
@@ -968,7 +968,7 @@ impl Replica {
             Verdict::Accepted
         };
         // The roll state of the op's causal past. An op held for an upgrade is not judged.
-        let past = self.resolution(&roll_parents);
+        let past = self.resolution(roll_parents_no);
         let facts = if verdict == Verdict::NeedsUpgrade {
             crate::roll::Facts::default()
         } else {
@@ -979,9 +979,9 @@ impl Replica {
         };
         let is_resolved_roll = verdict == Verdict::Accepted && body.is_roll();
         let presented = if is_resolved_roll {
-            Arc::new(vec![id])
+            self.frontier_number(Arc::new(vec![id]))
         } else {
-            roll_parents.clone()
+            roll_parents_no
         };
         if is_resolved_roll {
             let member = match &body {
@@ -1017,7 +1017,7 @@ impl Replica {
                         extended.denied.insert(id, denied);
                     }
                 }
-                self.remember(presented.clone(), Arc::new(extended));
+                self.remember(presented, Arc::new(extended));
                 self.public_rolls.insert(id);
             } else {
                 self.member_rolls.insert(id);
@@ -1050,7 +1050,7 @@ impl Replica {
             );
         }
         let device = self.device_number(author);
-        let frontier = self.frontier_number(presented);
+        let frontier = presented;
         let seq = op.seq();
         let n = self.index.insert(
             id,
@@ -1123,8 +1123,8 @@ impl Replica {
         }
     }
 
-    fn remember(&mut self, frontier: Frontier, resolution: Arc<Resolution>) {
-        if self.cache.insert(frontier.clone(), resolution).is_none() {
+    fn remember(&mut self, frontier: u32, resolution: Arc<Resolution>) {
+        if self.cache.insert(frontier, resolution).is_none() {
             self.cache_order.push_back(frontier);
         }
         while self.cache_order.len() > self.limits.max_cached_rolls {
@@ -1141,16 +1141,25 @@ impl Replica {
         self.frontiers.get(meta.frontier as usize).cloned()
     }
 
-    /// The frontier of an op's strict causal past: the maximal roll ops among its parents'.
-    fn frontier_of_parents(&self, op: &SignedOp) -> Frontier {
-        let mut frontiers: Vec<Frontier> = Self::parents(op)
-            .filter_map(|p| self.frontier_of(&p))
+    /// The frontier of an op's strict causal past — the maximal roll ops among its parents' —
+    /// as an interned number and as ids. Most ops' parents share one frontier: then no set is
+    /// built at all.
+    fn frontier_of_parents(&mut self, op: &SignedOp) -> (u32, Frontier) {
+        let mut numbers: Vec<u32> = Self::parents(op)
+            .filter_map(|p| self.index.get(&p).map(|(_, m)| m.frontier))
             .collect();
-        frontiers.dedup();
-        if let [only] = frontiers.as_slice() {
-            return only.clone();
+        numbers.sort_unstable();
+        numbers.dedup();
+        if let [only] = numbers.as_slice()
+            && let Some(frontier) = self.frontiers.get(*only as usize)
+        {
+            return (*only, frontier.clone());
         }
-        let mut union: Vec<OpId> = frontiers.iter().flat_map(|f| f.iter().copied()).collect();
+        let mut union: Vec<OpId> = numbers
+            .iter()
+            .filter_map(|n| self.frontiers.get(*n as usize))
+            .flat_map(|f| f.iter().copied())
+            .collect();
         union.sort_unstable();
         union.dedup();
         let maximal: Vec<OpId> = union
@@ -1158,7 +1167,8 @@ impl Replica {
             .copied()
             .filter(|a| !union.iter().any(|b| b != a && self.is_roll_ancestor(a, b)))
             .collect();
-        Arc::new(maximal)
+        let frontier = Arc::new(maximal);
+        (self.frontier_number(frontier.clone()), frontier)
     }
 
     /// True if roll op `a` is a strict ancestor of roll op `b`.
@@ -1227,14 +1237,20 @@ impl Replica {
     /// The resolution of the public roll ops in the causal past described by `frontier`: the
     /// roll that authorizes an op there. (Personal data in the members lane never decides an
     /// authorization, so past rolls leave it out; the global roll applies it on top.)
-    fn resolution(&mut self, frontier: &Frontier) -> Arc<Resolution> {
-        if let Some(hit) = self.cache.get(frontier) {
+    fn resolution(&mut self, frontier_no: u32) -> Arc<Resolution> {
+        if let Some(hit) = self.cache.get(&frontier_no) {
             return hit.clone();
         }
-        let public = self.public_frontier(frontier);
-        if let Some(hit) = self.cache.get(&public) {
+        let frontier = self
+            .frontiers
+            .get(frontier_no as usize)
+            .cloned()
+            .unwrap_or_default();
+        let public = self.public_frontier(&frontier);
+        let public_no = self.frontier_number(public.clone());
+        if let Some(hit) = self.cache.get(&public_no) {
             let hit = hit.clone();
-            self.remember(frontier.clone(), hit.clone());
+            self.remember(frontier_no, hit.clone());
             return hit;
         }
         let mut subset = BTreeSet::new();
@@ -1247,9 +1263,9 @@ impl Replica {
             }
         }
         let resolution = Arc::new(self.resolve(&subset));
-        self.remember(public.clone(), resolution.clone());
-        if public != *frontier {
-            self.remember(frontier.clone(), resolution.clone());
+        self.remember(public_no, resolution.clone());
+        if public_no != frontier_no {
+            self.remember(frontier_no, resolution.clone());
         }
         resolution
     }
@@ -1508,11 +1524,12 @@ impl Replica {
         }
         let author = *self.devices.get(meta.device as usize)?;
         let frontier = self.frontiers.get(meta.frontier as usize)?.clone();
+        let frontier_no = meta.frontier;
         // The roll facts the op's authorization used: its device's certification and its
         // member's admission, as they stood in its causal past. Only a denied roll op can make
         // one unaccepted, so the past is resolved only when some roll op was denied.
         if !global.denied.is_empty() {
-            let past = self.resolution(&frontier);
+            let past = self.resolution(frontier_no);
             if let Some(facts) = past.roll.author_facts(&author)
                 && let Some(fact) = facts
                     .ops()
