@@ -425,7 +425,14 @@ pub fn member(global: &Global, command: &MemberCommand) -> anyhow::Result<()> {
     print_saved(
         global,
         json!({"member_id": member.to_string(), "op_ids": ids}),
-        format!("done ({} op(s) written)", ops.len()),
+        format!(
+            "done ({} written)",
+            if ops.len() == 1 {
+                "1 op".to_string()
+            } else {
+                format!("{} ops", ops.len())
+            }
+        ),
     )
 }
 

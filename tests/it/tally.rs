@@ -289,7 +289,7 @@ fn bad_input_exits_2_and_names_the_problem() {
     refused(
         b"Ada,Ben\n1,2\n",
         &["--seats", "3"],
-        "cannot fill 3 seat(s) from 2 option(s)",
+        "cannot fill 3 seats from 2 options",
     );
     refused(
         b"Ada,Ben\n1,2\n",
@@ -297,6 +297,47 @@ fn bad_input_exits_2_and_names_the_problem() {
         "a seed is 64 hexadecimal digits",
     );
     refused(b"Ada,Ben\n1,2\n", &["--seats", "0"], "--seats");
+    // Plurals: one of a thing is not "1 fields".
+    refused(
+        b"Ada,Ben\n5\n",
+        &[],
+        "line 2: 1 field, but the header has 2",
+    );
+    refused(
+        b"Ada\n1\n",
+        &["--seats", "2"],
+        "cannot fill 2 seats from 1 option",
+    );
+}
+
+#[test]
+fn text_that_is_not_utf8_is_refused_naming_the_line() {
+    // Latin-1 "Zoë": once silently read as "Zo\u{fffd}".
+    refused(b"Zo\xeb,Ben\n1,2\n", &[], "line 1: not UTF-8 text");
+    refused(b"Ada,Ben\n1,2\n\xff,1\n", &[], "line 3: not UTF-8 text");
+    refused(
+        b"voterID,voteTime,pollID,Ada,Ben\n1,t,p,5,0\n\xfe,t,p,4,1\n",
+        &["--json"],
+        "line 3: not UTF-8 text",
+    );
+}
+
+#[test]
+fn a_wide_header_is_refused_naming_the_option_limit() {
+    // 80,000 options (a 709 KB file) once made `moot tally` ask for a 51 GB pairwise matrix
+    // and abort. Now: exit 2, naming the limit, before any per-pair allocation.
+    let names: Vec<String> = (0..80_000).map(|i| format!("o{i}")).collect();
+    let csv = format!("{}\n{}\n", names.join(","), vec!["1"; 80_000].join(","));
+    refused(
+        csv.as_bytes(),
+        &[],
+        "line 1 (header): 80000 options; the limit is 1000 options",
+    );
+    // The limit itself counts.
+    let names: Vec<String> = (0..1000).map(|i| format!("o{i}")).collect();
+    let csv = format!("{}\n{}\n", names.join(","), vec!["1"; 1000].join(","));
+    let out = json(&moot(&["tally", "-", "--json"], Some(csv.as_bytes())));
+    assert_eq!(out["options"].as_array().unwrap().len(), 1000);
 }
 
 #[test]
