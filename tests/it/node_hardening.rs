@@ -159,7 +159,16 @@ fn init_says_when_a_key_has_no_passphrase_and_key_protect_adds_one() {
 fn names_are_normalised_and_limited_before_anything_is_written() {
     let data = Data::new();
     let long = "é".repeat(100) + "x"; // 201 bytes
-    for name in [long.as_str(), "   ", ""] {
+    // Too long, empty, or nothing visible (zero-width space, fillers, soft hyphen, tags).
+    for name in [
+        long.as_str(),
+        "   ",
+        "",
+        "\u{200b}",
+        " \u{3164}\u{115f} ",
+        "\u{ad}\u{2060}\u{feff}",
+        "\u{e0041}\u{e007f}",
+    ] {
         let (code, _, stderr) = data.run(&["init", "--name", name]);
         assert_eq!(code, 2, "{name:?}: {stderr}");
     }

@@ -98,8 +98,9 @@ fn hostile_option_names_never_reach_the_terminal_raw() {
     let out = moot(&["tally", "-"], Some(HOSTILE));
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        !text.chars().any(|c| c != '\n' && moot_text::is_unsafe(c)),
+    assert_eq!(
+        crate::raw_dangerous(&text),
+        None,
         "a control or bidi character reached the terminal:\n{text:?}"
     );
     assert!(text.contains("Winner: Ben\\u{1b}[2K\\rAda"), "{text}");
@@ -108,6 +109,46 @@ fn hostile_option_names_never_reach_the_terminal_raw() {
     let json = json(&moot(&["tally", "-", "--json"], Some(HOSTILE)));
     assert_eq!(json["winners"][0], "Ben\u{1b}[2K\rAda");
     assert_eq!(json["options"][1]["name"], "Cy\u{202e}evil");
+}
+
+#[test]
+fn invisible_characters_in_option_names_are_escaped_ignored_for_duplicates_or_refused() {
+    // Shown: a zero-width space, a soft hyphen and tag characters are made visible; a joiner
+    // inside an emoji is left alone.
+    let csv = "\"Ada\u{200b}\",Be\u{ad}n,Cy\u{e0041},\"\u{1f469}\u{200d}\u{1f4bb}\"\n5,1,0,0\n"
+        .as_bytes();
+    let out = moot(&["tally", "-"], Some(csv));
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(crate::raw_dangerous(&text), None, "{text:?}");
+    assert!(text.contains("Winner: Ada\\u{200b}"), "{text}");
+    assert!(
+        text.contains("Be\\u{ad}n") && text.contains("Cy\\u{e0041}"),
+        "{text}"
+    );
+    assert!(text.contains("\u{1f469}\u{200d}\u{1f4bb}"), "{text}");
+    // Duplicates whatever is hidden in them, joiners included, and with full case folding.
+    for header in [
+        "Ada,\"A\u{200b}da\"",
+        "Ada,\"Ada\u{2060}\"",
+        "Ada,\"A\u{200d}da\"",
+        "Ada,\"\u{feff}Ada\"",
+        "Straße,STRASSE",
+    ] {
+        refused(
+            format!("{header}\n1,2\n").as_bytes(),
+            &[],
+            "are the same name",
+        );
+    }
+    // A name of nothing visible is an empty name.
+    for blank in ["\u{200b}", "\u{3164}", "\u{ad}\u{2060}"] {
+        refused(
+            format!("Ada,\"{blank}\"\n1,2\n").as_bytes(),
+            &[],
+            "option 2 has an empty name",
+        );
+    }
 }
 
 #[test]

@@ -205,7 +205,8 @@ impl From<StoreError> for NodeError {
     }
 }
 
-/// `text` normalised (NFC, trimmed) and checked: not empty, at most
+/// `text` normalised (NFC, trimmed) and checked: not blank (empty, or only invisible
+/// characters such as zero-width spaces: [`moot_text::is_blank`]), at most
 /// [`MAX_TEXT_BYTES`] bytes (the limit of every text field of a signed op). `what` names it in
 /// the error.
 pub fn clean_text(what: &'static str, text: &str) -> Result<String, NodeError> {
@@ -214,6 +215,12 @@ pub fn clean_text(what: &'static str, text: &str) -> Result<String, NodeError> {
         return Err(NodeError::BadText {
             what,
             reason: "is empty".into(),
+        });
+    }
+    if moot_text::is_blank(&text) {
+        return Err(NodeError::BadText {
+            what,
+            reason: "has nothing visible (only spaces or invisible characters)".into(),
         });
     }
     if text.len() > MAX_TEXT_BYTES {

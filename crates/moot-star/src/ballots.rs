@@ -18,8 +18,9 @@ pub enum BallotError {
         /// The number of options given.
         found: usize,
     },
-    /// An option name was empty (or only spaces).
-    #[error("option {position} has an empty name")]
+    /// An option name was empty, or only spaces and invisible characters
+    /// ([`moot_text::is_blank`]): it could not be told apart from an empty one.
+    #[error("option {position} has an empty name (nothing visible)")]
     EmptyOptionName {
         /// 1-based position among the options.
         position: usize,
@@ -112,7 +113,7 @@ pub(crate) fn check_names(names: &[String]) -> Result<(), BallotError> {
     if names.len() > MAX_OPTIONS {
         return Err(BallotError::TooManyOptions { found: names.len() });
     }
-    if let Some(i) = names.iter().position(|name| name.trim().is_empty()) {
+    if let Some(i) = names.iter().position(|name| moot_text::is_blank(name)) {
         return Err(BallotError::EmptyOptionName { position: i + 1 });
     }
     match find_duplicate(names) {

@@ -926,7 +926,11 @@ mod tests {
         );
         assert_eq!(
             error("Ada,,Ben\n"),
-            "line 1 (header): option 2 has an empty name"
+            "line 1 (header): option 2 has an empty name (nothing visible)"
+        );
+        assert_eq!(
+            error("Ada,\"\u{200b}\u{2060}\",Ben\n"),
+            "line 1 (header): option 2 has an empty name (nothing visible)"
         );
         assert_eq!(
             error("voterID,voteTime,pollID\n"),
