@@ -7,6 +7,7 @@ mod cli;
 mod node;
 mod node_crash;
 mod node_hardening;
+mod node_review;
 mod tally;
 
 use std::io::Write;
