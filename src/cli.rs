@@ -156,8 +156,9 @@ BALLOT FILE:
   and BetterVoting exports (leading ballot_id,precinct columns) are recognised from the header;
   a BetterVoting export holding several races (Race!!Option columns) is counted one race at a
   time, chosen with --race. Option names are trimmed and NFC-normalised; names that differ only
-  in case, Unicode form or surrounding spaces are refused as duplicates. Any other value is an
-  error naming its line, and the exit code is 2.
+  in case, Unicode form or surrounding spaces are refused as duplicates. At most 1000 options
+  (a count keeps a table of every pair of options). The file must be UTF-8. Any other value is
+  an error naming its line, and the exit code is 2.
 
 TIES:
   The current official STAR tie-breaker protocol. A tie it cannot break goes to the lot: every

@@ -45,22 +45,37 @@ fn main() -> ExitCode {
         .and_then(|matches| Cli::from_arg_matches(&matches));
     let cli = match parsed {
         Ok(cli) => cli,
-        // `--help` and `--version` (and every usage error without `--json`) are clap's own.
-        Err(error) if !json || !error.use_stderr() => error.exit(),
+        // `--help` and `--version` are clap's own, on stdout.
+        Err(error) if !error.use_stderr() => error.exit(),
         Err(error) => {
             let text = error.render().to_string();
-            let message = text.trim().trim_start_matches("error: ");
-            report("usage", message, true);
+            if json {
+                let message = text.trim().trim_start_matches("error: ");
+                report("usage", message, &[], true);
+            } else {
+                // clap quotes the arguments it complains about as they were typed: escape them
+                // before its (multi-line) text reaches the terminal.
+                let text = escape_args(&text, std::env::args_os().skip(1));
+                let _ = write!(std::io::stderr().lock(), "{text}");
+            }
             return ExitCode::from(2);
         }
     };
     let json = cli.global.json;
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) if error.downcast_ref::<out::StdoutClosed>().is_some() => ExitCode::SUCCESS,
+    let result = run(cli);
+    let notes = out::take_notes();
+    match result {
+        Ok(()) => {
+            print_notes(&notes);
+            ExitCode::SUCCESS
+        }
+        Err(error) if error.downcast_ref::<out::StdoutClosed>().is_some() => {
+            print_notes(&notes);
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             let kind = error_kind(&error);
-            report(kind, &format!("{error:#}"), json);
+            report(kind, &message(&error), &notes, json);
             if kind == "bad_input" {
                 ExitCode::from(2)
             } else {
@@ -68,6 +83,81 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Notes held back for `--json` (see [`out::note`]), after a command that succeeded: stdout
+/// holds the JSON document, so they go to stderr as warning lines.
+fn print_notes(notes: &[String]) {
+    let mut stderr = std::io::stderr().lock();
+    for note in notes {
+        let _ = writeln!(stderr, "moot: warning: {}", moot_text::escape(note));
+    }
+}
+
+/// clap's usage error `text` made safe for a terminal. clap quotes the arguments it complains
+/// about as typed (minus ANSI escape sequences, which it strips): every argument holding a
+/// character unsafe for a terminal is replaced by its escaped form, as typed and as stripped,
+/// so a line feed in one cannot start a line of its own; then each of clap's own lines is
+/// escaped, for anything left.
+fn escape_args(text: &str, args: impl Iterator<Item = OsString>) -> String {
+    let mut text = text.to_string();
+    for arg in args {
+        let arg = arg.to_string_lossy().into_owned();
+        for form in [strip_ansi(&arg), arg.clone()] {
+            let escaped = moot_text::escape(&form);
+            if !form.is_empty() && escaped != form {
+                text = text.replace(&form, &escaped);
+            }
+        }
+    }
+    let lines: Vec<_> = text.split('\n').map(moot_text::escape).collect();
+    lines.join("\n")
+}
+
+/// `text` without ANSI escape sequences (CSI `ESC [ … final`, OSC `ESC ] … BEL|ESC \\`, and
+/// two-character `ESC x`), as clap strips them from what it prints.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('[') => {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            Some(']') => {
+                while let Some(c) = chars.next() {
+                    if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// One line of text for an error: its causes joined by ": ", a cause left out when the one
+/// before already ends with its text (an IO error shown by its wrapper and again as its source
+/// would read "Is a directory (os error 21): Is a directory (os error 21)").
+fn message(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || parts.last().is_some_and(|last| last.ends_with(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    parts.join(": ")
 }
 
 /// True when `--json` appears among the arguments (before a `--`, after which everything is a
@@ -81,19 +171,33 @@ fn json_requested(args: impl Iterator<Item = OsString>) -> bool {
 /// The error kinds of the JSON error form (`docs/CLI.md`): a small fixed set derived from the
 /// error, so scripts can branch on them. `usage` (a clap error) is decided before this.
 fn error_kind(error: &anyhow::Error) -> &'static str {
+    use moot_node::NodeError as E;
     if error.downcast_ref::<BadInput>().is_some() {
         return "bad_input";
     }
     for cause in error.chain() {
-        if let Some(node) = cause.downcast_ref::<moot_node::NodeError>() {
+        if let Some(node) = cause.downcast_ref::<E>() {
             match node {
-                moot_node::NodeError::Refused(_)
-                | moot_node::NodeError::AlreadyInitialised(_)
-                | moot_node::NodeError::Keystore { .. } => return "refused",
-                moot_node::NodeError::NotInitialised
-                | moot_node::NodeError::UnknownKey(_)
-                | moot_node::NodeError::NoHub
-                | moot_node::NodeError::UnknownHub(_) => return "not_found",
+                // Understood and not allowed: validation, the node's own roll rules, keys.
+                E::Refused(_)
+                | E::LastSteward(_)
+                | E::AlreadyOnRoll { .. }
+                | E::NotOnRoll(_)
+                | E::AlreadyProtected(_)
+                | E::AlreadyInitialised(_)
+                | E::Keystore { .. } => return "refused",
+                E::NotInitialised
+                | E::NoNode { .. }
+                | E::UnknownKey(_)
+                | E::NoHub
+                | E::NoDefaultHub
+                | E::UnknownHub(_) => return "not_found",
+                // A file moot wrote is not what it wrote: not fixed by trying again.
+                E::StoreDamaged { .. }
+                | E::KeysDamaged { .. }
+                | E::StoredOpRefused { .. }
+                | E::Corrupt(_) => return "damaged",
+                E::NotAFile { .. } | E::NotPrivate { .. } => return "io",
                 _ => {}
             }
         }
@@ -108,18 +212,28 @@ fn error_kind(error: &anyhow::Error) -> &'static str {
     "failed"
 }
 
-/// Writes an error to stderr: one JSON object with `--json`, otherwise a `moot: error:` line
-/// with every control or bidi character escaped (error messages quote option names, file names
-/// and other text we do not control; line breaks we put there ourselves are kept). Never panics:
-/// a closed stderr leaves nothing else to do.
-fn report(kind: &str, message: &str, json: bool) {
+/// Writes an error to stderr: one JSON object with `--json` (held-back notes in `"notes"`),
+/// otherwise the notes as `moot: warning:` lines and one `moot: error:` line, with every
+/// control, bidi or invisible character escaped (error messages quote file names, option names
+/// and other text we do not control; our own messages are one line, so a line break in one is
+/// always someone's text). Never panics: a closed stderr leaves nothing else to do.
+fn report(kind: &str, message: &str, notes: &[String], json: bool) {
     let mut stderr = std::io::stderr().lock();
     if json {
-        let value = serde_json::json!({"error": {"kind": kind, "message": message}});
+        let mut error = serde_json::json!({"kind": kind, "message": message});
+        if !notes.is_empty() {
+            error["notes"] = serde_json::json!(notes);
+        }
+        let value = serde_json::json!({ "error": error });
         let _ = writeln!(stderr, "{value}");
     } else {
-        let escaped: Vec<_> = message.split('\n').map(moot_text::escape).collect();
-        let _ = writeln!(stderr, "moot: error: {}", escaped.join("\n"));
+        drop(stderr);
+        print_notes(notes);
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "moot: error: {}",
+            moot_text::escape(message)
+        );
     }
 }
 
@@ -147,6 +261,30 @@ mod tests {
             .map(OsString::from)
             .collect::<Vec<_>>()
             .into_iter()
+    }
+
+    #[test]
+    fn usage_errors_quote_arguments_escaped() {
+        // As clap prints it: the ANSI sequence stripped, the CR/LF kept.
+        let text = "error: invalid value 'a\r\nb' for '--role'\n\nUsage: moot\n";
+        let escaped = escape_args(text, args(&["--role", "a\r\n\u{1b}[2Kb"]));
+        assert_eq!(
+            escaped,
+            "error: invalid value 'a\\r\\nb' for '--role'\n\nUsage: moot\n"
+        );
+        assert_eq!(strip_ansi("x\u{1b}]0;title\u{7}y\u{1b}[1;31mz"), "xyz");
+    }
+
+    #[test]
+    fn a_cause_repeated_by_its_wrapper_is_said_once() {
+        let io = std::io::Error::other("Is a directory (os error 21)");
+        let error =
+            anyhow::Error::new(io).context("opening the store: Is a directory (os error 21)");
+        let error = error.context("opening the node at d");
+        assert_eq!(
+            message(&error),
+            "opening the node at d: opening the store: Is a directory (os error 21)"
+        );
     }
 
     #[test]

@@ -51,46 +51,96 @@ impl<T> NodeResult<T> for Result<T, NodeError> {
     }
 }
 
-/// An opened node and, when `--as` was given, that member's unsealed keys.
+/// An opened node and the keys acted with when they were unsealed to check `--as` or
+/// `--passphrase-file`.
 struct Session {
     node: Node,
     as_signer: Option<Signer>,
     passphrase: Option<String>,
+    /// `--hub`, parsed.
+    hub: Option<HubId>,
 }
 
-/// Opens the node (waiting for another command, with a word on stderr after a second) and
-/// checks `--passphrase-file` and `--as`. With `unseal_as` false, `--as` need only name a key
-/// held here (for `key protect`, whose passphrase file is the new passphrase).
-fn open_checked(global: &Global, unseal_as: bool) -> anyhow::Result<Session> {
+/// How a command uses the node and `--passphrase-file`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Use {
+    /// `init`: may create the data directory; the passphrase is the new key's.
+    Make,
+    /// `key new`: the passphrase is the new key's.
+    NewKey,
+    /// `key protect`: the passphrase is the new one; `--as` need only name a key held here.
+    Protect,
+    /// Every other command: acts as (or reads as) `--as`'s key or the node's own, and a given
+    /// passphrase must open it.
+    Act,
+}
+
+/// Checks the flags every node command shares (`--passphrase-file`, `--as`, `--hub`), then
+/// opens the node, waiting for another command using it. Only [`Use::Make`] may create the
+/// data directory: for every other command a missing directory or key file is an error (a
+/// mistyped `--data` must not quietly become a new node). A given passphrase is checked for
+/// every command, reads included: it must open the key acted as.
+fn open_for(global: &Global, how: Use) -> anyhow::Result<Session> {
     let passphrase = passphrase(global)?;
     let as_member = global.as_member.as_deref().map(member_id).transpose()?;
+    // Malformed `--hub` is bad input for every node command, not only those that use a hub.
+    let hub = global.hub.as_deref().map(hub_id).transpose()?;
     let dir = data_dir(global)?;
+    // The wait message is prose for a person; with `--json` stderr is reserved for the one
+    // JSON error object a script parses, so it is left out there (a script sees the wait as
+    // time, and a `Busy` error if it lasts).
+    let json = global.json;
     let mut on_wait = || {
-        eprintln!(
-            "moot: waiting for another moot command using {}…",
-            dir.display()
-        );
+        if !json {
+            eprintln!(
+                "moot: waiting for another moot command using {}…",
+                moot_text::escape(&dir.display().to_string())
+            );
+        }
     };
-    let node = Node::open_waiting(&dir, moot_node::LOCK_WAIT, &mut on_wait)
-        .map_err(node_error)
-        .with_context(|| format!("opening the node at {}", dir.display()))?;
-    let as_signer = match as_member {
-        Some(member) if unseal_as => Some(node.signer(Some(member), passphrase.as_deref()).node()?),
-        Some(member) => {
+    let opened = if how == Use::Make {
+        Node::open_waiting(&dir, moot_node::LOCK_WAIT, &mut on_wait)
+    } else {
+        Node::open_existing(&dir, moot_node::LOCK_WAIT, &mut on_wait)
+    };
+    let node = opened.map_err(|error| match error {
+        // Already names the directory, and says what to do.
+        NodeError::NoNode { .. } => node_error(error),
+        other => node_error(other).context(format!(
+            "opening the node at {}",
+            moot_text::escape(&dir.display().to_string())
+        )),
+    })?;
+    if let Some(note) = node.key_file_note() {
+        crate::out::note(global.json, note.to_string());
+    }
+    let as_signer = match (how, as_member) {
+        (Use::Protect, Some(member)) => {
             node.holds(&member).node()?;
             None
         }
-        None => None,
+        (Use::Protect | Use::Make | Use::NewKey, None) => None,
+        (Use::Make | Use::NewKey, Some(member)) => {
+            Some(node.signer(Some(member), passphrase.as_deref()).node()?)
+        }
+        (Use::Act, Some(member)) => Some(node.signer(Some(member), passphrase.as_deref()).node()?),
+        // No `--as`, but a passphrase: it is for the node's own key, and must open it (a wrong
+        // one fails reads too, as with `--as`). Without a passphrase, reads need no key.
+        (Use::Act, None) if passphrase.is_some() => {
+            Some(node.signer(None, passphrase.as_deref()).node()?)
+        }
+        (Use::Act, None) => None,
     };
     Ok(Session {
         node,
         as_signer,
         passphrase,
+        hub,
     })
 }
 
 fn open(global: &Global) -> anyhow::Result<Session> {
-    open_checked(global, true)
+    open_for(global, Use::Act)
 }
 
 impl Session {
@@ -103,9 +153,8 @@ impl Session {
     }
 
     /// The hub to act on: `--hub`, or the default.
-    fn hub(&self, global: &Global) -> anyhow::Result<HubId> {
-        let explicit = global.hub.as_deref().map(hub_id).transpose()?;
-        self.node.hub(explicit).node()
+    fn hub(&self) -> anyhow::Result<HubId> {
+        self.node.hub(self.hub).node()
     }
 }
 
@@ -117,28 +166,31 @@ fn passphrase(global: &Global) -> anyhow::Result<Option<String>> {
     Ok(Some(text))
 }
 
+/// The passphrase in a passphrase file: its first line (without the line end, `\n` or
+/// `\r\n`), as the help and docs say; whatever follows is ignored. The file is read with a
+/// bound: a passphrase is a line, not a document.
 fn read_passphrase(path: &Path) -> anyhow::Result<String> {
+    let shown = moot_text::escape(&path.display().to_string()).into_owned();
     let file = std::fs::File::open(path)
-        .with_context(|| format!("reading the passphrase file {}", path.display()))?;
+        .with_context(|| format!("reading the passphrase file {shown}"))?;
     let mut bytes = Vec::new();
     file.take(MAX_PASSPHRASE_FILE + 1)
         .read_to_end(&mut bytes)
-        .with_context(|| format!("reading the passphrase file {}", path.display()))?;
+        .with_context(|| format!("reading the passphrase file {shown}"))?;
     anyhow::ensure!(
         bytes.len() as u64 <= MAX_PASSPHRASE_FILE,
-        "the passphrase file {} is longer than {MAX_PASSPHRASE_FILE} bytes: it should hold \
-         just the passphrase",
-        path.display()
+        "the passphrase file {shown} is longer than {MAX_PASSPHRASE_FILE} bytes: it should hold \
+         just the passphrase, on its first line"
     );
     let text = String::from_utf8(bytes)
-        .with_context(|| format!("the passphrase file {} is not UTF-8", path.display()))?;
-    let text = text.trim_end_matches(['\n', '\r']).to_string();
+        .map_err(|_| anyhow::anyhow!("the passphrase file {shown} is not UTF-8 text"))?;
+    let first = text.split('\n').next().unwrap_or_default();
+    let first = first.strip_suffix('\r').unwrap_or(first);
     anyhow::ensure!(
-        !text.is_empty(),
-        "the passphrase file {} is empty",
-        path.display()
+        !first.is_empty(),
+        "the passphrase file {shown} has nothing on its first line: put the passphrase there"
     );
-    Ok(text)
+    Ok(first.to_string())
 }
 
 fn member_id(text: &str) -> anyhow::Result<PublicKey> {
@@ -203,7 +255,7 @@ fn warn_unprotected(node: &Node, member: &PublicKey, own: bool) {
 
 pub fn init(global: &Global, name: &str) -> anyhow::Result<()> {
     let name = text_arg("name", name)?;
-    let mut session = open(global)?;
+    let mut session = open_for(global, Use::Make)?;
     let identity = session
         .node
         .init(&name, session.passphrase.as_deref())
@@ -241,7 +293,7 @@ pub fn key(global: &Global, command: &KeyCommand) -> anyhow::Result<()> {
     match command {
         KeyCommand::New { name } => {
             let name = text_arg("name", name)?;
-            let mut session = open(global)?;
+            let mut session = open_for(global, Use::NewKey)?;
             let member = session
                 .node
                 .new_member_key(&name, session.passphrase.as_deref())
@@ -256,7 +308,7 @@ pub fn key(global: &Global, command: &KeyCommand) -> anyhow::Result<()> {
             )
         }
         KeyCommand::Protect => {
-            let mut session = open_checked(global, false)?;
+            let mut session = open_for(global, Use::Protect)?;
             let passphrase = session.passphrase.clone().ok_or_else(|| {
                 bad_input(anyhow::anyhow!(
                     "give the new passphrase with --passphrase-file FILE (a file only you can \
@@ -340,7 +392,7 @@ pub fn hub(global: &Global, command: &HubCommand) -> anyhow::Result<()> {
         }
         HubCommand::Show => {
             let session = open(global)?;
-            let hub = session.hub(global)?;
+            let hub = session.hub()?;
             let summary = session.node.hub_summary(&hub).node()?;
             let text = format!(
                 "{}\nhub id:   {}\nfounder:  {}\nmembers:  {}\nstewards: {}\nguests:   {}",
@@ -410,7 +462,7 @@ pub fn member(global: &Global, command: &MemberCommand) -> anyhow::Result<()> {
         MemberCommand::Remove { member_id: text } => (member_id(text)?, Change::Remove),
     };
     let mut session = open(global)?;
-    let hub = session.hub(global)?;
+    let hub = session.hub()?;
     let signer = session.signer()?;
     let node = &session.node;
     let ops = match change {
@@ -425,13 +477,20 @@ pub fn member(global: &Global, command: &MemberCommand) -> anyhow::Result<()> {
     print_saved(
         global,
         json!({"member_id": member.to_string(), "op_ids": ids}),
-        format!("done ({} op(s) written)", ops.len()),
+        format!(
+            "done ({} written)",
+            if ops.len() == 1 {
+                "1 op".to_string()
+            } else {
+                format!("{} ops", ops.len())
+            }
+        ),
     )
 }
 
 pub fn members(global: &Global) -> anyhow::Result<()> {
     let session = open(global)?;
-    let hub = session.hub(global)?;
+    let hub = session.hub()?;
     let members = session.node.members(&hub).node()?;
     let text = members
         .iter()

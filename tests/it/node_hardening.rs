@@ -159,7 +159,16 @@ fn init_says_when_a_key_has_no_passphrase_and_key_protect_adds_one() {
 fn names_are_normalised_and_limited_before_anything_is_written() {
     let data = Data::new();
     let long = "é".repeat(100) + "x"; // 201 bytes
-    for name in [long.as_str(), "   ", ""] {
+    // Too long, empty, or nothing visible (zero-width space, fillers, soft hyphen, tags).
+    for name in [
+        long.as_str(),
+        "   ",
+        "",
+        "\u{200b}",
+        " \u{3164}\u{115f} ",
+        "\u{ad}\u{2060}\u{feff}",
+        "\u{e0041}\u{e007f}",
+    ] {
         let (code, _, stderr) = data.run(&["init", "--name", name]);
         assert_eq!(code, 2, "{name:?}: {stderr}");
     }
@@ -428,10 +437,20 @@ fn names_cannot_forge_rows_or_drive_the_terminal() {
         let mut args = vec!["--data", &*Box::leak(other.path().into_boxed_str())];
         args.extend_from_slice(command);
         let out = crate::moot(&args, None);
+        // A failed command prints nothing to stdout, which would pass the check below.
+        assert!(
+            out.status.success(),
+            "{command:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8(out.stdout).unwrap();
         assert!(
             !text.contains('\u{1b}') && !text.contains("Fay\nForged"),
             "{command:?}: {text}"
+        );
+        assert!(
+            text.contains("Fay\\nForged") || text.contains("Hub\\u{1b}]0;x"),
+            "{command:?}: the escaped name is shown: {text}"
         );
     }
 }
@@ -612,30 +631,50 @@ fn a_damaged_store_is_reported_never_panics_and_keys_stay_readable() {
     eprintln!("damage: {reported} of {trials} trials reported, none panicked");
 }
 
-#[test]
-fn a_command_waits_for_the_lock_and_says_why() {
-    let (data, _) = hub_with_fay();
-    // Hold the data dir's lock, as a long-running command would, for a second and a half.
+/// Holds `dir/lock` (as a long-running command would) for `hold`, while `moot` runs `args`.
+fn run_while_locked(data: &Data, args: &[&str], hold: std::time::Duration) -> std::process::Output {
     let lock = std::fs::OpenOptions::new()
         .write(true)
         .open(data.0.path().join("lock"))
         .unwrap();
     lock.lock().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_moot"))
-        .args(["--data", &data.path(), "--json", "members"])
+        .arg("--data")
+        .arg(data.path())
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::thread::sleep(hold);
     lock.unlock().unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_command_waits_for_the_lock_and_says_why() {
+    let (data, _) = hub_with_fay();
+    let hold = std::time::Duration::from_millis(1500);
+    // For a person: a word on stderr after a second.
+    let out = run_while_locked(&data, &["members"], hold);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
         stderr.contains("waiting for another moot command"),
         "{stderr}"
     );
+    // With --json, stderr is for the one JSON error object: no prose, on success…
+    let out = run_while_locked(&data, &["--json", "members"], hold);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "nothing but JSON");
     let members: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(members["members"].as_array().unwrap().len(), 1);
+    // …or on failure: exactly one line, one JSON object.
+    let unknown = "ab".repeat(32);
+    let out = run_while_locked(&data, &["--json", "--hub", &unknown, "members"], hold);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let error: Value = serde_json::from_str(&stderr).unwrap();
+    assert_eq!(error["error"]["kind"], "not_found", "{stderr}");
 }

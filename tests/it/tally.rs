@@ -98,8 +98,9 @@ fn hostile_option_names_never_reach_the_terminal_raw() {
     let out = moot(&["tally", "-"], Some(HOSTILE));
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        !text.chars().any(|c| c != '\n' && moot_text::is_unsafe(c)),
+    assert_eq!(
+        crate::raw_dangerous(&text),
+        None,
         "a control or bidi character reached the terminal:\n{text:?}"
     );
     assert!(text.contains("Winner: Ben\\u{1b}[2K\\rAda"), "{text}");
@@ -108,6 +109,46 @@ fn hostile_option_names_never_reach_the_terminal_raw() {
     let json = json(&moot(&["tally", "-", "--json"], Some(HOSTILE)));
     assert_eq!(json["winners"][0], "Ben\u{1b}[2K\rAda");
     assert_eq!(json["options"][1]["name"], "Cy\u{202e}evil");
+}
+
+#[test]
+fn invisible_characters_in_option_names_are_escaped_ignored_for_duplicates_or_refused() {
+    // Shown: a zero-width space, a soft hyphen and tag characters are made visible; a joiner
+    // inside an emoji is left alone.
+    let csv = "\"Ada\u{200b}\",Be\u{ad}n,Cy\u{e0041},\"\u{1f469}\u{200d}\u{1f4bb}\"\n5,1,0,0\n"
+        .as_bytes();
+    let out = moot(&["tally", "-"], Some(csv));
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(crate::raw_dangerous(&text), None, "{text:?}");
+    assert!(text.contains("Winner: Ada\\u{200b}"), "{text}");
+    assert!(
+        text.contains("Be\\u{ad}n") && text.contains("Cy\\u{e0041}"),
+        "{text}"
+    );
+    assert!(text.contains("\u{1f469}\u{200d}\u{1f4bb}"), "{text}");
+    // Duplicates whatever is hidden in them, joiners included, and with full case folding.
+    for header in [
+        "Ada,\"A\u{200b}da\"",
+        "Ada,\"Ada\u{2060}\"",
+        "Ada,\"A\u{200d}da\"",
+        "Ada,\"\u{feff}Ada\"",
+        "Straße,STRASSE",
+    ] {
+        refused(
+            format!("{header}\n1,2\n").as_bytes(),
+            &[],
+            "are the same name",
+        );
+    }
+    // A name of nothing visible is an empty name.
+    for blank in ["\u{200b}", "\u{3164}", "\u{ad}\u{2060}"] {
+        refused(
+            format!("Ada,\"{blank}\"\n1,2\n").as_bytes(),
+            &[],
+            "option 2 has an empty name",
+        );
+    }
 }
 
 #[test]
@@ -289,7 +330,7 @@ fn bad_input_exits_2_and_names_the_problem() {
     refused(
         b"Ada,Ben\n1,2\n",
         &["--seats", "3"],
-        "cannot fill 3 seat(s) from 2 option(s)",
+        "cannot fill 3 seats from 2 options",
     );
     refused(
         b"Ada,Ben\n1,2\n",
@@ -297,6 +338,47 @@ fn bad_input_exits_2_and_names_the_problem() {
         "a seed is 64 hexadecimal digits",
     );
     refused(b"Ada,Ben\n1,2\n", &["--seats", "0"], "--seats");
+    // Plurals: one of a thing is not "1 fields".
+    refused(
+        b"Ada,Ben\n5\n",
+        &[],
+        "line 2: 1 field, but the header has 2",
+    );
+    refused(
+        b"Ada\n1\n",
+        &["--seats", "2"],
+        "cannot fill 2 seats from 1 option",
+    );
+}
+
+#[test]
+fn text_that_is_not_utf8_is_refused_naming_the_line() {
+    // Latin-1 "Zoë": once silently read as "Zo\u{fffd}".
+    refused(b"Zo\xeb,Ben\n1,2\n", &[], "line 1: not UTF-8 text");
+    refused(b"Ada,Ben\n1,2\n\xff,1\n", &[], "line 3: not UTF-8 text");
+    refused(
+        b"voterID,voteTime,pollID,Ada,Ben\n1,t,p,5,0\n\xfe,t,p,4,1\n",
+        &["--json"],
+        "line 3: not UTF-8 text",
+    );
+}
+
+#[test]
+fn a_wide_header_is_refused_naming_the_option_limit() {
+    // 80,000 options (a 709 KB file) once made `moot tally` ask for a 51 GB pairwise matrix
+    // and abort. Now: exit 2, naming the limit, before any per-pair allocation.
+    let names: Vec<String> = (0..80_000).map(|i| format!("o{i}")).collect();
+    let csv = format!("{}\n{}\n", names.join(","), vec!["1"; 80_000].join(","));
+    refused(
+        csv.as_bytes(),
+        &[],
+        "line 1 (header): 80000 options; the limit is 1000 options",
+    );
+    // The limit itself counts.
+    let names: Vec<String> = (0..1000).map(|i| format!("o{i}")).collect();
+    let csv = format!("{}\n{}\n", names.join(","), vec!["1"; 1000].join(","));
+    let out = json(&moot(&["tally", "-", "--json"], Some(csv.as_bytes())));
+    assert_eq!(out["options"].as_array().unwrap().len(), 1000);
 }
 
 #[test]

@@ -142,6 +142,27 @@ pub enum NodeError {
     /// `init` was not run yet.
     #[error("this node has no identity yet: run `moot init --name NAME`")]
     NotInitialised,
+    /// No node at this data directory (it, or its key file, does not exist): only `init`
+    /// makes one, so a mistyped path is reported instead of silently becoming a new node.
+    #[error(
+        "no moot node at {}: run `moot init --name NAME` first (or check --data / MOOT_DATA)",
+        dir.display()
+    )]
+    NoNode {
+        /// The data directory.
+        dir: PathBuf,
+    },
+    /// Something that should be a file (the key file) is not a regular file.
+    #[error(
+        "{} is {what}, not a moot key file; move it aside, or check --data / MOOT_DATA",
+        path.display()
+    )]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead ("a directory", "a device or other special file").
+        what: &'static str,
+    },
     /// `init` was run already.
     #[error("this node already has an identity ({0})")]
     AlreadyInitialised(String),
@@ -205,7 +226,8 @@ impl From<StoreError> for NodeError {
     }
 }
 
-/// `text` normalised (NFC, trimmed) and checked: not empty, at most
+/// `text` normalised (NFC, trimmed) and checked: not blank (empty, or only invisible
+/// characters such as zero-width spaces: [`moot_text::is_blank`]), at most
 /// [`MAX_TEXT_BYTES`] bytes (the limit of every text field of a signed op). `what` names it in
 /// the error.
 pub fn clean_text(what: &'static str, text: &str) -> Result<String, NodeError> {
@@ -214,6 +236,12 @@ pub fn clean_text(what: &'static str, text: &str) -> Result<String, NodeError> {
         return Err(NodeError::BadText {
             what,
             reason: "is empty".into(),
+        });
+    }
+    if moot_text::is_blank(&text) {
+        return Err(NodeError::BadText {
+            what,
+            reason: "has nothing visible (only spaces or invisible characters)".into(),
         });
     }
     if text.len() > MAX_TEXT_BYTES {
@@ -436,6 +464,26 @@ impl Drop for Node {
 }
 
 impl Node {
+    /// Opens a data directory that holds a node (its key file), waiting at most `wait` for
+    /// another command using it: [`NodeError::NoNode`] if the directory or its key file does
+    /// not exist, checked before anything is created or changed (a mistyped `--data` must not
+    /// become a new node, nor have its files' modes changed). Every command but `init` opens
+    /// the node this way.
+    pub fn open_existing(
+        dir: &Path,
+        wait: Duration,
+        on_wait: &mut dyn FnMut(),
+    ) -> Result<Node, NodeError> {
+        keyfile::require(dir)?;
+        Node::open_waiting(dir, wait, on_wait)
+    }
+
+    /// Notes about the key file worth telling the user (it was damaged and its backup was
+    /// used): see [`KeyFile::note`].
+    pub fn key_file_note(&self) -> Option<&str> {
+        self.keys.note.as_deref()
+    }
+
     /// Opens (creating if needed) the data directory, waiting up to [`LOCK_WAIT`] for another
     /// command using it.
     pub fn open(dir: &Path) -> Result<Node, NodeError> {

@@ -11,8 +11,16 @@ pub enum BallotError {
     /// An election needs at least one option.
     #[error("no options: the first row must name at least one option")]
     NoOptions,
-    /// An option name was empty (or only spaces).
-    #[error("option {position} has an empty name")]
+    /// More options than [`MAX_OPTIONS`]: a count keeps an `n × n` pairwise matrix, so the
+    /// number of options is bounded before anything of that size is allocated.
+    #[error("{found} options; the limit is {limit} options", limit = MAX_OPTIONS)]
+    TooManyOptions {
+        /// The number of options given.
+        found: usize,
+    },
+    /// An option name was empty, or only spaces and invisible characters
+    /// ([`moot_text::is_blank`]): it could not be told apart from an empty one.
+    #[error("option {position} has an empty name (nothing visible)")]
     EmptyOptionName {
         /// 1-based position among the options.
         position: usize,
@@ -30,7 +38,11 @@ pub enum BallotError {
         other: String,
     },
     /// A ballot scored a different number of options than the election has.
-    #[error("ballot has {found} scores but there are {expected} options")]
+    #[error(
+        "ballot has {} but there {}",
+        plural(*found, "score", "scores"),
+        if *expected == 1 { "is 1 option".to_string() } else { format!("are {expected} options") }
+    )]
     WrongLength {
         /// Number of options.
         expected: usize,
@@ -45,6 +57,15 @@ pub enum BallotError {
         /// The score given.
         score: u8,
     },
+}
+
+/// `n` and the noun, singular for 1 ("1 field", "2 fields").
+pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
 }
 
 fn duplicate_message(positions: (usize, usize), name: &str, other: &str) -> String {
@@ -77,13 +98,22 @@ pub(crate) fn find_duplicate(names: &[String]) -> Option<BallotError> {
     None
 }
 
-/// Checks a list of option names: at least one, none empty, no duplicates (by
-/// [`moot_text::fold`]).
+/// The most options an election may have. Counting keeps a pairwise preference matrix of
+/// `n × n` 64-bit counts (8 MB at this limit; 80,000 options would ask for 51 GB), and no real
+/// ballot lists anywhere near a thousand options.
+pub const MAX_OPTIONS: usize = 1000;
+
+/// Checks a list of option names: at least one, at most [`MAX_OPTIONS`], none empty, no
+/// duplicates (by [`moot_text::fold`]).
 pub(crate) fn check_names(names: &[String]) -> Result<(), BallotError> {
     if names.is_empty() {
         return Err(BallotError::NoOptions);
     }
-    if let Some(i) = names.iter().position(|name| name.trim().is_empty()) {
+    // Checked first: every constructor calls this before allocating anything per option pair.
+    if names.len() > MAX_OPTIONS {
+        return Err(BallotError::TooManyOptions { found: names.len() });
+    }
+    if let Some(i) = names.iter().position(|name| moot_text::is_blank(name)) {
         return Err(BallotError::EmptyOptionName { position: i + 1 });
     }
     match find_duplicate(names) {

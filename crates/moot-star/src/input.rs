@@ -25,8 +25,8 @@
 
 use std::io::Read;
 
-use crate::ballots::find_duplicate;
-use crate::{BallotError, Ballots, MAX_SCORE, Summary, SummaryBuilder, SummaryError};
+use crate::ballots::{find_duplicate, plural};
+use crate::{BallotError, Ballots, MAX_OPTIONS, MAX_SCORE, Summary, SummaryBuilder, SummaryError};
 
 /// The layout a file was recognised as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,7 @@ impl Layout {
         }
     }
 
+    /// Leading (non-option) columns of this layout: at most [`MAX_LEADING_COLUMNS`].
     fn leading_columns(self) -> usize {
         match self {
             Layout::Plain => 0,
@@ -57,6 +58,9 @@ impl Layout {
         }
     }
 }
+
+/// The most leading (non-option) columns of any layout.
+const MAX_LEADING_COLUMNS: usize = 3;
 
 /// Why a ballot file was refused. Lines are 1-based and count the header as line 1.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +102,7 @@ pub enum InputError {
         race: String,
     },
     /// A row with too many or too few fields.
-    #[error("line {line}: {found} fields, but the header has {expected}")]
+    #[error("line {line}: {}, but the header has {expected}", plural(*found, "field", "fields"))]
     FieldCount {
         /// The line.
         line: u64,
@@ -134,6 +138,15 @@ pub enum InputError {
         line: u64,
         /// What went wrong.
         message: String,
+    },
+    /// A line holds bytes that are not UTF-8 (a file saved in another encoding): refused rather
+    /// than read with replacement characters, which would quietly change option names.
+    #[error(
+        "line {line}: not UTF-8 text (is the file saved in another encoding? save it as UTF-8)"
+    )]
+    NotUtf8 {
+        /// The line.
+        line: u64,
     },
     /// Reading failed.
     #[error("reading ballots: {0}")]
@@ -285,10 +298,10 @@ fn read<S: Sink, R: Read>(reader: R, options: &ReadOptions) -> Result<(S, Header
     scanner.skip_bom()?;
     let mut fields: Vec<Vec<u8>> = Vec::new();
 
-    if scanner.general_record(&mut fields)?.is_none() {
+    let Some(header_line) = scanner.general_record(&mut fields)? else {
         return Err(InputError::Empty);
-    }
-    let header = read_header(&fields, options)?;
+    };
+    let header = read_header(&fields, options, header_line)?;
     let mut sink = S::create(header.names.clone()).map_err(InputError::Header)?;
     let skip = header.skip;
     // Scores of every option column of a row, then (for a race) the counted ones.
@@ -330,6 +343,14 @@ fn read<S: Sink, R: Read>(reader: R, options: &ReadOptions) -> Result<(S, Header
                 found: fields.len(),
             });
         }
+        // Every field, the skipped ones included: a file in another encoding is refused, never
+        // read "mostly". (The fast path leaves any row with a non-ASCII byte to this one.)
+        if fields
+            .iter()
+            .any(|field| std::str::from_utf8(field).is_err())
+        {
+            return Err(InputError::NotUtf8 { line });
+        }
         let options = &fields[skip..];
         for (i, slot) in picked.iter_mut().enumerate() {
             let column = header.selected.as_ref().map_or(i, |selected| selected[i]);
@@ -350,15 +371,27 @@ fn read<S: Sink, R: Read>(reader: R, options: &ReadOptions) -> Result<(S, Header
 
 /// Reads the header row: the layout, the race and option columns to count, and the option
 /// names, normalised (NFC, trimmed) once they are known to be distinct.
-fn read_header(fields: &[Vec<u8>], options: &ReadOptions) -> Result<Header, InputError> {
+fn read_header(fields: &[Vec<u8>], options: &ReadOptions, line: u64) -> Result<Header, InputError> {
+    // Bounded before anything is built per column: the pairwise matrix a count keeps grows with
+    // the square of the options (`Summary::new` checks again, for callers other than this reader).
+    if fields.len() > MAX_OPTIONS + MAX_LEADING_COLUMNS {
+        return Err(InputError::Header(BallotError::TooManyOptions {
+            found: fields.len(),
+        }));
+    }
     let header: Vec<String> = fields
         .iter()
-        .map(|field| String::from_utf8_lossy(field).into_owned())
-        .collect();
+        .map(|field| String::from_utf8(field.clone()).map_err(|_| InputError::NotUtf8 { line }))
+        .collect::<Result<_, _>>()?;
     let layout = detect_layout(&header);
     let skip = layout.leading_columns().min(header.len());
     let columns = &header[skip..];
     let (race, selected, raw_names) = select_race(columns, layout, options)?;
+    if raw_names.len() > MAX_OPTIONS {
+        return Err(InputError::Header(BallotError::TooManyOptions {
+            found: raw_names.len(),
+        }));
+    }
     // Duplicates are judged on the names as written, so the error shows what the file says.
     if let Some(duplicate) = find_duplicate(&raw_names) {
         return Err(InputError::Header(duplicate));
@@ -441,7 +474,7 @@ fn fast_row(bytes: &[u8], skip: usize, scores: &mut [u8]) -> Option<usize> {
         let comma = bytes[p..]
             .iter()
             .position(|&b| matches!(b, b',' | b'\n' | b'"'))?;
-        if bytes[p + comma] != b',' {
+        if bytes[p + comma] != b',' || !bytes[p..p + comma].is_ascii() {
             return None;
         }
         p += comma + 1;
@@ -824,8 +857,61 @@ mod tests {
         );
         assert_eq!(
             error("Ada,Ben\n1\n"),
-            "line 2: 1 fields, but the header has 2"
+            "line 2: 1 field, but the header has 2"
         );
+    }
+
+    #[test]
+    fn refuses_more_options_than_the_limit_before_counting() {
+        // 80,000 options made a count ask for a 51 GB pairwise matrix; a wide header is now
+        // refused (by both readers) before anything per option pair is allocated.
+        let wide = |n: usize| {
+            let header: Vec<String> = (0..n).map(|i| format!("o{i}")).collect();
+            let row = vec!["1"; n].join(",");
+            format!("{}\n{row}\n", header.join(","))
+        };
+        let expected = "line 1 (header): 80000 options; the limit is 1000 options";
+        assert_eq!(error(&wide(80_000)), expected);
+        let summary = read_summary(wide(80_000).as_bytes(), &ReadOptions::default());
+        assert_eq!(summary.unwrap_err().to_string(), expected);
+        assert_eq!(
+            error(&wide(MAX_OPTIONS + 1)),
+            "line 1 (header): 1001 options; the limit is 1000 options"
+        );
+        // The limit itself is allowed, in both readers.
+        assert_eq!(read(&wide(MAX_OPTIONS)).unwrap().ballots.len(), 1);
+        let summary = read_summary(wide(MAX_OPTIONS).as_bytes(), &ReadOptions::default());
+        assert_eq!(crate::Counts::ballot_count(&summary.unwrap().summary), 1);
+        // Leading columns do not count: a star.vote export with the limit's options reads.
+        let header: Vec<String> = (0..MAX_OPTIONS).map(|i| format!("o{i}")).collect();
+        let star = format!(
+            "voterID,voteTime,pollID,{}\nv,t,p,{}\n",
+            header.join(","),
+            vec!["2"; MAX_OPTIONS].join(",")
+        );
+        assert_eq!(read(&star).unwrap().ballots.len(), 1);
+    }
+
+    #[test]
+    fn refuses_text_that_is_not_utf8_naming_the_line() {
+        let read_bytes = |bytes: &[u8]| read_ballots(bytes).unwrap_err().to_string();
+        // Latin-1 "Zoë" in the header: once read as "Zo\u{fffd}" without a word.
+        assert_eq!(
+            read_bytes(b"Zo\xeb,Ben\n1,2\n"),
+            "line 1: not UTF-8 text (is the file saved in another encoding? save it as UTF-8)"
+        );
+        // In a skipped column of a later row (the fast path must not wave it through), and in a
+        // score.
+        let star = b"voterID,voteTime,pollID,Ada,Ben\nv1,t,p,1,2\nv\xff,t,p,1,2\n";
+        assert!(
+            read_bytes(star).starts_with("line 3: not UTF-8"),
+            "{}",
+            read_bytes(star)
+        );
+        assert!(read_bytes(b"Ada,Ben\n1,2\n\n1,\xc3\n").starts_with("line 4: not UTF-8"));
+        // UTF-8 that is not ASCII in a skipped column is fine.
+        let ok = "voterID,voteTime,pollID,Ada,Ben\nZoë,t,p,1,2\n";
+        assert_eq!(read(ok).unwrap().ballots.len(), 1);
     }
 
     #[test]
@@ -840,7 +926,11 @@ mod tests {
         );
         assert_eq!(
             error("Ada,,Ben\n"),
-            "line 1 (header): option 2 has an empty name"
+            "line 1 (header): option 2 has an empty name (nothing visible)"
+        );
+        assert_eq!(
+            error("Ada,\"\u{200b}\u{2060}\",Ben\n"),
+            "line 1 (header): option 2 has an empty name (nothing visible)"
         );
         assert_eq!(
             error("voterID,voteTime,pollID\n"),
@@ -937,11 +1027,12 @@ mod tests {
     }
 
     #[test]
-    fn refuses_unclosed_quotes_and_bad_utf8_names_are_kept_readable() {
+    fn quoted_names_are_read_and_bad_utf8_names_are_refused() {
         let parsed = read("\"Ada\",\"B,en\"\n1,2\n").unwrap();
         assert_eq!(parsed.ballots.names(), ["Ada", "B,en"]);
+        // Once read as "Ad\u{fffd}a" without a word; now refused, naming the line.
         let bytes: &[u8] = b"Ad\xffa,Ben\n1,2\n";
-        let parsed = read_ballots(bytes).unwrap();
-        assert_eq!(parsed.ballots.names()[0], "Ad\u{fffd}a");
+        let error = read_ballots(bytes).unwrap_err();
+        assert!(matches!(error, InputError::NotUtf8 { line: 1 }), "{error}");
     }
 }

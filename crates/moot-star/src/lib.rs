@@ -41,7 +41,7 @@ pub mod report;
 mod summary;
 mod tally;
 
-pub use ballots::{BallotError, Ballots};
+pub use ballots::{BallotError, Ballots, MAX_OPTIONS};
 pub use counts::{BallotCounts, Counts, Histogram, MAX_SCORE, SCORE_LEVELS};
 pub use lot::{Seed, SeedError, default_seed};
 pub use summary::{Summary, SummaryBuilder, SummaryError};

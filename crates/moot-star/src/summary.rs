@@ -340,6 +340,37 @@ mod tests {
     }
 
     #[test]
+    fn constructors_refuse_more_options_than_the_limit() {
+        // Before the n × n matrix is allocated: 80,000 options would ask for 51 GB.
+        let many: Vec<String> = (0..80_000).map(|i| format!("o{i}")).collect();
+        let too_many = BallotError::TooManyOptions { found: 80_000 };
+        assert_eq!(
+            Summary::new(many.clone()),
+            Err(SummaryError::Ballot(too_many.clone()))
+        );
+        assert_eq!(Ballots::new(many.clone()).unwrap_err(), too_many);
+        assert!(SummaryBuilder::new(many).is_err());
+        assert_eq!(
+            too_many.to_string(),
+            "80000 options; the limit is 1000 options"
+        );
+        let limit: Vec<String> = (0..crate::MAX_OPTIONS).map(|i| format!("o{i}")).collect();
+        assert!(Summary::new(limit).is_ok());
+        // A decoded summary goes through the same check.
+        let wire = serde_json::json!({
+            "options": (0..1001).map(|i| format!("o{i}")).collect::<Vec<_>>(),
+            "ballots": 0, "histograms": [], "preferences": []
+        });
+        let decoded: Result<Summary, _> = serde_json::from_value(wire);
+        assert!(
+            decoded
+                .unwrap_err()
+                .to_string()
+                .contains("the limit is 1000")
+        );
+    }
+
+    #[test]
     fn incremental_summary_equals_batch_summary() {
         let rows = [[5, 3, 0], [0, 4, 5], [4, 4, 1], [2, 2, 2]];
         let mut ballots = Ballots::new(names()).unwrap();

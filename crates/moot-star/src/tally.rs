@@ -38,7 +38,11 @@ pub enum TallyError {
     #[error("no ballots to count")]
     NoBallots,
     /// Zero seats, or more seats than options.
-    #[error("cannot fill {seats} seat(s) from {options} option(s)")]
+    #[error(
+        "cannot fill {} from {}",
+        crate::ballots::plural(*seats, "seat", "seats"),
+        crate::ballots::plural(*options, "option", "options")
+    )]
     Seats {
         /// Seats asked for.
         seats: usize,
