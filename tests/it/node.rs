@@ -10,8 +10,14 @@ impl Data {
     pub fn new() -> Self {
         Data(tempfile::tempdir().unwrap())
     }
+    /// The data directory: `node` inside a temporary directory, whose root holds the test's
+    /// other files (passphrase files), since moot refuses to make a directory of other files
+    /// into a data directory.
+    pub fn dir(&self) -> std::path::PathBuf {
+        self.0.path().join("node")
+    }
     pub fn path(&self) -> String {
-        self.0.path().display().to_string()
+        self.dir().display().to_string()
     }
     /// Runs moot on this data dir; returns (exit code, stdout JSON or Null, stderr).
     pub fn run(&self, args: &[&str]) -> (i32, Value, String) {

@@ -562,15 +562,15 @@ fn a_damaged_store_is_reported_never_panics_and_keys_stay_readable() {
         let id = someone(&format!("M{i}"));
         template.ok(&["member", "add", &id, "--name", &format!("Member {i}")]);
     }
-    let store = template.0.path().join("moot.redb");
+    let store = template.dir().join("moot.redb");
     let whole = std::fs::read(&store).unwrap();
     let mut rng = Rng::from_env("MOOT_DAMAGE_SEED");
     let trials = 32;
     let mut reported = 0;
     for trial in 0..trials {
         let data = Data::new();
-        copy_dir(template.0.path(), data.0.path());
-        let path = data.0.path().join("moot.redb");
+        copy_dir(&template.dir(), &data.dir());
+        let path = data.dir().join("moot.redb");
         let mut bytes = whole.clone();
         let how = match trial % 4 {
             0 => {
@@ -635,7 +635,7 @@ fn a_damaged_store_is_reported_never_panics_and_keys_stay_readable() {
 fn run_while_locked(data: &Data, args: &[&str], hold: std::time::Duration) -> std::process::Output {
     let lock = std::fs::OpenOptions::new()
         .write(true)
-        .open(data.0.path().join("lock"))
+        .open(data.dir().join("lock"))
         .unwrap();
     lock.lock().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_moot"))

@@ -57,7 +57,7 @@ fn roll_refusals_and_damage_have_their_documented_kinds() {
         );
     }
     // A damaged store and a damaged key file (and its copy) are "damaged".
-    let store = data.0.path().join("moot.redb");
+    let store = data.dir().join("moot.redb");
     std::fs::write(&store, b"not a redb file at all, just some bytes").unwrap();
     let (code, error) = error_of(&data, &["members"]);
     assert_eq!(
@@ -66,7 +66,7 @@ fn roll_refusals_and_damage_have_their_documented_kinds() {
         "{error}"
     );
     for name in ["keys", "keys.backup"] {
-        let path = data.0.path().join(name);
+        let path = data.dir().join(name);
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
@@ -238,7 +238,7 @@ fn a_mistyped_data_dir_is_not_made_into_a_node() {
 #[test]
 fn the_key_file_is_bounded_checked_backed_up_and_cleaned() {
     let (data, fay) = hub_with_fay();
-    let dir = data.0.path();
+    let dir = data.dir();
     let keys = dir.join("keys");
     let backup = dir.join("keys.backup");
     // Every save writes a copy, owner-only.
@@ -366,7 +366,7 @@ fn user_text_in_errors_is_escaped_and_causes_are_not_repeated() {
         assert!(stderr.contains("\\r\\n"), "{stderr:?}");
     }
     // A directory given as the passphrase file: one cause, said once.
-    let dir = data.0.path().display().to_string();
+    let dir = data.dir().display().to_string();
     let out = crate::moot(
         &["--data", &dir, "--passphrase-file", &dir, "members"],
         None,
@@ -375,8 +375,8 @@ fn user_text_in_errors_is_escaped_and_causes_are_not_repeated() {
     assert_eq!(stderr.matches("os error 21").count(), 1, "{stderr}");
     // A directory where the store should be: its cause once ("opening the store: I/O error:
     // Is a directory (os error 21)" was followed by the same text again).
-    std::fs::remove_file(data.0.path().join("moot.redb")).unwrap();
-    std::fs::create_dir(data.0.path().join("moot.redb")).unwrap();
+    std::fs::remove_file(data.dir().join("moot.redb")).unwrap();
+    std::fs::create_dir(data.dir().join("moot.redb")).unwrap();
     let out = crate::moot(&["--data", &dir, "members"], None);
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -416,4 +416,34 @@ fn a_malformed_hub_is_refused_by_every_node_command() {
     assert_eq!(data.ok(&["hubs"])["hubs"].as_array().unwrap().len(), 1);
     assert_eq!(data.ok(&["keys"])["keys"].as_array().unwrap().len(), 1);
     let _ = Command::new("true");
+}
+
+#[test]
+fn a_directory_of_someone_elses_files_is_not_made_a_data_dir() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let home = tempfile::tempdir().unwrap();
+    let notes = home.path().join("notes.txt");
+    std::fs::write(&notes, b"mine").unwrap();
+    std::fs::set_permissions(&notes, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = home.path().to_str().unwrap();
+    let output = crate::moot(&["--data", dir, "init", "--name", "Fay"], None);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("holds no moot files"), "{stderr}");
+    // Nothing of the user's was touched, and no node was made.
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&notes), 0o644);
+    assert_eq!(mode(home.path()), 0o755);
+    assert!(!home.path().join("keys").exists());
+    // A data directory that moot made keeps working, whatever else is put in it.
+    let data = home.path().join("moot");
+    let data = data.to_str().unwrap();
+    assert!(
+        crate::moot(&["--data", data, "init", "--name", "Fay"], None)
+            .status
+            .success()
+    );
+    std::fs::write(home.path().join("moot/README"), b"x").unwrap();
+    assert!(crate::moot(&["--data", data, "id"], None).status.success());
 }

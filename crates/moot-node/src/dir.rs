@@ -23,18 +23,44 @@ fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ 
 /// A mode that cannot be changed (the file is someone else's) is refused, not ignored.
 pub fn prepare(dir: &Path) -> Result<(), NodeError> {
     std::fs::create_dir_all(dir).map_err(data_dir_error(dir))?;
-    tighten(dir, 0o700)?;
+    // Only a new, empty or moot-made directory becomes a data directory: `--data ~/Documents`
+    // must not make moot change the modes of someone's own files.
+    let mut foreign = false;
+    let mut ours = false;
     for entry in std::fs::read_dir(dir).map_err(data_dir_error(dir))? {
         let entry = entry.map_err(data_dir_error(dir))?;
-        let kind = entry.file_type().map_err(data_dir_error(dir))?;
-        if kind.is_file() {
-            tighten(&entry.path(), 0o600)?;
-        } else if kind.is_dir() {
-            tighten(&entry.path(), 0o700)?;
+        if OWN_FILES.iter().any(|f| entry.file_name() == *f) {
+            ours = true;
+        } else {
+            foreign = true;
+        }
+    }
+    if foreign && !ours {
+        return Err(NodeError::ForeignDir(dir.to_path_buf()));
+    }
+    tighten(dir, 0o700)?;
+    for name in OWN_FILES {
+        let path = dir.join(name);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() => tighten(&path, 0o600)?,
+            _ => {}
         }
     }
     Ok(())
 }
+
+/// The files moot makes in a data directory: only these have their modes tightened.
+const OWN_FILES: [&str; 9] = [
+    "keys",
+    "keys.backup",
+    "keys.tmp",
+    "keys.backup.tmp",
+    "lock",
+    "moot.redb",
+    "moot.redb.new",
+    "moot.redb.closed",
+    "moot.redb.closed.tmp",
+];
 
 #[cfg(unix)]
 fn tighten(path: &Path, mode: u32) -> Result<(), NodeError> {

@@ -194,6 +194,12 @@ pub enum NodeError {
     /// The OS random generator failed.
     #[error("no randomness from the OS: {0}")]
     Random(String),
+    /// The directory holds other files and none of moot's: it is not made a data directory.
+    #[error(
+        "{} is not empty and holds no moot files: choose a new or empty directory for --data",
+        .0.display()
+    )]
+    ForeignDir(PathBuf),
     /// An op in the store is refused by this version's rules: loading the hub would silently
     /// change its state, so it does not load.
     #[error(
