@@ -34,7 +34,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::mpsc;
 
 /// Hash maps keyed by op ids and keys: a fast, randomly seeded hasher. Iteration order of these
 /// maps never reaches a result (ordered maps are used wherever it could).
@@ -262,6 +262,14 @@ fn taints(meta: &Meta) -> bool {
 struct Resolution {
     roll: Roll,
     denied: imbl::OrdMap<OpId, Denied>,
+}
+
+/// What a worker made of one op of a batch.
+enum Checked {
+    /// The bytes are not an op.
+    Malformed(DecodeError),
+    /// The signature check.
+    Signature(Result<Authentic<SignedOp>, moot_crypto::SignatureError>),
 }
 
 /// An op waiting for dependencies, with where it came from.
@@ -531,72 +539,88 @@ impl Replica {
 
     /// Decodes and inserts many ops from the default source, checking their signatures in
     /// Ed25519 batches. Outcomes are the same as inserting them one by one, in order.
-    pub fn insert_batch<B: AsRef<[u8]>>(&mut self, ops: &[B]) -> Vec<Insertion> {
+    pub fn insert_batch<B: AsRef<[u8]> + Sync>(&mut self, ops: &[B]) -> Vec<Insertion> {
         self.insert_batch_from(Source::DEFAULT, ops)
     }
 
     /// [`Replica::insert_batch`] from `source`.
-    pub fn insert_batch_from<B: AsRef<[u8]>>(
+    pub fn insert_batch_from<B: AsRef<[u8]> + Sync>(
         &mut self,
         source: Source,
         ops: &[B],
     ) -> Vec<Insertion> {
-        let mut slots: Vec<Option<Insertion>> = Vec::with_capacity(ops.len());
-        let mut to_check = Vec::new();
-        let mut positions = Vec::new();
-        let mut seen = HashSet::default();
-        for bytes in ops {
-            match self.decode(bytes.as_ref()) {
-                Err(error) => slots.push(Some(Self::single(Outcome::Rejected(Rejection {
-                    op: None,
-                    reason: Reason::Malformed(error),
-                })))),
-                Ok(op) => {
-                    let id = op.id();
-                    let known = self.is_known(&id);
-                    if known || !seen.insert(id) {
-                        slots.push(Some(Self::single(Outcome::Duplicate(id))));
-                    } else {
-                        positions.push(slots.len());
-                        slots.push(None);
-                        to_check.push(op);
-                    }
-                }
-            }
-        }
-        // Signatures are checked in Ed25519 batches on worker threads while this thread
-        // validates the batches already checked, in input order.
+        // Worker threads decode the ops and check their signatures in Ed25519 batches, chunk by
+        // chunk, while this thread validates the chunks already checked, in input order. Only
+        // validation (which needs the replica) runs here, so it overlaps all the rest.
         let hub = self.hub;
-        let mut chunks: Vec<Mutex<Option<Vec<SignedOp>>>> = Vec::new();
-        let mut chunk_positions: Vec<Vec<usize>> = Vec::new();
-        let mut ops_left = to_check.into_iter().zip(positions).peekable();
-        while ops_left.peek().is_some() {
-            let (chunk, chunk_pos): (Vec<SignedOp>, Vec<usize>) =
-                ops_left.by_ref().take(moot_crypto::op::BATCH).unzip();
-            chunks.push(Mutex::new(Some(chunk)));
-            chunk_positions.push(chunk_pos);
-        }
+        let chunk_count = ops.len().div_ceil(moot_crypto::op::BATCH);
         let workers = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .clamp(1, 8);
         let next_chunk = AtomicUsize::new(0);
+        let mut slots: Vec<Option<Insertion>> = Vec::with_capacity(ops.len());
+        slots.resize_with(ops.len(), || None);
         std::thread::scope(|scope| {
             let (sender, receiver) = mpsc::channel();
-            for _ in 0..workers.min(chunks.len()) {
+            for _ in 0..workers.min(chunk_count) {
                 let sender = sender.clone();
-                let (chunks, next_chunk) = (&chunks, &next_chunk);
+                let next_chunk = &next_chunk;
                 scope.spawn(move || {
+                    // Parsing a key costs more than decoding the rest of an op: each worker
+                    // keeps the keys it parsed (bounded).
+                    let mut authors: HashMap<[u8; 32], moot_crypto::PublicKey> = HashMap::default();
                     loop {
                         let index = next_chunk.fetch_add(1, Ordering::Relaxed);
-                        let Some(slot) = chunks.get(index) else { break };
-                        // `take` cannot panic, so the lock is never poisoned; recover it anyway.
-                        let chunk = slot
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .take()
-                            .unwrap_or_default();
-                        let checked = moot_crypto::authenticate_sequential(&hub, chunk);
-                        if sender.send((index, checked)).is_err() {
+                        if index >= chunk_count {
+                            break;
+                        }
+                        let start = index * moot_crypto::op::BATCH;
+                        let end = (start + moot_crypto::op::BATCH).min(ops.len());
+                        let mut checked = Vec::with_capacity(end - start);
+                        let mut decoded = Vec::with_capacity(end - start);
+                        let mut decoded_at = Vec::with_capacity(end - start);
+                        for (position, bytes) in ops[start..end].iter().enumerate() {
+                            let parsed = SignedOp::decode_with(bytes.as_ref(), |raw| {
+                                if let Some(key) = authors.get(raw) {
+                                    return Ok(*key);
+                                }
+                                let key = moot_crypto::PublicKey::from_bytes(raw)?;
+                                if authors.len() >= MAX_CACHED_AUTHORS {
+                                    authors.clear();
+                                }
+                                authors.insert(*raw, key);
+                                Ok(key)
+                            });
+                            match parsed {
+                                Ok(op) => {
+                                    decoded.push(op);
+                                    decoded_at.push(start + position);
+                                }
+                                Err(error) => checked.push((start + position, error)),
+                            }
+                        }
+                        let verified = moot_crypto::authenticate_sequential(&hub, decoded);
+                        let mut verified = decoded_at.into_iter().zip(verified).peekable();
+                        // Merge back into input order (decode errors were pushed in order).
+                        let mut merged = Vec::with_capacity(end - start);
+                        let mut errors = checked.into_iter().peekable();
+                        loop {
+                            let take_error = match (errors.peek(), verified.peek()) {
+                                (Some((e, _)), Some((v, _))) => e < v,
+                                (Some(_), None) => true,
+                                (None, Some(_)) => false,
+                                (None, None) => break,
+                            };
+                            let next = if take_error {
+                                errors.next().map(|(at, e)| (at, Checked::Malformed(e)))
+                            } else {
+                                verified.next().map(|(at, r)| (at, Checked::Signature(r)))
+                            };
+                            if let Some(next) = next {
+                                merged.push(next);
+                            }
+                        }
+                        if sender.send((index, merged)).is_err() {
                             break;
                         }
                     }
@@ -608,19 +632,32 @@ impl Replica {
             for (index, checked) in receiver {
                 ready.insert(index, checked);
                 while let Some(checked) = ready.remove(&expected) {
-                    for (position, result) in chunk_positions[expected].iter().zip(checked) {
+                    for (position, result) in checked {
                         let insertion = match result {
-                            Ok(op) => self.insert_authentic_from(source, op),
-                            Err(moot_crypto::SignatureError::Invalid(id)) => {
-                                let outcome = self.reject(id, Reason::BadSignature);
-                                Self::single(outcome)
+                            Checked::Malformed(error) => {
+                                Self::single(Outcome::Rejected(Rejection {
+                                    op: None,
+                                    reason: Reason::Malformed(error),
+                                }))
                             }
-                            Err(_) => Self::single(Outcome::Rejected(Rejection {
-                                op: None,
-                                reason: Reason::BadSignature,
-                            })),
+                            Checked::Signature(Ok(op)) => self.insert_authentic_from(source, op),
+                            Checked::Signature(Err(moot_crypto::SignatureError::Invalid(id))) => {
+                                if self.is_known(&id) {
+                                    Self::single(Outcome::Duplicate(id))
+                                } else {
+                                    Self::single(self.reject(id, Reason::BadSignature))
+                                }
+                            }
+                            Checked::Signature(Err(_)) => {
+                                Self::single(Outcome::Rejected(Rejection {
+                                    op: None,
+                                    reason: Reason::BadSignature,
+                                }))
+                            }
                         };
-                        slots[*position] = Some(insertion);
+                        if let Some(slot) = slots.get_mut(position) {
+                            *slot = Some(insertion);
+                        }
                     }
                     expected += 1;
                 }
