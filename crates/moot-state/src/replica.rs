@@ -265,6 +265,8 @@ struct Resolution {
 }
 
 /// What a worker made of one op of a batch.
+// Nearly every op is the large variant; boxing it would add an allocation per op.
+#[allow(clippy::large_enum_variant)]
 enum Checked {
     /// The bytes are not an op.
     Malformed(DecodeError),
