@@ -27,6 +27,7 @@ fn measure(with_dependency: bool) {
         moot_state::sample::history_with(members, 100_000 - 3 * members - 2, with_dependency);
     let dir = tempfile::tempdir().unwrap();
     let node = Node::open(dir.path()).unwrap();
+    node.store().unwrap(); // the store is opened (created) on first use
     let empty = std::fs::metadata(dir.path().join(STORE_FILE))
         .unwrap()
         .len();

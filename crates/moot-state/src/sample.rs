@@ -111,7 +111,9 @@ pub fn history_with(
             break;
         };
         draft.kind = FILLER_KIND;
-        if !with_dependency {
+        // Without dependencies an op follows only its own chain; the first op of a chain
+        // still names the roll heads (it has no other past to be judged in).
+        if !with_dependency && draft.prev.is_some() {
             draft.deps.clear();
         }
         draft.body = vec![(i % 251) as u8; FILLER_BODY_BYTES];
