@@ -119,3 +119,53 @@ fn a_stored_op_the_rules_refuse_is_a_loud_error_not_a_quiet_skip() {
     };
     assert!(error.contains(&bad.id().to_string()), "{error}");
 }
+
+#[test]
+fn ops_an_older_version_could_not_judge_are_judged_on_load_and_their_verdict_stored() {
+    use moot_crypto::Lane;
+    use moot_state::Body;
+    use moot_state::body::Checkpoint;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node");
+    let mut node = Node::open(&data).unwrap();
+    node.init_with_keys(
+        "Founder",
+        moot_state::sample::key(1, 0),
+        moot_state::sample::key(2, 0),
+    )
+    .unwrap();
+    let (hub, history) = moot_state::sample::history(2, 3);
+    node.import_hub(&hub, "Sample", &history).unwrap();
+    // An op of a kind this version knows, stored as an older version would have: "unsupported"
+    // (verdict byte 1).
+    let mut replica = node.replica(&hub).unwrap();
+    let op = replica
+        .write_ops(
+            &moot_state::sample::key(2, 0),
+            Lane::Members,
+            &Body::Checkpoint(Checkpoint {}),
+            &[],
+        )
+        .unwrap()
+        .remove(0);
+    let store = node.store().unwrap();
+    store.put_kept(&hub, &[(op.get(), 1)]).unwrap();
+    let stored_verdict = |node: &Node| {
+        node.store()
+            .unwrap()
+            .load_from(&hub, 0, 1_000)
+            .unwrap()
+            .into_iter()
+            .find(|(_, o, _)| o.id() == op.id())
+            .map(|(_, _, v)| v)
+    };
+    assert_eq!(stored_verdict(&node), Some(1));
+    // Loading judges it with today's rules, and stores the new verdict.
+    let mut replica = node.replica(&hub).unwrap();
+    assert_eq!(
+        replica.verdict(&op.id()),
+        Some(moot_state::Verdict::Accepted)
+    );
+    assert_eq!(replica.validity(&op.id()), Some(Ok(())));
+    assert_eq!(stored_verdict(&node), Some(0));
+}
