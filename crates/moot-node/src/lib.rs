@@ -531,16 +531,9 @@ impl Node {
     /// Creates this node's own member key and device key: one atomic write of the key file, so
     /// a crash leaves either no identity (and `init` can run again) or a whole one.
     pub fn init(&mut self, name: &str, passphrase: Option<&str>) -> Result<Identity, NodeError> {
-        let name = clean_text("name", name)?;
-        if let Some(existing) = self.node_member()? {
-            return Err(NodeError::AlreadyInitialised(existing.to_string()));
-        }
-        let mut keys = self.keys.clone();
-        let member = make_key(&mut keys, &name, passphrase)?;
-        keys.node_member = Some(member.to_bytes());
-        keys.save(&self.dir)?;
-        self.keys = keys;
-        self.identity()
+        let member = SecretKey::from_seed(random()?);
+        let device = SecretKey::from_seed(random()?);
+        self.init_as(name, passphrase, member, device)
     }
 
     /// [`Node::init`] with given keys, unprotected: for tools that build a data directory from
@@ -551,12 +544,22 @@ impl Node {
         member: SecretKey,
         device: SecretKey,
     ) -> Result<Identity, NodeError> {
+        self.init_as(name, None, member, device)
+    }
+
+    fn init_as(
+        &mut self,
+        name: &str,
+        passphrase: Option<&str>,
+        member: SecretKey,
+        device: SecretKey,
+    ) -> Result<Identity, NodeError> {
         let name = clean_text("name", name)?;
         if let Some(existing) = self.node_member()? {
             return Err(NodeError::AlreadyInitialised(existing.to_string()));
         }
         let mut keys = self.keys.clone();
-        let member = add_key(&mut keys, &name, None, member, device)?;
+        let member = add_key(&mut keys, &name, passphrase, member, device)?;
         keys.node_member = Some(member.to_bytes());
         keys.save(&self.dir)?;
         self.keys = keys;
@@ -580,8 +583,8 @@ impl Node {
                 ..Limits::default()
             },
         );
+        store.create_hub(hub, &bytes, &[], &[(DEFAULT_HUB, &hub.0)])?;
         let mut stored = 0;
-        let mut first = true;
         for chunk in ops.chunks(LOAD_BATCH) {
             let mut kept = Vec::new();
             for insertion in replica.insert_batch(chunk) {
@@ -594,11 +597,6 @@ impl Node {
                 .iter()
                 .map(|(op, verdict)| (op.get(), verdict.to_byte()))
                 .collect();
-            if first {
-                let plain: Vec<&SignedOp> = Vec::new();
-                store.create_hub(hub, &bytes, &plain, &[(DEFAULT_HUB, &hub.0)])?;
-                first = false;
-            }
             store.put_kept(hub, &refs)?;
             stored += refs.len() as u64;
         }

@@ -358,6 +358,25 @@ pub struct Replica {
 /// Most parsed author keys kept.
 const MAX_CACHED_AUTHORS: usize = 65_536;
 
+/// Decodes an op, parsing its author key through `authors` (parsing a key costs more than
+/// decoding the rest of an op; the cache is bounded).
+fn decode_cached(
+    authors: &mut HashMap<[u8; 32], moot_crypto::PublicKey>,
+    bytes: &[u8],
+) -> Result<SignedOp, DecodeError> {
+    SignedOp::decode_with(bytes, |raw| {
+        if let Some(key) = authors.get(raw) {
+            return Ok(*key);
+        }
+        let key = moot_crypto::PublicKey::from_bytes(raw)?;
+        if authors.len() >= MAX_CACHED_AUTHORS {
+            authors.clear();
+        }
+        authors.insert(*raw, key);
+        Ok(key)
+    })
+}
+
 fn lane_index(lane: Lane) -> usize {
     match lane {
         Lane::Public => 0,
@@ -397,18 +416,7 @@ impl Replica {
     }
 
     fn decode(&mut self, bytes: &[u8]) -> Result<SignedOp, DecodeError> {
-        let authors = &mut self.authors;
-        SignedOp::decode_with(bytes, |raw| {
-            if let Some(key) = authors.get(raw) {
-                return Ok(*key);
-            }
-            let key = moot_crypto::PublicKey::from_bytes(raw)?;
-            if authors.len() >= MAX_CACHED_AUTHORS {
-                authors.clear();
-            }
-            authors.insert(*raw, key);
-            Ok(key)
-        })
+        decode_cached(&mut self.authors, bytes)
     }
 
     /// The hub.
@@ -582,18 +590,7 @@ impl Replica {
                         let mut decoded = Vec::with_capacity(end - start);
                         let mut decoded_at = Vec::with_capacity(end - start);
                         for (position, bytes) in ops[start..end].iter().enumerate() {
-                            let parsed = SignedOp::decode_with(bytes.as_ref(), |raw| {
-                                if let Some(key) = authors.get(raw) {
-                                    return Ok(*key);
-                                }
-                                let key = moot_crypto::PublicKey::from_bytes(raw)?;
-                                if authors.len() >= MAX_CACHED_AUTHORS {
-                                    authors.clear();
-                                }
-                                authors.insert(*raw, key);
-                                Ok(key)
-                            });
-                            match parsed {
+                            match decode_cached(&mut authors, bytes.as_ref()) {
                                 Ok(op) => {
                                     decoded.push(op);
                                     decoded_at.push(start + position);

@@ -7,17 +7,7 @@ use moot_crypto::{Draft, HubId, OpId, SecretKey, SignedOp};
 use moot_store::{Store, StoreError};
 
 fn op(hub: &HubId, key: &SecretKey, seq: u64, prev: Option<OpId>, body: &[u8]) -> SignedOp {
-    Draft {
-        lane: moot_crypto::Lane::Public,
-        seq,
-        prev,
-        deps: vec![],
-        kind: 5,
-        body: body.to_vec(),
-    }
-    .sign(hub, key)
-    .unwrap()
-    .into_inner()
+    op_in(hub, key, moot_crypto::Lane::Public, seq, prev, body)
 }
 
 #[test]
