@@ -871,8 +871,16 @@ impl Replica {
     /// active in the current roll, or it is a device presenting its own certificate for a
     /// member on the roll. Anything else could be a stranger filling memory.
     fn may_wait(&mut self, op: &SignedOp, body: &Body) -> bool {
-        let global = self.global();
-        let roll = &global.roll;
+        // The roll of everything held: the past of the current roll heads. (Cached and
+        // extended op by op, unlike the global resolution, which is rebuilt after each roll
+        // op: a sync that interleaves waiting ops with roll ops stays linear.)
+        let heads: Vec<OpId> = self.roll_heads[lane_index(Lane::Members)]
+            .iter()
+            .copied()
+            .collect();
+        let heads = self.frontier_number(Arc::new(heads));
+        let current = self.resolution(heads);
+        let roll = &current.roll;
         let author = op.author();
         let active = |member: &MemberId| {
             roll.member(member)
