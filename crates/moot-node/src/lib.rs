@@ -324,6 +324,10 @@ fn stewards(roll: &Roll) -> usize {
         .count()
 }
 
+/// The stored verdict of an op that an older version kept without judging it and a newer
+/// one refused when it could (kept in the store as evidence; skipped when loading).
+const REFUSED_ON_UPGRADE: u8 = 3;
+
 /// Ops read from the store at a time when a hub is loaded.
 const LOAD_BATCH: usize = 4096;
 
@@ -463,8 +467,12 @@ impl Drop for Node {
     fn drop(&mut self) {
         if let Some(store) = self.store.take() {
             let path = store.path().to_path_buf();
+            let healthy = store.healthy();
             drop(store);
-            moot_store::mark_closed(&path);
+            // Only a session in which nothing failed is recorded as a clean close.
+            if healthy {
+                moot_store::mark_closed(&path);
+            }
         }
     }
 }
@@ -829,20 +837,30 @@ impl Node {
             position = last + 1;
             for (at, op, stored) in batch {
                 let id = op.id();
+                if stored == REFUSED_ON_UPGRADE {
+                    continue;
+                }
                 let stored = Verdict::from_byte(stored).ok_or_else(|| {
                     NodeError::Corrupt(format!("verdict of the op at position {at}"))
                 })?;
-                // An op the current rules refuse is a loud error, never a quiet skip: the
-                // derived state would silently differ from what was acknowledged.
-                let now = replica.restore(op, stored).map_err(|rejection| {
-                    NodeError::StoredOpRefused {
-                        hub: *hub,
-                        op: id,
-                        outcome: rejection.reason.to_string(),
+                match replica.restore(op, stored) {
+                    Ok(now) if now != stored => changed.push((id, now.to_byte())),
+                    Ok(_) => {}
+                    // An op an older version kept without judging it (an unknown kind, or one
+                    // resting on one) may be refused once it can be judged: that is its verdict,
+                    // recorded so later loads skip it.
+                    Err(_) if stored != Verdict::Accepted => {
+                        changed.push((id, REFUSED_ON_UPGRADE));
                     }
-                })?;
-                if now != stored {
-                    changed.push((id, now.to_byte()));
+                    // An accepted op the current rules refuse is a loud error, never a quiet
+                    // skip: the derived state would silently differ from what was acknowledged.
+                    Err(rejection) => {
+                        return Err(NodeError::StoredOpRefused {
+                            hub: *hub,
+                            op: id,
+                            outcome: rejection.reason.to_string(),
+                        });
+                    }
                 }
             }
         }

@@ -169,3 +169,42 @@ fn ops_an_older_version_could_not_judge_are_judged_on_load_and_their_verdict_sto
     assert_eq!(replica.validity(&op.id()), Some(Ok(())));
     assert_eq!(stored_verdict(&node), Some(0));
 }
+
+#[test]
+fn an_op_held_unjudged_and_refused_once_judged_is_recorded_not_fatal() {
+    use moot_crypto::{Draft, Lane, SecretKey};
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Node::open(dir.path()).unwrap();
+    node.init("Fay", None).unwrap();
+    let fay = node.signer(None, None).unwrap();
+    let hub = node.create_hub("Riverside", &fay).unwrap();
+    let heads = node.replica(&hub).unwrap().roll_heads(Lane::Public);
+    // A stranger's op, stored as an older version would have kept it: held for an upgrade.
+    let op = Draft {
+        lane: Lane::Public,
+        seq: 1,
+        prev: None,
+        deps: heads,
+        kind: moot_state::body::kind::CHECKPOINT,
+        body: vec![],
+    }
+    .sign(&hub, &SecretKey::from_seed([9; 32]))
+    .unwrap();
+    node.store()
+        .unwrap()
+        .put_kept(&hub, &[(op.get(), 2)])
+        .unwrap();
+    // Judged now, it is refused: the hub still loads, without it, and its verdict is recorded.
+    let replica = node.replica(&hub).unwrap();
+    assert!(!replica.holds(&op.id()));
+    let verdict = node
+        .store()
+        .unwrap()
+        .load_from(&hub, 0, 100)
+        .unwrap()
+        .into_iter()
+        .find(|(_, o, _)| o.id() == op.id())
+        .map(|(_, _, v)| v);
+    assert_eq!(verdict, Some(3));
+    assert!(node.replica(&hub).is_ok(), "later loads skip it");
+}

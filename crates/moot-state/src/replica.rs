@@ -60,6 +60,9 @@ pub struct Limits {
     pub max_remembered_rejections: usize,
     /// Cached roll resolutions (performance only: results never depend on it).
     pub max_cached_rolls: usize,
+    /// Estimated bytes of cached roll resolutions, at most (an extension of a cached roll by
+    /// one op shares all but the paths it changed; a roll resolved afresh shares nothing).
+    pub max_cached_roll_bytes: usize,
     /// Whether the replica keeps the bytes of the ops it holds.
     pub retain: Retain,
 }
@@ -81,6 +84,7 @@ impl Default for Limits {
             max_pending_bytes: 4 * 1024 * 1024,
             max_remembered_rejections: 65_536,
             max_cached_rolls: 4_096,
+            max_cached_roll_bytes: 32 * 1024 * 1024,
             retain: Retain::Everything,
         }
     }
@@ -143,11 +147,15 @@ pub enum Reason {
 impl Reason {
     /// True for refusals that are not remembered: the same bytes may be judged again later
     /// (the buffer was full, dependencies were missing), or remembering them would let a
-    /// stranger fill memory (their author is not on the roll).
+    /// stranger fill memory (their author is not on the roll; a bad signature can name anyone:
+    /// checking it again costs what remembering would save).
     fn forgettable(&self) -> bool {
         matches!(
             self,
-            Reason::PendingFull | Reason::NotHeld | Reason::Unauthorized(Denied::UnknownDevice)
+            Reason::PendingFull
+                | Reason::NotHeld
+                | Reason::BadSignature
+                | Reason::Unauthorized(Denied::UnknownDevice)
         )
     }
 }
@@ -333,6 +341,10 @@ pub struct Replica {
     tips: HashMap<(u32, Lane), u32>,
     /// The first op of each (device, lane) chain (to detect a fork at seq 1).
     firsts: HashMap<(u32, Lane), u32>,
+    /// Devices that a certificate held here names (a genesis or a device certification, judged
+    /// or held for an upgrade): an op by any other device cannot be valid here, so it is
+    /// refused before any work that costs memory, and its refusal is not remembered.
+    certified: HashSet<[u8; 32]>,
     /// Forked chain positions: (device key bytes, lane, seq) → op ids, ascending.
     forks: BTreeMap<([u8; 32], Lane, u64), Vec<OpId>>,
     /// The maximal judged roll ops, per lane: what a new op names so that its authority is
@@ -348,15 +360,21 @@ pub struct Replica {
     /// Judged members-lane roll ops: personal data, applied on top of the resolved roll.
     member_rolls: BTreeSet<OpId>,
     /// Rolls of causal pasts, by interned frontier number.
-    cache: HashMap<u32, Arc<Resolution>>,
+    cache: HashMap<u32, (Arc<Resolution>, usize)>,
     cache_order: VecDeque<u32>,
+    cache_bytes: usize,
     global: Option<Arc<Resolution>>,
     /// Parsed author keys (parsing a key dominates decoding); bounded.
     authors: HashMap<[u8; 32], moot_crypto::PublicKey>,
 }
 
 /// Most parsed author keys kept.
-const MAX_CACHED_AUTHORS: usize = 65_536;
+const MAX_CACHED_AUTHORS: usize = 4_096;
+/// Estimated bytes of one member or device record in a roll resolved afresh (the record, its
+/// key, and its share of the persistent map's nodes).
+const ENTRY_BYTES: usize = 320;
+/// Estimated bytes a cached roll adds when it extends another by one op (the copied paths).
+const EXTENSION_BYTES: usize = 16 * 1024;
 
 /// Decodes an op, parsing its author key through `authors` (parsing a key costs more than
 /// decoding the rest of an op; the cache is bounded).
@@ -399,6 +417,7 @@ impl Replica {
             frontier_numbers: HashMap::default(),
             tips: HashMap::default(),
             firsts: HashMap::default(),
+            certified: HashSet::default(),
             forks: BTreeMap::new(),
             roll_heads: [BTreeSet::new(), BTreeSet::new()],
             rejected: HashMap::default(),
@@ -410,6 +429,7 @@ impl Replica {
             member_rolls: BTreeSet::new(),
             cache: HashMap::default(),
             cache_order: VecDeque::new(),
+            cache_bytes: 0,
             global: None,
             authors: HashMap::default(),
         }
@@ -438,6 +458,12 @@ impl Replica {
     /// over-allocate as it grows.
     pub fn reserve(&mut self, additional: usize) {
         self.index.reserve(additional);
+    }
+
+    /// Distinct roll frontiers interned (a diagnostic: they grow with roll ops and their
+    /// concurrent combinations that kept ops present, never with refused ops).
+    pub fn frontier_count(&self) -> usize {
+        self.frontiers.len()
     }
 
     /// Heap bytes of the per-op index (what grows with the hub; the roll ops, the roll
@@ -756,6 +782,17 @@ impl Replica {
                 .is_some_and(|(_, m)| m.tainted() || taints(m))
         });
         let (frontier, _) = self.frontier_of_parents(&op);
+        // The author's standing and lane in the op's past (a lookup in a cached roll): a store
+        // holding a stranger's op marked accepted is refused, not believed.
+        let past = self.resolution(frontier);
+        if let Err(denied) = past.roll.authorize(
+            &self.hub,
+            &op.author(),
+            op.lane(),
+            &Body::Unknown(op.kind()),
+        ) {
+            return Err(refused(Reason::Unauthorized(denied)));
+        }
         let device = self.device_number(op.author());
         let (seq, lane) = (op.seq(), op.lane());
         let n = self.index.insert(
@@ -948,6 +985,17 @@ impl Replica {
             };
             return self.reject(id, Reason::Unauthorized(denied));
         }
+        // Only a device some certificate here names can write a valid op (or a device
+        // presenting its own certificate, or the genesis). Anything else is refused before it
+        // costs memory (frontiers, rolls of its past), and not remembered.
+        let presents_itself = match &body {
+            Body::Found(_) => true,
+            Body::CertifyDevice(c) => c.device == op.author(),
+            _ => false,
+        };
+        if !presents_itself && !self.certified.contains(&op.author().to_bytes()) {
+            return self.reject(id, Reason::Unauthorized(Denied::UnknownDevice));
+        }
         if let Some(bad) = Self::parents(&op).find(|p| self.rejected.contains_key(p)) {
             return self.reject(id, Reason::InvalidDependency(bad));
         }
@@ -998,11 +1046,12 @@ impl Replica {
         }
         let tainted = parent_meta.iter().any(|(_, m)| m.tainted() || taints(m));
         let (roll_parents_no, roll_parents) = self.frontier_of_parents(&op);
-        // Any parent counts as a reference, `prev` included: a reference that is also the
-        // author's previous op is carried as `prev` (the envelope never repeats it in `deps`).
+        // What an op refers to is in its `deps`; `prev` only continues the author's chain, so
+        // following a newer kind's op in one's own chain does not hold everything after it.
+        // (Roll-family unknowns hold what follows them through the taint above.)
         let refers_to_unjudged = parent_meta
             .iter()
-            .any(|(_, m)| m.verdict() != Verdict::Accepted);
+            .any(|(p, m)| Some(*p) != op.prev() && m.verdict() != Verdict::Accepted);
         let unknown = matches!(body, Body::Unknown(_));
         let verdict = if tainted || (refers_to_unjudged && !unknown) {
             Verdict::NeedsUpgrade
@@ -1014,12 +1063,28 @@ impl Replica {
         // The roll state of the op's causal past. An op held for an upgrade is not judged.
         let past = self.resolution(roll_parents_no);
         let facts = if verdict == Verdict::NeedsUpgrade {
+            // Not judged, but never kept without its author's standing and lane: checked in
+            // the roll of its past as for a kind this node does not know — unless that past
+            // itself rests on an unknowable roll change, where only the certificate check
+            // above stands.
+            if !tainted
+                && let Err(denied) =
+                    past.roll
+                        .authorize(&self.hub, &author, lane, &Body::Unknown(op.kind()))
+            {
+                return self.reject(id, Reason::Unauthorized(denied));
+            }
             crate::roll::Facts::default()
         } else {
             match past.roll.authorize(&self.hub, &author, lane, &body) {
                 Ok(facts) => facts,
                 Err(denied) => return self.reject(id, Reason::Unauthorized(denied)),
             }
+        };
+        let certifies = match &body {
+            Body::Found(_) => Some(author.to_bytes()),
+            Body::CertifyDevice(c) => Some(c.device.to_bytes()),
+            _ => None,
         };
         let is_resolved_roll = verdict == Verdict::Accepted && body.is_roll();
         let presented = if is_resolved_roll {
@@ -1056,12 +1121,21 @@ impl Replica {
                 // stays cached for other ops that share that past.
                 let mut extended = (*past).clone();
                 match extended.roll.authorize(&self.hub, &author, lane, &body) {
-                    Ok(_) => extended.roll.apply(id, &author, &body),
+                    Ok(_) => match facts
+                        .ops()
+                        .iter()
+                        .find(|f| extended.denied.contains_key(*f))
+                    {
+                        Some(fact) => {
+                            extended.denied.insert(id, Denied::UnacceptedFact(*fact));
+                        }
+                        None => extended.roll.apply(id, &author, &body),
+                    },
                     Err(denied) => {
                         extended.denied.insert(id, denied);
                     }
                 }
-                self.remember(presented, Arc::new(extended));
+                self.remember(presented, Arc::new(extended), true);
                 self.public_rolls.insert(id);
             } else {
                 self.member_rolls.insert(id);
@@ -1092,6 +1166,9 @@ impl Replica {
                     rank,
                 }),
             );
+        }
+        if let Some(device) = certifies {
+            self.certified.insert(device);
         }
         let device = self.device_number(author);
         let frontier = presented;
@@ -1167,13 +1244,30 @@ impl Replica {
         }
     }
 
-    fn remember(&mut self, frontier: u32, resolution: Arc<Resolution>) {
-        if self.cache.insert(frontier, resolution).is_none() {
-            self.cache_order.push_back(frontier);
+    /// Caches the roll of a past, with its estimated size: `shared` for an extension of a
+    /// cached roll (the persistent maps copy only the paths one op changed), a full estimate
+    /// for a roll resolved afresh. Oldest entries go first when the count or byte bound is hit.
+    fn remember(&mut self, frontier: u32, resolution: Arc<Resolution>, shared: bool) {
+        let bytes = if shared {
+            EXTENSION_BYTES
+        } else {
+            (resolution.roll.members.len() + resolution.roll.devices.len()) * ENTRY_BYTES
+                + resolution.denied.len() * 64
+                + EXTENSION_BYTES
+        };
+        match self.cache.insert(frontier, (resolution, bytes)) {
+            Some((_, old)) => self.cache_bytes = self.cache_bytes.saturating_sub(old),
+            None => self.cache_order.push_back(frontier),
         }
-        while self.cache_order.len() > self.limits.max_cached_rolls {
-            if let Some(old) = self.cache_order.pop_front() {
-                self.cache.remove(&old);
+        self.cache_bytes += bytes;
+        while self.cache_order.len() > self.limits.max_cached_rolls
+            || (self.cache_bytes > self.limits.max_cached_roll_bytes && self.cache_order.len() > 1)
+        {
+            let Some(old) = self.cache_order.pop_front() else {
+                break;
+            };
+            if let Some((_, bytes)) = self.cache.remove(&old) {
+                self.cache_bytes = self.cache_bytes.saturating_sub(bytes);
             }
         }
     }
@@ -1282,7 +1376,7 @@ impl Replica {
     /// roll that authorizes an op there. (Personal data in the members lane never decides an
     /// authorization, so past rolls leave it out; the global roll applies it on top.)
     fn resolution(&mut self, frontier_no: u32) -> Arc<Resolution> {
-        if let Some(hit) = self.cache.get(&frontier_no) {
+        if let Some((hit, _)) = self.cache.get(&frontier_no) {
             return hit.clone();
         }
         let frontier = self
@@ -1292,9 +1386,9 @@ impl Replica {
             .unwrap_or_default();
         let public = self.public_frontier(&frontier);
         let public_no = self.frontier_number(public.clone());
-        if let Some(hit) = self.cache.get(&public_no) {
+        if let Some((hit, _)) = self.cache.get(&public_no) {
             let hit = hit.clone();
-            self.remember(frontier_no, hit.clone());
+            self.remember(frontier_no, hit.clone(), true);
             return hit;
         }
         let mut subset = BTreeSet::new();
@@ -1307,9 +1401,9 @@ impl Replica {
             }
         }
         let resolution = Arc::new(self.resolve(&subset));
-        self.remember(public_no, resolution.clone());
+        self.remember(public_no, resolution.clone(), false);
         if public_no != frontier_no {
-            self.remember(frontier_no, resolution.clone());
+            self.remember(frontier_no, resolution.clone(), true);
         }
         resolution
     }
@@ -1416,10 +1510,24 @@ impl Replica {
             }
             if let Some(node) = self.rolls.get(&next) {
                 let author = node.op.author();
+                // The op must be authorized in the resolved order, and every roll fact its
+                // authorization used at its causal position must be accepted (the validity
+                // rule, as for every other op).
+                let unaccepted = node
+                    .facts
+                    .ops()
+                    .iter()
+                    .find(|f| resolution.denied.contains_key(*f))
+                    .copied();
                 match resolution
                     .roll
                     .authorize(&self.hub, &author, node.op.lane(), &node.body)
                 {
+                    Ok(_) if unaccepted.is_some() => {
+                        if let Some(fact) = unaccepted {
+                            resolution.denied.insert(next, Denied::UnacceptedFact(fact));
+                        }
+                    }
                     Ok(_) => resolution.roll.apply(next, &author, &node.body),
                     Err(denied) => {
                         resolution.denied.insert(next, denied);
@@ -1574,11 +1682,13 @@ impl Replica {
         // one unaccepted, so the past is resolved only when some roll op was denied.
         if !global.denied.is_empty() {
             let past = self.resolution(frontier_no);
-            if let Some(facts) = past.roll.author_facts(&author)
-                && let Some(fact) = facts
-                    .ops()
-                    .iter()
-                    .find(|f| global.denied.contains_key(*f) || !self.public_rolls.contains(*f))
+            let Some(facts) = past.roll.author_facts(&author) else {
+                return Some(Err(Denied::UnknownDevice));
+            };
+            if let Some(fact) = facts
+                .ops()
+                .iter()
+                .find(|f| global.denied.contains_key(*f) || !self.public_rolls.contains(*f))
             {
                 return Some(Err(Denied::UnacceptedFact(*fact)));
             }

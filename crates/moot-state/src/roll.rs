@@ -444,8 +444,13 @@ impl Roll {
                         constituency: None,
                         contribution: None,
                     });
+                // A re-admission that changes nothing (same standing) keeps the admission that
+                // stands: otherwise a no-op re-admission by a steward removed concurrently would
+                // make every op the member wrote after it rest on an unaccepted fact.
+                if record.status != status {
+                    record.admitted_by = op;
+                }
                 record.status = status;
-                record.admitted_by = op;
                 if status != Status::Member {
                     record.roles.clear();
                     self.steward_order.remove(&admit.member);
@@ -467,8 +472,9 @@ impl Roll {
                 self.member_cuts.insert(remove.member, list);
             }
             Body::Grant(change) => {
+                // A grant of a role already held keeps the grant that stands (see Admit).
                 if let Some(record) = self.members.get_mut(&change.member) {
-                    record.roles.insert(change.role, op);
+                    record.roles.entry(change.role).or_insert(op);
                 }
                 if change.role == Role::Steward && !self.steward_order.contains_key(&change.member)
                 {

@@ -336,7 +336,11 @@ fn a_flood_from_a_stranger_is_not_held_and_an_honest_op_still_gets_in() {
         op.prev = Some(moot_crypto::OpId([0xff; 32]));
         let op = op.sign(&source.hub(), &stranger.device).unwrap();
         let outcome = replica.insert_from(Source(66), op.bytes()).outcome;
-        assert_eq!(rejected(&outcome), &Reason::NotHeld);
+        // No certificate here names the stranger's device: refused before any work.
+        assert_eq!(
+            rejected(&outcome),
+            &Reason::Unauthorized(Denied::UnknownDevice)
+        );
     }
     assert_eq!(replica.pending_len(), 0);
     assert_eq!(replica.pending_bytes(Source(66)), 0);

@@ -251,13 +251,15 @@ fn a_public_op_may_not_depend_on_a_members_op_and_chains_are_per_lane() {
 fn a_known_op_citing_an_unsupported_op_is_held_for_an_upgrade() {
     let fay = person(1);
     let mut replica = founded(&fay);
-    let future = future_draft(&replica, &fay.device, Lane::Members, 0x0301)
+    // A newer version's op (polls family) in the public lane.
+    let future = future_draft(&replica, &fay.device, Lane::Public, 0x0301)
         .sign(&replica.hub(), &fay.device)
         .unwrap();
     assert_eq!(
         replica.insert(future.bytes()).outcome,
         Outcome::Unsupported(future.id())
     );
+    // A known op that names it among its deps (refers to it) is held, not judged.
     let cite = replica
         .draft(&fay.device.public(), Lane::Members, &note(), &[future.id()])
         .unwrap()
@@ -268,11 +270,13 @@ fn a_known_op_citing_an_unsupported_op_is_held_for_an_upgrade() {
         Outcome::NeedsUpgrade(cite.id())
     );
     assert_eq!(verdict(&mut replica, &cite.id()), Err(Denied::NeedsUpgrade));
-    // Ops that do not rest on it are judged as usual.
-    let public = replica
+    // Following it in the chain (`prev`) is not referring to it: Fay's next public op is judged,
+    // so one newer-kind op does not freeze a steward's chain on older nodes.
+    let next = replica
         .write_in(&fay.device, Lane::Public, &note(), &[])
         .unwrap()[0];
-    assert_eq!(verdict(&mut replica, &public), Ok(()));
+    assert_eq!(replica.op(&next).unwrap().prev(), Some(future.id()));
+    assert_eq!(verdict(&mut replica, &next), Ok(()));
 }
 
 #[test]

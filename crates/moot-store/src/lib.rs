@@ -335,7 +335,9 @@ fn stamp_path(path: &Path) -> PathBuf {
 #[cfg(unix)]
 fn file_stamp(path: &Path) -> Option<Vec<u8>> {
     use std::os::unix::fs::MetadataExt as _;
-    let m = std::fs::symlink_metadata(path).ok()?;
+    // The file itself, through any symlink (a store kept on another disk): its times are the
+    // ones that change when it is written.
+    let m = std::fs::metadata(path).ok()?;
     let fields = [
         m.dev(),
         m.ino(),
@@ -458,6 +460,9 @@ fn create_new(path: &Path) -> Result<(), StoreError> {
 pub struct Store {
     db: Database,
     path: PathBuf,
+    /// Set when any call failed: the file may be damaged, so it is not recorded as closed
+    /// cleanly (the next open checks every page).
+    failed: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
@@ -486,6 +491,7 @@ impl Store {
             Ok(Store {
                 db,
                 path: path.to_path_buf(),
+                failed: std::sync::atomic::AtomicBool::new(false),
             })
         })
     }
@@ -493,6 +499,21 @@ impl Store {
     /// The store file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// True if no call on this store has failed (see [`mark_closed`]).
+    pub fn healthy(&self) -> bool {
+        !self.failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Runs a store call through [`guarded`], remembering a failure.
+    fn guard<T>(&self, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let result = guarded(&self.path, f);
+        if result.is_err() {
+            self.failed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
     }
 
     /// A write transaction that records the allocator state, so a crash during or after it never
@@ -505,16 +526,21 @@ impl Store {
 
     /// Rewrites the file without free space (redb compaction). Returns true if it shrank.
     pub fn compact(&mut self) -> Result<bool, StoreError> {
-        guarded(&self.path, || {
-            self.db
-                .compact()
+        let db = &mut self.db;
+        let result = guarded(&self.path, || {
+            db.compact()
                 .map_err(|e| StoreError::Redb(redb::Error::from(e)))
-        })
+        });
+        if result.is_err() {
+            self.failed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
     }
 
     /// Records a hub and its metadata (keeping its number if it has one).
     pub fn put_hub(&self, hub: &HubId, metadata: &[u8]) -> Result<(), StoreError> {
-        guarded(&self.path, || {
+        self.guard(|| {
             let txn = self.write_txn()?;
             {
                 let mut hubs = txn.open_table(HUBS)?;
@@ -530,7 +556,7 @@ impl Store {
 
     /// Every hub, with its metadata, ascending by id.
     pub fn hubs(&self) -> Result<Vec<(HubId, Vec<u8>)>, StoreError> {
-        guarded(&self.path, || {
+        self.guard(|| {
             let txn = self.db.begin_read()?;
             let table = txn.open_table(HUBS)?;
             let mut out = Vec::new();
@@ -572,7 +598,7 @@ impl Store {
     /// transaction, in acceptance order; returns once it is durable. Ops already stored are
     /// skipped.
     pub fn put_kept(&self, hub: &HubId, ops: &[(&SignedOp, u8)]) -> Result<(), StoreError> {
-        guarded(&self.path, || {
+        self.guard(|| {
             let txn = self.write_txn()?;
             insert_ops(&txn, hub, ops)?;
             txn.commit()?;
@@ -583,7 +609,7 @@ impl Store {
     /// Changes the stored verdicts of ops already stored (a newer version judged ops that an
     /// older one kept as unsupported or held). One transaction.
     pub fn set_verdicts(&self, hub: &HubId, verdicts: &[(OpId, u8)]) -> Result<(), StoreError> {
-        guarded(&self.path, || {
+        self.guard(|| {
             let txn = self.write_txn()?;
             {
                 let hubs = txn.open_table(HUBS)?;
@@ -625,7 +651,7 @@ impl Store {
         ops: &[&SignedOp],
         config: &[(&str, &[u8])],
     ) -> Result<(), StoreError> {
-        guarded(&self.path, || {
+        self.guard(|| {
             let txn = self.write_txn()?;
             let accepted: Vec<(&SignedOp, u8)> = ops.iter().map(|op| (*op, 0)).collect();
             insert_ops(&txn, hub, &accepted)?;
@@ -668,7 +694,7 @@ impl Store {
 
     /// Every op of a hub, as exact bytes, in acceptance order.
     pub fn ops(&self, hub: &HubId) -> Result<Vec<Vec<u8>>, StoreError> {
-        guarded(&self.path, || {
+        self.guard(|| {
             let mut out = Vec::new();
             self.each_op(hub, |_, _, bytes| {
                 out.push(bytes);
@@ -680,7 +706,7 @@ impl Store {
 
     /// One op's bytes, by id.
     pub fn op(&self, hub: &HubId, id: &OpId) -> Result<Option<Vec<u8>>, StoreError> {
-        guarded(&self.path, || {
+        self.guard(|| {
             let txn = self.db.begin_read()?;
             let Some(hub_no) = self.known_hub_number(&txn, hub)? else {
                 return Ok(None);
@@ -700,7 +726,7 @@ impl Store {
 
     /// Number of ops stored for a hub.
     pub fn op_count(&self, hub: &HubId) -> Result<u64, StoreError> {
-        guarded(&self.path, || {
+        self.guard(|| {
             let txn = self.db.begin_read()?;
             let Some(hub_no) = self.known_hub_number(&txn, hub)? else {
                 return Ok(0);
@@ -720,7 +746,7 @@ impl Store {
 
     /// Total ops stored, all hubs.
     pub fn total_ops(&self) -> Result<u64, StoreError> {
-        guarded(&self.path, || {
+        self.guard(|| {
             let txn = self.db.begin_read()?;
             Ok(txn.open_table(OPS)?.len()?)
         })
@@ -755,7 +781,7 @@ impl Store {
         seqs: std::ops::RangeInclusive<u64>,
         max_ops: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        guarded(&self.path, || {
+        self.guard(|| {
             let txn = self.db.begin_read()?;
             let Some(hub_no) = self.known_hub_number(&txn, hub)? else {
                 return Ok(Vec::new());
@@ -795,7 +821,7 @@ impl Store {
     /// other op of the chain continues (one per chain unless it forked), ascending by device,
     /// lane and sequence number. What a sync peer compares first.
     pub fn heads(&self, hub: &HubId) -> Result<Vec<Head>, StoreError> {
-        guarded(&self.path, || {
+        self.guard(|| {
             let txn = self.db.begin_read()?;
             let Some(hub_no) = self.known_hub_number(&txn, hub)? else {
                 return Ok(Vec::new());
@@ -881,7 +907,7 @@ impl Store {
         position: u64,
         max_ops: usize,
     ) -> Result<Vec<(u64, u8, Vec<u8>)>, StoreError> {
-        guarded(&self.path, || {
+        self.guard(|| {
             let txn = self.db.begin_read()?;
             let Some(hub_no) = self.known_hub_number(&txn, hub)? else {
                 return Ok(Vec::new());
@@ -931,7 +957,7 @@ impl Store {
 
     /// Stores a derived view (rebuildable from the ops).
     pub fn put_view(&self, hub: &HubId, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        guarded(&self.path, || {
+        self.guard(|| {
             let txn = self.write_txn()?;
             txn.open_table(VIEWS)?.insert((&hub.0, name), bytes)?;
             txn.commit()?;
@@ -941,7 +967,7 @@ impl Store {
 
     /// Reads a derived view.
     pub fn view(&self, hub: &HubId, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        guarded(&self.path, || {
+        self.guard(|| {
             let txn = self.db.begin_read()?;
             let table = txn.open_table(VIEWS)?;
             Ok(table.get((&hub.0, name))?.map(|v| v.value().to_vec()))
@@ -950,12 +976,12 @@ impl Store {
 
     /// Stores a config value.
     pub fn put_config(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        guarded(&self.path, || self.put(CONFIG, name, value))
+        self.guard(|| self.put(CONFIG, name, value))
     }
 
     /// Reads a config value.
     pub fn config(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        guarded(&self.path, || self.get(CONFIG, name))
+        self.guard(|| self.get(CONFIG, name))
     }
 
     fn put(

@@ -310,3 +310,38 @@ fn a_clean_close_is_recorded_and_any_later_change_to_the_file_is_checked_in_full
         Ok(_) => panic!("a damaged file must not open after a clean-close record"),
     }
 }
+
+#[test]
+fn a_store_reached_through_a_symlink_is_still_checked_after_a_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("elsewhere.redb");
+    let path = dir.path().join("moot.redb");
+    let hub = HubId([5; 32]);
+    let key = SecretKey::from_seed([5; 32]);
+    {
+        let store = Store::open(&real).unwrap();
+        let mut prev = None;
+        let mut ops = Vec::new();
+        for seq in 1..=400u64 {
+            let o = op(&hub, &key, seq, prev, &[7u8; 200]);
+            prev = Some(o.id());
+            ops.push(o);
+        }
+        let refs: Vec<&SignedOp> = ops.iter().collect();
+        store.put_ops(&hub, &refs).unwrap();
+    }
+    std::os::unix::fs::symlink(&real, &path).unwrap();
+    drop(Store::open(&path).unwrap());
+    moot_store::mark_closed(&path);
+    let mut bytes = std::fs::read(&real).unwrap();
+    let len = bytes.len();
+    for i in 0..64 {
+        bytes[len / 4 + i * 997 % (len / 2)] ^= 0x55;
+    }
+    std::fs::write(&real, &bytes).unwrap();
+    match Store::open(&path) {
+        Err(moot_store::StoreError::Damaged { .. }) => {}
+        Err(other) => panic!("expected damage, got {other}"),
+        Ok(_) => panic!("a damaged file opened through the symlink"),
+    }
+}
