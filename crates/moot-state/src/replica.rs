@@ -594,8 +594,9 @@ impl Replica {
             .map_or(1, |n| n.get())
             .clamp(1, 8);
         let next_chunk = AtomicUsize::new(0);
-        let mut slots: Vec<Option<Insertion>> = Vec::with_capacity(ops.len());
-        slots.resize_with(ops.len(), || None);
+        // Chunks are validated in input order and each keeps its ops' order: the outcomes come
+        // out in input order.
+        let mut out: Vec<Insertion> = Vec::with_capacity(ops.len());
         std::thread::scope(|scope| {
             let (sender, receiver) = mpsc::channel();
             for _ in 0..workers.min(chunk_count) {
@@ -657,7 +658,7 @@ impl Replica {
             for (index, checked) in receiver {
                 ready.insert(index, checked);
                 while let Some(checked) = ready.remove(&expected) {
-                    for (position, result) in checked {
+                    for (_, result) in checked {
                         let insertion = match result {
                             Checked::Malformed(error) => {
                                 Self::single(Outcome::Rejected(Rejection {
@@ -680,15 +681,13 @@ impl Replica {
                                 }))
                             }
                         };
-                        if let Some(slot) = slots.get_mut(position) {
-                            *slot = Some(insertion);
-                        }
+                        out.push(insertion);
                     }
                     expected += 1;
                 }
             }
         });
-        slots.into_iter().flatten().collect()
+        out
     }
 
     /// Inserts an op this node signed itself (or read from its own store).
@@ -1023,35 +1022,41 @@ impl Replica {
             return Outcome::Pending { op: id, missing };
         }
         let lane = op.lane();
-        let parent_meta: Vec<(OpId, Meta)> = Self::parents(&op)
-            .filter_map(|p| self.index.get(&p).map(|(_, m)| (p, *m)))
-            .collect();
-        if lane == Lane::Public
-            && let Some((dep, _)) = parent_meta.iter().find(|(_, m)| m.lane() != Lane::Public)
-        {
-            return self.reject(id, Reason::LaneDependency(*dep));
-        }
+        // One pass over the parents (each an index lookup): the lane rule, the chain, the
+        // taint, references to unjudged ops, and the frontiers of their pasts.
         let author = op.author();
         let author_no = self.device_numbers.get(&author.to_bytes()).copied();
-        if let Some(prev) = op.prev() {
-            let continues = parent_meta.iter().any(|(p, m)| {
-                *p == prev
-                    && Some(m.device) == author_no
-                    && m.lane() == lane
-                    && m.seq + 1 == op.seq()
-            });
-            if !continues {
-                return self.reject(id, Reason::BrokenChain);
+        let mut frontiers = [0u32; 1 + moot_crypto::op::MAX_DEPS];
+        let mut frontier_count = 0;
+        let (mut continues, mut tainted, mut refers_to_unjudged) =
+            (op.prev().is_none(), false, false);
+        for parent in Self::parents(&op) {
+            let Some((_, m)) = self.index.get(&parent) else {
+                continue;
+            };
+            if lane == Lane::Public && m.lane() != Lane::Public {
+                return self.reject(id, Reason::LaneDependency(parent));
+            }
+            let is_prev = op.prev() == Some(parent);
+            if is_prev {
+                continues =
+                    Some(m.device) == author_no && m.lane() == lane && m.seq + 1 == op.seq();
+            }
+            tainted |= m.tainted() || taints(m);
+            // What an op refers to is in its `deps`; `prev` only continues the author's chain,
+            // so following a newer kind's op in one's own chain does not hold everything after
+            // it. (Roll-family unknowns hold what follows them through the taint.)
+            refers_to_unjudged |= !is_prev && m.verdict() != Verdict::Accepted;
+            if let Some(slot) = frontiers.get_mut(frontier_count) {
+                *slot = m.frontier;
+                frontier_count += 1;
             }
         }
-        let tainted = parent_meta.iter().any(|(_, m)| m.tainted() || taints(m));
-        let (roll_parents_no, roll_parents) = self.frontier_of_parents(&op);
-        // What an op refers to is in its `deps`; `prev` only continues the author's chain, so
-        // following a newer kind's op in one's own chain does not hold everything after it.
-        // (Roll-family unknowns hold what follows them through the taint above.)
-        let refers_to_unjudged = parent_meta
-            .iter()
-            .any(|(p, m)| Some(*p) != op.prev() && m.verdict() != Verdict::Accepted);
+        if !continues {
+            return self.reject(id, Reason::BrokenChain);
+        }
+        let (roll_parents_no, roll_parents) =
+            self.frontier_of_numbers(&mut frontiers[..frontier_count]);
         let unknown = matches!(body, Body::Unknown(_));
         let verdict = if tainted || (refers_to_unjudged && !unknown) {
             Verdict::NeedsUpgrade
@@ -1286,9 +1291,15 @@ impl Replica {
         let mut numbers: Vec<u32> = Self::parents(op)
             .filter_map(|p| self.index.get(&p).map(|(_, m)| m.frontier))
             .collect();
+        self.frontier_of_numbers(&mut numbers)
+    }
+
+    /// The maximal roll ops of the union of the frontiers numbered `numbers` (sorted in
+    /// place), interned.
+    fn frontier_of_numbers(&mut self, numbers: &mut [u32]) -> (u32, Frontier) {
         numbers.sort_unstable();
-        numbers.dedup();
-        if let [only] = numbers.as_slice()
+        let all_same = numbers.windows(2).all(|w| w[0] == w[1]);
+        if let (true, Some(only)) = (all_same, numbers.first())
             && let Some(frontier) = self.frontiers.get(*only as usize)
         {
             return (*only, frontier.clone());
