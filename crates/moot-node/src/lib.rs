@@ -828,6 +828,8 @@ impl Node {
         let mut replica = Replica::new(*hub, limits);
         replica.reserve(usize::try_from(store.op_count(hub)?).unwrap_or(0));
         let mut changed = Vec::new();
+        // Ops refused when judged after an upgrade, and what rests on them.
+        let mut refused: std::collections::HashSet<OpId> = std::collections::HashSet::new();
         let mut position = 0;
         loop {
             let batch = store.load_from(hub, position, LOAD_BATCH)?;
@@ -838,6 +840,7 @@ impl Node {
             for (at, op, stored) in batch {
                 let id = op.id();
                 if stored == REFUSED_ON_UPGRADE {
+                    refused.insert(id);
                     continue;
                 }
                 let stored = Verdict::from_byte(stored).ok_or_else(|| {
@@ -850,6 +853,18 @@ impl Node {
                     // resting on one) may be refused once it can be judged: that is its verdict,
                     // recorded so later loads skip it.
                     Err(_) if stored != Verdict::Accepted => {
+                        refused.insert(id);
+                        changed.push((id, REFUSED_ON_UPGRADE));
+                    }
+                    // An op that rests on one refused after an upgrade (e.g. continues its
+                    // chain) goes with it: recorded the same way, not fatal.
+                    Err(rejection)
+                        if matches!(
+                            rejection.reason,
+                            Reason::InvalidDependency(dep) if refused.contains(&dep)
+                        ) =>
+                    {
+                        refused.insert(id);
                         changed.push((id, REFUSED_ON_UPGRADE));
                     }
                     // An accepted op the current rules refuse is a loud error, never a quiet
@@ -1154,7 +1169,9 @@ impl Node {
             })
             .collect();
         let view = RollView {
-            op_count: replica.len() as u64,
+            // The store's count (what `members` compares with): it also counts ops kept as
+            // evidence but not loaded (refused after an upgrade).
+            op_count: self.store()?.op_count(hub)?,
             members,
         };
         let bytes = postcard::to_allocvec(&view).map_err(|e| NodeError::Corrupt(e.to_string()))?;

@@ -208,3 +208,51 @@ fn an_op_held_unjudged_and_refused_once_judged_is_recorded_not_fatal() {
     assert_eq!(verdict, Some(3));
     assert!(node.replica(&hub).is_ok(), "later loads skip it");
 }
+
+#[test]
+fn an_op_resting_on_one_refused_after_an_upgrade_is_recorded_too_and_the_hub_loads() {
+    use moot_crypto::{Draft, Lane, SecretKey};
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Node::open(dir.path()).unwrap();
+    node.init("Fay", None).unwrap();
+    let fay = node.signer(None, None).unwrap();
+    let hub = node.create_hub("Riverside", &fay).unwrap();
+    let heads = node.replica(&hub).unwrap().roll_heads(Lane::Public);
+    // A stranger's chain of two: the first stored as held, the second (continuing it) as
+    // accepted, as an older version could have stored them.
+    let stranger = SecretKey::from_seed([9; 32]);
+    let first = Draft {
+        lane: Lane::Public,
+        seq: 1,
+        prev: None,
+        deps: heads,
+        kind: 0x0377,
+        body: vec![],
+    }
+    .sign(&hub, &stranger)
+    .unwrap();
+    let second = Draft {
+        lane: Lane::Public,
+        seq: 2,
+        prev: Some(first.id()),
+        deps: vec![],
+        kind: moot_state::body::kind::CHECKPOINT,
+        body: vec![],
+    }
+    .sign(&hub, &stranger)
+    .unwrap();
+    node.store()
+        .unwrap()
+        .put_kept(&hub, &[(first.get(), 1), (second.get(), 0)])
+        .unwrap();
+    let replica = node.replica(&hub).unwrap();
+    assert!(!replica.holds(&first.id()) && !replica.holds(&second.id()));
+    assert!(node.replica(&hub).is_ok(), "and again");
+    // The roll view stays current (it counts what the store holds).
+    let members = node.members(&hub).unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(
+        node.store().unwrap().op_count(&hub).unwrap(),
+        replica.len() as u64 + 2
+    );
+}

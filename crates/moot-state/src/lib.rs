@@ -2,7 +2,8 @@
 //! set: today the hub's membership roll. Pure: no IO, no clock, no randomness.
 //!
 //! - [`body`]: the typed bodies (postcard-encoded, one op kind each; unknown kinds are kept).
-//! - [`roll`]: the roll and its rules: who may admit, remove, grant, certify, revoke, update.
+//! - [`roll`]: the roll and its rules: who may admit, remove, grant, certify, revoke, and set
+//!   personal data.
 //! - [`replica`]: [`Replica`], which takes ops in any order, validates each, buffers ops with
 //!   missing dependencies (bounded), flags equivocations, and resolves concurrent roll changes
 //!   deterministically.

@@ -534,7 +534,8 @@ impl Replica {
         Some((self.index.meta(tip)?.seq, self.index.id(tip)?))
     }
 
-    /// The highest sequence number of `device` in either lane (what a removal's cut states).
+    /// The highest sequence number of `device` in `lane` held here (what a removal's cut
+    /// states, per lane), 0 if none.
     pub fn last_seq(&self, device: &DeviceId, lane: Lane) -> u64 {
         self.chain_head(device, lane).map_or(0, |(seq, _)| seq)
     }
@@ -727,10 +728,13 @@ impl Replica {
         stored: Verdict,
     ) -> Result<Verdict, Rejection> {
         let id = op.id();
-        if self.index.contains(&id) {
-            return self.verdict(&id).ok_or(Rejection {
+        if let Some(verdict) = self.verdict(&id) {
+            return Ok(verdict);
+        }
+        if let Some(missing) = Self::parents(&op).find(|p| !self.index.contains(p)) {
+            return Err(Rejection {
                 op: Some(id),
-                reason: Reason::BrokenChain,
+                reason: Reason::InvalidDependency(missing),
             });
         }
         if stored != Verdict::Accepted || kind::is_roll(op.kind()) {
@@ -752,11 +756,7 @@ impl Replica {
             reason,
         };
         // The structure is checked (cheap index lookups; it catches a store whose order or
-        // contents were altered): dependencies held, the lane rule, the chain.
-        let missing = Self::parents(&op).find(|p| !self.index.contains(p));
-        if let Some(missing) = missing {
-            return Err(refused(Reason::InvalidDependency(missing)));
-        }
+        // contents were altered): dependencies held (above), the lane rule, the chain.
         if op.lane() == Lane::Public
             && let Some(dep) = Self::parents(&op).find(|p| {
                 self.index
@@ -849,6 +849,18 @@ impl Replica {
             op: Some(id),
             reason,
         })
+    }
+
+    /// [`Replica::reject`], remembering the refusal only if `remember`.
+    fn refuse(&mut self, remember: bool, id: OpId, reason: Reason) -> Outcome {
+        if remember {
+            self.reject(id, reason)
+        } else {
+            Outcome::Rejected(Rejection {
+                op: Some(id),
+                reason,
+            })
+        }
     }
 
     /// The op whose fate is now settled by `outcome` (kept, or rejected and remembered): ops
@@ -962,14 +974,18 @@ impl Replica {
         kept: &mut Vec<(Authentic<SignedOp>, Verdict)>,
     ) -> Outcome {
         let id = op.id();
+        // Refusals are remembered only for devices a certificate here names: anything else
+        // could be a stranger filling memory.
+        let insider = self.certified.contains(&op.author().to_bytes());
         let body = match Body::decode(op.kind(), op.body()) {
             Ok(body) => body,
-            Err(error) => return self.reject(id, Reason::MalformedBody(error)),
+            Err(error) => return self.refuse(insider, id, Reason::MalformedBody(error)),
         };
         if let Some(expected) = body.lane()
             && expected != op.lane()
         {
-            return self.reject(
+            return self.refuse(
+                insider,
                 id,
                 Reason::WrongLane {
                     kind: op.kind(),
@@ -982,35 +998,42 @@ impl Replica {
                 Body::Found(_) => Denied::BadGenesis,
                 _ => Denied::BadCertificate,
             };
-            return self.reject(id, Reason::Unauthorized(denied));
+            return self.refuse(insider, id, Reason::Unauthorized(denied));
         }
         // Only a device some certificate here names can write a valid op (or a device
         // presenting its own certificate, or the genesis). Anything else is refused before it
         // costs memory (frontiers, rolls of its past), and not remembered.
         let presents_itself = match &body {
-            Body::Found(_) => true,
+            // Only this hub's genesis (its id derives from the founder and nonce), as the
+            // first op of a chain with no dependencies: anyone can sign a genesis, and it must
+            // not cost memory either.
+            Body::Found(found) => {
+                crate::body::hub_id(&found.founder, &found.nonce) == self.hub
+                    && op.prev().is_none()
+                    && op.deps().is_empty()
+            }
             Body::CertifyDevice(c) => c.device == op.author(),
             _ => false,
         };
         if !presents_itself && !self.certified.contains(&op.author().to_bytes()) {
-            return self.reject(id, Reason::Unauthorized(Denied::UnknownDevice));
+            return self.refuse(insider, id, Reason::Unauthorized(Denied::UnknownDevice));
         }
         if let Some(bad) = Self::parents(&op).find(|p| self.rejected.contains_key(p)) {
-            return self.reject(id, Reason::InvalidDependency(bad));
+            return self.refuse(insider, id, Reason::InvalidDependency(bad));
         }
         let missing: Vec<OpId> = Self::parents(&op)
             .filter(|p| !self.index.contains(p))
             .collect();
         if !missing.is_empty() {
             if !self.may_wait(&op, &body) {
-                return self.reject(id, Reason::NotHeld);
+                return self.refuse(insider, id, Reason::NotHeld);
             }
             let usage = self.usage.get(&source).copied().unwrap_or_default();
             let bytes = op.bytes().len();
             if usage.ops >= self.limits.max_pending
                 || usage.bytes + bytes > self.limits.max_pending_bytes
             {
-                return self.reject(id, Reason::PendingFull);
+                return self.refuse(insider, id, Reason::PendingFull);
             }
             for dep in &missing {
                 self.waiting_on.entry(*dep).or_default().insert(id);
@@ -1035,7 +1058,7 @@ impl Replica {
                 continue;
             };
             if lane == Lane::Public && m.lane() != Lane::Public {
-                return self.reject(id, Reason::LaneDependency(parent));
+                return self.refuse(insider, id, Reason::LaneDependency(parent));
             }
             let is_prev = op.prev() == Some(parent);
             if is_prev {
@@ -1053,7 +1076,7 @@ impl Replica {
             }
         }
         if !continues {
-            return self.reject(id, Reason::BrokenChain);
+            return self.refuse(insider, id, Reason::BrokenChain);
         }
         let (roll_parents_no, roll_parents) =
             self.frontier_of_numbers(&mut frontiers[..frontier_count]);
@@ -1077,13 +1100,13 @@ impl Replica {
                     past.roll
                         .authorize(&self.hub, &author, lane, &Body::Unknown(op.kind()))
             {
-                return self.reject(id, Reason::Unauthorized(denied));
+                return self.refuse(insider, id, Reason::Unauthorized(denied));
             }
             crate::roll::Facts::default()
         } else {
             match past.roll.authorize(&self.hub, &author, lane, &body) {
                 Ok(facts) => facts,
-                Err(denied) => return self.reject(id, Reason::Unauthorized(denied)),
+                Err(denied) => return self.refuse(insider, id, Reason::Unauthorized(denied)),
             }
         };
         let certifies = match &body {
@@ -1103,7 +1126,13 @@ impl Replica {
                 Body::CertifyDevice(c) if c.device == author => c.member,
                 _ => match past.roll.member_of(&author) {
                     Some(member) => member,
-                    None => return self.reject(id, Reason::Unauthorized(Denied::UnknownDevice)),
+                    None => {
+                        return self.refuse(
+                            insider,
+                            id,
+                            Reason::Unauthorized(Denied::UnknownDevice),
+                        );
+                    }
                 },
             };
             let rank = match &body {
@@ -1784,7 +1813,8 @@ impl Replica {
     }
 
     /// Signs `body` as `device` in the body's lane (the members lane for kinds that may go in
-    /// either) and inserts it. Returns the ids written (checkpoints first, then the op).
+    /// either) and inserts it. Returns the op's id (any checkpoints written first are in
+    /// [`Replica::write_in`]'s result).
     pub fn write(&mut self, device: &SecretKey, body: &Body) -> Result<OpId, Rejection> {
         let lane = body.lane().unwrap_or(Lane::Members);
         self.write_in(device, lane, body, &[])

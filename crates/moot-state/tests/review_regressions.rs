@@ -64,8 +64,9 @@ fn a_stranger_citing_an_unsupported_op_is_not_kept() {
     ));
 }
 
-#[test]
-fn a_strangers_ops_naming_new_combinations_of_heads_cost_no_memory() {
+/// A hall with 64 concurrent roll heads (members self-certifying from the same past), and
+/// those heads.
+fn hall_with_many_heads() -> (Replica, Vec<moot_crypto::OpId>) {
     let fay = person(1);
     let mut hall = founded(&fay);
     let hub = hall.hub();
@@ -74,7 +75,6 @@ fn a_strangers_ops_naming_new_combinations_of_heads_cost_no_memory() {
         hall.write(&fay.device, &admit_body(p, "p", Standing::Member))
             .unwrap();
     }
-    // Concurrent self-certifications: 64 roll heads.
     let drafts: Vec<_> = people
         .iter()
         .map(|p| {
@@ -98,21 +98,33 @@ fn a_strangers_ops_naming_new_combinations_of_heads_cost_no_memory() {
         certs.push(op.id());
     }
     certs.sort();
+    (hall, certs)
+}
+
+/// 32 of `heads`, a different combination each call.
+fn some_heads(heads: &[moot_crypto::OpId], x: &mut u64) -> Vec<moot_crypto::OpId> {
+    let mut deps = std::collections::BTreeSet::new();
+    while deps.len() < 32 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        deps.insert(heads[(*x % heads.len() as u64) as usize]);
+    }
+    deps.into_iter().collect()
+}
+
+#[test]
+fn a_strangers_ops_naming_new_combinations_of_heads_cost_no_memory() {
+    let (mut hall, certs) = hall_with_many_heads();
+    let hub = hall.hub();
     let frontiers = hall.frontier_count();
     let mut x: u64 = 12345;
     for _ in 0..500 {
-        let mut deps = std::collections::BTreeSet::new();
-        while deps.len() < 32 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            deps.insert(certs[(x % certs.len() as u64) as usize]);
-        }
         let op = Draft {
             lane: Lane::Public,
             seq: 1,
             prev: None,
-            deps: deps.into_iter().collect(),
+            deps: some_heads(&certs, &mut x),
             kind: kind::CHECKPOINT,
             body: vec![],
         }
@@ -264,4 +276,42 @@ fn a_no_op_readmission_by_a_removed_steward_leaves_honest_ops_counting() {
         assert_eq!(merged.validity(&ballot), Some(Ok(())));
     }
     let _ = regrant;
+}
+
+#[test]
+fn a_strangers_genesis_costs_no_memory_either() {
+    use moot_state::body::{Certificate, Found, PROTOCOL};
+    let (mut hall, certs) = hall_with_many_heads();
+    let hub = hall.hub();
+    let frontiers = hall.frontier_count();
+    let mut x: u64 = 777;
+    for n in 0..200u8 {
+        // Anyone can sign a genesis of their own (a valid certificate, another hub's id).
+        let mut seed = [0xab; 32];
+        seed[0] = n;
+        let key = SecretKey::from_seed(seed);
+        let (kind, body) = Body::Found(Found {
+            name: "Mine".into(),
+            founder: key.public(),
+            nonce: [n; 16],
+            protocol: PROTOCOL,
+            device_certificate: Certificate::issue(&key, &hub, &key.public()),
+        })
+        .encode()
+        .unwrap();
+        let op = Draft {
+            lane: Lane::Public,
+            seq: 1,
+            prev: None,
+            deps: some_heads(&certs, &mut x),
+            kind,
+            body,
+        }
+        .sign(&hub, &key)
+        .unwrap();
+        let outcome = hall.insert(op.bytes()).outcome;
+        assert!(matches!(outcome, Outcome::Rejected(_)), "{outcome:?}");
+    }
+    assert_eq!(hall.frontier_count(), frontiers, "no frontier interned");
+    assert_eq!(hall.remembered_rejections(), 0);
 }

@@ -283,10 +283,10 @@ fn looks_damaged(error: &std::io::Error) -> bool {
     )
 }
 
-/// How every store file is opened: a repair (which rewrites the file) is never started silently.
 /// redb's page cache, in bytes.
 pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
+/// How every store file is opened: a repair (which rewrites the file) is never started silently.
 fn builder() -> Builder {
     let mut builder = Builder::new();
     builder.set_repair_callback(|session| session.abort());
