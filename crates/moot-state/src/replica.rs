@@ -1015,7 +1015,7 @@ impl Replica {
             Body::CertifyDevice(c) => c.device == op.author(),
             _ => false,
         };
-        if !presents_itself && !self.certified.contains(&op.author().to_bytes()) {
+        if !presents_itself && !insider {
             return self.refuse(insider, id, Reason::Unauthorized(Denied::UnknownDevice));
         }
         if let Some(bad) = Self::parents(&op).find(|p| self.rejected.contains_key(p)) {
