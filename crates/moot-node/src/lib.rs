@@ -25,8 +25,8 @@ use std::time::Duration;
 use moot_crypto::keystore::{self, KeystoreError};
 use moot_crypto::{Authentic, HubId, OpId, PublicKey, SecretKey, SignedOp};
 use moot_state::body::{
-    Admit, Certificate, CertifyDevice, Found, LaneCut, MAX_TEXT_BYTES, PROTOCOL, Remove,
-    RoleChange, SetConstituency, SetName, hub_id,
+    Admit, Certificate, CertifyDevice, Found, MAX_TEXT_BYTES, PROTOCOL, Remove, RoleChange,
+    SetConstituency, SetName, hub_id,
 };
 use moot_state::{
     Body, Lane, Limits, Reason, Replica, Retain, Role, Roll, Standing, Status, Verdict,
@@ -1118,15 +1118,7 @@ impl Node {
                 .devices
                 .iter()
                 .filter(|(_, d)| d.member == member)
-                .map(|(device, _)| {
-                    (
-                        *device,
-                        LaneCut {
-                            public: replica.last_seq(device, Lane::Public),
-                            members: replica.last_seq(device, Lane::Members),
-                        },
-                    )
-                })
+                .map(|(device, _)| (*device, replica.lane_cut(device)))
                 .collect();
             Ok(vec![Body::Remove(Remove { member, cuts })])
         })

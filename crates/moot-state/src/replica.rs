@@ -272,6 +272,35 @@ struct Resolution {
     denied: imbl::OrdMap<OpId, Denied>,
 }
 
+impl Resolution {
+    /// Resolves one more public roll op, the next in resolution order: it must be authorized
+    /// by the roll as resolved so far, and every roll fact its authorization used at its causal
+    /// position (`facts`) must be accepted (the validity rule, as for every other op). Applied
+    /// if so, denied with the reason if not.
+    fn step(
+        &mut self,
+        hub: &HubId,
+        id: OpId,
+        author: &DeviceId,
+        lane: Lane,
+        body: &Body,
+        facts: &crate::roll::Facts,
+    ) {
+        let verdict = self.roll.authorize(hub, author, lane, body).and_then(|_| {
+            match facts.ops().iter().find(|f| self.denied.contains_key(*f)) {
+                Some(fact) => Err(Denied::UnacceptedFact(*fact)),
+                None => Ok(()),
+            }
+        });
+        match verdict {
+            Ok(()) => self.roll.apply(id, author, body),
+            Err(denied) => {
+                self.denied.insert(id, denied);
+            }
+        }
+    }
+}
+
 /// What a worker made of one op of a batch.
 // Nearly every op is the large variant; boxing it would add an allocation per op.
 #[allow(clippy::large_enum_variant)]
@@ -538,6 +567,15 @@ impl Replica {
     /// states, per lane), 0 if none.
     pub fn last_seq(&self, device: &DeviceId, lane: Lane) -> u64 {
         self.chain_head(device, lane).map_or(0, |(seq, _)| seq)
+    }
+
+    /// The last sequence numbers of `device` held here, per lane: what a removal or revocation
+    /// written now accepts (its cut).
+    pub fn lane_cut(&self, device: &DeviceId) -> LaneCut {
+        LaneCut {
+            public: self.last_seq(device, Lane::Public),
+            members: self.last_seq(device, Lane::Members),
+        }
     }
 
     /// The maximal judged roll ops visible to an op in `lane`, ascending.
@@ -1154,21 +1192,7 @@ impl Replica {
                 // the copy shares everything but what this op changes, and the past's entry
                 // stays cached for other ops that share that past.
                 let mut extended = (*past).clone();
-                match extended.roll.authorize(&self.hub, &author, lane, &body) {
-                    Ok(_) => match facts
-                        .ops()
-                        .iter()
-                        .find(|f| extended.denied.contains_key(*f))
-                    {
-                        Some(fact) => {
-                            extended.denied.insert(id, Denied::UnacceptedFact(*fact));
-                        }
-                        None => extended.roll.apply(id, &author, &body),
-                    },
-                    Err(denied) => {
-                        extended.denied.insert(id, denied);
-                    }
-                }
+                extended.step(&self.hub, id, &author, lane, &body, &facts);
                 self.remember(presented, Arc::new(extended), true);
                 self.public_rolls.insert(id);
             } else {
@@ -1549,30 +1573,14 @@ impl Replica {
                 continue;
             }
             if let Some(node) = self.rolls.get(&next) {
-                let author = node.op.author();
-                // The op must be authorized in the resolved order, and every roll fact its
-                // authorization used at its causal position must be accepted (the validity
-                // rule, as for every other op).
-                let unaccepted = node
-                    .facts
-                    .ops()
-                    .iter()
-                    .find(|f| resolution.denied.contains_key(*f))
-                    .copied();
-                match resolution
-                    .roll
-                    .authorize(&self.hub, &author, node.op.lane(), &node.body)
-                {
-                    Ok(_) if unaccepted.is_some() => {
-                        if let Some(fact) = unaccepted {
-                            resolution.denied.insert(next, Denied::UnacceptedFact(fact));
-                        }
-                    }
-                    Ok(_) => resolution.roll.apply(next, &author, &node.body),
-                    Err(denied) => {
-                        resolution.denied.insert(next, denied);
-                    }
-                }
+                resolution.step(
+                    &self.hub,
+                    next,
+                    &node.op.author(),
+                    node.op.lane(),
+                    &node.body,
+                    &node.facts,
+                );
             }
             for child in children.get(&next).into_iter().flatten() {
                 let is_real = self
@@ -1670,22 +1678,43 @@ impl Replica {
     }
 
     /// Whether a members-lane roll op counts against the resolved public roll `global`.
-    fn member_roll_verdict(&mut self, id: &OpId, global: &Resolution) -> Result<(), Denied> {
+    fn member_roll_verdict(&self, id: &OpId, global: &Resolution) -> Result<(), Denied> {
         let Some(node) = self.rolls.get(id) else {
             return Err(Denied::Unresolved);
         };
-        let (author, lane, seq) = (node.op.author(), node.op.lane(), node.op.seq());
-        let roll_parents = node.roll_parents.clone();
-        if let Some(fact) = node
-            .facts
+        self.counts(
+            global,
+            Some(&node.facts),
+            &node.op.author(),
+            node.op.lane(),
+            node.op.seq(),
+            &node.roll_parents,
+        )
+    }
+
+    /// The validity rule for an op that is not a public roll op: every roll fact in `facts`
+    /// is accepted by the resolved roll `global`, and the op (by `author`, at `seq` in `lane`,
+    /// with the roll frontier `past`) is not beyond a cut it does not follow. `None` for facts:
+    /// the author is not on the roll of its past.
+    fn counts(
+        &self,
+        global: &Resolution,
+        facts: Option<&crate::roll::Facts>,
+        author: &DeviceId,
+        lane: Lane,
+        seq: u64,
+        past: &[OpId],
+    ) -> Result<(), Denied> {
+        let facts = facts.ok_or(Denied::UnknownDevice)?;
+        if let Some(fact) = facts
             .ops()
             .iter()
             .find(|f| global.denied.contains_key(*f) || !self.public_rolls.contains(*f))
         {
             return Err(Denied::UnacceptedFact(*fact));
         }
-        for (cut, last_seq) in global.roll.cuts_for(&author) {
-            if seq > last_seq.get(lane) && !self.in_past(&cut.by, &roll_parents) {
+        for (cut, last_seq) in global.roll.cuts_for(author) {
+            if seq > last_seq.get(lane) && !self.in_past(&cut.by, past) {
                 return Err(Denied::BeyondCut);
             }
         }
@@ -1720,25 +1749,19 @@ impl Replica {
         // The roll facts the op's authorization used: its device's certification and its
         // member's admission, as they stood in its causal past. Only a denied roll op can make
         // one unaccepted, so the past is resolved only when some roll op was denied.
-        if !global.denied.is_empty() {
-            let past = self.resolution(frontier_no);
-            let Some(facts) = past.roll.author_facts(&author) else {
-                return Some(Err(Denied::UnknownDevice));
-            };
-            if let Some(fact) = facts
-                .ops()
-                .iter()
-                .find(|f| global.denied.contains_key(*f) || !self.public_rolls.contains(*f))
-            {
-                return Some(Err(Denied::UnacceptedFact(*fact)));
-            }
-        }
-        for (cut, last_seq) in global.roll.cuts_for(&author) {
-            if meta.seq > last_seq.get(meta.lane()) && !self.in_past(&cut.by, &frontier) {
-                return Some(Err(Denied::BeyondCut));
-            }
-        }
-        Some(Ok(()))
+        let facts = if global.denied.is_empty() {
+            Some(crate::roll::Facts::default())
+        } else {
+            self.resolution(frontier_no).roll.author_facts(&author)
+        };
+        Some(self.counts(
+            &global,
+            facts.as_ref(),
+            &author,
+            meta.lane(),
+            meta.seq,
+            &frontier,
+        ))
     }
 
     /// Every accepted op id with whether it counts, ascending by id.

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use common::*;
 use moot_crypto::OpId;
 use moot_state::body::{
-    Checkpoint, LaneCut, PublicName, RevokeDevice, RoleChange, SetConstituency, SetContribution,
+    Checkpoint, PublicName, RevokeDevice, RoleChange, SetConstituency, SetContribution,
 };
 use moot_state::{Body, Lane, Limits, Replica, Retain, Role, Standing};
 use proptest::prelude::*;
@@ -135,10 +135,7 @@ fn body_of(replica: &Replica, act: &Act) -> (u8, Body) {
         ),
         Act::RevokeDevice { by, who } => {
             let device = person(*who).device.public();
-            let cut = LaneCut {
-                public: replica.last_seq(&device, Lane::Public),
-                members: replica.last_seq(&device, Lane::Members),
-            };
+            let cut = replica.lane_cut(&device);
             (*by, Body::RevokeDevice(RevokeDevice { device, cut }))
         }
         Act::Future { by, .. }

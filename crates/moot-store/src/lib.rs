@@ -576,14 +576,7 @@ impl Store {
         txn: &redb::ReadTransaction,
         hub: &HubId,
     ) -> Result<Option<u32>, StoreError> {
-        let hubs = txn.open_table(HUBS)?;
-        let value = hubs.get(&hub.0)?;
-        Ok(value.and_then(|v| {
-            v.value()
-                .get(..4)
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_le_bytes)
-        }))
+        stored_hub_number(&txn.open_table(HUBS)?, hub)
     }
 
     /// Stores accepted ops in one transaction (verdict 0), in the order given (which must

@@ -4,8 +4,7 @@
 
 use moot_crypto::{Draft, HubId, Lane, SecretKey};
 use moot_state::body::{
-    Admit, Certificate, CertifyDevice, Found, LaneCut, PROTOCOL, Remove, RoleChange, SetName,
-    hub_id,
+    Admit, Certificate, CertifyDevice, Found, PROTOCOL, Remove, RoleChange, SetName, hub_id,
 };
 use moot_state::{Body, Limits, Replica, Role, Standing};
 
@@ -114,10 +113,7 @@ pub fn grant_body(who: &Person, role: Role) -> Body {
 /// Removal of `who` accepting their device's ops up to what `replica` holds.
 pub fn remove_body(replica: &Replica, who: &Person) -> Body {
     let device = who.device.public();
-    let cut = LaneCut {
-        public: replica.last_seq(&device, Lane::Public),
-        members: replica.last_seq(&device, Lane::Members),
-    };
+    let cut = replica.lane_cut(&device);
     Body::Remove(Remove {
         member: who.member.public(),
         cuts: vec![(device, cut)],
