@@ -4,13 +4,24 @@
 
 use moot_node::{AddAs, Node};
 
-#[test]
-fn the_roll_view_is_a_rebuildable_cache_of_the_ops() {
+/// A node in a temporary directory with Fay's key and her hub "Riverside".
+fn fay_and_hub() -> (
+    tempfile::TempDir,
+    Node,
+    moot_node::Signer,
+    moot_crypto::HubId,
+) {
     let dir = tempfile::tempdir().unwrap();
     let mut node = Node::open(dir.path()).unwrap();
     node.init("Fay", None).unwrap();
     let fay = node.signer(None, None).unwrap();
     let hub = node.create_hub("Riverside", &fay).unwrap();
+    (dir, node, fay, hub)
+}
+
+#[test]
+fn the_roll_view_is_a_rebuildable_cache_of_the_ops() {
+    let (_dir, mut node, fay, hub) = fay_and_hub();
     let ann = node.new_member_key("Ann", None).unwrap();
     node.add_member(&hub, &fay, ann, "Ann", None, AddAs::Member)
         .unwrap();
@@ -55,11 +66,7 @@ fn a_stored_op_the_rules_refuse_is_a_loud_error_not_a_quiet_skip() {
     use moot_crypto::{Draft, Lane, SecretKey};
     use moot_state::Body;
     use moot_state::body::{Admit, Checkpoint};
-    let dir = tempfile::tempdir().unwrap();
-    let mut node = Node::open(dir.path()).unwrap();
-    node.init("Fay", None).unwrap();
-    let fay = node.signer(None, None).unwrap();
-    let hub = node.create_hub("Riverside", &fay).unwrap();
+    let (_dir, node, _fay, hub) = fay_and_hub();
     let replica = node.replica(&hub).unwrap();
     let heads = replica.roll_heads(Lane::Public);
     let stranger = SecretKey::from_seed([9; 32]);
@@ -98,11 +105,7 @@ fn a_stored_op_the_rules_refuse_is_a_loud_error_not_a_quiet_skip() {
 
     // Other ops keep the verdict they were stored with, but their structure is checked: a
     // public op resting on a members-lane op is refused too.
-    let dir = tempfile::tempdir().unwrap();
-    let mut node = Node::open(dir.path()).unwrap();
-    node.init("Fay", None).unwrap();
-    let fay = node.signer(None, None).unwrap();
-    let hub = node.create_hub("Riverside", &fay).unwrap();
+    let (_dir, node, _fay, hub) = fay_and_hub();
     let replica = node.replica(&hub).unwrap();
     let members_head = replica.roll_heads(Lane::Members);
     let bad = sign(
@@ -173,11 +176,7 @@ fn ops_an_older_version_could_not_judge_are_judged_on_load_and_their_verdict_sto
 #[test]
 fn an_op_held_unjudged_and_refused_once_judged_is_recorded_not_fatal() {
     use moot_crypto::{Draft, Lane, SecretKey};
-    let dir = tempfile::tempdir().unwrap();
-    let mut node = Node::open(dir.path()).unwrap();
-    node.init("Fay", None).unwrap();
-    let fay = node.signer(None, None).unwrap();
-    let hub = node.create_hub("Riverside", &fay).unwrap();
+    let (_dir, node, _fay, hub) = fay_and_hub();
     let heads = node.replica(&hub).unwrap().roll_heads(Lane::Public);
     // A stranger's op, stored as an older version would have kept it: held for an upgrade.
     let op = Draft {
@@ -212,11 +211,7 @@ fn an_op_held_unjudged_and_refused_once_judged_is_recorded_not_fatal() {
 #[test]
 fn an_op_resting_on_one_refused_after_an_upgrade_is_recorded_too_and_the_hub_loads() {
     use moot_crypto::{Draft, Lane, SecretKey};
-    let dir = tempfile::tempdir().unwrap();
-    let mut node = Node::open(dir.path()).unwrap();
-    node.init("Fay", None).unwrap();
-    let fay = node.signer(None, None).unwrap();
-    let hub = node.create_hub("Riverside", &fay).unwrap();
+    let (_dir, node, _fay, hub) = fay_and_hub();
     let heads = node.replica(&hub).unwrap().roll_heads(Lane::Public);
     // A stranger's chain of two: the first stored as held, the second (continuing it) as
     // accepted, as an older version could have stored them.

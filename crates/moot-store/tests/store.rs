@@ -267,24 +267,27 @@ fn reads_for_sync_heads_chain_ranges_batches_and_verdicts() {
     );
 }
 
+/// A store at `path` holding one device's chain of `count` ops with 200-byte bodies.
+fn write_chain(path: &std::path::Path, hub: &HubId, count: u64) {
+    let key = SecretKey::from_seed([5; 32]);
+    let store = Store::open(path).unwrap();
+    let mut prev = None;
+    let mut ops = Vec::new();
+    for seq in 1..=count {
+        let o = op(hub, &key, seq, prev, &[7u8; 200]);
+        prev = Some(o.id());
+        ops.push(o);
+    }
+    let refs: Vec<&SignedOp> = ops.iter().collect();
+    store.put_ops(hub, &refs).unwrap();
+}
+
 #[test]
 fn a_clean_close_is_recorded_and_any_later_change_to_the_file_is_checked_in_full() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("moot.redb");
     let hub = HubId([5; 32]);
-    let key = SecretKey::from_seed([5; 32]);
-    {
-        let store = Store::open(&path).unwrap();
-        let mut prev = None;
-        let mut ops = Vec::new();
-        for seq in 1..=400u64 {
-            let o = op(&hub, &key, seq, prev, &[7u8; 200]);
-            prev = Some(o.id());
-            ops.push(o);
-        }
-        let refs: Vec<&SignedOp> = ops.iter().collect();
-        store.put_ops(&hub, &refs).unwrap();
-    }
+    write_chain(&path, &hub, 400);
     moot_store::mark_closed(&path);
     let stamp = dir.path().join("moot.redb.closed");
     assert!(stamp.exists());
@@ -317,19 +320,7 @@ fn a_store_reached_through_a_symlink_is_still_checked_after_a_change() {
     let real = dir.path().join("elsewhere.redb");
     let path = dir.path().join("moot.redb");
     let hub = HubId([5; 32]);
-    let key = SecretKey::from_seed([5; 32]);
-    {
-        let store = Store::open(&real).unwrap();
-        let mut prev = None;
-        let mut ops = Vec::new();
-        for seq in 1..=400u64 {
-            let o = op(&hub, &key, seq, prev, &[7u8; 200]);
-            prev = Some(o.id());
-            ops.push(o);
-        }
-        let refs: Vec<&SignedOp> = ops.iter().collect();
-        store.put_ops(&hub, &refs).unwrap();
-    }
+    write_chain(&real, &hub, 400);
     std::os::unix::fs::symlink(&real, &path).unwrap();
     drop(Store::open(&path).unwrap());
     moot_store::mark_closed(&path);
