@@ -420,6 +420,7 @@ impl AddAs {
 #[derive(Serialize, Deserialize)]
 struct RollView {
     op_count: u64,
+    founder: Option<String>,
     members: Vec<MemberInfo>,
 }
 
@@ -803,14 +804,28 @@ impl Node {
     /// A hub's name, founder and counts.
     pub fn hub_summary(&self, hub: &HubId) -> Result<HubSummary, NodeError> {
         let name = self.hub_name(hub)?;
-        let roll = self.replica(hub)?.roll();
-        let count = |status| roll.members.values().filter(|r| r.status == status).count();
+        // From the roll view (current while the store holds the ops it was made from), so a
+        // summary does not load the hub.
+        let view = self.roll_view(hub)?;
+        let count = |status: Status| {
+            view.members
+                .iter()
+                .filter(|m| m.status == status.as_str())
+                .count()
+        };
         Ok(HubSummary {
             hub_id: hub.to_string(),
             name,
-            founder: roll.founder.map(|f| f.to_string()).unwrap_or_default(),
+            founder: view.founder.unwrap_or_default(),
             members: count(Status::Member),
-            stewards: stewards(&roll),
+            stewards: view
+                .members
+                .iter()
+                .filter(|m| {
+                    m.status == Status::Member.as_str()
+                        && m.roles.iter().any(|r| r == Role::Steward.as_str())
+                })
+                .count(),
             guests: count(Status::Guest),
         })
     }
@@ -1127,23 +1142,30 @@ impl Node {
     /// The roll of a hub: from the stored roll view when it is current, otherwise derived from
     /// the ops (and the view refreshed).
     pub fn members(&self, hub: &HubId) -> Result<Vec<MemberInfo>, NodeError> {
+        Ok(self.roll_view(hub)?.members)
+    }
+
+    /// The roll view: from the store when it is current, otherwise derived from the ops (and
+    /// stored again).
+    fn roll_view(&self, hub: &HubId) -> Result<RollView, NodeError> {
         let store = self.store()?;
         let op_count = store.op_count(hub)?;
         if let Some(bytes) = store.view(hub, ROLL_VIEW)?
             && let Ok(view) = postcard::from_bytes::<RollView>(&bytes)
             && view.op_count == op_count
         {
-            return Ok(view.members);
+            return Ok(view);
         }
         let replica = self.replica(hub)?;
-        self.refresh_view(hub, replica)
+        self.write_view(hub, replica)
     }
 
-    fn refresh_view(
-        &self,
-        hub: &HubId,
-        mut replica: Replica,
-    ) -> Result<Vec<MemberInfo>, NodeError> {
+    fn refresh_view(&self, hub: &HubId, replica: Replica) -> Result<Vec<MemberInfo>, NodeError> {
+        Ok(self.write_view(hub, replica)?.members)
+    }
+
+    /// Derives the roll view from `replica` and stores it.
+    fn write_view(&self, hub: &HubId, mut replica: Replica) -> Result<RollView, NodeError> {
         let roll = replica.roll();
         let members: Vec<MemberInfo> = roll
             .members
@@ -1164,11 +1186,12 @@ impl Node {
             // The store's count (what `members` compares with): it also counts ops kept as
             // evidence but not loaded (refused after an upgrade).
             op_count: self.store()?.op_count(hub)?,
+            founder: roll.founder.map(|f| f.to_string()),
             members,
         };
         let bytes = postcard::to_allocvec(&view).map_err(|e| NodeError::Corrupt(e.to_string()))?;
         self.store()?.put_view(hub, ROLL_VIEW, &bytes)?;
-        Ok(view.members)
+        Ok(view)
     }
 
     /// The name of a hub.
