@@ -25,11 +25,12 @@ pub fn prepare(dir: &Path) -> Result<(), NodeError> {
     std::fs::create_dir_all(dir).map_err(data_dir_error(dir))?;
     // Only a new, empty or moot-made directory becomes a data directory: `--data ~/Documents`
     // must not make moot change the modes of someone's own files.
+    let own = own_files();
     let mut foreign = false;
     let mut ours = false;
     for entry in std::fs::read_dir(dir).map_err(data_dir_error(dir))? {
         let entry = entry.map_err(data_dir_error(dir))?;
-        if OWN_FILES.iter().any(|f| entry.file_name() == *f) {
+        if own.iter().any(|f| entry.file_name() == f.as_str()) {
             ours = true;
         } else {
             foreign = true;
@@ -39,7 +40,7 @@ pub fn prepare(dir: &Path) -> Result<(), NodeError> {
         return Err(NodeError::ForeignDir(dir.to_path_buf()));
     }
     tighten(dir, 0o700)?;
-    for name in OWN_FILES {
+    for name in &own {
         let path = dir.join(name);
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_file() => tighten(&path, 0o600)?,
@@ -49,18 +50,23 @@ pub fn prepare(dir: &Path) -> Result<(), NodeError> {
     Ok(())
 }
 
-/// The files moot makes in a data directory: only these have their modes tightened.
-const OWN_FILES: [&str; 9] = [
-    "keys",
-    "keys.backup",
-    "keys.tmp",
-    "keys.backup.tmp",
-    "lock",
-    "moot.redb",
-    "moot.redb.new",
-    "moot.redb.closed",
-    "moot.redb.closed.tmp",
-];
+/// The files moot makes in a data directory: only these have their modes tightened. Built
+/// from the constants that name them, so the two cannot drift apart.
+fn own_files() -> [String; 9] {
+    use crate::keyfile::{BACKUP_FILE, KEYS_FILE, temp_name};
+    let store = crate::STORE_FILE;
+    [
+        KEYS_FILE.to_string(),
+        BACKUP_FILE.to_string(),
+        temp_name(KEYS_FILE),
+        temp_name(BACKUP_FILE),
+        LOCK_FILE.to_string(),
+        store.to_string(),
+        format!("{store}.new"),
+        format!("{store}.closed"),
+        format!("{store}.closed.tmp"),
+    ]
+}
 
 #[cfg(unix)]
 fn tighten(path: &Path, mode: u32) -> Result<(), NodeError> {

@@ -31,7 +31,7 @@ pub const MAX_KEYS_BYTES: u64 = 16 * 1024 * 1024;
 const MAGIC: &[u8] = b"moot-keys/v1\n";
 
 /// The temporary file [`crate::dir::write_atomic`] writes before renaming it over `name`.
-fn temp_name(name: &str) -> String {
+pub fn temp_name(name: &str) -> String {
     format!("{name}.tmp")
 }
 

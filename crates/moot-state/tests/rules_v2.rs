@@ -252,13 +252,7 @@ fn a_known_op_citing_an_unsupported_op_is_held_for_an_upgrade() {
     let fay = person(1);
     let mut replica = founded(&fay);
     // A newer version's op (polls family) in the public lane.
-    let future = future_draft(&replica, &fay.device, Lane::Public, 0x0301)
-        .sign(&replica.hub(), &fay.device)
-        .unwrap();
-    assert_eq!(
-        replica.insert(future.bytes()).outcome,
-        Outcome::Unsupported(future.id())
-    );
+    let future = insert_future(&mut replica, &fay.device, Lane::Public, 0x0301);
     // A known op that names it among its deps (refers to it) is held, not judged.
     let cite = replica
         .draft(&fay.device.public(), Lane::Members, &note(), &[future.id()])
@@ -285,13 +279,7 @@ fn everything_after_an_unknown_roll_change_is_held_for_an_upgrade() {
     let ann = person(2);
     let mut replica = founded(&fay);
     // A roll-family kind this version does not know: its effect on the roll is unknowable.
-    let future = future_draft(&replica, &fay.device, Lane::Public, 0x00F3)
-        .sign(&replica.hub(), &fay.device)
-        .unwrap();
-    assert_eq!(
-        replica.insert(future.bytes()).outcome,
-        Outcome::Unsupported(future.id())
-    );
+    insert_future(&mut replica, &fay.device, Lane::Public, 0x00F3);
     // Fay's next public op follows it in her chain: held, not judged (and not rejected).
     let after = replica
         .draft(

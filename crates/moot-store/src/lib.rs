@@ -95,20 +95,22 @@ fn elide(device_no: u32, verdict: u8, op: &SignedOp) -> Vec<u8> {
     stored
 }
 
-/// The device number, verdict byte and exact op bytes of a stored value, given the device keys.
-fn restore(stored: &[u8], keys: &[[u8; 32]]) -> Option<(u32, u8, Vec<u8>)> {
+/// The device number (LEB128) at the start of a stored value, and the bytes it takes; the
+/// verdict byte follows it.
+fn device_number_of(stored: &[u8]) -> Option<(u32, usize)> {
     let mut device_no = 0u32;
-    let mut used = 0;
     for (i, byte) in stored.iter().enumerate().take(5) {
         device_no |= u32::from(byte & 0x7f).checked_shl(7 * i as u32)?;
         if byte & 0x80 == 0 {
-            used = i + 1;
-            break;
+            return Some((device_no, i + 1));
         }
     }
-    if used == 0 {
-        return None;
-    }
+    None
+}
+
+/// The device number, verdict byte and exact op bytes of a stored value, given the device keys.
+fn restore(stored: &[u8], keys: &[[u8; 32]]) -> Option<(u32, u8, Vec<u8>)> {
+    let (device_no, used) = device_number_of(stored)?;
     let author = keys.get(device_no as usize)?;
     let verdict = *stored.get(used)?;
     let rest = stored.get(used + 1..)?;
@@ -617,7 +619,7 @@ impl Store {
                         .ok_or_else(|| corrupt(format!("op {id} is not stored")))?;
                     let updated = table.get((hub_no, position))?.map(|stored| {
                         let mut value = stored.value().to_vec();
-                        let at = value.iter().position(|b| b & 0x80 == 0).map(|i| i + 1);
+                        let at = device_number_of(&value).map(|(_, used)| used);
                         if let Some(at) = at
                             && let Some(byte) = value.get_mut(at)
                         {

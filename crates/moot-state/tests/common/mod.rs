@@ -134,3 +134,21 @@ pub fn sync(from: &Replica, to: &mut Replica) {
         }
     }
 }
+
+/// Signs and inserts an op of a kind this version does not know, by `device` in `lane`, and
+/// checks it is kept as unsupported.
+pub fn insert_future(
+    replica: &mut Replica,
+    device: &SecretKey,
+    lane: Lane,
+    kind: u16,
+) -> moot_crypto::Authentic<moot_crypto::SignedOp> {
+    let op = future_draft(replica, device, lane, kind)
+        .sign(&replica.hub(), device)
+        .unwrap();
+    assert_eq!(
+        replica.insert(op.bytes()).outcome,
+        moot_state::Outcome::Unsupported(op.id())
+    );
+    op
+}
