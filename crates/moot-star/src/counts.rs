@@ -42,8 +42,9 @@ pub(crate) fn histogram_total(histogram: &Histogram) -> u64 {
 }
 
 /// [`Counts`] over raw [`Ballots`]: histograms are computed once when this is built; pairwise
-/// preferences are counted on demand (a tally needs only a few pairs, so there is no need for the
-/// full matrix a [`crate::Summary`] keeps).
+/// preferences are counted on demand, one two-column pass per pair asked for. ([`crate::tally`]
+/// asks for every pair once, for the head-to-head matrix it reports: the same passes as
+/// [`crate::Summary::from_ballots`].)
 #[derive(Debug, Clone)]
 pub struct BallotCounts<'a> {
     ballots: &'a Ballots,

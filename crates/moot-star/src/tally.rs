@@ -154,6 +154,10 @@ pub struct Tally {
     pub histograms: Vec<crate::Histogram>,
     /// Total score per option.
     pub totals: Vec<u64>,
+    /// The head-to-head matrix, in option order: `pairwise[a][b]` ballots scored option `a`
+    /// strictly above option `b` (so the diagonal is 0). Every runoff and head-to-head tiebreak
+    /// reads its counts from here; like the histograms, it adds up across precincts.
+    pub pairwise: Vec<Vec<u64>>,
     /// Winners in seat order.
     pub winners: Vec<usize>,
     /// Every seat's count, in order.
@@ -214,14 +218,17 @@ pub fn tally<C: Counts + ?Sized>(counts: &C, config: &Config) -> Result<Tally, T
     let histograms: Vec<_> = (0..options).map(|o| counts.histogram(o)).collect();
     let totals: Vec<u64> = histograms.iter().map(histogram_total).collect();
     let five_stars: Vec<u64> = histograms.iter().map(|h| h[MAX_SCORE as usize]).collect();
+    let pairwise = pairwise_matrix(counts);
     let lot = lot_order(&config.seed, &names);
     let mut lot_place = vec![0u64; options];
     for (place, &option) in lot.iter().enumerate() {
         lot_place[option] = place as u64 + 1;
     }
 
+    let ballot_count = counts.ballot_count();
     let mut count = Count {
-        counts,
+        ballot_count,
+        pairwise: &pairwise,
         totals: &totals,
         five_stars: &five_stars,
         lot_place: &lot_place,
@@ -241,14 +248,30 @@ pub fn tally<C: Counts + ?Sized>(counts: &C, config: &Config) -> Result<Tally, T
     Ok(Tally {
         winners: rounds.iter().map(|r| r.winner).collect(),
         names,
-        ballot_count: counts.ballot_count(),
+        ballot_count,
         histograms,
         totals,
+        pairwise,
         rounds,
         tiebreaks,
         seed: config.seed,
         lot_order: lot,
     })
+}
+
+/// Every pair's preference counts, in option order (one [`Counts::preference`] call per pair).
+fn pairwise_matrix<C: Counts + ?Sized>(counts: &C) -> Vec<Vec<u64>> {
+    let options = counts.option_count();
+    // Filled row-major (`a * options + b`), then cut into rows.
+    let mut cells = vec![0u64; options * options];
+    for a in 0..options {
+        for b in a + 1..options {
+            let (a_over_b, b_over_a) = counts.preference(a, b);
+            cells[a * options + b] = a_over_b;
+            cells[b * options + a] = b_over_a;
+        }
+    }
+    cells.chunks(options.max(1)).map(<[u64]>::to_vec).collect()
 }
 
 /// The option with the higher figure, or `None` on a tie.
@@ -261,8 +284,9 @@ fn higher(a: usize, figure_a: u64, b: usize, figure_b: u64) -> Option<usize> {
 }
 
 /// The state of one tally in progress.
-struct Count<'a, C: Counts + ?Sized> {
-    counts: &'a C,
+struct Count<'a> {
+    ballot_count: u64,
+    pairwise: &'a [Vec<u64>],
     totals: &'a [u64],
     five_stars: &'a [u64],
     lot_place: &'a [u64],
@@ -270,7 +294,12 @@ struct Count<'a, C: Counts + ?Sized> {
     tiebreaks: Vec<Tiebreak>,
 }
 
-impl<C: Counts + ?Sized> Count<'_, C> {
+impl Count<'_> {
+    /// `(ballots scoring a above b, ballots scoring b above a)`.
+    fn preference(&self, a: usize, b: usize) -> (u64, u64) {
+        (self.pairwise[a][b], self.pairwise[b][a])
+    }
+
     /// Fills one seat from `remaining` (option indices in ascending order, never empty).
     fn seat_round(&mut self, remaining: &[usize]) -> SeatRound {
         if let [only] = remaining {
@@ -330,7 +359,7 @@ impl<C: Counts + ?Sized> Count<'_, C> {
 
     /// Head-to-head between two options tied for second; `None` if equally preferred.
     fn head_to_head(&mut self, a: usize, b: usize) -> Option<usize> {
-        let (a_over_b, b_over_a) = self.counts.preference(a, b);
+        let (a_over_b, b_over_a) = self.preference(a, b);
         let winner = higher(a, a_over_b, b, b_over_a);
         self.record(
             Stage::Scoring,
@@ -389,10 +418,9 @@ impl<C: Counts + ?Sized> Count<'_, C> {
             } else {
                 (x, y)
             };
-        let (a_votes, b_votes) = self.counts.preference(a, b);
+        let (a_votes, b_votes) = self.preference(a, b);
         let no_preference = self
-            .counts
-            .ballot_count()
+            .ballot_count
             .saturating_sub(a_votes)
             .saturating_sub(b_votes);
         let winner = if a_votes != b_votes {
