@@ -34,6 +34,12 @@ pub struct Report {
     pub seed: String,
     /// Options in lot order: the first wins any draw (see the lot rule).
     pub lot_order: Vec<String>,
+    /// The head-to-head ("runoff") matrix, rows and columns in the order of `options`:
+    /// `pairwise[i][j]` ballots scored option `i` strictly above option `j`; the diagonal is 0.
+    /// Like the histograms it adds up across precincts, and every runoff is read from it.
+    /// (Empty when reading a report written before this field existed.)
+    #[serde(default)]
+    pub pairwise: Vec<Vec<u64>>,
 }
 
 /// One option's figures: enthusiasm, not only rank.
@@ -149,11 +155,65 @@ impl Report {
             lot_used: tally.lot_used(),
             seed: tally.seed.to_string(),
             lot_order: names(&tally.lot_order),
+            pairwise: tally.pairwise.clone(),
         }
     }
 }
 
 const BAR_WIDTH: u64 = 20;
+
+/// The most options whose head-to-head matrix the text report prints; beyond this it points to
+/// the `--json` output instead.
+const MATRIX_MAX_OPTIONS: usize = 20;
+
+/// The "Head-to-head" section: a legend numbering the options, then the matrix with rows and
+/// columns labelled by those numbers (`-` on the diagonal), between blank lines. Nothing for a
+/// single option; only a pointer to `--json` for more than [`MATRIX_MAX_OPTIONS`].
+fn write_matrix(out: &mut String, shown: &[String], pairwise: &[Vec<u64>]) -> std::fmt::Result {
+    let n = shown.len();
+    if n < 2 {
+        return Ok(());
+    }
+    writeln!(out)?;
+    if n > MATRIX_MAX_OPTIONS {
+        writeln!(
+            out,
+            "Head-to-head: {n} options are too many to show here; the full matrix (ballots \
+             scoring each option above each other) is the \"pairwise\" field of the --json output"
+        )?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "Head-to-head (ballots scoring the row's option above the column's):"
+    )?;
+    let label = n.to_string().len();
+    for (i, name) in shown.iter().enumerate() {
+        writeln!(out, "  {:>label$} = {name}", i + 1)?;
+    }
+    writeln!(out)?;
+    let peak = pairwise.iter().flatten().copied().max().unwrap_or(0);
+    let cell = peak.to_string().len().max(label);
+    write!(out, "  {:>label$}", "")?;
+    for j in 1..=n {
+        write!(out, "  {j:>cell$}")?;
+    }
+    writeln!(out)?;
+    for (i, row) in pairwise.iter().enumerate() {
+        write!(out, "  {:>label$}", i + 1)?;
+        for (j, votes) in row.iter().enumerate() {
+            if i == j {
+                write!(out, "  {:>cell$}", "-")?;
+            } else {
+                write!(out, "  {votes:>cell$}")?;
+            }
+        }
+        writeln!(out)?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
 
 /// `1 ballot`, `2 ballots`.
 fn count(n: u64, noun: &str) -> String {
@@ -288,6 +348,7 @@ fn write_text(out: &mut String, tally: &Tally) -> std::fmt::Result {
             )?,
         }
     }
+    write_matrix(out, &shown, &tally.pairwise)?;
 
     if tally.tiebreaks.is_empty() {
         writeln!(out, "Tiebreaks: none needed")?;

@@ -64,11 +64,13 @@ fn check(header: &str, rows: &[&[u8]], seats: usize, expect: Expect) {
         )
         .unwrap();
     }
-    // What a person reads: the text report's closing section (runoffs, tiebreaks, the draw).
+    // What a person reads: the text report from the runoffs on (runoffs, head-to-head matrix,
+    // tiebreaks, the draw), i.e. everything after the score distribution.
     writeln!(out, "--- report").unwrap();
     let report = render_text(&result);
-    let closing = report.trim_end().rsplit("\n\n").next().unwrap();
-    writeln!(out, "{closing}").unwrap();
+    let distribution = report.find("Score distribution").unwrap();
+    let closing = report[distribution..].split_once("\n\n").unwrap().1;
+    writeln!(out, "{}", closing.trim_end()).unwrap();
     expect.assert_eq(&out);
 }
 
@@ -83,6 +85,17 @@ fn no_tie() {
             seat 1 runoff A vs B: 2-1, no preference 0 -> A
             --- report
             Runoff A vs B: A preferred on 2 ballots, B on 1, no preference on 0 -> A wins
+
+            Head-to-head (ballots scoring the row's option above the column's):
+              1 = A
+              2 = B
+              3 = C
+
+                 1  2  3
+              1  -  2  3
+              2  1  -  2
+              3  0  1  -
+
             Tiebreaks: none needed
             Draw by lot: not needed
         "#]],
@@ -117,6 +130,17 @@ fn two_tied_for_first_both_advance_without_tiebreak() {
             seat 1 runoff A vs B: 1-3, no preference 0 -> B
             --- report
             Runoff A vs B: A preferred on 1 ballot, B on 3, no preference on 0 -> B wins
+
+            Head-to-head (ballots scoring the row's option above the column's):
+              1 = A
+              2 = B
+              3 = C
+
+                 1  2  3
+              1  -  1  4
+              2  3  -  3
+              3  0  0  -
+
             Tiebreaks: none needed
             Draw by lot: not needed
         "#]],
@@ -135,6 +159,17 @@ fn two_tied_for_second_broken_head_to_head() {
             seat 1 scoring head_to_head: B 2, C 1 -> [B]
             --- report
             Runoff A vs B: A preferred on 3 ballots, B on 0, no preference on 0 -> A wins
+
+            Head-to-head (ballots scoring the row's option above the column's):
+              1 = A
+              2 = B
+              3 = C
+
+                 1  2  3
+              1  -  3  3
+              2  0  -  2
+              3  0  1  -
+
             Tiebreaks, in the order applied:
               Scoring round, head-to-head (ballots preferring each): B 2, C 1 -> B goes to the runoff
             Draw by lot: not needed
@@ -155,6 +190,17 @@ fn two_tied_for_second_head_to_head_tied_then_five_star() {
             seat 1 scoring five_star: B 1, C 0 -> [B]
             --- report
             Runoff A vs B: A preferred on 1 ballot, B on 0, no preference on 1 -> A wins
+
+            Head-to-head (ballots scoring the row's option above the column's):
+              1 = A
+              2 = B
+              3 = C
+
+                 1  2  3
+              1  -  1  2
+              2  0  -  1
+              3  0  1  -
+
             Tiebreaks, in the order applied:
               Scoring round, head-to-head (ballots preferring each): B 1, C 1 -> still tied
               Scoring round, five-star ratings (ballots giving each a 5): B 1, C 0 -> B goes to the runoff
@@ -177,6 +223,17 @@ fn two_tied_for_second_head_to_head_and_five_star_tied_then_lot() {
             seat 1 scoring lot: B 3, C 2 -> [C]
             --- report
             Runoff A vs C: A preferred on 1 ballot, C on 0, no preference on 1 -> A wins
+
+            Head-to-head (ballots scoring the row's option above the column's):
+              1 = A
+              2 = B
+              3 = C
+
+                 1  2  3
+              1  -  1  1
+              2  0  -  1
+              3  0  1  -
+
             Tiebreaks, in the order applied:
               Scoring round, head-to-head (ballots preferring each): B 1, C 1 -> still tied
               Scoring round, five-star ratings (ballots giving each a 5): B 1, C 1 -> still tied
@@ -201,6 +258,17 @@ fn three_tied_for_first_five_star_picks_both_finalists() {
             seat 1 runoff five_star: A 2, B 1 -> [A]
             --- report
             Runoff A vs B: A preferred on 1 ballot, B on 1, no preference on 1 -> A wins (a tied runoff: see the tiebreaks)
+
+            Head-to-head (ballots scoring the row's option above the column's):
+              1 = A
+              2 = B
+              3 = C
+
+                 1  2  3
+              1  -  1  2
+              2  1  -  1
+              3  1  1  -
+
             Tiebreaks, in the order applied:
               Scoring round, five-star ratings (ballots giving each a 5): A 2, B 1, C 0 -> A and B go to the runoff
               Runoff, total scores: A 10, B 10 -> still tied
@@ -225,6 +293,17 @@ fn three_tied_for_first_equal_five_star_pair_fills_both_slots() {
             seat 1 runoff lot: A 1, B 3 -> [A]
             --- report
             Runoff A vs B: A preferred on 0 ballots, B on 0, no preference on 2 -> A wins (a tied runoff: see the tiebreaks)
+
+            Head-to-head (ballots scoring the row's option above the column's):
+              1 = A
+              2 = B
+              3 = C
+
+                 1  2  3
+              1  -  0  1
+              2  0  -  1
+              3  1  1  -
+
             Tiebreaks, in the order applied:
               Scoring round, five-star ratings (ballots giving each a 5): A 1, B 1, C 0 -> A and B go to the runoff
               Runoff, total scores: A 5, B 5 -> still tied
@@ -251,6 +330,17 @@ fn three_tied_for_first_five_star_then_lot_for_the_second_slot() {
             seat 1 runoff five_star: A 1, C 0 -> [A]
             --- report
             Runoff A vs C: A preferred on 1 ballot, C on 1, no preference on 0 -> A wins (a tied runoff: see the tiebreaks)
+
+            Head-to-head (ballots scoring the row's option above the column's):
+              1 = A
+              2 = B
+              3 = C
+
+                 1  2  3
+              1  -  1  1
+              2  1  -  1
+              3  1  1  -
+
             Tiebreaks, in the order applied:
               Scoring round, five-star ratings (ballots giving each a 5): A 1, B 0, C 0 -> A goes to the runoff
               Scoring round, draw by lot (place in the draw order; earlier wins): B 3, C 2 -> C goes to the runoff
@@ -274,6 +364,19 @@ fn three_tied_for_second_broken_by_five_star() {
             seat 1 scoring five_star: B 1, C 0, D 0 -> [B]
             --- report
             Runoff A vs B: A preferred on 2 ballots, B on 0, no preference on 1 -> A wins
+
+            Head-to-head (ballots scoring the row's option above the column's):
+              1 = A
+              2 = B
+              3 = C
+              4 = D
+
+                 1  2  3  4
+              1  -  2  3  3
+              2  0  -  1  1
+              3  0  1  -  1
+              4  0  1  1  -
+
             Tiebreaks, in the order applied:
               Scoring round, five-star ratings (ballots giving each a 5): B 1, C 0, D 0 -> B goes to the runoff
             Draw by lot: not needed
@@ -294,6 +397,19 @@ fn three_tied_for_second_five_star_tied_then_lot() {
             seat 1 scoring lot: B 4, C 2, D 3 -> [C]
             --- report
             Runoff A vs C: A preferred on 3 ballots, C on 0, no preference on 0 -> A wins
+
+            Head-to-head (ballots scoring the row's option above the column's):
+              1 = A
+              2 = B
+              3 = C
+              4 = D
+
+                 1  2  3  4
+              1  -  3  3  3
+              2  0  -  1  1
+              3  0  1  -  1
+              4  0  2  1  -
+
             Tiebreaks, in the order applied:
               Scoring round, five-star ratings (ballots giving each a 5): B 0, C 0, D 0 -> still tied
               Scoring round, draw by lot (place in the draw order; earlier wins): B 4, C 2, D 3 -> C goes to the runoff
@@ -315,6 +431,15 @@ fn runoff_tie_broken_by_total_score() {
             seat 1 runoff score: A 8, B 4 -> [A]
             --- report
             Runoff A vs B: A preferred on 1 ballot, B on 1, no preference on 1 -> A wins (a tied runoff: see the tiebreaks)
+
+            Head-to-head (ballots scoring the row's option above the column's):
+              1 = A
+              2 = B
+
+                 1  2
+              1  -  1
+              2  1  -
+
             Tiebreaks, in the order applied:
               Runoff, total scores: A 8, B 4 -> A wins
             Draw by lot: not needed
@@ -335,6 +460,15 @@ fn runoff_tie_broken_by_five_star() {
             seat 1 runoff five_star: A 1, B 0 -> [A]
             --- report
             Runoff A vs B: A preferred on 1 ballot, B on 1, no preference on 0 -> A wins (a tied runoff: see the tiebreaks)
+
+            Head-to-head (ballots scoring the row's option above the column's):
+              1 = A
+              2 = B
+
+                 1  2
+              1  -  1
+              2  1  -
+
             Tiebreaks, in the order applied:
               Runoff, total scores: A 5, B 5 -> still tied
               Runoff, five-star ratings (ballots giving each a 5): A 1, B 0 -> A wins
@@ -357,6 +491,15 @@ fn runoff_tie_decided_by_lot() {
             seat 1 runoff lot: A 1, B 2 -> [A]
             --- report
             Runoff A vs B: A preferred on 0 ballots, B on 0, no preference on 2 -> A wins (a tied runoff: see the tiebreaks)
+
+            Head-to-head (ballots scoring the row's option above the column's):
+              1 = A
+              2 = B
+
+                 1  2
+              1  -  0
+              2  0  -
+
             Tiebreaks, in the order applied:
               Runoff, total scores: A 4, B 4 -> still tied
               Runoff, five-star ratings (ballots giving each a 5): A 0, B 0 -> still tied
@@ -382,6 +525,19 @@ fn bloc_star_repeats_on_the_remaining_options() {
             Seat 1: Runoff B vs A: B preferred on 1 ballot, A on 2, no preference on 0 -> A wins
             Seat 2: Runoff B vs C: B preferred on 2 ballots, C on 1, no preference on 0 -> B wins
             Seat 3: Runoff C vs D: C preferred on 3 ballots, D on 0, no preference on 0 -> C wins
+
+            Head-to-head (ballots scoring the row's option above the column's):
+              1 = A
+              2 = B
+              3 = C
+              4 = D
+
+                 1  2  3  4
+              1  -  2  2  3
+              2  1  -  2  3
+              3  1  1  -  3
+              4  0  0  0  -
+
             Tiebreaks: none needed
             Draw by lot: not needed
         "#]],
@@ -402,6 +558,15 @@ fn bloc_star_with_as_many_seats_as_options_elects_everyone() {
             --- report
             Seat 1: Runoff A vs B: A preferred on 1 ballot, B on 1, no preference on 0 -> A wins (a tied runoff: see the tiebreaks)
             Seat 2: B is the only option left and wins
+
+            Head-to-head (ballots scoring the row's option above the column's):
+              1 = A
+              2 = B
+
+                 1  2
+              1  -  1
+              2  1  -
+
             Tiebreaks, in the order applied:
               Seat 1, runoff, total scores: A 7, B 5 -> A wins
             Draw by lot: not needed
