@@ -54,6 +54,23 @@ fn judge(case: &Value, report: &Report) -> Result<(), String> {
     if report.ballots != expected["num_ballots"].as_u64().unwrap() {
         return Err(format!("{} ballots counted", report.ballots));
     }
+    // The head-to-head matrix, recounted from the case's own ballot list.
+    let ballots: Vec<Vec<u64>> = serde_json::from_value(case["ballots"].clone()).unwrap();
+    let n = report.options.len();
+    let mut want_pairwise = vec![vec![0u64; n]; n];
+    for ballot in &ballots {
+        for (i, row) in want_pairwise.iter_mut().enumerate() {
+            for (j, votes) in row.iter_mut().enumerate() {
+                *votes += u64::from(ballot[i] > ballot[j]);
+            }
+        }
+    }
+    if report.pairwise != want_pairwise {
+        return Err(format!(
+            "pairwise {:?}, expected {want_pairwise:?}",
+            report.pairwise
+        ));
+    }
     if !expected["runoff"].is_null() {
         let want = &expected["runoff"];
         let got = report.runoff.as_ref().ok_or("no runoff reported")?;

@@ -41,6 +41,7 @@ struct Named {
     options: BTreeMap<String, (u64, [u64; 6])>,
     runoffs: Vec<Option<BTreeMap<String, u64>>>,
     steps: Vec<(usize, String, String, Vec<String>)>,
+    pairwise: BTreeMap<(String, String), u64>,
 }
 
 fn named(report: &Report) -> Named {
@@ -80,7 +81,31 @@ fn named(report: &Report) -> Named {
                 )
             })
             .collect(),
+        pairwise: report
+            .pairwise
+            .iter()
+            .enumerate()
+            .flat_map(|(i, row)| {
+                row.iter().enumerate().map(move |(j, &votes)| {
+                    let name = |o: usize| report.options[o].name.clone();
+                    ((name(i), name(j)), votes)
+                })
+            })
+            .collect(),
     }
+}
+
+/// The head-to-head matrix straight from the rows: `m[i][j]` rows score `i` above `j`.
+fn matrix_of(options: usize, rows: &[Vec<u8>]) -> Vec<Vec<u64>> {
+    let mut matrix = vec![vec![0u64; options]; options];
+    for row in rows {
+        for i in 0..options {
+            for j in 0..options {
+                matrix[i][j] += u64::from(row[i] > row[j]);
+            }
+        }
+    }
+    matrix
 }
 
 proptest! {
@@ -210,5 +235,68 @@ proptest! {
         for r in report.rounds.iter().filter_map(|r| r.runoff.as_ref()) {
             prop_assert_eq!(r.a_votes + r.b_votes + r.no_preference, report.ballots);
         }
+    }
+
+    /// The reported head-to-head matrix is the rows' own, whether counted from raw ballots or
+    /// from their summary; the first runoff is read from it, and its counts add up to the ballots.
+    #[test]
+    fn pairwise_matrix_is_the_ballots_and_holds_the_runoff(
+        (options, rows) in election(),
+        pick in 0usize..8,
+    ) {
+        let seats = seats_for(options, pick);
+        let all = ballots(options, &rows);
+        let counts = all.counts();
+        let config = Config { seats, seed: default_seed(&counts) };
+        let raw = Report::new(&tally(&counts, &config).unwrap());
+        let summarised = Report::new(&tally(&Summary::from_ballots(&all), &config).unwrap());
+        prop_assert_eq!(&raw.pairwise, &matrix_of(options, &rows));
+        prop_assert_eq!(&summarised.pairwise, &raw.pairwise);
+        for (i, row) in raw.pairwise.iter().enumerate() {
+            prop_assert_eq!(row.len(), options);
+            prop_assert_eq!(row[i], 0);
+            for (j, &votes) in row.iter().enumerate() {
+                prop_assert!(votes + raw.pairwise[j][i] <= raw.ballots);
+            }
+        }
+        let index = |name: &str| raw.options.iter().position(|o| o.name == name).unwrap();
+        prop_assert_eq!(raw.runoff.is_none(), options == 1);
+        // The first seat's runoff (`runoff`) and every later seat's.
+        for r in raw.runoff.iter().chain(raw.rounds.iter().filter_map(|r| r.runoff.as_ref())) {
+            let (a, b) = (index(&r.a), index(&r.b));
+            prop_assert_eq!(raw.pairwise[a][b], r.a_votes);
+            prop_assert_eq!(raw.pairwise[b][a], r.b_votes);
+            prop_assert_eq!(raw.ballots - r.a_votes - r.b_votes, r.no_preference);
+        }
+    }
+
+    /// Precinct matrices add up to the whole's: merging summaries adds their matrices.
+    #[test]
+    fn merged_summaries_add_matrices(
+        (options, rows) in election(),
+        cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..4),
+    ) {
+        let mut bounds: Vec<usize> = cuts.iter().map(|c| c.index(rows.len() + 1)).collect();
+        bounds.extend([0, rows.len()]);
+        bounds.sort();
+        let names: Vec<String> = NAMES[..options].iter().map(|s| s.to_string()).collect();
+        let mut merged = Summary::new(names).unwrap();
+        let mut sum = vec![vec![0u64; options]; options];
+        for w in bounds.windows(2) {
+            let precinct = Summary::from_ballots(&ballots(options, &rows[w[0]..w[1]]));
+            merged.merge(&precinct).unwrap();
+            if w[0] == w[1] {
+                continue; // no ballots: nothing to tally, and a zero matrix to add
+            }
+            let matrix = tally(&precinct, &Config::single_winner(Seed([0; 32]))).unwrap().pairwise;
+            for (total, row) in sum.iter_mut().zip(&matrix) {
+                for (t, votes) in total.iter_mut().zip(row) {
+                    *t += votes;
+                }
+            }
+        }
+        let whole = tally(&merged, &Config::single_winner(Seed([0; 32]))).unwrap();
+        prop_assert_eq!(&whole.pairwise, &sum);
+        prop_assert_eq!(&whole.pairwise, &matrix_of(options, &rows));
     }
 }
