@@ -37,6 +37,35 @@ fn json_has_every_contract_field() {
     assert_eq!(out["rounds"][0]["runoff"], out["runoff"]);
     assert_eq!(out["tiebreaks"], serde_json::json!([]));
     assert_eq!(out["seed"].as_str().unwrap().len(), 64);
+    // Options Ada, Ben, Cara, Dev: row i, column j = ballots scoring i above j.
+    assert_eq!(
+        out["pairwise"],
+        serde_json::json!([[0, 4, 5, 6], [5, 0, 6, 6], [5, 3, 0, 6], [4, 4, 4, 0]])
+    );
+}
+
+#[test]
+fn json_pairwise_matrix_counts_strict_preferences_in_option_order() {
+    // The last ballot scores everyone equally: it prefers no one over anyone.
+    let csv = b"Ada,Ben,Cy\n5,3,0\n0,4,5\n4,5,1\n3,3,3\n";
+    let out = json(&moot(&["tally", "-", "--json"], Some(csv)));
+    let names: Vec<&str> = out["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Ada", "Ben", "Cy"]);
+    assert_eq!(
+        out["pairwise"],
+        serde_json::json!([[0, 1, 2], [2, 0, 2], [1, 1, 0]])
+    );
+    // The runoff (Ben vs Ada) is read from the matrix; the rest had no preference.
+    let runoff = &out["runoff"];
+    assert_eq!((&runoff["a"], &runoff["b"]), (&"Ben".into(), &"Ada".into()));
+    assert_eq!(runoff["a_votes"], out["pairwise"][1][0]);
+    assert_eq!(runoff["b_votes"], out["pairwise"][0][1]);
+    assert_eq!(runoff["no_preference"], 1);
 }
 
 #[test]
@@ -58,6 +87,9 @@ fn text_report_shows_winner_table_histograms_runoff_and_lot() {
         "Ben            32     3.20          3",
         "Score distribution",
         "Runoff Ben vs Ada: Ben preferred on 5 ballots, Ada on 4, no preference on 1 -> Ben wins",
+        "Head-to-head (ballots scoring the row's option above the column's):\n  1 = Ada\n  \
+         2 = Ben\n  3 = Cara\n  4 = Dev\n\n     1  2  3  4\n  1  -  4  5  6\n  2  5  -  6  6\n  \
+         3  5  3  -  6\n  4  4  4  4  -\n",
         "Tiebreaks: none needed",
         "Draw by lot: not needed",
     ] {
@@ -105,6 +137,9 @@ fn hostile_option_names_never_reach_the_terminal_raw() {
     );
     assert!(text.contains("Winner: Ben\\u{1b}[2K\\rAda"), "{text}");
     assert!(text.contains("Cy\\u{202e}evil"), "{text}");
+    // The head-to-head legend names them the same way.
+    assert!(text.contains("  1 = Ben\\u{1b}[2K\\rAda\n"), "{text}");
+    assert!(text.contains("  2 = Cy\\u{202e}evil\n"), "{text}");
     // JSON carries the names exactly.
     let json = json(&moot(&["tally", "-", "--json"], Some(HOSTILE)));
     assert_eq!(json["winners"][0], "Ben\u{1b}[2K\rAda");
