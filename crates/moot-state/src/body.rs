@@ -23,7 +23,7 @@
 //! op is kept and passed on, its author's standing and lane are checked, and it is not applied
 //! (the replica's `Unsupported` outcome). A known kind whose bytes do not decode is malformed.
 
-use moot_crypto::{HubId, Lane, PublicKey, SecretKey};
+use moot_crypto::{HubId, Lane, OpId, PublicKey, SecretKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -82,12 +82,50 @@ pub mod kind {
     pub const SET_CONSTITUENCY: u16 = 0x0011;
     /// [`super::SetContribution`]. Members lane.
     pub const SET_CONTRIBUTION: u16 = 0x0012;
+    /// [`super::CreateAssembly`]: a working group, committee or society. Either lane (the
+    /// lane is the assembly's: public, or members-only).
+    pub const CREATE_ASSEMBLY: u16 = 0x0101;
+    /// [`super::Convener`]: appoint or dismiss a convener of an assembly. The assembly's lane.
+    pub const CONVENER: u16 = 0x0102;
+    /// [`super::Join`]: join or leave a working group or society. The assembly's lane.
+    pub const JOIN: u16 = 0x0103;
+    /// [`super::Seat`]: seat or unseat a member of a committee. The assembly's lane.
+    pub const SEAT: u16 = 0x0104;
+    /// [`super::CreatePoll`]. The assembly's lane.
+    pub const CREATE_POLL: u16 = 0x0301;
+    /// [`super::OpenPoll`]: fixes the electorate and the tiebreak seed. The poll's lane.
+    pub const OPEN_POLL: u16 = 0x0302;
+    /// [`super::Ballot`]. The poll's lane. Not a roll op: ballots are the high-volume kind.
+    pub const BALLOT: u16 = 0x0303;
+    /// [`super::CloseStation`]: a station officer fixes a branch meeting's ballots.
+    pub const CLOSE_STATION: u16 = 0x0304;
+    /// [`super::ClosePoll`]: a returning officer fixes which ballots count.
+    pub const CLOSE_POLL: u16 = 0x0305;
     /// [`super::Checkpoint`]: names many heads at once, so later ops can depend on all of
     /// them within the dependency limit. Either lane.
     pub const CHECKPOINT: u16 = 0x0F01;
 
+    /// The governance kinds of assemblies and polls: low-volume ops that later ops' validity
+    /// depends on (who convenes, who is in an assembly, which polls are open and closed).
+    /// They are roll ops, so the causal past of any op names them exactly.
+    pub const GOVERNANCE_KINDS: [u16; 8] = [
+        CREATE_ASSEMBLY,
+        CONVENER,
+        JOIN,
+        SEAT,
+        CREATE_POLL,
+        OPEN_POLL,
+        CLOSE_STATION,
+        CLOSE_POLL,
+    ];
+
+    /// True if `kind` is an assembly or poll governance op.
+    pub fn is_governance(kind: u16) -> bool {
+        GOVERNANCE_KINDS.contains(&kind)
+    }
+
     /// The kinds resolved as roll ops (seniority order, cuts). Only low-volume governance ops.
-    pub const ROLL_KINDS: [u16; 11] = [
+    pub const ROLL_KINDS: [u16; 19] = [
         FOUND,
         ADMIT,
         REMOVE,
@@ -99,6 +137,14 @@ pub mod kind {
         SET_NAME,
         SET_CONSTITUENCY,
         SET_CONTRIBUTION,
+        CREATE_ASSEMBLY,
+        CONVENER,
+        JOIN,
+        SEAT,
+        CREATE_POLL,
+        OPEN_POLL,
+        CLOSE_STATION,
+        CLOSE_POLL,
     ];
 
     /// True if `kind` is a roll op this node knows.
@@ -347,6 +393,172 @@ pub struct SetContribution {
     pub contribution: Option<Contribution>,
 }
 
+/// What an assembly is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum AssemblyKind {
+    /// Anyone on the roll may join or leave (guests too, in a public one; they never vote).
+    WorkingGroup,
+    /// Members are seated and unseated by its conveners.
+    Committee,
+    /// Members join or leave.
+    Society,
+}
+
+impl AssemblyKind {
+    /// `working-group`, `committee` or `society`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssemblyKind::WorkingGroup => "working-group",
+            AssemblyKind::Committee => "committee",
+            AssemblyKind::Society => "society",
+        }
+    }
+}
+
+/// Which assembly: one created by an op, or one of the automatic societies every member
+/// belongs to (members-only, convened by the hub's conveners and stewards).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum AssemblyRef {
+    /// Created by the [`CreateAssembly`] op with this id.
+    Created(OpId),
+    /// The Activism Society: every member.
+    Activism,
+    /// The Policy Society: every member.
+    Policy,
+    /// The Society of a constituency: every member whose constituency it is.
+    Constituency(String),
+}
+
+/// Create an assembly. Working groups: any member; committees and societies: a steward or a
+/// convener. The author becomes its first convener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateAssembly {
+    /// Its name.
+    pub name: String,
+    /// What it is.
+    pub kind: AssemblyKind,
+}
+
+/// Appoint (`convener: true`) or dismiss a convener of a created assembly. By a steward or a
+/// convener of the assembly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Convener {
+    /// The assembly's [`CreateAssembly`] op.
+    pub assembly: OpId,
+    /// Who.
+    pub member: MemberId,
+    /// Appointed, or dismissed.
+    pub convener: bool,
+}
+
+/// Join (`joined: true`) or leave a working group or a (created) society, by the person
+/// themself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Join {
+    /// The assembly's [`CreateAssembly`] op.
+    pub assembly: OpId,
+    /// Joined, or left.
+    pub joined: bool,
+}
+
+/// Seat (`seated: true`) or unseat a member on a committee. By a convener of the committee.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seat {
+    /// The committee's [`CreateAssembly`] op.
+    pub assembly: OpId,
+    /// Who.
+    pub member: MemberId,
+    /// Seated, or unseated.
+    pub seated: bool,
+}
+
+/// Most options a poll may have (each ballot scores every one).
+pub const MAX_POLL_OPTIONS: usize = 64;
+/// Most returning or station officers a poll may name.
+pub const MAX_OFFICERS: usize = 64;
+/// Longest poll question, in bytes.
+pub const MAX_QUESTION_BYTES: usize = 1000;
+/// The highest score.
+pub const MAX_SCORE: u8 = 5;
+
+/// Create a poll in an assembly. By a convener of the assembly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatePoll {
+    /// Whose poll.
+    pub assembly: AssemblyRef,
+    /// The question.
+    pub question: String,
+    /// The options, in ballot order (2 to [`MAX_POLL_OPTIONS`], distinct).
+    pub options: Vec<String>,
+    /// Winners to elect: 1 for STAR, more for Bloc STAR.
+    pub seats: u16,
+    /// Returning officers (members who may close the poll); empty: the author.
+    pub officers: Vec<MemberId>,
+    /// Station officers (who may close a polling station at a branch meeting).
+    pub stations: Vec<MemberId>,
+    /// Ballots needed for the result to stand, if any.
+    pub quorum: Option<u32>,
+    /// Advisory opening time (seconds since the Unix epoch): shown, never enforced.
+    pub opens_at: Option<u64>,
+    /// Advisory closing time: shown, never enforced (only a signed close settles a poll).
+    pub closes_at: Option<u64>,
+}
+
+/// Open a poll: fixes the electorate — the assembly's members at this op's causal position —
+/// by its size and a hash of the sorted member ids, which every node recomputes and must
+/// match; the op's id is the tiebreak seed. By a convener of the assembly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenPoll {
+    /// The poll's [`CreatePoll`] op.
+    pub poll: OpId,
+    /// How many members the electorate has.
+    pub electorate: u32,
+    /// [`electorate_hash`] of the sorted member ids.
+    pub electorate_hash: [u8; 32],
+}
+
+/// A ballot: a score from 0 to [`MAX_SCORE`] for every option, and a revision (the highest
+/// counts). Written by a device of the voter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ballot {
+    /// The [`OpenPoll`] op it is cast under.
+    pub open: OpId,
+    /// The voter (the author's member).
+    pub member: MemberId,
+    /// Re-casting raises it; the highest revision counts.
+    pub revision: u32,
+    /// One score per option, in the poll's option order.
+    pub scores: Vec<u8>,
+}
+
+/// A station officer closes their polling station: the poll's ballots in this op's causal past
+/// are that station's (a branch meeting that voted offline).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloseStation {
+    /// The [`OpenPoll`] op.
+    pub open: OpId,
+}
+
+/// A returning officer closes the poll: exactly the ballots in this op's causal past count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosePoll {
+    /// The [`OpenPoll`] op.
+    pub open: OpId,
+}
+
+const ELECTORATE_DOMAIN: &[u8] = b"moot/electorate/v1\0";
+
+/// The hash an [`OpenPoll`] records: SHA-256 over a domain tag and the member ids, which must
+/// be sorted ascending and distinct.
+pub fn electorate_hash<'a>(sorted: impl IntoIterator<Item = &'a [u8; 32]>) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(ELECTORATE_DOMAIN);
+    for id in sorted {
+        hasher.update(id);
+    }
+    hasher.finalize().into()
+}
+
 /// Names many ops at once (a housekeeping op with no effect): when an op would need more
 /// dependencies than the envelope allows, checkpoints gather them first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -377,6 +589,24 @@ pub enum Body {
     SetConstituency(SetConstituency),
     /// Pledged contribution.
     SetContribution(SetContribution),
+    /// An assembly created.
+    CreateAssembly(CreateAssembly),
+    /// A convener appointed or dismissed.
+    Convener(Convener),
+    /// An assembly joined or left.
+    Join(Join),
+    /// A committee seat.
+    Seat(Seat),
+    /// A poll created.
+    CreatePoll(CreatePoll),
+    /// A poll opened.
+    OpenPoll(OpenPoll),
+    /// A ballot.
+    Ballot(Ballot),
+    /// A polling station closed.
+    CloseStation(CloseStation),
+    /// A poll closed.
+    ClosePoll(ClosePoll),
     /// Housekeeping: gathers dependencies.
     Checkpoint(Checkpoint),
     /// A kind this node does not know: kept, passed on, not applied.
@@ -433,6 +663,15 @@ impl Body {
             kind::SET_NAME => Body::SetName(decode(kind, bytes)?),
             kind::SET_CONSTITUENCY => Body::SetConstituency(decode(kind, bytes)?),
             kind::SET_CONTRIBUTION => Body::SetContribution(decode(kind, bytes)?),
+            kind::CREATE_ASSEMBLY => Body::CreateAssembly(decode(kind, bytes)?),
+            kind::CONVENER => Body::Convener(decode(kind, bytes)?),
+            kind::JOIN => Body::Join(decode(kind, bytes)?),
+            kind::SEAT => Body::Seat(decode(kind, bytes)?),
+            kind::CREATE_POLL => Body::CreatePoll(decode(kind, bytes)?),
+            kind::OPEN_POLL => Body::OpenPoll(decode(kind, bytes)?),
+            kind::BALLOT => Body::Ballot(decode(kind, bytes)?),
+            kind::CLOSE_STATION => Body::CloseStation(decode(kind, bytes)?),
+            kind::CLOSE_POLL => Body::ClosePoll(decode(kind, bytes)?),
             kind::CHECKPOINT => Body::Checkpoint(decode(kind, bytes)?),
             other => return Ok(Body::Unknown(other)),
         };
@@ -442,6 +681,20 @@ impl Body {
             Body::PublicName(p) => p.name.as_deref().is_none_or(text_ok),
             Body::SetName(n) => text_ok(&n.name),
             Body::SetConstituency(c) => c.constituency.as_deref().is_none_or(text_ok),
+            Body::CreateAssembly(a) => text_ok(&a.name),
+            Body::CreatePoll(p) => {
+                let assembly_ok = match &p.assembly {
+                    AssemblyRef::Constituency(c) => text_ok(c),
+                    _ => true,
+                };
+                assembly_ok
+                    && p.question.len() <= MAX_QUESTION_BYTES
+                    && p.options.len() <= MAX_POLL_OPTIONS
+                    && p.options.iter().all(|o| text_ok(o))
+                    && p.officers.len() <= MAX_OFFICERS
+                    && p.stations.len() <= MAX_OFFICERS
+            }
+            Body::Ballot(b) => b.scores.len() <= MAX_POLL_OPTIONS,
             _ => true,
         };
         if within_limits {
@@ -465,6 +718,15 @@ impl Body {
             Body::SetName(b) => (kind::SET_NAME, postcard::to_allocvec(b)),
             Body::SetConstituency(b) => (kind::SET_CONSTITUENCY, postcard::to_allocvec(b)),
             Body::SetContribution(b) => (kind::SET_CONTRIBUTION, postcard::to_allocvec(b)),
+            Body::CreateAssembly(b) => (kind::CREATE_ASSEMBLY, postcard::to_allocvec(b)),
+            Body::Convener(b) => (kind::CONVENER, postcard::to_allocvec(b)),
+            Body::Join(b) => (kind::JOIN, postcard::to_allocvec(b)),
+            Body::Seat(b) => (kind::SEAT, postcard::to_allocvec(b)),
+            Body::CreatePoll(b) => (kind::CREATE_POLL, postcard::to_allocvec(b)),
+            Body::OpenPoll(b) => (kind::OPEN_POLL, postcard::to_allocvec(b)),
+            Body::Ballot(b) => (kind::BALLOT, postcard::to_allocvec(b)),
+            Body::CloseStation(b) => (kind::CLOSE_STATION, postcard::to_allocvec(b)),
+            Body::ClosePoll(b) => (kind::CLOSE_POLL, postcard::to_allocvec(b)),
             Body::Checkpoint(b) => (kind::CHECKPOINT, postcard::to_allocvec(b)),
             Body::Unknown(_) => return None,
         };
@@ -497,6 +759,15 @@ impl Body {
             Body::SetName(_) => kind::SET_NAME,
             Body::SetConstituency(_) => kind::SET_CONSTITUENCY,
             Body::SetContribution(_) => kind::SET_CONTRIBUTION,
+            Body::CreateAssembly(_) => kind::CREATE_ASSEMBLY,
+            Body::Convener(_) => kind::CONVENER,
+            Body::Join(_) => kind::JOIN,
+            Body::Seat(_) => kind::SEAT,
+            Body::CreatePoll(_) => kind::CREATE_POLL,
+            Body::OpenPoll(_) => kind::OPEN_POLL,
+            Body::Ballot(_) => kind::BALLOT,
+            Body::CloseStation(_) => kind::CLOSE_STATION,
+            Body::ClosePoll(_) => kind::CLOSE_POLL,
             Body::Checkpoint(_) => kind::CHECKPOINT,
             Body::Unknown(kind) => *kind,
         }

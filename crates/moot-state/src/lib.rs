@@ -10,6 +10,7 @@
 
 pub mod body;
 mod index;
+pub mod poll;
 pub mod replica;
 pub mod roll;
 pub mod sample;

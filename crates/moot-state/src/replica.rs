@@ -48,6 +48,8 @@ pub use crate::index::Verdict;
 use crate::index::{Index, Meta, NONE};
 use crate::roll::{Denied, Roll, Status};
 
+mod polls;
+
 /// Bounds on what a replica buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -395,6 +397,13 @@ pub struct Replica {
     global: Option<Arc<Resolution>>,
     /// Parsed author keys (parsing a key dominates decoding); bounded.
     authors: HashMap<[u8; 32], moot_crypto::PublicKey>,
+    /// Assemblies, polls and ballots.
+    governance: polls::Governance,
+    /// Per op (by index number), where its parents start in `dep_list` (one entry more
+    /// than ops).
+    dep_start: Vec<u32>,
+    /// The parents' index numbers of every op, op after op.
+    dep_list: Vec<u32>,
 }
 
 /// Most parsed author keys kept.
@@ -461,6 +470,9 @@ impl Replica {
             cache_bytes: 0,
             global: None,
             authors: HashMap::default(),
+            governance: polls::Governance::default(),
+            dep_start: vec![0],
+            dep_list: Vec::new(),
         }
     }
 
@@ -837,6 +849,14 @@ impl Replica {
             Meta::new(seq, device, frontier, op.kind(), lane, stored, tainted),
         );
         self.link_chain(n, id, device, lane, seq, op.prev());
+        self.record_deps(n, &op);
+        if op.kind() == kind::BALLOT
+            && stored == Verdict::Accepted
+            && let Ok(body) = Body::decode(op.kind(), op.body())
+            && let Some(member) = past.roll.member_of(&op.author())
+        {
+            self.record_governance(id, n, member, lane, &body);
+        }
         if self.limits.retain == Retain::Everything {
             self.archive.insert(id, op);
         }
@@ -1147,6 +1167,14 @@ impl Replica {
                 Err(denied) => return self.refuse(insider, id, Reason::Unauthorized(denied)),
             }
         };
+        if verdict == Verdict::Accepted
+            && Self::governed(op.kind())
+            && let Err(denied) = self.govern(id, &author, lane, &body, &roll_parents, &past)
+        {
+            return self.refuse(insider, id, Reason::Unauthorized(denied));
+        }
+        let governed = (verdict == Verdict::Accepted && Self::governed(op.kind()))
+            .then(|| (body.clone(), past.roll.member_of(&author)));
         let certifies = match &body {
             Body::Found(_) => Some(author.to_bytes()),
             Body::CertifyDevice(c) => Some(c.device.to_bytes()),
@@ -1236,6 +1264,10 @@ impl Replica {
             Meta::new(seq, device, frontier, op.kind(), lane, verdict, tainted),
         );
         self.link_chain(n, id, device, lane, seq, op.prev());
+        self.record_deps(n, &op);
+        if let Some((body, Some(member))) = governed {
+            self.record_governance(id, n, member, lane, &body);
+        }
         if self.limits.retain == Retain::Everything {
             self.archive.insert(id, op.clone());
         }
@@ -1371,6 +1403,15 @@ impl Replica {
             .collect();
         let frontier = Arc::new(maximal);
         (self.frontier_number(frontier.clone()), frontier)
+    }
+
+    /// The frontier of the roll ops `ids` (interned): their maximal elements.
+    fn frontier_of_ids(&mut self, ids: &[OpId]) -> (u32, Frontier) {
+        let mut numbers: Vec<u32> = ids
+            .iter()
+            .filter_map(|id| self.index.get(id).map(|(_, m)| m.frontier))
+            .collect();
+        self.frontier_of_numbers(&mut numbers)
     }
 
     /// True if roll op `a` is a strict ancestor of roll op `b`.
@@ -1639,9 +1680,18 @@ impl Replica {
     /// concurrent writes to one field the senior author's is applied last and stands (then the
     /// lower op id's).
     fn members_order(&self) -> Vec<OpId> {
+        self.members_order_within(None)
+    }
+
+    /// [`Replica::members_order`] restricted to the ops in `within` (a causally closed set).
+    fn members_order_within(&self, within: Option<&HashSet<OpId>>) -> Vec<OpId> {
         let mut waiting: HashMap<OpId, usize> = HashMap::default();
         let mut children: HashMap<OpId, Vec<OpId>> = HashMap::default();
-        for id in &self.member_rolls {
+        for id in self
+            .member_rolls
+            .iter()
+            .filter(|id| within.is_none_or(|w| w.contains(*id)))
+        {
             let Some(node) = self.rolls.get(id) else {
                 continue;
             };
@@ -1888,6 +1938,68 @@ impl Replica {
     ) -> Result<Vec<OpId>, Rejection> {
         self.write_ops(device, lane, body, refs)
             .map(|ops| ops.iter().map(|op| op.id()).collect())
+    }
+
+    /// [`Replica::write_ops`] for an op that must follow **everything this replica holds** in
+    /// the lanes `lane` may depend on (a poll's close, a station close: exactly the ballots in
+    /// its causal past count). Checkpoints in the author's own chain name every other chain's
+    /// tip, up to the dependency limit each, so the op's past holds every op held. Returns
+    /// the ops written, in order.
+    pub fn write_covering(
+        &mut self,
+        device: &SecretKey,
+        lane: Lane,
+        body: &Body,
+        refs: &[OpId],
+    ) -> Result<Vec<Authentic<SignedOp>>, Rejection> {
+        let refused = |reason| Rejection { op: None, reason };
+        let own = self
+            .device_numbers
+            .get(&device.public().to_bytes())
+            .copied();
+        let mut cover: Vec<OpId> = self
+            .tips
+            .iter()
+            .filter(|((d, l), _)| Some(*d) != own && lane.may_depend_on(*l))
+            .filter_map(|(_, n)| self.index.id(*n))
+            .collect();
+        // Both sides of a forked chain (the tips follow one side).
+        cover.extend(
+            self.forks
+                .iter()
+                .filter(|((_, l, _), _)| lane.may_depend_on(*l))
+                .flat_map(|(_, ids)| ids.iter().copied()),
+        );
+        cover.sort_unstable();
+        cover.dedup();
+        let mut written = Vec::new();
+        // The refs and the roll heads go in the final op; the rest in checkpoints.
+        let room = moot_crypto::op::MAX_DEPS.saturating_sub(refs.len() + 1);
+        let mut rest = cover.as_slice();
+        while rest.len() > room {
+            let (chunk, later) = rest.split_at(rest.len().min(moot_crypto::op::MAX_DEPS));
+            rest = later;
+            let (kind, bytes) = Body::Checkpoint(Checkpoint {})
+                .encode()
+                .ok_or_else(|| refused(Reason::MalformedBody(BodyError::Limit(0))))?;
+            let (seq, prev) = match self.chain_head(&device.public(), lane) {
+                Some((seq, id)) => (seq + 1, Some(id)),
+                None => (1, None),
+            };
+            let draft = Draft {
+                lane,
+                seq,
+                prev,
+                deps: chunk.iter().copied().filter(|d| Some(*d) != prev).collect(),
+                kind,
+                body: bytes,
+            };
+            written.push(self.sign_and_insert(device, draft)?);
+        }
+        let mut refs = refs.to_vec();
+        refs.extend_from_slice(rest);
+        written.extend(self.write_ops(device, lane, body, &refs)?);
+        Ok(written)
     }
 
     /// A checkpoint naming as many roll heads as fit beside `room` other dependencies, the

@@ -95,6 +95,60 @@ pub enum Denied {
     /// Depends on an op this node cannot interpret: kept, judged after an upgrade.
     #[error("needs a newer Moot to judge (kept, not applied)")]
     NeedsUpgrade,
+    /// Creating a committee or society needs a steward or a convener.
+    #[error("only a steward or a convener may create a committee or society")]
+    NotStewardOrConvener,
+    /// The author is not a convener of the assembly (nor a steward or hub convener).
+    #[error("only a convener of the assembly may do this")]
+    NotConvener,
+    /// The assembly is not in the op's causal past.
+    #[error("no such assembly in this op's causal past")]
+    NoSuchAssembly,
+    /// An assembly's ops (and its polls' ops) go in the assembly's lane; automatic societies
+    /// are members-only.
+    #[error("written in the wrong lane for its assembly or poll")]
+    AssemblyLane,
+    /// Committees are seated by their conveners; automatic societies follow the roll.
+    #[error("this assembly cannot be joined or left")]
+    NotJoinable,
+    /// Seats are for committees.
+    #[error("seats are for committees")]
+    NotCommittee,
+    /// A poll's options must be 2 or more, distinct and not blank; seats fewer than options.
+    #[error("a poll needs two or more distinct options and fewer seats than options")]
+    BadPoll,
+    /// The poll is not in the op's causal past.
+    #[error("no such poll in this op's causal past")]
+    NoSuchPoll,
+    /// The poll was already opened in the op's causal past.
+    #[error("the poll is already open")]
+    AlreadyOpen,
+    /// The electorate recorded in an open is not the assembly's membership at its position.
+    #[error("the open records {claimed} voters, but the assembly had {actual} at its position")]
+    ElectorateMismatch {
+        /// Voters the op claims.
+        claimed: u32,
+        /// Voters the assembly had.
+        actual: u32,
+    },
+    /// The ballot's poll is not open in its causal past.
+    #[error("the poll is not open in this ballot's causal past")]
+    PollNotOpen,
+    /// The voter is not in the electorate fixed when the poll opened.
+    #[error("the voter is not in the poll's electorate")]
+    NotInElectorate,
+    /// A ballot must score every option from 0 to 5.
+    #[error("a ballot must score every option from 0 to 5")]
+    BadScores,
+    /// The poll was closed in the op's causal past.
+    #[error("the poll is closed")]
+    PollClosed,
+    /// Only a poll's returning officers may close it.
+    #[error("only a returning officer of the poll may close it")]
+    NotReturningOfficer,
+    /// Only a poll's station officers may close a polling station.
+    #[error("only a station officer of the poll may close a polling station")]
+    NotStationOfficer,
 }
 
 /// Status of a person on the roll.
@@ -261,6 +315,45 @@ impl Roll {
         }
     }
 
+    /// The author as an active member (not a guest).
+    fn voting_member(&self, device: &DeviceId) -> Result<Facts, Denied> {
+        let author = self.author(device)?;
+        if author.record.status != Status::Member {
+            return Err(Denied::GuestNotAllowed);
+        }
+        Ok(Facts::of(&author.facts))
+    }
+
+    /// The author as a steward or a (hub) convener: the facts include the role's grant.
+    pub fn steward_or_convener(&self, device: &DeviceId) -> Result<Facts, Denied> {
+        let author = self.author(device)?;
+        let grant = [Role::Steward, Role::Convener]
+            .iter()
+            .find_map(|role| author.record.roles.get(role));
+        match grant {
+            Some(grant) if author.record.status == Status::Member => {
+                Ok(Facts::of(&[author.facts[0], author.facts[1], *grant]))
+            }
+            _ => Err(Denied::NotStewardOrConvener),
+        }
+    }
+
+    /// True if `member` is an active member holding the steward or convener role: they may
+    /// convene any assembly.
+    pub fn convenes_all(&self, member: &MemberId) -> bool {
+        self.members.get(member).is_some_and(|r| {
+            r.status == Status::Member
+                && (r.roles.contains_key(&Role::Steward) || r.roles.contains_key(&Role::Convener))
+        })
+    }
+
+    /// True if `member` is an active member (not a guest, not removed).
+    pub fn is_member(&self, member: &MemberId) -> bool {
+        self.members
+            .get(member)
+            .is_some_and(|r| r.status == Status::Member)
+    }
+
     /// The author acting on their own record, or a steward.
     fn self_or_steward(&self, device: &DeviceId, member: &MemberId) -> Result<Facts, Denied> {
         let by = self.author(device)?;
@@ -391,7 +484,23 @@ impl Roll {
                 self.active_target(&set.member)?;
                 Ok(facts)
             }
-            Body::Checkpoint(_) | Body::Unknown(_) => {
+            Body::CreateAssembly(create) => {
+                let by = self.voting_member(author)?;
+                match create.kind {
+                    crate::body::AssemblyKind::WorkingGroup => Ok(by),
+                    _ => self.steward_or_convener(author),
+                }
+            }
+            // Who may do these in an assembly or poll is the replica's check at the op's causal
+            // position (assemblies and polls are not on the roll); the roll decides standing.
+            Body::Convener(_)
+            | Body::Seat(_)
+            | Body::CreatePoll(_)
+            | Body::OpenPoll(_)
+            | Body::Ballot(_)
+            | Body::CloseStation(_)
+            | Body::ClosePoll(_) => self.voting_member(author),
+            Body::Join(_) | Body::Checkpoint(_) | Body::Unknown(_) => {
                 self.author(author).map(|a| Facts::of(&a.facts))
             }
         }
@@ -531,7 +640,18 @@ impl Roll {
                     record.contribution = set.contribution.clone();
                 }
             }
-            Body::Checkpoint(_) | Body::Unknown(_) => {}
+            // Assemblies and polls are derived by the replica, not kept on the roll.
+            Body::CreateAssembly(_)
+            | Body::Convener(_)
+            | Body::Join(_)
+            | Body::Seat(_)
+            | Body::CreatePoll(_)
+            | Body::OpenPoll(_)
+            | Body::Ballot(_)
+            | Body::CloseStation(_)
+            | Body::ClosePoll(_)
+            | Body::Checkpoint(_)
+            | Body::Unknown(_) => {}
         }
     }
 

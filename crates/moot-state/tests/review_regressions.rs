@@ -23,7 +23,7 @@ fn stranger() -> SecretKey {
 fn a_stranger_citing_an_unsupported_op_is_not_kept() {
     let fay = person(1);
     let mut replica = founded(&fay);
-    let future = insert_future(&mut replica, &fay.device, Lane::Public, 0x0301);
+    let future = insert_future(&mut replica, &fay.device, Lane::Public, 0x0371);
     for i in 0..50u8 {
         let (kind, body) = Body::Admit(moot_state::body::Admit {
             member: SecretKey::from_seed([i; 32]).public(),

@@ -252,7 +252,7 @@ fn a_known_op_citing_an_unsupported_op_is_held_for_an_upgrade() {
     let fay = person(1);
     let mut replica = founded(&fay);
     // A newer version's op (polls family) in the public lane.
-    let future = insert_future(&mut replica, &fay.device, Lane::Public, 0x0301);
+    let future = insert_future(&mut replica, &fay.device, Lane::Public, 0x0371);
     // A known op that names it among its deps (refers to it) is held, not judged.
     let cite = replica
         .draft(&fay.device.public(), Lane::Members, &note(), &[future.id()])
