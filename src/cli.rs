@@ -70,6 +70,118 @@ pub enum Command {
     },
     /// Show the membership roll.
     Members,
+    /// Assemblies: create one, join or leave one.
+    Assembly {
+        #[command(subcommand)]
+        command: AssemblyCommand,
+    },
+    /// List the hub's assemblies (the automatic societies first).
+    Assemblies,
+    /// Polls: create, open, close a station, close, results, verify.
+    Poll {
+        #[command(subcommand)]
+        command: PollCommand,
+    },
+    /// List the hub's polls.
+    Polls,
+    /// Cast (or re-cast) your ballot: a score from 0 to 5 for each option (options not named
+    /// score 0). The latest revision counts until the poll closes.
+    Vote {
+        /// The poll's id (from `moot polls`).
+        poll_id: String,
+        /// OPTION=SCORE, once per option.
+        #[arg(long = "score", value_name = "OPTION=N")]
+        scores: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AssemblyKindArg {
+    WorkingGroup,
+    Committee,
+    Society,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AssemblyCommand {
+    /// Create an assembly (members-only unless --public). Working groups: any member;
+    /// committees and societies: a steward or a convener. You become its convener.
+    Create {
+        /// Its name.
+        name: String,
+        /// What it is.
+        #[arg(long, value_enum)]
+        kind: AssemblyKindArg,
+        /// Guests may read it (and join it, if a working group; they never vote).
+        #[arg(long)]
+        public: bool,
+    },
+    /// Join a working group or society.
+    Join {
+        /// The assembly's id (from `moot assemblies`).
+        assembly_id: String,
+    },
+    /// Leave a working group or society.
+    Leave {
+        /// The assembly's id.
+        assembly_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PollCommand {
+    /// Create a poll in an assembly (a convener).
+    Create {
+        /// The assembly: its id, or `activism`, `policy`, `constituency:NAME`.
+        #[arg(long, value_name = "ASSEMBLY_ID")]
+        assembly: String,
+        /// The question.
+        #[arg(long)]
+        question: String,
+        /// An option (two or more, in ballot order).
+        #[arg(long = "option", value_name = "OPTION")]
+        options: Vec<String>,
+        /// Seats to fill: more than 1 counts Bloc STAR.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        seats: u16,
+        /// A returning officer (may close the poll); default: you.
+        #[arg(long = "officer", value_name = "MEMBER_ID")]
+        officers: Vec<String>,
+        /// A station officer (may close a polling station at a branch meeting).
+        #[arg(long = "station", value_name = "MEMBER_ID")]
+        stations: Vec<String>,
+        /// Ballots needed for the result to stand.
+        #[arg(long)]
+        quorum: Option<u32>,
+    },
+    /// Open a poll (a convener): fixes the electorate — the assembly's members now — and the
+    /// tiebreak seed (the open's id).
+    Open {
+        /// The poll's id.
+        poll_id: String,
+    },
+    /// Close your polling station (a station officer, at a branch meeting): the ballots held
+    /// now are this station's.
+    CloseStation {
+        /// The poll's id.
+        poll_id: String,
+    },
+    /// Close the poll (a returning officer): exactly the ballots held now count.
+    Close {
+        /// The poll's id.
+        poll_id: String,
+    },
+    /// Show a poll's results (provisional until it is closed).
+    Results {
+        /// The poll's id.
+        poll_id: String,
+    },
+    /// Recompute a poll's results from the signed ops alone and compare (exit 1 if they
+    /// differ).
+    Verify {
+        /// The poll's id.
+        poll_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@
 mod cli;
 mod node_cmd;
 mod out;
+mod poll_cmd;
 mod tally_cmd;
 
 use std::ffi::OsString;
@@ -185,8 +186,12 @@ fn error_kind(error: &anyhow::Error) -> &'static str {
                 | E::NotOnRoll(_)
                 | E::AlreadyProtected(_)
                 | E::AlreadyInitialised(_)
-                | E::Keystore { .. } => return "refused",
+                | E::Keystore { .. }
+                | E::Automatic(_)
+                | E::PollNotOpenYet(_) => return "refused",
                 E::NotInitialised
+                | E::NoSuchPoll(_)
+                | E::NoSuchAssembly(_)
                 | E::NoNode { .. }
                 | E::UnknownKey(_)
                 | E::NoHub
@@ -249,6 +254,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Hubs => node_cmd::hubs(global),
         Command::Member { command } => node_cmd::member(global, command),
         Command::Members => node_cmd::members(global),
+        Command::Assembly { command } => poll_cmd::assembly(global, command),
+        Command::Assemblies => poll_cmd::assemblies(global),
+        Command::Poll { command } => poll_cmd::poll(global, command),
+        Command::Polls => poll_cmd::polls(global),
+        Command::Vote { poll_id, scores } => poll_cmd::vote(global, poll_id, scores),
     }
 }
 

@@ -41,7 +41,7 @@ fn node_error(error: NodeError) -> anyhow::Error {
 }
 
 /// `?` for node results, keeping bad input apart.
-trait NodeResult<T> {
+pub(crate) trait NodeResult<T> {
     fn node(self) -> anyhow::Result<T>;
 }
 
@@ -53,8 +53,8 @@ impl<T> NodeResult<T> for Result<T, NodeError> {
 
 /// An opened node and the keys acted with when they were unsealed to check `--as` or
 /// `--passphrase-file`.
-struct Session {
-    node: Node,
+pub(crate) struct Session {
+    pub(crate) node: Node,
     as_signer: Option<Signer>,
     passphrase: Option<String>,
     /// `--hub`, parsed.
@@ -139,13 +139,13 @@ fn open_for(global: &Global, how: Use) -> anyhow::Result<Session> {
     })
 }
 
-fn open(global: &Global) -> anyhow::Result<Session> {
+pub(crate) fn open(global: &Global) -> anyhow::Result<Session> {
     open_for(global, Use::Act)
 }
 
 impl Session {
     /// The keys to act with: `--as`'s, or the node's own.
-    fn signer(&mut self) -> anyhow::Result<Signer> {
+    pub(crate) fn signer(&mut self) -> anyhow::Result<Signer> {
         match self.as_signer.take() {
             Some(signer) => Ok(signer),
             None => self.node.signer(None, self.passphrase.as_deref()).node(),
@@ -153,7 +153,7 @@ impl Session {
     }
 
     /// The hub to act on: `--hub`, or the default.
-    fn hub(&self) -> anyhow::Result<HubId> {
+    pub(crate) fn hub(&self) -> anyhow::Result<HubId> {
         self.node.hub(self.hub).node()
     }
 }
@@ -193,7 +193,7 @@ fn read_passphrase(path: &Path) -> anyhow::Result<String> {
     Ok(first.to_string())
 }
 
-fn member_id(text: &str) -> anyhow::Result<PublicKey> {
+pub(crate) fn member_id(text: &str) -> anyhow::Result<PublicKey> {
     text.parse::<PublicKey>()
         .with_context(|| format!("{text:?} is not a member id (64 hex digits)"))
         .map_err(bad_input)
@@ -212,7 +212,7 @@ fn text_arg(what: &'static str, text: &str) -> anyhow::Result<String> {
 
 /// Prints the JSON document or the text view. Text from users in `text` must already be
 /// escaped with `moot_text::escape`.
-fn print(global: &Global, value: serde_json::Value, text: String) -> anyhow::Result<()> {
+pub(crate) fn print(global: &Global, value: serde_json::Value, text: String) -> anyhow::Result<()> {
     if global.json {
         crate::out::line(&value.to_string())
     } else {
@@ -222,7 +222,11 @@ fn print(global: &Global, value: serde_json::Value, text: String) -> anyhow::Res
 
 /// [`print`] after a change was committed: if printing fails, say the change was saved, so a
 /// script does not retry something that happened. (A closed pipe stays quiet.)
-fn print_saved(global: &Global, value: serde_json::Value, text: String) -> anyhow::Result<()> {
+pub(crate) fn print_saved(
+    global: &Global,
+    value: serde_json::Value,
+    text: String,
+) -> anyhow::Result<()> {
     print(global, value, text).map_err(|error| {
         if error.downcast_ref::<crate::out::StdoutClosed>().is_some() {
             error
@@ -232,7 +236,7 @@ fn print_saved(global: &Global, value: serde_json::Value, text: String) -> anyho
     })
 }
 
-fn esc(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn esc(text: &str) -> std::borrow::Cow<'_, str> {
     moot_text::escape(text)
 }
 

@@ -16,6 +16,7 @@
 
 pub mod dir;
 pub mod keyfile;
+pub mod polls;
 
 use std::cell::OnceCell;
 use std::fs::File;
@@ -217,6 +218,21 @@ pub enum NodeError {
     /// A stored record does not decode.
     #[error("stored record {0} is corrupt")]
     Corrupt(String),
+    /// No such poll in the hub (or it does not count).
+    #[error("no poll {0} in this hub (see `moot polls`)")]
+    NoSuchPoll(String),
+    /// No such assembly in the hub.
+    #[error("no assembly {0} in this hub (see `moot assemblies`)")]
+    NoSuchAssembly(String),
+    /// Automatic societies follow the roll: nobody joins or leaves them.
+    #[error(
+        "{0} is an automatic society: every member belongs to it (constituency societies follow \
+         the roll's constituencies)"
+    )]
+    Automatic(String),
+    /// Results of a poll that is not open yet.
+    #[error("poll {0} is not open yet: a convener opens it with `moot poll open {0}`")]
+    PollNotOpenYet(String),
 }
 
 impl From<StoreError> for NodeError {
@@ -329,7 +345,7 @@ fn stewards(roll: &Roll) -> usize {
 const REFUSED_ON_UPGRADE: u8 = 3;
 
 /// Ops read from the store at a time when a hub is loaded.
-const LOAD_BATCH: usize = 4096;
+pub(crate) const LOAD_BATCH: usize = 4096;
 
 /// Signs and validates `body` (in its lane, naming the roll heads; checkpoints first when
 /// they are too many) and returns the ops to store with their verdicts.
@@ -967,21 +983,32 @@ impl Node {
         let mut replica = self.replica(hub)?;
         let roll = replica.roll();
         let bodies = build(&replica, &roll)?;
-        let mut written = Vec::new();
-        if roll.member_of(&signer.device.public()).is_none() {
-            let certify = Body::CertifyDevice(CertifyDevice {
-                member: signer.member.public(),
-                device: signer.device.public(),
-                certificate: Certificate::issue(&signer.member, hub, &signer.device.public()),
-            });
-            written.extend(write_body(&mut replica, &signer.device, &certify)?);
-        }
+        let mut written = self.certify_if_needed(hub, signer, &mut replica)?;
         for body in &bodies {
             written.extend(write_body(&mut replica, &signer.device, body)?);
         }
         self.persist(hub, &written)?;
         self.refresh_view(hub, replica)?;
         Ok(written.iter().map(|(op, _)| op.id()).collect())
+    }
+
+    /// The signer's device certificate, written in `replica` if the roll does not know the
+    /// device yet (to be stored with what follows).
+    fn certify_if_needed(
+        &self,
+        hub: &HubId,
+        signer: &Signer,
+        replica: &mut Replica,
+    ) -> Result<Vec<(Authentic<SignedOp>, Verdict)>, NodeError> {
+        if replica.roll().member_of(&signer.device.public()).is_some() {
+            return Ok(Vec::new());
+        }
+        let certify = Body::CertifyDevice(CertifyDevice {
+            member: signer.member.public(),
+            device: signer.device.public(),
+            certificate: Certificate::issue(&signer.member, hub, &signer.device.public()),
+        });
+        write_body(replica, &signer.device, &certify)
     }
 
     /// Admits a member (or guest), with a role if asked. Someone already on the roll (and not
@@ -1191,6 +1218,7 @@ impl Node {
         };
         let bytes = postcard::to_allocvec(&view).map_err(|e| NodeError::Corrupt(e.to_string()))?;
         self.store()?.put_view(hub, ROLL_VIEW, &bytes)?;
+        self.write_poll_views(hub, &mut replica, view.op_count)?;
         Ok(view)
     }
 

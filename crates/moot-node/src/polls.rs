@@ -1,0 +1,790 @@
+//! Assemblies and polls on a node: writing their ops (validated in the hub's replica, then
+//! stored in one durable transaction), and the poll results view.
+//!
+//! The results of each poll are a **derived view** stored beside the ops (`poll/<id>`): the
+//! counted ballots' summaries (total, per station, the rest), the excluded ballots with their
+//! reasons, and the flags. It is rewritten whenever the node writes or imports ops, and
+//! recomputed from the ops when the store holds more ops than it was made from; so
+//! `moot poll results` reads a few kilobytes instead of loading the hub. `verify_poll`
+//! recomputes it from the signed ops alone, checking every signature again.
+
+use moot_crypto::{OpId, PublicKey};
+use moot_star::Summary;
+use moot_state::body::{
+    AssemblyKind, AssemblyRef, Ballot, ClosePoll, CloseStation, CreateAssembly, CreatePoll, Join,
+    OpenPoll,
+};
+use moot_state::poll::{AssemblyInfo, Exclusion, Flag, PollCount, PollInfo};
+use moot_state::{Body, Lane, Limits, Replica, Retain};
+use serde::{Deserialize, Serialize};
+
+use crate::{Node, NodeError, Signer, clean_text};
+
+/// Longest list of options or officers accepted from a user.
+const MAX_LIST: usize = moot_state::body::MAX_POLL_OPTIONS;
+
+/// An assembly as the CLI shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssemblyView {
+    /// `activism`, `policy`, `constituency:NAME`, or the create op's id (64 hex digits).
+    pub assembly_id: String,
+    /// Its name.
+    pub name: String,
+    /// `working-group`, `committee` or `society`.
+    pub kind: String,
+    /// Guests may read it.
+    pub public: bool,
+    /// One of the automatic societies.
+    pub automatic: bool,
+    /// Its members now.
+    pub members: Vec<String>,
+    /// Its own conveners (the hub's stewards and conveners convene every assembly).
+    pub conveners: Vec<String>,
+}
+
+/// A poll as the CLI lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollView {
+    /// The poll's id (its create op).
+    pub poll_id: String,
+    /// Its assembly.
+    pub assembly_id: String,
+    /// The question.
+    pub question: String,
+    /// The options.
+    pub options: Vec<String>,
+    /// Seats.
+    pub seats: u16,
+    /// `created`, `open` or `closed`.
+    pub stage: String,
+    /// The open op (the tiebreak seed), if open.
+    pub open_id: Option<String>,
+    /// The close op, if closed.
+    pub close_id: Option<String>,
+    /// Size of the electorate, if open.
+    pub electorate: Option<u32>,
+    /// Returning officers.
+    pub officers: Vec<String>,
+    /// Station officers.
+    pub stations: Vec<String>,
+    /// Ballots needed, if any.
+    pub quorum: Option<u32>,
+}
+
+/// A ballot that does not count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExcludedView {
+    /// The ballot op.
+    pub ballot_id: String,
+    /// The voter.
+    pub member_id: String,
+    /// Its revision.
+    pub revision: u32,
+    /// `not_valid`, `other_open`, `outside_close`, `superseded_revision` or `equivocation`.
+    pub reason: String,
+    /// Details (for `not_valid`: why).
+    pub detail: Option<String>,
+}
+
+/// Something to audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlagView {
+    /// `provisional`, `competing_opens`, `competing_closes`, `equivocation` or
+    /// `quorum_not_met`.
+    pub kind: String,
+    /// The ops concerned (the one that stands first).
+    pub ops: Vec<String>,
+    /// The member concerned (equivocations).
+    pub member_id: Option<String>,
+    /// In words.
+    pub message: String,
+}
+
+/// One polling station's share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StationView {
+    /// The station close op.
+    pub close_id: String,
+    /// Its station officer.
+    pub officer: String,
+    /// Its counted ballots' summary.
+    pub summary: Summary,
+}
+
+/// A poll's results, as stored in the view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollResults {
+    /// The store's op count when this was derived.
+    pub op_count: u64,
+    /// The poll.
+    pub poll: PollView,
+    /// The seed (the open op's id, hex).
+    pub seed: String,
+    /// Ballots counted.
+    pub counted: u64,
+    /// Ballots held that do not count.
+    pub excluded: Vec<ExcludedView>,
+    /// Flags.
+    pub flags: Vec<FlagView>,
+    /// Quorum met (`None`: no quorum).
+    pub quorum_met: Option<bool>,
+    /// Each station's share.
+    pub stations: Vec<StationView>,
+    /// Counted ballots cast at no station.
+    pub rest: Summary,
+    /// All counted ballots.
+    pub total: Summary,
+}
+
+/// What `verify_poll` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// The recomputed results equal the stored view.
+    pub ok: bool,
+    /// Ops whose signatures were checked and which were validated again.
+    pub ops_checked: u64,
+    /// Ballots counted in the recomputation.
+    pub counted: u64,
+    /// What differs, if anything.
+    pub differences: Vec<String>,
+}
+
+/// An assembly named on the command line.
+pub fn parse_assembly(text: &str) -> Option<AssemblyRef> {
+    match text {
+        "activism" => Some(AssemblyRef::Activism),
+        "policy" => Some(AssemblyRef::Policy),
+        _ => {
+            if let Some(name) = text.strip_prefix("constituency:") {
+                let name = moot_text::normalize(name);
+                return (!name.is_empty()).then_some(AssemblyRef::Constituency(name));
+            }
+            parse_op_id(text).map(AssemblyRef::Created)
+        }
+    }
+}
+
+/// An op id (64 hex digits).
+pub fn parse_op_id(text: &str) -> Option<OpId> {
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(text, &mut bytes).ok()?;
+    Some(OpId(bytes))
+}
+
+/// The command-line name of an assembly.
+pub fn assembly_id(assembly: &AssemblyRef) -> String {
+    match assembly {
+        AssemblyRef::Created(id) => id.to_string(),
+        AssemblyRef::Activism => "activism".into(),
+        AssemblyRef::Policy => "policy".into(),
+        AssemblyRef::Constituency(name) => format!("constituency:{name}"),
+    }
+}
+
+fn ids(members: &[PublicKey]) -> Vec<String> {
+    members.iter().map(|m| m.to_string()).collect()
+}
+
+fn assembly_view(info: &AssemblyInfo) -> AssemblyView {
+    AssemblyView {
+        assembly_id: assembly_id(&info.assembly),
+        name: info.name.clone(),
+        kind: info.kind.as_str().into(),
+        public: info.lane == Lane::Public,
+        automatic: info.automatic,
+        members: ids(&info.members),
+        conveners: ids(&info.conveners),
+    }
+}
+
+fn poll_view(info: &PollInfo) -> PollView {
+    PollView {
+        poll_id: info.poll.to_string(),
+        assembly_id: assembly_id(&info.assembly),
+        question: info.question.clone(),
+        options: info.options.clone(),
+        seats: info.seats,
+        stage: info.stage.as_str().into(),
+        open_id: info.open.map(|o| o.to_string()),
+        close_id: info.close.map(|c| c.to_string()),
+        electorate: info.electorate,
+        officers: ids(&info.officers),
+        stations: ids(&info.stations),
+        quorum: info.quorum,
+    }
+}
+
+fn flag_view(flag: &Flag) -> FlagView {
+    let hexes = |ops: &[OpId]| ops.iter().map(|o| o.to_string()).collect::<Vec<_>>();
+    match flag {
+        Flag::Provisional => FlagView {
+            kind: "provisional".into(),
+            ops: Vec::new(),
+            member_id: None,
+            message: "not closed yet: the count is of the ballots held now".into(),
+        },
+        Flag::CompetingOpens(ops) => FlagView {
+            kind: "competing_opens".into(),
+            ops: hexes(ops),
+            member_id: None,
+            message: "the poll was opened more than once concurrently; the lowest id stands".into(),
+        },
+        Flag::CompetingCloses(ops) => FlagView {
+            kind: "competing_closes".into(),
+            ops: hexes(ops),
+            member_id: None,
+            message: "returning officers closed the poll concurrently; the close holding the \
+                      most ballots stands"
+                .into(),
+        },
+        Flag::Equivocation { member, ballots } => FlagView {
+            kind: "equivocation".into(),
+            ops: hexes(ballots),
+            member_id: Some(member.to_string()),
+            message: "a member cast different ballots with the same revision; the lowest id \
+                      counts"
+                .into(),
+        },
+        Flag::QuorumNotMet { quorum, counted } => FlagView {
+            kind: "quorum_not_met".into(),
+            ops: Vec::new(),
+            member_id: None,
+            message: format!("{counted} ballots counted; the quorum is {quorum}"),
+        },
+    }
+}
+
+/// The stored view of a count.
+pub fn results_view(op_count: u64, count: &PollCount) -> PollResults {
+    PollResults {
+        op_count,
+        poll: poll_view(&count.info),
+        seed: hex::encode(count.seed),
+        counted: count.counted.len() as u64,
+        excluded: count
+            .excluded
+            .iter()
+            .map(|e| ExcludedView {
+                ballot_id: e.ballot.to_string(),
+                member_id: e.member.to_string(),
+                revision: e.revision,
+                reason: e.reason.as_str().into(),
+                detail: match &e.reason {
+                    Exclusion::NotValid(denied) => Some(denied.to_string()),
+                    _ => None,
+                },
+            })
+            .collect(),
+        flags: count.flags.iter().map(flag_view).collect(),
+        quorum_met: count.quorum_met,
+        stations: count
+            .stations
+            .iter()
+            .map(|s| StationView {
+                close_id: s.close.to_string(),
+                officer: s.officer.to_string(),
+                summary: s.summary.clone(),
+            })
+            .collect(),
+        rest: count.rest.clone(),
+        total: count.total.clone(),
+    }
+}
+
+fn view_name(poll: &OpId) -> String {
+    format!("poll/{poll}")
+}
+
+/// A poll the replica holds, or `NoSuchPoll`.
+fn held_poll(replica: &mut Replica, poll: &OpId) -> Result<PollInfo, NodeError> {
+    replica
+        .poll(poll)
+        .ok_or_else(|| NodeError::NoSuchPoll(poll.to_string()))
+}
+
+/// What a poll write is: its body, lane and the ops it names, and whether it must follow
+/// everything held (closes).
+struct PollWrite {
+    body: Body,
+    lane: Lane,
+    refs: Vec<OpId>,
+    covering: bool,
+}
+
+impl Node {
+    /// Writes one op built from the hub's replica, certifying the signer's device first when
+    /// needed; stores everything in one durable transaction and refreshes the views. Returns
+    /// the op's id.
+    fn write_poll_op(
+        &self,
+        hub: &moot_crypto::HubId,
+        signer: &Signer,
+        build: impl FnOnce(&mut Replica) -> Result<PollWrite, NodeError>,
+    ) -> Result<OpId, NodeError> {
+        let mut replica = self.replica(hub)?;
+        let mut written = self.certify_if_needed(hub, signer, &mut replica)?;
+        let write = build(&mut replica)?;
+        let ops = if write.covering {
+            replica.write_covering(&signer.device, write.lane, &write.body, &write.refs)
+        } else {
+            replica.write_ops(&signer.device, write.lane, &write.body, &write.refs)
+        }
+        .map_err(|r| NodeError::Refused(r.reason))?;
+        let id = ops
+            .last()
+            .map(|op| op.id())
+            .ok_or_else(|| NodeError::Corrupt("nothing written".into()))?;
+        for op in ops {
+            let verdict = replica.verdict(&op.id()).ok_or_else(|| {
+                NodeError::Corrupt(format!("written op {} is not in the replica", op.id()))
+            })?;
+            written.push((op, verdict));
+        }
+        self.persist(hub, &written)?;
+        self.refresh_view(hub, replica)?;
+        Ok(id)
+    }
+
+    /// Creates an assembly (public: guests may read it) → its id.
+    pub fn create_assembly(
+        &self,
+        hub: &moot_crypto::HubId,
+        signer: &Signer,
+        name: &str,
+        kind: AssemblyKind,
+        public: bool,
+    ) -> Result<OpId, NodeError> {
+        let name = clean_text("assembly name", name)?;
+        let lane = if public { Lane::Public } else { Lane::Members };
+        self.write_poll_op(hub, signer, |_| {
+            Ok(PollWrite {
+                body: Body::CreateAssembly(CreateAssembly { name, kind }),
+                lane,
+                refs: Vec::new(),
+                covering: false,
+            })
+        })
+    }
+
+    /// Joins (or leaves) a working group or society.
+    pub fn join_assembly(
+        &self,
+        hub: &moot_crypto::HubId,
+        signer: &Signer,
+        assembly: &AssemblyRef,
+        joined: bool,
+    ) -> Result<OpId, NodeError> {
+        let AssemblyRef::Created(id) = assembly else {
+            return Err(NodeError::Automatic(assembly_id(assembly)));
+        };
+        let id = *id;
+        self.write_poll_op(hub, signer, |replica| {
+            let lane = replica
+                .assemblies()
+                .iter()
+                .find(|a| a.assembly == AssemblyRef::Created(id))
+                .map(|a| a.lane)
+                .ok_or_else(|| NodeError::NoSuchAssembly(id.to_string()))?;
+            Ok(PollWrite {
+                body: Body::Join(Join {
+                    assembly: id,
+                    joined,
+                }),
+                lane,
+                refs: vec![id],
+                covering: false,
+            })
+        })
+    }
+
+    /// The hub's assemblies: the automatic societies, then the created ones.
+    pub fn assemblies(&self, hub: &moot_crypto::HubId) -> Result<Vec<AssemblyView>, NodeError> {
+        let mut replica = self.replica(hub)?;
+        Ok(replica.assemblies().iter().map(assembly_view).collect())
+    }
+
+    /// Creates a poll → its id.
+    pub fn create_poll(
+        &self,
+        hub: &moot_crypto::HubId,
+        signer: &Signer,
+        spec: PollSpec,
+    ) -> Result<OpId, NodeError> {
+        let question = clean_text("question", &spec.question)?;
+        if spec.options.len() > MAX_LIST
+            || spec.officers.len() > MAX_LIST
+            || spec.stations.len() > MAX_LIST
+        {
+            return Err(NodeError::BadText {
+                what: "poll",
+                reason: format!("has more than {MAX_LIST} options or officers"),
+            });
+        }
+        let mut options = Vec::with_capacity(spec.options.len());
+        for option in &spec.options {
+            let option = clean_text("option", option)?;
+            if options
+                .iter()
+                .any(|o: &String| moot_text::fold(o) == moot_text::fold(&option))
+            {
+                return Err(NodeError::BadText {
+                    what: "option",
+                    reason: format!("{option:?} is given twice"),
+                });
+            }
+            options.push(option);
+        }
+        if options.len() < 2 {
+            return Err(NodeError::BadText {
+                what: "poll",
+                reason: "needs at least two options".into(),
+            });
+        }
+        if spec.seats == 0 || usize::from(spec.seats) >= options.len() {
+            return Err(NodeError::BadText {
+                what: "number of seats",
+                reason: format!(
+                    "must be from 1 to {} for {} options",
+                    options.len() - 1,
+                    options.len()
+                ),
+            });
+        }
+        let assembly = spec.assembly;
+        self.write_poll_op(hub, signer, |replica| {
+            let lane = match &assembly {
+                AssemblyRef::Created(id) => replica
+                    .assemblies()
+                    .iter()
+                    .find(|a| a.assembly == assembly)
+                    .map(|a| a.lane)
+                    .ok_or_else(|| NodeError::NoSuchAssembly(id.to_string()))?,
+                _ => Lane::Members,
+            };
+            let refs = match &assembly {
+                AssemblyRef::Created(id) => vec![*id],
+                _ => Vec::new(),
+            };
+            Ok(PollWrite {
+                body: Body::CreatePoll(CreatePoll {
+                    assembly: assembly.clone(),
+                    question,
+                    options,
+                    seats: spec.seats,
+                    officers: spec.officers,
+                    stations: spec.stations,
+                    quorum: spec.quorum,
+                    opens_at: spec.opens_at,
+                    closes_at: spec.closes_at,
+                }),
+                lane,
+                refs,
+                covering: false,
+            })
+        })
+    }
+
+    /// Opens a poll: fixes the electorate as the assembly's membership now → the open op's id
+    /// (the tiebreak seed).
+    pub fn open_poll(
+        &self,
+        hub: &moot_crypto::HubId,
+        signer: &Signer,
+        poll: &OpId,
+    ) -> Result<OpId, NodeError> {
+        let poll = *poll;
+        self.write_poll_op(hub, signer, |replica| {
+            let info = held_poll(replica, &poll)?;
+            if info.open.is_some() {
+                return Err(NodeError::Refused(moot_state::Reason::Unauthorized(
+                    moot_state::Denied::AlreadyOpen,
+                )));
+            }
+            let (electorate, electorate_hash) = replica
+                .electorate_now(&poll, info.lane)
+                .map_err(|d| NodeError::Refused(moot_state::Reason::Unauthorized(d)))?;
+            Ok(PollWrite {
+                body: Body::OpenPoll(OpenPoll {
+                    poll,
+                    electorate,
+                    electorate_hash,
+                }),
+                lane: info.lane,
+                refs: vec![poll],
+                covering: false,
+            })
+        })
+    }
+
+    /// Casts (or re-casts) the signer's ballot: `scores` by option name (options not named
+    /// score 0) → the ballot's id and revision.
+    pub fn vote(
+        &self,
+        hub: &moot_crypto::HubId,
+        signer: &Signer,
+        poll: &OpId,
+        scores: &[(String, u8)],
+    ) -> Result<(OpId, u32), NodeError> {
+        let poll = *poll;
+        let member = signer.member_id();
+        let mut revision = 0;
+        let id = self.write_poll_op(hub, signer, |replica| {
+            let info = held_poll(replica, &poll)?;
+            let open = info.open.ok_or_else(|| {
+                NodeError::Refused(moot_state::Reason::Unauthorized(
+                    moot_state::Denied::PollNotOpen,
+                ))
+            })?;
+            let mut ballot = vec![0u8; info.options.len()];
+            let mut seen = vec![false; info.options.len()];
+            for (name, score) in scores {
+                let wanted = moot_text::fold(name);
+                let index = info
+                    .options
+                    .iter()
+                    .position(|o| moot_text::fold(o) == wanted)
+                    .ok_or_else(|| NodeError::BadText {
+                        what: "option",
+                        reason: format!(
+                            "{name:?} is not an option of this poll (options: {})",
+                            info.options.join(", ")
+                        ),
+                    })?;
+                if seen[index] {
+                    return Err(NodeError::BadText {
+                        what: "option",
+                        reason: format!("{name:?} is scored twice"),
+                    });
+                }
+                if *score > moot_state::body::MAX_SCORE {
+                    return Err(NodeError::BadText {
+                        what: "score",
+                        reason: format!("{score} for {name:?} is above 5"),
+                    });
+                }
+                seen[index] = true;
+                ballot[index] = *score;
+            }
+            revision = replica
+                .latest_revision(&poll, &member)
+                .map_or(1, |r| r.saturating_add(1));
+            Ok(PollWrite {
+                body: Body::Ballot(Ballot {
+                    open,
+                    member,
+                    revision,
+                    scores: ballot,
+                }),
+                lane: info.lane,
+                refs: vec![open],
+                covering: false,
+            })
+        })?;
+        Ok((id, revision))
+    }
+
+    /// Closes the signer's polling station (a station officer) → the station close's id.
+    pub fn close_station(
+        &self,
+        hub: &moot_crypto::HubId,
+        signer: &Signer,
+        poll: &OpId,
+    ) -> Result<OpId, NodeError> {
+        self.close_with(hub, signer, poll, |open| {
+            Body::CloseStation(CloseStation { open })
+        })
+    }
+
+    /// Closes the poll (a returning officer): exactly the ballots held now count → the close's
+    /// id.
+    pub fn close_poll(
+        &self,
+        hub: &moot_crypto::HubId,
+        signer: &Signer,
+        poll: &OpId,
+    ) -> Result<OpId, NodeError> {
+        self.close_with(hub, signer, poll, |open| {
+            Body::ClosePoll(ClosePoll { open })
+        })
+    }
+
+    fn close_with(
+        &self,
+        hub: &moot_crypto::HubId,
+        signer: &Signer,
+        poll: &OpId,
+        body: impl FnOnce(OpId) -> Body,
+    ) -> Result<OpId, NodeError> {
+        let poll = *poll;
+        self.write_poll_op(hub, signer, |replica| {
+            let info = held_poll(replica, &poll)?;
+            let open = info.open.ok_or_else(|| {
+                NodeError::Refused(moot_state::Reason::Unauthorized(
+                    moot_state::Denied::PollNotOpen,
+                ))
+            })?;
+            Ok(PollWrite {
+                body: body(open),
+                lane: info.lane,
+                refs: vec![open],
+                covering: true,
+            })
+        })
+    }
+
+    /// The hub's polls.
+    pub fn polls(&self, hub: &moot_crypto::HubId) -> Result<Vec<PollView>, NodeError> {
+        let mut replica = self.replica(hub)?;
+        Ok(replica.polls().iter().map(poll_view).collect())
+    }
+
+    /// A poll's results: from the stored view when it is current, otherwise recomputed from
+    /// the ops (and stored).
+    pub fn poll_results(
+        &self,
+        hub: &moot_crypto::HubId,
+        poll: &OpId,
+    ) -> Result<PollResults, NodeError> {
+        let store = self.store()?;
+        let op_count = store.op_count(hub)?;
+        if let Some(bytes) = store.view(hub, &view_name(poll))?
+            && let Ok(view) = postcard::from_bytes::<PollResults>(&bytes)
+            && view.op_count == op_count
+        {
+            return Ok(view);
+        }
+        let replica = self.replica(hub)?;
+        self.write_view(hub, replica)?;
+        match store.view(hub, &view_name(poll))? {
+            Some(bytes) => postcard::from_bytes::<PollResults>(&bytes)
+                .map_err(|e| NodeError::Corrupt(format!("poll view: {e}"))),
+            None => {
+                let mut replica = self.replica(hub)?;
+                match replica.poll(poll) {
+                    Some(_) => Err(NodeError::PollNotOpenYet(poll.to_string())),
+                    None => Err(NodeError::NoSuchPoll(poll.to_string())),
+                }
+            }
+        }
+    }
+
+    /// Stores the results view of every open or closed poll of `replica`.
+    pub(crate) fn write_poll_views(
+        &self,
+        hub: &moot_crypto::HubId,
+        replica: &mut Replica,
+        op_count: u64,
+    ) -> Result<(), NodeError> {
+        let polls = replica.polls();
+        for info in polls.iter().filter(|p| p.open.is_some()) {
+            let Some(count) = replica.count_poll(&info.poll) else {
+                continue;
+            };
+            let count = count.map_err(|e| NodeError::Corrupt(format!("poll count: {e}")))?;
+            let view = results_view(op_count, &count);
+            let bytes =
+                postcard::to_allocvec(&view).map_err(|e| NodeError::Corrupt(e.to_string()))?;
+            self.store()?
+                .put_view(hub, &view_name(&info.poll), &bytes)?;
+        }
+        Ok(())
+    }
+
+    /// Recomputes a poll's results from the signed ops alone — every signature checked again,
+    /// every op validated again at its causal position, in a fresh replica — and compares them
+    /// with the results this node shows.
+    pub fn verify_poll(
+        &self,
+        hub: &moot_crypto::HubId,
+        poll: &OpId,
+    ) -> Result<Verification, NodeError> {
+        let shown = self.poll_results(hub, poll)?;
+        let store = self.store()?;
+        let mut replica = Replica::new(
+            *hub,
+            Limits {
+                retain: Retain::IndexOnly,
+                ..Limits::default()
+            },
+        );
+        let mut position = 0;
+        let mut checked = 0u64;
+        loop {
+            let batch = store.load_from(hub, position, crate::LOAD_BATCH)?;
+            let Some((last, _, _)) = batch.last() else {
+                break;
+            };
+            position = last + 1;
+            let bytes: Vec<&[u8]> = batch.iter().map(|(_, op, _)| op.bytes()).collect();
+            for insertion in replica.insert_batch(&bytes) {
+                if insertion.outcome.kept().is_some() {
+                    checked += 1;
+                }
+            }
+        }
+        let mut differences = Vec::new();
+        let recomputed = match replica.count_poll(poll) {
+            Some(Ok(count)) => Some(results_view(shown.op_count, &count)),
+            Some(Err(e)) => {
+                differences.push(format!("the count fails: {e}"));
+                None
+            }
+            None => {
+                differences.push("the poll is not open in the signed ops".into());
+                None
+            }
+        };
+        if let Some(recomputed) = &recomputed {
+            if recomputed.total != shown.total {
+                differences.push("the counted ballots' totals differ".into());
+            }
+            if recomputed.counted != shown.counted {
+                differences.push(format!(
+                    "{} ballots counted, {} shown",
+                    recomputed.counted, shown.counted
+                ));
+            }
+            if recomputed.excluded != shown.excluded {
+                differences.push("the excluded ballots differ".into());
+            }
+            if recomputed.stations != shown.stations || recomputed.rest != shown.rest {
+                differences.push("the stations' shares differ".into());
+            }
+            if recomputed.flags != shown.flags {
+                differences.push("the flags differ".into());
+            }
+            if recomputed.poll != shown.poll || recomputed.seed != shown.seed {
+                differences.push("the poll's open, close or seed differ".into());
+            }
+        }
+        Ok(Verification {
+            ok: differences.is_empty(),
+            ops_checked: checked,
+            counted: recomputed.map_or(0, |r| r.counted),
+            differences,
+        })
+    }
+}
+
+/// What `create_poll` is given.
+#[derive(Debug, Clone)]
+pub struct PollSpec {
+    /// The assembly.
+    pub assembly: AssemblyRef,
+    /// The question.
+    pub question: String,
+    /// The options.
+    pub options: Vec<String>,
+    /// Seats (1: STAR).
+    pub seats: u16,
+    /// Returning officers (empty: the creator).
+    pub officers: Vec<PublicKey>,
+    /// Station officers.
+    pub stations: Vec<PublicKey>,
+    /// Ballots needed.
+    pub quorum: Option<u32>,
+    /// Advisory opening time.
+    pub opens_at: Option<u64>,
+    /// Advisory closing time.
+    pub closes_at: Option<u64>,
+}

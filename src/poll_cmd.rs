@@ -1,0 +1,441 @@
+//! Assembly, poll and vote commands: wiring from the command line to `moot-node`.
+//!
+//! `poll results` prints `moot tally`'s report of the counted ballots, tallied with the poll's
+//! seed (the open op's id), plus the poll's own fields: counted and excluded ballots with
+//! reasons, each polling station's summary and head-to-head matrix, quorum and flags.
+
+use anyhow::Context as _;
+use moot_crypto::OpId;
+use moot_node::polls::{self, PollResults, PollSpec, PollView};
+use moot_star::report::{Report, render_text};
+use moot_star::{Config, Counts, Seed, Summary, tally};
+use moot_state::body::AssemblyKind;
+use serde_json::{Value, json};
+
+use crate::bad_input;
+use crate::cli::{AssemblyCommand, AssemblyKindArg, Global, PollCommand};
+use crate::node_cmd::{NodeResult as _, esc, member_id, open, print, print_saved};
+
+fn poll_id(text: &str) -> anyhow::Result<OpId> {
+    polls::parse_op_id(text)
+        .with_context(|| format!("{text:?} is not a poll id (64 hex digits, from `moot polls`)"))
+        .map_err(bad_input)
+}
+
+fn assembly_arg(text: &str) -> anyhow::Result<moot_state::body::AssemblyRef> {
+    polls::parse_assembly(text)
+        .with_context(|| {
+            format!(
+                "{text:?} is not an assembly: give its id (64 hex digits, from `moot \
+                 assemblies`), or activism, policy, or constituency:NAME"
+            )
+        })
+        .map_err(bad_input)
+}
+
+fn short(id: &str) -> &str {
+    id.get(..16).unwrap_or(id)
+}
+
+pub fn assembly(global: &Global, command: &AssemblyCommand) -> anyhow::Result<()> {
+    match command {
+        AssemblyCommand::Create { name, kind, public } => {
+            let name = moot_node::clean_text("assembly name", name).node()?;
+            let kind = match kind {
+                AssemblyKindArg::WorkingGroup => AssemblyKind::WorkingGroup,
+                AssemblyKindArg::Committee => AssemblyKind::Committee,
+                AssemblyKindArg::Society => AssemblyKind::Society,
+            };
+            let mut session = open(global)?;
+            let hub = session.hub()?;
+            let signer = session.signer()?;
+            let id = session
+                .node
+                .create_assembly(&hub, &signer, &name, kind, *public)
+                .node()?;
+            print_saved(
+                global,
+                json!({"assembly_id": id.to_string()}),
+                format!("created {} {}: {id}", kind.as_str(), esc(&name)),
+            )
+        }
+        AssemblyCommand::Join { assembly_id } | AssemblyCommand::Leave { assembly_id } => {
+            let joined = matches!(command, AssemblyCommand::Join { .. });
+            let assembly = assembly_arg(assembly_id)?;
+            let mut session = open(global)?;
+            let hub = session.hub()?;
+            let signer = session.signer()?;
+            let op = session
+                .node
+                .join_assembly(&hub, &signer, &assembly, joined)
+                .node()?;
+            print_saved(
+                global,
+                json!({"assembly_id": assembly_id, "joined": joined, "op_id": op.to_string()}),
+                if joined { "joined" } else { "left" }.to_string(),
+            )
+        }
+    }
+}
+
+pub fn assemblies(global: &Global) -> anyhow::Result<()> {
+    let session = open(global)?;
+    let hub = session.hub()?;
+    let list = session.node.assemblies(&hub).node()?;
+    let text = list
+        .iter()
+        .map(|a| {
+            format!(
+                "{:<24} {:<14} {:<8} {:>4} members  {}",
+                esc(short(&a.assembly_id)),
+                a.kind,
+                if a.public { "public" } else { "members" },
+                a.members.len(),
+                esc(&a.name)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    print(global, json!({"assemblies": list}), text)
+}
+
+pub fn polls(global: &Global) -> anyhow::Result<()> {
+    let session = open(global)?;
+    let hub = session.hub()?;
+    let list = session.node.polls(&hub).node()?;
+    let text = if list.is_empty() {
+        "no polls yet".to_string()
+    } else {
+        list.iter()
+            .map(|p| format!("{}  {:<7}  {}", p.poll_id, p.stage, esc(&p.question)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    print(global, json!({"polls": list}), text)
+}
+
+/// `OPTION=N` pairs.
+fn scores(pairs: &[String]) -> anyhow::Result<Vec<(String, u8)>> {
+    pairs
+        .iter()
+        .map(|pair| {
+            let (name, score) = pair
+                .rsplit_once('=')
+                .with_context(|| format!("--score {pair:?}: write OPTION=N, e.g. Buses=5"))
+                .map_err(bad_input)?;
+            let score: u8 = score
+                .trim()
+                .parse()
+                .ok()
+                .filter(|s| *s <= moot_state::body::MAX_SCORE)
+                .with_context(|| format!("--score {pair:?}: the score must be a whole number 0-5"))
+                .map_err(bad_input)?;
+            Ok((name.trim().to_string(), score))
+        })
+        .collect()
+}
+
+pub fn vote(global: &Global, poll: &str, pairs: &[String]) -> anyhow::Result<()> {
+    let poll = poll_id(poll)?;
+    let scores = scores(pairs)?;
+    if scores.is_empty() {
+        return Err(bad_input(anyhow::anyhow!(
+            "give a score for at least one option: --score OPTION=N (0-5)"
+        )));
+    }
+    let mut session = open(global)?;
+    let hub = session.hub()?;
+    let signer = session.signer()?;
+    let (ballot, revision) = session.node.vote(&hub, &signer, &poll, &scores).node()?;
+    print_saved(
+        global,
+        json!({"ballot_id": ballot.to_string(), "revision": revision}),
+        format!("ballot cast (revision {revision}): {ballot}"),
+    )
+}
+
+pub fn poll(global: &Global, command: &PollCommand) -> anyhow::Result<()> {
+    match command {
+        PollCommand::Create {
+            assembly,
+            question,
+            options,
+            seats,
+            officers,
+            stations,
+            quorum,
+        } => {
+            let spec = PollSpec {
+                assembly: assembly_arg(assembly)?,
+                question: question.clone(),
+                options: options.clone(),
+                seats: *seats,
+                officers: officers
+                    .iter()
+                    .map(|m| member_id(m))
+                    .collect::<anyhow::Result<_>>()?,
+                stations: stations
+                    .iter()
+                    .map(|m| member_id(m))
+                    .collect::<anyhow::Result<_>>()?,
+                quorum: *quorum,
+                opens_at: None,
+                closes_at: None,
+            };
+            let mut session = open(global)?;
+            let hub = session.hub()?;
+            let signer = session.signer()?;
+            let id = session.node.create_poll(&hub, &signer, spec).node()?;
+            print_saved(
+                global,
+                json!({"poll_id": id.to_string()}),
+                format!("created poll {id}"),
+            )
+        }
+        PollCommand::Open { poll_id: text } => {
+            let poll = poll_id(text)?;
+            let mut session = open(global)?;
+            let hub = session.hub()?;
+            let signer = session.signer()?;
+            let open_id = session.node.open_poll(&hub, &signer, &poll).node()?;
+            let electorate = session
+                .node
+                .polls(&hub)
+                .node()?
+                .into_iter()
+                .find(|p| p.poll_id == poll.to_string())
+                .and_then(|p| p.electorate);
+            print_saved(
+                global,
+                json!({
+                    "poll_id": poll.to_string(),
+                    "open_id": open_id.to_string(),
+                    "seed": open_id.to_string(),
+                    "electorate": electorate,
+                }),
+                format!(
+                    "poll open; electorate {} members; tiebreak seed {open_id}",
+                    electorate.unwrap_or(0)
+                ),
+            )
+        }
+        PollCommand::CloseStation { poll_id: text } | PollCommand::Close { poll_id: text } => {
+            let station = matches!(command, PollCommand::CloseStation { .. });
+            let poll = poll_id(text)?;
+            let mut session = open(global)?;
+            let hub = session.hub()?;
+            let signer = session.signer()?;
+            let close = if station {
+                session.node.close_station(&hub, &signer, &poll)
+            } else {
+                session.node.close_poll(&hub, &signer, &poll)
+            }
+            .node()?;
+            print_saved(
+                global,
+                json!({"poll_id": poll.to_string(), "close_id": close.to_string()}),
+                format!(
+                    "{} closed: {close}",
+                    if station { "polling station" } else { "poll" }
+                ),
+            )
+        }
+        PollCommand::Results { poll_id: text } => {
+            let poll = poll_id(text)?;
+            let session = open(global)?;
+            let hub = session.hub()?;
+            let results = session.node.poll_results(&hub, &poll).node()?;
+            let (value, text) = render_results(&results)?;
+            print(global, value, text)
+        }
+        PollCommand::Verify { poll_id: text } => {
+            let poll = poll_id(text)?;
+            let session = open(global)?;
+            let hub = session.hub()?;
+            let verification = session.node.verify_poll(&hub, &poll).node()?;
+            let mut value = serde_json::to_value(&verification)?;
+            value["poll_id"] = json!(poll.to_string());
+            let text = if verification.ok {
+                format!(
+                    "ok: {} ops checked again; {} ballots counted, as shown",
+                    verification.ops_checked, verification.counted
+                )
+            } else {
+                format!(
+                    "MISMATCH: {}",
+                    verification
+                        .differences
+                        .iter()
+                        .map(|d| esc(d).into_owned())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
+            };
+            print(global, value, text)?;
+            if verification.ok {
+                Ok(())
+            } else {
+                anyhow::bail!("the recomputed results differ from those shown")
+            }
+        }
+    }
+}
+
+/// A summary's own figures: ballots, each option's total and histogram, and the head-to-head
+/// matrix.
+fn summary_json(summary: &Summary) -> Value {
+    let n = summary.option_count();
+    let options: Vec<Value> = (0..n)
+        .map(|i| {
+            let histogram = summary.histogram(i);
+            let total: u64 = histogram
+                .iter()
+                .enumerate()
+                .map(|(s, c)| s as u64 * c)
+                .sum();
+            json!({"name": summary.names()[i], "total": total, "histogram": histogram})
+        })
+        .collect();
+    let pairwise: Vec<Vec<u64>> = (0..n)
+        .map(|a| {
+            (0..n)
+                .map(|b| {
+                    if a == b {
+                        0
+                    } else {
+                        summary.preference(a, b).0
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    json!({"ballots": summary.ballot_count(), "options": options, "pairwise": pairwise})
+}
+
+fn totals_line(summary: &Summary) -> String {
+    (0..summary.option_count())
+        .map(|i| {
+            let total: u64 = summary
+                .histogram(i)
+                .iter()
+                .enumerate()
+                .map(|(s, c)| s as u64 * c)
+                .sum();
+            format!("{} {total}", esc(&summary.names()[i]))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The results as JSON (the tally report plus the poll's fields) and as text.
+fn render_results(results: &PollResults) -> anyhow::Result<(Value, String)> {
+    let poll: &PollView = &results.poll;
+    let mut seed_bytes = [0u8; 32];
+    hex::decode_to_slice(&results.seed, &mut seed_bytes).context("the stored seed")?;
+    let config = Config {
+        seats: usize::from(poll.seats),
+        seed: Seed(seed_bytes),
+    };
+    let counted = (results.total.ballot_count() > 0)
+        .then(|| tally(&results.total, &config))
+        .transpose()
+        .context("counting the poll")?;
+    let mut value = match &counted {
+        Some(result) => serde_json::to_value(Report::new(result))?,
+        None => json!({"winners": [], "ballots": 0}),
+    };
+    value["poll_id"] = json!(poll.poll_id);
+    value["question"] = json!(poll.question);
+    value["stage"] = json!(poll.stage);
+    value["close_id"] = json!(poll.close_id);
+    value["open_id"] = json!(poll.open_id);
+    value["seed"] = json!(results.seed);
+    value["electorate"] = json!(poll.electorate);
+    value["counted"] = json!(results.counted);
+    value["excluded"] = json!(results.excluded);
+    value["flags"] = json!(results.flags);
+    value["quorum"] = json!(
+        poll.quorum
+            .map(|q| json!({"required": q, "met": results.quorum_met}))
+    );
+    value["stations"] = json!(
+        results
+            .stations
+            .iter()
+            .map(|s| {
+                let mut v = summary_json(&s.summary);
+                v["close_id"] = json!(s.close_id);
+                v["officer"] = json!(s.officer);
+                v
+            })
+            .collect::<Vec<_>>()
+    );
+    value["elsewhere"] = summary_json(&results.rest);
+
+    let mut text = format!(
+        "Poll: {}\nStatus: {}{}\nTiebreak seed (the open's id): {}\n",
+        esc(&poll.question),
+        poll.stage,
+        match &poll.close_id {
+            Some(close) => format!(", closed by {}", short(close)),
+            None => " (provisional: not closed yet)".into(),
+        },
+        results.seed
+    );
+    text.push_str(&format!(
+        "Counted: {} of an electorate of {}; excluded: {}\n\n",
+        results.counted,
+        poll.electorate.unwrap_or(0),
+        results.excluded.len()
+    ));
+    match &counted {
+        Some(result) => text.push_str(render_text(result).trim_end_matches('\n')),
+        None => text.push_str("No ballots counted yet."),
+    }
+    if !results.stations.is_empty() {
+        text.push_str("\n\nPolling stations:");
+        for station in &results.stations {
+            text.push_str(&format!(
+                "\n  closed by {} ({}): {} ballots; totals: {}",
+                short(&station.officer),
+                short(&station.close_id),
+                station.summary.ballot_count(),
+                totals_line(&station.summary)
+            ));
+        }
+        text.push_str(&format!(
+            "\n  elsewhere: {} ballots; totals: {}",
+            results.rest.ballot_count(),
+            totals_line(&results.rest)
+        ));
+    }
+    if !results.excluded.is_empty() {
+        text.push_str("\n\nExcluded ballots:");
+        for e in &results.excluded {
+            text.push_str(&format!(
+                "\n  {} by {} (revision {}): {}{}",
+                short(&e.ballot_id),
+                short(&e.member_id),
+                e.revision,
+                e.reason.replace('_', " "),
+                e.detail
+                    .as_ref()
+                    .map(|d| format!(" ({})", esc(d)))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    if let (Some(q), Some(met)) = (poll.quorum, results.quorum_met) {
+        text.push_str(&format!(
+            "\n\nQuorum: {q} ballots — {}",
+            if met { "met" } else { "NOT met" }
+        ));
+    }
+    if !results.flags.is_empty() {
+        text.push_str("\n\nFlags:");
+        for flag in &results.flags {
+            text.push_str(&format!("\n  {}: {}", flag.kind, esc(&flag.message)));
+        }
+    }
+    Ok((value, text))
+}
