@@ -601,7 +601,7 @@ impl Node {
         let bytes =
             postcard::to_allocvec(&record).map_err(|e| NodeError::Corrupt(e.to_string()))?;
         let store = self.store()?;
-        let mut replica = Replica::new(
+        let replica = Replica::new(
             *hub,
             Limits {
                 retain: Retain::IndexOnly,
@@ -609,6 +609,21 @@ impl Node {
             },
         );
         store.create_hub(hub, &bytes, &[], &[(DEFAULT_HUB, &hub.0)])?;
+        self.ingest(hub, replica, ops)
+    }
+
+    /// Validates `ops` (signatures checked on worker threads, then each op at its causal
+    /// position) in `replica` — the hub's, as loaded by [`Node::replica`] — and stores the ops
+    /// kept, one durable transaction per batch of [`LOAD_BATCH`]; then refreshes the hub's
+    /// views (roll, polls). Stops at the first op refused (for tools importing a prepared
+    /// history; what was stored before it stays). Returns the number of ops stored.
+    pub fn ingest<B: AsRef<[u8]> + Sync>(
+        &self,
+        hub: &HubId,
+        mut replica: Replica,
+        ops: &[B],
+    ) -> Result<u64, NodeError> {
+        let store = self.store()?;
         let mut stored = 0;
         for chunk in ops.chunks(LOAD_BATCH) {
             let mut kept = Vec::new();

@@ -571,7 +571,7 @@ impl Node {
             Ok(PollWrite {
                 body: Body::Ballot(Ballot {
                     open,
-                    member,
+                    member: member.to_bytes(),
                     revision,
                     scores: ballot,
                 }),

@@ -523,8 +523,9 @@ pub struct OpenPoll {
 pub struct Ballot {
     /// The [`OpenPoll`] op it is cast under.
     pub open: OpId,
-    /// The voter (the author's member).
-    pub member: MemberId,
+    /// The voter's member id (the author's member), as bytes: ballots are the high-volume
+    /// kind, and a key's curve point is not needed to compare it.
+    pub member: [u8; 32],
     /// Re-casting raises it; the highest revision counts.
     pub revision: u32,
     /// One score per option, in the poll's option order.

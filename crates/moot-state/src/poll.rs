@@ -208,19 +208,27 @@ pub struct PollCount {
 
 /// A ballot as the count sees it.
 #[derive(Debug, Clone)]
-pub(crate) struct Candidate {
+pub(crate) struct Candidate<'a> {
     pub id: OpId,
-    pub member: MemberId,
+    pub member: [u8; 32],
     pub revision: u32,
-    pub scores: Vec<u8>,
+    pub scores: &'a [u8],
+}
+
+/// What [`pick_latest`] decided.
+pub(crate) struct Picked<'a> {
+    /// The counted ballots, ascending by id.
+    pub counted: Vec<Candidate<'a>>,
+    /// The others, with `Superseded` or `Equivocation`.
+    pub excluded: Vec<(Candidate<'a>, Exclusion)>,
+    /// Members with different ballots of the same highest revision: the ballots, the counted
+    /// one first.
+    pub equivocations: Vec<([u8; 32], Vec<OpId>)>,
 }
 
 /// Picks each member's counted ballot among `candidates`: the highest revision, then the lower
-/// id. Returns the counted ones (ascending by id), the excluded ones and the equivocation
-/// flags. Deterministic whatever the order of `candidates`.
-pub(crate) fn pick_latest(
-    mut candidates: Vec<Candidate>,
-) -> (Vec<Candidate>, Vec<Excluded>, Vec<Flag>) {
+/// id. Deterministic whatever the order of `candidates`.
+pub(crate) fn pick_latest(mut candidates: Vec<Candidate<'_>>) -> Picked<'_> {
     // By member, then revision descending, then id ascending: each member's first is counted.
     candidates.sort_by(|a, b| {
         a.member
@@ -228,51 +236,52 @@ pub(crate) fn pick_latest(
             .then(b.revision.cmp(&a.revision))
             .then(a.id.cmp(&b.id))
     });
-    let mut counted: Vec<Candidate> = Vec::new();
-    let mut excluded = Vec::new();
-    let mut flags = Vec::new();
-    let mut current: Option<(MemberId, u32, Vec<u8>)> = None;
+    let mut picked = Picked {
+        counted: Vec::new(),
+        excluded: Vec::new(),
+        equivocations: Vec::new(),
+    };
+    let mut current: Option<Candidate<'_>> = None;
     let mut equivocal: Vec<OpId> = Vec::new();
-    let flush = |equivocal: &mut Vec<OpId>, member: Option<MemberId>, flags: &mut Vec<Flag>| {
+    let flush = |equivocal: &mut Vec<OpId>, member: Option<[u8; 32]>, picked: &mut Picked<'_>| {
         if let Some(member) = member
             && equivocal.len() > 1
         {
-            flags.push(Flag::Equivocation {
-                member,
-                ballots: std::mem::take(equivocal),
-            });
+            picked
+                .equivocations
+                .push((member, std::mem::take(equivocal)));
         }
         equivocal.clear();
     };
     for candidate in candidates {
         match &current {
-            Some((member, revision, scores)) if *member == candidate.member => {
-                let reason = if candidate.revision == *revision && candidate.scores != *scores {
-                    equivocal.push(candidate.id);
-                    Exclusion::Equivocation
-                } else {
-                    Exclusion::Superseded
-                };
-                excluded.push(Excluded {
-                    ballot: candidate.id,
-                    member: candidate.member,
-                    revision: candidate.revision,
-                    reason,
-                });
+            Some(first) if first.member == candidate.member => {
+                let reason =
+                    if candidate.revision == first.revision && candidate.scores != first.scores {
+                        equivocal.push(candidate.id);
+                        Exclusion::Equivocation
+                    } else {
+                        Exclusion::Superseded
+                    };
+                picked.excluded.push((candidate, reason));
             }
             _ => {
-                flush(&mut equivocal, current.as_ref().map(|c| c.0), &mut flags);
+                flush(
+                    &mut equivocal,
+                    current.as_ref().map(|c| c.member),
+                    &mut picked,
+                );
                 equivocal.push(candidate.id);
-                current = Some((
-                    candidate.member,
-                    candidate.revision,
-                    candidate.scores.clone(),
-                ));
-                counted.push(candidate);
+                picked.counted.push(candidate.clone());
+                current = Some(candidate);
             }
         }
     }
-    flush(&mut equivocal, current.as_ref().map(|c| c.0), &mut flags);
-    counted.sort_by_key(|c| c.id);
-    (counted, excluded, flags)
+    flush(
+        &mut equivocal,
+        current.as_ref().map(|c| c.member),
+        &mut picked,
+    );
+    picked.counted.sort_by_key(|c| c.id);
+    picked
 }

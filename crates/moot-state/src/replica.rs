@@ -1167,14 +1167,18 @@ impl Replica {
                 Err(denied) => return self.refuse(insider, id, Reason::Unauthorized(denied)),
             }
         };
-        if verdict == Verdict::Accepted
-            && Self::governed(op.kind())
-            && let Err(denied) = self.govern(id, &author, lane, &body, &roll_parents, &past)
-        {
-            return self.refuse(insider, id, Reason::Unauthorized(denied));
+        // Assemblies, polls and ballots: checked at the causal position, then recorded (once
+        // the op is indexed) as written by `member`.
+        let mut governed = None;
+        if verdict == Verdict::Accepted && Self::governed(op.kind()) {
+            let Some(member) = past.roll.member_of(&author) else {
+                return self.refuse(insider, id, Reason::Unauthorized(Denied::UnknownDevice));
+            };
+            if let Err(denied) = self.govern(id, member, lane, &body, &roll_parents, &past) {
+                return self.refuse(insider, id, Reason::Unauthorized(denied));
+            }
+            governed = Some(member);
         }
-        let governed = (verdict == Verdict::Accepted && Self::governed(op.kind()))
-            .then(|| (body.clone(), past.roll.member_of(&author)));
         let certifies = match &body {
             Body::Found(_) => Some(author.to_bytes()),
             Body::CertifyDevice(c) => Some(c.device.to_bytes()),
@@ -1186,7 +1190,14 @@ impl Replica {
         } else {
             roll_parents_no
         };
-        if is_resolved_roll {
+        // A roll op's body moves into the roll; an assembly or poll op's is recorded below.
+        let mut body = Some(body);
+        let recorded = match governed {
+            Some(member) if is_resolved_roll => body.clone().map(|b| (b, member)),
+            Some(member) => body.take().map(|b| (b, member)),
+            None => None,
+        };
+        if is_resolved_roll && let Some(body) = body.take() {
             let member = match &body {
                 Body::Found(found) => found.founder,
                 Body::CertifyDevice(c) if c.device == author => c.member,
@@ -1265,7 +1276,7 @@ impl Replica {
         );
         self.link_chain(n, id, device, lane, seq, op.prev());
         self.record_deps(n, &op);
-        if let Some((body, Some(member))) = governed {
+        if let Some((body, member)) = recorded {
             self.record_governance(id, n, member, lane, &body);
         }
         if self.limits.retain == Retain::Everything {
@@ -1653,7 +1664,11 @@ impl Replica {
         if let Some(global) = &self.global {
             return global.clone();
         }
-        let mut resolution = self.resolve(&self.public_rolls);
+        // The public roll ops resolved are those in the past of the public heads: usually a
+        // resolution already cached (each public roll op extends its past's), else resolved.
+        let heads = self.roll_heads(Lane::Public);
+        let (public_no, _) = self.frontier_of_ids(&heads);
+        let mut resolution = (*self.resolution(public_no)).clone();
         // Personal data: the members-lane roll ops that count (like any op: the roll facts
         // their authorization used are accepted, and they are not beyond a cut), applied in
         // causal order; of concurrent writes, the senior author's stands.

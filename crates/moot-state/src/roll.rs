@@ -385,7 +385,22 @@ impl Roll {
         body: &Body,
     ) -> Result<Facts, Denied> {
         let facts = self.authorize_body(hub, author, body)?;
-        if lane == Lane::Members && self.author(author)?.record.status != Status::Member {
+        // Assembly and poll ops (but joins) were authorized for members only already.
+        let member_only = matches!(
+            body,
+            Body::CreateAssembly(_)
+                | Body::Convener(_)
+                | Body::Seat(_)
+                | Body::CreatePoll(_)
+                | Body::OpenPoll(_)
+                | Body::Ballot(_)
+                | Body::CloseStation(_)
+                | Body::ClosePoll(_)
+        );
+        if lane == Lane::Members
+            && !member_only
+            && self.author(author)?.record.status != Status::Member
+        {
             return Err(Denied::GuestNotAllowed);
         }
         Ok(facts)

@@ -126,3 +126,115 @@ pub fn history_with(
     }
     (hub, order)
 }
+
+/// A sample poll: a hub whose founder admits `voters` members (each with a self-certified
+/// device), creates a STAR poll in the Activism Society (every member) and opens it; then one
+/// ballot per voter, cast under the open. The setup ops and the ballots come apart, in causal
+/// order, so a benchmark can store the setup and time the ballots alone.
+pub struct PollSample {
+    /// The hub.
+    pub hub: HubId,
+    /// Genesis, admissions, certifications, the poll and its open.
+    pub setup: Vec<Vec<u8>>,
+    /// One signed ballot per voter.
+    pub ballots: Vec<Vec<u8>>,
+    /// The poll's id.
+    pub poll: moot_crypto::OpId,
+}
+
+/// Builds a [`PollSample`] with `voters` voters and 5 options. Deterministic.
+pub fn poll_history(voters: usize) -> PollSample {
+    use crate::body::{AssemblyRef, Ballot, CreatePoll, OpenPoll};
+    let founder = key(1, 0);
+    let founder_device = key(2, 0);
+    let nonce = [9u8; 16];
+    let hub = hub_id(&founder.public(), &nonce);
+    let mut replica = Replica::new(hub, Limits::default());
+    let mut setup = Vec::with_capacity(2 * voters + 4);
+    let mut write =
+        |replica: &mut Replica, device: &SecretKey, body: &Body, refs: &[moot_crypto::OpId]| {
+            let lane = body.lane().unwrap_or(Lane::Members);
+            let ids = replica.write_in(device, lane, body, refs).ok()?;
+            for id in &ids {
+                setup.push(replica.op_bytes(id)?.to_vec());
+            }
+            ids.last().copied()
+        };
+    let found = Body::Found(Found {
+        name: "Sample poll hub".into(),
+        founder: founder.public(),
+        nonce,
+        protocol: crate::body::PROTOCOL,
+        device_certificate: Certificate::issue(&founder, &hub, &founder_device.public()),
+    });
+    write(&mut replica, &founder_device, &found, &[]);
+    let mut devices = Vec::with_capacity(voters);
+    for n in 1..=voters {
+        let member = key(1, n);
+        let device = key(2, n);
+        let admit = Body::Admit(Admit {
+            member: member.public(),
+            standing: Standing::Member,
+        });
+        write(&mut replica, &founder_device, &admit, &[]);
+        let certify = Body::CertifyDevice(CertifyDevice {
+            member: member.public(),
+            device: device.public(),
+            certificate: Certificate::issue(&member, &hub, &device.public()),
+        });
+        write(&mut replica, &device, &certify, &[]);
+        devices.push((member, device));
+    }
+    let options: Vec<String> = ["Buses", "Bikes", "Trams", "Trains", "Ferries"]
+        .iter()
+        .map(|s| (*s).to_string())
+        .collect();
+    let create = Body::CreatePoll(CreatePoll {
+        assembly: AssemblyRef::Activism,
+        question: "Which campaign first?".into(),
+        options: options.clone(),
+        seats: 1,
+        officers: Vec::new(),
+        stations: Vec::new(),
+        quorum: None,
+        opens_at: None,
+        closes_at: None,
+    });
+    let poll =
+        write(&mut replica, &founder_device, &create, &[]).unwrap_or(moot_crypto::OpId([0; 32]));
+    let (electorate, electorate_hash) = replica
+        .electorate_now(&poll, Lane::Members)
+        .unwrap_or((0, [0; 32]));
+    let open = Body::OpenPoll(OpenPoll {
+        poll,
+        electorate,
+        electorate_hash,
+    });
+    let open =
+        write(&mut replica, &founder_device, &open, &[poll]).unwrap_or(moot_crypto::OpId([0; 32]));
+    let mut ballots = Vec::with_capacity(voters);
+    for (i, (member, device)) in devices.iter().enumerate() {
+        let scores: Vec<u8> = (0..options.len())
+            .map(|o| ((i * 7 + o * 3 + i / 5) % 6) as u8)
+            .collect();
+        let body = Body::Ballot(Ballot {
+            open,
+            member: member.public().to_bytes(),
+            revision: 1,
+            scores,
+        });
+        // Drafted, not inserted: each voter's first members-lane op, naming the open.
+        let Ok(draft) = replica.draft(&device.public(), Lane::Members, &body, &[open]) else {
+            continue;
+        };
+        if let Ok(op) = draft.sign(&hub, device) {
+            ballots.push(op.bytes().to_vec());
+        }
+    }
+    PollSample {
+        hub,
+        setup,
+        ballots,
+        poll,
+    }
+}

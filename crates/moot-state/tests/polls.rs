@@ -142,7 +142,7 @@ fn open(replica: &mut Replica, by: &Person, poll: OpId, lane: Lane) -> Result<Op
 fn ballot(who: &Person, open: OpId, revision: u32, scores: &[u8]) -> Body {
     Body::Ballot(Ballot {
         open,
-        member: who.member.public(),
+        member: who.member.public().to_bytes(),
         revision,
         scores: scores.to_vec(),
     })
@@ -443,7 +443,7 @@ fn a_ballot_for_another_member_is_refused() {
     let reason = refused_without_change(&mut h, &poll, |r| {
         let body = Body::Ballot(Ballot {
             open: opened,
-            member: ann,
+            member: ann.to_bytes(),
             revision: 9,
             scores: vec![5, 5, 5],
         });

@@ -15,8 +15,7 @@ use moot_star::Summary;
 
 use super::{HashMap, HashSet, Replica, Resolution};
 use crate::body::{
-    AssemblyKind, AssemblyRef, Body, CreatePoll, DeviceId, MAX_SCORE, MemberId, electorate_hash,
-    kind,
+    AssemblyKind, AssemblyRef, Body, CreatePoll, MAX_SCORE, MemberId, electorate_hash, kind,
 };
 use crate::poll::{
     AssemblyInfo, Candidate, Excluded, Exclusion, Flag, PollCount, PollInfo, PollStage,
@@ -52,15 +51,31 @@ pub(super) struct OpenRecord {
     stations: Vec<(OpId, MemberId)>,
 }
 
-/// A ballot, compactly.
-#[derive(Debug, Clone)]
+/// A ballot, compactly (44 bytes, and its scores in [`PollBallots::scores`]).
+#[derive(Debug, Clone, Copy)]
 pub(super) struct BallotRecord {
     /// Its number in the index.
     n: u32,
-    open: OpId,
-    member: MemberId,
+    /// The index number of the open it was cast under.
+    open: u32,
+    member: [u8; 32],
     revision: u32,
-    scores: Box<[u8]>,
+}
+
+/// A poll's ballots: records, and their scores row after row (`width` per ballot).
+#[derive(Debug, Clone, Default)]
+pub(super) struct PollBallots {
+    width: usize,
+    records: Vec<BallotRecord>,
+    scores: Vec<u8>,
+}
+
+impl PollBallots {
+    fn scores(&self, i: usize) -> &[u8] {
+        self.scores
+            .get(i * self.width..(i + 1) * self.width)
+            .unwrap_or_default()
+    }
 }
 
 /// One membership change: (op, member, on).
@@ -75,7 +90,7 @@ pub(super) struct Governance {
     seats: HashMap<OpId, Vec<Change>>,
     polls: std::collections::BTreeMap<OpId, PollRecord>,
     opens: HashMap<OpId, OpenRecord>,
-    ballots: HashMap<OpId, Vec<BallotRecord>>,
+    ballots: HashMap<OpId, PollBallots>,
     /// An electorate computed while checking an open, kept when the open is accepted.
     checked_electorate: Option<(OpId, Arc<Vec<[u8; 32]>>)>,
 }
@@ -83,7 +98,7 @@ pub(super) struct Governance {
 impl Governance {
     /// Estimated bytes held (for figures).
     pub(super) fn ballot_count(&self) -> usize {
-        self.ballots.values().map(Vec::len).sum()
+        self.ballots.values().map(|b| b.records.len()).sum()
     }
 }
 
@@ -94,13 +109,12 @@ impl Replica {
     pub(super) fn govern(
         &mut self,
         id: OpId,
-        author: &DeviceId,
+        by: MemberId,
         lane: Lane,
         body: &Body,
         frontier: &[OpId],
         past: &Resolution,
     ) -> Result<(), Denied> {
-        let by = past.roll.member_of(author).ok_or(Denied::UnknownDevice)?;
         match body {
             Body::CreateAssembly(_) => Ok(()),
             Body::Convener(c) => {
@@ -191,11 +205,20 @@ impl Replica {
                 Ok(())
             }
             Body::Ballot(b) => {
-                let (open, poll) = self.open_in_past(&b.open, frontier)?;
+                // The high-volume path: nothing is cloned.
+                let open = match self.governance.opens.get(&b.open) {
+                    Some(open) if self.in_past(&b.open, frontier) => open,
+                    _ => return Err(Denied::PollNotOpen),
+                };
+                let poll = self
+                    .governance
+                    .polls
+                    .get(&open.poll)
+                    .ok_or(Denied::NoSuchPoll)?;
                 if poll.lane != lane {
                     return Err(Denied::AssemblyLane);
                 }
-                if b.member != by {
+                if b.member != by.to_bytes() {
                     return Err(Denied::NotYours);
                 }
                 if b.scores.len() != poll.body.options.len()
@@ -251,6 +274,10 @@ impl Replica {
         lane: Lane,
         body: &Body,
     ) {
+        let open_number = match body {
+            Body::Ballot(b) => self.index.get(&b.open).map(|(n, _)| n),
+            _ => None,
+        };
         let g = &mut self.governance;
         match body {
             Body::CreateAssembly(a) => {
@@ -309,14 +336,16 @@ impl Replica {
                 );
             }
             Body::Ballot(b) => {
-                if let Some(open) = g.opens.get(&b.open) {
-                    g.ballots.entry(open.poll).or_default().push(BallotRecord {
+                if let (Some(open), Some(open_number)) = (g.opens.get(&b.open), open_number) {
+                    let ballots = g.ballots.entry(open.poll).or_default();
+                    ballots.width = b.scores.len();
+                    ballots.records.push(BallotRecord {
                         n,
-                        open: b.open,
-                        member: b.member,
+                        open: open_number,
+                        member: member.to_bytes(),
                         revision: b.revision,
-                        scores: b.scores.clone().into_boxed_slice(),
                     });
+                    ballots.scores.extend_from_slice(&b.scores);
                 }
             }
             Body::CloseStation(c) => {
@@ -768,7 +797,7 @@ impl Replica {
             .governance
             .ballots
             .get(&poll)
-            .map(|b| b.iter().map(|r| r.n).collect())
+            .map(|b| b.records.iter().map(|r| r.n).collect())
             .unwrap_or_default();
         let mut best: Option<(usize, OpId)> = None;
         for close in &closes {
@@ -805,24 +834,16 @@ impl Replica {
             flags.push(Flag::CompetingCloses(ordered));
         }
         let close_past = close.map(|c| self.past_of(&c));
-        let ballots = self
-            .governance
-            .ballots
-            .get(poll)
-            .cloned()
-            .unwrap_or_default();
+        let open_number = self.index.get(&open).map(|(n, _)| n);
+        // Taken out while counting (validity needs the replica), put back after: no copy.
+        let ballots = self.governance.ballots.remove(poll).unwrap_or_default();
         let mut excluded = Vec::new();
         let mut candidates = Vec::new();
-        for ballot in &ballots {
+        for (i, ballot) in ballots.records.iter().enumerate() {
             let Some(id) = self.index.id(ballot.n) else {
                 continue;
             };
-            let exclude = |reason| Excluded {
-                ballot: id,
-                member: ballot.member,
-                revision: ballot.revision,
-                reason,
-            };
+            let exclude = |reason| (id, ballot.member, ballot.revision, reason);
             match self.validity(&id) {
                 Some(Ok(())) => {}
                 Some(Err(denied)) => {
@@ -831,7 +852,7 @@ impl Replica {
                 }
                 None => continue,
             }
-            if ballot.open != open {
+            if Some(ballot.open) != open_number {
                 excluded.push(exclude(Exclusion::OtherOpen));
                 continue;
             }
@@ -845,13 +866,53 @@ impl Replica {
                 id,
                 member: ballot.member,
                 revision: ballot.revision,
-                scores: ballot.scores.to_vec(),
+                scores: ballots.scores(i),
             });
         }
-        let (counted, superseded, equivocations) = pick_latest(candidates);
-        excluded.extend(superseded);
-        excluded.sort_by_key(|e| e.ballot);
-        flags.extend(equivocations);
+        let picked = pick_latest(candidates);
+        let result = self.finish_count(info, open, close_past, &picked, excluded, flags);
+        self.governance.ballots.insert(*poll, ballots);
+        Some(result)
+    }
+
+    /// The rest of [`Replica::count_poll`]: stations, summaries, quorum, and the members'
+    /// keys for what is shown.
+    fn finish_count(
+        &mut self,
+        info: PollInfo,
+        open: OpId,
+        close_past: Option<Past>,
+        picked: &crate::poll::Picked<'_>,
+        mut excluded_raw: Vec<(OpId, [u8; 32], u32, Exclusion)>,
+        mut flags: Vec<Flag>,
+    ) -> Result<PollCount, moot_star::SummaryError> {
+        excluded_raw.extend(
+            picked
+                .excluded
+                .iter()
+                .map(|(c, reason)| (c.id, c.member, c.revision, reason.clone())),
+        );
+        excluded_raw.sort_by_key(|e| e.0);
+        let excluded: Vec<Excluded> = excluded_raw
+            .into_iter()
+            .filter_map(|(ballot, member, revision, reason)| {
+                Some(Excluded {
+                    ballot,
+                    member: MemberId::from_bytes(&member).ok()?,
+                    revision,
+                    reason,
+                })
+            })
+            .collect();
+        for (member, ballots) in &picked.equivocations {
+            if let Ok(member) = MemberId::from_bytes(member) {
+                flags.push(Flag::Equivocation {
+                    member,
+                    ballots: ballots.clone(),
+                });
+            }
+        }
+        let counted = &picked.counted;
         // Stations: closes that count, in the close's past (when closed), ordered causally
         // (roll depth) then by id; each counted ballot goes to the first that holds it.
         let mut station_closes: Vec<(OpId, MemberId)> = self
@@ -873,29 +934,29 @@ impl Replica {
         let names = info.options.clone();
         let mut summaries: Vec<Summary> = Vec::with_capacity(station_closes.len());
         for _ in &station_closes {
-            summaries.push(Summary::new(names.clone()).ok()?);
+            summaries.push(Summary::new(names.clone())?);
         }
-        let mut rest = match Summary::new(names.clone()) {
-            Ok(s) => s,
-            Err(e) => return Some(Err(e)),
-        };
-        let mut total = match Summary::new(names) {
-            Ok(s) => s,
-            Err(e) => return Some(Err(e)),
-        };
-        for ballot in &counted {
-            let n = self.index.get(&ballot.id).map(|(n, _)| n);
-            let station = n.and_then(|n| station_pasts.iter().position(|p| p.contains(n)));
-            let target = match station.and_then(|s| summaries.get_mut(s)) {
-                Some(summary) => summary,
-                None => &mut rest,
+        let mut rest = Summary::new(names.clone())?;
+        // The total streams through the summary builder (column scans), the stations' shares
+        // are added ballot by ballot (few ballots each, usually).
+        let mut total = moot_star::SummaryBuilder::new(names)?;
+        for ballot in counted {
+            let station = if station_pasts.is_empty() {
+                None
+            } else {
+                let n = self.index.get(&ballot.id).map(|(n, _)| n);
+                n.and_then(|n| station_pasts.iter().position(|p| p.contains(n)))
             };
-            if let Err(e) = target.add(&ballot.scores) {
-                return Some(Err(e));
+            match station.and_then(|s| summaries.get_mut(s)) {
+                Some(summary) => summary.add(ballot.scores)?,
+                None if !station_pasts.is_empty() => rest.add(ballot.scores)?,
+                None => {}
             }
-            if let Err(e) = total.add(&ballot.scores) {
-                return Some(Err(e));
-            }
+            total.push(ballot.scores)?;
+        }
+        let total = total.finish()?;
+        if station_pasts.is_empty() {
+            rest = total.clone();
         }
         let counted_n = u32::try_from(counted.len()).unwrap_or(u32::MAX);
         let quorum_met = info.quorum.map(|q| counted_n >= q);
@@ -916,7 +977,7 @@ impl Replica {
                 summary,
             })
             .collect();
-        Some(Ok(PollCount {
+        Ok(PollCount {
             info,
             seed: open.0,
             counted: counted.iter().map(|c| c.id).collect(),
@@ -926,7 +987,7 @@ impl Replica {
             total,
             quorum_met,
             flags,
-        }))
+        })
     }
 
     /// The causal past of an op (itself included), as a set of index numbers: a walk over the
@@ -975,8 +1036,9 @@ impl Replica {
         self.governance
             .ballots
             .get(poll)?
+            .records
             .iter()
-            .filter(|b| b.member == *member)
+            .filter(|b| b.member == member.to_bytes())
             .map(|b| b.revision)
             .max()
     }

@@ -1,0 +1,105 @@
+//! The cost of taking in a poll's ballots, against the physical floor measured in the same run:
+//! 100,000 signed ballots (one per voter, 100,000 voters in the Activism Society) verified,
+//! validated at their causal position and stored with the poll's results view refreshed,
+//! against batch-verifying their signatures alone. The hub (genesis, admissions,
+//! certifications, the poll and its open) is stored first and loaded before the clock starts;
+//! its load time is printed apart. Leaves the last run's data directory at `--data` for
+//! `scripts/bench-poll.sh` (which times `moot poll results` on it).
+//!
+//! `cargo run --release -p moot-node --example poll_figures -- --voters 100000 --runs 3 --data DIR`
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use moot_crypto::SignedOp;
+use moot_node::Node;
+
+fn main() {
+    let mut voters: usize = 100_000;
+    let mut runs: usize = 3;
+    let mut data: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--voters" => {
+                voters = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--voters N")
+            }
+            "--runs" => runs = args.next().and_then(|n| n.parse().ok()).expect("--runs N"),
+            "--data" => data = args.next().map(PathBuf::from),
+            other => panic!("unknown argument {other:?}; usage: --voters N --runs N --data DIR"),
+        }
+    }
+    let start = Instant::now();
+    let sample = moot_state::sample::poll_history(voters);
+    println!(
+        "built: {} setup ops, {} ballots in {:.2?}",
+        sample.setup.len(),
+        sample.ballots.len(),
+        start.elapsed()
+    );
+    let mut ratios = Vec::new();
+    for run in 0..runs {
+        let keep = run + 1 == runs;
+        let temp = tempfile::tempdir().unwrap();
+        let dir = match (&data, keep) {
+            (Some(dir), true) => {
+                let _ = std::fs::remove_dir_all(dir);
+                dir.clone()
+            }
+            _ => temp.path().join("node"),
+        };
+        let mut node = Node::open(&dir).unwrap();
+        node.init_with_keys(
+            "Founder",
+            moot_state::sample::key(1, 0),
+            moot_state::sample::key(2, 0),
+        )
+        .unwrap();
+        node.import_hub(&sample.hub, "Sample poll hub", &sample.setup)
+            .unwrap();
+        // The floor: the same signatures checked in Ed25519 batches on every core, and nothing
+        // else (decoding the envelopes is not timed).
+        let decoded: Vec<SignedOp> = sample
+            .ballots
+            .iter()
+            .map(|b| SignedOp::decode(b).unwrap())
+            .collect();
+        let start = Instant::now();
+        let checked = moot_crypto::authenticate_batch(&sample.hub, decoded);
+        let verify = start.elapsed();
+        assert!(checked.iter().all(Result::is_ok));
+        drop(checked);
+        let start = Instant::now();
+        let replica = node.replica(&sample.hub).unwrap();
+        let load = start.elapsed();
+        let start = Instant::now();
+        let stored = node.ingest(&sample.hub, replica, &sample.ballots).unwrap();
+        let ingest = start.elapsed();
+        assert_eq!(stored as usize, sample.ballots.len());
+        let results = node.poll_results(&sample.hub, &sample.poll).unwrap();
+        assert_eq!(results.counted as usize, sample.ballots.len());
+        let ratio = ingest.as_secs_f64() / verify.as_secs_f64();
+        ratios.push((ratio, verify, ingest));
+        println!(
+            "run {}: batch verify {:.2?}; verify + validate + store + views {:.2?} ({ratio:.2}x); hub load before it {:.2?}",
+            run + 1,
+            verify,
+            ingest,
+            load
+        );
+        if keep {
+            println!("poll {} in {}", sample.poll, dir.display());
+        }
+    }
+    ratios.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (ratio, verify, ingest): (f64, Duration, Duration) = ratios[ratios.len() / 2];
+    println!(
+        "median of {runs}: {ratio:.2}x (batch verify {verify:.2?}, ingest {ingest:.2?}) for {} ballots",
+        sample.ballots.len()
+    );
+}
