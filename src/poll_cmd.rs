@@ -85,9 +85,11 @@ pub fn assemblies(global: &Global) -> anyhow::Result<()> {
     let text = list
         .iter()
         .map(|a| {
+            // The whole id: it is what `assembly join` and `poll create --assembly` take (a
+            // constituency society's name is part of its id).
             format!(
-                "{:<24} {:<14} {:<8} {:>4} members  {}",
-                esc(short(&a.assembly_id)),
+                "{:<64}  {:<14} {:<8} {:>4} members  {}",
+                esc(&a.assembly_id),
                 a.kind,
                 if a.public { "public" } else { "members" },
                 a.members.len(),

@@ -502,8 +502,12 @@ fn a_whole_meeting_on_one_node() {
     assert_eq!(list[0]["members"], json!(everyone));
     assert_eq!(list[0]["automatic"], true);
     assert_eq!(list[0]["conveners"], json!([fay]), "the hub's steward");
+    // The text view shows ids that `assembly join` and `poll create --assembly` take.
     let listed = text(data, &["assemblies"]);
-    assert!(listed.contains("Transport Working Group"), "{listed}");
+    assert!(
+        listed.contains(group.as_str()) && listed.contains("Transport Working Group"),
+        "{listed}"
+    );
 }
 
 #[test]
@@ -989,6 +993,14 @@ fn guests_and_members_cannot_vote_themselves_into_an_electorate() {
     assert_eq!(society["members"], json!(both));
     assert_eq!(society["automatic"], true);
     assert_eq!(society["conveners"], json!([fay]));
+    // The text view gives the society's whole id, as `poll create --assembly` takes it.
+    let shown = text(data, &["assemblies"]);
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with("constituency:North ") && l.ends_with("Society of North")),
+        "{shown}"
+    );
     r(
         &["--as", cara, "vote", &north, "--score", "Cara=5"],
         1,
