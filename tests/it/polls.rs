@@ -592,13 +592,43 @@ fn votes_and_closes_by_the_wrong_people_are_refused_and_write_nothing() {
         "refused",
         "not open",
     );
-    data.ok(&["--as", ann, "poll", "open", &poll]);
+    let seed = field(&data.ok(&["--as", ann, "poll", "open", &poll]), "seed");
     r(
         &["--as", ann, "poll", "open", &poll],
         1,
         "refused",
         "already open",
     );
+    // Open, no ballot yet: every field of the tally JSON is there all the same.
+    let empty = data.ok(&["poll", "results", &poll]);
+    assert_eq!(empty["stage"], "open");
+    assert_eq!(empty["seed"], seed.as_str());
+    assert_eq!(
+        (&empty["ballots"], &empty["counted"]),
+        (&json!(0), &json!(0))
+    );
+    assert_eq!(empty["winners"], json!([]));
+    assert_eq!(empty["seats"], 1);
+    let zero =
+        |name| json!({"name": name, "total": 0, "average": 0.0, "histogram": [0, 0, 0, 0, 0, 0]});
+    assert_eq!(
+        empty["options"],
+        json!([zero("Buses"), zero("Trams"), zero("Bikes")])
+    );
+    assert_eq!(empty["runoff"], Value::Null);
+    assert_eq!(empty["rounds"], json!([]));
+    assert_eq!(empty["tiebreaks"], json!([]));
+    assert_eq!(empty["lot_used"], false);
+    assert_eq!(empty["pairwise"], json!([[0, 0, 0], [0, 0, 0], [0, 0, 0]]));
+    let mut drawn: Vec<&str> = empty["lot_order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap())
+        .collect();
+    drawn.sort_unstable();
+    assert_eq!(drawn, ["Bikes", "Buses", "Trams"]);
+    assert_eq!(empty["quorum"], json!({"required": 2, "met": false}));
 
     // Eve is a member of the branch but not of the group: not in the electorate. Joining
     // after the open does not put her in it: the open fixed it.
