@@ -567,7 +567,7 @@ fn votes_and_closes_by_the_wrong_people_are_refused_and_write_nothing() {
         ..
     } = &branch;
     let witness = branch.witness();
-    let poll = branch.poll("2");
+    let poll = branch.poll("3");
     let r = |args: &[&str], code, kind, needle| branch.refuses(&witness, args, code, kind, needle);
 
     // Before the open nobody votes, and its results are not there yet.
@@ -628,7 +628,7 @@ fn votes_and_closes_by_the_wrong_people_are_refused_and_write_nothing() {
         .collect();
     drawn.sort_unstable();
     assert_eq!(drawn, ["Bikes", "Buses", "Trams"]);
-    assert_eq!(empty["quorum"], json!({"required": 2, "met": false}));
+    assert_eq!(empty["quorum"], json!({"required": 3, "met": false}));
 
     // Eve is a member of the branch but not of the group: not in the electorate. Joining
     // after the open does not put her in it: the open fixed it.
@@ -646,6 +646,22 @@ fn votes_and_closes_by_the_wrong_people_are_refused_and_write_nothing() {
         "electorate",
     );
     vote(data, &poll, bob, &["Trams=5"]);
+    // Leaving the group after the open does not take Dan out of the electorate either.
+    let left = data.ok(&["--as", dan, "assembly", "leave", &branch.group]);
+    assert_eq!(left["joined"], false);
+    let listed = data.ok(&["assemblies"]);
+    let group = listed["assemblies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["assembly_id"] == branch.group.as_str())
+        .unwrap();
+    let members = group["members"].as_array().unwrap();
+    assert!(
+        members.contains(&json!(eve)) && !members.contains(&json!(dan)),
+        "{group}"
+    );
+    vote(data, &poll, dan, &["Bikes=4"]);
 
     // Cara is the returning officer, not a station officer; Ann created and convenes the
     // poll but is not its returning officer; Fay is a steward, not its returning officer.
@@ -695,12 +711,17 @@ fn votes_and_closes_by_the_wrong_people_are_refused_and_write_nothing() {
         "refused",
         "closed",
     );
+    // Bob's and Dan's ballots count; the quorum of three is not met, and that is flagged.
     let results = data.ok(&["poll", "results", &poll]);
-    assert_eq!(results["counted"], 1);
+    assert_eq!(results["counted"], 2);
     assert_eq!(results["winners"], json!(["Trams"]));
-    assert_eq!(results["quorum"], json!({"required": 2, "met": false}));
-    assert_eq!(results["flags"][0]["kind"], "quorum_not_met");
+    assert_eq!(results["quorum"], json!({"required": 3, "met": false}));
     assert_eq!(results["flags"].as_array().unwrap().len(), 1);
+    assert_eq!(results["flags"][0]["kind"], "quorum_not_met");
+    assert!(
+        text(data, &["poll", "results", &poll]).contains("Quorum: 3 ballots — NOT met"),
+        "the text says so"
+    );
 }
 
 #[test]
