@@ -662,6 +662,15 @@ fn votes_and_closes_by_the_wrong_people_are_refused_and_write_nothing() {
         "{group}"
     );
     vote(data, &poll, dan, &["Bikes=4"]);
+    // A steward then removes Dan from the roll: he can no longer re-cast; the ballot he cast
+    // while on the roll stands.
+    data.ok(&["member", "remove", dan]);
+    r(
+        &["--as", dan, "vote", &poll, "--score", "Buses=5"],
+        1,
+        "refused",
+        "removed",
+    );
 
     // Cara is the returning officer, not a station officer; Ann created and convenes the
     // poll but is not its returning officer; Fay is a steward, not its returning officer.
@@ -688,7 +697,7 @@ fn votes_and_closes_by_the_wrong_people_are_refused_and_write_nothing() {
     data.ok(&["--as", cara, "poll", "close", &poll]);
     // After the close: no ballot, no station close, no second close.
     r(
-        &["--as", dan, "vote", &poll, "--score", "Bikes=5"],
+        &["--as", cara, "vote", &poll, "--score", "Bikes=5"],
         1,
         "refused",
         "closed",
