@@ -943,6 +943,36 @@ fn guests_and_members_cannot_vote_themselves_into_an_electorate() {
         "refused",
         "steward or a convener",
     );
+    // A committee's members are seated, not joined; a guest is no returning officer.
+    let board = field(
+        &data.ok(&["assembly", "create", "Board", "--kind", "committee"]),
+        "assembly_id",
+    );
+    r(
+        &["--as", bob, "assembly", "join", &board],
+        1,
+        "refused",
+        "cannot be joined",
+    );
+    r(
+        &[
+            "poll",
+            "create",
+            "--assembly",
+            "activism",
+            "--question",
+            "Q?",
+            "--option",
+            "A",
+            "--option",
+            "B",
+            "--officer",
+            &gus,
+        ],
+        1,
+        "refused",
+        "no such member",
+    );
     // A public working group lets the guest join, but a guest is never in an electorate.
     let public = field(
         &data.ok(&[
