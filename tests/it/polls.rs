@@ -544,6 +544,8 @@ fn a_tie_goes_to_the_lot_drawn_with_the_open_s_id_as_moot_tally_draws_it() {
     data.ok(&["poll", "close", &poll]);
     let results = data.ok(&["poll", "results", &poll]);
     assert_eq!(results["lot_used"], true, "{results}");
+    assert_eq!(results["quorum"], Value::Null, "no quorum asked");
+    assert_eq!(results["flags"], json!([]));
     assert_eq!(results["winners"].as_array().unwrap().len(), 2);
     assert_equals_tally(
         data,
