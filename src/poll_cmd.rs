@@ -7,7 +7,8 @@
 use anyhow::Context as _;
 use moot_crypto::OpId;
 use moot_node::polls::{self, PollResults, PollSpec, PollView};
-use moot_star::report::{Report, render_text};
+use moot_star::lot::lot_order;
+use moot_star::report::{OptionReport, Report, render_text};
 use moot_star::{Config, Counts, Seed, Summary, tally};
 use moot_state::body::AssemblyKind;
 use serde_json::{Value, json};
@@ -85,9 +86,11 @@ pub fn assemblies(global: &Global) -> anyhow::Result<()> {
     let text = list
         .iter()
         .map(|a| {
+            // The whole id: it is what `assembly join` and `poll create --assembly` take (a
+            // constituency society's name is part of its id).
             format!(
-                "{:<24} {:<14} {:<8} {:>4} members  {}",
-                esc(short(&a.assembly_id)),
+                "{:<64}  {:<14} {:<8} {:>4} members  {}",
+                esc(&a.assembly_id),
                 a.kind,
                 if a.public { "public" } else { "members" },
                 a.members.len(),
@@ -327,6 +330,39 @@ fn totals_line(summary: &Summary) -> String {
         .join(", ")
 }
 
+/// The report of a poll with no ballot counted (yet): `moot tally` counts no empty file, but
+/// a script reading `poll results` gets every field of the tally JSON all the same — no
+/// winners, each option with zero totals and histograms, no runoff, rounds or tiebreaks, a
+/// matrix of zeros, and the lot order the seed gives.
+fn empty_report(poll: &PollView, config: &Config) -> Report {
+    let n = poll.options.len();
+    Report {
+        winners: Vec::new(),
+        ballots: 0,
+        seats: config.seats,
+        options: poll
+            .options
+            .iter()
+            .map(|name| OptionReport {
+                name: name.clone(),
+                total: 0,
+                average: 0.0,
+                histogram: [0; 6],
+            })
+            .collect(),
+        runoff: None,
+        rounds: Vec::new(),
+        tiebreaks: Vec::new(),
+        lot_used: false,
+        seed: config.seed.to_string(),
+        lot_order: lot_order(&config.seed, &poll.options)
+            .into_iter()
+            .filter_map(|i| poll.options.get(i).cloned())
+            .collect(),
+        pairwise: vec![vec![0; n]; n],
+    }
+}
+
 /// The results as JSON (the tally report plus the poll's fields) and as text.
 fn render_results(results: &PollResults) -> anyhow::Result<(Value, String)> {
     let poll: &PollView = &results.poll;
@@ -342,7 +378,7 @@ fn render_results(results: &PollResults) -> anyhow::Result<(Value, String)> {
         .context("counting the poll")?;
     let mut value = match &counted {
         Some(result) => serde_json::to_value(Report::new(result))?,
-        None => json!({"winners": [], "ballots": 0}),
+        None => serde_json::to_value(empty_report(poll, &config))?,
     };
     value["poll_id"] = json!(poll.poll_id);
     value["question"] = json!(poll.question);

@@ -8,6 +8,7 @@ mod node;
 mod node_crash;
 mod node_hardening;
 mod node_review;
+mod polls;
 mod tally;
 
 use std::io::Write;
