@@ -346,6 +346,8 @@ const REFUSED_ON_UPGRADE: u8 = 3;
 
 /// Ops read from the store at a time when a hub is loaded.
 pub(crate) const LOAD_BATCH: usize = 4096;
+/// Ops stored per transaction when taking in many (each commit costs an fsync).
+const STORE_BATCH_BYTES: usize = 16 << 20;
 
 /// Signs and validates `body` (in its lane, naming the roll heads; checkpoints first when
 /// they are too many) and returns the ops to store with their verdicts.
@@ -625,20 +627,32 @@ impl Node {
     ) -> Result<u64, NodeError> {
         let store = self.store()?;
         let mut stored = 0;
-        for chunk in ops.chunks(LOAD_BATCH) {
-            let mut kept = Vec::new();
+        let mut kept = Vec::new();
+        let mut kept_bytes = 0;
+        let mut chunks = ops.chunks(LOAD_BATCH).peekable();
+        while let Some(chunk) = chunks.next() {
             for insertion in replica.insert_batch(chunk) {
                 if let moot_state::Outcome::Rejected(rejection) = &insertion.outcome {
                     return Err(NodeError::Refused(rejection.reason.clone()));
                 }
+                kept_bytes += insertion
+                    .kept
+                    .iter()
+                    .map(|(op, _)| op.bytes().len())
+                    .sum::<usize>();
                 kept.extend(insertion.kept);
             }
-            let refs: Vec<(&SignedOp, u8)> = kept
-                .iter()
-                .map(|(op, verdict)| (op.get(), verdict.to_byte()))
-                .collect();
-            store.put_kept(hub, &refs)?;
-            stored += refs.len() as u64;
+            // One durable transaction per STORE_BATCH_BYTES of ops (a commit costs an fsync).
+            if kept_bytes >= STORE_BATCH_BYTES || chunks.peek().is_none() {
+                let refs: Vec<(&SignedOp, u8)> = kept
+                    .iter()
+                    .map(|(op, verdict)| (op.get(), verdict.to_byte()))
+                    .collect();
+                store.put_kept(hub, &refs)?;
+                stored += refs.len() as u64;
+                kept.clear();
+                kept_bytes = 0;
+            }
         }
         self.refresh_view(hub, replica)?;
         Ok(stored)

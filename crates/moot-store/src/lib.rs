@@ -110,8 +110,13 @@ fn device_number_of(stored: &[u8]) -> Option<(u32, usize)> {
 
 /// The device number, verdict byte and exact op bytes of a stored value, given the device keys.
 fn restore(stored: &[u8], keys: &[[u8; 32]]) -> Option<(u32, u8, Vec<u8>)> {
+    let (device_no, _) = device_number_of(stored)?;
+    restore_with(stored, keys.get(device_no as usize)?)
+}
+
+/// [`restore`] with the author's key given.
+fn restore_with(stored: &[u8], author: &[u8; 32]) -> Option<(u32, u8, Vec<u8>)> {
     let (device_no, used) = device_number_of(stored)?;
-    let author = keys.get(device_no as usize)?;
     let verdict = *stored.get(used)?;
     let rest = stored.get(used + 1..)?;
     let mut bytes = Vec::with_capacity(rest.len() + ELIDED.len());
@@ -1042,10 +1047,29 @@ fn insert_ops(
         Some(last) => last?.0.value().1 + 1,
         None => 0,
     };
-    let mut keys = device_key_list(&device_keys, hub_no)?;
+    // Device numbers are dense: the next is one past the last (no need to load every key).
+    let mut next_device = match device_keys
+        .range((hub_no, 0u32)..=(hub_no, u32::MAX))?
+        .next_back()
+    {
+        Some(last) => last?
+            .0
+            .value()
+            .1
+            .checked_add(1)
+            .ok_or_else(|| corrupt("too many devices"))?,
+        None => 0,
+    };
     for (op, verdict) in ops {
         let id = op.id();
-        if find_position(&ids, &table, &keys, hub_no, &id)?.is_some() {
+        let known = find_position_by(
+            &ids,
+            &table,
+            |n| Ok(device_keys.get((hub_no, n))?.map(|v| *v.value())),
+            hub_no,
+            &id,
+        )?;
+        if known.is_some() {
             continue;
         }
         let author = op.author().to_bytes();
@@ -1053,10 +1077,12 @@ fn insert_ops(
         let device_no = match existing {
             Some(n) => n,
             None => {
-                let n = u32::try_from(keys.len()).map_err(|_| corrupt("too many devices"))?;
+                let n = next_device;
+                next_device = n
+                    .checked_add(1)
+                    .ok_or_else(|| corrupt("too many devices"))?;
                 devices.insert((hub_no, &author), n)?;
                 device_keys.insert((hub_no, n), &author)?;
-                keys.push(author);
                 n
             }
         };
@@ -1089,11 +1115,38 @@ fn find_position(
     hub_no: u32,
     id: &OpId,
 ) -> Result<Option<u64>, StoreError> {
+    find_position_by(
+        ids,
+        table,
+        |n| Ok(keys.get(n as usize).copied()),
+        hub_no,
+        id,
+    )
+}
+
+/// [`find_position`] reading a candidate's author key with `key_of` (by device number), so a
+/// writer need not load every device key of the hub: candidates are rare (4-byte prefixes).
+fn find_position_by(
+    ids: &impl ReadableTable<(u32, u32, u64), ()>,
+    table: &impl ReadableTable<(u32, u64), &'static [u8]>,
+    mut key_of: impl FnMut(u32) -> Result<Option<[u8; 32]>, StoreError>,
+    hub_no: u32,
+    id: &OpId,
+) -> Result<Option<u64>, StoreError> {
     let prefix = id_prefix(id);
     for candidate in ids.range((hub_no, prefix, 0u64)..=(hub_no, prefix, u64::MAX))? {
         let at = candidate?.0.value().2;
-        if let Some(stored) = table.get((hub_no, at))?
-            && let Some((_, _, bytes)) = restore(stored.value(), keys)
+        let Some(stored) = table.get((hub_no, at))? else {
+            continue;
+        };
+        let stored = stored.value();
+        let Some((device_no, _)) = device_number_of(stored) else {
+            continue;
+        };
+        let Some(key) = key_of(device_no)? else {
+            continue;
+        };
+        if let Some((_, _, bytes)) = restore_with(stored, &key)
             && SignedOp::decode(&bytes).is_ok_and(|op| op.id() == *id)
         {
             return Ok(Some(at));
