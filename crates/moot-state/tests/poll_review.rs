@@ -12,7 +12,7 @@ use moot_state::body::{
     OpenPoll,
 };
 use moot_state::poll::{Exclusion, Flag};
-use moot_state::{Body, Limits, Reason, Replica, Retain, Role, Standing, Verdict};
+use moot_state::{Body, Denied, Limits, Reason, Replica, Retain, Role, Standing, Verdict};
 
 /// Fay founds (a steward), Cy is a convener, Ann, Ben, Dee are members, Gus is a guest.
 struct Hall {
@@ -382,4 +382,33 @@ fn a_restored_replica_counts_every_poll_as_the_original() {
         // The close's past is walked through dependency numbers kept by both paths.
         assert_eq!(shown(&mut restored, &polls), now);
     }
+}
+
+/// Options that `moot-star` cannot count (the same name by its fold, or a blank one) make a
+/// poll that can never be counted: refused when created, as `BadPoll`.
+#[test]
+fn a_poll_whose_options_moot_star_refuses_is_refused() {
+    let mut h = hall();
+    for options in [
+        &["Buses", "buses", "Trams"][..],
+        &["Buses", " Buses", "Trams"],
+        &["Ｂｕｓｅｓ", "Buses"],
+        &["\u{200B}", "Buses"],
+        &["Buses", "\u{2800}"],
+    ] {
+        let result = try_write(
+            &mut h.replica,
+            &h.cy.device,
+            Lane::Members,
+            create_poll(AssemblyRef::Activism, options, &[]),
+            &[],
+        );
+        assert_eq!(
+            result,
+            Err(Reason::Unauthorized(Denied::BadPoll)),
+            "{options:?}"
+        );
+    }
+    // What such a poll did before: accepted, opened, and then never counted.
+    assert!(h.replica.polls().is_empty());
 }

@@ -140,13 +140,12 @@ impl Replica {
                 self.convenes(&AssemblyRef::Created(s.assembly), &by, frontier, past)
             }
             Body::CreatePoll(p) => {
-                let blank = p.options.iter().any(|o| o.trim().is_empty());
-                let mut sorted: Vec<&String> = p.options.iter().collect();
-                sorted.sort();
-                sorted.dedup();
-                if blank
+                // The options must be ones the count accepts: `moot-star`'s check (none blank,
+                // no two the same name by `moot_text::fold`), or the poll could never be
+                // counted.
+                let countable = moot_star::Ballots::new(p.options.clone()).is_ok();
+                if !countable
                     || p.options.len() < 2
-                    || sorted.len() != p.options.len()
                     || p.seats == 0
                     || usize::from(p.seats) >= p.options.len()
                     || p.question.trim().is_empty()
