@@ -1963,12 +1963,14 @@ impl Replica {
             .filter(|((d, l), _)| Some(*d) != own && lane.may_depend_on(*l))
             .filter_map(|(_, n)| self.index.id(*n))
             .collect();
-        // Both sides of a forked chain (the tips follow one side).
+        // Every branch of a forked chain: the tips follow one branch, so each other one is
+        // followed from where it forks to its end (an op on it may be a ballot).
         cover.extend(
             self.forks
                 .iter()
                 .filter(|((_, l, _), _)| lane.may_depend_on(*l))
-                .flat_map(|(_, ids)| ids.iter().copied()),
+                .flat_map(|(_, ids)| ids.iter())
+                .filter_map(|id| self.branch_end(id)),
         );
         cover.sort_unstable();
         cover.dedup();
@@ -2000,6 +2002,22 @@ impl Replica {
         refs.extend_from_slice(rest);
         written.extend(self.write_ops(device, lane, body, &refs)?);
         Ok(written)
+    }
+
+    /// The last op of the chain branch through `id`: its successors followed to the end (a
+    /// later fork on the branch is in `forks` too, and followed from there).
+    fn branch_end(&self, id: &OpId) -> Option<OpId> {
+        let mut n = self.index.number(id)?;
+        // A successor is numbered after its predecessor, so the walk ends.
+        while let Some(next) = self
+            .index
+            .meta(n)
+            .map(|m| m.successor)
+            .filter(|s| *s != NONE && *s > n)
+        {
+            n = next;
+        }
+        self.index.id(n)
     }
 
     /// A checkpoint naming as many roll heads as fit beside `room` other dependencies, the

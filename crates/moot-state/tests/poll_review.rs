@@ -8,8 +8,8 @@ mod common;
 use common::*;
 use moot_crypto::{Authentic, Lane, OpId, SecretKey, SignedOp};
 use moot_state::body::{
-    AssemblyKind, AssemblyRef, Ballot, ClosePoll, CloseStation, CreateAssembly, CreatePoll, Join,
-    OpenPoll,
+    AssemblyKind, AssemblyRef, Ballot, Checkpoint, ClosePoll, CloseStation, CreateAssembly,
+    CreatePoll, Join, OpenPoll,
 };
 use moot_state::poll::{Exclusion, Flag};
 use moot_state::{Body, Denied, Limits, Reason, Replica, Retain, Role, Standing, Verdict};
@@ -411,4 +411,47 @@ fn a_poll_whose_options_moot_star_refuses_is_refused() {
     }
     // What such a poll did before: accepted, opened, and then never counted.
     assert!(h.replica.polls().is_empty());
+}
+
+/// A device whose chain forked (a phone restored from a backup) and went on writing on the
+/// shorter branch: the returning officer's close, written to follow everything held, must
+/// hold that branch too.
+#[test]
+fn a_close_covers_both_branches_of_a_forked_chain() {
+    let mut h = hall();
+    let (group, poll, opened) = open_poll(&mut h);
+    let mut phone = Replica::new(h.replica.hub(), Limits::default());
+    sync(&h.replica, &mut phone);
+    // On the restored phone: a note, then her ballot.
+    phone
+        .write_in(
+            &h.ann.device,
+            Lane::Members,
+            &Body::Checkpoint(Checkpoint {}),
+            &[],
+        )
+        .unwrap();
+    let ballot = vote(&mut phone, &h.ann.device, &h.ann, opened, 1, &[5, 0, 0]);
+    // On the hall's copy of her chain: three other ops at the same positions and beyond.
+    join_group(&mut h.replica, &h.ann, group);
+    for _ in 0..2 {
+        h.replica
+            .write_in(
+                &h.ann.device,
+                Lane::Members,
+                &Body::Checkpoint(Checkpoint {}),
+                &[],
+            )
+            .unwrap();
+    }
+    sync(&phone, &mut h.replica);
+    assert_eq!(h.replica.equivocations().len(), 1, "the chain forked");
+    vote(&mut h.replica, &h.ben.device, &h.ben, opened, 1, &[0, 5, 0]);
+    close(&mut h.replica, &h.fay, opened);
+    let count = h.replica.count_poll(&poll).unwrap().unwrap();
+    assert!(
+        count.counted.contains(&ballot),
+        "held when the poll closed, yet {:?}",
+        count.excluded
+    );
 }
