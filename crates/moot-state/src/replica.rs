@@ -1148,7 +1148,7 @@ impl Replica {
         };
         // The roll state of the op's causal past. An op held for an upgrade is not judged.
         let past = self.resolution(roll_parents_no);
-        let facts = if verdict == Verdict::NeedsUpgrade {
+        let mut facts = if verdict == Verdict::NeedsUpgrade {
             // Not judged, but never kept without its author's standing and lane: checked in
             // the roll of its past as for a kind this node does not know — unless that past
             // itself rests on an unknowable roll change, where only the certificate check
@@ -1167,11 +1167,11 @@ impl Replica {
                 Err(denied) => return self.refuse(insider, id, Reason::Unauthorized(denied)),
             }
         };
-        if verdict == Verdict::Accepted
-            && Self::governed(op.kind())
-            && let Err(denied) = self.govern(id, &author, lane, &body, &roll_parents, &past)
-        {
-            return self.refuse(insider, id, Reason::Unauthorized(denied));
+        if verdict == Verdict::Accepted && Self::governed(op.kind()) {
+            match self.govern(id, &author, lane, &body, &roll_parents, &past) {
+                Ok(more) => facts = facts.with(&more),
+                Err(denied) => return self.refuse(insider, id, Reason::Unauthorized(denied)),
+            }
         }
         let governed = (verdict == Verdict::Accepted && Self::governed(op.kind()))
             .then(|| (body.clone(), past.roll.member_of(&author)));
@@ -1756,11 +1756,12 @@ impl Replica {
         past: &[OpId],
     ) -> Result<(), Denied> {
         let facts = facts.ok_or(Denied::UnknownDevice)?;
-        if let Some(fact) = facts
-            .ops()
-            .iter()
-            .find(|f| global.denied.contains_key(*f) || !self.public_rolls.contains(*f))
-        {
+        // A fact is a public roll op, or (an appointment in a members-only assembly) a
+        // members-lane one, judged before the op in causal order.
+        if let Some(fact) = facts.ops().iter().find(|f| {
+            global.denied.contains_key(*f)
+                || !(self.public_rolls.contains(*f) || self.member_rolls.contains(*f))
+        }) {
             return Err(Denied::UnacceptedFact(*fact));
         }
         for (cut, last_seq) in global.roll.cuts_for(author) {

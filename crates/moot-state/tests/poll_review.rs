@@ -8,8 +8,8 @@ mod common;
 use common::*;
 use moot_crypto::{Authentic, Lane, OpId, SecretKey, SignedOp};
 use moot_state::body::{
-    AssemblyKind, AssemblyRef, Ballot, Checkpoint, ClosePoll, CloseStation, CreateAssembly,
-    CreatePoll, Join, OpenPoll,
+    AssemblyKind, AssemblyRef, Ballot, Checkpoint, ClosePoll, CloseStation, Convener,
+    CreateAssembly, CreatePoll, Join, OpenPoll,
 };
 use moot_state::poll::{Exclusion, Flag};
 use moot_state::{Body, Denied, Limits, Reason, Replica, Retain, Role, Standing, Verdict};
@@ -454,4 +454,103 @@ fn a_close_covers_both_branches_of_a_forked_chain() {
         "held when the poll closed, yet {:?}",
         count.excluded
     );
+}
+
+/// Sam is a steward, Cy a member; Sam's offline copy of the hall.
+fn hall_with_steward_sam() -> (Hall, Person, Replica) {
+    let mut h = hall();
+    let sam = person(7);
+    join(&mut h.replica, &h.fay, &sam, Standing::Member);
+    h.replica
+        .write(&h.fay.device, &grant_body(&sam, Role::Steward))
+        .unwrap();
+    let mut sams_copy = Replica::new(h.replica.hub(), Limits::default());
+    sync(&h.replica, &mut sams_copy);
+    (h, sam, sams_copy)
+}
+
+fn merged_both_ways(a: &Replica, b: &Replica) -> [Replica; 2] {
+    let mut ab = Replica::new(a.hub(), Limits::default());
+    sync(a, &mut ab);
+    sync(b, &mut ab);
+    let mut ba = Replica::new(a.hub(), Limits::default());
+    sync(b, &mut ba);
+    sync(a, &mut ba);
+    [ab, ba]
+}
+
+/// The validity rule (an op counts only if the roll facts its authorization used are
+/// accepted) holds for polls too: a poll created by a convener whose role was granted by a
+/// steward removed concurrently does not count, as an admission by such a steward does not.
+#[test]
+fn a_poll_resting_on_a_convener_role_granted_by_a_concurrently_removed_steward_does_not_count() {
+    let (mut h, sam, mut sams_copy) = hall_with_steward_sam();
+    let ann = &h.ann;
+    // Offline, Sam makes Ann a convener; she creates and opens an Activism Society poll, and
+    // Ben votes.
+    let grant = sams_copy
+        .write(&sam.device, &grant_body(ann, Role::Convener))
+        .unwrap();
+    let poll = write(
+        &mut sams_copy,
+        &ann.device,
+        Lane::Members,
+        create_poll(AssemblyRef::Activism, &OPTIONS, &[]),
+        &[],
+    );
+    let opened = open(&mut sams_copy, ann, poll).unwrap();
+    vote(&mut sams_copy, &h.ben.device, &h.ben, opened, 1, &[5, 0, 0]);
+    assert!(sams_copy.count_poll(&poll).is_some());
+    // Meanwhile Fay removes Sam, accepting none of his offline ops.
+    let removal = remove_body(&h.replica, &sam);
+    h.replica.write(&h.fay.device, &removal).unwrap();
+    for mut merged in merged_both_ways(&h.replica, &sams_copy) {
+        assert_eq!(merged.validity(&grant), Some(Err(Denied::RemovedAuthor)));
+        assert_eq!(
+            merged.validity(&poll),
+            Some(Err(Denied::UnacceptedFact(grant)))
+        );
+        assert!(merged.polls().is_empty(), "{:?}", merged.polls());
+        assert_eq!(merged.count_poll(&poll), None);
+    }
+}
+
+/// The same for a convener appointed in an assembly by a steward removed concurrently.
+#[test]
+fn a_poll_resting_on_an_appointment_by_a_concurrently_removed_steward_does_not_count() {
+    let (mut h, sam, mut sams_copy) = hall_with_steward_sam();
+    let group = group(&mut h.replica, &h.fay, AssemblyKind::WorkingGroup);
+    join_group(&mut h.replica, &h.ben, group);
+    sync(&h.replica, &mut sams_copy);
+    let ann = &h.ann;
+    let appointment = write(
+        &mut sams_copy,
+        &sam.device,
+        Lane::Members,
+        Body::Convener(Convener {
+            assembly: group,
+            member: ann.member.public(),
+            convener: true,
+        }),
+        &[group],
+    );
+    let poll = write(
+        &mut sams_copy,
+        &ann.device,
+        Lane::Members,
+        create_poll(AssemblyRef::Created(group), &OPTIONS, &[]),
+        &[group],
+    );
+    open(&mut sams_copy, ann, poll).unwrap();
+    assert!(sams_copy.count_poll(&poll).is_some());
+    let removal = remove_body(&h.replica, &sam);
+    h.replica.write(&h.fay.device, &removal).unwrap();
+    for mut merged in merged_both_ways(&h.replica, &sams_copy) {
+        assert_eq!(merged.validity(&appointment), Some(Err(Denied::BeyondCut)));
+        assert_eq!(
+            merged.validity(&poll),
+            Some(Err(Denied::UnacceptedFact(appointment)))
+        );
+        assert!(merged.polls().is_empty(), "{:?}", merged.polls());
+    }
 }

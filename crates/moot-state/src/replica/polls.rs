@@ -90,7 +90,10 @@ impl Governance {
 impl Replica {
     /// Checks an assembly or poll op, or a ballot, at its causal position: `frontier` is its
     /// roll frontier, `past` the roll there. (The roll's own rules — standing, roles for
-    /// creating committees — were checked by `Roll::authorize`.)
+    /// creating committees — were checked by `Roll::authorize`.) Returns the ops the
+    /// authority rested on beyond the author's standing (the role grant or the appointment that
+    /// makes the author convene the assembly), to be kept with the op's roll facts: the
+    /// validity rule then holds for them too — should one not count, neither does the op.
     pub(super) fn govern(
         &mut self,
         id: OpId,
@@ -99,10 +102,10 @@ impl Replica {
         body: &Body,
         frontier: &[OpId],
         past: &Resolution,
-    ) -> Result<(), Denied> {
+    ) -> Result<Vec<OpId>, Denied> {
         let by = past.roll.member_of(author).ok_or(Denied::UnknownDevice)?;
         match body {
-            Body::CreateAssembly(_) => Ok(()),
+            Body::CreateAssembly(_) => Ok(Vec::new()),
             Body::Convener(c) => {
                 let record = self.assembly_in_past(&c.assembly, frontier)?;
                 if record.lane != lane {
@@ -112,6 +115,7 @@ impl Replica {
                     return Err(Denied::NoSuchMember);
                 }
                 self.convenes(&AssemblyRef::Created(c.assembly), &by, frontier, past)
+                    .map(|fact| vec![fact])
             }
             Body::Join(j) => {
                 let record = self.assembly_in_past(&j.assembly, frontier)?;
@@ -123,7 +127,7 @@ impl Replica {
                     AssemblyKind::Society if !past.roll.is_member(&by) => {
                         Err(Denied::GuestNotAllowed)
                     }
-                    _ => Ok(()),
+                    _ => Ok(Vec::new()),
                 }
             }
             Body::Seat(s) => {
@@ -138,6 +142,7 @@ impl Replica {
                     return Err(Denied::NoSuchMember);
                 }
                 self.convenes(&AssemblyRef::Created(s.assembly), &by, frontier, past)
+                    .map(|fact| vec![fact])
             }
             Body::CreatePoll(p) => {
                 // The options must be ones the count accepts: `moot-star`'s check (none blank,
@@ -167,13 +172,14 @@ impl Replica {
                     return Err(Denied::AssemblyLane);
                 }
                 self.convenes(&p.assembly, &by, frontier, past)
+                    .map(|fact| vec![fact])
             }
             Body::OpenPoll(o) => {
                 let poll = self.poll_in_past(&o.poll, frontier)?;
                 if poll.lane != lane {
                     return Err(Denied::AssemblyLane);
                 }
-                self.convenes(&poll.body.assembly, &by, frontier, past)?;
+                let fact = self.convenes(&poll.body.assembly, &by, frontier, past)?;
                 if poll.opens.iter().any(|open| self.in_past(open, frontier)) {
                     return Err(Denied::AlreadyOpen);
                 }
@@ -187,7 +193,7 @@ impl Replica {
                     });
                 }
                 self.governance.checked_electorate = Some((id, Arc::new(electorate)));
-                Ok(())
+                Ok(vec![fact])
             }
             Body::Ballot(b) => {
                 let (open, poll) = self.open_in_past(&b.open, frontier)?;
@@ -209,7 +215,7 @@ impl Replica {
                 if electorate.binary_search(&by.to_bytes()).is_err() {
                     return Err(Denied::NotInElectorate);
                 }
-                Ok(())
+                Ok(Vec::new())
             }
             Body::CloseStation(c) => {
                 let (open, poll) = self.open_in_past(&c.open, frontier)?;
@@ -222,7 +228,7 @@ impl Replica {
                 if open.closes.iter().any(|c| self.in_past(c, frontier)) {
                     return Err(Denied::PollClosed);
                 }
-                Ok(())
+                Ok(Vec::new())
             }
             Body::ClosePoll(c) => {
                 let (open, poll) = self.open_in_past(&c.open, frontier)?;
@@ -235,9 +241,9 @@ impl Replica {
                 if open.closes.iter().any(|c| self.in_past(c, frontier)) {
                     return Err(Denied::PollClosed);
                 }
-                Ok(())
+                Ok(Vec::new())
             }
-            _ => Ok(()),
+            _ => Ok(Vec::new()),
         }
     }
 
@@ -371,16 +377,17 @@ impl Replica {
     /// Whether `member` convenes `assembly` at the position `frontier` (roll `past`): the
     /// hub's stewards and conveners convene every assembly; a created one also has its
     /// creator and the conveners appointed in it (the causally latest appointment or
-    /// dismissal of a member stands; of concurrent ones, the higher (depth, id)).
+    /// dismissal of a member stands; of concurrent ones, the higher (depth, id)). Returns the
+    /// op it rests on: the role grant, the appointment, or the assembly (for its creator).
     fn convenes(
         &self,
         assembly: &AssemblyRef,
         member: &MemberId,
         frontier: &[OpId],
         past: &Resolution,
-    ) -> Result<(), Denied> {
-        if past.roll.convenes_all(member) {
-            return Ok(());
+    ) -> Result<OpId, Denied> {
+        if let Some(grant) = past.roll.convener_grant(member) {
+            return Ok(grant);
         }
         let AssemblyRef::Created(a) = assembly else {
             return Err(Denied::NotConvener);
@@ -390,7 +397,7 @@ impl Replica {
             .assemblies
             .get(a)
             .is_some_and(|r| r.creator == *member);
-        let appointed = self.latest(
+        let appointed = self.latest_changes(
             self.governance
                 .conveners
                 .get(a)
@@ -399,9 +406,9 @@ impl Replica {
                 .filter(|(op, m, _)| m == member && self.in_past(op, frontier)),
         );
         match appointed.get(member) {
-            Some(true) => Ok(()),
-            Some(false) => Err(Denied::NotConvener),
-            None if creator && past.roll.is_member(member) => Ok(()),
+            Some((op, true)) => Ok(*op),
+            Some((_, false)) => Err(Denied::NotConvener),
+            None if creator && past.roll.is_member(member) => Ok(*a),
             None => Err(Denied::NotConvener),
         }
     }
@@ -412,6 +419,17 @@ impl Replica {
         &self,
         changes: impl Iterator<Item = &'a Change>,
     ) -> std::collections::BTreeMap<MemberId, bool> {
+        self.latest_changes(changes)
+            .into_iter()
+            .map(|(m, (_, on))| (m, on))
+            .collect()
+    }
+
+    /// [`Replica::latest`], with the op of each member's latest change.
+    fn latest_changes<'a>(
+        &self,
+        changes: impl Iterator<Item = &'a Change>,
+    ) -> std::collections::BTreeMap<MemberId, (OpId, bool)> {
         let mut best: std::collections::BTreeMap<MemberId, ((u64, OpId), bool)> =
             std::collections::BTreeMap::new();
         for (op, member, on) in changes {
@@ -423,7 +441,9 @@ impl Replica {
                 }
             }
         }
-        best.into_iter().map(|(m, (_, on))| (m, on)).collect()
+        best.into_iter()
+            .map(|(m, ((_, op), on))| (m, (op, on)))
+            .collect()
     }
 
     /// Every roll op in the past described by `frontier`.
