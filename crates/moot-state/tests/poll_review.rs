@@ -9,7 +9,7 @@ use common::*;
 use moot_crypto::{Authentic, Lane, OpId, SecretKey, SignedOp};
 use moot_state::body::{
     AssemblyKind, AssemblyRef, Ballot, Checkpoint, ClosePoll, CloseStation, Convener,
-    CreateAssembly, CreatePoll, Join, OpenPoll,
+    CreateAssembly, CreatePoll, Join, OpenPoll, Seat,
 };
 use moot_state::poll::{Exclusion, Flag};
 use moot_state::{Body, Denied, Limits, Reason, Replica, Retain, Role, Standing, Verdict};
@@ -553,4 +553,58 @@ fn a_poll_resting_on_an_appointment_by_a_concurrently_removed_steward_does_not_c
         );
         assert!(merged.polls().is_empty(), "{:?}", merged.polls());
     }
+}
+
+/// A seat on a members-only committee by a steward removed concurrently (beyond the removal's
+/// cut) does not count: a poll opened where both are known does not have the seated member in
+/// its electorate — as for a public committee, where the roll of the open's past denies it.
+#[test]
+fn a_seat_beyond_a_removal_cut_is_not_in_the_electorate() {
+    let (mut h, sam, mut sams_copy) = hall_with_steward_sam();
+    let committee = group(&mut h.replica, &h.cy, AssemblyKind::Committee);
+    write(
+        &mut h.replica,
+        &h.cy.device,
+        Lane::Members,
+        Body::Seat(Seat {
+            assembly: committee,
+            member: h.ann.member.public(),
+            seated: true,
+        }),
+        &[committee],
+    );
+    sync(&h.replica, &mut sams_copy);
+    let seat = write(
+        &mut sams_copy,
+        &sam.device,
+        Lane::Members,
+        Body::Seat(Seat {
+            assembly: committee,
+            member: h.ben.member.public(),
+            seated: true,
+        }),
+        &[committee],
+    );
+    let removal = remove_body(&h.replica, &sam);
+    h.replica.write(&h.fay.device, &removal).unwrap();
+    sync(&sams_copy, &mut h.replica);
+    assert_eq!(h.replica.validity(&seat), Some(Err(Denied::BeyondCut)));
+    let poll = write(
+        &mut h.replica,
+        &h.cy.device,
+        Lane::Members,
+        create_poll(AssemblyRef::Created(committee), &OPTIONS, &[]),
+        &[committee],
+    );
+    // What the node shows as the committee's members is what the open must record.
+    let members = h
+        .replica
+        .assemblies()
+        .into_iter()
+        .find(|a| a.assembly == AssemblyRef::Created(committee))
+        .unwrap()
+        .members;
+    assert_eq!(members, vec![h.ann.member.public()]);
+    open(&mut h.replica, &h.cy, poll).unwrap();
+    assert_eq!(h.replica.poll(&poll).unwrap().electorate, Some(1));
 }

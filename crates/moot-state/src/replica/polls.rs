@@ -403,7 +403,9 @@ impl Replica {
                 .get(a)
                 .into_iter()
                 .flatten()
-                .filter(|(op, m, _)| m == member && self.in_past(op, frontier)),
+                .filter(|(op, m, _)| {
+                    m == member && self.in_past(op, frontier) && self.counts_at(op, past)
+                }),
         );
         match appointed.get(member) {
             Some((op, true)) => Ok(*op),
@@ -444,6 +446,50 @@ impl Replica {
         best.into_iter()
             .map(|(m, ((_, op), on))| (m, (op, on)))
             .collect()
+    }
+
+    /// Whether an assembly change (a join, a seat, an appointment) counts at a position whose
+    /// roll is `past`: a public one unless that roll denied it; a members-lane one (the rolls
+    /// of pasts resolve public ops only) by the validity rule against that roll — its roll
+    /// facts count there (members-lane ones, an appointment, by this rule in turn) and it is
+    /// not beyond a cut there that it does not follow. So a seat by a steward removed
+    /// concurrently, beyond the removal's cut, puts no one in an electorate.
+    fn counts_at(&self, op: &OpId, past: &Resolution) -> bool {
+        let mut stack = vec![*op];
+        let mut seen: HashSet<OpId> = HashSet::default();
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            let Some(node) = self.rolls.get(&id) else {
+                return false;
+            };
+            if node.op.lane() == Lane::Public {
+                if past.denied.contains_key(&id) {
+                    return false;
+                }
+                continue;
+            }
+            let counts = self.counts(
+                past,
+                Some(&node.facts),
+                &node.op.author(),
+                node.op.lane(),
+                node.op.seq(),
+                &node.roll_parents,
+            );
+            if counts.is_err() {
+                return false;
+            }
+            stack.extend(
+                node.facts
+                    .ops()
+                    .iter()
+                    .filter(|f| self.member_rolls.contains(*f))
+                    .copied(),
+            );
+        }
+        true
     }
 
     /// Every roll op in the past described by `frontier`.
@@ -521,10 +567,12 @@ impl Replica {
                     _ => self.governance.joins.get(a),
                 };
                 let closure = self.roll_closure(frontier);
-                let state =
-                    self.latest(changes.into_iter().flatten().filter(|(op, _, _)| {
-                        closure.contains(op) && !past.denied.contains_key(op)
-                    }));
+                let state = self.latest(
+                    changes
+                        .into_iter()
+                        .flatten()
+                        .filter(|(op, _, _)| closure.contains(op) && self.counts_at(op, past)),
+                );
                 active
                     .filter(|m| state.get(m) == Some(&true))
                     .map(|m| m.to_bytes())
