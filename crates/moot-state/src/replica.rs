@@ -368,6 +368,11 @@ pub struct Replica {
     /// Roll frontiers by number (interned: many ops share one).
     frontiers: Vec<Frontier>,
     frontier_numbers: HashMap<Frontier, u32>,
+    /// The frontier of the union of two frontiers, by their numbers (ascending): an op naming
+    /// an old roll op beside the current heads (a ballot names its poll's open) would otherwise
+    /// walk every roll op written since, for each op. Pure (ancestry among held roll ops never
+    /// changes), so a cache; bounded.
+    unions: HashMap<(u32, u32), u32>,
     /// The newest op of each (device, lane) chain (lowest id at a forked seq).
     tips: HashMap<(u32, Lane), u32>,
     /// The first op of each (device, lane) chain (to detect a fork at seq 1).
@@ -408,6 +413,8 @@ pub struct Replica {
 
 /// Most parsed author keys kept.
 const MAX_CACHED_AUTHORS: usize = 4_096;
+/// Most frontier unions kept (12 bytes each, plus the table's overhead).
+const MAX_CACHED_UNIONS: usize = 65_536;
 /// Estimated bytes of one member or device record in a roll resolved afresh (the record, its
 /// key, and its share of the persistent map's nodes).
 const ENTRY_BYTES: usize = 320;
@@ -453,6 +460,7 @@ impl Replica {
             device_numbers: HashMap::default(),
             frontiers: Vec::new(),
             frontier_numbers: HashMap::default(),
+            unions: HashMap::default(),
             tips: HashMap::default(),
             firsts: HashMap::default(),
             certified: HashSet::default(),
@@ -1168,7 +1176,7 @@ impl Replica {
             }
         };
         if verdict == Verdict::Accepted && Self::governed(op.kind()) {
-            match self.govern(id, &author, lane, &body, &roll_parents, &past) {
+            match self.govern(id, &author, lane, &body, op.deps(), &roll_parents, &past) {
                 Ok(more) => facts = facts.with(&more),
                 Err(denied) => return self.refuse(insider, id, Reason::Unauthorized(denied)),
             }
@@ -1389,6 +1397,18 @@ impl Replica {
         {
             return (*only, frontier.clone());
         }
+        // Two distinct frontiers (the common case of an op naming an older roll op): cached.
+        let pair = match (numbers.first(), numbers.last()) {
+            (Some(&first), Some(&last)) if numbers.iter().all(|n| *n == first || *n == last) => {
+                Some((first, last))
+            }
+            _ => None,
+        };
+        if let Some(n) = pair.and_then(|p| self.unions.get(&p).copied())
+            && let Some(frontier) = self.frontiers.get(n as usize)
+        {
+            return (n, frontier.clone());
+        }
         let mut union: Vec<OpId> = numbers
             .iter()
             .filter_map(|n| self.frontiers.get(*n as usize))
@@ -1402,7 +1422,14 @@ impl Replica {
             .filter(|a| !union.iter().any(|b| b != a && self.is_roll_ancestor(a, b)))
             .collect();
         let frontier = Arc::new(maximal);
-        (self.frontier_number(frontier.clone()), frontier)
+        let n = self.frontier_number(frontier.clone());
+        if let Some(pair) = pair {
+            if self.unions.len() >= MAX_CACHED_UNIONS {
+                self.unions.clear();
+            }
+            self.unions.insert(pair, n);
+        }
+        (n, frontier)
     }
 
     /// The frontier of the roll ops `ids` (interned): their maximal elements.

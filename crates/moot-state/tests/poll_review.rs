@@ -608,3 +608,44 @@ fn a_seat_beyond_a_removal_cut_is_not_in_the_electorate() {
     open(&mut h.replica, &h.cy, poll).unwrap();
     assert_eq!(h.replica.poll(&poll).unwrap().electorate, Some(1));
 }
+
+/// A ballot names the open it is cast under, so its check needs no walk through the roll ops
+/// written since the open; one that reaches the open only through another op (here its own
+/// previous ballot) is still judged by the walk (`tests/polls.rs` has the refusals).
+#[test]
+fn a_ballot_reaching_its_open_only_through_another_op_is_judged_by_its_past() {
+    let mut h = hall();
+    let (_, poll, opened) = open_poll(&mut h);
+    // Roll ops written after the open (names set by the steward).
+    for i in 0..20 {
+        h.replica
+            .write(&h.fay.device, &name_body(&h.ben, &format!("Ben {i}")))
+            .unwrap();
+    }
+    vote(&mut h.replica, &h.ann.device, &h.ann, opened, 1, &[5, 0, 0]);
+    let recast = try_write(
+        &mut h.replica,
+        &h.ann.device,
+        Lane::Members,
+        Body::Ballot(Ballot {
+            open: opened,
+            member: h.ann.member.public(),
+            revision: 2,
+            scores: vec![0, 5, 0],
+        }),
+        &[],
+    )
+    .unwrap();
+    let draft = h
+        .replica
+        .draft(
+            &h.ann.device.public(),
+            Lane::Members,
+            &Body::Checkpoint(Checkpoint {}),
+            &[],
+        )
+        .unwrap();
+    assert!(!draft.deps.contains(&opened) && draft.prev == Some(recast));
+    let count = h.replica.count_poll(&poll).unwrap().unwrap();
+    assert_eq!(count.counted, vec![recast]);
+}
