@@ -368,6 +368,11 @@ pub struct Replica {
     /// Roll frontiers by number (interned: many ops share one).
     frontiers: Vec<Frontier>,
     frontier_numbers: HashMap<Frontier, u32>,
+    /// The frontier of the union of two frontiers, by their numbers (ascending): an op naming
+    /// an old roll op beside the current heads (a ballot names its poll's open) would otherwise
+    /// walk every roll op written since, for each op. Pure (ancestry among held roll ops never
+    /// changes), so a cache; bounded.
+    unions: HashMap<(u32, u32), u32>,
     /// The newest op of each (device, lane) chain (lowest id at a forked seq).
     tips: HashMap<(u32, Lane), u32>,
     /// The first op of each (device, lane) chain (to detect a fork at seq 1).
@@ -408,6 +413,8 @@ pub struct Replica {
 
 /// Most parsed author keys kept.
 const MAX_CACHED_AUTHORS: usize = 4_096;
+/// Most frontier unions kept (12 bytes each, plus the table's overhead).
+const MAX_CACHED_UNIONS: usize = 65_536;
 /// Estimated bytes of one member or device record in a roll resolved afresh (the record, its
 /// key, and its share of the persistent map's nodes).
 const ENTRY_BYTES: usize = 320;
@@ -453,6 +460,7 @@ impl Replica {
             device_numbers: HashMap::default(),
             frontiers: Vec::new(),
             frontier_numbers: HashMap::default(),
+            unions: HashMap::default(),
             tips: HashMap::default(),
             firsts: HashMap::default(),
             certified: HashSet::default(),
@@ -1148,7 +1156,7 @@ impl Replica {
         };
         // The roll state of the op's causal past. An op held for an upgrade is not judged.
         let past = self.resolution(roll_parents_no);
-        let facts = if verdict == Verdict::NeedsUpgrade {
+        let mut facts = if verdict == Verdict::NeedsUpgrade {
             // Not judged, but never kept without its author's standing and lane: checked in
             // the roll of its past as for a kind this node does not know — unless that past
             // itself rests on an unknowable roll change, where only the certificate check
@@ -1167,15 +1175,14 @@ impl Replica {
                 Err(denied) => return self.refuse(insider, id, Reason::Unauthorized(denied)),
             }
         };
-        // Assemblies, polls and ballots: checked at the causal position, then recorded (once
-        // the op is indexed) as written by `member`.
         let mut governed = None;
         if verdict == Verdict::Accepted && Self::governed(op.kind()) {
             let Some(member) = past.roll.member_of(&author) else {
                 return self.refuse(insider, id, Reason::Unauthorized(Denied::UnknownDevice));
             };
-            if let Err(denied) = self.govern(id, member, lane, &body, &roll_parents, &past) {
-                return self.refuse(insider, id, Reason::Unauthorized(denied));
+            match self.govern(id, member, lane, &body, op.deps(), &roll_parents, &past) {
+                Ok(more) => facts = facts.with(&more),
+                Err(denied) => return self.refuse(insider, id, Reason::Unauthorized(denied)),
             }
             governed = Some(member);
         }
@@ -1400,6 +1407,18 @@ impl Replica {
         {
             return (*only, frontier.clone());
         }
+        // Two distinct frontiers (the common case of an op naming an older roll op): cached.
+        let pair = match (numbers.first(), numbers.last()) {
+            (Some(&first), Some(&last)) if numbers.iter().all(|n| *n == first || *n == last) => {
+                Some((first, last))
+            }
+            _ => None,
+        };
+        if let Some(n) = pair.and_then(|p| self.unions.get(&p).copied())
+            && let Some(frontier) = self.frontiers.get(n as usize)
+        {
+            return (n, frontier.clone());
+        }
         let mut union: Vec<OpId> = numbers
             .iter()
             .filter_map(|n| self.frontiers.get(*n as usize))
@@ -1413,7 +1432,14 @@ impl Replica {
             .filter(|a| !union.iter().any(|b| b != a && self.is_roll_ancestor(a, b)))
             .collect();
         let frontier = Arc::new(maximal);
-        (self.frontier_number(frontier.clone()), frontier)
+        let n = self.frontier_number(frontier.clone());
+        if let Some(pair) = pair {
+            if self.unions.len() >= MAX_CACHED_UNIONS {
+                self.unions.clear();
+            }
+            self.unions.insert(pair, n);
+        }
+        (n, frontier)
     }
 
     /// The frontier of the roll ops `ids` (interned): their maximal elements.
@@ -1771,11 +1797,12 @@ impl Replica {
         past: &[OpId],
     ) -> Result<(), Denied> {
         let facts = facts.ok_or(Denied::UnknownDevice)?;
-        if let Some(fact) = facts
-            .ops()
-            .iter()
-            .find(|f| global.denied.contains_key(*f) || !self.public_rolls.contains(*f))
-        {
+        // A fact is a public roll op, or (an appointment in a members-only assembly) a
+        // members-lane one, judged before the op in causal order.
+        if let Some(fact) = facts.ops().iter().find(|f| {
+            global.denied.contains_key(*f)
+                || !(self.public_rolls.contains(*f) || self.member_rolls.contains(*f))
+        }) {
             return Err(Denied::UnacceptedFact(*fact));
         }
         for (cut, last_seq) in global.roll.cuts_for(author) {
@@ -1978,12 +2005,14 @@ impl Replica {
             .filter(|((d, l), _)| Some(*d) != own && lane.may_depend_on(*l))
             .filter_map(|(_, n)| self.index.id(*n))
             .collect();
-        // Both sides of a forked chain (the tips follow one side).
+        // Every branch of a forked chain: the tips follow one branch, so each other one is
+        // followed from where it forks to its end (an op on it may be a ballot).
         cover.extend(
             self.forks
                 .iter()
                 .filter(|((_, l, _), _)| lane.may_depend_on(*l))
-                .flat_map(|(_, ids)| ids.iter().copied()),
+                .flat_map(|(_, ids)| ids.iter())
+                .filter_map(|id| self.branch_end(id)),
         );
         cover.sort_unstable();
         cover.dedup();
@@ -2015,6 +2044,22 @@ impl Replica {
         refs.extend_from_slice(rest);
         written.extend(self.write_ops(device, lane, body, &refs)?);
         Ok(written)
+    }
+
+    /// The last op of the chain branch through `id`: its successors followed to the end (a
+    /// later fork on the branch is in `forks` too, and followed from there).
+    fn branch_end(&self, id: &OpId) -> Option<OpId> {
+        let mut n = self.index.number(id)?;
+        // A successor is numbered after its predecessor, so the walk ends.
+        while let Some(next) = self
+            .index
+            .meta(n)
+            .map(|m| m.successor)
+            .filter(|s| *s != NONE && *s > n)
+        {
+            n = next;
+        }
+        self.index.id(n)
     }
 
     /// A checkpoint naming as many roll heads as fit beside `room` other dependencies, the

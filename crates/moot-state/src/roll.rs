@@ -32,6 +32,14 @@ impl Facts {
     pub fn ops(&self) -> &[OpId] {
         &self.0
     }
+
+    /// These facts and `more` (the assembly and poll ops an authorization at a causal position
+    /// also rested on: a convener's appointment, the role that makes one convene everything).
+    pub(crate) fn with(&self, more: &[OpId]) -> Facts {
+        let mut ids = self.0.clone();
+        ids.extend_from_slice(more);
+        Facts::of(&ids)
+    }
 }
 
 /// Why an op was not authorized in a roll state.
@@ -345,6 +353,19 @@ impl Roll {
             r.status == Status::Member
                 && (r.roles.contains_key(&Role::Steward) || r.roles.contains_key(&Role::Convener))
         })
+    }
+
+    /// The grant that makes `member` convene every assembly (see [`Roll::convenes_all`]): the
+    /// steward grant, else the convener grant, as [`Roll::steward_or_convener`] picks.
+    pub(crate) fn convener_grant(&self, member: &MemberId) -> Option<OpId> {
+        let record = self
+            .members
+            .get(member)
+            .filter(|r| r.status == Status::Member)?;
+        [Role::Steward, Role::Convener]
+            .iter()
+            .find_map(|role| record.roles.get(role))
+            .copied()
     }
 
     /// True if `member` is an active member (not a guest, not removed).

@@ -105,18 +105,24 @@ impl Governance {
 impl Replica {
     /// Checks an assembly or poll op, or a ballot, at its causal position: `frontier` is its
     /// roll frontier, `past` the roll there. (The roll's own rules — standing, roles for
-    /// creating committees — were checked by `Roll::authorize`.)
+    /// creating committees — were checked by `Roll::authorize`.) Returns the ops the
+    /// authority rested on beyond the author's standing (the role grant or the appointment that
+    /// makes the author convene the assembly), to be kept with the op's roll facts: the
+    /// validity rule then holds for them too — should one not count, neither does the op.
+    /// `deps` are the op's named dependencies: an open it names is in its past without a walk.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn govern(
         &mut self,
         id: OpId,
         by: MemberId,
         lane: Lane,
         body: &Body,
+        deps: &[OpId],
         frontier: &[OpId],
         past: &Resolution,
-    ) -> Result<(), Denied> {
+    ) -> Result<Vec<OpId>, Denied> {
         match body {
-            Body::CreateAssembly(_) => Ok(()),
+            Body::CreateAssembly(_) => Ok(Vec::new()),
             Body::Convener(c) => {
                 let record = self.assembly_in_past(&c.assembly, frontier)?;
                 if record.lane != lane {
@@ -126,6 +132,7 @@ impl Replica {
                     return Err(Denied::NoSuchMember);
                 }
                 self.convenes(&AssemblyRef::Created(c.assembly), &by, frontier, past)
+                    .map(|fact| vec![fact])
             }
             Body::Join(j) => {
                 let record = self.assembly_in_past(&j.assembly, frontier)?;
@@ -137,7 +144,7 @@ impl Replica {
                     AssemblyKind::Society if !past.roll.is_member(&by) => {
                         Err(Denied::GuestNotAllowed)
                     }
-                    _ => Ok(()),
+                    _ => Ok(Vec::new()),
                 }
             }
             Body::Seat(s) => {
@@ -152,15 +159,15 @@ impl Replica {
                     return Err(Denied::NoSuchMember);
                 }
                 self.convenes(&AssemblyRef::Created(s.assembly), &by, frontier, past)
+                    .map(|fact| vec![fact])
             }
             Body::CreatePoll(p) => {
-                let blank = p.options.iter().any(|o| o.trim().is_empty());
-                let mut sorted: Vec<&String> = p.options.iter().collect();
-                sorted.sort();
-                sorted.dedup();
-                if blank
+                // The options must be ones the count accepts: `moot-star`'s check (none blank,
+                // no two the same name by `moot_text::fold`), or the poll could never be
+                // counted.
+                let countable = moot_star::Ballots::new(p.options.clone()).is_ok();
+                if !countable
                     || p.options.len() < 2
-                    || sorted.len() != p.options.len()
                     || p.seats == 0
                     || usize::from(p.seats) >= p.options.len()
                     || p.question.trim().is_empty()
@@ -182,13 +189,14 @@ impl Replica {
                     return Err(Denied::AssemblyLane);
                 }
                 self.convenes(&p.assembly, &by, frontier, past)
+                    .map(|fact| vec![fact])
             }
             Body::OpenPoll(o) => {
                 let poll = self.poll_in_past(&o.poll, frontier)?;
                 if poll.lane != lane {
                     return Err(Denied::AssemblyLane);
                 }
-                self.convenes(&poll.body.assembly, &by, frontier, past)?;
+                let fact = self.convenes(&poll.body.assembly, &by, frontier, past)?;
                 if poll.opens.iter().any(|open| self.in_past(open, frontier)) {
                     return Err(Denied::AlreadyOpen);
                 }
@@ -202,12 +210,12 @@ impl Replica {
                     });
                 }
                 self.governance.checked_electorate = Some((id, Arc::new(electorate)));
-                Ok(())
+                Ok(vec![fact])
             }
             Body::Ballot(b) => {
                 // The high-volume path: nothing is cloned.
                 let open = match self.governance.opens.get(&b.open) {
-                    Some(open) if self.in_past(&b.open, frontier) => open,
+                    Some(open) if deps.contains(&b.open) || self.in_past(&b.open, frontier) => open,
                     _ => return Err(Denied::PollNotOpen),
                 };
                 let poll = self
@@ -233,10 +241,10 @@ impl Replica {
                 if electorate.binary_search(&by.to_bytes()).is_err() {
                     return Err(Denied::NotInElectorate);
                 }
-                Ok(())
+                Ok(Vec::new())
             }
             Body::CloseStation(c) => {
-                let (open, poll) = self.open_in_past(&c.open, frontier)?;
+                let (open, poll) = self.open_in_past(&c.open, deps, frontier)?;
                 if poll.lane != lane {
                     return Err(Denied::AssemblyLane);
                 }
@@ -246,10 +254,10 @@ impl Replica {
                 if open.closes.iter().any(|c| self.in_past(c, frontier)) {
                     return Err(Denied::PollClosed);
                 }
-                Ok(())
+                Ok(Vec::new())
             }
             Body::ClosePoll(c) => {
-                let (open, poll) = self.open_in_past(&c.open, frontier)?;
+                let (open, poll) = self.open_in_past(&c.open, deps, frontier)?;
                 if poll.lane != lane {
                     return Err(Denied::AssemblyLane);
                 }
@@ -259,9 +267,9 @@ impl Replica {
                 if open.closes.iter().any(|c| self.in_past(c, frontier)) {
                     return Err(Denied::PollClosed);
                 }
-                Ok(())
+                Ok(Vec::new())
             }
-            _ => Ok(()),
+            _ => Ok(Vec::new()),
         }
     }
 
@@ -380,13 +388,17 @@ impl Replica {
         }
     }
 
+    /// The open `open` if it is in the past described by `frontier`. An op names the open it
+    /// is cast under (`deps`), so the ancestry walk — through every roll op written since the
+    /// open, for each ballot — is needed only for one that does not.
     fn open_in_past(
         &self,
         open: &OpId,
+        deps: &[OpId],
         frontier: &[OpId],
     ) -> Result<(OpenRecord, PollRecord), Denied> {
         let record = match self.governance.opens.get(open) {
-            Some(record) if self.in_past(open, frontier) => record,
+            Some(record) if deps.contains(open) || self.in_past(open, frontier) => record,
             _ => return Err(Denied::PollNotOpen),
         };
         let poll = self
@@ -401,16 +413,17 @@ impl Replica {
     /// Whether `member` convenes `assembly` at the position `frontier` (roll `past`): the
     /// hub's stewards and conveners convene every assembly; a created one also has its
     /// creator and the conveners appointed in it (the causally latest appointment or
-    /// dismissal of a member stands; of concurrent ones, the higher (depth, id)).
+    /// dismissal of a member stands; of concurrent ones, the higher (depth, id)). Returns the
+    /// op it rests on: the role grant, the appointment, or the assembly (for its creator).
     fn convenes(
         &self,
         assembly: &AssemblyRef,
         member: &MemberId,
         frontier: &[OpId],
         past: &Resolution,
-    ) -> Result<(), Denied> {
-        if past.roll.convenes_all(member) {
-            return Ok(());
+    ) -> Result<OpId, Denied> {
+        if let Some(grant) = past.roll.convener_grant(member) {
+            return Ok(grant);
         }
         let AssemblyRef::Created(a) = assembly else {
             return Err(Denied::NotConvener);
@@ -420,18 +433,20 @@ impl Replica {
             .assemblies
             .get(a)
             .is_some_and(|r| r.creator == *member);
-        let appointed = self.latest(
+        let appointed = self.latest_changes(
             self.governance
                 .conveners
                 .get(a)
                 .into_iter()
                 .flatten()
-                .filter(|(op, m, _)| m == member && self.in_past(op, frontier)),
+                .filter(|(op, m, _)| {
+                    m == member && self.in_past(op, frontier) && self.counts_at(op, past)
+                }),
         );
         match appointed.get(member) {
-            Some(true) => Ok(()),
-            Some(false) => Err(Denied::NotConvener),
-            None if creator && past.roll.is_member(member) => Ok(()),
+            Some((op, true)) => Ok(*op),
+            Some((_, false)) => Err(Denied::NotConvener),
+            None if creator && past.roll.is_member(member) => Ok(*a),
             None => Err(Denied::NotConvener),
         }
     }
@@ -442,6 +457,17 @@ impl Replica {
         &self,
         changes: impl Iterator<Item = &'a Change>,
     ) -> std::collections::BTreeMap<MemberId, bool> {
+        self.latest_changes(changes)
+            .into_iter()
+            .map(|(m, (_, on))| (m, on))
+            .collect()
+    }
+
+    /// [`Replica::latest`], with the op of each member's latest change.
+    fn latest_changes<'a>(
+        &self,
+        changes: impl Iterator<Item = &'a Change>,
+    ) -> std::collections::BTreeMap<MemberId, (OpId, bool)> {
         let mut best: std::collections::BTreeMap<MemberId, ((u64, OpId), bool)> =
             std::collections::BTreeMap::new();
         for (op, member, on) in changes {
@@ -453,7 +479,53 @@ impl Replica {
                 }
             }
         }
-        best.into_iter().map(|(m, (_, on))| (m, on)).collect()
+        best.into_iter()
+            .map(|(m, ((_, op), on))| (m, (op, on)))
+            .collect()
+    }
+
+    /// Whether an assembly change (a join, a seat, an appointment) counts at a position whose
+    /// roll is `past`: a public one unless that roll denied it; a members-lane one (the rolls
+    /// of pasts resolve public ops only) by the validity rule against that roll — its roll
+    /// facts count there (members-lane ones, an appointment, by this rule in turn) and it is
+    /// not beyond a cut there that it does not follow. So a seat by a steward removed
+    /// concurrently, beyond the removal's cut, puts no one in an electorate.
+    fn counts_at(&self, op: &OpId, past: &Resolution) -> bool {
+        let mut stack = vec![*op];
+        let mut seen: HashSet<OpId> = HashSet::default();
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            let Some(node) = self.rolls.get(&id) else {
+                return false;
+            };
+            if node.op.lane() == Lane::Public {
+                if past.denied.contains_key(&id) {
+                    return false;
+                }
+                continue;
+            }
+            let counts = self.counts(
+                past,
+                Some(&node.facts),
+                &node.op.author(),
+                node.op.lane(),
+                node.op.seq(),
+                &node.roll_parents,
+            );
+            if counts.is_err() {
+                return false;
+            }
+            stack.extend(
+                node.facts
+                    .ops()
+                    .iter()
+                    .filter(|f| self.member_rolls.contains(*f))
+                    .copied(),
+            );
+        }
+        true
     }
 
     /// Every roll op in the past described by `frontier`.
@@ -531,10 +603,12 @@ impl Replica {
                     _ => self.governance.joins.get(a),
                 };
                 let closure = self.roll_closure(frontier);
-                let state =
-                    self.latest(changes.into_iter().flatten().filter(|(op, _, _)| {
-                        closure.contains(op) && !past.denied.contains_key(op)
-                    }));
+                let state = self.latest(
+                    changes
+                        .into_iter()
+                        .flatten()
+                        .filter(|(op, _, _)| closure.contains(op) && self.counts_at(op, past)),
+                );
                 active
                     .filter(|m| state.get(m) == Some(&true))
                     .map(|m| m.to_bytes())
