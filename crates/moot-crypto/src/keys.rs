@@ -109,7 +109,7 @@ impl PartialOrd for PublicKey {
 
 impl Ord for PublicKey {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.to_bytes().cmp(&other.to_bytes())
+        self.0.as_bytes().cmp(other.0.as_bytes())
     }
 }
 

@@ -438,11 +438,23 @@ impl AddAs {
 #[derive(Serialize, Deserialize)]
 struct RollView {
     op_count: u64,
+    /// The replica's roll op count it was derived from (must match the stamp's).
+    roll_ops: u64,
     founder: Option<String>,
     members: Vec<MemberInfo>,
 }
 
 const ROLL_VIEW: &str = "roll";
+/// Which ops the stored roll view was made from: the store's op count (it is current while
+/// the store holds that many) and the replica's roll op count (it needs deriving again only
+/// when that grows).
+const ROLL_STAMP: &str = "roll-stamp";
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct RollStamp {
+    op_count: u64,
+    roll_ops: u64,
+}
 
 /// Hub metadata kept in the store.
 #[derive(Serialize, Deserialize)]
@@ -611,7 +623,8 @@ impl Node {
             },
         );
         store.create_hub(hub, &bytes, &[], &[(DEFAULT_HUB, &hub.0)])?;
-        self.ingest(hub, replica, ops)
+        let mut replica = replica;
+        self.ingest(hub, &mut replica, ops)
     }
 
     /// Validates `ops` (signatures checked on worker threads, then each op at its causal
@@ -622,38 +635,64 @@ impl Node {
     pub fn ingest<B: AsRef<[u8]> + Sync>(
         &self,
         hub: &HubId,
-        mut replica: Replica,
+        replica: &mut Replica,
         ops: &[B],
     ) -> Result<u64, NodeError> {
         let store = self.store()?;
-        let mut stored = 0;
-        let mut kept = Vec::new();
-        let mut kept_bytes = 0;
-        let mut chunks = ops.chunks(LOAD_BATCH).peekable();
-        while let Some(chunk) = chunks.next() {
-            for insertion in replica.insert_batch(chunk) {
-                if let moot_state::Outcome::Rejected(rejection) = &insertion.outcome {
-                    return Err(NodeError::Refused(rejection.reason.clone()));
+        // Storing runs on its own thread, one batch behind validation: the commits' writes
+        // and fsyncs overlap the next batch's signature checks. At most one batch waits.
+        let (sender, receiver) =
+            std::sync::mpsc::sync_channel::<Vec<(Authentic<SignedOp>, Verdict)>>(1);
+        let (validated, stored) = std::thread::scope(|scope| {
+            let writer = scope.spawn(move || -> Result<u64, NodeError> {
+                let mut stored = 0u64;
+                for batch in receiver {
+                    let refs: Vec<(&SignedOp, u8)> = batch
+                        .iter()
+                        .map(|(op, verdict)| (op.get(), verdict.to_byte()))
+                        .collect();
+                    store.put_kept(hub, &refs)?;
+                    stored += refs.len() as u64;
                 }
-                kept_bytes += insertion
-                    .kept
-                    .iter()
-                    .map(|(op, _)| op.bytes().len())
-                    .sum::<usize>();
-                kept.extend(insertion.kept);
-            }
-            // One durable transaction per STORE_BATCH_BYTES of ops (a commit costs an fsync).
-            if kept_bytes >= STORE_BATCH_BYTES || chunks.peek().is_none() {
-                let refs: Vec<(&SignedOp, u8)> = kept
-                    .iter()
-                    .map(|(op, verdict)| (op.get(), verdict.to_byte()))
-                    .collect();
-                store.put_kept(hub, &refs)?;
-                stored += refs.len() as u64;
-                kept.clear();
-                kept_bytes = 0;
-            }
-        }
+                Ok(stored)
+            });
+            let validated = (|| -> Result<(), NodeError> {
+                let mut kept = Vec::new();
+                let mut kept_bytes = 0;
+                let mut chunks = ops.chunks(LOAD_BATCH).peekable();
+                while let Some(chunk) = chunks.next() {
+                    for insertion in replica.insert_batch(chunk) {
+                        if let moot_state::Outcome::Rejected(rejection) = &insertion.outcome {
+                            return Err(NodeError::Refused(rejection.reason.clone()));
+                        }
+                        kept_bytes += insertion
+                            .kept
+                            .iter()
+                            .map(|(op, _)| op.bytes().len())
+                            .sum::<usize>();
+                        kept.extend(insertion.kept);
+                    }
+                    // One durable transaction per STORE_BATCH_BYTES of ops (a commit costs
+                    // an fsync).
+                    if kept_bytes >= STORE_BATCH_BYTES || chunks.peek().is_none() {
+                        kept_bytes = 0;
+                        if sender.send(std::mem::take(&mut kept)).is_err() {
+                            // The writer stopped: its error is reported below.
+                            break;
+                        }
+                    }
+                }
+                Ok(())
+            })();
+            drop(sender);
+            let stored = writer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (validated, stored)
+        });
+        // What was stored stays stored (each batch durably); the first error is reported.
+        let stored = stored?;
+        validated?;
         self.refresh_view(hub, replica)?;
         Ok(stored)
     }
@@ -1017,7 +1056,7 @@ impl Node {
             written.extend(write_body(&mut replica, &signer.device, body)?);
         }
         self.persist(hub, &written)?;
-        self.refresh_view(hub, replica)?;
+        self.refresh_view(hub, &mut replica)?;
         Ok(written.iter().map(|(op, _)| op.id()).collect())
     }
 
@@ -1206,22 +1245,51 @@ impl Node {
     fn roll_view(&self, hub: &HubId) -> Result<RollView, NodeError> {
         let store = self.store()?;
         let op_count = store.op_count(hub)?;
-        if let Some(bytes) = store.view(hub, ROLL_VIEW)?
+        if let Some(stamp) = self.roll_stamp(hub)?
+            && stamp.op_count == op_count
+            && let Some(bytes) = store.view(hub, ROLL_VIEW)?
             && let Ok(view) = postcard::from_bytes::<RollView>(&bytes)
-            && view.op_count == op_count
+            && view.roll_ops == stamp.roll_ops
         {
             return Ok(view);
         }
-        let replica = self.replica(hub)?;
-        self.write_view(hub, replica)
+        let mut replica = self.replica(hub)?;
+        self.write_view(hub, &mut replica)
     }
 
-    fn refresh_view(&self, hub: &HubId, replica: Replica) -> Result<Vec<MemberInfo>, NodeError> {
-        Ok(self.write_view(hub, replica)?.members)
+    fn roll_stamp(&self, hub: &HubId) -> Result<Option<RollStamp>, NodeError> {
+        Ok(self
+            .store()?
+            .view(hub, ROLL_STAMP)?
+            .and_then(|bytes| postcard::from_bytes::<RollStamp>(&bytes).ok()))
+    }
+
+    /// Brings the hub's views up to date with `replica` (just written to): the roll view is
+    /// derived again only when the replica holds roll ops the stored view was not made from
+    /// (ballots and other ops leave it as it is: only its stamp moves on); the poll views
+    /// always.
+    fn refresh_view(&self, hub: &HubId, replica: &mut Replica) -> Result<(), NodeError> {
+        let roll_ops = replica.roll_op_count() as u64;
+        if self
+            .roll_stamp(hub)?
+            .is_some_and(|s| s.roll_ops == roll_ops)
+        {
+            let op_count = self.store()?.op_count(hub)?;
+            self.write_poll_views(hub, replica, op_count)?;
+            return self.put_roll_stamp(hub, op_count, roll_ops);
+        }
+        self.write_view(hub, replica).map(drop)
+    }
+
+    fn put_roll_stamp(&self, hub: &HubId, op_count: u64, roll_ops: u64) -> Result<(), NodeError> {
+        let stamp = RollStamp { op_count, roll_ops };
+        let bytes = postcard::to_allocvec(&stamp).map_err(|e| NodeError::Corrupt(e.to_string()))?;
+        self.store()?.put_view(hub, ROLL_STAMP, &bytes)?;
+        Ok(())
     }
 
     /// Derives the roll view from `replica` and stores it.
-    fn write_view(&self, hub: &HubId, mut replica: Replica) -> Result<RollView, NodeError> {
+    fn write_view(&self, hub: &HubId, replica: &mut Replica) -> Result<RollView, NodeError> {
         let roll = replica.roll();
         let members: Vec<MemberInfo> = roll
             .members
@@ -1242,12 +1310,15 @@ impl Node {
             // The store's count (what `members` compares with): it also counts ops kept as
             // evidence but not loaded (refused after an upgrade).
             op_count: self.store()?.op_count(hub)?,
+            roll_ops: replica.roll_op_count() as u64,
             founder: roll.founder.map(|f| f.to_string()),
             members,
         };
         let bytes = postcard::to_allocvec(&view).map_err(|e| NodeError::Corrupt(e.to_string()))?;
         self.store()?.put_view(hub, ROLL_VIEW, &bytes)?;
-        self.write_poll_views(hub, &mut replica, view.op_count)?;
+        self.write_poll_views(hub, replica, view.op_count)?;
+        // After the view: a stamp names only a view already stored.
+        self.put_roll_stamp(hub, view.op_count, view.roll_ops)?;
         Ok(view)
     }
 

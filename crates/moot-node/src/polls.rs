@@ -341,7 +341,7 @@ impl Node {
             written.push((op, verdict));
         }
         self.persist(hub, &written)?;
-        self.refresh_view(hub, replica)?;
+        self.refresh_view(hub, &mut replica)?;
         Ok(id)
     }
 
@@ -653,8 +653,8 @@ impl Node {
         {
             return Ok(view);
         }
-        let replica = self.replica(hub)?;
-        self.write_view(hub, replica)?;
+        let mut replica = self.replica(hub)?;
+        self.write_view(hub, &mut replica)?;
         match store.view(hub, &view_name(poll))? {
             Some(bytes) => postcard::from_bytes::<PollResults>(&bytes)
                 .map_err(|e| NodeError::Corrupt(format!("poll view: {e}"))),

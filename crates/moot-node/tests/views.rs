@@ -251,3 +251,32 @@ fn an_op_resting_on_one_refused_after_an_upgrade_is_recorded_too_and_the_hub_loa
         replica.len() as u64 + 2
     );
 }
+
+#[test]
+fn ops_that_leave_the_roll_alone_move_only_the_roll_views_stamp() {
+    use moot_state::Body;
+    use moot_state::body::Checkpoint;
+    let (_dir, mut node, fay, hub) = fay_and_hub();
+    let ann = node.new_member_key("Ann", None).unwrap();
+    node.add_member(&hub, &fay, ann, "Ann", None, AddAs::Member)
+        .unwrap();
+    let members = node.members(&hub).unwrap();
+    let view = node.store().unwrap().view(&hub, "roll").unwrap().unwrap();
+    // A non-roll op: the roll view is not derived again (its bytes stay), yet it is current.
+    node.write(&hub, &fay, &[Body::Checkpoint(Checkpoint {})])
+        .unwrap();
+    assert_eq!(
+        node.store().unwrap().view(&hub, "roll").unwrap().unwrap(),
+        view
+    );
+    assert_eq!(node.members(&hub).unwrap(), members);
+    // A roll op derives it again.
+    let bob = node.new_member_key("Bob", None).unwrap();
+    node.add_member(&hub, &fay, bob, "Bob", None, AddAs::Member)
+        .unwrap();
+    assert_ne!(
+        node.store().unwrap().view(&hub, "roll").unwrap().unwrap(),
+        view
+    );
+    assert_eq!(node.members(&hub).unwrap().len(), 3);
+}

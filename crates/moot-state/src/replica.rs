@@ -509,6 +509,12 @@ impl Replica {
         self.index.reserve(additional);
     }
 
+    /// Roll ops held (accepted ones, judged and kept whole): the roll, and what is derived
+    /// from it, can only have changed if this grew.
+    pub fn roll_op_count(&self) -> usize {
+        self.rolls.len()
+    }
+
     /// Distinct roll frontiers interned (a diagnostic: they grow with roll ops and their
     /// concurrent combinations that kept ops present, never with refused ops).
     pub fn frontier_count(&self) -> usize {
@@ -1156,6 +1162,7 @@ impl Replica {
         };
         // The roll state of the op's causal past. An op held for an upgrade is not judged.
         let past = self.resolution(roll_parents_no);
+        let mut author_member = None;
         let mut facts = if verdict == Verdict::NeedsUpgrade {
             // Not judged, but never kept without its author's standing and lane: checked in
             // the roll of its past as for a kind this node does not know — unless that past
@@ -1170,14 +1177,17 @@ impl Replica {
             }
             crate::roll::Facts::default()
         } else {
-            match past.roll.authorize(&self.hub, &author, lane, &body) {
-                Ok(facts) => facts,
+            match past.roll.authorize_member(&self.hub, &author, lane, &body) {
+                Ok((facts, member)) => {
+                    author_member = member;
+                    facts
+                }
                 Err(denied) => return self.refuse(insider, id, Reason::Unauthorized(denied)),
             }
         };
         let mut governed = None;
         if verdict == Verdict::Accepted && Self::governed(op.kind()) {
-            let Some(member) = past.roll.member_of(&author) else {
+            let Some(member) = author_member else {
                 return self.refuse(insider, id, Reason::Unauthorized(Denied::UnknownDevice));
             };
             match self.govern(id, member, lane, &body, op.deps(), &roll_parents, &past) {

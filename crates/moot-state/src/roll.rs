@@ -427,6 +427,38 @@ impl Roll {
         Ok(facts)
     }
 
+    /// [`Roll::authorize`], also returning the author's member. Ballots (the high-volume kind)
+    /// and the other member-only assembly and poll ops look the author up once.
+    pub fn authorize_member(
+        &self,
+        hub: &HubId,
+        author: &DeviceId,
+        lane: Lane,
+        body: &Body,
+    ) -> Result<(Facts, Option<MemberId>), Denied> {
+        match body {
+            Body::Ballot(_)
+            | Body::Convener(_)
+            | Body::Seat(_)
+            | Body::CreatePoll(_)
+            | Body::OpenPoll(_)
+            | Body::CloseStation(_)
+            | Body::ClosePoll(_)
+                if self.founder.is_some() =>
+            {
+                let by = self.author(author)?;
+                if by.record.status != Status::Member {
+                    return Err(Denied::GuestNotAllowed);
+                }
+                Ok((Facts::of(&by.facts), Some(by.member)))
+            }
+            _ => {
+                let facts = self.authorize(hub, author, lane, body)?;
+                Ok((facts, self.member_of(author)))
+            }
+        }
+    }
+
     fn authorize_body(&self, hub: &HubId, author: &DeviceId, body: &Body) -> Result<Facts, Denied> {
         if let Body::Found(found) = body {
             if self.founder.is_some() {
@@ -694,6 +726,10 @@ impl Roll {
     /// The cuts that apply to ops by `device`: `(cut, last accepted seqs of this device)`.
     pub fn cuts_for(&self, device: &DeviceId) -> Vec<(Cut, LaneCut)> {
         let mut out = Vec::new();
+        // Most rolls have no cuts at all: nothing to look up.
+        if self.device_cuts.is_empty() && self.member_cuts.is_empty() {
+            return out;
+        }
         if let Some(cuts) = self.device_cuts.get(device) {
             out.extend(cuts.iter().map(|c| (*c, c.last_seq)));
         }

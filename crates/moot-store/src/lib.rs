@@ -291,7 +291,7 @@ fn looks_damaged(error: &std::io::Error) -> bool {
 }
 
 /// redb's page cache, in bytes.
-pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
+pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 /// How every store file is opened: a repair (which rewrites the file) is never started silently.
 fn builder() -> Builder {
@@ -1060,34 +1060,86 @@ fn insert_ops(
             .ok_or_else(|| corrupt("too many devices"))?,
         None => 0,
     };
-    for (op, verdict) in ops {
-        let id = op.id();
-        let known = find_position_by(
-            &ids,
-            &table,
-            |n| Ok(device_keys.get((hub_no, n))?.map(|v| *v.value())),
-            hub_no,
-            &id,
-        )?;
-        if known.is_some() {
+    // The index tables are keyed by hashes and keys, in no order the ops come in: each is
+    // looked up and written in key order (B-tree pages stay hot), the ops themselves in
+    // acceptance order.
+    let ids_of: Vec<OpId> = ops.iter().map(|(op, _)| op.id()).collect();
+    let mut by_id: Vec<usize> = (0..ops.len()).collect();
+    by_id.sort_unstable_by_key(|&i| ids_of.get(i).copied());
+    let mut skip = vec![false; ops.len()];
+    let mut previous: Option<OpId> = None;
+    for &i in &by_id {
+        let Some(id) = ids_of.get(i) else { continue };
+        let repeated = previous == Some(*id);
+        previous = Some(*id);
+        let stored = !repeated
+            && find_position_by(
+                &ids,
+                &table,
+                |n| Ok(device_keys.get((hub_no, n))?.map(|v| *v.value())),
+                hub_no,
+                id,
+            )?
+            .is_some();
+        if let Some(slot) = skip.get_mut(i) {
+            *slot = repeated || stored;
+        }
+    }
+    // Device numbers: known ones looked up in key order, new ones numbered in order of first
+    // appearance.
+    let mut authors: Vec<[u8; 32]> = ops
+        .iter()
+        .zip(&skip)
+        .filter(|(_, skipped)| !**skipped)
+        .map(|((op, _), _)| op.author().to_bytes())
+        .collect();
+    authors.sort_unstable();
+    authors.dedup();
+    let mut numbers: std::collections::HashMap<[u8; 32], u32> =
+        std::collections::HashMap::with_capacity(authors.len());
+    for author in &authors {
+        if let Some(n) = devices.get((hub_no, author))? {
+            numbers.insert(*author, n.value());
+        }
+    }
+    let mut new_devices: Vec<([u8; 32], u32)> = Vec::new();
+    let mut chain_keys: Vec<(u32, u8, u64, u64)> = Vec::with_capacity(ops.len());
+    let mut id_keys: Vec<(u32, u64)> = Vec::with_capacity(ops.len());
+    for (((op, verdict), id), skipped) in ops.iter().zip(&ids_of).zip(&skip) {
+        if *skipped {
             continue;
         }
         let author = op.author().to_bytes();
-        let existing = devices.get((hub_no, &author))?.map(|v| v.value());
-        let device_no = match existing {
-            Some(n) => n,
+        let device_no = match numbers.get(&author) {
+            Some(n) => *n,
             None => {
                 let n = next_device;
                 next_device = n
                     .checked_add(1)
                     .ok_or_else(|| corrupt("too many devices"))?;
-                devices.insert((hub_no, &author), n)?;
-                device_keys.insert((hub_no, n), &author)?;
+                numbers.insert(author, n);
+                new_devices.push((author, n));
                 n
             }
         };
-        let lane = op.lane().to_byte();
-        let seq = op.seq();
+        table.insert(
+            (hub_no, position),
+            elide(device_no, *verdict, op).as_slice(),
+        )?;
+        chain_keys.push((device_no, op.lane().to_byte(), op.seq(), position));
+        id_keys.push((id_prefix(id), position));
+        position += 1;
+    }
+    new_devices.sort_unstable();
+    for (author, n) in &new_devices {
+        devices.insert((hub_no, author), *n)?;
+    }
+    new_devices.sort_unstable_by_key(|(_, n)| *n);
+    for (author, n) in &new_devices {
+        device_keys.insert((hub_no, *n), author)?;
+    }
+    chain_keys.sort_unstable();
+    for (device_no, lane, seq, at) in chain_keys {
         if chains
             .range((hub_no, device_no, lane, seq, 0u64)..=(hub_no, device_no, lane, seq, u64::MAX))?
             .next()
@@ -1095,13 +1147,11 @@ fn insert_ops(
         {
             forked.insert((hub_no, device_no, lane), ())?;
         }
-        table.insert(
-            (hub_no, position),
-            elide(device_no, *verdict, op).as_slice(),
-        )?;
-        chains.insert((hub_no, device_no, lane, seq, position), ())?;
-        ids.insert((hub_no, id_prefix(&id), position), ())?;
-        position += 1;
+        chains.insert((hub_no, device_no, lane, seq, at), ())?;
+    }
+    id_keys.sort_unstable();
+    for (prefix, at) in id_keys {
+        ids.insert((hub_no, prefix, at), ())?;
     }
     Ok(())
 }

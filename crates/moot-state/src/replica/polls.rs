@@ -46,7 +46,7 @@ pub(super) struct PollRecord {
 pub(super) struct OpenRecord {
     poll: OpId,
     /// The electorate, sorted (computed when first needed).
-    electorate: Option<Arc<Vec<[u8; 32]>>>,
+    electorate: Option<Arc<Electorate>>,
     closes: Vec<OpId>,
     stations: Vec<(OpId, MemberId)>,
 }
@@ -92,7 +92,7 @@ pub(super) struct Governance {
     opens: HashMap<OpId, OpenRecord>,
     ballots: HashMap<OpId, PollBallots>,
     /// An electorate computed while checking an open, kept when the open is accepted.
-    checked_electorate: Option<(OpId, Arc<Vec<[u8; 32]>>)>,
+    checked_electorate: Option<(OpId, Arc<Electorate>)>,
 }
 
 impl Governance {
@@ -209,7 +209,8 @@ impl Replica {
                         actual,
                     });
                 }
-                self.governance.checked_electorate = Some((id, Arc::new(electorate)));
+                self.governance.checked_electorate =
+                    Some((id, Arc::new(Electorate::new(electorate))));
                 Ok(vec![fact])
             }
             Body::Ballot(b) => {
@@ -238,7 +239,7 @@ impl Replica {
                     return Err(Denied::PollClosed);
                 }
                 let electorate = self.electorate_of(&b.open)?;
-                if electorate.binary_search(&by.to_bytes()).is_err() {
+                if !electorate.contains(&by.to_bytes()) {
                     return Err(Denied::NotInElectorate);
                 }
                 Ok(Vec::new())
@@ -346,6 +347,14 @@ impl Replica {
             Body::Ballot(b) => {
                 if let (Some(open), Some(open_number)) = (g.opens.get(&b.open), open_number) {
                     let ballots = g.ballots.entry(open.poll).or_default();
+                    if ballots.records.is_empty() {
+                        // Room for one ballot per voter from the start (no regrowing).
+                        let voters = open.electorate.as_ref().map_or(0, |e| e.len());
+                        ballots.records.reserve(voters);
+                        ballots
+                            .scores
+                            .reserve(voters.saturating_mul(b.scores.len()));
+                    }
                     ballots.width = b.scores.len();
                     ballots.records.push(BallotRecord {
                         n,
@@ -620,7 +629,7 @@ impl Replica {
     }
 
     /// The electorate fixed by an accepted open (computed once, when first needed).
-    fn electorate_of(&mut self, open: &OpId) -> Result<Arc<Vec<[u8; 32]>>, Denied> {
+    fn electorate_of(&mut self, open: &OpId) -> Result<Arc<Electorate>, Denied> {
         let record = self.governance.opens.get(open).ok_or(Denied::PollNotOpen)?;
         if let Some(electorate) = &record.electorate {
             return Ok(electorate.clone());
@@ -637,7 +646,9 @@ impl Replica {
         let frontier = node.roll_parents.clone();
         let number = self.frontier_number(frontier.clone());
         let past = self.resolution(number);
-        let electorate = Arc::new(self.electorate_at(&poll, &frontier, &past)?);
+        let electorate = Arc::new(Electorate::new(
+            self.electorate_at(&poll, &frontier, &past)?,
+        ));
         if let Some(record) = self.governance.opens.get_mut(open) {
             record.electorate = Some(electorate.clone());
         }
@@ -1125,6 +1136,24 @@ impl Replica {
     /// Whether the body is checked by [`Replica::govern`].
     pub(super) fn governed(kind: u16) -> bool {
         kind::is_governance(kind) || kind == kind::BALLOT
+    }
+}
+
+/// An open's electorate: its members' ids, for O(1) membership tests.
+#[derive(Debug)]
+pub(super) struct Electorate(HashSet<[u8; 32]>);
+
+impl Electorate {
+    fn new(sorted: Vec<[u8; 32]>) -> Electorate {
+        Electorate(sorted.into_iter().collect())
+    }
+
+    fn contains(&self, member: &[u8; 32]) -> bool {
+        self.0.contains(member)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
     }
 }
 
