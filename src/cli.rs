@@ -126,6 +126,26 @@ pub enum AssemblyCommand {
         /// The assembly's id.
         assembly_id: String,
     },
+    /// Seat a member on a committee (a convener of the committee), or unseat them.
+    Seat {
+        /// The committee's id.
+        assembly_id: String,
+        /// The member's id.
+        member_id: String,
+        /// Unseat them instead.
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Appoint a convener of an assembly (a steward or one of its conveners), or dismiss one.
+    Convener {
+        /// The assembly's id.
+        assembly_id: String,
+        /// The member's id.
+        member_id: String,
+        /// Dismiss them instead.
+        #[arg(long)]
+        dismiss: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -60,6 +60,49 @@ pub fn assembly(global: &Global, command: &AssemblyCommand) -> anyhow::Result<()
                 format!("created {} {}: {id}", kind.as_str(), esc(&name)),
             )
         }
+        AssemblyCommand::Seat {
+            assembly_id,
+            member_id: member,
+            remove,
+        }
+        | AssemblyCommand::Convener {
+            assembly_id,
+            member_id: member,
+            dismiss: remove,
+        } => {
+            let seat = matches!(command, AssemblyCommand::Seat { .. });
+            let assembly = assembly_arg(assembly_id)?;
+            let member = member_id(member)?;
+            let mut session = open(global)?;
+            let hub = session.hub()?;
+            let signer = session.signer()?;
+            let op = if seat {
+                session
+                    .node
+                    .seat(&hub, &signer, &assembly, member, !*remove)
+            } else {
+                session
+                    .node
+                    .appoint_convener(&hub, &signer, &assembly, member, !*remove)
+            }
+            .node()?;
+            let (key, done) = match (seat, *remove) {
+                (true, false) => ("seated", "seated"),
+                (true, true) => ("seated", "unseated"),
+                (false, false) => ("convener", "appointed convener"),
+                (false, true) => ("convener", "dismissed as convener"),
+            };
+            print_saved(
+                global,
+                json!({
+                    "assembly_id": assembly_id,
+                    "member_id": member.to_string(),
+                    key: !*remove,
+                    "op_id": op.to_string(),
+                }),
+                done.to_string(),
+            )
+        }
         AssemblyCommand::Join { assembly_id } | AssemblyCommand::Leave { assembly_id } => {
             let joined = matches!(command, AssemblyCommand::Join { .. });
             let assembly = assembly_arg(assembly_id)?;

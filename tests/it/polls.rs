@@ -1125,3 +1125,86 @@ fn guests_and_members_cannot_vote_themselves_into_an_electorate() {
     vote(data, &later, cara, &["Yes=5"]);
     assert_eq!(data.ok(&["poll", "results", &later])["counted"], 1);
 }
+
+#[test]
+fn a_committee_votes_by_the_seats_its_conveners_give() {
+    let b = branch();
+    // Fay (a steward) creates the committee and appoints Ann its convener; Ann seats Bob and
+    // Cara, then unseats Cara.
+    let committee = field(
+        &b.data
+            .ok(&["assembly", "create", "Executive", "--kind", "committee"]),
+        "assembly_id",
+    );
+    let appointed = b.data.ok(&["assembly", "convener", &committee, &b.ann]);
+    assert_eq!(appointed["convener"], true);
+    // Bob is not a convener: he cannot seat anyone.
+    let (code, kind, message) = refused(
+        &b.data,
+        &["--as", &b.bob, "assembly", "seat", &committee, &b.bob],
+    );
+    assert_eq!((code, kind.as_str()), (1, "refused"), "{message}");
+    for who in [&b.bob, &b.cara] {
+        let seated = b
+            .data
+            .ok(&["--as", &b.ann, "assembly", "seat", &committee, who]);
+        assert_eq!(seated["seated"], true);
+    }
+    let unseated = b.data.ok(&[
+        "--as", &b.ann, "assembly", "seat", &committee, &b.cara, "--remove",
+    ]);
+    assert_eq!(unseated["seated"], false);
+    // Committees are not joined.
+    let (code, kind, _) = refused(&b.data, &["--as", &b.dan, "assembly", "join", &committee]);
+    assert_eq!((code, kind.as_str()), (1, "refused"));
+    let listed = b.data.ok(&["assemblies"]);
+    let entry = listed["assemblies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["assembly_id"] == committee.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(entry["members"], json!([b.bob]));
+    // Ann (its convener, not a steward) runs its poll: only Bob is in the electorate.
+    let poll = field(
+        &b.data.ok(&[
+            "--as",
+            &b.ann,
+            "poll",
+            "create",
+            "--assembly",
+            &committee,
+            "--question",
+            "Chair?",
+            "--option",
+            "Bob",
+            "--option",
+            "Cara",
+        ]),
+        "poll_id",
+    );
+    let opened = b.data.ok(&["--as", &b.ann, "poll", "open", &poll]);
+    assert_eq!(opened["electorate"], 1);
+    vote(&b.data, &poll, &b.bob, &["Bob=5"]);
+    let (code, kind, _) = refused(
+        &b.data,
+        &["--as", &b.cara, "vote", &poll, "--score", "Cara=5"],
+    );
+    assert_eq!((code, kind.as_str()), (1, "refused"));
+    // Dismissed, Ann no longer convenes it: she cannot seat Dan.
+    b.data
+        .ok(&["assembly", "convener", &committee, &b.ann, "--dismiss"]);
+    let (code, kind, _) = refused(
+        &b.data,
+        &["--as", &b.ann, "assembly", "seat", &committee, &b.dan],
+    );
+    assert_eq!((code, kind.as_str()), (1, "refused"));
+    // She is still the poll's returning officer (its creator): she closes it.
+    b.data.ok(&["--as", &b.ann, "poll", "close", &poll]);
+    let results = b.data.ok(&["poll", "results", &poll]);
+    assert_eq!(results["stage"], "closed");
+    assert_eq!(results["counted"], 1);
+    assert_eq!(results["winners"], json!(["Bob"]));
+    let _ = (&b.fay, &b.eve);
+}

@@ -11,8 +11,8 @@
 use moot_crypto::{OpId, PublicKey};
 use moot_star::Summary;
 use moot_state::body::{
-    AssemblyKind, AssemblyRef, Ballot, ClosePoll, CloseStation, CreateAssembly, CreatePoll, Join,
-    OpenPoll,
+    AssemblyKind, AssemblyRef, Ballot, ClosePoll, CloseStation, Convener, CreateAssembly,
+    CreatePoll, Join, OpenPoll, Seat,
 };
 use moot_state::poll::{AssemblyInfo, Exclusion, Flag, PollCount, PollInfo};
 use moot_state::{Body, Lane, Limits, Replica, Retain};
@@ -295,6 +295,24 @@ fn view_name(poll: &OpId) -> String {
     format!("poll/{poll}")
 }
 
+/// The create op of a created assembly (automatic societies have none).
+fn created(assembly: &AssemblyRef) -> Result<OpId, NodeError> {
+    match assembly {
+        AssemblyRef::Created(id) => Ok(*id),
+        other => Err(NodeError::Automatic(assembly_id(other))),
+    }
+}
+
+/// The lane of a created assembly the replica holds.
+fn assembly_lane(replica: &mut Replica, id: OpId) -> Result<Lane, NodeError> {
+    replica
+        .assemblies()
+        .iter()
+        .find(|a| a.assembly == AssemblyRef::Created(id))
+        .map(|a| a.lane)
+        .ok_or_else(|| NodeError::NoSuchAssembly(id.to_string()))
+}
+
 /// A poll the replica holds, or `NoSuchPoll`.
 fn held_poll(replica: &mut Replica, poll: &OpId) -> Result<PollInfo, NodeError> {
     replica
@@ -391,6 +409,55 @@ impl Node {
                     joined,
                 }),
                 lane,
+                refs: vec![id],
+                covering: false,
+            })
+        })
+    }
+
+    /// Seats (or unseats) a member on a committee (a convener of the committee).
+    pub fn seat(
+        &self,
+        hub: &moot_crypto::HubId,
+        signer: &Signer,
+        assembly: &AssemblyRef,
+        member: PublicKey,
+        seated: bool,
+    ) -> Result<OpId, NodeError> {
+        let id = created(assembly)?;
+        self.write_poll_op(hub, signer, |replica| {
+            Ok(PollWrite {
+                body: Body::Seat(Seat {
+                    assembly: id,
+                    member,
+                    seated,
+                }),
+                lane: assembly_lane(replica, id)?,
+                refs: vec![id],
+                covering: false,
+            })
+        })
+    }
+
+    /// Appoints (or dismisses) a convener of a created assembly (a steward, or one of its
+    /// conveners).
+    pub fn appoint_convener(
+        &self,
+        hub: &moot_crypto::HubId,
+        signer: &Signer,
+        assembly: &AssemblyRef,
+        member: PublicKey,
+        convener: bool,
+    ) -> Result<OpId, NodeError> {
+        let id = created(assembly)?;
+        self.write_poll_op(hub, signer, |replica| {
+            Ok(PollWrite {
+                body: Body::Convener(Convener {
+                    assembly: id,
+                    member,
+                    convener,
+                }),
+                lane: assembly_lane(replica, id)?,
                 refs: vec![id],
                 covering: false,
             })
