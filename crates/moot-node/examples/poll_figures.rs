@@ -97,6 +97,39 @@ fn main() {
             load
         );
         if keep {
+            // The parts, alone: storing the ballots (already checked) in a store holding the
+            // hub, in transactions of the same size as ingest's.
+            let other = tempfile::tempdir().unwrap();
+            let mut store_only = Node::open(&other.path().join("node")).unwrap();
+            store_only
+                .init_with_keys(
+                    "Founder",
+                    moot_state::sample::key(1, 0),
+                    moot_state::sample::key(2, 0),
+                )
+                .unwrap();
+            store_only
+                .import_hub(&sample.hub, "Sample poll hub", &sample.setup)
+                .unwrap();
+            let ops: Vec<SignedOp> = sample
+                .ballots
+                .iter()
+                .map(|b| SignedOp::decode(b).unwrap())
+                .collect();
+            let start = Instant::now();
+            for chunk in ops.chunks(50_000) {
+                let refs: Vec<(&SignedOp, u8)> = chunk.iter().map(|op| (op, 0)).collect();
+                store_only
+                    .store()
+                    .unwrap()
+                    .put_kept(&sample.hub, &refs)
+                    .unwrap();
+            }
+            println!(
+                "storing the {} ballots alone (no checks): {:.2?}",
+                ops.len(),
+                start.elapsed()
+            );
             println!("poll {} in {}", sample.poll, dir.display());
         }
     }
