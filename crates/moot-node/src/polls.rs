@@ -392,26 +392,8 @@ impl Node {
         assembly: &AssemblyRef,
         joined: bool,
     ) -> Result<OpId, NodeError> {
-        let AssemblyRef::Created(id) = assembly else {
-            return Err(NodeError::Automatic(assembly_id(assembly)));
-        };
-        let id = *id;
-        self.write_poll_op(hub, signer, |replica| {
-            let lane = replica
-                .assemblies()
-                .iter()
-                .find(|a| a.assembly == AssemblyRef::Created(id))
-                .map(|a| a.lane)
-                .ok_or_else(|| NodeError::NoSuchAssembly(id.to_string()))?;
-            Ok(PollWrite {
-                body: Body::Join(Join {
-                    assembly: id,
-                    joined,
-                }),
-                lane,
-                refs: vec![id],
-                covering: false,
-            })
+        self.write_in_assembly(hub, signer, assembly, |assembly| {
+            Body::Join(Join { assembly, joined })
         })
     }
 
@@ -424,17 +406,11 @@ impl Node {
         member: PublicKey,
         seated: bool,
     ) -> Result<OpId, NodeError> {
-        let id = created(assembly)?;
-        self.write_poll_op(hub, signer, |replica| {
-            Ok(PollWrite {
-                body: Body::Seat(Seat {
-                    assembly: id,
-                    member,
-                    seated,
-                }),
-                lane: assembly_lane(replica, id)?,
-                refs: vec![id],
-                covering: false,
+        self.write_in_assembly(hub, signer, assembly, |assembly| {
+            Body::Seat(Seat {
+                assembly,
+                member,
+                seated,
             })
         })
     }
@@ -449,14 +425,28 @@ impl Node {
         member: PublicKey,
         convener: bool,
     ) -> Result<OpId, NodeError> {
+        self.write_in_assembly(hub, signer, assembly, |assembly| {
+            Body::Convener(Convener {
+                assembly,
+                member,
+                convener,
+            })
+        })
+    }
+
+    /// Writes an op about a created assembly (`body` of its create op's id), in its lane,
+    /// naming it.
+    fn write_in_assembly(
+        &self,
+        hub: &moot_crypto::HubId,
+        signer: &Signer,
+        assembly: &AssemblyRef,
+        body: impl FnOnce(OpId) -> Body,
+    ) -> Result<OpId, NodeError> {
         let id = created(assembly)?;
         self.write_poll_op(hub, signer, |replica| {
             Ok(PollWrite {
-                body: Body::Convener(Convener {
-                    assembly: id,
-                    member,
-                    convener,
-                }),
+                body: body(id),
                 lane: assembly_lane(replica, id)?,
                 refs: vec![id],
                 covering: false,

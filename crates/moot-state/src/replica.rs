@@ -1909,10 +1909,7 @@ impl Replica {
         {
             return Err(DraftError::WrongLane { kind, expected });
         }
-        let (seq, prev) = match self.chain_head(device, lane) {
-            Some((seq, id)) => (seq + 1, Some(id)),
-            None => (1, None),
-        };
+        let (seq, prev) = self.next_in_chain(device, lane);
         let mut deps: BTreeSet<OpId> = self.uncovered_heads(lane, prev).collect();
         for r in refs {
             let (_, meta) = self.index.get(r).ok_or(DraftError::UnknownDependency(*r))?;
@@ -2036,10 +2033,7 @@ impl Replica {
             let (kind, bytes) = Body::Checkpoint(Checkpoint {})
                 .encode()
                 .ok_or_else(|| refused(Reason::MalformedBody(BodyError::Limit(0))))?;
-            let (seq, prev) = match self.chain_head(&device.public(), lane) {
-                Some((seq, id)) => (seq + 1, Some(id)),
-                None => (1, None),
-            };
+            let (seq, prev) = self.next_in_chain(&device.public(), lane);
             let draft = Draft {
                 lane,
                 seq,
@@ -2085,10 +2079,7 @@ impl Replica {
         let (kind, bytes) = body
             .encode()
             .ok_or_else(|| refused(Reason::MalformedBody(BodyError::Limit(kind::CHECKPOINT))))?;
-        let (seq, prev) = match self.chain_head(device, lane) {
-            Some((seq, id)) => (seq + 1, Some(id)),
-            None => (1, None),
-        };
+        let (seq, prev) = self.next_in_chain(device, lane);
         let take =
             moot_crypto::op::MAX_DEPS.saturating_sub(room.min(moot_crypto::op::MAX_DEPS / 2));
         let deps: Vec<OpId> = self
@@ -2104,6 +2095,14 @@ impl Replica {
             kind,
             body: bytes,
         })
+    }
+
+    /// The `seq` and `prev` of `device`'s next op in `lane`.
+    fn next_in_chain(&self, device: &DeviceId, lane: Lane) -> (u64, Option<OpId>) {
+        match self.chain_head(device, lane) {
+            Some((seq, id)) => (seq + 1, Some(id)),
+            None => (1, None),
+        }
     }
 
     /// The roll heads of `lane` not already in the past of `prev` (the device's own chain).

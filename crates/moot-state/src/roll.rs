@@ -181,6 +181,21 @@ impl Status {
     }
 }
 
+/// The assembly and poll ops only an active member (not a guest) may write, whatever else
+/// the replica checks of them at their causal position.
+fn members_only(body: &Body) -> bool {
+    matches!(
+        body,
+        Body::Convener(_)
+            | Body::Seat(_)
+            | Body::CreatePoll(_)
+            | Body::OpenPoll(_)
+            | Body::Ballot(_)
+            | Body::CloseStation(_)
+            | Body::ClosePoll(_)
+    )
+}
+
 /// One person on the roll.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberRecord {
@@ -407,19 +422,8 @@ impl Roll {
     ) -> Result<Facts, Denied> {
         let facts = self.authorize_body(hub, author, body)?;
         // Assembly and poll ops (but joins) were authorized for members only already.
-        let member_only = matches!(
-            body,
-            Body::CreateAssembly(_)
-                | Body::Convener(_)
-                | Body::Seat(_)
-                | Body::CreatePoll(_)
-                | Body::OpenPoll(_)
-                | Body::Ballot(_)
-                | Body::CloseStation(_)
-                | Body::ClosePoll(_)
-        );
         if lane == Lane::Members
-            && !member_only
+            && !(members_only(body) || matches!(body, Body::CreateAssembly(_)))
             && self.author(author)?.record.status != Status::Member
         {
             return Err(Denied::GuestNotAllowed);
@@ -437,15 +441,7 @@ impl Roll {
         body: &Body,
     ) -> Result<(Facts, Option<MemberId>), Denied> {
         match body {
-            Body::Ballot(_)
-            | Body::Convener(_)
-            | Body::Seat(_)
-            | Body::CreatePoll(_)
-            | Body::OpenPoll(_)
-            | Body::CloseStation(_)
-            | Body::ClosePoll(_)
-                if self.founder.is_some() =>
-            {
+            _ if members_only(body) && self.founder.is_some() => {
                 let by = self.author(author)?;
                 if by.record.status != Status::Member {
                     return Err(Denied::GuestNotAllowed);

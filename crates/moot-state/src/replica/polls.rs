@@ -515,15 +515,7 @@ impl Replica {
                 }
                 continue;
             }
-            let counts = self.counts(
-                past,
-                Some(&node.facts),
-                &node.op.author(),
-                node.op.lane(),
-                node.op.seq(),
-                &node.roll_parents,
-            );
-            if counts.is_err() {
+            if self.member_roll_verdict(&id, past).is_err() {
                 return false;
             }
             stack.extend(
@@ -580,15 +572,7 @@ impl Replica {
                     let Body::SetConstituency(set) = &node.body else {
                         continue;
                     };
-                    let counts = self.counts(
-                        past,
-                        Some(&node.facts),
-                        &node.op.author(),
-                        node.op.lane(),
-                        node.op.seq(),
-                        &node.roll_parents,
-                    );
-                    if counts.is_ok() {
+                    if self.member_roll_verdict(&id, past).is_ok() {
                         constituency.insert(set.member, set.constituency.clone());
                     }
                 }
