@@ -445,6 +445,16 @@ struct RollView {
 }
 
 const ROLL_VIEW: &str = "roll";
+/// Bytes of checksum after a stored view.
+const VIEW_SEAL: usize = 8;
+
+fn view_seal(view: &[u8]) -> [u8; VIEW_SEAL] {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(view);
+    let mut seal = [0u8; VIEW_SEAL];
+    seal.copy_from_slice(&digest[..VIEW_SEAL]);
+    seal
+}
 /// Which ops the stored roll view was made from: the store's op count (it is current while
 /// the store holds that many) and the replica's roll op count (it needs deriving again only
 /// when that grows).
@@ -1247,7 +1257,7 @@ impl Node {
         let op_count = store.op_count(hub)?;
         if let Some(stamp) = self.roll_stamp(hub)?
             && stamp.op_count == op_count
-            && let Some(bytes) = store.view(hub, ROLL_VIEW)?
+            && let Some(bytes) = self.view(hub, ROLL_VIEW)?
             && let Ok(view) = postcard::from_bytes::<RollView>(&bytes)
             && view.roll_ops == stamp.roll_ops
         {
@@ -1257,9 +1267,35 @@ impl Node {
         self.write_view(hub, &mut replica)
     }
 
+    /// Stores a derived view, sealed with a checksum: the first 8 bytes of SHA-256 of the
+    /// view, after it. A view is a cache: one whose bytes changed on disk is derived again
+    /// from the ops, never believed.
+    pub(crate) fn put_view(&self, hub: &HubId, name: &str, view: &[u8]) -> Result<(), NodeError> {
+        let mut sealed = Vec::with_capacity(view.len() + VIEW_SEAL);
+        sealed.extend_from_slice(view);
+        sealed.extend_from_slice(&view_seal(view));
+        self.store()?.put_view(hub, name, &sealed)?;
+        Ok(())
+    }
+
+    /// A derived view, if stored and its checksum holds.
+    pub(crate) fn view(&self, hub: &HubId, name: &str) -> Result<Option<Vec<u8>>, NodeError> {
+        let Some(mut sealed) = self.store()?.view(hub, name)? else {
+            return Ok(None);
+        };
+        let Some(at) = sealed.len().checked_sub(VIEW_SEAL) else {
+            return Ok(None);
+        };
+        let (view, seal) = sealed.split_at(at);
+        if seal != view_seal(view) {
+            return Ok(None);
+        }
+        sealed.truncate(at);
+        Ok(Some(sealed))
+    }
+
     fn roll_stamp(&self, hub: &HubId) -> Result<Option<RollStamp>, NodeError> {
         Ok(self
-            .store()?
             .view(hub, ROLL_STAMP)?
             .and_then(|bytes| postcard::from_bytes::<RollStamp>(&bytes).ok()))
     }
@@ -1284,7 +1320,7 @@ impl Node {
     fn put_roll_stamp(&self, hub: &HubId, op_count: u64, roll_ops: u64) -> Result<(), NodeError> {
         let stamp = RollStamp { op_count, roll_ops };
         let bytes = postcard::to_allocvec(&stamp).map_err(|e| NodeError::Corrupt(e.to_string()))?;
-        self.store()?.put_view(hub, ROLL_STAMP, &bytes)?;
+        self.put_view(hub, ROLL_STAMP, &bytes)?;
         Ok(())
     }
 
@@ -1315,7 +1351,7 @@ impl Node {
             members,
         };
         let bytes = postcard::to_allocvec(&view).map_err(|e| NodeError::Corrupt(e.to_string()))?;
-        self.store()?.put_view(hub, ROLL_VIEW, &bytes)?;
+        self.put_view(hub, ROLL_VIEW, &bytes)?;
         self.write_poll_views(hub, replica, view.op_count)?;
         // After the view: a stamp names only a view already stored.
         self.put_roll_stamp(hub, view.op_count, view.roll_ops)?;

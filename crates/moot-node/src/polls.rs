@@ -704,7 +704,7 @@ impl Node {
     ) -> Result<PollResults, NodeError> {
         let store = self.store()?;
         let op_count = store.op_count(hub)?;
-        if let Some(bytes) = store.view(hub, &view_name(poll))?
+        if let Some(bytes) = self.view(hub, &view_name(poll))?
             && let Ok(view) = postcard::from_bytes::<PollResults>(&bytes)
             && view.op_count == op_count
         {
@@ -712,7 +712,7 @@ impl Node {
         }
         let mut replica = self.replica(hub)?;
         self.write_view(hub, &mut replica)?;
-        match store.view(hub, &view_name(poll))? {
+        match self.view(hub, &view_name(poll))? {
             Some(bytes) => postcard::from_bytes::<PollResults>(&bytes)
                 .map_err(|e| NodeError::Corrupt(format!("poll view: {e}"))),
             None => {
@@ -741,8 +741,7 @@ impl Node {
             let view = results_view(op_count, &count);
             let bytes =
                 postcard::to_allocvec(&view).map_err(|e| NodeError::Corrupt(e.to_string()))?;
-            self.store()?
-                .put_view(hub, &view_name(&info.poll), &bytes)?;
+            self.put_view(hub, &view_name(&info.poll), &bytes)?;
         }
         Ok(())
     }
