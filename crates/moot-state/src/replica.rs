@@ -767,7 +767,7 @@ impl Replica {
             return Self::single(Outcome::Duplicate(id));
         }
         let mut kept = Vec::new();
-        let outcome = self.admit(op, source, &mut kept);
+        let outcome = self.admit(op, source, &mut kept, false);
         let mut released = Vec::new();
         if let Some(id) = self.settled(&outcome) {
             self.release(id, &mut released, &mut kept);
@@ -803,7 +803,10 @@ impl Replica {
         }
         if stored != Verdict::Accepted || kind::is_roll(op.kind()) {
             let mut kept = Vec::new();
-            return match self.admit(op, Source::DEFAULT, &mut kept) {
+            // An accepted op's certificates were checked when it arrived (verdicts are final,
+            // like its signature); an op an older version could not judge never had them checked.
+            let checked = stored == Verdict::Accepted;
+            return match self.admit(op, Source::DEFAULT, &mut kept, checked) {
                 Outcome::Accepted(_) => Ok(Verdict::Accepted),
                 Outcome::Unsupported(_) => Ok(Verdict::Unsupported),
                 Outcome::NeedsUpgrade(_) => Ok(Verdict::NeedsUpgrade),
@@ -974,7 +977,7 @@ impl Replica {
                     usage.ops = usage.ops.saturating_sub(1);
                     usage.bytes = usage.bytes.saturating_sub(waiting.op.bytes().len());
                 }
-                let outcome = self.admit(waiting.op, source, kept);
+                let outcome = self.admit(waiting.op, source, kept, false);
                 if let Some(id) = self.settled(&outcome) {
                     queue.push(id);
                 }
@@ -1039,11 +1042,14 @@ impl Replica {
     }
 
     /// The checks after authentication. A kept op is pushed on `kept` with its verdict.
+    /// `certificates_checked`: the device certificates the body carries were verified already
+    /// (an accepted op restored from the node's own store), so they are not verified again.
     fn admit(
         &mut self,
         op: Authentic<SignedOp>,
         source: Source,
         kept: &mut Vec<(Authentic<SignedOp>, Verdict)>,
+        certificates_checked: bool,
     ) -> Outcome {
         let id = op.id();
         // Refusals are remembered only for devices a certificate here names: anything else
@@ -1065,7 +1071,7 @@ impl Replica {
                 },
             );
         }
-        if !body.check_certificates(&self.hub, &op.author()) {
+        if !certificates_checked && !body.check_certificates(&self.hub, &op.author()) {
             let denied = match body {
                 Body::Found(_) => Denied::BadGenesis,
                 _ => Denied::BadCertificate,
