@@ -572,12 +572,15 @@ fn votes_and_closes_by_the_wrong_people_are_refused_and_write_nothing() {
     let poll = branch.poll("3");
     let r = |args: &[&str], code, kind, needle| branch.refuses(&witness, args, code, kind, needle);
 
-    // Before the open nobody votes, and its results are not there yet.
+    // Before the open nobody votes, and its results are not there yet: each says so, and how
+    // to open it (not the rules' words about a ballot's causal past).
+    let not_open =
+        format!("poll {poll} is not open yet: a convener opens it with `moot poll open {poll}`");
     r(
         &["--as", bob, "vote", &poll, "--score", "Buses=5"],
         1,
         "refused",
-        "not open",
+        &not_open,
     );
     r(&["poll", "results", &poll], 1, "refused", "not open yet");
     // Only a convener opens it: Bob is a member of the group, not its convener.
@@ -587,12 +590,18 @@ fn votes_and_closes_by_the_wrong_people_are_refused_and_write_nothing() {
         "refused",
         "convener",
     );
-    // Nor is a close possible before the open.
+    // Nor is a close, or a station's, possible before the open.
     r(
         &["--as", cara, "poll", "close", &poll],
         1,
         "refused",
-        "not open",
+        &not_open,
+    );
+    r(
+        &["--as", bob, "poll", "close-station", &poll],
+        1,
+        "refused",
+        &not_open,
     );
     let seed = field(&data.ok(&["--as", ann, "poll", "open", &poll]), "seed");
     r(

@@ -587,11 +587,9 @@ impl Node {
         let mut revision = 0;
         let id = self.write_poll_op(hub, signer, |replica| {
             let info = held_poll(replica, &poll)?;
-            let open = info.open.ok_or_else(|| {
-                NodeError::Refused(moot_state::Reason::Unauthorized(
-                    moot_state::Denied::PollNotOpen,
-                ))
-            })?;
+            let open = info
+                .open
+                .ok_or_else(|| NodeError::PollNotOpenYet(poll.to_string()))?;
             let mut ballot = vec![0u8; info.options.len()];
             let mut seen = vec![false; info.options.len()];
             for (name, score) in scores {
@@ -675,11 +673,9 @@ impl Node {
         let poll = *poll;
         self.write_poll_op(hub, signer, |replica| {
             let info = held_poll(replica, &poll)?;
-            let open = info.open.ok_or_else(|| {
-                NodeError::Refused(moot_state::Reason::Unauthorized(
-                    moot_state::Denied::PollNotOpen,
-                ))
-            })?;
+            let open = info
+                .open
+                .ok_or_else(|| NodeError::PollNotOpenYet(poll.to_string()))?;
             Ok(PollWrite {
                 body: body(open),
                 lane: info.lane,
