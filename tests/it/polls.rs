@@ -1217,3 +1217,74 @@ fn a_committee_votes_by_the_seats_its_conveners_give() {
     assert_eq!(results["winners"], json!(["Bob"]));
     let _ = (&b.fay, &b.eve);
 }
+
+#[test]
+fn a_poll_names_a_constituency_on_the_roll_and_opens_only_with_someone_to_vote() {
+    let b = branch();
+    let witness = b.witness();
+    let r = |args: &[&str], code, kind, needle| b.refuses(&witness, args, code, kind, needle);
+    for who in [&b.ann, &b.bob] {
+        b.data
+            .ok(&["member", "update", who, "--constituency", "North Ward"]);
+    }
+    let create = |assembly: &str| -> Vec<String> {
+        [
+            "poll",
+            "create",
+            "--assembly",
+            assembly,
+            "--question",
+            "Ward rep?",
+            "--option",
+            "Ann",
+            "--option",
+            "Bob",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    // Constituencies match exactly: another case is another constituency, which nobody is in.
+    // A poll there could never be voted in, so it is not created: the message names the one
+    // meant, or lists those on the roll.
+    let lower = create("constituency:north ward");
+    let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
+    r(
+        &lower,
+        1,
+        "not_found",
+        "no constituency \"north ward\" on the roll (did you mean constituency:North Ward?)",
+    );
+    let typo = create("constituency:Nowhere");
+    let typo: Vec<&str> = typo.iter().map(String::as_str).collect();
+    r(
+        &typo,
+        1,
+        "not_found",
+        "(constituencies: \"North Ward\"); a steward sets a member's",
+    );
+    // The constituency on the roll: its members vote, others are not in the electorate.
+    let good = create("constituency:North Ward");
+    let good: Vec<&str> = good.iter().map(String::as_str).collect();
+    let poll = field(&b.data.ok(&good), "poll_id");
+    assert_eq!(b.data.ok(&["poll", "open", &poll])["electorate"], 2);
+    vote(&b.data, &poll, &b.ann, &["Bob=5"]);
+    let (code, kind, message) = refused(
+        &b.data,
+        &["--as", &b.cara, "vote", &poll, "--score", "Ann=5"],
+    );
+    assert_eq!((code, kind.as_str()), (1, "refused"), "{message}");
+
+    // A working group nobody has joined yet: its poll is created, but opening it now would
+    // fix an empty electorate for good, so the open is refused, saying why.
+    let empty = field(
+        &b.data
+            .ok(&["assembly", "create", "Empty", "--kind", "working-group"]),
+        "assembly_id",
+    );
+    let args = create(&empty);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let poll = field(&b.data.ok(&args), "poll_id");
+    r(&["poll", "open", &poll], 1, "refused", "nobody is in");
+    b.data.ok(&["assembly", "join", &empty]);
+    assert_eq!(b.data.ok(&["poll", "open", &poll])["electorate"], 1);
+}

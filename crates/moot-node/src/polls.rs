@@ -509,13 +509,27 @@ impl Node {
         }
         let assembly = spec.assembly;
         self.write_poll_op(hub, signer, |replica| {
-            let lane = match &assembly {
-                AssemblyRef::Created(id) => replica
-                    .assemblies()
-                    .iter()
-                    .find(|a| a.assembly == assembly)
-                    .map(|a| a.lane)
-                    .ok_or_else(|| NodeError::NoSuchAssembly(id.to_string()))?,
+            let assemblies = replica.assemblies();
+            let held = assemblies.iter().find(|a| a.assembly == assembly);
+            let lane = match (&assembly, held) {
+                (_, Some(held)) => held.lane,
+                (AssemblyRef::Created(id), None) => {
+                    return Err(NodeError::NoSuchAssembly(id.to_string()));
+                }
+                // A constituency no member is in: the rules would take the poll, but nobody
+                // could ever vote in it (a typo, or another case: names match exactly).
+                (AssemblyRef::Constituency(name), None) => {
+                    return Err(NodeError::NoSuchConstituency {
+                        name: name.clone(),
+                        known: assemblies
+                            .iter()
+                            .filter_map(|a| match &a.assembly {
+                                AssemblyRef::Constituency(c) => Some(c.clone()),
+                                _ => None,
+                            })
+                            .collect(),
+                    });
+                }
                 _ => Lane::Members,
             };
             let refs = match &assembly {
@@ -560,6 +574,9 @@ impl Node {
             let (electorate, electorate_hash) = replica
                 .electorate_now(&poll, info.lane)
                 .map_err(|d| NodeError::Refused(moot_state::Reason::Unauthorized(d)))?;
+            if electorate == 0 {
+                return Err(NodeError::EmptyElectorate(assembly_id(&info.assembly)));
+            }
             Ok(PollWrite {
                 body: Body::OpenPoll(OpenPoll {
                     poll,
