@@ -189,7 +189,8 @@ fn error_kind(error: &anyhow::Error) -> &'static str {
                 | E::Keystore { .. }
                 | E::Automatic(_)
                 | E::PollNotOpenYet(_)
-                | E::EmptyElectorate(_) => return "refused",
+                | E::EmptyElectorate(_)
+                | E::NotAMember { .. } => return "refused",
                 E::NotInitialised
                 | E::NoSuchPoll(_)
                 | E::NoSuchAssembly(_)

@@ -570,7 +570,9 @@ fn votes_and_closes_by_the_wrong_people_are_refused_and_write_nothing() {
     } = &branch;
     let witness = branch.witness();
     let poll = branch.poll("3");
-    let r = |args: &[&str], code, kind, needle| branch.refuses(&witness, args, code, kind, needle);
+    let r = |args: &[&str], code, kind, needle: &str| {
+        branch.refuses(&witness, args, code, kind, needle)
+    };
 
     // Before the open nobody votes, and its results are not there yet: each says so, and how
     // to open it (not the rules' words about a ballot's causal past).
@@ -752,7 +754,9 @@ fn bad_scores_and_ids_are_bad_input_and_unknown_polls_not_found() {
     let poll = branch.poll("1");
     data.ok(&["--as", ann, "poll", "open", &poll]);
     vote(data, &poll, bob, &["Buses=4"]);
-    let r = |args: &[&str], code, kind, needle| branch.refuses(&witness, args, code, kind, needle);
+    let r = |args: &[&str], code, kind, needle: &str| {
+        branch.refuses(&witness, args, code, kind, needle)
+    };
     let vote_with = |scores: &[&'static str]| -> Vec<String> {
         let mut args = vec!["--as".to_string(), bob.clone(), "vote".into(), poll.clone()];
         for score in scores {
@@ -914,7 +918,9 @@ fn guests_and_members_cannot_vote_themselves_into_an_electorate() {
         ..
     } = &branch;
     let witness = branch.witness();
-    let r = |args: &[&str], code, kind, needle| branch.refuses(&witness, args, code, kind, needle);
+    let r = |args: &[&str], code, kind, needle: &str| {
+        branch.refuses(&witness, args, code, kind, needle)
+    };
 
     // A guest may not join a members-only working group.
     let gus = field(&data.ok(&["key", "new", "--name", "Gus"]), "member_id");
@@ -982,7 +988,60 @@ fn guests_and_members_cannot_vote_themselves_into_an_electorate() {
         ],
         1,
         "refused",
-        "no such member",
+        &format!("{gus} is a guest: returning officers must be members"),
+    );
+    // Nor a station officer, a committee member or a convener; and someone not on the roll
+    // is said to be so (the rules' "no such member on the roll" is wrong for a guest).
+    r(
+        &[
+            "poll",
+            "create",
+            "--assembly",
+            "activism",
+            "--question",
+            "Q?",
+            "--option",
+            "A",
+            "--option",
+            "B",
+            "--station",
+            &gus,
+        ],
+        1,
+        "refused",
+        &format!("{gus} is a guest: station officers must be members"),
+    );
+    r(
+        &["assembly", "seat", &board, &gus],
+        1,
+        "refused",
+        &format!("{gus} is a guest: those seated on a committee must be members"),
+    );
+    r(
+        &["assembly", "convener", &board, &gus],
+        1,
+        "refused",
+        &format!("{gus} is a guest: conveners must be members"),
+    );
+    let stranger = field(&data.ok(&["key", "new", "--name", "Stranger"]), "member_id");
+    r(
+        &[
+            "poll",
+            "create",
+            "--assembly",
+            "activism",
+            "--question",
+            "Q?",
+            "--option",
+            "A",
+            "--option",
+            "B",
+            "--officer",
+            &stranger,
+        ],
+        1,
+        "refused",
+        &format!("{stranger} is not on the roll: returning officers must be members"),
     );
     // A public working group lets the guest join, but a guest is never in an electorate.
     let public = field(

@@ -246,6 +246,16 @@ pub enum NodeError {
         /// The constituencies on the roll.
         known: Vec<String>,
     },
+    /// A poll officer, a committee seat or a convener named who is not an active member.
+    #[error("refused: {member} is {standing}: {role} must be members (see `moot members`)")]
+    NotAMember {
+        /// The member id named.
+        member: String,
+        /// `a guest`, `removed from the roll` or `not on the roll`.
+        standing: &'static str,
+        /// What they were named as: `returning officers`, `station officers`…
+        role: &'static str,
+    },
     /// Opening a poll whose electorate would be empty: nobody could ever vote in it.
     #[error(
         "refused: nobody is in {0} now, so nobody could vote in this poll (the open fixes \

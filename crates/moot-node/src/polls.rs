@@ -15,7 +15,7 @@ use moot_state::body::{
     CreatePoll, Join, OpenPoll, Seat,
 };
 use moot_state::poll::{AssemblyInfo, Exclusion, Flag, PollCount, PollInfo};
-use moot_state::{Body, Lane, Limits, Replica, Retain};
+use moot_state::{Body, Lane, Limits, Replica, Retain, Status};
 use serde::{Deserialize, Serialize};
 
 use crate::{Node, NodeError, Signer, clean_text};
@@ -320,6 +320,31 @@ fn held_poll(replica: &mut Replica, poll: &OpId) -> Result<PollInfo, NodeError> 
         .ok_or_else(|| NodeError::NoSuchPoll(poll.to_string()))
 }
 
+/// Refuses, naming them, the first of `members` who is not an active member on the roll now
+/// (a guest, removed, or unknown): the rules refuse them too, as "no such member on the roll",
+/// which is wrong for a guest and does not say who.
+fn must_be_members(
+    replica: &mut Replica,
+    members: &[PublicKey],
+    role: &'static str,
+) -> Result<(), NodeError> {
+    let roll = replica.roll();
+    for member in members {
+        let standing = match roll.member(member).map(|r| r.status) {
+            Some(Status::Member) => continue,
+            Some(Status::Guest) => "a guest",
+            Some(Status::Removed) => "removed from the roll",
+            None => "not on the roll",
+        };
+        return Err(NodeError::NotAMember {
+            member: member.to_string(),
+            standing,
+            role,
+        });
+    }
+    Ok(())
+}
+
 /// What a poll write is: its body, lane and the ops it names, and whether it must follow
 /// everything held (closes).
 struct PollWrite {
@@ -392,7 +417,7 @@ impl Node {
         assembly: &AssemblyRef,
         joined: bool,
     ) -> Result<OpId, NodeError> {
-        self.write_in_assembly(hub, signer, assembly, |assembly| {
+        self.write_in_assembly(hub, signer, assembly, None, |assembly| {
             Body::Join(Join { assembly, joined })
         })
     }
@@ -406,7 +431,8 @@ impl Node {
         member: PublicKey,
         seated: bool,
     ) -> Result<OpId, NodeError> {
-        self.write_in_assembly(hub, signer, assembly, |assembly| {
+        let named = seated.then_some((member, "those seated on a committee"));
+        self.write_in_assembly(hub, signer, assembly, named, |assembly| {
             Body::Seat(Seat {
                 assembly,
                 member,
@@ -425,7 +451,8 @@ impl Node {
         member: PublicKey,
         convener: bool,
     ) -> Result<OpId, NodeError> {
-        self.write_in_assembly(hub, signer, assembly, |assembly| {
+        let named = convener.then_some((member, "conveners"));
+        self.write_in_assembly(hub, signer, assembly, named, |assembly| {
             Body::Convener(Convener {
                 assembly,
                 member,
@@ -435,16 +462,20 @@ impl Node {
     }
 
     /// Writes an op about a created assembly (`body` of its create op's id), in its lane,
-    /// naming it.
+    /// naming it. `named`: a member the op seats or appoints, who must be an active member.
     fn write_in_assembly(
         &self,
         hub: &moot_crypto::HubId,
         signer: &Signer,
         assembly: &AssemblyRef,
+        named: Option<(PublicKey, &'static str)>,
         body: impl FnOnce(OpId) -> Body,
     ) -> Result<OpId, NodeError> {
         let id = created(assembly)?;
         self.write_poll_op(hub, signer, |replica| {
+            if let Some((member, role)) = named {
+                must_be_members(replica, &[member], role)?;
+            }
             Ok(PollWrite {
                 body: body(id),
                 lane: assembly_lane(replica, id)?,
@@ -509,6 +540,8 @@ impl Node {
         }
         let assembly = spec.assembly;
         self.write_poll_op(hub, signer, |replica| {
+            must_be_members(replica, &spec.officers, "returning officers")?;
+            must_be_members(replica, &spec.stations, "station officers")?;
             let assemblies = replica.assemblies();
             let held = assemblies.iter().find(|a| a.assembly == assembly);
             let lane = match (&assembly, held) {
