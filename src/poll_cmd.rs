@@ -456,7 +456,9 @@ fn render_results(results: &PollResults) -> anyhow::Result<(Value, String)> {
         esc(&poll.question),
         poll.stage,
         match &poll.close_id {
-            Some(close) => format!(", closed by {}", short(close)),
+            // The close op's id (who closed is in its signature): "closed by" names a
+            // member everywhere else.
+            Some(close) => format!(" (the close: {})", short(close)),
             None => " (provisional: not closed yet)".into(),
         },
         results.seed

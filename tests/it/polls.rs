@@ -423,7 +423,7 @@ fn a_whole_meeting_on_one_node() {
     let shown = text(data, &["poll", "results", &poll]);
     for needle in [
         "Poll: Which campaign first?".to_string(),
-        format!("Status: closed, closed by {}", &close[..16]),
+        format!("Status: closed (the close: {})\n", &close[..16]),
         format!("Tiebreak seed (the open's id): {seed}"),
         "Counted: 4 of an electorate of 4; excluded: 1".to_string(),
         "Winner: Trams".to_string(),
