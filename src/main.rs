@@ -190,7 +190,8 @@ fn error_kind(error: &anyhow::Error) -> &'static str {
                 | E::Automatic(_)
                 | E::PollNotOpenYet(_)
                 | E::EmptyElectorate(_)
-                | E::NotAMember { .. } => return "refused",
+                | E::NotAMember { .. }
+                | E::NotInElectorate(_) => return "refused",
                 E::NotInitialised
                 | E::NoSuchPoll(_)
                 | E::NoSuchAssembly(_)

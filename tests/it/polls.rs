@@ -1347,3 +1347,137 @@ fn a_poll_names_a_constituency_on_the_roll_and_opens_only_with_someone_to_vote()
     b.data.ok(&["assembly", "join", &empty]);
     assert_eq!(b.data.ok(&["poll", "open", &poll])["electorate"], 1);
 }
+
+#[test]
+fn odd_names_are_scored_by_the_last_equals_sign_shown_escaped_in_text_and_exact_in_json() {
+    let b = branch();
+    let witness = b.witness();
+    let r = |args: &[&str], code, kind, needle: &str| b.refuses(&witness, args, code, kind, needle);
+    let question = "Fund the\nbus\u{202e} campaign? \u{1b}[31mnow";
+    let options = ["Buses = 5", "a=b=c", "Tr\tams", "Bi\u{200b}kes"];
+    let mut args = vec![
+        "--as",
+        &b.ann,
+        "poll",
+        "create",
+        "--assembly",
+        &b.group,
+        "--question",
+        question,
+        "--seats",
+        "2",
+    ];
+    for option in &options {
+        args.extend(["--option", option]);
+    }
+    let poll = field(&b.data.ok(&args), "poll_id");
+    b.data.ok(&["--as", &b.ann, "poll", "open", &poll]);
+
+    // The score is the text after the last `=`; the name before it is matched as options are
+    // compared (trimmed, case-folded, invisible characters aside).
+    vote(
+        &b.data,
+        &poll,
+        &b.ann,
+        &["buses = 5 = 4", "A=B=C=5", "tr\tams=1"],
+    );
+    vote(&b.data, &poll, &b.bob, &["Bikes=5", "a=b=c = 2"]);
+    let bob_votes = |score: &'static str| {
+        vec![
+            "--as",
+            b.bob.as_str(),
+            "vote",
+            poll.as_str(),
+            "--score",
+            score,
+        ]
+    };
+    // `Buses=5` names no option here; the options are listed quoted, so that one holding `=`
+    // or `, ` reads as one.
+    r(
+        &bob_votes("Buses=5"),
+        2,
+        "bad_input",
+        r#""Buses" is not an option of this poll (options: "Buses = 5", "a=b=c", "Tr\tams", "Bi\u{200b}kes")"#,
+    );
+    r(
+        &bob_votes("=5"),
+        2,
+        "bad_input",
+        "name the option before the `=`",
+    );
+    r(
+        &bob_votes("a=b=c"),
+        2,
+        "bad_input",
+        "the score (after the last `=`) must be a whole number 0-5",
+    );
+    // Eve is not in the group: the refusal says the open fixed the electorate.
+    r(
+        &["--as", &b.eve, "vote", &poll, "--score", "Bikes=5"],
+        1,
+        "refused",
+        &format!(
+            "{} is not in the poll's electorate, which the open fixed",
+            b.eve
+        ),
+    );
+
+    // JSON: exactly as given.
+    let listed = b.data.ok(&["polls"]);
+    let entry = listed["polls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["poll_id"] == poll.as_str())
+        .unwrap();
+    assert_eq!(entry["question"], question);
+    assert_eq!(entry["options"], json!(options));
+    let results = b.data.ok(&["poll", "results", &poll]);
+    assert_eq!(results["question"], question);
+    assert_eq!(results["winners"], json!(["a=b=c", "Bi\u{200b}kes"]));
+    assert_eq!(option(&results, "Tr\tams")["total"], 1);
+    assert_eq!(option(&results["elsewhere"], "Buses = 5")["total"], 4);
+
+    // Text: escaped, in the list, the results and an error alike; nothing raw gets through.
+    let raw = |shown: &str| {
+        assert!(
+            !shown.contains(['\t', '\u{202e}', '\u{1b}', '\u{200b}']),
+            "{shown:?}"
+        );
+    };
+    let listed = text(&b.data, &["polls"]);
+    raw(&listed);
+    assert!(
+        listed.contains(r"Fund the\nbus\u{202e} campaign? \u{1b}[31mnow"),
+        "{listed}"
+    );
+    let shown = text(&b.data, &["poll", "results", &poll]);
+    raw(&shown);
+    for needle in [
+        r"Poll: Fund the\nbus\u{202e} campaign? \u{1b}[31mnow",
+        r"Winners: a=b=c, Bi\u{200b}kes",
+        r"Tr\tams",
+    ] {
+        assert!(shown.contains(needle), "{needle}: {shown}");
+    }
+    let path = b.data.path();
+    let failed = moot(
+        &[
+            "--data",
+            &path,
+            "--as",
+            &b.bob,
+            "vote",
+            &poll,
+            "--score",
+            "x\u{202e}=1",
+        ],
+        None,
+    );
+    assert_eq!(failed.status.code(), Some(2));
+    let stderr = String::from_utf8(failed.stderr).unwrap();
+    raw(&stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(r#"(options: "Buses = 5", "a=b=c", "Tr\tams", "Bi\u{200b}kes")"#));
+}

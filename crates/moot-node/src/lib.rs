@@ -256,6 +256,13 @@ pub enum NodeError {
         /// What they were named as: `returning officers`, `station officers`…
         role: &'static str,
     },
+    /// A ballot by someone not in the poll's electorate.
+    #[error(
+        "refused: {0} is not in the poll's electorate, which the open fixed: the assembly's \
+         members when the poll opened (joining it or being seated since does not count; see \
+         `moot polls`)"
+    )]
+    NotInElectorate(String),
     /// Opening a poll whose electorate would be empty: nobody could ever vote in it.
     #[error(
         "refused: nobody is in {0} now, so nobody could vote in this poll (the open fixes \

@@ -635,56 +635,67 @@ impl Node {
         let poll = *poll;
         let member = signer.member_id();
         let mut revision = 0;
-        let id = self.write_poll_op(hub, signer, |replica| {
-            let info = held_poll(replica, &poll)?;
-            let open = info
-                .open
-                .ok_or_else(|| NodeError::PollNotOpenYet(poll.to_string()))?;
-            let mut ballot = vec![0u8; info.options.len()];
-            let mut seen = vec![false; info.options.len()];
-            for (name, score) in scores {
-                let wanted = moot_text::fold(name);
-                let index = info
-                    .options
-                    .iter()
-                    .position(|o| moot_text::fold(o) == wanted)
-                    .ok_or_else(|| NodeError::BadText {
-                        what: "option",
-                        reason: format!(
-                            "{name:?} is not an option of this poll (options: {})",
-                            info.options.join(", ")
-                        ),
-                    })?;
-                if seen[index] {
-                    return Err(NodeError::BadText {
-                        what: "option",
-                        reason: format!("{name:?} is scored twice"),
-                    });
+        let id = self
+            .write_poll_op(hub, signer, |replica| {
+                let info = held_poll(replica, &poll)?;
+                let open = info
+                    .open
+                    .ok_or_else(|| NodeError::PollNotOpenYet(poll.to_string()))?;
+                let mut ballot = vec![0u8; info.options.len()];
+                let mut seen = vec![false; info.options.len()];
+                for (name, score) in scores {
+                    let wanted = moot_text::fold(name);
+                    let index = info
+                        .options
+                        .iter()
+                        .position(|o| moot_text::fold(o) == wanted)
+                        .ok_or_else(|| NodeError::BadText {
+                            what: "option",
+                            reason: format!(
+                                "{name:?} is not an option of this poll (options: {})",
+                                info.options
+                                    .iter()
+                                    .map(|o| format!("{o:?}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        })?;
+                    if seen[index] {
+                        return Err(NodeError::BadText {
+                            what: "option",
+                            reason: format!("{name:?} is scored twice"),
+                        });
+                    }
+                    if *score > moot_state::body::MAX_SCORE {
+                        return Err(NodeError::BadText {
+                            what: "score",
+                            reason: format!("{score} for {name:?} is above 5"),
+                        });
+                    }
+                    seen[index] = true;
+                    ballot[index] = *score;
                 }
-                if *score > moot_state::body::MAX_SCORE {
-                    return Err(NodeError::BadText {
-                        what: "score",
-                        reason: format!("{score} for {name:?} is above 5"),
-                    });
-                }
-                seen[index] = true;
-                ballot[index] = *score;
-            }
-            revision = replica
-                .latest_revision(&poll, &member)
-                .map_or(1, |r| r.saturating_add(1));
-            Ok(PollWrite {
-                body: Body::Ballot(Ballot {
-                    open,
-                    member: member.to_bytes(),
-                    revision,
-                    scores: ballot,
-                }),
-                lane: info.lane,
-                refs: vec![open],
-                covering: false,
+                revision = replica
+                    .latest_revision(&poll, &member)
+                    .map_or(1, |r| r.saturating_add(1));
+                Ok(PollWrite {
+                    body: Body::Ballot(Ballot {
+                        open,
+                        member: member.to_bytes(),
+                        revision,
+                        scores: ballot,
+                    }),
+                    lane: info.lane,
+                    refs: vec![open],
+                    covering: false,
+                })
             })
-        })?;
+            .map_err(|e| match e {
+                NodeError::Refused(moot_state::Reason::Unauthorized(
+                    moot_state::Denied::NotInElectorate,
+                )) => NodeError::NotInElectorate(member.to_string()),
+                other => other,
+            })?;
         Ok((id, revision))
     }
 
