@@ -188,10 +188,14 @@ fn error_kind(error: &anyhow::Error) -> &'static str {
                 | E::AlreadyInitialised(_)
                 | E::Keystore { .. }
                 | E::Automatic(_)
-                | E::PollNotOpenYet(_) => return "refused",
+                | E::PollNotOpenYet(_)
+                | E::EmptyElectorate(_)
+                | E::NotAMember { .. }
+                | E::NotInElectorate(_) => return "refused",
                 E::NotInitialised
                 | E::NoSuchPoll(_)
                 | E::NoSuchAssembly(_)
+                | E::NoSuchConstituency { .. }
                 | E::NoNode { .. }
                 | E::UnknownKey(_)
                 | E::NoHub

@@ -174,8 +174,18 @@ fn scores(pairs: &[String]) -> anyhow::Result<Vec<(String, u8)>> {
                 .parse()
                 .ok()
                 .filter(|s| *s <= moot_state::body::MAX_SCORE)
-                .with_context(|| format!("--score {pair:?}: the score must be a whole number 0-5"))
+                .with_context(|| {
+                    format!(
+                        "--score {pair:?}: the score (after the last `=`) must be a whole number \
+                         0-5"
+                    )
+                })
                 .map_err(bad_input)?;
+            if name.trim().is_empty() {
+                return Err(bad_input(anyhow::anyhow!(
+                    "--score {pair:?}: name the option before the `=`, e.g. Buses=5"
+                )));
+            }
             Ok((name.trim().to_string(), score))
         })
         .collect()
@@ -456,7 +466,9 @@ fn render_results(results: &PollResults) -> anyhow::Result<(Value, String)> {
         esc(&poll.question),
         poll.stage,
         match &poll.close_id {
-            Some(close) => format!(", closed by {}", short(close)),
+            // The close op's id (who closed is in its signature): "closed by" names a
+            // member everywhere else.
+            Some(close) => format!(" (the close: {})", short(close)),
             None => " (provisional: not closed yet)".into(),
         },
         results.seed

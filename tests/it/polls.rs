@@ -423,7 +423,7 @@ fn a_whole_meeting_on_one_node() {
     let shown = text(data, &["poll", "results", &poll]);
     for needle in [
         "Poll: Which campaign first?".to_string(),
-        format!("Status: closed, closed by {}", &close[..16]),
+        format!("Status: closed (the close: {})\n", &close[..16]),
         format!("Tiebreak seed (the open's id): {seed}"),
         "Counted: 4 of an electorate of 4; excluded: 1".to_string(),
         "Winner: Trams".to_string(),
@@ -570,14 +570,19 @@ fn votes_and_closes_by_the_wrong_people_are_refused_and_write_nothing() {
     } = &branch;
     let witness = branch.witness();
     let poll = branch.poll("3");
-    let r = |args: &[&str], code, kind, needle| branch.refuses(&witness, args, code, kind, needle);
+    let r = |args: &[&str], code, kind, needle: &str| {
+        branch.refuses(&witness, args, code, kind, needle)
+    };
 
-    // Before the open nobody votes, and its results are not there yet.
+    // Before the open nobody votes, and its results are not there yet: each says so, and how
+    // to open it (not the rules' words about a ballot's causal past).
+    let not_open =
+        format!("poll {poll} is not open yet: a convener opens it with `moot poll open {poll}`");
     r(
         &["--as", bob, "vote", &poll, "--score", "Buses=5"],
         1,
         "refused",
-        "not open",
+        &not_open,
     );
     r(&["poll", "results", &poll], 1, "refused", "not open yet");
     // Only a convener opens it: Bob is a member of the group, not its convener.
@@ -587,12 +592,18 @@ fn votes_and_closes_by_the_wrong_people_are_refused_and_write_nothing() {
         "refused",
         "convener",
     );
-    // Nor is a close possible before the open.
+    // Nor is a close, or a station's, possible before the open.
     r(
         &["--as", cara, "poll", "close", &poll],
         1,
         "refused",
-        "not open",
+        &not_open,
+    );
+    r(
+        &["--as", bob, "poll", "close-station", &poll],
+        1,
+        "refused",
+        &not_open,
     );
     let seed = field(&data.ok(&["--as", ann, "poll", "open", &poll]), "seed");
     r(
@@ -743,7 +754,9 @@ fn bad_scores_and_ids_are_bad_input_and_unknown_polls_not_found() {
     let poll = branch.poll("1");
     data.ok(&["--as", ann, "poll", "open", &poll]);
     vote(data, &poll, bob, &["Buses=4"]);
-    let r = |args: &[&str], code, kind, needle| branch.refuses(&witness, args, code, kind, needle);
+    let r = |args: &[&str], code, kind, needle: &str| {
+        branch.refuses(&witness, args, code, kind, needle)
+    };
     let vote_with = |scores: &[&'static str]| -> Vec<String> {
         let mut args = vec!["--as".to_string(), bob.clone(), "vote".into(), poll.clone()];
         for score in scores {
@@ -905,7 +918,9 @@ fn guests_and_members_cannot_vote_themselves_into_an_electorate() {
         ..
     } = &branch;
     let witness = branch.witness();
-    let r = |args: &[&str], code, kind, needle| branch.refuses(&witness, args, code, kind, needle);
+    let r = |args: &[&str], code, kind, needle: &str| {
+        branch.refuses(&witness, args, code, kind, needle)
+    };
 
     // A guest may not join a members-only working group.
     let gus = field(&data.ok(&["key", "new", "--name", "Gus"]), "member_id");
@@ -973,7 +988,60 @@ fn guests_and_members_cannot_vote_themselves_into_an_electorate() {
         ],
         1,
         "refused",
-        "no such member",
+        &format!("{gus} is a guest: returning officers must be members"),
+    );
+    // Nor a station officer, a committee member or a convener; and someone not on the roll
+    // is said to be so (the rules' "no such member on the roll" is wrong for a guest).
+    r(
+        &[
+            "poll",
+            "create",
+            "--assembly",
+            "activism",
+            "--question",
+            "Q?",
+            "--option",
+            "A",
+            "--option",
+            "B",
+            "--station",
+            &gus,
+        ],
+        1,
+        "refused",
+        &format!("{gus} is a guest: station officers must be members"),
+    );
+    r(
+        &["assembly", "seat", &board, &gus],
+        1,
+        "refused",
+        &format!("{gus} is a guest: those seated on a committee must be members"),
+    );
+    r(
+        &["assembly", "convener", &board, &gus],
+        1,
+        "refused",
+        &format!("{gus} is a guest: conveners must be members"),
+    );
+    let stranger = field(&data.ok(&["key", "new", "--name", "Stranger"]), "member_id");
+    r(
+        &[
+            "poll",
+            "create",
+            "--assembly",
+            "activism",
+            "--question",
+            "Q?",
+            "--option",
+            "A",
+            "--option",
+            "B",
+            "--officer",
+            &stranger,
+        ],
+        1,
+        "refused",
+        &format!("{stranger} is not on the roll: returning officers must be members"),
     );
     // A public working group lets the guest join, but a guest is never in an electorate.
     let public = field(
@@ -1207,4 +1275,209 @@ fn a_committee_votes_by_the_seats_its_conveners_give() {
     assert_eq!(results["counted"], 1);
     assert_eq!(results["winners"], json!(["Bob"]));
     let _ = (&b.fay, &b.eve);
+}
+
+#[test]
+fn a_poll_names_a_constituency_on_the_roll_and_opens_only_with_someone_to_vote() {
+    let b = branch();
+    let witness = b.witness();
+    let r = |args: &[&str], code, kind, needle| b.refuses(&witness, args, code, kind, needle);
+    for who in [&b.ann, &b.bob] {
+        b.data
+            .ok(&["member", "update", who, "--constituency", "North Ward"]);
+    }
+    let create = |assembly: &str| -> Vec<String> {
+        [
+            "poll",
+            "create",
+            "--assembly",
+            assembly,
+            "--question",
+            "Ward rep?",
+            "--option",
+            "Ann",
+            "--option",
+            "Bob",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    // Constituencies match exactly: another case is another constituency, which nobody is in.
+    // A poll there could never be voted in, so it is not created: the message names the one
+    // meant, or lists those on the roll.
+    let lower = create("constituency:north ward");
+    let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
+    r(
+        &lower,
+        1,
+        "not_found",
+        "no constituency \"north ward\" on the roll (did you mean constituency:North Ward?)",
+    );
+    let typo = create("constituency:Nowhere");
+    let typo: Vec<&str> = typo.iter().map(String::as_str).collect();
+    r(
+        &typo,
+        1,
+        "not_found",
+        "(constituencies: \"North Ward\"); a steward sets a member's",
+    );
+    // The constituency on the roll: its members vote, others are not in the electorate.
+    let good = create("constituency:North Ward");
+    let good: Vec<&str> = good.iter().map(String::as_str).collect();
+    let poll = field(&b.data.ok(&good), "poll_id");
+    assert_eq!(b.data.ok(&["poll", "open", &poll])["electorate"], 2);
+    vote(&b.data, &poll, &b.ann, &["Bob=5"]);
+    let (code, kind, message) = refused(
+        &b.data,
+        &["--as", &b.cara, "vote", &poll, "--score", "Ann=5"],
+    );
+    assert_eq!((code, kind.as_str()), (1, "refused"), "{message}");
+
+    // A working group nobody has joined yet: its poll is created, but opening it now would
+    // fix an empty electorate for good, so the open is refused, saying why.
+    let empty = field(
+        &b.data
+            .ok(&["assembly", "create", "Empty", "--kind", "working-group"]),
+        "assembly_id",
+    );
+    let args = create(&empty);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let poll = field(&b.data.ok(&args), "poll_id");
+    r(&["poll", "open", &poll], 1, "refused", "nobody is in");
+    b.data.ok(&["assembly", "join", &empty]);
+    assert_eq!(b.data.ok(&["poll", "open", &poll])["electorate"], 1);
+}
+
+#[test]
+fn odd_names_are_scored_by_the_last_equals_sign_shown_escaped_in_text_and_exact_in_json() {
+    let b = branch();
+    let witness = b.witness();
+    let r = |args: &[&str], code, kind, needle: &str| b.refuses(&witness, args, code, kind, needle);
+    let question = "Fund the\nbus\u{202e} campaign? \u{1b}[31mnow";
+    let options = ["Buses = 5", "a=b=c", "Tr\tams", "Bi\u{200b}kes"];
+    let mut args = vec![
+        "--as",
+        &b.ann,
+        "poll",
+        "create",
+        "--assembly",
+        &b.group,
+        "--question",
+        question,
+        "--seats",
+        "2",
+    ];
+    for option in &options {
+        args.extend(["--option", option]);
+    }
+    let poll = field(&b.data.ok(&args), "poll_id");
+    b.data.ok(&["--as", &b.ann, "poll", "open", &poll]);
+
+    // The score is the text after the last `=`; the name before it is matched as options are
+    // compared (trimmed, case-folded, invisible characters aside).
+    vote(
+        &b.data,
+        &poll,
+        &b.ann,
+        &["buses = 5 = 4", "A=B=C=5", "tr\tams=1"],
+    );
+    vote(&b.data, &poll, &b.bob, &["Bikes=5", "a=b=c = 2"]);
+    let bob_votes = |score: &'static str| {
+        vec![
+            "--as",
+            b.bob.as_str(),
+            "vote",
+            poll.as_str(),
+            "--score",
+            score,
+        ]
+    };
+    // `Buses=5` names no option here; the options are listed quoted, so that one holding `=`
+    // or `, ` reads as one.
+    r(
+        &bob_votes("Buses=5"),
+        2,
+        "bad_input",
+        r#""Buses" is not an option of this poll (options: "Buses = 5", "a=b=c", "Tr\tams", "Bi\u{200b}kes")"#,
+    );
+    r(
+        &bob_votes("=5"),
+        2,
+        "bad_input",
+        "name the option before the `=`",
+    );
+    r(
+        &bob_votes("a=b=c"),
+        2,
+        "bad_input",
+        "the score (after the last `=`) must be a whole number 0-5",
+    );
+    // Eve is not in the group: the refusal says the open fixed the electorate.
+    r(
+        &["--as", &b.eve, "vote", &poll, "--score", "Bikes=5"],
+        1,
+        "refused",
+        &format!(
+            "{} is not in the poll's electorate, which the open fixed",
+            b.eve
+        ),
+    );
+
+    // JSON: exactly as given.
+    let listed = b.data.ok(&["polls"]);
+    let entry = listed["polls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["poll_id"] == poll.as_str())
+        .unwrap();
+    assert_eq!(entry["question"], question);
+    assert_eq!(entry["options"], json!(options));
+    let results = b.data.ok(&["poll", "results", &poll]);
+    assert_eq!(results["question"], question);
+    assert_eq!(results["winners"], json!(["a=b=c", "Bi\u{200b}kes"]));
+    assert_eq!(option(&results, "Tr\tams")["total"], 1);
+    assert_eq!(option(&results["elsewhere"], "Buses = 5")["total"], 4);
+
+    // Text: escaped, in the list, the results and an error alike; nothing raw gets through.
+    let raw = |shown: &str| {
+        assert!(
+            !shown.contains(['\t', '\u{202e}', '\u{1b}', '\u{200b}']),
+            "{shown:?}"
+        );
+    };
+    let listed = text(&b.data, &["polls"]);
+    raw(&listed);
+    assert!(
+        listed.contains(r"Fund the\nbus\u{202e} campaign? \u{1b}[31mnow"),
+        "{listed}"
+    );
+    let shown = text(&b.data, &["poll", "results", &poll]);
+    raw(&shown);
+    for needle in [
+        r"Poll: Fund the\nbus\u{202e} campaign? \u{1b}[31mnow",
+        r"Winners: a=b=c, Bi\u{200b}kes",
+        r"Tr\tams",
+    ] {
+        assert!(shown.contains(needle), "{needle}: {shown}");
+    }
+    let path = b.data.path();
+    let failed = moot(
+        &[
+            "--data",
+            &path,
+            "--as",
+            &b.bob,
+            "vote",
+            &poll,
+            "--score",
+            "x\u{202e}=1",
+        ],
+        None,
+    );
+    assert_eq!(failed.status.code(), Some(2));
+    let stderr = String::from_utf8(failed.stderr).unwrap();
+    raw(&stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(r#"(options: "Buses = 5", "a=b=c", "Tr\tams", "Bi\u{200b}kes")"#));
 }

@@ -233,6 +233,63 @@ pub enum NodeError {
     /// Results of a poll that is not open yet.
     #[error("poll {0} is not open yet: a convener opens it with `moot poll open {0}`")]
     PollNotOpenYet(String),
+    /// A constituency society no member is in: nobody could ever vote in its poll (a
+    /// constituency is matched exactly, so a different case or spelling is another one).
+    #[error(
+        "no constituency {name:?} on the roll{}; a steward sets a member's with `moot member \
+         update MEMBER_ID --constituency NAME` (see `moot assemblies`)",
+        constituency_hint(name, known)
+    )]
+    NoSuchConstituency {
+        /// The name given.
+        name: String,
+        /// The constituencies on the roll.
+        known: Vec<String>,
+    },
+    /// A poll officer, a committee seat or a convener named who is not an active member.
+    #[error("refused: {member} is {standing}: {role} must be members (see `moot members`)")]
+    NotAMember {
+        /// The member id named.
+        member: String,
+        /// `a guest`, `removed from the roll` or `not on the roll`.
+        standing: &'static str,
+        /// What they were named as: `returning officers`, `station officers`…
+        role: &'static str,
+    },
+    /// A ballot by someone not in the poll's electorate.
+    #[error(
+        "refused: {0} is not in the poll's electorate, which the open fixed: the assembly's \
+         members when the poll opened (joining it or being seated since does not count; see \
+         `moot polls`)"
+    )]
+    NotInElectorate(String),
+    /// Opening a poll whose electorate would be empty: nobody could ever vote in it.
+    #[error(
+        "refused: nobody is in {0} now, so nobody could vote in this poll (the open fixes \
+         the electorate): members join a working group or society with `moot assembly join`, a \
+         committee's convener seats them with `moot assembly seat`; then open the poll"
+    )]
+    EmptyElectorate(String),
+}
+
+/// `: did you mean "North Ward"?` or the list of constituencies on the roll.
+fn constituency_hint(name: &str, known: &[String]) -> String {
+    let folded = moot_text::fold(name);
+    if let Some(near) = known.iter().find(|k| moot_text::fold(k) == folded) {
+        return format!(" (did you mean constituency:{near}?)");
+    }
+    if known.is_empty() {
+        " (no member has a constituency yet)".into()
+    } else {
+        format!(
+            " (constituencies: {})",
+            known
+                .iter()
+                .map(|k| format!("{k:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
 }
 
 impl From<StoreError> for NodeError {

@@ -15,7 +15,7 @@ use moot_state::body::{
     CreatePoll, Join, OpenPoll, Seat,
 };
 use moot_state::poll::{AssemblyInfo, Exclusion, Flag, PollCount, PollInfo};
-use moot_state::{Body, Lane, Limits, Replica, Retain};
+use moot_state::{Body, Lane, Limits, Replica, Retain, Status};
 use serde::{Deserialize, Serialize};
 
 use crate::{Node, NodeError, Signer, clean_text};
@@ -320,6 +320,31 @@ fn held_poll(replica: &mut Replica, poll: &OpId) -> Result<PollInfo, NodeError> 
         .ok_or_else(|| NodeError::NoSuchPoll(poll.to_string()))
 }
 
+/// Refuses, naming them, the first of `members` who is not an active member on the roll now
+/// (a guest, removed, or unknown): the rules refuse them too, as "no such member on the roll",
+/// which is wrong for a guest and does not say who.
+fn must_be_members(
+    replica: &mut Replica,
+    members: &[PublicKey],
+    role: &'static str,
+) -> Result<(), NodeError> {
+    let roll = replica.roll();
+    for member in members {
+        let standing = match roll.member(member).map(|r| r.status) {
+            Some(Status::Member) => continue,
+            Some(Status::Guest) => "a guest",
+            Some(Status::Removed) => "removed from the roll",
+            None => "not on the roll",
+        };
+        return Err(NodeError::NotAMember {
+            member: member.to_string(),
+            standing,
+            role,
+        });
+    }
+    Ok(())
+}
+
 /// What a poll write is: its body, lane and the ops it names, and whether it must follow
 /// everything held (closes).
 struct PollWrite {
@@ -392,7 +417,7 @@ impl Node {
         assembly: &AssemblyRef,
         joined: bool,
     ) -> Result<OpId, NodeError> {
-        self.write_in_assembly(hub, signer, assembly, |assembly| {
+        self.write_in_assembly(hub, signer, assembly, None, |assembly| {
             Body::Join(Join { assembly, joined })
         })
     }
@@ -406,7 +431,8 @@ impl Node {
         member: PublicKey,
         seated: bool,
     ) -> Result<OpId, NodeError> {
-        self.write_in_assembly(hub, signer, assembly, |assembly| {
+        let named = seated.then_some((member, "those seated on a committee"));
+        self.write_in_assembly(hub, signer, assembly, named, |assembly| {
             Body::Seat(Seat {
                 assembly,
                 member,
@@ -425,7 +451,8 @@ impl Node {
         member: PublicKey,
         convener: bool,
     ) -> Result<OpId, NodeError> {
-        self.write_in_assembly(hub, signer, assembly, |assembly| {
+        let named = convener.then_some((member, "conveners"));
+        self.write_in_assembly(hub, signer, assembly, named, |assembly| {
             Body::Convener(Convener {
                 assembly,
                 member,
@@ -435,16 +462,20 @@ impl Node {
     }
 
     /// Writes an op about a created assembly (`body` of its create op's id), in its lane,
-    /// naming it.
+    /// naming it. `named`: a member the op seats or appoints, who must be an active member.
     fn write_in_assembly(
         &self,
         hub: &moot_crypto::HubId,
         signer: &Signer,
         assembly: &AssemblyRef,
+        named: Option<(PublicKey, &'static str)>,
         body: impl FnOnce(OpId) -> Body,
     ) -> Result<OpId, NodeError> {
         let id = created(assembly)?;
         self.write_poll_op(hub, signer, |replica| {
+            if let Some((member, role)) = named {
+                must_be_members(replica, &[member], role)?;
+            }
             Ok(PollWrite {
                 body: body(id),
                 lane: assembly_lane(replica, id)?,
@@ -509,13 +540,29 @@ impl Node {
         }
         let assembly = spec.assembly;
         self.write_poll_op(hub, signer, |replica| {
-            let lane = match &assembly {
-                AssemblyRef::Created(id) => replica
-                    .assemblies()
-                    .iter()
-                    .find(|a| a.assembly == assembly)
-                    .map(|a| a.lane)
-                    .ok_or_else(|| NodeError::NoSuchAssembly(id.to_string()))?,
+            must_be_members(replica, &spec.officers, "returning officers")?;
+            must_be_members(replica, &spec.stations, "station officers")?;
+            let assemblies = replica.assemblies();
+            let held = assemblies.iter().find(|a| a.assembly == assembly);
+            let lane = match (&assembly, held) {
+                (_, Some(held)) => held.lane,
+                (AssemblyRef::Created(id), None) => {
+                    return Err(NodeError::NoSuchAssembly(id.to_string()));
+                }
+                // A constituency no member is in: the rules would take the poll, but nobody
+                // could ever vote in it (a typo, or another case: names match exactly).
+                (AssemblyRef::Constituency(name), None) => {
+                    return Err(NodeError::NoSuchConstituency {
+                        name: name.clone(),
+                        known: assemblies
+                            .iter()
+                            .filter_map(|a| match &a.assembly {
+                                AssemblyRef::Constituency(c) => Some(c.clone()),
+                                _ => None,
+                            })
+                            .collect(),
+                    });
+                }
                 _ => Lane::Members,
             };
             let refs = match &assembly {
@@ -560,6 +607,9 @@ impl Node {
             let (electorate, electorate_hash) = replica
                 .electorate_now(&poll, info.lane)
                 .map_err(|d| NodeError::Refused(moot_state::Reason::Unauthorized(d)))?;
+            if electorate == 0 {
+                return Err(NodeError::EmptyElectorate(assembly_id(&info.assembly)));
+            }
             Ok(PollWrite {
                 body: Body::OpenPoll(OpenPoll {
                     poll,
@@ -585,58 +635,67 @@ impl Node {
         let poll = *poll;
         let member = signer.member_id();
         let mut revision = 0;
-        let id = self.write_poll_op(hub, signer, |replica| {
-            let info = held_poll(replica, &poll)?;
-            let open = info.open.ok_or_else(|| {
-                NodeError::Refused(moot_state::Reason::Unauthorized(
-                    moot_state::Denied::PollNotOpen,
-                ))
-            })?;
-            let mut ballot = vec![0u8; info.options.len()];
-            let mut seen = vec![false; info.options.len()];
-            for (name, score) in scores {
-                let wanted = moot_text::fold(name);
-                let index = info
-                    .options
-                    .iter()
-                    .position(|o| moot_text::fold(o) == wanted)
-                    .ok_or_else(|| NodeError::BadText {
-                        what: "option",
-                        reason: format!(
-                            "{name:?} is not an option of this poll (options: {})",
-                            info.options.join(", ")
-                        ),
-                    })?;
-                if seen[index] {
-                    return Err(NodeError::BadText {
-                        what: "option",
-                        reason: format!("{name:?} is scored twice"),
-                    });
+        let id = self
+            .write_poll_op(hub, signer, |replica| {
+                let info = held_poll(replica, &poll)?;
+                let open = info
+                    .open
+                    .ok_or_else(|| NodeError::PollNotOpenYet(poll.to_string()))?;
+                let mut ballot = vec![0u8; info.options.len()];
+                let mut seen = vec![false; info.options.len()];
+                for (name, score) in scores {
+                    let wanted = moot_text::fold(name);
+                    let index = info
+                        .options
+                        .iter()
+                        .position(|o| moot_text::fold(o) == wanted)
+                        .ok_or_else(|| NodeError::BadText {
+                            what: "option",
+                            reason: format!(
+                                "{name:?} is not an option of this poll (options: {})",
+                                info.options
+                                    .iter()
+                                    .map(|o| format!("{o:?}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        })?;
+                    if seen[index] {
+                        return Err(NodeError::BadText {
+                            what: "option",
+                            reason: format!("{name:?} is scored twice"),
+                        });
+                    }
+                    if *score > moot_state::body::MAX_SCORE {
+                        return Err(NodeError::BadText {
+                            what: "score",
+                            reason: format!("{score} for {name:?} is above 5"),
+                        });
+                    }
+                    seen[index] = true;
+                    ballot[index] = *score;
                 }
-                if *score > moot_state::body::MAX_SCORE {
-                    return Err(NodeError::BadText {
-                        what: "score",
-                        reason: format!("{score} for {name:?} is above 5"),
-                    });
-                }
-                seen[index] = true;
-                ballot[index] = *score;
-            }
-            revision = replica
-                .latest_revision(&poll, &member)
-                .map_or(1, |r| r.saturating_add(1));
-            Ok(PollWrite {
-                body: Body::Ballot(Ballot {
-                    open,
-                    member: member.to_bytes(),
-                    revision,
-                    scores: ballot,
-                }),
-                lane: info.lane,
-                refs: vec![open],
-                covering: false,
+                revision = replica
+                    .latest_revision(&poll, &member)
+                    .map_or(1, |r| r.saturating_add(1));
+                Ok(PollWrite {
+                    body: Body::Ballot(Ballot {
+                        open,
+                        member: member.to_bytes(),
+                        revision,
+                        scores: ballot,
+                    }),
+                    lane: info.lane,
+                    refs: vec![open],
+                    covering: false,
+                })
             })
-        })?;
+            .map_err(|e| match e {
+                NodeError::Refused(moot_state::Reason::Unauthorized(
+                    moot_state::Denied::NotInElectorate,
+                )) => NodeError::NotInElectorate(member.to_string()),
+                other => other,
+            })?;
         Ok((id, revision))
     }
 
@@ -675,11 +734,9 @@ impl Node {
         let poll = *poll;
         self.write_poll_op(hub, signer, |replica| {
             let info = held_poll(replica, &poll)?;
-            let open = info.open.ok_or_else(|| {
-                NodeError::Refused(moot_state::Reason::Unauthorized(
-                    moot_state::Denied::PollNotOpen,
-                ))
-            })?;
+            let open = info
+                .open
+                .ok_or_else(|| NodeError::PollNotOpenYet(poll.to_string()))?;
             Ok(PollWrite {
                 body: body(open),
                 lane: info.lane,
