@@ -2012,10 +2012,17 @@ impl Replica {
             .device_numbers
             .get(&device.public().to_bytes())
             .copied();
+        // A chain whose tip is a roll op is in the past of the roll heads, which the op names
+        // anyway (and naming many roll ops at once would cost a frontier computation each).
         let mut cover: Vec<OpId> = self
             .tips
             .iter()
             .filter(|((d, l), _)| Some(*d) != own && lane.may_depend_on(*l))
+            .filter(|(_, n)| {
+                self.index
+                    .meta(**n)
+                    .is_some_and(|m| !(kind::is_roll(m.kind) && m.verdict() == Verdict::Accepted))
+            })
             .filter_map(|(_, n)| self.index.id(*n))
             .collect();
         // Every branch of a forked chain: the tips follow one branch, so each other one is
