@@ -34,6 +34,11 @@ fn assembly_arg(text: &str) -> anyhow::Result<moot_state::body::AssemblyRef> {
         .map_err(bad_input)
 }
 
+/// "1 ballot", "2 ballots".
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn short(id: &str) -> &str {
     id.get(..16).unwrap_or(id)
 }
@@ -270,8 +275,8 @@ pub fn poll(global: &Global, command: &PollCommand) -> anyhow::Result<()> {
                     "electorate": electorate,
                 }),
                 format!(
-                    "poll open; electorate {} members; tiebreak seed {open_id}",
-                    electorate.unwrap_or(0)
+                    "poll open; electorate {}; tiebreak seed {open_id}",
+                    count(u64::from(electorate.unwrap_or(0)), "member", "members")
                 ),
             )
         }
@@ -487,16 +492,16 @@ fn render_results(results: &PollResults) -> anyhow::Result<(Value, String)> {
         text.push_str("\n\nPolling stations:");
         for station in &results.stations {
             text.push_str(&format!(
-                "\n  closed by {} ({}): {} ballots; totals: {}",
+                "\n  closed by {} ({}): {}; totals: {}",
                 short(&station.officer),
                 short(&station.close_id),
-                station.summary.ballot_count(),
+                count(station.summary.ballot_count(), "ballot", "ballots"),
                 totals_line(&station.summary)
             ));
         }
         text.push_str(&format!(
-            "\n  elsewhere: {} ballots; totals: {}",
-            results.rest.ballot_count(),
+            "\n  elsewhere: {}; totals: {}",
+            count(results.rest.ballot_count(), "ballot", "ballots"),
             totals_line(&results.rest)
         ));
     }

@@ -433,7 +433,7 @@ fn a_whole_meeting_on_one_node() {
             &bob[..16],
             &station[..16]
         ),
-        "elsewhere: 1 ballots; totals: Buses 0, Trams 5, Bikes 2".to_string(),
+        "elsewhere: 1 ballot; totals: Buses 0, Trams 5, Bikes 2".to_string(),
         format!(
             "{} by {} (revision 1): superseded revision",
             &ann_first[..16],
