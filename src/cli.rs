@@ -173,6 +173,14 @@ pub enum PollCommand {
         /// Ballots needed for the result to stand.
         #[arg(long)]
         quorum: Option<u32>,
+        /// When the poll is expected to open, UTC: YYYY-MM-DDTHH:MM[:SS]Z. Shown to voters,
+        /// never enforced (a convener's signed open opens it).
+        #[arg(long, value_name = "UTC")]
+        opens_at: Option<String>,
+        /// When the poll is expected to close, UTC. Shown, never enforced (only a returning
+        /// officer's signed close settles which ballots count).
+        #[arg(long, value_name = "UTC")]
+        closes_at: Option<String>,
     },
     /// Open a poll (a convener): fixes the electorate — the assembly's members now — and the
     /// tiebreak seed (the open's id).

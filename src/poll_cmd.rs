@@ -225,7 +225,32 @@ pub fn poll(global: &Global, command: &PollCommand) -> anyhow::Result<()> {
             officers,
             stations,
             quorum,
+            opens_at,
+            closes_at,
         } => {
+            let time = |flag: &str, text: &Option<String>| -> anyhow::Result<Option<u64>> {
+                text.as_deref()
+                    .map(|t| {
+                        polls::parse_utc(t)
+                            .with_context(|| {
+                                format!(
+                                    "{flag} {t:?}: write a UTC time as YYYY-MM-DDTHH:MM[:SS]Z, \
+                                     e.g. 2026-12-01T19:30Z"
+                                )
+                            })
+                            .map_err(bad_input)
+                    })
+                    .transpose()
+            };
+            let opens_at = time("--opens-at", opens_at)?;
+            let closes_at = time("--closes-at", closes_at)?;
+            if let (Some(open), Some(close)) = (opens_at, closes_at)
+                && close <= open
+            {
+                return Err(bad_input(anyhow::anyhow!(
+                    "--closes-at must come after --opens-at"
+                )));
+            }
             let spec = PollSpec {
                 assembly: assembly_arg(assembly)?,
                 question: question.clone(),
@@ -240,8 +265,8 @@ pub fn poll(global: &Global, command: &PollCommand) -> anyhow::Result<()> {
                     .map(|m| member_id(m))
                     .collect::<anyhow::Result<_>>()?,
                 quorum: *quorum,
-                opens_at: None,
-                closes_at: None,
+                opens_at,
+                closes_at,
             };
             let mut session = open(global)?;
             let hub = session.hub()?;
@@ -478,6 +503,13 @@ fn render_results(results: &PollResults) -> anyhow::Result<(Value, String)> {
         },
         results.seed
     );
+    if poll.opens_at.is_some() || poll.closes_at.is_some() {
+        text.push_str(&format!(
+            "Advisory times (not enforced): opens {}, closes {}\n",
+            poll.opens_at.as_deref().unwrap_or("-"),
+            poll.closes_at.as_deref().unwrap_or("-")
+        ));
+    }
     text.push_str(&format!(
         "Counted: {} of an electorate of {}; excluded: {}\n\n",
         results.counted,

@@ -462,6 +462,8 @@ fn a_whole_meeting_on_one_node() {
             "officers": [cara],
             "stations": [bob],
             "quorum": 4,
+            "opens_at": null,
+            "closes_at": null,
         }])
     );
     let listed = text(data, &["polls"]);
@@ -1480,4 +1482,87 @@ fn odd_names_are_scored_by_the_last_equals_sign_shown_escaped_in_text_and_exact_
     raw(&stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains(r#"(options: "Buses = 5", "a=b=c", "Tr\tams", "Bi\u{200b}kes")"#));
+}
+
+#[test]
+fn advisory_times_are_shown_and_never_enforced() {
+    let b = branch();
+    let poll = field(
+        &b.data.ok(&[
+            "--as",
+            &b.ann,
+            "poll",
+            "create",
+            "--assembly",
+            &b.group,
+            "--question",
+            "When?",
+            "--option",
+            "Soon",
+            "--option",
+            "Later",
+            "--opens-at",
+            "2026-12-01T19:30Z",
+            "--closes-at",
+            "2026-12-01 21:00",
+        ]),
+        "poll_id",
+    );
+    let listed = b.data.ok(&["polls"]);
+    let entry = &listed["polls"][0];
+    assert_eq!(entry["poll_id"], poll.as_str());
+    assert_eq!(entry["opens_at"], "2026-12-01T19:30:00Z");
+    assert_eq!(entry["closes_at"], "2026-12-01T21:00:00Z");
+    // Long past its advisory close, the poll opens, takes ballots and closes only by signed ops.
+    b.data.ok(&["--as", &b.ann, "poll", "open", &poll]);
+    vote(&b.data, &poll, &b.bob, &["Soon=5"]);
+    let results = text(&b.data, &["poll", "results", &poll]);
+    assert!(
+        results.contains("opens 2026-12-01T19:30:00Z, closes 2026-12-01T21:00:00Z"),
+        "{results}"
+    );
+    for (flag, value) in [
+        ("--opens-at", "1 December"),
+        ("--closes-at", "2026-02-30T10:00Z"),
+    ] {
+        let (code, kind, message) = refused(
+            &b.data,
+            &[
+                "poll",
+                "create",
+                "--assembly",
+                &b.group,
+                "--question",
+                "Q",
+                "--option",
+                "A",
+                "--option",
+                "B",
+                flag,
+                value,
+            ],
+        );
+        assert_eq!((code, kind.as_str()), (2, "bad_input"), "{message}");
+        assert!(message.contains(flag), "{message}");
+    }
+    let (code, kind, _) = refused(
+        &b.data,
+        &[
+            "poll",
+            "create",
+            "--assembly",
+            &b.group,
+            "--question",
+            "Q",
+            "--option",
+            "A",
+            "--option",
+            "B",
+            "--opens-at",
+            "2026-12-01T19:30Z",
+            "--closes-at",
+            "2026-12-01T19:00Z",
+        ],
+    );
+    assert_eq!((code, kind.as_str()), (2, "bad_input"));
 }

@@ -69,6 +69,98 @@ pub struct PollView {
     pub stations: Vec<String>,
     /// Ballots needed, if any.
     pub quorum: Option<u32>,
+    /// Advisory opening time, UTC (`YYYY-MM-DDTHH:MM:SSZ`): shown, never enforced.
+    pub opens_at: Option<String>,
+    /// Advisory closing time, UTC: shown, never enforced (only a signed close settles a poll).
+    pub closes_at: Option<String>,
+}
+
+/// Seconds since the Unix epoch of a UTC time written `YYYY-MM-DDTHH:MM[:SS][Z]` (a space may
+/// stand for the `T`), years 1970 to 9999. `None` for anything else.
+pub fn parse_utc(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let text = text.strip_suffix('Z').unwrap_or(text);
+    let (date, time) = text.split_once(['T', ' '])?;
+    let mut date_parts = date.split('-');
+    let (year, month, day) = (date_parts.next()?, date_parts.next()?, date_parts.next()?);
+    if date_parts.next().is_some() || year.len() != 4 || month.len() != 2 || day.len() != 2 {
+        return None;
+    }
+    let mut time_parts = time.split(':');
+    let (hour, minute) = (time_parts.next()?, time_parts.next()?);
+    let second = time_parts.next().unwrap_or("00");
+    if time_parts.next().is_some() || [hour, minute, second].iter().any(|p| p.len() != 2) {
+        return None;
+    }
+    let number = |s: &str| -> Option<u64> {
+        s.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (year, month, day) = (number(year)?, number(month)?, number(day)?);
+    let (hour, minute, second) = (number(hour)?, number(minute)?, number(second)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1970..=9999).contains(&year)
+        || day == 0
+        || day > days_in_month
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the Unix epoch.
+pub fn format_utc(seconds: u64) -> String {
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3_600,
+        rest % 3_600 / 60,
+        rest % 60
+    )
+}
+
+/// Days since 1970-01-01 of a date from 1970 on (H. Hinnant's algorithm).
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year / 400;
+    let year_of_era = year - era * 400;
+    let month_from_march = (month + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The date of a day count since 1970-01-01 (inverse of [`days_from_civil`]).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
 }
 
 /// A ballot that does not count.
@@ -211,6 +303,8 @@ fn poll_view(info: &PollInfo) -> PollView {
         officers: ids(&info.officers),
         stations: ids(&info.stations),
         quorum: info.quorum,
+        opens_at: info.opens_at.map(format_utc),
+        closes_at: info.closes_at.map(format_utc),
     }
 }
 
@@ -900,4 +994,45 @@ pub struct PollSpec {
     pub opens_at: Option<u64>,
     /// Advisory closing time.
     pub closes_at: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn utc_times_parse_and_format_as_the_calendar_says() {
+        assert_eq!(parse_utc("1970-01-01T00:00Z"), Some(0));
+        assert_eq!(parse_utc("2026-12-01T19:30Z"), Some(1_796_153_400));
+        assert_eq!(parse_utc("2026-12-01 19:30:00"), Some(1_796_153_400));
+        assert_eq!(parse_utc("2024-02-29T23:59:59Z"), Some(1_709_251_199));
+        assert_eq!(parse_utc("9999-12-31T23:59:59Z"), Some(253_402_300_799));
+        assert_eq!(format_utc(1_796_153_400), "2026-12-01T19:30:00Z");
+        for bad in [
+            "2026-02-29T00:00Z",
+            "2026-13-01T00:00Z",
+            "2026-00-10T00:00Z",
+            "2026-12-00T00:00Z",
+            "2026-12-01T24:00Z",
+            "2026-12-01T23:60Z",
+            "2026-1-01T00:00Z",
+            "1969-12-31T23:59Z",
+            "+026-12-01T00:00Z",
+            "2026-12-01",
+            "2026-12-01T19:30:00:00Z",
+            "2026-12-01T19:30+01:00",
+            "",
+        ] {
+            assert_eq!(parse_utc(bad), None, "{bad:?}");
+        }
+        // Every day of four centuries round-trips (leap years, the 100- and 400-year rules).
+        let mut day = 0u64;
+        while day < 146_097 + 30 * 365 {
+            let seconds = day * 86_400 + (day % 86_400);
+            assert_eq!(parse_utc(&format_utc(seconds)), Some(seconds), "{seconds}");
+            day += 1;
+        }
+    }
 }
