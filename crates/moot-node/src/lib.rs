@@ -505,6 +505,14 @@ const ROLL_VIEW: &str = "roll";
 /// Bytes of checksum after a stored view.
 const VIEW_SEAL: usize = 8;
 
+/// A view followed by its checksum.
+fn seal(view: &[u8]) -> Vec<u8> {
+    let mut sealed = Vec::with_capacity(view.len() + VIEW_SEAL);
+    sealed.extend_from_slice(view);
+    sealed.extend_from_slice(&view_seal(view));
+    sealed
+}
+
 fn view_seal(view: &[u8]) -> [u8; VIEW_SEAL] {
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(view);
@@ -1328,10 +1336,21 @@ impl Node {
     /// view, after it. A view is a cache: one whose bytes changed on disk is derived again
     /// from the ops, never believed.
     pub(crate) fn put_view(&self, hub: &HubId, name: &str, view: &[u8]) -> Result<(), NodeError> {
-        let mut sealed = Vec::with_capacity(view.len() + VIEW_SEAL);
-        sealed.extend_from_slice(view);
-        sealed.extend_from_slice(&view_seal(view));
-        self.store()?.put_view(hub, name, &sealed)?;
+        self.store()?.put_view(hub, name, &seal(view))?;
+        Ok(())
+    }
+
+    /// [`Node::put_view`] for several views, in one transaction.
+    pub(crate) fn put_views(
+        &self,
+        hub: &HubId,
+        views: &[(String, Vec<u8>)],
+    ) -> Result<(), NodeError> {
+        let sealed: Vec<(String, Vec<u8>)> = views
+            .iter()
+            .map(|(name, view)| (name.clone(), seal(view)))
+            .collect();
+        self.store()?.put_views(hub, &sealed)?;
         Ok(())
     }
 

@@ -884,6 +884,7 @@ impl Node {
         op_count: u64,
     ) -> Result<(), NodeError> {
         let polls = replica.polls();
+        let mut views = Vec::new();
         for info in polls.iter().filter(|p| p.open.is_some()) {
             let Some(count) = replica.count_poll(&info.poll) else {
                 continue;
@@ -892,9 +893,10 @@ impl Node {
             let view = results_view(op_count, &count);
             let bytes =
                 postcard::to_allocvec(&view).map_err(|e| NodeError::Corrupt(e.to_string()))?;
-            self.put_view(hub, &view_name(&info.poll), &bytes)?;
+            views.push((view_name(&info.poll), bytes));
         }
-        Ok(())
+        // All of them in one transaction: one commit however many polls the hub has.
+        self.put_views(hub, &views)
     }
 
     /// Recomputes a poll's results from the signed ops alone — every signature checked again,

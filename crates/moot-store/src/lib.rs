@@ -965,6 +965,24 @@ impl Store {
         })
     }
 
+    /// Stores several derived views in one transaction (one commit, one fsync).
+    pub fn put_views(&self, hub: &HubId, views: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        if views.is_empty() {
+            return Ok(());
+        }
+        self.guard(|| {
+            let txn = self.write_txn()?;
+            {
+                let mut table = txn.open_table(VIEWS)?;
+                for (name, bytes) in views {
+                    table.insert((&hub.0, name.as_str()), bytes.as_slice())?;
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        })
+    }
+
     /// Reads a derived view.
     pub fn view(&self, hub: &HubId, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.guard(|| {
