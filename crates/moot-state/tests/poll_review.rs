@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::polls::*;
 use common::*;
 use moot_crypto::{Authentic, Lane, OpId, SecretKey, SignedOp};
 use moot_state::body::{
@@ -13,67 +14,6 @@ use moot_state::body::{
 };
 use moot_state::poll::{Exclusion, Flag};
 use moot_state::{Body, Denied, Limits, Reason, Replica, Retain, Role, Standing, Verdict};
-
-/// Fay founds (a steward), Cy is a convener, Ann, Ben, Dee are members, Gus is a guest.
-struct Hall {
-    replica: Replica,
-    fay: Person,
-    cy: Person,
-    ann: Person,
-    ben: Person,
-    dee: Person,
-}
-
-fn hall() -> Hall {
-    let (fay, cy, ann, ben, dee, gus) = (
-        person(1),
-        person(2),
-        person(3),
-        person(4),
-        person(5),
-        person(6),
-    );
-    let mut replica = founded(&fay);
-    for p in [&cy, &ann, &ben, &dee] {
-        join(&mut replica, &fay, p, Standing::Member);
-    }
-    join(&mut replica, &fay, &gus, Standing::Guest);
-    replica
-        .write(&fay.device, &grant_body(&cy, Role::Convener))
-        .unwrap();
-    Hall {
-        replica,
-        fay,
-        cy,
-        ann,
-        ben,
-        dee,
-    }
-}
-
-fn write(replica: &mut Replica, device: &SecretKey, lane: Lane, body: Body, refs: &[OpId]) -> OpId {
-    try_write(replica, device, lane, body, refs).unwrap()
-}
-
-fn try_write(
-    replica: &mut Replica,
-    device: &SecretKey,
-    lane: Lane,
-    body: Body,
-    refs: &[OpId],
-) -> Result<OpId, Reason> {
-    // Closes follow everything held, as a node writes them.
-    let written = if matches!(body, Body::ClosePoll(_) | Body::CloseStation(_)) {
-        replica
-            .write_covering(device, lane, &body, refs)
-            .map(|ops| ops.iter().map(|op| op.id()).collect::<Vec<_>>())
-    } else {
-        replica.write_in(device, lane, &body, refs)
-    };
-    written
-        .map(|ids| *ids.last().unwrap())
-        .map_err(|r| r.reason)
-}
 
 fn group(replica: &mut Replica, by: &Person, kind: AssemblyKind) -> OpId {
     write(

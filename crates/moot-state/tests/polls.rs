@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::polls::*;
 use common::*;
 use moot_crypto::{Lane, OpId, SecretKey};
 use moot_star::{Ballots, Config, Counts, Seed, tally};
@@ -14,75 +15,8 @@ use moot_state::body::{
     OpenPoll, Seat, SetConstituency,
 };
 use moot_state::poll::{Exclusion, Flag, PollStage};
-use moot_state::{Body, Denied, Limits, Outcome, Reason, Replica, Role, Standing};
+use moot_state::{Body, Denied, Limits, Outcome, Reason, Replica, Standing};
 use proptest::prelude::*;
-
-/// A hall: Fay founds (a steward), Cy is a convener, Ann, Ben, Dee are members, Gus is a guest.
-struct Hall {
-    replica: Replica,
-    fay: Person,
-    cy: Person,
-    ann: Person,
-    ben: Person,
-    dee: Person,
-    gus: Person,
-}
-
-fn hall() -> Hall {
-    let fay = person(1);
-    let cy = person(2);
-    let ann = person(3);
-    let ben = person(4);
-    let dee = person(5);
-    let gus = person(6);
-    let mut replica = founded(&fay);
-    for p in [&cy, &ann, &ben, &dee] {
-        join(&mut replica, &fay, p, Standing::Member);
-    }
-    join(&mut replica, &fay, &gus, Standing::Guest);
-    replica
-        .write(&fay.device, &grant_body(&cy, Role::Convener))
-        .unwrap();
-    Hall {
-        replica,
-        fay,
-        cy,
-        ann,
-        ben,
-        dee,
-        gus,
-    }
-}
-
-fn write(replica: &mut Replica, device: &SecretKey, lane: Lane, body: Body, refs: &[OpId]) -> OpId {
-    // Closes follow everything held, as a node writes them.
-    if matches!(body, Body::ClosePoll(_) | Body::CloseStation(_)) {
-        return replica
-            .write_covering(device, lane, &body, refs)
-            .unwrap()
-            .last()
-            .unwrap()
-            .id();
-    }
-    *replica
-        .write_in(device, lane, &body, refs)
-        .unwrap()
-        .last()
-        .unwrap()
-}
-
-fn try_write(
-    replica: &mut Replica,
-    device: &SecretKey,
-    lane: Lane,
-    body: Body,
-    refs: &[OpId],
-) -> Result<OpId, Reason> {
-    replica
-        .write_in(device, lane, &body, refs)
-        .map(|ids| *ids.last().unwrap())
-        .map_err(|r| r.reason)
-}
 
 fn create_group(replica: &mut Replica, by: &Person, lane: Lane) -> OpId {
     write(

@@ -23,6 +23,8 @@ pub fn person(n: u8) -> Person {
 
 pub const NONCE: [u8; 16] = [1; 16];
 
+pub mod polls;
+
 pub fn hub_of(founder: &Person) -> HubId {
     hub_id(&founder.member.public(), &NONCE)
 }
