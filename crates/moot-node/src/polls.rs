@@ -861,18 +861,17 @@ impl Node {
         {
             return Ok(view);
         }
+        // Stale: the hub is loaded once, its views brought up to date (the roll view only if
+        // roll ops were added), and the poll's read back.
         let mut replica = self.replica(hub)?;
-        self.write_view(hub, &mut replica)?;
+        self.refresh_view(hub, &mut replica)?;
         match self.view(hub, &view_name(poll))? {
             Some(bytes) => postcard::from_bytes::<PollResults>(&bytes)
                 .map_err(|e| NodeError::Corrupt(format!("poll view: {e}"))),
-            None => {
-                let mut replica = self.replica(hub)?;
-                match replica.poll(poll) {
-                    Some(_) => Err(NodeError::PollNotOpenYet(poll.to_string())),
-                    None => Err(NodeError::NoSuchPoll(poll.to_string())),
-                }
-            }
+            None => match replica.poll(poll) {
+                Some(_) => Err(NodeError::PollNotOpenYet(poll.to_string())),
+                None => Err(NodeError::NoSuchPoll(poll.to_string())),
+            },
         }
     }
 

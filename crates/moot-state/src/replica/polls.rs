@@ -96,7 +96,7 @@ pub(super) struct Governance {
 }
 
 impl Governance {
-    /// Estimated bytes held (for figures).
+    /// Ballots held, all polls.
     pub(super) fn ballot_count(&self) -> usize {
         self.ballots.values().map(|b| b.records.len()).sum()
     }
