@@ -46,6 +46,18 @@ impl SecretKey {
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.0.sign(message).to_bytes()
     }
+
+    /// The X25519 secret scalar of this key, for decrypting what was sealed to
+    /// [`PublicKey::to_x25519`]: the first half of SHA-512(seed), clamped — the scalar Ed25519
+    /// signs with, as libsodium's `crypto_sign_ed25519_sk_to_curve25519` derives it. Wiped when
+    /// dropped. Only for a well-reviewed KEM (see `moot-aid`'s `seal`), never for a second
+    /// signature scheme.
+    pub fn x25519_secret(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        let mut bytes = self.0.to_scalar_bytes();
+        let clamped = zeroize::Zeroizing::new(curve25519_dalek::scalar::clamp_integer(bytes));
+        zeroize::Zeroize::zeroize(&mut bytes);
+        clamped
+    }
 }
 
 impl fmt::Debug for SecretKey {
@@ -78,6 +90,13 @@ impl PublicKey {
     /// The 32-byte encoding.
     pub fn to_bytes(&self) -> [u8; 32] {
         self.0.to_bytes()
+    }
+
+    /// This key as an X25519 public key (the Montgomery u-coordinate of the same point,
+    /// birationally mapped), whose secret is [`SecretKey::x25519_secret`]. Never of small order,
+    /// since weak keys cannot be constructed.
+    pub fn to_x25519(&self) -> [u8; 32] {
+        self.0.to_montgomery().to_bytes()
     }
 
     /// True if `signature` is a valid signature of `message` by this key, under the one rule
@@ -165,5 +184,17 @@ mod tests {
         assert!(!alice.public().verify(b"ballot!", &signature));
         assert!(!bob.public().verify(b"ballot", &signature));
         assert!(format!("{alice:?}").starts_with("SecretKey(public "));
+    }
+
+    #[test]
+    fn x25519_forms_agree() {
+        // The X25519 public key of the secret scalar is the Montgomery form of the Ed25519 key.
+        for seed in [[0u8; 32], [5; 32], [255; 32]] {
+            let key = SecretKey::from_seed(seed);
+            let secret = key.x25519_secret();
+            assert_eq!(secret[0] & 7, 0, "clamped");
+            let public = curve25519_dalek::MontgomeryPoint::mul_base_clamped(*secret);
+            assert_eq!(public.to_bytes(), key.public().to_x25519());
+        }
     }
 }
