@@ -176,10 +176,47 @@ pub struct Match {
     pub reasons: Vec<MatchReason>,
 }
 
-/// The suggestions for `target` among `items`, best first, at most `limit`: [`Board::new`] then
-/// [`Board::matches_for`]. For repeated queries over the same items, keep the [`Board`].
+/// The suggestions for `target` among `items`, best first, at most `limit`. The same as
+/// [`Board::new`] then [`Board::matches_for`], but only the candidates are copied and folded.
+/// (Item ids are op ids and so unique; should one appear twice, the lesser of its eligible
+/// copies is kept, whatever the order of `items`.) For repeated queries over the same items,
+/// keep a [`Board`].
 pub fn matches(target: &ItemView, items: &[ItemView], now: u64, limit: usize) -> Vec<Match> {
-    Board::new(items.to_vec()).matches_for(target, now, limit)
+    if limit == 0 || !target.is_available(now) {
+        return Vec::new();
+    }
+    let category = fold_key(&target.category);
+    if category.is_empty() {
+        return Vec::new();
+    }
+    let kind = target.kind.opposite();
+    let candidates: Vec<ItemView> = items
+        .iter()
+        .filter(|item| {
+            item.kind == kind
+                && is_eligible(target, item, now)
+                && fold_key(&item.category) == category
+        })
+        .cloned()
+        .collect();
+    Board::new(candidates).matches_for(target, now, limit)
+}
+
+/// True if `item` may be suggested for `target` whatever its category: another author's, not
+/// the target itself, and available at `now`.
+fn is_eligible(target: &ItemView, item: &ItemView, now: u64) -> bool {
+    item.author != target.author && item.id != target.id && item.is_available(now)
+}
+
+/// [`moot_text::fold`], the key two categories or areas are compared by. For ASCII text, which
+/// has no default-ignorable, compatibility or multi-character case forms, that is trimming and
+/// lower-casing; a test checks the shortcut agrees with `fold`.
+fn fold_key(text: &str) -> String {
+    if text.is_ascii() {
+        text.trim().to_ascii_lowercase()
+    } else {
+        moot_text::fold(text)
+    }
 }
 
 /// Items with their folded keys, indexed by kind and category, ready for many queries.
@@ -208,7 +245,7 @@ impl Board {
         let mut by_category: BTreeMap<(ItemKind, String), Vec<usize>> = BTreeMap::new();
         let mut entries = Vec::with_capacity(items.len());
         for (index, item) in items.into_iter().enumerate() {
-            let category = moot_text::fold(&item.category);
+            let category = fold_key(&item.category);
             if !category.is_empty() {
                 by_category
                     .entry((item.kind, category))
@@ -265,7 +302,7 @@ impl Board {
         if limit == 0 || !target.is_available(now) {
             return Vec::new();
         }
-        let category = moot_text::fold(&target.category);
+        let category = fold_key(&target.category);
         let Some(candidates) = self.by_category.get(&(target.kind.opposite(), category)) else {
             return Vec::new();
         };
@@ -274,10 +311,8 @@ impl Board {
             .iter()
             .filter_map(|&index| {
                 let entry = &self.entries[index];
-                let item = &entry.item;
-                let eligible =
-                    item.author != target.author && item.id != target.id && item.is_available(now);
-                eligible.then(|| (score(reasons(target, target_area, entry)), index))
+                is_eligible(target, &entry.item, now)
+                    .then(|| (score(reasons(target, target_area, entry)), index))
             })
             .collect();
         // Higher score first; equal scores by ascending index, which is ascending id.
@@ -360,7 +395,7 @@ fn area_key(area: Option<&str>) -> String {
     let Some(area) = area else {
         return String::new();
     };
-    let folded = moot_text::fold(area);
+    let folded = fold_key(area);
     let mut key = String::with_capacity(folded.len());
     for word in folded.split_whitespace() {
         if !key.is_empty() {
@@ -394,6 +429,18 @@ mod tests {
         assert_eq!(cmp("E1 6AN", "E1 7AA"), "other");
         assert_eq!(cmp("North London", "North Yorkshire"), "other");
         assert_eq!(cmp("", "E1"), "other");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_ascii_shortcut_agrees_with_fold(text in "[\\x00-\\x7f]{0,40}") {
+            proptest::prop_assert_eq!(fold_key(&text), moot_text::fold(&text));
+        }
+
+        #[test]
+        fn fold_key_is_fold(text in "\\PC{0,20}") {
+            proptest::prop_assert_eq!(fold_key(&text), moot_text::fold(&text));
+        }
     }
 
     #[test]

@@ -286,6 +286,14 @@ proptest! {
             );
         }
         prop_assert!(expected.len() <= limit);
+        // With unique ids, the one-shot path and a kept board agree.
+        let mut unique = items.clone();
+        unique.sort_by_key(|item| item.id);
+        unique.dedup_by_key(|item| item.id);
+        prop_assert_eq!(
+            matches(&target, &unique, now, limit),
+            Board::new(unique).matches_for(&target, now, limit)
+        );
         for found in &expected {
             prop_assert_eq!(
                 found.score,
