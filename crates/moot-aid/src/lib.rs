@@ -1,6 +1,6 @@
 //! Mutual aid, the pure parts: contact details sealed to the one member who may read them
-//! ([`seal`]), and matching offers to requests ([`matching`]). No IO: randomness and "now" come
-//! from the caller.
+//! ([`seal()`] and [`open`], module [`mod@seal`]), and matching offers to requests
+//! ([`matching`]). No IO: randomness and "now" come from the caller.
 //!
 //! # Sealed contact details
 //!
@@ -8,7 +8,7 @@
 //! address in an aid op is not hidden by leaving it out of a view: it is encrypted to the
 //! matched member's key with [`seal::seal`] and read with [`seal::open`]. The scheme is
 //! RFC 9180 HPKE (mode base, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305) from
-//! the `hpke` crate; the byte format is in [`seal`].
+//! the `hpke` crate; the byte format is in [`mod@seal`].
 //!
 //! **One key for signing and for receiving.** Members have one long-term key, an Ed25519
 //! signing key; the hub knows members by it. Rather than publish and certify a second key, a
@@ -37,6 +37,40 @@
 //! [`matching::Board`] holds the open items with their keys folded once; [`matching::Board::matches`]
 //! lists, for an offer, the requests it could meet, and for a request, the offers that could
 //! meet it, ranked as [`matching`] describes.
+//!
+//! ```
+//! use moot_aid::{Board, ItemKind, ItemView, Status, Window, contact_context, open, seal};
+//! use moot_crypto::SecretKey;
+//!
+//! // Bob's request for food in E1 6AN; Ann's offer in E1.
+//! let (ann, bob) = (SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32]));
+//! let item = |id: u8, kind, area: &str, author: &SecretKey| ItemView {
+//!     id: [id; 32],
+//!     kind,
+//!     status: Status::Open,
+//!     category: "Food".into(),
+//!     area: Some(area.into()),
+//!     window: Window::default(),
+//!     quantity: None,
+//!     pledged: 0,
+//!     author: author.public().to_bytes(),
+//! };
+//! let board = Board::new(vec![
+//!     item(1, ItemKind::Request, "E1 6AN", &bob),
+//!     item(2, ItemKind::Offer, "e1", &ann),
+//! ]);
+//! let found = board.matches(&[1; 32], 1_800_000_000, 10);
+//! assert_eq!(found[0].id, [2; 32]);
+//!
+//! // Ann pledges, sealing her phone number to Bob for this item of this hub.
+//! let context = contact_context(&[7; 32], &[2; 32]);
+//! let sealed = seal(&bob.public(), &context, b"07700 900123", [42; 32])?; // 32 fresh random bytes
+//! assert_eq!(open(&bob, &context, &sealed)?, b"07700 900123");
+//! assert!(open(&ann, &context, &sealed).is_err());
+//! # Ok::<(), moot_aid::SealError>(())
+//! ```
+
+#![deny(missing_docs)]
 
 pub mod matching;
 pub mod seal;
