@@ -218,3 +218,25 @@ proptest! {
         prop_assert_eq!(open(&recipient, &context, &sealed).unwrap(), detail);
     }
 }
+
+/// The format is pinned: nodes of different versions must read each other's fields, so a change
+/// here is a new format version, not an edit. This vector was opened by an independent RFC 9180
+/// implementation written out over pyca/cryptography (`hpke_crosscheck.py` beside this file),
+/// which also checks that the Ed25519 key's Montgomery form is the X25519 key of the clamped
+/// SHA-512 scalar.
+#[test]
+fn a_pinned_vector() {
+    let sealed = seal(
+        &bob().public(),
+        &contact_context(&HUB, &ITEM),
+        b"07700 900123",
+        [7; 32],
+    )
+    .unwrap();
+    let hex: String = sealed.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        hex,
+        "01da8f72beb69fa6c7c99892e17376d3fb9cafba84b5761d8837a3690b87717d\
+         331b46fe4ba90ebd9d49073d8bd1a03d5dcf1da3a9f217fdb5d50e1768"
+    );
+}
