@@ -88,3 +88,141 @@ pub fn text_of(doc: &Automerge) -> String {
     let (_, id) = doc.get(ROOT, "text").unwrap().unwrap();
     doc.text(&id).unwrap()
 }
+
+/// Splits a change chunk into (chunk type, body).
+pub fn split_chunk(bytes: &[u8]) -> (u8, Vec<u8>) {
+    assert_eq!(&bytes[..4], &moot_doc::MAGIC);
+    let ty = bytes[8];
+    let mut i = 9;
+    let mut len: u64 = 0;
+    let mut shift = 0;
+    loop {
+        let b = bytes[i];
+        i += 1;
+        len |= u64::from(b & 0x7f) << shift;
+        shift += 7;
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    assert_eq!(bytes.len() - i, len as usize);
+    (ty, bytes[i..].to_vec())
+}
+
+/// A chunk of type `ty` around `body`, with a valid checksum.
+pub fn make_chunk(ty: u8, body: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut len = Vec::new();
+    uleb(body.len() as u64, &mut len);
+    let mut h = Sha256::new();
+    h.update([ty]);
+    h.update(&len);
+    h.update(body);
+    let hash: [u8; 32] = h.finalize().into();
+    let mut out = moot_doc::MAGIC.to_vec();
+    out.extend_from_slice(&hash[..4]);
+    out.push(ty);
+    out.extend_from_slice(&len);
+    out.extend_from_slice(body);
+    out
+}
+
+/// Appends the uLEB128 of `v`.
+pub fn uleb(mut v: u64, out: &mut Vec<u8>) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// Appends the sLEB128 of `v`.
+pub fn sleb(mut v: i64, out: &mut Vec<u8>) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if (v == 0 && b & 0x40 == 0) || (v == -1 && b & 0x40 != 0) {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// A change body from its parts: `columns` are (spec, data) pairs in order.
+pub fn change_body(
+    deps: &[[u8; 32]],
+    actor: &[u8],
+    seq: u64,
+    start_op: u64,
+    columns: &[(u32, Vec<u8>)],
+) -> Vec<u8> {
+    let mut b = Vec::new();
+    uleb(deps.len() as u64, &mut b);
+    for d in deps {
+        b.extend_from_slice(d);
+    }
+    uleb(actor.len() as u64, &mut b);
+    b.extend_from_slice(actor);
+    uleb(seq, &mut b);
+    uleb(start_op, &mut b);
+    sleb(0, &mut b); // time
+    uleb(0, &mut b); // message
+    uleb(0, &mut b); // other actors
+    uleb(columns.len() as u64, &mut b);
+    for (spec, data) in columns {
+        uleb(u64::from(*spec), &mut b);
+        uleb(data.len() as u64, &mut b);
+    }
+    for (_, data) in columns {
+        b.extend_from_slice(data);
+    }
+    b
+}
+
+/// An RLE run of `n` copies of the uLEB value `v`.
+pub fn run_u(n: i64, v: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    sleb(n, &mut out);
+    uleb(v, &mut out);
+    out
+}
+
+/// An RLE run of `n` copies of the sLEB value `v`.
+pub fn run_s(n: i64, v: i64) -> Vec<u8> {
+    let mut out = Vec::new();
+    sleb(n, &mut out);
+    sleb(v, &mut out);
+    out
+}
+
+/// The op columns of a change of `n` deletes of consecutive elements of object `1@actor0`
+/// (all on one run header per column: a few bytes whatever `n` is).
+pub fn delete_columns(n: i64) -> Vec<(u32, Vec<u8>)> {
+    let mut insert = Vec::new();
+    uleb(n as u64, &mut insert);
+    vec![
+        (0x01, run_u(n, 0)), // obj actor
+        (0x02, run_u(n, 1)), // obj counter
+        (0x11, run_u(n, 0)), // key actor
+        (0x13, {
+            let mut v = run_s(1, 2);
+            v.extend(run_s(n - 1, 1));
+            v
+        }), // key counter (delta)
+        (0x34, insert),      // insert: all false
+        (0x42, run_u(n, 3)), // action: delete
+        (0x56, run_u(n, 0)), // value metadata: null (no raw value bytes)
+        (0x70, run_u(n, 1)), // pred group: one pred each
+        (0x71, run_u(n, 0)), // pred actor
+        (0x73, {
+            let mut v = run_s(1, 2);
+            v.extend(run_s(n - 1, 1));
+            v
+        }), // pred counter (delta)
+    ]
+}
