@@ -206,23 +206,24 @@ pub fn delete_columns(n: i64) -> Vec<(u32, Vec<u8>)> {
     let mut insert = Vec::new();
     uleb(n as u64, &mut insert);
     vec![
-        (0x01, run_u(n, 0)), // obj actor
-        (0x02, run_u(n, 1)), // obj counter
-        (0x11, run_u(n, 0)), // key actor
-        (0x13, {
-            let mut v = run_s(1, 2);
-            v.extend(run_s(n - 1, 1));
-            v
-        }), // key counter (delta)
-        (0x34, insert),      // insert: all false
-        (0x42, run_u(n, 3)), // action: delete
-        (0x56, run_u(n, 0)), // value metadata: null (no raw value bytes)
-        (0x70, run_u(n, 1)), // pred group: one pred each
-        (0x71, run_u(n, 0)), // pred actor
-        (0x73, {
-            let mut v = run_s(1, 2);
-            v.extend(run_s(n - 1, 1));
-            v
-        }), // pred counter (delta)
+        (0x01, run_u(n, 0)),  // obj actor
+        (0x02, run_u(n, 1)),  // obj counter
+        (0x11, run_u(n, 0)),  // key actor
+        (0x13, delta_run(n)), // key counter (delta)
+        (0x34, insert),       // insert: all false
+        (0x42, run_u(n, 3)),  // action: delete
+        (0x56, run_u(n, 0)),  // value metadata: null (no raw value bytes)
+        (0x70, run_u(n, 1)),  // pred group: one pred each
+        (0x71, run_u(n, 0)),  // pred actor
+        (0x73, delta_run(n)), // pred counter (delta)
     ]
+}
+
+/// A delta column 2, 3, 4, ... of `n` rows.
+fn delta_run(n: i64) -> Vec<u8> {
+    let mut v = run_s(1, 2);
+    if n > 1 {
+        v.extend(run_s(n - 1, 1));
+    }
+    v
 }
