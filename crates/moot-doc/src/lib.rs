@@ -26,9 +26,9 @@
 //! No IO: no files, sockets or clock (changes are stamped with time 0). No `HashMap` iteration
 //! decides anything: state is kept in `BTreeMap`s.
 
-mod document;
+pub mod document;
 mod leb;
-mod prescan;
+pub mod prescan;
 
 pub use document::{DocError, Document, Excluded, Exclusion, Key, TEXT_PROP, creator_change};
 pub use prescan::{ChangeInfo, CheckError, Limits, MAGIC, PrescanError, check_against, prescan};
