@@ -4,7 +4,7 @@
 //! travels as a signed op. automerge trusts its input, so this crate puts our own code in front
 //! of it:
 //!
-//! - [`prescan`] reads one change chunk with bounded work before automerge parses it: one
+//! - [`prescan()`] reads one change chunk with bounded work before automerge parses it: one
 //!   uncompressed change, nothing after it, checksum valid, op count and every column's rows
 //!   within [`Limits`] ([`PrescanError`] names what failed). It returns a [`ChangeInfo`].
 //! - [`Document`] wraps an automerge document whose root holds one Text object, `"text"`,
