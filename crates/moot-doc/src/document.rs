@@ -11,10 +11,12 @@
 //!   kept, the other excluded ([`Exclusion::ForkedSeq`]) with every change that depends on it.
 //!   When the lower-Key twin arrives after the other was applied, the document is rebuilt from
 //!   its accepted changes, so it ends equal to that of a node that got them in the other order;
-//! - its seq does not follow the actor's previous accepted change, its `start_op` does not come
-//!   after its deps' ops, or it names an actor the document does not know
-//!   ([`Exclusion::Refused`]): automerge would refuse it or, for some of these, panic;
-//! - automerge refuses it ([`Exclusion::Refused`]).
+//! - its seq does not follow the actor's previous accepted change (a gap), or its `start_op`
+//!   does not come after its deps' ops ([`Exclusion::Refused`]): automerge would misbehave;
+//! - automerge refuses it, or panics on it ([`Exclusion::Refused`]). automerge 0.12 unwraps in
+//!   its batch apply (e.g. deletes in an object that does not exist): the call is wrapped in
+//!   `catch_unwind` and the document rebuilt from its accepted changes, so such a change costs
+//!   one rebuild and is excluded with its dependants. This relies on `panic = "unwind"`.
 //!
 //! Exclusions are permanent: a change once excluded stays excluded.
 //!

@@ -4,7 +4,7 @@
 //! travels as a signed op. automerge trusts its input, so this crate puts our own code in front
 //! of it:
 //!
-//! - [`prescan`] reads one change chunk with bounded work before automerge parses it: one
+//! - [`prescan()`] reads one change chunk with bounded work before automerge parses it: one
 //!   uncompressed change, nothing after it, checksum valid, op count and every column's rows
 //!   within [`Limits`] ([`PrescanError`] names what failed). It returns a [`ChangeInfo`].
 //! - [`Document`] wraps an automerge document whose root holds one Text object, `"text"`,
@@ -26,9 +26,9 @@
 //! No IO: no files, sockets or clock (changes are stamped with time 0). No `HashMap` iteration
 //! decides anything: state is kept in `BTreeMap`s.
 
-mod document;
+pub mod document;
 mod leb;
-mod prescan;
+pub mod prescan;
 
 pub use document::{DocError, Document, Excluded, Exclusion, Key, TEXT_PROP, creator_change};
 pub use prescan::{ChangeInfo, CheckError, Limits, MAGIC, PrescanError, check_against, prescan};
