@@ -191,10 +191,16 @@ fn error_kind(error: &anyhow::Error) -> &'static str {
                 | E::PollNotOpenYet(_)
                 | E::EmptyElectorate(_)
                 | E::NotAMember { .. }
+                | E::ObjectionStands(_)
                 | E::NotInElectorate(_) => return "refused",
                 E::NotInitialised
                 | E::NoSuchPoll(_)
                 | E::NoSuchAssembly(_)
+                | E::NoSuchProposal(_)
+                | E::NoSuchComment(_)
+                | E::NoSuchAmendment(_)
+                | E::NoSuchItem(_)
+                | E::NoSuchPledge(_)
                 | E::NoSuchConstituency { .. }
                 | E::NoNode { .. }
                 | E::UnknownKey(_)

@@ -14,6 +14,8 @@
 //! rename of the key file; `hub create`: one store transaction); text is normalised and its
 //! limits checked before anything is written.
 
+pub mod aid;
+pub mod deliberation;
 pub mod dir;
 pub mod keyfile;
 pub mod polls;
@@ -224,6 +226,26 @@ pub enum NodeError {
     /// No such assembly in the hub.
     #[error("no assembly {0} in this hub (see `moot assemblies`)")]
     NoSuchAssembly(String),
+    /// No such proposal in the hub.
+    #[error("no proposal {0} in this hub (see `moot proposals`)")]
+    NoSuchProposal(String),
+    /// No such comment on the proposal.
+    #[error("no comment {0} on this proposal (see `moot proposal show`)")]
+    NoSuchComment(String),
+    /// No such amendment in the hub.
+    #[error("no amendment {0} in this hub (see `moot proposal show`)")]
+    NoSuchAmendment(String),
+    /// No such offer or request in the hub.
+    #[error("no offer or request {0} in this hub (see `moot aid list`)")]
+    NoSuchItem(String),
+    /// No such pledge.
+    #[error("no pledge {0} (see `moot aid show ITEM`)")]
+    NoSuchPledge(String),
+    /// Consensus cannot be declared while an objection or block stands.
+    #[error(
+        "proposal {0} has an objection or block standing: consensus cannot be declared until          it is withdrawn (the member takes another stance), or send it to a vote"
+    )]
+    ObjectionStands(String),
     /// Automatic societies follow the roll: nobody joins or leaves them.
     #[error(
         "{0} is an automatic society: every member belongs to it (constituency societies follow \
@@ -539,8 +561,8 @@ struct HubRecord {
 
 /// A member key and its device key on this node, unsealed.
 pub struct Signer {
-    member: SecretKey,
-    device: SecretKey,
+    pub(crate) member: SecretKey,
+    pub(crate) device: SecretKey,
 }
 
 impl Signer {
@@ -550,7 +572,7 @@ impl Signer {
     }
 }
 
-fn random<const N: usize>() -> Result<[u8; N], NodeError> {
+pub(crate) fn random<const N: usize>() -> Result<[u8; N], NodeError> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).map_err(|e| NodeError::Random(e.to_string()))?;
     Ok(bytes)

@@ -441,18 +441,18 @@ fn must_be_members(
 
 /// What a poll write is: its body, lane and the ops it names, and whether it must follow
 /// everything held (closes).
-struct PollWrite {
-    body: Body,
-    lane: Lane,
-    refs: Vec<OpId>,
-    covering: bool,
+pub(crate) struct PollWrite {
+    pub(crate) body: Body,
+    pub(crate) lane: Lane,
+    pub(crate) refs: Vec<OpId>,
+    pub(crate) covering: bool,
 }
 
 impl Node {
     /// Writes one op built from the hub's replica, certifying the signer's device first when
     /// needed; stores everything in one durable transaction and refreshes the views. Returns
     /// the op's id.
-    fn write_poll_op(
+    pub(crate) fn write_poll_op(
         &self,
         hub: &moot_crypto::HubId,
         signer: &Signer,

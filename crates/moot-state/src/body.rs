@@ -101,6 +101,32 @@ pub mod kind {
     pub const CLOSE_STATION: u16 = 0x0304;
     /// [`super::ClosePoll`]: a returning officer fixes which ballots count.
     pub const CLOSE_POLL: u16 = 0x0305;
+    /// [`super::CreateProposal`]: a proposal in an assembly, and its document's first change.
+    /// The assembly's lane.
+    pub const CREATE_PROPOSAL: u16 = 0x0201;
+    /// [`super::DocChange`]: one automerge change to a document. The document's lane.
+    pub const DOC_CHANGE: u16 = 0x0202;
+    /// [`super::Comment`] on a proposal. The proposal's lane.
+    pub const COMMENT: u16 = 0x0203;
+    /// [`super::Stance`] on a proposal. The proposal's lane.
+    pub const STANCE: u16 = 0x0204;
+    /// [`super::Amend`]: a proposed change to a proposal's text. The proposal's lane.
+    pub const AMEND: u16 = 0x0205;
+    /// [`super::ResolveAmendment`]: accepted or rejected. The proposal's lane.
+    pub const RESOLVE_AMENDMENT: u16 = 0x0206;
+    /// [`super::Decide`]: a proposal's outcome. The proposal's lane.
+    pub const DECIDE: u16 = 0x0207;
+    /// [`super::AidItem`]: an offer or a request (either lane: the author's choice).
+    pub const AID_ITEM: u16 = 0x0401;
+    /// [`super::AidUpdate`]: an item edited, fulfilled, withdrawn or expired. The item's lane.
+    pub const AID_UPDATE: u16 = 0x0402;
+    /// [`super::AidPledge`]: a member pledges to meet an item. The item's lane.
+    pub const AID_PLEDGE: u16 = 0x0403;
+    /// [`super::AidUnpledge`]: the pledger withdraws a pledge. The item's lane.
+    pub const AID_UNPLEDGE: u16 = 0x0404;
+    /// [`super::AidContact`]: the item's author answers a pledge with their contact, sealed to
+    /// the pledger. The item's lane.
+    pub const AID_CONTACT: u16 = 0x0405;
     /// [`super::Checkpoint`]: names many heads at once, so later ops can depend on all of
     /// them within the dependency limit. Either lane.
     pub const CHECKPOINT: u16 = 0x0F01;
@@ -179,14 +205,17 @@ pub enum Role {
     Steward,
     /// Runs an assembly, opens and closes its polls.
     Convener,
+    /// Coordinates the mutual-aid board: may change or close any member's offer or request.
+    Coordinator,
 }
 
 impl Role {
-    /// `steward` or `convener`.
+    /// `steward`, `convener` or `coordinator`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Steward => "steward",
             Role::Convener => "convener",
+            Role::Coordinator => "coordinator",
         }
     }
 }
@@ -565,6 +594,268 @@ pub fn electorate_hash<'a>(sorted: impl IntoIterator<Item = &'a [u8; 32]>) -> [u
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {}
 
+/// Longest comment, stance reason, amendment text or aid description, in bytes.
+pub const MAX_PROSE_BYTES: usize = 4000;
+/// Longest automerge cursor an amendment anchors to, in bytes.
+pub const MAX_CURSOR_BYTES: usize = 128;
+/// Longest sealed contact detail, in bytes (a version byte, an ephemeral key, at most
+/// 512 bytes of contact and a tag).
+pub const MAX_SEALED_BYTES: usize = 600;
+
+/// A proposal in an assembly: its title, and the first change of its document (the creator
+/// change: it creates the document's root objects, and only it may). The op's id is the
+/// document's id. By a member; in the assembly's lane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateProposal {
+    /// Whose proposal.
+    pub assembly: AssemblyRef,
+    /// Its title.
+    pub title: String,
+    /// The document's first automerge change (uncompressed change chunk): creates the root
+    /// `text` object and inserts the first draft. Its actor is the author device.
+    pub change: Vec<u8>,
+}
+
+/// One automerge change to a document. Valid only if the change passes the pre-scan
+/// (uncompressed, bounded op count, no extra bytes), its actor is the author device, its seq
+/// follows the device's previous change to the document (named in the op's deps), every
+/// automerge dependency is a change of the same document named in the op's deps, and it
+/// touches no root object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocChange {
+    /// The document: its creator op ([`CreateProposal`]).
+    pub doc: OpId,
+    /// The automerge change chunk.
+    pub change: Vec<u8>,
+}
+
+/// A comment on a proposal, or a reply to a comment. By a member; names the proposal (and
+/// the comment it answers) in its deps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    /// The proposal's [`CreateProposal`] op.
+    pub proposal: OpId,
+    /// The comment answered, if a reply.
+    pub parent: Option<OpId>,
+    /// The text.
+    pub text: String,
+}
+
+/// Where a member stands on a proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum StanceKind {
+    /// Agrees.
+    Agree,
+    /// Agrees, with concerns.
+    Concerns,
+    /// Objects: consensus cannot be declared while this stands.
+    Object,
+    /// Blocks: consensus cannot be declared while this stands.
+    Block,
+}
+
+impl StanceKind {
+    /// `agree`, `concerns`, `object` or `block`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StanceKind::Agree => "agree",
+            StanceKind::Concerns => "concerns",
+            StanceKind::Object => "object",
+            StanceKind::Block => "block",
+        }
+    }
+
+    /// True for an objection or a block.
+    pub fn stops_consensus(self) -> bool {
+        matches!(self, StanceKind::Object | StanceKind::Block)
+    }
+}
+
+/// A member's stance on a proposal; their highest revision counts (a new stance goes one
+/// higher). By a member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stance {
+    /// The proposal's [`CreateProposal`] op.
+    pub proposal: OpId,
+    /// Raised by each new stance of the member; the highest counts.
+    pub revision: u32,
+    /// The stance.
+    pub stance: StanceKind,
+    /// Why.
+    pub reason: String,
+}
+
+/// A proposed amendment: replace the text between two anchors (automerge cursors, stable under
+/// concurrent edits) with new text. By a member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Amend {
+    /// The proposal's [`CreateProposal`] op.
+    pub proposal: OpId,
+    /// Cursor at the start of the range.
+    pub from: String,
+    /// Cursor at the end of the range (exclusive).
+    pub to: String,
+    /// The text the range held when the amendment was written (shown to readers).
+    pub original: String,
+    /// The replacement.
+    pub replacement: String,
+}
+
+/// An amendment accepted or rejected, by the proposer or a convener of the assembly. An
+/// accepted amendment is applied by a [`DocChange`] of the same author that follows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolveAmendment {
+    /// The [`Amend`] op.
+    pub amendment: OpId,
+    /// Accepted, or rejected.
+    pub accepted: bool,
+}
+
+/// How a proposal ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Adopted by consensus: refused while an objection or block stands in the op's past.
+    Adopted,
+    /// Sent to a vote: the poll (a [`CreatePoll`] in the proposal's assembly) decides.
+    SentToVote {
+        /// The poll's [`CreatePoll`] op.
+        poll: OpId,
+    },
+    /// Withdrawn.
+    Withdrawn,
+}
+
+/// A proposal's outcome, by its proposer or a convener of its assembly; one per proposal (a
+/// second in its past is refused; concurrent ones are flagged, the lower op id stands).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decide {
+    /// The proposal's [`CreateProposal`] op.
+    pub proposal: OpId,
+    /// The outcome.
+    pub outcome: Outcome,
+}
+
+/// Offer or request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum AidKind {
+    /// Something offered.
+    Offer,
+    /// Something asked for.
+    Request,
+}
+
+impl AidKind {
+    /// `offer` or `request`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AidKind::Offer => "offer",
+            AidKind::Request => "request",
+        }
+    }
+}
+
+/// What an offer or request says: everything its author may edit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AidDetails {
+    /// Short title.
+    pub title: String,
+    /// Longer description.
+    pub description: String,
+    /// Category (matched case- and accent-insensitively).
+    pub category: String,
+    /// Area (a postcode district, a constituency…).
+    pub area: Option<String>,
+    /// Advisory start of the time window (seconds since the Unix epoch).
+    pub from: Option<u64>,
+    /// Advisory end of the time window.
+    pub until: Option<u64>,
+    /// How many, where it makes sense.
+    pub quantity: Option<u32>,
+}
+
+/// Where a passed-on gift came from: the fulfilled item and the fulfilment that ended it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forwarded {
+    /// The fulfilled item's [`AidItem`] op.
+    pub item: OpId,
+    /// The [`AidUpdate`] op that fulfilled it.
+    pub fulfilment: OpId,
+}
+
+/// An offer or a request on the mutual-aid board. By a member, in the lane they choose
+/// (public: guests can read it). A gift passed on names the fulfilled item it came from;
+/// only its recipient may pass it on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AidItem {
+    /// Offer or request.
+    pub kind: AidKind,
+    /// What it says.
+    pub details: AidDetails,
+    /// Pay it forward: the gift this passes on.
+    pub forwarded: Option<Forwarded>,
+}
+
+/// A change to an item, by its author or a coordinator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AidChange {
+    /// New details (the highest revision stands).
+    Edit {
+        /// Raised by each edit; the highest stands.
+        revision: u32,
+        /// The details.
+        details: AidDetails,
+    },
+    /// Met by this pledge.
+    Fulfil {
+        /// The [`AidPledge`] op.
+        pledge: OpId,
+    },
+    /// Taken off the board.
+    Withdraw,
+    /// No longer current.
+    Expire,
+}
+
+/// An item changed. Names the item (and the pledge it fulfils) in its deps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AidUpdate {
+    /// The [`AidItem`] op.
+    pub item: OpId,
+    /// The change.
+    pub change: AidChange,
+}
+
+/// A pledge to meet an item (to take up an offer, or to give what a request asks), by a member
+/// other than its author, with the pledger's contact sealed to the item's author.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AidPledge {
+    /// The [`AidItem`] op.
+    pub item: OpId,
+    /// How many, where it makes sense.
+    pub quantity: Option<u32>,
+    /// A note to the item's author (readable by everyone who can read the item).
+    pub note: String,
+    /// The pledger's contact detail, sealed to the item author's member key (empty: none).
+    pub contact: Vec<u8>,
+}
+
+/// A pledge withdrawn, by the pledger only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AidUnpledge {
+    /// The [`AidPledge`] op.
+    pub pledge: OpId,
+}
+
+/// The item's author answers a pledge with their contact detail, sealed to the pledger's
+/// member key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AidContact {
+    /// The [`AidPledge`] op.
+    pub pledge: OpId,
+    /// The contact, sealed to the pledger.
+    pub contact: Vec<u8>,
+}
+
 /// A decoded body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
@@ -608,6 +899,30 @@ pub enum Body {
     CloseStation(CloseStation),
     /// A poll closed.
     ClosePoll(ClosePoll),
+    /// A proposal (and its document) created.
+    CreateProposal(CreateProposal),
+    /// A document changed.
+    DocChange(DocChange),
+    /// A comment.
+    Comment(Comment),
+    /// A stance.
+    Stance(Stance),
+    /// An amendment proposed.
+    Amend(Amend),
+    /// An amendment accepted or rejected.
+    ResolveAmendment(ResolveAmendment),
+    /// A proposal's outcome.
+    Decide(Decide),
+    /// An offer or request.
+    AidItem(AidItem),
+    /// An offer or request changed.
+    AidUpdate(AidUpdate),
+    /// A pledge.
+    AidPledge(AidPledge),
+    /// A pledge withdrawn.
+    AidUnpledge(AidUnpledge),
+    /// A contact answered to a pledge.
+    AidContact(AidContact),
     /// Housekeeping: gathers dependencies.
     Checkpoint(Checkpoint),
     /// A kind this node does not know: kept, passed on, not applied.
@@ -629,6 +944,14 @@ pub enum BodyError {
     /// A text field is longer than [`MAX_TEXT_BYTES`] or a list longer than its limit.
     #[error("body of kind {0} exceeds a field limit")]
     Limit(u16),
+    /// The automerge change a body carries fails the pre-scan.
+    #[error("body of kind {kind} carries a refused automerge change: {error}")]
+    Change {
+        /// The kind.
+        kind: u16,
+        /// Why.
+        error: moot_doc::PrescanError,
+    },
 }
 
 fn decode<'a, T: Deserialize<'a>>(kind: u16, bytes: &'a [u8]) -> Result<T, BodyError> {
@@ -647,6 +970,17 @@ fn decode<'a, T: Deserialize<'a>>(kind: u16, bytes: &'a [u8]) -> Result<T, BodyE
 
 fn text_ok(text: &str) -> bool {
     text.len() <= MAX_TEXT_BYTES
+}
+
+fn prose_ok(text: &str) -> bool {
+    text.len() <= MAX_PROSE_BYTES
+}
+
+fn details_ok(d: &AidDetails) -> bool {
+    text_ok(&d.title)
+        && prose_ok(&d.description)
+        && text_ok(&d.category)
+        && d.area.as_deref().is_none_or(text_ok)
 }
 
 impl Body {
@@ -673,6 +1007,18 @@ impl Body {
             kind::BALLOT => Body::Ballot(decode(kind, bytes)?),
             kind::CLOSE_STATION => Body::CloseStation(decode(kind, bytes)?),
             kind::CLOSE_POLL => Body::ClosePoll(decode(kind, bytes)?),
+            kind::CREATE_PROPOSAL => Body::CreateProposal(decode(kind, bytes)?),
+            kind::DOC_CHANGE => Body::DocChange(decode(kind, bytes)?),
+            kind::COMMENT => Body::Comment(decode(kind, bytes)?),
+            kind::STANCE => Body::Stance(decode(kind, bytes)?),
+            kind::AMEND => Body::Amend(decode(kind, bytes)?),
+            kind::RESOLVE_AMENDMENT => Body::ResolveAmendment(decode(kind, bytes)?),
+            kind::DECIDE => Body::Decide(decode(kind, bytes)?),
+            kind::AID_ITEM => Body::AidItem(decode(kind, bytes)?),
+            kind::AID_UPDATE => Body::AidUpdate(decode(kind, bytes)?),
+            kind::AID_PLEDGE => Body::AidPledge(decode(kind, bytes)?),
+            kind::AID_UNPLEDGE => Body::AidUnpledge(decode(kind, bytes)?),
+            kind::AID_CONTACT => Body::AidContact(decode(kind, bytes)?),
             kind::CHECKPOINT => Body::Checkpoint(decode(kind, bytes)?),
             other => return Ok(Body::Unknown(other)),
         };
@@ -695,9 +1041,41 @@ impl Body {
                     && p.officers.len() <= MAX_OFFICERS
                     && p.stations.len() <= MAX_OFFICERS
             }
+            Body::CreateProposal(p) => {
+                text_ok(&p.title)
+                    && match &p.assembly {
+                        AssemblyRef::Constituency(c) => text_ok(c),
+                        _ => true,
+                    }
+            }
+            Body::Comment(c) => prose_ok(&c.text),
+            Body::Stance(s) => prose_ok(&s.reason),
+            Body::Amend(a) => {
+                a.from.len() <= MAX_CURSOR_BYTES
+                    && a.to.len() <= MAX_CURSOR_BYTES
+                    && prose_ok(&a.original)
+                    && prose_ok(&a.replacement)
+            }
+            Body::AidItem(i) => details_ok(&i.details),
+            Body::AidUpdate(u) => match &u.change {
+                AidChange::Edit { details, .. } => details_ok(details),
+                _ => true,
+            },
+            Body::AidPledge(p) => prose_ok(&p.note) && p.contact.len() <= MAX_SEALED_BYTES,
+            Body::AidContact(c) => c.contact.len() <= MAX_SEALED_BYTES,
             Body::Ballot(b) => b.scores.len() <= MAX_POLL_OPTIONS,
             _ => true,
         };
+        let change = match &body {
+            Body::CreateProposal(p) => Some(&p.change),
+            Body::DocChange(c) => Some(&c.change),
+            _ => None,
+        };
+        if let Some(change) = change
+            && let Err(error) = moot_doc::prescan(change, &moot_doc::Limits::default())
+        {
+            return Err(BodyError::Change { kind, error });
+        }
         if within_limits {
             Ok(body)
         } else {
@@ -728,6 +1106,18 @@ impl Body {
             Body::Ballot(b) => (kind::BALLOT, postcard::to_allocvec(b)),
             Body::CloseStation(b) => (kind::CLOSE_STATION, postcard::to_allocvec(b)),
             Body::ClosePoll(b) => (kind::CLOSE_POLL, postcard::to_allocvec(b)),
+            Body::CreateProposal(b) => (kind::CREATE_PROPOSAL, postcard::to_allocvec(b)),
+            Body::DocChange(b) => (kind::DOC_CHANGE, postcard::to_allocvec(b)),
+            Body::Comment(b) => (kind::COMMENT, postcard::to_allocvec(b)),
+            Body::Stance(b) => (kind::STANCE, postcard::to_allocvec(b)),
+            Body::Amend(b) => (kind::AMEND, postcard::to_allocvec(b)),
+            Body::ResolveAmendment(b) => (kind::RESOLVE_AMENDMENT, postcard::to_allocvec(b)),
+            Body::Decide(b) => (kind::DECIDE, postcard::to_allocvec(b)),
+            Body::AidItem(b) => (kind::AID_ITEM, postcard::to_allocvec(b)),
+            Body::AidUpdate(b) => (kind::AID_UPDATE, postcard::to_allocvec(b)),
+            Body::AidPledge(b) => (kind::AID_PLEDGE, postcard::to_allocvec(b)),
+            Body::AidUnpledge(b) => (kind::AID_UNPLEDGE, postcard::to_allocvec(b)),
+            Body::AidContact(b) => (kind::AID_CONTACT, postcard::to_allocvec(b)),
             Body::Checkpoint(b) => (kind::CHECKPOINT, postcard::to_allocvec(b)),
             Body::Unknown(_) => return None,
         };
@@ -769,6 +1159,18 @@ impl Body {
             Body::Ballot(_) => kind::BALLOT,
             Body::CloseStation(_) => kind::CLOSE_STATION,
             Body::ClosePoll(_) => kind::CLOSE_POLL,
+            Body::CreateProposal(_) => kind::CREATE_PROPOSAL,
+            Body::DocChange(_) => kind::DOC_CHANGE,
+            Body::Comment(_) => kind::COMMENT,
+            Body::Stance(_) => kind::STANCE,
+            Body::Amend(_) => kind::AMEND,
+            Body::ResolveAmendment(_) => kind::RESOLVE_AMENDMENT,
+            Body::Decide(_) => kind::DECIDE,
+            Body::AidItem(_) => kind::AID_ITEM,
+            Body::AidUpdate(_) => kind::AID_UPDATE,
+            Body::AidPledge(_) => kind::AID_PLEDGE,
+            Body::AidUnpledge(_) => kind::AID_UNPLEDGE,
+            Body::AidContact(_) => kind::AID_CONTACT,
             Body::Checkpoint(_) => kind::CHECKPOINT,
             Body::Unknown(kind) => *kind,
         }

@@ -8,7 +8,9 @@
 //!   missing dependencies (bounded), flags equivocations, and resolves concurrent roll changes
 //!   deterministically.
 
+pub mod aid;
 pub mod body;
+pub mod deliberation;
 mod index;
 pub mod poll;
 pub mod replica;
@@ -21,4 +23,4 @@ pub use replica::{
     DraftError, Equivocation, Insertion, Limits, Outcome, Reason, Rejection, Replica, Retain,
     Source, Verdict,
 };
-pub use roll::{Denied, Facts, MemberRecord, Roll, Status};
+pub use roll::{Denied, DocDenied, Facts, MemberRecord, Roll, Status};

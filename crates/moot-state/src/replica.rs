@@ -48,6 +48,9 @@ pub use crate::index::Verdict;
 use crate::index::{Index, Meta, NONE};
 use crate::roll::{Denied, Roll, Status};
 
+mod aid;
+mod deliberation;
+mod docs;
 mod polls;
 
 /// Bounds on what a replica buffers.
@@ -404,6 +407,10 @@ pub struct Replica {
     authors: HashMap<[u8; 32], moot_crypto::PublicKey>,
     /// Assemblies, polls and ballots.
     governance: polls::Governance,
+    /// Proposals and their documents' changes.
+    deliberation: deliberation::Deliberation,
+    /// The mutual-aid board.
+    aid: aid::AidBoard,
     /// Per op (by index number), where its parents start in `dep_list` (one entry more
     /// than ops).
     dep_start: Vec<u32>,
@@ -479,6 +486,8 @@ impl Replica {
             global: None,
             authors: HashMap::default(),
             governance: polls::Governance::default(),
+            deliberation: deliberation::Deliberation::default(),
+            aid: aid::AidBoard::default(),
             dep_start: vec![0],
             dep_list: Vec::new(),
         }
@@ -1202,6 +1211,22 @@ impl Replica {
             }
             governed = Some(member);
         }
+        let mut discussed = None;
+        if verdict == Verdict::Accepted && (Self::deliberative(op.kind()) || Self::aid(op.kind())) {
+            let Some(member) = author_member else {
+                return self.refuse(insider, id, Reason::Unauthorized(Denied::UnknownDevice));
+            };
+            let checked = if Self::aid(op.kind()) {
+                self.check_aid(member, lane, &body, &op, &past)
+            } else {
+                self.deliberate(member, lane, &body, &op, &roll_parents, &past)
+            };
+            match checked {
+                Ok(more) => facts = facts.with(&more),
+                Err(denied) => return self.refuse(insider, id, Reason::Unauthorized(denied)),
+            }
+            discussed = Some(member);
+        }
         let certifies = match &body {
             Body::Found(_) => Some(author.to_bytes()),
             Body::CertifyDevice(c) => Some(c.device.to_bytes()),
@@ -1301,6 +1326,14 @@ impl Replica {
         self.record_deps(n, &op);
         if let Some((body, member)) = recorded {
             self.record_governance(id, n, member, lane, &body);
+        }
+        if let (Some(member), Some(body)) = (discussed, body.as_ref()) {
+            if Self::aid(op.kind()) {
+                self.record_aid(id, member, lane, body);
+            } else {
+                self.record_change(id, body);
+                self.record_deliberation(id, member, lane, body);
+            }
         }
         if self.limits.retain == Retain::Everything {
             self.archive.insert(id, op.clone());

@@ -157,6 +157,96 @@ pub enum Denied {
     /// Only a poll's station officers may close a polling station.
     #[error("only a station officer of the poll may close a polling station")]
     NotStationOfficer,
+    /// The proposal (or document) the op is about is not named in its deps.
+    #[error("no such proposal named in this op's dependencies")]
+    NoSuchProposal,
+    /// The comment answered is not a comment on the same proposal named in the op's deps.
+    #[error("no such comment on this proposal named in this op's dependencies")]
+    NoSuchComment,
+    /// The amendment is not named in the op's deps.
+    #[error("no such amendment named in this op's dependencies")]
+    NoSuchAmendment,
+    /// Only the proposer or a convener of the proposal's assembly may do this.
+    #[error("only the proposer or a convener of the assembly may do this")]
+    NotProposerOrConvener,
+    /// The proposal was already decided in the op's causal past.
+    #[error("the proposal is already decided")]
+    AlreadyDecided,
+    /// The amendment was already accepted or rejected in the op's causal past.
+    #[error("the amendment is already resolved")]
+    AlreadyResolved,
+    /// Consensus cannot be declared while an objection or a block stands in the op's past.
+    #[error("an objection or block stands: consensus cannot be declared")]
+    UnresolvedObjection,
+    /// A proposal sent to a vote names a poll of its own assembly, named in the op's deps.
+    #[error("the poll is not a poll of the proposal's assembly named in this op's dependencies")]
+    WrongPoll,
+    /// A document change breaks a document rule.
+    #[error("document change refused: {0}")]
+    Doc(DocDenied),
+    /// The offer or request is not named in the op's deps.
+    #[error("no such offer or request named in this op's dependencies")]
+    NoSuchItem,
+    /// The pledge is not named in the op's deps, or is not for this item.
+    #[error("no such pledge named in this op's dependencies")]
+    NoSuchPledge,
+    /// Only an item's author (or a coordinator) may change it.
+    #[error("only the item's author or a coordinator may change it")]
+    NotYourItem,
+    /// Only the pledger may withdraw a pledge.
+    #[error("only the pledger may withdraw a pledge")]
+    NotYourPledge,
+    /// Nobody pledges to their own item.
+    #[error("a member cannot pledge to their own offer or request")]
+    OwnItem,
+    /// An aid op goes in its item's lane.
+    #[error("written in the wrong lane for its item")]
+    ItemLane,
+    /// Only the recipient of a fulfilled gift may pass it on, as an offer.
+    #[error("only the recipient of a fulfilled gift may pass it on, as an offer")]
+    NotRecipient,
+    /// A sealed contact detail is malformed.
+    #[error("malformed sealed contact: {0}")]
+    BadContact(String),
+}
+
+/// Why a document change breaks a document rule (see `body::DocChange`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DocDenied {
+    /// The change fails the pre-scan (checked when the body is decoded, so not seen here).
+    #[error("{0}")]
+    Prescan(moot_doc::PrescanError),
+    /// The change's automerge actor is not the author device.
+    #[error("the automerge actor is not the author's device")]
+    ForgedActor,
+    /// The change's seq does not follow the device's previous change named in the deps.
+    #[error("seq {found} does not follow the device's previous change (expected {expected})")]
+    SeqGap {
+        /// The seq that would follow.
+        expected: u64,
+        /// The change's seq.
+        found: u64,
+    },
+    /// The change's op counter does not start after its predecessors' ops.
+    #[error("the change's start op {start_op} does not follow its dependencies' ops")]
+    StartOp {
+        /// The change's start op.
+        start_op: u64,
+    },
+    /// An automerge dependency is not a change of this document named in the op's deps.
+    #[error("automerge dependency {} is not a change of this document named in the op's deps", hex_short(.0))]
+    UnnamedDependency([u8; 32]),
+    /// Only the document's creator op creates (or touches) root objects.
+    #[error("only the document's creator change may touch its root objects")]
+    RootObject,
+    /// A creator change must be its document's first: seq 1, no dependencies.
+    #[error("a document's first change must have seq 1 and no dependencies")]
+    NotFirst,
+}
+
+fn hex_short(bytes: &[u8; 32]) -> String {
+    bytes.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Status of a person on the roll.
@@ -193,6 +283,18 @@ fn members_only(body: &Body) -> bool {
             | Body::Ballot(_)
             | Body::CloseStation(_)
             | Body::ClosePoll(_)
+            | Body::CreateProposal(_)
+            | Body::DocChange(_)
+            | Body::Comment(_)
+            | Body::Stance(_)
+            | Body::Amend(_)
+            | Body::ResolveAmendment(_)
+            | Body::Decide(_)
+            | Body::AidItem(_)
+            | Body::AidUpdate(_)
+            | Body::AidPledge(_)
+            | Body::AidUnpledge(_)
+            | Body::AidContact(_)
     )
 }
 
@@ -383,6 +485,19 @@ impl Roll {
             .copied()
     }
 
+    /// The grant that lets `member` change anyone's offers and requests: the coordinator role,
+    /// or the steward role (stewards manage the whole hub).
+    pub fn coordinator_grant(&self, member: &MemberId) -> Option<OpId> {
+        let record = self
+            .members
+            .get(member)
+            .filter(|r| r.status == Status::Member)?;
+        [Role::Coordinator, Role::Steward]
+            .iter()
+            .find_map(|role| record.roles.get(role))
+            .copied()
+    }
+
     /// True if `member` is an active member (not a guest, not removed).
     pub fn is_member(&self, member: &MemberId) -> bool {
         self.members
@@ -563,7 +678,19 @@ impl Roll {
             | Body::OpenPoll(_)
             | Body::Ballot(_)
             | Body::CloseStation(_)
-            | Body::ClosePoll(_) => self.voting_member(author),
+            | Body::ClosePoll(_)
+            | Body::CreateProposal(_)
+            | Body::DocChange(_)
+            | Body::Comment(_)
+            | Body::Stance(_)
+            | Body::Amend(_)
+            | Body::ResolveAmendment(_)
+            | Body::Decide(_)
+            | Body::AidItem(_)
+            | Body::AidUpdate(_)
+            | Body::AidPledge(_)
+            | Body::AidUnpledge(_)
+            | Body::AidContact(_) => self.voting_member(author),
             Body::Join(_) | Body::Checkpoint(_) | Body::Unknown(_) => {
                 self.author(author).map(|a| Facts::of(&a.facts))
             }
@@ -714,6 +841,18 @@ impl Roll {
             | Body::Ballot(_)
             | Body::CloseStation(_)
             | Body::ClosePoll(_)
+            | Body::CreateProposal(_)
+            | Body::DocChange(_)
+            | Body::Comment(_)
+            | Body::Stance(_)
+            | Body::Amend(_)
+            | Body::ResolveAmendment(_)
+            | Body::Decide(_)
+            | Body::AidItem(_)
+            | Body::AidUpdate(_)
+            | Body::AidPledge(_)
+            | Body::AidUnpledge(_)
+            | Body::AidContact(_)
             | Body::Checkpoint(_)
             | Body::Unknown(_) => {}
         }

@@ -379,7 +379,7 @@ impl Replica {
         }
     }
 
-    fn assembly_in_past(
+    pub(super) fn assembly_in_past(
         &self,
         assembly: &OpId,
         frontier: &[OpId],
@@ -424,7 +424,7 @@ impl Replica {
     /// creator and the conveners appointed in it (the causally latest appointment or
     /// dismissal of a member stands; of concurrent ones, the higher (depth, id)). Returns the
     /// op it rests on: the role grant, the appointment, or the assembly (for its creator).
-    fn convenes(
+    pub(super) fn convenes(
         &self,
         assembly: &AssemblyRef,
         member: &MemberId,
@@ -1062,14 +1062,17 @@ impl Replica {
     /// The causal past of an op (itself included), as a set of index numbers: a walk over the
     /// dependency numbers kept per op.
     fn past_of(&self, id: &OpId) -> Past {
-        let mut past = Past {
-            bits: vec![0u64; self.index.len().div_ceil(64)],
-        };
+        let mut past = Past::with_len(self.index.len());
         let Some((start, _)) = self.index.get(id) else {
             return past;
         };
-        let mut stack = vec![start];
         past.insert(start);
+        self.extend_past(&mut past, vec![start]);
+        past
+    }
+
+    /// Adds to `past` everything in the pasts of the ops on `stack` (already in `past`).
+    pub(super) fn extend_past(&self, past: &mut Past, mut stack: Vec<u32>) {
         while let Some(n) = stack.pop() {
             for parent in self.deps_of(n) {
                 if past.insert(parent) {
@@ -1077,7 +1080,20 @@ impl Replica {
                 }
             }
         }
-        past
+    }
+
+    /// The assembly a poll belongs to, if the poll is held.
+    pub(super) fn poll_assembly(&self, poll: &OpId) -> Option<&AssemblyRef> {
+        self.governance.polls.get(poll).map(|p| &p.body.assembly)
+    }
+
+    /// The lane of a created assembly in the past described by `frontier`.
+    pub(super) fn assembly_lane_in_past(
+        &self,
+        assembly: &OpId,
+        frontier: &[OpId],
+    ) -> Result<Lane, Denied> {
+        self.assembly_in_past(assembly, frontier).map(|r| r.lane)
     }
 
     /// Records the index numbers of an op's parents (its `prev` and `deps`), for walks over
@@ -1121,6 +1137,32 @@ impl Replica {
     pub(super) fn governed(kind: u16) -> bool {
         kind::is_governance(kind) || kind == kind::BALLOT
     }
+
+    /// Whether the body is checked by [`Replica::deliberate`]: proposals and documents.
+    pub(super) fn deliberative(kind: u16) -> bool {
+        matches!(
+            kind,
+            kind::CREATE_PROPOSAL
+                | kind::DOC_CHANGE
+                | kind::COMMENT
+                | kind::STANCE
+                | kind::AMEND
+                | kind::RESOLVE_AMENDMENT
+                | kind::DECIDE
+        )
+    }
+
+    /// Whether the body is checked by [`Replica::check_aid`].
+    pub(super) fn aid(kind: u16) -> bool {
+        matches!(
+            kind,
+            kind::AID_ITEM
+                | kind::AID_UPDATE
+                | kind::AID_PLEDGE
+                | kind::AID_UNPLEDGE
+                | kind::AID_CONTACT
+        )
+    }
 }
 
 /// An open's electorate: its members' ids, for O(1) membership tests.
@@ -1142,12 +1184,19 @@ impl Electorate {
 }
 
 /// A set of index numbers.
-struct Past {
+pub(super) struct Past {
     bits: Vec<u64>,
 }
 
 impl Past {
-    fn insert(&mut self, n: u32) -> bool {
+    /// An empty set for an index of `len` ops.
+    pub(super) fn with_len(len: usize) -> Past {
+        Past {
+            bits: vec![0u64; len.div_ceil(64)],
+        }
+    }
+
+    pub(super) fn insert(&mut self, n: u32) -> bool {
         let (word, bit) = ((n / 64) as usize, n % 64);
         match self.bits.get_mut(word) {
             Some(w) if *w & (1 << bit) == 0 => {
@@ -1158,7 +1207,7 @@ impl Past {
         }
     }
 
-    fn contains(&self, n: u32) -> bool {
+    pub(super) fn contains(&self, n: u32) -> bool {
         self.bits
             .get((n / 64) as usize)
             .is_some_and(|w| w & (1 << (n % 64)) != 0)

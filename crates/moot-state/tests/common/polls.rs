@@ -53,7 +53,10 @@ pub fn try_write(
     body: Body,
     refs: &[OpId],
 ) -> Result<OpId, Reason> {
-    let written = if matches!(body, Body::ClosePoll(_) | Body::CloseStation(_)) {
+    let written = if matches!(
+        body,
+        Body::ClosePoll(_) | Body::CloseStation(_) | Body::Decide(_)
+    ) {
         replica
             .write_covering(device, lane, &body, refs)
             .map(|ops| ops.iter().map(|op| op.id()).collect::<Vec<_>>())
