@@ -84,6 +84,18 @@ pub enum Command {
     },
     /// List the hub's polls.
     Polls,
+    /// Proposals: create, edit, comment, take a stance, amend, decide, show, export.
+    Proposal {
+        #[command(subcommand)]
+        command: ProposalCommand,
+    },
+    /// List the hub's proposals.
+    Proposals,
+    /// The mutual-aid board: offers and requests, pledges, matches, passing gifts on.
+    Aid {
+        #[command(subcommand)]
+        command: AidCommand,
+    },
     /// Cast (or re-cast) your ballot: a score from 0 to 5 for each option (options not named
     /// score 0). The latest revision counts until the poll closes.
     Vote {
@@ -336,4 +348,234 @@ pub fn command() -> clap::Command {
         .map(|arg| arg.clone().hide(true))
         .collect();
     command.mut_subcommand("tally", |tally| tally.args(node_flags))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProposalCommand {
+    /// Create a proposal in an assembly: prints its id.
+    Create {
+        /// The assembly (an id from `moot assemblies`, or activism, policy, constituency:NAME).
+        #[arg(long)]
+        assembly: String,
+        /// Its title.
+        #[arg(long)]
+        title: String,
+        /// A file holding the first draft (UTF-8 text).
+        #[arg(long, value_name = "FILE")]
+        body_file: Option<PathBuf>,
+        /// The first draft, given inline.
+        #[arg(long, conflicts_with = "body_file")]
+        body: Option<String>,
+    },
+    /// Edit the text: replace it with a file's (a minimal diff, so concurrent edits elsewhere
+    /// survive), or insert and delete at a position (UTF-16 code units, as JS counts).
+    Edit {
+        /// The proposal's id.
+        proposal_id: String,
+        /// The new text, from a file.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["at", "insert", "delete"])]
+        body_file: Option<PathBuf>,
+        /// Position of the edit.
+        #[arg(long)]
+        at: Option<usize>,
+        /// Units to delete at the position.
+        #[arg(long, default_value_t = 0)]
+        delete: usize,
+        /// Text to insert at the position.
+        #[arg(long, default_value = "")]
+        insert: String,
+    },
+    /// Comment on a proposal, or reply to a comment.
+    Comment {
+        /// The proposal's id.
+        proposal_id: String,
+        /// The comment.
+        #[arg(long)]
+        text: String,
+        /// The comment answered.
+        #[arg(long, value_name = "COMMENT_ID")]
+        reply_to: Option<String>,
+    },
+    /// Take (or change) your stance: agree, concerns, object or block.
+    Stance {
+        /// The proposal's id.
+        proposal_id: String,
+        /// agree, concerns, object or block.
+        stance: StanceArg,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Propose an amendment (`--replace OLD --with NEW`, OLD occurring once in the text), or,
+    /// as the proposer or a convener, accept or reject one.
+    Amend {
+        /// The proposal's id (to propose), or the amendment's id (with --accept / --reject).
+        id: String,
+        /// Text to replace.
+        #[arg(long, requires = "with", conflicts_with_all = ["accept", "reject"])]
+        replace: Option<String>,
+        /// Its replacement.
+        #[arg(long)]
+        with: Option<String>,
+        /// Accept the amendment (applied to the text at once).
+        #[arg(long, conflicts_with = "reject")]
+        accept: bool,
+        /// Reject the amendment.
+        #[arg(long)]
+        reject: bool,
+    },
+    /// Decide the outcome (the proposer or a convener): adopt (by consensus: refused while an
+    /// objection or block stands), vote (opens a poll: the proposal, each open amendment, or
+    /// reject), or withdraw.
+    Decide {
+        /// The proposal's id.
+        proposal_id: String,
+        /// adopt, vote or withdraw.
+        outcome: DecideArg,
+    },
+    /// Show a proposal: its text, comments, stances, amendments and outcome.
+    Show {
+        /// The proposal's id.
+        proposal_id: String,
+    },
+    /// Write the proposal's document in automerge's saved format (JS `Automerge.load` opens it).
+    Export {
+        /// The proposal's id.
+        proposal_id: String,
+        /// Where to write it.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StanceArg {
+    Agree,
+    Concerns,
+    Object,
+    Block,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DecideArg {
+    Adopt,
+    Vote,
+    Withdraw,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AidKindArg {
+    Offer,
+    Request,
+}
+
+/// What an offer or request says.
+#[derive(Debug, Args)]
+pub struct ItemArgs {
+    /// Short title.
+    #[arg(long)]
+    pub title: String,
+    /// Category (matched case- and accent-insensitively).
+    #[arg(long)]
+    pub category: String,
+    /// Longer description.
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// Area (a postcode district, a constituency…).
+    #[arg(long)]
+    pub area: Option<String>,
+    /// Advisory start, UTC (`YYYY-MM-DD[THH:MM[:SS]][Z]`).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Advisory end, UTC.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// How many, where it makes sense.
+    #[arg(long)]
+    pub quantity: Option<u32>,
+    /// Guests may read it (default: members only).
+    #[arg(long)]
+    pub public: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AidCommand {
+    /// Post an offer: prints its id.
+    Offer(ItemArgs),
+    /// Post a request: prints its id.
+    Request(ItemArgs),
+    /// The board, filtered.
+    List {
+        /// Offers or requests only.
+        #[arg(long)]
+        kind: Option<AidKindArg>,
+        /// This category.
+        #[arg(long)]
+        category: Option<String>,
+        /// This area.
+        #[arg(long)]
+        area: Option<String>,
+        /// open, pledged, fulfilled, withdrawn or expired.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// One offer or request, with its pledges (contacts shown to the member they were sealed to).
+    Show {
+        /// The item's id.
+        item_id: String,
+    },
+    /// Suggested counterparts: requests an offer could meet, offers that could meet a request.
+    Match {
+        /// The item's id.
+        item_id: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+    /// Pledge to meet an item, with your contact sealed to its author.
+    Pledge {
+        /// The item's id.
+        item_id: String,
+        /// A note to the author (readable by all who can read the item).
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Your contact detail (only the item's author can read it).
+        #[arg(long, default_value = "")]
+        contact: String,
+        /// How many.
+        #[arg(long)]
+        quantity: Option<u32>,
+    },
+    /// Answer a pledge to your item with your contact, sealed to the pledger.
+    Reply {
+        /// The pledge's id.
+        pledge_id: String,
+        /// Your contact detail (only the pledger can read it).
+        #[arg(long)]
+        contact: String,
+    },
+    /// Mark your item fulfilled (by the only pledge standing, or `--pledge`).
+    Fulfil {
+        /// The item's id.
+        item_id: String,
+        /// The pledge that met it.
+        #[arg(long)]
+        pledge: Option<String>,
+    },
+    /// Withdraw your item (or, given a pledge's id, your pledge).
+    Withdraw {
+        /// The item's or the pledge's id.
+        id: String,
+    },
+    /// Mark your item expired.
+    Expire {
+        /// The item's id.
+        item_id: String,
+    },
+    /// Pass a fulfilled gift on (its recipient): posts a new offer naming it.
+    Forward {
+        /// The fulfilled item's id.
+        item_id: String,
+        #[command(flatten)]
+        item: ItemArgs,
+    },
 }

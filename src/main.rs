@@ -3,6 +3,7 @@
 //! object on stderr. Wiring only: the logic lives in the library crates under `crates/`.
 
 mod cli;
+mod delib_cmd;
 mod node_cmd;
 mod out;
 mod poll_cmd;
@@ -268,6 +269,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Assemblies => poll_cmd::assemblies(global),
         Command::Poll { command } => poll_cmd::poll(global, command),
         Command::Polls => poll_cmd::polls(global),
+        Command::Proposal { command } => delib_cmd::proposal(global, command),
+        Command::Proposals => delib_cmd::proposals(global),
+        Command::Aid { command } => delib_cmd::aid(global, command),
         Command::Vote { poll_id, scores } => poll_cmd::vote(global, poll_id, scores),
     }
 }

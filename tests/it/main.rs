@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
+mod deliberation;
 mod node;
 mod node_crash;
 mod node_hardening;

@@ -810,7 +810,13 @@ impl Replica {
                 reason: Reason::InvalidDependency(missing),
             });
         }
-        if stored != Verdict::Accepted || kind::is_roll(op.kind()) {
+        // Proposals, documents and the aid board keep records built by their checks (document
+        // changes: their automerge hashes and counters), so they take the full path.
+        if stored != Verdict::Accepted
+            || kind::is_roll(op.kind())
+            || Self::deliberative(op.kind())
+            || Self::aid(op.kind())
+        {
             let mut kept = Vec::new();
             // An accepted op's certificates were checked when it arrived (verdicts are final,
             // like its signature); an op an older version could not judge never had them checked.

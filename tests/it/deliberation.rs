@@ -1,0 +1,298 @@
+//! Proposals and the mutual-aid board through the binary, on one node: a deliberation from
+//! draft to consensus (concurrent edits, an amendment accepted, comments, a block that stops
+//! consensus until withdrawn), a proposal sent to a vote, and an aid exchange whose contacts
+//! only the matched members read.
+
+use serde_json::Value;
+
+use crate::node::Data;
+
+fn field(value: &Value, name: &str) -> String {
+    value[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {name:?} in {value}"))
+        .to_string()
+}
+
+fn member(data: &Data, name: &str) -> String {
+    let id = field(&data.ok(&["key", "new", "--name", name]), "member_id");
+    data.ok(&["member", "add", &id, "--name", name]);
+    id
+}
+
+fn hall() -> (Data, String, String) {
+    let data = Data::new();
+    data.ok(&["init", "--name", "Fay"]);
+    data.ok(&["hub", "create", "Riverside"]);
+    let ann = member(&data, "Ann");
+    let ben = member(&data, "Ben");
+    (data, ann, ben)
+}
+
+fn refused_kind(data: &Data, args: &[&str]) -> String {
+    let (code, out, stderr) = data.run(args);
+    assert_ne!(code, 0, "{args:?} succeeded: {out}");
+    let error: Value = serde_json::from_str(stderr.trim_end()).unwrap();
+    field(&error["error"], "kind")
+}
+
+#[test]
+fn a_deliberation_reaches_consensus_and_another_goes_to_a_vote() {
+    let (data, ann, ben) = hall();
+    let p = field(
+        &data.ok(&[
+            "--as",
+            &ann,
+            "proposal",
+            "create",
+            "--assembly",
+            "policy",
+            "--title",
+            "Sunday opening",
+            "--body",
+            "Open the hall on Sundays.",
+        ]),
+        "proposal_id",
+    );
+    data.ok(&[
+        "--as", &ben, "proposal", "edit", &p, "--at", "0", "--insert", "Please: ",
+    ]);
+    data.ok(&[
+        "--as",
+        &ann,
+        "proposal",
+        "edit",
+        &p,
+        "--at",
+        "33",
+        "--insert",
+        " From 10am.",
+    ]);
+    let a = field(
+        &data.ok(&[
+            "--as",
+            &ben,
+            "proposal",
+            "amend",
+            &p,
+            "--replace",
+            "Sundays",
+            "--with",
+            "Sundays and Mondays",
+        ]),
+        "amendment_id",
+    );
+    let c = field(
+        &data.ok(&[
+            "--as",
+            &ben,
+            "proposal",
+            "comment",
+            &p,
+            "--text",
+            "Who holds the key?",
+        ]),
+        "comment_id",
+    );
+    data.ok(&[
+        "--as",
+        &ann,
+        "proposal",
+        "comment",
+        &p,
+        "--text",
+        "The caretaker",
+        "--reply-to",
+        &c,
+    ]);
+    data.ok(&[
+        "--as", &ben, "proposal", "stance", &p, "block", "--reason", "staffing",
+    ]);
+    // A block stands: consensus is refused, and nothing is written.
+    let before = data.ok(&["proposal", "show", &p]);
+    assert_eq!(
+        refused_kind(&data, &["--as", &ann, "proposal", "decide", &p, "adopt"]),
+        "refused"
+    );
+    assert_eq!(data.ok(&["proposal", "show", &p]), before);
+    // Ben may not accept an amendment (neither proposer nor convener).
+    assert_eq!(
+        refused_kind(&data, &["--as", &ben, "proposal", "amend", &a, "--accept"]),
+        "refused"
+    );
+    data.ok(&["--as", &ann, "proposal", "amend", &a, "--accept"]);
+    data.ok(&["--as", &ben, "proposal", "stance", &p, "agree"]);
+    data.ok(&["--as", &ann, "proposal", "decide", &p, "adopt"]);
+    let shown = data.ok(&["proposal", "show", &p]);
+    assert_eq!(
+        shown["text"],
+        "Please: Open the hall on Sundays and Mondays. From 10am."
+    );
+    assert_eq!(shown["outcome"]["outcome"], "adopted");
+    assert_eq!(shown["amendments"][0]["status"], "accepted");
+    assert_eq!(shown["comments"][1]["reply_to"], c.as_str());
+    assert_eq!(shown["stances"][0]["stance"], "agree");
+    assert_eq!(shown["objections"], 0);
+    // The export opens with the same text in the Rust loader.
+    let file = data.0.path().join("p.automerge");
+    data.ok(&["proposal", "export", &p, file.to_str().unwrap()]);
+    let saved = std::fs::read(&file).unwrap();
+    let doc = moot_doc::Document::load(&saved, &moot_doc::Limits::default()).unwrap();
+    assert_eq!(doc.text(), shown["text"].as_str().unwrap());
+
+    // A second proposal is sent to a vote by the steward (a convener of every assembly).
+    let q = field(
+        &data.ok(&[
+            "--as",
+            &ben,
+            "proposal",
+            "create",
+            "--assembly",
+            "policy",
+            "--title",
+            "New roof",
+            "--body",
+            "Fix the roof.",
+        ]),
+        "proposal_id",
+    );
+    data.ok(&[
+        "--as",
+        &ann,
+        "proposal",
+        "amend",
+        &q,
+        "--replace",
+        "Fix",
+        "--with",
+        "Replace",
+    ]);
+    let decided = data.ok(&["proposal", "decide", &q, "vote"]);
+    let poll = field(&decided, "poll_id");
+    let polls = data.ok(&["polls"]);
+    let listed = polls["polls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["poll_id"] == poll.as_str())
+        .unwrap();
+    assert_eq!(listed["stage"], "open");
+    assert_eq!(listed["options"].as_array().unwrap().len(), 3);
+    data.ok(&[
+        "--as",
+        &ann,
+        "vote",
+        &poll,
+        "--score",
+        "Reject=0",
+        "--score",
+        "Adopt: New roof=5",
+    ]);
+    data.ok(&["poll", "close", &poll]);
+    let results = data.ok(&["poll", "results", &poll]);
+    assert_eq!(results["counted"], 1);
+    assert_eq!(
+        data.ok(&["proposal", "show", &q])["outcome"]["outcome"],
+        "sent-to-vote"
+    );
+}
+
+#[test]
+fn an_aid_exchange_whose_contacts_only_the_matched_members_read() {
+    let (data, ann, ben) = hall();
+    let offer = field(
+        &data.ok(&[
+            "--as",
+            &ann,
+            "aid",
+            "offer",
+            "--title",
+            "A drill",
+            "--category",
+            "Tools",
+            "--area",
+            "E1",
+        ]),
+        "item_id",
+    );
+    let request = field(
+        &data.ok(&[
+            "--as",
+            &ben,
+            "aid",
+            "request",
+            "--title",
+            "Need a drill",
+            "--category",
+            "tools",
+            "--area",
+            "E1 6AN",
+        ]),
+        "item_id",
+    );
+    let matched = data.ok(&["aid", "match", &offer]);
+    assert_eq!(matched["matches"][0]["item"]["item_id"], request.as_str());
+    let pledge = field(
+        &data.ok(&[
+            "--as",
+            &ben,
+            "aid",
+            "pledge",
+            &offer,
+            "--note",
+            "Saturday?",
+            "--contact",
+            "ben@example.org",
+        ]),
+        "pledge_id",
+    );
+    data.ok(&[
+        "--as",
+        &ann,
+        "aid",
+        "reply",
+        &pledge,
+        "--contact",
+        "07700 900123",
+    ]);
+    // Ben may not withdraw Ann's offer; Ann may not withdraw Ben's pledge.
+    assert_eq!(
+        refused_kind(&data, &["--as", &ben, "aid", "withdraw", &offer]),
+        "refused"
+    );
+    assert_eq!(
+        refused_kind(&data, &["--as", &ann, "aid", "withdraw", &pledge]),
+        "refused"
+    );
+    let as_ann = data.ok(&["--as", &ann, "aid", "show", &offer]);
+    assert_eq!(as_ann["status"], "pledged");
+    assert_eq!(as_ann["pledges"][0]["pledger_contact"], "ben@example.org");
+    let as_ben = data.ok(&["--as", &ben, "aid", "show", &offer]);
+    assert_eq!(as_ben["pledges"][0]["author_contact"], "07700 900123");
+    assert_eq!(as_ben["pledges"][0]["pledger_contact"], Value::Null);
+    // The steward (a third member) reads neither.
+    let as_fay = data.ok(&["aid", "show", &offer]);
+    assert_eq!(as_fay["pledges"][0]["pledger_contact"], Value::Null);
+    assert_eq!(as_fay["pledges"][0]["author_contact"], Value::Null);
+    data.ok(&["--as", &ann, "aid", "fulfil", &offer]);
+    let passed = field(
+        &data.ok(&[
+            "--as",
+            &ben,
+            "aid",
+            "forward",
+            &offer,
+            "--title",
+            "Drill, passed on",
+            "--category",
+            "Tools",
+        ]),
+        "item_id",
+    );
+    let shown = data.ok(&["aid", "show", &offer]);
+    assert_eq!(shown["status"], "fulfilled");
+    assert_eq!(shown["forwarded_to"][0], passed.as_str());
+    let open = data.ok(&["aid", "list", "--status", "open", "--kind", "offer"]);
+    assert_eq!(open["items"].as_array().unwrap().len(), 1);
+    assert_eq!(open["items"][0]["item_id"], passed.as_str());
+}
