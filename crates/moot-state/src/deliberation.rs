@@ -33,7 +33,8 @@ pub struct ProposalInfo {
     pub lane: Lane,
     /// Who proposed it.
     pub proposer: MemberId,
-    /// Comments, in a causal order (a reply after what it answers), each with its parent.
+    /// Comments, in a causal order (a reply after what it answers, ties by the lower op id:
+    /// the same on every replica), each with its parent.
     pub comments: Vec<CommentInfo>,
     /// Each member's standing stance, by member id.
     pub stances: Vec<StanceInfo>,
@@ -43,7 +44,8 @@ pub struct ProposalInfo {
     pub outcome: Option<DecisionInfo>,
     /// Things a reader should know (concurrent decisions, equivocal stances…).
     pub flags: Vec<String>,
-    /// The document's changes: the creator op first, then its change ops in a causal order.
+    /// The document's changes: the creator op first, then its change ops in a causal order
+    /// (as [`Replica::doc_changes`](crate::Replica::doc_changes): the same on every replica).
     pub changes: Vec<OpId>,
 }
 

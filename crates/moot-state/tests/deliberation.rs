@@ -5,138 +5,16 @@
 
 mod common;
 
+use common::deliberation::*;
 use common::polls::*;
 use common::*;
-use moot_crypto::{Lane, OpId};
-use moot_doc::Document;
+use moot_crypto::Lane;
 use moot_state::aid::AidStatus;
 use moot_state::body::{
-    AidChange, AidDetails, AidItem, AidKind, AidPledge, AidUnpledge, AidUpdate, AssemblyRef,
-    Comment, CreateProposal, Decide, DocChange, Outcome, Stance, StanceKind,
+    AidChange, AidItem, AidKind, AidPledge, AidUnpledge, AidUpdate, Comment, DocChange, Outcome,
+    StanceKind,
 };
-use moot_state::deliberation::ChangeRef;
-use moot_state::{Body, Denied, DocDenied, Reason, Replica};
-
-fn propose(hall: &mut Hall, by: &Person, text: &str) -> OpId {
-    let change = moot_doc::creator_change(&by.device.public().to_bytes(), text).unwrap();
-    write(
-        &mut hall.replica,
-        &by.device,
-        Lane::Members,
-        Body::CreateProposal(CreateProposal {
-            assembly: AssemblyRef::Policy,
-            title: "Open the hall on Sundays".into(),
-            change,
-        }),
-        &[],
-    )
-}
-
-/// The document as the replica's changes make it (ops retained whole in tests).
-fn materialise(replica: &mut Replica, doc: &OpId) -> Document {
-    let changes: Vec<ChangeRef> = replica.doc_changes(doc);
-    let bytes: Vec<(OpId, Vec<u8>)> = changes
-        .iter()
-        .map(|c| {
-            let op = replica.op(&c.op).unwrap();
-            let change = match Body::decode(op.kind(), op.body()).unwrap() {
-                Body::CreateProposal(p) => p.change,
-                Body::DocChange(d) => d.change,
-                other => panic!("not a change: {other:?}"),
-            };
-            (c.op, change)
-        })
-        .collect();
-    let mut document = Document::from_creator(&bytes[0].1).unwrap();
-    let batch: Vec<([u8; 32], &[u8])> = bytes.iter().map(|(id, b)| (id.0, b.as_slice())).collect();
-    let excluded = document.apply(&batch);
-    assert!(excluded.is_empty(), "{excluded:?}");
-    document
-}
-
-/// Writes an edit by `who` on the document as `who`'s replica holds it.
-fn edit(replica: &mut Replica, who: &Person, doc: &OpId, pos: usize, insert: &str) -> OpId {
-    try_edit(replica, who, doc, pos, insert).unwrap()
-}
-
-fn try_edit(
-    replica: &mut Replica,
-    who: &Person,
-    doc: &OpId,
-    pos: usize,
-    insert: &str,
-) -> Result<OpId, Reason> {
-    let mut document = materialise(replica, doc);
-    let actor = who.device.public().to_bytes();
-    let change = document.edit(&actor, pos, 0, insert).unwrap();
-    let info = moot_doc::prescan(&change, &moot_doc::Limits::default()).unwrap();
-    let mut refs = vec![*doc];
-    for dep in &info.deps {
-        refs.push(OpId(document.key_of(dep).unwrap()));
-    }
-    // The device's previous change to the document.
-    for c in replica.doc_changes(doc) {
-        let op = replica.op(&c.op).unwrap();
-        let bytes = match Body::decode(op.kind(), op.body()).unwrap() {
-            Body::CreateProposal(p) => p.change,
-            Body::DocChange(d) => d.change,
-            _ => continue,
-        };
-        let other = moot_doc::prescan(&bytes, &moot_doc::Limits::default()).unwrap();
-        if other.actor == actor && other.seq + 1 == info.seq {
-            refs.push(c.op);
-        }
-    }
-    refs.sort();
-    refs.dedup();
-    try_write(
-        replica,
-        &who.device,
-        Lane::Members,
-        Body::DocChange(DocChange { doc: *doc, change }),
-        &refs,
-    )
-}
-
-fn stance(replica: &mut Replica, who: &Person, doc: &OpId, revision: u32, s: StanceKind) -> OpId {
-    write(
-        replica,
-        &who.device,
-        Lane::Members,
-        Body::Stance(Stance {
-            proposal: *doc,
-            revision,
-            stance: s,
-            reason: "because".into(),
-        }),
-        &[*doc],
-    )
-}
-
-fn decide(
-    replica: &mut Replica,
-    who: &Person,
-    doc: &OpId,
-    outcome: Outcome,
-) -> Result<OpId, Reason> {
-    try_write(
-        replica,
-        &who.device,
-        Lane::Members,
-        Body::Decide(Decide {
-            proposal: *doc,
-            outcome,
-        }),
-        &[*doc],
-    )
-}
-
-fn denied(result: Result<OpId, Reason>) -> Denied {
-    match result {
-        Err(Reason::Unauthorized(d)) => d,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
+use moot_state::{Body, Denied, DocDenied, Replica};
 
 #[test]
 fn a_deliberation_from_draft_to_consensus() {
@@ -279,18 +157,6 @@ fn document_changes_that_break_the_rules_are_refused() {
     );
     assert_eq!(denied(result), Denied::Doc(DocDenied::RootObject));
     assert_eq!(materialise(&mut hall.replica, &doc).text(), "Text");
-}
-
-fn details(title: &str) -> AidDetails {
-    AidDetails {
-        title: title.into(),
-        description: String::new(),
-        category: "Tools".into(),
-        area: Some("E1".into()),
-        from: None,
-        until: None,
-        quantity: None,
-    }
 }
 
 #[test]

@@ -338,6 +338,8 @@ impl Replica {
                 });
             }
         }
+        let comments =
+            same_order_everywhere(comments, |c| c.id, |c| c.parent.into_iter().collect());
         let counted: Vec<StanceRecord> = record
             .stances
             .iter()
@@ -409,12 +411,7 @@ impl Replica {
             .into_iter()
             .next()
             .map(|(id, by, outcome)| DecisionInfo { id, by, outcome });
-        let changes = record
-            .changes
-            .iter()
-            .filter(|c| self.shown(c))
-            .copied()
-            .collect();
+        let changes = self.doc_changes(id).into_iter().map(|c| c.op).collect();
         Some(ProposalInfo {
             id: *id,
             assembly: record.assembly,
@@ -431,7 +428,8 @@ impl Replica {
     }
 
     /// A document's changes, for materialising it: the creator op first, then its change ops
-    /// in a causal order, each with its parents among the document's changes. Only changes
+    /// in a causal order (each after the changes it names, ties by the lower op id: the same
+    /// on every replica), each with its parents among the document's changes. Only changes
     /// that count by the validity rule.
     pub fn doc_changes(&mut self, doc: &OpId) -> Vec<ChangeRef> {
         let Some(record) = self.deliberation.proposals.get(doc) else {
@@ -439,7 +437,7 @@ impl Replica {
         };
         let ids: Vec<OpId> = record.changes.clone();
         let shown: Vec<OpId> = ids.into_iter().filter(|c| self.shown(c)).collect();
-        shown
+        let changes: Vec<ChangeRef> = shown
             .into_iter()
             .map(|op| ChangeRef {
                 op,
@@ -450,7 +448,8 @@ impl Replica {
                     .map(|r| r.parents.clone())
                     .unwrap_or_default(),
             })
-            .collect()
+            .collect();
+        same_order_everywhere(changes, |c| c.op, |c| c.parents.clone())
     }
 
     /// A member's highest stance revision on a proposal, if any (a new stance goes one higher).
@@ -518,5 +517,49 @@ fn equivocal_stances<'a>(
             out.push((s.member, same));
         }
     }
+    out
+}
+
+/// `items` in an order that is the same on every replica whatever order their ops arrived in:
+/// each after its `parents` among `items` (a reply after what it answers, a change after the
+/// changes it names), ties broken by the lower op id.
+fn same_order_everywhere<T>(
+    items: Vec<T>,
+    id: impl Fn(&T) -> OpId,
+    parents: impl Fn(&T) -> Vec<OpId>,
+) -> Vec<T> {
+    let ids: BTreeMap<OpId, usize> = items.iter().enumerate().map(|(i, t)| (id(t), i)).collect();
+    let mut waiting = vec![0usize; items.len()];
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); items.len()];
+    for (i, item) in items.iter().enumerate() {
+        let mut named: Vec<usize> = parents(item)
+            .iter()
+            .filter_map(|p| ids.get(p).copied())
+            .filter(|p| *p != i)
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        waiting[i] = named.len();
+        for p in named {
+            children[p].push(i);
+        }
+    }
+    let mut ready: std::collections::BTreeSet<(OpId, usize)> = (0..items.len())
+        .filter(|i| waiting[*i] == 0)
+        .map(|i| (id(&items[i]), i))
+        .collect();
+    let mut order = Vec::with_capacity(items.len());
+    while let Some((_, i)) = ready.pop_first() {
+        order.push(i);
+        for &c in &children[i] {
+            waiting[c] -= 1;
+            if waiting[c] == 0 {
+                ready.insert((id(&items[c]), c));
+            }
+        }
+    }
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    let mut out: Vec<T> = order.iter().filter_map(|i| slots[*i].take()).collect();
+    out.extend(slots.into_iter().flatten());
     out
 }

@@ -23,6 +23,7 @@ pub fn person(n: u8) -> Person {
 
 pub const NONCE: [u8; 16] = [1; 16];
 
+pub mod deliberation;
 pub mod polls;
 
 pub fn hub_of(founder: &Person) -> HubId {
