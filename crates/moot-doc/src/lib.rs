@@ -32,3 +32,23 @@ pub mod prescan;
 
 pub use document::{DocError, Document, Excluded, Exclusion, Key, TEXT_PROP, creator_change};
 pub use prescan::{ChangeInfo, CheckError, Limits, MAGIC, PrescanError, check_against, prescan};
+
+/// automerge's own apply, with none of our checks: the baseline benchmarks in other crates
+/// compare against (feature `baseline`). Never use it on bytes from anyone else.
+#[cfg(feature = "baseline")]
+pub mod baseline {
+    /// Applies `changes` (a whole document's, in causal order) to a new automerge document in
+    /// one batch, as automerge does unsigned; returns how many it holds.
+    ///
+    /// # Errors
+    /// automerge's message, if a change does not parse or apply.
+    pub fn automerge_apply(changes: &[Vec<u8>]) -> Result<usize, String> {
+        let parsed = changes
+            .iter()
+            .map(|c| automerge::Change::try_from(c.as_slice()).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut doc = automerge::Automerge::new();
+        doc.apply_changes(parsed).map_err(|e| e.to_string())?;
+        Ok(doc.get_changes(&[]).len())
+    }
+}

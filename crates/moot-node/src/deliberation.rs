@@ -185,13 +185,10 @@ fn held_proposal(replica: &mut Replica, id: &OpId) -> Result<ProposalInfo, NodeE
         .ok_or_else(|| NodeError::NoSuchProposal(id.to_string()))
 }
 
-/// The automerge change an op carries, if it is one of a document's changes.
+/// The automerge change an op carries, if it is one of a document's changes (a stored op:
+/// its change passed the pre-scan when it arrived; `Document::apply` checks it again).
 fn change_of(op: &SignedOp) -> Option<Vec<u8>> {
-    match Body::decode(op.kind(), op.body()).ok()? {
-        Body::CreateProposal(p) => Some(p.change),
-        Body::DocChange(c) => Some(c.change),
-        _ => None,
-    }
+    moot_state::body::stored_change(op.kind(), op.body())
 }
 
 fn refused(denied: moot_state::Denied) -> NodeError {
@@ -666,8 +663,18 @@ impl Node {
     /// A proposal with its text.
     pub fn proposal_view(&self, hub: &HubId, proposal: &OpId) -> Result<ProposalView, NodeError> {
         let mut replica = self.replica(hub)?;
-        let info = held_proposal(&mut replica, proposal)?;
-        let m = self.materialise(hub, &mut replica, proposal, false)?;
+        self.proposal_view_in(hub, &mut replica, proposal)
+    }
+
+    /// [`Node::proposal_view`] on a replica already loaded (a running node keeps one).
+    pub fn proposal_view_in(
+        &self,
+        hub: &HubId,
+        replica: &mut Replica,
+        proposal: &OpId,
+    ) -> Result<ProposalView, NodeError> {
+        let info = held_proposal(replica, proposal)?;
+        let m = self.materialise(hub, replica, proposal, false)?;
         let mut flags = info.flags.clone();
         for e in &m.excluded {
             flags.push(match e.key {

@@ -856,6 +856,17 @@ pub struct AidContact {
     pub contact: Vec<u8>,
 }
 
+/// The automerge change a stored proposal or document-change op carries, decoded without the
+/// pre-scan: for ops this node already accepted (their change passed it on arrival). `None`
+/// for other kinds or bytes that do not decode.
+pub fn stored_change(kind: u16, bytes: &[u8]) -> Option<Vec<u8>> {
+    match kind {
+        kind::CREATE_PROPOSAL => decode::<CreateProposal>(kind, bytes).ok().map(|p| p.change),
+        kind::DOC_CHANGE => decode::<DocChange>(kind, bytes).ok().map(|c| c.change),
+        _ => None,
+    }
+}
+
 /// A decoded body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {

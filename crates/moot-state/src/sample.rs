@@ -238,3 +238,144 @@ pub fn poll_history(voters: usize) -> PollSample {
         poll,
     }
 }
+
+/// A sample deliberation: a hub, its setup ops (genesis, admissions, certifications), then
+/// proposals and their edits as signed ops, and the same automerge changes unsigned.
+pub struct DocSample {
+    /// The hub.
+    pub hub: HubId,
+    /// Genesis, admissions and device certifications, in causal order.
+    pub setup: Vec<Vec<u8>>,
+    /// The proposals' create ops and their document changes, in causal order.
+    pub ops: Vec<Vec<u8>>,
+    /// Each proposal's automerge changes (the creator change first), unsigned.
+    pub changes: Vec<Vec<Vec<u8>>>,
+    /// The proposals' ids.
+    pub proposals: Vec<moot_crypto::OpId>,
+}
+
+/// Builds a [`DocSample`]: `members` members, `proposals` proposals in the Policy Society, each
+/// edited `edits` times by the members in turn (a few words inserted at a spread of places).
+/// Deterministic.
+pub fn doc_history(members: usize, proposals: usize, edits: usize) -> DocSample {
+    use crate::body::{AssemblyRef, CreateProposal, DocChange};
+    let founder = key(1, 0);
+    let founder_device = key(2, 0);
+    let nonce = [11u8; 16];
+    let hub = hub_id(&founder.public(), &nonce);
+    let mut replica = Replica::new(hub, Limits::default());
+    let mut setup = Vec::new();
+    let write = |replica: &mut Replica,
+                 out: &mut Vec<Vec<u8>>,
+                 device: &SecretKey,
+                 body: &Body,
+                 refs: &[moot_crypto::OpId]| {
+        let lane = body.lane().unwrap_or(Lane::Members);
+        let ids = replica.write_in(device, lane, body, refs).ok()?;
+        for id in &ids {
+            out.push(replica.op_bytes(id)?.to_vec());
+        }
+        ids.last().copied()
+    };
+    let found = Body::Found(Found {
+        name: "Sample deliberation hub".into(),
+        founder: founder.public(),
+        nonce,
+        protocol: crate::body::PROTOCOL,
+        device_certificate: Certificate::issue(&founder, &hub, &founder_device.public()),
+    });
+    write(&mut replica, &mut setup, &founder_device, &found, &[]);
+    let mut devices = vec![founder_device.clone()];
+    for n in 1..=members {
+        let member = key(1, n);
+        let device = key(2, n);
+        let admit = Body::Admit(Admit {
+            member: member.public(),
+            standing: Standing::Member,
+        });
+        write(&mut replica, &mut setup, &founder_device, &admit, &[]);
+        let certify = Body::CertifyDevice(CertifyDevice {
+            member: member.public(),
+            device: device.public(),
+            certificate: Certificate::issue(&member, &hub, &device.public()),
+        });
+        write(&mut replica, &mut setup, &device, &certify, &[]);
+        devices.push(device);
+    }
+    let words = [
+        "the ",
+        "hall ",
+        "opens ",
+        "on ",
+        "Sundays ",
+        "for ",
+        "everyone ",
+        "who ",
+        "needs ",
+        "it; ",
+    ];
+    let mut ops = Vec::new();
+    let mut all_changes = Vec::new();
+    let mut ids = Vec::new();
+    for p in 0..proposals {
+        let author = &devices[p % devices.len()];
+        let Ok(creator) = moot_doc::creator_change(&author.public().to_bytes(), "A proposal. ")
+        else {
+            continue;
+        };
+        let Ok(mut doc) = moot_doc::Document::from_creator(&creator) else {
+            continue;
+        };
+        let body = Body::CreateProposal(CreateProposal {
+            assembly: AssemblyRef::Policy,
+            title: format!("Proposal {p}"),
+            change: creator.clone(),
+        });
+        let Some(proposal) = write(&mut replica, &mut ops, author, &body, &[]) else {
+            continue;
+        };
+        doc.apply(&[(proposal.0, &creator)]);
+        let mut changes = vec![creator];
+        // Each device's last change op to this document.
+        let mut last: std::collections::HashMap<[u8; 32], moot_crypto::OpId> =
+            std::collections::HashMap::new();
+        last.insert(author.public().to_bytes(), proposal);
+        let mut previous = proposal;
+        for e in 0..edits {
+            let device = &devices[(p + e + 1) % devices.len()];
+            let actor = device.public().to_bytes();
+            let len = doc.len_utf16();
+            // Word boundaries are ASCII here, so any position is a character boundary.
+            let at = (e * 7919 + p * 104_729) % (len + 1);
+            let Ok(change) = doc.edit(&actor, at, 0, words[(e + p) % words.len()]) else {
+                continue;
+            };
+            let mut refs = vec![proposal, previous];
+            if let Some(own) = last.get(&actor) {
+                refs.push(*own);
+            }
+            refs.sort();
+            refs.dedup();
+            let body = Body::DocChange(DocChange {
+                doc: proposal,
+                change: change.clone(),
+            });
+            let Some(id) = write(&mut replica, &mut ops, device, &body, &refs) else {
+                continue;
+            };
+            doc.apply(&[(id.0, &change)]);
+            last.insert(actor, id);
+            previous = id;
+            changes.push(change);
+        }
+        all_changes.push(changes);
+        ids.push(proposal);
+    }
+    DocSample {
+        hub,
+        setup,
+        ops,
+        changes: all_changes,
+        proposals: ids,
+    }
+}

@@ -291,7 +291,7 @@ fn looks_damaged(error: &std::io::Error) -> bool {
 }
 
 /// redb's page cache, in bytes.
-pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
+pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// How every store file is opened: a repair (which rewrites the file) is never started silently.
 fn builder() -> Builder {

@@ -63,8 +63,9 @@ pub(super) struct Deliberation {
     pub(super) proposals: BTreeMap<OpId, ProposalRecord>,
     comments: HashMap<OpId, CommentRecord>,
     amendments: HashMap<OpId, AmendRecord>,
-    /// Document changes (the creator op too): their document and parents among its changes.
-    pub(super) changes: HashMap<OpId, super::docs::ChangeRecord>,
+    /// Document changes (the creator op too), by index number: 56 bytes each, as a document
+    /// may have hundreds of thousands.
+    pub(super) changes: HashMap<u32, super::docs::ChangeRecord>,
     /// A change checked just now, recorded when its op is accepted.
     pub(super) checked: Option<(OpId, super::docs::ChangeRecord)>,
 }
@@ -441,12 +442,7 @@ impl Replica {
             .into_iter()
             .map(|op| ChangeRef {
                 op,
-                parents: self
-                    .deliberation
-                    .changes
-                    .get(&op)
-                    .map(|r| r.parents.clone())
-                    .unwrap_or_default(),
+                parents: self.change_parents(&op),
             })
             .collect();
         same_order_everywhere(changes, |c| c.op, |c| c.parents.clone())

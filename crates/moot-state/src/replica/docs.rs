@@ -24,18 +24,18 @@ use super::Replica;
 use crate::body::Body;
 use crate::roll::{Denied, DocDenied};
 
-/// What the replica keeps of each accepted document change.
+/// What the replica keeps of each accepted document change (56 bytes; its parents among the
+/// document's changes are found through the replica's dependency numbers).
 #[derive(Debug, Clone)]
 pub(super) struct ChangeRecord {
-    /// The document (its creator op).
-    pub(super) doc: OpId,
-    /// The author device (the change's actor).
-    device: [u8; 32],
+    /// The document's index number (its creator op's).
+    doc: u32,
+    /// The author device's number (the change's actor).
+    device: u32,
+    /// The change's last op counter (at most `u32::MAX`: the pre-scan refuses more).
+    max_op: u32,
     seq: u64,
-    max_op: u64,
     hash: [u8; 32],
-    /// The document's changes the op names (in its `prev` or `deps`).
-    pub(super) parents: Vec<OpId>,
 }
 
 fn info(change: &[u8]) -> Result<moot_doc::ChangeInfo, Denied> {
@@ -60,12 +60,12 @@ impl Replica {
         self.deliberation.checked = Some((
             op.id(),
             ChangeRecord {
-                doc: op.id(),
-                device: op.author().to_bytes(),
+                // Set when recorded: the creator is its own document.
+                doc: u32::MAX,
+                device: self.device_number(op.author()),
                 seq: info.seq,
-                max_op: info.max_op,
+                max_op: u32::try_from(info.max_op).unwrap_or(u32::MAX),
                 hash: info.hash,
-                parents: Vec::new(),
             },
         ));
         Ok(())
@@ -87,16 +87,24 @@ impl Replica {
         if info.touches_root {
             return Err(Denied::Doc(DocDenied::RootObject));
         }
+        let doc_no = self.index.number(doc).ok_or(Denied::NoSuchProposal)?;
+        let device = self.device_number(op.author());
         let changes = &self.deliberation.changes;
-        let mut parents: Vec<(&OpId, &ChangeRecord)> = Self::parents(op)
-            .filter_map(|p| changes.get_key_value(&p).filter(|(_, r)| r.doc == *doc))
-            .collect();
-        parents.sort_by(|a, b| a.0.cmp(b.0));
-        parents.dedup_by(|a, b| a.0 == b.0);
+        let mut parents: Vec<&ChangeRecord> = Vec::new();
+        let mut seen: Vec<u32> = Vec::new();
+        for p in Self::parents(op) {
+            if let Some(n) = self.index.number(&p)
+                && !seen.contains(&n)
+                && let Some(r) = changes.get(&n).filter(|r| r.doc == doc_no)
+            {
+                seen.push(n);
+                parents.push(r);
+            }
+        }
         let previous = parents
             .iter()
-            .filter(|(_, r)| r.device == author)
-            .map(|(_, r)| r.seq)
+            .filter(|r| r.device == device)
+            .map(|r| r.seq)
             .max()
             .unwrap_or(0);
         let expected = previous.saturating_add(1);
@@ -106,7 +114,7 @@ impl Replica {
                 found: info.seq,
             }));
         }
-        if parents.iter().any(|(_, r)| info.start_op <= r.max_op) {
+        if parents.iter().any(|r| info.start_op <= u64::from(r.max_op)) {
             return Err(Denied::Doc(DocDenied::StartOp {
                 start_op: info.start_op,
             }));
@@ -114,23 +122,45 @@ impl Replica {
         if let Some(unnamed) = info
             .deps
             .iter()
-            .find(|h| !parents.iter().any(|(_, r)| r.hash == **h))
+            .find(|h| !parents.iter().any(|r| r.hash == **h))
         {
             return Err(Denied::Doc(DocDenied::UnnamedDependency(*unnamed)));
         }
-        let parents = parents.iter().map(|(id, _)| **id).collect();
         self.deliberation.checked = Some((
             op.id(),
             ChangeRecord {
-                doc: *doc,
-                device: author,
+                doc: doc_no,
+                device,
                 seq: info.seq,
-                max_op: info.max_op,
+                max_op: u32::try_from(info.max_op).unwrap_or(u32::MAX),
                 hash: info.hash,
-                parents,
             },
         ));
         Ok(())
+    }
+
+    /// The document changes an accepted change op names (its parents that are changes of the
+    /// same document), ascending by id.
+    pub(super) fn change_parents(&self, id: &OpId) -> Vec<OpId> {
+        let Some(n) = self.index.number(id) else {
+            return Vec::new();
+        };
+        let Some(doc) = self.deliberation.changes.get(&n).map(|r| r.doc) else {
+            return Vec::new();
+        };
+        let mut parents: Vec<OpId> = self
+            .deps_of(n)
+            .filter(|p| {
+                self.deliberation
+                    .changes
+                    .get(p)
+                    .is_some_and(|r| r.doc == doc)
+            })
+            .filter_map(|p| self.index.id(p))
+            .collect();
+        parents.sort();
+        parents.dedup();
+        parents
     }
 
     /// Records an accepted change (checked just before by one of the checks above).
@@ -138,10 +168,14 @@ impl Replica {
         if !matches!(body, Body::CreateProposal(_) | Body::DocChange(_)) {
             return;
         }
-        if let Some((checked, record)) = self.deliberation.checked.take()
+        if let Some((checked, mut record)) = self.deliberation.checked.take()
             && checked == id
+            && let Some(n) = self.index.number(&id)
         {
-            self.deliberation.changes.insert(id, record);
+            if record.doc == u32::MAX {
+                record.doc = n;
+            }
+            self.deliberation.changes.insert(n, record);
         }
     }
 }

@@ -1109,7 +1109,7 @@ impl Replica {
             .push(u32::try_from(self.dep_list.len()).unwrap_or(u32::MAX));
     }
 
-    fn deps_of(&self, n: u32) -> impl Iterator<Item = u32> + '_ {
+    pub(super) fn deps_of(&self, n: u32) -> impl Iterator<Item = u32> + '_ {
         let from = self.dep_start.get(n as usize).copied().unwrap_or(0) as usize;
         let to = self.dep_start.get(n as usize + 1).copied().unwrap_or(0) as usize;
         self.dep_list.get(from..to).into_iter().flatten().copied()
