@@ -279,6 +279,46 @@ impl Node {
         })
     }
 
+    /// Builds the documents `docs` from their ops and stores their snapshots. Change bytes
+    /// found in `known` (ops just taken in) are not read again from the store. Returns the
+    /// changes applied.
+    pub fn refresh_documents(
+        &self,
+        hub: &HubId,
+        replica: &mut Replica,
+        docs: &[OpId],
+        known: &std::collections::HashMap<OpId, Vec<u8>>,
+    ) -> Result<usize, NodeError> {
+        let mut applied = 0;
+        for doc in docs {
+            let changes = replica.doc_changes(doc);
+            let missing: Vec<ChangeRef> = changes
+                .iter()
+                .filter(|c| !known.contains_key(&c.op))
+                .cloned()
+                .collect();
+            let read: std::collections::HashMap<OpId, Vec<u8>> =
+                self.change_bytes(hub, &missing)?.into_iter().collect();
+            let bytes_of = |id: &OpId| known.get(id).or_else(|| read.get(id));
+            let Some(creator) = changes.first().and_then(|c| bytes_of(&c.op)) else {
+                continue;
+            };
+            let mut document = Document::from_creator(creator)
+                .map_err(|e| NodeError::Corrupt(format!("document {doc}: {e}")))?;
+            let mut batch: Vec<(moot_doc::Key, &[u8])> = Vec::with_capacity(changes.len());
+            for c in &changes {
+                let change = bytes_of(&c.op).ok_or_else(|| {
+                    NodeError::Corrupt(format!("change op {} is not stored", c.op))
+                })?;
+                batch.push((c.op.0, change.as_slice()));
+            }
+            document.apply(&batch);
+            applied += batch.len();
+            self.put_snapshot(hub, doc, &document, &changes)?;
+        }
+        Ok(applied)
+    }
+
     fn put_snapshot(
         &self,
         hub: &HubId,

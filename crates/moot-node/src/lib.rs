@@ -740,6 +740,8 @@ impl Node {
         // and fsyncs overlap the next batch's signature checks. At most one batch waits.
         let (sender, receiver) =
             std::sync::mpsc::sync_channel::<Vec<(Authentic<SignedOp>, Verdict)>>(1);
+        // Document changes taken in: (op, document, change bytes).
+        let mut doc_changes: Vec<(OpId, OpId, Vec<u8>)> = Vec::new();
         let (validated, stored) = std::thread::scope(|scope| {
             let writer = scope.spawn(move || -> Result<u64, NodeError> {
                 let mut stored = 0u64;
@@ -754,7 +756,7 @@ impl Node {
                 Ok(stored)
             });
             let validated = (|| -> Result<(), NodeError> {
-                let mut kept = Vec::new();
+                let mut kept: Vec<(Authentic<SignedOp>, Verdict)> = Vec::new();
                 let mut kept_bytes = 0;
                 let mut chunks = ops.chunks(LOAD_BATCH).peekable();
                 while let Some(chunk) = chunks.next() {
@@ -767,6 +769,13 @@ impl Node {
                             .iter()
                             .map(|(op, _)| op.bytes().len())
                             .sum::<usize>();
+                        for (op, _) in &insertion.kept {
+                            if let Some((doc, change)) =
+                                moot_state::body::stored_doc_change(op.kind(), op.body())
+                            {
+                                doc_changes.push((op.id(), doc.unwrap_or(op.id()), change));
+                            }
+                        }
                         kept.extend(insertion.kept);
                     }
                     // One durable transaction per STORE_BATCH_BYTES of ops (a commit costs
@@ -791,6 +800,25 @@ impl Node {
         let stored = stored?;
         validated?;
         self.refresh_view(hub, replica)?;
+        // Documents that took in many changes get a fresh snapshot now, built from the changes
+        // in hand (the rest are read from the store).
+        let mut per_doc: std::collections::BTreeMap<OpId, usize> =
+            std::collections::BTreeMap::new();
+        for (_, doc, _) in &doc_changes {
+            *per_doc.entry(*doc).or_default() += 1;
+        }
+        let docs: Vec<OpId> = per_doc
+            .into_iter()
+            .filter(|(_, n)| *n >= deliberation::SNAPSHOT_EVERY)
+            .map(|(doc, _)| doc)
+            .collect();
+        if !docs.is_empty() {
+            let known: std::collections::HashMap<OpId, Vec<u8>> = doc_changes
+                .into_iter()
+                .map(|(op, _, change)| (op, change))
+                .collect();
+            self.refresh_documents(hub, replica, &docs, &known)?;
+        }
         Ok(stored)
     }
 

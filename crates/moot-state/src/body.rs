@@ -867,6 +867,20 @@ pub fn stored_change(kind: u16, bytes: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// [`stored_change`] with its document: `None` for a proposal's creator op (it is its own
+/// document), the document's id for a document change.
+pub fn stored_doc_change(kind: u16, bytes: &[u8]) -> Option<(Option<OpId>, Vec<u8>)> {
+    match kind {
+        kind::CREATE_PROPOSAL => decode::<CreateProposal>(kind, bytes)
+            .ok()
+            .map(|p| (None, p.change)),
+        kind::DOC_CHANGE => decode::<DocChange>(kind, bytes)
+            .ok()
+            .map(|c| (Some(c.doc), c.change)),
+        _ => None,
+    }
+}
+
 /// A decoded body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
