@@ -366,3 +366,57 @@ fn damaged_poll_and_roll_views_are_recomputed_from_the_ops_never_believed() {
         assert_eq!(node.members(&hub).unwrap(), members);
     }
 }
+
+/// A document's snapshot is a cache: a stale one (from before later edits), a damaged one and
+/// a missing one all give the same text, rebuilt from the ops; well-formed bytes that are not
+/// a document (or hostile ones) are never believed.
+#[test]
+fn a_document_snapshot_is_a_rebuildable_cache_of_its_ops() {
+    let (_dir, node, fay, hub) = fay_and_hub();
+    let proposal = node
+        .create_proposal(
+            &hub,
+            &fay,
+            &moot_state::body::AssemblyRef::Policy,
+            "Sunday opening",
+            "Open the hall.",
+        )
+        .unwrap();
+    let name = format!("doc/{proposal}");
+    node.edit_proposal(&hub, &fay, &proposal, |doc, actor| {
+        doc.edit(actor, 0, 0, "Please: ")
+    })
+    .unwrap();
+    let early = node.store().unwrap().view(&hub, &name).unwrap().unwrap();
+    node.edit_proposal(&hub, &fay, &proposal, |doc, actor| {
+        let end = doc.len_utf16();
+        doc.edit(actor, end, 0, " On Sundays.")
+    })
+    .unwrap();
+    let text = node.proposal_view(&hub, &proposal).unwrap().text;
+    assert_eq!(text, "Please: Open the hall. On Sundays.");
+    let mut seeds: Vec<Vec<u8>> = vec![early.clone(), b"garbage".to_vec(), Vec::new()];
+    // Every single-byte change of the stale snapshot (its seal then fails, or its contents do).
+    for i in (0..early.len()).step_by(7) {
+        let mut bad = early.clone();
+        bad[i] ^= 0x55;
+        seeds.push(bad);
+    }
+    for bytes in seeds {
+        node.store().unwrap().put_view(&hub, &name, &bytes).unwrap();
+        assert_eq!(node.proposal_view(&hub, &proposal).unwrap().text, text);
+    }
+    // Missing altogether: rebuilt from the ops too.
+    node.store().unwrap().put_view(&hub, &name, b"").unwrap();
+    assert_eq!(node.proposal_view(&hub, &proposal).unwrap().text, text);
+    assert_eq!(
+        node.export_proposal(&hub, &proposal)
+            .map(
+                |saved| moot_doc::Document::load(&saved, &moot_doc::Limits::default())
+                    .unwrap()
+                    .text()
+            )
+            .unwrap(),
+        text
+    );
+}
