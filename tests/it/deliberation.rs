@@ -167,6 +167,15 @@ fn a_deliberation_reaches_consensus_and_another_goes_to_a_vote() {
         "--with",
         "Replace",
     ]);
+    // Ben proposed it but convenes nothing: the poll cannot be created, and nothing is
+    // written (no poll left without its decision).
+    let polls_before = data.ok(&["polls"]);
+    assert_eq!(
+        refused_kind(&data, &["--as", &ben, "proposal", "decide", &q, "vote"]),
+        "refused"
+    );
+    assert_eq!(data.ok(&["polls"]), polls_before);
+    assert_eq!(data.ok(&["proposal", "show", &q])["outcome"], Value::Null);
     let decided = data.ok(&["proposal", "decide", &q, "vote"]);
     let poll = field(&decided, "poll_id");
     let polls = data.ok(&["polls"]);

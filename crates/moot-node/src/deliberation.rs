@@ -392,33 +392,41 @@ impl Node {
         edit: impl FnOnce(&mut Document, &[u8]) -> Result<Vec<u8>, moot_doc::DocError>,
     ) -> Result<OpId, NodeError> {
         let proposal = *proposal;
-        let actor = signer.device.public().to_bytes();
-        let mut document = None;
-        let id = self.write_poll_op(hub, signer, |replica| {
-            let info = held_proposal(replica, &proposal)?;
-            let mut m = self.materialise(hub, replica, &proposal, true)?;
-            let change = edit(&mut m.doc, &actor).map_err(doc_error)?;
-            let refs = self.change_refs(hub, &m, &proposal, &change, &actor)?;
-            document = Some(m);
-            Ok(PollWrite {
-                body: Body::DocChange(DocChange {
-                    doc: proposal,
-                    change,
-                }),
-                lane: info.lane,
-                refs,
-                covering: false,
-            })
+        let (id, snapshot) = self.write_steps(hub, signer, |steps| {
+            let info = held_proposal(steps.replica, &proposal)?;
+            self.write_edit(hub, steps, &proposal, info.lane, edit)
         })?;
-        if let Some(m) = document.as_mut() {
-            let mut changes = m.changes.clone();
-            changes.push(ChangeRef {
-                op: id,
-                parents: Vec::new(),
-            });
-            self.put_snapshot(hub, &proposal, &m.doc, &changes)?;
-        }
+        self.put_snapshot(hub, &proposal, &snapshot.0, &snapshot.1)?;
         Ok(id)
+    }
+
+    /// Writes a change made by `edit` on the materialised document → the change op's id, and
+    /// the document with its changes (for the snapshot, stored once the ops are).
+    fn write_edit(
+        &self,
+        hub: &HubId,
+        steps: &mut crate::polls::Steps<'_>,
+        proposal: &OpId,
+        lane: Lane,
+        edit: impl FnOnce(&mut Document, &[u8]) -> Result<Vec<u8>, moot_doc::DocError>,
+    ) -> Result<(OpId, (Document, Vec<ChangeRef>)), NodeError> {
+        let actor = steps.device_key().to_bytes();
+        let mut m = self.materialise(hub, steps.replica, proposal, true)?;
+        let change = edit(&mut m.doc, &actor).map_err(doc_error)?;
+        let refs = self.change_refs(hub, &m, proposal, &change, &actor)?;
+        let id = steps.write(PollWrite {
+            body: Body::DocChange(DocChange {
+                doc: *proposal,
+                change: change.clone(),
+            }),
+            lane,
+            refs,
+            covering: false,
+        })?;
+        // The local change gets its op id (for later edits naming it).
+        m.doc.apply(&[(id.0, &change)]);
+        let changes = steps.replica.doc_changes(proposal);
+        Ok((id, (m.doc, changes)))
     }
 
     /// What a new change must name: the document, the ops carrying its automerge
@@ -586,10 +594,10 @@ impl Node {
         accepted: bool,
     ) -> Result<(OpId, Option<OpId>), NodeError> {
         let amendment = *amendment;
-        let mut target = None;
-        let resolution = self.write_poll_op(hub, signer, |replica| {
-            let found = replica.proposal_ids().into_iter().find_map(|p| {
-                let info = replica.proposal(&p)?;
+        // The resolution and the change applying it are stored together, or neither.
+        let (resolution, change) = self.write_steps(hub, signer, |steps| {
+            let found = steps.replica.proposal_ids().into_iter().find_map(|p| {
+                let info = steps.replica.proposal(&p)?;
                 let a = info.amendments.into_iter().find(|a| a.id == amendment)?;
                 Some((p, info.lane, a))
             });
@@ -598,8 +606,7 @@ impl Node {
             if a.status != AmendmentStatus::Open {
                 return Err(refused(moot_state::Denied::AlreadyResolved));
             }
-            target = Some((proposal, a));
-            Ok(PollWrite {
+            let resolution = steps.write(PollWrite {
                 body: Body::ResolveAmendment(ResolveAmendment {
                     amendment,
                     accepted,
@@ -607,17 +614,24 @@ impl Node {
                 lane,
                 refs: vec![amendment],
                 covering: false,
-            })
-        })?;
-        let change = match target {
-            Some((proposal, a)) if accepted => {
-                Some(self.edit_proposal(hub, signer, &proposal, |doc, actor| {
+            })?;
+            if !accepted {
+                return Ok((resolution, None));
+            }
+            let (change, snapshot) =
+                self.write_edit(hub, steps, &proposal, lane, |doc, actor| {
                     let from = doc.resolve(&a.from)?;
                     let to = doc.resolve(&a.to)?.max(from);
                     doc.edit(actor, from, to - from, &a.replacement)
-                })?)
+                })?;
+            Ok((resolution, Some((change, proposal, snapshot))))
+        })?;
+        let change = match change {
+            Some((change, proposal, (doc, changes))) => {
+                self.put_snapshot(hub, &proposal, &doc, &changes)?;
+                Some(change)
             }
-            _ => None,
+            None => None,
         };
         Ok((resolution, change))
     }
@@ -633,29 +647,26 @@ impl Node {
         decision: Decision,
     ) -> Result<(OpId, Option<OpId>), NodeError> {
         let proposal = *proposal;
-        let mut replica = self.replica(hub)?;
-        let info = held_proposal(&mut replica, &proposal)?;
-        drop(replica);
-        let poll = if decision == Decision::Vote {
-            let mut options = vec![format!("Adopt: {}", short(&info.title, 150))];
-            for (i, a) in info
-                .amendments
-                .iter()
-                .filter(|a| a.status == AmendmentStatus::Open)
-                .enumerate()
-            {
-                options.push(format!(
-                    "Adopt with amendment {}: {}",
-                    i + 1,
-                    short(&a.replacement, 120)
-                ));
-            }
-            options.push("Reject".to_string());
-            options.truncate(moot_state::body::MAX_POLL_OPTIONS);
-            let poll = self.create_poll(
-                hub,
-                signer,
-                crate::polls::PollSpec {
+        // The poll, its open and the decision are stored together, or none of them.
+        self.write_steps(hub, signer, |steps| {
+            let info = held_proposal(steps.replica, &proposal)?;
+            let poll = if decision == Decision::Vote {
+                let mut options = vec![format!("Adopt: {}", short(&info.title, 150))];
+                for (i, a) in info
+                    .amendments
+                    .iter()
+                    .filter(|a| a.status == AmendmentStatus::Open)
+                    .enumerate()
+                {
+                    options.push(format!(
+                        "Adopt with amendment {}: {}",
+                        i + 1,
+                        short(&a.replacement, 120)
+                    ));
+                }
+                options.push("Reject".to_string());
+                options.truncate(moot_state::body::MAX_POLL_OPTIONS);
+                let checked = crate::polls::check_poll_spec(crate::polls::PollSpec {
                     assembly: info.assembly.clone(),
                     question: short(&format!("Adopt the proposal \"{}\"?", info.title), 900),
                     options,
@@ -665,24 +676,25 @@ impl Node {
                     quorum: None,
                     opens_at: None,
                     closes_at: None,
-                },
-            )?;
-            self.open_poll(hub, signer, &poll)?;
-            Some(poll)
-        } else {
-            None
-        };
-        let outcome = match (decision, poll) {
-            (Decision::Adopt, _) => Outcome::Adopted,
-            (Decision::Withdraw, _) => Outcome::Withdrawn,
-            (Decision::Vote, Some(poll)) => Outcome::SentToVote { poll },
-            (Decision::Vote, None) => return Err(NodeError::Corrupt("no poll".into())),
-        };
-        let id = self
-            .write_poll_op(hub, signer, |_| {
-                let mut refs = vec![proposal];
-                refs.extend(poll);
-                Ok(PollWrite {
+                })?;
+                let create = crate::polls::create_poll_write(steps.replica, checked)?;
+                let poll = steps.write(create)?;
+                let open = crate::polls::open_poll_write(steps.replica, poll)?;
+                steps.write(open)?;
+                Some(poll)
+            } else {
+                None
+            };
+            let outcome = match (decision, poll) {
+                (Decision::Adopt, _) => Outcome::Adopted,
+                (Decision::Withdraw, _) => Outcome::Withdrawn,
+                (Decision::Vote, Some(poll)) => Outcome::SentToVote { poll },
+                (Decision::Vote, None) => return Err(NodeError::Corrupt("no poll".into())),
+            };
+            let mut refs = vec![proposal];
+            refs.extend(poll);
+            let id = steps
+                .write(PollWrite {
                     body: Body::Decide(Decide { proposal, outcome }),
                     lane: info.lane,
                     refs,
@@ -690,14 +702,14 @@ impl Node {
                     // are those in its causal past.
                     covering: true,
                 })
-            })
-            .map_err(|e| match e {
-                NodeError::Refused(moot_state::Reason::Unauthorized(
-                    moot_state::Denied::UnresolvedObjection,
-                )) => NodeError::ObjectionStands(proposal.to_string()),
-                other => other,
-            })?;
-        Ok((id, poll))
+                .map_err(|e| match e {
+                    NodeError::Refused(moot_state::Reason::Unauthorized(
+                        moot_state::Denied::UnresolvedObjection,
+                    )) => NodeError::ObjectionStands(proposal.to_string()),
+                    other => other,
+                })?;
+            Ok((id, poll))
+        })
     }
 
     /// A proposal with its text.

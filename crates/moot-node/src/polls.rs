@@ -439,6 +439,187 @@ fn must_be_members(
     Ok(())
 }
 
+/// A poll spec from a user, checked before anything is loaded: its question and options
+/// cleaned, counts and seats in range.
+pub(crate) struct CheckedPoll {
+    spec: PollSpec,
+    question: String,
+    options: Vec<String>,
+}
+
+pub(crate) fn check_poll_spec(spec: PollSpec) -> Result<CheckedPoll, NodeError> {
+    let question = clean_text("question", &spec.question)?;
+    if spec.options.len() > MAX_LIST
+        || spec.officers.len() > MAX_LIST
+        || spec.stations.len() > MAX_LIST
+    {
+        return Err(NodeError::BadText {
+            what: "poll",
+            reason: format!("has more than {MAX_LIST} options or officers"),
+        });
+    }
+    let mut options = Vec::with_capacity(spec.options.len());
+    for option in &spec.options {
+        let option = clean_text("option", option)?;
+        if options
+            .iter()
+            .any(|o: &String| moot_text::fold(o) == moot_text::fold(&option))
+        {
+            return Err(NodeError::BadText {
+                what: "option",
+                reason: format!("{option:?} is given twice"),
+            });
+        }
+        options.push(option);
+    }
+    if options.len() < 2 {
+        return Err(NodeError::BadText {
+            what: "poll",
+            reason: "needs at least two options".into(),
+        });
+    }
+    if spec.seats == 0 || usize::from(spec.seats) >= options.len() {
+        return Err(NodeError::BadText {
+            what: "number of seats",
+            reason: format!(
+                "must be from 1 to {} for {} options",
+                options.len() - 1,
+                options.len()
+            ),
+        });
+    }
+    Ok(CheckedPoll {
+        spec,
+        question,
+        options,
+    })
+}
+
+/// The create op of a checked poll, against the hub's replica.
+pub(crate) fn create_poll_write(
+    replica: &mut Replica,
+    checked: CheckedPoll,
+) -> Result<PollWrite, NodeError> {
+    let CheckedPoll {
+        spec,
+        question,
+        options,
+    } = checked;
+    let assembly = spec.assembly.clone();
+    must_be_members(replica, &spec.officers, "returning officers")?;
+    must_be_members(replica, &spec.stations, "station officers")?;
+    let assemblies = replica.assemblies();
+    let held = assemblies.iter().find(|a| a.assembly == assembly);
+    let lane = match (&assembly, held) {
+        (_, Some(held)) => held.lane,
+        (AssemblyRef::Created(id), None) => {
+            return Err(NodeError::NoSuchAssembly(id.to_string()));
+        }
+        // A constituency no member is in: the rules would take the poll, but nobody
+        // could ever vote in it (a typo, or another case: names match exactly).
+        (AssemblyRef::Constituency(name), None) => {
+            return Err(NodeError::NoSuchConstituency {
+                name: name.clone(),
+                known: assemblies
+                    .iter()
+                    .filter_map(|a| match &a.assembly {
+                        AssemblyRef::Constituency(c) => Some(c.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+            });
+        }
+        _ => Lane::Members,
+    };
+    let refs = match &assembly {
+        AssemblyRef::Created(id) => vec![*id],
+        _ => Vec::new(),
+    };
+    Ok(PollWrite {
+        body: Body::CreatePoll(CreatePoll {
+            assembly: assembly.clone(),
+            question,
+            options,
+            seats: spec.seats,
+            officers: spec.officers,
+            stations: spec.stations,
+            quorum: spec.quorum,
+            opens_at: spec.opens_at,
+            closes_at: spec.closes_at,
+        }),
+        lane,
+        refs,
+        covering: false,
+    })
+}
+
+/// The open op of `poll`, against the hub's replica: its electorate now.
+pub(crate) fn open_poll_write(replica: &mut Replica, poll: OpId) -> Result<PollWrite, NodeError> {
+    let info = held_poll(replica, &poll)?;
+    if info.open.is_some() {
+        return Err(NodeError::Refused(moot_state::Reason::Unauthorized(
+            moot_state::Denied::AlreadyOpen,
+        )));
+    }
+    let (electorate, electorate_hash) = replica
+        .electorate_now(&poll, info.lane)
+        .map_err(|d| NodeError::Refused(moot_state::Reason::Unauthorized(d)))?;
+    if electorate == 0 {
+        return Err(NodeError::EmptyElectorate(assembly_id(&info.assembly)));
+    }
+    Ok(PollWrite {
+        body: Body::OpenPoll(OpenPoll {
+            poll,
+            electorate,
+            electorate_hash,
+        }),
+        lane: info.lane,
+        refs: vec![poll],
+        covering: false,
+    })
+}
+
+/// Ops being written in one transaction ([`Node::write_steps`]).
+pub(crate) struct Steps<'a> {
+    /// The hub's replica, holding the ops written so far.
+    pub(crate) replica: &'a mut Replica,
+    device: &'a moot_crypto::SecretKey,
+    written: Vec<(
+        moot_crypto::Authentic<moot_crypto::SignedOp>,
+        moot_state::Verdict,
+    )>,
+}
+
+impl Steps<'_> {
+    /// The signing device's public key.
+    pub(crate) fn device_key(&self) -> moot_crypto::PublicKey {
+        self.device.public()
+    }
+
+    /// Writes one op (and any checkpoints it needs) in the replica → its id.
+    pub(crate) fn write(&mut self, write: PollWrite) -> Result<OpId, NodeError> {
+        let ops = if write.covering {
+            self.replica
+                .write_covering(self.device, write.lane, &write.body, &write.refs)
+        } else {
+            self.replica
+                .write_ops(self.device, write.lane, &write.body, &write.refs)
+        }
+        .map_err(|r| NodeError::Refused(r.reason))?;
+        let id = ops
+            .last()
+            .map(|op| op.id())
+            .ok_or_else(|| NodeError::Corrupt("nothing written".into()))?;
+        for op in ops {
+            let verdict = self.replica.verdict(&op.id()).ok_or_else(|| {
+                NodeError::Corrupt(format!("written op {} is not in the replica", op.id()))
+            })?;
+            self.written.push((op, verdict));
+        }
+        Ok(id)
+    }
+}
+
 /// What a poll write is: its body, lane and the ops it names, and whether it must follow
 /// everything held (closes).
 pub(crate) struct PollWrite {
@@ -458,28 +639,33 @@ impl Node {
         signer: &Signer,
         build: impl FnOnce(&mut Replica) -> Result<PollWrite, NodeError>,
     ) -> Result<OpId, NodeError> {
+        self.write_steps(hub, signer, |steps| {
+            let write = build(steps.replica)?;
+            steps.write(write)
+        })
+    }
+
+    /// Writes several ops, each built from the replica as the ones before it left it,
+    /// certifying the signer's device first when needed; stores them all in one durable
+    /// transaction (all or nothing) and refreshes the views.
+    pub(crate) fn write_steps<T>(
+        &self,
+        hub: &moot_crypto::HubId,
+        signer: &Signer,
+        build: impl FnOnce(&mut Steps<'_>) -> Result<T, NodeError>,
+    ) -> Result<T, NodeError> {
         let mut replica = self.replica(hub)?;
-        let mut written = self.certify_if_needed(hub, signer, &mut replica)?;
-        let write = build(&mut replica)?;
-        let ops = if write.covering {
-            replica.write_covering(&signer.device, write.lane, &write.body, &write.refs)
-        } else {
-            replica.write_ops(&signer.device, write.lane, &write.body, &write.refs)
-        }
-        .map_err(|r| NodeError::Refused(r.reason))?;
-        let id = ops
-            .last()
-            .map(|op| op.id())
-            .ok_or_else(|| NodeError::Corrupt("nothing written".into()))?;
-        for op in ops {
-            let verdict = replica.verdict(&op.id()).ok_or_else(|| {
-                NodeError::Corrupt(format!("written op {} is not in the replica", op.id()))
-            })?;
-            written.push((op, verdict));
-        }
+        let written = self.certify_if_needed(hub, signer, &mut replica)?;
+        let mut steps = Steps {
+            replica: &mut replica,
+            device: &signer.device,
+            written,
+        };
+        let out = build(&mut steps)?;
+        let written = std::mem::take(&mut steps.written);
         self.persist(hub, &written)?;
         self.refresh_view(hub, &mut replica)?;
-        Ok(id)
+        Ok(out)
     }
 
     /// Creates an assembly (public: guests may read it) → its id.
@@ -592,94 +778,8 @@ impl Node {
         signer: &Signer,
         spec: PollSpec,
     ) -> Result<OpId, NodeError> {
-        let question = clean_text("question", &spec.question)?;
-        if spec.options.len() > MAX_LIST
-            || spec.officers.len() > MAX_LIST
-            || spec.stations.len() > MAX_LIST
-        {
-            return Err(NodeError::BadText {
-                what: "poll",
-                reason: format!("has more than {MAX_LIST} options or officers"),
-            });
-        }
-        let mut options = Vec::with_capacity(spec.options.len());
-        for option in &spec.options {
-            let option = clean_text("option", option)?;
-            if options
-                .iter()
-                .any(|o: &String| moot_text::fold(o) == moot_text::fold(&option))
-            {
-                return Err(NodeError::BadText {
-                    what: "option",
-                    reason: format!("{option:?} is given twice"),
-                });
-            }
-            options.push(option);
-        }
-        if options.len() < 2 {
-            return Err(NodeError::BadText {
-                what: "poll",
-                reason: "needs at least two options".into(),
-            });
-        }
-        if spec.seats == 0 || usize::from(spec.seats) >= options.len() {
-            return Err(NodeError::BadText {
-                what: "number of seats",
-                reason: format!(
-                    "must be from 1 to {} for {} options",
-                    options.len() - 1,
-                    options.len()
-                ),
-            });
-        }
-        let assembly = spec.assembly;
-        self.write_poll_op(hub, signer, |replica| {
-            must_be_members(replica, &spec.officers, "returning officers")?;
-            must_be_members(replica, &spec.stations, "station officers")?;
-            let assemblies = replica.assemblies();
-            let held = assemblies.iter().find(|a| a.assembly == assembly);
-            let lane = match (&assembly, held) {
-                (_, Some(held)) => held.lane,
-                (AssemblyRef::Created(id), None) => {
-                    return Err(NodeError::NoSuchAssembly(id.to_string()));
-                }
-                // A constituency no member is in: the rules would take the poll, but nobody
-                // could ever vote in it (a typo, or another case: names match exactly).
-                (AssemblyRef::Constituency(name), None) => {
-                    return Err(NodeError::NoSuchConstituency {
-                        name: name.clone(),
-                        known: assemblies
-                            .iter()
-                            .filter_map(|a| match &a.assembly {
-                                AssemblyRef::Constituency(c) => Some(c.clone()),
-                                _ => None,
-                            })
-                            .collect(),
-                    });
-                }
-                _ => Lane::Members,
-            };
-            let refs = match &assembly {
-                AssemblyRef::Created(id) => vec![*id],
-                _ => Vec::new(),
-            };
-            Ok(PollWrite {
-                body: Body::CreatePoll(CreatePoll {
-                    assembly: assembly.clone(),
-                    question,
-                    options,
-                    seats: spec.seats,
-                    officers: spec.officers,
-                    stations: spec.stations,
-                    quorum: spec.quorum,
-                    opens_at: spec.opens_at,
-                    closes_at: spec.closes_at,
-                }),
-                lane,
-                refs,
-                covering: false,
-            })
-        })
+        let checked = check_poll_spec(spec)?;
+        self.write_poll_op(hub, signer, |replica| create_poll_write(replica, checked))
     }
 
     /// Opens a poll: fixes the electorate as the assembly's membership now → the open op's id
@@ -691,30 +791,7 @@ impl Node {
         poll: &OpId,
     ) -> Result<OpId, NodeError> {
         let poll = *poll;
-        self.write_poll_op(hub, signer, |replica| {
-            let info = held_poll(replica, &poll)?;
-            if info.open.is_some() {
-                return Err(NodeError::Refused(moot_state::Reason::Unauthorized(
-                    moot_state::Denied::AlreadyOpen,
-                )));
-            }
-            let (electorate, electorate_hash) = replica
-                .electorate_now(&poll, info.lane)
-                .map_err(|d| NodeError::Refused(moot_state::Reason::Unauthorized(d)))?;
-            if electorate == 0 {
-                return Err(NodeError::EmptyElectorate(assembly_id(&info.assembly)));
-            }
-            Ok(PollWrite {
-                body: Body::OpenPoll(OpenPoll {
-                    poll,
-                    electorate,
-                    electorate_hash,
-                }),
-                lane: info.lane,
-                refs: vec![poll],
-                covering: false,
-            })
-        })
+        self.write_poll_op(hub, signer, |replica| open_poll_write(replica, poll))
     }
 
     /// Casts (or re-casts) the signer's ballot: `scores` by option name (options not named
