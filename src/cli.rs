@@ -259,6 +259,7 @@ pub enum RoleArg {
     Guest,
     Steward,
     Convener,
+    Coordinator,
 }
 
 #[derive(Debug, Subcommand)]

@@ -418,6 +418,7 @@ fn add_as(role: RoleArg) -> AddAs {
         RoleArg::Guest => AddAs::Guest,
         RoleArg::Steward => AddAs::Steward,
         RoleArg::Convener => AddAs::Convener,
+        RoleArg::Coordinator => AddAs::Coordinator,
     }
 }
 

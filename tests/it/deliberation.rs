@@ -301,6 +301,19 @@ fn an_aid_exchange_whose_contacts_only_the_matched_members_read() {
     let shown = data.ok(&["aid", "show", &offer]);
     assert_eq!(shown["status"], "fulfilled");
     assert_eq!(shown["forwarded_to"][0], passed.as_str());
+    // A coordinator may close anyone's item; Ben's request (met elsewhere) expires.
+    let cat = field(&data.ok(&["key", "new", "--name", "Cat"]), "member_id");
+    data.ok(&[
+        "member",
+        "add",
+        &cat,
+        "--name",
+        "Cat",
+        "--role",
+        "coordinator",
+    ]);
+    data.ok(&["--as", &cat, "aid", "expire", &request]);
+    assert_eq!(data.ok(&["aid", "show", &request])["status"], "expired");
     let open = data.ok(&["aid", "list", "--status", "open", "--kind", "offer"]);
     assert_eq!(open["items"].as_array().unwrap().len(), 1);
     assert_eq!(open["items"][0]["item_id"], passed.as_str());

@@ -499,6 +499,8 @@ pub enum AddAs {
     Steward,
     /// A member who is also a convener.
     Convener,
+    /// A member who also coordinates the mutual-aid board (may change anyone's items).
+    Coordinator,
 }
 
 impl AddAs {
@@ -507,6 +509,7 @@ impl AddAs {
         match self {
             AddAs::Steward => Some(Role::Steward),
             AddAs::Convener => Some(Role::Convener),
+            AddAs::Coordinator => Some(Role::Coordinator),
             AddAs::Member | AddAs::Guest => None,
         }
     }
