@@ -18,7 +18,14 @@
 //!   `catch_unwind` and the document rebuilt from its accepted changes, so such a change costs
 //!   one rebuild and is excluded with its dependants. This relies on `panic = "unwind"`.
 //!
-//! Exclusions are permanent: a change once excluded stays excluded.
+//! Without forks, a change's fate depends only on its ancestors, so the order changes arrive in
+//! (each after its deps) does not matter. Forks can nest (a kept twin later excluded through
+//! another fork, whose displaced twin must then come back), so once a Document has seen a
+//! forked (actor, seq) it keeps the bytes of its excluded changes too, and every `apply`
+//! computes it again from every change seen, fed in one order that depends only on the changes
+//! (a topological order of their deps, ready changes by ascending Key); `apply` then returns
+//! every exclusion, not only new ones. That costs a rebuild per call, only on documents a
+//! forked device wrote to.
 //!
 //! The Document keeps the raw bytes of its accepted changes (about the size of the document's
 //! history again) so that it can rebuild itself without the caller. A Document loaded from a
@@ -161,6 +168,11 @@ pub struct Document {
     /// The actor's highest accepted seq.
     last_seq: BTreeMap<Vec<u8>, u64>,
     excluded: BTreeMap<[u8; 32], (Option<Key>, Exclusion)>,
+    /// The bytes of excluded changes that pre-scanned, kept once the document has seen a forked
+    /// (actor, seq): it is then recomputed from every change seen (see `recompute`).
+    excluded_bytes: BTreeMap<[u8; 32], (Option<Key>, Vec<u8>)>,
+    /// True once two changes with the same (actor, seq) were seen.
+    forked: bool,
 }
 
 /// The bytes of the first change of a new document: seq 1 by `actor`, creating `ROOT."text"`
@@ -248,6 +260,8 @@ impl Document {
             by_seq: BTreeMap::new(),
             last_seq: BTreeMap::new(),
             excluded: BTreeMap::new(),
+            excluded_bytes: BTreeMap::new(),
+            forked: false,
         }
     }
 
@@ -298,6 +312,17 @@ impl Document {
     /// possible; returns the changes left out (including earlier accepted ones a lower-Key twin
     /// displaced), each with its reason. See the [module docs](self) for the rules.
     pub fn apply(&mut self, changes: &[(Key, &[u8])]) -> Vec<Excluded> {
+        let out = self.apply_inner(changes);
+        if self.forked {
+            // With forks, which twin stands can depend on which came first when forks nest
+            // (a kept twin later excluded through another fork); so the document is computed
+            // again from every change seen, in one order that depends only on the changes.
+            return self.recompute();
+        }
+        out
+    }
+
+    fn apply_inner(&mut self, changes: &[(Key, &[u8])]) -> Vec<Excluded> {
         self.ensure_indexed();
         let mut out = Vec::new();
         let before: BTreeSet<[u8; 32]> = self.entries.keys().copied().collect();
@@ -335,6 +360,7 @@ impl Document {
                 continue;
             }
             if let Some(&twin) = self.by_seq.get(&(info.actor.clone(), info.seq)) {
+                self.forked = true;
                 let twin_key = self.entries.get(&twin).and_then(|e| e.key);
                 match twin_key {
                     Some(k) if key < k => {
@@ -359,6 +385,17 @@ impl Document {
             }
             self.record(Some(key), &info, bytes.to_vec());
             pending.push(info.hash);
+        }
+        // Every change of this call that pre-scanned and ended excluded keeps its bytes, for a
+        // recompute.
+        for (key, bytes) in changes {
+            if let Ok(info) = prescan(bytes, &self.limits)
+                && self.excluded.contains_key(&info.hash)
+            {
+                self.excluded_bytes
+                    .entry(info.hash)
+                    .or_insert_with(|| (Some(*key), bytes.to_vec()));
+            }
         }
         if rebuild {
             self.last_seq = recompute_last_seq(&self.entries);
@@ -462,6 +499,7 @@ impl Document {
         for h in &gone {
             if let Some(e) = self.entries.remove(h) {
                 self.by_seq.remove(&(e.actor, e.seq));
+                self.excluded_bytes.insert(*h, (e.key, e.bytes));
             }
         }
         self.last_seq = recompute_last_seq(&self.entries);
@@ -544,6 +582,105 @@ impl Document {
         if let Ok(text) = text_obj(&self.doc) {
             self.text = text;
         }
+    }
+
+    /// Computes the document again from every change seen (accepted or excluded), fed in an
+    /// order that depends only on the changes: a topological order of their automerge deps,
+    /// ready changes taken by ascending Key (then hash). Returns every exclusion.
+    fn recompute(&mut self) -> Vec<Excluded> {
+        let mut all: BTreeMap<[u8; 32], (Option<Key>, Vec<u8>)> =
+            std::mem::take(&mut self.excluded_bytes);
+        for (h, e) in &self.entries {
+            all.insert(*h, (e.key, e.bytes.clone()));
+        }
+        let mut deps: BTreeMap<[u8; 32], Vec<[u8; 32]>> = BTreeMap::new();
+        for (h, (_, bytes)) in &all {
+            let info = prescan(bytes, &self.limits).ok();
+            deps.insert(*h, info.map(|i| i.deps).unwrap_or_default());
+        }
+        let rank = |h: &[u8; 32]| {
+            let key = all.get(h).and_then(|(k, _)| *k).unwrap_or([0xFF; 32]);
+            (key, *h)
+        };
+        let mut waiting: BTreeMap<[u8; 32], usize> = BTreeMap::new();
+        let mut dependants: BTreeMap<[u8; 32], Vec<[u8; 32]>> = BTreeMap::new();
+        let mut ready: BTreeSet<(Key, [u8; 32])> = BTreeSet::new();
+        for (h, ds) in &deps {
+            let known: Vec<&[u8; 32]> = ds.iter().filter(|d| all.contains_key(*d)).collect();
+            waiting.insert(*h, known.len());
+            for d in known {
+                dependants.entry(*d).or_default().push(*h);
+            }
+            if waiting.get(h) == Some(&0) {
+                ready.insert(rank(h));
+            }
+        }
+        let mut ordered: Vec<[u8; 32]> = Vec::with_capacity(all.len());
+        while let Some(next) = ready.pop_first() {
+            let h = next.1;
+            ordered.push(h);
+            for d in dependants.get(&h).into_iter().flatten() {
+                if let Some(n) = waiting.get_mut(d) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        ready.insert(rank(d));
+                    }
+                }
+            }
+        }
+        // Changes waiting on a dep never seen come last (they are excluded as missing it).
+        let placed: BTreeSet<[u8; 32]> = ordered.iter().copied().collect();
+        let mut stranded: Vec<(Key, [u8; 32])> = all
+            .keys()
+            .filter(|h| !placed.contains(*h))
+            .map(|h| rank(h))
+            .collect();
+        stranded.sort();
+        ordered.extend(stranded.into_iter().map(|(_, h)| h));
+        let mut fresh = Document::empty(
+            Automerge::new_with_encoding(ENCODING),
+            self.text.clone(),
+            self.limits,
+        );
+        fresh.indexed = true;
+        let feed: Vec<(Key, &[u8])> = ordered
+            .iter()
+            .filter_map(|h| {
+                all.get(h)
+                    .map(|(k, b)| (k.unwrap_or([0xFF; 32]), b.as_slice()))
+            })
+            .collect();
+        fresh.apply_inner(&feed);
+        if let Ok(text) = text_obj(&fresh.doc) {
+            fresh.text = text;
+        }
+        // Keys a change never had stay unknown.
+        for (h, (k, _)) in &all {
+            if k.is_none() {
+                if let Some(e) = fresh.entries.get_mut(h) {
+                    e.key = None;
+                }
+                if let Some(x) = fresh.excluded.get_mut(h) {
+                    x.0 = None;
+                }
+            }
+        }
+        fresh.forked = true;
+        // Changes that never became ready (a dep never seen) keep their bytes too.
+        for (h, (k, b)) in all {
+            if fresh.excluded.contains_key(&h) || !fresh.entries.contains_key(&h) {
+                fresh.excluded_bytes.entry(h).or_insert((k, b));
+            }
+        }
+        *self = fresh;
+        self.excluded
+            .iter()
+            .map(|(h, (key, reason))| Excluded {
+                key: *key,
+                hash: *h,
+                reason: reason.clone(),
+            })
+            .collect()
     }
 
     /// The text.
