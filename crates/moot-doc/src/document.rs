@@ -633,7 +633,7 @@ impl Document {
         let mut stranded: Vec<(Key, [u8; 32])> = all
             .keys()
             .filter(|h| !placed.contains(*h))
-            .map(|h| rank(h))
+            .map(rank)
             .collect();
         stranded.sort();
         ordered.extend(stranded.into_iter().map(|(_, h)| h));

@@ -186,7 +186,9 @@ fn nested_forks_give_one_document_whatever_the_order() {
     let mut on_base = base.clone();
     let yb = on_base.edit(&actor(3), 4, 0, " YB").unwrap();
     let (ka, kb, kya, kyb) = ([5u8; 32], [9u8; 32], [3u8; 32], [7u8; 32]);
-    let orders: Vec<Vec<Vec<(Key, &[u8])>>> = vec![
+    // Each order: the calls to `apply`, each a batch in causal order.
+    type Calls<'a> = Vec<Vec<(Key, &'a [u8])>>;
+    let orders: Vec<Calls<'_>> = vec![
         vec![
             vec![(kb, &xb)],
             vec![(kyb, &yb)],
