@@ -91,6 +91,13 @@ pub enum Command {
     },
     /// List the hub's proposals.
     Proposals,
+    /// Bundles: a hub's signed ops in a file, carried between nodes that never meet.
+    Bundle {
+        #[command(subcommand)]
+        command: BundleCommand,
+    },
+    /// What each side brought when this node took in ops from elsewhere (bundles), newest last.
+    Merges,
     /// The mutual-aid board: offers and requests, pledges, matches, passing gifts on.
     Aid {
         #[command(subcommand)]
@@ -221,6 +228,10 @@ pub enum PollCommand {
     Verify {
         /// The poll's id.
         poll_id: String,
+        /// Recompute from this bundle alone (no data directory needed): anyone handed the file
+        /// can check the count.
+        #[arg(long, value_name = "FILE")]
+        bundle: Option<PathBuf>,
     },
 }
 
@@ -578,5 +589,29 @@ pub enum AidCommand {
         item_id: String,
         #[command(flatten)]
         item: ItemArgs,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LaneArg {
+    Public,
+    Members,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Write the hub's signed ops to FILE (both lanes; `--lane public` for the public lane
+    /// only, e.g. for guests).
+    Export {
+        /// Where to write it.
+        file: PathBuf,
+        /// public: the public lane only; members (the default): everything.
+        #[arg(long)]
+        lane: Option<LaneArg>,
+    },
+    /// Take in a bundle: every op validated as from a peer; all or nothing.
+    Import {
+        /// The bundle.
+        file: PathBuf,
     },
 }

@@ -2,6 +2,7 @@
 //! codes (1 = refused or failed, 2 = bad usage or bad input) and, with `--json`, to one JSON
 //! object on stderr. Wiring only: the logic lives in the library crates under `crates/`.
 
+mod bundle_cmd;
 mod cli;
 mod delib_cmd;
 mod node_cmd;
@@ -193,6 +194,8 @@ fn error_kind(error: &anyhow::Error) -> &'static str {
                 | E::EmptyElectorate(_)
                 | E::NotAMember { .. }
                 | E::ObjectionStands(_)
+                | E::BadBundle(_)
+                | E::Incomplete(_)
                 | E::NotInElectorate(_) => return "refused",
                 E::NotInitialised
                 | E::NoSuchPoll(_)
@@ -272,6 +275,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Proposal { command } => delib_cmd::proposal(global, command),
         Command::Proposals => delib_cmd::proposals(global),
         Command::Aid { command } => delib_cmd::aid(global, command),
+        Command::Bundle { command } => bundle_cmd::bundle(global, command),
+        Command::Merges => bundle_cmd::merges(global),
         Command::Vote { poll_id, scores } => poll_cmd::vote(global, poll_id, scores),
     }
 }

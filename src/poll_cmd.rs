@@ -334,7 +334,42 @@ pub fn poll(global: &Global, command: &PollCommand) -> anyhow::Result<()> {
             let (value, text) = render_results(&results)?;
             print(global, value, text)
         }
-        PollCommand::Verify { poll_id: text } => {
+        PollCommand::Verify {
+            poll_id: text,
+            bundle: Some(file),
+        } => {
+            let poll = poll_id(text)?;
+            let counted = moot_node::bundle::count_from_bundle(file, &poll).node()?;
+            let (mut value, mut text) = render_results(&counted.results)?;
+            let ok = counted.refused.is_empty();
+            value["ok"] = json!(ok);
+            value["hub_id"] = json!(counted.hub.to_string());
+            value["ops_checked"] = json!(counted.ops);
+            value["refused"] = json!(
+                counted
+                    .refused
+                    .iter()
+                    .map(|(op, why)| json!({"op_id": op.to_string(), "reason": why}))
+                    .collect::<Vec<_>>()
+            );
+            text = format!(
+                "{}: {} ops in the bundle, every signature checked and every op validated; {} \
+                 refused\n{text}",
+                if ok { "ok" } else { "REFUSED OPS" },
+                counted.ops,
+                counted.refused.len()
+            );
+            print(global, value, text)?;
+            if ok {
+                Ok(())
+            } else {
+                anyhow::bail!("the bundle holds ops the rules refuse")
+            }
+        }
+        PollCommand::Verify {
+            poll_id: text,
+            bundle: None,
+        } => {
             let poll = poll_id(text)?;
             let session = open(global)?;
             let hub = session.hub()?;

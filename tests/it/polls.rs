@@ -258,7 +258,7 @@ fn assert_shares_add_up(results: &Value) {
 /// Asserts that `results` holds exactly `moot tally --json --seed SEED --seats N`'s report of
 /// `csv` (the counted ballots, written out by the test from what was cast): every field of the
 /// tally report, with the same value.
-fn assert_equals_tally(data: &Data, results: &Value, csv: &str, seats: &str) -> Value {
+pub(crate) fn assert_equals_tally(data: &Data, results: &Value, csv: &str, seats: &str) -> Value {
     let path = data.0.path().join("counted.csv");
     std::fs::write(&path, csv).unwrap();
     let seed = field(results, "seed");

@@ -251,6 +251,13 @@ pub enum SignatureError {
     Invalid(OpId),
 }
 
+/// The id of an op given as its exact bytes (what [`SignedOp::id`] returns once decoded),
+/// computed without decoding it: for ops already checked, e.g. to tell which ops of a file a
+/// node holds.
+pub fn id_of_bytes(bytes: &[u8]) -> OpId {
+    op_id(bytes)
+}
+
 fn op_id(bytes: &[u8]) -> OpId {
     let mut hasher = Sha256::new();
     hasher.update(ID_DOMAIN);

@@ -15,9 +15,11 @@
 //! limits checked before anything is written.
 
 pub mod aid;
+pub mod bundle;
 pub mod deliberation;
 pub mod dir;
 pub mod keyfile;
+pub mod merge;
 pub mod polls;
 
 use std::cell::OnceCell;
@@ -226,6 +228,24 @@ pub enum NodeError {
     /// No such assembly in the hub.
     #[error("no assembly {0} in this hub (see `moot assemblies`)")]
     NoSuchAssembly(String),
+    /// A bundle file was refused (damaged, altered, cut off, not a bundle, or an op in it is
+    /// refused): nothing of it was imported.
+    #[error("bundle refused: {0}")]
+    BadBundle(String),
+    /// A file could not be read or written.
+    #[error("{}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// Ops of a bundle wait for dependencies that neither the bundle nor this node holds.
+    #[error(
+        "{0} op(s) of the bundle depend on ops neither it nor this node holds: import the \
+         bundle they come after first (nothing was imported)"
+    )]
+    Incomplete(usize),
     /// No such proposal in the hub.
     #[error("no proposal {0} in this hub (see `moot proposals`)")]
     NoSuchProposal(String),
@@ -738,17 +758,51 @@ impl Node {
         replica: &mut Replica,
         ops: &[B],
     ) -> Result<u64, NodeError> {
+        self.take_in(hub, replica, ops, None, &mut |_| {})
+            .map(|stored| stored.unwrap_or(0))
+    }
+
+    /// [`Node::ingest`], or with `atomic` all or nothing: every op is validated and stored in
+    /// one transaction, committed only if none is refused and none is left waiting for a
+    /// dependency (`Ok(None)`: aborted, nothing stored — the reason is in the error). `atomic`
+    /// carries the metadata of a hub not stored yet. `progress` hears the ops validated so far.
+    fn take_in<B: AsRef<[u8]> + Sync>(
+        &self,
+        hub: &HubId,
+        replica: &mut Replica,
+        ops: &[B],
+        atomic: Option<Option<Vec<u8>>>,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Option<u64>, NodeError> {
         let store = self.store()?;
+        let pending_before = replica.pending_len();
         // Storing runs on its own thread, one batch behind validation: the commits' writes
         // and fsyncs overlap the next batch's signature checks. At most one batch waits.
         let (sender, receiver) =
-            std::sync::mpsc::sync_channel::<Vec<(Authentic<SignedOp>, Verdict)>>(1);
+            std::sync::mpsc::sync_channel::<Option<Vec<(Authentic<SignedOp>, Verdict)>>>(1);
+        let is_atomic = atomic.is_some();
         // Document changes taken in: (op, document, change bytes).
         let mut doc_changes: Vec<(OpId, OpId, Vec<u8>)> = Vec::new();
         let (validated, stored) = std::thread::scope(|scope| {
-            let writer = scope.spawn(move || -> Result<u64, NodeError> {
+            let writer = scope.spawn(move || -> Result<Option<u64>, NodeError> {
+                if let Some(new_hub) = atomic {
+                    let config: [(&str, &[u8]); 1] = [(DEFAULT_HUB, &hub.0)];
+                    let new_hub = new_hub.as_deref().map(|m| (m, &config[..]));
+                    let batches = receiver.iter().map(|batch| {
+                        batch.map(|batch| {
+                            batch
+                                .into_iter()
+                                .map(|(op, verdict)| (op.into_inner(), verdict.to_byte()))
+                                .collect::<Vec<_>>()
+                        })
+                    });
+                    return Ok(store.put_all(hub, new_hub, batches)?);
+                }
                 let mut stored = 0u64;
                 for batch in receiver {
+                    let Some(batch) = batch else {
+                        break;
+                    };
                     let refs: Vec<(&SignedOp, u8)> = batch
                         .iter()
                         .map(|(op, verdict)| (op.get(), verdict.to_byte()))
@@ -756,12 +810,13 @@ impl Node {
                     store.put_kept(hub, &refs)?;
                     stored += refs.len() as u64;
                 }
-                Ok(stored)
+                Ok(Some(stored))
             });
             let validated = (|| -> Result<(), NodeError> {
                 let mut kept: Vec<(Authentic<SignedOp>, Verdict)> = Vec::new();
                 let mut kept_bytes = 0;
                 let mut chunks = ops.chunks(LOAD_BATCH).peekable();
+                let mut done = 0;
                 while let Some(chunk) = chunks.next() {
                     for insertion in replica.insert_batch(chunk) {
                         if let moot_state::Outcome::Rejected(rejection) = &insertion.outcome {
@@ -783,16 +838,29 @@ impl Node {
                     }
                     // One durable transaction per STORE_BATCH_BYTES of ops (a commit costs
                     // an fsync).
+                    done += chunk.len();
+                    progress(done);
                     if kept_bytes >= STORE_BATCH_BYTES || chunks.peek().is_none() {
                         kept_bytes = 0;
-                        if sender.send(std::mem::take(&mut kept)).is_err() {
+                        if sender.send(Some(std::mem::take(&mut kept))).is_err() {
                             // The writer stopped: its error is reported below.
                             break;
                         }
                     }
                 }
+                // All or nothing: ops still waiting for a dependency neither held nor given
+                // would be silently left out.
+                if is_atomic && replica.pending_len() > pending_before {
+                    return Err(NodeError::Incomplete(
+                        replica.pending_len() - pending_before,
+                    ));
+                }
                 Ok(())
             })();
+            if is_atomic && validated.is_err() {
+                // Abort the transaction: nothing of it is stored.
+                let _ = sender.send(None);
+            }
             drop(sender);
             let stored = writer
                 .join()
@@ -802,6 +870,9 @@ impl Node {
         // What was stored stays stored (each batch durably); the first error is reported.
         let stored = stored?;
         validated?;
+        if stored.is_none() {
+            return Ok(None);
+        }
         self.refresh_view(hub, replica)?;
         // Documents that took in many changes get a fresh snapshot now, built from the changes
         // in hand (the rest are read from the store).

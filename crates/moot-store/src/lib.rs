@@ -290,6 +290,9 @@ fn looks_damaged(error: &std::io::Error) -> bool {
     )
 }
 
+/// A hub recorded with the ops of [`Store::put_all`]: its metadata and config values.
+pub type NewHub<'a> = (&'a [u8], &'a [(&'a str, &'a [u8])]);
+
 /// redb's page cache, in bytes.
 pub const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -603,6 +606,44 @@ impl Store {
             insert_ops(&txn, hub, ops)?;
             txn.commit()?;
             Ok(())
+        })
+    }
+
+    /// Stores batches of kept ops in **one** transaction, committed only once the last batch
+    /// came (all or nothing): the ops of a bundle. `new_hub`: the metadata of a hub not stored
+    /// yet and config values, recorded in the same transaction. A `None` batch aborts:
+    /// nothing is stored, and `Ok(None)` is returned. Returns the ops stored.
+    pub fn put_all(
+        &self,
+        hub: &HubId,
+        new_hub: Option<NewHub<'_>>,
+        batches: impl IntoIterator<Item = Option<Vec<(SignedOp, u8)>>>,
+    ) -> Result<Option<u64>, StoreError> {
+        self.guard(|| {
+            let txn = self.write_txn()?;
+            if let Some((metadata, config)) = new_hub {
+                let mut hubs = txn.open_table(HUBS)?;
+                let number = hub_number(&hubs, hub)?;
+                let mut value = number.to_le_bytes().to_vec();
+                value.extend_from_slice(metadata);
+                hubs.insert(&hub.0, value.as_slice())?;
+                let mut table = txn.open_table(CONFIG)?;
+                for (name, value) in config {
+                    table.insert(*name, *value)?;
+                }
+            }
+            let mut stored = 0u64;
+            for batch in batches {
+                let Some(batch) = batch else {
+                    // Dropping the transaction aborts it.
+                    return Ok(None);
+                };
+                let refs: Vec<(&SignedOp, u8)> = batch.iter().map(|(op, v)| (op, *v)).collect();
+                insert_ops(&txn, hub, &refs)?;
+                stored += refs.len() as u64;
+            }
+            txn.commit()?;
+            Ok(Some(stored))
         })
     }
 

@@ -1128,6 +1128,25 @@ impl Replica {
             .max()
     }
 
+    /// Every ballot held for `poll` (counted or not): (ballot op, voter).
+    pub fn poll_ballots(&self, poll: &OpId) -> Vec<(OpId, [u8; 32])> {
+        self.governance
+            .ballots
+            .get(poll)
+            .map(|b| {
+                b.records
+                    .iter()
+                    .filter_map(|r| self.index.id(r.n).map(|id| (id, r.member)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The kind of a held op.
+    pub fn kind_of(&self, id: &OpId) -> Option<u16> {
+        self.index.get(id).map(|(_, m)| m.kind)
+    }
+
     /// Ballots held (all polls).
     pub fn ballot_count(&self) -> usize {
         self.governance.ballot_count()

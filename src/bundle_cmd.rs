@@ -1,0 +1,73 @@
+//! Bundle commands: a hub's signed ops to and from a file (sneakernet).
+
+use std::io::{IsTerminal as _, Write as _};
+
+use moot_state::Lane;
+use serde_json::json;
+
+use crate::cli::{BundleCommand, Global, LaneArg};
+use crate::node_cmd::{NodeResult as _, esc, open, print, print_saved};
+
+pub fn bundle(global: &Global, command: &BundleCommand) -> anyhow::Result<()> {
+    match command {
+        BundleCommand::Export { file, lane } => {
+            let session = open(global)?;
+            let hub = session.hub()?;
+            let lanes = moot_node::bundle::lanes_of(lane.map(|l| match l {
+                LaneArg::Public => Lane::Public,
+                LaneArg::Members => Lane::Members,
+            }));
+            let exported = session.node.export_bundle(&hub, lanes, file).node()?;
+            let text = format!(
+                "wrote {} ops ({}) to {} ({} bytes)",
+                exported.ops,
+                exported.lanes,
+                file.display(),
+                exported.bytes
+            );
+            print(global, serde_json::to_value(&exported)?, text)
+        }
+        BundleCommand::Import { file } => {
+            let session = open(global)?;
+            // Progress on long imports, only when a person watches stderr.
+            let terminal = std::io::stderr().is_terminal();
+            let mut last = 0u64;
+            let mut progress = |done: u64, total: u64| {
+                if terminal && total >= 10_000 && (done == total || done >= last + 5_000) {
+                    last = done;
+                    let mut err = std::io::stderr();
+                    let _ = write!(err, "\rimporting: {done}/{total} ops checked");
+                    if done == total {
+                        let _ = writeln!(err);
+                    }
+                }
+            };
+            let imported = session.node.import_bundle(file, &mut progress).node()?;
+            let text = format!(
+                "imported {} new ops of {} in the bundle (hub {}{})\n{}",
+                imported.new_ops,
+                imported.ops,
+                imported.hub_id,
+                if imported.new_hub { ", new here" } else { "" },
+                esc(&imported.merge.summary())
+            );
+            print_saved(global, json!(imported), text)
+        }
+    }
+}
+
+pub fn merges(global: &Global) -> anyhow::Result<()> {
+    let session = open(global)?;
+    let hub = session.hub()?;
+    let reports = session.node.merges(&hub).node()?;
+    let text = if reports.is_empty() {
+        "no merges yet".to_string()
+    } else {
+        reports
+            .iter()
+            .map(|r| format!("{}: {}", esc(&r.source), esc(&r.summary())))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    print(global, json!({"merges": reports}), text)
+}
