@@ -212,4 +212,19 @@ fn damaged_incomplete_and_repeated_bundles_change_nothing() {
             .unwrap()
             > 0
     );
+    // A node with a hub of its own keeps it as its default when a bundle brings another.
+    let own = Data::new();
+    own.ok(&["init", "--name", "Oli"]);
+    let own_hub = field(&own.ok(&["hub", "create", "Hillside"]), "hub_id");
+    assert_eq!(own.ok(&["bundle", "import", &full])["new_hub"], true);
+    let hubs = own.ok(&["hubs"]);
+    let default: Vec<&Value> = hubs["hubs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["default"] == true)
+        .collect();
+    assert_eq!(default.len(), 1);
+    assert_eq!(default[0]["hub_id"], own_hub.as_str());
+    assert_eq!(hubs["hubs"].as_array().unwrap().len(), 2);
 }

@@ -775,6 +775,8 @@ impl Node {
         progress: &mut dyn FnMut(usize),
     ) -> Result<Option<u64>, NodeError> {
         let store = self.store()?;
+        let make_default =
+            atomic.as_ref().is_some_and(Option::is_some) && self.default_hub()?.is_none();
         let pending_before = replica.pending_len();
         // Storing runs on its own thread, one batch behind validation: the commits' writes
         // and fsyncs overlap the next batch's signature checks. At most one batch waits.
@@ -786,8 +788,10 @@ impl Node {
         let (validated, stored) = std::thread::scope(|scope| {
             let writer = scope.spawn(move || -> Result<Option<u64>, NodeError> {
                 if let Some(new_hub) = atomic {
+                    // A new hub becomes the default only on a node without one.
                     let config: [(&str, &[u8]); 1] = [(DEFAULT_HUB, &hub.0)];
-                    let new_hub = new_hub.as_deref().map(|m| (m, &config[..]));
+                    let config = if make_default { &config[..] } else { &[] };
+                    let new_hub = new_hub.as_deref().map(|m| (m, config));
                     let batches = receiver.iter().map(|batch| {
                         batch.map(|batch| {
                             batch
