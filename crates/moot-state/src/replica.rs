@@ -598,6 +598,17 @@ impl Replica {
         Some((self.index.meta(tip)?.seq, self.index.id(tip)?))
     }
 
+    /// True if `device`'s chain in `lane` holds two ops with one sequence number (a fork):
+    /// its ops are then not all ancestors of one head. What a sync engine asks before it
+    /// treats "the peer holds seq n" as "the peer holds every op up to n".
+    pub fn is_forked(&self, device: &DeviceId, lane: Lane) -> bool {
+        let key = device.to_bytes();
+        self.forks
+            .range((key, lane, 0)..=(key, lane, u64::MAX))
+            .next()
+            .is_some()
+    }
+
     /// The highest sequence number of `device` in `lane` held here (what a removal's cut
     /// states, per lane), 0 if none.
     pub fn last_seq(&self, device: &DeviceId, lane: Lane) -> u64 {

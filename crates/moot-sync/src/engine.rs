@@ -1,0 +1,1085 @@
+//! The sync engine: a deterministic state machine per hub, one entry per connected peer.
+//!
+//! # Reconciliation
+//! On [`Engine::connect`] each side sends its chain heads (every branch end of every
+//! (device, lane) chain, in the lanes the peer may receive). When a peer's full set of heads
+//! has arrived, the engine knows a *view* of what the peer holds: a head and its chain
+//! ancestors. It then walks its own store in position order (a causal order) from a per-peer
+//! cursor and sends, in bounded batches, every op in the peer's lanes that the view does not
+//! cover. The cursor never stops at the end of the store: an op stored later (written here, or
+//! received from another peer) is past the cursor, so it is pushed to every connected peer on
+//! the next [`Engine::poll_transmit`] — gossip and the initial stream are one mechanism, and
+//! causal order holds for both. The view grows with every op sent to the peer and every op
+//! received from it, so nothing is echoed back.
+//!
+//! Every op received goes through [`Replica::insert_batch_from`] with the peer's [`Source`],
+//! exactly as a local op; what the replica keeps is handed to the [`OpStore`]. An op whose
+//! dependencies are missing waits in the replica's pending pool (bounded per source, dropped by
+//! [`Engine::disconnect`]), and the engine asks the peer for the missing ids
+//! ([`Message::Want`]). Lost messages, rejected-for-now ops and restarts are repaired by the
+//! periodic resync: heads are exchanged again every [`Config::resync_interval_ms`], and the
+//! stream restarts from the beginning of the store if the peer's new heads do not cover all of
+//! ours.
+//!
+//! # Bounds
+//! Outgoing frames are built lazily, when the driver asks for one, so the per-peer outgoing
+//! queue is a cursor plus a few control frames ([`Config::max_control_frames`]); ids asked for,
+//! ids to serve, heads remembered and events are capped (see [`Config`]); sending is paced per
+//! peer ([`Config::max_send_bytes_per_window`]) and a peer that sends more than
+//! [`Config::max_receive_bytes_per_window`] in a window has the excess dropped and is reported.
+//!
+//! # Determinism
+//! No clock (time is the `now_ms` argument), no randomness, no threads of its own, and only
+//! ordered maps: the same inputs give the same frames and events.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use moot_crypto::{DecodeError, Lane, OpId, PublicKey, SignedOp};
+use moot_state::{Outcome, Reason, Replica, Source, Verdict};
+
+use crate::store::{OpStore, StoreError};
+use crate::wire::{
+    self, Bounded, Head, MAX_HEADS_PER_MESSAGE, MAX_IDS_PER_MESSAGE, MAX_MESSAGE_BYTES,
+    MAX_OPS_PER_MESSAGE, Message, OPS_FRAME_OVERHEAD, OpBytes, WireError,
+};
+
+/// A connected peer, numbered by the node. Its ops are inserted into the replica as
+/// `Source(peer.0)`, so `PeerId(0)` (the replica's default source, for local ops) is reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerId(pub u64);
+
+impl PeerId {
+    /// The replica source of this peer's ops.
+    pub fn source(self) -> Source {
+        Source(self.0)
+    }
+}
+
+/// Which side of a connection this engine is. The dialer sends its heads; the listener
+/// answers with its heads for the chains the dialer named only (the dialer has nothing to send
+/// in the others, and learns of them from the ops streamed to it). So a new, empty node that
+/// dials costs its peer no heads at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// This side opened the connection: it starts each round of heads (at connect and every
+    /// [`Config::resync_interval_ms`]).
+    Dialer,
+    /// This side accepted it: it answers each complete set of heads.
+    Listener,
+}
+
+/// The lanes a peer may receive (the node decides from the roll: members get both, guests
+/// and unknown peers the public lane).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Lanes(u8);
+
+impl Lanes {
+    /// No lane: the peer is sent nothing (heads included).
+    pub const NONE: Lanes = Lanes(0);
+    /// The public lane only (guests, unknown peers of a public hub).
+    pub const PUBLIC: Lanes = Lanes(1);
+    /// Both lanes (members).
+    pub const ALL: Lanes = Lanes(3);
+
+    fn bit(lane: Lane) -> u8 {
+        match lane {
+            Lane::Public => 1,
+            Lane::Members => 2,
+        }
+    }
+    /// True if `lane` is included.
+    pub fn contains(self, lane: Lane) -> bool {
+        self.0 & Lanes::bit(lane) != 0
+    }
+    /// These lanes and `lane`.
+    pub fn with(self, lane: Lane) -> Lanes {
+        Lanes(self.0 | Lanes::bit(lane))
+    }
+    /// True if every lane of `other` is included.
+    pub fn covers(self, other: Lanes) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+/// Bounds and timings. Plain data, built by the caller; [`Config::default`] documents the
+/// values a node uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Heads are sent again to each peer this often, and the ids asked for are forgotten (so a
+    /// lost request is made again). Default 30 s.
+    pub resync_interval_ms: u64,
+    /// The window over which sending and receiving are paced. Default 1 s.
+    pub rate_window_ms: u64,
+    /// Frame bytes sent to one peer per window, at most (a frame starts only while the count
+    /// is below it, so one frame may overshoot by up to [`MAX_MESSAGE_BYTES`]). Default 4 MiB.
+    pub max_send_bytes_per_window: usize,
+    /// Frame bytes accepted from one peer per window; beyond it, frames are dropped and the
+    /// peer is reported ([`Misbehaviour::Flood`]) once per window. Must exceed the peers'
+    /// send limit plus one frame. Default 16 MiB.
+    pub max_receive_bytes_per_window: usize,
+    /// Ops per frame sent, at most (≤ [`MAX_OPS_PER_MESSAGE`]). Default 1024.
+    pub max_ops_per_frame: usize,
+    /// Ids asked of one peer and not yet received, at most. Default 4096.
+    pub max_wanted: usize,
+    /// Ids one peer asked for and not yet served, at most (more are dropped). Default 4096.
+    pub max_requested: usize,
+    /// Heads remembered per peer (its announced heads plus ops exchanged since), at most;
+    /// beyond it the engine forgets coverage (it may send an op twice, never too few).
+    /// Default 65,536.
+    pub max_view_heads: usize,
+    /// Control frames (heads parts) queued per peer, at most. Default 64.
+    pub max_control_frames: usize,
+    /// Events queued, at most (more are counted in [`Stats::dropped_events`]). Default 4096.
+    pub max_events: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            resync_interval_ms: 30_000,
+            rate_window_ms: 1_000,
+            max_send_bytes_per_window: 4 * 1024 * 1024,
+            max_receive_bytes_per_window: 16 * 1024 * 1024,
+            max_ops_per_frame: MAX_OPS_PER_MESSAGE,
+            max_wanted: 4096,
+            max_requested: 4096,
+            max_view_heads: 65_536,
+            max_control_frames: 64,
+            max_events: 4096,
+        }
+    }
+}
+
+/// What a peer did wrong. The frame is dropped; the node decides whether to disconnect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Misbehaviour {
+    /// The frame is not a message (too large, unknown version, malformed, trailing bytes).
+    /// An unknown version may be an incompatible node rather than a hostile one.
+    Wire(WireError),
+    /// An op whose signature does not verify for this hub (forged, or from another hub).
+    BadSignature {
+        /// The op, when it decoded far enough to have an id.
+        op: Option<OpId>,
+    },
+    /// Bytes that are not an op.
+    MalformedOp(DecodeError),
+    /// More bytes than [`Config::max_receive_bytes_per_window`] within one window.
+    Flood {
+        /// Bytes received in the window so far.
+        bytes: usize,
+    },
+}
+
+/// Something the node should know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A peer misbehaved (see [`Misbehaviour`]); at most one per frame.
+    Misbehaved {
+        /// The peer.
+        peer: PeerId,
+        /// What it did.
+        reason: Misbehaviour,
+    },
+    /// Ops from a peer were validated and stored (derived views may have changed).
+    Stored {
+        /// The peer.
+        peer: PeerId,
+        /// Ops stored (the peer's and any waiting ops they released).
+        op_count: usize,
+    },
+}
+
+/// A frame to send to a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The peer.
+    pub peer: PeerId,
+    /// The frame (at most [`MAX_MESSAGE_BYTES`]).
+    pub frame: Vec<u8>,
+}
+
+/// Counters, for tests, benchmarks and diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Frames sent.
+    pub frames_sent: u64,
+    /// Frame bytes sent.
+    pub bytes_sent: u64,
+    /// Ops sent.
+    pub ops_sent: u64,
+    /// Bytes of the ops sent (their exact signed bytes).
+    pub op_bytes_sent: u64,
+    /// Frames received.
+    pub frames_received: u64,
+    /// Frame bytes received.
+    pub bytes_received: u64,
+    /// Ops received.
+    pub ops_received: u64,
+    /// Ops received that were already held, waiting or rejected.
+    pub duplicates_received: u64,
+    /// Ops received and rejected.
+    pub rejected_received: u64,
+    /// Frames dropped (over the receive budget, or not decodable).
+    pub frames_dropped: u64,
+    /// Events dropped because the queue was full.
+    pub dropped_events: u64,
+}
+
+/// Why a call was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// `PeerId(0)` is the replica's source for local ops.
+    #[error("peer 0 is reserved for local ops")]
+    ReservedPeer,
+    /// The peer is not connected.
+    #[error("peer {0:?} is not connected")]
+    UnknownPeer(PeerId),
+}
+
+/// A (device, lane) chain: the device's key bytes and the lane.
+type Chain = ([u8; 32], Lane);
+
+/// What one peer is known to hold: heads per (device, lane) chain.
+#[derive(Debug, Default)]
+struct View {
+    chains: BTreeMap<Chain, Vec<(u64, OpId)>>,
+    len: usize,
+}
+
+/// The fields of an op the engine reasons about.
+#[derive(Debug, Clone, Copy)]
+struct OpRef {
+    id: OpId,
+    device: PublicKey,
+    lane: Lane,
+    seq: u64,
+    prev: Option<OpId>,
+}
+
+impl OpRef {
+    fn of(op: &SignedOp) -> OpRef {
+        OpRef {
+            id: op.id(),
+            device: op.author(),
+            lane: op.lane(),
+            seq: op.seq(),
+            prev: op.prev(),
+        }
+    }
+}
+
+/// Bytes counted in the current window.
+#[derive(Debug, Default, Clone, Copy)]
+struct Window {
+    start_ms: u64,
+    bytes: usize,
+    reported: bool,
+}
+
+impl Window {
+    fn roll(&mut self, now_ms: u64, window_ms: u64) {
+        if now_ms >= self.start_ms.saturating_add(window_ms) {
+            *self = Window {
+                start_ms: now_ms,
+                bytes: 0,
+                reported: false,
+            };
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Peer {
+    lanes: Lanes,
+    /// The peer's holdings; `None` until its first complete set of heads arrives (nothing is
+    /// streamed before: the engine would send everything).
+    view: Option<View>,
+    /// Heads of a set still arriving.
+    incoming: View,
+    /// Next store position to consider streaming.
+    cursor: u64,
+    role: Role,
+    /// A set of heads is to be sent: all chains (`Some(None)`), or only these (a listener's
+    /// answer).
+    heads_due: Option<Option<BTreeSet<Chain>>>,
+    last_heads_ms: u64,
+    control: VecDeque<Vec<u8>>,
+    /// Ids to ask the peer for.
+    want_queue: VecDeque<OpId>,
+    /// Ids asked for and not yet received.
+    wanted: BTreeSet<OpId>,
+    /// Ids the peer asked for.
+    requested: VecDeque<OpId>,
+    send: Window,
+    receive: Window,
+}
+
+/// Store reads per scan step.
+const SCAN_CHUNK: usize = 256;
+/// Parsed author keys kept, at most.
+const MAX_CACHED_KEYS: usize = 4096;
+/// Chain ids remembered for forked-chain ancestry checks, at most.
+const MAX_BRANCH_IDS: usize = 1 << 20;
+
+/// The sans-IO sync engine for one hub. See the module docs for the protocol, and
+/// `docs/PROTOCOL.md` for the wire.
+///
+/// ```
+/// use moot_sync::{Engine, Config, Lanes, MemoryStore, PeerId, Role};
+/// use moot_state::{Limits, Replica, sample};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (hub, ops) = sample::history(2, 10);
+/// let (mut a, mut b) = (Replica::new(hub, Limits::default()), Replica::new(hub, Limits::default()));
+/// let (mut store_a, mut store_b) = (MemoryStore::new(), MemoryStore::new());
+/// use moot_sync::OpStore;
+/// for insertion in a.insert_batch(&ops) {
+///     let kept: Vec<_> = insertion.kept.iter().map(|(op, v)| (op.get(), *v)).collect();
+///     store_a.put_kept(&kept)?;
+/// }
+/// let (mut ea, mut eb) = (Engine::new(Config::default()), Engine::new(Config::default()));
+/// // b, new and empty, dials a.
+/// ea.connect(0, PeerId(2), Role::Listener, Lanes::ALL)?;
+/// eb.connect(0, PeerId(1), Role::Dialer, Lanes::ALL)?;
+/// loop {
+///     let mut moved = false;
+///     while let Some(t) = ea.poll_transmit(0, &a, &store_a)? {
+///         eb.handle_frame(0, PeerId(1), &t.frame, &mut b, &mut store_b)?;
+///         moved = true;
+///     }
+///     while let Some(t) = eb.poll_transmit(0, &b, &store_b)? {
+///         ea.handle_frame(0, PeerId(2), &t.frame, &mut a, &mut store_a)?;
+///         moved = true;
+///     }
+///     if !moved { break; }
+/// }
+/// assert_eq!(a.op_ids(), b.op_ids());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Engine {
+    config: Config,
+    peers: BTreeMap<PeerId, Peer>,
+    events: VecDeque<Event>,
+    /// The peer served last (round robin).
+    last_served: Option<PeerId>,
+    keys: BTreeMap<[u8; 32], PublicKey>,
+    /// Ancestors (same chain) of held heads of forked chains, by head.
+    branches: BTreeMap<OpId, BTreeSet<OpId>>,
+    branch_ids: usize,
+    stats: Stats,
+}
+
+/// An error from the node's store, or from a call the engine refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The call was refused.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A frame could not be built within the wire limits (a bug: batches are sized to fit).
+    #[error(transparent)]
+    Wire(#[from] WireError),
+}
+
+impl Engine {
+    /// An engine with no peers.
+    pub fn new(config: Config) -> Engine {
+        Engine {
+            config,
+            peers: BTreeMap::new(),
+            events: VecDeque::new(),
+            last_served: None,
+            keys: BTreeMap::new(),
+            branches: BTreeMap::new(),
+            branch_ids: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Counters since the engine was made.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Connected peers, ascending.
+    pub fn peers(&self) -> Vec<PeerId> {
+        self.peers.keys().copied().collect()
+    }
+
+    /// A connection to `peer` is up, opened by `role`'s side: it may receive `lanes`. The
+    /// dialer sends heads first. Connecting a connected peer starts its session afresh.
+    pub fn connect(
+        &mut self,
+        now_ms: u64,
+        peer: PeerId,
+        role: Role,
+        lanes: Lanes,
+    ) -> Result<(), EngineError> {
+        if peer.0 == 0 {
+            return Err(EngineError::ReservedPeer);
+        }
+        self.peers.insert(
+            peer,
+            Peer {
+                lanes,
+                view: None,
+                incoming: View::default(),
+                cursor: 0,
+                role,
+                heads_due: (role == Role::Dialer).then_some(None),
+                last_heads_ms: now_ms,
+                control: VecDeque::new(),
+                want_queue: VecDeque::new(),
+                wanted: BTreeSet::new(),
+                requested: VecDeque::new(),
+                send: Window {
+                    start_ms: now_ms,
+                    ..Window::default()
+                },
+                receive: Window {
+                    start_ms: now_ms,
+                    ..Window::default()
+                },
+            },
+        );
+        Ok(())
+    }
+
+    /// The connection to `peer` is gone: its session is forgotten and the ops it sent that
+    /// still wait for dependencies are dropped from the replica.
+    pub fn disconnect(&mut self, peer: PeerId, replica: &mut Replica) {
+        self.peers.remove(&peer);
+        if peer.0 != 0 {
+            replica.drop_source(peer.source());
+        }
+    }
+
+    /// Changes the lanes `peer` may receive. Ops of a lane taken away are never sent again
+    /// (frames are built when polled); a lane added is streamed from the start of the store,
+    /// and heads are sent again.
+    pub fn set_peer_lanes(&mut self, peer: PeerId, lanes: Lanes) -> Result<(), EngineError> {
+        let p = self
+            .peers
+            .get_mut(&peer)
+            .ok_or(EngineError::UnknownPeer(peer))?;
+        if !p.lanes.covers(lanes) {
+            p.cursor = 0;
+        }
+        p.lanes = lanes;
+        // Queued heads may name chains of a lane taken away: a new round replaces them.
+        p.control.clear();
+        if p.role == Role::Dialer {
+            p.heads_due = Some(None);
+        }
+        Ok(())
+    }
+
+    /// The lanes `peer` may receive.
+    pub fn peer_lanes(&self, peer: PeerId) -> Option<Lanes> {
+        self.peers.get(&peer).map(|p| p.lanes)
+    }
+
+    /// When [`Engine::handle_timeout`] should next be called, if ever.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.peers
+            .values()
+            .flat_map(|p| {
+                let resync = (p.role == Role::Dialer).then(|| {
+                    p.last_heads_ms
+                        .saturating_add(self.config.resync_interval_ms)
+                });
+                let paced = (p.send.bytes >= self.config.max_send_bytes_per_window)
+                    .then(|| p.send.start_ms.saturating_add(self.config.rate_window_ms));
+                [resync, paced]
+            })
+            .flatten()
+            .min()
+    }
+
+    /// Time passed: resyncs that are due are started.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        for p in self.peers.values_mut() {
+            if now_ms
+                >= p.last_heads_ms
+                    .saturating_add(self.config.resync_interval_ms)
+            {
+                if p.role == Role::Dialer {
+                    p.heads_due = Some(None);
+                }
+                p.last_heads_ms = now_ms;
+                p.wanted.clear();
+            }
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn push_event(&mut self, event: Event) {
+        if self.events.len() >= self.config.max_events {
+            self.stats.dropped_events += 1;
+        } else {
+            self.events.push_back(event);
+        }
+    }
+
+    /// A frame arrived from `peer`. Ops in it are validated by `replica` (as `peer.source()`)
+    /// and what it keeps is stored in `store`. Bad input is reported as an event, never an
+    /// error; the error is the store's. Frames from a peer not connected are ignored.
+    pub fn handle_frame<S: OpStore>(
+        &mut self,
+        now_ms: u64,
+        peer: PeerId,
+        frame: &[u8],
+        replica: &mut Replica,
+        store: &mut S,
+    ) -> Result<(), SyncError> {
+        let window_ms = self.config.rate_window_ms;
+        let max_receive = self.config.max_receive_bytes_per_window;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return Ok(());
+        };
+        self.stats.frames_received += 1;
+        self.stats.bytes_received += frame.len() as u64;
+        p.receive.roll(now_ms, window_ms);
+        p.receive.bytes = p.receive.bytes.saturating_add(frame.len());
+        if p.receive.bytes > max_receive {
+            self.stats.frames_dropped += 1;
+            if !p.receive.reported {
+                p.receive.reported = true;
+                let bytes = p.receive.bytes;
+                self.push_event(Event::Misbehaved {
+                    peer,
+                    reason: Misbehaviour::Flood { bytes },
+                });
+            }
+            return Ok(());
+        }
+        let message = match wire::decode(frame) {
+            Ok(message) => message,
+            Err(error) => {
+                self.stats.frames_dropped += 1;
+                self.push_event(Event::Misbehaved {
+                    peer,
+                    reason: Misbehaviour::Wire(error),
+                });
+                return Ok(());
+            }
+        };
+        match message {
+            Message::Heads { first, last, heads } => {
+                self.receive_heads(peer, first, last, heads.into_vec(), replica, store)?
+            }
+            Message::Want { ids } => {
+                let max = self.config.max_requested;
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    for id in ids.into_vec() {
+                        if p.requested.len() < max {
+                            p.requested.push_back(id);
+                        }
+                    }
+                }
+            }
+            Message::Ops { ops } => self.receive_ops(peer, ops.into_vec(), replica, store)?,
+        }
+        Ok(())
+    }
+
+    fn receive_heads<S: OpStore>(
+        &mut self,
+        peer: PeerId,
+        first: bool,
+        last: bool,
+        heads: Vec<Head>,
+        replica: &Replica,
+        store: &S,
+    ) -> Result<(), SyncError> {
+        let max_heads = self.config.max_view_heads;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return Ok(());
+        };
+        if first {
+            p.incoming = View::default();
+        }
+        for head in heads {
+            if p.incoming.len >= max_heads {
+                break;
+            }
+            let chain = p
+                .incoming
+                .chains
+                .entry((head.device, head.lane))
+                .or_default();
+            if !chain.iter().any(|(_, id)| *id == head.id) {
+                chain.push((head.seq, head.id));
+                p.incoming.len += 1;
+            }
+        }
+        if !last {
+            return Ok(());
+        }
+        let view = std::mem::take(&mut p.incoming);
+        let lanes = p.lanes;
+        // If the peer's heads cover every head of ours it may receive, it holds everything we
+        // could send: stream only what is stored from now on.
+        let mut all_covered = true;
+        for head in store.heads()? {
+            if !lanes.contains(head.lane) {
+                continue;
+            }
+            let Some(device) = self.key(&head.device) else {
+                continue;
+            };
+            let op = OpRef {
+                id: head.id,
+                device,
+                lane: head.lane,
+                seq: head.seq,
+                prev: None,
+            };
+            if !self.covered(&view, &op, replica, store)? {
+                all_covered = false;
+                break;
+            }
+        }
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.cursor = if all_covered { store.end() } else { 0 };
+            if p.role == Role::Listener {
+                p.heads_due = Some(Some(view.chains.keys().copied().collect()));
+            }
+            p.view = Some(view);
+        }
+        Ok(())
+    }
+
+    fn receive_ops<S: OpStore>(
+        &mut self,
+        peer: PeerId,
+        ops: Vec<OpBytes>,
+        replica: &mut Replica,
+        store: &mut S,
+    ) -> Result<(), SyncError> {
+        self.stats.ops_received += ops.len() as u64;
+        let insertions = replica.insert_batch_from(peer.source(), &ops);
+        let max_wanted = self.config.max_wanted;
+        let mut from_peer: BTreeSet<OpId> = BTreeSet::new();
+        let mut held_by_peer: Vec<OpRef> = Vec::new();
+        let mut misbehaved: Option<Misbehaviour> = None;
+        let mut kept: Vec<(&SignedOp, Verdict)> = Vec::new();
+        let mut to_want: Vec<OpId> = Vec::new();
+        for (insertion, raw) in insertions.iter().zip(&ops) {
+            match &insertion.outcome {
+                Outcome::Accepted(id) | Outcome::Unsupported(id) | Outcome::NeedsUpgrade(id) => {
+                    from_peer.insert(*id);
+                }
+                Outcome::Duplicate(id) => {
+                    from_peer.insert(*id);
+                    self.stats.duplicates_received += 1;
+                    if replica.holds(id)
+                        && let Some(op) = self.decode(&raw.0)
+                    {
+                        held_by_peer.push(op);
+                    }
+                }
+                Outcome::Pending { op, missing } => {
+                    from_peer.insert(*op);
+                    to_want.extend(missing.iter().copied());
+                }
+                Outcome::Rejected(rejection) => {
+                    self.stats.rejected_received += 1;
+                    match &rejection.reason {
+                        Reason::Malformed(error) => {
+                            misbehaved.get_or_insert(Misbehaviour::MalformedOp(error.clone()));
+                        }
+                        Reason::BadSignature => {
+                            misbehaved
+                                .get_or_insert(Misbehaviour::BadSignature { op: rejection.op });
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            for (op, verdict) in &insertion.kept {
+                kept.push((op.get(), *verdict));
+                if from_peer.contains(&op.id()) {
+                    held_by_peer.push(OpRef::of(op.get()));
+                }
+            }
+        }
+        let end_before = store.end();
+        let only_theirs = kept.iter().all(|(op, _)| from_peer.contains(&op.id()));
+        store.put_kept(&kept)?;
+        let stored = kept.len();
+        for op in &held_by_peer {
+            self.add_to_view(peer, op, replica);
+        }
+        if let Some(p) = self.peers.get_mut(&peer) {
+            for id in &from_peer {
+                p.wanted.remove(id);
+            }
+            for id in to_want {
+                if p.wanted.len() < max_wanted && !replica.holds(&id) && p.wanted.insert(id) {
+                    p.want_queue.push_back(id);
+                }
+            }
+            // What this frame stored is the peer's own: no need to scan it for the peer.
+            if only_theirs && p.cursor == end_before {
+                p.cursor = store.end();
+            }
+        }
+        if let Some(reason) = misbehaved {
+            self.push_event(Event::Misbehaved { peer, reason });
+        }
+        if stored > 0 {
+            self.push_event(Event::Stored {
+                peer,
+                op_count: stored,
+            });
+        }
+        Ok(())
+    }
+
+    /// The next frame to send, to any peer (round robin), if one is ready. Call until `None`
+    /// after every input, and after storing a local op (it is pushed at once).
+    pub fn poll_transmit<S: OpStore>(
+        &mut self,
+        now_ms: u64,
+        replica: &Replica,
+        store: &S,
+    ) -> Result<Option<Transmit>, SyncError> {
+        let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+        let start = match self.last_served {
+            Some(last) => peers.iter().position(|p| *p > last).unwrap_or(0),
+            None => 0,
+        };
+        for i in 0..peers.len() {
+            let peer = peers[(start + i) % peers.len()];
+            if let Some(frame) = self.next_frame(now_ms, peer, replica, store)? {
+                self.last_served = Some(peer);
+                self.stats.frames_sent += 1;
+                self.stats.bytes_sent += frame.len() as u64;
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.send.bytes = p.send.bytes.saturating_add(frame.len());
+                }
+                return Ok(Some(Transmit { peer, frame }));
+            }
+        }
+        Ok(None)
+    }
+
+    fn next_frame<S: OpStore>(
+        &mut self,
+        now_ms: u64,
+        peer: PeerId,
+        replica: &Replica,
+        store: &S,
+    ) -> Result<Option<Vec<u8>>, SyncError> {
+        let config = self.config;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return Ok(None);
+        };
+        p.send.roll(now_ms, config.rate_window_ms);
+        if p.send.bytes >= config.max_send_bytes_per_window {
+            return Ok(None);
+        }
+        if let Some(chains) = p.heads_due.take() {
+            p.last_heads_ms = now_ms;
+            p.control.clear();
+            let lanes = p.lanes;
+            let heads: Vec<Head> = store
+                .heads()?
+                .into_iter()
+                .filter(|h| lanes.contains(h.lane))
+                .filter(|h| {
+                    chains
+                        .as_ref()
+                        .is_none_or(|c| c.contains(&(h.device, h.lane)))
+                })
+                .collect();
+            let parts: Vec<&[Head]> = if heads.is_empty() {
+                vec![&[]]
+            } else {
+                heads.chunks(MAX_HEADS_PER_MESSAGE).collect()
+            };
+            let count = parts.len();
+            for (i, part) in parts.into_iter().enumerate() {
+                if p.control.len() >= config.max_control_frames {
+                    break;
+                }
+                let heads = Bounded::new(part.to_vec()).ok_or(WireError::Limit)?;
+                let message = Message::Heads {
+                    first: i == 0,
+                    last: i + 1 == count,
+                    heads,
+                };
+                if let Ok(frame) = wire::encode(&message) {
+                    p.control.push_back(frame);
+                }
+            }
+        }
+        if let Some(frame) = p.control.pop_front() {
+            return Ok(Some(frame));
+        }
+        if !p.want_queue.is_empty() {
+            let take = p.want_queue.len().min(MAX_IDS_PER_MESSAGE);
+            let ids: Vec<OpId> = p.want_queue.drain(..take).collect();
+            if let Some(ids) = Bounded::new(ids)
+                && let Ok(frame) = wire::encode(&Message::Want { ids })
+            {
+                return Ok(Some(frame));
+            }
+        }
+        if !p.requested.is_empty() {
+            let requested: Vec<OpId> = p.requested.drain(..).collect();
+            let lanes = p.lanes;
+            let mut batch = Vec::new();
+            let mut bytes = OPS_FRAME_OVERHEAD;
+            let mut rest = requested.into_iter();
+            for id in rest.by_ref() {
+                let Some(raw) = store.op(&id)? else {
+                    continue;
+                };
+                let Some(op) = self.decode(&raw) else {
+                    continue;
+                };
+                if !lanes.contains(op.lane) {
+                    continue;
+                }
+                batch.push((op, OpBytes(raw)));
+                bytes += wire::op_frame_bytes(batch.last().map_or(0, |(_, b)| b.0.len()));
+                if batch.len() >= config.max_ops_per_frame.min(MAX_OPS_PER_MESSAGE)
+                    || bytes + wire::op_frame_bytes(moot_crypto::op::MAX_OP_BYTES)
+                        > MAX_MESSAGE_BYTES
+                {
+                    break;
+                }
+            }
+            if let Some(p) = self.peers.get_mut(&peer) {
+                let left: Vec<OpId> = rest.collect();
+                p.requested.extend(left);
+            }
+            if !batch.is_empty() {
+                return self.ops_frame(peer, batch, replica).map(Some);
+            }
+        }
+        self.scan(peer, replica, store)
+    }
+
+    /// Walks the store from the peer's cursor for ops it lacks; a frame of them, if any.
+    fn scan<S: OpStore>(
+        &mut self,
+        peer: PeerId,
+        replica: &Replica,
+        store: &S,
+    ) -> Result<Option<Vec<u8>>, SyncError> {
+        let max_ops = self.config.max_ops_per_frame.clamp(1, MAX_OPS_PER_MESSAGE);
+        let end = store.end();
+        let mut batch: Vec<(OpRef, OpBytes)> = Vec::new();
+        let mut bytes = OPS_FRAME_OVERHEAD;
+        'scan: loop {
+            let (cursor, lanes) = match self.peers.get(&peer) {
+                Some(p) if p.view.is_some() && p.cursor < end => (p.cursor, p.lanes),
+                _ => break,
+            };
+            let chunk = store.ops_from(cursor, SCAN_CHUNK)?;
+            if chunk.is_empty() {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.cursor = end;
+                }
+                break;
+            }
+            for (position, raw) in chunk {
+                let next = position.saturating_add(1);
+                let send = match self.decode(&raw) {
+                    Some(op) if lanes.contains(op.lane) => {
+                        let view = self.peers.get_mut(&peer).and_then(|p| p.view.take());
+                        let covered = match &view {
+                            Some(view) => self.covered(view, &op, replica, store)?,
+                            None => true,
+                        };
+                        if let Some(p) = self.peers.get_mut(&peer) {
+                            p.view = view;
+                        }
+                        (!covered).then_some(op)
+                    }
+                    // Not an op (damage in the node's own store) or not the peer's lane.
+                    _ => None,
+                };
+                if let Some(op) = send {
+                    if batch.len() >= max_ops
+                        || bytes + wire::op_frame_bytes(raw.len()) > MAX_MESSAGE_BYTES
+                    {
+                        break 'scan;
+                    }
+                    bytes += wire::op_frame_bytes(raw.len());
+                    // Counted as held at once, so the rest of the batch is judged with it.
+                    self.add_to_view(peer, &op, replica);
+                    batch.push((op, OpBytes(raw)));
+                }
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.cursor = next;
+                }
+            }
+        }
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        self.ops_frame(peer, batch, replica).map(Some)
+    }
+
+    fn ops_frame(
+        &mut self,
+        peer: PeerId,
+        batch: Vec<(OpRef, OpBytes)>,
+        replica: &Replica,
+    ) -> Result<Vec<u8>, SyncError> {
+        let mut ops = Vec::with_capacity(batch.len());
+        for (op, raw) in batch {
+            self.add_to_view(peer, &op, replica);
+            self.stats.ops_sent += 1;
+            self.stats.op_bytes_sent += raw.0.len() as u64;
+            ops.push(raw);
+        }
+        let ops = Bounded::new(ops).ok_or(WireError::Limit)?;
+        Ok(wire::encode(&Message::Ops { ops })?)
+    }
+
+    /// True if the view shows the peer holds `op`: a head of its chain is `op`, or is held
+    /// here with a sequence number at least `op`'s and `op` is its chain ancestor.
+    fn covered<S: OpStore>(
+        &mut self,
+        view: &View,
+        op: &OpRef,
+        replica: &Replica,
+        store: &S,
+    ) -> Result<bool, SyncError> {
+        let Some(heads) = view.chains.get(&(op.device.to_bytes(), op.lane)) else {
+            return Ok(false);
+        };
+        if heads.iter().any(|(_, id)| *id == op.id) {
+            return Ok(true);
+        }
+        let forked = replica.is_forked(&op.device, op.lane);
+        for &(seq, head) in heads {
+            if seq < op.seq || !replica.holds(&head) {
+                continue;
+            }
+            // An unforked chain held here has one op per seq: the head's ancestor at `op.seq`
+            // is `op`.
+            if !forked {
+                return Ok(true);
+            }
+            if self.branch(&head, store)?.contains(&op.id) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The chain ancestors of a held op (itself included), remembered (bounded).
+    fn branch<S: OpStore>(&mut self, head: &OpId, store: &S) -> Result<&BTreeSet<OpId>, SyncError> {
+        if !self.branches.contains_key(head) {
+            let mut ids = BTreeSet::new();
+            let mut at = Some(*head);
+            while let Some(id) = at {
+                if !ids.insert(id) {
+                    break;
+                }
+                at = store.op(&id)?.as_deref().and_then(raw_prev);
+            }
+            if self.branch_ids + ids.len() > MAX_BRANCH_IDS {
+                self.branches.clear();
+                self.branch_ids = 0;
+            }
+            self.branch_ids += ids.len();
+            self.branches.insert(*head, ids);
+        }
+        self.branches
+            .get(head)
+            .ok_or_else(|| SyncError::Store(StoreError("branch cache lost an entry".into())))
+    }
+
+    /// Records that `peer` holds `op`.
+    fn add_to_view(&mut self, peer: PeerId, op: &OpRef, replica: &Replica) {
+        let max = self.config.max_view_heads;
+        let Some(view) = self.peers.get_mut(&peer).and_then(|p| p.view.as_mut()) else {
+            return;
+        };
+        let forked = replica.is_forked(&op.device, op.lane);
+        let chain = view
+            .chains
+            .entry((op.device.to_bytes(), op.lane))
+            .or_default();
+        if chain.iter().any(|(_, id)| *id == op.id) {
+            return;
+        }
+        let before = chain.len();
+        // Heads the new one continues are no longer heads (in an unforked chain held here,
+        // every lower held head is an ancestor).
+        chain.retain(|&(seq, id)| {
+            Some(id) != op.prev && (forked || seq >= op.seq || !replica.holds(&id))
+        });
+        view.len = view.len + chain.len() - before;
+        if view.len < max {
+            chain.push((op.seq, op.id));
+            view.len += 1;
+        }
+    }
+
+    /// The key of `raw` author bytes, parsed once (bounded cache).
+    fn key(&mut self, raw: &[u8; 32]) -> Option<PublicKey> {
+        if let Some(key) = self.keys.get(raw) {
+            return Some(*key);
+        }
+        let key = PublicKey::from_bytes(raw).ok()?;
+        if self.keys.len() >= MAX_CACHED_KEYS {
+            self.keys.clear();
+        }
+        self.keys.insert(*raw, key);
+        Some(key)
+    }
+
+    /// The fields of an op's bytes, or `None` if they are not an op.
+    fn decode(&mut self, raw: &[u8]) -> Option<OpRef> {
+        let keys = &mut self.keys;
+        let op = SignedOp::decode_with(raw, |author| {
+            if let Some(key) = keys.get(author) {
+                return Ok(*key);
+            }
+            let key = PublicKey::from_bytes(author)?;
+            if keys.len() >= MAX_CACHED_KEYS {
+                keys.clear();
+            }
+            keys.insert(*author, key);
+            Ok(key)
+        })
+        .ok()?;
+        Some(OpRef::of(&op))
+    }
+}
+
+/// The `prev` field of an op from the node's own store (see the envelope layout in
+/// `moot_crypto::op`: version, author, lane, seq, has_prev, prev).
+fn raw_prev(bytes: &[u8]) -> Option<OpId> {
+    const HAS_PREV: usize = 1 + 32 + 1 + 8;
+    if *bytes.get(HAS_PREV)? != 1 {
+        return None;
+    }
+    let prev: [u8; 32] = bytes.get(HAS_PREV + 1..HAS_PREV + 33)?.try_into().ok()?;
+    Some(OpId(prev))
+}

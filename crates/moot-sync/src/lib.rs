@@ -1,0 +1,24 @@
+//! Sans-IO sync engine for a hub's signed ops: peers exchange their chain heads per
+//! (device, lane), each streams what the other lacks in causal order, new ops are pushed to
+//! connected peers at once, and every op received is validated by the node's
+//! [`moot_state::Replica`] exactly as a local one.
+//!
+//! No sockets, no clock, no randomness, no threads of its own: the node feeds frames and time
+//! in ([`Engine::handle_frame`], [`Engine::handle_timeout`]) and takes frames and events out
+//! ([`Engine::poll_transmit`], [`Engine::poll_event`], [`Engine::poll_timeout`]), in the
+//! manner of quinn-proto. Storage stays the node's, behind [`OpStore`].
+//!
+//! - [`engine`]: the state machine, the reconciliation and its bounds.
+//! - [`wire`]: versioned, bounded wire messages and their strict decoder (`docs/PROTOCOL.md`).
+//! - [`store`]: what the engine needs from the op store, and [`MemoryStore`].
+
+pub mod engine;
+pub mod store;
+pub mod wire;
+
+pub use engine::{
+    Config, Engine, EngineError, Event, Lanes, Misbehaviour, PeerId, Role, Stats, SyncError,
+    Transmit,
+};
+pub use store::{MemoryStore, OpStore, StoreError};
+pub use wire::{Message, WIRE_VERSION, WireError};

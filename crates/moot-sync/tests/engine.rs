@@ -1,0 +1,360 @@
+//! Two engines in one process: convergence, lanes, requests for missing dependencies, and
+//! peers reported for bad input.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Node, connect, pump};
+use moot_crypto::{Lane, SignedOp};
+use moot_state::{Retain, sample};
+use moot_sync::wire::{self, Bounded, Message, OpBytes};
+use moot_sync::{Config, Event, Lanes, Misbehaviour, OpStore, PeerId, Role, WireError};
+
+fn ops_frame(ops: &[Vec<u8>]) -> Vec<u8> {
+    let ops = Bounded::new(ops.iter().cloned().map(OpBytes).collect()).unwrap();
+    wire::encode(&Message::Ops { ops }).unwrap()
+}
+
+#[test]
+fn one_sided_history_reaches_an_empty_peer() {
+    let (hub, ops) = sample::history(6, 500);
+    let mut a = Node::new(hub, Config::default());
+    let mut b = Node::with_retain(hub, Config::default(), Retain::IndexOnly);
+    a.load(&ops);
+    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
+    pump(&mut a, &mut b, 0);
+    assert_eq!(a.ids(), b.ids());
+    assert_eq!(b.ids().len(), ops.len());
+    assert_eq!(a.replica.roll(), b.replica.roll());
+    assert!(a.misbehaved().is_empty() && b.misbehaved().is_empty());
+    // Nothing echoed back: b sent only heads.
+    assert_eq!(b.engine.stats().ops_sent, 0);
+    assert_eq!(a.engine.stats().ops_sent, ops.len() as u64);
+}
+
+#[test]
+fn divergent_peers_exchange_what_each_lacks_and_push_new_ops() {
+    let sample = sample::poll_history(6);
+    let mut a = Node::new(sample.hub, Config::default());
+    let mut b = Node::new(sample.hub, Config::default());
+    a.load(&sample.setup);
+    b.load(&sample.setup);
+    a.load(&sample.ballots[..3]);
+    b.load(&sample.ballots[3..5]);
+    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
+    pump(&mut a, &mut b, 0);
+    assert_eq!(a.ids(), b.ids());
+    assert_eq!(a.ids().len(), sample.setup.len() + 5);
+    // Only what the other lacked crossed.
+    assert_eq!(a.engine.stats().ops_sent, 3);
+    assert_eq!(b.engine.stats().ops_sent, 2);
+    // A new op is pushed at once.
+    b.load(&sample.ballots[5..]);
+    pump(&mut a, &mut b, 1);
+    assert_eq!(a.ids(), b.ids());
+    assert_eq!(
+        format!("{:?}", a.replica.polls()),
+        format!("{:?}", b.replica.polls())
+    );
+}
+
+#[test]
+fn a_public_peer_receives_only_the_public_lane() {
+    let (hub, ops) = sample::history(4, 50);
+    let mut a = Node::new(hub, Config::default());
+    let mut guest = Node::new(hub, Config::default());
+    a.load(&ops);
+    connect(&mut a, &mut guest, Lanes::PUBLIC, Lanes::ALL);
+    pump(&mut a, &mut guest, 0);
+    let public = a
+        .store
+        .stored()
+        .filter(|(b, _)| SignedOp::decode(b).unwrap().lane() == Lane::Public)
+        .count();
+    assert!(public > 0);
+    assert_eq!(guest.ids().len(), public);
+    for (bytes, _) in guest.store.stored() {
+        assert_eq!(SignedOp::decode(bytes).unwrap().lane(), Lane::Public);
+    }
+    // Promoted to member mid-connection: the members lane follows.
+    a.engine.set_peer_lanes(PeerId(2), Lanes::ALL).unwrap();
+    pump(&mut a, &mut guest, 1);
+    assert_eq!(a.ids(), guest.ids());
+}
+
+#[test]
+fn heads_sent_to_a_public_peer_name_no_members_chain() {
+    let (hub, ops) = sample::history(3, 20);
+    let mut a = Node::new(hub, Config::default());
+    a.load(&ops);
+    a.engine
+        .connect(0, PeerId(7), Role::Dialer, Lanes::PUBLIC)
+        .unwrap();
+    let t = a
+        .engine
+        .poll_transmit(0, &a.replica, &a.store)
+        .unwrap()
+        .unwrap();
+    let Message::Heads { heads, first, last } = wire::decode(&t.frame).unwrap() else {
+        panic!("heads first");
+    };
+    assert!(first && last && !heads.is_empty());
+    assert!(heads.as_slice().iter().all(|h| h.lane == Lane::Public));
+    assert!(
+        a.store
+            .heads()
+            .unwrap()
+            .iter()
+            .any(|h| h.lane == Lane::Members)
+    );
+}
+
+#[test]
+fn missing_dependencies_are_asked_for_by_id() {
+    let sample = sample::poll_history(3);
+    let mut a = Node::new(sample.hub, Config::default());
+    let mut b = Node::new(sample.hub, Config::default());
+    a.load(&sample.setup);
+    a.load(&sample.ballots);
+    // b already holds all but the open, and receives a ballot that needs it.
+    b.load(&sample.setup[..sample.setup.len() - 1]);
+    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
+    b.engine
+        .handle_frame(
+            0,
+            PeerId(1),
+            &ops_frame(&sample.ballots[..1]),
+            &mut b.replica,
+            &mut b.store,
+        )
+        .unwrap();
+    assert_eq!(b.replica.pending_len(), 1);
+    let mut frames = Vec::new();
+    while let Some(t) = b.engine.poll_transmit(0, &b.replica, &b.store).unwrap() {
+        frames.push(wire::decode(&t.frame).unwrap());
+    }
+    let open = SignedOp::decode(sample.setup.last().unwrap()).unwrap().id();
+    assert!(
+        frames
+            .iter()
+            .any(|m| matches!(m, Message::Want { ids } if ids.as_slice() == [open]))
+    );
+    // Served from the request alone, before any heads reach a.
+    let (wants, heads): (Vec<_>, Vec<_>) = frames
+        .into_iter()
+        .partition(|m| matches!(m, Message::Want { .. }));
+    for m in wants {
+        a.engine
+            .handle_frame(
+                0,
+                PeerId(2),
+                &wire::encode(&m).unwrap(),
+                &mut a.replica,
+                &mut a.store,
+            )
+            .unwrap();
+    }
+    let reply = a
+        .engine
+        .poll_transmit(0, &a.replica, &a.store)
+        .unwrap()
+        .unwrap();
+    let reply = match wire::decode(&reply.frame).unwrap() {
+        Message::Heads { .. } => a
+            .engine
+            .poll_transmit(0, &a.replica, &a.store)
+            .unwrap()
+            .unwrap(),
+        _ => reply,
+    };
+    b.engine
+        .handle_frame(0, PeerId(1), &reply.frame, &mut b.replica, &mut b.store)
+        .unwrap();
+    assert_eq!(b.replica.pending_len(), 0);
+    assert!(b.store.contains(&open));
+    for m in heads {
+        a.engine
+            .handle_frame(
+                0,
+                PeerId(2),
+                &wire::encode(&m).unwrap(),
+                &mut a.replica,
+                &mut a.store,
+            )
+            .unwrap();
+    }
+    pump(&mut a, &mut b, 0);
+    assert_eq!(a.ids(), b.ids());
+}
+
+#[test]
+fn a_forged_signature_is_reported_and_not_kept() {
+    let (hub, ops) = sample::history(2, 5);
+    let mut b = Node::new(hub, Config::default());
+    b.engine
+        .connect(0, PeerId(1), Role::Listener, Lanes::ALL)
+        .unwrap();
+    let mut forged = ops[0].clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    b.engine
+        .handle_frame(
+            0,
+            PeerId(1),
+            &ops_frame(&[forged]),
+            &mut b.replica,
+            &mut b.store,
+        )
+        .unwrap();
+    b.drain_events();
+    assert!(b.store.is_empty());
+    assert!(matches!(
+        b.misbehaved()[..],
+        [Event::Misbehaved {
+            peer: PeerId(1),
+            reason: Misbehaviour::BadSignature { .. }
+        }]
+    ));
+}
+
+#[test]
+fn malformed_ops_and_frames_are_reported() {
+    let (hub, _) = sample::history(1, 0);
+    let mut b = Node::new(hub, Config::default());
+    b.engine
+        .connect(0, PeerId(1), Role::Listener, Lanes::ALL)
+        .unwrap();
+    let frames = [
+        ops_frame(&[vec![2, 0, 0]]),
+        vec![],
+        vec![9, 0],
+        vec![wire::WIRE_VERSION, 200],
+        vec![0; wire::MAX_MESSAGE_BYTES + 1],
+    ];
+    for frame in &frames {
+        b.engine
+            .handle_frame(0, PeerId(1), frame, &mut b.replica, &mut b.store)
+            .unwrap();
+    }
+    b.drain_events();
+    let reasons: Vec<_> = b
+        .misbehaved()
+        .into_iter()
+        .map(|e| match e {
+            Event::Misbehaved { reason, .. } => reason.clone(),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(reasons.len(), frames.len());
+    assert!(matches!(reasons[0], Misbehaviour::MalformedOp(_)));
+    assert_eq!(reasons[1], Misbehaviour::Wire(WireError::Empty));
+    assert_eq!(reasons[2], Misbehaviour::Wire(WireError::Version(9)));
+    assert!(matches!(
+        reasons[3],
+        Misbehaviour::Wire(WireError::Malformed(_))
+    ));
+    assert!(matches!(
+        reasons[4],
+        Misbehaviour::Wire(WireError::TooLarge(_))
+    ));
+}
+
+#[test]
+fn a_flood_is_cut_off_and_reported_once_per_window() {
+    let (hub, ops) = sample::history(2, 200);
+    let config = Config {
+        max_receive_bytes_per_window: 10_000,
+        ..Config::default()
+    };
+    let mut b = Node::new(hub, config);
+    b.engine
+        .connect(0, PeerId(1), Role::Listener, Lanes::ALL)
+        .unwrap();
+    let frame = ops_frame(&ops[..20]);
+    for _ in 0..10 {
+        b.engine
+            .handle_frame(5, PeerId(1), &frame, &mut b.replica, &mut b.store)
+            .unwrap();
+    }
+    b.drain_events();
+    assert_eq!(b.misbehaved().len(), 1);
+    assert!(b.engine.stats().frames_dropped > 0);
+    // A new window accepts frames again.
+    b.engine
+        .handle_frame(2_000, PeerId(1), &frame, &mut b.replica, &mut b.store)
+        .unwrap();
+    assert!(b.store.len() >= 20);
+}
+
+#[test]
+fn sending_is_paced_per_window() {
+    let (hub, ops) = sample::history(4, 3000);
+    let config = Config {
+        max_send_bytes_per_window: 100_000,
+        ..Config::default()
+    };
+    let mut a = Node::new(hub, config);
+    let mut b = Node::new(hub, Config::default());
+    a.load(&ops);
+    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
+    pump(&mut a, &mut b, 0);
+    assert!(b.ids().len() < ops.len());
+    assert!(a.engine.stats().bytes_sent < 300_000);
+    let mut now = 0;
+    while b.ids().len() < ops.len() {
+        now = a.engine.poll_timeout().unwrap().max(now + 1);
+        a.engine.handle_timeout(now);
+        b.engine.handle_timeout(now);
+        pump(&mut a, &mut b, now);
+        assert!(now < 100_000);
+    }
+    assert_eq!(a.ids(), b.ids());
+}
+
+#[test]
+fn disconnect_drops_the_peers_waiting_ops() {
+    let sample = sample::poll_history(3);
+    let mut b = Node::new(sample.hub, Config::default());
+    b.load(&sample.setup[..sample.setup.len() - 1]);
+    b.engine
+        .connect(0, PeerId(1), Role::Listener, Lanes::ALL)
+        .unwrap();
+    b.engine
+        .handle_frame(
+            0,
+            PeerId(1),
+            &ops_frame(&sample.ballots),
+            &mut b.replica,
+            &mut b.store,
+        )
+        .unwrap();
+    assert_eq!(b.replica.pending_len(), 3);
+    b.engine.disconnect(PeerId(1), &mut b.replica);
+    assert_eq!(b.replica.pending_len(), 0);
+    assert!(
+        b.engine
+            .connect(0, PeerId(0), Role::Dialer, Lanes::ALL)
+            .is_err()
+    );
+}
+
+#[test]
+fn wire_bytes_stay_close_to_op_bytes() {
+    let sample = sample::poll_history(2000);
+    let mut a = Node::new(sample.hub, Config::default());
+    let mut b = Node::new(sample.hub, Config::default());
+    a.load(&sample.setup);
+    a.load(&sample.ballots);
+    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
+    pump(&mut a, &mut b, 0);
+    assert_eq!(a.ids(), b.ids());
+    let (sa, sb) = (a.engine.stats(), b.engine.stats());
+    let wire_bytes = sa.bytes_sent + sb.bytes_sent;
+    let ratio = wire_bytes as f64 / sa.op_bytes_sent as f64;
+    assert!(
+        ratio <= 1.1,
+        "wire {wire_bytes} / op bytes {} = {ratio}",
+        sa.op_bytes_sent
+    );
+}
