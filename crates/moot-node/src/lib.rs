@@ -21,6 +21,7 @@ pub mod dir;
 pub mod keyfile;
 pub mod merge;
 pub mod polls;
+pub mod sync;
 
 use std::cell::OnceCell;
 use std::fs::File;
@@ -240,6 +241,9 @@ pub enum NodeError {
         /// The IO error.
         source: std::io::Error,
     },
+    /// Syncing with a peer failed (its store, or the peer misbehaved).
+    #[error("sync: {0}")]
+    Sync(String),
     /// Ops of a bundle wait for dependencies that neither the bundle nor this node holds.
     #[error(
         "{0} op(s) of the bundle depend on ops neither it nor this node holds: import the \

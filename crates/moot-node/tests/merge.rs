@@ -78,3 +78,78 @@ fn a_member_who_voted_at_two_branches_counts_once_and_is_flagged() {
     assert_eq!(results.excluded.len(), 1);
     assert_eq!(hall.merges(&hub).unwrap().len(), 2);
 }
+
+/// The same meeting over the sync engine instead of bundles: each branch syncs with the hall
+/// through two engines over the nodes' real redb stores. The report of the second sync flags
+/// the member who voted at both branches, the count takes one ballot, and all three nodes end
+/// with the same ops and the same results.
+#[test]
+fn branches_syncing_with_the_hall_get_the_same_report_and_results() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = |name: &str| temp.path().join(name);
+    let hall = node(&path("hall"), "Fay", [1; 32], [2; 32]);
+    let fay = hall.signer(None, None).unwrap();
+    let hub = hall.create_hub("Riverside", &fay).unwrap();
+    let mo = SecretKey::from_seed([7; 32]).public();
+    hall.add_member(&hub, &fay, mo, "Mo", None, moot_node::AddAs::Member)
+        .unwrap();
+    let poll = hall
+        .create_poll(
+            &hub,
+            &fay,
+            PollSpec {
+                assembly: AssemblyRef::Activism,
+                question: "Which campaign?".into(),
+                options: vec!["Buses".into(), "Bikes".into()],
+                seats: 1,
+                officers: Vec::new(),
+                stations: Vec::new(),
+                quorum: None,
+                opens_at: None,
+                closes_at: None,
+            },
+        )
+        .unwrap();
+    hall.open_poll(&hub, &fay, &poll).unwrap();
+    let out = path("out.bundle");
+    hall.export_bundle(&hub, Lanes::ALL, &out).unwrap();
+    let north = node(&path("north"), "Mo", [7; 32], [8; 32]);
+    let south = node(&path("south"), "Mo", [7; 32], [9; 32]);
+    for (branch, score) in [(&north, 5), (&south, 0)] {
+        branch.import_bundle(&out, &mut |_, _| {}).unwrap();
+        let mo = branch.signer(None, None).unwrap();
+        branch
+            .vote(&hub, &mo, &poll, &[("Buses".into(), score)])
+            .unwrap();
+    }
+    hall.vote(&hub, &fay, &poll, &[("Bikes".into(), 4)])
+        .unwrap();
+    let first = hall.sync_with(&north, &hub).unwrap();
+    assert_eq!(first.here.polls[0].theirs_only, 1); // Mo's ballot from the north
+    assert!(first.here.polls[0].voted_on_both_sides.is_empty());
+    assert_eq!(first.there.polls[0].theirs_only, 1); // Fay's ballot went north
+    let second = hall.sync_with(&south, &hub).unwrap();
+    let merged = &second.here.polls[0];
+    assert_eq!(merged.voted_on_both_sides, vec![hex::encode(mo.to_bytes())]);
+    // South learns of north's ballot from the hall, and flags it too.
+    assert_eq!(
+        second.there.polls[0].voted_on_both_sides,
+        vec![hex::encode(mo.to_bytes())]
+    );
+    hall.sync_with(&north, &hub).unwrap();
+    let results: Vec<_> = [&hall, &north, &south]
+        .iter()
+        .map(|n| n.poll_results(&hub, &poll).unwrap())
+        .collect();
+    assert_eq!(results[0].counted, 2);
+    for r in &results[1..] {
+        assert_eq!(r.counted, results[0].counted);
+        assert_eq!(r.excluded, results[0].excluded);
+        assert_eq!(r.total, results[0].total);
+    }
+    let ops: Vec<_> = [&hall, &north, &south]
+        .iter()
+        .map(|n| n.store().unwrap().ops(&hub).unwrap().len())
+        .collect();
+    assert!(ops.iter().all(|n| *n == ops[0]), "{ops:?}");
+}

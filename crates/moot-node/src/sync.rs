@@ -1,0 +1,171 @@
+//! The sync engine (`moot-sync`) over this node's store: the redb-backed [`OpStore`], and an
+//! in-process sync of two nodes' stores (tests and tools; the running node of the next issue
+//! drives the same engine over libp2p). A sync records a merge report on each side.
+
+use std::collections::HashSet;
+
+use moot_crypto::{HubId, OpId, SignedOp};
+use moot_store::Store;
+use moot_sync::{Config, Engine, Event, Lanes, OpStore, PeerId, Role, StoreError};
+
+use crate::merge::MergeReport;
+use crate::{Node, NodeError, REFUSED_ON_UPGRADE};
+
+/// A hub's ops in this node's redb store, as the sync engine sees them.
+pub struct RedbOps<'a> {
+    store: &'a Store,
+    hub: HubId,
+    end: u64,
+}
+
+impl<'a> RedbOps<'a> {
+    /// The store's ops of `hub`.
+    pub fn new(store: &'a Store, hub: HubId) -> Result<Self, NodeError> {
+        let end = store.op_count(&hub)?;
+        Ok(RedbOps { store, hub, end })
+    }
+}
+
+fn store_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+impl OpStore for RedbOps<'_> {
+    fn end(&self) -> u64 {
+        self.end
+    }
+
+    fn ops_from(&self, position: u64, max_ops: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        Ok(self
+            .store
+            .load_from(&self.hub, position, max_ops)
+            .map_err(store_error)?
+            .into_iter()
+            // Evidence of ops refused after an upgrade is kept, not passed on.
+            .filter(|(_, _, verdict)| *verdict != REFUSED_ON_UPGRADE)
+            .map(|(at, op, _)| (at, op.bytes().to_vec()))
+            .collect())
+    }
+
+    fn op(&self, id: &OpId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store.op(&self.hub, id).map_err(store_error)
+    }
+
+    fn heads(&self) -> Result<Vec<moot_sync::wire::Head>, StoreError> {
+        Ok(self
+            .store
+            .heads(&self.hub)
+            .map_err(store_error)?
+            .into_iter()
+            .map(|h| moot_sync::wire::Head {
+                device: h.device.to_bytes(),
+                lane: h.lane,
+                seq: h.seq,
+                id: h.id,
+            })
+            .collect())
+    }
+
+    fn put_kept(&mut self, ops: &[(&SignedOp, moot_state::Verdict)]) -> Result<(), StoreError> {
+        let refs: Vec<(&SignedOp, u8)> = ops.iter().map(|(op, v)| (*op, v.to_byte())).collect();
+        self.store.put_kept(&self.hub, &refs).map_err(store_error)?;
+        self.end += refs.len() as u64;
+        Ok(())
+    }
+}
+
+/// What an in-process sync did.
+#[derive(Debug, Clone)]
+pub struct Synced {
+    /// What the other side brought to this node.
+    pub here: MergeReport,
+    /// What this node brought to the other.
+    pub there: MergeReport,
+}
+
+impl Node {
+    /// Syncs `hub` with another node's store, in process, through two sync engines (both lanes:
+    /// for tools and tests; the network node decides lanes from the roll). Both nodes must hold
+    /// the hub. Records a merge report on each side that took in ops.
+    pub fn sync_with(&self, other: &Node, hub: &HubId) -> Result<Synced, NodeError> {
+        let mut here = self.replica(hub)?;
+        let mut there = other.replica(hub)?;
+        let (ids_here, ids_there): (HashSet<OpId>, HashSet<OpId>) = (
+            here.op_ids().into_iter().collect(),
+            there.op_ids().into_iter().collect(),
+        );
+        let (before_here, before_there) =
+            (crate::merge::before(&here), crate::merge::before(&there));
+        let mut store_here = RedbOps::new(self.store()?, *hub)?;
+        let mut store_there = RedbOps::new(other.store()?, *hub)?;
+        let config = Config {
+            max_send_bytes_per_window: usize::MAX,
+            max_receive_bytes_per_window: usize::MAX,
+            ..Config::default()
+        };
+        let (mut a, mut b) = (Engine::new(config), Engine::new(config));
+        let sync = |e: moot_sync::SyncError| NodeError::Sync(e.to_string());
+        a.connect(0, PeerId(2), Role::Dialer, Lanes::ALL)
+            .map_err(sync_engine)?;
+        b.connect(0, PeerId(1), Role::Listener, Lanes::ALL)
+            .map_err(sync_engine)?;
+        loop {
+            let mut moved = false;
+            while let Some(t) = a.poll_transmit(0, &here, &store_here).map_err(sync)? {
+                b.handle_frame(0, PeerId(1), &t.frame, &mut there, &mut store_there)
+                    .map_err(sync)?;
+                moved = true;
+            }
+            while let Some(t) = b.poll_transmit(0, &there, &store_there).map_err(sync)? {
+                a.handle_frame(0, PeerId(2), &t.frame, &mut here, &mut store_here)
+                    .map_err(sync)?;
+                moved = true;
+            }
+            for engine in [&mut a, &mut b] {
+                while let Some(event) = engine.poll_event() {
+                    if let Event::Misbehaved { reason, .. } = event {
+                        return Err(NodeError::Sync(format!("the peer misbehaved: {reason:?}")));
+                    }
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        let new_here: HashSet<OpId> = ids_there.difference(&ids_here).copied().collect();
+        let new_there: HashSet<OpId> = ids_here.difference(&ids_there).copied().collect();
+        let report_here = crate::merge::report(
+            "in-process sync".into(),
+            hub,
+            &mut here,
+            &before_here,
+            &ids_there,
+            &new_here,
+        );
+        let report_there = crate::merge::report(
+            "in-process sync".into(),
+            hub,
+            &mut there,
+            &before_there,
+            &ids_here,
+            &new_there,
+        );
+        for (node, replica, report) in [
+            (self, &mut here, &report_here),
+            (other, &mut there, &report_there),
+        ] {
+            if report.new_ops > 0 {
+                node.refresh_view(hub, replica)?;
+                node.record_merge(hub, report)?;
+            }
+        }
+        Ok(Synced {
+            here: report_here,
+            there: report_there,
+        })
+    }
+}
+
+fn sync_engine(e: moot_sync::EngineError) -> NodeError {
+    NodeError::Sync(e.to_string())
+}
