@@ -8,8 +8,8 @@
 //! Byzantine peer sends besides honest traffic: forged signatures, ops signed for another hub,
 //! replays, equivocations (two ops with one sequence number, to different peers), oversized,
 //! malformed, wrong-version frames and floods. Then the network heals and the Byzantine peer
-//! is cut off, and every honest node must hold the same ops and derive the same roll, polls and
-//! equivocations, every op an honest node ever stored must still be held, and no honest peer
+//! is cut off, and every honest node must hold the same ops and derive the same roll, polls,
+//! poll results, equivocations and document text (a proposal all honest nodes edit), every op an honest node ever stored must still be held, and no honest peer
 //! may have been reported as misbehaving.
 //!
 //! `SIM_SEED=n cargo test -p moot-sync --test sim` replays one seed exactly;
@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use moot_crypto::{Draft, HubId, Lane, OpId, PublicKey, SecretKey, SignedOp};
-use moot_state::body::{Ballot, SetName};
+use moot_state::body::{AssemblyRef, Ballot, CreateProposal, DocChange, SetName};
 use moot_state::{Body, Limits, Replica, Retain, Verdict, sample};
 use moot_sync::wire::{self, Bounded, Message, OpBytes};
 use moot_sync::{Config, Engine, Event, Lanes, MemoryStore, OpStore, PeerId, Role};
@@ -114,6 +114,9 @@ struct Sim {
     now_ms: u64,
     hub: HubId,
     open: OpId,
+    poll: OpId,
+    /// A proposal every honest node edits (its document's id).
+    doc: OpId,
     nodes: Vec<SimNode>,
     /// Connected pairs (lower index first).
     links: BTreeSet<(usize, usize)>,
@@ -157,12 +160,28 @@ impl Sim {
             let kept: Vec<_> = insertion.kept.iter().map(|(o, v)| (o.get(), *v)).collect();
             node.store.put_kept(&kept).unwrap();
         }
+        // …and a proposal whose text every honest node edits.
+        let creator =
+            moot_doc::creator_change(&node.device.public().to_bytes(), "The hall opens. ").unwrap();
+        let body = Body::CreateProposal(CreateProposal {
+            assembly: AssemblyRef::Policy,
+            title: "Sunday opening".into(),
+            change: creator,
+        });
+        let written = node
+            .replica
+            .write_ops(&node.device, Lane::Members, &body, &[])
+            .unwrap();
+        let doc = written.last().unwrap().id();
+        node.store_written(&written);
         let acked = node.store.ids();
         let mut sim = Sim {
             rng,
             now_ms: 0,
             hub: poll.hub,
             open,
+            poll: poll.poll,
+            doc,
             nodes,
             links: BTreeSet::new(),
             in_flight: BTreeMap::new(),
@@ -292,8 +311,9 @@ impl Sim {
 
     /// An honest node writes something, if it can (it may not hold the hub yet).
     fn write(&mut self, n: usize) {
-        let choice = self.rng.below(3);
+        let choice = self.rng.below(4);
         let open = self.open;
+        let (doc, at) = (self.doc, self.rng.below(1000) as usize);
         let score = self.rng.below(6) as u8;
         let node = &mut self.nodes[n];
         let written = match choice {
@@ -310,6 +330,7 @@ impl Sim {
                     .write_ops(&node.device, Lane::Members, &body, &[open])
                     .ok()
             }
+            3 => edit(node, &doc, at),
             1 => {
                 let body = Body::SetName(SetName {
                     member: node.member.public(),
@@ -591,6 +612,9 @@ impl Sim {
         let polls = format!("{:?}", reference.polls());
         let ballots = reference.ballot_count();
         let equivocations = reference.equivocations();
+        let count = format!("{:?}", reference.count_poll(&self.poll));
+        let doc = self.doc;
+        let text = materialise(&mut self.nodes[0], &doc).map(|(d, _)| (d.text(), d.heads()));
         for n in 0..HONEST {
             let node = &mut self.nodes[n];
             if node.replica.op_ids() != node.store.ids() {
@@ -607,12 +631,73 @@ impl Sim {
             if node.replica.equivocations() != equivocations {
                 return Err(format!("node {n}: equivocations differ"));
             }
+            if format!("{:?}", node.replica.count_poll(&self.poll)) != count {
+                return Err(format!("node {n}: poll results differ"));
+            }
+            if materialise(node, &doc).map(|(d, _)| (d.text(), d.heads())) != text {
+                return Err(format!("node {n}: the document differs"));
+            }
         }
         if let Some((n, m)) = self.reported.iter().find(|(_, m)| *m != BYZANTINE) {
             return Err(format!("honest node {m} reported by node {n}"));
         }
         Ok(())
     }
+}
+
+/// A document's changes: (op, automerge change bytes).
+type Changes = Vec<(OpId, Vec<u8>)>;
+
+/// The document `doc` as `node`'s ops make it, with its changes `(op, bytes)` (None before the
+/// node holds it).
+fn materialise(node: &mut SimNode, doc: &OpId) -> Option<(moot_doc::Document, Changes)> {
+    let changes: Vec<(OpId, Vec<u8>)> = node
+        .replica
+        .doc_changes(doc)
+        .into_iter()
+        .map(|c| {
+            let bytes = node.store.op(&c.op).unwrap().unwrap();
+            let op = SignedOp::decode(&bytes).unwrap();
+            let change = moot_state::body::stored_change(op.kind(), op.body()).unwrap();
+            (c.op, change)
+        })
+        .collect();
+    let (_, creator) = changes.first()?;
+    let mut document = moot_doc::Document::from_creator(creator).unwrap();
+    let batch: Vec<([u8; 32], &[u8])> =
+        changes.iter().map(|(id, b)| (id.0, b.as_slice())).collect();
+    document.apply(&batch);
+    Some((document, changes))
+}
+
+/// An honest edit of the document at (about) `at`, naming what the rules ask: the document,
+/// the ops carrying its automerge dependencies, and the device's previous change.
+fn edit(
+    node: &mut SimNode,
+    doc: &OpId,
+    at: usize,
+) -> Option<Vec<moot_crypto::Authentic<SignedOp>>> {
+    let (mut document, changes) = materialise(node, doc)?;
+    let actor = node.device.public().to_bytes();
+    let at = at % (document.len_utf16() + 1);
+    let change = document.edit(&actor, at, 0, "w").ok()?;
+    let info = moot_doc::prescan(&change, &moot_doc::Limits::default()).ok()?;
+    let mut refs = vec![*doc];
+    for dep in &info.deps {
+        refs.push(OpId(document.key_of(dep)?));
+    }
+    for (id, bytes) in &changes {
+        let other = moot_doc::prescan(bytes, &moot_doc::Limits::default()).ok()?;
+        if other.actor == actor && other.seq + 1 == info.seq {
+            refs.push(*id);
+        }
+    }
+    refs.sort();
+    refs.dedup();
+    let body = Body::DocChange(DocChange { doc: *doc, change });
+    node.replica
+        .write_ops(&node.device, Lane::Members, &body, &refs)
+        .ok()
 }
 
 fn ops_frame(ops: Vec<Vec<u8>>) -> Vec<u8> {
@@ -623,7 +708,7 @@ fn ops_frame(ops: Vec<Vec<u8>>) -> Vec<u8> {
 }
 
 /// Runs one seed; `Err` names what broke. Panics inside are caught and reported with the seed.
-fn run_seed(seed: u64, verbose: bool) -> Result<(usize, usize), String> {
+fn run_seed(seed: u64, verbose: bool) -> Result<(usize, usize, usize), String> {
     let result = std::panic::catch_unwind(|| {
         let mut sim = Sim::new(seed);
         let outcome = sim.run();
@@ -633,9 +718,11 @@ fn run_seed(seed: u64, verbose: bool) -> Result<(usize, usize), String> {
             }
         }
         outcome.map(|()| {
+            let doc = sim.doc;
             (
                 sim.nodes[0].store.len(),
                 sim.nodes[0].replica.equivocations().len(),
+                sim.nodes[0].replica.doc_changes(&doc).len(),
             )
         })
     });
@@ -649,7 +736,9 @@ fn run_seed(seed: u64, verbose: bool) -> Result<(usize, usize), String> {
 fn honest_nodes_converge_whatever_the_network_and_a_byzantine_peer_do() {
     if let Some(seed) = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
         match run_seed(seed, true) {
-            Ok((ops, forks)) => eprintln!("seed {seed}: ok, {ops} ops, {forks} equivocations"),
+            Ok((ops, forks, changes)) => eprintln!(
+                "seed {seed}: ok, {ops} ops, {forks} equivocations, {changes} document changes"
+            ),
             Err(e) => panic!(
                 "seed {seed}: {e}\nreplay: SIM_SEED={seed} cargo test -p moot-sync --test sim"
             ),
@@ -661,12 +750,13 @@ fn honest_nodes_converge_whatever_the_network_and_a_byzantine_peer_do() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(200);
     let started = std::time::Instant::now();
-    let (mut ops, mut forks) = (0, 0);
+    let (mut ops, mut forks, mut changes) = (0, 0, 0);
     for seed in 0..seeds {
         match run_seed(seed, false) {
-            Ok((o, f)) => {
+            Ok((o, f, c)) => {
                 ops += o;
                 forks += f;
+                changes += c;
             }
             Err(e) => panic!(
                 "seed {seed}: {e}\nreplay: SIM_SEED={seed} cargo test -p moot-sync --test sim"
@@ -674,11 +764,14 @@ fn honest_nodes_converge_whatever_the_network_and_a_byzantine_peer_do() {
         }
     }
     eprintln!(
-        "{seeds} seeds in {:?}: {ops} ops held at the end, {forks} equivocations",
+        "{seeds} seeds in {:?}: {ops} ops held at the end, {forks} equivocations, {changes} \
+         document changes",
         started.elapsed()
     );
-    // The runs exercise what they claim: equivocations happened and were kept.
+    // The runs exercise what they claim: equivocations happened and were kept, and the
+    // document was edited concurrently (beyond its creator change).
     assert!(seeds < 20 || forks > 0);
+    assert!(seeds < 20 || changes > seeds as usize * 2);
 }
 
 #[test]
