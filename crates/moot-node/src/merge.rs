@@ -2,7 +2,7 @@
 //! bundle; later a peer), what each side brought — new ops by family, per poll the ballots
 //! seen on one side only and the members who voted on both sides (their ballot counts once,
 //! by the count's rule, and they are flagged here), new equivocations, and roll changes that
-//! came in while polls were open. Reports are kept (view `merges`, the newest
+//! the open of a poll still open did not see (its electorate was fixed without them). Reports are kept (view `merges`, the newest
 //! [`MAX_REPORTS`]) and shown by `moot merges`.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -37,7 +37,10 @@ pub struct MergeReport {
     pub polls: Vec<PollMerge>,
     /// Forked chains seen for the first time: (device, lane, seq, ops).
     pub new_equivocations: Vec<EquivocationView>,
-    /// Roll ops brought by the other side while polls were open, and those polls.
+    /// Roll ops brought by the other side that the open of a poll still open did not see (not
+    /// in its causal past: the electorate it fixed was made without them — a public roll op
+    /// can never follow a members-lane open, so this is "concurrent or later"), and those
+    /// polls.
     pub roll_changes_during_open_polls: Vec<RollChange>,
 }
 
@@ -69,14 +72,14 @@ pub struct EquivocationView {
     pub ops: Vec<String>,
 }
 
-/// A roll change that came in while polls were open.
+/// A roll change that open polls' opens did not see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RollChange {
     /// The roll op.
     pub op_id: String,
     /// Its kind.
     pub kind: u16,
-    /// Polls open (not closed) at the merge.
+    /// The open polls whose open did not see it.
     pub open_polls: Vec<String>,
 }
 
@@ -143,10 +146,10 @@ pub(crate) fn report(
     }
     new_roll.sort();
     let mut polls = Vec::new();
-    let mut open_polls = Vec::new();
+    let mut opens: Vec<(OpId, String)> = Vec::new();
     for info in replica.polls() {
-        if info.stage == PollStage::Open {
-            open_polls.push(info.poll.to_string());
+        if let (Some(open), PollStage::Open) = (info.open, info.stage) {
+            opens.push((open, info.poll.to_string()));
         }
         let ballots = replica.poll_ballots(&info.poll);
         if ballots.is_empty() {
@@ -191,18 +194,21 @@ pub(crate) fn report(
             ops: e.ops.iter().map(|o| o.to_string()).collect(),
         })
         .collect();
-    let roll_changes_during_open_polls = if open_polls.is_empty() {
-        Vec::new()
-    } else {
-        new_roll
-            .into_iter()
-            .map(|(id, k)| RollChange {
+    let roll_changes_during_open_polls = new_roll
+        .into_iter()
+        .filter_map(|(id, k)| {
+            let concurrent: Vec<String> = opens
+                .iter()
+                .filter(|(open, _)| !replica.roll_in_past(&id, open))
+                .map(|(_, poll)| poll.clone())
+                .collect();
+            (!concurrent.is_empty()).then(|| RollChange {
                 op_id: id.to_string(),
                 kind: k,
-                open_polls: open_polls.clone(),
+                open_polls: concurrent,
             })
-            .collect()
-    };
+        })
+        .collect();
     MergeReport {
         source,
         hub_id: hub.to_string(),
@@ -250,7 +256,7 @@ impl MergeReport {
         }
         if !self.roll_changes_during_open_polls.is_empty() {
             line.push_str(&format!(
-                "; {} roll change(s) while polls were open",
+                "; {} roll change(s) the open of a poll still open did not see",
                 self.roll_changes_during_open_polls.len()
             ));
         }

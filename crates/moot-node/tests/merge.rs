@@ -153,3 +153,62 @@ fn branches_syncing_with_the_hall_get_the_same_report_and_results() {
         .collect();
     assert!(ops.iter().all(|n| *n == ops[0]), "{ops:?}");
 }
+
+/// A roll change made where a poll's open was not yet known (a steward's second laptop admits
+/// a member while the hall opens a poll) is one the open did not see: its electorate was fixed
+/// without it, and the merge report says so while the poll is open; once it is closed, roll
+/// changes no longer concern it.
+#[test]
+fn roll_changes_an_open_did_not_see_are_reported_while_the_poll_is_open() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = |name: &str| temp.path().join(name);
+    let hall = node(&path("hall"), "Fay", [1; 32], [2; 32]);
+    let fay = hall.signer(None, None).unwrap();
+    let hub = hall.create_hub("Riverside", &fay).unwrap();
+    let before = path("before.bundle");
+    hall.export_bundle(&hub, Lanes::ALL, &before).unwrap();
+    // Fay's second laptop, apart from the hall.
+    let annex = node(&path("annex"), "Fay", [1; 32], [3; 32]);
+    annex.import_bundle(&before, &mut |_, _| {}).unwrap();
+    let fay_annex = annex.signer(None, None).unwrap();
+    let zed = SecretKey::from_seed([26; 32]).public();
+    annex
+        .add_member(&hub, &fay_annex, zed, "Zed", None, moot_node::AddAs::Member)
+        .unwrap();
+    let poll = hall
+        .create_poll(
+            &hub,
+            &fay,
+            PollSpec {
+                assembly: AssemblyRef::Activism,
+                question: "Which campaign?".into(),
+                options: vec!["Buses".into(), "Bikes".into()],
+                seats: 1,
+                officers: Vec::new(),
+                stations: Vec::new(),
+                quorum: None,
+                opens_at: None,
+                closes_at: None,
+            },
+        )
+        .unwrap();
+    hall.open_poll(&hub, &fay, &poll).unwrap();
+    let synced = hall.sync_with(&annex, &hub).unwrap();
+    let changes = &synced.here.roll_changes_during_open_polls;
+    assert!(!changes.is_empty());
+    assert!(
+        changes
+            .iter()
+            .all(|c| c.open_polls == vec![poll.to_string()])
+    );
+    assert!(synced.here.summary().contains("did not see"));
+    // Once the poll is closed, a new admission is not reported.
+    hall.close_poll(&hub, &fay, &poll).unwrap();
+    let yan = SecretKey::from_seed([25; 32]).public();
+    annex
+        .add_member(&hub, &fay_annex, yan, "Yan", None, moot_node::AddAs::Member)
+        .unwrap();
+    let later = hall.sync_with(&annex, &hub).unwrap();
+    assert!(later.here.new_ops > 0);
+    assert!(later.here.roll_changes_during_open_polls.is_empty());
+}

@@ -1540,6 +1540,11 @@ impl Replica {
         false
     }
 
+    /// True if held roll op `a` is in the causal past of held roll op `b` (or is `b`).
+    pub fn roll_in_past(&self, a: &OpId, b: &OpId) -> bool {
+        a == b || self.is_roll_ancestor(a, b)
+    }
+
     /// True if roll op `a` is in the causal past described by `frontier`.
     fn in_past(&self, a: &OpId, frontier: &[OpId]) -> bool {
         frontier
