@@ -246,6 +246,9 @@ pub enum KeyCommand {
     /// Protect a key stored without a passphrase: the node's own, or the one given with --as.
     /// The new passphrase is read from --passphrase-file.
     Protect,
+    /// Give a member key held here (the node's own, or --as's) a new device key: after moot
+    /// refused to write because this data directory was copied or restored from a backup.
+    NewDevice,
 }
 
 #[derive(Debug, Subcommand)]

@@ -194,6 +194,7 @@ fn error_kind(error: &anyhow::Error) -> &'static str {
                 | E::EmptyElectorate(_)
                 | E::NotAMember { .. }
                 | E::ObjectionStands(_)
+                | E::DeviceUsedElsewhere { .. }
                 | E::BadBundle(_)
                 | E::Incomplete(_)
                 | E::NotInElectorate(_) => return "refused",

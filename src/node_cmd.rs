@@ -311,6 +311,20 @@ pub fn key(global: &Global, command: &KeyCommand) -> anyhow::Result<()> {
                 format!("member id: {member}"),
             )
         }
+        KeyCommand::NewDevice => {
+            let mut session = open(global)?;
+            let as_member = global.as_member.as_deref().map(member_id).transpose()?;
+            let passphrase = session.passphrase.clone();
+            let device = session
+                .node
+                .new_device_key(as_member, passphrase.as_deref())
+                .node()?;
+            print_saved(
+                global,
+                json!({"device": device.to_string()}),
+                format!("new device key {device}: it is certified with this node's next write"),
+            )
+        }
         KeyCommand::Protect => {
             let mut session = open_for(global, Use::Protect)?;
             let passphrase = session.passphrase.clone().ok_or_else(|| {

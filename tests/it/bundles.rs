@@ -228,3 +228,41 @@ fn damaged_incomplete_and_repeated_bundles_change_nothing() {
     assert_eq!(default[0]["hub_id"], own_hub.as_str());
     assert_eq!(hubs["hubs"].as_array().unwrap().len(), 2);
 }
+
+/// A copied data directory: the copy writes with the same device key; when the original sees
+/// those ops (here through a bundle) it refuses to write with that device — it would sign a
+/// second op for a sequence number the copy used — and says how to recover: a new device key,
+/// after which it writes again.
+#[test]
+fn a_copied_data_directory_stops_the_original_from_equivocating() {
+    let original = Data::new();
+    original.ok(&["init", "--name", "Fay"]);
+    original.ok(&["hub", "create", "Riverside"]);
+    let copy = Data::new();
+    copy_dir(&original.dir(), &copy.dir());
+    let ann = field(&copy.ok(&["key", "new", "--name", "Ann"]), "member_id");
+    copy.ok(&["member", "add", &ann, "--name", "Ann"]);
+    let path = file(&copy, "copy.bundle");
+    copy.ok(&["bundle", "export", &path]);
+    original.ok(&["bundle", "import", &path]);
+    let ben = field(&original.ok(&["key", "new", "--name", "Ben"]), "member_id");
+    let (code, _, stderr) = original.run(&["member", "add", &ben, "--name", "Ben"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("moot key new-device"), "{stderr}");
+    assert!(stderr.contains("\"refused\""), "{stderr}");
+    let fresh = original.ok(&["key", "new-device"]);
+    assert_eq!(field(&fresh, "device").len(), 64);
+    original.ok(&["member", "add", &ben, "--name", "Ben"]);
+    let members = original.ok(&["members"]);
+    assert_eq!(members["members"].as_array().unwrap().len(), 3);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}

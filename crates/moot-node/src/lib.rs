@@ -241,6 +241,21 @@ pub enum NodeError {
         /// The IO error.
         source: std::io::Error,
     },
+    /// This node's device key signed ops this node did not write: the data directory was
+    /// copied or restored from a backup. Writing on would make the device equivocate.
+    #[error(
+        "the device key {device} of member {member} signed ops this node did not write: this \
+         data directory was probably copied, or restored from a backup. To avoid signing \
+         conflicting ops, this device writes no more. Make a new device key for the member \
+         with `moot key new-device` (with `--as {member}` if it is not the node's own key); \
+         the other copy may then revoke the old device"
+    )]
+    DeviceUsedElsewhere {
+        /// The member.
+        member: String,
+        /// The device.
+        device: String,
+    },
     /// Syncing with a peer failed (its store, or the peer misbehaved).
     #[error("sync: {0}")]
     Sync(String),
@@ -960,6 +975,45 @@ impl Node {
         Ok(member)
     }
 
+    /// Gives a member key held here a new device key (after [`NodeError::DeviceUsedElsewhere`]),
+    /// sealed as the member key is (with `passphrase` when it is protected). The next write
+    /// certifies the new device. Returns the new device's public key.
+    pub fn new_device_key(
+        &mut self,
+        member: Option<PublicKey>,
+        passphrase: Option<&str>,
+    ) -> Result<PublicKey, NodeError> {
+        let member = match member {
+            Some(m) => m,
+            None => self.node_member()?.ok_or(NodeError::NotInitialised)?,
+        };
+        let entry = self.entry(&member)?.clone();
+        let keystore_error = |source| NodeError::Keystore {
+            member: member.to_string(),
+            source,
+        };
+        let protected = keystore::is_encrypted(&entry.member_sealed);
+        // Opening the member key proves the passphrase (when protected) before anything changes.
+        keystore::unseal(&entry.member_sealed, passphrase).map_err(keystore_error)?;
+        let device = SecretKey::from_seed(random()?);
+        let sealed = keystore::seal(
+            &device,
+            if protected { passphrase } else { None },
+            random()?,
+            random()?,
+        )
+        .map_err(keystore_error)?;
+        let mut keys = self.keys.clone();
+        for e in &mut keys.entries {
+            if e.member == entry.member {
+                e.device_sealed = sealed.clone();
+            }
+        }
+        keys.save(&self.dir)?;
+        self.keys = keys;
+        Ok(device.public())
+    }
+
     fn node_member(&self) -> Result<Option<PublicKey>, NodeError> {
         match self.keys.node_member {
             None => Ok(None),
@@ -1217,8 +1271,18 @@ impl Node {
         });
         ops.extend(write_body(&mut replica, &signer.device, &name_op)?);
         let ops: Vec<&SignedOp> = ops.iter().map(|(op, _)| op.get()).collect();
-        self.store()?
-            .create_hub(&hub, &bytes, &ops, &[(DEFAULT_HUB, &hub.0)])?;
+        // What the founder's device wrote, recorded with the hub (see `check_own_device`).
+        let mut config: Vec<(String, Vec<u8>)> = vec![(DEFAULT_HUB.to_string(), hub.0.to_vec())];
+        for op in &ops {
+            let key = wrote_key(&hub, &op.author(), op.lane());
+            config.retain(|(k, _)| *k != key);
+            config.push((key, op.seq().to_le_bytes().to_vec()));
+        }
+        let config: Vec<(&str, &[u8])> = config
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .collect();
+        self.store()?.create_hub(&hub, &bytes, &ops, &config)?;
         Ok(hub)
     }
 
@@ -1232,7 +1296,56 @@ impl Node {
             .iter()
             .map(|(op, verdict)| (op.get(), verdict.to_byte()))
             .collect();
+        // What this node wrote with each device, recorded before the ops are stored: a crash
+        // between the two leaves the record ahead of the store, never behind (so a restart
+        // never mistakes its own ops for someone else's).
+        let mut wrote: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+        for (op, _) in ops {
+            let key = wrote_key(hub, &op.author(), op.lane());
+            let seq = wrote.entry(key).or_default();
+            *seq = (*seq).max(op.seq());
+        }
+        for (key, seq) in &wrote {
+            let recorded = self.recorded_seq_by_key(key)?.unwrap_or(0);
+            if *seq > recorded {
+                self.store()?.put_config(key, &seq.to_le_bytes())?;
+            }
+        }
         self.store()?.put_kept(hub, &kept)?;
+        Ok(())
+    }
+
+    fn recorded_seq_by_key(&self, key: &str) -> Result<Option<u64>, NodeError> {
+        Ok(self
+            .store()?
+            .config(key)?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(u64::from_le_bytes))
+    }
+
+    /// Refuses to write with a device whose key signed ops this node did not write (found in
+    /// the hub's replica: a chain longer than what this node recorded writing, or forked) — the
+    /// data directory was copied or restored from a backup, and writing on would make the
+    /// device equivocate.
+    fn check_own_device(
+        &self,
+        hub: &HubId,
+        signer: &Signer,
+        replica: &Replica,
+    ) -> Result<(), NodeError> {
+        let device = signer.device.public();
+        for lane in Lane::ALL {
+            let forked = replica.is_forked(&device, lane);
+            let head = replica.chain_head(&device, lane).map(|(seq, _)| seq);
+            let recorded = self.recorded_seq_by_key(&wrote_key(hub, &device, lane))?;
+            let ahead = matches!((head, recorded), (Some(h), Some(r)) if h > r);
+            if forked || ahead {
+                return Err(NodeError::DeviceUsedElsewhere {
+                    member: signer.member_id().to_string(),
+                    device: device.to_string(),
+                });
+            }
+        }
         Ok(())
     }
 
@@ -1275,6 +1388,7 @@ impl Node {
         signer: &Signer,
         replica: &mut Replica,
     ) -> Result<Vec<(Authentic<SignedOp>, Verdict)>, NodeError> {
+        self.check_own_device(hub, signer, replica)?;
         if replica.roll().member_of(&signer.device.public()).is_some() {
             return Ok(Vec::new());
         }
@@ -1575,6 +1689,11 @@ impl Node {
         }
         Err(NodeError::UnknownHub(*hub))
     }
+}
+
+/// The config key recording the highest seq this node wrote with `device` in `hub`'s `lane`.
+fn wrote_key(hub: &HubId, device: &PublicKey, lane: Lane) -> String {
+    format!("wrote/{hub}/{device}/{}", lane.as_str())
 }
 
 fn hub_record_name(bytes: &[u8]) -> Result<String, NodeError> {
