@@ -194,12 +194,17 @@ pub(crate) fn report(
             ops: e.ops.iter().map(|o| o.to_string()).collect(),
         })
         .collect();
+    // One walk per open poll, then a lookup per roll op brought in.
+    let pasts: Vec<(std::collections::HashSet<OpId>, String)> = opens
+        .iter()
+        .map(|(open, poll)| (replica.roll_past(open), poll.clone()))
+        .collect();
     let roll_changes_during_open_polls = new_roll
         .into_iter()
         .filter_map(|(id, k)| {
-            let concurrent: Vec<String> = opens
+            let concurrent: Vec<String> = pasts
                 .iter()
-                .filter(|(open, _)| !replica.roll_in_past(&id, open))
+                .filter(|(past, _)| !past.contains(&id))
                 .map(|(_, poll)| poll.clone())
                 .collect();
             (!concurrent.is_empty()).then(|| RollChange {

@@ -81,6 +81,8 @@ pub struct Synced {
     pub here: MergeReport,
     /// What this node brought to the other.
     pub there: MergeReport,
+    /// Frame bytes sent both ways.
+    pub wire_bytes: u64,
 }
 
 impl Node {
@@ -159,9 +161,11 @@ impl Node {
                 node.record_merge(hub, report)?;
             }
         }
+        let wire_bytes = a.stats().bytes_sent + b.stats().bytes_sent;
         Ok(Synced {
             here: report_here,
             there: report_there,
+            wire_bytes,
         })
     }
 }

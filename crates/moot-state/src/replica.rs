@@ -1540,9 +1540,10 @@ impl Replica {
         false
     }
 
-    /// True if held roll op `a` is in the causal past of held roll op `b` (or is `b`).
-    pub fn roll_in_past(&self, a: &OpId, b: &OpId) -> bool {
-        a == b || self.is_roll_ancestor(a, b)
+    /// The roll ops in the causal past of roll op `id` (itself included): one walk, for many
+    /// membership tests (a merge report asks it of every roll op brought in).
+    pub fn roll_past(&self, id: &OpId) -> std::collections::HashSet<OpId> {
+        self.roll_closure(&[*id]).into_iter().collect()
     }
 
     /// True if roll op `a` is in the causal past described by `frontier`.

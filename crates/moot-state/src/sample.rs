@@ -379,3 +379,385 @@ pub fn doc_history(members: usize, proposals: usize, edits: usize) -> DocSample 
         proposals: ids,
     }
 }
+
+/// Workload W (the shape of `../shared/bench/automerge-repo`'s `W-v1`), as signed ops: a hub
+/// with `voters` members (each certifying a device), 100 proposals in the Policy Society each
+/// typed as 1 creation + `edits` small edits (86% insert 1-4 words at the cursor, 12% of them
+/// ending a sentence; 14% backspace 1-8 characters; 3% move the cursor first), one STAR poll
+/// with a ballot of 5 scores from every voter, and `offers` offers (title 3-7 words, a ~200
+/// character description, 1 of 10 categories, 1 of 16 areas; a sixth withdrawn, a sixth
+/// expired). Deterministic from `seed`.
+pub struct Workload {
+    /// The hub.
+    pub hub: HubId,
+    /// Every op, in causal order.
+    pub ops: Vec<Vec<u8>>,
+    /// The proposals.
+    pub proposals: Vec<moot_crypto::OpId>,
+    /// The poll.
+    pub poll: moot_crypto::OpId,
+}
+
+/// A splitmix64 generator: workloads must not depend on a crate's RNG algorithm.
+struct Mix(u64);
+
+impl Mix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        from.get(self.below(from.len())).copied().unwrap_or("")
+    }
+}
+
+const W_WORDS: [&str; 64] = [
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "it",
+    "you",
+    "that",
+    "was",
+    "for",
+    "on",
+    "are",
+    "with",
+    "as",
+    "they",
+    "be",
+    "at",
+    "one",
+    "have",
+    "this",
+    "from",
+    "or",
+    "by",
+    "hot",
+    "word",
+    "but",
+    "what",
+    "some",
+    "we",
+    "can",
+    "out",
+    "other",
+    "were",
+    "all",
+    "there",
+    "when",
+    "up",
+    "use",
+    "your",
+    "how",
+    "said",
+    "each",
+    "which",
+    "do",
+    "their",
+    "time",
+    "if",
+    "will",
+    "way",
+    "meeting",
+    "garden",
+    "neighbour",
+    "kitchen",
+    "repair",
+    "bicycle",
+    "market",
+    "library",
+    "school",
+    "hall",
+    "branch",
+    "vote",
+    "bus",
+    "rent",
+];
+const W_CATEGORIES: [&str; 10] = [
+    "food",
+    "housing",
+    "transport",
+    "childcare",
+    "tools",
+    "medical",
+    "clothing",
+    "skills",
+    "pets",
+    "other",
+];
+const W_AREAS: [&str; 16] = [
+    "north",
+    "south",
+    "east",
+    "west",
+    "centre",
+    "riverside",
+    "old-town",
+    "harbour",
+    "hillside",
+    "station",
+    "university",
+    "market-square",
+    "park-lane",
+    "mill-end",
+    "new-estate",
+    "green-belt",
+];
+
+fn w_words(rng: &mut Mix, n: usize) -> String {
+    (0..n)
+        .map(|_| rng.pick(&W_WORDS))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Builds [`Workload`] W: `workload(10_000, 100, 1_000, 1_000, seed)` is the full size.
+pub fn workload(
+    voters: usize,
+    proposals: usize,
+    edits: usize,
+    offers: usize,
+    seed: u64,
+) -> Workload {
+    use crate::body::{
+        AidChange, AidDetails, AidItem, AidKind, AidUpdate, AssemblyRef, Ballot, CreatePoll,
+        CreateProposal, DocChange, OpenPoll,
+    };
+    let mut rng = Mix(seed);
+    let founder = key(1, 0);
+    let founder_device = key(2, 0);
+    let nonce = [13u8; 16];
+    let hub = hub_id(&founder.public(), &nonce);
+    let mut replica = Replica::new(hub, Limits::default());
+    let mut ops = Vec::new();
+    let write = |replica: &mut Replica,
+                 ops: &mut Vec<Vec<u8>>,
+                 device: &SecretKey,
+                 lane: Lane,
+                 body: &Body,
+                 refs: &[moot_crypto::OpId]| {
+        let ids = replica.write_in(device, lane, body, refs).ok()?;
+        for id in &ids {
+            ops.push(replica.op_bytes(id)?.to_vec());
+        }
+        ids.last().copied()
+    };
+    let found = Body::Found(Found {
+        name: "Workload W".into(),
+        founder: founder.public(),
+        nonce,
+        protocol: crate::body::PROTOCOL,
+        device_certificate: Certificate::issue(&founder, &hub, &founder_device.public()),
+    });
+    write(
+        &mut replica,
+        &mut ops,
+        &founder_device,
+        Lane::Public,
+        &found,
+        &[],
+    );
+    let mut devices = Vec::with_capacity(voters);
+    for n in 1..=voters {
+        let (member, device) = (key(1, n), key(2, n));
+        let admit = Body::Admit(Admit {
+            member: member.public(),
+            standing: Standing::Member,
+        });
+        write(
+            &mut replica,
+            &mut ops,
+            &founder_device,
+            Lane::Public,
+            &admit,
+            &[],
+        );
+        let certify = Body::CertifyDevice(CertifyDevice {
+            member: member.public(),
+            device: device.public(),
+            certificate: Certificate::issue(&member, &hub, &device.public()),
+        });
+        write(&mut replica, &mut ops, &device, Lane::Public, &certify, &[]);
+        devices.push((member, device));
+    }
+    let authors: Vec<&SecretKey> = devices.iter().take(20).map(|(_, d)| d).collect();
+    let mut ids = Vec::new();
+    for p in 0..proposals {
+        let Some(author) = authors.get(p % authors.len().max(1)).copied() else {
+            break;
+        };
+        let actor = author.public().to_bytes();
+        let Ok(creator) = moot_doc::creator_change(&actor, "") else {
+            continue;
+        };
+        let Ok(mut doc) = moot_doc::Document::from_creator(&creator) else {
+            continue;
+        };
+        let body = Body::CreateProposal(CreateProposal {
+            assembly: AssemblyRef::Policy,
+            title: w_words(&mut rng, 4),
+            change: creator.clone(),
+        });
+        let Some(proposal) = write(&mut replica, &mut ops, author, Lane::Members, &body, &[])
+        else {
+            continue;
+        };
+        doc.apply(&[(proposal.0, &creator)]);
+        let (mut previous, mut cursor) = (proposal, 0usize);
+        for _ in 0..edits {
+            let len = doc.len_utf16();
+            let roll = rng.below(100);
+            let change = if roll < 14 && cursor > 0 {
+                let n = (1 + rng.below(8)).min(cursor);
+                cursor -= n;
+                doc.edit(&actor, cursor, n, "")
+            } else {
+                if rng.below(100) < 3 {
+                    cursor = rng.below(len + 1);
+                }
+                let count = 1 + rng.below(4);
+                let mut text = w_words(&mut rng, count);
+                text.push(if rng.below(100) < 12 { '.' } else { ' ' });
+                if text.ends_with('.') {
+                    text.push(' ');
+                }
+                let at = cursor.min(len);
+                cursor = at + text.len();
+                doc.edit(&actor, at, 0, &text)
+            };
+            let Ok(change) = change else {
+                continue;
+            };
+            let refs = [proposal, previous];
+            let body = Body::DocChange(DocChange {
+                doc: proposal,
+                change: change.clone(),
+            });
+            let Some(id) = write(&mut replica, &mut ops, author, Lane::Members, &body, &refs)
+            else {
+                continue;
+            };
+            doc.apply(&[(id.0, &change)]);
+            previous = id;
+        }
+        ids.push(proposal);
+    }
+    let options: Vec<String> = ["Buses", "Bikes", "Trams", "Trains", "Ferries"]
+        .iter()
+        .map(|s| (*s).to_string())
+        .collect();
+    let create = Body::CreatePoll(CreatePoll {
+        assembly: AssemblyRef::Activism,
+        question: "Which campaign first?".into(),
+        options,
+        seats: 1,
+        officers: Vec::new(),
+        stations: Vec::new(),
+        quorum: None,
+        opens_at: None,
+        closes_at: None,
+    });
+    let poll = write(
+        &mut replica,
+        &mut ops,
+        &founder_device,
+        Lane::Members,
+        &create,
+        &[],
+    )
+    .unwrap_or(moot_crypto::OpId([0; 32]));
+    let (electorate, electorate_hash) = replica
+        .electorate_now(&poll, Lane::Members)
+        .unwrap_or((0, [0; 32]));
+    let open = Body::OpenPoll(OpenPoll {
+        poll,
+        electorate,
+        electorate_hash,
+    });
+    let open = write(
+        &mut replica,
+        &mut ops,
+        &founder_device,
+        Lane::Members,
+        &open,
+        &[poll],
+    )
+    .unwrap_or(moot_crypto::OpId([0; 32]));
+    for (member, device) in &devices {
+        let scores: Vec<u8> = (0..5).map(|_| rng.below(6) as u8).collect();
+        let body = Body::Ballot(Ballot {
+            open,
+            member: member.public().to_bytes(),
+            revision: 1,
+            scores,
+        });
+        write(
+            &mut replica,
+            &mut ops,
+            device,
+            Lane::Members,
+            &body,
+            &[open],
+        );
+    }
+    for o in 0..offers {
+        let Some((_, author)) = devices.get(o % devices.len().max(1)) else {
+            break;
+        };
+        let mut description = String::new();
+        while description.len() < 190 {
+            description.push_str(&w_words(&mut rng, 1));
+            description.push(' ');
+        }
+        let title_words = 3 + rng.below(5);
+        let details = AidDetails {
+            title: w_words(&mut rng, title_words),
+            description: description.trim_end().to_string(),
+            category: rng.pick(&W_CATEGORIES).to_string(),
+            area: Some(rng.pick(&W_AREAS).to_string()),
+            from: None,
+            until: None,
+            quantity: None,
+        };
+        let body = Body::AidItem(AidItem {
+            kind: AidKind::Offer,
+            details,
+            forwarded: None,
+        });
+        let Some(item) = write(&mut replica, &mut ops, author, Lane::Members, &body, &[]) else {
+            continue;
+        };
+        let change = match rng.below(6) {
+            4 => Some(AidChange::Withdraw),
+            5 => Some(AidChange::Expire),
+            _ => None,
+        };
+        if let Some(change) = change {
+            let body = Body::AidUpdate(AidUpdate { item, change });
+            write(
+                &mut replica,
+                &mut ops,
+                author,
+                Lane::Members,
+                &body,
+                &[item],
+            );
+        }
+    }
+    Workload {
+        hub,
+        ops,
+        proposals: ids,
+        poll,
+    }
+}

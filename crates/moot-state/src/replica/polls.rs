@@ -530,7 +530,7 @@ impl Replica {
     }
 
     /// Every roll op in the past described by `frontier`.
-    fn roll_closure(&self, frontier: &[OpId]) -> HashSet<OpId> {
+    pub(super) fn roll_closure(&self, frontier: &[OpId]) -> HashSet<OpId> {
         let mut closure = HashSet::default();
         let mut stack: Vec<OpId> = frontier.to_vec();
         while let Some(current) = stack.pop() {
