@@ -38,7 +38,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::device_of;
-use crate::protocol::{self, Ack, Frame, SyncCodec};
+use crate::protocol::{self, Ack, Frame, SyncCodec, SyncRequest};
 
 /// The identify protocol version this node announces.
 const IDENTIFY_PROTOCOL: &str = "/moot/id/1";
@@ -352,7 +352,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     && let Some(frame) = link.queue.pop_front()
                 {
                     let sync = &mut self.swarm.behaviour_mut().sync;
-                    link.in_flight = Some(sync.send_request(&link.peer, frame));
+                    link.in_flight = Some(sync.send_request(&link.peer, SyncRequest::Frame(frame)));
                 }
             }
             if self
@@ -458,7 +458,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
 
     fn on_sync_event(
         &mut self,
-        event: request_response::Event<Frame, Ack>,
+        event: request_response::Event<SyncRequest, Ack>,
     ) -> Result<(), NetError> {
         match event {
             request_response::Event::Message {
@@ -468,21 +468,25 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                         request, channel, ..
                     },
                 ..
-            } => {
-                if let Some(&id) = self.ids.get(&peer) {
-                    let now_ms = self.now_ms();
-                    self.engine.handle_frame(
-                        now_ms,
-                        id,
-                        &request,
-                        &mut self.replica,
-                        &mut self.store,
-                    )?;
+            } => match request {
+                SyncRequest::Frame(frame) => {
+                    if let Some(&id) = self.ids.get(&peer) {
+                        let now_ms = self.now_ms();
+                        self.engine.handle_frame(
+                            now_ms,
+                            id,
+                            &frame,
+                            &mut self.replica,
+                            &mut self.store,
+                        )?;
+                    }
+                    // Handled (or dropped): the peer may send the next frame. A closed stream
+                    // only means the peer is gone.
+                    let _ = self.swarm.behaviour_mut().sync.send_response(channel, Ack);
                 }
-                // Handled (or dropped): the peer may send the next frame. A closed stream
-                // only means the peer is gone.
-                let _ = self.swarm.behaviour_mut().sync.send_response(channel, Ack);
-            }
+                // Over the frame limit: no honest node sends it.
+                SyncRequest::Oversized { .. } => self.drop_peer(peer),
+            },
             request_response::Event::Message {
                 peer,
                 message: request_response::Message::Response { request_id, .. },
@@ -505,14 +509,6 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     link.in_flight = None;
                     let _ = self.swarm.disconnect_peer_id(peer);
                 }
-            }
-            request_response::Event::InboundFailure {
-                peer,
-                error: request_response::InboundFailure::Io(_),
-                ..
-            } => {
-                // A frame over the size limit, or a stream that is not the protocol.
-                self.drop_peer(peer);
             }
             _ => {}
         }

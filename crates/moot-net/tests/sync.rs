@@ -12,12 +12,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use libp2p::futures::StreamExt;
+use libp2p::futures::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, SwarmBuilder, noise, tcp, yamux};
+use libp2p::{Multiaddr, StreamProtocol, SwarmBuilder, noise, request_response, tcp, yamux};
 use moot_crypto::{HubId, Lane, OpId, PublicKey, SignedOp};
 use moot_net::{LanesFor, NetConfig, NetError, NetHandle, NetNode, protocol};
 use moot_state::{Limits, Replica, sample};
+use moot_sync::wire::MAX_MESSAGE_BYTES;
 use moot_sync::{Lanes, MemoryStore, OpStore};
 use tokio::task::JoinHandle;
 
@@ -228,37 +230,31 @@ async fn a_peer_sending_garbage_is_disconnected_and_the_honest_pair_carries_on()
     eventually("b holds a's ops", || async { ids(&b).await == want }).await;
 
     // A device that speaks the sync protocol's framing but sends a frame that is no message.
-    let mut rogue =
-        SwarmBuilder::with_existing_identity(moot_net::keypair(&sample::key(7, 666)).unwrap())
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .unwrap()
-            .with_behaviour(|_| protocol::behaviour(Duration::from_secs(5)))
-            .unwrap()
-            .build();
-    rogue.dial(a.addr.clone()).unwrap();
-    let closed = tokio::time::timeout(PATIENCE, async {
-        loop {
-            match rogue.select_next_some().await {
-                SwarmEvent::ConnectionEstablished { peer_id, .. } => {
-                    rogue
-                        .behaviour_mut()
-                        .send_request(&peer_id, b"\x01\xffnot a sync message".to_vec());
-                }
-                SwarmEvent::ConnectionClosed { .. } => return,
-                _ => {}
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "the rogue peer was not disconnected");
+    let rogue = protocol::behaviour(Duration::from_secs(5));
+    let frame = b"\x01\xffnot a sync message".to_vec();
+    assert!(
+        rogue_is_disconnected(666, rogue, protocol::SyncRequest::Frame(frame), &a.addr).await,
+        "the rogue peer was not disconnected"
+    );
     let stats = a.handle.stats().await.unwrap();
     assert_eq!(stats.disconnected_for_misbehaviour, 1);
     assert!(stats.engine.frames_dropped >= 1);
+
+    // One that announces a frame over the limit: refused before it is read.
+    let liar = request_response::Behaviour::with_codec(
+        LyingCodec,
+        [(
+            protocol::SYNC_PROTOCOL,
+            request_response::ProtocolSupport::Full,
+        )],
+        request_response::Config::default(),
+    );
+    assert!(
+        rogue_is_disconnected(667, liar, Vec::new(), &a.addr).await,
+        "the lying peer was not disconnected"
+    );
+    let stats = a.handle.stats().await.unwrap();
+    assert_eq!(stats.disconnected_for_misbehaviour, 2);
 
     // The honest pair is still connected and still syncing.
     let new = held_back.to_vec();
@@ -283,4 +279,92 @@ async fn a_peer_sending_garbage_is_disconnected_and_the_honest_pair_carries_on()
     );
     stop(a).await;
     stop(b).await;
+}
+
+/// Dials `addr` as device `n` with a bare request-response behaviour, sends `request` once
+/// connected, and reports whether the other side closed the connection within [`PATIENCE`].
+async fn rogue_is_disconnected<C>(
+    n: usize,
+    behaviour: request_response::Behaviour<C>,
+    request: C::Request,
+    addr: &Multiaddr,
+) -> bool
+where
+    C: request_response::Codec + Clone + Send + 'static,
+    C::Request: Clone,
+{
+    let mut rogue =
+        SwarmBuilder::with_existing_identity(moot_net::keypair(&sample::key(7, n)).unwrap())
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default(),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| behaviour)
+            .unwrap()
+            .build();
+    rogue.dial(addr.clone()).unwrap();
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            match rogue.select_next_some().await {
+                SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                    rogue
+                        .behaviour_mut()
+                        .send_request(&peer_id, request.clone());
+                }
+                SwarmEvent::ConnectionClosed { .. } => return,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+/// Announces a frame one byte over the limit (and sends a little of it).
+#[derive(Debug, Clone, Copy)]
+struct LyingCodec;
+
+impl request_response::Codec for LyingCodec {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = ();
+
+    async fn read_request<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+    ) -> std::io::Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+
+    async fn read_response<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+    ) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    async fn write_request<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        _: Vec<u8>,
+    ) -> std::io::Result<()> {
+        let len = u32::try_from(MAX_MESSAGE_BYTES + 1).unwrap();
+        io.write_all(&len.to_be_bytes()).await?;
+        io.write_all(&[0; 1024]).await
+    }
+
+    async fn write_response<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+        _: (),
+    ) -> std::io::Result<()> {
+        Ok(())
+    }
 }
