@@ -23,10 +23,11 @@ use std::error::Error as StdError;
 use std::time::Duration;
 
 use libp2p::futures::StreamExt;
+use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::{DialError, NetworkBehaviour, SwarmEvent};
 use libp2p::{
     Multiaddr, Swarm, SwarmBuilder, connection_limits, identify, identity::Keypair, mdns, noise,
     ping, tcp, yamux,
@@ -424,6 +425,25 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     },
                 );
             }
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                // Another connection to a peer with a session: usually both sides dialed at
+                // once, and each may have taken its first connection's side as its role (two
+                // listeners would wait for each other's heads forever). Both sides see the
+                // second connection, so both restart the session with roles by peer id order.
+                let dialer = self.swarm.local_peer_id().to_bytes() < peer_id.to_bytes();
+                let role = if dialer { Role::Dialer } else { Role::Listener };
+                if let Some(&id) = self.ids.get(&peer_id)
+                    && let Some(link) = self.links.get_mut(&id)
+                {
+                    let lanes = self.engine.peer_lanes(id).unwrap_or(Lanes::NONE);
+                    // Frames of the old session not yet sent are dropped; the new session
+                    // streams from the start (what the peer holds is skipped).
+                    link.queue.clear();
+                    let now_ms =
+                        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    self.engine.connect(now_ms, id, role, lanes)?;
+                }
+            }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
@@ -531,10 +551,18 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 }
             }
             Command::Dial(addr, reply) => {
-                let result = self
-                    .swarm
-                    .dial(addr)
-                    .map_err(|e| NetError::Dial(e.to_string()));
+                // A known peer already connected (or being dialed) is not dialed again.
+                let opts = match addr.iter().last() {
+                    Some(Protocol::P2p(peer)) => DialOpts::peer_id(peer)
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .addresses(vec![addr])
+                        .build(),
+                    _ => DialOpts::unknown_peer_id().address(addr).build(),
+                };
+                let result = match self.swarm.dial(opts) {
+                    Ok(()) | Err(DialError::DialPeerConditionFalse(_)) => Ok(()),
+                    Err(e) => Err(NetError::Dial(e.to_string())),
+                };
                 let _ = reply.send(result);
             }
             Command::Stats(reply) => {
@@ -584,8 +612,9 @@ impl<S: OpStore + Send + 'static> NetHandle<S> {
         self.ask(Command::ListenAddrs).await
     }
 
-    /// Starts dialing `addr` (which may end in `/p2p/<peer id>`). The sync session starts when
-    /// the connection is up.
+    /// Starts dialing `addr`. If it ends in `/p2p/<peer id>` and that peer is connected or
+    /// being dialed already, nothing is done. The sync session starts when the connection is
+    /// up.
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), NetError> {
         self.ask(|tx| Command::Dial(addr, tx)).await?
     }

@@ -152,6 +152,35 @@ async fn an_empty_node_catches_up_and_a_third_joins_through_either() {
 }
 
 #[tokio::test]
+async fn peers_that_dial_each_other_at_once_still_converge() {
+    let sample = sample::poll_history(30);
+    let (held_back, early) = sample.ballots.split_at(10);
+    let history: Vec<Vec<u8>> = sample.setup.iter().chain(early).cloned().collect();
+    for _ in 0..3 {
+        let a = start(1, sample.hub, &history, everyone()).await;
+        let b = start(2, sample.hub, &[], everyone()).await;
+        let (ab, ba) = tokio::join!(b.handle.dial(a.addr.clone()), a.handle.dial(b.addr.clone()));
+        ab.unwrap();
+        ba.unwrap();
+        let want = ids(&a).await;
+        eventually("b holds a's ops", || async { ids(&b).await == want }).await;
+        // And the other way: ops written at b reach a.
+        let new = held_back.to_vec();
+        b.handle
+            .with_state(move |replica, store| load(replica, store, &new))
+            .await
+            .unwrap();
+        let want = ids(&b).await;
+        assert_eq!(want.len(), sample.setup.len() + sample.ballots.len());
+        eventually("a holds b's new ops", || async { ids(&a).await == want }).await;
+        // Dialing a connected peer again opens no new connection.
+        a.handle.dial(b.addr.clone()).await.unwrap();
+        stop(a).await;
+        stop(b).await;
+    }
+}
+
+#[tokio::test]
 async fn a_guest_receives_no_members_lane_op_until_promoted() {
     let sample = sample::poll_history(20);
     let history: Vec<Vec<u8>> = sample
