@@ -10,7 +10,7 @@ pub mod node;
 pub mod protocol;
 
 pub use libp2p::{Multiaddr, PeerId as Libp2pPeerId};
-pub use node::{Discovery, LanesFor, NetConfig, NetError, NetHandle, NetNode, NetStats};
+pub use node::{Discovery, LanesFor, NetConfig, NetError, NetEvent, NetHandle, NetNode, NetStats};
 
 use libp2p_identity::{Keypair, PeerId, PublicKey as Libp2pPublicKey};
 use moot_crypto::{PublicKey, SecretKey};

@@ -35,7 +35,7 @@ use libp2p::{
 use moot_crypto::PublicKey;
 use moot_state::Replica;
 use moot_sync::{Engine, EngineError, Event, Lanes, OpStore, PeerId, Role, SyncError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::device_of;
@@ -82,6 +82,9 @@ pub struct NetConfig {
     pub max_queued_frames: usize,
     /// Commands from handles queued, at most. Default 64.
     pub max_commands: usize,
+    /// Events kept for subscribers, at most (older ones are lost to a slow subscriber).
+    /// Default 1024.
+    pub max_events: usize,
 }
 
 impl Default for NetConfig {
@@ -97,6 +100,7 @@ impl Default for NetConfig {
             idle_timeout: Duration::from_secs(120),
             max_queued_frames: 4,
             max_commands: 64,
+            max_events: 1024,
         }
     }
 }
@@ -146,6 +150,42 @@ pub struct NetStats {
     pub engine: moot_sync::Stats,
 }
 
+/// What happened on the network, for the node above (views to refresh, merge reports, logs).
+/// Sent on a bounded broadcast channel ([`NetHandle::subscribe`]): a receiver that falls
+/// behind loses the oldest events, never slows the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NetEvent {
+    /// A sync session started with a peer's device.
+    Connected {
+        /// The peer.
+        peer: libp2p::PeerId,
+        /// Its device key.
+        device: PublicKey,
+        /// The lanes it may receive.
+        lanes: Lanes,
+    },
+    /// The session ended (the last connection closed).
+    Disconnected {
+        /// The peer.
+        peer: libp2p::PeerId,
+    },
+    /// Ops from a peer were validated and stored.
+    Stored {
+        /// The peer.
+        peer: libp2p::PeerId,
+        /// Ops stored.
+        op_count: usize,
+    },
+    /// A peer broke the protocol and was disconnected.
+    Misbehaved {
+        /// The peer.
+        peer: libp2p::PeerId,
+        /// What it did.
+        reason: String,
+    },
+}
+
 /// The libp2p behaviour of a Moot node.
 #[derive(NetworkBehaviour)]
 struct Behaviour {
@@ -163,6 +203,7 @@ enum Command<S> {
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     Dial(Multiaddr, oneshot::Sender<Result<(), NetError>>),
     Stats(oneshot::Sender<NetStats>),
+    Subscribe(oneshot::Sender<broadcast::Receiver<NetEvent>>),
     WithState(StateFn<S>),
     ReevaluateLanes,
     Shutdown,
@@ -221,6 +262,7 @@ pub struct NetNode<S> {
     commands: mpsc::Receiver<Command<S>>,
     listen_waiters: Vec<oneshot::Sender<Vec<Multiaddr>>>,
     disconnected_for_misbehaviour: u64,
+    events: broadcast::Sender<NetEvent>,
 }
 
 /// Talks to a running [`NetNode`]. Cheap to clone; the node stops when every handle is
@@ -310,6 +352,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             commands: rx,
             listen_waiters: Vec::new(),
             disconnected_for_misbehaviour: 0,
+            events: broadcast::channel(config.max_events.max(1)).0,
         };
         Ok((node, NetHandle { commands: tx }))
     }
@@ -374,11 +417,22 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             }
         }
         while let Some(event) = self.engine.poll_event() {
-            if let Event::Misbehaved { peer, .. } = event
-                && let Some(link) = self.links.get(&peer)
-            {
-                let peer = link.peer;
-                self.drop_peer(peer);
+            match event {
+                Event::Misbehaved { peer, reason } => {
+                    if let Some(link) = self.links.get(&peer) {
+                        let peer = link.peer;
+                        self.drop_peer(peer, format!("{reason:?}"));
+                    }
+                }
+                Event::Stored { peer, op_count } => {
+                    if let Some(link) = self.links.get(&peer) {
+                        self.emit(NetEvent::Stored {
+                            peer: link.peer,
+                            op_count,
+                        });
+                    }
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -386,10 +440,16 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
 
     /// Closes every connection to `peer` for breaking the protocol (its session ends when the
     /// last connection is closed).
-    fn drop_peer(&mut self, peer: libp2p::PeerId) {
+    fn drop_peer(&mut self, peer: libp2p::PeerId, reason: String) {
         if self.swarm.disconnect_peer_id(peer).is_ok() {
             self.disconnected_for_misbehaviour += 1;
+            self.emit(NetEvent::Misbehaved { peer, reason });
         }
+    }
+
+    fn emit(&self, event: NetEvent) {
+        // No subscriber is not an error.
+        let _ = self.events.send(event);
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) -> Result<(), NetError> {
@@ -424,6 +484,11 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                         queue: VecDeque::new(),
                     },
                 );
+                self.emit(NetEvent::Connected {
+                    peer: peer_id,
+                    device,
+                    lanes,
+                });
             }
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                 // Another connection to a peer with a session: usually both sides dialed at
@@ -452,6 +517,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 if let Some(id) = self.ids.remove(&peer_id) {
                     self.links.remove(&id);
                     self.engine.disconnect(id, &mut self.replica);
+                    self.emit(NetEvent::Disconnected { peer: peer_id });
                 }
             }
             SwarmEvent::NewListenAddr { .. } => {
@@ -505,7 +571,9 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     let _ = self.swarm.behaviour_mut().sync.send_response(channel, Ack);
                 }
                 // Over the frame limit: no honest node sends it.
-                SyncRequest::Oversized { .. } => self.drop_peer(peer),
+                SyncRequest::Oversized { len } => {
+                    self.drop_peer(peer, format!("announced a frame of {len} bytes"));
+                }
             },
             request_response::Event::Message {
                 peer,
@@ -572,6 +640,9 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     engine: self.engine.stats(),
                 });
             }
+            Command::Subscribe(reply) => {
+                let _ = reply.send(self.events.subscribe());
+            }
             Command::WithState(f) => f(&mut self.replica, &mut self.store),
             Command::ReevaluateLanes => {
                 for (&id, link) in &self.links {
@@ -622,6 +693,11 @@ impl<S: OpStore + Send + 'static> NetHandle<S> {
     /// Counters and connected peers.
     pub async fn stats(&self) -> Result<NetStats, NetError> {
         self.ask(Command::Stats).await
+    }
+
+    /// Events from now on ([`NetEvent`]).
+    pub async fn subscribe(&self) -> Result<broadcast::Receiver<NetEvent>, NetError> {
+        self.ask(Command::Subscribe).await
     }
 
     /// Runs `f` on the node's replica and store, in the node's task, and returns its result.

@@ -17,7 +17,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, StreamProtocol, SwarmBuilder, noise, request_response, tcp, yamux};
 use moot_crypto::{HubId, Lane, OpId, PublicKey, SignedOp};
-use moot_net::{LanesFor, NetConfig, NetError, NetHandle, NetNode, protocol};
+use moot_net::{LanesFor, NetConfig, NetError, NetEvent, NetHandle, NetNode, protocol};
 use moot_state::{Limits, Replica, sample};
 use moot_sync::wire::MAX_MESSAGE_BYTES;
 use moot_sync::{Lanes, MemoryStore, OpStore};
@@ -103,10 +103,19 @@ async fn an_empty_node_catches_up_and_a_third_joins_through_either() {
     let history: Vec<Vec<u8>> = sample.setup.iter().chain(early).cloned().collect();
     let a = start(1, sample.hub, &history, everyone()).await;
     let b = start(2, sample.hub, &[], everyone()).await;
+    let mut b_events = b.handle.subscribe().await.unwrap();
     b.handle.dial(a.addr.clone()).await.unwrap();
     let want = ids(&a).await;
     assert_eq!(want.len(), history.len());
     eventually("b holds a's ops", || async { ids(&b).await == want }).await;
+    // b was told what it stored, and from whom.
+    let mut stored = 0;
+    while let Ok(event) = b_events.try_recv() {
+        if let NetEvent::Stored { op_count, .. } = event {
+            stored += op_count;
+        }
+    }
+    assert_eq!(stored, history.len());
 
     // A third node joins through b (which learned everything from a), and a ballot written at
     // a afterwards reaches it through b: gossip and catch-up are one stream.
@@ -258,6 +267,7 @@ async fn a_peer_sending_garbage_is_disconnected_and_the_honest_pair_carries_on()
     let want = ids(&a).await;
     eventually("b holds a's ops", || async { ids(&b).await == want }).await;
 
+    let mut events = a.handle.subscribe().await.unwrap();
     // A device that speaks the sync protocol's framing but sends a frame that is no message.
     let rogue = protocol::behaviour(Duration::from_secs(5));
     let frame = b"\x01\xffnot a sync message".to_vec();
@@ -268,6 +278,26 @@ async fn a_peer_sending_garbage_is_disconnected_and_the_honest_pair_carries_on()
     let stats = a.handle.stats().await.unwrap();
     assert_eq!(stats.disconnected_for_misbehaviour, 1);
     assert!(stats.engine.frames_dropped >= 1);
+    // Subscribers heard of it: connected (as its device), reported, disconnected.
+    let rogue = sample::key(7, 666).public();
+    let mut seen = Vec::new();
+    let gone = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let event = events.recv().await.unwrap();
+            let done = matches!(event, NetEvent::Disconnected { .. });
+            seen.push(event);
+            if done {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "{seen:?}");
+    assert!(matches!(&seen[0], NetEvent::Connected { device, .. } if *device == rogue));
+    assert!(
+        matches!(&seen[1], NetEvent::Misbehaved { reason, .. } if reason.starts_with("Wire(")),
+        "{seen:?}"
+    );
 
     // One that announces a frame over the limit: refused before it is read.
     let liar = request_response::Behaviour::with_codec(
