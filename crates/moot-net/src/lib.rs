@@ -1,6 +1,16 @@
-//! The libp2p adapter: the only crate that imports libp2p. Today it holds the bridge between
-//! Moot's device keys and libp2p identities: a node's libp2p identity *is* its device key, so
-//! the peer a connection authenticates is the device that signs that node's ops.
+//! The libp2p adapter: the only crate that imports libp2p. A node's libp2p identity *is* its
+//! device key (this file), so the peer a Noise handshake authenticates is the device that signs
+//! that node's ops; and the sans-IO sync engine (`moot-sync`) runs on the network.
+//!
+//! - [`protocol`]: the sync protocol id, `/moot/sync/1`, and its framing.
+//! - [`node`]: [`NetNode`], the tokio driver of the engine over a libp2p swarm (TCP, Noise,
+//!   Yamux, identify, ping, optional mDNS), and [`NetHandle`] to talk to it.
+
+pub mod node;
+pub mod protocol;
+
+pub use libp2p::{Multiaddr, PeerId as Libp2pPeerId};
+pub use node::{Discovery, LanesFor, NetConfig, NetError, NetEvent, NetHandle, NetNode, NetStats};
 
 use libp2p_identity::{Keypair, PeerId, PublicKey as Libp2pPublicKey};
 use moot_crypto::{PublicKey, SecretKey};

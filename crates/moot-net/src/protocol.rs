@@ -1,0 +1,204 @@
+//! The sync protocol on the wire: `/moot/sync/1`, one engine frame per request-response
+//! exchange, answered by a one-byte acknowledgement once the frame has been handled.
+//!
+//! A request is a 4-byte big-endian length and that many bytes, at most
+//! [`MAX_MESSAGE_BYTES`] (the engine's own frame limit): a larger length is refused before
+//! anything more is read or allocated, so a peer cannot make this node buffer more than one
+//! frame per stream, and is handed up as [`SyncRequest::Oversized`] so the driver can drop
+//! the peer (libp2p's request-response does not report a request that fails to read). The acknowledgement is what keeps frames in order and paced: the driver sends
+//! a peer its next frame only when the previous one is acknowledged, i.e. handled (see
+//! `docs/PROTOCOL.md`, "On the network").
+
+use std::io;
+
+use libp2p::StreamProtocol;
+use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use libp2p::request_response;
+use moot_sync::wire::MAX_MESSAGE_BYTES;
+
+/// The protocol id of the sync protocol (the engine's wire version 1 inside).
+pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/moot/sync/1");
+
+/// The acknowledgement byte: the frame was handled.
+const ACK: u8 = 1;
+
+/// Reads and writes sync frames: length-prefixed requests, one-byte responses.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncCodec;
+
+/// An engine frame on the wire (at most [`MAX_MESSAGE_BYTES`]).
+pub type Frame = Vec<u8>;
+
+/// A request of the sync protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncRequest {
+    /// An engine frame.
+    Frame(Frame),
+    /// Only ever read, never written: the peer announced a frame of `len` bytes, over
+    /// [`MAX_MESSAGE_BYTES`]; nothing more was read.
+    Oversized {
+        /// The length announced.
+        len: u64,
+    },
+}
+
+/// The response to a frame: it was handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack;
+
+impl request_response::Codec for SyncCodec {
+    type Protocol = StreamProtocol;
+    type Request = SyncRequest;
+    type Response = Ack;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<SyncRequest>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let mut len = [0u8; 4];
+        io.read_exact(&mut len).await?;
+        let len = u32::from_be_bytes(len);
+        let Some(len) = usize::try_from(len)
+            .ok()
+            .filter(|&l| l <= MAX_MESSAGE_BYTES)
+        else {
+            return Ok(SyncRequest::Oversized { len: len.into() });
+        };
+        let mut frame = vec![0u8; len];
+        io.read_exact(&mut frame).await?;
+        Ok(SyncRequest::Frame(frame))
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Ack>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let mut byte = [0u8; 1];
+        io.read_exact(&mut byte).await?;
+        if byte[0] == ACK {
+            Ok(Ack)
+        } else {
+            Err(io::Error::new(io::ErrorKind::InvalidData, "not an ack"))
+        }
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        request: SyncRequest,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        let SyncRequest::Frame(frame) = request else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a frame"));
+        };
+        let len = u32::try_from(frame.len())
+            .ok()
+            .filter(|_| frame.len() <= MAX_MESSAGE_BYTES)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
+        io.write_all(&len.to_be_bytes()).await?;
+        io.write_all(&frame).await
+    }
+
+    async fn write_response<T>(&mut self, _: &StreamProtocol, io: &mut T, _: Ack) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        io.write_all(&[ACK]).await
+    }
+}
+
+/// The request-response behaviour of the sync protocol: one protocol, both directions,
+/// `timeout` per exchange. Public so tests (and tools) can speak the protocol directly.
+pub fn behaviour(timeout: std::time::Duration) -> request_response::Behaviour<SyncCodec> {
+    request_response::Behaviour::with_codec(
+        SyncCodec,
+        [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
+        // One frame in flight per peer and direction (the driver waits for the ack), so a few
+        // streams cover a reconnect overlapping the old connection.
+        request_response::Config::default()
+            .with_request_timeout(timeout)
+            .with_max_concurrent_streams(8),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use libp2p::futures::io::Cursor;
+    use libp2p::request_response::Codec;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_frame_reads_back_as_written() {
+        let frame = vec![7u8; 1000];
+        let mut wire = Cursor::new(Vec::new());
+        SyncCodec
+            .write_request(&SYNC_PROTOCOL, &mut wire, SyncRequest::Frame(frame.clone()))
+            .await
+            .unwrap();
+        assert_eq!(wire.get_ref().len(), 4 + frame.len());
+        wire.set_position(0);
+        let read = SyncCodec.read_request(&SYNC_PROTOCOL, &mut wire).await;
+        assert_eq!(read.unwrap(), SyncRequest::Frame(frame));
+    }
+
+    #[tokio::test]
+    async fn a_frame_at_the_limit_passes_and_one_over_is_refused_unread() {
+        for (len, fits) in [(MAX_MESSAGE_BYTES, true), (MAX_MESSAGE_BYTES + 1, false)] {
+            let mut bytes = u32::try_from(len).unwrap().to_be_bytes().to_vec();
+            bytes.resize(4 + len, 0);
+            let mut wire = Cursor::new(bytes);
+            let read = SyncCodec.read_request(&SYNC_PROTOCOL, &mut wire).await;
+            match read.unwrap() {
+                SyncRequest::Frame(frame) => assert!(fits && frame.len() == len),
+                SyncRequest::Oversized { len: announced } => {
+                    assert!(!fits && announced == len as u64);
+                    // Nothing past the length was read.
+                    assert_eq!(wire.position(), 4);
+                }
+            }
+        }
+        // The largest length the prefix can state is refused the same way.
+        let mut wire = Cursor::new(u32::MAX.to_be_bytes().to_vec());
+        let read = SyncCodec.read_request(&SYNC_PROTOCOL, &mut wire).await;
+        assert!(matches!(read.unwrap(), SyncRequest::Oversized { .. }));
+        // And this side never writes one.
+        let mut wire = Cursor::new(Vec::new());
+        let over = SyncRequest::Frame(vec![0; MAX_MESSAGE_BYTES + 1]);
+        assert!(
+            SyncCodec
+                .write_request(&SYNC_PROTOCOL, &mut wire, over)
+                .await
+                .is_err()
+        );
+        assert!(wire.get_ref().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_truncated_frame_or_a_missing_ack_is_an_error() {
+        let mut bytes = 10u32.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[1, 2, 3]);
+        let read = SyncCodec
+            .read_request(&SYNC_PROTOCOL, &mut Cursor::new(bytes))
+            .await;
+        assert!(read.is_err());
+        let mut wire = Cursor::new(Vec::new());
+        SyncCodec
+            .write_response(&SYNC_PROTOCOL, &mut wire, Ack)
+            .await
+            .unwrap();
+        wire.set_position(0);
+        let ack = SyncCodec.read_response(&SYNC_PROTOCOL, &mut wire).await;
+        assert_eq!(ack.unwrap(), Ack);
+        let none = SyncCodec
+            .read_response(&SYNC_PROTOCOL, &mut Cursor::new(Vec::new()))
+            .await;
+        assert!(none.is_err());
+    }
+}

@@ -1,0 +1,429 @@
+//! Real libp2p nodes in one process, on loopback only (`/ip4/127.0.0.1/tcp/0`, mDNS off):
+//! an empty node catches up, a third joins through either, a guest gets the public lane only
+//! until promoted, and a peer sending garbage on `/moot/sync/1` is disconnected while the
+//! honest pair carries on.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use libp2p::futures::StreamExt;
+use libp2p::futures::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, StreamProtocol, SwarmBuilder, noise, request_response, tcp, yamux};
+use moot_crypto::{HubId, Lane, OpId, PublicKey, SignedOp};
+use moot_net::{LanesFor, NetConfig, NetError, NetEvent, NetHandle, NetNode, protocol};
+use moot_state::{Limits, Replica, sample};
+use moot_sync::wire::MAX_MESSAGE_BYTES;
+use moot_sync::{Lanes, MemoryStore, OpStore};
+use tokio::task::JoinHandle;
+
+/// Every wait in these tests gives up after this.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+struct Running {
+    handle: NetHandle<MemoryStore>,
+    task: JoinHandle<Result<(Replica, MemoryStore), NetError>>,
+    device: PublicKey,
+    addr: Multiaddr,
+}
+
+/// Inserts ops as local ones and stores what the replica keeps.
+fn load(replica: &mut Replica, store: &mut MemoryStore, ops: &[Vec<u8>]) {
+    for insertion in replica.insert_batch(ops) {
+        let kept: Vec<_> = insertion
+            .kept
+            .iter()
+            .map(|(op, v)| (op.get(), *v))
+            .collect();
+        store.put_kept(&kept).unwrap();
+    }
+}
+
+/// A node of device `n` on loopback, holding `ops`, listening; its address ends in its peer id.
+async fn start(n: usize, hub: HubId, ops: &[Vec<u8>], lanes_for: LanesFor) -> Running {
+    let device = sample::key(7, n);
+    let mut replica = Replica::new(hub, Limits::default());
+    let mut store = MemoryStore::new();
+    load(&mut replica, &mut store, ops);
+    assert_eq!(store.len(), ops.len(), "every sample op is kept");
+    let config = NetConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        ..NetConfig::default()
+    };
+    let keypair = moot_net::keypair(&device).unwrap();
+    let (node, handle) = NetNode::new(keypair, config, replica, store, lanes_for).unwrap();
+    let peer = node.peer_id();
+    let task = tokio::spawn(node.run());
+    let addr = handle.listen_addrs().await.unwrap()[0]
+        .clone()
+        .with(Protocol::P2p(peer));
+    Running {
+        handle,
+        task,
+        device: device.public(),
+        addr,
+    }
+}
+
+fn everyone() -> LanesFor {
+    Box::new(|_| Lanes::ALL)
+}
+
+async fn ids(node: &Running) -> BTreeSet<OpId> {
+    node.handle
+        .with_state(|_, store| store.ids())
+        .await
+        .unwrap()
+}
+
+/// Waits until `check` holds, polling; fails the test after [`PATIENCE`].
+async fn eventually<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn stop(node: Running) -> (Replica, MemoryStore) {
+    node.handle.shutdown().await;
+    node.task.await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn an_empty_node_catches_up_and_a_third_joins_through_either() {
+    let sample = sample::poll_history(200);
+    let (held_back, early) = sample.ballots.split_at(10);
+    let history: Vec<Vec<u8>> = sample.setup.iter().chain(early).cloned().collect();
+    let a = start(1, sample.hub, &history, everyone()).await;
+    let b = start(2, sample.hub, &[], everyone()).await;
+    let mut b_events = b.handle.subscribe().await.unwrap();
+    b.handle.dial(a.addr.clone()).await.unwrap();
+    let want = ids(&a).await;
+    assert_eq!(want.len(), history.len());
+    eventually("b holds a's ops", || async { ids(&b).await == want }).await;
+    // b was told what it stored, and from whom.
+    let mut stored = 0;
+    while let Ok(event) = b_events.try_recv() {
+        if let NetEvent::Stored { op_count, .. } = event {
+            stored += op_count;
+        }
+    }
+    assert_eq!(stored, history.len());
+
+    // A third node joins through b (which learned everything from a), and a ballot written at
+    // a afterwards reaches it through b: gossip and catch-up are one stream.
+    let c = start(3, sample.hub, &[], everyone()).await;
+    c.handle.dial(b.addr.clone()).await.unwrap();
+    eventually("c holds b's ops", || async { ids(&c).await == want }).await;
+    let new = held_back.to_vec();
+    a.handle
+        .with_state(move |replica, store| load(replica, store, &new))
+        .await
+        .unwrap();
+    let want = ids(&a).await;
+    assert_eq!(want.len(), sample.setup.len() + sample.ballots.len());
+    eventually("b and c hold the new ballots", || async {
+        ids(&b).await == want && ids(&c).await == want
+    })
+    .await;
+
+    // And a fourth catches up from a directly.
+    let d = start(4, sample.hub, &[], everyone()).await;
+    d.handle.dial(a.addr.clone()).await.unwrap();
+    eventually("d holds a's ops", || async { ids(&d).await == want }).await;
+
+    for node in [&a, &b, &c, &d] {
+        assert_eq!(
+            node.handle
+                .stats()
+                .await
+                .unwrap()
+                .disconnected_for_misbehaviour,
+            0
+        );
+    }
+    let (mut replica_a, _) = stop(a).await;
+    let (mut replica_c, _) = stop(c).await;
+    // Same ops, same poll state.
+    assert_eq!(
+        format!("{:?}", replica_a.polls()),
+        format!("{:?}", replica_c.polls())
+    );
+    stop(b).await;
+    stop(d).await;
+}
+
+#[tokio::test]
+async fn peers_that_dial_each_other_at_once_still_converge() {
+    let sample = sample::poll_history(30);
+    let (held_back, early) = sample.ballots.split_at(10);
+    let history: Vec<Vec<u8>> = sample.setup.iter().chain(early).cloned().collect();
+    for _ in 0..3 {
+        let a = start(1, sample.hub, &history, everyone()).await;
+        let b = start(2, sample.hub, &[], everyone()).await;
+        let (ab, ba) = tokio::join!(b.handle.dial(a.addr.clone()), a.handle.dial(b.addr.clone()));
+        ab.unwrap();
+        ba.unwrap();
+        let want = ids(&a).await;
+        eventually("b holds a's ops", || async { ids(&b).await == want }).await;
+        // And the other way: ops written at b reach a.
+        let new = held_back.to_vec();
+        b.handle
+            .with_state(move |replica, store| load(replica, store, &new))
+            .await
+            .unwrap();
+        let want = ids(&b).await;
+        assert_eq!(want.len(), sample.setup.len() + sample.ballots.len());
+        eventually("a holds b's new ops", || async { ids(&a).await == want }).await;
+        // Dialing a connected peer again opens no new connection.
+        a.handle.dial(b.addr.clone()).await.unwrap();
+        stop(a).await;
+        stop(b).await;
+    }
+}
+
+#[tokio::test]
+async fn a_guest_receives_no_members_lane_op_until_promoted() {
+    let sample = sample::poll_history(20);
+    let history: Vec<Vec<u8>> = sample
+        .setup
+        .iter()
+        .chain(&sample.ballots)
+        .cloned()
+        .collect();
+    let guest_device = sample::key(7, 2).public();
+    let promoted = Arc::new(AtomicBool::new(false));
+    let lanes_for: LanesFor = {
+        let promoted = promoted.clone();
+        Box::new(move |device| {
+            if *device == guest_device && !promoted.load(Ordering::SeqCst) {
+                Lanes::PUBLIC
+            } else {
+                Lanes::ALL
+            }
+        })
+    };
+    let a = start(1, sample.hub, &history, lanes_for).await;
+    let guest = start(2, sample.hub, &[], everyone()).await;
+    assert_eq!(guest.device, guest_device);
+    guest.handle.dial(a.addr.clone()).await.unwrap();
+
+    let lanes_of = |store: &MemoryStore| -> Vec<Lane> {
+        store
+            .stored()
+            .map(|(bytes, _)| SignedOp::decode(bytes).unwrap().lane())
+            .collect()
+    };
+    let public: usize = a
+        .handle
+        .with_state(move |_, store| lanes_of(store))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|lane| *lane == Lane::Public)
+        .count();
+    assert!(public > 0 && public < history.len());
+    eventually("the guest holds the public lane", || async {
+        ids(&guest).await.len() == public
+    })
+    .await;
+    // Time for anything else to arrive, were it to be sent.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lanes = guest
+        .handle
+        .with_state(move |_, store| lanes_of(store))
+        .await
+        .unwrap();
+    assert_eq!(lanes.len(), public);
+    assert!(lanes.iter().all(|lane| *lane == Lane::Public));
+
+    // The roll changed: the node asks again, and the members lane follows.
+    promoted.store(true, Ordering::SeqCst);
+    a.handle.reevaluate_lanes().await.unwrap();
+    let want = ids(&a).await;
+    eventually("the promoted guest holds everything", || async {
+        ids(&guest).await == want
+    })
+    .await;
+    stop(a).await;
+    stop(guest).await;
+}
+
+#[tokio::test]
+async fn a_peer_sending_garbage_is_disconnected_and_the_honest_pair_carries_on() {
+    let sample = sample::poll_history(20);
+    let (held_back, early) = sample.ballots.split_at(5);
+    let history: Vec<Vec<u8>> = sample.setup.iter().chain(early).cloned().collect();
+    let a = start(1, sample.hub, &history, everyone()).await;
+    let b = start(2, sample.hub, &[], everyone()).await;
+    b.handle.dial(a.addr.clone()).await.unwrap();
+    let want = ids(&a).await;
+    eventually("b holds a's ops", || async { ids(&b).await == want }).await;
+
+    let mut events = a.handle.subscribe().await.unwrap();
+    // A device that speaks the sync protocol's framing but sends a frame that is no message.
+    let rogue = protocol::behaviour(Duration::from_secs(5));
+    let frame = b"\x01\xffnot a sync message".to_vec();
+    assert!(
+        rogue_is_disconnected(666, rogue, protocol::SyncRequest::Frame(frame), &a.addr).await,
+        "the rogue peer was not disconnected"
+    );
+    let stats = a.handle.stats().await.unwrap();
+    assert_eq!(stats.disconnected_for_misbehaviour, 1);
+    assert!(stats.engine.frames_dropped >= 1);
+    // Subscribers heard of it: connected (as its device), reported, disconnected.
+    let rogue = sample::key(7, 666).public();
+    let mut seen = Vec::new();
+    let gone = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let event = events.recv().await.unwrap();
+            let done = matches!(event, NetEvent::Disconnected { .. });
+            seen.push(event);
+            if done {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "{seen:?}");
+    assert!(matches!(&seen[0], NetEvent::Connected { device, .. } if *device == rogue));
+    assert!(
+        matches!(&seen[1], NetEvent::Misbehaved { reason, .. } if reason.starts_with("Wire(")),
+        "{seen:?}"
+    );
+
+    // One that announces a frame over the limit: refused before it is read.
+    let liar = request_response::Behaviour::with_codec(
+        LyingCodec,
+        [(
+            protocol::SYNC_PROTOCOL,
+            request_response::ProtocolSupport::Full,
+        )],
+        request_response::Config::default(),
+    );
+    assert!(
+        rogue_is_disconnected(667, liar, Vec::new(), &a.addr).await,
+        "the lying peer was not disconnected"
+    );
+    let stats = a.handle.stats().await.unwrap();
+    assert_eq!(stats.disconnected_for_misbehaviour, 2);
+
+    // The honest pair is still connected and still syncing.
+    let new = held_back.to_vec();
+    a.handle
+        .with_state(move |replica, store| load(replica, store, &new))
+        .await
+        .unwrap();
+    let want = ids(&a).await;
+    assert_eq!(want.len(), sample.setup.len() + sample.ballots.len());
+    eventually("b holds the ballots written after the attack", || async {
+        ids(&b).await == want
+    })
+    .await;
+    assert_eq!(a.handle.stats().await.unwrap().peers.len(), 1);
+    assert_eq!(
+        b.handle
+            .stats()
+            .await
+            .unwrap()
+            .disconnected_for_misbehaviour,
+        0
+    );
+    stop(a).await;
+    stop(b).await;
+}
+
+/// Dials `addr` as device `n` with a bare request-response behaviour, sends `request` once
+/// connected, and reports whether the other side closed the connection within [`PATIENCE`].
+async fn rogue_is_disconnected<C>(
+    n: usize,
+    behaviour: request_response::Behaviour<C>,
+    request: C::Request,
+    addr: &Multiaddr,
+) -> bool
+where
+    C: request_response::Codec + Clone + Send + 'static,
+    C::Request: Clone,
+{
+    let mut rogue =
+        SwarmBuilder::with_existing_identity(moot_net::keypair(&sample::key(7, n)).unwrap())
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default(),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| behaviour)
+            .unwrap()
+            .build();
+    rogue.dial(addr.clone()).unwrap();
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            match rogue.select_next_some().await {
+                SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                    rogue
+                        .behaviour_mut()
+                        .send_request(&peer_id, request.clone());
+                }
+                SwarmEvent::ConnectionClosed { .. } => return,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+/// Announces a frame one byte over the limit (and sends a little of it).
+#[derive(Debug, Clone, Copy)]
+struct LyingCodec;
+
+impl request_response::Codec for LyingCodec {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = ();
+
+    async fn read_request<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+    ) -> std::io::Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+
+    async fn read_response<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+    ) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    async fn write_request<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        _: Vec<u8>,
+    ) -> std::io::Result<()> {
+        let len = u32::try_from(MAX_MESSAGE_BYTES + 1).unwrap();
+        io.write_all(&len.to_be_bytes()).await?;
+        io.write_all(&[0; 1024]).await
+    }
+
+    async fn write_response<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+        _: (),
+    ) -> std::io::Result<()> {
+        Ok(())
+    }
+}
