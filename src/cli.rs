@@ -98,6 +98,27 @@ pub enum Command {
     },
     /// What each side brought when this node took in ops from elsewhere (bundles), newest last.
     Merges,
+    /// Run the node: listen, dial peers, sync continuously until stopped (Ctrl-C, SIGTERM).
+    Serve {
+        /// Address to listen on (repeatable), e.g. /ip4/0.0.0.0/tcp/4242.
+        #[arg(long, value_name = "MULTIADDR", default_value = "/ip4/0.0.0.0/tcp/0")]
+        listen: Vec<String>,
+        /// A peer to dial (repeatable), e.g. /ip4/192.168.1.20/tcp/4242.
+        #[arg(long, value_name = "MULTIADDR")]
+        peer: Vec<String>,
+        /// No mDNS discovery on the LAN (tests and CI must use this).
+        #[arg(long, env = "MOOT_NO_MDNS")]
+        no_mdns: bool,
+    },
+    /// Sync once with peers: connect, take in what they have, report, exit.
+    Sync {
+        /// A peer to dial (repeatable).
+        #[arg(long, value_name = "MULTIADDR", required = true)]
+        peer: Vec<String>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
     /// The mutual-aid board: offers and requests, pledges, matches, passing gifts on.
     Aid {
         #[command(subcommand)]

@@ -5,6 +5,7 @@
 mod bundle_cmd;
 mod cli;
 mod delib_cmd;
+mod net_cmd;
 mod node_cmd;
 mod out;
 mod poll_cmd;
@@ -278,6 +279,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Aid { command } => delib_cmd::aid(global, command),
         Command::Bundle { command } => bundle_cmd::bundle(global, command),
         Command::Merges => bundle_cmd::merges(global),
+        Command::Serve {
+            listen,
+            peer,
+            no_mdns,
+        } => net_cmd::serve(global, listen, peer, !*no_mdns),
+        Command::Sync { peer, timeout } => net_cmd::sync(global, peer, *timeout),
         Command::Vote { poll_id, scores } => poll_cmd::vote(global, poll_id, scores),
     }
 }

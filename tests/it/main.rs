@@ -6,6 +6,7 @@
 mod bundles;
 mod cli;
 mod deliberation;
+mod net;
 mod node;
 mod node_crash;
 mod node_hardening;

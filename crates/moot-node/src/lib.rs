@@ -21,11 +21,12 @@ pub mod dir;
 pub mod keyfile;
 pub mod merge;
 pub mod polls;
+pub mod serve;
 pub mod sync;
 
-use std::cell::OnceCell;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock as OnceCell;
 use std::time::Duration;
 
 use moot_crypto::keystore::{self, KeystoreError};
@@ -602,6 +603,7 @@ struct HubRecord {
 }
 
 /// A member key and its device key on this node, unsealed.
+#[derive(Clone)]
 pub struct Signer {
     pub(crate) member: SecretKey,
     pub(crate) device: SecretKey,
@@ -1296,11 +1298,21 @@ impl Node {
             .iter()
             .map(|(op, verdict)| (op.get(), verdict.to_byte()))
             .collect();
-        // What this node wrote with each device, recorded before the ops are stored: a crash
-        // between the two leaves the record ahead of the store, never behind (so a restart
-        // never mistakes its own ops for someone else's).
+        self.record_own(hub, ops.iter().map(|(op, _)| op.get()))?;
+        self.store()?.put_kept(hub, &kept)?;
+        Ok(())
+    }
+
+    /// Records the highest sequence number this node wrote with each device, before the ops
+    /// are stored: a crash between the two leaves the record ahead of the store, never behind
+    /// (so a restart never mistakes its own ops for someone else's).
+    pub(crate) fn record_own<'a>(
+        &self,
+        hub: &HubId,
+        ops: impl Iterator<Item = &'a SignedOp>,
+    ) -> Result<(), NodeError> {
         let mut wrote: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
-        for (op, _) in ops {
+        for op in ops {
             let key = wrote_key(hub, &op.author(), op.lane());
             let seq = wrote.entry(key).or_default();
             *seq = (*seq).max(op.seq());
@@ -1311,7 +1323,6 @@ impl Node {
                 self.store()?.put_config(key, &seq.to_le_bytes())?;
             }
         }
-        self.store()?.put_kept(hub, &kept)?;
         Ok(())
     }
 

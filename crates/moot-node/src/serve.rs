@@ -1,0 +1,345 @@
+//! The node on the network: the sync engine (`moot-sync`) over libp2p (`moot-net`) with this
+//! node's store, for `moot serve` (runs until stopped) and `moot sync --peer` (one-shot).
+//!
+//! Lanes per peer come from the roll: a member's certified device receives both lanes, a
+//! guest's device and an unknown device the public lane only. (Hubs do not yet say whether they
+//! are members-only; until they do, an unknown peer of any hub gets its public lane.) The roll
+//! is read again whenever ops arrive, and every connected peer's lanes re-evaluated: a removed
+//! member's device stops receiving the members lane mid-connection.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use moot_crypto::{HubId, OpId, PublicKey, SignedOp};
+pub use moot_net::NetEvent;
+use moot_net::{Discovery, Multiaddr, NetConfig, NetHandle, NetNode};
+use moot_state::{Replica, Roll, Status};
+use moot_sync::{Lanes, OpStore, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::{Node, NodeError, REFUSED_ON_UPGRADE, Signer};
+
+/// A hub's ops in a node's store, owned (for the network task).
+pub struct SharedOps {
+    node: Arc<Node>,
+    hub: HubId,
+    end: u64,
+}
+
+fn store_error(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+impl SharedOps {
+    fn store(&self) -> Result<&moot_store::Store, StoreError> {
+        self.node.store().map_err(store_error)
+    }
+}
+
+impl SharedOps {
+    /// Writes this node's device certificate if its member is on the roll and the device is
+    /// not certified yet; stored through the engine's store, so it is pushed to peers.
+    fn certify_if_admitted(
+        &mut self,
+        replica: &mut Replica,
+        signer: &Signer,
+    ) -> Result<(), NodeError> {
+        let roll = replica.roll();
+        let member = signer.member.public();
+        let admitted = roll
+            .member(&member)
+            .is_some_and(|r| r.status != Status::Removed);
+        if !admitted || roll.member_of(&signer.device.public()).is_some() {
+            return Ok(());
+        }
+        let certify = moot_state::Body::CertifyDevice(moot_state::body::CertifyDevice {
+            member,
+            device: signer.device.public(),
+            certificate: moot_state::body::Certificate::issue(
+                &signer.member,
+                &self.hub,
+                &signer.device.public(),
+            ),
+        });
+        let ops = replica
+            .write_ops(&signer.device, moot_state::Lane::Public, &certify, &[])
+            .map_err(|r| NodeError::Refused(r.reason))?;
+        let mut kept = Vec::new();
+        for op in &ops {
+            if let Some(verdict) = replica.verdict(&op.id()) {
+                kept.push((op.get(), verdict));
+            }
+        }
+        // Recorded as this node's own writes (see `Node::check_own_device`), then stored.
+        self.node
+            .record_own(&self.hub, ops.iter().map(|op| op.get()))?;
+        self.put_kept(&kept)
+            .map_err(|e| NodeError::Sync(e.to_string()))
+    }
+}
+
+impl OpStore for SharedOps {
+    fn end(&self) -> u64 {
+        self.end
+    }
+
+    fn ops_from(&self, position: u64, max_ops: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        Ok(self
+            .store()?
+            .load_from(&self.hub, position, max_ops)
+            .map_err(store_error)?
+            .into_iter()
+            .filter(|(_, _, verdict)| *verdict != REFUSED_ON_UPGRADE)
+            .map(|(at, op, _)| (at, op.bytes().to_vec()))
+            .collect())
+    }
+
+    fn op(&self, id: &OpId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store()?.op(&self.hub, id).map_err(store_error)
+    }
+
+    fn heads(&self) -> Result<Vec<moot_sync::wire::Head>, StoreError> {
+        Ok(self
+            .store()?
+            .heads(&self.hub)
+            .map_err(store_error)?
+            .into_iter()
+            .map(|h| moot_sync::wire::Head {
+                device: h.device.to_bytes(),
+                lane: h.lane,
+                seq: h.seq,
+                id: h.id,
+            })
+            .collect())
+    }
+
+    fn put_kept(&mut self, ops: &[(&SignedOp, moot_state::Verdict)]) -> Result<(), StoreError> {
+        let refs: Vec<(&SignedOp, u8)> = ops.iter().map(|(op, v)| (*op, v.to_byte())).collect();
+        self.store()?
+            .put_kept(&self.hub, &refs)
+            .map_err(store_error)?;
+        self.end += refs.len() as u64;
+        Ok(())
+    }
+}
+
+/// The lanes a device may receive, by the roll.
+fn lanes_by_roll(roll: &Roll, device: &PublicKey) -> Lanes {
+    match roll.member_of(device).and_then(|m| roll.member(&m)) {
+        Some(record) if record.status == Status::Member => Lanes::ALL,
+        _ => Lanes::PUBLIC,
+    }
+}
+
+/// How to run on the network.
+#[derive(Debug, Clone, Default)]
+pub struct NetOptions {
+    /// Listen addresses (multiaddrs); none: listen on nothing (a one-shot sync dials out).
+    pub listen: Vec<String>,
+    /// Peers to dial.
+    pub peers: Vec<String>,
+    /// mDNS on the LAN.
+    pub mdns: bool,
+}
+
+/// What a one-shot sync did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// The peers synced with (node ids).
+    pub peers: Vec<String>,
+    /// Ops taken in.
+    pub new_ops: u64,
+    /// True if the sync ended because nothing more came, false on the timeout.
+    pub complete: bool,
+}
+
+fn parse_addrs(addrs: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
+    addrs
+        .iter()
+        .map(|a| {
+            a.parse::<Multiaddr>().map_err(|e| NodeError::BadText {
+                what: "address",
+                reason: format!("{a:?} is not a multiaddr ({e}); e.g. /ip4/127.0.0.1/tcp/4242"),
+            })
+        })
+        .collect()
+}
+
+/// A running network node for one hub.
+pub struct Running {
+    /// Talks to the network task.
+    pub handle: NetHandle<SharedOps>,
+    /// The network task; returns the replica and store when stopped.
+    pub task: tokio::task::JoinHandle<Result<(Replica, SharedOps), moot_net::NetError>>,
+    /// This node's id.
+    pub node_id: String,
+    roll: Arc<Mutex<Roll>>,
+    hub: HubId,
+    signer: Signer,
+}
+
+impl Node {
+    /// Starts the node on the network for `hub` with `signer`'s device as its identity (in the
+    /// current tokio runtime).
+    pub fn start_net(
+        self: &Arc<Self>,
+        hub: HubId,
+        signer: &Signer,
+        options: &NetOptions,
+    ) -> Result<Running, NodeError> {
+        let listen = parse_addrs(&options.listen)?;
+        let mut replica = self.replica(&hub)?;
+        let end = self.store()?.op_count(&hub)?;
+        let mut store = SharedOps {
+            node: Arc::clone(self),
+            hub,
+            end,
+        };
+        store.certify_if_admitted(&mut replica, signer)?;
+        let roll = Arc::new(Mutex::new(replica.roll()));
+        let keypair = moot_net::keypair(&signer.device)
+            .map_err(|e| NodeError::Sync(format!("identity: {e}")))?;
+        let node_id = moot_net::peer_id(&signer.device.public())
+            .map(|p| p.to_string())
+            .map_err(|e| NodeError::Sync(format!("identity: {e}")))?;
+        let config = NetConfig {
+            listen,
+            discovery: if options.mdns {
+                Discovery::Mdns
+            } else {
+                Discovery::Off
+            },
+            ..NetConfig::default()
+        };
+        let lanes_roll = Arc::clone(&roll);
+        let lanes_for = Box::new(move |device: &PublicKey| {
+            lanes_roll
+                .lock()
+                .map(|roll| lanes_by_roll(&roll, device))
+                .unwrap_or(Lanes::PUBLIC)
+        });
+        let (net, handle) = NetNode::new(keypair, config, replica, store, lanes_for)
+            .map_err(|e| NodeError::Sync(e.to_string()))?;
+        let task = tokio::spawn(net.run());
+        Ok(Running {
+            handle,
+            task,
+            node_id,
+            roll,
+            hub,
+            signer: signer.clone(),
+        })
+    }
+}
+
+impl Running {
+    /// Dials `peers`.
+    pub async fn dial(&self, peers: &[String]) -> Result<(), NodeError> {
+        for addr in parse_addrs(peers)? {
+            self.handle
+                .dial(addr)
+                .await
+                .map_err(|e| NodeError::Sync(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// After ops arrived: the views refreshed, the roll read again, every peer's lanes
+    /// re-evaluated.
+    pub async fn took_in(&self) -> Result<(), NodeError> {
+        let hub = self.hub;
+        let signer = self.signer.clone();
+        let roll = self
+            .handle
+            .with_state(move |replica, store: &mut SharedOps| {
+                // A member just admitted (here, through what arrived) presents its device's
+                // certificate, so that its peers send it the members lane.
+                let certified = store.certify_if_admitted(replica, &signer);
+                let refreshed = store.node.refresh_view(&hub, replica);
+                (
+                    replica.roll(),
+                    refreshed.err().or(certified.err()).map(|e| e.to_string()),
+                )
+            })
+            .await
+            .map_err(|e| NodeError::Sync(e.to_string()))?;
+        if let Some(e) = roll.1 {
+            return Err(NodeError::Sync(format!("refreshing the views: {e}")));
+        }
+        if let Ok(mut shared) = self.roll.lock() {
+            *shared = roll.0;
+        }
+        self.handle
+            .reevaluate_lanes()
+            .await
+            .map_err(|e| NodeError::Sync(e.to_string()))
+    }
+
+    /// Stops the network task and waits for it.
+    pub async fn stop(self) -> Result<(), NodeError> {
+        self.handle.shutdown().await;
+        match self.task.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(NodeError::Sync(e.to_string())),
+            Err(e) => Err(NodeError::Sync(e.to_string())),
+        }
+    }
+
+    /// One-shot: dials `peers`, takes in what they have until nothing more comes for `quiet`
+    /// (or `timeout` passes), then stops.
+    pub async fn sync_once(
+        self,
+        peers: &[String],
+        quiet: Duration,
+        timeout: Duration,
+    ) -> Result<SyncReport, NodeError> {
+        let mut events = self
+            .handle
+            .subscribe()
+            .await
+            .map_err(|e| NodeError::Sync(e.to_string()))?;
+        self.dial(peers).await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut connected: Vec<String> = Vec::new();
+        let mut new_ops = 0u64;
+        let mut complete = false;
+        loop {
+            let wait = if connected.is_empty() {
+                deadline.saturating_duration_since(tokio::time::Instant::now())
+            } else {
+                quiet.min(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            };
+            match tokio::time::timeout(wait, events.recv()).await {
+                Ok(Ok(NetEvent::Connected { peer, .. })) => {
+                    if !connected.contains(&peer.to_string()) {
+                        connected.push(peer.to_string());
+                    }
+                }
+                Ok(Ok(NetEvent::Stored { op_count, .. })) => {
+                    new_ops += op_count as u64;
+                    self.took_in().await?;
+                }
+                Ok(Ok(NetEvent::Misbehaved { reason, .. })) => {
+                    return Err(NodeError::Sync(format!("the peer misbehaved: {reason}")));
+                }
+                Ok(Ok(_)) => {}
+                // A slow reader lost some events: carry on.
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(_)) => break,
+                Err(_) => {
+                    complete = !connected.is_empty();
+                    break;
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+        }
+        self.stop().await?;
+        Ok(SyncReport {
+            peers: connected,
+            new_ops,
+            complete,
+        })
+    }
+}

@@ -1,0 +1,131 @@
+//! The node on the network: `moot serve` and `moot sync --peer`.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use moot_node::serve::NetOptions;
+use serde_json::json;
+
+use crate::cli::Global;
+use crate::node_cmd::{NodeResult as _, open, print};
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub fn serve(
+    global: &Global,
+    listen: &[String],
+    peers: &[String],
+    mdns: bool,
+) -> anyhow::Result<()> {
+    let mut session = open(global)?;
+    let hub = session.hub()?;
+    let signer = session.signer()?;
+    let node = Arc::new(session.node);
+    let options = NetOptions {
+        listen: listen.to_vec(),
+        peers: peers.to_vec(),
+        mdns,
+    };
+    let json = global.json;
+    runtime()?.block_on(async move {
+        let running = node.start_net(hub, &signer, &options).node()?;
+        let addrs = running
+            .handle
+            .listen_addrs()
+            .await
+            .map_err(|e| anyhow::anyhow!("listening: {e}"))?;
+        let addrs: Vec<String> = addrs
+            .iter()
+            .map(|a| format!("{a}/p2p/{}", running.node_id))
+            .collect();
+        let ready = json!({"node_id": running.node_id, "hub_id": hub.to_string(), "listen": addrs});
+        let text = format!(
+            "serving hub {hub} as node {}\nlistening on:\n  {}",
+            running.node_id,
+            addrs.join("\n  ")
+        );
+        print(global, ready, text)?;
+        let _ = std::io::stdout().flush();
+        running.dial(peers).await.node()?;
+        let mut events = running
+            .handle
+            .subscribe()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("listening for SIGTERM")?;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = term.recv() => break,
+                event = events.recv() => match event {
+                    Ok(moot_node::serve::NetEvent::Stored { peer, op_count }) => {
+                        if !json {
+                            eprintln!("moot: {op_count} ops from {peer}");
+                        }
+                        running.took_in().await.node()?;
+                    }
+                    Ok(moot_node::serve::NetEvent::Connected { peer, lanes, .. }) if !json => {
+                        eprintln!("moot: connected to {peer} ({lanes:?})");
+                    }
+                    Ok(moot_node::serve::NetEvent::Misbehaved { peer, reason }) => {
+                        eprintln!("moot: {peer} misbehaved and was disconnected: {reason}");
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => break,
+                },
+            }
+        }
+        running.stop().await.node()?;
+        if !json {
+            eprintln!("moot: stopped");
+        }
+        Ok(())
+    })
+}
+
+pub fn sync(global: &Global, peers: &[String], timeout: u64) -> anyhow::Result<()> {
+    let mut session = open(global)?;
+    let hub = session.hub()?;
+    let signer = session.signer()?;
+    let node = Arc::new(session.node);
+    let options = NetOptions {
+        listen: Vec::new(),
+        peers: peers.to_vec(),
+        mdns: false,
+    };
+    let report = runtime()?.block_on(async move {
+        let running = node.start_net(hub, &signer, &options).node()?;
+        running
+            .sync_once(
+                peers,
+                Duration::from_millis(1_500),
+                Duration::from_secs(timeout.max(1)),
+            )
+            .await
+            .node()
+    })?;
+    if report.peers.is_empty() {
+        anyhow::bail!("no peer could be reached within {timeout} s");
+    }
+    let text = format!(
+        "synced with {} peer(s): {} new ops{}",
+        report.peers.len(),
+        report.new_ops,
+        if report.complete {
+            ""
+        } else {
+            " (stopped at the timeout)"
+        }
+    );
+    print(global, serde_json::to_value(&report)?, text)
+}

@@ -1,0 +1,100 @@
+//! The node on the network through the binary, loopback only and mDNS off: `moot serve` in
+//! one data directory, `moot sync --peer` from another. A member just admitted gets the
+//! members lane once its device presents its certificate; a stranger gets the public lane
+//! only. SIGINT stops `serve` cleanly.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use crate::node::Data;
+
+fn field(value: &Value, name: &str) -> String {
+    value[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {name:?} in {value}"))
+        .to_string()
+}
+
+/// `moot serve` on 127.0.0.1 (mDNS off) → the child and its first listen address.
+fn serve(data: &Data) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args([
+            "--data",
+            &data.path(),
+            "--json",
+            "serve",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let addr = ready["listen"][0].as_str().unwrap().to_string();
+    assert!(addr.starts_with("/ip4/127.0.0.1/tcp/"), "{addr}");
+    (child, addr)
+}
+
+fn stop(mut child: Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "serve exited with {exit}");
+}
+
+#[test]
+fn serve_and_sync_on_loopback_obey_the_roll() {
+    let (hall, branch, stranger) = (Data::new(), Data::new(), Data::new());
+    hall.ok(&["init", "--name", "Fay"]);
+    hall.ok(&["hub", "create", "Riverside"]);
+    // The branch and the stranger know the hub from its genesis (a bundle, as a ticket would).
+    let genesis = hall.0.path().join("genesis.bundle").display().to_string();
+    hall.ok(&["bundle", "export", &genesis]);
+    let bob = field(&branch.ok(&["init", "--name", "Bob"]), "member_id");
+    branch.ok(&["bundle", "import", &genesis]);
+    stranger.ok(&["init", "--name", "Sly"]);
+    stranger.ok(&["bundle", "import", &genesis]);
+    hall.ok(&["member", "add", &bob, "--name", "Bob"]);
+    let xena = field(&hall.ok(&["key", "new", "--name", "Xena"]), "member_id");
+    hall.ok(&["member", "add", &xena, "--name", "Xena"]);
+    let (server, addr) = serve(&hall);
+    // The member: its device presents its certificate and receives the members lane (names).
+    let synced = branch.ok(&["sync", "--peer", &addr, "--timeout", "20"]);
+    assert_eq!(synced["peers"].as_array().unwrap().len(), 1);
+    let members = branch.ok(&["members"]);
+    let names: Vec<&str> = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"Xena"), "{members}");
+    // The stranger: the public lane only — the admissions, not the names written since
+    // (members-lane ops).
+    stranger.ok(&["sync", "--peer", &addr, "--timeout", "20"]);
+    let seen = stranger.ok(&["members"]);
+    assert_eq!(seen["members"].as_array().unwrap().len(), 3);
+    let names: Vec<&str> = seen["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert!(
+        !names.contains(&"Xena") && !names.contains(&"Bob"),
+        "{seen}"
+    );
+    stop(server);
+}
