@@ -86,11 +86,11 @@ impl OpStore for SharedOps {
     fn ops_from(&self, position: u64, max_ops: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         Ok(self
             .store()?
-            .load_from(&self.hub, position, max_ops)
+            .raw_from(&self.hub, position, max_ops)
             .map_err(store_error)?
             .into_iter()
-            .filter(|(_, _, verdict)| *verdict != REFUSED_ON_UPGRADE)
-            .map(|(at, op, _)| (at, op.bytes().to_vec()))
+            .filter(|(_, verdict, _)| *verdict != REFUSED_ON_UPGRADE)
+            .map(|(at, _, bytes)| (at, bytes))
             .collect())
     }
 

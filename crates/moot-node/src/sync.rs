@@ -38,12 +38,12 @@ impl OpStore for RedbOps<'_> {
     fn ops_from(&self, position: u64, max_ops: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         Ok(self
             .store
-            .load_from(&self.hub, position, max_ops)
+            .raw_from(&self.hub, position, max_ops)
             .map_err(store_error)?
             .into_iter()
             // Evidence of ops refused after an upgrade is kept, not passed on.
-            .filter(|(_, _, verdict)| *verdict != REFUSED_ON_UPGRADE)
-            .map(|(at, op, _)| (at, op.bytes().to_vec()))
+            .filter(|(_, verdict, _)| *verdict != REFUSED_ON_UPGRADE)
+            .map(|(at, _, bytes)| (at, bytes))
             .collect())
     }
 

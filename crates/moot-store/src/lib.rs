@@ -942,6 +942,17 @@ impl Store {
     }
 
     /// [`Store::ops_from`] with each op's verdict byte.
+    /// Up to `max_ops` ops of `hub` from `position` on, in position order, as (position,
+    /// verdict byte, exact bytes), not decoded: what a peer is sent.
+    pub fn raw_from(
+        &self,
+        hub: &HubId,
+        position: u64,
+        max_ops: usize,
+    ) -> Result<Vec<(u64, u8, Vec<u8>)>, StoreError> {
+        self.stored_from(hub, position, max_ops)
+    }
+
     fn stored_from(
         &self,
         hub: &HubId,
