@@ -286,6 +286,21 @@ pub enum HubCommand {
     },
     /// Show a hub: name, id, founder, member and steward counts.
     Show,
+    /// A ticket for the hub: what another node needs to join it (`moot serve` prints one with
+    /// its addresses).
+    Ticket {
+        /// An address this node is reachable at while serving (repeatable), with /p2p/NODE_ID.
+        #[arg(long, value_name = "MULTIADDR", required = true)]
+        addr: Vec<String>,
+    },
+    /// Join a hub with a ticket: record it, then sync with the node the ticket names.
+    Join {
+        /// The ticket (from `moot hub ticket` or `moot serve`).
+        ticket: String,
+        /// Give up the first sync after this many seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -46,9 +46,15 @@ pub fn serve(
             .iter()
             .map(|a| format!("{a}/p2p/{}", running.node_id))
             .collect();
-        let ready = json!({"node_id": running.node_id, "hub_id": hub.to_string(), "listen": addrs});
+        let ticket = moot_node::serve::make_ticket(&hub, &addrs).node()?;
+        let ready = json!({
+            "node_id": running.node_id,
+            "hub_id": hub.to_string(),
+            "listen": addrs,
+            "ticket": ticket,
+        });
         let text = format!(
-            "serving hub {hub} as node {}\nlistening on:\n  {}",
+            "serving hub {hub} as node {}\nlistening on:\n  {}\nticket (for `moot hub join`):\n  {ticket}",
             running.node_id,
             addrs.join("\n  ")
         );
@@ -128,4 +134,48 @@ pub fn sync(global: &Global, peers: &[String], timeout: u64) -> anyhow::Result<(
         }
     );
     print(global, serde_json::to_value(&report)?, text)
+}
+
+pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
+    let (hub, addrs) = moot_node::serve::parse_ticket(ticket)
+        .node()
+        .map_err(crate::bad_input)?;
+    let mut session = open(global)?;
+    let signer = session.signer()?;
+    let node = Arc::new(session.node);
+    node.prepare_join(&hub).node()?;
+    let options = NetOptions {
+        listen: Vec::new(),
+        peers: addrs.clone(),
+        mdns: false,
+    };
+    let joined = Arc::clone(&node);
+    let report = runtime()?.block_on(async move {
+        let running = joined.start_net(hub, &signer, &options).node()?;
+        running
+            .sync_once(
+                &addrs,
+                Duration::from_millis(1_500),
+                Duration::from_secs(timeout.max(1)),
+            )
+            .await
+            .node()
+    })?;
+    if report.peers.is_empty() {
+        anyhow::bail!(
+            "the hub is recorded, but no peer of the ticket could be reached within {timeout} s: \
+             try `moot sync --peer ADDR` when it can"
+        );
+    }
+    let name = node.name_from_genesis(&hub).node()?;
+    let text = format!(
+        "joined hub {} ({hub}): {} ops so far",
+        moot_text::escape(&name),
+        report.new_ops
+    );
+    print(
+        global,
+        json!({"hub_id": hub.to_string(), "name": name, "new_ops": report.new_ops}),
+        text,
+    )
 }

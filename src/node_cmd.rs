@@ -386,6 +386,18 @@ pub fn hubs(global: &Global) -> anyhow::Result<()> {
 
 pub fn hub(global: &Global, command: &HubCommand) -> anyhow::Result<()> {
     match command {
+        HubCommand::Ticket { addr } => {
+            let session = open(global)?;
+            let hub = session.hub()?;
+            let ticket = moot_node::serve::make_ticket(&hub, addr).node()?;
+            moot_node::serve::parse_ticket(&ticket).node()?;
+            print(
+                global,
+                json!({"hub_id": hub.to_string(), "ticket": ticket}),
+                ticket,
+            )
+        }
+        HubCommand::Join { ticket, timeout } => crate::net_cmd::join(global, ticket, *timeout),
         HubCommand::Create { name } => {
             let name = text_arg("hub name", name)?;
             let mut session = open(global)?;

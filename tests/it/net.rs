@@ -19,6 +19,12 @@ fn field(value: &Value, name: &str) -> String {
 
 /// `moot serve` on 127.0.0.1 (mDNS off) → the child and its first listen address.
 fn serve(data: &Data) -> (Child, String) {
+    let (child, ready) = serve_ready(data);
+    (child, ready["listen"][0].as_str().unwrap().to_string())
+}
+
+/// `moot serve` on 127.0.0.1 (mDNS off) → the child and its ready line.
+fn serve_ready(data: &Data) -> (Child, Value) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_moot"))
         .args([
             "--data",
@@ -41,7 +47,7 @@ fn serve(data: &Data) -> (Child, String) {
     let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
     let addr = ready["listen"][0].as_str().unwrap().to_string();
     assert!(addr.starts_with("/ip4/127.0.0.1/tcp/"), "{addr}");
-    (child, addr)
+    (child, ready)
 }
 
 fn stop(mut child: Child) {
@@ -96,5 +102,25 @@ fn serve_and_sync_on_loopback_obey_the_roll() {
         !names.contains(&"Xena") && !names.contains(&"Bob"),
         "{seen}"
     );
+    stop(server);
+}
+
+#[test]
+fn a_new_node_joins_with_the_ticket_serve_prints() {
+    let (hall, newcomer) = (Data::new(), Data::new());
+    hall.ok(&["init", "--name", "Fay"]);
+    let hub = field(&hall.ok(&["hub", "create", "Riverside"]), "hub_id");
+    let (server, ready) = serve_ready(&hall);
+    let ticket = field(&ready, "ticket");
+    newcomer.ok(&["init", "--name", "Nia"]);
+    let joined = newcomer.ok(&["hub", "join", &ticket, "--timeout", "20"]);
+    assert_eq!(joined["hub_id"], hub.as_str());
+    assert_eq!(joined["name"], "Riverside");
+    let hubs = newcomer.ok(&["hubs"]);
+    assert_eq!(hubs["hubs"][0]["name"], "Riverside");
+    assert_eq!(hubs["hubs"][0]["default"], true);
+    // A damaged ticket is bad input.
+    let (code, _, stderr) = newcomer.run(&["hub", "join", "moot1zz"]);
+    assert_eq!(code, 2, "{stderr}");
     stop(server);
 }

@@ -45,7 +45,7 @@ use keyfile::{KEYS_FILE, KeyEntry, KeyFile};
 
 /// The store file inside the data directory.
 pub const STORE_FILE: &str = "moot.redb";
-const DEFAULT_HUB: &str = "default_hub";
+pub(crate) const DEFAULT_HUB: &str = "default_hub";
 /// How long a command waits for another one using the same data directory.
 pub const LOCK_WAIT: Duration = Duration::from_secs(30);
 
@@ -598,7 +598,7 @@ struct RollStamp {
 
 /// Hub metadata kept in the store.
 #[derive(Serialize, Deserialize)]
-struct HubRecord {
+pub(crate) struct HubRecord {
     name: String,
 }
 

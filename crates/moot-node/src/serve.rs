@@ -343,3 +343,91 @@ impl Running {
         })
     }
 }
+
+/// What a ticket carries: the hub and where a node serving it listens.
+#[derive(Debug, Serialize, Deserialize)]
+struct Ticket {
+    hub: [u8; 32],
+    addrs: Vec<String>,
+}
+
+/// Longest ticket accepted, in characters.
+pub const MAX_TICKET_CHARS: usize = 4096;
+const TICKET_PREFIX: &str = "moot1";
+
+/// A ticket for `hub` at `addrs` (multiaddrs with `/p2p/NODE_ID`): what another node needs to
+/// join (`moot hub join`). Text: `moot1` and the hex of its postcard encoding.
+pub fn make_ticket(hub: &HubId, addrs: &[String]) -> Result<String, NodeError> {
+    let ticket = Ticket {
+        hub: hub.0,
+        addrs: addrs.to_vec(),
+    };
+    let bytes = postcard::to_allocvec(&ticket).map_err(|e| NodeError::Corrupt(e.to_string()))?;
+    Ok(format!("{TICKET_PREFIX}{}", hex::encode(bytes)))
+}
+
+/// The hub and addresses of a ticket.
+pub fn parse_ticket(text: &str) -> Result<(HubId, Vec<String>), NodeError> {
+    let bad = |reason: &str| NodeError::BadText {
+        what: "ticket",
+        reason: reason.to_string(),
+    };
+    let text = text.trim();
+    if text.len() > MAX_TICKET_CHARS {
+        return Err(bad("too long"));
+    }
+    let hex_part = text
+        .strip_prefix(TICKET_PREFIX)
+        .ok_or_else(|| bad("not a moot ticket (it starts with \"moot1\")"))?;
+    let bytes = hex::decode(hex_part).map_err(|_| bad("damaged (not hexadecimal)"))?;
+    let ticket: Ticket = postcard::from_bytes(&bytes).map_err(|_| bad("damaged"))?;
+    if ticket.addrs.is_empty() || ticket.addrs.len() > 16 {
+        return Err(bad("it names no address, or too many"));
+    }
+    parse_addrs(&ticket.addrs)?;
+    Ok((HubId(ticket.hub), ticket.addrs))
+}
+
+impl Node {
+    /// Before joining `hub`: records it (named "(joining)" until its genesis arrives) and makes
+    /// it the default hub on a node without one. Returns false if the hub was known already.
+    pub fn prepare_join(&self, hub: &HubId) -> Result<bool, NodeError> {
+        if self.store()?.hubs()?.iter().any(|(h, _)| h == hub) {
+            return Ok(false);
+        }
+        let record = crate::HubRecord {
+            name: "(joining)".into(),
+        };
+        let bytes =
+            postcard::to_allocvec(&record).map_err(|e| NodeError::Corrupt(e.to_string()))?;
+        let default = self.store()?.config(crate::DEFAULT_HUB)?.is_none();
+        let config: Vec<(&str, &[u8])> = if default {
+            vec![(crate::DEFAULT_HUB, &hub.0)]
+        } else {
+            Vec::new()
+        };
+        self.store()?.create_hub(hub, &bytes, &[], &config)?;
+        Ok(true)
+    }
+
+    /// After a join's first sync: names the hub from its genesis. Returns the name.
+    pub fn name_from_genesis(&self, hub: &HubId) -> Result<String, NodeError> {
+        let first = self.store()?.load_from(hub, 0, 1)?;
+        let name = first
+            .first()
+            .and_then(
+                |(_, op, _)| match moot_state::Body::decode(op.kind(), op.body()) {
+                    Ok(moot_state::Body::Found(found)) => Some(found.name),
+                    _ => None,
+                },
+            )
+            .ok_or_else(|| NodeError::Sync("the hub's genesis did not arrive".into()))?;
+        let record = crate::HubRecord {
+            name: crate::clean_text("hub name", &name)?,
+        };
+        let bytes =
+            postcard::to_allocvec(&record).map_err(|e| NodeError::Corrupt(e.to_string()))?;
+        self.store()?.create_hub(hub, &bytes, &[], &[])?;
+        Ok(record.name)
+    }
+}
