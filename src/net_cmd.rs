@@ -25,7 +25,18 @@ pub fn serve(
     peers: &[String],
     mdns: bool,
 ) -> anyhow::Result<()> {
-    let mut session = open(global)?;
+    let mut session = match open(global) {
+        Ok(session) => session,
+        Err(e)
+            if matches!(
+                e.downcast_ref::<moot_node::NodeError>(),
+                Some(moot_node::NodeError::NoNode { .. })
+            ) =>
+        {
+            return crate::node_cmd::first_run(global);
+        }
+        Err(e) => return Err(e),
+    };
     let hub = session.hub()?;
     let signer = session.signer()?;
     let node = Arc::new(session.node);

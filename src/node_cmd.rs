@@ -257,6 +257,35 @@ fn warn_unprotected(node: &Node, member: &PublicKey, own: bool) {
     );
 }
 
+/// `moot serve` on a data directory with no node yet: creates the node's keys (named after
+/// `$USER`, changeable later) and says how to found or join a hub.
+pub(crate) fn first_run(global: &Global) -> anyhow::Result<()> {
+    let name = std::env::var("USER")
+        .ok()
+        .map(|u| moot_text::normalize(&u))
+        .filter(|u| !u.is_empty() && u.len() <= 64)
+        .unwrap_or_else(|| "Moot node".to_string());
+    let mut session = open_for(global, Use::Make)?;
+    let identity = session
+        .node
+        .init(&name, session.passphrase.as_deref())
+        .node()?;
+    print(
+        global,
+        json!({
+            "member_id": identity.member_id,
+            "node_id": identity.node_id,
+            "next": ["moot hub create NAME", "moot hub join TICKET"],
+        }),
+        format!(
+            "created this node's keys (member id {}, node id {}).\nNext: found a hub with \
+             `moot hub create NAME`, or join one with `moot hub join TICKET` (a ticket from a \
+             node serving it); then run `moot serve` again.",
+            identity.member_id, identity.node_id
+        ),
+    )
+}
+
 pub fn init(global: &Global, name: &str) -> anyhow::Result<()> {
     let name = text_arg("name", name)?;
     let mut session = open_for(global, Use::Make)?;

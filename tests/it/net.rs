@@ -124,3 +124,16 @@ fn a_new_node_joins_with_the_ticket_serve_prints() {
     assert_eq!(code, 2, "{stderr}");
     stop(server);
 }
+
+#[test]
+fn the_first_serve_on_an_empty_data_directory_makes_keys_and_says_what_next() {
+    let fresh = Data::new();
+    let first = fresh.ok(&["serve", "--no-mdns"]);
+    assert_eq!(field(&first, "member_id").len(), 64);
+    assert!(first["next"].to_string().contains("moot hub join"));
+    assert_eq!(fresh.ok(&["id"])["member_id"], first["member_id"]);
+    // Keys, but no hub yet: refused, saying how to get one.
+    let (code, _, stderr) = fresh.run(&["serve", "--no-mdns"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("moot hub create"), "{stderr}");
+}

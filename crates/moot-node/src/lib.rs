@@ -185,7 +185,10 @@ pub enum NodeError {
         source: KeystoreError,
     },
     /// No hub given and no default hub.
-    #[error("no hub yet: create one with `moot hub create NAME` or join one")]
+    #[error(
+        "no hub yet: found one with `moot hub create NAME`, or join one with `moot hub join \
+         TICKET` (a ticket from a node that serves it)"
+    )]
     NoHub,
     /// Hubs, but none is the default and none was given.
     #[error(
