@@ -257,7 +257,7 @@ async fn a_guest_receives_no_members_lane_op_until_promoted() {
 }
 
 #[tokio::test]
-async fn a_peer_sending_garbage_is_disconnected_and_the_honest_pair_carries_on() {
+async fn peers_sending_garbage_or_forged_ops_are_disconnected_and_the_honest_pair_carries_on() {
     let sample = sample::poll_history(20);
     let (held_back, early) = sample.ballots.split_at(5);
     let history: Vec<Vec<u8>> = sample.setup.iter().chain(early).cloned().collect();
@@ -314,6 +314,25 @@ async fn a_peer_sending_garbage_is_disconnected_and_the_honest_pair_carries_on()
     );
     let stats = a.handle.stats().await.unwrap();
     assert_eq!(stats.disconnected_for_misbehaviour, 2);
+
+    // One that sends a well-formed frame holding a forged op (a ballot whose signature was
+    // altered): the op is refused, the peer reported and disconnected.
+    let mut forged = held_back[0].clone();
+    let at = forged.len() - 64;
+    forged[at] ^= 0x01;
+    let frame = moot_sync::wire::encode(&moot_sync::wire::Message::Ops {
+        ops: moot_sync::wire::Bounded::new(vec![moot_sync::wire::OpBytes(forged.clone())]).unwrap(),
+    })
+    .unwrap();
+    let forger = protocol::behaviour(Duration::from_secs(5));
+    assert!(
+        rogue_is_disconnected(668, forger, protocol::SyncRequest::Frame(frame), &a.addr).await,
+        "the forging peer was not disconnected"
+    );
+    let stats = a.handle.stats().await.unwrap();
+    assert_eq!(stats.disconnected_for_misbehaviour, 3);
+    let forged_id = moot_crypto::op::id_of_bytes(&forged);
+    assert!(!ids(&a).await.contains(&forged_id));
 
     // The honest pair is still connected and still syncing.
     let new = held_back.to_vec();
