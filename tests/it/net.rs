@@ -204,3 +204,64 @@ fn a_sync_killed_midway_resumes_and_converges() {
         hall.ok(&["members"])["members"].as_array().unwrap().len()
     );
 }
+
+/// Three nodes on loopback through the CLI: they join with a ticket, vote while apart (the hall
+/// not serving), heal by syncing through the hall, and after the returning officer's close all
+/// three show the same result.
+#[test]
+fn three_nodes_vote_apart_heal_and_show_the_same_result() {
+    let (hall, north, south) = (Data::new(), Data::new(), Data::new());
+    hall.ok(&["init", "--name", "Fay"]);
+    hall.ok(&["hub", "create", "Riverside"]);
+    let nell = field(&north.ok(&["init", "--name", "Nell"]), "member_id");
+    let sam = field(&south.ok(&["init", "--name", "Sam"]), "member_id");
+    hall.ok(&["member", "add", &nell, "--name", "Nell"]);
+    hall.ok(&["member", "add", &sam, "--name", "Sam"]);
+    let poll = field(
+        &hall.ok(&[
+            "poll",
+            "create",
+            "--assembly",
+            "activism",
+            "--question",
+            "Which campaign?",
+            "--option",
+            "Buses",
+            "--option",
+            "Bikes",
+        ]),
+        "poll_id",
+    );
+    hall.ok(&["poll", "open", &poll]);
+    let (server, ready) = serve_ready(&hall);
+    let ticket = field(&ready, "ticket");
+    for branch in [&north, &south] {
+        branch.ok(&["hub", "join", &ticket, "--timeout", "20"]);
+    }
+    stop(server);
+    // Apart: everyone votes on their own node.
+    north.ok(&["vote", &poll, "--score", "Buses=5", "--score", "Bikes=1"]);
+    south.ok(&["vote", &poll, "--score", "Buses=0", "--score", "Bikes=5"]);
+    hall.ok(&["vote", &poll, "--score", "Buses=4", "--score", "Bikes=2"]);
+    // Heal through the hall.
+    let (server, addr) = serve(&hall);
+    for branch in [&north, &south, &north] {
+        branch.ok(&["sync", "--peer", &addr, "--timeout", "20"]);
+    }
+    stop(server);
+    hall.ok(&["poll", "close", &poll]);
+    let (server, addr) = serve(&hall);
+    for branch in [&north, &south] {
+        branch.ok(&["sync", "--peer", &addr, "--timeout", "20"]);
+    }
+    stop(server);
+    let results: Vec<Value> = [&hall, &north, &south]
+        .iter()
+        .map(|d| d.ok(&["poll", "results", &poll]))
+        .collect();
+    assert_eq!(results[0]["counted"], 3);
+    assert_eq!(results[0]["stage"], "closed");
+    for r in &results[1..] {
+        assert_eq!(r, &results[0]);
+    }
+}
