@@ -268,7 +268,28 @@ impl Node {
             .iter()
             .map(|(id, bytes)| (id.0, bytes.as_slice()))
             .collect();
-        let excluded = document.apply(&batch);
+        let mut excluded = document.apply(&batch);
+        if start > 0 && !excluded.is_empty() {
+            // A snapshot does not keep its changes' op ids, and which of two forked changes
+            // stands depends on them: rebuild from the ops, as a node without the snapshot does.
+            let all = self.change_bytes(hub, &changes)?;
+            let (_, creator) = all
+                .first()
+                .ok_or_else(|| NodeError::Corrupt("document without a creator".into()))?;
+            document = Document::from_creator(creator)
+                .map_err(|e| NodeError::Corrupt(format!("document {doc}: {e}")))?;
+            let batch: Vec<(moot_doc::Key, &[u8])> = all
+                .iter()
+                .map(|(id, bytes)| (id.0, bytes.as_slice()))
+                .collect();
+            excluded = document.apply(&batch);
+            self.put_snapshot(hub, doc, &document, &changes)?;
+            return Ok(Materialised {
+                doc: document,
+                excluded,
+                changes,
+            });
+        }
         if changes.len() - start >= SNAPSHOT_EVERY || start == 0 {
             self.put_snapshot(hub, doc, &document, &changes)?;
         }
@@ -652,12 +673,24 @@ impl Node {
             let info = held_proposal(steps.replica, &proposal)?;
             let poll = if decision == Decision::Vote {
                 let mut options = vec![format!("Adopt: {}", short(&info.title, 150))];
-                for (i, a) in info
+                let open: Vec<_> = info
                     .amendments
                     .iter()
                     .filter(|a| a.status == AmendmentStatus::Open)
-                    .enumerate()
-                {
+                    .collect();
+                // "Adopt", one option per open amendment, "Reject": all must fit one ballot.
+                let room = moot_state::body::MAX_POLL_OPTIONS - 2;
+                if open.len() > room {
+                    return Err(NodeError::BadText {
+                        what: "vote",
+                        reason: format!(
+                            "{} open amendments do not fit one ballot (at most {room}): accept \
+                             or reject some first",
+                            open.len()
+                        ),
+                    });
+                }
+                for (i, a) in open.into_iter().enumerate() {
                     options.push(format!(
                         "Adopt with amendment {}: {}",
                         i + 1,
@@ -665,7 +698,6 @@ impl Node {
                     ));
                 }
                 options.push("Reject".to_string());
-                options.truncate(moot_state::body::MAX_POLL_OPTIONS);
                 let checked = crate::polls::check_poll_spec(crate::polls::PollSpec {
                     assembly: info.assembly.clone(),
                     question: short(&format!("Adopt the proposal \"{}\"?", info.title), 900),

@@ -52,6 +52,8 @@ impl SharedOps {
         if !admitted || roll.member_of(&signer.device.public()).is_some() {
             return Ok(());
         }
+        // Like every write: never with a device whose chain holds ops this node did not write.
+        self.node.check_own_device(&self.hub, signer, replica)?;
         let certify = moot_state::Body::CertifyDevice(moot_state::body::CertifyDevice {
             member,
             device: signer.device.public(),

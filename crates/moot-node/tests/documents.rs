@@ -1,0 +1,86 @@
+//! Documents on a node: a snapshot never changes which of two forked changes stands, and a vote
+//! on a proposal always keeps its "Reject" option.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use moot_crypto::{Lane, SecretKey};
+use moot_node::Node;
+use moot_state::body::{AssemblyRef, DocChange};
+use moot_state::{Body, Limits, Replica};
+
+/// A device writes two different changes with the same sequence number (a copied data
+/// directory); the node saw one, saved a snapshot, then the other: the text is the one a node
+/// rebuilding from the ops shows, whatever the snapshot.
+#[test]
+fn forked_changes_show_the_same_text_with_or_without_a_snapshot() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut node = Node::open(&temp.path().join("n")).unwrap();
+    let (member, device) = (SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32]));
+    node.init_with_keys("Fay", member, device.clone()).unwrap();
+    let fay = node.signer(None, None).unwrap();
+    let hub = node.create_hub("Riverside", &fay).unwrap();
+    let doc = node
+        .create_proposal(&hub, &fay, &AssemblyRef::Policy, "Sunday", "Open the hall.")
+        .unwrap();
+    // Two copies of the node's state, each writing its own next change with the same device.
+    let ops = node.store().unwrap().ops(&hub).unwrap();
+    let fork = |text: &str| {
+        let mut replica = Replica::new(hub, Limits::default());
+        for op in &ops {
+            replica.insert(op);
+        }
+        let changes = replica.doc_changes(&doc);
+        let creator = replica.op(&changes[0].op).unwrap();
+        let creator = moot_state::body::stored_change(creator.kind(), creator.body()).unwrap();
+        let mut document = moot_doc::Document::from_creator(&creator).unwrap();
+        document.apply(&[(doc.0, &creator)]);
+        let change = document
+            .edit(&device.public().to_bytes(), 0, 0, text)
+            .unwrap();
+        let body = Body::DocChange(DocChange { doc, change });
+        let id = replica
+            .write_in(&device, Lane::Members, &body, &[doc])
+            .unwrap();
+        replica.op_bytes(id.last().unwrap()).unwrap().to_vec()
+    };
+    let (a, b) = (fork("A: "), fork("B: "));
+    let mut replica = node.replica(&hub).unwrap();
+    node.ingest(&hub, &mut replica, &[a]).unwrap();
+    // The node shows the document: a snapshot holding the first change is saved.
+    node.proposal_view(&hub, &doc).unwrap();
+    let mut replica = node.replica(&hub).unwrap();
+    node.ingest(&hub, &mut replica, &[b]).unwrap();
+    let with_snapshot = node.proposal_view(&hub, &doc).unwrap();
+    // Without any snapshot: rebuilt from the ops.
+    node.store()
+        .unwrap()
+        .put_view(&hub, &format!("doc/{doc}"), b"")
+        .unwrap();
+    let rebuilt = node.proposal_view(&hub, &doc).unwrap();
+    assert_eq!(with_snapshot.text, rebuilt.text);
+    assert!(with_snapshot.flags.iter().any(|f| f.contains("left out")));
+}
+
+#[test]
+fn a_vote_with_too_many_amendments_for_one_ballot_is_refused_not_cut() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut node = Node::open(&temp.path().join("n")).unwrap();
+    node.init("Fay", None).unwrap();
+    let fay = node.signer(None, None).unwrap();
+    let hub = node.create_hub("Riverside", &fay).unwrap();
+    let words: Vec<String> = (0..63).map(|i| format!("w{i:02}x")).collect();
+    let doc = node
+        .create_proposal(&hub, &fay, &AssemblyRef::Policy, "Many", &words.join(" "))
+        .unwrap();
+    for w in &words {
+        node.amend(&hub, &fay, &doc, w, "y").unwrap();
+    }
+    let refused = node
+        .decide(&hub, &fay, &doc, moot_node::deliberation::Decision::Vote)
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("do not fit one ballot"),
+        "{refused}"
+    );
+    assert!(node.polls(&hub).unwrap().is_empty());
+}
