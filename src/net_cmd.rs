@@ -79,16 +79,31 @@ pub fn serve(
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("listening for SIGTERM")?;
+        // Ops arrive frame after frame: the views and lanes are brought up to date once they
+        // settle, not after every frame.
+        let mut settle: Option<tokio::time::Instant> = None;
         loop {
+            let settled = async {
+                match settle {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
                 _ = term.recv() => break,
+                _ = settled => {
+                    settle = None;
+                    running.took_in().await.node()?;
+                }
                 event = events.recv() => match event {
                     Ok(moot_node::serve::NetEvent::Stored { peer, op_count }) => {
                         if !json {
                             eprintln!("moot: {op_count} ops from {peer}");
                         }
-                        running.took_in().await.node()?;
+                        settle.get_or_insert(
+                            tokio::time::Instant::now() + moot_node::serve::SETTLE,
+                        );
                     }
                     Ok(moot_node::serve::NetEvent::Connected { peer, lanes, .. }) if !json => {
                         eprintln!("moot: connected to {peer} ({lanes:?})");
@@ -101,6 +116,9 @@ pub fn serve(
                     Err(_) => break,
                 },
             }
+        }
+        if settle.is_some() {
+            running.took_in().await.node()?;
         }
         running.stop().await.node()?;
         if !json {

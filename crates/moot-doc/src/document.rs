@@ -707,6 +707,13 @@ impl Document {
         }
     }
 
+    /// The Key of the accepted change with this (actor, seq), if this Document was given it:
+    /// the change a new one by `actor` follows.
+    pub fn key_of_seq(&self, actor: &[u8], seq: u64) -> Option<Key> {
+        let hash = self.by_seq.get(&(actor.to_vec(), seq))?;
+        self.key_of(hash)
+    }
+
     /// The Key of an accepted change, by hash, if this Document was given it.
     pub fn key_of(&self, hash: &[u8; 32]) -> Option<Key> {
         self.entries.get(hash).and_then(|e| e.key)

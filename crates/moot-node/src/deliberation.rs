@@ -434,7 +434,7 @@ impl Node {
         let actor = steps.device_key().to_bytes();
         let mut m = self.materialise(hub, steps.replica, proposal, true)?;
         let change = edit(&mut m.doc, &actor).map_err(doc_error)?;
-        let refs = self.change_refs(hub, &m, proposal, &change, &actor)?;
+        let refs = Self::change_refs(&m, proposal, &change, &actor)?;
         let id = steps.write(PollWrite {
             body: Body::DocChange(DocChange {
                 doc: *proposal,
@@ -453,8 +453,6 @@ impl Node {
     /// What a new change must name: the document, the ops carrying its automerge
     /// dependencies, and the author device's previous change to the document.
     fn change_refs(
-        &self,
-        hub: &HubId,
         m: &Materialised,
         doc: &OpId,
         change: &[u8],
@@ -471,15 +469,11 @@ impl Node {
             refs.push(OpId(key));
         }
         if info.seq > 1 {
-            // The device's previous change: the one with seq - 1 by this actor.
-            for (id, bytes) in self.change_bytes(hub, &m.changes)? {
-                if let Ok(other) = moot_doc::prescan(&bytes, &moot_doc::Limits::default())
-                    && other.actor == actor
-                    && other.seq + 1 == info.seq
-                {
-                    refs.push(id);
-                }
-            }
+            // The device's previous change to the document.
+            let key = m.doc.key_of_seq(actor, info.seq - 1).ok_or_else(|| {
+                NodeError::Corrupt("the device's previous change has no op".into())
+            })?;
+            refs.push(OpId(key));
         }
         refs.sort();
         refs.dedup();

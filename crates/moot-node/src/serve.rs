@@ -10,31 +10,17 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use moot_crypto::{HubId, OpId, PublicKey, SignedOp};
+use moot_crypto::{HubId, PublicKey};
 pub use moot_net::NetEvent;
 use moot_net::{Discovery, Multiaddr, NetConfig, NetHandle, NetNode};
 use moot_state::{Replica, Roll, Status};
-use moot_sync::{Lanes, OpStore, StoreError};
+use moot_sync::{Lanes, OpStore};
 use serde::{Deserialize, Serialize};
 
-use crate::{Node, NodeError, REFUSED_ON_UPGRADE, Signer};
+use crate::{Node, NodeError, Signer};
 
 /// A hub's ops in a node's store, owned (for the network task).
-pub struct SharedOps {
-    node: Arc<Node>,
-    hub: HubId,
-    end: u64,
-}
-
-fn store_error(e: impl std::fmt::Display) -> StoreError {
-    StoreError(e.to_string())
-}
-
-impl SharedOps {
-    fn store(&self) -> Result<&moot_store::Store, StoreError> {
-        self.node.store().map_err(store_error)
-    }
-}
+pub type SharedOps = crate::sync::NodeOps<Arc<Node>>;
 
 impl SharedOps {
     /// Writes this node's device certificate if its member is on the roll and the device is
@@ -53,13 +39,13 @@ impl SharedOps {
             return Ok(());
         }
         // Like every write: never with a device whose chain holds ops this node did not write.
-        self.node.check_own_device(&self.hub, signer, replica)?;
+        self.node().check_own_device(&self.hub(), signer, replica)?;
         let certify = moot_state::Body::CertifyDevice(moot_state::body::CertifyDevice {
             member,
             device: signer.device.public(),
             certificate: moot_state::body::Certificate::issue(
                 &signer.member,
-                &self.hub,
+                &self.hub(),
                 &signer.device.public(),
             ),
         });
@@ -73,55 +59,10 @@ impl SharedOps {
             }
         }
         // Recorded as this node's own writes (see `Node::check_own_device`), then stored.
-        self.node
-            .record_own(&self.hub, ops.iter().map(|op| op.get()))?;
+        self.node()
+            .record_own(&self.hub(), ops.iter().map(|op| op.get()))?;
         self.put_kept(&kept)
             .map_err(|e| NodeError::Sync(e.to_string()))
-    }
-}
-
-impl OpStore for SharedOps {
-    fn end(&self) -> u64 {
-        self.end
-    }
-
-    fn ops_from(&self, position: u64, max_ops: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        Ok(self
-            .store()?
-            .raw_from(&self.hub, position, max_ops)
-            .map_err(store_error)?
-            .into_iter()
-            .filter(|(_, verdict, _)| *verdict != REFUSED_ON_UPGRADE)
-            .map(|(at, _, bytes)| (at, bytes))
-            .collect())
-    }
-
-    fn op(&self, id: &OpId) -> Result<Option<Vec<u8>>, StoreError> {
-        self.store()?.op(&self.hub, id).map_err(store_error)
-    }
-
-    fn heads(&self) -> Result<Vec<moot_sync::wire::Head>, StoreError> {
-        Ok(self
-            .store()?
-            .heads(&self.hub)
-            .map_err(store_error)?
-            .into_iter()
-            .map(|h| moot_sync::wire::Head {
-                device: h.device.to_bytes(),
-                lane: h.lane,
-                seq: h.seq,
-                id: h.id,
-            })
-            .collect())
-    }
-
-    fn put_kept(&mut self, ops: &[(&SignedOp, moot_state::Verdict)]) -> Result<(), StoreError> {
-        let refs: Vec<(&SignedOp, u8)> = ops.iter().map(|(op, v)| (*op, v.to_byte())).collect();
-        self.store()?
-            .put_kept(&self.hub, &refs)
-            .map_err(store_error)?;
-        self.end += refs.len() as u64;
-        Ok(())
     }
 }
 
@@ -167,6 +108,9 @@ fn parse_addrs(addrs: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
         .collect()
 }
 
+/// How long after the last ops arrived the views and lanes are brought up to date.
+pub const SETTLE: Duration = Duration::from_millis(200);
+
 /// A running network node for one hub.
 pub struct Running {
     /// Talks to the network task.
@@ -191,12 +135,7 @@ impl Node {
     ) -> Result<Running, NodeError> {
         let listen = parse_addrs(&options.listen)?;
         let mut replica = self.replica(&hub)?;
-        let end = self.store()?.op_count(&hub)?;
-        let mut store = SharedOps {
-            node: Arc::clone(self),
-            hub,
-            end,
-        };
+        let mut store = SharedOps::new(Arc::clone(self), hub)?;
         store.certify_if_admitted(&mut replica, signer)?;
         let roll = Arc::new(Mutex::new(replica.roll()));
         let keypair = moot_net::keypair(&signer.device)
@@ -257,7 +196,7 @@ impl Running {
                 // A member just admitted (here, through what arrived) presents its device's
                 // certificate, so that its peers send it the members lane.
                 let certified = store.certify_if_admitted(replica, &signer);
-                let refreshed = store.node.refresh_view(&hub, replica);
+                let refreshed = store.node().refresh_view(&hub, replica);
                 (
                     replica.roll(),
                     refreshed.err().or(certified.err()).map(|e| e.to_string()),
@@ -305,11 +244,17 @@ impl Running {
         let mut connected: Vec<String> = Vec::new();
         let mut new_ops = 0u64;
         let mut complete = false;
+        // Ops arrive frame after frame: the views and lanes are brought up to date once they
+        // settle (`SETTLE`), not after every frame.
+        let mut unsettled = false;
         loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let wait = if connected.is_empty() {
-                deadline.saturating_duration_since(tokio::time::Instant::now())
+                left
+            } else if unsettled {
+                SETTLE.min(left)
             } else {
-                quiet.min(deadline.saturating_duration_since(tokio::time::Instant::now()))
+                quiet.min(left)
             };
             match tokio::time::timeout(wait, events.recv()).await {
                 Ok(Ok(NetEvent::Connected { peer, .. })) => {
@@ -319,7 +264,7 @@ impl Running {
                 }
                 Ok(Ok(NetEvent::Stored { op_count, .. })) => {
                     new_ops += op_count as u64;
-                    self.took_in().await?;
+                    unsettled = true;
                 }
                 Ok(Ok(NetEvent::Misbehaved { reason, .. })) => {
                     return Err(NodeError::Sync(format!("the peer misbehaved: {reason}")));
@@ -328,6 +273,11 @@ impl Running {
                 // A slow reader lost some events: carry on.
                 Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
                 Ok(Err(_)) => break,
+                Err(_) if unsettled => {
+                    // Settled: this may certify the device and change lanes, so more may come.
+                    self.took_in().await?;
+                    unsettled = false;
+                }
                 Err(_) => {
                     complete = !connected.is_empty();
                     break;
@@ -336,6 +286,9 @@ impl Running {
             if tokio::time::Instant::now() >= deadline {
                 break;
             }
+        }
+        if unsettled {
+            self.took_in().await?;
         }
         self.stop().await?;
         Ok(SyncReport {

@@ -3,6 +3,7 @@
 //! drives the same engine over libp2p). A sync records a merge report on each side.
 
 use std::collections::HashSet;
+use std::ops::Deref;
 
 use moot_crypto::{HubId, OpId, SignedOp};
 use moot_store::Store;
@@ -11,18 +12,33 @@ use moot_sync::{Config, Engine, Event, Lanes, OpStore, PeerId, Role, StoreError}
 use crate::merge::MergeReport;
 use crate::{Node, NodeError, REFUSED_ON_UPGRADE};
 
-/// A hub's ops in this node's redb store, as the sync engine sees them.
-pub struct RedbOps<'a> {
-    store: &'a Store,
+/// A hub's ops in a node's redb store, as the sync engine sees them: over `&Node` for an
+/// in-process sync, over `Arc<Node>` for the network task (`serve::SharedOps`).
+pub struct NodeOps<N> {
+    node: N,
     hub: HubId,
     end: u64,
 }
 
-impl<'a> RedbOps<'a> {
-    /// The store's ops of `hub`.
-    pub fn new(store: &'a Store, hub: HubId) -> Result<Self, NodeError> {
-        let end = store.op_count(&hub)?;
-        Ok(RedbOps { store, hub, end })
+impl<N: Deref<Target = Node>> NodeOps<N> {
+    /// The node's ops of `hub`.
+    pub fn new(node: N, hub: HubId) -> Result<Self, NodeError> {
+        let end = node.store()?.op_count(&hub)?;
+        Ok(NodeOps { node, hub, end })
+    }
+
+    /// The node.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// The hub.
+    pub fn hub(&self) -> HubId {
+        self.hub
+    }
+
+    fn store(&self) -> Result<&Store, StoreError> {
+        self.node.store().map_err(store_error)
     }
 }
 
@@ -30,14 +46,14 @@ fn store_error(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
-impl OpStore for RedbOps<'_> {
+impl<N: Deref<Target = Node>> OpStore for NodeOps<N> {
     fn end(&self) -> u64 {
         self.end
     }
 
     fn ops_from(&self, position: u64, max_ops: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         Ok(self
-            .store
+            .store()?
             .raw_from(&self.hub, position, max_ops)
             .map_err(store_error)?
             .into_iter()
@@ -48,12 +64,12 @@ impl OpStore for RedbOps<'_> {
     }
 
     fn op(&self, id: &OpId) -> Result<Option<Vec<u8>>, StoreError> {
-        self.store.op(&self.hub, id).map_err(store_error)
+        self.store()?.op(&self.hub, id).map_err(store_error)
     }
 
     fn heads(&self) -> Result<Vec<moot_sync::wire::Head>, StoreError> {
         Ok(self
-            .store
+            .store()?
             .heads(&self.hub)
             .map_err(store_error)?
             .into_iter()
@@ -68,7 +84,9 @@ impl OpStore for RedbOps<'_> {
 
     fn put_kept(&mut self, ops: &[(&SignedOp, moot_state::Verdict)]) -> Result<(), StoreError> {
         let refs: Vec<(&SignedOp, u8)> = ops.iter().map(|(op, v)| (*op, v.to_byte())).collect();
-        self.store.put_kept(&self.hub, &refs).map_err(store_error)?;
+        self.store()?
+            .put_kept(&self.hub, &refs)
+            .map_err(store_error)?;
         self.end += refs.len() as u64;
         Ok(())
     }
@@ -98,8 +116,8 @@ impl Node {
         );
         let (before_here, before_there) =
             (crate::merge::before(&here), crate::merge::before(&there));
-        let mut store_here = RedbOps::new(self.store()?, *hub)?;
-        let mut store_there = RedbOps::new(other.store()?, *hub)?;
+        let mut store_here = NodeOps::new(self, *hub)?;
+        let mut store_there = NodeOps::new(other, *hub)?;
         let config = Config {
             max_send_bytes_per_window: usize::MAX,
             max_receive_bytes_per_window: usize::MAX,

@@ -20,6 +20,24 @@ fn node(dir: &std::path::Path, name: &str, member: [u8; 32], device: [u8; 32]) -
     node
 }
 
+/// The hall's STAR poll in the Activism Society (every member), opened.
+fn open_poll(hall: &Node, fay: &moot_node::Signer, hub: &moot_crypto::HubId) -> moot_crypto::OpId {
+    let spec = PollSpec {
+        assembly: AssemblyRef::Activism,
+        question: "Which campaign?".into(),
+        options: vec!["Buses".into(), "Bikes".into()],
+        seats: 1,
+        officers: Vec::new(),
+        stations: Vec::new(),
+        quorum: None,
+        opens_at: None,
+        closes_at: None,
+    };
+    let poll = hall.create_poll(hub, fay, spec).unwrap();
+    hall.open_poll(hub, fay, &poll).unwrap();
+    poll
+}
+
 #[test]
 fn a_member_who_voted_at_two_branches_counts_once_and_is_flagged() {
     let temp = tempfile::tempdir().unwrap();
@@ -30,24 +48,7 @@ fn a_member_who_voted_at_two_branches_counts_once_and_is_flagged() {
     let mo = SecretKey::from_seed([7; 32]).public();
     hall.add_member(&hub, &fay, mo, "Mo", None, moot_node::AddAs::Member)
         .unwrap();
-    let poll = hall
-        .create_poll(
-            &hub,
-            &fay,
-            PollSpec {
-                assembly: AssemblyRef::Activism,
-                question: "Which campaign?".into(),
-                options: vec!["Buses".into(), "Bikes".into()],
-                seats: 1,
-                officers: Vec::new(),
-                stations: Vec::new(),
-                quorum: None,
-                opens_at: None,
-                closes_at: None,
-            },
-        )
-        .unwrap();
-    hall.open_poll(&hub, &fay, &poll).unwrap();
+    let poll = open_poll(&hall, &fay, &hub);
     let out = path("out.bundle");
     hall.export_bundle(&hub, Lanes::ALL, &out).unwrap();
     // Mo's key is on both branch laptops, each with its own device.
@@ -93,24 +94,7 @@ fn branches_syncing_with_the_hall_get_the_same_report_and_results() {
     let mo = SecretKey::from_seed([7; 32]).public();
     hall.add_member(&hub, &fay, mo, "Mo", None, moot_node::AddAs::Member)
         .unwrap();
-    let poll = hall
-        .create_poll(
-            &hub,
-            &fay,
-            PollSpec {
-                assembly: AssemblyRef::Activism,
-                question: "Which campaign?".into(),
-                options: vec!["Buses".into(), "Bikes".into()],
-                seats: 1,
-                officers: Vec::new(),
-                stations: Vec::new(),
-                quorum: None,
-                opens_at: None,
-                closes_at: None,
-            },
-        )
-        .unwrap();
-    hall.open_poll(&hub, &fay, &poll).unwrap();
+    let poll = open_poll(&hall, &fay, &hub);
     let out = path("out.bundle");
     hall.export_bundle(&hub, Lanes::ALL, &out).unwrap();
     let north = node(&path("north"), "Mo", [7; 32], [8; 32]);
@@ -175,24 +159,7 @@ fn roll_changes_an_open_did_not_see_are_reported_while_the_poll_is_open() {
     annex
         .add_member(&hub, &fay_annex, zed, "Zed", None, moot_node::AddAs::Member)
         .unwrap();
-    let poll = hall
-        .create_poll(
-            &hub,
-            &fay,
-            PollSpec {
-                assembly: AssemblyRef::Activism,
-                question: "Which campaign?".into(),
-                options: vec!["Buses".into(), "Bikes".into()],
-                seats: 1,
-                officers: Vec::new(),
-                stations: Vec::new(),
-                quorum: None,
-                opens_at: None,
-                closes_at: None,
-            },
-        )
-        .unwrap();
-    hall.open_poll(&hub, &fay, &poll).unwrap();
+    let poll = open_poll(&hall, &fay, &hub);
     let synced = hall.sync_with(&annex, &hub).unwrap();
     let changes = &synced.here.roll_changes_during_open_polls;
     assert!(!changes.is_empty());

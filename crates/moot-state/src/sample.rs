@@ -142,49 +142,103 @@ pub struct PollSample {
     pub poll: moot_crypto::OpId,
 }
 
-/// Builds a [`PollSample`] with `voters` voters and 5 options. Deterministic.
-pub fn poll_history(voters: usize) -> PollSample {
-    use crate::body::{AssemblyRef, Ballot, CreatePoll, OpenPoll};
+/// Writes `body` as `device` in `lane` naming `refs` and appends the bytes of every op written
+/// (checkpoints too) to `out` → the op's id.
+fn record(
+    replica: &mut Replica,
+    out: &mut Vec<Vec<u8>>,
+    device: &SecretKey,
+    lane: Lane,
+    body: &Body,
+    refs: &[moot_crypto::OpId],
+) -> Option<moot_crypto::OpId> {
+    let ids = replica.write_in(device, lane, body, refs).ok()?;
+    for id in &ids {
+        out.push(replica.op_bytes(id)?.to_vec());
+    }
+    ids.last().copied()
+}
+
+/// The start the poll, document and workload samples share: member 0 founds a hub named `name`
+/// and admits `members` more, each certifying its own device (genesis, then admission and
+/// certificate member after member).
+struct Founded {
+    hub: HubId,
+    replica: Replica,
+    founder_device: SecretKey,
+    /// (member key, device key) of members 1 to `members`.
+    members: Vec<(SecretKey, SecretKey)>,
+    ops: Vec<Vec<u8>>,
+}
+
+fn founded(name: &str, nonce: [u8; 16], members: usize) -> Founded {
     let founder = key(1, 0);
     let founder_device = key(2, 0);
-    let nonce = [9u8; 16];
     let hub = hub_id(&founder.public(), &nonce);
     let mut replica = Replica::new(hub, Limits::default());
-    let mut setup = Vec::with_capacity(2 * voters + 4);
-    let mut write =
-        |replica: &mut Replica, device: &SecretKey, body: &Body, refs: &[moot_crypto::OpId]| {
-            let lane = body.lane().unwrap_or(Lane::Members);
-            let ids = replica.write_in(device, lane, body, refs).ok()?;
-            for id in &ids {
-                setup.push(replica.op_bytes(id)?.to_vec());
-            }
-            ids.last().copied()
-        };
+    let mut ops = Vec::with_capacity(2 * members + 1);
     let found = Body::Found(Found {
-        name: "Sample poll hub".into(),
+        name: name.into(),
         founder: founder.public(),
         nonce,
         protocol: crate::body::PROTOCOL,
         device_certificate: Certificate::issue(&founder, &hub, &founder_device.public()),
     });
-    write(&mut replica, &founder_device, &found, &[]);
-    let mut devices = Vec::with_capacity(voters);
-    for n in 1..=voters {
-        let member = key(1, n);
-        let device = key(2, n);
+    record(
+        &mut replica,
+        &mut ops,
+        &founder_device,
+        Lane::Public,
+        &found,
+        &[],
+    );
+    let mut admitted = Vec::with_capacity(members);
+    for n in 1..=members {
+        let (member, device) = (key(1, n), key(2, n));
         let admit = Body::Admit(Admit {
             member: member.public(),
             standing: Standing::Member,
         });
-        write(&mut replica, &founder_device, &admit, &[]);
+        record(
+            &mut replica,
+            &mut ops,
+            &founder_device,
+            Lane::Public,
+            &admit,
+            &[],
+        );
         let certify = Body::CertifyDevice(CertifyDevice {
             member: member.public(),
             device: device.public(),
             certificate: Certificate::issue(&member, &hub, &device.public()),
         });
-        write(&mut replica, &device, &certify, &[]);
-        devices.push((member, device));
+        record(&mut replica, &mut ops, &device, Lane::Public, &certify, &[]);
+        admitted.push((member, device));
     }
+    Founded {
+        hub,
+        replica,
+        founder_device,
+        members: admitted,
+        ops,
+    }
+}
+
+/// Builds a [`PollSample`] with `voters` voters and 5 options. Deterministic.
+pub fn poll_history(voters: usize) -> PollSample {
+    use crate::body::{AssemblyRef, Ballot, CreatePoll, OpenPoll};
+    let Founded {
+        hub,
+        mut replica,
+        founder_device,
+        members: devices,
+        ops: mut setup,
+    } = founded("Sample poll hub", [9u8; 16], voters);
+    let mut write =
+        |replica: &mut Replica, device: &SecretKey, body: &Body, refs: &[moot_crypto::OpId]| {
+            let lane = body.lane().unwrap_or(Lane::Members);
+            record(replica, &mut setup, device, lane, body, refs)
+        };
     let options: Vec<String> = ["Buses", "Bikes", "Trams", "Trains", "Ferries"]
         .iter()
         .map(|s| (*s).to_string())
@@ -259,49 +313,23 @@ pub struct DocSample {
 /// Deterministic.
 pub fn doc_history(members: usize, proposals: usize, edits: usize) -> DocSample {
     use crate::body::{AssemblyRef, CreateProposal, DocChange};
-    let founder = key(1, 0);
-    let founder_device = key(2, 0);
-    let nonce = [11u8; 16];
-    let hub = hub_id(&founder.public(), &nonce);
-    let mut replica = Replica::new(hub, Limits::default());
-    let mut setup = Vec::new();
+    let Founded {
+        hub,
+        mut replica,
+        founder_device,
+        members: admitted,
+        ops: setup,
+    } = founded("Sample deliberation hub", [11u8; 16], members);
     let write = |replica: &mut Replica,
                  out: &mut Vec<Vec<u8>>,
                  device: &SecretKey,
                  body: &Body,
                  refs: &[moot_crypto::OpId]| {
         let lane = body.lane().unwrap_or(Lane::Members);
-        let ids = replica.write_in(device, lane, body, refs).ok()?;
-        for id in &ids {
-            out.push(replica.op_bytes(id)?.to_vec());
-        }
-        ids.last().copied()
+        record(replica, out, device, lane, body, refs)
     };
-    let found = Body::Found(Found {
-        name: "Sample deliberation hub".into(),
-        founder: founder.public(),
-        nonce,
-        protocol: crate::body::PROTOCOL,
-        device_certificate: Certificate::issue(&founder, &hub, &founder_device.public()),
-    });
-    write(&mut replica, &mut setup, &founder_device, &found, &[]);
     let mut devices = vec![founder_device.clone()];
-    for n in 1..=members {
-        let member = key(1, n);
-        let device = key(2, n);
-        let admit = Body::Admit(Admit {
-            member: member.public(),
-            standing: Standing::Member,
-        });
-        write(&mut replica, &mut setup, &founder_device, &admit, &[]);
-        let certify = Body::CertifyDevice(CertifyDevice {
-            member: member.public(),
-            device: device.public(),
-            certificate: Certificate::issue(&member, &hub, &device.public()),
-        });
-        write(&mut replica, &mut setup, &device, &certify, &[]);
-        devices.push(device);
-    }
+    devices.extend(admitted.into_iter().map(|(_, device)| device));
     let words = [
         "the ",
         "hall ",
@@ -534,62 +562,14 @@ pub fn workload(
         CreateProposal, DocChange, OpenPoll,
     };
     let mut rng = Mix(seed);
-    let founder = key(1, 0);
-    let founder_device = key(2, 0);
-    let nonce = [13u8; 16];
-    let hub = hub_id(&founder.public(), &nonce);
-    let mut replica = Replica::new(hub, Limits::default());
-    let mut ops = Vec::new();
-    let write = |replica: &mut Replica,
-                 ops: &mut Vec<Vec<u8>>,
-                 device: &SecretKey,
-                 lane: Lane,
-                 body: &Body,
-                 refs: &[moot_crypto::OpId]| {
-        let ids = replica.write_in(device, lane, body, refs).ok()?;
-        for id in &ids {
-            ops.push(replica.op_bytes(id)?.to_vec());
-        }
-        ids.last().copied()
-    };
-    let found = Body::Found(Found {
-        name: "Workload W".into(),
-        founder: founder.public(),
-        nonce,
-        protocol: crate::body::PROTOCOL,
-        device_certificate: Certificate::issue(&founder, &hub, &founder_device.public()),
-    });
-    write(
-        &mut replica,
-        &mut ops,
-        &founder_device,
-        Lane::Public,
-        &found,
-        &[],
-    );
-    let mut devices = Vec::with_capacity(voters);
-    for n in 1..=voters {
-        let (member, device) = (key(1, n), key(2, n));
-        let admit = Body::Admit(Admit {
-            member: member.public(),
-            standing: Standing::Member,
-        });
-        write(
-            &mut replica,
-            &mut ops,
-            &founder_device,
-            Lane::Public,
-            &admit,
-            &[],
-        );
-        let certify = Body::CertifyDevice(CertifyDevice {
-            member: member.public(),
-            device: device.public(),
-            certificate: Certificate::issue(&member, &hub, &device.public()),
-        });
-        write(&mut replica, &mut ops, &device, Lane::Public, &certify, &[]);
-        devices.push((member, device));
-    }
+    let Founded {
+        hub,
+        mut replica,
+        founder_device,
+        members: devices,
+        mut ops,
+    } = founded("Workload W", [13u8; 16], voters);
+    let write = record;
     let authors: Vec<&SecretKey> = devices.iter().take(20).map(|(_, d)| d).collect();
     let mut ids = Vec::new();
     for p in 0..proposals {
