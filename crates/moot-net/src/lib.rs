@@ -3,14 +3,24 @@
 //! that node's ops; and the sans-IO sync engine (`moot-sync`) runs on the network.
 //!
 //! - [`protocol`]: the sync protocol id, `/moot/sync/1`, and its framing.
-//! - [`node`]: [`NetNode`], the tokio driver of the engine over a libp2p swarm (TCP, Noise,
-//!   Yamux, identify, ping, optional mDNS), and [`NetHandle`] to talk to it.
+//! - [`node`]: [`NetNode`], the tokio driver of the engine over a libp2p swarm (TCP and QUIC,
+//!   Noise, Yamux, identify, ping, optional mDNS, relay client and server, DCUtR), kept
+//!   connected to the peers it was given, and [`NetHandle`] to talk to it.
+//! - [`backoff`]: the redial delays.
+//!
+//! Logs go through `tracing` (connections, dials, backoff, misbehaving peers at info/warn;
+//! frames and ops at debug); the binary decides where they go.
 
+pub mod backoff;
 pub mod node;
 pub mod protocol;
 
+pub use backoff::Backoff;
 pub use libp2p::{Multiaddr, PeerId as Libp2pPeerId};
-pub use node::{Discovery, LanesFor, NetConfig, NetError, NetEvent, NetHandle, NetNode, NetStats};
+pub use node::{
+    Discovery, LanesFor, NetConfig, NetError, NetEvent, NetHandle, NetNode, NetStats,
+    PROTOCOL_VERSION, RelayServer,
+};
 
 use libp2p_identity::{Keypair, PeerId, PublicKey as Libp2pPublicKey};
 use moot_crypto::{PublicKey, SecretKey};

@@ -16,21 +16,37 @@
 //! [`NetConfig::max_queued_frames`] frames queued per peer, after which the engine is not
 //! polled until that peer drains (a slow peer slows the others: the engine's frames are built
 //! lazily, round robin, so it cannot be asked for another peer's frame alone); connections
-//! limited in number ([`NetConfig`]); commands queued in a bounded channel.
+//! limited in number ([`NetConfig`]); commands queued in a bounded channel; at most
+//! [`MAX_TARGETS`] peers kept connected on purpose.
+//!
+//! # Transports and reachability
+//! TCP (Noise, Yamux) and QUIC (`/udp/PORT/quic-v1`, TLS 1.3 built in) side by side; a relay
+//! client on every node, so a listen address `/…/p2p/RELAY/p2p-circuit` makes the node
+//! reachable through a relay, and DCUtR to upgrade a relayed connection to a direct one where
+//! NAT allows; optionally a relay server ([`NetConfig::relay_server`]) for an always-on branch
+//! node.
+//!
+//! # Staying connected
+//! A peer dialed on purpose ([`NetHandle::dial`], [`NetConfig::bootstrap`]) is kept connected:
+//! a failed dial or a closed connection is followed by another dial after
+//! [`Backoff::delay`] (1 s doubling to 60 s, seeded jitter), reset once connected. A relay
+//! listen address whose reservation is lost is listened on again the same way.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::error::Error as StdError;
 use std::time::Duration;
 
+use libp2p::core::ConnectedPoint;
+use libp2p::core::transport::ListenerId;
 use libp2p::futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::swarm::{DialError, NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::{ConnectionId, DialError, NetworkBehaviour, SwarmEvent};
 use libp2p::{
-    Multiaddr, Swarm, SwarmBuilder, connection_limits, identify, identity::Keypair, mdns, noise,
-    ping, tcp, yamux,
+    Multiaddr, Swarm, SwarmBuilder, connection_limits, dcutr, identify, identity::Keypair, mdns,
+    noise, ping, relay, tcp, yamux,
 };
 use moot_crypto::PublicKey;
 use moot_state::Replica;
@@ -38,11 +54,17 @@ use moot_sync::{Engine, EngineError, Event, Lanes, OpStore, PeerId, Role, SyncEr
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::backoff::{self, Backoff};
 use crate::device_of;
 use crate::protocol::{self, Ack, Frame, SyncCodec, SyncRequest};
 
-/// The identify protocol version this node announces.
-const IDENTIFY_PROTOCOL: &str = "/moot/id/1";
+/// The protocol version this node announces in identify (`/ipfs/id/1.0.0`): Moot, network
+/// version 1. Bumped with an incompatible change to the set of protocols below.
+pub const PROTOCOL_VERSION: &str = "moot/1";
+/// Peers kept connected on purpose (explicit and bootstrap), at most.
+pub const MAX_TARGETS: usize = 256;
+/// Failures counted against a kept peer that misbehaved: its next dial waits the longest.
+const MISBEHAVED_FAILURES: u32 = 16;
 /// Callers waiting for listen addresses, at most (more get an empty answer at once).
 const MAX_LISTEN_WAITERS: usize = 64;
 
@@ -60,8 +82,24 @@ pub enum Discovery {
 /// How a [`NetNode`] runs. Plain data, built by the caller.
 #[derive(Debug, Clone)]
 pub struct NetConfig {
-    /// Addresses to listen on (e.g. `/ip4/127.0.0.1/tcp/0`). Default: none.
+    /// Addresses to listen on: TCP (`/ip4/127.0.0.1/tcp/0`), QUIC
+    /// (`/ip4/127.0.0.1/udp/0/quic-v1`), or through a relay
+    /// (`/ip4/…/tcp/PORT/p2p/RELAY/p2p-circuit`: the node books a reservation there and is
+    /// reachable as that address followed by `/p2p/<its id>`). Default: none.
     pub listen: Vec<Multiaddr>,
+    /// Peers dialed at start and kept connected, like those given to [`NetHandle::dial`]
+    /// (redialed with [`NetConfig::backoff`]). Default: none; no public bootstrap node is
+    /// built in.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Redial delays for peers kept connected and relay listen addresses.
+    pub backoff: Backoff,
+    /// Mixed with the node's peer id to seed the redial jitter. Default 0.
+    pub jitter_seed: u64,
+    /// Serve as a relay for other nodes (circuit relay v2), with these limits. Default: off.
+    pub relay_server: Option<RelayServer>,
+    /// Addresses this node announces as reachable from outside (a public address forwarded
+    /// to it). A relay server also announces every address it listens on. Default: none.
+    pub external: Vec<Multiaddr>,
     /// Local discovery. Default [`Discovery::Off`].
     pub discovery: Discovery,
     /// The sync engine's bounds and timings.
@@ -91,6 +129,11 @@ impl Default for NetConfig {
     fn default() -> Self {
         NetConfig {
             listen: Vec::new(),
+            bootstrap: Vec::new(),
+            backoff: Backoff::default(),
+            jitter_seed: 0,
+            relay_server: None,
+            external: Vec::new(),
             discovery: Discovery::Off,
             engine: moot_sync::Config::default(),
             max_connections: 64,
@@ -101,6 +144,38 @@ impl Default for NetConfig {
             max_queued_frames: 4,
             max_commands: 64,
             max_events: 1024,
+        }
+    }
+}
+
+/// The limits of a relay server ([`NetConfig::relay_server`]). A circuit that reaches a limit
+/// is closed; the two peers redial and resume with a fresh exchange of heads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayServer {
+    /// Reservations (peers reachable through this relay), at most. Default 128.
+    pub max_reservations: usize,
+    /// Reservations per peer, at most. Default 4.
+    pub max_reservations_per_peer: usize,
+    /// Circuits open at once, at most. Default 64.
+    pub max_circuits: usize,
+    /// Circuits per peer, at most. Default 8.
+    pub max_circuits_per_peer: usize,
+    /// A circuit's lifetime, at most. Default 30 min (libp2p's default, 2 min, would cut a long
+    /// first sync short).
+    pub max_circuit_duration: Duration,
+    /// Bytes relayed per circuit, at most. Default 64 MiB (libp2p's default is 128 KiB).
+    pub max_circuit_bytes: u64,
+}
+
+impl Default for RelayServer {
+    fn default() -> Self {
+        RelayServer {
+            max_reservations: 128,
+            max_reservations_per_peer: 4,
+            max_circuits: 64,
+            max_circuits_per_peer: 8,
+            max_circuit_duration: Duration::from_secs(30 * 60),
+            max_circuit_bytes: 64 << 20,
         }
     }
 }
@@ -146,6 +221,8 @@ pub struct NetStats {
     /// Peers disconnected because the engine reported them, or their stream broke the
     /// protocol (since start).
     pub disconnected_for_misbehaviour: u64,
+    /// Dials made again after a failure or a lost connection (since start).
+    pub redials: u64,
     /// The engine's counters.
     pub engine: moot_sync::Stats,
 }
@@ -164,6 +241,8 @@ pub enum NetEvent {
         device: PublicKey,
         /// The lanes it may receive.
         lanes: Lanes,
+        /// The connection goes through a relay (`/p2p-circuit`).
+        relayed: bool,
     },
     /// The session ended (the last connection closed).
     Disconnected {
@@ -194,6 +273,9 @@ struct Behaviour {
     ping: ping::Behaviour,
     sync: request_response::Behaviour<SyncCodec>,
     mdns: Toggle<mdns::tokio::Behaviour>,
+    relay_client: relay::client::Behaviour,
+    relay_server: Toggle<relay::Behaviour>,
+    dcutr: dcutr::Behaviour,
 }
 
 /// A work item for the node's task.
@@ -207,6 +289,31 @@ enum Command<S> {
     WithState(StateFn<S>),
     ReevaluateLanes,
     Shutdown,
+}
+
+/// A peer kept connected on purpose: dialed, and dialed again with backoff when lost.
+struct Target {
+    addr: Multiaddr,
+    /// From the address's `/p2p/` suffix, or learned on the first connection.
+    peer: Option<libp2p::PeerId>,
+    /// Failed attempts in a row.
+    failures: u32,
+    state: TargetState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TargetState {
+    Dialing(ConnectionId),
+    Connected,
+    Waiting(Instant),
+}
+
+/// A relay listen address, listened on again with backoff when its reservation is lost.
+struct RelayListen {
+    addr: Multiaddr,
+    listener: Option<ListenerId>,
+    failures: u32,
+    retry_at: Option<Instant>,
 }
 
 /// A connected peer's sync session.
@@ -263,6 +370,13 @@ pub struct NetNode<S> {
     listen_waiters: Vec<oneshot::Sender<Vec<Multiaddr>>>,
     disconnected_for_misbehaviour: u64,
     events: broadcast::Sender<NetEvent>,
+    targets: Vec<Target>,
+    relay_listens: Vec<RelayListen>,
+    backoff: Backoff,
+    jitter_seed: u64,
+    redials: u64,
+    relay_server: bool,
+    bootstrap: Vec<Multiaddr>,
 }
 
 /// Talks to a running [`NetNode`]. Cheap to clone; the node stops when every handle is
@@ -297,6 +411,16 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             .with_max_pending_incoming(Some(config.max_pending_incoming));
         let discovery = config.discovery;
         let request_timeout = config.request_timeout;
+        let relay_config = config.relay_server.map(|r| relay::Config {
+            max_reservations: r.max_reservations,
+            max_reservations_per_peer: r.max_reservations_per_peer,
+            max_circuits: r.max_circuits,
+            max_circuits_per_peer: r.max_circuits_per_peer,
+            max_circuit_duration: r.max_circuit_duration,
+            max_circuit_bytes: r.max_circuit_bytes,
+            // libp2p's rate limits on reservations and circuits per peer and per IP.
+            ..relay::Config::default()
+        });
         let mut swarm = SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()
             .with_tcp(
@@ -305,38 +429,64 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 yamux::Config::default,
             )
             .map_err(|e| transport(&e))?
+            .with_quic()
+            .with_relay_client(noise::Config::new, yamux::Config::default)
+            .map_err(|e| transport(&e))?
             .with_behaviour(
-                |key| -> Result<Behaviour, Box<dyn StdError + Send + Sync>> {
+                |key, relay_client| -> Result<Behaviour, Box<dyn StdError + Send + Sync>> {
+                    let me = key.public().to_peer_id();
                     let mdns = match discovery {
                         Discovery::Off => None,
-                        Discovery::Mdns => Some(mdns::tokio::Behaviour::new(
-                            mdns::Config::default(),
-                            key.public().to_peer_id(),
-                        )?),
+                        Discovery::Mdns => {
+                            Some(mdns::tokio::Behaviour::new(mdns::Config::default(), me)?)
+                        }
                     };
+                    let relay_server = relay_config.map(|config| {
+                        let mut server = relay::Behaviour::new(me, config);
+                        // Offered whether or not an external address is confirmed yet: the
+                        // operator asked for it.
+                        server.set_status(Some(relay::Status::Enable));
+                        server
+                    });
                     Ok(Behaviour {
                         limits: connection_limits::Behaviour::new(limits),
-                        identify: identify::Behaviour::new(identify::Config::new(
-                            IDENTIFY_PROTOCOL.into(),
-                            key.public(),
-                        )),
+                        identify: identify::Behaviour::new(
+                            identify::Config::new(PROTOCOL_VERSION.into(), key.public())
+                                .with_agent_version(format!("moot/{}", env!("CARGO_PKG_VERSION"))),
+                        ),
                         ping: ping::Behaviour::default(),
                         sync: protocol::behaviour(request_timeout),
                         mdns: Toggle::from(mdns),
+                        relay_client,
+                        relay_server: Toggle::from(relay_server),
+                        dcutr: dcutr::Behaviour::new(me),
                     })
                 },
             )
             .map_err(|e| transport(&e))?
             .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
             .build();
+        let mut relay_listens = Vec::new();
         for addr in &config.listen {
-            swarm
+            let listener = swarm
                 .listen_on(addr.clone())
                 .map_err(|e| NetError::Listen {
                     addr: addr.clone(),
                     reason: e.to_string(),
                 })?;
+            if is_relayed(addr) {
+                relay_listens.push(RelayListen {
+                    addr: addr.clone(),
+                    listener: Some(listener),
+                    failures: 0,
+                    retry_at: None,
+                });
+            }
         }
+        for addr in &config.external {
+            swarm.add_external_address(addr.clone());
+        }
+        let jitter_seed = config.jitter_seed ^ backoff::key_of(&swarm.local_peer_id().to_bytes());
         let (tx, rx) = mpsc::channel(config.max_commands.max(1));
         let node = NetNode {
             swarm,
@@ -353,6 +503,13 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             listen_waiters: Vec::new(),
             disconnected_for_misbehaviour: 0,
             events: broadcast::channel(config.max_events.max(1)).0,
+            targets: Vec::new(),
+            relay_listens,
+            backoff: config.backoff,
+            jitter_seed,
+            redials: 0,
+            relay_server: config.relay_server.is_some(),
+            bootstrap: config.bootstrap,
         };
         Ok((node, NetHandle { commands: tx }))
     }
@@ -365,22 +522,203 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
     /// Runs until [`NetHandle::shutdown`] or every handle is dropped, and gives back the
     /// replica and store. Stops with an error if the store fails.
     pub async fn run(mut self) -> Result<(Replica, S), NetError> {
+        tracing::info!(peer = %self.peer_id(), relay_server = self.relay_server, "node started");
+        for addr in std::mem::take(&mut self.bootstrap) {
+            if let Err(e) = self.add_target(addr.clone()) {
+                tracing::warn!(%addr, error = %e, "bootstrap address not dialed");
+            }
+        }
         loop {
             self.pump()?;
-            let deadline = self
-                .engine
-                .poll_timeout()
-                .map(|ms| self.start + Duration::from_millis(ms));
+            let deadline = [
+                self.engine
+                    .poll_timeout()
+                    .map(|ms| self.start + Duration::from_millis(ms)),
+                self.next_retry(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event)?,
                 command = self.commands.recv() => match command {
                     None | Some(Command::Shutdown) => break,
                     Some(command) => self.on_command(command),
                 },
-                () = sleep_until(deadline) => self.engine.handle_timeout(self.now_ms()),
+                () = sleep_until(deadline) => {
+                    self.engine.handle_timeout(self.now_ms());
+                    self.retry_due(Instant::now());
+                }
             }
         }
+        tracing::info!(peer = %self.peer_id(), "node stopped");
         Ok((self.replica, self.store))
+    }
+
+    /// Starts keeping `addr` connected: dials it now and again whenever it is lost. An error
+    /// if the first dial cannot even start (a malformed or unsupported address, this node's
+    /// own id) or too many peers are kept already; an address kept already is dialed again if
+    /// it is not connected.
+    fn add_target(&mut self, addr: Multiaddr) -> Result<(), NetError> {
+        let peer = match addr.iter().last() {
+            Some(Protocol::P2p(peer)) => Some(peer),
+            _ => None,
+        };
+        if peer == Some(*self.swarm.local_peer_id()) {
+            return Err(NetError::Dial(format!("{addr} is this node")));
+        }
+        if let Some(i) = self.targets.iter().position(|t| t.addr == addr) {
+            if matches!(self.targets[i].state, TargetState::Waiting(_)) {
+                self.targets[i].failures = 0;
+                self.dial_target(i);
+            }
+            return Ok(());
+        }
+        if self.targets.len() >= MAX_TARGETS {
+            return Err(NetError::Dial(format!(
+                "already keeping {MAX_TARGETS} peers connected"
+            )));
+        }
+        let opts = target_dial_opts(&addr, peer);
+        let connection = opts.connection_id();
+        let state = match self.swarm.dial(opts) {
+            Ok(()) => TargetState::Dialing(connection),
+            // Connected, or being dialed (by mDNS, or through another address).
+            Err(DialError::DialPeerConditionFalse(_)) => match peer {
+                Some(p) if self.swarm.is_connected(&p) => TargetState::Connected,
+                _ => TargetState::Waiting(Instant::now() + self.delay(&addr, 0)),
+            },
+            Err(e) => return Err(NetError::Dial(e.to_string())),
+        };
+        tracing::debug!(%addr, "keeping peer connected");
+        self.targets.push(Target {
+            addr,
+            peer,
+            failures: 0,
+            state,
+        });
+        Ok(())
+    }
+
+    fn delay(&self, addr: &Multiaddr, failures: u32) -> Duration {
+        self.backoff
+            .delay(failures, self.jitter_seed, backoff::key_of(&addr.to_vec()))
+    }
+
+    /// Dials target `i` now; on an error that stops the dial at once, waits again.
+    fn dial_target(&mut self, i: usize) {
+        let Some(target) = self.targets.get(i) else {
+            return;
+        };
+        let (addr, peer) = (target.addr.clone(), target.peer);
+        let opts = target_dial_opts(&addr, peer);
+        let connection = opts.connection_id();
+        let state = match self.swarm.dial(opts) {
+            Ok(()) => TargetState::Dialing(connection),
+            Err(DialError::DialPeerConditionFalse(_))
+                if peer.is_some_and(|p| self.swarm.is_connected(&p)) =>
+            {
+                TargetState::Connected
+            }
+            Err(e) => {
+                let failures = self.targets[i].failures;
+                let delay = self.delay(&addr, failures);
+                tracing::info!(%addr, error = %e, retry_in = ?delay, "dial not started");
+                self.targets[i].failures = failures.saturating_add(1);
+                TargetState::Waiting(Instant::now() + delay)
+            }
+        };
+        self.targets[i].state = state;
+    }
+
+    /// When the next redial or relay listen is due.
+    fn next_retry(&self) -> Option<Instant> {
+        let targets = self.targets.iter().filter_map(|t| match t.state {
+            TargetState::Waiting(at) => Some(at),
+            _ => None,
+        });
+        let listens = self.relay_listens.iter().filter_map(|l| l.retry_at);
+        targets.chain(listens).min()
+    }
+
+    /// Redials the targets and listens again on the relay addresses that are due.
+    fn retry_due(&mut self, now: Instant) {
+        for i in 0..self.targets.len() {
+            if matches!(self.targets[i].state, TargetState::Waiting(at) if at <= now) {
+                self.redials += 1;
+                tracing::debug!(addr = %self.targets[i].addr, "redialing");
+                self.dial_target(i);
+            }
+        }
+        for i in 0..self.relay_listens.len() {
+            let listen = &mut self.relay_listens[i];
+            if listen.retry_at.is_some_and(|at| at <= now) {
+                listen.retry_at = None;
+                let addr = listen.addr.clone();
+                match self.swarm.listen_on(addr.clone()) {
+                    Ok(id) => self.relay_listens[i].listener = Some(id),
+                    Err(e) => {
+                        let failures = self.relay_listens[i].failures;
+                        let delay = self.delay(&addr, failures);
+                        tracing::info!(%addr, error = %e, retry_in = ?delay, "relay listen failed");
+                        let listen = &mut self.relay_listens[i];
+                        listen.failures = failures.saturating_add(1);
+                        listen.retry_at = Some(now + delay);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A dial of ours failed: the target it was for waits before the next.
+    fn on_dial_failed(&mut self, connection: ConnectionId, peer: Option<libp2p::PeerId>) {
+        let now = Instant::now();
+        for i in 0..self.targets.len() {
+            if self.targets[i].state != TargetState::Dialing(connection) {
+                continue;
+            }
+            // Connected meanwhile (it dialed us, or another address won).
+            if let Some(p) = self.targets[i].peer.or(peer)
+                && self.swarm.is_connected(&p)
+            {
+                self.targets[i].state = TargetState::Connected;
+                continue;
+            }
+            let failures = self.targets[i].failures;
+            let delay = self.delay(&self.targets[i].addr, failures);
+            tracing::info!(addr = %self.targets[i].addr, failures = failures + 1, retry_in = ?delay, "dial failed; backing off");
+            let target = &mut self.targets[i];
+            target.failures = failures.saturating_add(1);
+            target.state = TargetState::Waiting(now + delay);
+        }
+    }
+
+    /// A connection to `peer` is up (`connection` may be one of our dials).
+    fn on_target_connected(&mut self, peer: libp2p::PeerId, connection: ConnectionId) {
+        for target in &mut self.targets {
+            let ours = target.state == TargetState::Dialing(connection);
+            if ours && target.peer.is_none() {
+                target.peer = Some(peer);
+            }
+            if ours || target.peer == Some(peer) {
+                target.state = TargetState::Connected;
+                target.failures = 0;
+            }
+        }
+    }
+
+    /// The last connection to `peer` closed: targets for it wait, then redial.
+    fn on_target_lost(&mut self, peer: libp2p::PeerId) {
+        let now = Instant::now();
+        for i in 0..self.targets.len() {
+            if self.targets[i].peer == Some(peer) && self.targets[i].state == TargetState::Connected
+            {
+                let failures = self.targets[i].failures;
+                let delay = self.delay(&self.targets[i].addr, failures);
+                tracing::debug!(addr = %self.targets[i].addr, retry_in = ?delay, "kept peer lost; redialing later");
+                self.targets[i].state = TargetState::Waiting(now + delay);
+            }
+        }
     }
 
     fn now_ms(&self) -> u64 {
@@ -395,6 +733,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 if link.in_flight.is_none()
                     && let Some(frame) = link.queue.pop_front()
                 {
+                    tracing::debug!(peer = %link.peer, bytes = frame.len(), "frame sent");
                     let sync = &mut self.swarm.behaviour_mut().sync;
                     link.in_flight = Some(sync.send_request(&link.peer, SyncRequest::Frame(frame)));
                 }
@@ -426,6 +765,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 }
                 Event::Stored { peer, op_count } => {
                     if let Some(link) = self.links.get(&peer) {
+                        tracing::debug!(peer = %link.peer, op_count, "ops stored");
                         self.emit(NetEvent::Stored {
                             peer: link.peer,
                             op_count,
@@ -442,7 +782,14 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
     /// last connection is closed).
     fn drop_peer(&mut self, peer: libp2p::PeerId, reason: String) {
         if self.swarm.disconnect_peer_id(peer).is_ok() {
+            tracing::warn!(%peer, %reason, "peer misbehaved; disconnected");
             self.disconnected_for_misbehaviour += 1;
+            // A kept peer that misbehaved is redialed only after the longest delay.
+            for target in &mut self.targets {
+                if target.peer == Some(peer) {
+                    target.failures = target.failures.max(MISBEHAVED_FAILURES);
+                }
+            }
             self.emit(NetEvent::Misbehaved { peer, reason });
         }
     }
@@ -453,6 +800,23 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) -> Result<(), NetError> {
+        if let SwarmEvent::ConnectionEstablished {
+            peer_id,
+            connection_id,
+            endpoint,
+            num_established,
+            ..
+        } = &event
+        {
+            tracing::info!(
+                peer = %peer_id,
+                addr = %endpoint_addr(endpoint),
+                dialer = endpoint.is_dialer(),
+                connections = num_established.get(),
+                "connection up"
+            );
+            self.on_target_connected(*peer_id, *connection_id);
+        }
         match event {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -462,8 +826,13 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             } if num_established.get() == 1 => {
                 let Ok(device) = device_of(&peer_id) else {
                     // Not an Ed25519 identity: not a Moot device.
+                    tracing::info!(peer = %peer_id, "not an Ed25519 identity; disconnected");
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                     return Ok(());
+                };
+                let relayed = match &endpoint {
+                    ConnectedPoint::Dialer { address, .. } => is_relayed(address),
+                    ConnectedPoint::Listener { local_addr, .. } => is_relayed(local_addr),
                 };
                 let role = if endpoint.is_dialer() {
                     Role::Dialer
@@ -484,10 +853,12 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                         queue: VecDeque::new(),
                     },
                 );
+                tracing::debug!(peer = %peer_id, ?role, ?lanes, relayed, "sync session started");
                 self.emit(NetEvent::Connected {
                     peer: peer_id,
                     device,
                     lanes,
+                    relayed,
                 });
             }
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
@@ -511,22 +882,119 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                num_established,
+                cause,
+                endpoint,
                 ..
             } => {
-                if let Some(id) = self.ids.remove(&peer_id) {
-                    self.links.remove(&id);
-                    self.engine.disconnect(id, &mut self.replica);
-                    self.emit(NetEvent::Disconnected { peer: peer_id });
+                tracing::info!(
+                    peer = %peer_id,
+                    addr = %endpoint_addr(&endpoint),
+                    cause = %cause.as_ref().map_or("closed".to_string(), |e| e.to_string()),
+                    connections = num_established,
+                    "connection down"
+                );
+                if num_established == 0 {
+                    if let Some(id) = self.ids.remove(&peer_id) {
+                        self.links.remove(&id);
+                        self.engine.disconnect(id, &mut self.replica);
+                        tracing::debug!(peer = %peer_id, "sync session ended");
+                        self.emit(NetEvent::Disconnected { peer: peer_id });
+                    }
+                    self.on_target_lost(peer_id);
                 }
             }
-            SwarmEvent::NewListenAddr { .. } => {
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+            } => {
+                tracing::debug!(peer = ?peer_id, %error, "dial failed");
+                self.on_dial_failed(connection_id, peer_id);
+            }
+            SwarmEvent::IncomingConnectionError {
+                send_back_addr,
+                error,
+                ..
+            } => {
+                tracing::debug!(from = %send_back_addr, %error, "incoming connection failed");
+            }
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
+                tracing::info!(%address, "listening");
+                if let Some(listen) = self
+                    .relay_listens
+                    .iter_mut()
+                    .find(|l| l.listener == Some(listener_id))
+                {
+                    listen.failures = 0;
+                }
+                // A relay server tells the peers it relays for where it can be reached.
+                if self.relay_server && !is_relayed(&address) {
+                    self.swarm.add_external_address(address);
+                }
                 let addrs: Vec<Multiaddr> = self.swarm.listeners().cloned().collect();
                 for waiter in self.listen_waiters.drain(..) {
                     let _ = waiter.send(addrs.clone());
                 }
             }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                tracing::info!(%address, "no longer listening");
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                addresses,
+                reason,
+            } => {
+                tracing::info!(?addresses, ?reason, "listener closed");
+                let now = Instant::now();
+                if let Some(i) = self
+                    .relay_listens
+                    .iter()
+                    .position(|l| l.listener == Some(listener_id))
+                {
+                    let failures = self.relay_listens[i].failures;
+                    let delay = self.delay(&self.relay_listens[i].addr, failures);
+                    tracing::info!(addr = %self.relay_listens[i].addr, retry_in = ?delay, "relay reservation lost; listening again later");
+                    let listen = &mut self.relay_listens[i];
+                    listen.listener = None;
+                    listen.failures = failures.saturating_add(1);
+                    listen.retry_at = Some(now + delay);
+                }
+            }
+            SwarmEvent::ListenerError { listener_id, error } => {
+                tracing::info!(?listener_id, %error, "listener error");
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync_event(event)?,
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                tracing::debug!(
+                    peer = %peer_id,
+                    protocol_version = %info.protocol_version,
+                    agent = %info.agent_version,
+                    observed = %info.observed_addr,
+                    "identified"
+                );
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(event)) => {
+                tracing::info!(?event, "relay client");
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::RelayServer(event)) => {
+                tracing::debug!(?event, "relay server");
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(event)) => match event.result {
+                Ok(_) => {
+                    tracing::info!(peer = %event.remote_peer_id, "direct connection through hole punching")
+                }
+                Err(e) => {
+                    tracing::info!(peer = %event.remote_peer_id, error = %e, "hole punching failed; staying relayed")
+                }
+            },
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
                     let opts = DialOpts::peer_id(peer)
@@ -556,6 +1024,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 ..
             } => match request {
                 SyncRequest::Frame(frame) => {
+                    tracing::debug!(%peer, bytes = frame.len(), "frame received");
                     if let Some(&id) = self.ids.get(&peer) {
                         let now_ms = self.now_ms();
                         self.engine.handle_frame(
@@ -587,7 +1056,10 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 }
             }
             request_response::Event::OutboundFailure {
-                peer, request_id, ..
+                peer,
+                request_id,
+                error,
+                ..
             } => {
                 // The frame may be lost, and the next ones would arrive out of order: end the
                 // session (it restarts, with a fresh exchange of heads, on the next connection).
@@ -595,6 +1067,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     && link.in_flight == Some(request_id)
                 {
                     link.in_flight = None;
+                    tracing::info!(%peer, %error, "frame not delivered; closing the session");
                     let _ = self.swarm.disconnect_peer_id(peer);
                 }
             }
@@ -620,23 +1093,13 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             }
             Command::Dial(addr, reply) => {
                 // A known peer already connected (or being dialed) is not dialed again.
-                let opts = match addr.iter().last() {
-                    Some(Protocol::P2p(peer)) => DialOpts::peer_id(peer)
-                        .condition(PeerCondition::DisconnectedAndNotDialing)
-                        .addresses(vec![addr])
-                        .build(),
-                    _ => DialOpts::unknown_peer_id().address(addr).build(),
-                };
-                let result = match self.swarm.dial(opts) {
-                    Ok(()) | Err(DialError::DialPeerConditionFalse(_)) => Ok(()),
-                    Err(e) => Err(NetError::Dial(e.to_string())),
-                };
-                let _ = reply.send(result);
+                let _ = reply.send(self.add_target(addr));
             }
             Command::Stats(reply) => {
                 let _ = reply.send(NetStats {
                     peers: self.links.values().map(|l| l.peer).collect(),
                     disconnected_for_misbehaviour: self.disconnected_for_misbehaviour,
+                    redials: self.redials,
                     engine: self.engine.stats(),
                 });
             }
@@ -656,6 +1119,31 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             Command::Shutdown => {}
         }
     }
+}
+
+/// How to dial a kept peer: by peer id when known (never a second connection to a peer
+/// connected or being dialed), else by address alone.
+fn target_dial_opts(addr: &Multiaddr, peer: Option<libp2p::PeerId>) -> DialOpts {
+    match peer {
+        Some(peer) => DialOpts::peer_id(peer)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .addresses(vec![addr.clone()])
+            .build(),
+        None => DialOpts::unknown_peer_id().address(addr.clone()).build(),
+    }
+}
+
+/// The remote address of a connection.
+fn endpoint_addr(endpoint: &ConnectedPoint) -> &Multiaddr {
+    match endpoint {
+        ConnectedPoint::Dialer { address, .. } => address,
+        ConnectedPoint::Listener { send_back_addr, .. } => send_back_addr,
+    }
+}
+
+/// The address goes through a relay.
+fn is_relayed(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -683,9 +1171,11 @@ impl<S: OpStore + Send + 'static> NetHandle<S> {
         self.ask(Command::ListenAddrs).await
     }
 
-    /// Starts dialing `addr`. If it ends in `/p2p/<peer id>` and that peer is connected or
-    /// being dialed already, nothing is done. The sync session starts when the connection is
-    /// up.
+    /// Starts dialing `addr`, and keeps it connected from then on: a failed dial or a lost
+    /// connection is followed by another dial with backoff ([`NetConfig::backoff`]). If it
+    /// ends in `/p2p/<peer id>` and that peer is connected or being dialed already, no second
+    /// connection is made. The sync session starts when the connection is up. An error if the
+    /// dial cannot start at all (a malformed or unsupported address, this node's own id).
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), NetError> {
         self.ask(|tx| Command::Dial(addr, tx)).await?
     }
