@@ -100,15 +100,29 @@ pub enum Command {
     Merges,
     /// Run the node: listen, dial peers, sync continuously until stopped (Ctrl-C, SIGTERM).
     Serve {
-        /// Address to listen on (repeatable), e.g. /ip4/0.0.0.0/tcp/4242.
-        #[arg(long, value_name = "MULTIADDR", default_value = "/ip4/0.0.0.0/tcp/0")]
+        /// Address to listen on (repeatable): TCP /ip4/0.0.0.0/tcp/4242, QUIC
+        /// /ip4/0.0.0.0/udp/4242/quic-v1, or through a relay /ip4/…/tcp/PORT/p2p/RELAY/p2p-circuit.
+        #[arg(
+            long,
+            value_name = "MULTIADDR",
+            default_values = ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"]
+        )]
         listen: Vec<String>,
-        /// A peer to dial (repeatable), e.g. /ip4/192.168.1.20/tcp/4242.
+        /// A peer to dial and keep connected (repeatable; redialed with backoff when lost): this
+        /// is also how bootstrap addresses are given, e.g. /ip4/192.168.1.20/tcp/4242/p2p/12D3….
         #[arg(long, value_name = "MULTIADDR")]
         peer: Vec<String>,
         /// No mDNS discovery on the LAN (tests and CI must use this).
         #[arg(long, env = "MOOT_NO_MDNS")]
         no_mdns: bool,
+        /// Also relay for other nodes (circuit relay v2), e.g. an always-on branch node that
+        /// nodes behind NAT listen through.
+        #[arg(long)]
+        relay: bool,
+        /// An address this node is reachable at from outside (repeatable), e.g. a public
+        /// address forwarded to it; announced to peers.
+        #[arg(long, value_name = "MULTIADDR")]
+        external: Vec<String>,
     },
     /// Sync once with peers: connect, take in what they have, report, exit.
     Sync {

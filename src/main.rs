@@ -5,6 +5,7 @@
 mod bundle_cmd;
 mod cli;
 mod delib_cmd;
+mod logs;
 mod net_cmd;
 mod node_cmd;
 mod out;
@@ -283,7 +284,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             peer,
             no_mdns,
-        } => net_cmd::serve(global, listen, peer, !*no_mdns),
+            relay,
+            external,
+        } => net_cmd::serve(global, listen, peer, !*no_mdns, *relay, external),
         Command::Sync { peer, timeout } => net_cmd::sync(global, peer, *timeout),
         Command::Vote { poll_id, scores } => poll_cmd::vote(global, poll_id, scores),
     }

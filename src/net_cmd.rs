@@ -24,6 +24,8 @@ pub fn serve(
     listen: &[String],
     peers: &[String],
     mdns: bool,
+    relay: bool,
+    external: &[String],
 ) -> anyhow::Result<()> {
     let mut session = match open(global) {
         Ok(session) => session,
@@ -44,8 +46,10 @@ pub fn serve(
         listen: listen.to_vec(),
         peers: peers.to_vec(),
         mdns,
+        relay,
+        external: external.to_vec(),
     };
-    let json = global.json;
+    crate::logs::init(global.json);
     runtime()?.block_on(async move {
         let running = node.start_net(hub, &signer, &options).node()?;
         let addrs = running
@@ -53,10 +57,7 @@ pub fn serve(
             .listen_addrs()
             .await
             .map_err(|e| anyhow::anyhow!("listening: {e}"))?;
-        let addrs: Vec<String> = addrs
-            .iter()
-            .map(|a| format!("{a}/p2p/{}", running.node_id))
-            .collect();
+        let addrs = running.dialable(&addrs);
         let ticket = moot_node::serve::make_ticket(&hub, &addrs).node()?;
         let ready = json!({
             "node_id": running.node_id,
@@ -96,20 +97,13 @@ pub fn serve(
                     settle = None;
                     running.took_in().await.node()?;
                 }
+                // Connections, dials and misbehaving peers are logged by moot-net.
                 event = events.recv() => match event {
                     Ok(moot_node::serve::NetEvent::Stored { peer, op_count }) => {
-                        if !json {
-                            eprintln!("moot: {op_count} ops from {peer}");
-                        }
+                        tracing::info!(%peer, op_count, "ops taken in");
                         settle.get_or_insert(
                             tokio::time::Instant::now() + moot_node::serve::SETTLE,
                         );
-                    }
-                    Ok(moot_node::serve::NetEvent::Connected { peer, lanes, .. }) if !json => {
-                        eprintln!("moot: connected to {peer} ({lanes:?})");
-                    }
-                    Ok(moot_node::serve::NetEvent::Misbehaved { peer, reason }) => {
-                        eprintln!("moot: {peer} misbehaved and was disconnected: {reason}");
                     }
                     Ok(_) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
@@ -121,9 +115,6 @@ pub fn serve(
             running.took_in().await.node()?;
         }
         running.stop().await.node()?;
-        if !json {
-            eprintln!("moot: stopped");
-        }
         Ok(())
     })
 }
@@ -136,8 +127,9 @@ pub fn sync(global: &Global, peers: &[String], timeout: u64) -> anyhow::Result<(
     let options = NetOptions {
         listen: Vec::new(),
         peers: peers.to_vec(),
-        mdns: false,
+        ..NetOptions::default()
     };
+    crate::logs::init(global.json);
     let report = runtime()?.block_on(async move {
         let running = node.start_net(hub, &signer, &options).node()?;
         running
@@ -176,8 +168,9 @@ pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
     let options = NetOptions {
         listen: Vec::new(),
         peers: addrs.clone(),
-        mdns: false,
+        ..NetOptions::default()
     };
+    crate::logs::init(global.json);
     let joined = Arc::clone(&node);
     let report = runtime()?.block_on(async move {
         let running = joined.start_net(hub, &signer, &options).node()?;

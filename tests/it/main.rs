@@ -12,6 +12,7 @@ mod node_crash;
 mod node_hardening;
 mod node_review;
 mod polls;
+mod relay;
 mod tally;
 
 use std::io::Write;

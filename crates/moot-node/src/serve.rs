@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use moot_crypto::{HubId, PublicKey};
 pub use moot_net::NetEvent;
-use moot_net::{Discovery, Multiaddr, NetConfig, NetHandle, NetNode};
+use moot_net::{Discovery, Multiaddr, NetConfig, NetHandle, NetNode, RelayServer};
 use moot_state::{Replica, Roll, Status};
 use moot_sync::{Lanes, OpStore};
 use serde::{Deserialize, Serialize};
@@ -83,6 +83,10 @@ pub struct NetOptions {
     pub peers: Vec<String>,
     /// mDNS on the LAN.
     pub mdns: bool,
+    /// Relay for other nodes (an always-on branch node).
+    pub relay: bool,
+    /// Addresses announced as reachable from outside (multiaddrs).
+    pub external: Vec<String>,
 }
 
 /// What a one-shot sync did.
@@ -119,6 +123,7 @@ pub struct Running {
     pub task: tokio::task::JoinHandle<Result<(Replica, SharedOps), moot_net::NetError>>,
     /// This node's id.
     pub node_id: String,
+    peer: moot_net::Libp2pPeerId,
     roll: Arc<Mutex<Roll>>,
     hub: HubId,
     signer: Signer,
@@ -134,17 +139,20 @@ impl Node {
         options: &NetOptions,
     ) -> Result<Running, NodeError> {
         let listen = parse_addrs(&options.listen)?;
+        let external = parse_addrs(&options.external)?;
         let mut replica = self.replica(&hub)?;
         let mut store = SharedOps::new(Arc::clone(self), hub)?;
         store.certify_if_admitted(&mut replica, signer)?;
         let roll = Arc::new(Mutex::new(replica.roll()));
         let keypair = moot_net::keypair(&signer.device)
             .map_err(|e| NodeError::Sync(format!("identity: {e}")))?;
-        let node_id = moot_net::peer_id(&signer.device.public())
-            .map(|p| p.to_string())
+        let peer = moot_net::peer_id(&signer.device.public())
             .map_err(|e| NodeError::Sync(format!("identity: {e}")))?;
+        let node_id = peer.to_string();
         let config = NetConfig {
             listen,
+            external,
+            relay_server: options.relay.then(RelayServer::default),
             discovery: if options.mdns {
                 Discovery::Mdns
             } else {
@@ -166,6 +174,7 @@ impl Node {
             handle,
             task,
             node_id,
+            peer,
             roll,
             hub,
             signer: signer.clone(),
@@ -174,7 +183,21 @@ impl Node {
 }
 
 impl Running {
-    /// Dials `peers`.
+    /// Listen addresses as peers dial them: ending in `/p2p/NODE_ID` (a relayed one does
+    /// already).
+    pub fn dialable(&self, listening: &[Multiaddr]) -> Vec<String> {
+        listening
+            .iter()
+            .map(|a| {
+                a.clone()
+                    .with_p2p(self.peer)
+                    .unwrap_or_else(|a| a)
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// Dials `peers` (each kept connected: redialed with backoff when lost).
     pub async fn dial(&self, peers: &[String]) -> Result<(), NodeError> {
         for addr in parse_addrs(peers)? {
             self.handle
