@@ -981,6 +981,16 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     "identified"
                 );
             }
+            // A connection that stops answering pings is dead (a peer gone without closing
+            // it): closed, so the session ends and a kept peer is redialed.
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result: Err(error),
+            })) if !matches!(error, ping::Failure::Unsupported) => {
+                tracing::info!(%peer, %error, "ping failed; closing the connection");
+                self.swarm.close_connection(connection);
+            }
             SwarmEvent::Behaviour(BehaviourEvent::RelayClient(event)) => {
                 tracing::info!(?event, "relay client");
             }
