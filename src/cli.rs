@@ -110,6 +110,8 @@ pub enum Command {
         #[arg(long, env = "MOOT_NO_MDNS")]
         no_mdns: bool,
     },
+    /// The running node's connected peers (needs `moot serve` running on this data directory).
+    Peers,
     /// Sync once with peers: connect, take in what they have, report, exit.
     Sync {
         /// A peer to dial (repeatable).

@@ -5,6 +5,7 @@
 
 mod bundles;
 mod cli;
+mod control;
 mod deliberation;
 mod net;
 mod node;

@@ -14,7 +14,8 @@ use moot_crypto::{HubId, PublicKey};
 pub use moot_net::NetEvent;
 use moot_net::{Discovery, Multiaddr, NetConfig, NetHandle, NetNode};
 use moot_state::{Replica, Roll, Status};
-use moot_sync::{Lanes, OpStore};
+pub use moot_sync::Lanes;
+use moot_sync::OpStore;
 use serde::{Deserialize, Serialize};
 
 use crate::{Node, NodeError, Signer};
@@ -36,6 +37,14 @@ impl SharedOps {
             .member(&member)
             .is_some_and(|r| r.status != Status::Removed);
         if !admitted || roll.member_of(&signer.device.public()).is_some() {
+            return Ok(());
+        }
+        // A command through the control socket may be writing with the same device, or may
+        // have certified it already: wait for it, then look again with what it stored.
+        let node = Arc::clone(self.node_arc());
+        let _writing = node.own_writes();
+        self.catch_up(replica)?;
+        if replica.roll().member_of(&signer.device.public()).is_some() {
             return Ok(());
         }
         // Like every write: never with a device whose chain holds ops this node did not write.
@@ -111,12 +120,15 @@ fn parse_addrs(addrs: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
 /// How long after the last ops arrived the views and lanes are brought up to date.
 pub const SETTLE: Duration = Duration::from_millis(200);
 
+type NetTask = tokio::task::JoinHandle<Result<(Replica, SharedOps), moot_net::NetError>>;
+
 /// A running network node for one hub.
 pub struct Running {
     /// Talks to the network task.
     pub handle: NetHandle<SharedOps>,
-    /// The network task; returns the replica and store when stopped.
-    pub task: tokio::task::JoinHandle<Result<(Replica, SharedOps), moot_net::NetError>>,
+    /// The network task; returns the replica and store when stopped (taken by
+    /// [`Running::stop`]).
+    task: Mutex<Option<NetTask>>,
     /// This node's id.
     pub node_id: String,
     roll: Arc<Mutex<Roll>>,
@@ -164,7 +176,7 @@ impl Node {
         let task = tokio::spawn(net.run());
         Ok(Running {
             handle,
-            task,
+            task: Mutex::new(Some(task)),
             node_id,
             roll,
             hub,
@@ -174,6 +186,17 @@ impl Node {
 }
 
 impl Running {
+    /// `f` on the roll as the network side last read it (after the last arrivals settled).
+    pub fn with_roll<R>(&self, f: impl FnOnce(&Roll) -> R) -> Option<R> {
+        self.roll.lock().ok().map(|roll| f(&roll))
+    }
+
+    /// The lanes a peer's device receives now, by the roll as last read.
+    pub fn lanes_of(&self, device: &PublicKey) -> Lanes {
+        self.with_roll(|roll| lanes_by_roll(roll, device))
+            .unwrap_or(Lanes::PUBLIC)
+    }
+
     /// Dials `peers`.
     pub async fn dial(&self, peers: &[String]) -> Result<(), NodeError> {
         for addr in parse_addrs(peers)? {
@@ -188,11 +211,25 @@ impl Running {
     /// After ops arrived: the views refreshed, the roll read again, every peer's lanes
     /// re-evaluated.
     pub async fn took_in(&self) -> Result<(), NodeError> {
+        self.refresh(false).await
+    }
+
+    /// After a command on this node (through the control socket) stored ops: the network
+    /// task's replica takes them in from the store, so they are pushed to every connected
+    /// peer, then as [`Running::took_in`].
+    pub async fn local_wrote(&self) -> Result<(), NodeError> {
+        self.refresh(true).await
+    }
+
+    async fn refresh(&self, local: bool) -> Result<(), NodeError> {
         let hub = self.hub;
         let signer = self.signer.clone();
         let roll = self
             .handle
             .with_state(move |replica, store: &mut SharedOps| {
+                if local && let Err(e) = store.catch_up(replica) {
+                    return (replica.roll(), Some(e.to_string()));
+                }
                 // A member just admitted (here, through what arrived) presents its device's
                 // certificate, so that its peers send it the members lane.
                 let certified = store.certify_if_admitted(replica, &signer);
@@ -217,12 +254,16 @@ impl Running {
     }
 
     /// Stops the network task and waits for it.
-    pub async fn stop(self) -> Result<(), NodeError> {
+    pub async fn stop(&self) -> Result<(), NodeError> {
         self.handle.shutdown().await;
-        match self.task.await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(NodeError::Sync(e.to_string())),
-            Err(e) => Err(NodeError::Sync(e.to_string())),
+        let task = self.task.lock().ok().and_then(|mut task| task.take());
+        match task {
+            None => Ok(()),
+            Some(task) => match task.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(NodeError::Sync(e.to_string())),
+                Err(e) => Err(NodeError::Sync(e.to_string())),
+            },
         }
     }
 
@@ -234,14 +275,42 @@ impl Running {
         quiet: Duration,
         timeout: Duration,
     ) -> Result<SyncReport, NodeError> {
+        let report = self.sync_until_quiet(peers, quiet, timeout).await?;
+        self.stop().await?;
+        Ok(report)
+    }
+
+    /// Dials `peers` and waits until nothing more has come for `quiet` (or `timeout` passes),
+    /// counting the ops taken in meanwhile; the node keeps running. A peer already connected
+    /// counts as synced with (a running node syncs continuously).
+    pub async fn sync_until_quiet(
+        &self,
+        peers: &[String],
+        quiet: Duration,
+        timeout: Duration,
+    ) -> Result<SyncReport, NodeError> {
         let mut events = self
             .handle
             .subscribe()
             .await
             .map_err(|e| NodeError::Sync(e.to_string()))?;
+        let already = self
+            .handle
+            .stats()
+            .await
+            .map_err(|e| NodeError::Sync(e.to_string()))?
+            .peers;
+        let mut connected: Vec<String> = Vec::new();
+        for addr in parse_addrs(peers)? {
+            if let Some(moot_net::Protocol::P2p(peer)) = addr.iter().last()
+                && already.contains(&peer)
+                && !connected.contains(&peer.to_string())
+            {
+                connected.push(peer.to_string());
+            }
+        }
         self.dial(peers).await?;
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut connected: Vec<String> = Vec::new();
         let mut new_ops = 0u64;
         let mut complete = false;
         // Ops arrive frame after frame: the views and lanes are brought up to date once they
@@ -290,7 +359,6 @@ impl Running {
         if unsettled {
             self.took_in().await?;
         }
-        self.stop().await?;
         Ok(SyncReport {
             peers: connected,
             new_ops,
