@@ -286,8 +286,14 @@ pub enum HubCommand {
         /// The hub id (64 hex digits, from `moot hubs`).
         hub_id: String,
     },
-    /// Show a hub: name, id, founder, member and steward counts.
+    /// Show a hub: name, id, founder, member and steward counts, access.
     Show,
+    /// Who may receive the hub from its nodes (stewards): public (guests and unknown peers get
+    /// its public lane; the default) or members-only (unknown peers get nothing at all).
+    Access {
+        #[arg(value_enum)]
+        access: AccessArg,
+    },
     /// A ticket for the hub: what another node needs to join it (`moot serve` prints one with
     /// its addresses).
     Ticket {
@@ -303,6 +309,12 @@ pub enum HubCommand {
         #[arg(long, default_value_t = 30)]
         timeout: u64,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccessArg {
+    Public,
+    MembersOnly,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -479,15 +479,36 @@ pub fn hub(global: &Global, command: &HubCommand) -> anyhow::Result<()> {
             let hub = session.hub()?;
             let summary = session.node.hub_summary(&hub).node()?;
             let text = format!(
-                "{}\nhub id:   {}\nfounder:  {}\nmembers:  {}\nstewards: {}\nguests:   {}",
+                "{}\nhub id:   {}\nfounder:  {}\nmembers:  {}\nstewards: {}\nguests:   {}\naccess:   {}",
                 esc(&summary.name),
                 summary.hub_id,
                 summary.founder,
                 summary.members,
                 summary.stewards,
-                summary.guests
+                summary.guests,
+                summary.access
             );
             print(global, serde_json::to_value(&summary)?, text)
+        }
+        HubCommand::Access { access } => {
+            let mut session = open(global)?;
+            let hub = session.hub()?;
+            let signer = session.signer()?;
+            let members_only = *access == crate::cli::AccessArg::MembersOnly;
+            let op = session
+                .node
+                .set_access(&hub, &signer, members_only)
+                .node()?;
+            let access = if members_only {
+                "members-only"
+            } else {
+                "public"
+            };
+            print_saved(
+                global,
+                json!({"hub_id": hub.to_string(), "access": access, "op_id": op.to_string()}),
+                format!("hub {hub} is now {access}"),
+            )
         }
     }
 }

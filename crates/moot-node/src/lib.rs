@@ -441,6 +441,9 @@ pub struct HubSummary {
     pub stewards: usize,
     /// Active guests.
     pub guests: usize,
+    /// Who may receive the hub from its nodes: "public" (guests and unknown peers get its
+    /// public lane) or "members-only" (unknown peers get nothing).
+    pub access: String,
 }
 
 /// What `member update` changes (each `None` is left as it is).
@@ -567,6 +570,9 @@ struct RollView {
     roll_ops: u64,
     founder: Option<String>,
     members: Vec<MemberInfo>,
+    /// The hub is members-only (last: a view stored before it existed fails to decode, and is
+    /// derived again).
+    members_only: bool,
 }
 
 const ROLL_VIEW: &str = "roll";
@@ -1208,7 +1214,32 @@ impl Node {
                 })
                 .count(),
             guests: count(Status::Guest),
+            access: if view.members_only {
+                "members-only"
+            } else {
+                "public"
+            }
+            .to_string(),
         })
+    }
+
+    /// Makes the hub members-only (unknown peers receive nothing of it) or public (stewards).
+    pub fn set_access(
+        &self,
+        hub: &HubId,
+        signer: &Signer,
+        members_only: bool,
+    ) -> Result<OpId, NodeError> {
+        let ids = self.write(
+            hub,
+            signer,
+            &[Body::SetAccess(moot_state::body::SetAccess {
+                members_only,
+            })],
+        )?;
+        ids.last()
+            .copied()
+            .ok_or_else(|| NodeError::Corrupt("nothing written".into()))
     }
 
     /// Loads a hub's replica from the store: its compact index and roll, not its op bytes.
@@ -1726,6 +1757,7 @@ impl Node {
             roll_ops: replica.roll_op_count() as u64,
             founder: roll.founder.map(|f| f.to_string()),
             members,
+            members_only: roll.members_only,
         };
         let bytes = postcard::to_allocvec(&view).map_err(|e| NodeError::Corrupt(e.to_string()))?;
         self.put_view(hub, ROLL_VIEW, &bytes)?;

@@ -1,11 +1,14 @@
 //! The node on the network: the sync engine (`moot-sync`) over libp2p (`moot-net`) with this
 //! node's store, for `moot serve` (runs until stopped) and `moot sync --peer` (one-shot).
 //!
-//! Lanes per peer come from the roll: a member's certified device receives both lanes, a
-//! guest's device and an unknown device the public lane only. (Hubs do not yet say whether they
-//! are members-only; until they do, an unknown peer of any hub gets its public lane.) The roll
-//! is read again whenever ops arrive, and every connected peer's lanes re-evaluated: a removed
-//! member's device stops receiving the members lane mid-connection.
+//! Lanes per peer come from the roll ([`lanes_by_roll`]): a member's certified device receives
+//! both lanes, a guest's device the public lane, and any other device (unknown, revoked, a
+//! removed member's) the public lane of a public hub and nothing at all of a members-only hub
+//! (`SetAccess`). A device the roll does not know yet is judged by the credential it presents
+//! at the start of the session — its member's certificate of it for the hub — so a member's new
+//! device can join a members-only hub. The roll is read again whenever ops arrive, and every
+//! connected peer's lanes re-evaluated: a removed member's device stops receiving the members
+//! lane mid-connection.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -75,11 +78,64 @@ impl SharedOps {
     }
 }
 
-/// The lanes a device may receive, by the roll.
-fn lanes_by_roll(roll: &Roll, device: &PublicKey) -> Lanes {
-    match roll.member_of(device).and_then(|m| roll.member(&m)) {
-        Some(record) if record.status == Status::Member => Lanes::ALL,
-        _ => Lanes::PUBLIC,
+/// What a node presents to its peers (the engine's `Present` message): its member and the
+/// member's certificate of its device for the hub — what its device's certification op will
+/// say, before a peer has seen that op (a member's new device joining a members-only hub).
+#[derive(Debug, Serialize, Deserialize)]
+struct Credential {
+    member: [u8; 32],
+    certificate: moot_state::body::Certificate,
+}
+
+/// This node's credential for `hub`.
+fn credential(signer: &Signer, hub: &HubId) -> Result<Vec<u8>, NodeError> {
+    let credential = Credential {
+        member: signer.member.public().to_bytes(),
+        certificate: moot_state::body::Certificate::issue(
+            &signer.member,
+            hub,
+            &signer.device.public(),
+        ),
+    };
+    postcard::to_allocvec(&credential).map_err(|e| NodeError::Corrupt(e.to_string()))
+}
+
+/// The lanes a device may receive, by the roll: a member's device (certified on the roll, or
+/// vouched for by its member's certificate when the roll does not know it yet) both lanes; a
+/// guest's device the public lane; any other device — unknown, revoked, a removed member's —
+/// the public lane of a public hub and nothing of a members-only hub.
+pub fn lanes_by_roll(
+    roll: &Roll,
+    hub: &HubId,
+    device: &PublicKey,
+    presented: Option<&[u8]>,
+) -> Lanes {
+    let stranger = if roll.members_only {
+        Lanes::NONE
+    } else {
+        Lanes::PUBLIC
+    };
+    let by_standing = |member: &PublicKey| match roll.member(member).map(|r| r.status) {
+        Some(Status::Member) => Lanes::ALL,
+        Some(Status::Guest) => Lanes::PUBLIC,
+        _ => stranger,
+    };
+    if let Some(record) = roll.devices.get(device) {
+        return if record.revoked {
+            stranger
+        } else {
+            by_standing(&record.member)
+        };
+    }
+    let vouched = presented
+        .and_then(|bytes| postcard::from_bytes::<Credential>(bytes).ok())
+        .and_then(|c| {
+            let member = PublicKey::from_bytes(&c.member).ok()?;
+            c.certificate.verify(&member, hub, device).then_some(member)
+        });
+    match vouched {
+        Some(member) => by_standing(&member),
+        None => stranger,
     }
 }
 
@@ -157,6 +213,7 @@ impl Node {
             .map_err(|e| NodeError::Sync(format!("identity: {e}")))?;
         let config = NetConfig {
             listen,
+            credential: Some(credential(signer, &hub)?),
             discovery: if options.mdns {
                 Discovery::Mdns
             } else {
@@ -165,11 +222,11 @@ impl Node {
             ..NetConfig::default()
         };
         let lanes_roll = Arc::clone(&roll);
-        let lanes_for = Box::new(move |device: &PublicKey| {
+        let lanes_for = Box::new(move |device: &PublicKey, presented: Option<&[u8]>| {
             lanes_roll
                 .lock()
-                .map(|roll| lanes_by_roll(&roll, device))
-                .unwrap_or(Lanes::PUBLIC)
+                .map(|roll| lanes_by_roll(&roll, &hub, device, presented))
+                .unwrap_or(Lanes::NONE)
         });
         let (net, handle) = NetNode::new(keypair, config, replica, store, lanes_for)
             .map_err(|e| NodeError::Sync(e.to_string()))?;
@@ -193,8 +250,9 @@ impl Running {
 
     /// The lanes a peer's device receives now, by the roll as last read.
     pub fn lanes_of(&self, device: &PublicKey) -> Lanes {
-        self.with_roll(|roll| lanes_by_roll(roll, device))
-            .unwrap_or(Lanes::PUBLIC)
+        let hub = self.hub;
+        self.with_roll(|roll| lanes_by_roll(roll, &hub, device, None))
+            .unwrap_or(Lanes::NONE)
     }
 
     /// Dials `peers`.
@@ -452,5 +510,113 @@ impl Node {
             postcard::to_allocvec(&record).map_err(|e| NodeError::Corrupt(e.to_string()))?;
         self.store()?.create_hub(hub, &bytes, &[], &[])?;
         Ok(record.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use moot_state::body::Certificate;
+    use moot_state::{Limits, Replica, sample};
+
+    use super::*;
+
+    fn credential_of(member: &moot_crypto::SecretKey, hub: &HubId, device: &PublicKey) -> Vec<u8> {
+        postcard::to_allocvec(&Credential {
+            member: member.public().to_bytes(),
+            certificate: Certificate::issue(member, hub, device),
+        })
+        .unwrap()
+    }
+
+    /// A roll with the founder and two members, each with a certified device.
+    fn roll() -> (HubId, Roll) {
+        let (hub, ops) = sample::history(2, 0);
+        let mut replica = Replica::new(hub, Limits::default());
+        replica.insert_batch(&ops);
+        (hub, replica.roll())
+    }
+
+    #[test]
+    fn lanes_follow_the_roll_and_a_members_certificate_vouches_for_a_new_device() {
+        let (hub, mut roll) = roll();
+        let certified = sample::key(2, 1).public();
+        let new_device = sample::key(3, 9).public();
+        let member = sample::key(1, 1);
+        let vouched = credential_of(&member, &hub, &new_device);
+        assert_eq!(lanes_by_roll(&roll, &hub, &certified, None), Lanes::ALL);
+        assert_eq!(lanes_by_roll(&roll, &hub, &new_device, None), Lanes::PUBLIC);
+        assert_eq!(
+            lanes_by_roll(&roll, &hub, &new_device, Some(&vouched)),
+            Lanes::ALL
+        );
+        roll.members_only = true;
+        assert_eq!(lanes_by_roll(&roll, &hub, &new_device, None), Lanes::NONE);
+        assert_eq!(
+            lanes_by_roll(&roll, &hub, &new_device, Some(&vouched)),
+            Lanes::ALL
+        );
+        // A certificate of another device, for another hub, or by someone not on the roll
+        // vouches for nothing.
+        let other = credential_of(&member, &hub, &certified);
+        assert_eq!(
+            lanes_by_roll(&roll, &hub, &new_device, Some(&other)),
+            Lanes::NONE
+        );
+        let elsewhere = credential_of(&member, &HubId([9; 32]), &new_device);
+        assert_eq!(
+            lanes_by_roll(&roll, &hub, &new_device, Some(&elsewhere)),
+            Lanes::NONE
+        );
+        let stranger = credential_of(&sample::key(1, 99), &hub, &new_device);
+        assert_eq!(
+            lanes_by_roll(&roll, &hub, &new_device, Some(&stranger)),
+            Lanes::NONE
+        );
+    }
+
+    /// A credential comes from a peer: random and mutated bytes give a stranger's lanes (or,
+    /// for a mutation that decodes to the same credential, the member's), never a panic.
+    #[test]
+    fn hostile_credentials_vouch_for_nothing() {
+        let (hub, mut roll) = roll();
+        roll.members_only = true;
+        let device = sample::key(3, 9).public();
+        let valid = credential_of(&sample::key(1, 1), &hub, &device);
+        let decoded = |bytes: &[u8]| {
+            postcard::from_bytes::<Credential>(bytes)
+                .ok()
+                .map(|c| (c.member, c.certificate))
+        };
+        let original = decoded(&valid);
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..20_000 {
+            let bytes: Vec<u8> = if round % 2 == 0 {
+                let len = (next() % 160) as usize;
+                (0..len).map(|_| next() as u8).collect()
+            } else {
+                let mut bytes = valid.clone();
+                for _ in 0..1 + next() % 4 {
+                    let at = (next() as usize) % bytes.len();
+                    bytes[at] ^= 1 << (next() % 8);
+                }
+                if next() % 4 == 0 {
+                    bytes.truncate((next() as usize) % bytes.len());
+                }
+                bytes
+            };
+            let lanes = lanes_by_roll(&roll, &hub, &device, Some(&bytes));
+            if lanes != Lanes::NONE {
+                assert_eq!(lanes, Lanes::ALL);
+                assert_eq!(decoded(&bytes), original, "{bytes:?}");
+            }
+        }
     }
 }
