@@ -304,6 +304,7 @@ fn sync_served(
                 &peers,
                 Duration::from_millis(1_500),
                 Duration::from_secs(timeout.max(1)),
+                &mut |_| {},
             )
             .await
             .node()
@@ -321,7 +322,7 @@ pub fn sync(global: &Global, peers: &[String], timeout: u64) -> anyhow::Result<(
         );
         sync_served(&served, peers, timeout)?
     } else {
-        sync_alone(&mut session, hub, peers, timeout)?
+        sync_alone(global.json, &mut session, hub, peers, timeout)?
     };
     if report.peers.is_empty() {
         anyhow::bail!("no peer could be reached within {timeout} s");
@@ -341,6 +342,7 @@ pub fn sync(global: &Global, peers: &[String], timeout: u64) -> anyhow::Result<(
 
 /// A one-shot sync on a node not otherwise running.
 fn sync_alone(
+    json: bool,
     session: &mut crate::node_cmd::Session,
     hub: moot_crypto::HubId,
     peers: &[String],
@@ -353,17 +355,50 @@ fn sync_alone(
         peers: peers.to_vec(),
         mdns: false,
     };
-    runtime()?.block_on(async move {
+    let progress = Progress::new(json);
+    let shown = &progress;
+    let report = runtime()?.block_on(async move {
         let running = node.start_net(hub, &signer, &options).node()?;
         running
             .sync_once(
                 peers,
                 Duration::from_millis(1_500),
                 Duration::from_secs(timeout.max(1)),
+                &mut |n| shown.set(n),
             )
             .await
             .node()
-    })
+    });
+    progress.finish();
+    report
+}
+
+/// A spinner with the ops taken in so far, on stderr when a person watches it (never with
+/// `--json`, never for a command run through a running node).
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(json: bool) -> Progress {
+        if json || !crate::out::stderr_is_terminal() {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message("connecting…");
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Progress(Some(bar))
+    }
+
+    fn set(&self, ops: u64) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(format!("{ops} ops taken in"));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
@@ -399,6 +434,8 @@ pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
         mdns: false,
     };
     let joined = Arc::clone(&node);
+    let progress = Progress::new(global.json);
+    let shown = &progress;
     let report = runtime()?.block_on(async move {
         let running = joined.start_net(hub, &signer, &options).node()?;
         running
@@ -406,10 +443,13 @@ pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
                 &addrs,
                 Duration::from_millis(1_500),
                 Duration::from_secs(timeout.max(1)),
+                &mut |n| shown.set(n),
             )
             .await
             .node()
-    })?;
+    });
+    progress.finish();
+    let report = report?;
     if report.peers.is_empty() {
         anyhow::bail!(
             "the hub is recorded, but no peer of the ticket could be reached within {timeout} s: \

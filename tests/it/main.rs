@@ -8,11 +8,13 @@ mod bundles;
 mod cli;
 mod control;
 mod deliberation;
+mod mdns;
 mod net;
 mod node;
 mod node_crash;
 mod node_hardening;
 mod node_review;
+mod partition;
 mod polls;
 mod tally;
 

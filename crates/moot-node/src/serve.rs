@@ -332,8 +332,11 @@ impl Running {
         peers: &[String],
         quiet: Duration,
         timeout: Duration,
+        progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<SyncReport, NodeError> {
-        let report = self.sync_until_quiet(peers, quiet, timeout).await?;
+        let report = self
+            .sync_until_quiet(peers, quiet, timeout, progress)
+            .await?;
         self.stop().await?;
         Ok(report)
     }
@@ -341,11 +344,13 @@ impl Running {
     /// Dials `peers` and waits until nothing more has come for `quiet` (or `timeout` passes),
     /// counting the ops taken in meanwhile; the node keeps running. A peer already connected
     /// counts as synced with (a running node syncs continuously).
+    /// `progress` is told the ops taken in so far, as they arrive.
     pub async fn sync_until_quiet(
         &self,
         peers: &[String],
         quiet: Duration,
         timeout: Duration,
+        progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<SyncReport, NodeError> {
         let mut events = self
             .handle
@@ -391,6 +396,7 @@ impl Running {
                 }
                 Ok(Ok(NetEvent::Stored { op_count, .. })) => {
                     new_ops += op_count as u64;
+                    progress(new_ops);
                     unsettled = true;
                 }
                 Ok(Ok(NetEvent::Misbehaved { reason, .. })) => {
