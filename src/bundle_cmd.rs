@@ -1,7 +1,5 @@
 //! Bundle commands: a hub's signed ops to and from a file (sneakernet).
 
-use std::io::{IsTerminal as _, Write as _};
-
 use moot_state::Lane;
 use serde_json::json;
 
@@ -30,15 +28,14 @@ pub fn bundle(global: &Global, command: &BundleCommand) -> anyhow::Result<()> {
         BundleCommand::Import { file } => {
             let session = open(global)?;
             // Progress on long imports, only when a person watches stderr.
-            let terminal = std::io::stderr().is_terminal();
+            let terminal = crate::out::stderr_is_terminal();
             let mut last = 0u64;
             let mut progress = |done: u64, total: u64| {
                 if terminal && total >= 10_000 && (done == total || done >= last + 5_000) {
                     last = done;
-                    let mut err = std::io::stderr();
-                    let _ = write!(err, "\rimporting: {done}/{total} ops checked");
+                    crate::out::err_text(&format!("\rimporting: {done}/{total} ops checked"));
                     if done == total {
-                        let _ = writeln!(err);
+                        crate::out::err_line("");
                     }
                 }
             };

@@ -124,6 +124,8 @@ pub enum Command {
         #[arg(long, value_name = "MULTIADDR")]
         external: Vec<String>,
     },
+    /// The running node's connected peers (needs `moot serve` running on this data directory).
+    Peers,
     /// Sync once with peers: connect, take in what they have, report, exit.
     Sync {
         /// A peer to dial (repeatable).
@@ -298,8 +300,14 @@ pub enum HubCommand {
         /// The hub id (64 hex digits, from `moot hubs`).
         hub_id: String,
     },
-    /// Show a hub: name, id, founder, member and steward counts.
+    /// Show a hub: name, id, founder, member and steward counts, access.
     Show,
+    /// Who may receive the hub from its nodes (stewards): public (guests and unknown peers get
+    /// its public lane; the default) or members-only (unknown peers get nothing at all).
+    Access {
+        #[arg(value_enum)]
+        access: AccessArg,
+    },
     /// A ticket for the hub: what another node needs to join it (`moot serve` prints one with
     /// its addresses).
     Ticket {
@@ -315,6 +323,12 @@ pub enum HubCommand {
         #[arg(long, default_value_t = 30)]
         timeout: u64,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccessArg {
+    Public,
+    MembersOnly,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -4,6 +4,7 @@
 
 mod bundle_cmd;
 mod cli;
+mod control;
 mod delib_cmd;
 mod logs;
 mod net_cmd;
@@ -13,7 +14,6 @@ mod poll_cmd;
 mod tally_cmd;
 
 use std::ffi::OsString;
-use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::FromArgMatches as _;
@@ -43,15 +43,62 @@ pub fn bad_input(error: anyhow::Error) -> anyhow::Error {
 }
 
 fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if let Some(code) = forward_if_served(&args) {
+        return ExitCode::from(code);
+    }
+    ExitCode::from(run_args(args, true, |_| {}))
+}
+
+/// Parses the arguments; `env`: whether flags may come from the environment (`MOOT_DATA`…) —
+/// not for a command a running node runs for a client of its socket, whose environment is the
+/// client's (see `control`).
+fn parse(args: Vec<OsString>, env: bool) -> Result<Cli, clap::Error> {
+    let mut command = cli::command();
+    if !env {
+        command = command.mut_args(|arg| arg.env(None::<&'static str>));
+    }
+    command
+        .try_get_matches_from(args)
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+}
+
+/// If a node is running on the command's data directory (`moot serve`), the command runs there
+/// (see `control`): its exit code. `None`: run it here.
+fn forward_if_served(args: &[OsString]) -> Option<u8> {
+    // Usage errors and `--help` are for `run_args`, here.
+    let cli = parse(args.to_vec(), true).ok()?;
+    if matches!(cli.command, Command::Tally(_)) {
+        return None;
+    }
+    let dir = node_cmd::data_dir(&cli.global).ok()?;
+    match control::forward(&cli.global, &dir) {
+        Ok(found) => found,
+        Err(error) => {
+            let kind = error_kind(&error);
+            report(kind, &message(&error), &[], cli.global.json);
+            Some(if kind == "bad_input" { 2 } else { 1 })
+        }
+    }
+}
+
+/// Parses and runs a command, printing through `out` (so a running node can capture what a
+/// command for a client prints); `adjust` may change the parsed command first. Returns the
+/// exit code.
+pub fn run_args(args: Vec<OsString>, env: bool, adjust: impl FnOnce(&mut Cli)) -> u8 {
     // Known before parsing, so that a usage error can be reported as JSON too.
-    let json = json_requested(std::env::args_os());
-    let parsed = cli::command()
-        .try_get_matches()
-        .and_then(|matches| Cli::from_arg_matches(&matches));
-    let cli = match parsed {
+    let json = json_requested(args.iter().cloned());
+    let shown: Vec<OsString> = args.iter().skip(1).cloned().collect();
+    let mut cli = match parse(args, env) {
         Ok(cli) => cli,
         // `--help` and `--version` are clap's own, on stdout.
-        Err(error) if !error.use_stderr() => error.exit(),
+        Err(error) if !error.use_stderr() => {
+            let text = error.render().to_string();
+            return match out::line(text.trim_end()) {
+                Ok(()) => 0,
+                Err(_) => 0,
+            };
+        }
         Err(error) => {
             let text = error.render().to_string();
             if json {
@@ -60,32 +107,28 @@ fn main() -> ExitCode {
             } else {
                 // clap quotes the arguments it complains about as they were typed: escape them
                 // before its (multi-line) text reaches the terminal.
-                let text = escape_args(&text, std::env::args_os().skip(1));
-                let _ = write!(std::io::stderr().lock(), "{text}");
+                out::err_text(&escape_args(&text, shown.into_iter()));
             }
-            return ExitCode::from(2);
+            return 2;
         }
     };
+    adjust(&mut cli);
     let json = cli.global.json;
     let result = run(cli);
     let notes = out::take_notes();
     match result {
         Ok(()) => {
             print_notes(&notes);
-            ExitCode::SUCCESS
+            0
         }
         Err(error) if error.downcast_ref::<out::StdoutClosed>().is_some() => {
             print_notes(&notes);
-            ExitCode::SUCCESS
+            0
         }
         Err(error) => {
             let kind = error_kind(&error);
             report(kind, &message(&error), &notes, json);
-            if kind == "bad_input" {
-                ExitCode::from(2)
-            } else {
-                ExitCode::from(1)
-            }
+            if kind == "bad_input" { 2 } else { 1 }
         }
     }
 }
@@ -93,9 +136,8 @@ fn main() -> ExitCode {
 /// Notes held back for `--json` (see [`out::note`]), after a command that succeeded: stdout
 /// holds the JSON document, so they go to stderr as warning lines.
 fn print_notes(notes: &[String]) {
-    let mut stderr = std::io::stderr().lock();
     for note in notes {
-        let _ = writeln!(stderr, "moot: warning: {}", moot_text::escape(note));
+        out::err_line(&format!("moot: warning: {}", moot_text::escape(note)));
     }
 }
 
@@ -240,22 +282,16 @@ fn error_kind(error: &anyhow::Error) -> &'static str {
 /// and other text we do not control; our own messages are one line, so a line break in one is
 /// always someone's text). Never panics: a closed stderr leaves nothing else to do.
 fn report(kind: &str, message: &str, notes: &[String], json: bool) {
-    let mut stderr = std::io::stderr().lock();
     if json {
         let mut error = serde_json::json!({"kind": kind, "message": message});
         if !notes.is_empty() {
             error["notes"] = serde_json::json!(notes);
         }
         let value = serde_json::json!({ "error": error });
-        let _ = writeln!(stderr, "{value}");
+        out::err_line(&value.to_string());
     } else {
-        drop(stderr);
         print_notes(notes);
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "moot: error: {}",
-            moot_text::escape(message)
-        );
+        out::err_line(&format!("moot: error: {}", moot_text::escape(message)));
     }
 }
 
@@ -287,6 +323,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             relay,
             external,
         } => net_cmd::serve(global, listen, peer, !*no_mdns, *relay, external),
+        Command::Peers => net_cmd::peers(global),
         Command::Sync { peer, timeout } => net_cmd::sync(global, peer, *timeout),
         Command::Vote { poll_id, scores } => poll_cmd::vote(global, poll_id, scores),
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use moot_node::serve::NetOptions;
+use moot_node::serve::{NetEvent, NetOptions};
 use serde_json::json;
 
 use crate::cli::Global;
@@ -27,6 +27,7 @@ pub fn serve(
     relay: bool,
     external: &[String],
 ) -> anyhow::Result<()> {
+    crate::control::refuse_while_served("moot serve")?;
     let mut session = match open(global) {
         Ok(session) => session,
         Err(e)
@@ -41,7 +42,8 @@ pub fn serve(
     };
     let hub = session.hub()?;
     let signer = session.signer()?;
-    let node = Arc::new(session.node);
+    let node = Arc::clone(&session.node);
+    drop(session);
     let options = NetOptions {
         listen: listen.to_vec(),
         peers: peers.to_vec(),
@@ -59,88 +61,257 @@ pub fn serve(
             .map_err(|e| anyhow::anyhow!("listening: {e}"))?;
         let addrs = running.dialable(&addrs);
         let ticket = moot_node::serve::make_ticket(&hub, &addrs).node()?;
+        // Other commands on this data directory run here from now on (see `control`).
+        let listener = crate::control::bind(node.dir())?;
+        let socket = crate::control::socket_path(node.dir());
+        let owner = {
+            use std::os::unix::fs::MetadataExt as _;
+            std::fs::metadata(node.dir())
+                .context("reading the data directory's owner")?
+                .uid()
+        };
+        let net = Arc::new(NetState {
+            running,
+            hub,
+            addrs: addrs.clone(),
+            peers: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+        });
+        let control = tokio::spawn(crate::control::serve(
+            listener,
+            crate::control::Served {
+                node: Arc::clone(&node),
+                passphrase: None,
+                net: Arc::clone(&net),
+            },
+            owner,
+        ));
         let ready = json!({
-            "node_id": running.node_id,
+            "node_id": net.running.node_id,
             "hub_id": hub.to_string(),
             "listen": addrs,
             "ticket": ticket,
+            "socket": socket.display().to_string(),
         });
         let text = format!(
-            "serving hub {hub} as node {}\nlistening on:\n  {}\nticket (for `moot hub join`):\n  {ticket}",
-            running.node_id,
+            "serving hub {hub} as node {}\nlistening on:\n  {}\nticket (for `moot hub join`):\n  {ticket}\nother moot commands on this data directory now run through this node",
+            net.running.node_id,
             addrs.join("\n  ")
         );
         print(global, ready, text)?;
         let _ = std::io::stdout().flush();
-        running.dial(peers).await.node()?;
-        let mut events = running
-            .handle
-            .subscribe()
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("listening for SIGTERM")?;
-        // Ops arrive frame after frame: the views and lanes are brought up to date once they
-        // settle, not after every frame.
-        let mut settle: Option<tokio::time::Instant> = None;
-        loop {
-            let settled = async {
-                match settle {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
-                _ = term.recv() => break,
-                _ = settled => {
-                    settle = None;
-                    running.took_in().await.node()?;
-                }
-                // Connections, dials and misbehaving peers are logged by moot-net.
-                event = events.recv() => match event {
-                    Ok(moot_node::serve::NetEvent::Stored { peer, op_count }) => {
-                        tracing::info!(%peer, op_count, "ops taken in");
-                        settle.get_or_insert(
-                            tokio::time::Instant::now() + moot_node::serve::SETTLE,
-                        );
-                    }
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(_) => break,
-                },
-            }
-        }
-        if settle.is_some() {
-            running.took_in().await.node()?;
-        }
-        running.stop().await.node()?;
+        let result = run_until_stopped(&net, peers).await;
+        // No new clients, then the network task stopped (what it stored is durable already).
+        let _ = std::fs::remove_file(&socket);
+        control.abort();
+        let stopped = net.running.stop().await.node();
+        result?;
+        stopped?;
         Ok(())
+    })
+}
+
+/// The running node's network side, shared with commands run through the control socket
+/// (`moot sync`, `moot peers`, `moot hub join`).
+pub struct NetState {
+    pub running: moot_node::serve::Running,
+    pub hub: moot_crypto::HubId,
+    /// Where it listens (with /p2p/NODE_ID).
+    pub addrs: Vec<String>,
+    pub peers: std::sync::Mutex<std::collections::BTreeMap<String, PeerSeen>>,
+}
+
+/// A peer with a sync session, as the event stream showed it.
+#[derive(Debug, Clone)]
+pub struct PeerSeen {
+    pub device: moot_crypto::PublicKey,
+    pub since: std::time::Instant,
+    pub ops_received: u64,
+    pub last_ops: Option<std::time::Instant>,
+}
+
+/// Serves until SIGINT or SIGTERM: dials `peers`, keeps the peer table, brings views and lanes
+/// up to date once arrivals settle.
+async fn run_until_stopped(net: &NetState, peers: &[String]) -> anyhow::Result<()> {
+    let running = &net.running;
+    running.dial(peers).await.node()?;
+    let mut events = running
+        .handle
+        .subscribe()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    let seen = |f: &mut dyn FnMut(&mut std::collections::BTreeMap<String, PeerSeen>)| {
+        if let Ok(mut peers) = net.peers.lock() {
+            f(&mut peers);
+        }
+    };
+    // Ops arrive frame after frame: the views and lanes are brought up to date once they
+    // settle, not after every frame.
+    let mut settle: Option<tokio::time::Instant> = None;
+    loop {
+        let settled = async {
+            match settle {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = settled => {
+                settle = None;
+                running.took_in().await.node()?;
+            }
+            // Connections, dials and misbehaving peers are logged by moot-net.
+            event = events.recv() => match event {
+                Ok(NetEvent::Stored { peer, op_count }) => {
+                    tracing::info!(%peer, op_count, "ops taken in");
+                    seen(&mut |peers| {
+                        if let Some(p) = peers.get_mut(&peer.to_string()) {
+                            p.ops_received += op_count as u64;
+                            p.last_ops = Some(std::time::Instant::now());
+                        }
+                    });
+                    settle.get_or_insert(tokio::time::Instant::now() + moot_node::serve::SETTLE);
+                }
+                Ok(NetEvent::Connected { peer, device, .. }) => {
+                    seen(&mut |peers| {
+                        peers.insert(peer.to_string(), PeerSeen {
+                            device,
+                            since: std::time::Instant::now(),
+                            ops_received: 0,
+                            last_ops: None,
+                        });
+                    });
+                }
+                Ok(NetEvent::Disconnected { peer }) => {
+                    seen(&mut |peers| {
+                        peers.remove(&peer.to_string());
+                    });
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
+            },
+        }
+    }
+    if settle.is_some() {
+        running.took_in().await.node()?;
+    }
+    Ok(())
+}
+
+/// `moot peers`: the running node's connected peers.
+pub fn peers(global: &Global) -> anyhow::Result<()> {
+    let Some(served) = crate::control::served() else {
+        anyhow::bail!(
+            "no node is running on this data directory: start one with `moot serve` (peers are \
+             those of a running node)"
+        );
+    };
+    let net = &served.net;
+    let list: Vec<(String, PeerSeen)> = net
+        .peers
+        .lock()
+        .map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let now = std::time::Instant::now();
+    let mut rows = Vec::new();
+    let mut lines = vec![format!(
+        "{} peer(s) connected; listening on {}",
+        list.len(),
+        net.addrs.join(", ")
+    )];
+    for (node_id, p) in &list {
+        let (member, name) = net
+            .running
+            .with_roll(|roll| {
+                let member = roll.member_of(&p.device);
+                let name = member.and_then(|m| roll.member(&m)).map(|r| r.name.clone());
+                (member, name)
+            })
+            .unwrap_or((None, None));
+        let lanes = lanes_name(net.running.lanes_of(&p.device));
+        let connected = now.saturating_duration_since(p.since).as_secs();
+        let last = p
+            .last_ops
+            .map(|t| now.saturating_duration_since(t).as_secs());
+        rows.push(json!({
+            "node_id": node_id,
+            "device": p.device.to_string(),
+            "member_id": member.map(|m| m.to_string()),
+            "name": name,
+            "lanes": lanes,
+            "connected_secs": connected,
+            "ops_received": p.ops_received,
+            "last_ops_secs_ago": last,
+        }));
+        lines.push(format!(
+            "  {node_id}  {}  lanes: {lanes}  connected {connected} s  {} ops received{}",
+            match (&member, name.as_deref()) {
+                (None, _) => "(not on the roll)".to_string(),
+                (Some(_), None | Some("")) => "(a member; name not known here)".to_string(),
+                (Some(_), Some(n)) => moot_text::escape(n).into_owned(),
+            },
+            p.ops_received,
+            last.map_or(String::new(), |s| format!(", last {s} s ago"))
+        ));
+    }
+    print(
+        global,
+        json!({"hub_id": net.hub.to_string(), "listen": net.addrs, "peers": rows}),
+        lines.join("\n"),
+    )
+}
+
+fn lanes_name(lanes: moot_node::serve::Lanes) -> &'static str {
+    if lanes.contains(moot_crypto::Lane::Members) {
+        "public+members"
+    } else if lanes.contains(moot_crypto::Lane::Public) {
+        "public"
+    } else {
+        "none"
+    }
+}
+
+/// `moot sync` or `moot hub join` through a running node: its network dials the peers and the
+/// command waits until nothing more comes.
+fn sync_served(
+    served: &crate::control::Served,
+    peers: &[String],
+    timeout: u64,
+) -> anyhow::Result<moot_node::serve::SyncReport> {
+    let net = Arc::clone(&served.net);
+    let peers = peers.to_vec();
+    let handle = tokio::runtime::Handle::try_current()
+        .map_err(|_| anyhow::anyhow!("the running node's runtime is gone"))?;
+    handle.block_on(async move {
+        net.running
+            .sync_until_quiet(
+                &peers,
+                Duration::from_millis(1_500),
+                Duration::from_secs(timeout.max(1)),
+                &mut |_| {},
+            )
+            .await
+            .node()
     })
 }
 
 pub fn sync(global: &Global, peers: &[String], timeout: u64) -> anyhow::Result<()> {
     let mut session = open(global)?;
     let hub = session.hub()?;
-    let signer = session.signer()?;
-    let node = Arc::new(session.node);
-    let options = NetOptions {
-        listen: Vec::new(),
-        peers: peers.to_vec(),
-        ..NetOptions::default()
+    let report = if let Some(served) = crate::control::served() {
+        anyhow::ensure!(
+            served.net.hub == hub,
+            "the running node serves hub {}: stop it to sync another hub",
+            served.net.hub
+        );
+        sync_served(&served, peers, timeout)?
+    } else {
+        sync_alone(global.json, &mut session, hub, peers, timeout)?
     };
-    crate::logs::init(global.json);
-    let report = runtime()?.block_on(async move {
-        let running = node.start_net(hub, &signer, &options).node()?;
-        running
-            .sync_once(
-                peers,
-                Duration::from_millis(1_500),
-                Duration::from_secs(timeout.max(1)),
-            )
-            .await
-            .node()
-    })?;
     if report.peers.is_empty() {
         anyhow::bail!("no peer could be reached within {timeout} s");
     }
@@ -157,13 +328,94 @@ pub fn sync(global: &Global, peers: &[String], timeout: u64) -> anyhow::Result<(
     print(global, serde_json::to_value(&report)?, text)
 }
 
+/// A one-shot sync on a node not otherwise running.
+fn sync_alone(
+    json: bool,
+    session: &mut crate::node_cmd::Session,
+    hub: moot_crypto::HubId,
+    peers: &[String],
+    timeout: u64,
+) -> anyhow::Result<moot_node::serve::SyncReport> {
+    let signer = session.signer()?;
+    let node = Arc::clone(&session.node);
+    let options = NetOptions {
+        listen: Vec::new(),
+        peers: peers.to_vec(),
+        ..NetOptions::default()
+    };
+    crate::logs::init(json);
+    let progress = Progress::new(json);
+    let shown = &progress;
+    let report = runtime()?.block_on(async move {
+        let running = node.start_net(hub, &signer, &options).node()?;
+        running
+            .sync_once(
+                peers,
+                Duration::from_millis(1_500),
+                Duration::from_secs(timeout.max(1)),
+                &mut |n| shown.set(n),
+            )
+            .await
+            .node()
+    });
+    progress.finish();
+    report
+}
+
+/// A spinner with the ops taken in so far, on stderr when a person watches it (never with
+/// `--json`, never for a command run through a running node).
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(json: bool) -> Progress {
+        if json || !crate::out::stderr_is_terminal() {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message("connecting…");
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Progress(Some(bar))
+    }
+
+    fn set(&self, ops: u64) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(format!("{ops} ops taken in"));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
     let (hub, addrs) = moot_node::serve::parse_ticket(ticket)
         .node()
         .map_err(crate::bad_input)?;
     let mut session = open(global)?;
+    if let Some(served) = crate::control::served() {
+        anyhow::ensure!(
+            served.net.hub == hub,
+            "the running node serves hub {}: stop it (Ctrl-C) to join another hub",
+            served.net.hub
+        );
+        let report = sync_served(&served, &addrs, timeout)?;
+        let name = served.node.name_from_genesis(&hub).node()?;
+        return print(
+            global,
+            json!({"hub_id": hub.to_string(), "name": name, "new_ops": report.new_ops}),
+            format!(
+                "this node serves hub {} ({hub}) already: synced with the ticket's node, {} new ops",
+                moot_text::escape(&name),
+                report.new_ops
+            ),
+        );
+    }
     let signer = session.signer()?;
-    let node = Arc::new(session.node);
+    let node = Arc::clone(&session.node);
+    drop(session);
     node.prepare_join(&hub).node()?;
     let options = NetOptions {
         listen: Vec::new(),
@@ -172,6 +424,8 @@ pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
     };
     crate::logs::init(global.json);
     let joined = Arc::clone(&node);
+    let progress = Progress::new(global.json);
+    let shown = &progress;
     let report = runtime()?.block_on(async move {
         let running = joined.start_net(hub, &signer, &options).node()?;
         running
@@ -179,10 +433,13 @@ pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
                 &addrs,
                 Duration::from_millis(1_500),
                 Duration::from_secs(timeout.max(1)),
+                &mut |n| shown.set(n),
             )
             .await
             .node()
-    })?;
+    });
+    progress.finish();
+    let report = report?;
     if report.peers.is_empty() {
         anyhow::bail!(
             "the hub is recorded, but no peer of the ticket could be reached within {timeout} s: \

@@ -19,7 +19,7 @@ use crate::cli::{Global, HubCommand, KeyCommand, MemberCommand, RoleArg};
 const MAX_PASSPHRASE_FILE: u64 = 4096;
 
 /// The data directory: --data / MOOT_DATA, else the platform data dir.
-fn data_dir(global: &Global) -> anyhow::Result<PathBuf> {
+pub(crate) fn data_dir(global: &Global) -> anyhow::Result<PathBuf> {
     if let Some(dir) = &global.data {
         return Ok(dir.clone());
     }
@@ -54,7 +54,7 @@ impl<T> NodeResult<T> for Result<T, NodeError> {
 /// An opened node and the keys acted with when they were unsealed to check `--as` or
 /// `--passphrase-file`.
 pub(crate) struct Session {
-    pub(crate) node: Node,
+    pub(crate) node: std::sync::Arc<Node>,
     as_signer: Option<Signer>,
     passphrase: Option<String>,
     /// `--hub`, parsed.
@@ -81,10 +81,28 @@ enum Use {
 /// mistyped `--data` must not quietly become a new node). A given passphrase is checked for
 /// every command, reads included: it must open the key acted as.
 fn open_for(global: &Global, how: Use) -> anyhow::Result<Session> {
-    let passphrase = passphrase(global)?;
+    let served = crate::control::served();
+    let passphrase = match &served {
+        // Read by the client of the running node's socket, and passed over it.
+        Some(served) => served.passphrase.clone(),
+        None => passphrase(global)?,
+    };
     let as_member = global.as_member.as_deref().map(member_id).transpose()?;
     // Malformed `--hub` is bad input for every node command, not only those that use a hub.
     let hub = global.hub.as_deref().map(hub_id).transpose()?;
+    let node = match served {
+        // A running node has the directory open: the command runs on it.
+        Some(served) => served.node,
+        None => std::sync::Arc::new(open_dir(global, how)?),
+    };
+    if let Some(note) = node.key_file_note() {
+        crate::out::note(global.json, note.to_string());
+    }
+    session(node, how, as_member, passphrase, hub)
+}
+
+/// Opens the data directory, waiting for another command using it.
+fn open_dir(global: &Global, how: Use) -> anyhow::Result<Node> {
     let dir = data_dir(global)?;
     // The wait message is prose for a person; with `--json` stderr is reserved for the one
     // JSON error object a script parses, so it is left out there (a script sees the wait as
@@ -103,17 +121,24 @@ fn open_for(global: &Global, how: Use) -> anyhow::Result<Session> {
     } else {
         Node::open_existing(&dir, moot_node::LOCK_WAIT, &mut on_wait)
     };
-    let node = opened.map_err(|error| match error {
+    opened.map_err(|error| match error {
         // Already names the directory, and says what to do.
         NodeError::NoNode { .. } => node_error(error),
         other => node_error(other).context(format!(
             "opening the node at {}",
             moot_text::escape(&dir.display().to_string())
         )),
-    })?;
-    if let Some(note) = node.key_file_note() {
-        crate::out::note(global.json, note.to_string());
-    }
+    })
+}
+
+/// Tail of [`open_for`]: the keys acted as, checked.
+fn session(
+    node: std::sync::Arc<Node>,
+    how: Use,
+    as_member: Option<PublicKey>,
+    passphrase: Option<String>,
+    hub: Option<HubId>,
+) -> anyhow::Result<Session> {
     let as_signer = match (how, as_member) {
         (Use::Protect, Some(member)) => {
             node.holds(&member).node()?;
@@ -158,7 +183,7 @@ impl Session {
     }
 }
 
-fn passphrase(global: &Global) -> anyhow::Result<Option<String>> {
+pub(crate) fn passphrase(global: &Global) -> anyhow::Result<Option<String>> {
     let Some(path) = &global.passphrase_file else {
         return Ok(None);
     };
@@ -248,13 +273,13 @@ fn warn_unprotected(node: &Node, member: &PublicKey, own: bool) {
     } else {
         format!(" --as {member}")
     };
-    eprintln!(
+    crate::out::err_line(&format!(
         "moot: this member key is stored without a passphrase, in {} (readable only by you). \
          Anyone who can read that file, or a backup of it, can act as this member. To protect \
          it: write a passphrase into a file only you can read (chmod 600 FILE) and run \
          `moot key protect{as_flag} --passphrase-file FILE`.",
-        keys.display()
-    );
+        moot_text::escape(&keys.display().to_string())
+    ));
 }
 
 /// `moot serve` on a data directory with no node yet: creates the node's keys (named after
@@ -265,7 +290,7 @@ pub(crate) fn first_run(global: &Global) -> anyhow::Result<()> {
         .map(|u| moot_text::normalize(&u))
         .filter(|u| !u.is_empty() && u.len() <= 64)
         .unwrap_or_else(|| "Moot node".to_string());
-    let mut session = open_for(global, Use::Make)?;
+    let session = open_for(global, Use::Make)?;
     let identity = session
         .node
         .init(&name, session.passphrase.as_deref())
@@ -288,7 +313,7 @@ pub(crate) fn first_run(global: &Global) -> anyhow::Result<()> {
 
 pub fn init(global: &Global, name: &str) -> anyhow::Result<()> {
     let name = text_arg("name", name)?;
-    let mut session = open_for(global, Use::Make)?;
+    let session = open_for(global, Use::Make)?;
     let identity = session
         .node
         .init(&name, session.passphrase.as_deref())
@@ -326,7 +351,7 @@ pub fn key(global: &Global, command: &KeyCommand) -> anyhow::Result<()> {
     match command {
         KeyCommand::New { name } => {
             let name = text_arg("name", name)?;
-            let mut session = open_for(global, Use::NewKey)?;
+            let session = open_for(global, Use::NewKey)?;
             let member = session
                 .node
                 .new_member_key(&name, session.passphrase.as_deref())
@@ -341,7 +366,7 @@ pub fn key(global: &Global, command: &KeyCommand) -> anyhow::Result<()> {
             )
         }
         KeyCommand::NewDevice => {
-            let mut session = open(global)?;
+            let session = open(global)?;
             let as_member = global.as_member.as_deref().map(member_id).transpose()?;
             let passphrase = session.passphrase.clone();
             let device = session
@@ -355,7 +380,7 @@ pub fn key(global: &Global, command: &KeyCommand) -> anyhow::Result<()> {
             )
         }
         KeyCommand::Protect => {
-            let mut session = open_for(global, Use::Protect)?;
+            let session = open_for(global, Use::Protect)?;
             let passphrase = session.passphrase.clone().ok_or_else(|| {
                 bad_input(anyhow::anyhow!(
                     "give the new passphrase with --passphrase-file FILE (a file only you can \
@@ -454,15 +479,36 @@ pub fn hub(global: &Global, command: &HubCommand) -> anyhow::Result<()> {
             let hub = session.hub()?;
             let summary = session.node.hub_summary(&hub).node()?;
             let text = format!(
-                "{}\nhub id:   {}\nfounder:  {}\nmembers:  {}\nstewards: {}\nguests:   {}",
+                "{}\nhub id:   {}\nfounder:  {}\nmembers:  {}\nstewards: {}\nguests:   {}\naccess:   {}",
                 esc(&summary.name),
                 summary.hub_id,
                 summary.founder,
                 summary.members,
                 summary.stewards,
-                summary.guests
+                summary.guests,
+                summary.access
             );
             print(global, serde_json::to_value(&summary)?, text)
+        }
+        HubCommand::Access { access } => {
+            let mut session = open(global)?;
+            let hub = session.hub()?;
+            let signer = session.signer()?;
+            let members_only = *access == crate::cli::AccessArg::MembersOnly;
+            let op = session
+                .node
+                .set_access(&hub, &signer, members_only)
+                .node()?;
+            let access = if members_only {
+                "members-only"
+            } else {
+                "public"
+            };
+            print_saved(
+                global,
+                json!({"hub_id": hub.to_string(), "access": access, "op_id": op.to_string()}),
+                format!("hub {hub} is now {access}"),
+            )
         }
     }
 }

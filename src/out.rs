@@ -3,11 +3,68 @@
 //! [`StdoutClosed`], which `main` ends on quietly, and any other write error (a full disk)
 //! becomes an ordinary error (exit 1, with a message).
 
-use std::io::Write as _;
-use std::sync::Mutex;
+use std::cell::RefCell;
+use std::io::{IsTerminal as _, Write as _};
 
-/// Notes for the user held back with `--json` (see [`note`]).
-static HELD: Mutex<Vec<String>> = Mutex::new(Vec::new());
+thread_local! {
+    /// Notes for the user held back with `--json` (see [`note`]). Per thread: a running node
+    /// runs each command from its control socket on a thread of its own.
+    static HELD: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    /// Output captured instead of written, while a running node runs a command for a client
+    /// of its control socket (see [`capture`]).
+    static CAPTURED: RefCell<Option<Captured>> = const { RefCell::new(None) };
+}
+
+/// What a command printed, captured (see [`capture`]).
+#[derive(Debug, Default)]
+pub struct Captured {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Runs `f` with everything this module writes (standard output, warnings, errors) captured
+/// on this thread instead, and returns it beside `f`'s result.
+pub fn capture<T>(f: impl FnOnce() -> T) -> (T, Captured) {
+    CAPTURED.with(|c| *c.borrow_mut() = Some(Captured::default()));
+    let out = f();
+    let captured = CAPTURED.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    (out, captured)
+}
+
+fn captured(f: impl FnOnce(&mut Captured)) -> bool {
+    CAPTURED.with(|c| match c.borrow_mut().as_mut() {
+        Some(captured) => {
+            f(captured);
+            true
+        }
+        None => false,
+    })
+}
+
+/// Writes `text` and a newline to standard error as is (callers escape what they quote).
+/// Never fails: a closed stderr leaves nothing else to do.
+pub fn err_line(text: &str) {
+    if !captured(|c| {
+        c.stderr.extend_from_slice(text.as_bytes());
+        c.stderr.push(b'\n');
+    }) {
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
+    }
+}
+
+/// Writes `text` to standard error as is, with no newline (progress lines).
+pub fn err_text(text: &str) {
+    if !captured(|c| c.stderr.extend_from_slice(text.as_bytes())) {
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(text.as_bytes());
+        let _ = stderr.flush();
+    }
+}
+
+/// True when standard error is a terminal a person watches (never while captured).
+pub fn stderr_is_terminal() -> bool {
+    CAPTURED.with(|c| c.borrow().is_none()) && std::io::stderr().is_terminal()
+}
 
 /// Tells the user something on stderr that is not an error (a damaged key file was read from
 /// its backup). Without `--json` it is printed at once, as a `moot: warning:` line, escaped.
@@ -16,23 +73,15 @@ static HELD: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// command has succeeded.
 pub fn note(json: bool, text: String) {
     if json {
-        if let Ok(mut held) = HELD.lock() {
-            held.push(text);
-        }
+        HELD.with(|held| held.borrow_mut().push(text));
     } else {
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "moot: warning: {}",
-            moot_text::escape(&text)
-        );
+        err_line(&format!("moot: warning: {}", moot_text::escape(&text)));
     }
 }
 
 /// The notes held back so far (emptied).
 pub fn take_notes() -> Vec<String> {
-    HELD.lock()
-        .map(|mut held| std::mem::take(&mut *held))
-        .unwrap_or_default()
+    HELD.with(|held| std::mem::take(&mut *held.borrow_mut()))
 }
 
 /// Standard output was closed by the reader: not a failure, nothing more to say.
@@ -57,6 +106,12 @@ fn map(error: std::io::Error) -> anyhow::Error {
 
 /// Writes `text` and a newline to standard output, and flushes.
 pub fn line(text: &str) -> anyhow::Result<()> {
+    if captured(|c| {
+        c.stdout.extend_from_slice(text.as_bytes());
+        c.stdout.push(b'\n');
+    }) {
+        return Ok(());
+    }
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes()).map_err(map)?;
     stdout.write_all(b"\n").map_err(map)?;

@@ -3,14 +3,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod access;
 mod bundles;
 mod cli;
+mod control;
 mod deliberation;
+mod mdns;
 mod net;
 mod node;
 mod node_crash;
 mod node_hardening;
 mod node_review;
+mod partition;
 mod polls;
 mod relay;
 mod tally;

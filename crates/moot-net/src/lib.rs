@@ -16,6 +16,7 @@ pub mod node;
 pub mod protocol;
 
 pub use backoff::Backoff;
+pub use libp2p::multiaddr::Protocol;
 pub use libp2p::{Multiaddr, PeerId as Libp2pPeerId};
 pub use node::{
     Discovery, LanesFor, NetConfig, NetError, NetEvent, NetHandle, NetNode, NetStats,

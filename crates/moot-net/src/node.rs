@@ -123,6 +123,10 @@ pub struct NetConfig {
     /// Events kept for subscribers, at most (older ones are lost to a slow subscriber).
     /// Default 1024.
     pub max_events: usize,
+    /// Presented to every peer at the start of each session (the engine's `Present` message,
+    /// at most `moot_sync::wire::MAX_CREDENTIAL_BYTES`): what lets a peer that has not yet seen
+    /// this device's certification give it a member's lanes. Default none.
+    pub credential: Option<Vec<u8>>,
 }
 
 impl Default for NetConfig {
@@ -144,6 +148,7 @@ impl Default for NetConfig {
             max_queued_frames: 4,
             max_commands: 64,
             max_events: 1024,
+            credential: None,
         }
     }
 }
@@ -180,9 +185,10 @@ impl Default for RelayServer {
     }
 }
 
-/// The lanes a peer's device may receive: the caller's decision, from the roll (members get
-/// [`Lanes::ALL`], guests and unknown devices [`Lanes::PUBLIC`] or [`Lanes::NONE`]).
-pub type LanesFor = Box<dyn FnMut(&PublicKey) -> Lanes + Send>;
+/// The lanes a peer's device may receive, given what it presented (if anything): the caller's
+/// decision, from the roll (members get [`Lanes::ALL`], guests and unknown devices
+/// [`Lanes::PUBLIC`] or [`Lanes::NONE`]).
+pub type LanesFor = Box<dyn FnMut(&PublicKey, Option<&[u8]>) -> Lanes + Send>;
 
 /// Why the node could not start, or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -320,6 +326,8 @@ struct RelayListen {
 struct Link {
     peer: libp2p::PeerId,
     device: PublicKey,
+    /// What the peer presented this session, if anything.
+    credential: Option<Vec<u8>>,
     /// The frame sent and not yet acknowledged.
     in_flight: Option<OutboundRequestId>,
     queue: VecDeque<Frame>,
@@ -346,7 +354,7 @@ struct Link {
 ///     config,
 ///     replica,
 ///     MemoryStore::new(),
-///     Box::new(|_device| Lanes::PUBLIC),
+///     Box::new(|_device, _presented| Lanes::PUBLIC),
 /// )?;
 /// let task = tokio::spawn(node.run());
 /// println!("listening on {:?}", handle.listen_addrs().await?);
@@ -361,6 +369,7 @@ pub struct NetNode<S> {
     replica: Replica,
     store: S,
     lanes_for: LanesFor,
+    credential: Option<Vec<u8>>,
     max_queued_frames: usize,
     start: Instant,
     links: BTreeMap<PeerId, Link>,
@@ -494,6 +503,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             replica,
             store,
             lanes_for,
+            credential: config.credential.clone(),
             max_queued_frames: config.max_queued_frames.max(1),
             start: Instant::now(),
             links: BTreeMap::new(),
@@ -763,6 +773,15 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                         self.drop_peer(peer, format!("{reason:?}"));
                     }
                 }
+                Event::Presented { peer, credential } => {
+                    if let Some(link) = self.links.get_mut(&peer) {
+                        let lanes = (self.lanes_for)(&link.device, Some(&credential));
+                        link.credential = Some(credential);
+                        if self.engine.peer_lanes(peer) != Some(lanes) {
+                            let _ = self.engine.set_peer_lanes(peer, lanes);
+                        }
+                    }
+                }
                 Event::Stored { peer, op_count } => {
                     if let Some(link) = self.links.get(&peer) {
                         tracing::debug!(peer = %link.peer, op_count, "ops stored");
@@ -839,16 +858,20 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 } else {
                     Role::Listener
                 };
-                let lanes = (self.lanes_for)(&device);
+                let lanes = (self.lanes_for)(&device, None);
                 let id = PeerId(self.next_id);
                 self.next_id += 1;
                 self.engine.connect(self.now_ms(), id, role, lanes)?;
+                if let Some(credential) = &self.credential {
+                    self.engine.present(id, credential.clone())?;
+                }
                 self.ids.insert(peer_id, id);
                 self.links.insert(
                     id,
                     Link {
                         peer: peer_id,
                         device,
+                        credential: None,
                         in_flight: None,
                         queue: VecDeque::new(),
                     },
@@ -878,6 +901,9 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     let now_ms =
                         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
                     self.engine.connect(now_ms, id, role, lanes)?;
+                    if let Some(credential) = &self.credential {
+                        self.engine.present(id, credential.clone())?;
+                    }
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -1119,7 +1145,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             Command::WithState(f) => f(&mut self.replica, &mut self.store),
             Command::ReevaluateLanes => {
                 for (&id, link) in &self.links {
-                    let lanes = (self.lanes_for)(&link.device);
+                    let lanes = (self.lanes_for)(&link.device, link.credential.as_deref());
                     if self.engine.peer_lanes(id) != Some(lanes) {
                         // Every link has a session: connect and disconnect go together.
                         let _ = self.engine.set_peer_lanes(id, lanes);

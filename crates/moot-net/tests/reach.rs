@@ -112,7 +112,7 @@ fn listening(on: &str) -> NetConfig {
 }
 
 fn everyone() -> LanesFor {
-    Box::new(|_| Lanes::ALL)
+    Box::new(|_, _| Lanes::ALL)
 }
 
 async fn ids(node: &Running) -> BTreeSet<OpId> {
@@ -310,7 +310,14 @@ async fn a_node_listening_through_a_relay_is_reachable_and_syncs_over_the_circui
         relay_server: Some(RelayServer::default()),
         ..listening("/ip4/127.0.0.1/tcp/0")
     };
-    let r = start(3, sample.hub, &[], relay_config, Box::new(|_| Lanes::NONE)).await;
+    let r = start(
+        3,
+        sample.hub,
+        &[],
+        relay_config,
+        Box::new(|_, _| Lanes::NONE),
+    )
+    .await;
     let r_addr = r.addr.clone().unwrap();
 
     // b listens only through r's circuit: no address of its own.

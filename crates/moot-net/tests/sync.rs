@@ -72,7 +72,7 @@ async fn start(n: usize, hub: HubId, ops: &[Vec<u8>], lanes_for: LanesFor) -> Ru
 }
 
 fn everyone() -> LanesFor {
-    Box::new(|_| Lanes::ALL)
+    Box::new(|_, _| Lanes::ALL)
 }
 
 async fn ids(node: &Running) -> BTreeSet<OpId> {
@@ -202,7 +202,7 @@ async fn a_guest_receives_no_members_lane_op_until_promoted() {
     let promoted = Arc::new(AtomicBool::new(false));
     let lanes_for: LanesFor = {
         let promoted = promoted.clone();
-        Box::new(move |device| {
+        Box::new(move |device, _| {
             if *device == guest_device && !promoted.load(Ordering::SeqCst) {
                 Lanes::PUBLIC
             } else {

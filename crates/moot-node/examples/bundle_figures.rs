@@ -70,7 +70,7 @@ fn main() {
         let validate = start.elapsed();
         drop(replica);
         let dir = temp.path().join(format!("node{run}"));
-        let mut node = Node::open(&dir).unwrap();
+        let node = Node::open(&dir).unwrap();
         node.init("Reader", None).unwrap();
         let start = Instant::now();
         let imported = node.import_bundle(&file, &mut |_, _| {}).unwrap();

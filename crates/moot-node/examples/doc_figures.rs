@@ -86,7 +86,7 @@ fn main() {
     let temp = tempfile::tempdir().unwrap();
     let dir = data.unwrap_or_else(|| temp.path().join("node"));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut node = Node::open(&dir).unwrap();
+    let node = Node::open(&dir).unwrap();
     node.init_with_keys(
         "Founder",
         moot_state::sample::key(1, 0),

@@ -53,7 +53,7 @@ fn main() {
             }
             _ => temp.path().join("node"),
         };
-        let mut node = Node::open(&dir).unwrap();
+        let node = Node::open(&dir).unwrap();
         node.init_with_keys(
             "Founder",
             moot_state::sample::key(1, 0),
@@ -100,7 +100,7 @@ fn main() {
             // The parts, alone: storing the ballots (already checked) in a store holding the
             // hub, in transactions of the same size as ingest's.
             let other = tempfile::tempdir().unwrap();
-            let mut store_only = Node::open(&other.path().join("node")).unwrap();
+            let store_only = Node::open(&other.path().join("node")).unwrap();
             store_only
                 .init_with_keys(
                     "Founder",

@@ -32,7 +32,7 @@ fn main() {
     let start = Instant::now();
     let (hub, history) = moot_state::sample::history(members, filler);
     let built = start.elapsed();
-    let mut node = Node::open(&data).unwrap();
+    let node = Node::open(&data).unwrap();
     node.init_with_keys(
         "Founder",
         moot_state::sample::key(1, 0),

@@ -32,7 +32,7 @@ fn main() {
         start.elapsed()
     );
     let temp = tempfile::tempdir().unwrap();
-    let mut loaded = Node::open(&temp.path().join("a")).unwrap();
+    let loaded = Node::open(&temp.path().join("a")).unwrap();
     loaded.init("A", None).unwrap();
     loaded.import_hub(&w.hub, "W", &w.ops).unwrap();
     // The fresh node knows the hub from its genesis only (as after `hub join`).
@@ -46,7 +46,7 @@ fn main() {
         writer.op(&w.ops[0]).unwrap();
         std::fs::write(&genesis, writer.finish().unwrap()).unwrap();
     }
-    let mut fresh = Node::open(&temp.path().join("b")).unwrap();
+    let fresh = Node::open(&temp.path().join("b")).unwrap();
     fresh.init("B", None).unwrap();
     fresh.import_bundle(&genesis, &mut |_, _| {}).unwrap();
     let start = Instant::now();

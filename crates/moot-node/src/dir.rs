@@ -12,6 +12,10 @@ use crate::NodeError;
 /// The lock file inside the data directory.
 pub const LOCK_FILE: &str = "lock";
 
+/// The control socket of a running node (`moot serve`), inside the data directory: other
+/// commands on the same directory talk to the node through it.
+pub const SOCKET_FILE: &str = "moot.sock";
+
 fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
     move |source| NodeError::DataDir {
         path: path.to_path_buf(),
@@ -52,7 +56,7 @@ pub fn prepare(dir: &Path) -> Result<(), NodeError> {
 
 /// The files moot makes in a data directory: only these have their modes tightened. Built
 /// from the constants that name them, so the two cannot drift apart.
-fn own_files() -> [String; 9] {
+fn own_files() -> [String; 10] {
     use crate::keyfile::{BACKUP_FILE, KEYS_FILE, temp_name};
     let store = crate::STORE_FILE;
     [
@@ -61,6 +65,7 @@ fn own_files() -> [String; 9] {
         temp_name(KEYS_FILE),
         temp_name(BACKUP_FILE),
         LOCK_FILE.to_string(),
+        SOCKET_FILE.to_string(),
         store.to_string(),
         format!("{store}.new"),
         format!("{store}.closed"),

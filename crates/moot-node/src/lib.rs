@@ -441,6 +441,9 @@ pub struct HubSummary {
     pub stewards: usize,
     /// Active guests.
     pub guests: usize,
+    /// Who may receive the hub from its nodes: "public" (guests and unknown peers get its
+    /// public lane) or "members-only" (unknown peers get nothing).
+    pub access: String,
 }
 
 /// What `member update` changes (each `None` is left as it is).
@@ -567,6 +570,9 @@ struct RollView {
     roll_ops: u64,
     founder: Option<String>,
     members: Vec<MemberInfo>,
+    /// The hub is members-only (last: a view stored before it existed fails to decode, and is
+    /// derived again).
+    members_only: bool,
 }
 
 const ROLL_VIEW: &str = "roll";
@@ -628,11 +634,18 @@ pub(crate) fn random<const N: usize>() -> Result<[u8; N], NodeError> {
 /// A node's data directory, opened: it holds the directory's lock until dropped.
 pub struct Node {
     dir: PathBuf,
-    keys: KeyFile,
+    /// The key file as loaded, replaced whole when a key is added or changed (a running node
+    /// runs key commands for its control socket's clients while its network task reads).
+    keys: std::sync::RwLock<KeyFile>,
     /// Opened on first use, so commands that only need keys (`id`, `keys`) work even when the
     /// op store is damaged. Declared before the lock: fields drop in order, and the store must
     /// be closed before the lock lets the next command in.
     store: OnceCell<Store>,
+    /// Held from loading a replica to storing what was written with this node's devices: a
+    /// running node writes from two places (commands through its control socket, and the
+    /// network task certifying its device), and two writers must never pick the same sequence
+    /// number for a device (see [`Node::own_writes`]).
+    writing: std::sync::Mutex<()>,
     _lock: File,
 }
 
@@ -669,8 +682,21 @@ impl Node {
 
     /// Notes about the key file worth telling the user (it was damaged and its backup was
     /// used): see [`KeyFile::note`].
-    pub fn key_file_note(&self) -> Option<&str> {
-        self.keys.note.as_deref()
+    pub fn key_file_note(&self) -> Option<String> {
+        self.read_keys().note.clone()
+    }
+
+    fn read_keys(&self) -> std::sync::RwLockReadGuard<'_, KeyFile> {
+        // A writer that panicked left the last key file saved whole (saves are atomic).
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write_keys(&self) -> std::sync::RwLockWriteGuard<'_, KeyFile> {
+        self.keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Opens (creating if needed) the data directory, waiting up to [`LOCK_WAIT`] for another
@@ -692,8 +718,9 @@ impl Node {
         Ok(Node {
             dir: dir.to_path_buf(),
             _lock: lock,
-            keys,
+            keys: std::sync::RwLock::new(keys),
             store: OnceCell::new(),
+            writing: std::sync::Mutex::new(()),
         })
     }
 
@@ -713,7 +740,7 @@ impl Node {
 
     /// Creates this node's own member key and device key: one atomic write of the key file, so
     /// a crash leaves either no identity (and `init` can run again) or a whole one.
-    pub fn init(&mut self, name: &str, passphrase: Option<&str>) -> Result<Identity, NodeError> {
+    pub fn init(&self, name: &str, passphrase: Option<&str>) -> Result<Identity, NodeError> {
         let member = SecretKey::from_seed(random()?);
         let device = SecretKey::from_seed(random()?);
         self.init_as(name, passphrase, member, device)
@@ -722,7 +749,7 @@ impl Node {
     /// [`Node::init`] with given keys, unprotected: for tools that build a data directory from
     /// fixed keys (`examples/sample_hub.rs`), never for people.
     pub fn init_with_keys(
-        &mut self,
+        &self,
         name: &str,
         member: SecretKey,
         device: SecretKey,
@@ -731,7 +758,7 @@ impl Node {
     }
 
     fn init_as(
-        &mut self,
+        &self,
         name: &str,
         passphrase: Option<&str>,
         member: SecretKey,
@@ -741,11 +768,13 @@ impl Node {
         if let Some(existing) = self.node_member()? {
             return Err(NodeError::AlreadyInitialised(existing.to_string()));
         }
-        let mut keys = self.keys.clone();
+        let mut held = self.write_keys();
+        let mut keys = held.clone();
         let member = add_key(&mut keys, &name, passphrase, member, device)?;
         keys.node_member = Some(member.to_bytes());
         keys.save(&self.dir)?;
-        self.keys = keys;
+        *held = keys;
+        drop(held);
         self.identity()
     }
 
@@ -926,23 +955,25 @@ impl Node {
 
     /// Adds another member key held on this node.
     pub fn new_member_key(
-        &mut self,
+        &self,
         name: &str,
         passphrase: Option<&str>,
     ) -> Result<PublicKey, NodeError> {
         let name = clean_text("name", name)?;
         self.node_member()?.ok_or(NodeError::NotInitialised)?;
-        let mut keys = self.keys.clone();
+        let mut held = self.write_keys();
+        let mut keys = held.clone();
         let member = make_key(&mut keys, &name, passphrase)?;
         keys.save(&self.dir)?;
-        self.keys = keys;
+        *held = keys;
+        drop(held);
         Ok(member)
     }
 
     /// Seals a key that was stored without a passphrase (default: the node's own) under
     /// `passphrase`.
     pub fn protect_key(
-        &mut self,
+        &self,
         member: Option<PublicKey>,
         passphrase: &str,
     ) -> Result<PublicKey, NodeError> {
@@ -969,14 +1000,16 @@ impl Node {
             member_sealed: seal(&member_key)?,
             device_sealed: seal(&device_key)?,
         };
-        let mut keys = self.keys.clone();
+        let mut held = self.write_keys();
+        let mut keys = held.clone();
         for e in &mut keys.entries {
             if e.member == sealed.member {
                 *e = sealed.clone();
             }
         }
         keys.save(&self.dir)?;
-        self.keys = keys;
+        *held = keys;
+        drop(held);
         Ok(member)
     }
 
@@ -984,7 +1017,7 @@ impl Node {
     /// sealed as the member key is (with `passphrase` when it is protected). The next write
     /// certifies the new device. Returns the new device's public key.
     pub fn new_device_key(
-        &mut self,
+        &self,
         member: Option<PublicKey>,
         passphrase: Option<&str>,
     ) -> Result<PublicKey, NodeError> {
@@ -1008,19 +1041,22 @@ impl Node {
             random()?,
         )
         .map_err(keystore_error)?;
-        let mut keys = self.keys.clone();
+        let mut held = self.write_keys();
+        let mut keys = held.clone();
         for e in &mut keys.entries {
             if e.member == entry.member {
                 e.device_sealed = sealed.clone();
             }
         }
         keys.save(&self.dir)?;
-        self.keys = keys;
+        *held = keys;
+        drop(held);
         Ok(device.public())
     }
 
     fn node_member(&self) -> Result<Option<PublicKey>, NodeError> {
-        match self.keys.node_member {
+        let node_member = self.read_keys().node_member;
+        match node_member {
             None => Ok(None),
             Some(bytes) => PublicKey::from_bytes(&bytes)
                 .map(Some)
@@ -1028,9 +1064,10 @@ impl Node {
         }
     }
 
-    fn entry(&self, member: &PublicKey) -> Result<&KeyEntry, NodeError> {
-        self.keys
+    fn entry(&self, member: &PublicKey) -> Result<KeyEntry, NodeError> {
+        self.read_keys()
             .entry(&member.to_bytes())
+            .cloned()
             .ok_or_else(|| NodeError::UnknownKey(member.to_string()))
     }
 
@@ -1057,7 +1094,7 @@ impl Node {
     pub fn keys(&self) -> Result<Vec<KeyInfo>, NodeError> {
         let node = self.node_member()?;
         let mut out = Vec::new();
-        for entry in &self.keys.entries {
+        for entry in &self.read_keys().entries {
             let member = PublicKey::from_bytes(&entry.member)
                 .map_err(|_| NodeError::Corrupt("member key id".into()))?;
             out.push(KeyInfo {
@@ -1177,7 +1214,32 @@ impl Node {
                 })
                 .count(),
             guests: count(Status::Guest),
+            access: if view.members_only {
+                "members-only"
+            } else {
+                "public"
+            }
+            .to_string(),
         })
+    }
+
+    /// Makes the hub members-only (unknown peers receive nothing of it) or public (stewards).
+    pub fn set_access(
+        &self,
+        hub: &HubId,
+        signer: &Signer,
+        members_only: bool,
+    ) -> Result<OpId, NodeError> {
+        let ids = self.write(
+            hub,
+            signer,
+            &[Body::SetAccess(moot_state::body::SetAccess {
+                members_only,
+            })],
+        )?;
+        ids.last()
+            .copied()
+            .ok_or_else(|| NodeError::Corrupt("nothing written".into()))
     }
 
     /// Loads a hub's replica from the store: its compact index and roll, not its op bytes.
@@ -1374,6 +1436,15 @@ impl Node {
         self.write_with(hub, signer, |_, _| Ok(bodies.to_vec()))
     }
 
+    /// Serialises writes with this node's devices: held from loading the replica a write is
+    /// built on to storing it. (A poisoned lock only means another writer panicked; what it
+    /// guards is the store, which redb keeps consistent, so it is taken anyway.)
+    pub(crate) fn own_writes(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// [`Node::write`] with bodies built from the hub's current replica (loaded once); `build`
     /// may refuse, before anything is written.
     fn write_with(
@@ -1382,6 +1453,7 @@ impl Node {
         signer: &Signer,
         build: impl FnOnce(&Replica, &Roll) -> Result<Vec<Body>, NodeError>,
     ) -> Result<Vec<OpId>, NodeError> {
+        let _writing = self.own_writes();
         let mut replica = self.replica(hub)?;
         let roll = replica.roll();
         let bodies = build(&replica, &roll)?;
@@ -1685,6 +1757,7 @@ impl Node {
             roll_ops: replica.roll_op_count() as u64,
             founder: roll.founder.map(|f| f.to_string()),
             members,
+            members_only: roll.members_only,
         };
         let bytes = postcard::to_allocvec(&view).map_err(|e| NodeError::Corrupt(e.to_string()))?;
         self.put_view(hub, ROLL_VIEW, &bytes)?;

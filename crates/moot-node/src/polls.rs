@@ -654,6 +654,7 @@ impl Node {
         signer: &Signer,
         build: impl FnOnce(&mut Steps<'_>) -> Result<T, NodeError>,
     ) -> Result<T, NodeError> {
+        let _writing = self.own_writes();
         let mut replica = self.replica(hub)?;
         let written = self.certify_if_needed(hub, signer, &mut replica)?;
         let mut steps = Steps {

@@ -1,11 +1,14 @@
 //! The node on the network: the sync engine (`moot-sync`) over libp2p (`moot-net`) with this
 //! node's store, for `moot serve` (runs until stopped) and `moot sync --peer` (one-shot).
 //!
-//! Lanes per peer come from the roll: a member's certified device receives both lanes, a
-//! guest's device and an unknown device the public lane only. (Hubs do not yet say whether they
-//! are members-only; until they do, an unknown peer of any hub gets its public lane.) The roll
-//! is read again whenever ops arrive, and every connected peer's lanes re-evaluated: a removed
-//! member's device stops receiving the members lane mid-connection.
+//! Lanes per peer come from the roll ([`lanes_by_roll`]): a member's certified device receives
+//! both lanes, a guest's device the public lane, and any other device (unknown, revoked, a
+//! removed member's) the public lane of a public hub and nothing at all of a members-only hub
+//! (`SetAccess`). A device the roll does not know yet is judged by the credential it presents
+//! at the start of the session — its member's certificate of it for the hub — so a member's new
+//! device can join a members-only hub. The roll is read again whenever ops arrive, and every
+//! connected peer's lanes re-evaluated: a removed member's device stops receiving the members
+//! lane mid-connection.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,7 +17,8 @@ use moot_crypto::{HubId, PublicKey};
 pub use moot_net::NetEvent;
 use moot_net::{Discovery, Multiaddr, NetConfig, NetHandle, NetNode, RelayServer};
 use moot_state::{Replica, Roll, Status};
-use moot_sync::{Lanes, OpStore};
+pub use moot_sync::Lanes;
+use moot_sync::OpStore;
 use serde::{Deserialize, Serialize};
 
 use crate::{Node, NodeError, Signer};
@@ -36,6 +40,14 @@ impl SharedOps {
             .member(&member)
             .is_some_and(|r| r.status != Status::Removed);
         if !admitted || roll.member_of(&signer.device.public()).is_some() {
+            return Ok(());
+        }
+        // A command through the control socket may be writing with the same device, or may
+        // have certified it already: wait for it, then look again with what it stored.
+        let node = Arc::clone(self.node_arc());
+        let _writing = node.own_writes();
+        self.catch_up(replica)?;
+        if replica.roll().member_of(&signer.device.public()).is_some() {
             return Ok(());
         }
         // Like every write: never with a device whose chain holds ops this node did not write.
@@ -66,11 +78,64 @@ impl SharedOps {
     }
 }
 
-/// The lanes a device may receive, by the roll.
-fn lanes_by_roll(roll: &Roll, device: &PublicKey) -> Lanes {
-    match roll.member_of(device).and_then(|m| roll.member(&m)) {
-        Some(record) if record.status == Status::Member => Lanes::ALL,
-        _ => Lanes::PUBLIC,
+/// What a node presents to its peers (the engine's `Present` message): its member and the
+/// member's certificate of its device for the hub — what its device's certification op will
+/// say, before a peer has seen that op (a member's new device joining a members-only hub).
+#[derive(Debug, Serialize, Deserialize)]
+struct Credential {
+    member: [u8; 32],
+    certificate: moot_state::body::Certificate,
+}
+
+/// This node's credential for `hub`.
+fn credential(signer: &Signer, hub: &HubId) -> Result<Vec<u8>, NodeError> {
+    let credential = Credential {
+        member: signer.member.public().to_bytes(),
+        certificate: moot_state::body::Certificate::issue(
+            &signer.member,
+            hub,
+            &signer.device.public(),
+        ),
+    };
+    postcard::to_allocvec(&credential).map_err(|e| NodeError::Corrupt(e.to_string()))
+}
+
+/// The lanes a device may receive, by the roll: a member's device (certified on the roll, or
+/// vouched for by its member's certificate when the roll does not know it yet) both lanes; a
+/// guest's device the public lane; any other device — unknown, revoked, a removed member's —
+/// the public lane of a public hub and nothing of a members-only hub.
+pub fn lanes_by_roll(
+    roll: &Roll,
+    hub: &HubId,
+    device: &PublicKey,
+    presented: Option<&[u8]>,
+) -> Lanes {
+    let stranger = if roll.members_only {
+        Lanes::NONE
+    } else {
+        Lanes::PUBLIC
+    };
+    let by_standing = |member: &PublicKey| match roll.member(member).map(|r| r.status) {
+        Some(Status::Member) => Lanes::ALL,
+        Some(Status::Guest) => Lanes::PUBLIC,
+        _ => stranger,
+    };
+    if let Some(record) = roll.devices.get(device) {
+        return if record.revoked {
+            stranger
+        } else {
+            by_standing(&record.member)
+        };
+    }
+    let vouched = presented
+        .and_then(|bytes| postcard::from_bytes::<Credential>(bytes).ok())
+        .and_then(|c| {
+            let member = PublicKey::from_bytes(&c.member).ok()?;
+            c.certificate.verify(&member, hub, device).then_some(member)
+        });
+    match vouched {
+        Some(member) => by_standing(&member),
+        None => stranger,
     }
 }
 
@@ -115,12 +180,15 @@ fn parse_addrs(addrs: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
 /// How long after the last ops arrived the views and lanes are brought up to date.
 pub const SETTLE: Duration = Duration::from_millis(200);
 
+type NetTask = tokio::task::JoinHandle<Result<(Replica, SharedOps), moot_net::NetError>>;
+
 /// A running network node for one hub.
 pub struct Running {
     /// Talks to the network task.
     pub handle: NetHandle<SharedOps>,
-    /// The network task; returns the replica and store when stopped.
-    pub task: tokio::task::JoinHandle<Result<(Replica, SharedOps), moot_net::NetError>>,
+    /// The network task; returns the replica and store when stopped (taken by
+    /// [`Running::stop`]).
+    task: Mutex<Option<NetTask>>,
     /// This node's id.
     pub node_id: String,
     peer: moot_net::Libp2pPeerId,
@@ -153,6 +221,7 @@ impl Node {
             listen,
             external,
             relay_server: options.relay.then(RelayServer::default),
+            credential: Some(credential(signer, &hub)?),
             discovery: if options.mdns {
                 Discovery::Mdns
             } else {
@@ -161,18 +230,18 @@ impl Node {
             ..NetConfig::default()
         };
         let lanes_roll = Arc::clone(&roll);
-        let lanes_for = Box::new(move |device: &PublicKey| {
+        let lanes_for = Box::new(move |device: &PublicKey, presented: Option<&[u8]>| {
             lanes_roll
                 .lock()
-                .map(|roll| lanes_by_roll(&roll, device))
-                .unwrap_or(Lanes::PUBLIC)
+                .map(|roll| lanes_by_roll(&roll, &hub, device, presented))
+                .unwrap_or(Lanes::NONE)
         });
         let (net, handle) = NetNode::new(keypair, config, replica, store, lanes_for)
             .map_err(|e| NodeError::Sync(e.to_string()))?;
         let task = tokio::spawn(net.run());
         Ok(Running {
             handle,
-            task,
+            task: Mutex::new(Some(task)),
             node_id,
             peer,
             roll,
@@ -197,6 +266,18 @@ impl Running {
             .collect()
     }
 
+    /// `f` on the roll as the network side last read it (after the last arrivals settled).
+    pub fn with_roll<R>(&self, f: impl FnOnce(&Roll) -> R) -> Option<R> {
+        self.roll.lock().ok().map(|roll| f(&roll))
+    }
+
+    /// The lanes a peer's device receives now, by the roll as last read.
+    pub fn lanes_of(&self, device: &PublicKey) -> Lanes {
+        let hub = self.hub;
+        self.with_roll(|roll| lanes_by_roll(roll, &hub, device, None))
+            .unwrap_or(Lanes::NONE)
+    }
+
     /// Dials `peers` (each kept connected: redialed with backoff when lost).
     pub async fn dial(&self, peers: &[String]) -> Result<(), NodeError> {
         for addr in parse_addrs(peers)? {
@@ -211,11 +292,25 @@ impl Running {
     /// After ops arrived: the views refreshed, the roll read again, every peer's lanes
     /// re-evaluated.
     pub async fn took_in(&self) -> Result<(), NodeError> {
+        self.refresh(false).await
+    }
+
+    /// After a command on this node (through the control socket) stored ops: the network
+    /// task's replica takes them in from the store, so they are pushed to every connected
+    /// peer, then as [`Running::took_in`].
+    pub async fn local_wrote(&self) -> Result<(), NodeError> {
+        self.refresh(true).await
+    }
+
+    async fn refresh(&self, local: bool) -> Result<(), NodeError> {
         let hub = self.hub;
         let signer = self.signer.clone();
         let roll = self
             .handle
             .with_state(move |replica, store: &mut SharedOps| {
+                if local && let Err(e) = store.catch_up(replica) {
+                    return (replica.roll(), Some(e.to_string()));
+                }
                 // A member just admitted (here, through what arrived) presents its device's
                 // certificate, so that its peers send it the members lane.
                 let certified = store.certify_if_admitted(replica, &signer);
@@ -240,12 +335,16 @@ impl Running {
     }
 
     /// Stops the network task and waits for it.
-    pub async fn stop(self) -> Result<(), NodeError> {
+    pub async fn stop(&self) -> Result<(), NodeError> {
         self.handle.shutdown().await;
-        match self.task.await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(NodeError::Sync(e.to_string())),
-            Err(e) => Err(NodeError::Sync(e.to_string())),
+        let task = self.task.lock().ok().and_then(|mut task| task.take());
+        match task {
+            None => Ok(()),
+            Some(task) => match task.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(NodeError::Sync(e.to_string())),
+                Err(e) => Err(NodeError::Sync(e.to_string())),
+            },
         }
     }
 
@@ -256,15 +355,48 @@ impl Running {
         peers: &[String],
         quiet: Duration,
         timeout: Duration,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<SyncReport, NodeError> {
+        let report = self
+            .sync_until_quiet(peers, quiet, timeout, progress)
+            .await?;
+        self.stop().await?;
+        Ok(report)
+    }
+
+    /// Dials `peers` and waits until nothing more has come for `quiet` (or `timeout` passes),
+    /// counting the ops taken in meanwhile; the node keeps running. A peer already connected
+    /// counts as synced with (a running node syncs continuously).
+    /// `progress` is told the ops taken in so far, as they arrive.
+    pub async fn sync_until_quiet(
+        &self,
+        peers: &[String],
+        quiet: Duration,
+        timeout: Duration,
+        progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<SyncReport, NodeError> {
         let mut events = self
             .handle
             .subscribe()
             .await
             .map_err(|e| NodeError::Sync(e.to_string()))?;
+        let already = self
+            .handle
+            .stats()
+            .await
+            .map_err(|e| NodeError::Sync(e.to_string()))?
+            .peers;
+        let mut connected: Vec<String> = Vec::new();
+        for addr in parse_addrs(peers)? {
+            if let Some(moot_net::Protocol::P2p(peer)) = addr.iter().last()
+                && already.contains(&peer)
+                && !connected.contains(&peer.to_string())
+            {
+                connected.push(peer.to_string());
+            }
+        }
         self.dial(peers).await?;
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut connected: Vec<String> = Vec::new();
         let mut new_ops = 0u64;
         let mut complete = false;
         // Ops arrive frame after frame: the views and lanes are brought up to date once they
@@ -287,6 +419,7 @@ impl Running {
                 }
                 Ok(Ok(NetEvent::Stored { op_count, .. })) => {
                     new_ops += op_count as u64;
+                    progress(new_ops);
                     unsettled = true;
                 }
                 Ok(Ok(NetEvent::Misbehaved { reason, .. })) => {
@@ -313,7 +446,6 @@ impl Running {
         if unsettled {
             self.took_in().await?;
         }
-        self.stop().await?;
         Ok(SyncReport {
             peers: connected,
             new_ops,
@@ -407,5 +539,113 @@ impl Node {
             postcard::to_allocvec(&record).map_err(|e| NodeError::Corrupt(e.to_string()))?;
         self.store()?.create_hub(hub, &bytes, &[], &[])?;
         Ok(record.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use moot_state::body::Certificate;
+    use moot_state::{Limits, Replica, sample};
+
+    use super::*;
+
+    fn credential_of(member: &moot_crypto::SecretKey, hub: &HubId, device: &PublicKey) -> Vec<u8> {
+        postcard::to_allocvec(&Credential {
+            member: member.public().to_bytes(),
+            certificate: Certificate::issue(member, hub, device),
+        })
+        .unwrap()
+    }
+
+    /// A roll with the founder and two members, each with a certified device.
+    fn roll() -> (HubId, Roll) {
+        let (hub, ops) = sample::history(2, 0);
+        let mut replica = Replica::new(hub, Limits::default());
+        replica.insert_batch(&ops);
+        (hub, replica.roll())
+    }
+
+    #[test]
+    fn lanes_follow_the_roll_and_a_members_certificate_vouches_for_a_new_device() {
+        let (hub, mut roll) = roll();
+        let certified = sample::key(2, 1).public();
+        let new_device = sample::key(3, 9).public();
+        let member = sample::key(1, 1);
+        let vouched = credential_of(&member, &hub, &new_device);
+        assert_eq!(lanes_by_roll(&roll, &hub, &certified, None), Lanes::ALL);
+        assert_eq!(lanes_by_roll(&roll, &hub, &new_device, None), Lanes::PUBLIC);
+        assert_eq!(
+            lanes_by_roll(&roll, &hub, &new_device, Some(&vouched)),
+            Lanes::ALL
+        );
+        roll.members_only = true;
+        assert_eq!(lanes_by_roll(&roll, &hub, &new_device, None), Lanes::NONE);
+        assert_eq!(
+            lanes_by_roll(&roll, &hub, &new_device, Some(&vouched)),
+            Lanes::ALL
+        );
+        // A certificate of another device, for another hub, or by someone not on the roll
+        // vouches for nothing.
+        let other = credential_of(&member, &hub, &certified);
+        assert_eq!(
+            lanes_by_roll(&roll, &hub, &new_device, Some(&other)),
+            Lanes::NONE
+        );
+        let elsewhere = credential_of(&member, &HubId([9; 32]), &new_device);
+        assert_eq!(
+            lanes_by_roll(&roll, &hub, &new_device, Some(&elsewhere)),
+            Lanes::NONE
+        );
+        let stranger = credential_of(&sample::key(1, 99), &hub, &new_device);
+        assert_eq!(
+            lanes_by_roll(&roll, &hub, &new_device, Some(&stranger)),
+            Lanes::NONE
+        );
+    }
+
+    /// A credential comes from a peer: random and mutated bytes give a stranger's lanes (or,
+    /// for a mutation that decodes to the same credential, the member's), never a panic.
+    #[test]
+    fn hostile_credentials_vouch_for_nothing() {
+        let (hub, mut roll) = roll();
+        roll.members_only = true;
+        let device = sample::key(3, 9).public();
+        let valid = credential_of(&sample::key(1, 1), &hub, &device);
+        let decoded = |bytes: &[u8]| {
+            postcard::from_bytes::<Credential>(bytes)
+                .ok()
+                .map(|c| (c.member, c.certificate))
+        };
+        let original = decoded(&valid);
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..20_000 {
+            let bytes: Vec<u8> = if round % 2 == 0 {
+                let len = (next() % 160) as usize;
+                (0..len).map(|_| next() as u8).collect()
+            } else {
+                let mut bytes = valid.clone();
+                for _ in 0..1 + next() % 4 {
+                    let at = (next() as usize) % bytes.len();
+                    bytes[at] ^= 1 << (next() % 8);
+                }
+                if next() % 4 == 0 {
+                    bytes.truncate((next() as usize) % bytes.len());
+                }
+                bytes
+            };
+            let lanes = lanes_by_roll(&roll, &hub, &device, Some(&bytes));
+            if lanes != Lanes::NONE {
+                assert_eq!(lanes, Lanes::ALL);
+                assert_eq!(decoded(&bytes), original, "{bytes:?}");
+            }
+        }
     }
 }

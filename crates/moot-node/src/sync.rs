@@ -18,17 +18,66 @@ pub struct NodeOps<N> {
     node: N,
     hub: HubId,
     end: u64,
+    /// Positions below this were compared with the replica by [`NodeOps::catch_up`].
+    scanned: u64,
 }
 
 impl<N: Deref<Target = Node>> NodeOps<N> {
     /// The node's ops of `hub`.
     pub fn new(node: N, hub: HubId) -> Result<Self, NodeError> {
         let end = node.store()?.op_count(&hub)?;
-        Ok(NodeOps { node, hub, end })
+        Ok(NodeOps {
+            node,
+            hub,
+            end,
+            scanned: end,
+        })
+    }
+
+    /// Brings `replica` (which held what this store held when it was made, and everything
+    /// stored through it since) up to date with ops stored by other writers on the same node —
+    /// a command run through a running node's control socket, a bundle imported — in store
+    /// order (a causal order), with the verdicts they were stored with. Afterwards the engine
+    /// streams them to connected peers like any op stored here. Returns how many it added.
+    pub fn catch_up(&mut self, replica: &mut moot_state::Replica) -> Result<usize, NodeError> {
+        let store = self.node.store()?;
+        let mut added = 0;
+        loop {
+            let batch = store.load_from(&self.hub, self.scanned, crate::LOAD_BATCH)?;
+            let Some((last, _, _)) = batch.last() else {
+                break;
+            };
+            let next = last + 1;
+            for (at, op, stored) in batch {
+                if stored == REFUSED_ON_UPGRADE || replica.holds(&op.id()) {
+                    continue;
+                }
+                let verdict = moot_state::Verdict::from_byte(stored).ok_or_else(|| {
+                    NodeError::Corrupt(format!("verdict of the op at position {at}"))
+                })?;
+                let id = op.id();
+                replica
+                    .restore(op, verdict)
+                    .map_err(|rejection| NodeError::StoredOpRefused {
+                        hub: self.hub,
+                        op: id,
+                        outcome: rejection.reason.to_string(),
+                    })?;
+                added += 1;
+            }
+            self.scanned = next;
+        }
+        self.end = self.end.max(self.scanned);
+        Ok(added)
     }
 
     /// The node.
     pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// The node, as held.
+    pub fn node_arc(&self) -> &N {
         &self.node
     }
 

@@ -14,7 +14,7 @@ use moot_state::{Body, Limits, Replica};
 #[test]
 fn forked_changes_show_the_same_text_with_or_without_a_snapshot() {
     let temp = tempfile::tempdir().unwrap();
-    let mut node = Node::open(&temp.path().join("n")).unwrap();
+    let node = Node::open(&temp.path().join("n")).unwrap();
     let (member, device) = (SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32]));
     node.init_with_keys("Fay", member, device.clone()).unwrap();
     let fay = node.signer(None, None).unwrap();
@@ -64,7 +64,7 @@ fn forked_changes_show_the_same_text_with_or_without_a_snapshot() {
 #[test]
 fn a_vote_with_too_many_amendments_for_one_ballot_is_refused_not_cut() {
     let temp = tempfile::tempdir().unwrap();
-    let mut node = Node::open(&temp.path().join("n")).unwrap();
+    let node = Node::open(&temp.path().join("n")).unwrap();
     node.init("Fay", None).unwrap();
     let fay = node.signer(None, None).unwrap();
     let hub = node.create_hub("Riverside", &fay).unwrap();

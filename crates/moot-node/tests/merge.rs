@@ -10,7 +10,7 @@ use moot_node::polls::PollSpec;
 use moot_state::body::AssemblyRef;
 
 fn node(dir: &std::path::Path, name: &str, member: [u8; 32], device: [u8; 32]) -> Node {
-    let mut node = Node::open(dir).unwrap();
+    let node = Node::open(dir).unwrap();
     node.init_with_keys(
         name,
         SecretKey::from_seed(member),

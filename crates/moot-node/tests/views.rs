@@ -12,7 +12,7 @@ fn fay_and_hub() -> (
     moot_crypto::HubId,
 ) {
     let dir = tempfile::tempdir().unwrap();
-    let mut node = Node::open(dir.path()).unwrap();
+    let node = Node::open(dir.path()).unwrap();
     node.init("Fay", None).unwrap();
     let fay = node.signer(None, None).unwrap();
     let hub = node.create_hub("Riverside", &fay).unwrap();
@@ -21,7 +21,7 @@ fn fay_and_hub() -> (
 
 #[test]
 fn the_roll_view_is_a_rebuildable_cache_of_the_ops() {
-    let (_dir, mut node, fay, hub) = fay_and_hub();
+    let (_dir, node, fay, hub) = fay_and_hub();
     let ann = node.new_member_key("Ann", None).unwrap();
     node.add_member(&hub, &fay, ann, "Ann", None, AddAs::Member)
         .unwrap();
@@ -130,7 +130,7 @@ fn ops_an_older_version_could_not_judge_are_judged_on_load_and_their_verdict_sto
     use moot_state::body::Checkpoint;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("node");
-    let mut node = Node::open(&data).unwrap();
+    let node = Node::open(&data).unwrap();
     node.init_with_keys(
         "Founder",
         moot_state::sample::key(1, 0),
@@ -256,7 +256,7 @@ fn an_op_resting_on_one_refused_after_an_upgrade_is_recorded_too_and_the_hub_loa
 fn ops_that_leave_the_roll_alone_move_only_the_roll_views_stamp() {
     use moot_state::Body;
     use moot_state::body::Checkpoint;
-    let (_dir, mut node, fay, hub) = fay_and_hub();
+    let (_dir, node, fay, hub) = fay_and_hub();
     let ann = node.new_member_key("Ann", None).unwrap();
     node.add_member(&hub, &fay, ann, "Ann", None, AddAs::Member)
         .unwrap();
@@ -290,7 +290,7 @@ fn hub_with_a_poll() -> (
 ) {
     use moot_node::polls::PollSpec;
     use moot_state::body::{AssemblyKind, AssemblyRef};
-    let (dir, mut node, fay, hub) = fay_and_hub();
+    let (dir, node, fay, hub) = fay_and_hub();
     let ann = node.new_member_key("Ann", None).unwrap();
     node.add_member(&hub, &fay, ann, "Ann", None, AddAs::Member)
         .unwrap();

@@ -82,6 +82,8 @@ pub mod kind {
     pub const SET_CONSTITUENCY: u16 = 0x0011;
     /// [`super::SetContribution`]. Members lane.
     pub const SET_CONTRIBUTION: u16 = 0x0012;
+    /// [`super::SetAccess`]: who may receive anything of the hub. Public; stewards only.
+    pub const SET_ACCESS: u16 = 0x0013;
     /// [`super::CreateAssembly`]: a working group, committee or society. Either lane (the
     /// lane is the assembly's: public, or members-only).
     pub const CREATE_ASSEMBLY: u16 = 0x0101;
@@ -151,7 +153,7 @@ pub mod kind {
     }
 
     /// The kinds resolved as roll ops (seniority order, cuts). Only low-volume governance ops.
-    pub const ROLL_KINDS: [u16; 19] = [
+    pub const ROLL_KINDS: [u16; 20] = [
         FOUND,
         ADMIT,
         REMOVE,
@@ -163,6 +165,7 @@ pub mod kind {
         SET_NAME,
         SET_CONSTITUENCY,
         SET_CONTRIBUTION,
+        SET_ACCESS,
         CREATE_ASSEMBLY,
         CONVENER,
         JOIN,
@@ -182,7 +185,7 @@ pub mod kind {
     pub fn lane_of(kind: u16) -> Option<Lane> {
         match kind {
             FOUND | ADMIT | REMOVE | GRANT | REVOKE | CERTIFY_DEVICE | REVOKE_DEVICE
-            | PUBLIC_NAME => Some(Lane::Public),
+            | PUBLIC_NAME | SET_ACCESS => Some(Lane::Public),
             SET_NAME | SET_CONSTITUENCY | SET_CONTRIBUTION => Some(Lane::Members),
             _ => None,
         }
@@ -400,6 +403,15 @@ pub struct SetName {
     pub member: MemberId,
     /// The name.
     pub name: String,
+}
+
+/// Who may receive the hub's ops from its nodes (public lane; stewards only). A public hub
+/// (the default) gives guests and unknown peers its public lane; a members-only hub gives
+/// unknown peers nothing at all — not its roll, not its ops — and guests the public lane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetAccess {
+    /// True: members-only.
+    pub members_only: bool,
 }
 
 /// A member's constituency (members lane). Stewards only: it decides membership of a
@@ -906,6 +918,8 @@ pub enum Body {
     SetConstituency(SetConstituency),
     /// Pledged contribution.
     SetContribution(SetContribution),
+    /// Who may receive the hub.
+    SetAccess(SetAccess),
     /// An assembly created.
     CreateAssembly(CreateAssembly),
     /// A convener appointed or dismissed.
@@ -1022,6 +1036,7 @@ impl Body {
             kind::PUBLIC_NAME => Body::PublicName(decode(kind, bytes)?),
             kind::SET_NAME => Body::SetName(decode(kind, bytes)?),
             kind::SET_CONSTITUENCY => Body::SetConstituency(decode(kind, bytes)?),
+            kind::SET_ACCESS => Body::SetAccess(decode(kind, bytes)?),
             kind::SET_CONTRIBUTION => Body::SetContribution(decode(kind, bytes)?),
             kind::CREATE_ASSEMBLY => Body::CreateAssembly(decode(kind, bytes)?),
             kind::CONVENER => Body::Convener(decode(kind, bytes)?),
@@ -1121,6 +1136,7 @@ impl Body {
             Body::PublicName(b) => (kind::PUBLIC_NAME, postcard::to_allocvec(b)),
             Body::SetName(b) => (kind::SET_NAME, postcard::to_allocvec(b)),
             Body::SetConstituency(b) => (kind::SET_CONSTITUENCY, postcard::to_allocvec(b)),
+            Body::SetAccess(b) => (kind::SET_ACCESS, postcard::to_allocvec(b)),
             Body::SetContribution(b) => (kind::SET_CONTRIBUTION, postcard::to_allocvec(b)),
             Body::CreateAssembly(b) => (kind::CREATE_ASSEMBLY, postcard::to_allocvec(b)),
             Body::Convener(b) => (kind::CONVENER, postcard::to_allocvec(b)),
@@ -1174,6 +1190,7 @@ impl Body {
             Body::PublicName(_) => kind::PUBLIC_NAME,
             Body::SetName(_) => kind::SET_NAME,
             Body::SetConstituency(_) => kind::SET_CONSTITUENCY,
+            Body::SetAccess(_) => kind::SET_ACCESS,
             Body::SetContribution(_) => kind::SET_CONTRIBUTION,
             Body::CreateAssembly(_) => kind::CREATE_ASSEMBLY,
             Body::Convener(_) => kind::CONVENER,

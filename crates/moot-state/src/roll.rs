@@ -359,6 +359,8 @@ pub struct Roll {
     pub member_cuts: OrdMap<MemberId, Vec<(Cut, DeviceCuts)>>,
     /// Cuts by revoked device.
     pub device_cuts: OrdMap<DeviceId, Vec<Cut>>,
+    /// Members-only (see [`crate::body::SetAccess`]); false until a steward says so.
+    pub members_only: bool,
     /// Stewards in order of seniority (the founder first).
     steward_order: OrdMap<MemberId, u64>,
     next_steward: u64,
@@ -655,6 +657,7 @@ impl Roll {
                 self.active_target(&set.member)?;
                 Ok(facts)
             }
+            Body::SetAccess(_) => self.steward(author),
             Body::SetContribution(set) => {
                 let facts = self.self_or_steward(author, &set.member)?;
                 if self.author(author)?.record.status != Status::Member {
@@ -826,6 +829,7 @@ impl Roll {
                     record.constituency = set.constituency.clone();
                 }
             }
+            Body::SetAccess(set) => self.members_only = set.members_only,
             Body::SetContribution(set) => {
                 if let Some(record) = self.members.get_mut(&set.member) {
                     record.contribution = set.contribution.clone();

@@ -189,6 +189,14 @@ pub enum Event {
         /// Ops stored (the peer's and any waiting ops they released).
         op_count: usize,
     },
+    /// A peer presented a credential ([`Message::Present`]): the node may give it other lanes
+    /// ([`Engine::set_peer_lanes`]).
+    Presented {
+        /// The peer.
+        peer: PeerId,
+        /// What it presented (at most [`wire::MAX_CREDENTIAL_BYTES`]).
+        credential: Vec<u8>,
+    },
 }
 
 /// A frame to send to a peer.
@@ -237,6 +245,9 @@ pub enum EngineError {
     /// The peer is not connected.
     #[error("peer {0:?} is not connected")]
     UnknownPeer(PeerId),
+    /// A credential longer than [`wire::MAX_CREDENTIAL_BYTES`].
+    #[error("a credential over {} bytes", wire::MAX_CREDENTIAL_BYTES)]
+    CredentialTooLong,
 }
 
 /// A (device, lane) chain: the device's key bytes and the lane.
@@ -306,6 +317,8 @@ struct Peer {
     /// answer).
     heads_due: Option<Option<BTreeSet<Chain>>>,
     last_heads_ms: u64,
+    /// This node's credential, to be sent before anything else ([`Engine::present`]).
+    present: Option<Vec<u8>>,
     control: VecDeque<Vec<u8>>,
     /// Ids to ask the peer for.
     want_queue: VecDeque<OpId>,
@@ -441,6 +454,7 @@ impl Engine {
                 role,
                 heads_due: (role == Role::Dialer).then_some(None),
                 last_heads_ms: now_ms,
+                present: None,
                 control: VecDeque::new(),
                 want_queue: VecDeque::new(),
                 wanted: BTreeSet::new(),
@@ -484,6 +498,19 @@ impl Engine {
         if p.role == Role::Dialer {
             p.heads_due = Some(None);
         }
+        Ok(())
+    }
+
+    /// Sends `credential` to `peer` before anything else still to be sent ([`Message::Present`]).
+    pub fn present(&mut self, peer: PeerId, credential: Vec<u8>) -> Result<(), EngineError> {
+        let p = self
+            .peers
+            .get_mut(&peer)
+            .ok_or(EngineError::UnknownPeer(peer))?;
+        let message = Message::Present {
+            credential: Bounded::new(credential).ok_or(EngineError::CredentialTooLong)?,
+        };
+        p.present = Some(wire::encode(&message).map_err(|_| EngineError::CredentialTooLong)?);
         Ok(())
     }
 
@@ -596,6 +623,10 @@ impl Engine {
                 }
             }
             Message::Ops { ops } => self.receive_ops(peer, ops.into_vec(), replica, store)?,
+            Message::Present { credential } => self.push_event(Event::Presented {
+                peer,
+                credential: credential.into_vec(),
+            }),
         }
         Ok(())
     }
@@ -796,6 +827,9 @@ impl Engine {
         p.send.roll(now_ms, config.rate_window_ms);
         if p.send.bytes >= config.max_send_bytes_per_window {
             return Ok(None);
+        }
+        if let Some(frame) = p.present.take() {
+            return Ok(Some(frame));
         }
         if let Some(chains) = p.heads_due.take() {
             p.last_heads_ms = now_ms;

@@ -27,6 +27,8 @@ pub const MAX_OPS_PER_MESSAGE: usize = 1024;
 pub const MAX_IDS_PER_MESSAGE: usize = 1024;
 /// Most heads in one [`Message::Heads`] (a hub with more chains sends several parts).
 pub const MAX_HEADS_PER_MESSAGE: usize = 4096;
+/// Longest credential in one [`Message::Present`].
+pub const MAX_CREDENTIAL_BYTES: usize = 1024;
 /// Bytes a frame adds to its ops, at most, besides one length prefix per op: the version byte,
 /// the message tag and the op count.
 pub const OPS_FRAME_OVERHEAD: usize = 1 + 1 + 5;
@@ -71,6 +73,14 @@ pub enum Message {
     Want {
         /// At most [`MAX_IDS_PER_MESSAGE`].
         ids: Bounded<OpId, MAX_IDS_PER_MESSAGE>,
+    },
+    /// What the sender's device presents for the lanes it may receive, opaque to the engine
+    /// (a node sends its member's certificate of the device, so that a peer that has not yet
+    /// seen the device's certification op can tell a member's new device from a stranger).
+    /// Sent first, once per session.
+    Present {
+        /// At most [`MAX_CREDENTIAL_BYTES`].
+        credential: Bounded<u8, MAX_CREDENTIAL_BYTES>,
     },
 }
 

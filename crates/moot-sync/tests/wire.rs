@@ -29,7 +29,7 @@ impl Rng {
 }
 
 fn message(rng: &mut Rng) -> Message {
-    match rng.below(3) {
+    match rng.below(4) {
         0 => Message::Heads {
             first: rng.below(2) == 0,
             last: rng.below(2) == 0,
@@ -59,6 +59,12 @@ fn message(rng: &mut Rng) -> Message {
                 .collect();
             Message::Ops {
                 ops: Bounded::new(ops).unwrap(),
+            }
+        }
+        2 => {
+            let len = rng.below(wire::MAX_CREDENTIAL_BYTES + 1);
+            Message::Present {
+                credential: Bounded::new(rng.bytes(len)).unwrap(),
             }
         }
         _ => Message::Want {
@@ -191,4 +197,25 @@ fn version_trailing_and_size_are_checked_first() {
     assert_eq!(wire::decode(&[]), Err(WireError::Empty));
     let big = vec![WIRE_VERSION; wire::MAX_MESSAGE_BYTES + 1];
     assert_eq!(wire::decode(&big), Err(WireError::TooLarge(big.len())));
+}
+
+#[test]
+fn a_credential_over_the_limit_is_refused() {
+    let mut frame = wire::encode(&Message::Present {
+        credential: Bounded::new(vec![7; wire::MAX_CREDENTIAL_BYTES]).unwrap(),
+    })
+    .unwrap();
+    assert!(wire::decode(&frame).is_ok());
+    // One more byte: the varint length and the bytes, as a peer could send them.
+    frame.truncate(2);
+    let mut len = Vec::new();
+    let mut n = wire::MAX_CREDENTIAL_BYTES + 1;
+    while n >= 0x80 {
+        len.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    len.push(n as u8);
+    frame.extend_from_slice(&len);
+    frame.extend(std::iter::repeat_n(7u8, wire::MAX_CREDENTIAL_BYTES + 1));
+    assert!(wire::decode(&frame).is_err());
 }

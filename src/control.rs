@@ -1,0 +1,327 @@
+//! The control socket of a running node. While `moot serve` runs it owns the data directory
+//! (its lock, store and keys): every other `moot` command on the same directory finds the
+//! socket (`DIR/moot.sock`, mode 0600 in the 0700 directory, and only the directory's owner is
+//! answered), sends its arguments over it, and the running node runs the command — the same
+//! code, on the node it already has open — and sends back what the command printed and its
+//! exit code. So a command behaves exactly as it would without the node running, and what it
+//! writes is pushed to connected peers at once.
+//!
+//! A passphrase file is read by the client and its passphrase passed over the socket (never on
+//! a command line); relative paths are resolved against the client's working directory;
+//! `MOOT_AS` and `MOOT_HUB` come from the client's environment, not the node's.
+//!
+//! Frames: a 4-byte big-endian length, then a postcard-encoded [`Request`] (at most
+//! [`MAX_REQUEST`] bytes) or [`Response`] (at most [`MAX_RESPONSE`]).
+
+use std::io::Write as _;
+use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{Cli, Command, Global};
+
+/// Largest request: arguments, a working directory and a passphrase.
+const MAX_REQUEST: usize = 1 << 20;
+/// Largest response: what one command printed.
+const MAX_RESPONSE: usize = 256 << 20;
+/// The version of this exchange; a client and node of different versions refuse each other.
+const VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Request {
+    version: u32,
+    /// The arguments after the program name, as bytes.
+    args: Vec<Vec<u8>>,
+    /// The client's working directory, as bytes.
+    cwd: Vec<u8>,
+    /// `MOOT_AS` and `MOOT_HUB` as the client's environment has them.
+    as_member: Option<String>,
+    hub: Option<String>,
+    /// The passphrase from the client's `--passphrase-file`, read by the client.
+    passphrase: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Response {
+    version: u32,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    code: u8,
+}
+
+/// The socket's path in a data directory.
+pub fn socket_path(dir: &Path) -> PathBuf {
+    dir.join(moot_node::dir::SOCKET_FILE)
+}
+
+fn write_frame(stream: &mut impl std::io::Write, bytes: &[u8]) -> std::io::Result<()> {
+    let len = u32::try_from(bytes.len())
+        .map_err(|_| std::io::Error::other("a control frame over 4 GiB"))?;
+    stream.write_all(&len.to_be_bytes())?;
+    stream.write_all(bytes)?;
+    stream.flush()
+}
+
+fn read_frame(stream: &mut impl std::io::Read, max: usize) -> anyhow::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len)?;
+    let len = u32::from_be_bytes(len) as usize;
+    anyhow::ensure!(len <= max, "a control frame of {len} bytes (at most {max})");
+    let mut bytes = vec![0u8; len];
+    stream.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client
+
+/// If a node is running on the command's data directory, runs the command there and returns
+/// its exit code; `None` if no node answers on the socket (the command then runs here).
+pub fn forward(global: &Global, data_dir: &Path) -> anyhow::Result<Option<u8>> {
+    let path = socket_path(data_dir);
+    let mut stream = match std::os::unix::net::UnixStream::connect(&path) {
+        Ok(stream) => stream,
+        // No node running: no socket, or one left by a node that was killed.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "connecting to the running node's socket {}",
+                moot_text::escape(&path.display().to_string())
+            )));
+        }
+    };
+    let passphrase = crate::node_cmd::passphrase(global)?;
+    let cwd = std::env::current_dir().context("reading the working directory")?;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let request = Request {
+        version: VERSION,
+        args: std::env::args_os()
+            .skip(1)
+            .map(|a| a.as_bytes().to_vec())
+            .collect(),
+        cwd: cwd.as_os_str().as_bytes().to_vec(),
+        as_member: env("MOOT_AS"),
+        hub: env("MOOT_HUB"),
+        passphrase,
+    };
+    let bytes = postcard::to_allocvec(&request).context("encoding the request")?;
+    anyhow::ensure!(
+        bytes.len() <= MAX_REQUEST,
+        "the command is too long to pass to the running node"
+    );
+    let talk = |stream: &mut std::os::unix::net::UnixStream| -> anyhow::Result<Response> {
+        write_frame(stream, &bytes)?;
+        let bytes = read_frame(stream, MAX_RESPONSE)?;
+        let response: Response = postcard::from_bytes(&bytes).context("a damaged response")?;
+        anyhow::ensure!(
+            response.version == VERSION,
+            "the running node speaks control version {} (this moot: {VERSION}): use the same \
+             moot binary as the node",
+            response.version
+        );
+        Ok(response)
+    };
+    let response = talk(&mut stream).context("talking to the running node (moot serve)")?;
+    // A closed pipe is not an error here either.
+    let _ = std::io::stdout().lock().write_all(&response.stdout);
+    let _ = std::io::stdout().lock().flush();
+    let _ = std::io::stderr().lock().write_all(&response.stderr);
+    Ok(Some(response.code))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server
+
+/// What a command run for a client of the socket uses instead of opening the data directory.
+#[derive(Clone)]
+pub struct Served {
+    pub node: Arc<moot_node::Node>,
+    pub passphrase: Option<String>,
+    pub net: Arc<crate::net_cmd::NetState>,
+}
+
+thread_local! {
+    static SERVED: std::cell::RefCell<Option<Served>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The running node, when this thread runs a command for a client of its socket.
+pub fn served() -> Option<Served> {
+    SERVED.with(|s| s.borrow().clone())
+}
+
+/// Binds the socket in `dir` (replacing one a killed node left: this process holds the data
+/// directory's lock, so no other node is running on it), readable and writable by its owner
+/// only.
+pub fn bind(dir: &Path) -> anyhow::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = socket_path(dir);
+    let shown = moot_text::escape(&path.display().to_string()).into_owned();
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.file_type().is_file() || meta.file_type().is_dir() => {
+            anyhow::bail!("{shown} exists and is not a socket: move it away")
+        }
+        Ok(_) => std::fs::remove_file(&path)
+            .with_context(|| format!("removing the old control socket {shown}"))?,
+        Err(_) => {}
+    }
+    let listener = tokio::net::UnixListener::bind(&path)
+        .with_context(|| format!("making the control socket {shown}"))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("making the control socket {shown} private"))?;
+    Ok(listener)
+}
+
+/// Answers clients of the socket, one command at a time (as the data directory's lock let one
+/// command in at a time), until the task is dropped. After each command, whatever it stored is
+/// taken in by the network side and pushed to peers.
+pub async fn serve(listener: tokio::net::UnixListener, served: Served, owner: u32) {
+    let one_at_a_time = Arc::new(tokio::sync::Mutex::new(()));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        // Only the data directory's owner may drive the node (the socket's mode says so too;
+        // this holds if the mode is loosened).
+        match stream.peer_cred() {
+            Ok(cred) if cred.uid() == owner => {}
+            _ => continue,
+        }
+        let served = served.clone();
+        let lock = Arc::clone(&one_at_a_time);
+        tokio::spawn(async move {
+            let _one = lock.lock().await;
+            if let Err(e) = answer(stream, served).await {
+                log_line(&format!("moot: a control client failed: {e:#}"));
+            }
+        });
+    }
+}
+
+fn log_line(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{}", moot_text::escape(text));
+}
+
+async fn answer(stream: tokio::net::UnixStream, served: Served) -> anyhow::Result<()> {
+    let mut stream = stream.into_std()?;
+    stream.set_nonblocking(false)?;
+    let net = Arc::clone(&served.net);
+    let response = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let bytes = read_frame(&mut stream, MAX_REQUEST)?;
+        let request: Request = postcard::from_bytes(&bytes).context("a damaged request")?;
+        let response = if request.version != VERSION {
+            Response {
+                version: VERSION,
+                stdout: Vec::new(),
+                stderr: format!(
+                    "moot: error: this moot speaks control version {} and the running node \
+                     {VERSION}: use the same moot binary as the node\n",
+                    request.version
+                )
+                .into_bytes(),
+                code: 1,
+            }
+        } else {
+            run_request(request, served)
+        };
+        let bytes = postcard::to_allocvec(&response)?;
+        write_frame(&mut stream, &bytes)?;
+        Ok(())
+    })
+    .await?;
+    // Whatever the command stored reaches the network side (and peers) now.
+    let refreshed = net.running.local_wrote().await;
+    response?;
+    refreshed.map_err(|e| anyhow::anyhow!("taking in the command's ops: {e}"))
+}
+
+/// Runs one client's command on this thread, with its output captured.
+fn run_request(request: Request, served: Served) -> Response {
+    let args: Vec<std::ffi::OsString> = std::iter::once(std::ffi::OsString::from("moot"))
+        .chain(request.args.into_iter().map(std::ffi::OsString::from_vec))
+        .collect();
+    let cwd = PathBuf::from(std::ffi::OsString::from_vec(request.cwd));
+    let served = Served {
+        passphrase: request.passphrase,
+        ..served
+    };
+    SERVED.with(|s| *s.borrow_mut() = Some(served));
+    let (code, captured) = crate::out::capture(|| {
+        crate::run_args(args, false, |cli| {
+            absolutize(cli, &cwd);
+            // The client's environment, not the node's (clap read none: see `run_args`).
+            if cli.global.as_member.is_none() {
+                cli.global.as_member = request.as_member.clone();
+            }
+            if cli.global.hub.is_none() {
+                cli.global.hub = request.hub.clone();
+            }
+        })
+    });
+    SERVED.with(|s| *s.borrow_mut() = None);
+    Response {
+        version: VERSION,
+        stdout: captured.stdout,
+        stderr: captured.stderr,
+        code,
+    }
+}
+
+/// Relative paths in a command made absolute against the client's working directory.
+fn absolutize(cli: &mut Cli, cwd: &Path) {
+    use crate::cli::{BundleCommand, PollCommand, ProposalCommand};
+    let fix = |path: &mut PathBuf| {
+        if path.is_relative() {
+            *path = cwd.join(&*path);
+        }
+    };
+    if let Some(data) = cli.global.data.as_mut() {
+        fix(data);
+    }
+    if let Some(file) = cli.global.passphrase_file.as_mut() {
+        fix(file);
+    }
+    match &mut cli.command {
+        Command::Tally(args) => fix(&mut args.file),
+        Command::Poll {
+            command: PollCommand::Verify {
+                bundle: Some(file), ..
+            },
+        } => fix(file),
+        Command::Proposal {
+            command:
+                ProposalCommand::Create {
+                    body_file: Some(file),
+                    ..
+                }
+                | ProposalCommand::Edit {
+                    body_file: Some(file),
+                    ..
+                }
+                | ProposalCommand::Export { file, .. },
+        } => fix(file),
+        Command::Bundle { command } => match command {
+            BundleCommand::Export { file, .. } | BundleCommand::Import { file } => fix(file),
+        },
+        _ => {}
+    }
+}
+
+/// A command run here that only a node not yet running may run.
+pub fn refuse_while_served(what: &str) -> anyhow::Result<()> {
+    if served().is_some() {
+        anyhow::bail!(
+            "{what}: a node is running on this data directory (moot serve); stop it first"
+        );
+    }
+    Ok(())
+}

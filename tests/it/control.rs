@@ -1,0 +1,253 @@
+//! While `moot serve` runs it owns the data directory; every other command on it runs through
+//! the node's control socket and behaves as without it: same output, same exit codes, and
+//! what it writes reaches connected peers at once. Loopback only, mDNS off.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::node::Data;
+
+/// `moot serve` on 127.0.0.1 (mDNS off), dialing `peers` → the child and its ready line.
+fn serve(data: &Data, peers: &[&str]) -> (Child, Value) {
+    let mut args = vec![
+        "--data".to_string(),
+        data.path(),
+        "--json".into(),
+        "serve".into(),
+        "--listen".into(),
+        "/ip4/127.0.0.1/tcp/0".into(),
+        "--no-mdns".into(),
+    ];
+    for peer in peers {
+        args.push("--peer".into());
+        args.push(peer.to_string());
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    (child, ready)
+}
+
+fn stop(mut child: Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "serve exited with {exit}");
+}
+
+/// `moot` in `cwd` with no `--data` flag but `MOOT_DATA` (as a person in a shell would).
+fn moot_in(cwd: &Path, data: &Data, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args(args)
+        .current_dir(cwd)
+        .env("MOOT_DATA", data.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Waits (at most 20 s) until `check` holds.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn names(assemblies: &Value) -> Vec<String> {
+    assemblies["assemblies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn commands_run_through_a_running_node_and_reach_its_peers() {
+    let (hall, branch) = (Data::new(), Data::new());
+    hall.ok(&["init", "--name", "Fay"]);
+    hall.ok(&["hub", "create", "Riverside"]);
+    let bob = branch.ok(&["init", "--name", "Bob"])["member_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    hall.ok(&["member", "add", &bob, "--name", "Bob"]);
+    let (hall_node, ready) = serve(&hall, &[]);
+    let socket = hall.dir().join("moot.sock");
+    assert!(socket.exists(), "{ready}");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the socket is its owner's only");
+    }
+    let ticket = ready["ticket"].as_str().unwrap().to_string();
+    let hall_addr = ready["listen"][0].as_str().unwrap().to_string();
+    branch.ok(&["hub", "join", &ticket, "--timeout", "20"]);
+    let (branch_node, _) = serve(&branch, &[&hall_addr]);
+
+    // A write on the hall while it serves: no waiting for the data directory, and it reaches
+    // the connected branch (a member: the members lane) without another sync.
+    let created = hall.ok(&["assembly", "create", "--kind", "working-group", "Choir"]);
+    assert!(created["assembly_id"].is_string(), "{created}");
+    eventually("the branch shows the hall's new assembly", || {
+        names(&branch.ok(&["assemblies"])).contains(&"Choir".to_string())
+    });
+    // And the other way, written through the branch's socket.
+    branch.ok(&["assembly", "create", "--kind", "working-group", "Garden"]);
+    eventually("the hall shows the branch's new assembly", || {
+        names(&hall.ok(&["assemblies"])).contains(&"Garden".to_string())
+    });
+
+    // `moot peers` shows the branch by name, with both lanes.
+    let peers = hall.ok(&["peers"]);
+    let list = peers["peers"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{peers}");
+    assert_eq!(list[0]["name"], "Bob", "{peers}");
+    assert_eq!(list[0]["member_id"], bob.as_str(), "{peers}");
+    assert_eq!(list[0]["lanes"], "public+members", "{peers}");
+
+    // Writes from several commands at once are serialised: none fails, the device never forks.
+    let clients: Vec<_> = (0..4)
+        .map(|i| {
+            let data = hall.path();
+            std::thread::spawn(move || {
+                crate::moot(
+                    &[
+                        "--data",
+                        &data,
+                        "--json",
+                        "assembly",
+                        "create",
+                        "--kind",
+                        "working-group",
+                        &format!("Group {i}"),
+                    ],
+                    None,
+                )
+            })
+        })
+        .collect();
+    for client in clients {
+        let out = client.join().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // Relative paths are the client's; a passphrase file is read by the client. A member key
+    // protected by a passphrase, made through the running node:
+    let cwd = hall.0.path();
+    std::fs::write(cwd.join("pw"), "correct horse\n").unwrap();
+    let (code, out, err) = moot_in(
+        cwd,
+        &hall,
+        &[
+            "--json",
+            "key",
+            "new",
+            "--name",
+            "Xena",
+            "--passphrase-file",
+            "pw",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let xena: Value = serde_json::from_str(&out).unwrap();
+    let xena = xena["member_id"].as_str().unwrap().to_string();
+    let (code, _, err) = moot_in(
+        cwd,
+        &hall,
+        &["--as", &xena, "--passphrase-file", "pw", "keys"],
+    );
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(cwd.join("wrong"), "battery staple\n").unwrap();
+    let (code, _, err) = moot_in(
+        cwd,
+        &hall,
+        &[
+            "--json",
+            "--as",
+            &xena,
+            "--passphrase-file",
+            "wrong",
+            "keys",
+        ],
+    );
+    assert_eq!(
+        code, 1,
+        "a wrong passphrase is refused as without the node: {err}"
+    );
+    let error: Value = serde_json::from_str(err.trim()).unwrap();
+    assert_eq!(error["error"]["kind"], "refused", "{err}");
+    let (code, _, err) = moot_in(cwd, &hall, &["bundle", "export", "out.bundle"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        cwd.join("out.bundle").is_file(),
+        "written in the client's directory"
+    );
+
+    // Bad usage and unknown ids give the same codes as without the node.
+    let (code, _, _) = hall.run(&["poll", "results", "not-an-id"]);
+    assert_eq!(code, 2);
+    // A second node on the same directory is refused, not started.
+    let (code, _, err) = hall.run(&["serve", "--no-mdns"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("running"), "{err}");
+
+    stop(branch_node);
+    stop(hall_node);
+    assert!(!socket.exists(), "a clean stop removes the socket");
+    // Without the node, the same commands open the directory themselves.
+    let groups = names(&hall.ok(&["assemblies"]));
+    for name in [
+        "Choir", "Garden", "Group 0", "Group 1", "Group 2", "Group 3",
+    ] {
+        assert!(groups.contains(&name.to_string()), "{groups:?}");
+    }
+}
+
+#[test]
+fn a_killed_node_leaves_a_socket_the_next_commands_and_node_get_past() {
+    let hall = Data::new();
+    hall.ok(&["init", "--name", "Fay"]);
+    hall.ok(&["hub", "create", "Riverside"]);
+    let (mut node, _) = serve(&hall, &[]);
+    node.kill().unwrap();
+    node.wait().unwrap();
+    let socket = hall.dir().join("moot.sock");
+    assert!(socket.exists(), "kill -9 leaves the socket behind");
+    // Nobody answers on it: the command opens the directory itself.
+    hall.ok(&["assembly", "create", "--kind", "working-group", "Choir"]);
+    // A new node replaces the stale socket and serves the command.
+    let (node, _) = serve(&hall, &[]);
+    assert!(names(&hall.ok(&["assemblies"])).contains(&"Choir".to_string()));
+    stop(node);
+}

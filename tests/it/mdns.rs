@@ -1,0 +1,163 @@
+//! mDNS discovery between two nodes, each in a network namespace this test creates and joins by
+//! a veth pair: no traffic ever reaches a real interface. Where namespaces cannot be made (no
+//! `ip`, no privilege), the test says why and checks nothing else. Every other test runs with
+//! mDNS off.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::node::Data;
+
+/// Two namespaces joined by a veth pair; removed (with the pair) when dropped.
+struct Namespaces {
+    names: [String; 2],
+}
+
+impl Namespaces {
+    fn make() -> Result<Namespaces, String> {
+        let id = std::process::id();
+        let names = [format!("moot-a-{id}"), format!("moot-b-{id}")];
+        let ip = |args: &[&str]| -> Result<(), String> {
+            let out = Command::new("ip")
+                .args(args)
+                .output()
+                .map_err(|e| format!("cannot run `ip`: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`ip {}` failed: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+        };
+        ip(&["netns", "add", &names[0]])?;
+        let made = Namespaces {
+            names: names.clone(),
+        };
+        ip(&["netns", "add", &names[1]])?;
+        let (va, vb) = (format!("mva{id}"), format!("mvb{id}"));
+        ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb])?;
+        ip(&["link", "set", &va, "netns", &names[0]])?;
+        ip(&["link", "set", &vb, "netns", &names[1]])?;
+        for (ns, dev, addr) in [
+            (&names[0], &va, "10.231.77.1/24"),
+            (&names[1], &vb, "10.231.77.2/24"),
+        ] {
+            ip(&["-n", ns, "addr", "add", addr, "dev", dev])?;
+            ip(&["-n", ns, "link", "set", dev, "multicast", "on", "up"])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        Ok(made)
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for name in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+/// `moot serve` with mDNS on, inside namespace `ns`, listening on every address there.
+fn serve_in(ns: &str, data: &Data) -> (Child, Value) {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_moot")])
+        .args([
+            "--data",
+            &data.path(),
+            "--json",
+            "serve",
+            "--listen",
+            "/ip4/0.0.0.0/tcp/0",
+        ])
+        .env_remove("MOOT_NO_MDNS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    (child, ready)
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "serve exited with {exit}");
+}
+
+#[test]
+fn two_nodes_in_their_own_network_namespaces_find_each_other_by_mdns() {
+    let namespaces = match Namespaces::make() {
+        Ok(made) => made,
+        Err(reason) => {
+            println!("skipped: network namespaces unavailable here ({reason})");
+            return;
+        }
+    };
+    let (hall, branch) = (Data::new(), Data::new());
+    hall.ok(&["init", "--name", "Fay"]);
+    hall.ok(&["hub", "create", "Riverside"]);
+    let bob = branch.ok(&["init", "--name", "Bob"])["member_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    hall.ok(&["member", "add", &bob, "--name", "Bob"]);
+    hall.ok(&["assembly", "create", "--kind", "working-group", "Choir"]);
+    // The branch knows the hub from its genesis, and no address of the hall.
+    let genesis = hall.0.path().join("genesis.bundle").display().to_string();
+    hall.ok(&["bundle", "export", &genesis, "--lane", "public"]);
+    branch.ok(&["bundle", "import", &genesis]);
+    let (hall_node, _) = serve_in(&namespaces.names[0], &hall);
+    let (branch_node, ready) = serve_in(&namespaces.names[1], &branch);
+    // Only namespace addresses: nothing listens on a real interface.
+    for addr in ready["listen"].as_array().unwrap() {
+        let addr = addr.as_str().unwrap();
+        assert!(
+            addr.starts_with("/ip4/10.231.77.") || addr.starts_with("/ip4/127.0.0.1/"),
+            "{addr}"
+        );
+    }
+    let start = Instant::now();
+    loop {
+        let names: Vec<String> = branch.ok(&["assemblies"])["assemblies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_string())
+            .collect();
+        if names.contains(&"Choir".to_string()) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the branch never found the hall by mDNS: {names:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The hall knows the branch as Bob's device once its certification has settled.
+    let start = Instant::now();
+    loop {
+        let peers = hall.ok(&["peers"]);
+        if peers["peers"][0]["name"] == "Bob" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{peers}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop(branch_node);
+    stop(hall_node);
+    drop(namespaces);
+}
