@@ -49,7 +49,7 @@ pub fn serve(
         relay,
         external: external.to_vec(),
     };
-    crate::logs::init(global.json);
+    crate::logs::init(!global.json);
     runtime()?.block_on(async move {
         let running = node.start_net(hub, &signer, &options).node()?;
         let addrs = running
@@ -80,6 +80,10 @@ pub fn serve(
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("listening for SIGTERM")?;
+        // Made once, like `term`: a SIGINT that arrives while the loop is busy (bringing the
+        // views up to date) is kept for the next turn, not lost with a fresh `ctrl_c()`.
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .context("listening for SIGINT")?;
         // Ops arrive frame after frame: the views and lanes are brought up to date once they
         // settle, not after every frame.
         let mut settle: Option<tokio::time::Instant> = None;
@@ -91,7 +95,7 @@ pub fn serve(
                 }
             };
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
+                _ = int.recv() => break,
                 _ = term.recv() => break,
                 _ = settled => {
                     settle = None;
@@ -129,7 +133,7 @@ pub fn sync(global: &Global, peers: &[String], timeout: u64) -> anyhow::Result<(
         peers: peers.to_vec(),
         ..NetOptions::default()
     };
-    crate::logs::init(global.json);
+    crate::logs::init(false);
     let report = runtime()?.block_on(async move {
         let running = node.start_net(hub, &signer, &options).node()?;
         running
@@ -170,7 +174,7 @@ pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
         peers: addrs.clone(),
         ..NetOptions::default()
     };
-    crate::logs::init(global.json);
+    crate::logs::init(false);
     let joined = Arc::clone(&node);
     let report = runtime()?.block_on(async move {
         let running = joined.start_net(hub, &signer, &options).node()?;
