@@ -51,7 +51,7 @@ pub fn serve(
         relay,
         external: external.to_vec(),
     };
-    crate::logs::init(global.json);
+    crate::logs::init(!global.json);
     runtime()?.block_on(async move {
         let running = node.start_net(hub, &signer, &options).node()?;
         let addrs = running
@@ -141,6 +141,10 @@ async fn run_until_stopped(net: &NetState, peers: &[String]) -> anyhow::Result<(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("listening for SIGTERM")?;
+    // Made once, like `term`: a SIGINT that arrives while the loop is busy (bringing the views
+    // up to date) is kept for the next turn, not lost with a fresh `ctrl_c()`.
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("listening for SIGINT")?;
     let seen = |f: &mut dyn FnMut(&mut std::collections::BTreeMap<String, PeerSeen>)| {
         if let Ok(mut peers) = net.peers.lock() {
             f(&mut peers);
@@ -157,7 +161,7 @@ async fn run_until_stopped(net: &NetState, peers: &[String]) -> anyhow::Result<(
             }
         };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = int.recv() => break,
             _ = term.recv() => break,
             _ = settled => {
                 settle = None;
@@ -343,7 +347,7 @@ fn sync_alone(
         peers: peers.to_vec(),
         ..NetOptions::default()
     };
-    crate::logs::init(json);
+    crate::logs::init(false);
     let progress = Progress::new(json);
     let shown = &progress;
     let report = runtime()?.block_on(async move {
@@ -422,7 +426,7 @@ pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
         peers: addrs.clone(),
         ..NetOptions::default()
     };
-    crate::logs::init(global.json);
+    crate::logs::init(false);
     let joined = Arc::clone(&node);
     let progress = Progress::new(global.json);
     let shown = &progress;

@@ -1001,8 +1001,9 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             })) => {
                 tracing::debug!(
                     peer = %peer_id,
-                    protocol_version = %info.protocol_version,
-                    agent = %info.agent_version,
+                    // The peer's own words: Debug-quoted, so control characters are escaped.
+                    protocol_version = ?info.protocol_version,
+                    agent = ?info.agent_version,
                     observed = %info.observed_addr,
                     "identified"
                 );
