@@ -1034,9 +1034,16 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             },
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
+                    // Two nodes discover each other at the same moment and dial at once: from
+                    // their listening ports (libp2p's default, for hole punching) the two dials
+                    // are one TCP 4-tuple, a simultaneous open where both sides take the
+                    // initiator's part in Noise and both fail — and mDNS would not find them
+                    // again for minutes. A fresh source port makes two connections instead,
+                    // and the second-connection rule above settles the roles. (No NAT on a LAN.)
                     let opts = DialOpts::peer_id(peer)
                         .condition(PeerCondition::DisconnectedAndNotDialing)
                         .addresses(vec![addr])
+                        .allocate_new_port()
                         .build();
                     // A failed dial is reported as an event and retried at the next discovery.
                     let _ = self.swarm.dial(opts);
