@@ -7,6 +7,7 @@ mod bundles;
 mod cli;
 mod control;
 mod deliberation;
+mod meeting;
 mod net;
 mod node;
 mod node_crash;
