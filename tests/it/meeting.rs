@@ -6,7 +6,7 @@
 //! reconnect over the network, the third only through a bundle carried to the hall; the
 //! returning officer closes the poll; everything syncs. Every node then shows the same result,
 //! equal to `moot tally` over all the final ballots with the poll's seed, with each station's
-//! figures in it. And `moot demo`, which runs the same meeting by itself.
+//! figures in it. And `moot demo`, which runs the same meeting by itself and must find the same.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -342,4 +342,122 @@ fn the_offline_branch_meeting_gives_every_node_the_tally_of_all_ballots() {
         assert_eq!(data.ok(&["poll", "verify", &poll])["ok"], true);
     }
     eprintln!("the offline branch meeting took {:?}", started.elapsed());
+}
+
+/// The ballots `moot demo` casts that count (each member's latest), for Rent freeze, Repairs
+/// now and Cheaper buses: written out here, apart from the demo's code, as the test's oracle.
+const DEMO_FINAL_BALLOTS: &str = "Rent freeze,Repairs now,Cheaper buses
+5,3,0
+4,4,1
+2,3,5
+1,5,2
+5,2,0
+3,4,4
+5,1,3
+2,5,0
+5,3,1
+2,5,1
+";
+
+#[test]
+fn moot_demo_runs_the_meeting_every_node_agrees_and_it_cleans_up() {
+    // The user's own settings must not reach the demo's nodes.
+    let out = Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args(["demo", "--json"])
+        .env("MOOT_DATA", "/nonexistent/moot")
+        .env("MOOT_AS", "not-a-member")
+        .env("MOOT_HUB", "not-a-hub")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let demo = crate::json(&out);
+    assert_eq!(demo["agreed"], true, "{demo}");
+    assert_eq!(demo["kept"], false);
+    let dir = field(&demo, "dir");
+    assert!(
+        !std::path::Path::new(&dir).exists(),
+        "the temporary directory {dir} is removed"
+    );
+    let names: Vec<&str> = demo["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Hall", "North", "South", "West"]);
+    let steps = demo["steps"].as_array().unwrap();
+    assert!(steps.len() >= 8, "{demo}");
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["title"] == "West meets offline" && s["says"].as_array().unwrap().len() >= 4),
+        "{demo}"
+    );
+    // The bundle West carried: its four ballots (a re-cast among them) were the hall's news.
+    assert_eq!(demo["merge"]["polls"][0]["theirs_only"], 4, "{demo}");
+    assert_eq!(demo["merge"]["polls"][0]["ours_only"], 8, "{demo}");
+    let result = &demo["result"];
+    assert_eq!(result["poll_id"], demo["poll_id"]);
+    assert_eq!(result["stage"], "closed");
+    assert_eq!(result["counted"], 10);
+    assert_eq!(result["winners"], json!(["Repairs now"]), "{result}");
+    let stations = result["stations"].as_array().unwrap();
+    assert_eq!(stations.len(), 3);
+    for (station, close) in stations.iter().zip(demo["stations"].as_array().unwrap()) {
+        assert_eq!(&station["close_id"], close);
+        assert_eq!(station["ballots"], 3);
+    }
+    assert_shares_add_up(result);
+    let scratch = Data::new();
+    assert_equals_tally(&scratch, result, DEMO_FINAL_BALLOTS, "1");
+}
+
+#[test]
+fn moot_demo_narrates_and_keeps_its_nodes_under_dir() {
+    let scratch = Data::new();
+    let dir = scratch.0.path().join("meeting");
+    let out = crate::moot(&["demo", "--dir", dir.to_str().unwrap()], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "North meets offline",
+        "Wim changes their mind and votes again",
+        "closes the West station",
+        "West exports",
+        "The hall's merge report (`moot merges`):",
+        "4 ballots from them only, 8 ours only",
+        "Winner: Repairs now",
+        "Polling stations:",
+        "All 4 nodes show the same result",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+    }
+    // The nodes are kept, stopped: their results can be read again, the same on each.
+    let poll = text
+        .lines()
+        .find_map(|l| l.split("poll results ").nth(1))
+        .unwrap()
+        .trim_end_matches("`).")
+        .to_string();
+    let read = |node: &str| {
+        let data = dir.join(node).display().to_string();
+        crate::json(&crate::moot(
+            &["--data", &data, "--json", "poll", "results", &poll],
+            None,
+        ))
+    };
+    let hall = read("hall");
+    assert_eq!(hall["winners"], json!(["Repairs now"]));
+    for node in ["north", "south", "west"] {
+        assert_eq!(read(node), hall, "{node}");
+    }
+    // A directory that holds something is not the demo's to use.
+    let out = crate::moot(&["demo", "--dir", dir.to_str().unwrap(), "--json"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let error: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(error["error"]["kind"], "bad_input", "{error}");
 }
