@@ -66,6 +66,9 @@ const HALL_BALLOT: [u8; 3] = [2, 5, 1];
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 pub fn demo(global: &Global, dir: Option<&Path>) -> anyhow::Result<()> {
+    // Never inside a running node (a client never forwards `demo`; this refuses one that
+    // would): the demo's signal handling and children are a process's own.
+    crate::control::refuse_while_served("moot demo")?;
     let exe = std::env::current_exe().context("finding the moot executable")?;
     let (root, keep) = match dir {
         Some(dir) => (prepare_dir(dir)?, true),
