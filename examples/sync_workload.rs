@@ -54,6 +54,7 @@ fn main() {
     let (mut runs, mut samples, mut voters, mut edits) = (3usize, 40usize, 10_000usize, 1_000);
     let mut gap_ms = 300u64;
     let mut data: Option<PathBuf> = None;
+    let mut cache: Option<PathBuf> = None;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         let mut number = || {
@@ -69,6 +70,7 @@ fn main() {
             "--edits" => edits = number(),
             "--gap-ms" => gap_ms = number() as u64,
             "--data" => data = Some(it.next().expect("a directory").into()),
+            "--cache" => cache = Some(PathBuf::from(it.next().expect("a file"))),
             other => panic!("unknown argument {other:?}"),
         }
     }
@@ -77,7 +79,10 @@ fn main() {
     std::fs::create_dir_all(&base).unwrap();
 
     let start = Instant::now();
-    let w = sample::workload(voters, 100, edits, 1_000, SEED);
+    let w = match &cache {
+        Some(path) => cached_workload(path, voters, edits),
+        None => sample::workload(voters, 100, edits, 1_000, SEED),
+    };
     let ops = w.ops.len();
     let op_bytes: usize = w.ops.iter().map(Vec::len).sum();
     eprintln!(
@@ -134,8 +139,13 @@ fn main() {
                     .unwrap();
                 node.prepare_join(&hub).unwrap();
             }
+            let cpu_before = cpu_ms();
             let figures = run_receiver(&rdir, &addr0, &hub, ops);
-            eprintln!("run {}: {figures}", run + 1);
+            eprintln!(
+                "run {}: {figures}; sending process CPU {:.0} ms",
+                run + 1,
+                cpu_ms() - cpu_before
+            );
             converge.push(figures["converge_ms"].as_f64().unwrap());
             last = figures;
         }
@@ -190,6 +200,41 @@ fn main() {
     } else {
         println!("{}", serde_json::to_string_pretty(&out).unwrap());
     }
+}
+
+/// W from `path` if it holds W of this shape, else built and written there (building W signs
+/// 131,463 ops and types 100,000 edits: half a minute).
+fn cached_workload(path: &Path, voters: usize, edits: usize) -> sample::Workload {
+    let tag = format!("W {voters} {edits} {SEED}\n");
+    if let Ok(bytes) = std::fs::read(path)
+        && let Some(rest) = bytes.strip_prefix(tag.as_bytes())
+    {
+        let mut parts = rest.split_at(64);
+        let hub = HubId(parts.0[..32].try_into().unwrap());
+        let proposal = OpId(parts.0[32..].try_into().unwrap());
+        let mut ops = Vec::new();
+        while parts.1.len() >= 4 {
+            let len = u32::from_le_bytes(parts.1[..4].try_into().unwrap()) as usize;
+            ops.push(parts.1[4..4 + len].to_vec());
+            parts.1 = &parts.1[4 + len..];
+        }
+        return sample::Workload {
+            hub,
+            ops,
+            proposals: vec![proposal],
+            poll: OpId([0; 32]),
+        };
+    }
+    let w = sample::workload(voters, 100, edits, 1_000, SEED);
+    let mut bytes = tag.into_bytes();
+    bytes.extend_from_slice(&w.hub.0);
+    bytes.extend_from_slice(&w.proposals[0].0);
+    for op in &w.ops {
+        bytes.extend_from_slice(&(op.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(op);
+    }
+    std::fs::write(path, bytes).unwrap();
+    w
 }
 
 fn round(ms: f64) -> f64 {
@@ -382,6 +427,22 @@ fn run_receiver(dir: &Path, addr: &str, hub: &HubId, ops: usize) -> serde_json::
     serde_json::from_str(&line).unwrap()
 }
 
+/// CPU time of this process so far (user + system), from `/proc/self/stat`.
+fn cpu_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with ')'): utime and stime are the 12th and
+    // 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) * 10.0
+}
+
 fn proc_status_kb(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -433,6 +494,11 @@ fn receiver(args: &[String]) {
         }
         let converge = start.elapsed();
         let stats = running.handle.stats().await.unwrap();
+        eprintln!(
+            "receiver: converged in {converge:.2?} using {:.0} ms of CPU; engine {:?}",
+            cpu_ms(),
+            stats.engine
+        );
         // Idle: the settle runs, then nothing happens.
         tokio::time::sleep(Duration::from_secs(3)).await;
         let idle = proc_status_kb("VmRSS:");
