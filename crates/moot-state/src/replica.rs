@@ -670,6 +670,18 @@ impl Replica {
         source: Source,
         ops: &[B],
     ) -> Vec<Insertion> {
+        self.insert_batch_streaming(source, ops, &mut |_| {})
+    }
+
+    /// [`Replica::insert_batch_from`], handing each run of outcomes to `validated` as soon as
+    /// it is validated (in input order; together they are the outcomes returned), so that a
+    /// caller can store the ops kept while the rest are still checked.
+    pub fn insert_batch_streaming<B: AsRef<[u8]> + Sync>(
+        &mut self,
+        source: Source,
+        ops: &[B],
+        validated: &mut dyn FnMut(&[Insertion]),
+    ) -> Vec<Insertion> {
         // Worker threads decode the ops and check their signatures in Ed25519 batches, chunk by
         // chunk, while this thread validates the chunks already checked, in input order. Only
         // validation (which needs the replica) runs here, so it overlaps all the rest.
@@ -742,6 +754,7 @@ impl Replica {
             let mut expected = 0;
             for (index, checked) in receiver {
                 ready.insert(index, checked);
+                let before = out.len();
                 while let Some(checked) = ready.remove(&expected) {
                     for (_, result) in checked {
                         let insertion = match result {
@@ -769,6 +782,11 @@ impl Replica {
                         out.push(insertion);
                     }
                     expected += 1;
+                }
+                if let Some(run) = out.get(before..)
+                    && !run.is_empty()
+                {
+                    validated(run);
                 }
             }
         });
