@@ -410,7 +410,18 @@ async fn propagate(nodes: &mut [BenchNode], proposal: OpId, samples: usize, gap_
 /// Runs one receiver process; returns its JSON figures.
 fn run_receiver(dir: &Path, addr: &str, hub: &HubId, ops: usize) -> serde_json::Value {
     let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
+    // A profiler to run the receiver under, e.g. `SYNC_WORKLOAD_WRAP="heaptrack -o FILE"`.
+    let wrap = std::env::var("SYNC_WORKLOAD_WRAP").unwrap_or_default();
+    let mut wrap = wrap.split_whitespace();
+    let mut command = match wrap.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(wrap).arg(exe);
+            command
+        }
+        None => Command::new(exe),
+    };
+    let mut child = command
         .arg("--receiver")
         .arg(dir)
         .arg(addr)

@@ -172,7 +172,13 @@ mod tests {
         let signatures: Vec<[u8; 64]> = messages
             .iter()
             .enumerate()
-            .map(|(i, m)| if i % 5 == 4 { other.sign(m) } else { key.sign(m) })
+            .map(|(i, m)| {
+                if i % 5 == 4 {
+                    other.sign(m)
+                } else {
+                    key.sign(m)
+                }
+            })
             .collect();
         let items = |wrong: Option<usize>| -> Vec<Item<'_>> {
             (0..64)

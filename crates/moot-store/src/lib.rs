@@ -1364,7 +1364,11 @@ impl<T: ReadableTable<(u32, u32), &'static [u8; 32]>> DeviceKeys<T> {
         if let Some(key) = self.known.get(&device_no) {
             return Ok(Some(*key));
         }
-        let Some(key) = self.table.get((self.hub_no, device_no))?.map(|v| *v.value()) else {
+        let Some(key) = self
+            .table
+            .get((self.hub_no, device_no))?
+            .map(|v| *v.value())
+        else {
             return Ok(None);
         };
         self.known.insert(device_no, key);
