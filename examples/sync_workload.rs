@@ -431,8 +431,15 @@ fn run_receiver(dir: &Path, addr: &str, hub: &HubId, ops: usize) -> serde_json::
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    // The JSON line (a profiler wrapping the receiver may print lines of its own).
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let mut reader = BufReader::new(stdout);
+    while !line.starts_with('{') {
+        line.clear();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+    }
     let status = child.wait().unwrap();
     assert!(status.success(), "the receiver failed: {status}");
     serde_json::from_str(&line).unwrap()
@@ -487,6 +494,10 @@ fn receiver(args: &[String]) {
         let task = tokio::spawn(settle_loop(Arc::clone(&running), Some(tx)));
         // Let the settle loop subscribe before anything arrives.
         tokio::time::sleep(Duration::from_millis(50)).await;
+        eprintln!(
+            "receiver: {} kB resident before the sync",
+            proc_status_kb("VmRSS:")
+        );
         let start = Instant::now();
         running.dial(&[addr.clone()]).await.unwrap();
         let deadline = start + Duration::from_secs(300);
