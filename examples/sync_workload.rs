@@ -151,7 +151,11 @@ fn main() {
         }
 
         // 2. One op to a connected peer (nodes 0 and 1 connected since the start).
-        nodes[1].running.dial(&[addr0.clone()]).await.unwrap();
+        nodes[1]
+            .running
+            .dial(std::slice::from_ref(&addr0))
+            .await
+            .unwrap();
         wait_connected(&nodes[..2], &[(1, 0)]).await;
         let one_op = propagate(&mut nodes[..2], comment_on, samples, gap_ms).await;
 
@@ -499,7 +503,7 @@ fn receiver(args: &[String]) {
             proc_status_kb("VmRSS:")
         );
         let start = Instant::now();
-        running.dial(&[addr.clone()]).await.unwrap();
+        running.dial(std::slice::from_ref(addr)).await.unwrap();
         let deadline = start + Duration::from_secs(300);
         loop {
             let held = running

@@ -29,8 +29,9 @@
 //! [`Config::max_receive_bytes_per_window`] in a window has the excess dropped and is reported.
 //!
 //! # Determinism
-//! No clock (time is the `now_ms` argument), no randomness, no threads of its own, and only
-//! ordered maps: the same inputs give the same frames and events.
+//! No clock (time is the `now_ms` argument), no randomness, and only ordered maps: the same
+//! inputs give the same frames and events. The one thread, scoped to a frame of ops, stores
+//! what validation kept while the rest is validated; it decides nothing.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
