@@ -94,7 +94,7 @@ fn main() {
     let dir = |i: usize| base.join(format!("node{i}"));
     let start = Instant::now();
     {
-        let mut a = Node::open(&dir(0)).unwrap();
+        let a = Node::open(&dir(0)).unwrap();
         a.init_with_keys("A", sample::key(1, 0), sample::key(2, 0))
             .unwrap();
         a.import_hub(&w.hub, "W", &w.ops).unwrap();
@@ -110,7 +110,7 @@ fn main() {
                 std::fs::copy(&from, dir(i).join(file)).unwrap();
             }
         }
-        let mut node = Node::open(&dir(i)).unwrap();
+        let node = Node::open(&dir(i)).unwrap();
         node.init_with_keys(&format!("N{i}"), sample::key(1, i), sample::key(2, i))
             .unwrap();
     }
@@ -134,7 +134,7 @@ fn main() {
             let rdir = base.join(format!("receiver{run}"));
             {
                 // Member 100 + run, with its certified device: it receives both lanes.
-                let mut node = Node::open(&rdir).unwrap();
+                let node = Node::open(&rdir).unwrap();
                 node.init_with_keys("R", sample::key(1, 100 + run), sample::key(2, 100 + run))
                     .unwrap();
                 node.prepare_join(&hub).unwrap();
