@@ -140,6 +140,14 @@ pub enum Command {
         #[command(subcommand)]
         command: AidCommand,
     },
+    /// Run the offline branch meeting on this machine, narrated: four nodes (a hall and three
+    /// branch laptops) on 127.0.0.1, mDNS off, voting apart and merging by network and bundle.
+    Demo {
+        /// Keep the nodes' data directories here (new or empty) instead of a temporary
+        /// directory removed at the end.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Cast (or re-cast) your ballot: a score from 0 to 5 for each option (options not named
     /// score 0). The latest revision counts until the poll closes.
     Vote {

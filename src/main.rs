@@ -6,6 +6,7 @@ mod bundle_cmd;
 mod cli;
 mod control;
 mod delib_cmd;
+mod demo_cmd;
 mod logs;
 mod net_cmd;
 mod node_cmd;
@@ -68,7 +69,8 @@ fn parse(args: Vec<OsString>, env: bool) -> Result<Cli, clap::Error> {
 fn forward_if_served(args: &[OsString]) -> Option<u8> {
     // Usage errors and `--help` are for `run_args`, here.
     let cli = parse(args.to_vec(), true).ok()?;
-    if matches!(cli.command, Command::Tally(_)) {
+    // `tally` uses no node, `demo` nodes of its own.
+    if matches!(cli.command, Command::Tally(_) | Command::Demo { .. }) {
         return None;
     }
     let dir = node_cmd::data_dir(&cli.global).ok()?;
@@ -326,6 +328,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Peers => net_cmd::peers(global),
         Command::Sync { peer, timeout } => net_cmd::sync(global, peer, *timeout),
         Command::Vote { poll_id, scores } => poll_cmd::vote(global, poll_id, scores),
+        Command::Demo { dir } => demo_cmd::demo(global, dir.as_deref()),
     }
 }
 

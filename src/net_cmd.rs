@@ -133,18 +133,19 @@ pub struct PeerSeen {
 /// up to date once arrivals settle.
 async fn run_until_stopped(net: &NetState, peers: &[String]) -> anyhow::Result<()> {
     let running = &net.running;
-    running.dial(peers).await.node()?;
+    // Subscribed before dialing, so that no session starts unseen.
     let mut events = running
         .handle
         .subscribe()
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("listening for SIGTERM")?;
-    // Made once, like `term`: a SIGINT that arrives while the loop is busy (bringing the views
-    // up to date) is kept for the next turn, not lost with a fresh `ctrl_c()`.
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .context("listening for SIGINT")?;
+    running.dial(peers).await.node()?;
+    // Streams made once: a signal that comes while the loop is busy (bringing views up to
+    // date) waits in them (a `ctrl_c()` future made per turn would miss it, and the node
+    // would never stop).
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
     let seen = |f: &mut dyn FnMut(&mut std::collections::BTreeMap<String, PeerSeen>)| {
         if let Ok(mut peers) = net.peers.lock() {
             f(&mut peers);

@@ -9,6 +9,7 @@ mod cli;
 mod control;
 mod deliberation;
 mod mdns;
+mod meeting;
 mod net;
 mod node;
 mod node_crash;

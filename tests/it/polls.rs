@@ -220,7 +220,7 @@ fn option<'a>(summary: &'a Value, name: &str) -> &'a Value {
 
 /// Asserts that the stations' shares and `elsewhere` add up to the total: ballots, each
 /// option's total and histogram, and the head-to-head matrix.
-fn assert_shares_add_up(results: &Value) {
+pub(crate) fn assert_shares_add_up(results: &Value) {
     let mut shares: Vec<&Value> = results["stations"].as_array().unwrap().iter().collect();
     shares.push(&results["elsewhere"]);
     let sum = |f: &dyn Fn(&Value) -> u64| shares.iter().map(|s| f(s)).sum::<u64>();

@@ -119,11 +119,11 @@ impl<N: Deref<Target = Node>> OpStore for NodeOps<N> {
     fn heads(&self) -> Result<Vec<moot_sync::wire::Head>, StoreError> {
         Ok(self
             .store()?
-            .heads(&self.hub)
+            .raw_heads(&self.hub)
             .map_err(store_error)?
             .into_iter()
             .map(|h| moot_sync::wire::Head {
-                device: h.device.to_bytes(),
+                device: h.device,
                 lane: h.lane,
                 seq: h.seq,
                 id: h.id,
@@ -137,6 +137,29 @@ impl<N: Deref<Target = Node>> OpStore for NodeOps<N> {
             .put_kept(&self.hub, &refs)
             .map_err(store_error)?;
         self.end += refs.len() as u64;
+        Ok(())
+    }
+
+    /// One transaction for all the batches (a commit writes every page the batch touched, and
+    /// costs as much as inserting a frame of ops).
+    fn put_kept_batches(
+        &mut self,
+        batches: &mut dyn Iterator<Item = Vec<(SignedOp, moot_state::Verdict)>>,
+    ) -> Result<(), StoreError> {
+        let mut count = 0u64;
+        let batches = batches.map(|batch| {
+            count += batch.len() as u64;
+            Some(
+                batch
+                    .into_iter()
+                    .map(|(op, verdict)| (op, verdict.to_byte()))
+                    .collect(),
+            )
+        });
+        self.store()?
+            .put_all(&self.hub, None, batches)
+            .map_err(store_error)?;
+        self.end += count;
         Ok(())
     }
 }

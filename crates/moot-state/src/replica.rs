@@ -314,6 +314,30 @@ enum Checked {
     Malformed(DecodeError),
     /// The signature check.
     Signature(Result<Authentic<SignedOp>, moot_crypto::SignatureError>),
+    /// The signature and the device certificates the body carries (a genesis, a device
+    /// certification) verified, on the worker thread.
+    Certified(Authentic<SignedOp>),
+}
+
+/// A signature check's result, with the certificates of a genesis or a device certification
+/// verified too when they hold (on the worker thread, off the validating one). Anything else,
+/// and a certificate that fails, is left to validation, which checks it and gives the reason.
+fn certify(
+    hub: &HubId,
+    checked: Result<Authentic<SignedOp>, moot_crypto::SignatureError>,
+) -> Checked {
+    match checked {
+        Ok(op)
+            if matches!(
+                op.kind(),
+                crate::body::kind::FOUND | crate::body::kind::CERTIFY_DEVICE
+            ) && Body::decode(op.kind(), op.body())
+                .is_ok_and(|body| body.check_certificates(hub, &op.author())) =>
+        {
+            Checked::Certified(op)
+        }
+        other => Checked::Signature(other),
+    }
 }
 
 /// An op waiting for dependencies, with where it came from.
@@ -670,6 +694,18 @@ impl Replica {
         source: Source,
         ops: &[B],
     ) -> Vec<Insertion> {
+        self.insert_batch_streaming(source, ops, &mut |_| {})
+    }
+
+    /// [`Replica::insert_batch_from`], handing each run of outcomes to `validated` as soon as
+    /// it is validated (in input order; together they are the outcomes returned), so that a
+    /// caller can store the ops kept while the rest are still checked.
+    pub fn insert_batch_streaming<B: AsRef<[u8]> + Sync>(
+        &mut self,
+        source: Source,
+        ops: &[B],
+        validated: &mut dyn FnMut(&[Insertion]),
+    ) -> Vec<Insertion> {
         // Worker threads decode the ops and check their signatures in Ed25519 batches, chunk by
         // chunk, while this thread validates the chunks already checked, in input order. Only
         // validation (which needs the replica) runs here, so it overlaps all the rest.
@@ -725,7 +761,7 @@ impl Replica {
                             let next = if take_error {
                                 errors.next().map(|(at, e)| (at, Checked::Malformed(e)))
                             } else {
-                                verified.next().map(|(at, r)| (at, Checked::Signature(r)))
+                                verified.next().map(|(at, r)| (at, certify(&hub, r)))
                             };
                             if let Some(next) = next {
                                 merged.push(next);
@@ -742,6 +778,7 @@ impl Replica {
             let mut expected = 0;
             for (index, checked) in receiver {
                 ready.insert(index, checked);
+                let before = out.len();
                 while let Some(checked) = ready.remove(&expected) {
                     for (_, result) in checked {
                         let insertion = match result {
@@ -752,6 +789,7 @@ impl Replica {
                                 }))
                             }
                             Checked::Signature(Ok(op)) => self.insert_authentic_from(source, op),
+                            Checked::Certified(op) => self.insert_checked(source, op, true),
                             Checked::Signature(Err(moot_crypto::SignatureError::Invalid(id))) => {
                                 if self.is_known(&id) {
                                     Self::single(Outcome::Duplicate(id))
@@ -770,6 +808,11 @@ impl Replica {
                     }
                     expected += 1;
                 }
+                if let Some(run) = out.get(before..)
+                    && !run.is_empty()
+                {
+                    validated(run);
+                }
             }
         });
         out
@@ -782,12 +825,23 @@ impl Replica {
 
     /// Inserts an authenticated op from `source`.
     pub fn insert_authentic_from(&mut self, source: Source, op: Authentic<SignedOp>) -> Insertion {
+        self.insert_checked(source, op, false)
+    }
+
+    /// [`Replica::insert_authentic_from`]; `certificates_checked`: the device certificates
+    /// the op's body carries were verified already (on a worker thread of a batch).
+    fn insert_checked(
+        &mut self,
+        source: Source,
+        op: Authentic<SignedOp>,
+        certificates_checked: bool,
+    ) -> Insertion {
         let id = op.id();
         if self.is_known(&id) {
             return Self::single(Outcome::Duplicate(id));
         }
         let mut kept = Vec::new();
-        let outcome = self.admit(op, source, &mut kept, false);
+        let outcome = self.admit(op, source, &mut kept, certificates_checked);
         let mut released = Vec::new();
         if let Some(id) = self.settled(&outcome) {
             self.release(id, &mut released, &mut kept);

@@ -659,3 +659,57 @@ fn constituencies_are_set_by_stewards_only_and_contributions_by_members_for_them
     let error = replica.write(&ann.device, &self_update(&fay)).unwrap_err();
     assert_eq!(error.reason, Reason::Unauthorized(Denied::NotYours));
 }
+
+/// Device certifications arriving in a batch have their certificates checked beside their
+/// signatures (on the batch's worker threads): a good one is accepted, one whose certificate
+/// another member's key signed is refused with its reason, as when inserted alone.
+#[test]
+fn certificates_in_a_batch_are_checked_and_a_bad_one_is_refused() {
+    let fay = person(1);
+    let ann = person(2);
+    let bob = person(3);
+    let mut source = founded(&fay);
+    let hub = source.hub();
+    let genesis = *source.op_ids().iter().next().unwrap();
+    let admit_ann = source
+        .write(&fay.device, &admit_body(&ann, "Ann", Standing::Member))
+        .unwrap();
+    let admit_bob = source
+        .write(&fay.device, &admit_body(&bob, "Bob", Standing::Member))
+        .unwrap();
+    let certify_ann = source
+        .write(&ann.device, &certify_body(&hub, &ann))
+        .unwrap();
+    // Bob's device presents a certificate signed by Ann's member key, naming Bob as member.
+    let forged = Body::CertifyDevice(moot_state::body::CertifyDevice {
+        member: bob.member.public(),
+        device: bob.device.public(),
+        certificate: moot_state::body::Certificate::issue(&ann.member, &hub, &bob.device.public()),
+    });
+    let forged = draft(&source, &bob.device, &forged)
+        .sign(&hub, &bob.device)
+        .unwrap();
+    let mut batch: Vec<Vec<u8>> = [genesis, admit_ann, admit_bob, certify_ann]
+        .iter()
+        .map(|id| source.op_bytes(id).unwrap().to_vec())
+        .collect();
+    batch.push(forged.bytes().to_vec());
+
+    let mut replica = Replica::new(hub, Limits::default());
+    let outcomes: Vec<Outcome> = replica
+        .insert_batch(&batch)
+        .into_iter()
+        .map(|i| i.outcome)
+        .collect();
+    assert_eq!(outcomes[3], Outcome::Accepted(certify_ann));
+    assert_eq!(
+        rejected(&outcomes[4]),
+        &Reason::Unauthorized(Denied::BadCertificate)
+    );
+    let roll = replica.roll();
+    assert_eq!(
+        roll.member_of(&ann.device.public()),
+        Some(ann.member.public())
+    );
+    assert_eq!(roll.member_of(&bob.device.public()), None);
+}

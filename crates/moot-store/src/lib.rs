@@ -752,16 +752,24 @@ impl Store {
             let Some(hub_no) = self.known_hub_number(&txn, hub)? else {
                 return Ok(None);
             };
-            let keys = device_key_list(&txn.open_table(DEVICE_KEYS)?, hub_no)?;
+            let device_keys = txn.open_table(DEVICE_KEYS)?;
+            let key_of = |n: u32| Ok(device_keys.get((hub_no, n))?.map(|v| *v.value()));
             let ids = txn.open_table(OP_IDS)?;
             let table = txn.open_table(OPS)?;
-            let Some(position) = find_position(&ids, &table, &keys, hub_no, id)? else {
+            let Some(position) = find_position_by(&ids, &table, key_of, hub_no, id)? else {
                 return Ok(None);
             };
-            Ok(table
-                .get((hub_no, position))?
-                .and_then(|stored| restore(stored.value(), &keys))
-                .map(|(_, _, bytes)| bytes))
+            let Some(stored) = table.get((hub_no, position))? else {
+                return Ok(None);
+            };
+            let stored = stored.value();
+            let Some((device_no, _)) = device_number_of(stored) else {
+                return Ok(None);
+            };
+            let Some(author) = key_of(device_no)? else {
+                return Ok(None);
+            };
+            Ok(restore_with(stored, &author).map(|(_, _, bytes)| bytes))
         })
     }
 
@@ -862,6 +870,24 @@ impl Store {
     /// other op of the chain continues (one per chain unless it forked), ascending by device,
     /// lane and sequence number. What a sync peer compares first.
     pub fn heads(&self, hub: &HubId) -> Result<Vec<Head>, StoreError> {
+        self.raw_heads(hub)?
+            .into_iter()
+            .map(|h| {
+                Ok(Head {
+                    device: PublicKey::from_bytes(&h.device)
+                        .map_err(|e| corrupt(format!("device key: {e}")))?,
+                    lane: h.lane,
+                    seq: h.seq,
+                    id: h.id,
+                })
+            })
+            .collect()
+    }
+
+    /// [`Store::heads`] with the device keys as bytes: no key is parsed (parsing a key is most
+    /// of the cost of a head, and a sync peer needs only the bytes), and an unforked chain's
+    /// head is hashed for its id, not decoded.
+    pub fn raw_heads(&self, hub: &HubId) -> Result<Vec<RawHead>, StoreError> {
         self.guard(|| {
             let txn = self.db.begin_read()?;
             let Some(hub_no) = self.known_hub_number(&txn, hub)? else {
@@ -871,19 +897,17 @@ impl Store {
             let chains = txn.open_table(CHAINS)?;
             let forked = txn.open_table(FORKED)?;
             let table = txn.open_table(OPS)?;
-            let read = |position: u64| -> Result<SignedOp, StoreError> {
+            let read = |position: u64| -> Result<Vec<u8>, StoreError> {
                 let stored = table
                     .get((hub_no, position))?
                     .ok_or_else(|| corrupt(format!("chain names missing position {position}")))?;
                 let (_, _, bytes) =
                     restore(stored.value(), &keys).ok_or_else(|| corrupt("unreadable op"))?;
-                SignedOp::decode(&bytes).map_err(|e| corrupt(e.to_string()))
+                Ok(bytes)
             };
             let mut out = Vec::new();
-            for (device_no, key) in keys.iter().enumerate() {
+            for (device_no, device) in keys.iter().enumerate() {
                 let device_no = device_no as u32;
-                let device =
-                    PublicKey::from_bytes(key).map_err(|e| corrupt(format!("device key: {e}")))?;
                 for lane in Lane::ALL {
                     let l = lane.to_byte();
                     let range = (hub_no, device_no, l, 0u64, 0u64)
@@ -891,11 +915,11 @@ impl Store {
                     if forked.get((hub_no, device_no, l))?.is_none() {
                         if let Some(last) = chains.range(range)?.next_back() {
                             let (_, _, _, seq, position) = last?.0.value();
-                            out.push(Head {
-                                device,
+                            out.push(RawHead {
+                                device: *device,
                                 lane,
                                 seq,
-                                id: read(position)?.id(),
+                                id: moot_crypto::op::id_of_bytes(&read(position)?),
                             });
                         }
                         continue;
@@ -904,15 +928,16 @@ impl Store {
                     let mut ops = Vec::new();
                     for entry in chains.range(range)? {
                         let (_, _, _, seq, position) = entry?.0.value();
-                        let op = read(position)?;
+                        let op = SignedOp::decode(&read(position)?)
+                            .map_err(|e| corrupt(e.to_string()))?;
                         ops.push((seq, op.id(), op.prev()));
                     }
                     let continued: std::collections::BTreeSet<OpId> =
                         ops.iter().filter_map(|(_, _, prev)| *prev).collect();
                     for (seq, id, _) in ops {
                         if !continued.contains(&id) {
-                            out.push(Head {
-                                device,
+                            out.push(RawHead {
+                                device: *device,
                                 lane,
                                 seq,
                                 id,
@@ -964,7 +989,9 @@ impl Store {
             let Some(hub_no) = self.known_hub_number(&txn, hub)? else {
                 return Ok(Vec::new());
             };
-            let keys = device_key_list(&txn.open_table(DEVICE_KEYS)?, hub_no)?;
+            // Only the keys of the devices in the range are read (a hub of 10,000 devices has
+            // 10,000 keys; a sync reads the store 256 ops at a time).
+            let mut keys = DeviceKeys::new(txn.open_table(DEVICE_KEYS)?, hub_no);
             let table = txn.open_table(OPS)?;
             let mut out = Vec::new();
             for entry in table.range((hub_no, position)..=(hub_no, u64::MAX))? {
@@ -973,8 +1000,11 @@ impl Store {
                 }
                 let (key, value) = entry?;
                 let at = key.value().1;
-                let (_, verdict, bytes) = restore(value.value(), &keys)
-                    .ok_or_else(|| corrupt(format!("op at position {at}")))?;
+                let value = value.value();
+                let damaged = || corrupt(format!("op at position {at}"));
+                let (device_no, _) = device_number_of(value).ok_or_else(damaged)?;
+                let author = keys.get(device_no)?.ok_or_else(damaged)?;
+                let (_, verdict, bytes) = restore_with(value, &author).ok_or_else(damaged)?;
                 out.push((at, verdict, bytes));
             }
             Ok(out)
@@ -1299,6 +1329,51 @@ pub struct Head {
     pub seq: u64,
     /// The head op.
     pub id: OpId,
+}
+
+/// A chain head as [`Store::raw_heads`] gives it: the device key as bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawHead {
+    /// The author device's key bytes.
+    pub device: [u8; 32],
+    /// The chain's lane.
+    pub lane: Lane,
+    /// The head's sequence number.
+    pub seq: u64,
+    /// The head op.
+    pub id: OpId,
+}
+
+/// Device keys of one hub read one at a time, as needed, and remembered.
+struct DeviceKeys<T> {
+    table: T,
+    hub_no: u32,
+    known: std::collections::HashMap<u32, [u8; 32]>,
+}
+
+impl<T: ReadableTable<(u32, u32), &'static [u8; 32]>> DeviceKeys<T> {
+    fn new(table: T, hub_no: u32) -> Self {
+        DeviceKeys {
+            table,
+            hub_no,
+            known: std::collections::HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, device_no: u32) -> Result<Option<[u8; 32]>, StoreError> {
+        if let Some(key) = self.known.get(&device_no) {
+            return Ok(Some(*key));
+        }
+        let Some(key) = self
+            .table
+            .get((self.hub_no, device_no))?
+            .map(|v| *v.value())
+        else {
+            return Ok(None);
+        };
+        self.known.insert(device_no, key);
+        Ok(Some(key))
+    }
 }
 
 /// The device keys of a hub, indexed by device number.

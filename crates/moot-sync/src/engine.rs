@@ -29,13 +29,14 @@
 //! [`Config::max_receive_bytes_per_window`] in a window has the excess dropped and is reported.
 //!
 //! # Determinism
-//! No clock (time is the `now_ms` argument), no randomness, no threads of its own, and only
-//! ordered maps: the same inputs give the same frames and events.
+//! No clock (time is the `now_ms` argument), no randomness, and only ordered maps: the same
+//! inputs give the same frames and events. The one thread, scoped to a frame of ops, stores
+//! what validation kept while the rest is validated; it decides nothing.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use moot_crypto::{DecodeError, Lane, OpId, PublicKey, SignedOp};
-use moot_state::{Outcome, Reason, Replica, Source, Verdict};
+use moot_state::{Insertion, Outcome, Reason, Replica, Source, Verdict};
 
 use crate::store::{OpStore, StoreError};
 use crate::wire::{
@@ -111,11 +112,14 @@ pub struct Config {
     /// The window over which sending and receiving are paced. Default 1 s.
     pub rate_window_ms: u64,
     /// Frame bytes sent to one peer per window, at most (a frame starts only while the count
-    /// is below it, so one frame may overshoot by up to [`MAX_MESSAGE_BYTES`]). Default 4 MiB.
+    /// is below it, so one frame may overshoot by up to [`MAX_MESSAGE_BYTES`]). Default 64 MiB:
+    /// a fresh node takes in ~20 MB of ops a second (signatures, validation, storage), and
+    /// one frame in flight per peer already keeps a sender from running ahead of its
+    /// receiver; 4 MiB capped a 42 MB sync at over 10 s.
     pub max_send_bytes_per_window: usize,
     /// Frame bytes accepted from one peer per window; beyond it, frames are dropped and the
     /// peer is reported ([`Misbehaviour::Flood`]) once per window. Must exceed the peers'
-    /// send limit plus one frame. Default 16 MiB.
+    /// send limit plus one frame. Default 128 MiB.
     pub max_receive_bytes_per_window: usize,
     /// Ops per frame sent, at most (≤ [`MAX_OPS_PER_MESSAGE`]). Default 1024.
     pub max_ops_per_frame: usize,
@@ -138,8 +142,8 @@ impl Default for Config {
         Config {
             resync_interval_ms: 30_000,
             rate_window_ms: 1_000,
-            max_send_bytes_per_window: 4 * 1024 * 1024,
-            max_receive_bytes_per_window: 16 * 1024 * 1024,
+            max_send_bytes_per_window: 64 * 1024 * 1024,
+            max_receive_bytes_per_window: 128 * 1024 * 1024,
             max_ops_per_frame: MAX_OPS_PER_MESSAGE,
             max_wanted: 4096,
             max_requested: 4096,
@@ -310,6 +314,11 @@ struct Peer {
     view: Option<View>,
     /// Heads of a set still arriving.
     incoming: View,
+    /// What the peer is known to hold for certain: the ops it sent in this session. A new set
+    /// of heads replaces the view (ops sent to the peer may have been lost or refused, and the
+    /// heads say), but not this: heads made while ops were on their way would forget them, and
+    /// the engine would send the peer's own ops back to it.
+    confirmed: View,
     /// Next store position to consider streaming.
     cursor: u64,
     role: Role,
@@ -333,7 +342,7 @@ struct Peer {
 /// Store reads per scan step.
 const SCAN_CHUNK: usize = 256;
 /// Parsed author keys kept, at most.
-const MAX_CACHED_KEYS: usize = 4096;
+const MAX_CACHED_KEYS: usize = 16_384;
 /// Chain ids remembered for forked-chain ancestry checks, at most.
 const MAX_BRANCH_IDS: usize = 1 << 20;
 
@@ -450,6 +459,7 @@ impl Engine {
                 lanes,
                 view: None,
                 incoming: View::default(),
+                confirmed: View::default(),
                 cursor: 0,
                 role,
                 heads_due: (role == Role::Dialer).then_some(None),
@@ -568,7 +578,7 @@ impl Engine {
     /// A frame arrived from `peer`. Ops in it are validated by `replica` (as `peer.source()`)
     /// and what it keeps is stored in `store`. Bad input is reported as an event, never an
     /// error; the error is the store's. Frames from a peer not connected are ignored.
-    pub fn handle_frame<S: OpStore>(
+    pub fn handle_frame<S: OpStore + Send>(
         &mut self,
         now_ms: u64,
         peer: PeerId,
@@ -664,8 +674,29 @@ impl Engine {
         if !last {
             return Ok(());
         }
-        let view = std::mem::take(&mut p.incoming);
+        let mut view = std::mem::take(&mut p.incoming);
+        // A listener answers for the chains the peer named.
+        let named: BTreeSet<Chain> = view.chains.keys().copied().collect();
+        let confirmed: Vec<(Chain, u64, OpId)> = p
+            .confirmed
+            .chains
+            .iter()
+            .flat_map(|(chain, heads)| heads.iter().map(|&(seq, id)| (*chain, seq, id)))
+            .collect();
         let lanes = p.lanes;
+        for (chain, seq, id) in confirmed {
+            let Some(device) = self.key(&chain.0) else {
+                continue;
+            };
+            let op = OpRef {
+                id,
+                device,
+                lane: chain.1,
+                seq,
+                prev: None,
+            };
+            add_head(&mut view, &op, replica, max_heads);
+        }
         // If the peer's heads cover every head of ours it may receive, it holds everything we
         // could send: stream only what is stored from now on.
         let mut all_covered = true;
@@ -691,14 +722,14 @@ impl Engine {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.cursor = if all_covered { store.end() } else { 0 };
             if p.role == Role::Listener {
-                p.heads_due = Some(Some(view.chains.keys().copied().collect()));
+                p.heads_due = Some(Some(named));
             }
             p.view = Some(view);
         }
         Ok(())
     }
 
-    fn receive_ops<S: OpStore>(
+    fn receive_ops<S: OpStore + Send>(
         &mut self,
         peer: PeerId,
         ops: Vec<OpBytes>,
@@ -706,7 +737,31 @@ impl Engine {
         store: &mut S,
     ) -> Result<(), SyncError> {
         self.stats.ops_received += ops.len() as u64;
-        let insertions = replica.insert_batch_from(peer.source(), &ops);
+        let end_before = store.end();
+        // Ops kept are stored on a thread of their own, run by run as they are validated, in
+        // one durable write that ends before this returns: storing overlaps checking.
+        let writing = &mut *store;
+        let (insertions, stored) = std::thread::scope(|scope| {
+            let (sender, receiver) = std::sync::mpsc::channel::<Vec<(SignedOp, Verdict)>>();
+            let writer = scope.spawn(move || writing.put_kept_batches(&mut receiver.into_iter()));
+            let insertions =
+                replica.insert_batch_streaming(peer.source(), &ops, &mut |run: &[Insertion]| {
+                    let kept: Vec<(SignedOp, Verdict)> = run
+                        .iter()
+                        .flat_map(|i| i.kept.iter().map(|(op, v)| (op.get().clone(), *v)))
+                        .collect();
+                    // A writer that stopped has failed: its error is returned below.
+                    if !kept.is_empty() {
+                        let _ = sender.send(kept);
+                    }
+                });
+            drop(sender);
+            let stored = writer
+                .join()
+                .unwrap_or_else(|_| Err(StoreError("the store thread panicked".into())));
+            (insertions, stored)
+        });
+        stored?;
         let max_wanted = self.config.max_wanted;
         let mut from_peer: BTreeSet<OpId> = BTreeSet::new();
         let mut held_by_peer: Vec<OpRef> = Vec::new();
@@ -752,12 +807,16 @@ impl Engine {
                 }
             }
         }
-        let end_before = store.end();
         let only_theirs = kept.iter().all(|(op, _)| from_peer.contains(&op.id()));
-        store.put_kept(&kept)?;
         let stored = kept.len();
         for op in &held_by_peer {
             self.add_to_view(peer, op, replica);
+        }
+        let max_heads = self.config.max_view_heads;
+        if let Some(p) = self.peers.get_mut(&peer) {
+            for op in &held_by_peer {
+                add_head(&mut p.confirmed, op, replica, max_heads);
+            }
         }
         if let Some(p) = self.peers.get_mut(&peer) {
             for id in &from_peer {
@@ -1051,27 +1110,8 @@ impl Engine {
     /// Records that `peer` holds `op`.
     fn add_to_view(&mut self, peer: PeerId, op: &OpRef, replica: &Replica) {
         let max = self.config.max_view_heads;
-        let Some(view) = self.peers.get_mut(&peer).and_then(|p| p.view.as_mut()) else {
-            return;
-        };
-        let forked = replica.is_forked(&op.device, op.lane);
-        let chain = view
-            .chains
-            .entry((op.device.to_bytes(), op.lane))
-            .or_default();
-        if chain.iter().any(|(_, id)| *id == op.id) {
-            return;
-        }
-        let before = chain.len();
-        // Heads the new one continues are no longer heads (in an unforked chain held here,
-        // every lower held head is an ancestor).
-        chain.retain(|&(seq, id)| {
-            Some(id) != op.prev && (forked || seq >= op.seq || !replica.holds(&id))
-        });
-        view.len = view.len + chain.len() - before;
-        if view.len < max {
-            chain.push((op.seq, op.id));
-            view.len += 1;
+        if let Some(view) = self.peers.get_mut(&peer).and_then(|p| p.view.as_mut()) {
+            add_head(view, op, replica, max);
         }
     }
 
@@ -1104,6 +1144,29 @@ impl Engine {
         })
         .ok()?;
         Some(OpRef::of(&op))
+    }
+}
+
+/// Records in `view` that its peer holds `op` (and so its chain ancestors), within `max` heads.
+fn add_head(view: &mut View, op: &OpRef, replica: &Replica, max: usize) {
+    let forked = replica.is_forked(&op.device, op.lane);
+    let chain = view
+        .chains
+        .entry((op.device.to_bytes(), op.lane))
+        .or_default();
+    if chain.iter().any(|(_, id)| *id == op.id) {
+        return;
+    }
+    let before = chain.len();
+    // Heads the new one continues are no longer heads (in an unforked chain held here,
+    // every lower held head is an ancestor).
+    chain.retain(|&(seq, id)| {
+        Some(id) != op.prev && (forked || seq >= op.seq || !replica.holds(&id))
+    });
+    view.len = view.len + chain.len() - before;
+    if view.len < max {
+        chain.push((op.seq, op.id));
+        view.len += 1;
     }
 }
 

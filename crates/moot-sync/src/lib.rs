@@ -3,7 +3,8 @@
 //! connected peers at once, and every op received is validated by the node's
 //! [`moot_state::Replica`] exactly as a local one.
 //!
-//! No sockets, no clock, no randomness, no threads of its own: the node feeds frames and time
+//! No sockets, no clock, no randomness (a frame's ops are stored on a scoped thread while the
+//! rest are validated, nothing more): the node feeds frames and time
 //! in ([`Engine::handle_frame`], [`Engine::handle_timeout`]) and takes frames and events out
 //! ([`Engine::poll_transmit`], [`Engine::poll_event`], [`Engine::poll_timeout`]), in the
 //! manner of quinn-proto. Storage stays the node's, behind [`OpStore`].

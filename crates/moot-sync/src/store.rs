@@ -38,6 +38,22 @@ pub trait OpStore {
     /// Stores ops the replica kept, with their verdicts, in the order given (acceptance order),
     /// durably, before returning. Ops already stored are skipped.
     fn put_kept(&mut self, ops: &[(&SignedOp, Verdict)]) -> Result<(), StoreError>;
+
+    /// Stores batches of kept ops as they come (each in acceptance order, the batches in
+    /// order), all of them durably before returning: what the engine uses while a frame is
+    /// still being validated (it runs this on a thread of its own, fed batch by batch). The
+    /// default stores each batch with [`OpStore::put_kept`]; a store with costly commits
+    /// writes them all in one transaction.
+    fn put_kept_batches(
+        &mut self,
+        batches: &mut dyn Iterator<Item = Vec<(SignedOp, Verdict)>>,
+    ) -> Result<(), StoreError> {
+        for batch in batches {
+            let refs: Vec<(&SignedOp, Verdict)> = batch.iter().map(|(op, v)| (op, *v)).collect();
+            self.put_kept(&refs)?;
+        }
+        Ok(())
+    }
 }
 
 /// A (device, lane) chain.

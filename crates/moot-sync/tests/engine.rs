@@ -358,3 +358,81 @@ fn wire_bytes_stay_close_to_op_bytes() {
         sa.op_bytes_sent
     );
 }
+
+/// A fresh node learns mid-stream that its peer may receive the members lane (its roll just
+/// arrived) and sends heads again while the peer's frames are on their way. The peer's answer
+/// does not make it forget what those frames brought: nothing is sent back.
+#[test]
+fn a_heads_round_mid_stream_sends_the_peer_nothing_of_its_own() {
+    let (hub, ops) = sample::history(40, 200);
+    let config = Config {
+        max_ops_per_frame: 10,
+        ..Config::default()
+    };
+    let mut a = Node::new(hub, config);
+    let mut b = Node::with_retain(hub, config, Retain::IndexOnly);
+    a.load(&ops);
+    connect(&mut a, &mut b, Lanes::ALL, Lanes::PUBLIC);
+    let a_to_b = |a: &mut Node, b: &mut Node| {
+        let t = a
+            .engine
+            .poll_transmit(0, &a.replica, &a.store)
+            .unwrap()
+            .unwrap();
+        b.engine
+            .handle_frame(0, PeerId(1), &t.frame, &mut b.replica, &mut b.store)
+            .unwrap();
+    };
+    // b's (empty) heads, a's (empty) answer, a first frame of ops.
+    let t = b
+        .engine
+        .poll_transmit(0, &b.replica, &b.store)
+        .unwrap()
+        .unwrap();
+    a.engine
+        .handle_frame(0, PeerId(2), &t.frame, &mut a.replica, &mut a.store)
+        .unwrap();
+    a_to_b(&mut a, &mut b);
+    a_to_b(&mut a, &mut b);
+    assert!(!b.ids().is_empty());
+    // Three more frames leave a (in flight on a network).
+    let in_flight: Vec<Vec<u8>> = (0..3)
+        .map(|_| {
+            a.engine
+                .poll_transmit(0, &a.replica, &a.store)
+                .unwrap()
+                .unwrap()
+                .frame
+        })
+        .collect();
+    // b now lets a receive both lanes: it sends heads again, which reach a first.
+    b.engine.set_peer_lanes(PeerId(1), Lanes::ALL).unwrap();
+    let t = b
+        .engine
+        .poll_transmit(0, &b.replica, &b.store)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        wire::decode(&t.frame).unwrap(),
+        Message::Heads { .. }
+    ));
+    a.engine
+        .handle_frame(0, PeerId(2), &t.frame, &mut a.replica, &mut a.store)
+        .unwrap();
+    for frame in in_flight {
+        b.engine
+            .handle_frame(0, PeerId(1), &frame, &mut b.replica, &mut b.store)
+            .unwrap();
+    }
+    // a's answer (its heads for the chains b named) arrives; b streams what it thinks a lacks.
+    a_to_b(&mut a, &mut b);
+    while let Some(t) = b.engine.poll_transmit(0, &b.replica, &b.store).unwrap() {
+        a.engine
+            .handle_frame(0, PeerId(2), &t.frame, &mut a.replica, &mut a.store)
+            .unwrap();
+    }
+    pump(&mut a, &mut b, 0);
+    assert_eq!(a.ids(), b.ids());
+    assert_eq!(b.ids().len(), ops.len());
+    assert_eq!(b.engine.stats().ops_sent, 0, "b sent a its own ops back");
+}
