@@ -17,6 +17,7 @@ mod node_hardening;
 mod node_review;
 mod partition;
 mod polls;
+mod serving;
 mod tally;
 
 use std::io::Write;
