@@ -4,63 +4,10 @@
 //! knows it); a member removed while connected stops receiving the members lane at once, while
 //! the connection goes on carrying the public lane.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use serde_json::Value;
+use std::time::Duration;
 
 use crate::node::Data;
-
-fn serve(data: &Data, peers: &[&str]) -> (Child, Value) {
-    let mut args = vec![
-        "--data".to_string(),
-        data.path(),
-        "--json".into(),
-        "serve".into(),
-        "--listen".into(),
-        "/ip4/127.0.0.1/tcp/0".into(),
-        "--no-mdns".into(),
-    ];
-    for peer in peers {
-        args.push("--peer".into());
-        args.push(peer.to_string());
-    }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_moot"))
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    (child, ready)
-}
-
-fn stop(mut child: Child) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    assert!(exit.success(), "serve exited with {exit}");
-}
-
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out waiting until {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use crate::serving::{serve, stop};
 
 fn id(data: &Data, name: &str) -> String {
     data.ok(&["init", "--name", name])["member_id"]
@@ -157,9 +104,11 @@ fn a_member_removed_mid_connection_stops_receiving_the_members_lane() {
     branch.ok(&["hub", "join", &ticket, "--timeout", "20"]);
     let (branch_node, _) = serve(&branch, &[&hall_addr]);
     hall.ok(&["assembly", "create", "--kind", "working-group", "Before"]);
-    eventually("the member receives the members lane", || {
-        assembly_names(&branch).contains(&"Before".to_string())
-    });
+    crate::serving::eventually(
+        "the member receives the members lane",
+        Duration::from_secs(30),
+        || assembly_names(&branch).contains(&"Before".to_string()),
+    );
 
     // Removed while connected: the next members-lane op does not reach the branch, though the
     // connection carries on (a public op written after it does arrive).
@@ -173,9 +122,11 @@ fn a_member_removed_mid_connection_stops_receiving_the_members_lane() {
         "--public",
         "Public after",
     ]);
-    eventually("the public op reaches the removed member's node", || {
-        assembly_names(&branch).contains(&"Public after".to_string())
-    });
+    crate::serving::eventually(
+        "the public op reaches the removed member's node",
+        Duration::from_secs(30),
+        || assembly_names(&branch).contains(&"Public after".to_string()),
+    );
     let names = assembly_names(&branch);
     assert!(
         !names.contains(&"After".to_string()),

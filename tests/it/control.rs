@@ -2,54 +2,14 @@
 //! the node's control socket and behaves as without it: same output, same exit codes, and
 //! what it writes reaches connected peers at once. Loopback only, mDNS off.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::node::Data;
-
-/// `moot serve` on 127.0.0.1 (mDNS off), dialing `peers` → the child and its ready line.
-fn serve(data: &Data, peers: &[&str]) -> (Child, Value) {
-    let mut args = vec![
-        "--data".to_string(),
-        data.path(),
-        "--json".into(),
-        "serve".into(),
-        "--listen".into(),
-        "/ip4/127.0.0.1/tcp/0".into(),
-        "--no-mdns".into(),
-    ];
-    for peer in peers {
-        args.push("--peer".into());
-        args.push(peer.to_string());
-    }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_moot"))
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    (child, ready)
-}
-
-fn stop(mut child: Child) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    assert!(exit.success(), "serve exited with {exit}");
-}
+use crate::serving::{serve, stop};
 
 /// `moot` in `cwd` with no `--data` flag but `MOOT_DATA` (as a person in a shell would).
 fn moot_in(cwd: &Path, data: &Data, args: &[&str]) -> (i32, String, String) {
@@ -65,18 +25,6 @@ fn moot_in(cwd: &Path, data: &Data, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// Waits (at most 20 s) until `check` holds.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out waiting until {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn names(assemblies: &Value) -> Vec<String> {
@@ -115,14 +63,18 @@ fn commands_run_through_a_running_node_and_reach_its_peers() {
     // the connected branch (a member: the members lane) without another sync.
     let created = hall.ok(&["assembly", "create", "--kind", "working-group", "Choir"]);
     assert!(created["assembly_id"].is_string(), "{created}");
-    eventually("the branch shows the hall's new assembly", || {
-        names(&branch.ok(&["assemblies"])).contains(&"Choir".to_string())
-    });
+    crate::serving::eventually(
+        "the branch shows the hall's new assembly",
+        Duration::from_secs(30),
+        || names(&branch.ok(&["assemblies"])).contains(&"Choir".to_string()),
+    );
     // And the other way, written through the branch's socket.
     branch.ok(&["assembly", "create", "--kind", "working-group", "Garden"]);
-    eventually("the hall shows the branch's new assembly", || {
-        names(&hall.ok(&["assemblies"])).contains(&"Garden".to_string())
-    });
+    crate::serving::eventually(
+        "the hall shows the branch's new assembly",
+        Duration::from_secs(30),
+        || names(&hall.ok(&["assemblies"])).contains(&"Garden".to_string()),
+    );
 
     // `moot peers` shows the branch by name, with both lanes.
     let peers = hall.ok(&["peers"]);
@@ -239,9 +191,8 @@ fn a_killed_node_leaves_a_socket_the_next_commands_and_node_get_past() {
     let hall = Data::new();
     hall.ok(&["init", "--name", "Fay"]);
     hall.ok(&["hub", "create", "Riverside"]);
-    let (mut node, _) = serve(&hall, &[]);
-    node.kill().unwrap();
-    node.wait().unwrap();
+    let (node, _) = serve(&hall, &[]);
+    node.kill();
     let socket = hall.dir().join("moot.sock");
     assert!(socket.exists(), "kill -9 leaves the socket behind");
     // Nobody answers on it: the command opens the directory itself.

@@ -18,6 +18,7 @@ mod node_review;
 mod partition;
 mod polls;
 mod relay;
+mod serving;
 mod tally;
 
 use std::io::Write;

@@ -3,13 +3,13 @@
 //! `ip`, no privilege), the test says why and checks nothing else. Every other test runs with
 //! mDNS off.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::node::Data;
+use crate::serving::{Server, serve_with, stop};
 
 /// Two namespaces joined by a veth pair; removed (with the pair) when dropped.
 struct Namespaces {
@@ -65,37 +65,12 @@ impl Drop for Namespaces {
 }
 
 /// `moot serve` with mDNS on, inside namespace `ns`, listening on every address there.
-fn serve_in(ns: &str, data: &Data) -> (Child, Value) {
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_moot")])
-        .args([
-            "--data",
-            &data.path(),
-            "--json",
-            "serve",
-            "--listen",
-            "/ip4/0.0.0.0/tcp/0",
-        ])
-        .env_remove("MOOT_NO_MDNS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    (child, ready)
-}
-
-fn stop(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let exit = child.wait().unwrap();
-    assert!(exit.success(), "serve exited with {exit}");
+fn serve_in(ns: &str, data: &Data) -> (Server, Value) {
+    serve_with(
+        &["ip", "netns", "exec", ns],
+        data,
+        &["--listen", "/ip4/0.0.0.0/tcp/0"],
+    )
 }
 
 #[test]

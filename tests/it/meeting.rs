@@ -8,57 +8,19 @@
 //! equal to `moot tally` over all the final ballots with the poll's seed, with each station's
 //! figures in it. And `moot demo`, which runs the same meeting by itself and must find the same.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
 use crate::node::Data;
 use crate::polls::{assert_equals_tally, assert_shares_add_up};
+use crate::serving::stop;
 
 fn field(value: &Value, name: &str) -> String {
     value[name]
         .as_str()
         .unwrap_or_else(|| panic!("no string {name:?} in {value}"))
         .to_string()
-}
-
-/// `moot serve` on 127.0.0.1 (mDNS off) → the child and its ready line.
-fn serve(data: &Data) -> (Child, Value) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_moot"))
-        .args([
-            "--data",
-            &data.path(),
-            "--json",
-            "serve",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--no-mdns",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    let addr = ready["listen"][0].as_str().unwrap().to_string();
-    assert!(addr.starts_with("/ip4/127.0.0.1/tcp/"), "{addr}");
-    (child, ready)
-}
-
-/// Stops `moot serve` as Ctrl-C would; it must exit 0.
-fn stop(mut child: Child) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    assert!(exit.success(), "serve exited with {exit}");
 }
 
 /// One branch: its laptop, its officer (the node's own key, the poll's station officer) and
@@ -157,7 +119,7 @@ fn the_offline_branch_meeting_gives_every_node_the_tally_of_all_ballots() {
     let seed = field(&opened, "seed");
 
     // The branches sync first: the hall serves, each laptop joins with its ticket.
-    let (server, ready) = serve(&hall);
+    let (server, ready) = crate::serving::serve(&hall, &[]);
     let ticket = field(&ready, "ticket");
     std::thread::scope(|s| {
         for branch in &branches {
@@ -219,7 +181,7 @@ fn the_offline_branch_meeting_gives_every_node_the_tally_of_all_ballots() {
 
     // North and South reconnect over the network; West has no network: its officer carries a
     // bundle to the hall, imported there while the hall serves (through its control socket).
-    let (server, ready) = serve(&hall);
+    let (server, ready) = crate::serving::serve(&hall, &[]);
     let addr = ready["listen"][0].as_str().unwrap().to_string();
     for branch in &branches[..2] {
         let synced = branch

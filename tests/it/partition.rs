@@ -3,63 +3,12 @@
 //! proposal and voting; when South dials the hall again, all three converge on the same text
 //! (both sides' edits kept) and, after the returning officer's close, the same result.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::node::Data;
-
-fn serve(data: &Data, peers: &[&str]) -> (Child, Value) {
-    let mut args = vec![
-        "--data".to_string(),
-        data.path(),
-        "--json".into(),
-        "serve".into(),
-        "--listen".into(),
-        "/ip4/127.0.0.1/tcp/0".into(),
-        "--no-mdns".into(),
-    ];
-    for peer in peers {
-        args.push("--peer".into());
-        args.push(peer.to_string());
-    }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_moot"))
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    (child, ready)
-}
-
-fn stop(mut child: Child) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    assert!(exit.success(), "serve exited with {exit}");
-}
-
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out waiting until {what}"
-        );
-        std::thread::sleep(Duration::from_millis(150));
-    }
-}
+use crate::serving::{serve, stop};
 
 fn text(data: &Data, proposal: &str) -> String {
     data.ok(&["proposal", "show", proposal])["text"]
@@ -124,9 +73,11 @@ fn three_running_nodes_partition_edit_and_vote_apart_then_heal_to_one_state() {
     let (south_node, _) = serve(&south, &[&hall_addr]);
     let base = text(&hall, &proposal);
     for data in [&north, &south] {
-        eventually("every node holds the proposal", || {
-            data.run(&["proposal", "show", &proposal]).0 == 0 && text(data, &proposal) == base
-        });
+        crate::serving::eventually(
+            "every node holds the proposal",
+            Duration::from_secs(30),
+            || data.run(&["proposal", "show", &proposal]).0 == 0 && text(data, &proposal) == base,
+        );
     }
 
     // The partition: South's node restarts dialing no one, and nobody dials it.
@@ -157,9 +108,11 @@ fn three_running_nodes_partition_edit_and_vote_apart_then_heal_to_one_state() {
     south.ok(&[
         "vote", &poll, "--score", "Buses=4", "--score", "Bikes=0", "--score", "Trams=5",
     ]);
-    eventually("the hall and North converge with each other", || {
-        text(&hall, &proposal) == text(&north, &proposal)
-    });
+    crate::serving::eventually(
+        "the hall and North converge with each other",
+        Duration::from_secs(30),
+        || text(&hall, &proposal) == text(&north, &proposal),
+    );
     let apart = text(&hall, &proposal);
     assert!(
         apart.contains("[hall]") && apart.contains("(north)"),
@@ -173,10 +126,14 @@ fn three_running_nodes_partition_edit_and_vote_apart_then_heal_to_one_state() {
 
     // Heal: South dials the hall (through its running node).
     south.ok(&["sync", "--peer", &hall_addr, "--timeout", "20"]);
-    eventually("all three show the same text", || {
-        let t = text(&hall, &proposal);
-        t == text(&north, &proposal) && t == text(&south, &proposal) && t.contains("all ")
-    });
+    crate::serving::eventually(
+        "all three show the same text",
+        Duration::from_secs(30),
+        || {
+            let t = text(&hall, &proposal);
+            t == text(&north, &proposal) && t == text(&south, &proposal) && t.contains("all ")
+        },
+    );
     let healed = text(&south, &proposal);
     for piece in ["[hall]", "(north)", "all "] {
         assert!(healed.contains(piece), "{piece:?} lost in {healed:?}");
@@ -184,15 +141,21 @@ fn three_running_nodes_partition_edit_and_vote_apart_then_heal_to_one_state() {
 
     // The returning officer closes once the hall holds every member's ballot (a close counts
     // what is in its causal past, and North's ballot may still be on its way).
-    eventually("the hall holds the three members' ballots", || {
-        hall.ok(&["poll", "results", &poll])["ballots"] == 3
-    });
+    crate::serving::eventually(
+        "the hall holds the three members' ballots",
+        Duration::from_secs(30),
+        || hall.ok(&["poll", "results", &poll])["ballots"] == 3,
+    );
     hall.ok(&["poll", "close", &poll]);
-    eventually("every node shows the closed result", || {
-        [&north, &south]
-            .iter()
-            .all(|d| d.ok(&["poll", "results", &poll])["stage"] == "closed")
-    });
+    crate::serving::eventually(
+        "every node shows the closed result",
+        Duration::from_secs(30),
+        || {
+            [&north, &south]
+                .iter()
+                .all(|d| d.ok(&["poll", "results", &poll])["stage"] == "closed")
+        },
+    );
     let results: Vec<Value> = [&hall, &north, &south]
         .iter()
         .map(|d| d.ok(&["poll", "results", &poll]))

@@ -2,47 +2,16 @@
 //! branch node runs `moot serve --relay`; the hall serves listening through the relay's circuit
 //! alone; a member's node syncs with the hall by the circuit address the hall prints.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use serde_json::Value;
 
 use crate::node::Data;
+use crate::serving::{serve_with, stop};
 
 fn field(value: &Value, name: &str) -> String {
     value[name]
         .as_str()
         .unwrap_or_else(|| panic!("no string {name:?} in {value}"))
         .to_string()
-}
-
-/// `moot --json serve --no-mdns ARGS…` → the child and its ready line. Its stderr (logs) is
-/// discarded, so a full pipe never blocks it.
-fn serve(data: &Data, args: &[&str]) -> (Child, Value) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_moot"))
-        .args(["--data", &data.path(), "--json", "serve", "--no-mdns"])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    (child, ready)
-}
-
-fn stop(mut child: Child) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    assert!(exit.success(), "serve exited with {exit}");
 }
 
 #[test]
@@ -63,14 +32,18 @@ fn a_hall_listening_through_a_relay_is_reached_by_its_circuit_address() {
     let xena = field(&hall.ok(&["key", "new", "--name", "Xena"]), "member_id");
     hall.ok(&["member", "add", &xena, "--name", "Xena"]);
 
-    let (relay_node, ready) = serve(&relay, &["--relay", "--listen", "/ip4/127.0.0.1/tcp/0"]);
+    let (relay_node, ready) = serve_with(
+        &[],
+        &relay,
+        &["--no-mdns", "--relay", "--listen", "/ip4/127.0.0.1/tcp/0"],
+    );
     let relay_addr = ready["listen"][0].as_str().unwrap().to_string();
     assert!(
         relay_addr.starts_with("/ip4/127.0.0.1/tcp/"),
         "{relay_addr}"
     );
     let circuit = format!("{relay_addr}/p2p-circuit");
-    let (hall_node, ready) = serve(&hall, &["--listen", &circuit]);
+    let (hall_node, ready) = serve_with(&[], &hall, &["--no-mdns", "--listen", &circuit]);
     let hall_addr = ready["listen"][0].as_str().unwrap().to_string();
     assert_eq!(
         hall_addr,

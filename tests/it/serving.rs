@@ -1,0 +1,91 @@
+//! Running `moot serve` in tests: a node process that is stopped as Ctrl-C would (it must exit
+//! 0), and killed if a test fails first, so no node outlives its test.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::node::Data;
+
+/// A running `moot serve`; killed when dropped unless stopped.
+pub struct Server(Option<Child>);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Server {
+    /// Kills the node (SIGKILL), as a crash would.
+    pub fn kill(mut self) {
+        if let Some(mut child) = self.0.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+}
+
+/// `moot serve` on 127.0.0.1 (mDNS off), dialing `peers` → the node and its ready line.
+pub fn serve(data: &Data, peers: &[&str]) -> (Server, Value) {
+    let mut args = vec!["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"];
+    for peer in peers {
+        args.extend(["--peer", peer]);
+    }
+    let (server, ready) = serve_with(&[], data, &args);
+    let addr = ready["listen"][0].as_str().unwrap_or_default();
+    assert!(addr.starts_with("/ip4/127.0.0.1/"), "{ready}");
+    (server, ready)
+}
+
+/// `moot serve` with `args`, run through `prefix` (e.g. `ip netns exec NS`) if not empty.
+pub fn serve_with(prefix: &[&str], data: &Data, args: &[&str]) -> (Server, Value) {
+    let moot = env!("CARGO_BIN_EXE_moot");
+    let (program, before) = match prefix.split_first() {
+        Some((first, rest)) => (*first, [rest, &[moot]].concat()),
+        None => (moot, Vec::new()),
+    };
+    let data_path = data.path();
+    let mut child = Command::new(program)
+        .args(&before)
+        .args(["--data", &data_path, "--json", "serve"])
+        .args(args)
+        .env_remove("MOOT_NO_MDNS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(Some(child));
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    (server, ready)
+}
+
+/// Stops the node as Ctrl-C would; it must exit 0.
+pub fn stop(mut server: Server) {
+    let mut child = server.0.take().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "serve exited with {exit}");
+}
+
+/// Waits until `check` holds, failing after `limit`.
+pub fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < limit, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
