@@ -5,44 +5,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeSet;
-use std::future::Future;
 use std::time::Duration;
 
 use libp2p::futures::StreamExt;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, SwarmBuilder, identify, noise, ping, tcp, yamux};
-use moot_crypto::{HubId, OpId};
-use moot_net::{
-    Backoff, LanesFor, NetConfig, NetError, NetEvent, NetHandle, NetNode, RelayServer, protocol,
-};
-use moot_state::{Limits, Replica, sample};
-use moot_sync::{Lanes, MemoryStore, OpStore};
-use tokio::task::JoinHandle;
+use moot_net::{Backoff, NetConfig, NetEvent, RelayServer, protocol};
+use moot_state::sample;
+use moot_sync::Lanes;
 
-/// Every wait in these tests gives up after this.
-const PATIENCE: Duration = Duration::from_secs(15);
-
-struct Running {
-    handle: NetHandle<MemoryStore>,
-    task: JoinHandle<Result<(Replica, MemoryStore), NetError>>,
-    peer: libp2p::PeerId,
-    /// The first listen address, ending in the node's peer id (none if it listens on nothing).
-    addr: Option<Multiaddr>,
-}
-
-/// Inserts ops as local ones and stores what the replica keeps.
-fn load(replica: &mut Replica, store: &mut MemoryStore, ops: &[Vec<u8>]) {
-    for insertion in replica.insert_batch(ops) {
-        let kept: Vec<_> = insertion
-            .kept
-            .iter()
-            .map(|(op, v)| (op.get(), *v))
-            .collect();
-        store.put_kept(&kept).unwrap();
-    }
-}
+mod common;
+use common::*;
 
 fn addr(text: &str) -> Multiaddr {
     text.parse().unwrap()
@@ -57,83 +31,12 @@ fn quick() -> Backoff {
     }
 }
 
-/// Device `n` running with `replica` and `store` under `config`.
-async fn run(
-    n: usize,
-    replica: Replica,
-    store: MemoryStore,
-    config: NetConfig,
-    lanes_for: LanesFor,
-) -> Running {
-    let keypair = moot_net::keypair(&sample::key(7, n)).unwrap();
-    let listens = !config.listen.is_empty();
-    let (node, handle) = NetNode::new(keypair, config, replica, store, lanes_for).unwrap();
-    let peer = node.peer_id();
-    let task = tokio::spawn(node.run());
-    let addr = if listens {
-        let addrs = tokio::time::timeout(PATIENCE, handle.listen_addrs())
-            .await
-            .expect("a listen address in time")
-            .unwrap();
-        // A relayed listen address ends in the node's id already.
-        Some(addrs[0].clone().with_p2p(peer).unwrap())
-    } else {
-        None
-    };
-    Running {
-        handle,
-        task,
-        peer,
-        addr,
-    }
-}
-
-/// Device `n` holding `ops`.
-async fn start(
-    n: usize,
-    hub: HubId,
-    ops: &[Vec<u8>],
-    config: NetConfig,
-    lanes_for: LanesFor,
-) -> Running {
-    let mut replica = Replica::new(hub, Limits::default());
-    let mut store = MemoryStore::new();
-    load(&mut replica, &mut store, ops);
-    assert_eq!(store.len(), ops.len(), "every sample op is kept");
-    run(n, replica, store, config, lanes_for).await
-}
-
 fn listening(on: &str) -> NetConfig {
     NetConfig {
         listen: vec![addr(on)],
         backoff: quick(),
         ..NetConfig::default()
     }
-}
-
-fn everyone() -> LanesFor {
-    Box::new(|_, _| Lanes::ALL)
-}
-
-async fn ids(node: &Running) -> BTreeSet<OpId> {
-    node.handle
-        .with_state(|_, store| store.ids())
-        .await
-        .unwrap()
-}
-
-/// Waits until `check` holds, polling; fails the test after [`PATIENCE`].
-async fn eventually<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn stop(node: Running) -> (Replica, MemoryStore) {
-    node.handle.shutdown().await;
-    node.task.await.unwrap().unwrap()
 }
 
 async fn write(node: &Running, ops: &[Vec<u8>]) {

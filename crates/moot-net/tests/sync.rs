@@ -5,95 +5,30 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeSet;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use libp2p::futures::StreamExt;
 use libp2p::futures::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, StreamProtocol, SwarmBuilder, noise, request_response, tcp, yamux};
-use moot_crypto::{HubId, Lane, OpId, PublicKey, SignedOp};
-use moot_net::{LanesFor, NetConfig, NetError, NetEvent, NetHandle, NetNode, protocol};
-use moot_state::{Limits, Replica, sample};
+use moot_crypto::{HubId, Lane, SignedOp};
+use moot_net::{LanesFor, NetConfig, NetEvent, protocol};
+use moot_state::sample;
 use moot_sync::wire::MAX_MESSAGE_BYTES;
-use moot_sync::{Lanes, MemoryStore, OpStore};
-use tokio::task::JoinHandle;
+use moot_sync::{Lanes, MemoryStore};
 
-/// Every wait in these tests gives up after this.
-const PATIENCE: Duration = Duration::from_secs(10);
+mod common;
+use common::*;
 
-struct Running {
-    handle: NetHandle<MemoryStore>,
-    task: JoinHandle<Result<(Replica, MemoryStore), NetError>>,
-    device: PublicKey,
-    addr: Multiaddr,
-}
-
-/// Inserts ops as local ones and stores what the replica keeps.
-fn load(replica: &mut Replica, store: &mut MemoryStore, ops: &[Vec<u8>]) {
-    for insertion in replica.insert_batch(ops) {
-        let kept: Vec<_> = insertion
-            .kept
-            .iter()
-            .map(|(op, v)| (op.get(), *v))
-            .collect();
-        store.put_kept(&kept).unwrap();
-    }
-}
-
-/// A node of device `n` on loopback, holding `ops`, listening; its address ends in its peer id.
+/// A node of device `n` on loopback, holding `ops`, listening on TCP.
 async fn start(n: usize, hub: HubId, ops: &[Vec<u8>], lanes_for: LanesFor) -> Running {
-    let device = sample::key(7, n);
-    let mut replica = Replica::new(hub, Limits::default());
-    let mut store = MemoryStore::new();
-    load(&mut replica, &mut store, ops);
-    assert_eq!(store.len(), ops.len(), "every sample op is kept");
     let config = NetConfig {
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
         ..NetConfig::default()
     };
-    let keypair = moot_net::keypair(&device).unwrap();
-    let (node, handle) = NetNode::new(keypair, config, replica, store, lanes_for).unwrap();
-    let peer = node.peer_id();
-    let task = tokio::spawn(node.run());
-    let addr = handle.listen_addrs().await.unwrap()[0]
-        .clone()
-        .with(Protocol::P2p(peer));
-    Running {
-        handle,
-        task,
-        device: device.public(),
-        addr,
-    }
-}
-
-fn everyone() -> LanesFor {
-    Box::new(|_, _| Lanes::ALL)
-}
-
-async fn ids(node: &Running) -> BTreeSet<OpId> {
-    node.handle
-        .with_state(|_, store| store.ids())
-        .await
-        .unwrap()
-}
-
-/// Waits until `check` holds, polling; fails the test after [`PATIENCE`].
-async fn eventually<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn stop(node: Running) -> (Replica, MemoryStore) {
-    node.handle.shutdown().await;
-    node.task.await.unwrap().unwrap()
+    common::start(n, hub, ops, config, lanes_for).await
 }
 
 #[tokio::test]
@@ -104,7 +39,7 @@ async fn an_empty_node_catches_up_and_a_third_joins_through_either() {
     let a = start(1, sample.hub, &history, everyone()).await;
     let b = start(2, sample.hub, &[], everyone()).await;
     let mut b_events = b.handle.subscribe().await.unwrap();
-    b.handle.dial(a.addr.clone()).await.unwrap();
+    b.handle.dial(a.at()).await.unwrap();
     let want = ids(&a).await;
     assert_eq!(want.len(), history.len());
     eventually("b holds a's ops", || async { ids(&b).await == want }).await;
@@ -120,7 +55,7 @@ async fn an_empty_node_catches_up_and_a_third_joins_through_either() {
     // A third node joins through b (which learned everything from a), and a ballot written at
     // a afterwards reaches it through b: gossip and catch-up are one stream.
     let c = start(3, sample.hub, &[], everyone()).await;
-    c.handle.dial(b.addr.clone()).await.unwrap();
+    c.handle.dial(b.at()).await.unwrap();
     eventually("c holds b's ops", || async { ids(&c).await == want }).await;
     let new = held_back.to_vec();
     a.handle
@@ -136,7 +71,7 @@ async fn an_empty_node_catches_up_and_a_third_joins_through_either() {
 
     // And a fourth catches up from a directly.
     let d = start(4, sample.hub, &[], everyone()).await;
-    d.handle.dial(a.addr.clone()).await.unwrap();
+    d.handle.dial(a.at()).await.unwrap();
     eventually("d holds a's ops", || async { ids(&d).await == want }).await;
 
     for node in [&a, &b, &c, &d] {
@@ -168,7 +103,7 @@ async fn peers_that_dial_each_other_at_once_still_converge() {
     for _ in 0..3 {
         let a = start(1, sample.hub, &history, everyone()).await;
         let b = start(2, sample.hub, &[], everyone()).await;
-        let (ab, ba) = tokio::join!(b.handle.dial(a.addr.clone()), a.handle.dial(b.addr.clone()));
+        let (ab, ba) = tokio::join!(b.handle.dial(a.at()), a.handle.dial(b.at()));
         ab.unwrap();
         ba.unwrap();
         let want = ids(&a).await;
@@ -183,7 +118,7 @@ async fn peers_that_dial_each_other_at_once_still_converge() {
         assert_eq!(want.len(), sample.setup.len() + sample.ballots.len());
         eventually("a holds b's new ops", || async { ids(&a).await == want }).await;
         // Dialing a connected peer again opens no new connection.
-        a.handle.dial(b.addr.clone()).await.unwrap();
+        a.handle.dial(b.at()).await.unwrap();
         stop(a).await;
         stop(b).await;
     }
@@ -213,7 +148,7 @@ async fn a_guest_receives_no_members_lane_op_until_promoted() {
     let a = start(1, sample.hub, &history, lanes_for).await;
     let guest = start(2, sample.hub, &[], everyone()).await;
     assert_eq!(guest.device, guest_device);
-    guest.handle.dial(a.addr.clone()).await.unwrap();
+    guest.handle.dial(a.at()).await.unwrap();
 
     let lanes_of = |store: &MemoryStore| -> Vec<Lane> {
         store
@@ -263,7 +198,7 @@ async fn peers_sending_garbage_or_forged_ops_are_disconnected_and_the_honest_pai
     let history: Vec<Vec<u8>> = sample.setup.iter().chain(early).cloned().collect();
     let a = start(1, sample.hub, &history, everyone()).await;
     let b = start(2, sample.hub, &[], everyone()).await;
-    b.handle.dial(a.addr.clone()).await.unwrap();
+    b.handle.dial(a.at()).await.unwrap();
     let want = ids(&a).await;
     eventually("b holds a's ops", || async { ids(&b).await == want }).await;
 
@@ -272,7 +207,7 @@ async fn peers_sending_garbage_or_forged_ops_are_disconnected_and_the_honest_pai
     let rogue = protocol::behaviour(Duration::from_secs(5));
     let frame = b"\x01\xffnot a sync message".to_vec();
     assert!(
-        rogue_is_disconnected(666, rogue, protocol::SyncRequest::Frame(frame), &a.addr).await,
+        rogue_is_disconnected(666, rogue, protocol::SyncRequest::Frame(frame), &a.at()).await,
         "the rogue peer was not disconnected"
     );
     let stats = a.handle.stats().await.unwrap();
@@ -309,7 +244,7 @@ async fn peers_sending_garbage_or_forged_ops_are_disconnected_and_the_honest_pai
         request_response::Config::default(),
     );
     assert!(
-        rogue_is_disconnected(667, liar, Vec::new(), &a.addr).await,
+        rogue_is_disconnected(667, liar, Vec::new(), &a.at()).await,
         "the lying peer was not disconnected"
     );
     let stats = a.handle.stats().await.unwrap();
@@ -326,7 +261,7 @@ async fn peers_sending_garbage_or_forged_ops_are_disconnected_and_the_honest_pai
     .unwrap();
     let forger = protocol::behaviour(Duration::from_secs(5));
     assert!(
-        rogue_is_disconnected(668, forger, protocol::SyncRequest::Frame(frame), &a.addr).await,
+        rogue_is_disconnected(668, forger, protocol::SyncRequest::Frame(frame), &a.at()).await,
         "the forging peer was not disconnected"
     );
     let stats = a.handle.stats().await.unwrap();
