@@ -942,17 +942,9 @@ fn merge_line(merge: &Value) -> String {
         .map(|changes| changes.iter().collect())
         .unwrap_or_default();
     if !unseen.is_empty() {
-        let certificates = unseen
-            .iter()
-            .all(|c| c["kind"] == json!(moot_state::body::kind::CERTIFY_DEVICE));
         line.push_str(&format!(
-            "; {} roll op(s) written after the poll opened{} — an electorate is fixed at the open, so they change nothing for this poll",
+            "; {} roll op(s) written after the poll opened — an electorate is fixed at the open, so they change nothing for this poll",
             unseen.len(),
-            if certificates {
-                " (the certificates of the devices that keys first signed with on the laptop)"
-            } else {
-                ""
-            }
         ));
     }
     line

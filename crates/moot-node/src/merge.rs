@@ -83,6 +83,16 @@ pub struct RollChange {
     pub open_polls: Vec<String>,
 }
 
+/// False for roll ops that never change who is in an assembly (a device's certificate, names,
+/// contributions): an open that did not see them fixed the same electorate, so reporting them
+/// would be a false alarm (every key's first signature on a laptop certifies its device).
+fn can_change_an_electorate(k: u16) -> bool {
+    !matches!(
+        k,
+        kind::CERTIFY_DEVICE | kind::PUBLIC_NAME | kind::SET_NAME | kind::SET_CONTRIBUTION
+    )
+}
+
 /// What the node held before a merge.
 pub(crate) struct Before {
     equivocations: BTreeSet<([u8; 32], u8, u64)>,
@@ -139,7 +149,7 @@ pub(crate) fn report(
     for id in new {
         if let Some(k) = replica.kind_of(id) {
             *by_family.entry(family(k).to_string()).or_default() += 1;
-            if kind::is_roll(k) && !kind::is_governance(k) {
+            if kind::is_roll(k) && !kind::is_governance(k) && can_change_an_electorate(k) {
                 new_roll.push((*id, k));
             }
         }

@@ -169,6 +169,13 @@ fn roll_changes_an_open_did_not_see_are_reported_while_the_poll_is_open() {
             .all(|c| c.open_polls == vec![poll.to_string()])
     );
     assert!(synced.here.summary().contains("did not see"));
+    // The annex's device certificate (its first write) changes no electorate: not reported.
+    assert!(
+        changes
+            .iter()
+            .all(|c| c.kind != moot_state::body::kind::CERTIFY_DEVICE),
+        "{changes:?}"
+    );
     // Once the poll is closed, a new admission is not reported.
     hall.close_poll(&hub, &fay, &poll).unwrap();
     let yan = SecretKey::from_seed([25; 32]).public();
