@@ -201,14 +201,10 @@ pub async fn serve(listener: tokio::net::UnixListener, served: Served, owner: u3
         tokio::spawn(async move {
             let _one = lock.lock().await;
             if let Err(e) = answer(stream, served).await {
-                log_line(&format!("moot: a control client failed: {e:#}"));
+                tracing::warn!(error = %moot_text::escape(&format!("{e:#}")), "a control client failed");
             }
         });
     }
-}
-
-fn log_line(text: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{}", moot_text::escape(text));
 }
 
 async fn answer(stream: tokio::net::UnixStream, served: Served) -> anyhow::Result<()> {

@@ -51,7 +51,7 @@ async fn write(node: &Running, ops: &[Vec<u8>]) {
 async fn two_nodes_sync_over_quic_alone() {
     let sample = sample::poll_history(40);
     let (held_back, early) = sample.ballots.split_at(5);
-    let history: Vec<Vec<u8>> = sample.setup.iter().chain(early).cloned().collect();
+    let history = history(&sample, early);
     let quic = "/ip4/127.0.0.1/udp/0/quic-v1";
     let a = start(1, sample.hub, &history, listening(quic), everyone()).await;
     let b = start(2, sample.hub, &[], listening(quic), everyone()).await;
@@ -83,7 +83,7 @@ async fn a_kept_peer_that_restarts_on_the_same_port_is_redialed_and_syncs() {
     let sample = sample::poll_history(40);
     let (late, early) = sample.ballots.split_at(10);
     let (while_down, after_restart) = late.split_at(5);
-    let history: Vec<Vec<u8>> = sample.setup.iter().chain(early).cloned().collect();
+    let history = history(&sample, early);
     let a = start(
         1,
         sample.hub,
@@ -154,12 +154,7 @@ async fn a_kept_peer_that_restarts_on_the_same_port_is_redialed_and_syncs() {
 #[tokio::test]
 async fn a_bootstrap_address_down_at_start_is_reached_when_it_comes_up() {
     let sample = sample::poll_history(20);
-    let history: Vec<Vec<u8>> = sample
-        .setup
-        .iter()
-        .chain(&sample.ballots)
-        .cloned()
-        .collect();
+    let history = history(&sample, &sample.ballots);
     // Find a free address for b, then take b down.
     let b = start(
         2,
@@ -201,12 +196,7 @@ async fn a_bootstrap_address_down_at_start_is_reached_when_it_comes_up() {
 #[tokio::test]
 async fn a_node_listening_through_a_relay_is_reachable_and_syncs_over_the_circuit() {
     let sample = sample::poll_history(30);
-    let history: Vec<Vec<u8>> = sample
-        .setup
-        .iter()
-        .chain(&sample.ballots)
-        .cloned()
-        .collect();
+    let history = history(&sample, &sample.ballots);
     // The relay: a Moot node in relay mode that sends nobody anything of its own (no lanes),
     // so whatever reaches a came from b, through the circuit.
     let relay_config = NetConfig {

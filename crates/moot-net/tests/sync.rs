@@ -35,7 +35,7 @@ async fn start(n: usize, hub: HubId, ops: &[Vec<u8>], lanes_for: LanesFor) -> Ru
 async fn an_empty_node_catches_up_and_a_third_joins_through_either() {
     let sample = sample::poll_history(200);
     let (held_back, early) = sample.ballots.split_at(10);
-    let history: Vec<Vec<u8>> = sample.setup.iter().chain(early).cloned().collect();
+    let history = history(&sample, early);
     let a = start(1, sample.hub, &history, everyone()).await;
     let b = start(2, sample.hub, &[], everyone()).await;
     let mut b_events = b.handle.subscribe().await.unwrap();
@@ -99,7 +99,7 @@ async fn an_empty_node_catches_up_and_a_third_joins_through_either() {
 async fn peers_that_dial_each_other_at_once_still_converge() {
     let sample = sample::poll_history(30);
     let (held_back, early) = sample.ballots.split_at(10);
-    let history: Vec<Vec<u8>> = sample.setup.iter().chain(early).cloned().collect();
+    let history = history(&sample, early);
     for _ in 0..3 {
         let a = start(1, sample.hub, &history, everyone()).await;
         let b = start(2, sample.hub, &[], everyone()).await;
@@ -127,12 +127,7 @@ async fn peers_that_dial_each_other_at_once_still_converge() {
 #[tokio::test]
 async fn a_guest_receives_no_members_lane_op_until_promoted() {
     let sample = sample::poll_history(20);
-    let history: Vec<Vec<u8>> = sample
-        .setup
-        .iter()
-        .chain(&sample.ballots)
-        .cloned()
-        .collect();
+    let history = history(&sample, &sample.ballots);
     let guest_device = sample::key(7, 2).public();
     let promoted = Arc::new(AtomicBool::new(false));
     let lanes_for: LanesFor = {
@@ -195,7 +190,7 @@ async fn a_guest_receives_no_members_lane_op_until_promoted() {
 async fn peers_sending_garbage_or_forged_ops_are_disconnected_and_the_honest_pair_carries_on() {
     let sample = sample::poll_history(20);
     let (held_back, early) = sample.ballots.split_at(5);
-    let history: Vec<Vec<u8>> = sample.setup.iter().chain(early).cloned().collect();
+    let history = history(&sample, early);
     let a = start(1, sample.hub, &history, everyone()).await;
     let b = start(2, sample.hub, &[], everyone()).await;
     b.handle.dial(a.at()).await.unwrap();

@@ -119,3 +119,8 @@ pub async fn stop(node: Running) -> (Replica, MemoryStore) {
     node.handle.shutdown().await;
     node.task.await.unwrap().unwrap()
 }
+
+/// A sample poll's setup ops followed by `ballots` (some or all of its ballots).
+pub fn history(sample: &sample::PollSample, ballots: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    sample.setup.iter().chain(ballots).cloned().collect()
+}
