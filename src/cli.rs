@@ -123,6 +123,18 @@ pub enum Command {
         /// address forwarded to it; announced to peers.
         #[arg(long, value_name = "MULTIADDR")]
         external: Vec<String>,
+        /// Where the web UI and HTTP API listen (default 127.0.0.1:7878, or a free port if
+        /// that is taken). Another address than loopback, e.g. 0.0.0.0:7878, opens it to the
+        /// LAN: every write then needs a signed-in member with a passphrase.
+        #[arg(long, value_name = "IP:PORT", conflicts_with = "no_http")]
+        http: Option<String>,
+        /// No web UI.
+        #[arg(long)]
+        no_http: bool,
+        /// A host name the web UI answers to on the LAN (repeatable), besides IP addresses,
+        /// localhost and NAME.local.
+        #[arg(long, value_name = "NAME")]
+        http_host: Vec<String>,
     },
     /// The running node's connected peers (needs `moot serve` running on this data directory).
     Peers,

@@ -152,6 +152,13 @@ pub struct Served {
 
 thread_local! {
     static SERVED: std::cell::RefCell<Option<Served>> = const { std::cell::RefCell::new(None) };
+    /// A passphrase a client passed (for a command not run on a served node).
+    static PASSED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The passphrase a client passed for the command this thread runs, if it passed one.
+pub fn passed_passphrase() -> Option<String> {
+    PASSED.with(|p| p.borrow().clone())
 }
 
 /// The running node, when this thread runs a command for a client of its socket.
@@ -184,8 +191,12 @@ pub fn bind(dir: &Path) -> anyhow::Result<tokio::net::UnixListener> {
 /// Answers clients of the socket, one command at a time (as the data directory's lock let one
 /// command in at a time), until the task is dropped. After each command, whatever it stored is
 /// taken in by the network side and pushed to peers.
-pub async fn serve(listener: tokio::net::UnixListener, served: Served, owner: u32) {
-    let one_at_a_time = Arc::new(tokio::sync::Mutex::new(()));
+pub async fn serve(
+    listener: tokio::net::UnixListener,
+    served: Served,
+    owner: u32,
+    one_at_a_time: Arc<tokio::sync::Mutex<()>>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -234,42 +245,74 @@ async fn answer(stream: tokio::net::UnixStream, served: Served) -> anyhow::Resul
         Ok(())
     })
     .await?;
-    // Whatever the command stored reaches the network side (and peers) now.
+    // Whatever the command stored reaches the network side (and peers) now, and the pages of
+    // the web UI fetch what they show again.
     let refreshed = net.running.local_wrote().await;
+    let _ = net.changes.send(moot_http::Change::Ops);
     response?;
     refreshed.map_err(|e| anyhow::anyhow!("taking in the command's ops: {e}"))
 }
 
 /// Runs one client's command on this thread, with its output captured.
 fn run_request(request: Request, served: Served) -> Response {
-    let args: Vec<std::ffi::OsString> = std::iter::once(std::ffi::OsString::from("moot"))
-        .chain(request.args.into_iter().map(std::ffi::OsString::from_vec))
+    let args: Vec<std::ffi::OsString> = request
+        .args
+        .into_iter()
+        .map(std::ffi::OsString::from_vec)
         .collect();
     let cwd = PathBuf::from(std::ffi::OsString::from_vec(request.cwd));
-    let served = Served {
-        passphrase: request.passphrase,
-        ..served
-    };
-    SERVED.with(|s| *s.borrow_mut() = Some(served));
-    let (code, captured) = crate::out::capture(|| {
-        crate::run_args(args, false, |cli| {
-            absolutize(cli, &cwd);
-            // The client's environment, not the node's (clap read none: see `run_args`).
-            if cli.global.as_member.is_none() {
-                cli.global.as_member = request.as_member.clone();
-            }
-            if cli.global.hub.is_none() {
-                cli.global.hub = request.hub.clone();
-            }
-        })
-    });
-    SERVED.with(|s| *s.borrow_mut() = None);
+    let (code, captured) = run_captured(
+        args,
+        &cwd,
+        Some(served),
+        request.passphrase,
+        request.as_member,
+        request.hub,
+    );
     Response {
         version: VERSION,
         stdout: captured.stdout,
         stderr: captured.stderr,
         code,
     }
+}
+
+/// Runs `moot ARGS` on this thread for a client (of the socket, or of the web UI), with its
+/// output captured: on the running node when `served`, else on the data directory as a
+/// command line would. `passphrase` stands for a `--passphrase-file`'s; `as_member` and `hub`
+/// for `MOOT_AS` and `MOOT_HUB`; relative paths are `cwd`'s.
+pub fn run_captured(
+    args: Vec<std::ffi::OsString>,
+    cwd: &Path,
+    served: Option<Served>,
+    passphrase: Option<String>,
+    as_member: Option<String>,
+    hub: Option<String>,
+) -> (u8, crate::out::Captured) {
+    let args: Vec<std::ffi::OsString> = std::iter::once(std::ffi::OsString::from("moot"))
+        .chain(args)
+        .collect();
+    let served = served.map(|served| Served {
+        passphrase: passphrase.clone(),
+        ..served
+    });
+    SERVED.with(|s| *s.borrow_mut() = served);
+    PASSED.with(|p| *p.borrow_mut() = passphrase);
+    let result = crate::out::capture(|| {
+        crate::run_args(args, false, |cli| {
+            absolutize(cli, cwd);
+            // The client's environment, not the node's (clap read none: see `run_args`).
+            if cli.global.as_member.is_none() {
+                cli.global.as_member = as_member;
+            }
+            if cli.global.hub.is_none() {
+                cli.global.hub = hub;
+            }
+        })
+    });
+    SERVED.with(|s| *s.borrow_mut() = None);
+    PASSED.with(|p| *p.borrow_mut() = None);
+    result
 }
 
 /// Relative paths in a command made absolute against the client's working directory.

@@ -315,7 +315,13 @@ impl Kids {
     /// Starts `moot serve` on NODE, on 127.0.0.1 only, mDNS off, dialing `peers` → once it is
     /// ready.
     fn serve(&self, node: &str) -> anyhow::Result<Server> {
-        let args = ["serve", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"];
+        let args = [
+            "serve",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+            "--no-http",
+        ];
         let (id, stdout, pipe) = self.spawn(self.command(node, true, &args))?;
         let stderr = Arc::new(Mutex::new(Vec::new()));
         if let Some(mut pipe) = pipe {

@@ -7,6 +7,7 @@ mod cli;
 mod control;
 mod delib_cmd;
 mod demo_cmd;
+mod http_cmd;
 mod logs;
 mod net_cmd;
 mod node_cmd;
@@ -324,7 +325,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             no_mdns,
             relay,
             external,
-        } => net_cmd::serve(global, listen, peer, !*no_mdns, *relay, external),
+            http,
+            no_http,
+            http_host,
+        } => net_cmd::serve(
+            global,
+            &net_cmd::ServeArgs {
+                listen,
+                peers: peer,
+                mdns: !*no_mdns,
+                relay: *relay,
+                external,
+                http: http.as_deref(),
+                no_http: *no_http,
+                http_hosts: http_host,
+            },
+        ),
         Command::Peers => net_cmd::peers(global),
         Command::Sync { peer, timeout } => net_cmd::sync(global, peer, *timeout),
         Command::Vote { poll_id, scores } => poll_cmd::vote(global, poll_id, scores),

@@ -19,40 +19,200 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-pub fn serve(
-    global: &Global,
-    listen: &[String],
-    peers: &[String],
-    mdns: bool,
-    relay: bool,
-    external: &[String],
-) -> anyhow::Result<()> {
-    crate::control::refuse_while_served("moot serve")?;
-    let mut session = match open(global) {
-        Ok(session) => session,
-        Err(e)
-            if matches!(
-                e.downcast_ref::<moot_node::NodeError>(),
-                Some(moot_node::NodeError::NoNode { .. })
-            ) =>
+/// `moot serve`'s flags.
+pub struct ServeArgs<'a> {
+    pub listen: &'a [String],
+    pub peers: &'a [String],
+    pub mdns: bool,
+    pub relay: bool,
+    pub external: &'a [String],
+    /// `--http ADDR` (`None`: the default address).
+    pub http: Option<&'a str>,
+    pub no_http: bool,
+    pub http_hosts: &'a [String],
+}
+
+/// SIGINT and SIGTERM, listened for once at start: a signal that comes while the node is busy
+/// (bringing views up to date) waits in them (a `ctrl_c()` future made per turn would miss it,
+/// and the node would never stop).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
+}
+
+/// The web UI while the node runs.
+struct Web {
+    backend: Arc<crate::http_cmd::HttpBackend>,
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Web {
+    /// Stops answering; pages still listening for changes are cut off after a moment.
+    async fn stop(self) {
+        self.backend.set_served(None, None);
+        let _ = self.stop.send(());
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_secs(2), &mut task)
+            .await
+            .is_err()
         {
-            return crate::node_cmd::first_run(global);
+            task.abort();
+        }
+    }
+}
+
+fn is_no_node(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<moot_node::NodeError>(),
+        Some(moot_node::NodeError::NoNode { .. })
+    )
+}
+
+fn is_no_hub(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<moot_node::NodeError>(),
+            Some(moot_node::NodeError::NoHub | moot_node::NodeError::NoDefaultHub)
+        )
+    })
+}
+
+pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
+    crate::control::refuse_while_served("moot serve")?;
+    // The first run makes the node's keys; without the web UI that is all it does.
+    let first = match open(global) {
+        Ok(session) => Some(session),
+        Err(e) if is_no_node(&e) => {
+            crate::node_cmd::first_run(global)?;
+            if args.no_http {
+                return Ok(());
+            }
+            None
         }
         Err(e) => return Err(e),
     };
-    let hub = session.hub()?;
-    let signer = session.signer()?;
-    let node = Arc::clone(&session.node);
-    drop(session);
-    let options = NetOptions {
-        listen: listen.to_vec(),
-        peers: peers.to_vec(),
-        mdns,
-        relay,
-        external: external.to_vec(),
-    };
+    if args.no_http
+        && let Some(session) = &first
+    {
+        // No hub and no web UI to make one in: say how (refused, exit 1).
+        session.hub()?;
+    }
+    let dir = crate::node_cmd::data_dir(global)?;
+    let dir = std::path::absolute(&dir).context("reading the working directory")?;
     crate::logs::init(!global.json);
     runtime()?.block_on(async move {
+        let mut signals = Signals::new()?;
+        let turn = Arc::new(tokio::sync::Mutex::new(()));
+        let (changes, _) = tokio::sync::broadcast::channel(64);
+        let web = if args.no_http {
+            None
+        } else {
+            let listener = crate::http_cmd::bind(args.http).await?;
+            let addr = listener.local_addr().context("reading the web UI's address")?;
+            let backend = Arc::new(crate::http_cmd::HttpBackend::new(
+                dir.clone(),
+                global.hub.clone(),
+                Arc::clone(&turn),
+                changes.clone(),
+            ));
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let options = moot_http::HttpOptions {
+                hosts: args.http_hosts.to_vec(),
+            };
+            let serving = Arc::clone(&backend);
+            let task = tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = stopped.await;
+                };
+                if let Err(e) = moot_http::serve(listener, serving, options, stopped).await {
+                    tracing::error!(error = %e, "the web UI stopped");
+                }
+            });
+            Some(Web {
+                backend,
+                url: crate::http_cmd::url(addr),
+                task,
+                stop,
+            })
+        };
+        // Until the node has keys and a hub, the web UI is where to make them (the first run).
+        let mut first = first;
+        let mut said = false;
+        let mut session = loop {
+            let opened = match first.take() {
+                Some(session) => Ok(session),
+                None => {
+                    let _turn = turn.lock().await;
+                    open(global)
+                }
+            };
+            match opened {
+                Ok(session) => match session.hub() {
+                    Ok(_) => break session,
+                    Err(e) if is_no_hub(&e) && web.is_some() => {}
+                    Err(e) => return Err(e),
+                },
+                Err(e) if is_no_node(&e) && web.is_some() => {}
+                Err(e) => return Err(e),
+            }
+            let Some(shown) = &web else {
+                anyhow::bail!("no hub to serve");
+            };
+            let waiting = shown.backend.node_changed.notified();
+            if !said {
+                said = true;
+                print(
+                    global,
+                    json!({"http": shown.url, "waiting_for": "hub"}),
+                    format!(
+                        "open {} to found a hub or join one (or run `moot hub create NAME` / \
+                         `moot hub join TICKET`); the node starts serving once it has one",
+                        shown.url
+                    ),
+                )?;
+                let _ = std::io::stdout().flush();
+            }
+            tokio::select! {
+                _ = signals.recv() => {
+                    if let Some(web) = web {
+                        web.stop().await;
+                    }
+                    return Ok(());
+                }
+                _ = waiting => {}
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        };
+        let hub = session.hub()?;
+        let signer = session.signer()?;
+        let node = Arc::clone(&session.node);
+        drop(session);
+        let options = NetOptions {
+            listen: args.listen.to_vec(),
+            peers: args.peers.to_vec(),
+            mdns: args.mdns,
+            relay: args.relay,
+            external: args.external.to_vec(),
+        };
         let running = node.start_net(hub, &signer, &options).node()?;
         let addrs = running
             .handle
@@ -75,32 +235,45 @@ pub fn serve(
             hub,
             addrs: addrs.clone(),
             peers: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+            changes,
         });
+        let served = crate::control::Served {
+            node: Arc::clone(&node),
+            passphrase: None,
+            net: Arc::clone(&net),
+        };
         let control = tokio::spawn(crate::control::serve(
             listener,
-            crate::control::Served {
-                node: Arc::clone(&node),
-                passphrase: None,
-                net: Arc::clone(&net),
-            },
+            served.clone(),
             owner,
+            Arc::clone(&turn),
         ));
-        let ready = json!({
+        if let Some(web) = &web {
+            web.backend.set_served(Some(served), Some(ticket.clone()));
+        }
+        let mut ready = json!({
             "node_id": net.running.node_id,
             "hub_id": hub.to_string(),
             "listen": addrs,
             "ticket": ticket,
             "socket": socket.display().to_string(),
         });
-        let text = format!(
+        let mut text = format!(
             "serving hub {hub} as node {}\nlistening on:\n  {}\nticket (for `moot hub join`):\n  {ticket}\nother moot commands on this data directory now run through this node",
             net.running.node_id,
             addrs.join("\n  ")
         );
+        if let Some(web) = &web {
+            ready["http"] = json!(web.url);
+            text.push_str(&format!("\nweb UI: open {}", web.url));
+        }
         print(global, ready, text)?;
         let _ = std::io::stdout().flush();
-        let result = run_until_stopped(&net, peers).await;
+        let result = run_until_stopped(&net, args.peers, &mut signals).await;
         // No new clients, then the network task stopped (what it stored is durable already).
+        if let Some(web) = web {
+            web.stop().await;
+        }
         let _ = std::fs::remove_file(&socket);
         control.abort();
         let stopped = net.running.stop().await.node();
@@ -118,6 +291,8 @@ pub struct NetState {
     /// Where it listens (with /p2p/NODE_ID).
     pub addrs: Vec<String>,
     pub peers: std::sync::Mutex<std::collections::BTreeMap<String, PeerSeen>>,
+    /// Tells the web UI's pages that something changed.
+    pub changes: tokio::sync::broadcast::Sender<moot_http::Change>,
 }
 
 /// A peer with a sync session, as the event stream showed it.
@@ -131,7 +306,11 @@ pub struct PeerSeen {
 
 /// Serves until SIGINT or SIGTERM: dials `peers`, keeps the peer table, brings views and lanes
 /// up to date once arrivals settle.
-async fn run_until_stopped(net: &NetState, peers: &[String]) -> anyhow::Result<()> {
+async fn run_until_stopped(
+    net: &NetState,
+    peers: &[String],
+    signals: &mut Signals,
+) -> anyhow::Result<()> {
     let running = &net.running;
     // Subscribed before dialing, so that no session starts unseen.
     let mut events = running
@@ -140,12 +319,6 @@ async fn run_until_stopped(net: &NetState, peers: &[String]) -> anyhow::Result<(
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     running.dial(peers).await.node()?;
-    // Streams made once: a signal that comes while the loop is busy (bringing views up to
-    // date) waits in them (a `ctrl_c()` future made per turn would miss it, and the node
-    // would never stop).
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
     let seen = |f: &mut dyn FnMut(&mut std::collections::BTreeMap<String, PeerSeen>)| {
         if let Ok(mut peers) = net.peers.lock() {
             f(&mut peers);
@@ -162,11 +335,11 @@ async fn run_until_stopped(net: &NetState, peers: &[String]) -> anyhow::Result<(
             }
         };
         tokio::select! {
-            _ = int.recv() => break,
-            _ = term.recv() => break,
+            _ = signals.recv() => break,
             _ = settled => {
                 settle = None;
                 running.took_in().await.node()?;
+                let _ = net.changes.send(moot_http::Change::Ops);
             }
             // Connections, dials and misbehaving peers are logged by moot-net.
             event = events.recv() => match event {
@@ -189,11 +362,13 @@ async fn run_until_stopped(net: &NetState, peers: &[String]) -> anyhow::Result<(
                             last_ops: None,
                         });
                     });
+                    let _ = net.changes.send(moot_http::Change::Peers);
                 }
                 Ok(NetEvent::Disconnected { peer }) => {
                     seen(&mut |peers| {
                         peers.remove(&peer.to_string());
                     });
+                    let _ = net.changes.send(moot_http::Change::Peers);
                 }
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}

@@ -85,7 +85,11 @@ fn open_for(global: &Global, how: Use) -> anyhow::Result<Session> {
     let passphrase = match &served {
         // Read by the client of the running node's socket, and passed over it.
         Some(served) => served.passphrase.clone(),
-        None => passphrase(global)?,
+        // Passed by a client of the web UI (see `http_cmd`), or read from the file.
+        None => match crate::control::passed_passphrase() {
+            Some(passed) => Some(passed),
+            None => passphrase(global)?,
+        },
     };
     let as_member = global.as_member.as_deref().map(member_id).transpose()?;
     // Malformed `--hub` is bad input for every node command, not only those that use a hub.

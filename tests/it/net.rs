@@ -34,6 +34,8 @@ fn serve_ready(data: &Data) -> (Child, Value) {
             "--listen",
             "/ip4/127.0.0.1/tcp/0",
             "--no-mdns",
+            "--http",
+            "127.0.0.1:0",
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -127,13 +129,14 @@ fn a_new_node_joins_with_the_ticket_serve_prints() {
 
 #[test]
 fn the_first_serve_on_an_empty_data_directory_makes_keys_and_says_what_next() {
+    // Without the web UI (`--no-http`): with it, the node waits for a hub made there.
     let fresh = Data::new();
-    let first = fresh.ok(&["serve", "--no-mdns"]);
+    let first = fresh.ok(&["serve", "--no-mdns", "--no-http"]);
     assert_eq!(field(&first, "member_id").len(), 64);
     assert!(first["next"].to_string().contains("moot hub join"));
     assert_eq!(fresh.ok(&["id"])["member_id"], first["member_id"]);
     // Keys, but no hub yet: refused, saying how to get one.
-    let (code, _, stderr) = fresh.run(&["serve", "--no-mdns"]);
+    let (code, _, stderr) = fresh.run(&["serve", "--no-mdns", "--no-http"]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("moot hub create"), "{stderr}");
 }

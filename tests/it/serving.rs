@@ -43,8 +43,13 @@ pub fn serve(data: &Data, peers: &[&str]) -> (Server, Value) {
     (server, ready)
 }
 
-/// `moot serve` with `args`, run through `prefix` (e.g. `ip netns exec NS`) if not empty.
+/// `moot serve` with `args`, run through `prefix` (e.g. `ip netns exec NS`) if not empty. The web
+/// UI listens on a free port of 127.0.0.1 unless `args` say otherwise.
 pub fn serve_with(prefix: &[&str], data: &Data, args: &[&str]) -> (Server, Value) {
+    let mut args = args.to_vec();
+    if !args.iter().any(|a| *a == "--http" || *a == "--no-http") {
+        args.extend(["--http", "127.0.0.1:0"]);
+    }
     let moot = env!("CARGO_BIN_EXE_moot");
     let (program, before) = match prefix.split_first() {
         Some((first, rest)) => (*first, [rest, &[moot]].concat()),

@@ -1,0 +1,362 @@
+//! Who may ask: sessions, CSRF tokens, the `Host` check, sign-in rate limits and the headers
+//! every response carries. No IO beyond the clock and the random source.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Where the API is reachable from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    /// Loopback only: this machine's user, who may also run `moot` in a terminal.
+    Local,
+    /// Another interface (the hall's Wi-Fi): writes need a signed-in member.
+    Lan,
+}
+
+/// The session cookie's name.
+pub const COOKIE: &str = "moot_session";
+/// The header a write carries its session's CSRF token in.
+pub const CSRF_HEADER: &str = "x-moot-csrf";
+
+/// Sessions at most; the least recently used goes first.
+const MAX_SESSIONS: usize = 4_096;
+/// A session unused this long is forgotten.
+const IDLE: Duration = Duration::from_secs(12 * 3600);
+/// Sign-in attempts per address per minute, and from everyone per minute.
+const SIGN_INS_PER_ADDR: u32 = 5;
+const SIGN_INS_PER_MINUTE: u32 = 60;
+/// Addresses whose attempts are remembered at most.
+const MAX_LIMITED: usize = 4_096;
+
+/// A member signed in on a session.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    pub member_id: String,
+    pub name: String,
+    /// The key's passphrase, held in memory for this session only (never written anywhere).
+    pub passphrase: Option<String>,
+    /// A guest on the roll (or not on it): sees what the public sees.
+    pub guest: bool,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("member_id", &self.member_id)
+            .field("name", &self.name)
+            .field("guest", &self.guest)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub csrf: String,
+    pub signed_in: Option<SignedIn>,
+    pub(crate) last_used: Instant,
+}
+
+/// Sessions, rate limits and the rules that depend on the exposure.
+pub struct Guard {
+    pub exposure: Exposure,
+    port: u16,
+    hosts: Vec<String>,
+    sessions: Mutex<HashMap<String, Session>>,
+    limits: Mutex<Limits>,
+}
+
+struct Limits {
+    window: Instant,
+    all: u32,
+    by_addr: HashMap<IpAddr, u32>,
+}
+
+/// A sign-in attempt over the limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    TooMany,
+}
+
+fn token() -> Option<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(hex::encode(bytes))
+}
+
+impl Guard {
+    pub fn new(exposure: Exposure, port: u16, hosts: Vec<String>) -> Self {
+        Guard {
+            exposure,
+            port,
+            hosts: hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+            sessions: Mutex::new(HashMap::new()),
+            limits: Mutex::new(Limits {
+                window: Instant::now(),
+                all: 0,
+                by_addr: HashMap::new(),
+            }),
+        }
+    }
+
+    /// Whether a `Host` header names this node: on loopback only `localhost` and loopback
+    /// addresses; on the LAN also any IP address, `NAME.local` and the configured names. The
+    /// port must be ours.
+    pub fn host_ok(&self, host: Option<&str>) -> bool {
+        let Some(host) = host else {
+            return false;
+        };
+        let host = host.to_ascii_lowercase();
+        let (name, port) = split_host(&host);
+        if port.is_some_and(|p| p != self.port) {
+            return false;
+        }
+        let ip = name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .ok();
+        let local = name == "localhost" || ip.is_some_and(|ip| ip.is_loopback());
+        match self.exposure {
+            Exposure::Local => local,
+            Exposure::Lan => {
+                local
+                    || ip.is_some()
+                    || (name.ends_with(".local") && name.len() > ".local".len())
+                    || self.hosts.iter().any(|h| h == name)
+            }
+        }
+    }
+
+    /// The session behind a cookie value, touched; `None` if unknown or expired.
+    pub fn session(&self, id: &str) -> Option<Session> {
+        let mut sessions = self.sessions.lock().ok()?;
+        let now = Instant::now();
+        let session = sessions.get_mut(id)?;
+        if now.duration_since(session.last_used) > IDLE {
+            sessions.remove(id);
+            return None;
+        }
+        session.last_used = now;
+        Some(session.clone())
+    }
+
+    /// A new session: its id (for the cookie) and itself.
+    pub fn new_session(&self) -> Option<(String, Session)> {
+        let id = token()?;
+        let session = Session {
+            csrf: token()?,
+            signed_in: None,
+            last_used: Instant::now(),
+        };
+        let mut sessions = self.sessions.lock().ok()?;
+        if sessions.len() >= MAX_SESSIONS {
+            let now = Instant::now();
+            sessions.retain(|_, s| now.duration_since(s.last_used) <= IDLE);
+            if sessions.len() >= MAX_SESSIONS
+                && let Some(oldest) = sessions
+                    .iter()
+                    .min_by_key(|(_, s)| s.last_used)
+                    .map(|(k, _)| k.clone())
+            {
+                sessions.remove(&oldest);
+            }
+        }
+        sessions.insert(id.clone(), session.clone());
+        Some((id, session))
+    }
+
+    /// Signs a session in (or out, with `None`), with a fresh CSRF token either way.
+    pub fn set_signed_in(&self, id: &str, signed_in: Option<SignedIn>) -> Option<Session> {
+        let mut sessions = self.sessions.lock().ok()?;
+        let session = sessions.get_mut(id)?;
+        session.signed_in = signed_in;
+        session.csrf = token()?;
+        Some(session.clone())
+    }
+
+    /// Counts one sign-in attempt from `addr`; `Err` if it is over the limits.
+    pub fn sign_in_attempt(&self, addr: IpAddr) -> Result<(), Denied> {
+        let mut limits = self.limits.lock().map_err(|_| Denied::TooMany)?;
+        let now = Instant::now();
+        if now.duration_since(limits.window) >= Duration::from_secs(60) {
+            limits.window = now;
+            limits.all = 0;
+            limits.by_addr.clear();
+        }
+        if limits.all >= SIGN_INS_PER_MINUTE {
+            return Err(Denied::TooMany);
+        }
+        if !limits.by_addr.contains_key(&addr) && limits.by_addr.len() >= MAX_LIMITED {
+            return Err(Denied::TooMany);
+        }
+        let count = limits.by_addr.entry(addr).or_insert(0);
+        if *count >= SIGN_INS_PER_ADDR {
+            return Err(Denied::TooMany);
+        }
+        *count += 1;
+        limits.all += 1;
+        Ok(())
+    }
+
+    /// Whether a session may write: on the LAN only a signed-in member who is not a guest.
+    pub fn may_write(&self, session: &Session) -> bool {
+        match self.exposure {
+            Exposure::Local => session.signed_in.as_ref().is_none_or(|s| !s.guest),
+            Exposure::Lan => session.signed_in.as_ref().is_some_and(|s| !s.guest),
+        }
+    }
+
+    /// Whether a session sees only public spaces.
+    pub fn public_only(&self, session: &Session) -> bool {
+        match &session.signed_in {
+            Some(s) => s.guest,
+            None => self.exposure == Exposure::Lan,
+        }
+    }
+}
+
+/// `host[:port]` or `[v6]:port` → name and port.
+fn split_host(host: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = host.strip_prefix('[') {
+        return match rest.split_once(']') {
+            Some((v6, tail)) => (
+                &host[..v6.len() + 2],
+                tail.strip_prefix(':').and_then(|p| p.parse().ok()),
+            ),
+            None => (host, None),
+        };
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) => match port.parse::<u16>() {
+            Ok(port) => (name, Some(port)),
+            // Not a port: a name that cannot be ours (`:` is not allowed in names).
+            Err(_) => (host, Some(0)),
+        },
+        None => (host, None),
+    }
+}
+
+/// Headers on every response: a strict CSP (our own scripts and styles only, no inline code,
+/// no frames, nothing fetched from elsewhere), no sniffing, no referrer, no framing.
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+    (
+        "content-security-policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
+    (
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard(exposure: Exposure) -> Guard {
+        Guard::new(exposure, 7070, vec!["hall.example".into()])
+    }
+
+    #[test]
+    fn loopback_accepts_only_local_hosts_on_its_port() {
+        let g = guard(Exposure::Local);
+        for ok in [
+            "127.0.0.1:7070",
+            "localhost:7070",
+            "[::1]:7070",
+            "LOCALHOST:7070",
+        ] {
+            assert!(g.host_ok(Some(ok)), "{ok}");
+        }
+        for bad in [
+            "evil.example:7070",
+            "127.0.0.1:8080",
+            "192.168.1.20:7070",
+            "hall.example:7070",
+            "",
+            "127.0.0.1:x",
+            "[::1",
+        ] {
+            assert!(!g.host_ok(Some(bad)), "{bad}");
+        }
+        assert!(!g.host_ok(None));
+    }
+
+    #[test]
+    fn the_lan_accepts_addresses_local_names_and_configured_hosts() {
+        let g = guard(Exposure::Lan);
+        for ok in [
+            "192.168.1.20:7070",
+            "hall.local:7070",
+            "hall.example",
+            "10.0.0.1",
+            "[fe80::1]:7070",
+        ] {
+            assert!(g.host_ok(Some(ok)), "{ok}");
+        }
+        for bad in ["evil.example:7070", ".local:7070", "attacker.com"] {
+            assert!(!g.host_ok(Some(bad)), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sign_in_attempts_are_limited_per_address() {
+        let g = guard(Exposure::Lan);
+        let a: IpAddr = "192.168.1.5".parse().unwrap();
+        let b: IpAddr = "192.168.1.6".parse().unwrap();
+        for _ in 0..SIGN_INS_PER_ADDR {
+            assert_eq!(g.sign_in_attempt(a), Ok(()));
+        }
+        assert_eq!(g.sign_in_attempt(a), Err(Denied::TooMany));
+        assert_eq!(g.sign_in_attempt(b), Ok(()));
+    }
+
+    #[test]
+    fn who_may_write_depends_on_the_exposure() {
+        let member = SignedIn {
+            member_id: "m".into(),
+            name: "Ann".into(),
+            passphrase: Some("p".into()),
+            guest: false,
+        };
+        let guest = SignedIn {
+            guest: true,
+            ..member.clone()
+        };
+        for (exposure, anonymous, signed, guest_writes) in [
+            (Exposure::Local, true, true, false),
+            (Exposure::Lan, false, true, false),
+        ] {
+            let g = guard(exposure);
+            let (id, session) = g.new_session().unwrap();
+            assert_eq!(g.may_write(&session), anonymous, "{exposure:?}");
+            assert_eq!(g.public_only(&session), exposure == Exposure::Lan);
+            let before = session.csrf.clone();
+            let s = g.set_signed_in(&id, Some(member.clone())).unwrap();
+            assert_ne!(s.csrf, before, "signing in changes the CSRF token");
+            assert_eq!(g.may_write(&s), signed);
+            assert!(!g.public_only(&s));
+            let s = g.set_signed_in(&id, Some(guest.clone())).unwrap();
+            assert_eq!(g.may_write(&s), guest_writes);
+            assert!(g.public_only(&s));
+        }
+    }
+
+    #[test]
+    fn sessions_are_found_by_id_only() {
+        let g = guard(Exposure::Local);
+        let (id, _) = g.new_session().unwrap();
+        assert!(g.session(&id).is_some());
+        assert!(g.session("not-a-session").is_none());
+        assert_eq!(id.len(), 64);
+    }
+}
