@@ -483,6 +483,10 @@ pub enum ProposalCommand {
         /// Text to insert at the position.
         #[arg(long, default_value = "")]
         insert: String,
+        /// The text's version the position counts in: the `heads` `proposal show` gave
+        /// (comma-separated), so that an edit made while others edited lands where it was meant.
+        #[arg(long, value_name = "HEADS", requires = "at", value_delimiter = ',')]
+        base: Vec<String>,
     },
     /// Comment on a proposal, or reply to a comment.
     Comment {

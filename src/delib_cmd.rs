@@ -88,8 +88,23 @@ pub fn proposal(global: &Global, command: &ProposalCommand) -> anyhow::Result<()
             at,
             delete,
             insert,
+            base,
         } => {
             let proposal = op_id("a proposal", proposal_id)?;
+            let base = base
+                .iter()
+                .map(|h| {
+                    let mut bytes = [0u8; 32];
+                    hex::decode_to_slice(h.trim(), &mut bytes)
+                        .map(|()| bytes)
+                        .map_err(|_| {
+                            bad_input(anyhow::anyhow!(
+                                "--base {}: not a head (64 hex digits, as `proposal show` gives)",
+                                moot_text::escape(h)
+                            ))
+                        })
+                })
+                .collect::<anyhow::Result<Vec<[u8; 32]>>>()?;
             let new_text = body_file.as_deref().map(read_text).transpose()?;
             if new_text.is_none() && at.is_none() {
                 return Err(bad_input(anyhow::anyhow!(
@@ -104,7 +119,8 @@ pub fn proposal(global: &Global, command: &ProposalCommand) -> anyhow::Result<()
                 .node
                 .edit_proposal(&hub, &signer, &proposal, |doc, actor| match &new_text {
                     Some(text) => doc.replace_all(actor, text),
-                    None => doc.edit(actor, at, delete, &insert),
+                    None if base.is_empty() => doc.edit(actor, at, delete, &insert),
+                    None => doc.edit_since(actor, &base, at, delete, &insert),
                 })
                 .node()?;
             print_saved(

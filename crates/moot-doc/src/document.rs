@@ -140,6 +140,9 @@ pub enum DocError {
     /// The cursor string is not an automerge cursor of this document's text.
     #[error("bad cursor: {0}")]
     BadCursor(String),
+    /// An edit's base names a change this document does not have.
+    #[error("the edit's base names a change this document does not have (yet)")]
+    UnknownBase,
 }
 
 /// What the Document remembers of an accepted change.
@@ -759,6 +762,74 @@ impl Document {
         })?;
         let text = self.text.clone();
         self.commit(actor, |tx| tx.splice_text(&text, pos, delete, insert))
+    }
+
+    /// [`Document::edit`] with `pos` and `delete` counted in the text as it was at `base` (heads
+    /// the editor saw, e.g. a browser's): the range is carried over to the text now through
+    /// automerge cursors, so an edit typed while a peer's edit arrived lands where its author
+    /// put it. A base equal to the heads now is a plain [`Document::edit`].
+    ///
+    /// # Errors
+    /// [`DocError::UnknownBase`] for a base this document does not have; those of
+    /// [`Document::edit`], with positions checked against the text at `base`.
+    pub fn edit_since(
+        &mut self,
+        actor: &[u8],
+        base: &[[u8; 32]],
+        pos: usize,
+        delete: usize,
+        insert: &str,
+    ) -> Result<Vec<u8>, DocError> {
+        let mut wanted: Vec<[u8; 32]> = base.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted == self.heads() {
+            return self.edit(actor, pos, delete, insert);
+        }
+        let heads: Vec<automerge::ChangeHash> =
+            wanted.iter().map(|h| automerge::ChangeHash(*h)).collect();
+        if heads
+            .iter()
+            .any(|h| self.doc.get_change_by_hash(h).is_none())
+        {
+            return Err(DocError::UnknownBase);
+        }
+        let then: Vec<u16> = self
+            .doc
+            .text_at(&self.text, &heads)
+            .map_err(am)?
+            .encode_utf16()
+            .collect();
+        let end = pos.checked_add(delete).filter(|e| *e <= then.len());
+        let Some(end) = end else {
+            return Err(DocError::OutOfRange {
+                pos,
+                delete,
+                len: then.len(),
+            });
+        };
+        for p in [pos, end] {
+            if splits_pair(&then, p) {
+                return Err(DocError::SplitsChar { pos: p });
+            }
+        }
+        let carry = |at: usize| -> Result<usize, DocError> {
+            let position = if at < then.len() {
+                CursorPosition::Index(at)
+            } else {
+                CursorPosition::End
+            };
+            let cursor = self
+                .doc
+                .get_cursor(&self.text, position, Some(&heads))
+                .map_err(am)?;
+            self.doc
+                .get_cursor_position(&self.text, &cursor, None)
+                .map_err(|e| DocError::BadCursor(e.to_string()))
+        };
+        let start = carry(pos)?;
+        let stop = if delete == 0 { start } else { carry(end)?.max(start) };
+        self.edit(actor, start, stop - start, insert)
     }
 
     /// Makes a change by `actor` that turns the text into `new_text` with a minimal diff

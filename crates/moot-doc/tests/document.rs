@@ -437,3 +437,40 @@ fn save_and_load_round_trip_and_damage_is_an_error() {
         Err(DocError::Shape)
     ));
 }
+
+#[test]
+fn an_edit_from_an_older_base_lands_where_its_author_put_it() {
+    // A browser saw "the cat sat" and typed " black" after "the"; meanwhile a peer's edit put
+    // "Today " at the start. Counted at the base, the browser's edit still goes after "the".
+    let (mut node, creator) = new_doc("the cat sat");
+    let base = node.heads();
+    let mut peer = Document::from_creator(&creator).unwrap();
+    let peer_edit = peer.edit(b"peer", 0, 0, "Today ").unwrap();
+    assert_eq!(node.apply(&[(key(2), &peer_edit[..])]), vec![]);
+    assert_eq!(node.text(), "Today the cat sat");
+    node.edit_since(b"browser", &base, 3, 0, " black").unwrap();
+    assert_eq!(node.text(), "Today the black cat sat");
+    // A deletion counted at the base removes the same characters now ("cat " → "").
+    let base = node.heads();
+    let peer_edit = {
+        let mut peer2 = Document::from_creator(&creator).unwrap();
+        peer2.apply(&[(key(2), &peer_edit[..])]);
+        peer2.edit(b"peer", 0, 0, ">> ").unwrap()
+    };
+    assert_eq!(node.apply(&[(key(3), &peer_edit[..])]), vec![]);
+    node.edit_since(b"browser", &base, 16, 4, "").unwrap();
+    assert_eq!(node.text(), ">> Today the black sat");
+    // The heads now: a plain edit. Out of range at the base, or an unknown base: typed errors.
+    let now = node.heads();
+    node.edit_since(b"browser", &now, 0, 3, "").unwrap();
+    assert_eq!(node.text(), "Today the black sat");
+    let old = base.clone();
+    assert!(matches!(
+        node.edit_since(b"browser", &old, 99, 0, "x"),
+        Err(moot_doc::DocError::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        node.edit_since(b"browser", &[[7u8; 32]], 0, 0, "x"),
+        Err(moot_doc::DocError::UnknownBase)
+    ));
+}

@@ -1253,6 +1253,9 @@ struct ProposalAction {
     insert: Option<String>,
     #[serde(default)]
     text: Option<String>,
+    /// The heads the positions count in (`heads` of the proposal as the editor last saw it).
+    #[serde(default)]
+    base: Vec<String>,
     // comment
     #[serde(default)]
     reply_to: Option<String>,
@@ -1289,11 +1292,18 @@ async fn proposal_action<B: Backend>(
                 spec.input = Some(text.into_bytes());
                 spec
             }
-            (None, Some(at)) => Spec::write(["proposal", "edit"])
-                .flag("at", at)
-                .flag("delete", body.delete.unwrap_or(0))
-                .flag("insert", body.insert.unwrap_or_default())
-                .then([&id]),
+            (None, Some(at)) => {
+                let spec = Spec::write(["proposal", "edit"])
+                    .flag("at", at)
+                    .flag("delete", body.delete.unwrap_or(0))
+                    .flag("insert", body.insert.unwrap_or_default());
+                let spec = if body.base.is_empty() {
+                    spec
+                } else {
+                    spec.flag("base", body.base.join(","))
+                };
+                spec.then([&id])
+            }
             _ => {
                 return error(
                     StatusCode::BAD_REQUEST,

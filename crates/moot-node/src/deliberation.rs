@@ -89,6 +89,9 @@ pub struct ProposalView {
     pub flags: Vec<String>,
     /// Changes in the document.
     pub changes: usize,
+    /// The document's heads (hex): the version `text` is, for an edit counted in it
+    /// (`proposal edit --base`).
+    pub heads: Vec<String>,
 }
 
 /// A comment.
@@ -810,6 +813,7 @@ impl Node {
             objections: info.objections(),
             flags,
             changes: m.changes.len(),
+            heads: m.doc.heads().iter().map(hex::encode).collect(),
         })
     }
 
