@@ -20,6 +20,7 @@ mod polls;
 mod relay;
 mod serving;
 mod tally;
+mod web;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

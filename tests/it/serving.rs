@@ -94,3 +94,29 @@ pub fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) 
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `moot --json serve ARGS` whose every stdout line is handed over as it comes (a node that
+/// prints more than its ready line: the first run with the web UI).
+pub fn serve_lines(data: &Data, args: &[&str]) -> (Server, std::sync::mpsc::Receiver<Value>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args(["--data", &data.path(), "--json", "serve"])
+        .args(args)
+        .env_remove("MOOT_NO_MDNS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (send, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+            if send.send(value).is_err() {
+                break;
+            }
+        }
+    });
+    (Server(Some(child)), lines)
+}

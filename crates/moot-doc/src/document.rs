@@ -828,7 +828,11 @@ impl Document {
                 .map_err(|e| DocError::BadCursor(e.to_string()))
         };
         let start = carry(pos)?;
-        let stop = if delete == 0 { start } else { carry(end)?.max(start) };
+        let stop = if delete == 0 {
+            start
+        } else {
+            carry(end)?.max(start)
+        };
         self.edit(actor, start, stop - start, insert)
     }
 

@@ -225,7 +225,8 @@ fn split_host(host: &str) -> (&str, Option<u16>) {
                 &host[..v6.len() + 2],
                 tail.strip_prefix(':').and_then(|p| p.parse().ok()),
             ),
-            None => (host, None),
+            // Not a host name at all: matches no port of ours.
+            None => (host, Some(0)),
         };
     }
     match host.rsplit_once(':') {

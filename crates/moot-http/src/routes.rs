@@ -628,9 +628,13 @@ async fn sign_in<B: Backend>(
     bytes: Bytes,
 ) -> Response {
     let request: SignIn = parse!(headers, bytes);
-    if let Some(addr) = ctx.addr
-        && app.guard.sign_in_attempt(addr.ip()) == Err(Denied::TooMany)
-    {
+    // Counted per address (all unknown addresses share one count).
+    let ip = ctx
+        .addr
+        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |a| {
+            a.ip()
+        });
+    if app.guard.sign_in_attempt(ip) == Err(Denied::TooMany) {
         return error(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many",
