@@ -102,7 +102,7 @@ pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
     let first = match open(global) {
         Ok(session) => Some(session),
         Err(e) if is_no_node(&e) => {
-            crate::node_cmd::first_run(global)?;
+            crate::node_cmd::first_run(global, !args.no_http)?;
             if args.no_http {
                 return Ok(());
             }

@@ -288,7 +288,8 @@ fn warn_unprotected(node: &Node, member: &PublicKey, own: bool) {
 
 /// `moot serve` on a data directory with no node yet: creates the node's keys (named after
 /// `$USER`, changeable later) and says how to found or join a hub.
-pub(crate) fn first_run(global: &Global) -> anyhow::Result<()> {
+/// `web`: the node goes on to serve the web UI, where the hub can be made (the text says so).
+pub(crate) fn first_run(global: &Global, web: bool) -> anyhow::Result<()> {
     let name = std::env::var("USER")
         .ok()
         .map(|u| moot_text::normalize(&u))
@@ -309,8 +310,14 @@ pub(crate) fn first_run(global: &Global) -> anyhow::Result<()> {
         format!(
             "created this node's keys (member id {}, node id {}).\nNext: found a hub with \
              `moot hub create NAME`, or join one with `moot hub join TICKET` (a ticket from a \
-             node serving it); then run `moot serve` again.",
-            identity.member_id, identity.node_id
+             node serving it){}",
+            identity.member_id,
+            identity.node_id,
+            if web {
+                ", in another terminal or in the web UI (below)."
+            } else {
+                "; then run `moot serve` again."
+            }
         ),
     )
 }
