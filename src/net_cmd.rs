@@ -526,18 +526,28 @@ fn sync_alone(
     crate::logs::init(false);
     let progress = Progress::new(json);
     let shown = &progress;
-    let report = runtime()?.block_on(async move {
-        let running = node.start_net(hub, &signer, &options).node()?;
-        running
-            .sync_once(
-                peers,
-                Duration::from_millis(1_500),
-                Duration::from_secs(timeout.max(1)),
-                &mut |n| shown.set(n),
-            )
-            .await
-            .node()
-    });
+    let work = move || {
+        runtime()?.block_on(async move {
+            let running = node.start_net(hub, &signer, &options).node()?;
+            running
+                .sync_once(
+                    peers,
+                    Duration::from_millis(1_500),
+                    Duration::from_secs(timeout.max(1)),
+                    &mut |n| shown.set(n),
+                )
+                .await
+                .node()
+        })
+    };
+    // Asked by the web UI of a node whose network does not run yet (joining a hub on the first
+    // run), this thread belongs to that node's runtime: the sync gets a thread of its own.
+    let report = if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|scope| scope.spawn(work).join())
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the sync stopped unexpectedly")))
+    } else {
+        work()
+    };
     progress.finish();
     report
 }

@@ -304,3 +304,49 @@ fn pages_hear_of_changes_and_an_api_write_reaches_a_peer() {
     stop(branch_server);
     stop(hall_server);
 }
+
+#[test]
+fn a_new_node_joins_a_hub_from_the_web_ui_on_its_first_run() {
+    let hall = Data::new();
+    hall.ok(&["init", "--name", "Fay"]);
+    hall.ok(&["hub", "create", "Riverside"]);
+    let (hall_server, hall_lines) = serve_lines(
+        &hall,
+        &[
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+            "--http",
+            "127.0.0.1:0",
+        ],
+    );
+    let hall_ready = next_line(&hall_lines);
+    // The hall's page gives the ticket (as `moot serve` printed it).
+    let hall_page = Page::open(hall_ready["http"].as_str().unwrap());
+    let ticket = hall_page.get("/api/hub/ticket")["ticket"].clone();
+    assert_eq!(ticket, hall_ready["ticket"]);
+
+    let fresh = Data::new();
+    let (server, lines) = serve_lines(
+        &fresh,
+        &[
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+            "--http",
+            "127.0.0.1:0",
+        ],
+    );
+    let _keys = next_line(&lines);
+    let waiting = next_line(&lines);
+    let page = Page::open(waiting["http"].as_str().unwrap());
+    let (status, _) = page.call("GET", "/api/hub/ticket", None);
+    assert_eq!(status, 404, "no ticket before the network runs");
+    let joined = page.post("/api/hubs/join", json!({"ticket": ticket, "timeout": 20}));
+    assert_eq!(joined["name"], "Riverside", "{joined}");
+    let ready = next_line(&lines);
+    assert_eq!(ready["hub_id"], hall_ready["hub_id"], "{ready}");
+    assert_eq!(page.get("/api/hub")["name"], "Riverside");
+    stop(server);
+    stop(hall_server);
+}
