@@ -332,7 +332,7 @@ pub enum HubCommand {
     /// its addresses).
     Ticket {
         /// An address this node is reachable at while serving (repeatable), with /p2p/NODE_ID.
-        #[arg(long, value_name = "MULTIADDR", required = true)]
+        #[arg(long, value_name = "MULTIADDR")]
         addr: Vec<String>,
     },
     /// Join a hub with a ticket: record it, then sync with the node the ticket names.

@@ -454,7 +454,21 @@ pub fn hub(global: &Global, command: &HubCommand) -> anyhow::Result<()> {
         HubCommand::Ticket { addr } => {
             let session = open(global)?;
             let hub = session.hub()?;
-            let ticket = moot_node::serve::make_ticket(&hub, addr).node()?;
+            // Without --addr: where the running node listens (if it serves this hub).
+            let served = crate::control::served()
+                .filter(|s| s.net.hub == hub)
+                .map(|s| s.net.addrs.clone());
+            let addrs = match (addr.is_empty(), served) {
+                (false, _) => addr.clone(),
+                (true, Some(addrs)) => addrs,
+                (true, None) => {
+                    return Err(bad_input(anyhow::anyhow!(
+                        "give --addr MULTIADDR (where a node serving the hub listens), or run \
+                         `moot serve`: then its own addresses are used"
+                    )));
+                }
+            };
+            let ticket = moot_node::serve::make_ticket(&hub, &addrs).node()?;
             moot_node::serve::parse_ticket(&ticket).node()?;
             print(
                 global,

@@ -46,7 +46,12 @@ fn commands_run_through_a_running_node_and_reach_its_peers() {
         .unwrap()
         .to_string();
     hall.ok(&["member", "add", &bob, "--name", "Bob"]);
+    // No node serving and no --addr: nothing to put in a ticket.
+    let (code, _, err) = hall.run(&["hub", "ticket"]);
+    assert_eq!(code, 2, "{err}");
     let (hall_node, ready) = serve(&hall, &[]);
+    // While it serves, `hub ticket` gives the node's own.
+    assert_eq!(hall.ok(&["hub", "ticket"])["ticket"], ready["ticket"]);
     let socket = hall.dir().join("moot.sock");
     assert!(socket.exists(), "{ready}");
     {

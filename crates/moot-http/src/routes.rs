@@ -28,10 +28,17 @@ use crate::{Arg, Backend, Call, Outcome};
 const MAX_BODY: usize = 64 << 10;
 /// A bundle uploaded at most.
 const MAX_BUNDLE: usize = 64 << 20;
+/// Commands waiting for their turn at most (they run one at a time): more get 503, so that a
+/// flood of requests cannot queue without bound in front of the node's own commands.
+const MAX_WAITING: usize = 32;
+/// Pages listening for changes at most.
+const MAX_STREAMS: usize = 64;
 
 pub struct App<B> {
     backend: Arc<B>,
     guard: Arc<Guard>,
+    waiting: Arc<tokio::sync::Semaphore>,
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl<B> Clone for App<B> {
@@ -39,6 +46,8 @@ impl<B> Clone for App<B> {
         App {
             backend: Arc::clone(&self.backend),
             guard: Arc::clone(&self.guard),
+            waiting: Arc::clone(&self.waiting),
+            streams: Arc::clone(&self.streams),
         }
     }
 }
@@ -48,6 +57,8 @@ impl<B: Backend> App<B> {
         App {
             backend,
             guard: Arc::new(guard),
+            waiting: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING)),
+            streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
         }
     }
 }
@@ -393,7 +404,10 @@ async fn run<B: Backend>(
         );
     }
     let file_out = spec.args.contains(&Arg::OutputFile);
-    let outcome = app.backend.run(call(&ctx, &spec)).await;
+    let outcome = match execute(&app, call(&ctx, &spec)).await {
+        Ok(outcome) => outcome,
+        Err(response) => return response,
+    };
     let mut value = match answer(&outcome) {
         Ok(Some(value)) => value,
         Ok(None) => Value::Null,
@@ -418,6 +432,18 @@ async fn run<B: Backend>(
         };
     }
     axum::Json(value).into_response()
+}
+
+/// Runs a call, if fewer than [`MAX_WAITING`] are waiting.
+async fn execute<B: Backend>(app: &App<B>, call: Call) -> Result<Outcome, Response> {
+    let Ok(_waiting) = app.waiting.try_acquire() else {
+        return Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the node has too many requests waiting: try again in a moment",
+        ));
+    };
+    Ok(app.backend.run(call).await)
 }
 
 fn call(ctx: &Ctx, spec: &Spec) -> Call {
@@ -534,7 +560,7 @@ async fn read<B: Backend, const N: usize>(
     ctx: &Ctx,
     words: [&str; N],
 ) -> Result<Value, Response> {
-    let outcome = app.backend.run(call(ctx, &Spec::read(words))).await;
+    let outcome = execute(app, call(ctx, &Spec::read(words))).await?;
     Ok(answer(&outcome)?.unwrap_or(Value::Null))
 }
 
@@ -743,23 +769,32 @@ async fn sign_out<B: Backend>(
 }
 
 async fn events<B: Backend>(State(app): State<App<B>>) -> Response {
+    // The permit goes with the stream: released when the page goes away.
+    let Ok(permit) = Arc::clone(&app.streams).try_acquire_owned() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many pages are listening for changes",
+        );
+    };
     let changes = app.backend.changes();
-    let stream = futures_util::stream::unfold(changes, |mut changes| async move {
-        loop {
-            match changes.recv().await {
-                Ok(change) => {
-                    let event = Event::default()
-                        .event("change")
-                        .json_data(change)
-                        .unwrap_or_else(|_| Event::default().event("change"));
-                    return Some((Ok::<_, std::convert::Infallible>(event), changes));
+    let stream =
+        futures_util::stream::unfold((changes, permit), |(mut changes, permit)| async move {
+            loop {
+                match changes.recv().await {
+                    Ok(change) => {
+                        let event = Event::default()
+                            .event("change")
+                            .json_data(change)
+                            .unwrap_or_else(|_| Event::default().event("change"));
+                        return Some((Ok::<_, std::convert::Infallible>(event), (changes, permit)));
+                    }
+                    // Missed some: one change says "fetch again" as well as many.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 }
-                // Missed some: one change says "fetch again" as well as many.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             }
-        }
-    });
+        });
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
@@ -862,7 +897,10 @@ async fn with_passphrase<B: Backend>(a: State<App<B>>, ctx: Ctx, spec: Spec) -> 
         input: None,
         write: true,
     };
-    let outcome = a.0.backend.run(call).await;
+    let outcome = match execute(&a.0, call).await {
+        Ok(outcome) => outcome,
+        Err(response) => return response,
+    };
     match answer(&outcome) {
         Ok(value) => axum::Json(value.unwrap_or(Value::Null)).into_response(),
         Err(response) => response,
@@ -897,7 +935,10 @@ async fn key_protect<B: Backend>(
         input: None,
         write: true,
     };
-    let outcome = a.0.backend.run(call).await;
+    let outcome = match execute(&a.0, call).await {
+        Ok(outcome) => outcome,
+        Err(response) => return response,
+    };
     match answer(&outcome) {
         Ok(value) => axum::Json(value.unwrap_or(Value::Null)).into_response(),
         Err(response) => response,

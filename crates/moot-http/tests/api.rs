@@ -24,6 +24,8 @@ const KEY_G: &str = "gggg";
 #[derive(Default)]
 struct Fake {
     calls: Mutex<Vec<Call>>,
+    /// When set, every command waits for a permit (a slow node).
+    hold: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 fn ok(value: Value) -> Outcome {
@@ -59,6 +61,9 @@ fn words(call: &Call) -> Vec<String> {
 
 impl Backend for Fake {
     async fn run(&self, call: Call) -> Outcome {
+        if let Some(hold) = &self.hold {
+            hold.acquire().await.unwrap().forget();
+        }
         self.calls.lock().unwrap().push(call.clone());
         // A passphrase must open the key acted as.
         let right = match call.as_member.as_deref() {
@@ -125,7 +130,11 @@ struct Reply {
 
 impl Client {
     fn new(bind: &str) -> Client {
-        let fake = Arc::new(Fake::default());
+        Client::with(bind, Fake::default())
+    }
+
+    fn with(bind: &str, fake: Fake) -> Client {
+        let fake = Arc::new(fake);
         let addr: SocketAddr = bind.parse().unwrap();
         let app = moot_http::router(Arc::clone(&fake), addr, HttpOptions { hosts: vec![] });
         Client {
@@ -484,6 +493,74 @@ async fn sign_in_attempts_are_limited() {
         .post("/api/session", json!({"member": "Ann", "passphrase": "pa"}))
         .await;
     assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn requests_waiting_for_a_slow_node_and_listening_pages_are_bounded() {
+    let hold = Arc::new(tokio::sync::Semaphore::new(0));
+    let mut c = Client::with(
+        "127.0.0.1:7878",
+        Fake {
+            hold: Some(Arc::clone(&hold)),
+            ..Fake::default()
+        },
+    );
+    c.start().await;
+    let request = |c: &Client| {
+        let mut r = Request::builder()
+            .uri("/api/hub")
+            .header(header::HOST, &c.host)
+            .header(header::COOKIE, c.cookie.clone().unwrap())
+            .body(Body::empty())
+            .unwrap();
+        r.extensions_mut().insert(ConnectInfo(c.from));
+        r
+    };
+    let mut waiting = Vec::new();
+    for _ in 0..32 {
+        waiting.push(tokio::spawn(c.app.clone().oneshot(request(&c))));
+    }
+    // Let them all reach the node.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let r = c.get("/api/hub").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.json["error"]["kind"], "busy");
+    hold.add_permits(1_000);
+    for w in waiting {
+        assert_eq!(w.await.unwrap().unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(c.get("/api/hub").await.status, StatusCode::OK);
+
+    // 64 pages listening; the 65th is turned away until one goes.
+    let events = |c: &Client| {
+        let mut r = Request::builder()
+            .uri("/api/events")
+            .header(header::HOST, &c.host)
+            .body(Body::empty())
+            .unwrap();
+        r.extensions_mut().insert(ConnectInfo(c.from));
+        r
+    };
+    let held: Vec<_> = futures_held(&c, 64, events).await;
+    assert!(held.iter().all(|r| r.status() == StatusCode::OK));
+    let r = c.app.clone().oneshot(events(&c)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    drop(held);
+    let r = c.app.clone().oneshot(events(&c)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// `n` responses of `make`'s requests, kept open (their bodies not read).
+async fn futures_held(
+    c: &Client,
+    n: usize,
+    make: impl Fn(&Client) -> Request<Body>,
+) -> Vec<axum::response::Response> {
+    let mut held = Vec::new();
+    for _ in 0..n {
+        held.push(c.app.clone().oneshot(make(c)).await.unwrap());
+    }
+    held
 }
 
 const POSTS: &[&str] = &[
