@@ -136,6 +136,12 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         http_host: Vec<String>,
     },
+    /// The newest ops this node holds of the hub, newest first: who did what (by kind).
+    Activity {
+        /// How many (at most 500).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// The running node's connected peers (needs `moot serve` running on this data directory).
     Peers,
     /// Sync once with peers: connect, take in what they have, report, exit.

@@ -342,6 +342,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             },
         ),
         Command::Peers => net_cmd::peers(global),
+        Command::Activity { limit } => node_cmd::activity(global, *limit),
         Command::Sync { peer, timeout } => net_cmd::sync(global, peer, *timeout),
         Command::Vote { poll_id, scores } => poll_cmd::vote(global, poll_id, scores),
         Command::Demo { dir } => demo_cmd::demo(global, dir.as_deref()),

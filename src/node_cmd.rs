@@ -409,6 +409,29 @@ pub fn key(global: &Global, command: &KeyCommand) -> anyhow::Result<()> {
     }
 }
 
+pub fn activity(global: &Global, limit: usize) -> anyhow::Result<()> {
+    let session = open(global)?;
+    let hub = session.hub()?;
+    let list = session.node.activity(&hub, limit).node()?;
+    let text = list
+        .iter()
+        .map(|a| {
+            format!(
+                "{}  {}  {} ({}, {} lane)",
+                a.op_id,
+                a.name
+                    .as_deref()
+                    .map_or_else(|| "(not on the roll)".to_string(), |n| esc(n).into_owned()),
+                a.kind,
+                a.family,
+                a.lane
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    print(global, json!({"activity": list}), text)
+}
+
 pub fn keys(global: &Global) -> anyhow::Result<()> {
     let keys = open(global)?.node.keys().node()?;
     let text = keys

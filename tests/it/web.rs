@@ -163,6 +163,23 @@ fn a_node_is_set_up_and_a_poll_run_from_the_web_api_with_the_clis_json() {
         assert_eq!(cast["revision"], 1, "{cast}");
     }
     page.post(&format!("/api/polls/{poll_id}/close"), json!({}));
+    // Recent activity, newest first: the close, then the ballots (Cy's, Ben's, mine), each
+    // member's first write beside its device's certification.
+    let activity = page.get("/api/activity?limit=8")["activity"].clone();
+    let list = activity.as_array().unwrap();
+    assert_eq!(list[0]["kind"], "close_poll", "{activity}");
+    assert_eq!(list[0]["member_id"], me.as_str());
+    let voters: Vec<&str> = list
+        .iter()
+        .filter(|a| a["kind"] == "ballot")
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    let my_name = page.get("/api/id")["name"].clone();
+    assert_eq!(
+        voters,
+        ["Cy", "Ben", my_name.as_str().unwrap()],
+        "{activity}"
+    );
     let results = page.get(&format!("/api/polls/{poll_id}/results"));
     // The same JSON as the command line's (run through the node's socket).
     let cli = data.ok(&["poll", "results", &poll_id]);

@@ -161,6 +161,7 @@ pub fn router<B: Backend>(app: App<B>) -> Router {
             get(|a, c| run::<B>(a, c, Spec::read(["merges"]))),
         )
         .route("/peers", get(|a, c| run::<B>(a, c, Spec::read(["peers"]))))
+        .route("/activity", get(activity::<B>))
         .route("/sync", post(sync::<B>))
         .route(
             "/bundle",
@@ -1603,6 +1604,22 @@ async fn aid_reply<B: Backend>(
             .then([&id]),
     )
     .await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LimitQuery {
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+async fn activity<B: Backend>(
+    a: State<App<B>>,
+    c: Extension<Ctx>,
+    Query(q): Query<LimitQuery>,
+) -> Response {
+    let limit = q.limit.unwrap_or(20).min(500);
+    run(a, c, Spec::read(["activity"]).flag("limit", limit)).await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -534,6 +534,25 @@ pub struct MemberInfo {
     pub status: String,
 }
 
+/// The most ops [`Node::activity`] lists.
+pub const MAX_ACTIVITY: usize = 500;
+
+/// An op in the activity list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Activity {
+    pub op_id: String,
+    /// Its kind's name (`ballot`, `doc_change`, `aid_item`…).
+    pub kind: String,
+    /// Its family (`roll`, `assemblies`, `documents`, `polls`, `aid`, `housekeeping`).
+    pub family: String,
+    /// Its author's member (`None`: a device the roll does not know).
+    pub member_id: Option<String>,
+    /// That member's name on the roll, if known here.
+    pub name: Option<String>,
+    /// `public` or `members`.
+    pub lane: String,
+}
+
 /// How a member is added.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AddAs {
@@ -1186,6 +1205,43 @@ impl Node {
         let hub = self.hub(Some(*hub))?;
         self.store()?.put_config(DEFAULT_HUB, &hub.0)?;
         Ok(())
+    }
+
+    /// The newest `limit` ops this node holds of a hub (at most [`MAX_ACTIVITY`]), newest
+    /// first, in the order it accepted them (no clock: a peer's old ops arriving now are
+    /// recent here), each with its author's member and name as the roll has them now.
+    pub fn activity(&self, hub: &HubId, limit: usize) -> Result<Vec<Activity>, NodeError> {
+        let limit = limit.min(MAX_ACTIVITY);
+        let store = self.store()?;
+        let count = store.op_count(hub)?;
+        let from = count.saturating_sub(limit as u64);
+        let ops = store.ops_from(hub, from, limit)?;
+        let mut replica = self.replica(hub)?;
+        let roll = replica.roll();
+        let mut out = Vec::with_capacity(ops.len());
+        for (_, bytes) in ops.iter().rev() {
+            let op = SignedOp::decode(bytes)
+                .map_err(|e| NodeError::Corrupt(format!("a stored op does not decode: {e}")))?;
+            let member = roll.member_of(&op.author());
+            let name = member
+                .as_ref()
+                .and_then(|m| roll.member(m))
+                .map(|r| r.name.clone())
+                .filter(|n| !n.is_empty());
+            out.push(Activity {
+                op_id: op.id().to_string(),
+                kind: moot_state::body::kind::name(op.kind()).to_string(),
+                family: moot_state::body::kind::family(op.kind()).to_string(),
+                member_id: member.map(|m| m.to_string()),
+                name,
+                lane: match op.lane() {
+                    moot_crypto::Lane::Public => "public",
+                    moot_crypto::Lane::Members => "members",
+                }
+                .to_string(),
+            });
+        }
+        Ok(out)
     }
 
     /// A hub's name, founder and counts.

@@ -98,24 +98,6 @@ pub(crate) struct Before {
     equivocations: BTreeSet<([u8; 32], u8, u64)>,
 }
 
-fn family(k: u16) -> &'static str {
-    if kind::ROLL.contains(&k) {
-        "roll"
-    } else if kind::ASSEMBLIES.contains(&k) {
-        "assemblies"
-    } else if kind::DOCUMENTS.contains(&k) {
-        "documents"
-    } else if kind::POLLS.contains(&k) {
-        "polls"
-    } else if kind::AID.contains(&k) {
-        "aid"
-    } else if kind::HOUSEKEEPING.contains(&k) {
-        "housekeeping"
-    } else {
-        "unknown"
-    }
-}
-
 fn lane_byte(lane: Lane) -> u8 {
     match lane {
         Lane::Public => 0,
@@ -148,7 +130,7 @@ pub(crate) fn report(
     let mut new_roll: Vec<(OpId, u16)> = Vec::new();
     for id in new {
         if let Some(k) = replica.kind_of(id) {
-            *by_family.entry(family(k).to_string()).or_default() += 1;
+            *by_family.entry(kind::family(k).to_string()).or_default() += 1;
             if kind::is_roll(k) && !kind::is_governance(k) && can_change_an_electorate(k) {
                 new_roll.push((*id, k));
             }

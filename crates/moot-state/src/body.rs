@@ -176,6 +176,68 @@ pub mod kind {
         CLOSE_POLL,
     ];
 
+    /// A known kind's name (`snake_case`, as reports and the activity list show it), or
+    /// `unknown`.
+    pub fn name(kind: u16) -> &'static str {
+        match kind {
+            FOUND => "found",
+            ADMIT => "admit",
+            REMOVE => "remove",
+            GRANT => "grant",
+            REVOKE => "revoke",
+            CERTIFY_DEVICE => "certify_device",
+            REVOKE_DEVICE => "revoke_device",
+            PUBLIC_NAME => "public_name",
+            SET_NAME => "set_name",
+            SET_CONSTITUENCY => "set_constituency",
+            SET_CONTRIBUTION => "set_contribution",
+            SET_ACCESS => "set_access",
+            CREATE_ASSEMBLY => "create_assembly",
+            CONVENER => "convener",
+            JOIN => "join",
+            SEAT => "seat",
+            CREATE_POLL => "create_poll",
+            OPEN_POLL => "open_poll",
+            BALLOT => "ballot",
+            CLOSE_STATION => "close_station",
+            CLOSE_POLL => "close_poll",
+            CREATE_PROPOSAL => "create_proposal",
+            DOC_CHANGE => "doc_change",
+            COMMENT => "comment",
+            STANCE => "stance",
+            AMEND => "amend",
+            RESOLVE_AMENDMENT => "resolve_amendment",
+            DECIDE => "decide",
+            AID_ITEM => "aid_item",
+            AID_UPDATE => "aid_update",
+            AID_PLEDGE => "aid_pledge",
+            AID_UNPLEDGE => "aid_unpledge",
+            AID_CONTACT => "aid_contact",
+            CHECKPOINT => "checkpoint",
+            _ => "unknown",
+        }
+    }
+
+    /// The family of a kind by its range: `roll`, `assemblies`, `documents`, `polls`, `aid`,
+    /// `housekeeping`, or `unknown`.
+    pub fn family(kind: u16) -> &'static str {
+        if ROLL.contains(&kind) {
+            "roll"
+        } else if ASSEMBLIES.contains(&kind) {
+            "assemblies"
+        } else if DOCUMENTS.contains(&kind) {
+            "documents"
+        } else if POLLS.contains(&kind) {
+            "polls"
+        } else if AID.contains(&kind) {
+            "aid"
+        } else if HOUSEKEEPING.contains(&kind) {
+            "housekeeping"
+        } else {
+            "unknown"
+        }
+    }
+
     /// True if `kind` is a roll op this node knows.
     pub fn is_roll(kind: u16) -> bool {
         ROLL_KINDS.contains(&kind)
