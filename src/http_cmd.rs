@@ -186,6 +186,44 @@ pub async fn bind(addr: Option<&str>) -> anyhow::Result<tokio::net::TcpListener>
     }
 }
 
+/// The web token's file in the data directory: whoever can read it (the directory's owner) can
+/// open the node's web UI as the node's owner.
+pub const TOKEN_FILE: &str = "web-token";
+
+/// The node's web token: read from the data directory, or made (0600) on the first serve.
+pub fn web_token(dir: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = dir.join(TOKEN_FILE);
+    let shown = moot_text::escape(&path.display().to_string()).into_owned();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let token = text.trim();
+            anyhow::ensure!(
+                token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{shown} is damaged: delete it and start `moot serve` again (a new one is made)"
+            );
+            Ok(token.to_string())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no random source: {e}"))?;
+            let token = hex::encode(bytes);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("making {shown}"))?;
+            file.write_all(token.as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("writing {shown}"))?;
+            Ok(token)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!("reading {shown}"))),
+    }
+}
+
 /// The URL to open for a listening address.
 pub fn url(addr: SocketAddr) -> String {
     if addr.ip().is_unspecified() {

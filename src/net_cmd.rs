@@ -61,6 +61,8 @@ impl Signals {
 struct Web {
     backend: Arc<crate::http_cmd::HttpBackend>,
     url: String,
+    /// The URL with the web token: what the node's owner opens.
+    open: String,
     task: tokio::task::JoinHandle<()>,
     stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -135,8 +137,10 @@ pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
                 changes.clone(),
             ));
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let token = crate::http_cmd::web_token(&dir)?;
             let options = moot_http::HttpOptions {
                 hosts: args.http_hosts.to_vec(),
+                token: Some(token.clone()),
             };
             let serving = Arc::clone(&backend);
             let task = tokio::spawn(async move {
@@ -147,9 +151,11 @@ pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
                     tracing::error!(error = %e, "the web UI stopped");
                 }
             });
+            let url = crate::http_cmd::url(addr);
             Some(Web {
                 backend,
-                url: crate::http_cmd::url(addr),
+                open: format!("{url}?token={token}"),
+                url,
                 task,
                 stop,
             })
@@ -182,11 +188,11 @@ pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
                 said = true;
                 print(
                     global,
-                    json!({"http": shown.url, "waiting_for": "hub"}),
+                    json!({"http": shown.url, "open": shown.open, "waiting_for": "hub"}),
                     format!(
                         "open {} to found a hub or join one (or run `moot hub create NAME` / \
                          `moot hub join TICKET`); the node starts serving once it has one",
-                        shown.url
+                        shown.open
                     ),
                 )?;
                 let _ = std::io::stdout().flush();
@@ -265,7 +271,8 @@ pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
         );
         if let Some(web) = &web {
             ready["http"] = json!(web.url);
-            text.push_str(&format!("\nweb UI: open {}", web.url));
+            ready["open"] = json!(web.open);
+            text.push_str(&format!("\nweb UI: open {}", web.open));
         }
         print(global, ready, text)?;
         let _ = std::io::stdout().flush();

@@ -47,13 +47,15 @@ fn exchange(addr: &str, request: &str, body: &[u8]) -> (u16, Vec<(String, String
 }
 
 impl Page {
+    /// A page opened at `url`: the link `moot serve` prints (`http://ADDR/?token=T`: the node
+    /// owner's page) or the bare address (anyone else's).
     fn open(url: &str) -> Page {
-        let addr = url
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_string();
-        let request =
-            format!("GET /api/session HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let rest = url.trim_start_matches("http://");
+        let (addr, query) = rest.split_once('/').unwrap_or((rest, ""));
+        let addr = addr.to_string();
+        let request = format!(
+            "GET /api/session{query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        );
         let (status, headers, body) = exchange(&addr, &request, b"");
         assert_eq!(status, 200);
         let cookie = headers
@@ -121,7 +123,12 @@ fn a_node_is_set_up_and_a_poll_run_from_the_web_api_with_the_clis_json() {
     assert_eq!(first["member_id"].as_str().unwrap().len(), 64, "{first}");
     let waiting = next_line(&lines);
     assert_eq!(waiting["waiting_for"], "hub", "{waiting}");
-    let page = Page::open(waiting["http"].as_str().unwrap());
+    // Someone else on this machine, without the link, can neither act nor see the roll.
+    let stranger = Page::open(waiting["http"].as_str().unwrap());
+    let (status, refused) = stranger.call("POST", "/api/hubs", Some(json!({"name": "Mine"})));
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(stranger.call("GET", "/api/keys", None).0, 401);
+    let page = Page::open(waiting["open"].as_str().unwrap());
     let me = page.get("/api/id")["member_id"]
         .as_str()
         .unwrap()
@@ -149,8 +156,9 @@ fn a_node_is_set_up_and_a_poll_run_from_the_web_api_with_the_clis_json() {
     let poll_id = poll["poll_id"].as_str().unwrap().to_string();
     page.post(&format!("/api/polls/{poll_id}/open"), json!({}));
     let ballots = [[5, 1, 0], [2, 5, 3], [4, 0, 5]];
+    let open = waiting["open"].as_str().unwrap();
     for (member, scores) in members.iter().zip(ballots) {
-        let voter = Page::open(&format!("http://{}/", page.addr));
+        let voter = Page::open(open);
         let signed = voter.post("/api/session", json!({"member": member}));
         let voter = Page {
             csrf: signed["csrf"].as_str().unwrap().to_string(),
@@ -243,7 +251,7 @@ fn pages_hear_of_changes_and_an_api_write_reaches_a_peer() {
     assert_eq!(branch_ready["hub_id"], hub_id);
 
     // A page on the hall listens for changes; a command run in a terminal writes.
-    let page = Page::open(hall_ready["http"].as_str().unwrap());
+    let page = Page::open(hall_ready["open"].as_str().unwrap());
     let mut events = TcpStream::connect(&page.addr).unwrap();
     events
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -285,7 +293,7 @@ fn pages_hear_of_changes_and_an_api_write_reaches_a_peer() {
         json!({"assembly": "activism", "title": "Open the food bank on Sundays", "body": "We open at ten."}),
     );
     let id = created["proposal_id"].as_str().unwrap().to_string();
-    let branch_page = Page::open(branch_ready["http"].as_str().unwrap());
+    let branch_page = Page::open(branch_ready["open"].as_str().unwrap());
     eventually(
         "the branch has the proposal",
         Duration::from_secs(30),
@@ -339,7 +347,7 @@ fn a_new_node_joins_a_hub_from_the_web_ui_on_its_first_run() {
     );
     let hall_ready = next_line(&hall_lines);
     // The hall's page gives the ticket (as `moot serve` printed it).
-    let hall_page = Page::open(hall_ready["http"].as_str().unwrap());
+    let hall_page = Page::open(hall_ready["open"].as_str().unwrap());
     let ticket = hall_page.get("/api/hub/ticket")["ticket"].clone();
     assert_eq!(ticket, hall_ready["ticket"]);
 
@@ -356,7 +364,7 @@ fn a_new_node_joins_a_hub_from_the_web_ui_on_its_first_run() {
     );
     let _keys = next_line(&lines);
     let waiting = next_line(&lines);
-    let page = Page::open(waiting["http"].as_str().unwrap());
+    let page = Page::open(waiting["open"].as_str().unwrap());
     let (status, _) = page.call("GET", "/api/hub/ticket", None);
     assert_eq!(status, 404, "no ticket before the network runs");
     let joined = page.post("/api/hubs/join", json!({"ticket": ticket, "timeout": 20}));

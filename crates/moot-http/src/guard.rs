@@ -55,12 +55,18 @@ impl std::fmt::Debug for SignedIn {
 pub struct Session {
     pub csrf: String,
     pub signed_in: Option<SignedIn>,
+    /// The page was opened with this node's web token (the link `moot serve` prints): it is
+    /// the node owner's, and may act as the node's keys on loopback.
+    pub trusted: bool,
     pub(crate) last_used: Instant,
 }
 
 /// Sessions, rate limits and the rules that depend on the exposure.
 pub struct Guard {
     pub exposure: Exposure,
+    /// The node's web token (`None`: every loopback session is trusted — for tests of the
+    /// routes alone).
+    token: Option<String>,
     port: u16,
     hosts: Vec<String>,
     sessions: Mutex<HashMap<String, Session>>,
@@ -86,9 +92,10 @@ fn token() -> Option<String> {
 }
 
 impl Guard {
-    pub fn new(exposure: Exposure, port: u16, hosts: Vec<String>) -> Self {
+    pub fn new(exposure: Exposure, port: u16, hosts: Vec<String>, token: Option<String>) -> Self {
         Guard {
             exposure,
+            token,
             port,
             hosts: hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
             sessions: Mutex::new(HashMap::new()),
@@ -148,6 +155,7 @@ impl Guard {
         let session = Session {
             csrf: token()?,
             signed_in: None,
+            trusted: self.token.is_none(),
             last_used: Instant::now(),
         };
         let mut sessions = self.sessions.lock().ok()?;
@@ -176,6 +184,24 @@ impl Guard {
         Some(session.clone())
     }
 
+    /// Whether `given` is the node's web token (compared in constant time).
+    pub fn token_ok(&self, given: &str) -> bool {
+        let Some(token) = &self.token else {
+            return false;
+        };
+        let (a, b) = (token.as_bytes(), given.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+
+    /// Marks a session as opened with the web token, with a fresh CSRF token.
+    pub fn trust(&self, id: &str) -> Option<Session> {
+        let mut sessions = self.sessions.lock().ok()?;
+        let session = sessions.get_mut(id)?;
+        session.trusted = true;
+        session.csrf = token()?;
+        Some(session.clone())
+    }
+
     /// Counts one sign-in attempt from `addr`; `Err` if it is over the limits.
     pub fn sign_in_attempt(&self, addr: IpAddr) -> Result<(), Denied> {
         let mut limits = self.limits.lock().map_err(|_| Denied::TooMany)?;
@@ -200,11 +226,18 @@ impl Guard {
         Ok(())
     }
 
-    /// Whether a session may write: on the LAN only a signed-in member who is not a guest.
+    /// Whether a session acts as the node's own keys when no one signed in: on loopback, a
+    /// page opened with the node's web token.
+    pub fn acts_as_node(&self, session: &Session) -> bool {
+        self.exposure == Exposure::Local && session.trusted
+    }
+
+    /// Whether a session may write: a signed-in member who is not a guest, or the node's
+    /// owner on loopback.
     pub fn may_write(&self, session: &Session) -> bool {
-        match self.exposure {
-            Exposure::Local => session.signed_in.as_ref().is_none_or(|s| !s.guest),
-            Exposure::Lan => session.signed_in.as_ref().is_some_and(|s| !s.guest),
+        match &session.signed_in {
+            Some(s) => !s.guest,
+            None => self.acts_as_node(session),
         }
     }
 
@@ -212,7 +245,7 @@ impl Guard {
     pub fn public_only(&self, session: &Session) -> bool {
         match &session.signed_in {
             Some(s) => s.guest,
-            None => self.exposure == Exposure::Lan,
+            None => !self.acts_as_node(session),
         }
     }
 }
@@ -264,7 +297,7 @@ mod tests {
     use super::*;
 
     fn guard(exposure: Exposure) -> Guard {
-        Guard::new(exposure, 7070, vec!["hall.example".into()])
+        Guard::new(exposure, 7070, vec!["hall.example".into()], None)
     }
 
     #[test]
@@ -350,6 +383,24 @@ mod tests {
             assert_eq!(g.may_write(&s), guest_writes);
             assert!(g.public_only(&s));
         }
+    }
+
+    #[test]
+    fn on_loopback_only_a_page_opened_with_the_web_token_acts_as_the_node() {
+        let g = Guard::new(Exposure::Local, 7070, vec![], Some("t0k3n".into()));
+        let (id, session) = g.new_session().unwrap();
+        assert!(!session.trusted);
+        assert!(!g.may_write(&session) && g.public_only(&session));
+        assert!(!g.token_ok("t0k3") && !g.token_ok("t0k3n!") && !g.token_ok(""));
+        assert!(g.token_ok("t0k3n"));
+        let trusted = g.trust(&id).unwrap();
+        assert_ne!(trusted.csrf, session.csrf);
+        assert!(g.may_write(&trusted) && !g.public_only(&trusted));
+        // On the LAN the token makes no one the node.
+        let lan = Guard::new(Exposure::Lan, 7070, vec![], Some("t0k3n".into()));
+        let (id, _) = lan.new_session().unwrap();
+        let s = lan.trust(&id).unwrap();
+        assert!(!lan.may_write(&s) && lan.public_only(&s));
     }
 
     #[test]

@@ -10,9 +10,11 @@
 //! What this crate does decide is who may ask:
 //! - Every browser gets a session (a cookie: `HttpOnly`, `SameSite=Strict`) with a CSRF token;
 //!   every write must carry that token in the `X-Moot-Csrf` header, and a JSON body.
-//! - Listening on loopback (the default), a session that has not signed in acts as the node's
-//!   own key, as the CLI does on this machine. Signing in picks another key held by this node
-//!   (members voting in turn on the branch laptop), with its passphrase if it has one.
+//! - Listening on loopback (the default), a page opened with the node's web token (the link
+//!   `moot serve` prints; the token is in the data directory, readable by its owner only) acts
+//!   as the node's own key, as the CLI does for that user — another user of the machine, who
+//!   can reach 127.0.0.1 too, cannot. Signing in picks another key held by this node (members
+//!   voting in turn on the branch laptop): a key without a passphrase only on such a page.
 //! - Listening on another address (`--http 0.0.0.0:PORT`, the hall's Wi-Fi), every write needs a
 //!   signed-in member whose key has a passphrase; a session that has not signed in, or a guest,
 //!   sees public spaces only (public assemblies, their proposals and polls, public aid items).
@@ -102,6 +104,9 @@ pub struct HttpOptions {
     /// Host names (without port) accepted in `Host` besides IP addresses, `localhost` and
     /// `*.local`.
     pub hosts: Vec<String>,
+    /// The node's web token: a page opened with `?token=TOKEN` (the link `moot serve` prints)
+    /// is the node owner's. `None`: every loopback page is (tests of the routes alone).
+    pub token: Option<String>,
 }
 
 /// Serves the UI and API on `listener` until `stop` resolves.
@@ -131,7 +136,7 @@ pub fn router<B: Backend>(backend: Arc<B>, addr: SocketAddr, options: HttpOption
     };
     let app = routes::App::new(
         backend,
-        guard::Guard::new(exposure, addr.port(), options.hosts),
+        guard::Guard::new(exposure, addr.port(), options.hosts, options.token),
     );
     routes::router(app)
 }

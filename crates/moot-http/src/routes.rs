@@ -225,6 +225,29 @@ async fn gate<B: Backend>(State(app): State<App<B>>, mut request: Request, next:
         },
     };
     let reading = matches!(*request.method(), Method::GET | Method::HEAD);
+    // The link `moot serve` prints: `?token=TOKEN` makes this session the node owner's; the
+    // page itself is then loaded again without the token in its address.
+    let given = request.uri().query().and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == "token")
+            .map(|(_, v)| v.to_string())
+    });
+    let (session, reload) = match given {
+        Some(given) if reading && app.guard.token_ok(&given) => match app.guard.trust(&id) {
+            Some(trusted) => (trusted, request.uri().path() == "/"),
+            None => (session, false),
+        },
+        _ => (session, false),
+    };
+    if reload {
+        let response = (
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, "/"), (header::CACHE_CONTROL, "no-store")],
+        )
+            .into_response();
+        return secure(with_cookie(response, new.then_some(id.as_str())));
+    }
     if !reading {
         let token = request
             .headers()
@@ -635,6 +658,7 @@ fn session_json<B: Backend>(app: &App<B>, session: &Session) -> Response {
         })),
         "may_write": app.guard.may_write(session),
         "public_only": app.guard.public_only(session),
+        "trusted": app.guard.acts_as_node(session),
     }))
     .into_response()
 }
@@ -698,12 +722,12 @@ async fn sign_in<B: Backend>(
     };
     let member_id = key["member_id"].as_str().unwrap_or_default().to_string();
     let protected = key["protected"].as_bool() == Some(true);
-    if app.guard.exposure == Exposure::Lan && !protected {
+    if !protected && !app.guard.acts_as_node(&ctx.session) {
         return error(
             StatusCode::FORBIDDEN,
             "refused",
-            "this key has no passphrase: from another machine only a key with one may sign in \
-             (moot key protect)",
+            "this key has no passphrase: only the node's owner (the page opened with the link \
+             moot serve printed, on this machine) may act with it (moot key protect)",
         );
     }
     let passphrase = request.passphrase.filter(|p| !p.is_empty());
@@ -830,19 +854,19 @@ struct NameBody {
     passphrase: Option<String>,
 }
 
-/// Writes that make or seal keys on this node: only from this machine.
-fn local_only<B: Backend>(app: &App<B>) -> Option<Response> {
-    (app.guard.exposure != Exposure::Local).then(|| {
+/// Writes that make or seal keys on this node: only its owner, on this machine.
+fn owner_only<B: Backend>(app: &App<B>, ctx: &Ctx) -> Option<Response> {
+    (!app.guard.acts_as_node(&ctx.session)).then(|| {
         error(
             StatusCode::FORBIDDEN,
             "refused",
-            "keys are made on the node's own machine (http://127.0.0.1…)",
+            "keys are made by the node's owner, on its machine (the link moot serve printed)",
         )
     })
 }
 
 async fn init<B: Backend>(a: State<App<B>>, c: Extension<Ctx>, h: HeaderMap, b: Bytes) -> Response {
-    if let Some(r) = local_only(&a.0) {
+    if let Some(r) = owner_only(&a.0, &c.0) {
         return r;
     }
     let body: NameBody = parse!(h, b);
@@ -864,7 +888,7 @@ async fn key_new<B: Backend>(
     h: HeaderMap,
     b: Bytes,
 ) -> Response {
-    if let Some(r) = local_only(&a.0) {
+    if let Some(r) = owner_only(&a.0, &c.0) {
         return r;
     }
     let body: NameBody = parse!(h, b);
@@ -882,13 +906,6 @@ async fn key_new<B: Backend>(
 
 /// Runs a key command whose passphrase (for the new key) is the body's.
 async fn with_passphrase<B: Backend>(a: State<App<B>>, ctx: Ctx, spec: Spec) -> Response {
-    if !a.0.guard.may_write(&ctx.session) && ctx.session.signed_in.is_none() {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "sign in as a member to do this",
-        );
-    }
     let mut args = vec![Arg::Text("--json".into())];
     args.extend(spec.args.iter().cloned());
     let call = Call {
@@ -920,7 +937,7 @@ async fn key_protect<B: Backend>(
     h: HeaderMap,
     b: Bytes,
 ) -> Response {
-    if let Some(r) = local_only(&a.0) {
+    if let Some(r) = owner_only(&a.0, &c.0) {
         return r;
     }
     let body: Passphrase = parse!(h, b);

@@ -130,13 +130,20 @@ struct Reply {
 
 impl Client {
     fn new(bind: &str) -> Client {
-        Client::with(bind, Fake::default())
+        Client::with(bind, Fake::default(), None)
     }
 
-    fn with(bind: &str, fake: Fake) -> Client {
+    fn with(bind: &str, fake: Fake, token: Option<String>) -> Client {
         let fake = Arc::new(fake);
         let addr: SocketAddr = bind.parse().unwrap();
-        let app = moot_http::router(Arc::clone(&fake), addr, HttpOptions { hosts: vec![] });
+        let app = moot_http::router(
+            Arc::clone(&fake),
+            addr,
+            HttpOptions {
+                hosts: vec![],
+                token,
+            },
+        );
         Client {
             app,
             fake,
@@ -367,6 +374,59 @@ async fn on_loopback_the_page_acts_as_the_nodes_key_until_someone_signs_in() {
 }
 
 #[tokio::test]
+async fn on_loopback_only_the_page_opened_with_the_web_token_is_the_nodes_owner() {
+    let token = "ab".repeat(32);
+    let mut c = Client::with("127.0.0.1:7878", Fake::default(), Some(token.clone()));
+    // Another user of the machine reaches 127.0.0.1 too, but has not the token.
+    let s = c.start().await;
+    assert_eq!(
+        (s["trusted"].clone(), s["may_write"].clone()),
+        (json!(false), json!(false))
+    );
+    assert_eq!(
+        c.post("/api/hubs", json!({"name": "X"})).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(c.get("/api/members").await.status, StatusCode::UNAUTHORIZED);
+    let r = c.post("/api/session", json!({"member": "Una"})).await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "a key without a passphrase is the owner's"
+    );
+    let r = c.post("/api/keys", json!({"name": "Eve"})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        c.get(&format!("/?token={}", "cd".repeat(32))).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(c.get("/api/session").await.json["trusted"], false);
+    assert!(
+        c.fake
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|call| !words(call).contains(&"hub".to_string()))
+    );
+    // The link `moot serve` printed: the page is loaded again without the token.
+    let r = c.get(&format!("/?token={token}")).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.headers[header::LOCATION], "/");
+    let s = c.start().await;
+    assert_eq!(
+        (s["trusted"].clone(), s["may_write"].clone()),
+        (json!(true), json!(true))
+    );
+    assert_eq!(
+        c.post("/api/hubs", json!({"name": "X"})).await.status,
+        StatusCode::OK
+    );
+    let r = c.post("/api/session", json!({"member": "Una"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+}
+
+#[tokio::test]
 async fn on_the_lan_a_visitor_sees_public_spaces_only_and_cannot_write() {
     let mut c = Client::new("192.168.1.20:7878");
     let s = c.start().await;
@@ -504,6 +564,7 @@ async fn requests_waiting_for_a_slow_node_and_listening_pages_are_bounded() {
             hold: Some(Arc::clone(&hold)),
             ..Fake::default()
         },
+        None,
     );
     c.start().await;
     let request = |c: &Client| {
