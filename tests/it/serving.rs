@@ -46,31 +46,10 @@ pub fn serve(data: &Data, peers: &[&str]) -> (Server, Value) {
 /// `moot serve` with `args`, run through `prefix` (e.g. `ip netns exec NS`) if not empty. The web
 /// UI listens on a free port of 127.0.0.1 unless `args` say otherwise.
 pub fn serve_with(prefix: &[&str], data: &Data, args: &[&str]) -> (Server, Value) {
-    let mut args = args.to_vec();
-    if !args.iter().any(|a| *a == "--http" || *a == "--no-http") {
-        args.extend(["--http", "127.0.0.1:0"]);
-    }
-    let moot = env!("CARGO_BIN_EXE_moot");
-    let (program, before) = match prefix.split_first() {
-        Some((first, rest)) => (*first, [rest, &[moot]].concat()),
-        None => (moot, Vec::new()),
-    };
-    let data_path = data.path();
-    let mut child = Command::new(program)
-        .args(&before)
-        .args(["--data", &data_path, "--json", "serve"])
-        .args(args)
-        .env_remove("MOOT_NO_MDNS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let server = Server(Some(child));
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let (server, lines) = serve_lines_with(prefix, data, args);
+    let ready = lines
+        .recv_timeout(Duration::from_secs(120))
+        .expect("serve's ready line");
     (server, ready)
 }
 
@@ -98,7 +77,27 @@ pub fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) 
 /// `moot --json serve ARGS` whose every stdout line is handed over as it comes (a node that
 /// prints more than its ready line: the first run with the web UI).
 pub fn serve_lines(data: &Data, args: &[&str]) -> (Server, std::sync::mpsc::Receiver<Value>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_moot"))
+    serve_lines_with(&[], data, args)
+}
+
+/// [`serve_lines`] run through `prefix`; the web UI on a free port of 127.0.0.1 unless `args`
+/// say otherwise.
+fn serve_lines_with(
+    prefix: &[&str],
+    data: &Data,
+    args: &[&str],
+) -> (Server, std::sync::mpsc::Receiver<Value>) {
+    let mut args = args.to_vec();
+    if !args.iter().any(|a| *a == "--http" || *a == "--no-http") {
+        args.extend(["--http", "127.0.0.1:0"]);
+    }
+    let moot = env!("CARGO_BIN_EXE_moot");
+    let (program, before) = match prefix.split_first() {
+        Some((first, rest)) => (*first, [rest, &[moot]].concat()),
+        None => (moot, Vec::new()),
+    };
+    let mut child = Command::new(program)
+        .args(&before)
         .args(["--data", &data.path(), "--json", "serve"])
         .args(args)
         .env_remove("MOOT_NO_MDNS")

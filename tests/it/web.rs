@@ -101,6 +101,19 @@ impl Page {
     }
 }
 
+/// `moot serve` on 127.0.0.1 only, mDNS off (the web UI on a free port).
+const LOOPBACK: &[&str] = &["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"];
+
+/// Fay founds Riverside and serves it → her data, node and ready line.
+fn hall() -> (Data, crate::serving::Server, Value) {
+    let hall = Data::new();
+    hall.ok(&["init", "--name", "Fay"]);
+    hall.ok(&["hub", "create", "Riverside"]);
+    let (server, lines) = serve_lines(&hall, LOOPBACK);
+    let ready = next_line(&lines);
+    (hall, server, ready)
+}
+
 fn next_line(lines: &std::sync::mpsc::Receiver<Value>) -> Value {
     lines.recv_timeout(Duration::from_secs(60)).unwrap()
 }
@@ -108,16 +121,7 @@ fn next_line(lines: &std::sync::mpsc::Receiver<Value>) -> Value {
 #[test]
 fn a_node_is_set_up_and_a_poll_run_from_the_web_api_with_the_clis_json() {
     let data = Data::new();
-    let (server, lines) = serve_lines(
-        &data,
-        &[
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--no-mdns",
-            "--http",
-            "127.0.0.1:0",
-        ],
-    );
+    let (server, lines) = serve_lines(&data, LOOPBACK);
     // The first run: keys made, then the web UI waits for a hub.
     let first = next_line(&lines);
     assert_eq!(first["member_id"].as_str().unwrap().len(), 64, "{first}");
@@ -208,21 +212,8 @@ fn a_node_is_set_up_and_a_poll_run_from_the_web_api_with_the_clis_json() {
 
 #[test]
 fn pages_hear_of_changes_and_an_api_write_reaches_a_peer() {
-    let hall = Data::new();
-    hall.ok(&["init", "--name", "Fay"]);
-    let hub = hall.ok(&["hub", "create", "Riverside"]);
-    let hub_id = hub["hub_id"].as_str().unwrap();
-    let (hall_server, hall_lines) = serve_lines(
-        &hall,
-        &[
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--no-mdns",
-            "--http",
-            "127.0.0.1:0",
-        ],
-    );
-    let hall_ready = next_line(&hall_lines);
+    let (hall, hall_server, hall_ready) = hall();
+    let hub_id = hall_ready["hub_id"].as_str().unwrap();
     let ticket = hall_ready["ticket"].as_str().unwrap();
     let branch = Data::new();
     let ben = branch.ok(&["init", "--name", "Ben"]);
@@ -235,18 +226,8 @@ fn pages_hear_of_changes_and_an_api_write_reaches_a_peer() {
     ]);
     branch.ok(&["hub", "join", ticket]);
     let peer = hall_ready["listen"][0].as_str().unwrap();
-    let (branch_server, branch_lines) = serve_lines(
-        &branch,
-        &[
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--no-mdns",
-            "--http",
-            "127.0.0.1:0",
-            "--peer",
-            peer,
-        ],
-    );
+    let (branch_server, branch_lines) =
+        serve_lines(&branch, &[LOOPBACK, &["--peer", peer]].concat());
     let branch_ready = next_line(&branch_lines);
     assert_eq!(branch_ready["hub_id"], hub_id);
 
@@ -332,36 +313,14 @@ fn pages_hear_of_changes_and_an_api_write_reaches_a_peer() {
 
 #[test]
 fn a_new_node_joins_a_hub_from_the_web_ui_on_its_first_run() {
-    let hall = Data::new();
-    hall.ok(&["init", "--name", "Fay"]);
-    hall.ok(&["hub", "create", "Riverside"]);
-    let (hall_server, hall_lines) = serve_lines(
-        &hall,
-        &[
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--no-mdns",
-            "--http",
-            "127.0.0.1:0",
-        ],
-    );
-    let hall_ready = next_line(&hall_lines);
+    let (_hall, hall_server, hall_ready) = hall();
     // The hall's page gives the ticket (as `moot serve` printed it).
     let hall_page = Page::open(hall_ready["open"].as_str().unwrap());
     let ticket = hall_page.get("/api/hub/ticket")["ticket"].clone();
     assert_eq!(ticket, hall_ready["ticket"]);
 
     let fresh = Data::new();
-    let (server, lines) = serve_lines(
-        &fresh,
-        &[
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--no-mdns",
-            "--http",
-            "127.0.0.1:0",
-        ],
-    );
+    let (server, lines) = serve_lines(&fresh, LOOPBACK);
     let _keys = next_line(&lines);
     let waiting = next_line(&lines);
     let page = Page::open(waiting["open"].as_str().unwrap());

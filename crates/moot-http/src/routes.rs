@@ -86,6 +86,11 @@ pub fn router<B: Backend>(app: App<B>) -> Router {
             get(|a, c| run::<B>(a, c, Spec::read(["keys"]).private())).post(key_new::<B>),
         )
         .route("/key/protect", post(key_protect::<B>))
+        .route("/key/new-device", post(key_new_device::<B>))
+        .route(
+            "/tally",
+            post(tally::<B>).layer(DefaultBodyLimit::max(MAX_BUNDLE)),
+        )
         .route("/init", post(init::<B>))
         .route(
             "/hubs",
@@ -125,7 +130,12 @@ pub fn router<B: Backend>(app: App<B>) -> Router {
                 .post(poll_create::<B>),
         )
         .route("/polls/{id}/results", get(poll_results::<B>))
-        .route("/polls/{id}/verify", get(poll_verify::<B>))
+        .route(
+            "/polls/{id}/verify",
+            get(poll_verify::<B>)
+                .post(poll_verify_bundle::<B>)
+                .layer(DefaultBodyLimit::max(MAX_BUNDLE)),
+        )
         .route("/polls/{id}/ballot", post(vote::<B>))
         .route("/polls/{id}/{action}", post(poll_action::<B>))
         .route(
@@ -336,8 +346,6 @@ struct Spec {
     write: bool,
     view: View,
     input: Option<Vec<u8>>,
-    /// Acts as no one in particular: the body names the key (`init`, `key new`).
-    own_key: bool,
 }
 
 impl Spec {
@@ -347,7 +355,6 @@ impl Spec {
             write: false,
             view: View::Private,
             input: None,
-            own_key: false,
         }
     }
     fn write<const N: usize>(words: [&str; N]) -> Self {
@@ -473,9 +480,9 @@ async fn execute<B: Backend>(app: &App<B>, call: Call) -> Result<Outcome, Respon
 fn call(ctx: &Ctx, spec: &Spec) -> Call {
     let mut args = vec![Arg::Text("--json".into())];
     args.extend(spec.args.iter().cloned());
-    let (as_member, passphrase) = match (&ctx.session.signed_in, spec.own_key) {
-        (Some(s), false) => (Some(s.member_id.clone()), s.passphrase.clone()),
-        _ => (None, None),
+    let (as_member, passphrase) = match &ctx.session.signed_in {
+        Some(s) => (Some(s.member_id.clone()), s.passphrase.clone()),
+        None => (None, None),
     };
     Call {
         args,
@@ -870,16 +877,8 @@ async fn init<B: Backend>(a: State<App<B>>, c: Extension<Ctx>, h: HeaderMap, b: 
         return r;
     }
     let body: NameBody = parse!(h, b);
-    let mut spec = Spec::write(["init"]).flag("name", &body.name);
-    spec.own_key = true;
-    let mut ctx = c.0.clone();
-    ctx.session.signed_in = body.passphrase.map(|p| SignedIn {
-        member_id: String::new(),
-        name: String::new(),
-        passphrase: Some(p),
-        guest: false,
-    });
-    with_passphrase(a, ctx, spec).await
+    let spec = Spec::write(["init"]).flag("name", &body.name);
+    key_command(&a.0, spec, None, body.passphrase).await
 }
 
 async fn key_new<B: Backend>(
@@ -892,37 +891,8 @@ async fn key_new<B: Backend>(
         return r;
     }
     let body: NameBody = parse!(h, b);
-    let mut spec = Spec::write(["key", "new"]).flag("name", &body.name);
-    spec.own_key = true;
-    let mut ctx = c.0.clone();
-    ctx.session.signed_in = body.passphrase.map(|p| SignedIn {
-        member_id: String::new(),
-        name: String::new(),
-        passphrase: Some(p),
-        guest: false,
-    });
-    with_passphrase(a, ctx, spec).await
-}
-
-/// Runs a key command whose passphrase (for the new key) is the body's.
-async fn with_passphrase<B: Backend>(a: State<App<B>>, ctx: Ctx, spec: Spec) -> Response {
-    let mut args = vec![Arg::Text("--json".into())];
-    args.extend(spec.args.iter().cloned());
-    let call = Call {
-        args,
-        as_member: None,
-        passphrase: ctx.session.signed_in.and_then(|s| s.passphrase),
-        input: None,
-        write: true,
-    };
-    let outcome = match execute(&a.0, call).await {
-        Ok(outcome) => outcome,
-        Err(response) => return response,
-    };
-    match answer(&outcome) {
-        Ok(value) => axum::Json(value.unwrap_or(Value::Null)).into_response(),
-        Err(response) => response,
-    }
+    let spec = Spec::write(["key", "new"]).flag("name", &body.name);
+    key_command(&a.0, spec, None, body.passphrase).await
 }
 
 #[derive(Deserialize)]
@@ -942,18 +912,81 @@ async fn key_protect<B: Backend>(
     }
     let body: Passphrase = parse!(h, b);
     let as_member = c.0.session.signed_in.as_ref().map(|s| s.member_id.clone());
-    let call = Call {
-        args: vec![
-            Arg::Text("--json".into()),
-            Arg::Text("key".into()),
-            Arg::Text("protect".into()),
-        ],
+    key_command(
+        &a.0,
+        Spec::write(["key", "protect"]),
         as_member,
-        passphrase: Some(body.passphrase),
+        Some(body.passphrase),
+    )
+    .await
+}
+
+async fn key_new_device<B: Backend>(a: State<App<B>>, c: Extension<Ctx>) -> Response {
+    if let Some(r) = owner_only(&a.0, &c.0) {
+        return r;
+    }
+    run(a, c, Spec::write(["key", "new-device"])).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TallyQuery {
+    #[serde(default)]
+    seats: Option<u32>,
+    #[serde(default)]
+    seed: Option<String>,
+    #[serde(default)]
+    race: Option<String>,
+}
+
+/// `moot tally` of a ballot file sent as the body (no node involved; anyone may count).
+async fn tally<B: Backend>(
+    State(app): State<App<B>>,
+    Query(q): Query<TallyQuery>,
+    b: Bytes,
+) -> Response {
+    let spec = Spec::read(["tally"])
+        .flag_opt("seats", q.seats)
+        .flag_opt("seed", nonempty(q.seed))
+        .flag_opt("race", nonempty(q.race))
+        .arg(Arg::Text("--".into()))
+        .arg(Arg::InputFile);
+    let call = Call {
+        args: std::iter::once(Arg::Text("--json".into()))
+            .chain(spec.args)
+            .collect(),
+        as_member: None,
+        passphrase: None,
+        input: Some(b.to_vec()),
+        write: false,
+    };
+    let outcome = match execute(&app, call).await {
+        Ok(outcome) => outcome,
+        Err(response) => return response,
+    };
+    match answer(&outcome) {
+        Ok(value) => axum::Json(value.unwrap_or(Value::Null)).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// Runs a key command: `passphrase` is the new (or sealing) passphrase, not a session's.
+async fn key_command<B: Backend>(
+    app: &App<B>,
+    spec: Spec,
+    as_member: Option<String>,
+    passphrase: Option<String>,
+) -> Response {
+    let mut args = vec![Arg::Text("--json".into())];
+    args.extend(spec.args);
+    let call = Call {
+        args,
+        as_member,
+        passphrase: passphrase.filter(|p| !p.is_empty()),
         input: None,
         write: true,
     };
-    let outcome = match execute(&a.0, call).await {
+    let outcome = match execute(app, call).await {
         Ok(outcome) => outcome,
         Err(response) => return response,
     };
@@ -1227,6 +1260,23 @@ async fn poll_verify<B: Backend>(
     let spec = Spec::read(["poll", "verify"])
         .then([&id])
         .view(View::Poll(id));
+    run(a, c, spec).await
+}
+
+/// `moot poll verify ID --bundle FILE` with the bundle sent as the body: the poll counted from
+/// that bundle's signed ops alone.
+async fn poll_verify_bundle<B: Backend>(
+    a: State<App<B>>,
+    c: Extension<Ctx>,
+    Path(id): Path<String>,
+    b: Bytes,
+) -> Response {
+    let mut spec = Spec::read(["poll", "verify"])
+        .arg(Arg::Text("--bundle".into()))
+        .arg(Arg::InputFile)
+        .then([&id])
+        .open();
+    spec.input = Some(b.to_vec());
     run(a, c, spec).await
 }
 

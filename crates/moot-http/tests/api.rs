@@ -333,6 +333,37 @@ async fn values_from_requests_never_become_flags() {
 }
 
 #[tokio::test]
+async fn anyone_may_count_a_ballot_file_or_verify_a_poll_from_a_bundle() {
+    let mut c = Client::new("192.168.1.20:7878");
+    c.start().await;
+    let r = c
+        .send(
+            "POST",
+            "/api/tally?seats=2",
+            Some(b"A,B\n5,0\n".to_vec()),
+            false,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let call = c.last_call();
+    assert_eq!(words(&call), ["--json", "tally", "--seats=2", "--", "<in>"]);
+    assert_eq!(call.input.as_deref(), Some(&b"A,B\n5,0\n"[..]));
+    let r = c
+        .send(
+            "POST",
+            "/api/polls/p9/verify",
+            Some(b"bundle".to_vec()),
+            false,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(
+        words(&c.last_call()),
+        ["--json", "poll", "verify", "--bundle", "<in>", "--", "p9"]
+    );
+}
+
+#[tokio::test]
 async fn a_commands_error_keeps_its_json_and_its_kind_sets_the_status() {
     let mut c = Client::new("127.0.0.1:7878");
     c.start().await;
