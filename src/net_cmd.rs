@@ -276,7 +276,7 @@ pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
         }
         print(global, ready, text)?;
         let _ = std::io::stdout().flush();
-        let result = run_until_stopped(&net, args.peers, &mut signals).await;
+        let result = run_until_stopped(&node, &net, args.peers, &mut signals).await;
         // No new clients, then the network task stopped (what it stored is durable already).
         if let Some(web) = web {
             web.stop().await;
@@ -314,6 +314,7 @@ pub struct PeerSeen {
 /// Serves until SIGINT or SIGTERM: dials `peers`, keeps the peer table, brings views and lanes
 /// up to date once arrivals settle.
 async fn run_until_stopped(
+    node: &moot_node::Node,
     net: &NetState,
     peers: &[String],
     signals: &mut Signals,
@@ -334,6 +335,8 @@ async fn run_until_stopped(
     // Ops arrive frame after frame: the views and lanes are brought up to date once they
     // settle, not after every frame.
     let mut settle: Option<tokio::time::Instant> = None;
+    // The replica reads keep (the web UI's pages) is given back once no page reads for a minute.
+    let mut tidy = tokio::time::interval(Duration::from_secs(30));
     loop {
         let settled = async {
             match settle {
@@ -343,6 +346,7 @@ async fn run_until_stopped(
         };
         tokio::select! {
             _ = signals.recv() => break,
+            _ = tidy.tick() => node.forget_idle_reads(Duration::from_secs(60)),
             _ = settled => {
                 settle = None;
                 running.took_in().await.node()?;

@@ -389,14 +389,15 @@ impl Node {
 
     /// The item an id names, or the item of the pledge it names.
     pub fn item_or_pledge(&self, hub: &HubId, id: &OpId) -> Result<ItemOrPledge, NodeError> {
-        let replica = self.replica(hub)?;
-        if replica.aid_item_ids().contains(id) {
-            return Ok(ItemOrPledge::Item);
-        }
-        if replica.pledge_item(id).is_some() {
-            return Ok(ItemOrPledge::Pledge);
-        }
-        Err(NodeError::NoSuchItem(id.to_string()))
+        self.with_read_replica(hub, |replica| {
+            if replica.aid_item_ids().contains(id) {
+                return Ok(ItemOrPledge::Item);
+            }
+            if replica.pledge_item(id).is_some() {
+                return Ok(ItemOrPledge::Pledge);
+            }
+            Err(NodeError::NoSuchItem(id.to_string()))
+        })
     }
 
     /// The board, filtered, ascending by id; contacts opened with the member keys this node
@@ -407,29 +408,30 @@ impl Node {
         filter: &AidFilter,
         readers: &[Signer],
     ) -> Result<Vec<ItemView>, NodeError> {
-        let mut replica = self.replica(hub)?;
-        let category = filter.category.as_deref().map(moot_text::fold);
-        let area = filter.area.as_deref().map(moot_text::fold);
-        Ok(replica
-            .aid_items()
-            .iter()
-            .filter(|i| filter.kind.is_none_or(|k| k == i.kind))
-            .filter(|i| filter.status.is_none_or(|s| s == i.status))
-            .filter(|i| {
-                category
-                    .as_ref()
-                    .is_none_or(|c| *c == moot_text::fold(&i.details.category))
-            })
-            .filter(|i| {
-                area.as_ref().is_none_or(|a| {
-                    i.details
-                        .area
-                        .as_deref()
-                        .is_some_and(|x| *a == moot_text::fold(x))
+        self.with_read_replica(hub, |replica| {
+            let category = filter.category.as_deref().map(moot_text::fold);
+            let area = filter.area.as_deref().map(moot_text::fold);
+            Ok(replica
+                .aid_items()
+                .iter()
+                .filter(|i| filter.kind.is_none_or(|k| k == i.kind))
+                .filter(|i| filter.status.is_none_or(|s| s == i.status))
+                .filter(|i| {
+                    category
+                        .as_ref()
+                        .is_none_or(|c| *c == moot_text::fold(&i.details.category))
                 })
-            })
-            .map(|i| item_view(hub, i, readers))
-            .collect())
+                .filter(|i| {
+                    area.as_ref().is_none_or(|a| {
+                        i.details
+                            .area
+                            .as_deref()
+                            .is_some_and(|x| *a == moot_text::fold(x))
+                    })
+                })
+                .map(|i| item_view(hub, i, readers))
+                .collect())
+        })
     }
 
     /// One item.
@@ -439,9 +441,10 @@ impl Node {
         item: &OpId,
         readers: &[Signer],
     ) -> Result<ItemView, NodeError> {
-        let mut replica = self.replica(hub)?;
-        let info = held_item(&mut replica, item)?;
-        Ok(item_view(hub, &info, readers))
+        self.with_read_replica(hub, |replica| {
+            let info = held_item(replica, item)?;
+            Ok(item_view(hub, &info, readers))
+        })
     }
 
     /// Counterparts for an item, best first: requests an offer could meet, offers that could
@@ -453,25 +456,26 @@ impl Node {
         now: u64,
         limit: usize,
     ) -> Result<Vec<MatchView>, NodeError> {
-        let mut replica = self.replica(hub)?;
-        let items = replica.aid_items();
-        let target = items
-            .iter()
-            .find(|i| i.id == *item)
-            .ok_or_else(|| NodeError::NoSuchItem(item.to_string()))?;
-        let views: Vec<moot_aid::ItemView> = items.iter().map(matching_view).collect();
-        let found = moot_aid::matches(&matching_view(target), &views, now, limit);
-        Ok(found
-            .into_iter()
-            .filter_map(|m| {
-                let info = items.iter().find(|i| i.id.0 == m.id)?;
-                Some(MatchView {
-                    item: item_view(hub, info, &[]),
-                    score: m.score,
-                    reasons: m.reasons.iter().map(|r| format!("{r:?}")).collect(),
+        self.with_read_replica(hub, |replica| {
+            let items = replica.aid_items();
+            let target = items
+                .iter()
+                .find(|i| i.id == *item)
+                .ok_or_else(|| NodeError::NoSuchItem(item.to_string()))?;
+            let views: Vec<moot_aid::ItemView> = items.iter().map(matching_view).collect();
+            let found = moot_aid::matches(&matching_view(target), &views, now, limit);
+            Ok(found
+                .into_iter()
+                .filter_map(|m| {
+                    let info = items.iter().find(|i| i.id.0 == m.id)?;
+                    Some(MatchView {
+                        item: item_view(hub, info, &[]),
+                        score: m.score,
+                        reasons: m.reasons.iter().map(|r| format!("{r:?}")).collect(),
+                    })
                 })
-            })
-            .collect())
+                .collect())
+        })
     }
 }
 

@@ -743,8 +743,7 @@ impl Node {
 
     /// A proposal with its text.
     pub fn proposal_view(&self, hub: &HubId, proposal: &OpId) -> Result<ProposalView, NodeError> {
-        let mut replica = self.replica(hub)?;
-        self.proposal_view_in(hub, &mut replica, proposal)
+        self.with_read_replica(hub, |replica| self.proposal_view_in(hub, replica, proposal))
     }
 
     /// [`Node::proposal_view`] on a replica already loaded (a running node keeps one).
@@ -819,32 +818,34 @@ impl Node {
 
     /// Every proposal, ascending by id.
     pub fn proposals(&self, hub: &HubId) -> Result<Vec<ProposalSummary>, NodeError> {
-        let mut replica = self.replica(hub)?;
-        let mut out = Vec::new();
-        for id in replica.proposal_ids() {
-            if let Some(info) = replica.proposal(&id) {
-                out.push(ProposalSummary {
-                    proposal_id: id.to_string(),
-                    assembly_id: assembly_id(&info.assembly),
-                    title: info.title.clone(),
-                    status: info
-                        .outcome
-                        .as_ref()
-                        .map_or("open", |o| outcome_name(&o.outcome).0)
-                        .to_string(),
-                    objections: info.objections(),
-                });
+        self.with_read_replica(hub, |replica| {
+            let mut out = Vec::new();
+            for id in replica.proposal_ids() {
+                if let Some(info) = replica.proposal(&id) {
+                    out.push(ProposalSummary {
+                        proposal_id: id.to_string(),
+                        assembly_id: assembly_id(&info.assembly),
+                        title: info.title.clone(),
+                        status: info
+                            .outcome
+                            .as_ref()
+                            .map_or("open", |o| outcome_name(&o.outcome).0)
+                            .to_string(),
+                        objections: info.objections(),
+                    });
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// The proposal's document in automerge's saved format (what JS `Automerge.load` opens).
     pub fn export_proposal(&self, hub: &HubId, proposal: &OpId) -> Result<Vec<u8>, NodeError> {
-        let mut replica = self.replica(hub)?;
-        held_proposal(&mut replica, proposal)?;
-        let m = self.materialise(hub, &mut replica, proposal, false)?;
-        Ok(m.doc.save())
+        self.with_read_replica(hub, |replica| {
+            held_proposal(replica, proposal)?;
+            let m = self.materialise(hub, replica, proposal, false)?;
+            Ok(m.doc.save())
+        })
     }
 }
 

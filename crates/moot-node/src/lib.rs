@@ -665,7 +665,26 @@ pub struct Node {
     /// network task certifying its device), and two writers must never pick the same sequence
     /// number for a device (see [`Node::own_writes`]).
     writing: std::sync::Mutex<()>,
+    /// The replica reads use (views: proposals, polls, aid…), kept between them and brought
+    /// up to date from the store before each, so a running node's web UI does not load the
+    /// whole hub for every page; dropped when unused (see [`Node::forget_idle_reads`]).
+    reads: std::sync::Mutex<Option<ReadCache>>,
     _lock: File,
+}
+
+/// A hub loaded from the store up to a position, and when a read last used it.
+struct ReadCache {
+    hub: HubId,
+    loaded: Loaded,
+    used: std::time::Instant,
+}
+
+/// A replica loaded from the store: up to which position, and the ops refused on an upgrade
+/// so far (what later ops resting on them go with).
+struct Loaded {
+    replica: Replica,
+    position: u64,
+    refused: std::collections::HashSet<OpId>,
 }
 
 impl Drop for Node {
@@ -740,6 +759,7 @@ impl Node {
             keys: std::sync::RwLock::new(keys),
             store: OnceCell::new(),
             writing: std::sync::Mutex::new(()),
+            reads: std::sync::Mutex::new(None),
         })
     }
 
@@ -1216,32 +1236,33 @@ impl Node {
         let count = store.op_count(hub)?;
         let from = count.saturating_sub(limit as u64);
         let ops = store.ops_from(hub, from, limit)?;
-        let mut replica = self.replica(hub)?;
-        let roll = replica.roll();
-        let mut out = Vec::with_capacity(ops.len());
-        for (_, bytes) in ops.iter().rev() {
-            let op = SignedOp::decode(bytes)
-                .map_err(|e| NodeError::Corrupt(format!("a stored op does not decode: {e}")))?;
-            let member = roll.member_of(&op.author());
-            let name = member
-                .as_ref()
-                .and_then(|m| roll.member(m))
-                .map(|r| r.name.clone())
-                .filter(|n| !n.is_empty());
-            out.push(Activity {
-                op_id: op.id().to_string(),
-                kind: moot_state::body::kind::name(op.kind()).to_string(),
-                family: moot_state::body::kind::family(op.kind()).to_string(),
-                member_id: member.map(|m| m.to_string()),
-                name,
-                lane: match op.lane() {
-                    moot_crypto::Lane::Public => "public",
-                    moot_crypto::Lane::Members => "members",
-                }
-                .to_string(),
-            });
-        }
-        Ok(out)
+        self.with_read_replica(hub, |replica| {
+            let roll = replica.roll();
+            let mut out = Vec::with_capacity(ops.len());
+            for (_, bytes) in ops.iter().rev() {
+                let op = SignedOp::decode(bytes)
+                    .map_err(|e| NodeError::Corrupt(format!("a stored op does not decode: {e}")))?;
+                let member = roll.member_of(&op.author());
+                let name = member
+                    .as_ref()
+                    .and_then(|m| roll.member(m))
+                    .map(|r| r.name.clone())
+                    .filter(|n| !n.is_empty());
+                out.push(Activity {
+                    op_id: op.id().to_string(),
+                    kind: moot_state::body::kind::name(op.kind()).to_string(),
+                    family: moot_state::body::kind::family(op.kind()).to_string(),
+                    member_id: member.map(|m| m.to_string()),
+                    name,
+                    lane: match op.lane() {
+                        moot_crypto::Lane::Public => "public",
+                        moot_crypto::Lane::Members => "members",
+                    }
+                    .to_string(),
+                });
+            }
+            Ok(out)
+        })
     }
 
     /// A hub's name, founder and counts.
@@ -1303,17 +1324,80 @@ impl Node {
     /// arrived, so nothing is verified or judged again except roll ops (re-applied to rebuild
     /// the roll) and ops a newer version may now understand (their new verdicts are stored).
     pub fn replica(&self, hub: &HubId) -> Result<Replica, NodeError> {
+        Ok(self.load(hub)?.replica)
+    }
+
+    /// [`Node::replica`], with how far it was loaded.
+    fn load(&self, hub: &HubId) -> Result<Loaded, NodeError> {
         let store = self.store()?;
         let limits = Limits {
             retain: Retain::IndexOnly,
             ..Limits::default()
         };
-        let mut replica = Replica::new(*hub, limits);
-        replica.reserve(usize::try_from(store.op_count(hub)?).unwrap_or(0));
+        let mut loaded = Loaded {
+            replica: Replica::new(*hub, limits),
+            position: 0,
+            refused: std::collections::HashSet::new(),
+        };
+        loaded
+            .replica
+            .reserve(usize::try_from(store.op_count(hub)?).unwrap_or(0));
+        self.load_more(hub, &mut loaded)?;
+        Ok(loaded)
+    }
+
+    /// Runs `f` on the hub's replica as the store holds it now: the one the last read used,
+    /// brought up to date with what was stored since (or loaded whole, the first time or for
+    /// another hub). For reads: `f` must not add ops (writes load their own, under
+    /// [`Node::own_writes`]).
+    pub(crate) fn with_read_replica<R>(
+        &self,
+        hub: &HubId,
+        f: impl FnOnce(&mut Replica) -> Result<R, NodeError>,
+    ) -> Result<R, NodeError> {
+        let mut reads = self
+            .reads
+            .lock()
+            .map_err(|_| NodeError::Corrupt("the read cache was poisoned".into()))?;
+        // Taken out: if anything below fails, the next read starts afresh.
+        let cached = reads.take().filter(|c| c.hub == *hub);
+        let mut cache = match cached {
+            Some(mut cache) => {
+                self.load_more(hub, &mut cache.loaded)?;
+                cache
+            }
+            None => ReadCache {
+                hub: *hub,
+                loaded: self.load(hub)?,
+                used: std::time::Instant::now(),
+            },
+        };
+        let out = f(&mut cache.loaded.replica);
+        cache.used = std::time::Instant::now();
+        if out.is_ok() {
+            *reads = Some(cache);
+        }
+        out
+    }
+
+    /// Drops the read cache if no read used it for `idle` (a running node calls this now and
+    /// then: an open web page keeps it, an idle node gives the memory back).
+    pub fn forget_idle_reads(&self, idle: Duration) {
+        if let Ok(mut reads) = self.reads.lock()
+            && reads.as_ref().is_some_and(|c| c.used.elapsed() >= idle)
+        {
+            *reads = None;
+        }
+    }
+
+    /// Loads the ops stored from `loaded.position` on into `loaded.replica`, with the verdicts
+    /// given when they arrived.
+    fn load_more(&self, hub: &HubId, loaded: &mut Loaded) -> Result<(), NodeError> {
+        let store = self.store()?;
+        let replica = &mut loaded.replica;
+        let refused = &mut loaded.refused;
         let mut changed = Vec::new();
-        // Ops refused when judged after an upgrade, and what rests on them.
-        let mut refused: std::collections::HashSet<OpId> = std::collections::HashSet::new();
-        let mut position = 0;
+        let mut position = loaded.position;
         loop {
             let batch = store.load_from(hub, position, LOAD_BATCH)?;
             let Some((last, _, _)) = batch.last() else {
@@ -1362,10 +1446,11 @@ impl Node {
                 }
             }
         }
+        loaded.position = position;
         if !changed.is_empty() {
             store.set_verdicts(hub, &changed)?;
         }
-        Ok(replica)
+        Ok(())
     }
 
     /// Founds a hub with `signer` as founder and first steward; it becomes the default hub. The
@@ -1716,8 +1801,7 @@ impl Node {
         {
             return Ok(view);
         }
-        let mut replica = self.replica(hub)?;
-        self.write_view(hub, &mut replica)
+        self.with_read_replica(hub, |replica| self.write_view(hub, replica))
     }
 
     /// Stores a derived view, sealed with a checksum: the first 8 bytes of SHA-256 of the

@@ -768,8 +768,9 @@ impl Node {
 
     /// The hub's assemblies: the automatic societies, then the created ones.
     pub fn assemblies(&self, hub: &moot_crypto::HubId) -> Result<Vec<AssemblyView>, NodeError> {
-        let mut replica = self.replica(hub)?;
-        Ok(replica.assemblies().iter().map(assembly_view).collect())
+        self.with_read_replica(hub, |replica| {
+            Ok(replica.assemblies().iter().map(assembly_view).collect())
+        })
     }
 
     /// Creates a poll → its id.
@@ -920,8 +921,9 @@ impl Node {
 
     /// The hub's polls.
     pub fn polls(&self, hub: &moot_crypto::HubId) -> Result<Vec<PollView>, NodeError> {
-        let mut replica = self.replica(hub)?;
-        Ok(replica.polls().iter().map(poll_view).collect())
+        self.with_read_replica(hub, |replica| {
+            Ok(replica.polls().iter().map(poll_view).collect())
+        })
     }
 
     /// A poll's results: from the stored view when it is current, otherwise recomputed from
@@ -941,16 +943,17 @@ impl Node {
         }
         // Stale: the hub is loaded once, its views brought up to date (the roll view only if
         // roll ops were added), and the poll's read back.
-        let mut replica = self.replica(hub)?;
-        self.refresh_view(hub, &mut replica)?;
-        match self.view(hub, &view_name(poll))? {
-            Some(bytes) => postcard::from_bytes::<PollResults>(&bytes)
-                .map_err(|e| NodeError::Corrupt(format!("poll view: {e}"))),
-            None => match replica.poll(poll) {
-                Some(_) => Err(NodeError::PollNotOpenYet(poll.to_string())),
-                None => Err(NodeError::NoSuchPoll(poll.to_string())),
-            },
-        }
+        self.with_read_replica(hub, |replica| {
+            self.refresh_view(hub, replica)?;
+            match self.view(hub, &view_name(poll))? {
+                Some(bytes) => postcard::from_bytes::<PollResults>(&bytes)
+                    .map_err(|e| NodeError::Corrupt(format!("poll view: {e}"))),
+                None => match replica.poll(poll) {
+                    Some(_) => Err(NodeError::PollNotOpenYet(poll.to_string())),
+                    None => Err(NodeError::NoSuchPoll(poll.to_string())),
+                },
+            }
+        })
     }
 
     /// Stores the results view of every open or closed poll of `replica`.

@@ -420,3 +420,59 @@ fn a_document_snapshot_is_a_rebuildable_cache_of_its_ops() {
         text
     );
 }
+
+#[test]
+fn reads_kept_between_calls_see_everything_stored_since() {
+    use moot_state::body::AssemblyKind;
+    let temp = tempfile::tempdir().unwrap();
+    let node = |dir: &str, name: &str, member: [u8; 32], device: [u8; 32]| {
+        let node = Node::open(&temp.path().join(dir)).unwrap();
+        node.init_with_keys(
+            name,
+            moot_crypto::SecretKey::from_seed(member),
+            moot_crypto::SecretKey::from_seed(device),
+        )
+        .unwrap();
+        node
+    };
+    let hall = node("hall", "Fay", [1; 32], [2; 32]);
+    let fay = hall.signer(None, None).unwrap();
+    let hub = hall.create_hub("Riverside", &fay).unwrap();
+    let names = |node: &Node| -> Vec<String> {
+        node.assemblies(&hub)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.name)
+            .collect()
+    };
+    let before = names(&hall);
+    // Written here after a read filled its replica.
+    hall.create_assembly(&hub, &fay, "Housing", AssemblyKind::WorkingGroup, false)
+        .unwrap();
+    assert_eq!(names(&hall), [before, vec!["Housing".into()]].concat());
+
+    // Stored by another path (a bundle from Ann's laptop): the next read has it.
+    let ann = moot_crypto::SecretKey::from_seed([7; 32]).public();
+    hall.add_member(&hub, &fay, ann, "Ann", None, AddAs::Member)
+        .unwrap();
+    let out = temp.path().join("out.bundle");
+    hall.export_bundle(&hub, moot_bundle::Lanes::ALL, &out)
+        .unwrap();
+    let laptop = node("laptop", "Ann", [7; 32], [8; 32]);
+    laptop.import_bundle(&out, &mut |_, _| {}).unwrap();
+    let ann = laptop.signer(None, None).unwrap();
+    laptop
+        .create_assembly(&hub, &ann, "Transport", AssemblyKind::WorkingGroup, true)
+        .unwrap();
+    let back = temp.path().join("back.bundle");
+    laptop
+        .export_bundle(&hub, moot_bundle::Lanes::ALL, &back)
+        .unwrap();
+    hall.import_bundle(&back, &mut |_, _| {}).unwrap();
+    let now = names(&hall);
+    assert!(now.contains(&"Transport".to_string()), "{now:?}");
+
+    // Forgotten when idle: loaded afresh, the same answer.
+    hall.forget_idle_reads(std::time::Duration::ZERO);
+    assert_eq!(names(&hall), now);
+}
