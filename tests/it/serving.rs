@@ -94,3 +94,42 @@ pub fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) 
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `moot serve` (web UI on a free port of 127.0.0.1, mDNS off) on a data directory without a
+/// hub, or without a node at all: its lines up to `{"http", "waiting_for": "hub"}`, which it
+/// returns. The rest of its output is read on (and dropped) so that the node can print its
+/// ready line once a hub is made in the browser.
+pub fn serve_waiting(data: &Data) -> (Server, Value) {
+    let moot = env!("CARGO_BIN_EXE_moot");
+    let data_path = data.path();
+    let mut child = Command::new(moot)
+        .args(["--data", &data_path, "--json", "serve"])
+        .args([
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .env_remove("MOOT_NO_MDNS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(Some(child));
+    let mut lines = BufReader::new(stdout).lines();
+    let waiting = loop {
+        let line = lines
+            .next()
+            .expect("serve ended before its web UI was up")
+            .unwrap();
+        let value: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        if value["waiting_for"] == "hub" {
+            break value;
+        }
+    };
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    (server, waiting)
+}
