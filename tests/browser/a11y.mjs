@@ -19,6 +19,7 @@ const PAGES = [
   ['results', `#/polls/${args.closed_poll}/results`],
   ['aid-board', '#/aid'],
   ['aid-item', `#/aid/${args.item}`],
+  ['aid-pledged', `#/aid/${args.pledged_item}`],
   ['peers', '#/peers'],
   ['merges', '#/merges'],
   ['keys', '#/start'],

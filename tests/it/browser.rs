@@ -440,6 +440,22 @@ fn every_main_page_passes_an_accessibility_audit() {
         "--contact",
         "bob@example.org",
     ]);
+    // An open offer, which Bob's request matches (a pledged one is not suggested).
+    let open_offer = id(
+        &data.ok(&[
+            "aid",
+            "offer",
+            "--title",
+            "Step ladder, 6 steps",
+            "--category",
+            "tools",
+            "--area",
+            "N1",
+            "--description",
+            "Aluminium, light enough to carry on the bus.",
+        ]),
+        "item_id",
+    );
     let (server, ready) = serve(&hall.data, &[]);
     // A node with its keys (made by serve) and no hub yet: the first run.
     let fresh = Data::new();
@@ -457,7 +473,8 @@ fn every_main_page_passes_an_accessibility_audit() {
             "proposal": proposal,
             "open_poll": open,
             "closed_poll": closed,
-            "item": offer,
+            "item": open_offer,
+            "pledged_item": offer,
             "screenshots": shots,
         }),
     );

@@ -3,7 +3,7 @@
 // server-sent events of /api/events) the page shown fetches what it shows again.
 
 import * as api from './api.js';
-import { h, short } from './dom.js';
+import { h, short, put } from './dom.js';
 import * as dashboard from './pages/dashboard.js';
 import * as start from './pages/start.js';
 import * as assemblies from './pages/assemblies.js';
@@ -114,7 +114,7 @@ function paintChrome() {
   const hub = document.getElementById('hub-name');
   hub.textContent = ctx.hub ? ctx.hub.name : 'no hub yet';
   const who = document.getElementById('who');
-  who.replaceChildren();
+  put(who);
   const s = ctx.session;
   let text;
   if (s.signed_in) {
@@ -128,7 +128,7 @@ function paintChrome() {
   }
   who.append(h('span', null, text), ' ', h('a', { href: '#/start' }, 'Change'));
   const nav = document.getElementById('nav-list');
-  nav.replaceChildren(...NAV
+  put(nav, ...NAV
     .filter(([, , , members]) => !members || !s.public_only)
     .map(([key, href, label]) => h('li', null, h('a', { href, 'data-nav': key }, label))));
 }
@@ -158,7 +158,7 @@ async function show() {
     found = ROUTES.find(([, , key]) => key === 'start');
   }
   const container = h('div', { class: 'page' });
-  main.replaceChildren(container);
+  put(main, container);
   if (!found) {
     container.append(h('h1', { tabindex: '-1' }, 'Not found'),
       h('p', null, 'No page here. ', h('a', { href: '#/' }, 'Go to the dashboard')));
@@ -174,7 +174,7 @@ async function show() {
     }
     page = shown || null;
   } catch (error) {
-    container.replaceChildren(h('h1', { tabindex: '-1' }, 'Something went wrong'),
+    put(container, h('h1', { tabindex: '-1' }, 'Something went wrong'),
       h('p', { class: 'message error', role: 'alert' },
         error.status === 401 ? 'Members only: sign in as a member to see this.' : error.message));
   }
@@ -236,7 +236,7 @@ async function boot() {
   try {
     await loadShared();
   } catch (error) {
-    document.getElementById('main').replaceChildren(
+    put(document.getElementById('main'), 
       h('h1', null, 'Moot'), h('p', { class: 'message error', role: 'alert' },
         `The node does not answer: ${error.message}`));
     return;

@@ -4,7 +4,15 @@
 
 import { s, uid } from './dom.js';
 
-const WIDTH = 400;
+/**
+ * The width the charts are drawn at, in pixels of the page as it is now (so text in them is as
+ * large on a phone as on a desktop): between 260 and 544.
+ */
+function chartWidth() {
+  const main = document.querySelector('main');
+  const room = main ? main.clientWidth - 64 : 400;
+  return Math.max(260, Math.min(544, room));
+}
 
 function titled(svg, text) {
   const id = uid('chart');
@@ -16,6 +24,7 @@ function titled(svg, text) {
 
 /** Total stars per option, the winners marked. */
 export function scoreBars(options, winners) {
+  const WIDTH = chartWidth();
   const row = 40;
   const max = Math.max(1, ...options.map((o) => o.total));
   const svg = s('svg', {
@@ -53,6 +62,7 @@ export function histogram(option) {
 
 /** The runoff: ballots preferring a, no preference, preferring b. */
 export function runoffBar(runoff) {
+  const WIDTH = chartWidth();
   const total = runoff.a_votes + runoff.b_votes + runoff.no_preference;
   const svg = s('svg', { class: 'chart runoff', viewBox: `0 0 ${WIDTH} 34` });
   const parts = [

@@ -176,3 +176,10 @@ export function when(text) {
 export function scroller(label, child) {
   return h('div', { class: 'scroll', tabindex: '0', role: 'region', 'aria-label': label }, child);
 }
+
+/** Replaces an element's children (skipping null, undefined and false, unlike replaceChildren). */
+export function put(element, ...children) {
+  element.replaceChildren();
+  append(element, children);
+  return element;
+}

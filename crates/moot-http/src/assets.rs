@@ -130,3 +130,64 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
             get(|Path(name): Path<String>| async move { file(&name) }),
         )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::FILES;
+    use std::path::{Path, PathBuf};
+
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, base, out);
+            } else {
+                let name = path.strip_prefix(base).unwrap();
+                out.push(name.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+
+    fn listed(name: &str) -> bool {
+        FILES.iter().any(|(n, _, _)| *n == name)
+    }
+
+    #[test]
+    fn every_file_in_assets_is_served() {
+        let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets");
+        let mut found = Vec::new();
+        walk(&base, &base, &mut found);
+        for name in &found {
+            assert!(listed(name), "assets/{name} is not in FILES");
+        }
+        assert_eq!(found.len(), FILES.len(), "FILES names a file twice");
+    }
+
+    /// Every module a script imports (`from './x.js'`) is one of the files served.
+    #[test]
+    fn every_import_resolves_to_a_served_file() {
+        for (name, kind, bytes) in FILES {
+            if !kind.starts_with("text/javascript") {
+                continue;
+            }
+            let text = std::str::from_utf8(bytes).unwrap();
+            let dir = Path::new(name).parent().unwrap_or(Path::new(""));
+            for line in text.lines().filter(|l| l.contains(" from '")) {
+                let target = line.split(" from '").nth(1).unwrap();
+                let target = target.split('\'').next().unwrap();
+                let mut path = dir.to_path_buf();
+                for part in target.split('/') {
+                    match part {
+                        "." => {}
+                        ".." => {
+                            path.pop();
+                        }
+                        part => path.push(part),
+                    }
+                }
+                let resolved = path.to_string_lossy().replace('\\', "/");
+                assert!(listed(&resolved), "{name} imports {target}: not served");
+            }
+        }
+    }
+}

@@ -3,7 +3,7 @@
 // acting), fulfilling, and passing a gift forward.
 
 import * as api from '../api.js';
-import { h, field, onSubmit, select, badge, actionButton, facts, refusal, when } from '../dom.js';
+import { h, field, onSubmit, select, badge, actionButton, facts, refusal, when, put } from '../dom.js';
 
 const STATUSES = [['', 'Any status'], ['open', 'Open'], ['pledged', 'Pledged'], ['fulfilled', 'Fulfilled'],
   ['withdrawn', 'Withdrawn'], ['expired', 'Expired']];
@@ -73,10 +73,10 @@ export async function renderBoard(main, _params, ctx) {
     try {
       items = (await api.get(`/aid?${query}`)).items;
     } catch (error) {
-      list.replaceChildren(refusal(error));
+      put(list, refusal(error));
       return;
     }
-    list.replaceChildren(items.length
+    put(list, items.length
       ? h('ul', { class: 'board', id: 'board' }, items.map((i) => itemCard(i, ctx)))
       : h('p', null, 'Nothing on the board matches.'));
   }
@@ -136,7 +136,7 @@ export async function renderItem(main, [id], ctx) {
     try {
       item = await api.get(`/aid/${id}`);
     } catch (error) {
-      body.replaceChildren(refusal(error));
+      put(body, refusal(error));
       return;
     }
     heading.textContent = `${item.kind === 'offer' ? 'Offer' : 'Request'}: ${item.title}`;
@@ -144,7 +144,7 @@ export async function renderItem(main, [id], ctx) {
     const me = ctx.me && ctx.me.member_id;
     const mine = me === item.author;
     const writable = ctx.session.may_write;
-    body.replaceChildren(
+    put(body, 
       h('p', null, badge(item.kind, item.kind), ' ', badge(item.status, item.status)),
       item.description ? h('p', { class: 'lead' }, item.description) : null,
       facts([
@@ -184,7 +184,7 @@ export async function renderItem(main, [id], ctx) {
     } catch {
       suggested = null;
     }
-    matches.replaceChildren(h('h2', { id: 'matches-h' }, item.kind === 'offer' ? 'Requests this could meet' : 'Offers that could meet this'));
+    put(matches, h('h2', { id: 'matches-h' }, item.kind === 'offer' ? 'Requests this could meet' : 'Offers that could meet this'));
     if (suggested === null) {
       matches.append(h('p', null, 'Suggestions are for members.'));
     } else if (!suggested.length) {
@@ -198,7 +198,7 @@ export async function renderItem(main, [id], ctx) {
     const key = `${item.status}|${mine}`;
     if (writable && formsFor !== key) {
       formsFor = key;
-      forms.replaceChildren(
+      put(forms, 
         !mine && ['open', 'pledged'].includes(item.status) ? h('div', { class: 'card' }, pledgeForm(item, fill)) : null,
         item.status === 'fulfilled' && !mine ? h('div', { class: 'card' }, forwardForm(item, ctx)) : null);
     }

@@ -2,7 +2,7 @@
 // and polls; a proposal or poll made there; seats and conveners).
 
 import * as api from '../api.js';
-import { h, field, onSubmit, select, badge, actionButton, refusal, when, scroller } from '../dom.js';
+import { h, field, onSubmit, select, badge, actionButton, refusal, when, scroller, put } from '../dom.js';
 
 const JOINABLE = (a) => !a.automatic && a.kind !== 'committee';
 
@@ -26,7 +26,7 @@ export async function renderList(main, _params, ctx) {
     try {
       assemblies = (await api.get('/assemblies')).assemblies;
     } catch (error) {
-      list.replaceChildren(refusal(error));
+      put(list, refusal(error));
       return;
     }
     const table = h('table', { class: 'table' },
@@ -39,7 +39,7 @@ export async function renderList(main, _params, ctx) {
           ctx.me && a.members.includes(ctx.me.member_id) ? [' ', badge('you', 'ok')] : null),
         h('td', null, a.public ? 'public' : 'members'),
         h('td', null, joinButton(a, ctx, fill))))));
-    list.replaceChildren(scroller('Assemblies', table));
+    put(list, scroller('Assemblies', table));
   }
   await fill();
   if (ctx.session.may_write) {
@@ -136,14 +136,14 @@ export async function renderOne(main, [id], ctx) {
       api.get('/proposals').catch(() => ({ proposals: [] }))]);
     const assembly = all.assemblies.find((a) => a.assembly_id === id);
     if (!assembly) {
-      body.replaceChildren(refusal({ message: 'No such assembly (or it is not public).' }));
+      put(body, refusal({ message: 'No such assembly (or it is not public).' }));
       return;
     }
     heading.textContent = assembly.name;
     document.title = `${assembly.name} · Moot`;
     const mine = polls.polls.filter((p) => p.assembly_id === id);
     const props = proposals.proposals.filter((p) => p.assembly_id === id);
-    body.replaceChildren(
+    put(body, 
       h('p', { class: 'lead' }, `${assembly.kind}${assembly.automatic ? ' (automatic: follows the roll)' : ''}, `,
         assembly.public ? 'public' : 'members only', ' ', joinButton(assembly, ctx, fill)),
       h('div', { class: 'grid' },

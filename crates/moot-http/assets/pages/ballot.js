@@ -4,7 +4,7 @@
 // poll, officers close their station or the poll.
 
 import * as api from '../api.js';
-import { h, badge, actionButton, facts, when, uid } from '../dom.js';
+import { h, badge, actionButton, facts, when, uid, put } from '../dom.js';
 
 const SCORES = [0, 1, 2, 3, 4, 5];
 
@@ -42,14 +42,14 @@ function ballotForm(poll, confirmation) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     submit.disabled = true;
-    error.replaceChildren();
+    put(error);
     const scores = {};
     for (const input of form.querySelectorAll('input[type=radio]:checked')) {
       scores[input.dataset.option] = Number(input.value);
     }
     try {
       const cast = await api.post(`/polls/${poll.poll_id}/ballot`, { scores });
-      confirmation.replaceChildren(
+      put(confirmation, 
         h('h2', null, 'Your ballot is cast'),
         h('p', null, `Revision ${cast.revision}. Ballot id: `, h('code', { class: 'id', id: 'ballot-id' }, cast.ballot_id)),
         h('p', null, 'You gave: ', poll.options.map((o) => `${o} ${scores[o]}`).join(', '), '.'),
@@ -59,7 +59,7 @@ function ballotForm(poll, confirmation) {
       submit.textContent = 'Cast again';
       confirmation.focus();
     } catch (e) {
-      error.replaceChildren(h('p', { class: 'message error', role: 'alert' }, e.message));
+      put(error, h('p', { class: 'message error', role: 'alert' }, e.message));
     } finally {
       submit.disabled = false;
     }
@@ -82,7 +82,7 @@ export async function render(main, [id], ctx) {
   async function paint() {
     const assemblies = await api.get('/assemblies').catch(() => ({ assemblies: [] }));
     const assembly = assemblies.assemblies.find((a) => a.assembly_id === poll.assembly_id);
-    info.replaceChildren(facts([
+    put(info, facts([
       ['Stage', badge(poll.stage, poll.stage)],
       ['Assembly', assembly ? h('a', { href: `#/assemblies/${encodeURIComponent(assembly.assembly_id)}` }, assembly.name) : poll.assembly_id],
       ['Seats', poll.seats > 1 ? `${poll.seats} (Bloc STAR)` : '1'],
@@ -111,17 +111,17 @@ export async function render(main, [id], ctx) {
         }));
       }
     }
-    officer.replaceChildren(...buttons);
+    put(officer, ...buttons);
     if (stage !== poll.stage) {
       stage = poll.stage;
       if (poll.stage === 'open' && ctx.session.may_write) {
-        ballotSlot.replaceChildren(ballotForm(poll, confirmation));
+        put(ballotSlot, ballotForm(poll, confirmation));
       } else if (poll.stage === 'open') {
-        ballotSlot.replaceChildren(h('p', { class: 'message info' }, 'Sign in as a member of the assembly to vote.'));
+        put(ballotSlot, h('p', { class: 'message info' }, 'Sign in as a member of the assembly to vote.'));
       } else if (poll.stage === 'created') {
-        ballotSlot.replaceChildren(h('p', { class: 'message info' }, 'Not open yet: a convener opens it.'));
+        put(ballotSlot, h('p', { class: 'message info' }, 'Not open yet: a convener opens it.'));
       } else {
-        ballotSlot.replaceChildren(h('p', { class: 'message info', role: 'status' }, 'This poll is closed. ',
+        put(ballotSlot, h('p', { class: 'message info', role: 'status' }, 'This poll is closed. ',
           h('a', { href: `#/polls/${id}/results` }, 'See the result')));
       }
     }

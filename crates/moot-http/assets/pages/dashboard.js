@@ -2,7 +2,7 @@
 // aid board's open items, and the sync status.
 
 import * as api from '../api.js';
-import { h, badge, when, refusal } from '../dom.js';
+import { h, badge, when, refusal, put } from '../dom.js';
 
 async function maybe(path) {
   try {
@@ -88,7 +88,7 @@ export async function render(main, _params, ctx) {
             : 'No peer connected: what you do here is kept and shared when a peer connects. ',
           h('a', { href: '#/peers' }, 'Peers'))));
     }
-    body.replaceChildren(...sections);
+    put(body, ...sections);
   }
   await fill();
   return { refresh: fill };

@@ -2,7 +2,7 @@
 // change their role or constituency, and remove them.
 
 import * as api from '../api.js';
-import { h, field, onSubmit, select, actionButton, refusal, badge, scroller } from '../dom.js';
+import { h, field, onSubmit, select, actionButton, refusal, badge, scroller, put } from '../dom.js';
 
 const ROLES = [['member', 'Member'], ['steward', 'Steward'], ['convener', 'Convener'],
   ['coordinator', 'Coordinator'], ['guest', 'Guest']];
@@ -23,7 +23,7 @@ export async function render(main, _params, ctx) {
     try {
       members = (await api.get('/members')).members;
     } catch (error) {
-      body.replaceChildren(refusal(error));
+      put(body, refusal(error));
       return false;
     }
     ctx.roll = members;
@@ -63,7 +63,7 @@ export async function render(main, _params, ctx) {
     if (steward) {
       head.push('Change');
     }
-    body.replaceChildren(scroller('The roll', h('table', { class: 'table', id: 'roll' },
+    put(body, scroller('The roll', h('table', { class: 'table', id: 'roll' },
       h('caption', null, `The roll: ${members.length} on it`),
       h('thead', null, h('tr', null, head.map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', null, rows))));

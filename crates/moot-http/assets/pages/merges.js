@@ -2,7 +2,7 @@
 // both sides, roll changes an open did not see, devices that equivocated).
 
 import * as api from '../api.js';
-import { h, refusal, short } from '../dom.js';
+import { h, refusal, short, put } from '../dom.js';
 
 function merge(m, i, ctx) {
   const families = Object.entries(m.by_family || {}).map(([k, n]) => `${k} ${n}`).join(', ');
@@ -30,10 +30,10 @@ export async function render(main, _params, ctx) {
     try {
       merges = (await api.get('/merges')).merges;
     } catch (error) {
-      list.replaceChildren(refusal(error));
+      put(list, refusal(error));
       return;
     }
-    list.replaceChildren(merges.length
+    put(list, merges.length
       ? h('ol', { class: 'merges' }, merges.map((m, i) => merge(m, i, ctx)))
       : h('p', null, 'No merge yet: bundles imported and syncs that brought ops show here.'));
   }

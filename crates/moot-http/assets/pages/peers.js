@@ -2,7 +2,7 @@
 // another node), sync with a peer's address, and bundles for sneakernet (export, import).
 
 import * as api from '../api.js';
-import { h, field, onSubmit, refusal, short, scroller } from '../dom.js';
+import { h, field, onSubmit, refusal, short, scroller, put } from '../dom.js';
 
 function ago(secs) {
   if (secs === null || secs === undefined) {
@@ -80,11 +80,11 @@ export async function render(main, _params) {
     try {
       peers = await api.get('/peers');
     } catch (error) {
-      list.replaceChildren(refusal(error.kind === 'not_found' || error.status === 500
+      put(list, refusal(error.kind === 'not_found' || error.status === 500
         ? { message: `The node is not on the network: ${error.message}` } : error));
       return;
     }
-    list.replaceChildren(
+    put(list, 
       h('p', { id: 'peer-count' }, peers.peers.length
         ? `Connected to ${peers.peers.length} peer${peers.peers.length === 1 ? '' : 's'}.`
         : 'No peer connected.'),

@@ -3,7 +3,7 @@
 // comments, stances and the outcome.
 
 import * as api from '../api.js';
-import { h, field, onSubmit, select, badge, actionButton, facts, uid } from '../dom.js';
+import { h, field, onSubmit, select, badge, actionButton, facts, uid, put } from '../dom.js';
 import { splice, rebase, mapIndex } from '../editor.js';
 
 /** Typing is sent once it pauses this long. */
@@ -151,14 +151,14 @@ export async function render(main, [id], ctx) {
   const shown = new Map();
   function paint(p) {
     heading.textContent = p.title;
-    about.replaceChildren(facts([
+    put(about, facts([
       ['Proposed by', ctx.name(p.proposer)],
       ['Assembly', h('a', { href: `#/assemblies/${encodeURIComponent(p.assembly_id)}` }, 'the proposal\'s assembly')],
       ['Who sees it', p.public ? 'public' : 'members only'],
       ['Objections standing', String(p.objections)],
       ['Changes to the text', String(p.changes)],
     ]));
-    amendments.replaceChildren(p.amendments.length
+    put(amendments, p.amendments.length
       ? h('ol', { class: 'list' }, p.amendments.map((a, i) => h('li', null,
         h('span', null, `Amendment ${i + 1} by ${ctx.name(a.author)}: replace `),
         h('q', null, a.original), ' with ', h('q', null, a.replacement), ' ', badge(a.status, a.status === 'open' ? '' : 'ok'),
@@ -167,11 +167,11 @@ export async function render(main, [id], ctx) {
           ' ',
           actionButton(`Reject amendment ${i + 1}`, async () => { await api.post(`/amendments/${a.amendment_id}/reject`); await refresh(); })] : null)))
       : h('p', null, 'No amendment.'));
-    stances.replaceChildren(p.stances.length
+    put(stances, p.stances.length
       ? h('ul', { class: 'list' }, p.stances.map((st) => h('li', null,
         h('strong', null, ctx.name(st.member)), `: ${st.stance}`, st.reason ? ` — ${st.reason}` : '')))
       : h('p', null, 'No stance yet.'));
-    outcome.replaceChildren(p.outcome
+    put(outcome, p.outcome
       ? h('p', null, `Decided by ${ctx.name(p.outcome.by)}: ${p.outcome.outcome}. `,
         p.outcome.poll_id ? h('a', { href: `#/polls/${p.outcome.poll_id}` }, 'Go to the poll') : null)
       : [h('p', null, 'Not decided yet.'), writable ? decideForm(id, refresh) : null]);
@@ -264,7 +264,7 @@ function replyToggle(id, comment) {
   button.addEventListener('click', () => {
     const open = button.getAttribute('aria-expanded') === 'true';
     button.setAttribute('aria-expanded', open ? 'false' : 'true');
-    holder.replaceChildren(open ? '' : commentForm(id, comment.comment_id, 'Your reply'));
+    put(holder, open ? '' : commentForm(id, comment.comment_id, 'Your reply'));
     if (!open) {
       holder.querySelector('textarea').focus();
     }

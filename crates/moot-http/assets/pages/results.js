@@ -4,7 +4,7 @@
 // flags). Prints cleanly for a noticeboard (print.css).
 
 import * as api from '../api.js';
-import { h, badge, facts, actionButton, refusal, short, scroller } from '../dom.js';
+import { h, badge, facts, actionButton, refusal, short, scroller, put } from '../dom.js';
 import { scoreBars, histogram, runoffBar } from '../charts.js';
 
 const REASONS = {
@@ -80,7 +80,7 @@ export async function render(main, [id], ctx) {
     try {
       r = await api.get(`/polls/${id}/results`);
     } catch (error) {
-      body.replaceChildren(refusal(error), h('p', null, h('a', { href: `#/polls/${id}` }, 'Back to the poll')));
+      put(body, refusal(error), h('p', null, h('a', { href: `#/polls/${id}` }, 'Back to the poll')));
       return;
     }
     heading.textContent = `Results: ${r.question}`;
@@ -154,7 +154,7 @@ export async function render(main, [id], ctx) {
         ['Closed by op', r.close_id ? h('code', { class: 'id' }, r.close_id) : 'not closed'],
       ]),
       ctx.session.public_only ? null : h('p', { class: 'no-print' }, h('a', { href: '#/merges' }, 'Merge report: what each side brought when nodes synced'))));
-    body.replaceChildren(...parts);
+    put(body, ...parts);
   }
   await fill();
   return { refresh: fill };
