@@ -47,6 +47,16 @@ fn missing() -> Option<String> {
     None
 }
 
+/// One browser test at a time: Chromium and two nodes already fill the machine's two cores.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The turn of a browser test (taken even if an earlier one failed holding it).
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Whether to run: false (with a note) when the browser is missing, unless it is required.
 fn ready(test: &str) -> bool {
     match missing() {
@@ -154,6 +164,7 @@ fn a_star_ballot_cast_in_the_browser_is_counted_after_close() {
     if !ready("star ballot") {
         return;
     }
+    let _turn = turn();
     let hall = hall(false);
     let poll = id(
         &hall.data.ok(&[
@@ -203,6 +214,7 @@ fn an_offer_and_a_matching_request_posted_in_the_browser_are_matched() {
     if !ready("aid match") {
         return;
     }
+    let _turn = turn();
     let hall = hall(false);
     let (server, ready) = serve(&hall.data, &[]);
     script(
@@ -229,6 +241,7 @@ fn an_edit_typed_on_one_node_appears_on_the_other_without_a_reload() {
     if !ready("live editing") {
         return;
     }
+    let _turn = turn();
     let hall = hall(false);
     let proposal = id(
         &hall.data.ok(&[
@@ -283,6 +296,7 @@ fn a_guest_cannot_reach_members_only_pages_or_routes() {
     if !ready("guest") {
         return;
     }
+    let _turn = turn();
     let hall = hall(true);
     let secret = id(
         &hall
@@ -310,6 +324,7 @@ fn every_main_page_passes_an_accessibility_audit() {
     if !ready("accessibility") {
         return;
     }
+    let _turn = turn();
     let hall = hall(true);
     let data = &hall.data;
     let bob = hall.bob.as_str();

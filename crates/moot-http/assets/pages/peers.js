@@ -73,19 +73,19 @@ function bundleSection(after) {
 
 export async function render(main, _params) {
   main.append(h('h1', null, 'Peers'));
-  const list = h('div');
+  const list = h('section', { class: 'card', 'aria-labelledby': 'peer-count' });
   main.append(list);
   async function fill() {
     let peers;
     try {
       peers = await api.get('/peers');
     } catch (error) {
-      put(list, refusal(error.kind === 'not_found' || error.status === 500
+      put(list, h('h2', { id: 'peer-count' }, 'Peers'), refusal(error.kind === 'not_found' || error.status === 500
         ? { message: `The node is not on the network: ${error.message}` } : error));
       return;
     }
     put(list, 
-      h('p', { id: 'peer-count' }, peers.peers.length
+      h('h2', { id: 'peer-count' }, peers.peers.length
         ? `Connected to ${peers.peers.length} peer${peers.peers.length === 1 ? '' : 's'}.`
         : 'No peer connected.'),
       peers.peers.length ? scroller('Connected peers', h('table', { class: 'table', id: 'peers' },
@@ -98,7 +98,7 @@ export async function render(main, _params) {
           h('td', null, ago(p.connected_secs).replace(' ago', '')),
           h('td', null, String(p.ops_received)),
           h('td', null, ago(p.last_ops_secs_ago))))))) : null,
-      h('h2', null, 'This node listens on'),
+      h('h3', null, 'This node listens on'),
       h('ul', { class: 'list addrs' }, peers.listen.map((a) => h('li', null, h('code', null, a)))));
   }
   await fill();

@@ -111,6 +111,8 @@ function threads(comments) {
 
 export async function render(main, [id], ctx) {
   const first = await api.get(`/proposals/${id}`);
+  const assemblies = await api.get('/assemblies').catch(() => ({ assemblies: [] }));
+  const assembly = assemblies.assemblies.find((a) => a.assembly_id === first.assembly_id);
   const heading = h('h1', null, first.title);
   main.append(heading);
   const about = h('div');
@@ -153,7 +155,7 @@ export async function render(main, [id], ctx) {
     heading.textContent = p.title;
     put(about, facts([
       ['Proposed by', ctx.name(p.proposer)],
-      ['Assembly', h('a', { href: `#/assemblies/${encodeURIComponent(p.assembly_id)}` }, 'the proposal\'s assembly')],
+      ['Assembly', h('a', { href: `#/assemblies/${encodeURIComponent(p.assembly_id)}` }, assembly ? assembly.name : 'the proposal\'s assembly')],
       ['Who sees it', p.public ? 'public' : 'members only'],
       ['Objections standing', String(p.objections)],
       ['Changes to the text', String(p.changes)],
