@@ -163,23 +163,24 @@ pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
         // Until the node has keys and a hub, the web UI is where to make them (the first run).
         let mut first = first;
         let mut said = false;
-        let mut session = loop {
+        // The turn is held from opening the node until the web UI's commands run on it (below):
+        // one run on the data directory meanwhile would wait for the lock this node holds.
+        let (mut session, held) = loop {
+            let mut turn_now = Some(Arc::clone(&turn).lock_owned().await);
             let opened = match first.take() {
                 Some(session) => Ok(session),
-                None => {
-                    let _turn = turn.lock().await;
-                    open(global)
-                }
+                None => open(global),
             };
             match opened {
                 Ok(session) => match session.hub() {
-                    Ok(_) => break session,
+                    Ok(_) => break (session, turn_now.take()),
                     Err(e) if is_no_hub(&e) && web.is_some() => {}
                     Err(e) => return Err(e),
                 },
                 Err(e) if is_no_node(&e) && web.is_some() => {}
                 Err(e) => return Err(e),
             }
+            drop(turn_now);
             let Some(shown) = &web else {
                 anyhow::bail!("no hub to serve");
             };
@@ -257,6 +258,7 @@ pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
         if let Some(web) = &web {
             web.backend.set_served(Some(served), Some(ticket.clone()));
         }
+        drop(held);
         let mut ready = json!({
             "node_id": net.running.node_id,
             "hub_id": hub.to_string(),

@@ -119,3 +119,21 @@ fn serve_lines_with(
     });
     (Server(Some(child)), lines)
 }
+
+/// `moot serve` (web UI on a free port of 127.0.0.1, mDNS off) on a data directory without a
+/// hub, or without a node at all: its lines up to `{"http", "open", "waiting_for": "hub"}`,
+/// which it returns. The rest of its output is read on (and dropped) so that the node can print
+/// its ready line once a hub is made in the browser.
+pub fn serve_waiting(data: &Data) -> (Server, Value) {
+    let (server, lines) = serve_lines(data, &["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"]);
+    let waiting = loop {
+        let value = lines
+            .recv_timeout(Duration::from_secs(120))
+            .expect("serve ended before its web UI was up");
+        if value["waiting_for"] == "hub" {
+            break value;
+        }
+    };
+    std::thread::spawn(move || for _ in lines.iter() {});
+    (server, waiting)
+}

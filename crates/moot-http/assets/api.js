@@ -1,0 +1,96 @@
+// The HTTP API: every route answers with the `moot` command's JSON (docs/API.md). Writes carry
+// the session's CSRF token; errors come back as ApiError with the API's kind and status.
+
+let session = null;
+
+export class ApiError extends Error {
+  constructor(status, kind, message) {
+    super(message);
+    this.status = status;
+    this.kind = kind;
+  }
+}
+
+async function answer(response) {
+  const type = response.headers.get('content-type') || '';
+  let body = null;
+  if (type.includes('application/json')) {
+    try {
+      body = await response.json();
+    } catch {
+      body = null;
+    }
+  }
+  if (!response.ok) {
+    const error = (body && body.error) || {};
+    throw new ApiError(response.status, error.kind || 'failed',
+      error.message || `the node answered ${response.status}`);
+  }
+  return body;
+}
+
+/** The session: `{csrf, exposure, signed_in, may_write, public_only}`. */
+export async function loadSession() {
+  session = await answer(await fetch('/api/session', { credentials: 'same-origin' }));
+  return session;
+}
+
+export function currentSession() {
+  return session;
+}
+
+export async function get(path) {
+  return answer(await fetch(`/api${path}`, { credentials: 'same-origin' }));
+}
+
+async function send(method, path, body, raw) {
+  if (!session) {
+    await loadSession();
+  }
+  const headers = { 'X-Moot-Csrf': session.csrf };
+  let payload;
+  if (raw !== undefined) {
+    headers['Content-Type'] = 'application/octet-stream';
+    payload = raw;
+  } else if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    payload = JSON.stringify(body);
+  }
+  const response = await fetch(`/api${path}`, {
+    method, headers, body: payload, credentials: 'same-origin',
+  });
+  if (response.status === 403) {
+    // A stale token (the node restarted, or the session signed in elsewhere): fetch it again
+    // once and retry.
+    const copy = response.clone();
+    const error = await answer(copy).catch((e) => e);
+    if (error instanceof ApiError && error.kind === 'csrf') {
+      await loadSession();
+      headers['X-Moot-Csrf'] = session.csrf;
+      return answer(await fetch(`/api${path}`, {
+        method, headers, body: payload, credentials: 'same-origin',
+      }));
+    }
+  }
+  return answer(response);
+}
+
+export const post = (path, body = {}) => send('POST', path, body);
+export const patch = (path, body = {}) => send('PATCH', path, body);
+export const del = (path) => send('DELETE', path);
+export const upload = (path, bytes) => send('POST', path, undefined, bytes);
+
+/** Signs in as a key held by this node (members voting in turn). */
+export async function signIn(member, passphrase) {
+  const body = { member };
+  if (passphrase) {
+    body.passphrase = passphrase;
+  }
+  session = await send('POST', '/session', body);
+  return session;
+}
+
+export async function signOut() {
+  session = await send('DELETE', '/session');
+  return session;
+}
