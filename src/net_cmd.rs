@@ -213,9 +213,15 @@ pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
         let signer = session.signer()?;
         let node = Arc::clone(&session.node);
         drop(session);
+        // `--peer`s, and the nodes this one joined the hub through (kept connected too).
+        let mut peers = args.peers.to_vec();
+        match node.known_peers(&hub) {
+            Ok(known) => peers.extend(known.into_iter().filter(|k| !args.peers.contains(k))),
+            Err(e) => tracing::warn!(error = %e, "the known peers are unreadable: going on without them"),
+        }
         let options = NetOptions {
             listen: args.listen.to_vec(),
-            peers: args.peers.to_vec(),
+            peers: peers.clone(),
             mdns: args.mdns,
             relay: args.relay,
             external: args.external.to_vec(),
@@ -278,7 +284,7 @@ pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
         }
         print(global, ready, text)?;
         let _ = std::io::stdout().flush();
-        let result = run_until_stopped(&node, &net, args.peers, &mut signals).await;
+        let result = run_until_stopped(&node, &net, &peers, &mut signals).await;
         // No new clients, then the network task stopped (what it stored is durable already).
         if let Some(web) = web {
             web.stop().await;
@@ -539,28 +545,18 @@ fn sync_alone(
     crate::logs::init(false);
     let progress = Progress::new(json);
     let shown = &progress;
-    let work = move || {
-        runtime()?.block_on(async move {
-            let running = node.start_net(hub, &signer, &options).node()?;
-            running
-                .sync_once(
-                    peers,
-                    Duration::from_millis(1_500),
-                    Duration::from_secs(timeout.max(1)),
-                    &mut |n| shown.set(n),
-                )
-                .await
-                .node()
-        })
-    };
-    // Asked by the web UI of a node whose network does not run yet (joining a hub on the first
-    // run), this thread belongs to that node's runtime: the sync gets a thread of its own.
-    let report = if tokio::runtime::Handle::try_current().is_ok() {
-        std::thread::scope(|scope| scope.spawn(work).join())
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the sync stopped unexpectedly")))
-    } else {
-        work()
-    };
+    let report = runtime()?.block_on(async move {
+        let running = node.start_net(hub, &signer, &options).node()?;
+        running
+            .sync_once(
+                peers,
+                Duration::from_millis(1_500),
+                Duration::from_secs(timeout.max(1)),
+                &mut |n| shown.set(n),
+            )
+            .await
+            .node()
+    });
     progress.finish();
     report
 }
@@ -604,6 +600,7 @@ pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
             "the running node serves hub {}: stop it (Ctrl-C) to join another hub",
             served.net.hub
         );
+        served.node.remember_peers(&hub, &addrs).node()?;
         let report = sync_served(&served, &addrs, timeout)?;
         let name = served.node.name_from_genesis(&hub).node()?;
         return print(
@@ -620,6 +617,8 @@ pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
     let node = Arc::clone(&session.node);
     drop(session);
     node.prepare_join(&hub).node()?;
+    // `moot serve` keeps the ticket's node connected from now on (reached or not yet).
+    node.remember_peers(&hub, &addrs).node()?;
     let options = NetOptions {
         listen: Vec::new(),
         peers: addrs.clone(),

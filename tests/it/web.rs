@@ -313,7 +313,7 @@ fn pages_hear_of_changes_and_an_api_write_reaches_a_peer() {
 
 #[test]
 fn a_new_node_joins_a_hub_from_the_web_ui_on_its_first_run() {
-    let (_hall, hall_server, hall_ready) = hall();
+    let (hall, hall_server, hall_ready) = hall();
     // The hall's page gives the ticket (as `moot serve` printed it).
     let hall_page = Page::open(hall_ready["open"].as_str().unwrap());
     let ticket = hall_page.get("/api/hub/ticket")["ticket"].clone();
@@ -331,6 +331,25 @@ fn a_new_node_joins_a_hub_from_the_web_ui_on_its_first_run() {
     let ready = next_line(&lines);
     assert_eq!(ready["hub_id"], hall_ready["hub_id"], "{ready}");
     assert_eq!(page.get("/api/hub")["name"], "Riverside");
+    // The node keeps the hall (the ticket's node) connected: what the hall writes later
+    // reaches it (a public assembly: this node's member is not on the roll, a stranger).
+    hall.ok(&[
+        "assembly",
+        "create",
+        "Open Meeting",
+        "--kind",
+        "working-group",
+        "--public",
+    ]);
+    eventually(
+        "the new node has the hall's later write",
+        Duration::from_secs(30),
+        || {
+            page.get("/api/assemblies")["assemblies"]
+                .as_array()
+                .is_some_and(|list| list.iter().any(|a| a["name"] == "Open Meeting"))
+        },
+    );
     stop(server);
     stop(hall_server);
 }

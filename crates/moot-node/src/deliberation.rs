@@ -161,6 +161,8 @@ pub struct ProposalSummary {
     pub status: String,
     /// Objections and blocks standing.
     pub objections: usize,
+    /// Guests may read it (it is in the public lane).
+    pub public: bool,
 }
 
 /// How a proposal is to end (the CLI's `decide`).
@@ -832,6 +834,7 @@ impl Node {
                             .map_or("open", |o| outcome_name(&o.outcome).0)
                             .to_string(),
                         objections: info.objections(),
+                        public: info.lane == Lane::Public,
                     });
                 }
             }

@@ -467,6 +467,15 @@ const TICKET_PREFIX: &str = "moot1";
 
 /// A ticket for `hub` at `addrs` (multiaddrs with `/p2p/NODE_ID`): what another node needs to
 /// join (`moot hub join`). Text: `moot1` and the hex of its postcard encoding.
+/// Addresses [`Node::remember_peers`] keeps per hub at most.
+pub const MAX_KNOWN_PEERS: usize = 16;
+/// The longest address kept.
+pub const MAX_PEER_ADDR: usize = 512;
+
+fn peers_key(hub: &HubId) -> String {
+    format!("known_peers/{hub}")
+}
+
 pub fn make_ticket(hub: &HubId, addrs: &[String]) -> Result<String, NodeError> {
     let ticket = Ticket {
         hub: hub.0,
@@ -518,6 +527,43 @@ impl Node {
         };
         self.store()?.create_hub(hub, &bytes, &[], &config)?;
         Ok(true)
+    }
+
+    /// Remembers where nodes serving `hub` were reached (a ticket's addresses): `moot serve`
+    /// keeps them connected along with its `--peer`s. Newest first, at most
+    /// [`MAX_KNOWN_PEERS`]; an address longer than [`MAX_PEER_ADDR`] bytes is not kept.
+    pub fn remember_peers(&self, hub: &HubId, addrs: &[String]) -> Result<(), NodeError> {
+        let mut known: Vec<String> = addrs
+            .iter()
+            .filter(|a| !a.is_empty() && a.len() <= MAX_PEER_ADDR)
+            .cloned()
+            .collect();
+        for old in self.known_peers(hub).unwrap_or_default() {
+            if !known.contains(&old) {
+                known.push(old);
+            }
+        }
+        known.truncate(MAX_KNOWN_PEERS);
+        let bytes = postcard::to_allocvec(&known).map_err(|e| NodeError::Corrupt(e.to_string()))?;
+        self.store()?.put_config(&peers_key(hub), &bytes)?;
+        Ok(())
+    }
+
+    /// The addresses [`Node::remember_peers`] kept for `hub` (none: an empty list). A damaged
+    /// record is an error (`serve` says so and goes on without it).
+    pub fn known_peers(&self, hub: &HubId) -> Result<Vec<String>, NodeError> {
+        match self.store()?.config(&peers_key(hub))? {
+            None => Ok(Vec::new()),
+            Some(bytes) => {
+                let known: Vec<String> = postcard::from_bytes(&bytes)
+                    .map_err(|_| NodeError::Corrupt(format!("{} (known peers)", peers_key(hub))))?;
+                Ok(known
+                    .into_iter()
+                    .filter(|a| a.len() <= MAX_PEER_ADDR)
+                    .take(MAX_KNOWN_PEERS)
+                    .collect())
+            }
+        }
     }
 
     /// After a join's first sync: names the hub from its genesis. Returns the name.

@@ -11,11 +11,15 @@ const IDLE_MS = 300;
 
 /** The editor: a textarea kept in step with the node's copy of the text. */
 class LiveText {
-  constructor(id, textarea, status) {
+  constructor(id, textarea, status, heads) {
     this.id = id;
     this.textarea = textarea;
     this.status = status;
     this.sent = textarea.value;
+    // The node's version of `sent` (its document heads): an edit's positions count in it, so
+    // the node puts the edit where it was typed even if a peer's edit arrived meanwhile.
+    // Null just after an edit of ours, until the node's text is fetched again.
+    this.heads = heads;
     this.inflight = false;
     this.epoch = 0;
     this.timer = null;
@@ -48,8 +52,10 @@ class LiveText {
     this.inflight = true;
     this.epoch += 1;
     try {
-      await api.post(`/proposals/${this.id}/edit`, edit);
+      const body = this.heads ? { ...edit, base: this.heads } : edit;
+      await api.post(`/proposals/${this.id}/edit`, body);
       this.sent = now;
+      this.heads = null;
       this.say('All changes saved.');
     } catch (error) {
       this.say(`Not saved: ${error.message}`);
@@ -69,14 +75,15 @@ class LiveText {
       return;
     }
     const epoch = this.epoch;
-    const remote = known !== undefined ? known : (await api.get(`/proposals/${this.id}`)).text;
+    const remote = known !== undefined ? known : await api.get(`/proposals/${this.id}`);
     if (epoch !== this.epoch || this.inflight) {
       return;
     }
-    this.merge(remote);
+    this.merge(remote.text, remote.heads);
   }
 
-  merge(remote) {
+  merge(remote, heads) {
+    this.heads = heads || null;
     if (remote === this.sent) {
       return;
     }
@@ -133,7 +140,7 @@ export async function render(main, [id], ctx) {
     h('p', { class: 'hint', id: `${textId}-help` }, 'Everyone editing sees each other\'s changes as they are made; yours are saved as you type.'),
     textarea, saved,
     h('p', null, h('a', { href: `/api/proposals/${id}/export`, download: `proposal-${id.slice(0, 8)}.automerge` }, 'Download the document (automerge)'))));
-  const live = new LiveText(id, textarea, saved);
+  const live = new LiveText(id, textarea, saved, first.heads);
 
   // Amendments, stances, comments, outcome.
   const amendments = h('div');
@@ -198,7 +205,7 @@ export async function render(main, [id], ctx) {
   async function refresh() {
     const p = await api.get(`/proposals/${id}`);
     paint(p);
-    await live.pull(p.text);
+    await live.pull(p);
   }
   paint(first);
   return { refresh, leave: () => live.flush() };
