@@ -1,6 +1,7 @@
 // (d) A guest (a key on the roll with the guest role, signed in on a loopback node) sees
 // public spaces only: no members-only page, no members-only API route, no writes — while a
-// session that has not signed in, on loopback, acts as the node's own key and may.
+// session that has not signed in, opened with the node's link on loopback, acts as the node's
+// own key and may; one opened without the link is a visitor.
 
 import { main, open, go, check, clean } from './lib.mjs';
 
@@ -57,6 +58,17 @@ await main(async (browser) => {
   }
   const write = await status(guest, 'POST', '/api/assemblies');
   check(write === 401, `a guest's write answers ${write}`);
+  // Another user of the machine, who opens the address without the node's link (its web
+  // token): a visitor, told how the owner gets in, and refused writes.
+  const bare = new URL(args.url);
+  bare.search = '';
+  const stranger = await open(browser);
+  await go(stranger, bare.toString(), '#/start');
+  check((await stranger.textContent('main')).includes('opened without this node'), 'the stranger is told about the link');
+  check((await stranger.textContent('#who')).includes('Visitor'), 'the stranger acts as no one');
+  check(await status(stranger, 'GET', '/api/members') === 401, 'the stranger cannot read the roll');
+  check(await status(stranger, 'POST', '/api/assemblies') === 401, 'the stranger cannot write');
+
   // Pages drawn for the guest made no request the guard refused on the way (the UI asks only
   // for what a guest may see, apart from the refusals checked above).
   guest.problems = guest.problems.filter((p) => !p.includes('401'));

@@ -29,7 +29,7 @@ async function answer(response) {
   return body;
 }
 
-/** The session: `{csrf, exposure, signed_in, may_write, public_only}`. */
+/** The session: `{csrf, exposure, signed_in, may_write, public_only, trusted}`. */
 export async function loadSession() {
   session = await answer(await fetch('/api/session', { credentials: 'same-origin' }));
   return session;

@@ -124,6 +124,11 @@ function keyForms(ctx) {
 
 export async function render(main, _params, ctx) {
   main.append(h('h1', null, ctx.node && ctx.hub ? 'Keys and hub' : 'Welcome to Moot'));
+  if (ctx.session.exposure === 'local' && !ctx.session.trusted && !ctx.session.signed_in) {
+    main.append(message('info', 'This page was opened without this node\'s link, so it shows '
+      + 'public spaces only. To act as the node\'s owner, open the link moot serve printed (it '
+      + 'ends in ?token=…). A member whose key has a passphrase can sign in below.'));
+  }
   if (!ctx.node) {
     main.append(initForm(ctx));
     return null;
