@@ -58,6 +58,11 @@ async function whoActs(ctx) {
     ? `${s.signed_in.name || short(s.signed_in.member_id)}${s.signed_in.guest ? ' (a guest: public spaces only)' : ''}`
     : (s.public_only ? 'nobody: a visitor sees public spaces only' : `${ctx.me ? ctx.me.name : '—'}, this node's own key`);
   section.append(h('p', { id: 'acting' }, `Acting as ${current}.`));
+  const id = s.signed_in ? s.signed_in.member_id : (ctx.me && ctx.me.member_id);
+  if (id) {
+    section.append(h('p', null, 'Member id (give it to a steward to be admitted): ',
+      h('code', { class: 'id', id: 'my-member-id' }, id)));
+  }
   if (s.signed_in) {
     section.append(actionButton(s.exposure === 'local' ? 'Act as this node\'s key again' : 'Sign out', async () => {
       await api.signOut();
