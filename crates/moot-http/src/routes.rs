@@ -129,10 +129,13 @@ pub fn router<B: Backend>(app: App<B>) -> Router {
             get(|a, c| run::<B>(a, c, Spec::read(["polls"]).view(View::Polls)))
                 .post(poll_create::<B>),
         )
-        .route("/polls/{id}/results", get(poll_results::<B>))
+        .route(
+            "/polls/{id}/results",
+            get(|a, c, p| poll_read::<B>(a, c, p, "results")),
+        )
         .route(
             "/polls/{id}/verify",
-            get(poll_verify::<B>)
+            get(|a, c, p| poll_read::<B>(a, c, p, "verify"))
                 .post(poll_verify_bundle::<B>)
                 .layer(DefaultBodyLimit::max(MAX_BUNDLE)),
         )
@@ -1241,25 +1244,15 @@ async fn poll_action<B: Backend>(
     run(a, c, Spec::write(["poll", word]).then([&id])).await
 }
 
-async fn poll_results<B: Backend>(
+/// `moot poll results|verify ID`: what a public-only session sees of a poll of a public
+/// assembly.
+async fn poll_read<B: Backend>(
     a: State<App<B>>,
     c: Extension<Ctx>,
     Path(id): Path<String>,
+    word: &'static str,
 ) -> Response {
-    let spec = Spec::read(["poll", "results"])
-        .then([&id])
-        .view(View::Poll(id));
-    run(a, c, spec).await
-}
-
-async fn poll_verify<B: Backend>(
-    a: State<App<B>>,
-    c: Extension<Ctx>,
-    Path(id): Path<String>,
-) -> Response {
-    let spec = Spec::read(["poll", "verify"])
-        .then([&id])
-        .view(View::Poll(id));
+    let spec = Spec::read(["poll", word]).then([&id]).view(View::Poll(id));
     run(a, c, spec).await
 }
 
