@@ -63,12 +63,17 @@ fn three_running_nodes_partition_edit_and_vote_apart_then_heal_to_one_state() {
         .to_string();
     hall.ok(&["poll", "open", &poll]);
 
-    // All three connected: the branches join with the hall's ticket and serve, dialing it.
+    // All three connected: North joins with the hall's ticket, South from a bundle (a node that
+    // joined by ticket keeps that node connected whenever it serves, and South must be able to
+    // serve apart below); both serve, dialing the hall.
     let (hall_node, ready) = serve(&hall, &[]);
     let ticket = ready["ticket"].as_str().unwrap().to_string();
     let hall_addr = ready["listen"][0].as_str().unwrap().to_string();
     north.ok(&["hub", "join", &ticket, "--timeout", "20"]);
-    south.ok(&["hub", "join", &ticket, "--timeout", "20"]);
+    let bundle = south.dir().join("hub.bundle");
+    let bundle = bundle.to_str().unwrap();
+    hall.ok(&["bundle", "export", bundle]);
+    south.ok(&["bundle", "import", bundle]);
     let (north_node, _) = serve(&north, &[&hall_addr]);
     let (south_node, _) = serve(&south, &[&hall_addr]);
     let base = text(&hall, &proposal);
