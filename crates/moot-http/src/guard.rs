@@ -24,7 +24,7 @@ pub const CSRF_HEADER: &str = "x-moot-csrf";
 const MAX_SESSIONS: usize = 4_096;
 /// A session unused this long is forgotten.
 const IDLE: Duration = Duration::from_secs(12 * 3600);
-/// Sign-in attempts per address per minute, and from everyone per minute.
+/// Failed sign-ins per address per minute, and from everyone per minute.
 const SIGN_INS_PER_ADDR: u32 = 5;
 const SIGN_INS_PER_MINUTE: u32 = 60;
 /// Addresses whose attempts are remembered at most.
@@ -202,8 +202,10 @@ impl Guard {
         Some(session.clone())
     }
 
-    /// Counts one sign-in attempt from `addr`; `Err` if it is over the limits.
-    pub fn sign_in_attempt(&self, addr: IpAddr) -> Result<(), Denied> {
+    /// Whether `addr` may try to sign in now: `Err` once it (or everyone together) failed too
+    /// often this minute. Only failures count, so members signing in one after another on
+    /// the branch laptop are never held up.
+    pub fn sign_in_allowed(&self, addr: IpAddr) -> Result<(), Denied> {
         let mut limits = self.limits.lock().map_err(|_| Denied::TooMany)?;
         let now = Instant::now();
         if now.duration_since(limits.window) >= Duration::from_secs(60) {
@@ -211,19 +213,23 @@ impl Guard {
             limits.all = 0;
             limits.by_addr.clear();
         }
-        if limits.all >= SIGN_INS_PER_MINUTE {
+        if limits.all >= SIGN_INS_PER_MINUTE
+            || limits.by_addr.get(&addr).copied().unwrap_or(0) >= SIGN_INS_PER_ADDR
+        {
             return Err(Denied::TooMany);
         }
-        if !limits.by_addr.contains_key(&addr) && limits.by_addr.len() >= MAX_LIMITED {
-            return Err(Denied::TooMany);
-        }
-        let count = limits.by_addr.entry(addr).or_insert(0);
-        if *count >= SIGN_INS_PER_ADDR {
-            return Err(Denied::TooMany);
-        }
-        *count += 1;
-        limits.all += 1;
         Ok(())
+    }
+
+    /// Counts a failed sign-in from `addr` (a wrong passphrase, an unknown key).
+    pub fn sign_in_failed(&self, addr: IpAddr) {
+        if let Ok(mut limits) = self.limits.lock() {
+            limits.all = limits.all.saturating_add(1);
+            if limits.by_addr.len() < MAX_LIMITED || limits.by_addr.contains_key(&addr) {
+                let count = limits.by_addr.entry(addr).or_insert(0);
+                *count = count.saturating_add(1);
+            }
+        }
     }
 
     /// Whether a session acts as the node's own keys when no one signed in: on loopback, a
@@ -343,15 +349,21 @@ mod tests {
     }
 
     #[test]
-    fn sign_in_attempts_are_limited_per_address() {
+    fn failed_sign_ins_are_limited_per_address() {
         let g = guard(Exposure::Lan);
         let a: IpAddr = "192.168.1.5".parse().unwrap();
         let b: IpAddr = "192.168.1.6".parse().unwrap();
         for _ in 0..SIGN_INS_PER_ADDR {
-            assert_eq!(g.sign_in_attempt(a), Ok(()));
+            assert_eq!(g.sign_in_allowed(a), Ok(()));
+            g.sign_in_failed(a);
         }
-        assert_eq!(g.sign_in_attempt(a), Err(Denied::TooMany));
-        assert_eq!(g.sign_in_attempt(b), Ok(()));
+        assert_eq!(g.sign_in_allowed(a), Err(Denied::TooMany));
+        assert_eq!(g.sign_in_allowed(b), Ok(()));
+        // Everyone together: at most SIGN_INS_PER_MINUTE failures a minute.
+        for i in 0..SIGN_INS_PER_MINUTE {
+            g.sign_in_failed(IpAddr::from([10, 0, (i / 256) as u8, (i % 256) as u8]));
+        }
+        assert_eq!(g.sign_in_allowed(b), Err(Denied::TooMany));
     }
 
     #[test]

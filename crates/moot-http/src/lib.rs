@@ -21,7 +21,7 @@
 //! - `Host` must be this node (an IP address, `localhost`, a `.local` name, or one given), so
 //!   a page elsewhere cannot reach the node by DNS rebinding; a strict Content-Security-Policy
 //!   and the other usual headers on every response; bodies of at most 64 KiB (a bundle: 64
-//!   MiB); sign-in attempts limited per address.
+//!   MiB); failed sign-ins limited per address.
 
 mod assets;
 mod guard;

@@ -695,13 +695,22 @@ async fn sign_in<B: Backend>(
         .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |a| {
             a.ip()
         });
-    if app.guard.sign_in_attempt(ip) == Err(Denied::TooMany) {
+    if app.guard.sign_in_allowed(ip) == Err(Denied::TooMany) {
         return error(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many",
-            "too many sign-in attempts: wait a minute",
+            "too many failed sign-ins: wait a minute",
         );
     }
+    let response = sign_in_as(&app, &ctx, request).await;
+    // A refusal (no such key, a wrong or missing passphrase) counts against the address.
+    if response.status() == StatusCode::FORBIDDEN {
+        app.guard.sign_in_failed(ip);
+    }
+    response
+}
+
+async fn sign_in_as<B: Backend>(app: &App<B>, ctx: &Ctx, request: SignIn) -> Response {
     let anonymous = Ctx {
         session: Session {
             signed_in: None,
@@ -710,7 +719,7 @@ async fn sign_in<B: Backend>(
         ..ctx.clone()
     };
     // Which key: by member id or by its name on this node.
-    let keys = match read(&app, &anonymous, ["keys"]).await {
+    let keys = match read(app, &anonymous, ["keys"]).await {
         Ok(keys) => keys,
         Err(response) => return response,
     };
@@ -762,11 +771,11 @@ async fn sign_in<B: Backend>(
         ..ctx.clone()
     };
     // The passphrase opens the key (every command checks it).
-    if let Err(response) = read(&app, &trying, ["id"]).await {
+    if let Err(response) = read(app, &trying, ["id"]).await {
         return response;
     }
     // A guest on the roll sees what the public sees. No hub yet: nobody is a guest.
-    let guest = match read(&app, &trying, ["members"]).await {
+    let guest = match read(app, &trying, ["members"]).await {
         Ok(members) => members["members"]
             .as_array()
             .and_then(|list| {
@@ -780,7 +789,7 @@ async fn sign_in<B: Backend>(
         .guard
         .set_signed_in(&ctx.id, Some(SignedIn { guest, ..candidate }))
     {
-        Some(session) => session_json(&app, &session),
+        Some(session) => session_json(app, &session),
         None => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "failed",
