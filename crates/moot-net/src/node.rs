@@ -294,6 +294,7 @@ enum Command<S> {
     Subscribe(oneshot::Sender<broadcast::Receiver<NetEvent>>),
     WithState(StateFn<S>),
     ReevaluateLanes,
+    ShedCaches,
     Shutdown,
 }
 
@@ -1160,6 +1161,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     }
                 }
             }
+            Command::ShedCaches => self.engine.shed_caches(),
             Command::Shutdown => {}
         }
     }
@@ -1254,6 +1256,15 @@ impl<S: OpStore + Send + 'static> NetHandle<S> {
     pub async fn reevaluate_lanes(&self) -> Result<(), NetError> {
         self.commands
             .send(Command::ReevaluateLanes)
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Lets the sync engine go of what only speeds up a sync (`Engine::shed_caches`), once
+    /// arrivals have settled.
+    pub async fn shed_caches(&self) -> Result<(), NetError> {
+        self.commands
+            .send(Command::ShedCaches)
             .await
             .map_err(|_| NetError::Stopped)
     }

@@ -19,6 +19,7 @@ pub mod bundle;
 pub mod deliberation;
 pub mod dir;
 pub mod keyfile;
+pub mod memory;
 pub mod merge;
 pub mod polls;
 pub mod serve;
@@ -471,6 +472,10 @@ const REFUSED_ON_UPGRADE: u8 = 3;
 
 /// Ops read from the store at a time when a hub is loaded.
 pub(crate) const LOAD_BATCH: usize = 4096;
+/// Estimated bytes of rolls of causal pasts a node's replica caches (`Limits`; performance
+/// only). A history's roll ops mostly extend the newest roll, so a few hundred cached pasts
+/// serve a full sync as fast as thousands did (docs/BENCHMARKS.md, sync_workload).
+pub const ROLL_CACHE_BYTES: usize = 4 * 1024 * 1024;
 /// Ops stored per transaction when taking in many (each commit costs an fsync).
 const STORE_BATCH_BYTES: usize = 16 << 20;
 
@@ -1332,6 +1337,7 @@ impl Node {
         let store = self.store()?;
         let limits = Limits {
             retain: Retain::IndexOnly,
+            max_cached_roll_bytes: ROLL_CACHE_BYTES,
             ..Limits::default()
         };
         let mut loaded = Loaded {

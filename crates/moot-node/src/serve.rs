@@ -10,6 +10,7 @@
 //! connected peer's lanes re-evaluated: a removed member's device stops receiving the members
 //! lane mid-connection.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -180,6 +181,11 @@ fn parse_addrs(addrs: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
 /// How long after the last ops arrived the views and lanes are brought up to date.
 pub const SETTLE: Duration = Duration::from_millis(200);
 
+/// Ops taken in since the replica last shed its caches after which a settle sheds them again
+/// and gives the memory back to the system (`Replica::shed_caches`, `memory::give_back`): a
+/// sync's burst, not each op of a conversation (a trim walks the allocator's arenas).
+pub const SHED_AFTER_OPS: usize = 1_024;
+
 type NetTask = tokio::task::JoinHandle<Result<(Replica, SharedOps), moot_net::NetError>>;
 
 /// A running network node for one hub.
@@ -193,6 +199,8 @@ pub struct Running {
     pub node_id: String,
     peer: moot_net::Libp2pPeerId,
     roll: Arc<Mutex<Roll>>,
+    /// Ops the replica held when it last shed its caches ([`Running::took_in`]).
+    shed_at: Arc<AtomicUsize>,
     hub: HubId,
     signer: Signer,
 }
@@ -212,6 +220,11 @@ impl Node {
         let mut store = SharedOps::new(Arc::clone(self), hub)?;
         store.certify_if_admitted(&mut replica, signer)?;
         let roll = Arc::new(Mutex::new(replica.roll()));
+        // Loading the hub cached the rolls of every past it went through: they go now, not
+        // at the first settle (which a single new op would otherwise make slow).
+        replica.shed_caches();
+        let shed_at = Arc::new(AtomicUsize::new(replica.len()));
+        crate::memory::give_back();
         let keypair = moot_net::keypair(&signer.device)
             .map_err(|e| NodeError::Sync(format!("identity: {e}")))?;
         let peer = moot_net::peer_id(&signer.device.public())
@@ -245,6 +258,7 @@ impl Node {
             node_id,
             peer,
             roll,
+            shed_at,
             hub,
             signer: signer.clone(),
         })
@@ -305,19 +319,30 @@ impl Running {
     async fn refresh(&self, local: bool) -> Result<(), NodeError> {
         let hub = self.hub;
         let signer = self.signer.clone();
-        let roll = self
+        let shed_at = Arc::clone(&self.shed_at);
+        let (roll, shed) = self
             .handle
             .with_state(move |replica, store: &mut SharedOps| {
                 if local && let Err(e) = store.catch_up(replica) {
-                    return (replica.roll(), Some(e.to_string()));
+                    return ((replica.roll(), Some(e.to_string())), false);
                 }
                 // A member just admitted (here, through what arrived) presents its device's
                 // certificate, so that its peers send it the members lane.
                 let certified = store.certify_if_admitted(replica, &signer);
                 let refreshed = store.node().refresh_view(&hub, replica);
+                // A burst of arrivals has settled: what only sped up taking them in goes.
+                let held = replica.len();
+                let shed = held >= shed_at.load(Ordering::Relaxed) + SHED_AFTER_OPS;
+                if shed {
+                    replica.shed_caches();
+                    shed_at.store(held, Ordering::Relaxed);
+                }
                 (
-                    replica.roll(),
-                    refreshed.err().or(certified.err()).map(|e| e.to_string()),
+                    (
+                        replica.roll(),
+                        refreshed.err().or(certified.err()).map(|e| e.to_string()),
+                    ),
+                    shed,
                 )
             })
             .await
@@ -331,7 +356,18 @@ impl Running {
         self.handle
             .reevaluate_lanes()
             .await
-            .map_err(|e| NodeError::Sync(e.to_string()))
+            .map_err(|e| NodeError::Sync(e.to_string()))?;
+        // The freed caches (and what the arrivals' buffers left free) back to the system: a
+        // node's resident memory otherwise stays at its peak for as long as it runs. A failed
+        // blocking task only means nothing was given back.
+        if shed {
+            self.handle
+                .shed_caches()
+                .await
+                .map_err(|e| NodeError::Sync(e.to_string()))?;
+            let _ = tokio::task::spawn_blocking(crate::memory::give_back).await;
+        }
+        Ok(())
     }
 
     /// Stops the network task and waits for it.

@@ -192,6 +192,15 @@ impl Index {
         });
     }
 
+    /// Gives back the capacity beyond what is held (grown by doubling, up to half of it).
+    pub fn shrink_to_fit(&mut self) {
+        self.ids.shrink_to_fit();
+        self.meta.shrink_to_fit();
+        let (ids, hasher) = (&self.ids, &self.hasher);
+        self.table
+            .shrink_to_fit(|m| ids.get(*m as usize).map_or(0, |id| Self::hash(hasher, id)));
+    }
+
     /// Every id held, in acceptance order.
     pub fn ids(&self) -> &[OpId] {
         &self.ids

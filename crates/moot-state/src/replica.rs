@@ -560,6 +560,39 @@ impl Replica {
         self.index.heap_bytes()
     }
 
+    /// Lets go of what only speeds up taking in more ops, for a node whose arrivals have
+    /// settled: the cached rolls of causal pasts (all but those of the current roll heads,
+    /// which new ops name; a full sync leaves thousands, tens of MB, that no new op will name),
+    /// the cached frontier unions and parsed author keys, and the spare capacity of the per-op
+    /// tables. Results never depend on it: a roll dropped here is resolved again if an op needs
+    /// it.
+    pub fn shed_caches(&mut self) {
+        let heads: BTreeSet<OpId> = self.roll_heads.iter().flatten().copied().collect();
+        let frontiers = &self.frontiers;
+        self.cache.retain(|number, _| {
+            frontiers
+                .get(*number as usize)
+                .is_some_and(|f| f.iter().all(|id| heads.contains(id)))
+        });
+        self.cache.shrink_to_fit();
+        let cache = &self.cache;
+        self.cache_order.retain(|number| cache.contains_key(number));
+        self.cache_order.shrink_to_fit();
+        self.cache_bytes = self.cache.values().map(|(_, bytes)| bytes).sum();
+        self.unions = HashMap::default();
+        self.authors = HashMap::default();
+        self.index.shrink_to_fit();
+        self.dep_start.shrink_to_fit();
+        self.dep_list.shrink_to_fit();
+        self.devices.shrink_to_fit();
+        self.frontiers.shrink_to_fit();
+    }
+
+    /// Cached rolls of causal pasts (a diagnostic of [`Replica::shed_caches`]).
+    pub fn cached_rolls(&self) -> usize {
+        self.cache.len()
+    }
+
     /// The verdict on an op held.
     pub fn verdict(&self, id: &OpId) -> Option<Verdict> {
         self.index.get(id).map(|(_, m)| m.verdict())

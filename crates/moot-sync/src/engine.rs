@@ -436,6 +436,33 @@ impl Engine {
         self.stats
     }
 
+    /// Lets go of what only speeds up a sync, for a node whose arrivals have settled: the
+    /// parsed author keys, and the spare capacity of each peer's views (a full sync leaves one
+    /// chain per author device, each grown for more heads than it holds) and queues. Changes no
+    /// decision: the keys are parsed again when needed.
+    pub fn shed_caches(&mut self) {
+        self.keys = BTreeMap::new();
+        for peer in self.peers.values_mut() {
+            for view in peer
+                .view
+                .iter_mut()
+                .chain([&mut peer.incoming, &mut peer.confirmed])
+            {
+                for chain in view.chains.values_mut() {
+                    chain.shrink_to_fit();
+                }
+            }
+            peer.control.shrink_to_fit();
+            peer.want_queue.shrink_to_fit();
+            peer.requested.shrink_to_fit();
+        }
+    }
+
+    /// Parsed author keys cached (a diagnostic of [`Engine::shed_caches`]).
+    pub fn cached_keys(&self) -> usize {
+        self.keys.len()
+    }
+
     /// Connected peers, ascending.
     pub fn peers(&self) -> Vec<PeerId> {
         self.peers.keys().copied().collect()

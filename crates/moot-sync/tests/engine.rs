@@ -436,3 +436,48 @@ fn a_heads_round_mid_stream_sends_the_peer_nothing_of_its_own() {
     assert_eq!(b.ids().len(), ops.len());
     assert_eq!(b.engine.stats().ops_sent, 0, "b sent a its own ops back");
 }
+
+#[test]
+fn shedding_caches_mid_session_changes_what_crosses_in_no_way() {
+    // The same session twice: once as is, once with both engines and replicas shedding their
+    // caches after the first sync (what a settled node does). The same ops cross, no more.
+    let sample = sample::poll_history(6);
+    let run = |shed: bool| {
+        let mut a = Node::new(sample.hub, Config::default());
+        let mut b = Node::with_retain(sample.hub, Config::default(), Retain::IndexOnly);
+        a.load(&sample.setup);
+        a.load(&sample.ballots[..3]);
+        connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
+        pump(&mut a, &mut b, 0);
+        if shed {
+            assert!(a.engine.cached_keys() > 0);
+            for node in [&mut a, &mut b] {
+                node.engine.shed_caches();
+                node.replica.shed_caches();
+            }
+            assert_eq!(a.engine.cached_keys(), 0);
+        }
+        // New ops on both sides after the shed are pushed as before.
+        a.load(&sample.ballots[3..4]);
+        b.load(&sample.ballots[4..]);
+        pump(&mut a, &mut b, 1);
+        assert_eq!(a.ids(), b.ids());
+        assert!(a.misbehaved().is_empty() && b.misbehaved().is_empty());
+        (
+            a.ids(),
+            b.replica.roll(),
+            format!("{:?}", b.replica.polls()),
+            a.engine.stats(),
+            b.engine.stats(),
+        )
+    };
+    let (ids, roll, polls, a_stats, b_stats) = run(false);
+    let (shed_ids, shed_roll, shed_polls, shed_a, shed_b) = run(true);
+    assert_eq!(ids, shed_ids);
+    assert_eq!(ids.len(), sample.setup.len() + sample.ballots.len());
+    assert_eq!(roll, shed_roll);
+    assert_eq!(polls, shed_polls);
+    assert_eq!(a_stats.ops_sent, shed_a.ops_sent);
+    assert_eq!(b_stats.ops_sent, shed_b.ops_sent);
+    assert_eq!(a_stats.ops_received, shed_a.ops_received);
+}

@@ -1,0 +1,42 @@
+//! Giving memory back to the system once a node is idle.
+//!
+//! glibc's allocator keeps what the program freed in its arenas (one per thread that
+//! allocated, up to 8 per core) and returns pages to the system only from the top of a heap, so
+//! a node that took in a hub (a full sync peaks at ~200 MB) stays at its peak for as long as it
+//! runs even after it dropped its caches. `malloc_trim(0)` walks every arena and gives back
+//! every free page. Elsewhere (musl, macOS, Windows) the allocators return memory themselves
+//! and [`give_back`] does nothing.
+
+/// Asks the allocator to return its free pages to the system; true if it gave any back. It
+/// locks each arena in turn while it walks it (a few ms on a node holding a large hub): call it
+/// from a blocking thread once arrivals have settled, not on every allocation-heavy step.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn give_back() -> bool {
+    // SAFETY: `malloc_trim` takes no pointer and touches only the allocator's own state, under
+    // the allocator's locks (it is safe to call from any thread at any time, as `malloc` is).
+    unsafe { libc::malloc_trim(0) == 1 }
+}
+
+/// Asks the allocator to return its free pages to the system (nothing to do off glibc).
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn give_back() -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    /// After a large block is freed below a live one, trimming gives pages back (glibc).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn a_freed_burst_is_given_back() {
+        // Many small blocks (below the mmap threshold, so they come from an arena), freed but
+        // for one at the top that pins the heap: only a trim returns the pages below it.
+        let mut blocks: Vec<Vec<u8>> = (0..4_096).map(|i| vec![i as u8; 4_000]).collect();
+        let pin = vec![1u8; 4_000];
+        blocks.clear();
+        blocks.shrink_to_fit();
+        assert!(super::give_back(), "16 MB freed and nothing given back");
+        assert_eq!(pin[0], 1);
+    }
+}
