@@ -354,7 +354,11 @@ async fn run_until_stopped(
         };
         tokio::select! {
             _ = signals.recv() => break,
-            _ = tidy.tick() => node.forget_idle_reads(Duration::from_secs(60)),
+            _ = tidy.tick() => {
+                if node.forget_idle_reads(Duration::from_secs(60)) {
+                    tokio::task::spawn_blocking(moot_node::memory::give_back);
+                }
+            }
             _ = settled => {
                 settle = None;
                 running.took_in().await.node()?;

@@ -1387,13 +1387,16 @@ impl Node {
     }
 
     /// Drops the read cache if no read used it for `idle` (a running node calls this now and
-    /// then: an open web page keeps it, an idle node gives the memory back).
-    pub fn forget_idle_reads(&self, idle: Duration) {
+    /// then: an open web page keeps it, an idle node gives the memory back — with
+    /// [`memory::give_back`] after it, on a blocking thread). True if it dropped one.
+    pub fn forget_idle_reads(&self, idle: Duration) -> bool {
         if let Ok(mut reads) = self.reads.lock()
             && reads.as_ref().is_some_and(|c| c.used.elapsed() >= idle)
         {
             *reads = None;
+            return true;
         }
+        false
     }
 
     /// Loads the ops stored from `loaded.position` on into `loaded.replica`, with the verdicts
