@@ -75,6 +75,11 @@ fn ready(test: &str) -> bool {
 /// Runs `node tests/browser/SCRIPT` with one JSON argument; fails with its output unless it
 /// exits 0.
 fn script(name: &str, args: &Value) {
+    script_output(name, args);
+}
+
+/// [`script`], returning what the script printed.
+fn script_output(name: &str, args: &Value) -> String {
     let out = Command::new("node")
         .arg(scripts().join(name))
         .arg(args.to_string())
@@ -90,6 +95,7 @@ fn script(name: &str, args: &Value) {
         out.status
     );
     eprintln!("{name}: {stdout}");
+    stdout.into_owned()
 }
 
 /// The editor's text logic (splices in UTF-16 code units, rebasing onto unsent typing) under
@@ -499,4 +505,70 @@ fn every_main_page_passes_an_accessibility_audit() {
     assert_eq!(hubs["hubs"][0]["name"], "Hall of the first run", "{hubs}");
     stop(fresh_server);
     stop(server);
+}
+
+/// The README's five-minute tour, entirely in the browser: two fresh nodes (no keys, no hub;
+/// each served as the README says, on 127.0.0.1 with mDNS off), Fay's and Ann's pages. Fay
+/// founds the hub, adds Ann (her member id read off Ann's Keys page) and hands her the ticket
+/// from the Peers page; Ann joins with it; a proposal made on Fay's page, typed into, commented,
+/// amended and given a stance, each seen on the other page without a reload; Fay puts it to a
+/// STAR vote, both cast, Fay closes; both results pages, and both nodes' CLI, give the same
+/// count.
+#[test]
+fn the_five_minute_tour_runs_in_the_browser() {
+    if !ready("five-minute tour") {
+        return;
+    }
+    let _turn = turn();
+    let hall = Data::new();
+    let branch = Data::new();
+    let (hall_server, hall_waiting) = serve_waiting(&hall);
+    let (branch_server, branch_waiting) = serve_waiting(&branch);
+    let out = script_output(
+        "tour.mjs",
+        &json!({"fay": http(&hall_waiting), "ann": http(&branch_waiting)}),
+    );
+    let poll = out
+        .lines()
+        .find_map(|l| l.strip_prefix("poll "))
+        .unwrap_or_else(|| panic!("tour.mjs named no poll: {out}"))
+        .to_string();
+    // Both running nodes count the same signed ballots: the same JSON, word for word.
+    let fay = hall.ok(&["poll", "results", &poll]);
+    let ann = branch.ok(&["poll", "results", &poll]);
+    assert_eq!(fay, ann);
+    assert_eq!(fay["stage"], "closed", "{fay}");
+    assert_eq!(fay["counted"], 2, "{fay}");
+    assert_eq!(fay["electorate"], 2, "{fay}");
+    let totals: Vec<i64> = fay["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["total"].as_i64().unwrap())
+        .collect();
+    assert_eq!(totals, [7, 9, 1], "adopt, the amendment, reject: {fay}");
+    assert_eq!(fay["winners"][0], fay["options"][1]["name"], "{fay}");
+    // Both nodes hold the hub founded in Fay's browser, with Fay (under the name she gave
+    // there) its steward and Ann a member.
+    for data in [&hall, &branch] {
+        assert_eq!(data.ok(&["hubs"])["hubs"][0]["name"], "Riverside Branch");
+        let members = data.ok(&["members"]);
+        let mut roll: Vec<(String, Value)> = members["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["name"].as_str().unwrap().to_string(), m["roles"].clone()))
+            .collect();
+        roll.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            roll,
+            [
+                ("Ann".to_string(), json!([])),
+                ("Fay".to_string(), json!(["steward"]))
+            ],
+            "{members}"
+        );
+    }
+    stop(branch_server);
+    stop(hall_server);
 }

@@ -74,40 +74,52 @@ export const ctx = {
 let page = null;
 let showing = 0;
 
+/**
+ * Loads the session, who acts, the hub and the roll, then sets them on `ctx` all at once: a
+ * page drawing meanwhile (a live update can reload them at any time) sees the old values or
+ * the new, never a half-loaded mix (no one acting, an empty roll).
+ */
 async function loadShared() {
-  ctx.session = await api.loadSession();
-  ctx.me = null;
-  ctx.node = true;
-  ctx.hub = null;
-  const signed = ctx.session.signed_in;
+  const session = await api.loadSession();
+  let me = null;
+  let node = true;
+  let hub = null;
+  const signed = session.signed_in;
   if (signed) {
-    ctx.me = { member_id: signed.member_id, name: signed.name };
-  } else if (!ctx.session.public_only) {
+    me = { member_id: signed.member_id, name: signed.name };
+  } else if (!session.public_only) {
     try {
-      ctx.me = await api.get('/id');
+      me = await api.get('/id');
     } catch (error) {
       if (error.kind === 'not_found') {
-        ctx.node = false;
+        node = false;
       }
     }
   }
   try {
-    ctx.hub = await api.get('/hub');
+    hub = await api.get('/hub');
   } catch {
-    ctx.hub = null;
+    hub = null;
   }
-  ctx.names = new Map();
-  ctx.roll = [];
-  if (ctx.hub && !ctx.session.public_only) {
+  const names = new Map();
+  let roll = [];
+  if (hub && !session.public_only) {
     try {
-      ctx.roll = (await api.get('/members')).members;
-      for (const m of ctx.roll) {
-        ctx.names.set(m.member_id, m.name);
+      roll = (await api.get('/members')).members;
+      for (const m of roll) {
+        names.set(m.member_id, m.name);
+      }
+      // Who acts goes by the name the roll gives them (a node's own key is named after the
+      // system user until then).
+      const mine = me && roll.find((m) => m.member_id === me.member_id);
+      if (mine && mine.name) {
+        me.name = mine.name;
       }
     } catch {
       // Not readable by this session: ids are shown.
     }
   }
+  Object.assign(ctx, { session, me, node, hub, names, roll });
 }
 
 function paintChrome() {

@@ -82,6 +82,15 @@ export async function render(main, [id], ctx) {
   async function paint() {
     const assemblies = await api.get('/assemblies').catch(() => ({ assemblies: [] }));
     const assembly = assemblies.assemblies.find((a) => a.assembly_id === poll.assembly_id);
+    // While it is open: how many ballots this node holds (what a close now would count), so a
+    // returning officer sees when the last ballot from another node has arrived.
+    let received = '';
+    if (poll.stage === 'open') {
+      const r = await api.get(`/polls/${id}/results`).catch(() => null);
+      if (r) {
+        received = `${r.counted}${poll.electorate === null ? '' : ` of ${poll.electorate} voters`}`;
+      }
+    }
     put(info, facts([
       ['Stage', badge(poll.stage, poll.stage)],
       ['Assembly', assembly ? h('a', { href: `#/assemblies/${encodeURIComponent(assembly.assembly_id)}` }, assembly.name) : poll.assembly_id],
@@ -90,6 +99,7 @@ export async function render(main, [id], ctx) {
       ['Opens (advisory)', when(poll.opens_at)],
       ['Closes (advisory)', poll.closes_at ? `${when(poll.closes_at)} — only a returning officer's close counts` : ''],
       ['Quorum', poll.quorum ? String(poll.quorum) : ''],
+      ['Ballots received on this node', received],
     ]));
     const me = ctx.me && ctx.me.member_id;
     const buttons = [];

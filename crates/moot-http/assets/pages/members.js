@@ -69,11 +69,16 @@ export async function render(main, _params, ctx) {
       h('tbody', null, rows))));
     return steward;
   }
-  const steward = await fill();
-  if (steward) {
+  // The form for stewards (shown once the roll says this session acts as one).
+  let formShown = false;
+  function showForm() {
+    if (formShown) {
+      return;
+    }
+    formShown = true;
     const form = h('form', { class: 'card', id: 'add-member' },
       h('h2', null, 'Add a member'),
-      h('p', { class: 'hint' }, 'Their member id comes from their node (moot id, or the Keys page on it).'),
+      h('p', { class: 'hint' }, 'Their member id is on their own node\'s Keys and hub page (or moot id prints it).'),
       field('Member id', h('input', { name: 'member_id', required: true, spellcheck: 'false', pattern: '[0-9a-fA-F]{64}' })),
       field('Name', h('input', { name: 'name', required: true })),
       field('Role', select('role', ROLES, 'member')),
@@ -91,5 +96,11 @@ export async function render(main, _params, ctx) {
     });
     main.append(form);
   }
-  return { refresh: fill };
+  async function refresh() {
+    if (await fill()) {
+      showForm();
+    }
+  }
+  await refresh();
+  return { refresh };
 }

@@ -157,8 +157,25 @@ export async function render(main, [id], ctx) {
     h('section', { class: 'card', 'aria-labelledby': 'comments-h' }, h('h2', { id: 'comments-h' }, 'Comments'), comments,
       writable ? commentForm(id, null, 'Add a comment') : null));
 
+  // Who may accept amendments and decide: the proposer, a convener of the assembly, or one of
+  // the hub's stewards and conveners (who convene every assembly). Others are told who does.
+  function mayResolve(p) {
+    const me = ctx.me && ctx.me.member_id;
+    if (!writable || !me) {
+      return false;
+    }
+    if (me === p.proposer || !assembly || assembly.conveners.includes(me)) {
+      return true;
+    }
+    const mine = ctx.roll.find((m) => m.member_id === me);
+    return Boolean(mine && mine.status === 'member'
+      && (mine.roles.includes('steward') || mine.roles.includes('convener')));
+  }
+
   const shown = new Map();
   function paint(p) {
+    const resolves = mayResolve(p);
+    const whoDecides = `${ctx.name(p.proposer)} (the proposer) or a convener decides.`;
     heading.textContent = p.title;
     put(about, facts([
       ['Proposed by', ctx.name(p.proposer)],
@@ -171,11 +188,13 @@ export async function render(main, [id], ctx) {
       ? h('ol', { class: 'list' }, p.amendments.map((a, i) => h('li', null,
         h('span', null, `Amendment ${i + 1} by ${ctx.name(a.author)}: replace `),
         h('q', null, a.original), ' with ', h('q', null, a.replacement), ' ', badge(a.status, a.status === 'open' ? '' : 'ok'),
-        writable && a.status === 'open' ? [' ',
+        resolves && a.status === 'open' ? [' ',
           actionButton(`Accept amendment ${i + 1}`, async () => { await api.post(`/amendments/${a.amendment_id}/accept`); await refresh(); }),
           ' ',
           actionButton(`Reject amendment ${i + 1}`, async () => { await api.post(`/amendments/${a.amendment_id}/reject`); await refresh(); })] : null)))
-      : h('p', null, 'No amendment.'));
+      : h('p', null, 'No amendment.'),
+    writable && !resolves && p.amendments.some((a) => a.status === 'open')
+      ? h('p', { class: 'hint' }, `Amendments are accepted or rejected by ${ctx.name(p.proposer)} (the proposer) or a convener.`) : null);
     put(stances, p.stances.length
       ? h('ul', { class: 'list' }, p.stances.map((st) => h('li', null,
         h('strong', null, ctx.name(st.member)), `: ${st.stance}`, st.reason ? ` — ${st.reason}` : '')))
@@ -183,7 +202,8 @@ export async function render(main, [id], ctx) {
     put(outcome, p.outcome
       ? h('p', null, `Decided by ${ctx.name(p.outcome.by)}: ${p.outcome.outcome}. `,
         p.outcome.poll_id ? h('a', { href: `#/polls/${p.outcome.poll_id}` }, 'Go to the poll') : null)
-      : [h('p', null, 'Not decided yet.'), writable ? decideForm(id, refresh) : null]);
+      : [h('p', null, 'Not decided yet.'),
+        resolves ? decideForm(id, refresh) : (writable ? h('p', { class: 'hint' }, whoDecides) : null)]);
     const tree = threads(p.comments);
     const add = (parentList, parentId) => {
       for (const c of tree.get(parentId) || []) {

@@ -29,16 +29,25 @@ function hubForms(ctx) {
     h('h2', null, 'Found a hub'),
     h('p', null, 'Start a new hub for your organisation: you become its first steward.'),
     field('Hub name', h('input', { name: 'name', required: true })),
+    field('Your name', h('input', {
+      name: 'founder', required: true, autocomplete: 'name', value: ctx.me ? ctx.me.name : '',
+    }), 'As the roll and everyone else\'s pages will show you.'),
     h('button', { type: 'submit' }, 'Found the hub'));
   onSubmit(found, async (data) => {
     await api.post('/hubs', { name: data.get('name') });
+    // The founder is on the roll under the key's name (the node's key is named after the
+    // system user): the name given here replaces it.
+    const founder = data.get('founder').trim();
+    if (ctx.me && founder && founder !== ctx.me.name) {
+      await api.patch(`/members/${ctx.me.member_id}`, { name: founder });
+    }
     await ctx.reload();
     ctx.go('#/');
     return 'Hub founded.';
   });
   const join = h('form', { class: 'card' },
     h('h2', null, 'Join a hub'),
-    h('p', null, 'Paste the ticket a node of the hub shows on its Peers page (it starts with moot1).'),
+    h('p', null, 'First give a steward of the hub your member id (below) to be added to the roll. Then paste the ticket a node of the hub shows on its Peers page (it starts with moot1).'),
     field('Ticket', h('textarea', { name: 'ticket', required: true, rows: 3, spellcheck: 'false' })),
     h('button', { type: 'submit' }, 'Join'));
   onSubmit(join, async (data) => {
