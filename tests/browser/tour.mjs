@@ -174,6 +174,12 @@ await main(async (browser) => {
   const fayJson = await fay.evaluate(async (id) => (await fetch(`/api/polls/${id}/results`)).text(), poll);
   const annJson = await ann.evaluate(async (id) => (await fetch(`/api/polls/${id}/results`)).text(), poll);
   check(fayJson === annJson, `the same results JSON on both nodes:\n${fayJson}\n---\n${annJson}`);
+  // Fay's dashboard tells who did what, newest first: her close, Ann's ballot among it.
+  await go(fay, args.fay, '#/');
+  await fay.waitForSelector('#activity');
+  const activity = await fay.textContent('#activity');
+  check(activity.startsWith('Fay closed a poll') && activity.includes('Ann cast a ballot'),
+    `recent activity: ${activity}`);
   clean(fay, 'Fay\'s page');
   clean(ann, 'Ann\'s page');
   console.log(`poll ${poll}`);

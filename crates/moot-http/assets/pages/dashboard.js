@@ -1,5 +1,5 @@
 // The dashboard: my assemblies, open polls with their advisory deadlines, proposals, the
-// aid board's open items, and the sync status.
+// aid board's open items, recent activity and the sync status.
 
 import * as api from '../api.js';
 import { h, badge, when, refusal, put } from '../dom.js';
@@ -14,6 +14,43 @@ async function maybe(path) {
 
 function section(id, title, ...content) {
   return h('section', { class: 'card', 'aria-labelledby': id }, h('h2', { id }, title), content);
+}
+
+/** What an op kind says someone did (`moot activity`'s kinds); technical kinds say nothing. */
+const DID = {
+  found: 'founded the hub', admit: 'admitted a member', remove: 'removed a member',
+  grant: 'gave a role', revoke: 'took back a role', revoke_device: 'revoked a device',
+  set_name: 'set a name on the roll', set_constituency: 'set a constituency',
+  set_access: 'changed who may receive the hub', create_assembly: 'created an assembly',
+  convener: 'changed a convener', join: 'joined or left an assembly', seat: 'changed a committee seat',
+  create_poll: 'created a poll', open_poll: 'opened a poll', ballot: 'cast a ballot',
+  close_station: 'closed a polling station', close_poll: 'closed a poll',
+  create_proposal: 'made a proposal', doc_change: 'edited a proposal', comment: 'commented',
+  stance: 'took a stance', amend: 'proposed an amendment', resolve_amendment: 'resolved an amendment',
+  decide: 'decided a proposal', aid_item: 'posted on the aid board', aid_update: 'updated an aid item',
+  aid_pledge: 'pledged', aid_unpledge: 'withdrew a pledge', aid_contact: 'answered a pledge',
+};
+
+/** Recent activity, newest first: consecutive ops of one kind by one member shown once. */
+function activityList(list) {
+  const rows = [];
+  for (const a of list) {
+    const did = DID[a.kind];
+    if (!did) {
+      continue;
+    }
+    const who = a.name || 'someone not on the roll';
+    const last = rows[rows.length - 1];
+    if (last && last.who === who && last.did === did) {
+      last.count += 1;
+    } else {
+      rows.push({ who, did, count: 1 });
+    }
+  }
+  return rows.length
+    ? h('ol', { class: 'list', id: 'activity' }, rows.slice(0, 10).map((r) => h('li', null,
+      h('strong', null, r.who), ` ${r.did}${r.count > 1 ? ` (${r.count} times)` : ''}`)))
+    : h('p', null, 'Nothing yet.');
 }
 
 function pollItem(poll, assemblyName) {
@@ -31,9 +68,10 @@ export async function render(main, _params, ctx) {
   const body = h('div', { class: 'grid' });
   main.append(body);
   async function fill() {
-    const [assemblies, polls, proposals, aid, peers] = await Promise.all([
+    const [assemblies, polls, proposals, aid, peers, activity] = await Promise.all([
       maybe('/assemblies'), maybe('/polls'), maybe('/proposals'), maybe('/aid?status=open'),
       ctx.session.public_only ? { error: null } : maybe('/peers'),
+      ctx.session.public_only ? { error: null } : maybe('/activity?limit=60'),
     ]);
     const names = new Map();
     for (const a of assemblies.assemblies || []) {
@@ -80,6 +118,9 @@ export async function render(main, _params, ctx) {
           h('a', { href: '#/aid' }, 'Go to the board'))));
 
     if (!ctx.session.public_only) {
+      sections.push(section('dash-activity', 'Recent activity',
+        activity.error ? refusal(activity.error) : activityList(activity.activity || []),
+        h('p', { class: 'hint' }, 'In the order this node received it, newest first.')));
       const count = (peers.peers || []).length;
       sections.push(section('dash-sync', 'Sync',
         peers.error ? h('p', null, 'The node is not on the network yet.')
