@@ -94,15 +94,22 @@ pub fn router<B: Backend>(app: App<B>) -> Router {
         .route("/init", post(init::<B>))
         .route(
             "/hubs",
-            get(|a, c| run::<B>(a, c, Spec::read(["hubs"]))).post(hub_create::<B>),
+            get(|a, c| run::<B>(a, c, Spec::read(["hubs"])))
+                .post(|a, c, h, b| one_value::<B>(a, c, (h, b), "name", ["hub", "create"])),
         )
         .route("/hubs/join", post(hub_join::<B>))
-        .route("/hubs/use", post(hub_use::<B>))
+        .route(
+            "/hubs/use",
+            post(|a, c, h, b| one_value::<B>(a, c, (h, b), "hub_id", ["hub", "use"])),
+        )
         .route(
             "/hub",
             get(|a, c| run::<B>(a, c, Spec::read(["hub", "show"]).open())),
         )
-        .route("/hub/access", post(hub_access::<B>))
+        .route(
+            "/hub/access",
+            post(|a, c, h, b| one_value::<B>(a, c, (h, b), "access", ["hub", "access"])),
+        )
         .route("/hub/ticket", get(ticket::<B>))
         .route(
             "/members",
@@ -1008,20 +1015,27 @@ async fn key_command<B: Backend>(
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HubName {
-    name: String,
-}
-
-async fn hub_create<B: Backend>(
+/// A write whose body is `{"FIELD": "VALUE"}` and whose command takes VALUE as its one
+/// positional argument (`hub create NAME`, `hub use HUB_ID`, `hub access ACCESS`).
+async fn one_value<B: Backend>(
     a: State<App<B>>,
     c: Extension<Ctx>,
-    h: HeaderMap,
-    b: Bytes,
+    (h, b): (HeaderMap, Bytes),
+    field: &'static str,
+    words: [&'static str; 2],
 ) -> Response {
-    let body: HubName = parse!(h, b);
-    run(a, c, Spec::write(["hub", "create"]).then([&body.name])).await
+    let body: std::collections::BTreeMap<String, String> = parse!(h, b);
+    let value = match body.get(field) {
+        Some(value) if body.len() == 1 => value,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "bad_input",
+                &format!("the request's body: expected {{\"{field}\": TEXT}} and nothing else"),
+            );
+        }
+    };
+    run(a, c, Spec::write(words).then([value])).await
 }
 
 #[derive(Deserialize)]
@@ -1043,38 +1057,6 @@ async fn hub_join<B: Backend>(
         .flag("timeout", body.timeout.unwrap_or(30).min(600))
         .then([&body.ticket]);
     run(a, c, spec).await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HubIdBody {
-    hub_id: String,
-}
-
-async fn hub_use<B: Backend>(
-    a: State<App<B>>,
-    c: Extension<Ctx>,
-    h: HeaderMap,
-    b: Bytes,
-) -> Response {
-    let body: HubIdBody = parse!(h, b);
-    run(a, c, Spec::write(["hub", "use"]).then([&body.hub_id])).await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Access {
-    access: String,
-}
-
-async fn hub_access<B: Backend>(
-    a: State<App<B>>,
-    c: Extension<Ctx>,
-    h: HeaderMap,
-    b: Bytes,
-) -> Response {
-    let body: Access = parse!(h, b);
-    run(a, c, Spec::write(["hub", "access"]).then([&body.access])).await
 }
 
 // ---------------------------------------------------------------------------------------------
