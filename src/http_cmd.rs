@@ -124,7 +124,16 @@ fn run_call(
 
 impl Backend for HttpBackend {
     async fn run(&self, call: Call) -> Outcome {
-        let _turn = self.turn.lock().await;
+        // Writes take turns with each other and with the control socket's commands. Reads on
+        // the running node do not wait for them (a page is not held up by a sync of up to a
+        // minute, or by a long import): the node's own locks keep them consistent (the
+        // store's snapshots, the read cache). Before the network runs, every command opens the
+        // data directory, so all of them take turns.
+        let _turn = if call.write || self.served().is_none() {
+            Some(self.turn.lock().await)
+        } else {
+            None
+        };
         let served = self.served();
         let dir = self.dir.clone();
         let hub = self.hub.clone();

@@ -353,3 +353,30 @@ fn a_new_node_joins_a_hub_from_the_web_ui_on_its_first_run() {
     stop(server);
     stop(hall_server);
 }
+
+#[test]
+fn a_page_reads_while_a_long_write_runs() {
+    let (_hall, hall_server, hall_ready) = hall();
+    let page = Page::open(hall_ready["open"].as_str().unwrap());
+    // A sync with a peer that never answers holds the command turn until its timeout.
+    let (addr, cookie, csrf) = (page.addr.clone(), page.cookie.clone(), page.csrf.clone());
+    let syncing = std::thread::spawn(move || {
+        let page = Page { addr, cookie, csrf };
+        page.call(
+            "POST",
+            "/api/sync",
+            Some(json!({"peers": ["/ip4/127.0.0.1/tcp/9/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"], "timeout": 15})),
+        )
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    // Reads are answered meanwhile.
+    assert_eq!(page.get("/api/hub")["name"], "Riverside");
+    assert!(page.get("/api/assemblies")["assemblies"].is_array());
+    assert!(
+        !syncing.is_finished(),
+        "the sync ended before the reads: the test proves nothing"
+    );
+    let (status, _) = syncing.join().unwrap();
+    assert_eq!(status, 500, "no peer reached is a failure");
+    stop(hall_server);
+}
