@@ -37,7 +37,8 @@ pub struct SignedIn {
     pub name: String,
     /// The key's passphrase, held in memory for this session only (never written anywhere).
     pub passphrase: Option<String>,
-    /// A guest on the roll (or not on it): sees what the public sees.
+    /// Not an active member on the roll (a guest, removed, or not on it): sees what the public
+    /// sees. Checked again with every request.
     pub guest: bool,
 }
 
@@ -175,6 +176,17 @@ impl Guard {
         Some((id, session))
     }
 
+    /// Records a signed-in member's standing as the roll has it now (a member removed or made
+    /// a guest since signing in loses members-only access at once); returns the session.
+    pub fn set_guest(&self, id: &str, guest: bool) -> Option<Session> {
+        let mut sessions = self.sessions.lock().ok()?;
+        let session = sessions.get_mut(id)?;
+        if let Some(signed_in) = session.signed_in.as_mut() {
+            signed_in.guest = guest;
+        }
+        Some(session.clone())
+    }
+
     /// Signs a session in (or out, with `None`), with a fresh CSRF token either way.
     pub fn set_signed_in(&self, id: &str, signed_in: Option<SignedIn>) -> Option<Session> {
         let mut sessions = self.sessions.lock().ok()?;
@@ -202,10 +214,12 @@ impl Guard {
         Some(session.clone())
     }
 
-    /// Whether `addr` may try to sign in now: `Err` once it (or everyone together) failed too
-    /// often this minute. Only failures count, so members signing in one after another on
-    /// the branch laptop are never held up.
-    pub fn sign_in_allowed(&self, addr: IpAddr) -> Result<(), Denied> {
+    /// Starts a sign-in attempt from `addr`: `Err` once it (or everyone together) failed too
+    /// often this minute. The attempt counts as a failure from now on — so that attempts made
+    /// in parallel cannot all pass this check — until [`Guard::sign_in_succeeded`] takes it
+    /// back: only failures count, and members signing in one after another on the branch
+    /// laptop are never held up.
+    pub fn sign_in_begin(&self, addr: IpAddr) -> Result<(), Denied> {
         let mut limits = self.limits.lock().map_err(|_| Denied::TooMany)?;
         let now = Instant::now();
         if now.duration_since(limits.window) >= Duration::from_secs(60) {
@@ -215,19 +229,21 @@ impl Guard {
         }
         if limits.all >= SIGN_INS_PER_MINUTE
             || limits.by_addr.get(&addr).copied().unwrap_or(0) >= SIGN_INS_PER_ADDR
+            || (!limits.by_addr.contains_key(&addr) && limits.by_addr.len() >= MAX_LIMITED)
         {
             return Err(Denied::TooMany);
         }
+        limits.all += 1;
+        *limits.by_addr.entry(addr).or_insert(0) += 1;
         Ok(())
     }
 
-    /// Counts a failed sign-in from `addr` (a wrong passphrase, an unknown key).
-    pub fn sign_in_failed(&self, addr: IpAddr) {
+    /// A sign-in begun with [`Guard::sign_in_begin`] succeeded: it does not count.
+    pub fn sign_in_succeeded(&self, addr: IpAddr) {
         if let Ok(mut limits) = self.limits.lock() {
-            limits.all = limits.all.saturating_add(1);
-            if limits.by_addr.len() < MAX_LIMITED || limits.by_addr.contains_key(&addr) {
-                let count = limits.by_addr.entry(addr).or_insert(0);
-                *count = count.saturating_add(1);
+            limits.all = limits.all.saturating_sub(1);
+            if let Some(count) = limits.by_addr.get_mut(&addr) {
+                *count = count.saturating_sub(1);
             }
         }
     }
@@ -353,17 +369,25 @@ mod tests {
         let g = guard(Exposure::Lan);
         let a: IpAddr = "192.168.1.5".parse().unwrap();
         let b: IpAddr = "192.168.1.6".parse().unwrap();
+        // Successes are taken back.
+        for _ in 0..3 * SIGN_INS_PER_ADDR {
+            assert_eq!(g.sign_in_begin(a), Ok(()));
+            g.sign_in_succeeded(a);
+        }
+        // Attempts in flight count: the sixth at once is refused.
         for _ in 0..SIGN_INS_PER_ADDR {
-            assert_eq!(g.sign_in_allowed(a), Ok(()));
-            g.sign_in_failed(a);
+            assert_eq!(g.sign_in_begin(a), Ok(()));
         }
-        assert_eq!(g.sign_in_allowed(a), Err(Denied::TooMany));
-        assert_eq!(g.sign_in_allowed(b), Ok(()));
-        // Everyone together: at most SIGN_INS_PER_MINUTE failures a minute.
+        assert_eq!(g.sign_in_begin(a), Err(Denied::TooMany));
+        assert_eq!(g.sign_in_begin(b), Ok(()));
+        // Everyone together: at most SIGN_INS_PER_MINUTE a minute.
         for i in 0..SIGN_INS_PER_MINUTE {
-            g.sign_in_failed(IpAddr::from([10, 0, (i / 256) as u8, (i % 256) as u8]));
+            let _ = g.sign_in_begin(IpAddr::from([10, 0, (i / 256) as u8, (i % 256) as u8]));
         }
-        assert_eq!(g.sign_in_allowed(b), Err(Denied::TooMany));
+        assert_eq!(
+            g.sign_in_begin(IpAddr::from([10, 9, 9, 9])),
+            Err(Denied::TooMany)
+        );
     }
 
     #[test]

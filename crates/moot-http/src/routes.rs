@@ -425,7 +425,17 @@ async fn run<B: Backend>(
     Extension(ctx): Extension<Ctx>,
     spec: Spec,
 ) -> Response {
+    let ctx = standing(&app, ctx).await;
     let public_only = app.guard.public_only(&ctx.session);
+    // A members-only hub shows nothing at all to whoever is not a member (as its nodes send
+    // unknown peers nothing).
+    if public_only && !spec.write && members_only(&app, &ctx).await {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this hub is for its members only: sign in as a member",
+        );
+    }
     if spec.write && !app.guard.may_write(&ctx.session) {
         return error(
             StatusCode::UNAUTHORIZED,
@@ -456,7 +466,7 @@ async fn run<B: Backend>(
     };
     if !spec.write && public_only {
         match filter(&app, &ctx, &spec.view, &mut value).await {
-            Ok(()) => {}
+            Ok(()) => strip_contacts(&mut value),
             Err(response) => return response,
         }
     }
@@ -534,6 +544,62 @@ fn answer(outcome: &Outcome) -> Result<Option<Value>, Response> {
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     Err((status, axum::Json(value)).into_response())
+}
+
+/// A signed-in session's standing, checked against the roll now: an active member, or (a
+/// guest, removed, not on the roll, or the roll unreadable) public-only. Before the node has a
+/// hub there is no roll, and no one is a guest.
+async fn standing<B: Backend>(app: &App<B>, ctx: Ctx) -> Ctx {
+    let Some(signed_in) = ctx.session.signed_in.clone() else {
+        return ctx;
+    };
+    let guest = !active_member(app, &ctx, &signed_in.member_id).await;
+    if guest == signed_in.guest {
+        return ctx;
+    }
+    match app.guard.set_guest(&ctx.id, guest) {
+        Some(session) => Ctx { session, ..ctx },
+        None => ctx,
+    }
+}
+
+/// Whether `member_id` is an active member on the roll now (read as `ctx`); with no hub yet,
+/// yes (there is no roll to be a guest on); if the roll cannot be read, no.
+async fn active_member<B: Backend>(app: &App<B>, ctx: &Ctx, member_id: &str) -> bool {
+    match read(app, ctx, ["members"]).await {
+        Ok(members) => members["members"].as_array().is_some_and(|list| {
+            list.iter().any(|m| {
+                m["member_id"].as_str() == Some(member_id) && m["status"].as_str() == Some("member")
+            })
+        }),
+        Err(response) => response.status() == StatusCode::NOT_FOUND,
+    }
+}
+
+/// Whether the hub is members-only (`hub show`'s `access`; no hub yet: no).
+async fn members_only<B: Backend>(app: &App<B>, ctx: &Ctx) -> bool {
+    match read(app, ctx, ["hub", "show"]).await {
+        Ok(hub) => hub["access"].as_str() == Some("members-only"),
+        Err(_) => false,
+    }
+}
+
+/// Blanks every sealed contact (`…_contact`) in a value: a public-only session never sees one,
+/// whatever key the node opened them with.
+fn strip_contacts(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, field) in map.iter_mut() {
+                if key.ends_with("_contact") {
+                    *field = Value::Null;
+                } else {
+                    strip_contacts(field);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_contacts),
+        _ => {}
+    }
 }
 
 fn is_public(value: &Value) -> bool {
@@ -702,7 +768,7 @@ async fn sign_in<B: Backend>(
         .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |a| {
             a.ip()
         });
-    if app.guard.sign_in_allowed(ip) == Err(Denied::TooMany) {
+    if app.guard.sign_in_begin(ip) == Err(Denied::TooMany) {
         return error(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many",
@@ -710,9 +776,10 @@ async fn sign_in<B: Backend>(
         );
     }
     let response = sign_in_as(&app, &ctx, request).await;
-    // A refusal (no such key, a wrong or missing passphrase) counts against the address.
-    if response.status() == StatusCode::FORBIDDEN {
-        app.guard.sign_in_failed(ip);
+    // Anything but a success (no such key, a wrong or missing passphrase) counts against the
+    // address.
+    if response.status() == StatusCode::OK {
+        app.guard.sign_in_succeeded(ip);
     }
     response
 }
@@ -781,17 +848,8 @@ async fn sign_in_as<B: Backend>(app: &App<B>, ctx: &Ctx, request: SignIn) -> Res
     if let Err(response) = read(app, &trying, ["id"]).await {
         return response;
     }
-    // A guest on the roll sees what the public sees. No hub yet: nobody is a guest.
-    let guest = match read(app, &trying, ["members"]).await {
-        Ok(members) => members["members"]
-            .as_array()
-            .and_then(|list| {
-                list.iter()
-                    .find(|m| m["member_id"].as_str() == Some(&member_id))
-            })
-            .is_some_and(|m| m["status"].as_str() != Some("member")),
-        Err(_) => false,
-    };
+    // Only an active member on the roll is more than a visitor (see `standing`).
+    let guest = !active_member(app, &trying, &member_id).await;
     match app
         .guard
         .set_signed_in(&ctx.id, Some(SignedIn { guest, ..candidate }))

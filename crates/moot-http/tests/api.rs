@@ -26,6 +26,10 @@ struct Fake {
     calls: Mutex<Vec<Call>>,
     /// When set, every command waits for a permit (a slow node).
     hold: Option<Arc<tokio::sync::Semaphore>>,
+    /// Ann removed from the roll.
+    ann_removed: std::sync::atomic::AtomicBool,
+    /// The hub is members-only.
+    members_only: std::sync::atomic::AtomicBool,
 }
 
 fn ok(value: Value) -> Outcome {
@@ -81,12 +85,21 @@ impl Backend for Fake {
                 {"member_id": KEY_A, "name": "Ann", "node": true, "protected": true},
                 {"member_id": KEY_G, "name": "Gus", "node": false, "protected": true},
                 {"member_id": "uuuu", "name": "Una", "node": false, "protected": false},
+                {"member_id": "cccc", "name": "Cara", "node": false, "protected": true},
             ]})),
             ["id"] => ok(json!({"member_id": call.as_member})),
-            ["members"] => ok(json!({"members": [
-                {"member_id": KEY_A, "status": "member"},
-                {"member_id": KEY_G, "status": "guest"},
-            ]})),
+            ["members"] => {
+                let ann = if self.ann_removed.load(std::sync::atomic::Ordering::Relaxed) {
+                    "removed"
+                } else {
+                    "member"
+                };
+                ok(json!({"members": [
+                    {"member_id": KEY_A, "status": ann},
+                    {"member_id": KEY_G, "status": "guest"},
+                    {"member_id": "uuuu", "status": "member"},
+                ]}))
+            }
             ["assemblies"] => ok(json!({"assemblies": [
                 {"assembly_id": "pub", "public": true},
                 {"assembly_id": "priv", "public": false},
@@ -96,9 +109,11 @@ impl Backend for Fake {
                 {"poll_id": "p2", "assembly_id": "priv"},
             ]})),
             ["poll", "results", "--", id] => ok(json!({"poll_id": id})),
-            ["aid", "show", "--", "item-pub"] => ok(json!({"item_id": "item-pub", "public": true})),
+            ["aid", "show", "--", "item-pub"] => ok(json!({"item_id": "item-pub", "public": true,
+                "pledges": [{"pledge_id": "p", "pledger_contact": "07700 900123", "author_contact": "x@y"}]})),
             ["aid", "show", "--", _] => ok(json!({"item_id": "x", "public": false})),
-            ["hub", "show"] => ok(json!({"name": "Riverside"})),
+            ["hub", "show"] => ok(json!({"name": "Riverside", "access":
+                if self.members_only.load(std::sync::atomic::Ordering::Relaxed) { "members-only" } else { "public" }})),
             ["vote", ..] if call.as_member.is_none() => refused("not in the electorate"),
             _ => ok(json!({"done": w})),
         }
@@ -399,9 +414,80 @@ async fn on_loopback_the_page_acts_as_the_nodes_key_until_someone_signs_in() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(r.json["signed_in"]["member_id"], "uuuu");
     c.csrf = r.json["csrf"].as_str().map(str::to_string);
-    c.post("/api/polls/abc/ballot", json!({"scores": {"A": 5}}))
+    let r = c
+        .post("/api/polls/abc/ballot", json!({"scores": {"A": 5}}))
         .await;
-    assert_eq!(c.last_call().as_member.as_deref(), Some("uuuu"));
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    let call = c.last_call();
+    assert_eq!(words(&call)[1], "vote");
+    assert_eq!(call.as_member.as_deref(), Some("uuuu"));
+}
+
+#[tokio::test]
+async fn a_visitor_never_sees_a_contact_and_nothing_of_a_members_only_hub() {
+    let mut c = Client::new("192.168.1.20:7878");
+    c.start().await;
+    let item = c.get("/api/aid/item-pub").await;
+    assert_eq!(item.status, StatusCode::OK);
+    assert_eq!(
+        item.json["pledges"][0]["pledger_contact"],
+        Value::Null,
+        "{}",
+        item.json
+    );
+    assert_eq!(item.json["pledges"][0]["author_contact"], Value::Null);
+    assert_eq!(item.json["pledges"][0]["pledge_id"], "p");
+    c.fake
+        .members_only
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    for path in [
+        "/api/hub",
+        "/api/assemblies",
+        "/api/polls",
+        "/api/aid",
+        "/api/aid/item-pub",
+    ] {
+        assert_eq!(c.get(path).await.status, StatusCode::UNAUTHORIZED, "{path}");
+    }
+    // A member signed in sees it all.
+    let r = c
+        .post("/api/session", json!({"member": "Ann", "passphrase": "pa"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(c.get("/api/hub").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_key_off_the_roll_or_removed_since_is_a_visitor() {
+    let mut c = Client::new("192.168.1.20:7878");
+    c.start().await;
+    // Cara's key is held here and protected, but she is not on the roll: a visitor.
+    let r = c
+        .post(
+            "/api/session",
+            json!({"member": "Cara", "passphrase": "pc"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(
+        (r.json["public_only"].clone(), r.json["may_write"].clone()),
+        (json!(true), json!(false))
+    );
+    c.csrf = r.json["csrf"].as_str().map(str::to_string);
+    let r = c
+        .post("/api/session", json!({"member": "Ann", "passphrase": "pa"}))
+        .await;
+    assert_eq!(r.json["public_only"], false, "{}", r.json);
+    c.csrf = r.json["csrf"].as_str().map(str::to_string);
+    assert_eq!(c.get("/api/members").await.status, StatusCode::OK);
+    // Ann is removed from the roll: her next request is a visitor's.
+    c.fake
+        .ann_removed
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(c.get("/api/members").await.status, StatusCode::UNAUTHORIZED);
+    let r = c.post("/api/hubs", json!({"name": "X"})).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(c.get("/api/session").await.json["public_only"], true);
 }
 
 #[tokio::test]
@@ -438,7 +524,7 @@ async fn on_loopback_only_the_page_opened_with_the_web_token_is_the_nodes_owner(
             .lock()
             .unwrap()
             .iter()
-            .all(|call| !words(call).contains(&"hub".to_string()))
+            .all(|call| !words(call).contains(&"create".to_string()))
     );
     // The link `moot serve` printed: the page is loaded again without the token.
     let r = c.get(&format!("/?token={token}")).await;
