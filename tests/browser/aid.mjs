@@ -20,7 +20,8 @@ await main(async (browser) => {
   await go(fay, args.url, '#/aid');
   await post(fay, 'offer', 'Spare bike', 'transport');
   check((await fay.textContent('main h1')) === 'Offer: Spare bike', 'the offer\'s page');
-  check((await fay.textContent('#matches')).includes('No match yet'), 'no match before the request');
+  await fay.waitForFunction(() => document.querySelector('#matches')?.textContent.includes('No match yet'))
+    .catch(async () => check(false, `no match before the request: ${await fay.textContent('#matches')}`));
 
   const bob = await open(browser);
   await go(bob, args.url, '#/start');

@@ -88,6 +88,29 @@ impl Page {
         )
     }
 
+    /// Signs in (the session moves to a new id: the cookie and token are taken from the answer).
+    fn sign_in(&mut self, body: Value) -> Value {
+        let body = body.to_string();
+        let request = format!(
+            "POST /api/session HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nX-Moot-Csrf: {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.addr,
+            self.cookie,
+            self.csrf,
+            body.len()
+        );
+        let (status, headers, reply) = exchange(&self.addr, &request, body.as_bytes());
+        let value: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
+        assert_eq!(status, 200, "sign-in: {value}");
+        self.cookie = headers
+            .iter()
+            .find(|(k, _)| k == "set-cookie")
+            .map(|(_, v)| v.split(';').next().unwrap().to_string())
+            .expect("a new session cookie");
+        self.csrf = value["csrf"].as_str().unwrap().to_string();
+        value
+    }
+
     fn get(&self, path: &str) -> Value {
         let (status, value) = self.call("GET", path, None);
         assert_eq!(status, 200, "GET {path}: {value}");
@@ -162,12 +185,8 @@ fn a_node_is_set_up_and_a_poll_run_from_the_web_api_with_the_clis_json() {
     let ballots = [[5, 1, 0], [2, 5, 3], [4, 0, 5]];
     let open = waiting["open"].as_str().unwrap();
     for (member, scores) in members.iter().zip(ballots) {
-        let voter = Page::open(open);
-        let signed = voter.post("/api/session", json!({"member": member}));
-        let voter = Page {
-            csrf: signed["csrf"].as_str().unwrap().to_string(),
-            ..voter
-        };
+        let mut voter = Page::open(open);
+        voter.sign_in(json!({"member": member}));
         let cast = voter.post(
             &format!("/api/polls/{poll_id}/ballot"),
             json!({"scores": {"Hall": scores[0], "Pub": scores[1], "Park": scores[2]}}),

@@ -152,28 +152,46 @@ impl Guard {
 
     /// A new session: its id (for the cookie) and itself.
     pub fn new_session(&self) -> Option<(String, Session)> {
-        let id = token()?;
         let session = Session {
             csrf: token()?,
             signed_in: None,
             trusted: self.token.is_none(),
             last_used: Instant::now(),
         };
+        self.insert(session)
+    }
+
+    /// Stores a session under a new id. When the table is full, sessions unused for
+    /// [`IDLE`] go, then the least recently used anonymous one: a flood of new sessions (any
+    /// page can make a browser send requests without the cookie) never pushes out the owner's
+    /// or a signed-in member's. `None` if only those are left (or no random source).
+    fn insert(&self, session: Session) -> Option<(String, Session)> {
+        let id = token()?;
         let mut sessions = self.sessions.lock().ok()?;
         if sessions.len() >= MAX_SESSIONS {
             let now = Instant::now();
             sessions.retain(|_, s| now.duration_since(s.last_used) <= IDLE);
-            if sessions.len() >= MAX_SESSIONS
-                && let Some(oldest) = sessions
-                    .iter()
-                    .min_by_key(|(_, s)| s.last_used)
-                    .map(|(k, _)| k.clone())
-            {
-                sessions.remove(&oldest);
-            }
+        }
+        if sessions.len() >= MAX_SESSIONS {
+            let anonymous = |s: &Session| s.signed_in.is_none() && !s.trusted;
+            let oldest = sessions
+                .iter()
+                .filter(|(_, s)| anonymous(s))
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(k, _)| k.clone())?;
+            sessions.remove(&oldest);
         }
         sessions.insert(id.clone(), session.clone());
         Some((id, session))
+    }
+
+    /// Moves a session to a new id (and a new CSRF token): done whenever it gains or loses a
+    /// power (the owner's link, a sign-in, a sign-out), so that an id someone planted or saw
+    /// before is worth nothing after. Returns the new id and the session.
+    pub fn rotate(&self, id: &str) -> Option<(String, Session)> {
+        let mut session = self.sessions.lock().ok()?.remove(id)?;
+        session.csrf = token()?;
+        self.insert(session)
     }
 
     /// Records a signed-in member's standing as the roll has it now (a member removed or made

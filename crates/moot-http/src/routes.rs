@@ -226,6 +226,16 @@ async fn gate<B: Backend>(State(app): State<App<B>>, mut request: Request, next:
             "this node does not answer to that host name",
         ));
     }
+    let given = request.uri().query().and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == "token")
+            .map(|(_, v)| v.to_string())
+    });
+    // The UI's files need no session; only the API (and the owner's link) make one.
+    if !request.uri().path().starts_with("/api/") && given.is_none() {
+        return secure(next.run(request).await);
+    }
     let found = cookie_session(request.headers()).and_then(|id| {
         app.guard
             .session(id)
@@ -237,28 +247,25 @@ async fn gate<B: Backend>(State(app): State<App<B>>, mut request: Request, next:
             Some((id, session)) => (id, session, true),
             None => {
                 return secure(error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "failed",
-                    "no random source for a session",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "no room for another session: try again later",
                 ));
             }
         },
     };
     let reading = matches!(*request.method(), Method::GET | Method::HEAD);
-    // The link `moot serve` prints: `?token=TOKEN` makes this session the node owner's; the
-    // page itself is then loaded again without the token in its address.
-    let given = request.uri().query().and_then(|q| {
-        q.split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == "token")
-            .map(|(_, v)| v.to_string())
-    });
-    let (session, reload) = match given {
-        Some(given) if reading && app.guard.token_ok(&given) => match app.guard.trust(&id) {
-            Some(trusted) => (trusted, request.uri().path() == "/"),
-            None => (session, false),
-        },
-        _ => (session, false),
+    // The link `moot serve` prints: `?token=TOKEN` makes this session the node owner's, under
+    // a new id (an id planted before is worth nothing); the page itself is then loaded again
+    // without the token in its address.
+    let (id, session, new, reload) = match given {
+        Some(given) if reading && app.guard.token_ok(&given) => {
+            match app.guard.trust(&id).and_then(|_| app.guard.rotate(&id)) {
+                Some((id, trusted)) => (id, trusted, true, request.uri().path() == "/"),
+                None => (id, session, new, false),
+            }
+        }
+        _ => (id, session, new, false),
     };
     if reload {
         let response = (
@@ -850,11 +857,17 @@ async fn sign_in_as<B: Backend>(app: &App<B>, ctx: &Ctx, request: SignIn) -> Res
     }
     // Only an active member on the roll is more than a visitor (see `standing`).
     let guest = !active_member(app, &trying, &member_id).await;
+    change_session(app, &ctx.id, Some(SignedIn { guest, ..candidate }))
+}
+
+/// Signs a session in or out, under a new id (a cookie seen before is worth nothing after).
+fn change_session<B: Backend>(app: &App<B>, id: &str, signed_in: Option<SignedIn>) -> Response {
     match app
         .guard
-        .set_signed_in(&ctx.id, Some(SignedIn { guest, ..candidate }))
+        .set_signed_in(id, signed_in)
+        .and_then(|_| app.guard.rotate(id))
     {
-        Some(session) => session_json(app, &session),
+        Some((id, session)) => with_cookie(session_json(app, &session), Some(&id)),
         None => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "failed",
@@ -867,14 +880,7 @@ async fn sign_out<B: Backend>(
     State(app): State<App<B>>,
     Extension(ctx): Extension<Ctx>,
 ) -> Response {
-    match app.guard.set_signed_in(&ctx.id, None) {
-        Some(session) => session_json(&app, &session),
-        None => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "failed",
-            "the session is gone",
-        ),
-    }
+    change_session(&app, &ctx.id, None)
 }
 
 async fn events<B: Backend>(State(app): State<App<B>>) -> Response {

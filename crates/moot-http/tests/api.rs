@@ -544,6 +544,57 @@ async fn on_loopback_only_the_page_opened_with_the_web_token_is_the_nodes_owner(
 }
 
 #[tokio::test]
+async fn an_id_planted_or_seen_before_is_worth_nothing_once_the_session_gains_a_power() {
+    let token = "ab".repeat(32);
+    let mut c = Client::with("127.0.0.1:7878", Fake::default(), Some(token.clone()));
+    c.start().await;
+    let planted = c.cookie.clone().unwrap();
+    // The owner's browser, carrying the planted id, opens the owner's link.
+    let r = c.get(&format!("/?token={token}")).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let owner = c.cookie.clone().unwrap();
+    assert_ne!(owner, planted, "a new id on trust");
+    assert_eq!(c.start().await["trusted"], true);
+    // Whoever planted the old id has nothing.
+    c.cookie = Some(planted);
+    let s = c.start().await;
+    assert_eq!(s["trusted"], false);
+    // Signing in and out move the session too.
+    c.cookie = Some(owner.clone());
+    c.start().await;
+    let r = c.post("/api/session", json!({"member": "Una"})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_ne!(c.cookie.as_deref(), Some(owner.as_str()));
+}
+
+#[tokio::test]
+async fn a_flood_of_new_sessions_never_pushes_out_the_owners_or_a_signed_in_one() {
+    let token = "ab".repeat(32);
+    let mut c = Client::with("127.0.0.1:7878", Fake::default(), Some(token.clone()));
+    c.get(&format!("/?token={token}")).await;
+    let owner = c.cookie.clone().unwrap();
+    // The UI's files make no session at all.
+    let mut stranger = Client::with("127.0.0.1:7878", Fake::default(), None);
+    stranger.app = c.app.clone();
+    assert!(
+        stranger
+            .get("/assets/app.js")
+            .await
+            .headers
+            .get(header::SET_COOKIE)
+            .is_none()
+    );
+    // 5,000 sessions made by requests without a cookie.
+    for _ in 0..5_000 {
+        stranger.cookie = None;
+        stranger.get("/api/session").await;
+    }
+    c.cookie = Some(owner);
+    let s = c.start().await;
+    assert_eq!(s["trusted"], true, "{s}");
+}
+
+#[tokio::test]
 async fn on_the_lan_a_visitor_sees_public_spaces_only_and_cannot_write() {
     let mut c = Client::new("192.168.1.20:7878");
     let s = c.start().await;
