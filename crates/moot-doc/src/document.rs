@@ -813,25 +813,44 @@ impl Document {
                 return Err(DocError::SplitsChar { pos: p });
             }
         }
-        let carry = |at: usize| -> Result<usize, DocError> {
+        // A position at the base → the same place now: the character that was there (an
+        // insertion goes before it wherever it has moved), or the end.
+        let anchor = |at: usize| -> Result<Cursor, DocError> {
             let position = if at < then.len() {
                 CursorPosition::Index(at)
             } else {
                 CursorPosition::End
             };
-            let cursor = self
-                .doc
-                .get_cursor(&self.text, position, Some(&heads))
-                .map_err(am)?;
             self.doc
-                .get_cursor_position(&self.text, &cursor, None)
+                .get_cursor(&self.text, position, Some(&heads))
+                .map_err(am)
+        };
+        let now = |cursor: &Cursor| -> Result<usize, DocError> {
+            self.doc
+                .get_cursor_position(&self.text, cursor, None)
                 .map_err(|e| DocError::BadCursor(e.to_string()))
         };
-        let start = carry(pos)?;
+        let start = now(&anchor(pos)?)?;
         let stop = if delete == 0 {
             start
         } else {
-            carry(end)?.max(start)
+            // The range ends after its own last character, not before the one that followed
+            // it: what a peer inserted right after the range (or appended) is not deleted.
+            let width = if end >= 2 && (0xDC00..=0xDFFF).contains(&then[end - 1]) {
+                2
+            } else {
+                1
+            };
+            let last = anchor(end - width)?;
+            let at = now(&last)?;
+            // If a peer deleted that character, the cursor stands where it was: nothing of it
+            // is left to take.
+            let still_there = at < self.len_utf16()
+                && self
+                    .doc
+                    .get_cursor(&self.text, CursorPosition::Index(at), None)
+                    .is_ok_and(|here| here.to_string() == last.to_string());
+            (if still_there { at + width } else { at }).max(start)
         };
         self.edit(actor, start, stop - start, insert)
     }

@@ -474,3 +474,43 @@ fn an_edit_from_an_older_base_lands_where_its_author_put_it() {
         Err(moot_doc::DocError::UnknownBase)
     ));
 }
+
+#[test]
+fn a_deletion_from_an_older_base_keeps_what_a_peer_added_at_its_edges() {
+    // Deleting " world" while a peer appended " - agreed.": the peer's text stays.
+    let (mut node, creator) = new_doc("Hello world");
+    let base = node.heads();
+    let mut peer = Document::from_creator(&creator).unwrap();
+    let appended = peer.edit(b"peer", 11, 0, " - agreed.").unwrap();
+    assert_eq!(node.apply(&[(key(2), &appended[..])]), vec![]);
+    node.edit_since(b"browser", &base, 5, 6, "").unwrap();
+    assert_eq!(node.text(), "Hello - agreed.");
+
+    // Deleting "abc" while a peer put "X" right after it: the X stays.
+    let (mut node, creator) = new_doc("abc def");
+    let base = node.heads();
+    let mut peer = Document::from_creator(&creator).unwrap();
+    let x = peer.edit(b"peer", 3, 0, "X").unwrap();
+    assert_eq!(node.apply(&[(key(2), &x[..])]), vec![]);
+    node.edit_since(b"browser", &base, 0, 3, "").unwrap();
+    assert_eq!(node.text(), "X def");
+
+    // Deleting "ab" of "abcd" while a peer deleted the "b": only the "a" is left to take.
+    let (mut node, creator) = new_doc("abcd");
+    let base = node.heads();
+    let mut peer = Document::from_creator(&creator).unwrap();
+    let gone = peer.edit(b"peer", 1, 1, "").unwrap();
+    assert_eq!(node.apply(&[(key(2), &gone[..])]), vec![]);
+    assert_eq!(node.text(), "acd");
+    node.edit_since(b"browser", &base, 0, 2, "").unwrap();
+    assert_eq!(node.text(), "cd");
+
+    // A character outside the BMP at the end of the range goes whole.
+    let (mut node, creator) = new_doc("a\u{1F600}b");
+    let base = node.heads();
+    let mut peer = Document::from_creator(&creator).unwrap();
+    let z = peer.edit(b"peer", 0, 0, "Z").unwrap();
+    assert_eq!(node.apply(&[(key(2), &z[..])]), vec![]);
+    node.edit_since(b"browser", &base, 1, 2, "").unwrap();
+    assert_eq!(node.text(), "Zab");
+}
