@@ -33,12 +33,15 @@ const MAX_BUNDLE: usize = 64 << 20;
 const MAX_WAITING: usize = 32;
 /// Pages listening for changes at most.
 const MAX_STREAMS: usize = 64;
+/// Uploads (bundles, ballot files) read at once at most: each may hold up to [`MAX_BUNDLE`].
+const MAX_UPLOADS: usize = 2;
 
 pub struct App<B> {
     backend: Arc<B>,
     guard: Arc<Guard>,
     waiting: Arc<tokio::sync::Semaphore>,
     streams: Arc<tokio::sync::Semaphore>,
+    uploads: Arc<tokio::sync::Semaphore>,
 }
 
 impl<B> Clone for App<B> {
@@ -48,6 +51,7 @@ impl<B> Clone for App<B> {
             guard: Arc::clone(&self.guard),
             waiting: Arc::clone(&self.waiting),
             streams: Arc::clone(&self.streams),
+            uploads: Arc::clone(&self.uploads),
         }
     }
 }
@@ -59,6 +63,7 @@ impl<B: Backend> App<B> {
             guard: Arc::new(guard),
             waiting: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING)),
             streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
+            uploads: Arc::new(tokio::sync::Semaphore::new(MAX_UPLOADS)),
         }
     }
 }
@@ -490,6 +495,39 @@ async fn run<B: Backend>(
         };
     }
     axum::Json(value).into_response()
+}
+
+/// Reads an upload (a bundle, a ballot file) — only once the session may do what it is for
+/// and one of [`MAX_UPLOADS`] places is free, so that uploads refused anyway are never read,
+/// and memory for them stays bounded. The permit is held until the command has run.
+async fn upload<B: Backend>(
+    app: &App<B>,
+    ctx: &Ctx,
+    write: bool,
+    body: axum::body::Body,
+) -> Result<(Vec<u8>, tokio::sync::OwnedSemaphorePermit), Response> {
+    if write && !app.guard.may_write(&ctx.session) {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "sign in as a member to do this",
+        ));
+    }
+    let Ok(permit) = Arc::clone(&app.uploads).try_acquire_owned() else {
+        return Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "another upload is being read: try again in a moment",
+        ));
+    };
+    match axum::body::to_bytes(body, MAX_BUNDLE).await {
+        Ok(bytes) => Ok((Vec::from(bytes), permit)),
+        Err(_) => Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "bad_input",
+            "the upload is larger than 64 MiB, or was cut off",
+        )),
+    }
 }
 
 /// Runs a call, if fewer than [`MAX_WAITING`] are waiting.
@@ -1025,9 +1063,14 @@ struct TallyQuery {
 /// `moot tally` of a ballot file sent as the body (no node involved; anyone may count).
 async fn tally<B: Backend>(
     State(app): State<App<B>>,
+    Extension(ctx): Extension<Ctx>,
     Query(q): Query<TallyQuery>,
-    b: Bytes,
+    body: axum::body::Body,
 ) -> Response {
+    let (bytes, _permit) = match upload(&app, &ctx, false, body).await {
+        Ok(read) => read,
+        Err(response) => return response,
+    };
     let spec = Spec::read(["tally"])
         .flag_opt("seats", q.seats)
         .flag_opt("seed", nonempty(q.seed))
@@ -1040,7 +1083,7 @@ async fn tally<B: Backend>(
             .collect(),
         as_member: None,
         passphrase: None,
-        input: Some(b.to_vec()),
+        input: Some(bytes),
         write: false,
     };
     let outcome = match execute(&app, call).await {
@@ -1317,14 +1360,18 @@ async fn poll_verify_bundle<B: Backend>(
     a: State<App<B>>,
     c: Extension<Ctx>,
     Path(id): Path<String>,
-    b: Bytes,
+    body: axum::body::Body,
 ) -> Response {
+    let (bytes, _permit) = match upload(&a.0, &c.0, false, body).await {
+        Ok(read) => read,
+        Err(response) => return response,
+    };
     let mut spec = Spec::read(["poll", "verify"])
         .arg(Arg::Text("--bundle".into()))
         .arg(Arg::InputFile)
         .then([&id])
         .open();
-    spec.input = Some(b.to_vec());
+    spec.input = Some(bytes);
     run(a, c, spec).await
 }
 
@@ -1777,10 +1824,18 @@ async fn bundle_export<B: Backend>(
     run(a, c, spec).await
 }
 
-async fn bundle_import<B: Backend>(a: State<App<B>>, c: Extension<Ctx>, b: Bytes) -> Response {
+async fn bundle_import<B: Backend>(
+    a: State<App<B>>,
+    c: Extension<Ctx>,
+    body: axum::body::Body,
+) -> Response {
+    let (bytes, _permit) = match upload(&a.0, &c.0, true, body).await {
+        Ok(read) => read,
+        Err(response) => return response,
+    };
     let mut spec = Spec::write(["bundle", "import"])
         .arg(Arg::Text("--".into()))
         .arg(Arg::InputFile);
-    spec.input = Some(b.to_vec());
+    spec.input = Some(bytes);
     run(a, c, spec).await
 }

@@ -595,6 +595,50 @@ async fn a_flood_of_new_sessions_never_pushes_out_the_owners_or_a_signed_in_one(
 }
 
 #[tokio::test]
+async fn an_upload_the_session_may_not_make_is_refused_unread() {
+    let mut c = Client::new("192.168.1.20:7878");
+    c.start().await;
+    // A body that records whether anyone read it.
+    let read = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = Arc::clone(&read);
+    let stream = futures_util::stream::once(async move {
+        seen.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![0u8; 1 << 20]))
+    });
+    let mut request = Request::builder()
+        .method("POST")
+        .uri("/api/bundle")
+        .header(header::HOST, &c.host)
+        .header(header::COOKIE, c.cookie.clone().unwrap())
+        .header("x-moot-csrf", c.csrf.clone().unwrap())
+        .body(Body::from_stream(stream))
+        .unwrap();
+    request.extensions_mut().insert(ConnectInfo(c.from));
+    let response = c.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        !read.load(std::sync::atomic::Ordering::Relaxed),
+        "the upload was read"
+    );
+    assert!(
+        c.fake
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|call| !words(call).contains(&"import".to_string()))
+    );
+    // A member's upload over 64 MiB: refused as too large.
+    let r = c
+        .post("/api/session", json!({"member": "Ann", "passphrase": "pa"}))
+        .await;
+    c.csrf = r.json["csrf"].as_str().map(str::to_string);
+    let big = vec![0u8; (64 << 20) + 1];
+    let r = c.send("POST", "/api/bundle", Some(big), false).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
 async fn on_the_lan_a_visitor_sees_public_spaces_only_and_cannot_write() {
     let mut c = Client::new("192.168.1.20:7878");
     let s = c.start().await;
