@@ -593,6 +593,36 @@ impl Progress {
     }
 }
 
+/// Remembers a ticket's addresses for `moot serve` to keep connected: those of the nodes the
+/// join reached; if it reached none, all of them — but only for a hub with no known peer yet
+/// (a first join while the hall is out of reach), so that a ticket of made-up addresses cannot
+/// push out the nodes this one really syncs with.
+fn remember_reached(
+    node: &moot_node::Node,
+    hub: &moot_crypto::HubId,
+    addrs: &[String],
+    report: Option<&moot_node::serve::SyncReport>,
+) -> anyhow::Result<()> {
+    let reached: Vec<String> = addrs
+        .iter()
+        .filter(|a| {
+            report.is_some_and(|r| r.peers.iter().any(|p| a.ends_with(&format!("/p2p/{p}"))))
+        })
+        .cloned()
+        .collect();
+    let keep = if !reached.is_empty() {
+        reached
+    } else if node.known_peers(hub).map(|k| k.is_empty()).unwrap_or(true) {
+        addrs.to_vec()
+    } else {
+        Vec::new()
+    };
+    if keep.is_empty() {
+        return Ok(());
+    }
+    node.remember_peers(hub, &keep).node()
+}
+
 pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
     let (hub, addrs) = moot_node::serve::parse_ticket(ticket)
         .node()
@@ -604,8 +634,9 @@ pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
             "the running node serves hub {}: stop it (Ctrl-C) to join another hub",
             served.net.hub
         );
-        served.node.remember_peers(&hub, &addrs).node()?;
-        let report = sync_served(&served, &addrs, timeout)?;
+        let report = sync_served(&served, &addrs, timeout);
+        remember_reached(&served.node, &hub, &addrs, report.as_ref().ok())?;
+        let report = report?;
         let name = served.node.name_from_genesis(&hub).node()?;
         return print(
             global,
@@ -621,8 +652,6 @@ pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
     let node = Arc::clone(&session.node);
     drop(session);
     node.prepare_join(&hub).node()?;
-    // `moot serve` keeps the ticket's node connected from now on (reached or not yet).
-    node.remember_peers(&hub, &addrs).node()?;
     let options = NetOptions {
         listen: Vec::new(),
         peers: addrs.clone(),
@@ -632,11 +661,12 @@ pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
     let joined = Arc::clone(&node);
     let progress = Progress::new(global.json);
     let shown = &progress;
+    let dial = addrs.clone();
     let report = runtime()?.block_on(async move {
         let running = joined.start_net(hub, &signer, &options).node()?;
         running
             .sync_once(
-                &addrs,
+                &dial,
                 Duration::from_millis(1_500),
                 Duration::from_secs(timeout.max(1)),
                 &mut |n| shown.set(n),
@@ -645,6 +675,8 @@ pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
             .node()
     });
     progress.finish();
+    // `moot serve` keeps the ticket's nodes connected from now on.
+    remember_reached(&node, &hub, &addrs, report.as_ref().ok())?;
     let report = report?;
     if report.peers.is_empty() {
         anyhow::bail!(

@@ -1161,7 +1161,7 @@ async fn hub_join<B: Backend>(
 ) -> Response {
     let body: Join = parse!(h, b);
     let spec = Spec::write(["hub", "join"])
-        .flag("timeout", body.timeout.unwrap_or(30).min(600))
+        .flag("timeout", body.timeout.unwrap_or(30).min(120))
         .then([&body.ticket]);
     run(a, c, spec).await
 }
@@ -1797,7 +1797,7 @@ struct SyncBody {
 
 async fn sync<B: Backend>(a: State<App<B>>, c: Extension<Ctx>, h: HeaderMap, b: Bytes) -> Response {
     let body: SyncBody = parse!(h, b);
-    let mut spec = Spec::write(["sync"]).flag("timeout", body.timeout.unwrap_or(30).min(600));
+    let mut spec = Spec::write(["sync"]).flag("timeout", body.timeout.unwrap_or(30).min(120));
     for peer in &body.peers {
         spec = spec.flag("peer", peer);
     }

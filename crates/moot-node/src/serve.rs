@@ -569,14 +569,14 @@ impl Node {
     /// keeps them connected along with its `--peer`s. Newest first, at most
     /// [`MAX_KNOWN_PEERS`]; an address longer than [`MAX_PEER_ADDR`] bytes is not kept.
     pub fn remember_peers(&self, hub: &HubId, addrs: &[String]) -> Result<(), NodeError> {
-        let mut known: Vec<String> = addrs
+        let mut known: Vec<String> = Vec::new();
+        let fresh = addrs
             .iter()
             .filter(|a| !a.is_empty() && a.len() <= MAX_PEER_ADDR)
-            .cloned()
-            .collect();
-        for old in self.known_peers(hub).unwrap_or_default() {
-            if !known.contains(&old) {
-                known.push(old);
+            .cloned();
+        for addr in fresh.chain(self.known_peers(hub).unwrap_or_default()) {
+            if !known.contains(&addr) {
+                known.push(addr);
             }
         }
         known.truncate(MAX_KNOWN_PEERS);

@@ -476,3 +476,22 @@ fn reads_kept_between_calls_see_everything_stored_since() {
     hall.forget_idle_reads(std::time::Duration::ZERO);
     assert_eq!(names(&hall), now);
 }
+
+#[test]
+fn known_peers_are_kept_newest_first_without_repeats_and_bounded() {
+    let (_dir, node, _fay, hub) = fay_and_hub();
+    assert!(node.known_peers(&hub).unwrap().is_empty());
+    let a = |i: usize| format!("/ip4/127.0.0.1/tcp/{}/p2p/12D3KooWA", 4000 + i);
+    node.remember_peers(&hub, &[a(1), a(2), a(1)]).unwrap();
+    assert_eq!(node.known_peers(&hub).unwrap(), [a(1), a(2)]);
+    node.remember_peers(&hub, &[a(3), a(2)]).unwrap();
+    assert_eq!(node.known_peers(&hub).unwrap(), [a(3), a(2), a(1)]);
+    // At most 16, the newest; an address too long to be one is not kept.
+    let many: Vec<String> = (10..40).map(a).collect();
+    node.remember_peers(&hub, &many).unwrap();
+    let known = node.known_peers(&hub).unwrap();
+    assert_eq!(known.len(), moot_node::serve::MAX_KNOWN_PEERS);
+    assert_eq!(known[0], a(10));
+    node.remember_peers(&hub, &["x".repeat(600)]).unwrap();
+    assert_eq!(node.known_peers(&hub).unwrap()[0], a(10));
+}
