@@ -115,9 +115,9 @@ pub fn proposal(global: &Global, command: &ProposalCommand) -> anyhow::Result<()
             let hub = session.hub()?;
             let signer = session.signer()?;
             let (at, delete, insert) = (at.unwrap_or(0), *delete, insert.clone());
-            let id = session
+            let (id, heads) = session
                 .node
-                .edit_proposal(&hub, &signer, &proposal, |doc, actor| match &new_text {
+                .edit_proposal_heads(&hub, &signer, &proposal, |doc, actor| match &new_text {
                     Some(text) => doc.replace_all(actor, text),
                     None if base.is_empty() => doc.edit(actor, at, delete, &insert),
                     None => doc.edit_since(actor, &base, at, delete, &insert),
@@ -125,7 +125,7 @@ pub fn proposal(global: &Global, command: &ProposalCommand) -> anyhow::Result<()
                 .node()?;
             print_saved(
                 global,
-                json!({"proposal_id": proposal_id, "change_id": id.to_string()}),
+                json!({"proposal_id": proposal_id, "change_id": id.to_string(), "heads": heads}),
                 format!("edited: change {id}"),
             )
         }

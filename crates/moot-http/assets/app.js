@@ -156,7 +156,13 @@ function markNav(key) {
 }
 
 async function show() {
-  const path = decodeURIComponent(location.hash.replace(/^#/, '')) || '/';
+  let path;
+  try {
+    path = decodeURIComponent(location.hash.replace(/^#/, '')) || '/';
+  } catch {
+    // A damaged link (`#/%E0`): the "no page here" page, not a blank one.
+    path = '/not-a-page';
+  }
   const main = document.getElementById('main');
   const serial = ++showing;
   if (page && page.leave) {

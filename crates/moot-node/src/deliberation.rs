@@ -417,13 +417,26 @@ impl Node {
         proposal: &OpId,
         edit: impl FnOnce(&mut Document, &[u8]) -> Result<Vec<u8>, moot_doc::DocError>,
     ) -> Result<OpId, NodeError> {
+        Ok(self.edit_proposal_heads(hub, signer, proposal, edit)?.0)
+    }
+
+    /// [`Node::edit_proposal`], also returning the document's heads after the edit (hex): the
+    /// version an editor's next edit counts in.
+    pub fn edit_proposal_heads(
+        &self,
+        hub: &HubId,
+        signer: &Signer,
+        proposal: &OpId,
+        edit: impl FnOnce(&mut Document, &[u8]) -> Result<Vec<u8>, moot_doc::DocError>,
+    ) -> Result<(OpId, Vec<String>), NodeError> {
         let proposal = *proposal;
         let (id, snapshot) = self.write_steps(hub, signer, |steps| {
             let info = held_proposal(steps.replica, &proposal)?;
             self.write_edit(hub, steps, &proposal, info.lane, edit)
         })?;
+        let heads = snapshot.0.heads().iter().map(hex::encode).collect();
         self.put_snapshot(hub, &proposal, &snapshot.0, &snapshot.1)?;
-        Ok(id)
+        Ok((id, heads))
     }
 
     /// Writes a change made by `edit` on the materialised document → the change op's id, and

@@ -43,6 +43,13 @@ class LiveText {
     if (this.inflight) {
       return;
     }
+    if (!this.heads) {
+      // Learn which version of the text `sent` is first, so the edit is counted in it.
+      await this.pull();
+      if (this.inflight) {
+        return;
+      }
+    }
     const now = this.textarea.value;
     const edit = splice(this.sent, now);
     if (!edit) {
@@ -55,6 +62,8 @@ class LiveText {
       const body = this.heads ? { ...edit, base: this.heads } : edit;
       await api.post(`/proposals/${this.id}/edit`, body);
       this.sent = now;
+      // The node's text now may also hold a peer's edit we have not seen: which version `sent`
+      // is, is known again at the next pull (the next edit waits for it).
       this.heads = null;
       this.say('All changes saved.');
     } catch (error) {
@@ -70,11 +79,12 @@ class LiveText {
   }
 
   /** Fetches the node's text and shows it (rebased onto typing not sent yet). */
-  async pull(known) {
+  /** `epoch`: this editor's epoch when `known` was asked for (a fetch that began before an
+   * edit of ours was sent is older than our text, and is dropped). */
+  async pull(known, epoch = this.epoch) {
     if (this.inflight) {
       return;
     }
-    const epoch = this.epoch;
     const remote = known !== undefined ? known : await api.get(`/proposals/${this.id}`);
     if (epoch !== this.epoch || this.inflight) {
       return;
@@ -223,9 +233,10 @@ export async function render(main, [id], ctx) {
     add(comments, null);
   }
   async function refresh() {
+    const epoch = live.epoch;
     const p = await api.get(`/proposals/${id}`);
     paint(p);
-    await live.pull(p);
+    await live.pull(p, epoch);
   }
   paint(first);
   return { refresh, leave: () => live.flush() };
