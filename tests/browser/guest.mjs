@@ -9,8 +9,11 @@ const args = JSON.parse(process.argv[2]);
 
 async function status(page, method, path) {
   return page.evaluate(async ([m, p]) => {
-    const session = await (await fetch('/api/session')).json();
-    const init = { method: m, headers: { 'X-Moot-Csrf': session.csrf, 'Content-Type': 'application/json' } };
+    // As the page's own requests do: the owner secret, if this page keeps one.
+    const owner = window.localStorage.getItem('moot-owner');
+    const mine = owner ? { 'X-Moot-Owner': owner } : {};
+    const session = await (await fetch('/api/session', { headers: mine })).json();
+    const init = { method: m, headers: { 'X-Moot-Csrf': session.csrf, 'Content-Type': 'application/json', ...mine } };
     if (m !== 'GET') {
       init.body = JSON.stringify({ name: 'Guests club', kind: 'working-group' });
     }

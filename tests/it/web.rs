@@ -12,10 +12,13 @@ use crate::node::Data;
 use crate::serving::{eventually, serve_lines, stop};
 
 /// A browser's session with one node: its cookie and CSRF token.
+#[derive(Clone)]
 struct Page {
     addr: String,
     cookie: String,
     csrf: String,
+    /// The owner secret, for the page opened with the node's link (sent as X-Moot-Owner).
+    owner: Option<String>,
 }
 
 /// One HTTP/1.1 exchange → status and body.
@@ -68,17 +71,26 @@ impl Page {
             addr,
             cookie,
             csrf: session["csrf"].as_str().unwrap().to_string(),
+            owner: session["owner"].as_str().map(str::to_string),
         }
+    }
+
+    /// The owner secret's header line, if this page has one.
+    fn owner_line(&self) -> String {
+        self.owner
+            .as_ref()
+            .map_or_else(String::new, |o| format!("X-Moot-Owner: {o}\r\n"))
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nX-Moot-Csrf: {}\r\n\
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nX-Moot-Csrf: {}\r\n{}\
              Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             self.addr,
             self.cookie,
             self.csrf,
+            self.owner_line(),
             body.len()
         );
         let (status, _, reply) = exchange(&self.addr, &request, body.as_bytes());
@@ -92,11 +104,12 @@ impl Page {
     fn sign_in(&mut self, body: Value) -> Value {
         let body = body.to_string();
         let request = format!(
-            "POST /api/session HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nX-Moot-Csrf: {}\r\n\
+            "POST /api/session HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nX-Moot-Csrf: {}\r\n{}\
              Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             self.addr,
             self.cookie,
             self.csrf,
+            self.owner_line(),
             body.len()
         );
         let (status, headers, reply) = exchange(&self.addr, &request, body.as_bytes());
@@ -378,9 +391,9 @@ fn a_page_reads_while_a_long_write_runs() {
     let (_hall, hall_server, hall_ready) = hall();
     let page = Page::open(hall_ready["open"].as_str().unwrap());
     // A sync with a peer that never answers holds the command turn until its timeout.
-    let (addr, cookie, csrf) = (page.addr.clone(), page.cookie.clone(), page.csrf.clone());
+    let copy = page.clone();
     let syncing = std::thread::spawn(move || {
-        let page = Page { addr, cookie, csrf };
+        let page = copy;
         page.call(
             "POST",
             "/api/sync",

@@ -29,9 +29,44 @@ async function answer(response) {
   return body;
 }
 
+/** Where the owner's page keeps its owner secret: this origin's own storage (separate per
+ * port, unlike cookies), never sent anywhere but in the X-Moot-Owner header to this node. */
+const OWNER_KEY = 'moot-owner';
+
+function ownerHeaders() {
+  let owner = null;
+  try {
+    owner = window.localStorage.getItem(OWNER_KEY);
+  } catch {
+    owner = null;
+  }
+  return owner ? { 'X-Moot-Owner': owner } : {};
+}
+
+/** The link `moot serve` prints carries the node's web token: passed to the node once (which
+ * answers with the owner secret this page keeps), then taken out of the address. */
+async function takeToken() {
+  const params = new URLSearchParams(window.location.search);
+  const token = params.get('token');
+  if (!token) {
+    return null;
+  }
+  window.history.replaceState(null, '', `${window.location.pathname}${window.location.hash}`);
+  const answered = await answer(await fetch(`/api/session?token=${encodeURIComponent(token)}`, { credentials: 'same-origin' }));
+  if (answered && answered.owner) {
+    try {
+      window.localStorage.setItem(OWNER_KEY, answered.owner);
+    } catch {
+      // No storage: this page is the owner's only until it is reloaded.
+    }
+  }
+  return answered;
+}
+
 /** The session: `{csrf, exposure, signed_in, may_write, public_only, trusted}`. */
 export async function loadSession() {
-  session = await answer(await fetch('/api/session', { credentials: 'same-origin' }));
+  const fresh = await takeToken();
+  session = fresh || await answer(await fetch('/api/session', { credentials: 'same-origin', headers: ownerHeaders() }));
   return session;
 }
 
@@ -40,14 +75,31 @@ export function currentSession() {
 }
 
 export async function get(path) {
-  return answer(await fetch(`/api${path}`, { credentials: 'same-origin' }));
+  return answer(await fetch(`/api${path}`, { credentials: 'same-origin', headers: ownerHeaders() }));
+}
+
+/** Saves what a GET route answers (a bundle, a document) as a file named `name`. */
+export async function download(path, name) {
+  const response = await fetch(`/api${path}`, { credentials: 'same-origin', headers: ownerHeaders() });
+  if (!response.ok) {
+    return answer(response);
+  }
+  const url = URL.createObjectURL(await response.blob());
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  return null;
 }
 
 async function send(method, path, body, raw) {
   if (!session) {
     await loadSession();
   }
-  const headers = { 'X-Moot-Csrf': session.csrf };
+  const headers = { 'X-Moot-Csrf': session.csrf, ...ownerHeaders() };
   let payload;
   if (raw !== undefined) {
     headers['Content-Type'] = 'application/octet-stream';

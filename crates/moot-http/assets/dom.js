@@ -1,6 +1,8 @@
 // Building the page: elements made with the DOM API, text set with textContent only (never
 // innerHTML with data), so names and texts from other members are shown, never run.
 
+import { download } from './api.js';
+
 const SVG = 'http://www.w3.org/2000/svg';
 let serial = 0;
 
@@ -182,4 +184,20 @@ export function put(element, ...children) {
   element.replaceChildren();
   append(element, children);
   return element;
+}
+
+/** A button that saves what an API route answers as a file (with this page's owner secret:
+ * a plain link would not carry it). */
+export function downloadButton(path, name, label, id) {
+  const props = { type: 'button', class: 'minor' };
+  if (id) {
+    props.id = id;
+  }
+  const button = h('button', props, label);
+  button.addEventListener('click', () => {
+    download(path, name).catch((error) => {
+      button.after(message('error', `Not downloaded: ${error.message}`));
+    });
+  });
+  return button;
 }

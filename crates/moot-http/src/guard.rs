@@ -19,6 +19,8 @@ pub enum Exposure {
 pub const COOKIE: &str = "moot_session";
 /// The header a write carries its session's CSRF token in.
 pub const CSRF_HEADER: &str = "x-moot-csrf";
+/// The header the owner's page carries its owner secret in.
+pub const OWNER_HEADER: &str = "x-moot-owner";
 
 /// Sessions at most; the least recently used goes first.
 const MAX_SESSIONS: usize = 4_096;
@@ -57,8 +59,13 @@ pub struct Session {
     pub csrf: String,
     pub signed_in: Option<SignedIn>,
     /// The page was opened with this node's web token (the link `moot serve` prints): it is
-    /// the node owner's, and may act as the node's keys on loopback.
+    /// the node owner's, and may act as the node's keys on loopback — on requests that also
+    /// carry [`Session::owner`] (see [`OWNER_HEADER`]).
     pub trusted: bool,
+    /// The secret a trusted session's page keeps in its own storage (separate per port, unlike
+    /// cookies, which browsers send to every port of 127.0.0.1) and sends with every request:
+    /// the cookie alone, seen by another local web server, is not the owner.
+    pub owner: Option<String>,
     pub(crate) last_used: Instant,
 }
 
@@ -156,6 +163,7 @@ impl Guard {
             csrf: token()?,
             signed_in: None,
             trusted: self.token.is_none(),
+            owner: None,
             last_used: Instant::now(),
         };
         self.insert(session)
@@ -223,13 +231,30 @@ impl Guard {
         a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 
-    /// Marks a session as opened with the web token, with a fresh CSRF token.
+    /// Marks a session as opened with the web token, with a fresh CSRF token and a new owner
+    /// secret.
     pub fn trust(&self, id: &str) -> Option<Session> {
         let mut sessions = self.sessions.lock().ok()?;
         let session = sessions.get_mut(id)?;
         session.trusted = true;
+        session.owner = Some(token()?);
         session.csrf = token()?;
         Some(session.clone())
+    }
+
+    /// Whether a request presents its trusted session's owner secret (constant time). Without
+    /// a web token configured (tests of the routes alone) every session is the owner's.
+    pub fn owner_ok(&self, session: &Session, presented: Option<&str>) -> bool {
+        if self.token.is_none() {
+            return true;
+        }
+        match (&session.owner, presented) {
+            (Some(owner), Some(presented)) => {
+                let (a, b) = (owner.as_bytes(), presented.as_bytes());
+                a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+            }
+            _ => false,
+        }
     }
 
     /// Starts a sign-in attempt from `addr`: `Err` once it (or everyone together) failed too

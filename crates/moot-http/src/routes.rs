@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::guard::{
-    COOKIE, CSRF_HEADER, Denied, Exposure, Guard, SECURITY_HEADERS, Session, SignedIn,
+    COOKIE, CSRF_HEADER, Denied, Exposure, Guard, OWNER_HEADER, SECURITY_HEADERS, Session, SignedIn,
 };
 use crate::{Arg, Backend, Call, Outcome};
 
@@ -72,8 +72,11 @@ impl<B: Backend> App<B> {
 #[derive(Clone)]
 pub struct Ctx {
     id: String,
+    /// The session as this request may use it (not the owner's without the owner secret).
     session: Session,
     addr: Option<SocketAddr>,
+    /// This request made the session the owner's: its answer gives the owner secret.
+    revealed: bool,
 }
 
 pub fn router<B: Backend>(app: App<B>) -> Router {
@@ -237,8 +240,8 @@ async fn gate<B: Backend>(State(app): State<App<B>>, mut request: Request, next:
             .find(|(k, _)| *k == "token")
             .map(|(_, v)| v.to_string())
     });
-    // The UI's files need no session; only the API (and the owner's link) make one.
-    if !request.uri().path().starts_with("/api/") && given.is_none() {
+    // The UI's files need no session; only the API makes one.
+    if !request.uri().path().starts_with("/api/") {
         return secure(next.run(request).await);
     }
     let found = cookie_session(request.headers()).and_then(|id| {
@@ -260,25 +263,28 @@ async fn gate<B: Backend>(State(app): State<App<B>>, mut request: Request, next:
         },
     };
     let reading = matches!(*request.method(), Method::GET | Method::HEAD);
-    // The link `moot serve` prints: `?token=TOKEN` makes this session the node owner's, under
-    // a new id (an id planted before is worth nothing); the page itself is then loaded again
-    // without the token in its address.
-    let (id, session, new, reload) = match given {
-        Some(given) if reading && app.guard.token_ok(&given) => {
+    // The link `moot serve` prints carries the web token; the page passes it here
+    // (`GET /api/session?token=TOKEN`), which makes this session the node owner's under a new
+    // id (an id planted before is worth nothing) and answers, this once, with the owner secret
+    // the page keeps and sends with every request.
+    let (id, mut session, new, revealed) = match given {
+        Some(given)
+            if reading && request.uri().path() == "/api/session" && app.guard.token_ok(&given) =>
+        {
             match app.guard.trust(&id).and_then(|_| app.guard.rotate(&id)) {
-                Some((id, trusted)) => (id, trusted, true, request.uri().path() == "/"),
+                Some((id, trusted)) => (id, trusted, true, true),
                 None => (id, session, new, false),
             }
         }
         _ => (id, session, new, false),
     };
-    if reload {
-        let response = (
-            StatusCode::SEE_OTHER,
-            [(header::LOCATION, "/"), (header::CACHE_CONTROL, "no-store")],
-        )
-            .into_response();
-        return secure(with_cookie(response, new.then_some(id.as_str())));
+    // The cookie alone is not the owner: the request must show the owner secret too.
+    let presented = request
+        .headers()
+        .get(OWNER_HEADER)
+        .and_then(|v| v.to_str().ok());
+    if session.trusted && !revealed && !app.guard.owner_ok(&session, presented) {
+        session.trusted = false;
     }
     if !reading {
         let token = request
@@ -305,6 +311,7 @@ async fn gate<B: Backend>(State(app): State<App<B>>, mut request: Request, next:
         id: id.clone(),
         session,
         addr,
+        revealed,
     });
     let mut response = next.run(request).await;
     if api {
@@ -774,11 +781,17 @@ async fn session_get<B: Backend>(
     State(app): State<App<B>>,
     Extension(ctx): Extension<Ctx>,
 ) -> Response {
-    session_json(&app, &ctx.session)
+    let mut answer = session_json(&app, &ctx.session);
+    if ctx.revealed
+        && let Some(owner) = &ctx.session.owner
+    {
+        answer["owner"] = json!(owner);
+    }
+    axum::Json(answer).into_response()
 }
 
-fn session_json<B: Backend>(app: &App<B>, session: &Session) -> Response {
-    axum::Json(json!({
+fn session_json<B: Backend>(app: &App<B>, session: &Session) -> Value {
+    json!({
         "csrf": session.csrf,
         "exposure": match app.guard.exposure { Exposure::Local => "local", Exposure::Lan => "lan" },
         "signed_in": session.signed_in.as_ref().map(|s| json!({
@@ -787,8 +800,7 @@ fn session_json<B: Backend>(app: &App<B>, session: &Session) -> Response {
         "may_write": app.guard.may_write(session),
         "public_only": app.guard.public_only(session),
         "trusted": app.guard.acts_as_node(session),
-    }))
-    .into_response()
+    })
 }
 
 #[derive(Deserialize)]
@@ -895,17 +907,34 @@ async fn sign_in_as<B: Backend>(app: &App<B>, ctx: &Ctx, request: SignIn) -> Res
     }
     // Only an active member on the roll is more than a visitor (see `standing`).
     let guest = !active_member(app, &trying, &member_id).await;
-    change_session(app, &ctx.id, Some(SignedIn { guest, ..candidate }))
+    change_session(
+        app,
+        &ctx.id,
+        ctx.session.trusted,
+        Some(SignedIn { guest, ..candidate }),
+    )
 }
 
 /// Signs a session in or out, under a new id (a cookie seen before is worth nothing after).
-fn change_session<B: Backend>(app: &App<B>, id: &str, signed_in: Option<SignedIn>) -> Response {
+/// `trusted`: whether this request is the owner's (showed the owner secret).
+fn change_session<B: Backend>(
+    app: &App<B>,
+    id: &str,
+    trusted: bool,
+    signed_in: Option<SignedIn>,
+) -> Response {
     match app
         .guard
         .set_signed_in(id, signed_in)
         .and_then(|_| app.guard.rotate(id))
     {
-        Some((id, session)) => with_cookie(session_json(app, &session), Some(&id)),
+        Some((id, mut session)) => {
+            session.trusted = session.trusted && trusted;
+            with_cookie(
+                axum::Json(session_json(app, &session)).into_response(),
+                Some(&id),
+            )
+        }
         None => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "failed",
@@ -918,7 +947,7 @@ async fn sign_out<B: Backend>(
     State(app): State<App<B>>,
     Extension(ctx): Extension<Ctx>,
 ) -> Response {
-    change_session(&app, &ctx.id, None)
+    change_session(&app, &ctx.id, ctx.session.trusted, None)
 }
 
 async fn events<B: Backend>(State(app): State<App<B>>) -> Response {

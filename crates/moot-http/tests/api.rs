@@ -133,6 +133,8 @@ struct Client {
     fake: Arc<Fake>,
     cookie: Option<String>,
     csrf: Option<String>,
+    /// The owner secret the owner's page keeps (sent as X-Moot-Owner).
+    owner: Option<String>,
     host: String,
     from: SocketAddr,
 }
@@ -164,6 +166,7 @@ impl Client {
             fake,
             cookie: None,
             csrf: None,
+            owner: None,
             host: format!("{}:{}", addr.ip(), addr.port()),
             from: "127.0.0.1:50000".parse().unwrap(),
         }
@@ -179,6 +182,9 @@ impl Client {
         }
         if let Some(csrf) = &self.csrf {
             request = request.header("x-moot-csrf", csrf);
+        }
+        if let Some(owner) = &self.owner {
+            request = request.header("x-moot-owner", owner);
         }
         if json {
             request = request.header(header::CONTENT_TYPE, "application/json");
@@ -210,6 +216,16 @@ impl Client {
     async fn post(&mut self, path: &str, body: Value) -> Reply {
         self.send("POST", path, Some(body.to_string().into_bytes()), true)
             .await
+    }
+
+    /// Passes the node's web token, as the owner's page does with the link: keeps the owner
+    /// secret the answer gives (once) → the answer.
+    async fn open_owner(&mut self, token: &str) -> Value {
+        let r = self.get(&format!("/api/session?token={token}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+        self.owner = r.json["owner"].as_str().map(str::to_string);
+        self.csrf = r.json["csrf"].as_str().map(str::to_string);
+        r.json
     }
 
     /// Takes a session and its CSRF token, as the page does first.
@@ -513,11 +529,11 @@ async fn on_loopback_only_the_page_opened_with_the_web_token_is_the_nodes_owner(
     );
     let r = c.post("/api/keys", json!({"name": "Eve"})).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(
-        c.get(&format!("/?token={}", "cd".repeat(32))).await.status,
-        StatusCode::OK
-    );
-    assert_eq!(c.get("/api/session").await.json["trusted"], false);
+    let wrong = c
+        .get(&format!("/api/session?token={}", "cd".repeat(32)))
+        .await;
+    assert_eq!(wrong.json["trusted"], false);
+    assert_eq!(wrong.json["owner"], Value::Null);
     assert!(
         c.fake
             .calls
@@ -526,11 +542,12 @@ async fn on_loopback_only_the_page_opened_with_the_web_token_is_the_nodes_owner(
             .iter()
             .all(|call| !words(call).contains(&"create".to_string()))
     );
-    // The link `moot serve` printed: the page is loaded again without the token.
-    let r = c.get(&format!("/?token={token}")).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert_eq!(r.headers[header::LOCATION], "/");
+    // The link `moot serve` printed: the page passes its token and keeps the owner secret.
+    let opened = c.open_owner(&token).await;
+    assert_eq!(opened["trusted"], true);
+    assert_eq!(opened["owner"].as_str().map(str::len), Some(64));
     let s = c.start().await;
+    assert_eq!(s["owner"], Value::Null, "the secret is given once");
     assert_eq!(
         (s["trusted"].clone(), s["may_write"].clone()),
         (json!(true), json!(true))
@@ -550,8 +567,7 @@ async fn an_id_planted_or_seen_before_is_worth_nothing_once_the_session_gains_a_
     c.start().await;
     let planted = c.cookie.clone().unwrap();
     // The owner's browser, carrying the planted id, opens the owner's link.
-    let r = c.get(&format!("/?token={token}")).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    c.open_owner(&token).await;
     let owner = c.cookie.clone().unwrap();
     assert_ne!(owner, planted, "a new id on trust");
     assert_eq!(c.start().await["trusted"], true);
@@ -568,10 +584,35 @@ async fn an_id_planted_or_seen_before_is_worth_nothing_once_the_session_gains_a_
 }
 
 #[tokio::test]
+async fn the_owners_cookie_without_the_owner_secret_is_a_visitor() {
+    // Browsers send 127.0.0.1's cookies to every port: another local web server the owner
+    // visits sees the cookie. Without the secret the owner's page keeps, it is nobody.
+    let token = "ab".repeat(32);
+    let mut c = Client::with("127.0.0.1:7878", Fake::default(), Some(token.clone()));
+    c.open_owner(&token).await;
+    assert_eq!(c.start().await["trusted"], true);
+    let secret = c.owner.take();
+    let s = c.start().await;
+    assert_eq!(
+        (s["trusted"].clone(), s["may_write"].clone()),
+        (json!(false), json!(false))
+    );
+    assert_eq!(c.get("/api/members").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        c.post("/api/hubs", json!({"name": "X"})).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    c.owner = Some("0".repeat(64));
+    assert_eq!(c.start().await["trusted"], false, "a wrong secret");
+    c.owner = secret;
+    assert_eq!(c.start().await["trusted"], true);
+}
+
+#[tokio::test]
 async fn a_flood_of_new_sessions_never_pushes_out_the_owners_or_a_signed_in_one() {
     let token = "ab".repeat(32);
     let mut c = Client::with("127.0.0.1:7878", Fake::default(), Some(token.clone()));
-    c.get(&format!("/?token={token}")).await;
+    c.open_owner(&token).await;
     let owner = c.cookie.clone().unwrap();
     // The UI's files make no session at all.
     let mut stranger = Client::with("127.0.0.1:7878", Fake::default(), None);

@@ -2,7 +2,7 @@
 // another node), sync with a peer's address, and bundles for sneakernet (export, import).
 
 import * as api from '../api.js';
-import { h, field, onSubmit, refusal, short, scroller, put } from '../dom.js';
+import { h, field, onSubmit, refusal, short, scroller, put, downloadButton } from '../dom.js';
 
 function ago(secs) {
   if (secs === null || secs === undefined) {
@@ -66,8 +66,8 @@ function bundleSection(after) {
   return h('section', { class: 'card', 'aria-labelledby': 'bundle-h' },
     h('h2', { id: 'bundle-h' }, 'Bundles (no network needed)'),
     h('p', null, 'Carry the hub on a USB stick to a node that cannot connect, and bring its ops back.'),
-    h('p', null, h('a', { href: '/api/bundle', download: 'hub.moot-bundle', id: 'export' }, 'Download a bundle of this hub'),
-      ' · ', h('a', { href: '/api/bundle?lane=public', download: 'hub-public.moot-bundle' }, 'public lane only (for a guest)')),
+    h('p', null, downloadButton('/bundle', 'hub.moot-bundle', 'Download a bundle of this hub', 'export'),
+      ' · ', downloadButton('/bundle?lane=public', 'hub-public.moot-bundle', 'public lane only (for a guest)')),
     h('h3', null, 'Import a bundle'), form);
 }
 

@@ -3,7 +3,7 @@
 // comments, stances and the outcome.
 
 import * as api from '../api.js';
-import { h, field, onSubmit, select, badge, actionButton, facts, uid, put } from '../dom.js';
+import { h, field, onSubmit, select, badge, actionButton, facts, uid, put, downloadButton } from '../dom.js';
 import { splice, rebase, mapIndex } from '../editor.js';
 
 /** Typing is sent once it pauses this long. */
@@ -149,7 +149,7 @@ export async function render(main, [id], ctx) {
     h('label', { for: textId }, 'Text of the proposal'),
     h('p', { class: 'hint', id: `${textId}-help` }, 'Everyone editing sees each other\'s changes as they are made; yours are saved as you type.'),
     textarea, saved,
-    h('p', null, h('a', { href: `/api/proposals/${id}/export`, download: `proposal-${id.slice(0, 8)}.automerge` }, 'Download the document (automerge)'))));
+    h('p', null, downloadButton(`/proposals/${id}/export`, `proposal-${id.slice(0, 8)}.automerge`, 'Download the document (automerge)'))));
   const live = new LiveText(id, textarea, saved, first.heads);
 
   // Amendments, stances, comments, outcome.
