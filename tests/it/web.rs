@@ -82,8 +82,8 @@ impl Page {
             .map_or_else(String::new, |o| format!("X-Moot-Owner: {o}\r\n"))
     }
 
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
+    /// One request of this page's session → status, headers and body.
+    fn send(&self, method: &str, path: &str, body: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
         let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nX-Moot-Csrf: {}\r\n{}\
              Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -93,7 +93,12 @@ impl Page {
             self.owner_line(),
             body.len()
         );
-        let (status, _, reply) = exchange(&self.addr, &request, body.as_bytes());
+        exchange(&self.addr, &request, body.as_bytes())
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let (status, _, reply) = self.send(method, path, &body);
         (
             status,
             serde_json::from_slice(&reply).unwrap_or(Value::Null),
@@ -102,17 +107,7 @@ impl Page {
 
     /// Signs in (the session moves to a new id: the cookie and token are taken from the answer).
     fn sign_in(&mut self, body: Value) -> Value {
-        let body = body.to_string();
-        let request = format!(
-            "POST /api/session HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nX-Moot-Csrf: {}\r\n{}\
-             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            self.addr,
-            self.cookie,
-            self.csrf,
-            self.owner_line(),
-            body.len()
-        );
-        let (status, headers, reply) = exchange(&self.addr, &request, body.as_bytes());
+        let (status, headers, reply) = self.send("POST", "/api/session", &body.to_string());
         let value: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
         assert_eq!(status, 200, "sign-in: {value}");
         self.cookie = headers

@@ -227,8 +227,7 @@ impl Guard {
         let Some(token) = &self.token else {
             return false;
         };
-        let (a, b) = (token.as_bytes(), given.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        same_secret(token, given)
     }
 
     /// Marks a session as opened with the web token, with a fresh CSRF token and a new owner
@@ -249,10 +248,7 @@ impl Guard {
             return true;
         }
         match (&session.owner, presented) {
-            (Some(owner), Some(presented)) => {
-                let (a, b) = (owner.as_bytes(), presented.as_bytes());
-                a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-            }
+            (Some(owner), Some(presented)) => same_secret(owner, presented),
             _ => false,
         }
     }
@@ -313,6 +309,12 @@ impl Guard {
             None => !self.acts_as_node(session),
         }
     }
+}
+
+/// Whether two secrets are equal, in time that does not depend on where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `host[:port]` or `[v6]:port` → name and port.
