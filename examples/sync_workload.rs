@@ -529,6 +529,12 @@ fn receiver(args: &[String]) {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let idle = proc_status_kb("VmRSS:");
         let peak = proc_status_kb("VmHWM:");
+        // `SYNC_WORKLOAD_EXIT_AT_IDLE=1` ends the receiver right here, so that a heap profiler
+        // wrapping it (`SYNC_WORKLOAD_WRAP`) reports what is live at the idle reading as leaked.
+        if std::env::var_os("SYNC_WORKLOAD_EXIT_AT_IDLE").is_some() {
+            println!("{}", json!({"converge_ms": converge.as_secs_f64() * 1e3, "wire_bytes": stats.engine.bytes_sent + stats.engine.bytes_received, "peak_rss_kb": peak, "idle_rss_kb": idle}));
+            std::process::exit(0);
+        }
         task.abort();
         let _ = task.await;
         if let Ok(running) = Arc::try_unwrap(running) {

@@ -37,3 +37,4 @@ pub use op::{
     Authentic, BuildError, DecodeError, Draft, HubId, Lane, OpId, SignatureError, SignedOp,
     authenticate_batch, authenticate_sequential,
 };
+pub use verify::{SignatureCheck, verify_signatures};

@@ -19,11 +19,32 @@ use sha2::{Digest, Sha512};
 
 use crate::PublicKey;
 
-/// One signature to check.
-pub(crate) struct Item<'a> {
+/// One signature to check: `signature` on `message` by `key`.
+#[derive(Debug, Clone, Copy)]
+pub struct SignatureCheck<'a> {
+    /// The signer.
     pub key: &'a PublicKey,
+    /// What was signed.
     pub message: &'a [u8],
+    /// The signature.
     pub signature: &'a [u8; 64],
+}
+
+pub(crate) type Item<'a> = SignatureCheck<'a>;
+
+/// Checks many signatures, each under the one rule of [`PublicKey::verify`]: in Ed25519
+/// batches of [`crate::op::BATCH`], and one by one in a batch that fails, so that each result
+/// is exactly that signature's.
+pub fn verify_signatures(checks: &[SignatureCheck<'_>]) -> Vec<bool> {
+    let mut out = Vec::with_capacity(checks.len());
+    for chunk in checks.chunks(crate::op::BATCH) {
+        if verify_batch(chunk) {
+            out.extend(std::iter::repeat_n(true, chunk.len()));
+        } else {
+            out.extend(chunk.iter().map(|c| verify(c.key, c.message, c.signature)));
+        }
+    }
+    out
 }
 
 /// `R` as a point and `s` as a canonical scalar, or `None`.
@@ -159,6 +180,44 @@ mod tests {
             .collect();
         mixed[3] = wrong;
         assert!(!verify_batch(&mixed));
+    }
+
+    /// `verify_signatures` gives each signature its own verdict across batch boundaries:
+    /// wrong ones anywhere (first, last, straddling two batches) fail alone.
+    #[test]
+    fn many_signatures_get_one_verdict_each() {
+        let keys: Vec<SecretKey> = (0..7u8).map(|i| SecretKey::from_seed([i; 32])).collect();
+        let publics: Vec<PublicKey> = keys.iter().map(SecretKey::public).collect();
+        let count = crate::op::BATCH * 2 + 37;
+        let messages: Vec<Vec<u8>> = (0..count).map(|i| i.to_le_bytes().to_vec()).collect();
+        let signatures: Vec<[u8; 64]> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| keys[i % 7].sign(m))
+            .collect();
+        let wrong = [0, 1, crate::op::BATCH - 1, crate::op::BATCH, count - 1];
+        let checks: Vec<SignatureCheck<'_>> = (0..count)
+            .map(|i| SignatureCheck {
+                key: &publics[i % 7],
+                message: if wrong.contains(&i) {
+                    b"forged"
+                } else {
+                    &messages[i]
+                },
+                signature: &signatures[i],
+            })
+            .collect();
+        let verdicts = verify_signatures(&checks);
+        assert_eq!(verdicts.len(), count);
+        for (i, verdict) in verdicts.iter().enumerate() {
+            assert_eq!(*verdict, !wrong.contains(&i), "signature {i}");
+        }
+        assert!(
+            verify_signatures(&checks[2..crate::op::BATCH - 1])
+                .iter()
+                .all(|v| *v)
+        );
+        assert!(verify_signatures(&[]).is_empty());
     }
 
     /// Many signatures by one key (their key terms are summed into one coefficient) pass

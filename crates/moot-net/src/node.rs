@@ -12,7 +12,8 @@
 //!
 //! # Bounds
 //! One frame in flight per peer (the next is sent when the peer acknowledges the last, so
-//! frames arrive in order and a slow peer is not flooded); at most
+//! frames arrive in order and a slow peer is not flooded; a frame is acknowledged as its
+//! handling starts, so the next one crosses meanwhile and waits: two per honest peer); at most
 //! [`NetConfig::max_queued_frames`] frames queued per peer, after which the engine is not
 //! polled until that peer drains (a slow peer slows the others: the engine's frames are built
 //! lazily, round robin, so it cannot be asked for another peer's frame alone); connections
@@ -38,7 +39,7 @@ use std::time::Duration;
 
 use libp2p::core::ConnectedPoint;
 use libp2p::core::transport::ListenerId;
-use libp2p::futures::StreamExt;
+use libp2p::futures::{FutureExt, StreamExt};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::behaviour::toggle::Toggle;
@@ -387,6 +388,13 @@ pub struct NetNode<S> {
     redials: u64,
     relay_server: bool,
     bootstrap: Vec<Multiaddr>,
+    /// Frames received and not yet handled, in arrival order, each with the acknowledgement
+    /// owed for it (see [`NetNode::handle_next_frame`]).
+    inbox: VecDeque<(
+        libp2p::PeerId,
+        Frame,
+        request_response::ResponseChannel<Ack>,
+    )>,
 }
 
 /// Talks to a running [`NetNode`]. Cheap to clone; the node stops when every handle is
@@ -521,6 +529,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             redials: 0,
             relay_server: config.relay_server.is_some(),
             bootstrap: config.bootstrap,
+            inbox: VecDeque::new(),
         };
         Ok((node, NetHandle { commands: tx }))
     }
@@ -541,6 +550,23 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
         }
         loop {
             self.pump()?;
+            if !self.inbox.is_empty() {
+                // Frames wait: handle one, but first take in a command or a timer due,
+                // without waiting, so that neither starves (network events are taken in by
+                // `handle_next_frame`).
+                match self.commands.try_recv() {
+                    Ok(Command::Shutdown) | Err(mpsc::error::TryRecvError::Disconnected) => break,
+                    Ok(command) => self.on_command(command),
+                    Err(mpsc::error::TryRecvError::Empty) => {}
+                }
+                if let Some(due) = self.engine.poll_timeout()
+                    && self.start + Duration::from_millis(due) <= Instant::now()
+                {
+                    self.engine.handle_timeout(self.now_ms());
+                }
+                self.handle_next_frame().await?;
+                continue;
+            }
             let deadline = [
                 self.engine
                     .poll_timeout()
@@ -740,6 +766,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
     fn pump(&mut self) -> Result<(), NetError> {
         let now_ms = self.now_ms();
         loop {
+            let mut sent = false;
             for link in self.links.values_mut() {
                 if link.in_flight.is_none()
                     && let Some(frame) = link.queue.pop_front()
@@ -747,6 +774,14 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     tracing::debug!(peer = %link.peer, bytes = frame.len(), "frame sent");
                     let sync = &mut self.swarm.behaviour_mut().sync;
                     link.in_flight = Some(sync.send_request(&link.peer, SyncRequest::Frame(frame)));
+                    sent = true;
+                }
+            }
+            if sent {
+                // Hand the frames to their connections now (the swarm passes them on when
+                // polled), not after the next frames are built below.
+                while let Some(event) = self.swarm.next().now_or_never().flatten() {
+                    self.on_swarm_event(event)?;
                 }
             }
             if self
@@ -1070,19 +1105,9 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             } => match request {
                 SyncRequest::Frame(frame) => {
                     tracing::debug!(%peer, bytes = frame.len(), "frame received");
-                    if let Some(&id) = self.ids.get(&peer) {
-                        let now_ms = self.now_ms();
-                        self.engine.handle_frame(
-                            now_ms,
-                            id,
-                            &frame,
-                            &mut self.replica,
-                            &mut self.store,
-                        )?;
-                    }
-                    // Handled (or dropped): the peer may send the next frame. A closed stream
-                    // only means the peer is gone.
-                    let _ = self.swarm.behaviour_mut().sync.send_response(channel, Ack);
+                    // Handled by `run` once the network has been polled (a peer has at most
+                    // two frames here: see `handle_next_frame`).
+                    self.inbox.push_back((peer, frame, channel));
                 }
                 // Over the frame limit: no honest node sends it.
                 SyncRequest::Oversized { len } => {
@@ -1124,6 +1149,31 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
     fn link_of(&mut self, peer: &libp2p::PeerId) -> Option<&mut Link> {
         let id = self.ids.get(peer)?;
         self.links.get_mut(id)
+    }
+
+    /// Handles the oldest frame received. Its acknowledgement is sent first, and delivered to
+    /// the connection before the frame is handled: the peer sends its next frame while this
+    /// one is checked, validated and stored, and that frame waits in the inbox, unacknowledged,
+    /// until this one is done. So a peer has at most two frames here, and frames stay in order
+    /// (one in flight per peer).
+    async fn handle_next_frame(&mut self) -> Result<(), NetError> {
+        let Some((peer, frame, channel)) = self.inbox.pop_front() else {
+            return Ok(());
+        };
+        // A closed stream only means the peer is gone.
+        let _ = self.swarm.behaviour_mut().sync.send_response(channel, Ack);
+        // Hand the acknowledgement to the connection now: the swarm passes it on when polled.
+        while let Some(event) = self.swarm.next().now_or_never().flatten() {
+            self.on_swarm_event(event)?;
+        }
+        // ... and let the connection's task write it before this task is busy.
+        tokio::task::yield_now().await;
+        if let Some(&id) = self.ids.get(&peer) {
+            let now_ms = self.now_ms();
+            self.engine
+                .handle_frame(now_ms, id, &frame, &mut self.replica, &mut self.store)?;
+        }
+        Ok(())
     }
 
     fn on_command(&mut self, command: Command<S>) {

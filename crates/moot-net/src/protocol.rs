@@ -1,12 +1,13 @@
 //! The sync protocol on the wire: `/moot/sync/1`, one engine frame per request-response
-//! exchange, answered by a one-byte acknowledgement once the frame has been handled.
+//! exchange, answered by a one-byte acknowledgement when the receiver takes the frame up.
 //!
 //! A request is a 4-byte big-endian length and that many bytes, at most
 //! [`MAX_MESSAGE_BYTES`] (the engine's own frame limit): a larger length is refused before
 //! anything more is read or allocated, so a peer cannot make this node buffer more than one
 //! frame per stream, and is handed up as [`SyncRequest::Oversized`] so the driver can drop
-//! the peer (libp2p's request-response does not report a request that fails to read). The acknowledgement is what keeps frames in order and paced: the driver sends
-//! a peer its next frame only when the previous one is acknowledged, i.e. handled (see
+//! the peer (libp2p's request-response does not report a request that fails to read). The
+//! acknowledgement is what keeps frames in order and paced: the driver sends a peer its next
+//! frame only when the previous one is acknowledged, i.e. taken up for handling (see
 //! `docs/PROTOCOL.md`, "On the network").
 
 use std::io;
@@ -20,7 +21,7 @@ use moot_sync::wire::MAX_MESSAGE_BYTES;
 /// The protocol id of the sync protocol (the engine's wire version 1 inside).
 pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/moot/sync/1");
 
-/// The acknowledgement byte: the frame was handled.
+/// The acknowledgement byte: the frame was taken up for handling.
 const ACK: u8 = 1;
 
 /// Reads and writes sync frames: length-prefixed requests, one-byte responses.

@@ -1232,10 +1232,30 @@ impl Body {
     /// Checks the signatures a body carries (device certificates), which do not depend on any
     /// state: done once per op, when it arrives.
     pub fn check_certificates(&self, hub: &HubId, author: &DeviceId) -> bool {
+        self.certificate(hub, author)
+            .is_none_or(|(member, message, signature)| member.verify(&message, &signature))
+    }
+
+    /// The device certificate the body carries, if any, as the signature to check: the signer
+    /// (a genesis's founder, a device certification's member), the message it must have
+    /// signed (for `hub` and the device: a genesis certifies its `author`), and the signature.
+    pub fn certificate(
+        &self,
+        hub: &HubId,
+        author: &DeviceId,
+    ) -> Option<(MemberId, Vec<u8>, [u8; 64])> {
         match self {
-            Body::Found(found) => found.device_certificate.verify(&found.founder, hub, author),
-            Body::CertifyDevice(c) => c.certificate.verify(&c.member, hub, &c.device),
-            _ => true,
+            Body::Found(found) => Some((
+                found.founder,
+                certificate_message(hub, author),
+                found.device_certificate.0,
+            )),
+            Body::CertifyDevice(c) => Some((
+                c.member,
+                certificate_message(hub, &c.device),
+                c.certificate.0,
+            )),
+            _ => None,
         }
     }
 

@@ -312,32 +312,71 @@ impl Resolution {
 enum Checked {
     /// The bytes are not an op.
     Malformed(DecodeError),
-    /// The signature check.
-    Signature(Result<Authentic<SignedOp>, moot_crypto::SignatureError>),
-    /// The signature and the device certificates the body carries (a genesis, a device
-    /// certification) verified, on the worker thread.
-    Certified(Authentic<SignedOp>),
+    /// The signature does not verify.
+    BadSignature(moot_crypto::SignatureError),
+    /// Authentic, with its body decoded, and whether the device certificate the body carries
+    /// (a genesis, a device certification) verified: all on the worker thread, off the
+    /// validating one. A body that does not decode, and a certificate that fails, are left to
+    /// validation, which gives the reason.
+    Authentic {
+        op: Authentic<SignedOp>,
+        body: Result<Body, BodyError>,
+        certificates_checked: bool,
+    },
 }
 
-/// A signature check's result, with the certificates of a genesis or a device certification
-/// verified too when they hold (on the worker thread, off the validating one). Anything else,
-/// and a certificate that fails, is left to validation, which checks it and gives the reason.
+/// Signature checks' results with the bodies decoded and the device certificates they carry
+/// verified, together in Ed25519 batches.
 fn certify(
     hub: &HubId,
-    checked: Result<Authentic<SignedOp>, moot_crypto::SignatureError>,
-) -> Checked {
-    match checked {
-        Ok(op)
-            if matches!(
-                op.kind(),
-                crate::body::kind::FOUND | crate::body::kind::CERTIFY_DEVICE
-            ) && Body::decode(op.kind(), op.body())
-                .is_ok_and(|body| body.check_certificates(hub, &op.author())) =>
+    verified: Vec<Result<Authentic<SignedOp>, moot_crypto::SignatureError>>,
+) -> Vec<Checked> {
+    let mut out: Vec<Checked> = verified
+        .into_iter()
+        .map(|result| match result {
+            Ok(op) => {
+                let body = Body::decode(op.kind(), op.body());
+                Checked::Authentic {
+                    op,
+                    body,
+                    certificates_checked: false,
+                }
+            }
+            Err(error) => Checked::BadSignature(error),
+        })
+        .collect();
+    let mut carried = Vec::new();
+    for (at, checked) in out.iter().enumerate() {
+        if let Checked::Authentic {
+            op, body: Ok(body), ..
+        } = checked
+            && let Some(certificate) = body.certificate(hub, &op.author())
         {
-            Checked::Certified(op)
+            carried.push((at, certificate));
         }
-        other => Checked::Signature(other),
     }
+    let checks: Vec<moot_crypto::SignatureCheck<'_>> = carried
+        .iter()
+        .map(
+            |(_, (member, message, signature))| moot_crypto::SignatureCheck {
+                key: member,
+                message,
+                signature,
+            },
+        )
+        .collect();
+    let verdicts = moot_crypto::verify_signatures(&checks);
+    for ((at, _), holds) in carried.iter().zip(verdicts) {
+        if holds
+            && let Some(Checked::Authentic {
+                certificates_checked,
+                ..
+            }) = out.get_mut(*at)
+        {
+            *certificates_checked = true;
+        }
+    }
+    out
 }
 
 /// An op waiting for dependencies, with where it came from.
@@ -779,7 +818,8 @@ impl Replica {
                                 Err(error) => checked.push((start + position, error)),
                             }
                         }
-                        let verified = moot_crypto::authenticate_sequential(&hub, decoded);
+                        let verified =
+                            certify(&hub, moot_crypto::authenticate_sequential(&hub, decoded));
                         let mut verified = decoded_at.into_iter().zip(verified).peekable();
                         // Merge back into input order (decode errors were pushed in order).
                         let mut merged = Vec::with_capacity(end - start);
@@ -794,7 +834,7 @@ impl Replica {
                             let next = if take_error {
                                 errors.next().map(|(at, e)| (at, Checked::Malformed(e)))
                             } else {
-                                verified.next().map(|(at, r)| (at, certify(&hub, r)))
+                                verified.next()
                             };
                             if let Some(next) = next {
                                 merged.push(next);
@@ -821,16 +861,19 @@ impl Replica {
                                     reason: Reason::Malformed(error),
                                 }))
                             }
-                            Checked::Signature(Ok(op)) => self.insert_authentic_from(source, op),
-                            Checked::Certified(op) => self.insert_checked(source, op, true),
-                            Checked::Signature(Err(moot_crypto::SignatureError::Invalid(id))) => {
+                            Checked::Authentic {
+                                op,
+                                body,
+                                certificates_checked,
+                            } => self.insert_checked(source, op, Some(body), certificates_checked),
+                            Checked::BadSignature(moot_crypto::SignatureError::Invalid(id)) => {
                                 if self.is_known(&id) {
                                     Self::single(Outcome::Duplicate(id))
                                 } else {
                                     Self::single(self.reject(id, Reason::BadSignature))
                                 }
                             }
-                            Checked::Signature(Err(_)) => {
+                            Checked::BadSignature(_) => {
                                 Self::single(Outcome::Rejected(Rejection {
                                     op: None,
                                     reason: Reason::BadSignature,
@@ -858,15 +901,17 @@ impl Replica {
 
     /// Inserts an authenticated op from `source`.
     pub fn insert_authentic_from(&mut self, source: Source, op: Authentic<SignedOp>) -> Insertion {
-        self.insert_checked(source, op, false)
+        self.insert_checked(source, op, None, false)
     }
 
-    /// [`Replica::insert_authentic_from`]; `certificates_checked`: the device certificates
-    /// the op's body carries were verified already (on a worker thread of a batch).
+    /// [`Replica::insert_authentic_from`]; `body`: the op's body decoded already, and
+    /// `certificates_checked`: the device certificates it carries were verified already (both on
+    /// a worker thread of a batch).
     fn insert_checked(
         &mut self,
         source: Source,
         op: Authentic<SignedOp>,
+        body: Option<Result<Body, BodyError>>,
         certificates_checked: bool,
     ) -> Insertion {
         let id = op.id();
@@ -874,7 +919,7 @@ impl Replica {
             return Self::single(Outcome::Duplicate(id));
         }
         let mut kept = Vec::new();
-        let outcome = self.admit(op, source, &mut kept, certificates_checked);
+        let outcome = self.admit(op, body, source, &mut kept, certificates_checked);
         let mut released = Vec::new();
         if let Some(id) = self.settled(&outcome) {
             self.release(id, &mut released, &mut kept);
@@ -919,7 +964,7 @@ impl Replica {
             // An accepted op's certificates were checked when it arrived (verdicts are final,
             // like its signature); an op an older version could not judge never had them checked.
             let checked = stored == Verdict::Accepted;
-            return match self.admit(op, Source::DEFAULT, &mut kept, checked) {
+            return match self.admit(op, None, Source::DEFAULT, &mut kept, checked) {
                 Outcome::Accepted(_) => Ok(Verdict::Accepted),
                 Outcome::Unsupported(_) => Ok(Verdict::Unsupported),
                 Outcome::NeedsUpgrade(_) => Ok(Verdict::NeedsUpgrade),
@@ -1090,7 +1135,7 @@ impl Replica {
                     usage.ops = usage.ops.saturating_sub(1);
                     usage.bytes = usage.bytes.saturating_sub(waiting.op.bytes().len());
                 }
-                let outcome = self.admit(waiting.op, source, kept, false);
+                let outcome = self.admit(waiting.op, None, source, kept, false);
                 if let Some(id) = self.settled(&outcome) {
                     queue.push(id);
                 }
@@ -1155,11 +1200,14 @@ impl Replica {
     }
 
     /// The checks after authentication. A kept op is pushed on `kept` with its verdict.
+    /// `body`: the op's body, when decoded already (else it is decoded here).
     /// `certificates_checked`: the device certificates the body carries were verified already
-    /// (an accepted op restored from the node's own store), so they are not verified again.
+    /// (on a batch's worker thread, or an accepted op restored from the node's own store), so
+    /// they are not verified again.
     fn admit(
         &mut self,
         op: Authentic<SignedOp>,
+        body: Option<Result<Body, BodyError>>,
         source: Source,
         kept: &mut Vec<(Authentic<SignedOp>, Verdict)>,
         certificates_checked: bool,
@@ -1168,7 +1216,7 @@ impl Replica {
         // Refusals are remembered only for devices a certificate here names: anything else
         // could be a stranger filling memory.
         let insider = self.certified.contains(&op.author().to_bytes());
-        let body = match Body::decode(op.kind(), op.body()) {
+        let body = match body.unwrap_or_else(|| Body::decode(op.kind(), op.body())) {
             Ok(body) => body,
             Err(error) => return self.refuse(insider, id, Reason::MalformedBody(error)),
         };
