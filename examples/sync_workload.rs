@@ -20,6 +20,9 @@
 //!   an op crosses up to 5 hops).
 //! - `idle_rss_kb`: the receiving process's VmRSS, idle 3 s after it converged (a node serving
 //!   W).
+//! - `verify_floor_ms`, `store_floor_ms`: what no receiver can skip, each alone in the same
+//!   run: batch-verifying the signatures of W's ops (decoded beforehand) on all cores, and
+//!   storing them in a fresh store (a durable transaction per 1,024 ops, one thread).
 //!
 //! The receiving node runs in a child process: this binary re-executed with the hidden
 //! `--receiver DIR ADDR HUB OPS`.
@@ -88,6 +91,12 @@ fn main() {
     eprintln!(
         "built W: {ops} ops, {op_bytes} op bytes in {:.2?}",
         start.elapsed()
+    );
+
+    let (verify_floor_ms, store_floor_ms) = floors(&w.hub, &w.ops, &base.join("floor"));
+    eprintln!(
+        "floors: batch-verifying W alone {verify_floor_ms:.0} ms (all cores); \
+         storing W alone {store_floor_ms:.0} ms (one thread, frames of {FLOOR_FRAME} ops)"
     );
 
     // The loaded node: the founder (member key(1, 0), device key(2, 0)).
@@ -193,6 +202,8 @@ fn main() {
         "one_op_ms": round(one_op),
         "ten_nodes_ms": round(ten),
         "idle_rss_kb": last["idle_rss_kb"],
+        "verify_floor_ms": round(verify_floor_ms),
+        "store_floor_ms": round(store_floor_ms),
     });
     eprintln!(
         "converge runs (ms): {:?}; wire/op bytes {:.4}x; ten nodes in a ring",
@@ -204,6 +215,36 @@ fn main() {
     } else {
         println!("{}", serde_json::to_string_pretty(&out).unwrap());
     }
+}
+
+/// Ops per transaction when storing W alone (as the receiver stores a frame).
+const FLOOR_FRAME: usize = 1024;
+
+/// The two parts of a sync no receiver can skip, each alone, in this run: batch-verifying the
+/// signatures of W's ops, decoded beforehand (on all cores, as the receiver's workers do), and
+/// storing them in a fresh store (one durable transaction per frame's worth, one thread).
+/// Milliseconds.
+fn floors(hub: &HubId, ops: &[Vec<u8>], dir: &Path) -> (f64, f64) {
+    let decoded: Vec<moot_crypto::SignedOp> = ops
+        .iter()
+        .map(|b| moot_crypto::SignedOp::decode(b).unwrap())
+        .collect();
+    let start = Instant::now();
+    let verified = moot_crypto::authenticate_batch(hub, decoded);
+    let verify_ms = start.elapsed().as_secs_f64() * 1e3;
+    let verified: Vec<_> = verified.into_iter().map(|r| r.unwrap()).collect();
+    std::fs::create_dir_all(dir).unwrap();
+    let store = moot_store::Store::open(&dir.join("moot.redb")).unwrap();
+    let start = Instant::now();
+    for frame in verified.chunks(FLOOR_FRAME) {
+        let refs: Vec<(&moot_crypto::SignedOp, u8)> =
+            frame.iter().map(|op| (op.get(), 0)).collect();
+        store.put_kept(hub, &refs).unwrap();
+    }
+    let store_ms = start.elapsed().as_secs_f64() * 1e3;
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+    (verify_ms, store_ms)
 }
 
 /// W from `path` if it holds W of this shape, else built and written there (building W signs
