@@ -39,7 +39,7 @@ impl SecretKey {
 
     /// The matching public key.
     pub fn public(&self) -> PublicKey {
-        PublicKey(self.0.verifying_key())
+        PublicKey(self.0.verifying_key().to_bytes())
     }
 
     /// Signs a message (deterministic Ed25519).
@@ -68,9 +68,14 @@ impl fmt::Debug for SecretKey {
 }
 
 /// A public Ed25519 key: the id of a member or a device. Printed as 64 lowercase hex digits.
-/// Weak (small-order) keys cannot be constructed.
+/// Weak (small-order) keys and non-points cannot be constructed.
+///
+/// Kept as its 32 bytes (checked once, when made) rather than as ed25519-dalek's
+/// `VerifyingKey`, which also holds the decompressed point: 192 bytes, in every roll entry,
+/// body and op that names a member or a device. The point is decompressed again where a
+/// signature is checked (once per distinct key in a batch).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PublicKey(VerifyingKey);
+pub struct PublicKey([u8; 32]);
 
 impl PublicKey {
     /// Parses 32 bytes, refusing non-points and weak keys.
@@ -79,24 +84,27 @@ impl PublicKey {
         if key.is_weak() {
             return Err(KeyError::Weak);
         }
-        Ok(PublicKey(key))
+        Ok(PublicKey(*bytes))
     }
 
-    /// The key as a curve point.
-    pub(crate) fn point(&self) -> curve25519_dalek::EdwardsPoint {
-        self.0.to_edwards()
+    /// The key as a curve point (`None` cannot happen: the bytes were checked when the key was
+    /// made; a caller treats it as a key that verifies nothing).
+    pub(crate) fn point(&self) -> Option<curve25519_dalek::EdwardsPoint> {
+        curve25519_dalek::edwards::CompressedEdwardsY(self.0).decompress()
     }
 
     /// The 32-byte encoding.
     pub fn to_bytes(&self) -> [u8; 32] {
-        self.0.to_bytes()
+        self.0
     }
 
     /// This key as an X25519 public key (the Montgomery u-coordinate of the same point,
     /// birationally mapped), whose secret is [`SecretKey::x25519_secret`]. Never of small order,
-    /// since weak keys cannot be constructed.
+    /// since weak keys cannot be constructed (were the point somehow missing, the result would
+    /// be the zero coordinate, which sealing refuses as small order).
     pub fn to_x25519(&self) -> [u8; 32] {
-        self.0.to_montgomery().to_bytes()
+        self.point()
+            .map_or([0; 32], |point| point.to_montgomery().to_bytes())
     }
 
     /// True if `signature` is a valid signature of `message` by this key, under the one rule
@@ -128,7 +136,7 @@ impl PartialOrd for PublicKey {
 
 impl Ord for PublicKey {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.as_bytes().cmp(other.0.as_bytes())
+        self.0.cmp(&other.0)
     }
 }
 
@@ -165,6 +173,35 @@ mod tests {
         assert_eq!(text.len(), 64);
         assert_eq!(text.parse::<PublicKey>(), Ok(key));
         assert_eq!("xyz".parse::<PublicKey>(), Err(KeyError::Format));
+    }
+
+    /// A key is its 32 bytes in memory (roll entries, bodies and ops hold many), and one made
+    /// from bytes is the same key as the signer's, down to its order.
+    #[test]
+    fn a_key_is_32_bytes_and_parsing_gives_the_signers_key() {
+        assert_eq!(std::mem::size_of::<PublicKey>(), 32);
+        let keys: Vec<PublicKey> = (0..8u8)
+            .map(|i| SecretKey::from_seed([i; 32]).public())
+            .collect();
+        for key in &keys {
+            assert_eq!(PublicKey::from_bytes(&key.to_bytes()).as_ref(), Ok(key));
+            assert!(key.point().is_some());
+        }
+        let mut sorted = keys.clone();
+        sorted.sort();
+        let mut bytes: Vec<[u8; 32]> = keys.iter().map(PublicKey::to_bytes).collect();
+        bytes.sort();
+        assert_eq!(
+            sorted.iter().map(PublicKey::to_bytes).collect::<Vec<_>>(),
+            bytes
+        );
+        // Bytes that are not a point are refused.
+        let mut not_a_point = [0u8; 32];
+        not_a_point[0] = 2;
+        assert_eq!(
+            PublicKey::from_bytes(&not_a_point),
+            Err(KeyError::NotAPoint)
+        );
     }
 
     #[test]

@@ -72,7 +72,9 @@ pub(crate) fn verify(key: &PublicKey, message: &[u8], signature: &[u8; 64]) -> b
         return false;
     };
     let k = challenge(signature, key, message);
-    let a = key.point();
+    let Some(a) = key.point() else {
+        return false;
+    };
     // [k](-A) + [s]B, which equals R for a valid signature (up to torsion).
     let expected_r = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &(-a), &s);
     (expected_r - r).mul_by_cofactor().is_identity()
@@ -130,9 +132,12 @@ pub(crate) fn verify_batch(items: &[Item<'_>]) -> bool {
                 }
             }
             std::collections::hash_map::Entry::Vacant(slot) => {
+                let Some(point) = item.key.point() else {
+                    return false;
+                };
                 slot.insert(scalars.len());
                 scalars.push(z * k);
-                points.push(item.key.point());
+                points.push(point);
             }
         }
     }
