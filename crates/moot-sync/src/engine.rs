@@ -121,7 +121,7 @@ pub struct Config {
     /// peer is reported ([`Misbehaviour::Flood`]) once per window. Must exceed the peers'
     /// send limit plus one frame. Default 128 MiB.
     pub max_receive_bytes_per_window: usize,
-    /// Ops per frame sent, at most (≤ [`MAX_OPS_PER_MESSAGE`]). Default 1024.
+    /// Ops per frame sent, at most (≤ [`MAX_OPS_PER_MESSAGE`]). Default 2048.
     pub max_ops_per_frame: usize,
     /// Ids asked of one peer and not yet received, at most. Default 4096.
     pub max_wanted: usize,
@@ -319,6 +319,12 @@ struct Peer {
     /// heads say), but not this: heads made while ops were on their way would forget them, and
     /// the engine would send the peer's own ops back to it.
     confirmed: View,
+    /// The ops handed out to the peer since its last complete set of heads arrived. They are
+    /// on their way (frames in flight or queued, in order, on one connection) or held already,
+    /// so a new set of heads, made before they arrived, is read with them: without this, each
+    /// new set of heads mid-stream sent the frames in flight and queued again. Cleared at each
+    /// new set, so the next one (the periodic resync) repairs anything the peer refused.
+    sent: View,
     /// Next store position to consider streaming.
     cursor: u64,
     role: Role,
@@ -443,11 +449,11 @@ impl Engine {
     pub fn shed_caches(&mut self) {
         self.keys = BTreeMap::new();
         for peer in self.peers.values_mut() {
-            for view in peer
-                .view
-                .iter_mut()
-                .chain([&mut peer.incoming, &mut peer.confirmed])
-            {
+            for view in peer.view.iter_mut().chain([
+                &mut peer.incoming,
+                &mut peer.confirmed,
+                &mut peer.sent,
+            ]) {
                 for chain in view.chains.values_mut() {
                     chain.shrink_to_fit();
                 }
@@ -487,6 +493,7 @@ impl Engine {
                 view: None,
                 incoming: View::default(),
                 confirmed: View::default(),
+                sent: View::default(),
                 cursor: 0,
                 role,
                 heads_due: (role == Role::Dialer).then_some(None),
@@ -704,10 +711,12 @@ impl Engine {
         let mut view = std::mem::take(&mut p.incoming);
         // A listener answers for the chains the peer named.
         let named: BTreeSet<Chain> = view.chains.keys().copied().collect();
+        let sent = std::mem::take(&mut p.sent);
         let confirmed: Vec<(Chain, u64, OpId)> = p
             .confirmed
             .chains
             .iter()
+            .chain(sent.chains.iter())
             .flat_map(|(chain, heads)| heads.iter().map(|&(seq, id)| (*chain, seq, id)))
             .collect();
         let lanes = p.lanes;
@@ -1071,6 +1080,7 @@ impl Engine {
         let mut ops = Vec::with_capacity(batch.len());
         for (op, raw) in batch {
             self.add_to_view(peer, &op, replica);
+            self.add_to_sent(peer, &op, replica);
             self.stats.ops_sent += 1;
             self.stats.op_bytes_sent += raw.0.len() as u64;
             ops.push(raw);
@@ -1139,6 +1149,14 @@ impl Engine {
         let max = self.config.max_view_heads;
         if let Some(view) = self.peers.get_mut(&peer).and_then(|p| p.view.as_mut()) {
             add_head(view, op, replica, max);
+        }
+    }
+
+    /// Records an op handed out to the peer (see `Peer::sent`).
+    fn add_to_sent(&mut self, peer: PeerId, op: &OpRef, replica: &Replica) {
+        let max = self.config.max_view_heads;
+        if let Some(p) = self.peers.get_mut(&peer) {
+            add_head(&mut p.sent, op, replica, max);
         }
     }
 

@@ -22,7 +22,7 @@ pub const WIRE_VERSION: u8 = 1;
 /// largest op ([`MAX_OP_BYTES`], about 66 KiB) many times over.
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 /// Most ops in one [`Message::Ops`].
-pub const MAX_OPS_PER_MESSAGE: usize = 1024;
+pub const MAX_OPS_PER_MESSAGE: usize = 2048;
 /// Most ids in one [`Message::Want`].
 pub const MAX_IDS_PER_MESSAGE: usize = 1024;
 /// Most heads in one [`Message::Heads`] (a hub with more chains sends several parts).

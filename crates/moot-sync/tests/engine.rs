@@ -290,8 +290,11 @@ fn a_flood_is_cut_off_and_reported_once_per_window() {
 #[test]
 fn sending_is_paced_per_window() {
     let (hub, ops) = sample::history(4, 3000);
+    // A frame starts only while the window's count is under the limit: at most one frame
+    // (here of up to 1,024 ops) goes past it.
     let config = Config {
         max_send_bytes_per_window: 100_000,
+        max_ops_per_frame: 1024,
         ..Config::default()
     };
     let mut a = Node::new(hub, config);
@@ -480,4 +483,71 @@ fn shedding_caches_mid_session_changes_what_crosses_in_no_way() {
     assert_eq!(a_stats.ops_sent, shed_a.ops_sent);
     assert_eq!(b_stats.ops_sent, shed_b.ops_sent);
     assert_eq!(a_stats.ops_received, shed_a.ops_received);
+}
+
+/// A new set of heads from the peer, made before the frames on their way to it arrived, does
+/// not make the sender send those frames' ops again (they are in order on one connection): the
+/// fresh peer receives every op exactly once.
+#[test]
+fn heads_arriving_mid_stream_do_not_send_the_frames_in_flight_again() {
+    let (hub, ops) = sample::history(6, 3000);
+    let config = Config {
+        max_ops_per_frame: 256,
+        ..Config::default()
+    };
+    let mut a = Node::new(hub, config);
+    let mut b = Node::new(hub, config);
+    a.load(&ops);
+    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
+    // b (the dialer) sends its heads: it holds nothing.
+    let heads = b
+        .engine
+        .poll_transmit(0, &b.replica, &b.store)
+        .unwrap()
+        .unwrap();
+    a.engine
+        .handle_frame(0, PeerId(2), &heads.frame, &mut a.replica, &mut a.store)
+        .unwrap();
+    // a answers with its heads (delivered) and starts streaming: three frames of ops leave a
+    // and are still on their way.
+    let mut in_flight = Vec::new();
+    while in_flight.len() < 3 {
+        let t = a
+            .engine
+            .poll_transmit(0, &a.replica, &a.store)
+            .unwrap()
+            .unwrap();
+        match wire::decode(&t.frame).unwrap() {
+            Message::Ops { .. } => in_flight.push(t.frame),
+            _ => b
+                .engine
+                .handle_frame(0, PeerId(1), &t.frame, &mut b.replica, &mut b.store)
+                .unwrap(),
+        }
+    }
+    // b sends heads again before those frames arrive (as a node does once the roll lets it
+    // give its peer another lane), still holding nothing.
+    b.engine.set_peer_lanes(PeerId(1), Lanes::ALL).unwrap();
+    let again = b
+        .engine
+        .poll_transmit(0, &b.replica, &b.store)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        wire::decode(&again.frame).unwrap(),
+        Message::Heads { .. }
+    ));
+    a.engine
+        .handle_frame(0, PeerId(2), &again.frame, &mut a.replica, &mut a.store)
+        .unwrap();
+    for frame in &in_flight {
+        b.engine
+            .handle_frame(0, PeerId(1), frame, &mut b.replica, &mut b.store)
+            .unwrap();
+    }
+    pump(&mut a, &mut b, 0);
+    assert_eq!(b.ids().len(), ops.len());
+    assert_eq!(b.engine.stats().duplicates_received, 0);
+    assert_eq!(a.engine.stats().ops_sent, ops.len() as u64);
+    assert!(a.misbehaved().is_empty() && b.misbehaved().is_empty());
 }
