@@ -397,6 +397,9 @@ pub struct NetNode<S> {
     )>,
 }
 
+/// Swarm events handled at most in one poll without waiting ([`NetNode::take_ready_events`]).
+const MAX_READY_EVENTS: usize = 256;
+
 /// Talks to a running [`NetNode`]. Cheap to clone; the node stops when every handle is
 /// dropped or [`NetHandle::shutdown`] is called.
 pub struct NetHandle<S> {
@@ -780,9 +783,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             if sent {
                 // Hand the frames to their connections now (the swarm passes them on when
                 // polled), not after the next frames are built below.
-                while let Some(event) = self.swarm.next().now_or_never().flatten() {
-                    self.on_swarm_event(event)?;
-                }
+                self.take_ready_events()?;
             }
             if self
                 .links
@@ -1163,15 +1164,26 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
         // A closed stream only means the peer is gone.
         let _ = self.swarm.behaviour_mut().sync.send_response(channel, Ack);
         // Hand the acknowledgement to the connection now: the swarm passes it on when polled.
-        while let Some(event) = self.swarm.next().now_or_never().flatten() {
-            self.on_swarm_event(event)?;
-        }
+        self.take_ready_events()?;
         // ... and let the connection's task write it before this task is busy.
         tokio::task::yield_now().await;
         if let Some(&id) = self.ids.get(&peer) {
             let now_ms = self.now_ms();
             self.engine
                 .handle_frame(now_ms, id, &frame, &mut self.replica, &mut self.store)?;
+        }
+        Ok(())
+    }
+
+    /// Polls the swarm without waiting, so that it passes on what was queued for connections
+    /// (frames, acknowledgements), and handles the events that were ready (at most
+    /// `MAX_READY_EVENTS`: the rest wait for the next poll).
+    fn take_ready_events(&mut self) -> Result<(), NetError> {
+        for _ in 0..MAX_READY_EVENTS {
+            match self.swarm.next().now_or_never().flatten() {
+                Some(event) => self.on_swarm_event(event)?,
+                None => break,
+            }
         }
         Ok(())
     }
