@@ -2,7 +2,7 @@
 //! device key (this file), so the peer a Noise handshake authenticates is the device that signs
 //! that node's ops; and the sans-IO sync engine (`moot-sync`) runs on the network.
 //!
-//! - [`protocol`]: the sync protocol id, `/moot/sync/1`, and its framing.
+//! - [`protocol`]: the sync protocol id, `/moot/sync/2`, and its framing.
 //! - [`node`]: [`NetNode`], the tokio driver of the engine over a libp2p swarm (TCP and QUIC,
 //!   Noise, Yamux, identify, ping, optional mDNS, relay client and server, DCUtR), kept
 //!   connected to the peers it was given, and [`NetHandle`] to talk to it.

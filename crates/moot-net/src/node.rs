@@ -61,7 +61,7 @@ use crate::protocol::{self, Ack, Frame, SyncCodec, SyncRequest};
 
 /// The protocol version this node announces in identify (`/ipfs/id/1.0.0`): Moot, network
 /// version 1. Bumped with an incompatible change to the set of protocols below.
-pub const PROTOCOL_VERSION: &str = "moot/1";
+pub const PROTOCOL_VERSION: &str = "moot/2";
 /// Peers kept connected on purpose (explicit and bootstrap), at most.
 pub const MAX_TARGETS: usize = 256;
 /// Failures counted against a kept peer that misbehaved: its next dial waits the longest.
@@ -390,12 +390,24 @@ pub struct NetNode<S> {
     bootstrap: Vec<Multiaddr>,
     /// Frames received and not yet handled, in arrival order, each with the acknowledgement
     /// owed for it (see [`NetNode::handle_next_frame`]).
-    inbox: VecDeque<(
-        libp2p::PeerId,
-        Frame,
-        request_response::ResponseChannel<Ack>,
-    )>,
+    inbox: VecDeque<Received>,
 }
+
+/// A frame received, waiting to be handled.
+struct Received {
+    peer: libp2p::PeerId,
+    /// The engine session it came in (a frame of an earlier session is dropped).
+    session: PeerId,
+    frame: Frame,
+    ack: request_response::ResponseChannel<Ack>,
+}
+
+/// Frames from one peer waiting to be handled, at most: an honest peer, which sends its next
+/// frame only once the last is acknowledged, has one waiting at a time.
+const MAX_WAITING_FRAMES: usize = 2;
+
+/// Rounds of sending and building frames in one `pump` (each sends at most one frame per peer).
+const MAX_PUMP_ROUNDS: usize = 64;
 
 /// Swarm events handled at most in one poll without waiting ([`NetNode::take_ready_events`]).
 const MAX_READY_EVENTS: usize = 256;
@@ -552,11 +564,10 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             }
         }
         loop {
-            self.pump()?;
-            if !self.inbox.is_empty() {
-                // Frames wait: handle one, but first take in a command or a timer due,
-                // without waiting, so that neither starves (network events are taken in by
-                // `handle_next_frame`).
+            let more = self.pump()?;
+            if more || !self.inbox.is_empty() {
+                // Work waits (frames to handle, or to send): take in a command or a timer due
+                // without waiting, so that neither starves, then do one piece of it.
                 match self.commands.try_recv() {
                     Ok(Command::Shutdown) | Err(mpsc::error::TryRecvError::Disconnected) => break,
                     Ok(command) => self.on_command(command),
@@ -567,7 +578,17 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 {
                     self.engine.handle_timeout(self.now_ms());
                 }
-                self.handle_next_frame().await?;
+                if self.next_retry().is_some_and(|at| at <= Instant::now()) {
+                    self.retry_due(Instant::now());
+                }
+                if self.inbox.is_empty() {
+                    // Frames still to send: let the connections run, then send more.
+                    self.take_ready_events()?;
+                    tokio::task::yield_now().await;
+                } else {
+                    // Network events are taken in by `handle_next_frame`.
+                    self.handle_next_frame().await?;
+                }
                 continue;
             }
             let deadline = [
@@ -766,9 +787,13 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
     }
 
     /// Moves frames from the engine to the peers, and acts on the engine's events.
-    fn pump(&mut self) -> Result<(), NetError> {
+    /// Returns true if it stopped with frames perhaps still to send (after `MAX_PUMP_ROUNDS`).
+    fn pump(&mut self) -> Result<bool, NetError> {
         let now_ms = self.now_ms();
-        loop {
+        // Bounded: acknowledgements taken in below let more frames go, and peers that
+        // acknowledge fast must not keep the node from its inbox, commands and timers.
+        let mut more = true;
+        for _ in 0..MAX_PUMP_ROUNDS {
             let mut sent = false;
             for link in self.links.values_mut() {
                 if link.in_flight.is_none()
@@ -790,12 +815,14 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 .values()
                 .any(|l| l.queue.len() >= self.max_queued_frames)
             {
+                more = false;
                 break;
             }
             let Some(transmit) = self
                 .engine
                 .poll_transmit(now_ms, &self.replica, &self.store)?
             else {
+                more = false;
                 break;
             };
             if let Some(link) = self.links.get_mut(&transmit.peer) {
@@ -831,7 +858,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 _ => {}
             }
         }
-        Ok(())
+        Ok(more)
     }
 
     /// Closes every connection to `peer` for breaking the protocol (its session ends when the
@@ -1106,9 +1133,27 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             } => match request {
                 SyncRequest::Frame(frame) => {
                     tracing::debug!(%peer, bytes = frame.len(), "frame received");
-                    // Handled by `run` once the network has been polled (a peer has at most
-                    // two frames here: see `handle_next_frame`).
-                    self.inbox.push_back((peer, frame, channel));
+                    // Handled by `run` once the network has been polled (see
+                    // `handle_next_frame`).
+                    let waiting = self.inbox.iter().filter(|r| r.peer == peer).count();
+                    if waiting >= MAX_WAITING_FRAMES {
+                        self.inbox.retain(|r| r.peer != peer);
+                        self.drop_peer(
+                            peer,
+                            "sent frames without waiting for acknowledgements".into(),
+                        );
+                    } else if let Some(&session) = self.ids.get(&peer) {
+                        self.inbox.push_back(Received {
+                            peer,
+                            session,
+                            frame,
+                            ack: channel,
+                        });
+                    } else {
+                        // No session with this peer: dropped (a closed stream only means the
+                        // peer is gone).
+                        let _ = self.swarm.behaviour_mut().sync.send_response(channel, Ack);
+                    }
                 }
                 // Over the frame limit: no honest node sends it.
                 SyncRequest::Oversized { len } => {
@@ -1158,19 +1203,35 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
     /// until this one is done. So a peer has at most two frames here, and frames stay in order
     /// (one in flight per peer).
     async fn handle_next_frame(&mut self) -> Result<(), NetError> {
-        let Some((peer, frame, channel)) = self.inbox.pop_front() else {
+        let Some(Received {
+            peer,
+            session,
+            frame,
+            ack,
+        }) = self.inbox.pop_front()
+        else {
             return Ok(());
         };
+        // A frame whose exchange timed out is not handled: the peer ends the session.
+        if !ack.is_open() {
+            return Ok(());
+        }
         // A closed stream only means the peer is gone.
-        let _ = self.swarm.behaviour_mut().sync.send_response(channel, Ack);
+        let _ = self.swarm.behaviour_mut().sync.send_response(ack, Ack);
         // Hand the acknowledgement to the connection now: the swarm passes it on when polled.
         self.take_ready_events()?;
         // ... and let the connection's task write it before this task is busy.
         tokio::task::yield_now().await;
-        if let Some(&id) = self.ids.get(&peer) {
+        // The session may have ended while the acknowledgement was passed on.
+        if self.ids.get(&peer) == Some(&session) {
             let now_ms = self.now_ms();
-            self.engine
-                .handle_frame(now_ms, id, &frame, &mut self.replica, &mut self.store)?;
+            self.engine.handle_frame(
+                now_ms,
+                session,
+                &frame,
+                &mut self.replica,
+                &mut self.store,
+            )?;
         }
         Ok(())
     }

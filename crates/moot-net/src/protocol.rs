@@ -1,4 +1,4 @@
-//! The sync protocol on the wire: `/moot/sync/1`, one engine frame per request-response
+//! The sync protocol on the wire: `/moot/sync/2`, one engine frame per request-response
 //! exchange, answered by a one-byte acknowledgement when the receiver takes the frame up.
 //!
 //! A request is a 4-byte big-endian length and that many bytes, at most
@@ -19,7 +19,7 @@ use libp2p::request_response;
 use moot_sync::wire::MAX_MESSAGE_BYTES;
 
 /// The protocol id of the sync protocol (the engine's wire version 1 inside).
-pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/moot/sync/1");
+pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/moot/sync/2");
 
 /// The acknowledgement byte: the frame was taken up for handling.
 const ACK: u8 = 1;

@@ -328,7 +328,7 @@ async fn a_plain_libp2p_swarm_identifies_and_pings_a_moot_node() {
     .await
     .expect("identified and pinged in time");
     assert_eq!(info.protocol_version, moot_net::PROTOCOL_VERSION);
-    assert_eq!(info.protocol_version, "moot/1");
+    assert_eq!(info.protocol_version, "moot/2");
     assert!(
         info.agent_version.starts_with("moot/"),
         "{}",

@@ -1,6 +1,6 @@
 //! Real libp2p nodes in one process, on loopback only (`/ip4/127.0.0.1/tcp/0`, mDNS off):
 //! an empty node catches up, a third joins through either, a guest gets the public lane only
-//! until promoted, and a peer sending garbage on `/moot/sync/1` is disconnected while the
+//! until promoted, and a peer sending garbage on `/moot/sync/2` is disconnected while the
 //! honest pair carries on.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -264,6 +264,27 @@ async fn peers_sending_garbage_or_forged_ops_are_disconnected_and_the_honest_pai
     let forged_id = moot_crypto::op::id_of_bytes(&forged);
     assert!(!ids(&a).await.contains(&forged_id));
 
+    // One that sends frames (harmless ones: empty requests for ops) without waiting for each
+    // to be acknowledged: more than two waiting at once, so it breaks the one-in-flight rule.
+    let frame = moot_sync::wire::encode(&moot_sync::wire::Message::Want {
+        ids: moot_sync::wire::Bounded::new(Vec::new()).unwrap(),
+    })
+    .unwrap();
+    let impatient = protocol::behaviour(Duration::from_secs(5));
+    assert!(
+        rogue_sending_at_once_is_disconnected(
+            669,
+            impatient,
+            protocol::SyncRequest::Frame(frame),
+            8,
+            &a.at()
+        )
+        .await,
+        "the impatient peer was not disconnected"
+    );
+    let stats = a.handle.stats().await.unwrap();
+    assert_eq!(stats.disconnected_for_misbehaviour, 4);
+
     // The honest pair is still connected and still syncing.
     let new = held_back.to_vec();
     a.handle
@@ -301,6 +322,22 @@ where
     C: request_response::Codec + Clone + Send + 'static,
     C::Request: Clone,
 {
+    rogue_sending_at_once_is_disconnected(n, behaviour, request, 1, addr).await
+}
+
+/// [`rogue_is_disconnected`], sending `request` `times` times at once (without waiting for
+/// acknowledgements).
+async fn rogue_sending_at_once_is_disconnected<C>(
+    n: usize,
+    behaviour: request_response::Behaviour<C>,
+    request: C::Request,
+    times: usize,
+    addr: &Multiaddr,
+) -> bool
+where
+    C: request_response::Codec + Clone + Send + 'static,
+    C::Request: Clone,
+{
     let mut rogue =
         SwarmBuilder::with_existing_identity(moot_net::keypair(&sample::key(7, n)).unwrap())
             .with_tokio()
@@ -318,9 +355,11 @@ where
         loop {
             match rogue.select_next_some().await {
                 SwarmEvent::ConnectionEstablished { peer_id, .. } => {
-                    rogue
-                        .behaviour_mut()
-                        .send_request(&peer_id, request.clone());
+                    for _ in 0..times {
+                        rogue
+                            .behaviour_mut()
+                            .send_request(&peer_id, request.clone());
+                    }
                 }
                 SwarmEvent::ConnectionClosed { .. } => return,
                 _ => {}

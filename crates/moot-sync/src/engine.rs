@@ -319,12 +319,16 @@ struct Peer {
     /// heads say), but not this: heads made while ops were on their way would forget them, and
     /// the engine would send the peer's own ops back to it.
     confirmed: View,
-    /// The ops handed out to the peer since its last complete set of heads arrived. They are
-    /// on their way (frames in flight or queued, in order, on one connection) or held already,
-    /// so a new set of heads, made before they arrived, is read with them: without this, each
-    /// new set of heads mid-stream sent the frames in flight and queued again. Cleared at each
-    /// new set, so the next one (the periodic resync) repairs anything the peer refused.
-    sent: View,
+    /// The ops the stream handed out to the peer since its last complete set of heads arrived
+    /// (the latest [`MAX_SENT_REMEMBERED`]). They are on their way (frames in flight or queued,
+    /// in order, on one connection) or held already: a set of heads made before they arrived
+    /// would send them all again (it did: every queued and in-flight frame, each time the
+    /// fresh node's second set of heads arrived mid-stream).
+    sent: VecDeque<OpId>,
+    /// What `sent` held when the last complete set of heads arrived: counted as held, by exact
+    /// id, until the next set, which forgets them — so an op the peer refused for now is sent
+    /// again at the resync after next.
+    in_transit: BTreeSet<OpId>,
     /// Next store position to consider streaming.
     cursor: u64,
     role: Role,
@@ -347,6 +351,10 @@ struct Peer {
 
 /// Store reads per scan step.
 const SCAN_CHUNK: usize = 256;
+/// Ops handed out to one peer remembered as on their way (`Peer::sent`): a few frames' worth,
+/// at most 512 KiB of ids per peer. Beyond it the oldest are forgotten (and may be sent twice,
+/// never too few).
+const MAX_SENT_REMEMBERED: usize = 16_384;
 /// Parsed author keys kept, at most.
 const MAX_CACHED_KEYS: usize = 16_384;
 /// Chain ids remembered for forked-chain ancestry checks, at most.
@@ -449,16 +457,17 @@ impl Engine {
     pub fn shed_caches(&mut self) {
         self.keys = BTreeMap::new();
         for peer in self.peers.values_mut() {
-            for view in peer.view.iter_mut().chain([
-                &mut peer.incoming,
-                &mut peer.confirmed,
-                &mut peer.sent,
-            ]) {
+            for view in peer
+                .view
+                .iter_mut()
+                .chain([&mut peer.incoming, &mut peer.confirmed])
+            {
                 for chain in view.chains.values_mut() {
                     chain.shrink_to_fit();
                 }
             }
             peer.control.shrink_to_fit();
+            peer.sent.shrink_to_fit();
             peer.want_queue.shrink_to_fit();
             peer.requested.shrink_to_fit();
         }
@@ -493,7 +502,8 @@ impl Engine {
                 view: None,
                 incoming: View::default(),
                 confirmed: View::default(),
-                sent: View::default(),
+                sent: VecDeque::new(),
+                in_transit: BTreeSet::new(),
                 cursor: 0,
                 role,
                 heads_due: (role == Role::Dialer).then_some(None),
@@ -711,12 +721,11 @@ impl Engine {
         let mut view = std::mem::take(&mut p.incoming);
         // A listener answers for the chains the peer named.
         let named: BTreeSet<Chain> = view.chains.keys().copied().collect();
-        let sent = std::mem::take(&mut p.sent);
+        p.in_transit = std::mem::take(&mut p.sent).into_iter().collect();
         let confirmed: Vec<(Chain, u64, OpId)> = p
             .confirmed
             .chains
             .iter()
-            .chain(sent.chains.iter())
             .flat_map(|(chain, heads)| heads.iter().map(|&(seq, id)| (*chain, seq, id)))
             .collect();
         let lanes = p.lanes;
@@ -1036,8 +1045,13 @@ impl Engine {
                 let next = position.saturating_add(1);
                 let send = match self.decode(&raw) {
                     Some(op) if lanes.contains(op.lane) => {
+                        let in_transit = self
+                            .peers
+                            .get(&peer)
+                            .is_some_and(|p| p.in_transit.contains(&op.id));
                         let view = self.peers.get_mut(&peer).and_then(|p| p.view.take());
                         let covered = match &view {
+                            Some(_) if in_transit => true,
                             Some(view) => self.covered(view, &op, replica, store)?,
                             None => true,
                         };
@@ -1058,6 +1072,12 @@ impl Engine {
                     bytes += wire::op_frame_bytes(raw.len());
                     // Counted as held at once, so the rest of the batch is judged with it.
                     self.add_to_view(peer, &op, replica);
+                    if let Some(p) = self.peers.get_mut(&peer) {
+                        if p.sent.len() >= MAX_SENT_REMEMBERED {
+                            p.sent.pop_front();
+                        }
+                        p.sent.push_back(op.id);
+                    }
                     batch.push((op, OpBytes(raw)));
                 }
                 if let Some(p) = self.peers.get_mut(&peer) {
@@ -1080,7 +1100,6 @@ impl Engine {
         let mut ops = Vec::with_capacity(batch.len());
         for (op, raw) in batch {
             self.add_to_view(peer, &op, replica);
-            self.add_to_sent(peer, &op, replica);
             self.stats.ops_sent += 1;
             self.stats.op_bytes_sent += raw.0.len() as u64;
             ops.push(raw);
@@ -1149,14 +1168,6 @@ impl Engine {
         let max = self.config.max_view_heads;
         if let Some(view) = self.peers.get_mut(&peer).and_then(|p| p.view.as_mut()) {
             add_head(view, op, replica, max);
-        }
-    }
-
-    /// Records an op handed out to the peer (see `Peer::sent`).
-    fn add_to_sent(&mut self, peer: PeerId, op: &OpRef, replica: &Replica) {
-        let max = self.config.max_view_heads;
-        if let Some(p) = self.peers.get_mut(&peer) {
-            add_head(&mut p.sent, op, replica, max);
         }
     }
 

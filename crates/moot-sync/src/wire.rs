@@ -17,7 +17,7 @@ use serde::de::{SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The wire version this code writes and reads (the first byte of every frame).
-pub const WIRE_VERSION: u8 = 1;
+pub const WIRE_VERSION: u8 = 2;
 /// Largest frame, in bytes (version byte included). Room for a batch of ops, and for the
 /// largest op ([`MAX_OP_BYTES`], about 66 KiB) many times over.
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
