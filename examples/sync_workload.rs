@@ -22,7 +22,8 @@
 //!   W).
 //! - `verify_floor_ms`, `store_floor_ms`: what no receiver can skip, each alone in the same
 //!   run: batch-verifying the signatures of W's ops (decoded beforehand) on all cores, and
-//!   storing them in a fresh store (a durable transaction per 1,024 ops, one thread).
+//!   storing them in a fresh store (a durable transaction per frame's worth of ops, one
+//!   thread).
 //!
 //! The receiving node runs in a child process: this binary re-executed with the hidden
 //! `--receiver DIR ADDR HUB OPS`.
@@ -217,8 +218,9 @@ fn main() {
     }
 }
 
-/// Ops per transaction when storing W alone (as the receiver stores a frame).
-const FLOOR_FRAME: usize = 1024;
+/// Ops per transaction when storing W alone: a full frame's worth, as the receiver stores a
+/// frame.
+const FLOOR_FRAME: usize = moot_sync::wire::MAX_OPS_PER_MESSAGE;
 
 /// The two parts of a sync no receiver can skip, each alone, in this run: batch-verifying the
 /// signatures of W's ops, decoded beforehand (on all cores, as the receiver's workers do), and
