@@ -129,7 +129,7 @@ impl Replica {
                     _ => return Err(Denied::NoSuchAmendment),
                 };
                 let proposal = self.named_or_known_proposal(&amendment.proposal, lane)?;
-                let fact = self.proposer_or_convener(&proposal, &by, frontier, past)?;
+                let fact = self.proposer_or_convener(proposal, &by, frontier, past)?;
                 if !amendment.resolutions.is_empty() {
                     let walk = self.past_of_parents(op);
                     if amendment
@@ -144,7 +144,7 @@ impl Replica {
             }
             Body::Decide(d) => {
                 let proposal = self.named_proposal(&d.proposal, deps, lane)?;
-                let fact = self.proposer_or_convener(&proposal, &by, frontier, past)?;
+                let fact = self.proposer_or_convener(proposal, &by, frontier, past)?;
                 let walk = self.past_of_parents(op);
                 let in_walk = |id: &OpId| self.index.get(id).is_some_and(|(n, _)| walk.contains(n));
                 if proposal.decisions.iter().any(|(id, _, _)| in_walk(id)) {
@@ -263,7 +263,7 @@ impl Replica {
         id: &OpId,
         deps: &[OpId],
         lane: Lane,
-    ) -> Result<ProposalRecord, Denied> {
+    ) -> Result<&ProposalRecord, Denied> {
         if !deps.contains(id) {
             return Err(Denied::NoSuchProposal);
         }
@@ -271,7 +271,7 @@ impl Replica {
     }
 
     /// The proposal `id` (already known to be in the op's past), in lane `lane`.
-    fn named_or_known_proposal(&self, id: &OpId, lane: Lane) -> Result<ProposalRecord, Denied> {
+    fn named_or_known_proposal(&self, id: &OpId, lane: Lane) -> Result<&ProposalRecord, Denied> {
         let record = self
             .deliberation
             .proposals
@@ -280,7 +280,7 @@ impl Replica {
         if record.lane != lane {
             return Err(Denied::AssemblyLane);
         }
-        Ok(record.clone())
+        Ok(record)
     }
 
     /// The proposer, or a convener of the assembly: the fact the authority rests on (none for
