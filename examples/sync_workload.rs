@@ -94,7 +94,13 @@ fn main() {
         start.elapsed()
     );
 
-    let (verify_floor_ms, store_floor_ms) = floors(&w.hub, &w.ops, &base.join("floor"));
+    let (verify_floor_ms, store_floor_ms) = match floors(&w.hub, &w.ops, &base.join("floor")) {
+        Ok(floors) => floors,
+        Err(error) => {
+            eprintln!("measuring the floors: {error}");
+            std::process::exit(1);
+        }
+    };
     eprintln!(
         "floors: batch-verifying W alone {verify_floor_ms:.0} ms (all cores); \
          storing W alone {store_floor_ms:.0} ms (one thread, frames of {FLOOR_FRAME} ops)"
@@ -226,27 +232,31 @@ const FLOOR_FRAME: usize = moot_sync::wire::MAX_OPS_PER_MESSAGE;
 /// signatures of W's ops, decoded beforehand (on all cores, as the receiver's workers do), and
 /// storing them in a fresh store (one durable transaction per frame's worth, one thread).
 /// Milliseconds.
-fn floors(hub: &HubId, ops: &[Vec<u8>], dir: &Path) -> (f64, f64) {
-    let decoded: Vec<moot_crypto::SignedOp> = ops
+fn floors(hub: &HubId, ops: &[Vec<u8>], dir: &Path) -> Result<(f64, f64), String> {
+    let decoded = ops
         .iter()
-        .map(|b| moot_crypto::SignedOp::decode(b).unwrap())
-        .collect();
+        .map(|b| moot_crypto::SignedOp::decode(b))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("an op of W does not decode: {e}"))?;
     let start = Instant::now();
     let verified = moot_crypto::authenticate_batch(hub, decoded);
     let verify_ms = start.elapsed().as_secs_f64() * 1e3;
-    let verified: Vec<_> = verified.into_iter().map(|r| r.unwrap()).collect();
-    std::fs::create_dir_all(dir).unwrap();
-    let store = moot_store::Store::open(&dir.join("moot.redb")).unwrap();
+    let verified = verified
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("an op of W does not verify: {e}"))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let store = moot_store::Store::open(&dir.join("moot.redb")).map_err(|e| e.to_string())?;
     let start = Instant::now();
     for frame in verified.chunks(FLOOR_FRAME) {
         let refs: Vec<(&moot_crypto::SignedOp, u8)> =
             frame.iter().map(|op| (op.get(), 0)).collect();
-        store.put_kept(hub, &refs).unwrap();
+        store.put_kept(hub, &refs).map_err(|e| e.to_string())?;
     }
     let store_ms = start.elapsed().as_secs_f64() * 1e3;
     drop(store);
     let _ = std::fs::remove_dir_all(dir);
-    (verify_ms, store_ms)
+    Ok((verify_ms, store_ms))
 }
 
 /// W from `path` if it holds W of this shape, else built and written there (building W signs

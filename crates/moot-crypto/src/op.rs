@@ -367,11 +367,11 @@ pub fn authenticate_sequential(
             .collect();
         let message_refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
         let signatures: Vec<[u8; 64]> = chunk.iter().map(SignedOp::signature).collect();
-        let items: Vec<crate::verify::Item<'_>> = chunk
+        let items: Vec<crate::SignatureCheck<'_>> = chunk
             .iter()
             .zip(&message_refs)
             .zip(&signatures)
-            .map(|((op, message), signature)| crate::verify::Item {
+            .map(|((op, message), signature)| crate::SignatureCheck {
                 key: &op.author,
                 message,
                 signature,

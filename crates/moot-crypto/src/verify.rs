@@ -30,8 +30,6 @@ pub struct SignatureCheck<'a> {
     pub signature: &'a [u8; 64],
 }
 
-pub(crate) type Item<'a> = SignatureCheck<'a>;
-
 /// Checks many signatures, each under the one rule of [`PublicKey::verify`]: in Ed25519
 /// batches of [`crate::op::BATCH`], and one by one in a batch that fails, so that each result
 /// is exactly that signature's.
@@ -82,7 +80,7 @@ pub(crate) fn verify(key: &PublicKey, message: &[u8], signature: &[u8; 64]) -> b
 
 /// Checks many signatures at once; `true` only if (with overwhelming probability) every one
 /// passes [`verify`]. An empty batch passes.
-pub(crate) fn verify_batch(items: &[Item<'_>]) -> bool {
+pub(crate) fn verify_batch(items: &[SignatureCheck<'_>]) -> bool {
     // The challenges bind each message; the transcript binds the whole batch through them.
     let mut parsed = Vec::with_capacity(items.len());
     let mut transcript = Sha512::new();
@@ -159,8 +157,8 @@ mod tests {
         let messages: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; i as usize]).collect();
         let signatures: Vec<[u8; 64]> =
             keys.iter().zip(&messages).map(|(k, m)| k.sign(m)).collect();
-        let items: Vec<Item<'_>> = (0..20)
-            .map(|i| Item {
+        let items: Vec<SignatureCheck<'_>> = (0..20)
+            .map(|i| SignatureCheck {
                 key: &publics[i],
                 message: &messages[i],
                 signature: &signatures[i],
@@ -170,14 +168,14 @@ mod tests {
         assert!(verify_batch(&items));
         assert!(verify_batch(&[]));
         // One wrong message fails the batch and the single check alike.
-        let wrong = Item {
+        let wrong = SignatureCheck {
             key: &publics[3],
             message: b"other",
             signature: &signatures[3],
         };
         assert!(!verify(wrong.key, wrong.message, wrong.signature));
-        let mut mixed: Vec<Item<'_>> = (0..20)
-            .map(|i| Item {
+        let mut mixed: Vec<SignatureCheck<'_>> = (0..20)
+            .map(|i| SignatureCheck {
                 key: &publics[i],
                 message: &messages[i],
                 signature: &signatures[i],
@@ -244,9 +242,9 @@ mod tests {
                 }
             })
             .collect();
-        let items = |wrong: Option<usize>| -> Vec<Item<'_>> {
+        let items = |wrong: Option<usize>| -> Vec<SignatureCheck<'_>> {
             (0..64)
-                .map(|i| Item {
+                .map(|i| SignatureCheck {
                     key: if i % 5 == 4 { &other_public } else { &public },
                     message: if Some(i) == wrong {
                         b"not what was signed"
@@ -299,14 +297,14 @@ mod tests {
         let other_publics: Vec<PublicKey> = others.iter().map(|(k, _)| k.public()).collect();
         let other_signatures: Vec<[u8; 64]> = others.iter().map(|(k, m)| k.sign(m)).collect();
         for size in 0..40 {
-            let mut items: Vec<Item<'_>> = (0..size)
-                .map(|i| Item {
+            let mut items: Vec<SignatureCheck<'_>> = (0..size)
+                .map(|i| SignatureCheck {
                     key: &other_publics[i],
                     message: &others[i].1,
                     signature: &other_signatures[i],
                 })
                 .collect();
-            items.push(Item {
+            items.push(SignatureCheck {
                 key: &public,
                 message,
                 signature: &signature,

@@ -1,7 +1,7 @@
 // Building the page: elements made with the DOM API, text set with textContent only (never
 // innerHTML with data), so names and texts from other members are shown, never run.
 
-import { download } from './api.js';
+import { download, get } from './api.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 let serial = 0;
@@ -145,6 +145,16 @@ export function refusal(error) {
     ? 'Members only: sign in as a member to see this.'
     : (error && error.message) || String(error);
   return h('p', { class: 'message error', role: 'alert' }, text);
+}
+
+/** What GET `path` answers, or null after showing the refusal (then `more`) in `element`. */
+export async function getOrShow(element, path, ...more) {
+  try {
+    return await get(path);
+  } catch (error) {
+    put(element, refusal(error), ...more);
+    return null;
+  }
 }
 
 /** A definition list from pairs. */

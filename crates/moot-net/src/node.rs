@@ -573,14 +573,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     Ok(command) => self.on_command(command),
                     Err(mpsc::error::TryRecvError::Empty) => {}
                 }
-                if let Some(due) = self.engine.poll_timeout()
-                    && self.start + Duration::from_millis(due) <= Instant::now()
-                {
-                    self.engine.handle_timeout(self.now_ms());
-                }
-                if self.next_retry().is_some_and(|at| at <= Instant::now()) {
-                    self.retry_due(Instant::now());
-                }
+                self.timers_due();
                 if self.inbox.is_empty() {
                     // Frames still to send: let the connections run, then send more.
                     self.take_ready_events()?;
@@ -606,10 +599,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     None | Some(Command::Shutdown) => break,
                     Some(command) => self.on_command(command),
                 },
-                () = sleep_until(deadline) => {
-                    self.engine.handle_timeout(self.now_ms());
-                    self.retry_due(Instant::now());
-                }
+                () = sleep_until(deadline) => self.timers_due(),
             }
         }
         tracing::info!(peer = %self.peer_id(), "node stopped");
@@ -703,6 +693,12 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
     }
 
     /// Redials the targets and listens again on the relay addresses that are due.
+    /// What is due now: the engine's timers (resyncs, forgetting requests) and redials.
+    fn timers_due(&mut self) {
+        self.engine.handle_timeout(self.now_ms());
+        self.retry_due(Instant::now());
+    }
+
     fn retry_due(&mut self, now: Instant) {
         for i in 0..self.targets.len() {
             if matches!(self.targets[i].state, TargetState::Waiting(at) if at <= now) {

@@ -3,7 +3,7 @@
 // acting), fulfilling, and passing a gift forward.
 
 import * as api from '../api.js';
-import { h, field, onSubmit, select, badge, actionButton, facts, refusal, when, put } from '../dom.js';
+import { h, field, onSubmit, select, badge, actionButton, facts, when, put, getOrShow } from '../dom.js';
 
 const STATUSES = [['', 'Any status'], ['open', 'Open'], ['pledged', 'Pledged'], ['fulfilled', 'Fulfilled'],
   ['withdrawn', 'Withdrawn'], ['expired', 'Expired']];
@@ -69,13 +69,9 @@ export async function renderBoard(main, _params, ctx) {
         query.set(k, v);
       }
     }
-    let items;
-    try {
-      items = (await api.get(`/aid?${query}`)).items;
-    } catch (error) {
-      put(list, refusal(error));
-      return;
-    }
+    const found = await getOrShow(list, `/aid?${query}`);
+    if (!found) return;
+    const { items } = found;
     put(list, items.length
       ? h('ul', { class: 'board', id: 'board' }, items.map((i) => itemCard(i, ctx)))
       : h('p', null, 'Nothing on the board matches.'));
@@ -132,13 +128,8 @@ export async function renderItem(main, [id], ctx) {
   main.append(heading, body, matches, forms);
   let formsFor = null;
   async function fill() {
-    let item;
-    try {
-      item = await api.get(`/aid/${id}`);
-    } catch (error) {
-      put(body, refusal(error));
-      return;
-    }
+    const item = await getOrShow(body, `/aid/${id}`);
+    if (!item) return;
     heading.textContent = `${item.kind === 'offer' ? 'Offer' : 'Request'}: ${item.title}`;
     document.title = `${heading.textContent} · Moot`;
     const me = ctx.me && ctx.me.member_id;

@@ -2,7 +2,7 @@
 // and polls; a proposal or poll made there; seats and conveners).
 
 import * as api from '../api.js';
-import { h, field, onSubmit, select, badge, actionButton, refusal, when, scroller, put } from '../dom.js';
+import { h, field, onSubmit, select, badge, actionButton, refusal, when, scroller, put, getOrShow } from '../dom.js';
 
 const JOINABLE = (a) => !a.automatic && a.kind !== 'committee';
 
@@ -22,13 +22,9 @@ export async function renderList(main, _params, ctx) {
   const list = h('div');
   main.append(list);
   async function fill() {
-    let assemblies;
-    try {
-      assemblies = (await api.get('/assemblies')).assemblies;
-    } catch (error) {
-      put(list, refusal(error));
-      return;
-    }
+    const found = await getOrShow(list, '/assemblies');
+    if (!found) return;
+    const { assemblies } = found;
     const table = h('table', { class: 'table' },
       h('caption', { class: 'visually-hidden' }, 'Assemblies of this hub'),
       h('thead', null, h('tr', null, ['Assembly', 'Kind', 'Members', 'Who sees it', ''].map((t) => h('th', { scope: 'col' }, t)))),

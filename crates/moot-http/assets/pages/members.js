@@ -2,7 +2,7 @@
 // change their role or constituency, and remove them.
 
 import * as api from '../api.js';
-import { h, field, onSubmit, select, actionButton, refusal, badge, scroller, put } from '../dom.js';
+import { h, field, onSubmit, select, actionButton, badge, scroller, put, getOrShow } from '../dom.js';
 
 const ROLES = [['member', 'Member'], ['steward', 'Steward'], ['convener', 'Convener'],
   ['coordinator', 'Coordinator'], ['guest', 'Guest']];
@@ -19,13 +19,9 @@ export async function render(main, _params, ctx) {
   const body = h('div');
   main.append(body);
   async function fill() {
-    let members;
-    try {
-      members = (await api.get('/members')).members;
-    } catch (error) {
-      put(body, refusal(error));
-      return false;
-    }
+    const found = await getOrShow(body, '/members');
+    if (!found) return false;
+    const { members } = found;
     ctx.roll = members;
     for (const m of members) {
       ctx.names.set(m.member_id, m.name);

@@ -1,8 +1,7 @@
 // The merge report: what each bundle or sync brought, and what it means for polls (ballots on
 // both sides, roll changes an open did not see, devices that equivocated).
 
-import * as api from '../api.js';
-import { h, refusal, short, put } from '../dom.js';
+import { h, short, put, getOrShow } from '../dom.js';
 
 function merge(m, i, ctx) {
   const families = Object.entries(m.by_family || {}).map(([k, n]) => `${k} ${n}`).join(', ');
@@ -26,13 +25,9 @@ export async function render(main, _params, ctx) {
   const list = h('div');
   main.append(list);
   async function fill() {
-    let merges;
-    try {
-      merges = (await api.get('/merges')).merges;
-    } catch (error) {
-      put(list, refusal(error));
-      return;
-    }
+    const found = await getOrShow(list, '/merges');
+    if (!found) return;
+    const { merges } = found;
     put(list, merges.length
       ? h('ol', { class: 'merges' }, merges.map((m, i) => merge(m, i, ctx)))
       : h('p', null, 'No merge yet: bundles imported and syncs that brought ops show here.'));

@@ -4,7 +4,7 @@
 // flags). Prints cleanly for a noticeboard (print.css).
 
 import * as api from '../api.js';
-import { h, badge, facts, actionButton, refusal, short, scroller, put } from '../dom.js';
+import { h, badge, facts, actionButton, short, scroller, put, getOrShow } from '../dom.js';
 import { scoreBars, histogram, runoffBar } from '../charts.js';
 
 const REASONS = {
@@ -76,13 +76,9 @@ export async function render(main, [id], ctx) {
   const body = h('div', { class: 'results' });
   main.append(heading, body);
   async function fill() {
-    let r;
-    try {
-      r = await api.get(`/polls/${id}/results`);
-    } catch (error) {
-      put(body, refusal(error), h('p', null, h('a', { href: `#/polls/${id}` }, 'Back to the poll')));
-      return;
-    }
+    const r = await getOrShow(body, `/polls/${id}/results`,
+      h('p', null, h('a', { href: `#/polls/${id}` }, 'Back to the poll')));
+    if (!r) return;
     heading.textContent = `Results: ${r.question}`;
     document.title = `${heading.textContent} · Moot`;
     const provisional = r.flags.some((f) => f.kind === 'provisional');
