@@ -77,8 +77,9 @@ pub struct Limits {
 pub enum Retain {
     /// Every op's bytes, in memory (tools, tests, short-lived replicas).
     Everything,
-    /// Only the index (about 60 bytes per op) and the roll ops: op bytes live in the store, and
-    /// the caller persists what [`Insertion::kept`] hands it. What a long-running node uses.
+    /// Only the index (about 60 bytes per op) and what resolving the roll reads of roll ops (no
+    /// op bytes): op bytes live in the store, and the caller persists what
+    /// [`Insertion::kept`] hands it. What a long-running node uses.
     IndexOnly,
 }
 
@@ -243,10 +244,12 @@ pub struct Equivocation {
 /// forks included.
 type Frontier = Arc<Vec<OpId>>;
 
-/// A judged roll op, kept whole: roll ops are few (low-volume governance), and resolving the
-/// roll reads their bodies.
+/// A judged roll op: what resolving the roll reads of it (roll ops are low-volume governance,
+/// and a resolution may re-read any of them). Its bytes are not kept: they are in the store.
 struct RollNode {
-    op: Authentic<SignedOp>,
+    author: DeviceId,
+    lane: Lane,
+    seq: u64,
     body: Body,
     /// The frontier of the op's strict causal past.
     roll_parents: Frontier,
@@ -625,6 +628,7 @@ impl Replica {
         self.dep_list.shrink_to_fit();
         self.devices.shrink_to_fit();
         self.frontiers.shrink_to_fit();
+        self.deliberation.changes.shrink_to_fit();
     }
 
     /// Cached rolls of causal pasts (a diagnostic of [`Replica::shed_caches`]).
@@ -652,18 +656,15 @@ impl Replica {
         self.rejected.len()
     }
 
-    /// The bytes of an op held, when the replica has them: roll ops always, others with
-    /// [`Retain::Everything`].
+    /// The bytes of an op held, when the replica keeps them ([`Retain::Everything`]; otherwise
+    /// they are in the store).
     pub fn op_bytes(&self, id: &OpId) -> Option<&[u8]> {
         self.op(id).map(SignedOp::bytes)
     }
 
     /// An op held, when the replica has its bytes (see [`Replica::op_bytes`]).
     pub fn op(&self, id: &OpId) -> Option<&SignedOp> {
-        self.rolls
-            .get(id)
-            .map(|n| n.op.get())
-            .or_else(|| self.archive.get(id).map(|op| op.get()))
+        self.archive.get(id).map(|op| op.get())
     }
 
     /// True if the op is held, waiting, or was rejected: giving it again changes nothing.
@@ -1454,7 +1455,9 @@ impl Replica {
             self.rolls.insert(
                 id,
                 Box::new(RollNode {
-                    op: op.clone(),
+                    author,
+                    lane,
+                    seq: op.seq(),
                     body,
                     roll_parents,
                     public_parents,
@@ -1484,7 +1487,7 @@ impl Replica {
                 self.record_aid(id, member, lane, body);
             } else {
                 self.record_change(id, body);
-                self.record_deliberation(id, member, lane, body);
+                self.record_deliberation(id, n, member, lane, body);
             }
         }
         if self.limits.retain == Retain::Everything {
@@ -1696,7 +1699,7 @@ impl Replica {
         let mut mapped = false;
         for id in frontier.iter() {
             match self.rolls.get(id) {
-                Some(node) if node.op.lane() == Lane::Members => {
+                Some(node) if node.lane == Lane::Members => {
                     public.extend(node.public_parents.iter().copied());
                     mapped = true;
                 }
@@ -1815,7 +1818,7 @@ impl Replica {
                     devices_of
                         .entry(found.founder)
                         .or_default()
-                        .insert(node.op.author());
+                        .insert(node.author);
                 }
                 Body::CertifyDevice(c) => {
                     devices_of.entry(c.member).or_default().insert(c.device);
@@ -1847,7 +1850,7 @@ impl Replica {
                     continue;
                 };
                 let beyond = cuts.iter().any(|(device, last)| {
-                    target.op.author() == *device && target.op.seq() > last.get(target.op.lane())
+                    target.author == *device && target.seq > last.get(target.lane)
                 });
                 if other != id
                     && beyond
@@ -1891,8 +1894,8 @@ impl Replica {
                 resolution.step(
                     &self.hub,
                     next,
-                    &node.op.author(),
-                    node.op.lane(),
+                    &node.author,
+                    node.lane,
                     &node.body,
                     &node.facts,
                 );
@@ -1942,7 +1945,7 @@ impl Replica {
                 continue;
             };
             match verdict {
-                Ok(()) => resolution.roll.apply(id, &node.op.author(), &node.body),
+                Ok(()) => resolution.roll.apply(id, &node.author, &node.body),
                 Err(denied) => {
                     resolution.denied.insert(id, denied);
                 }
@@ -2013,9 +2016,9 @@ impl Replica {
         self.counts(
             global,
             Some(&node.facts),
-            &node.op.author(),
-            node.op.lane(),
-            node.op.seq(),
+            &node.author,
+            node.lane,
+            node.seq,
             &node.roll_parents,
         )
     }

@@ -28,8 +28,9 @@ pub(super) struct ProposalRecord {
     stances: Vec<StanceRecord>,
     amendments: Vec<OpId>,
     decisions: Vec<(OpId, MemberId, Outcome)>,
-    /// The document's changes in acceptance order (a causal order), the creator op first.
-    pub(super) changes: Vec<OpId>,
+    /// The document's changes in acceptance order (a causal order), the creator op first, by
+    /// index number (4 bytes each, not an id's 32: a document may have thousands).
+    pub(super) changes: Vec<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -65,7 +66,7 @@ pub(super) struct Deliberation {
     amendments: HashMap<OpId, AmendRecord>,
     /// Document changes (the creator op too), by index number: 56 bytes each, as a document
     /// may have hundreds of thousands.
-    pub(super) changes: HashMap<u32, super::docs::ChangeRecord>,
+    pub(super) changes: super::docs::ChangeTable,
     /// A change checked just now, recorded when its op is accepted.
     pub(super) checked: Option<(OpId, super::docs::ChangeRecord)>,
 }
@@ -177,6 +178,7 @@ impl Replica {
     pub(super) fn record_deliberation(
         &mut self,
         id: OpId,
+        n: u32,
         member: MemberId,
         lane: Lane,
         body: &Body,
@@ -195,13 +197,13 @@ impl Replica {
                         stances: Vec::new(),
                         amendments: Vec::new(),
                         decisions: Vec::new(),
-                        changes: vec![id],
+                        changes: vec![n],
                     },
                 );
             }
             Body::DocChange(c) => {
                 if let Some(p) = d.proposals.get_mut(&c.doc) {
-                    p.changes.push(id);
+                    p.changes.push(n);
                 }
             }
             Body::Comment(c) => {
@@ -436,7 +438,11 @@ impl Replica {
         let Some(record) = self.deliberation.proposals.get(doc) else {
             return Vec::new();
         };
-        let ids: Vec<OpId> = record.changes.clone();
+        let ids: Vec<OpId> = record
+            .changes
+            .iter()
+            .filter_map(|n| self.index.id(*n))
+            .collect();
         let shown: Vec<OpId> = ids.into_iter().filter(|c| self.shown(c)).collect();
         let changes: Vec<ChangeRef> = shown
             .into_iter()

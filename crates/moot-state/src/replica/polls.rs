@@ -509,7 +509,7 @@ impl Replica {
             let Some(node) = self.rolls.get(&id) else {
                 return false;
             };
-            if node.op.lane() == Lane::Public {
+            if node.lane == Lane::Public {
                 if past.denied.contains_key(&id) {
                     return false;
                 }
