@@ -243,8 +243,8 @@ pub fn count_from_bundle(path: &Path, poll: &moot_crypto::OpId) -> Result<Bundle
     );
     let mut kept = 0u64;
     let mut refused = Vec::new();
-    for chunk in ops.chunks(LOAD_BATCH) {
-        for insertion in replica.insert_batch(chunk) {
+    replica.insert_batch_runs(moot_state::Source::DEFAULT, &ops, &mut |run| {
+        for insertion in run {
             match insertion.outcome {
                 moot_state::Outcome::Rejected(r) => {
                     if let Some(op) = r.op {
@@ -255,7 +255,8 @@ pub fn count_from_bundle(path: &Path, poll: &moot_crypto::OpId) -> Result<Bundle
                 _ => {}
             }
         }
-    }
+        true
+    });
     let count = match replica.count_poll(poll) {
         Some(Ok(count)) => count,
         Some(Err(e)) => {

@@ -477,7 +477,7 @@ pub(crate) const LOAD_BATCH: usize = 4096;
 /// serve a full sync as fast as thousands did (docs/BENCHMARKS.md, sync_workload).
 pub const ROLL_CACHE_BYTES: usize = 4 * 1024 * 1024;
 /// Ops stored per transaction when taking in many (each commit costs an fsync).
-const STORE_BATCH_BYTES: usize = 16 << 20;
+const STORE_BATCH_BYTES: usize = 4 << 20;
 
 /// Signs and validates `body` (in its lane, naming the roll heads; checkpoints first when
 /// they are too many) and returns the ops to store with their verdicts.
@@ -916,12 +916,16 @@ impl Node {
             let validated = (|| -> Result<(), NodeError> {
                 let mut kept: Vec<(Authentic<SignedOp>, Verdict)> = Vec::new();
                 let mut kept_bytes = 0;
-                let mut chunks = ops.chunks(LOAD_BATCH).peekable();
                 let mut done = 0;
-                while let Some(chunk) = chunks.next() {
-                    for insertion in replica.insert_batch(chunk) {
+                let mut refused = None;
+                // One pass over all the ops: signature checks keep running while validation
+                // goes on, with no pause at chunk boundaries.
+                replica.insert_batch_runs(moot_state::Source::DEFAULT, ops, &mut |run| {
+                    done += run.len();
+                    for insertion in run {
                         if let moot_state::Outcome::Rejected(rejection) = &insertion.outcome {
-                            return Err(NodeError::Refused(rejection.reason.clone()));
+                            refused = Some(NodeError::Refused(rejection.reason.clone()));
+                            return false;
                         }
                         kept_bytes += insertion
                             .kept
@@ -937,17 +941,28 @@ impl Node {
                         }
                         kept.extend(insertion.kept);
                     }
-                    // One durable transaction per STORE_BATCH_BYTES of ops (a commit costs
-                    // an fsync).
-                    done += chunk.len();
                     progress(done);
-                    if kept_bytes >= STORE_BATCH_BYTES || chunks.peek().is_none() {
+                    // One durable transaction per STORE_BATCH_BYTES of ops (a commit costs
+                    // an fsync); the rest after the pass.
+                    if kept_bytes >= STORE_BATCH_BYTES {
                         kept_bytes = 0;
-                        if sender.send(Some(std::mem::take(&mut kept))).is_err() {
-                            // The writer stopped: its error is reported below.
-                            break;
-                        }
+                        // A send fails only if the writer stopped: its error is reported below.
+                        return sender.send(Some(std::mem::take(&mut kept))).is_ok();
                     }
+                    true
+                });
+                if let Some(refused) = refused {
+                    if !is_atomic && !kept.is_empty() {
+                        // The ops accepted before the refused one are held by the replica:
+                        // they are stored too.
+                        let _ = sender.send(Some(std::mem::take(&mut kept)));
+                    }
+                    return Err(refused);
+                }
+                if done > 0 {
+                    // The last batch (sent even if empty, as a new hub's transaction needs
+                    // one). A failed send: the writer stopped, and its error is reported below.
+                    let _ = sender.send(Some(std::mem::take(&mut kept)));
                 }
                 // All or nothing: ops still waiting for a dependency neither held nor given
                 // would be silently left out.

@@ -214,6 +214,8 @@ impl Node {
         signer: &Signer,
         options: &NetOptions,
     ) -> Result<Running, NodeError> {
+        // A running node lives long: large blocks get pages of their own (`memory::tune`).
+        crate::memory::tune();
         let listen = parse_addrs(&options.listen)?;
         let external = parse_addrs(&options.external)?;
         let mut replica = self.replica(&hub)?;

@@ -779,6 +779,26 @@ impl Replica {
         ops: &[B],
         validated: &mut dyn FnMut(&[Insertion]),
     ) -> Vec<Insertion> {
+        let mut out: Vec<Insertion> = Vec::with_capacity(ops.len());
+        self.insert_batch_runs(source, ops, &mut |run| {
+            validated(&run);
+            out.extend(run);
+            true
+        });
+        out
+    }
+
+    /// [`Replica::insert_batch_from`] for a large input (an import, a whole poll's ballots):
+    /// each run of outcomes, in input order, is handed over to `validated` as soon as it is
+    /// validated and not kept here, so memory holds a few chunks of the input, not all of its
+    /// outcomes. `validated` returns false to stop: the ops after that run are not inserted.
+    /// Signature checks run ahead of validation by at most a few chunks.
+    pub fn insert_batch_runs<B: AsRef<[u8]> + Sync>(
+        &mut self,
+        source: Source,
+        ops: &[B],
+        validated: &mut dyn FnMut(Vec<Insertion>) -> bool,
+    ) {
         // Worker threads decode the ops and check their signatures in Ed25519 batches, chunk by
         // chunk, while this thread validates the chunks already checked, in input order. Only
         // validation (which needs the replica) runs here, so it overlaps all the rest.
@@ -789,10 +809,10 @@ impl Replica {
             .clamp(1, 8);
         let next_chunk = AtomicUsize::new(0);
         // Chunks are validated in input order and each keeps its ops' order: the outcomes come
-        // out in input order.
-        let mut out: Vec<Insertion> = Vec::with_capacity(ops.len());
+        // out in input order. A worker with a chunk checked waits while `workers` more are
+        // waiting to be validated, so the checks run only a few chunks ahead.
         std::thread::scope(|scope| {
-            let (sender, receiver) = mpsc::channel();
+            let (sender, receiver) = mpsc::sync_channel(workers);
             for _ in 0..workers.min(chunk_count) {
                 let sender = sender.clone();
                 let next_chunk = &next_chunk;
@@ -852,7 +872,7 @@ impl Replica {
             let mut expected = 0;
             for (index, checked) in receiver {
                 ready.insert(index, checked);
-                let before = out.len();
+                let mut run: Vec<Insertion> = Vec::new();
                 while let Some(checked) = ready.remove(&expected) {
                     for (_, result) in checked {
                         let insertion = match result {
@@ -881,18 +901,16 @@ impl Replica {
                                 }))
                             }
                         };
-                        out.push(insertion);
+                        run.push(insertion);
                     }
                     expected += 1;
                 }
-                if let Some(run) = out.get(before..)
-                    && !run.is_empty()
-                {
-                    validated(run);
+                // Stopping drops the receiver: each worker's next send fails and it ends.
+                if !run.is_empty() && !validated(run) {
+                    break;
                 }
             }
         });
-        out
     }
 
     /// Inserts an op this node signed itself (or read from its own store).

@@ -11,7 +11,8 @@ use moot_crypto::{DecodeError, Draft};
 use moot_state::Lane;
 use moot_state::body::{Contribution, SetConstituency, SetContribution};
 use moot_state::{
-    Body, Denied, Insertion, Limits, Outcome, Reason, Rejection, Replica, Role, Standing, Status,
+    Body, Denied, Insertion, Limits, Outcome, Reason, Rejection, Replica, Role, Source, Standing,
+    Status,
 };
 
 fn rejected(outcome: &Outcome) -> &Reason {
@@ -604,6 +605,49 @@ fn batch_insertion_gives_the_same_outcomes_as_one_by_one() {
             ..
         })
     ));
+}
+
+#[test]
+fn batch_runs_hand_over_every_outcome_in_order_and_stop_when_told() {
+    // Twelve chunks of signature checks: more than can be checked ahead of validation.
+    let (hub, ops) = moot_state::sample::history(20, 12 * moot_crypto::op::BATCH);
+    let mut whole = Replica::new(hub, Limits::default());
+    let expected = whole.insert_batch(&ops);
+    let mut runs = Replica::new(hub, Limits::default());
+    let mut got: Vec<Insertion> = Vec::new();
+    let mut count = 0;
+    runs.insert_batch_runs(Source::DEFAULT, &ops, &mut |run| {
+        assert!(!run.is_empty(), "an empty run");
+        count += 1;
+        got.extend(run);
+        true
+    });
+    assert!(count > 1, "one run for {} ops", ops.len());
+    assert_eq!(got, expected);
+    assert_eq!(runs.op_ids(), whole.op_ids());
+    // Stopped after the first run: the ops after it are not inserted.
+    let mut stopped = Replica::new(hub, Limits::default());
+    let mut first: Vec<Insertion> = Vec::new();
+    stopped.insert_batch_runs(Source::DEFAULT, &ops, &mut |run| {
+        first.extend(run);
+        false
+    });
+    assert!(
+        !first.is_empty() && first.len() < ops.len(),
+        "{} of {}",
+        first.len(),
+        ops.len()
+    );
+    assert_eq!(first[..], expected[..first.len()]);
+    let held = stopped.op_ids();
+    assert_eq!(
+        held.len(),
+        first.iter().filter(|i| i.outcome.kept().is_some()).count()
+    );
+    for bytes in &ops[first.len()..] {
+        let id = moot_crypto::SignedOp::decode(bytes).unwrap().id();
+        assert!(!held.contains(&id), "an op after the stop was inserted");
+    }
 }
 
 #[test]
