@@ -33,7 +33,7 @@
 //! [`Backoff::delay`] (1 s doubling to 60 s, seeded jitter), reset once connected. A relay
 //! listen address whose reservation is lost is listened on again the same way.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::error::Error as StdError;
 use std::time::Duration;
 
@@ -391,6 +391,9 @@ pub struct NetNode<S> {
     /// Frames received and not yet handled, in arrival order, each with the acknowledgement
     /// owed for it (see [`NetNode::handle_next_frame`]).
     inbox: VecDeque<Received>,
+    /// Peers being disconnected for breaking the protocol, until their last connection closes:
+    /// frames still arriving from them are ignored, and they are counted and reported once.
+    dropping: HashSet<libp2p::PeerId>,
 }
 
 /// A frame received, waiting to be handled.
@@ -545,6 +548,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             relay_server: config.relay_server.is_some(),
             bootstrap: config.bootstrap,
             inbox: VecDeque::new(),
+            dropping: HashSet::new(),
         };
         Ok((node, NetHandle { commands: tx }))
     }
@@ -860,7 +864,13 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
     /// Closes every connection to `peer` for breaking the protocol (its session ends when the
     /// last connection is closed).
     fn drop_peer(&mut self, peer: libp2p::PeerId, reason: String) {
+        if self.dropping.contains(&peer) {
+            return;
+        }
         if self.swarm.disconnect_peer_id(peer).is_ok() {
+            self.dropping.insert(peer);
+            // Its frames still waiting are not handled.
+            self.inbox.retain(|r| r.peer != peer);
             tracing::warn!(%peer, %reason, "peer misbehaved; disconnected");
             self.disconnected_for_misbehaviour += 1;
             // A kept peer that misbehaved is redialed only after the longest delay.
@@ -981,6 +991,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     "connection down"
                 );
                 if num_established == 0 {
+                    self.dropping.remove(&peer_id);
                     if let Some(id) = self.ids.remove(&peer_id) {
                         self.links.remove(&id);
                         self.engine.disconnect(id, &mut self.replica);
@@ -1132,8 +1143,9 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     // Handled by `run` once the network has been polled (see
                     // `handle_next_frame`).
                     let waiting = self.inbox.iter().filter(|r| r.peer == peer).count();
-                    if waiting >= MAX_WAITING_FRAMES {
-                        self.inbox.retain(|r| r.peer != peer);
+                    if self.dropping.contains(&peer) {
+                        // Being disconnected: not handled, not acknowledged.
+                    } else if waiting >= MAX_WAITING_FRAMES {
                         self.drop_peer(
                             peer,
                             "sent frames without waiting for acknowledgements".into(),

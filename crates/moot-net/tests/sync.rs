@@ -276,7 +276,7 @@ async fn peers_sending_garbage_or_forged_ops_are_disconnected_and_the_honest_pai
             669,
             impatient,
             protocol::SyncRequest::Frame(frame),
-            8,
+            64,
             &a.at()
         )
         .await,
