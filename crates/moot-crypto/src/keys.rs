@@ -4,7 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use ed25519_dalek::{Signer, SigningKey};
 
 /// Why a key or id was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -80,11 +81,7 @@ pub struct PublicKey([u8; 32]);
 impl PublicKey {
     /// Parses 32 bytes, refusing non-points and weak keys.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, KeyError> {
-        let key = VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::NotAPoint)?;
-        if key.is_weak() {
-            return Err(KeyError::Weak);
-        }
-        Ok(PublicKey(*bytes))
+        parse_point(bytes).map(|_| PublicKey(*bytes))
     }
 
     /// The key as a curve point (`None` cannot happen: the bytes were checked when the key was
@@ -115,6 +112,68 @@ impl PublicKey {
     }
 }
 
+/// The point 32 bytes encode, if they encode a point that is not of small order (a weak key,
+/// for which signatures prove nothing) — what ed25519-dalek's `VerifyingKey::from_bytes` and
+/// `is_weak` check.
+fn parse_point(bytes: &[u8; 32]) -> Result<EdwardsPoint, KeyError> {
+    let point = CompressedEdwardsY(*bytes)
+        .decompress()
+        .ok_or(KeyError::NotAPoint)?;
+    if point.is_small_order() {
+        return Err(KeyError::Weak);
+    }
+    Ok(point)
+}
+
+/// Public keys parsed from bytes, each with its curve point, for a run of signature checks.
+/// Parsing a key decompresses its point (to refuse non-points and weak keys), and checking a
+/// signature by the key needs the point again: ops by distinct authors (a poll's ballots) had
+/// each author's point decompressed twice, once to decode the op and once to check it. Through
+/// this, once. Bounded: cleared when it holds `max` keys (about 230 bytes each).
+pub struct ParsedKeys {
+    keys: std::collections::HashMap<[u8; 32], (PublicKey, EdwardsPoint)>,
+    max: usize,
+}
+
+impl ParsedKeys {
+    /// An empty cache holding at most `max` keys.
+    pub fn new(max: usize) -> Self {
+        ParsedKeys {
+            keys: std::collections::HashMap::new(),
+            max: max.max(1),
+        }
+    }
+
+    /// [`PublicKey::from_bytes`], remembering the key and its point.
+    pub fn parse(&mut self, bytes: &[u8; 32]) -> Result<PublicKey, KeyError> {
+        if let Some((key, _)) = self.keys.get(bytes) {
+            return Ok(*key);
+        }
+        let point = parse_point(bytes)?;
+        if self.keys.len() >= self.max {
+            self.keys.clear();
+        }
+        let key = PublicKey(*bytes);
+        self.keys.insert(*bytes, (key, point));
+        Ok(key)
+    }
+
+    /// The point of a key parsed here (and not cleared since).
+    pub(crate) fn point(&self, key: &PublicKey) -> Option<EdwardsPoint> {
+        self.keys.get(&key.0).map(|(_, point)| *point)
+    }
+
+    /// Keys held.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True if none is held.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
 impl serde::Serialize for PublicKey {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.to_bytes().serialize(serializer)
@@ -129,14 +188,17 @@ impl<'de> serde::Deserialize<'de> for PublicKey {
 }
 
 impl PartialOrd for PublicKey {
+    #[inline]
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
+/// Ordered as its bytes (see [`crate::op::cmp_bytes32`]).
 impl Ord for PublicKey {
+    #[inline]
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.cmp(&other.0)
+        crate::op::cmp_bytes32(&self.0, &other.0)
     }
 }
 
@@ -210,6 +272,45 @@ mod tests {
         let mut identity = [0u8; 32];
         identity[0] = 1;
         assert_eq!(PublicKey::from_bytes(&identity), Err(KeyError::Weak));
+    }
+
+    /// Parsing through the cache accepts and refuses exactly what `from_bytes` does, and keeps
+    /// the point the key's own decompression gives; it holds at most its bound.
+    #[test]
+    fn parsed_keys_parse_as_from_bytes_and_keep_the_keys_point() {
+        let mut parsed = ParsedKeys::new(64);
+        let mut candidates: Vec<[u8; 32]> = (0..600u32)
+            .map(|i| {
+                let mut bytes = [0u8; 32];
+                bytes[..4].copy_from_slice(&i.to_le_bytes());
+                bytes[31] = (i % 128) as u8;
+                bytes
+            })
+            .collect();
+        candidates.extend((0..40u8).map(|i| SecretKey::from_seed([i; 32]).public().to_bytes()));
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        candidates.push(identity);
+        let (mut accepted, mut refused) = (0, 0);
+        for bytes in candidates.iter().chain(candidates.iter()) {
+            let expected = PublicKey::from_bytes(bytes);
+            let got = parsed.parse(bytes);
+            assert_eq!(got, expected, "{bytes:?}");
+            match got {
+                Ok(key) => {
+                    accepted += 1;
+                    let point = parsed.point(&key).map(|p| p.compress());
+                    assert_eq!(point, key.point().map(|p| p.compress()));
+                }
+                Err(_) => refused += 1,
+            }
+            assert!(parsed.len() <= 64);
+        }
+        assert!(
+            accepted > 80 && refused > 80,
+            "{accepted} accepted, {refused} refused"
+        );
+        assert_eq!(parsed.parse(&identity), Err(KeyError::Weak));
     }
 
     #[test]

@@ -32,9 +32,9 @@ pub mod keystore;
 pub mod op;
 mod verify;
 
-pub use keys::{KeyError, PublicKey, SecretKey};
+pub use keys::{KeyError, ParsedKeys, PublicKey, SecretKey};
 pub use op::{
     Authentic, BuildError, DecodeError, Draft, HubId, Lane, OpId, SignatureError, SignedOp,
-    authenticate_batch, authenticate_sequential,
+    authenticate_batch, authenticate_sequential, authenticate_sequential_with,
 };
 pub use verify::{SignatureCheck, verify_signatures};

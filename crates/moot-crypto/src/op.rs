@@ -95,14 +95,47 @@ impl Lane {
     }
 }
 
+/// Orders 32 bytes as the bytes do (lexicographically), as four big-endian words: ids and
+/// keys are the keys of the replica's and the roll's ordered maps, and comparing them is most
+/// of a lookup. A word compare settles almost every pair of distinct hashes in its first word,
+/// without the call into `memcmp` that comparing the arrays makes.
+#[inline]
+pub fn cmp_bytes32(a: &[u8; 32], b: &[u8; 32]) -> std::cmp::Ordering {
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        let word = |c: &[u8]| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            u64::from_be_bytes(w)
+        };
+        match word(x).cmp(&word(y)) {
+            std::cmp::Ordering::Equal => {}
+            other => return other,
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
 /// A 32-byte hash id, printed as hex.
 macro_rules! hash_id {
     ($name:ident, $doc:literal) => {
         #[doc = $doc]
-        #[derive(
-            Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-        )]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         pub struct $name(pub [u8; 32]);
+
+        /// Ordered as its bytes (see [`cmp_bytes32`]).
+        impl Ord for $name {
+            #[inline]
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                cmp_bytes32(&self.0, &other.0)
+            }
+        }
+
+        impl PartialOrd for $name {
+            #[inline]
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -357,6 +390,24 @@ pub fn authenticate_sequential(
     hub: &HubId,
     ops: Vec<SignedOp>,
 ) -> Vec<Result<Authentic<SignedOp>, SignatureError>> {
+    authenticate_chunks(hub, ops, None)
+}
+
+/// [`authenticate_sequential`] for ops whose authors were parsed through `parsed` (see
+/// [`SignedOp::decode_with`]): their points are not decompressed again.
+pub fn authenticate_sequential_with(
+    hub: &HubId,
+    ops: Vec<SignedOp>,
+    parsed: &crate::ParsedKeys,
+) -> Vec<Result<Authentic<SignedOp>, SignatureError>> {
+    authenticate_chunks(hub, ops, Some(parsed))
+}
+
+fn authenticate_chunks(
+    hub: &HubId,
+    ops: Vec<SignedOp>,
+    parsed: Option<&crate::ParsedKeys>,
+) -> Vec<Result<Authentic<SignedOp>, SignatureError>> {
     let mut out = Vec::with_capacity(ops.len());
     let mut ops = ops.into_iter().peekable();
     while ops.peek().is_some() {
@@ -377,7 +428,7 @@ pub fn authenticate_sequential(
                 signature,
             })
             .collect();
-        if crate::verify::verify_batch(&items) {
+        if crate::verify::verify_batch(&items, parsed) {
             out.extend(chunk.into_iter().map(|op| Ok(Authentic(op))));
         } else {
             out.extend(chunk.into_iter().map(|op| op.authenticate(hub)));
@@ -546,5 +597,34 @@ impl SignedOp {
     /// Encoded body.
     pub fn body(&self) -> &[u8] {
         &self.bytes[self.body_start..self.bytes.len() - 64]
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::{OpId, cmp_bytes32};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Ids and keys order exactly as their bytes, so every ordered map and every
+        /// "ties by the lower id" rule is unchanged.
+        #[test]
+        fn ids_order_as_their_bytes(a in any::<[u8; 32]>(), b in any::<[u8; 32]>(), at in 0usize..32) {
+            prop_assert_eq!(cmp_bytes32(&a, &b), a.cmp(&b));
+            prop_assert_eq!(OpId(a).cmp(&OpId(b)), a.cmp(&b));
+            // Equal up to one byte: the word holding it decides.
+            let mut c = a;
+            c[at] = c[at].wrapping_add(1);
+            prop_assert_eq!(cmp_bytes32(&a, &c), a.cmp(&c));
+            prop_assert_eq!(cmp_bytes32(&a, &a), std::cmp::Ordering::Equal);
+        }
+
+        /// Public keys too.
+        #[test]
+        fn keys_order_as_their_bytes(a in any::<[u8; 32]>(), b in any::<[u8; 32]>()) {
+            let a = crate::SecretKey::from_seed(a).public();
+            let b = crate::SecretKey::from_seed(b).public();
+            prop_assert_eq!(a.cmp(&b), a.to_bytes().cmp(&b.to_bytes()));
+        }
     }
 }

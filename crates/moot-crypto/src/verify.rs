@@ -36,7 +36,7 @@ pub struct SignatureCheck<'a> {
 pub fn verify_signatures(checks: &[SignatureCheck<'_>]) -> Vec<bool> {
     let mut out = Vec::with_capacity(checks.len());
     for chunk in checks.chunks(crate::op::BATCH) {
-        if verify_batch(chunk) {
+        if verify_batch(chunk, None) {
             out.extend(std::iter::repeat_n(true, chunk.len()));
         } else {
             out.extend(chunk.iter().map(|c| verify(c.key, c.message, c.signature)));
@@ -79,8 +79,12 @@ pub(crate) fn verify(key: &PublicKey, message: &[u8], signature: &[u8; 64]) -> b
 }
 
 /// Checks many signatures at once; `true` only if (with overwhelming probability) every one
-/// passes [`verify`]. An empty batch passes.
-pub(crate) fn verify_batch(items: &[SignatureCheck<'_>]) -> bool {
+/// passes [`verify`]. An empty batch passes. The points of keys in `known` are taken from it
+/// instead of decompressed again.
+pub(crate) fn verify_batch(
+    items: &[SignatureCheck<'_>],
+    known: Option<&crate::ParsedKeys>,
+) -> bool {
     // The challenges bind each message; the transcript binds the whole batch through them.
     let mut parsed = Vec::with_capacity(items.len());
     let mut transcript = Sha512::new();
@@ -130,7 +134,10 @@ pub(crate) fn verify_batch(items: &[SignatureCheck<'_>]) -> bool {
                 }
             }
             std::collections::hash_map::Entry::Vacant(slot) => {
-                let Some(point) = item.key.point() else {
+                let Some(point) = known
+                    .and_then(|k| k.point(item.key))
+                    .or_else(|| item.key.point())
+                else {
                     return false;
                 };
                 slot.insert(scalars.len());
@@ -165,8 +172,8 @@ mod tests {
             })
             .collect();
         assert!(items.iter().all(|i| verify(i.key, i.message, i.signature)));
-        assert!(verify_batch(&items));
-        assert!(verify_batch(&[]));
+        assert!(verify_batch(&items, None));
+        assert!(verify_batch(&[], None));
         // One wrong message fails the batch and the single check alike.
         let wrong = SignatureCheck {
             key: &publics[3],
@@ -182,7 +189,7 @@ mod tests {
             })
             .collect();
         mixed[3] = wrong;
-        assert!(!verify_batch(&mixed));
+        assert!(!verify_batch(&mixed, None));
     }
 
     /// `verify_signatures` gives each signature its own verdict across batch boundaries:
@@ -255,14 +262,14 @@ mod tests {
                 })
                 .collect()
         };
-        assert!(verify_batch(&items(None)));
+        assert!(verify_batch(&items(None), None));
         for wrong in [0, 1, 4, 31, 63] {
-            assert!(!verify_batch(&items(Some(wrong))), "wrong at {wrong}");
+            assert!(!verify_batch(&items(Some(wrong)), None), "wrong at {wrong}");
         }
         // A signature by the other key presented as the first key's fails too.
         let mut swapped = items(None);
         swapped[4].key = &public;
-        assert!(!verify_batch(&swapped));
+        assert!(!verify_batch(&swapped, None));
     }
 
     /// A signature with a torsion component in `R`, built to satisfy the cofactored equation
@@ -309,7 +316,7 @@ mod tests {
                 message,
                 signature: &signature,
             });
-            assert_eq!(verify_batch(&items), alone, "batch of {}", size + 1);
+            assert_eq!(verify_batch(&items, None), alone, "batch of {}", size + 1);
         }
     }
 }

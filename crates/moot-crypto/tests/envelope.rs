@@ -197,8 +197,51 @@ fn batch_authentication_finds_the_one_forgery() {
         assert_eq!(result.is_ok(), i != 150, "op {i}");
     }
     // The same verdicts as checking one by one.
-    for (op, result) in ops.into_iter().zip(results) {
-        assert_eq!(op.clone().authenticate(&HUB).is_ok(), result.is_ok());
+    for (op, result) in ops.iter().cloned().zip(&results) {
+        assert_eq!(op.authenticate(&HUB).is_ok(), result.is_ok());
+    }
+}
+
+/// Authors parsed through a cache that hands their points to the checks give the same verdicts,
+/// also when the cache is smaller than the number of authors (some points decompressed again).
+#[test]
+fn checks_with_parsed_authors_give_the_same_verdicts() {
+    let mut bytes: Vec<Vec<u8>> = (0..700u32)
+        .map(|i| {
+            let mut seed = [5u8; 32];
+            seed[..4].copy_from_slice(&(i % 90).to_le_bytes());
+            Draft {
+                lane: Lane::Members,
+                seq: 1,
+                prev: None,
+                deps: vec![],
+                kind: 1,
+                body: i.to_le_bytes().to_vec(),
+            }
+            .sign(&HUB, &SecretKey::from_seed(seed))
+            .unwrap()
+            .bytes()
+            .to_vec()
+        })
+        .collect();
+    // Forge op 33 (a signature byte) and op 600 (its body).
+    let last = bytes[33].len() - 1;
+    bytes[33][last] ^= 0x01;
+    bytes[600][60] ^= 0x01;
+    for max in [7, 4096] {
+        let mut parsed = moot_crypto::ParsedKeys::new(max);
+        let decoded: Vec<SignedOp> = bytes
+            .iter()
+            .map(|b| SignedOp::decode_with(b, |raw| parsed.parse(raw)).unwrap())
+            .collect();
+        let alone: Vec<bool> = decoded
+            .iter()
+            .map(|op| op.clone().authenticate(&HUB).is_ok())
+            .collect();
+        let with = moot_crypto::authenticate_sequential_with(&HUB, decoded, &parsed);
+        let with: Vec<bool> = with.iter().map(Result::is_ok).collect();
+        assert_eq!(with, alone, "cache of {max}");
+        assert_eq!(with.iter().filter(|ok| !**ok).count(), 2);
     }
 }
 

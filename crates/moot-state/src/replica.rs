@@ -495,22 +495,13 @@ const ENTRY_BYTES: usize = 320;
 const EXTENSION_BYTES: usize = 16 * 1024;
 
 /// Decodes an op, parsing its author key through `authors` (parsing a key costs more than
-/// decoding the rest of an op; the cache is bounded).
+/// decoding the rest of an op, and checking the op's signature needs the point it parsed; the
+/// cache is bounded).
 fn decode_cached(
-    authors: &mut HashMap<[u8; 32], moot_crypto::PublicKey>,
+    authors: &mut moot_crypto::ParsedKeys,
     bytes: &[u8],
 ) -> Result<SignedOp, DecodeError> {
-    SignedOp::decode_with(bytes, |raw| {
-        if let Some(key) = authors.get(raw) {
-            return Ok(*key);
-        }
-        let key = moot_crypto::PublicKey::from_bytes(raw)?;
-        if authors.len() >= MAX_CACHED_AUTHORS {
-            authors.clear();
-        }
-        authors.insert(*raw, key);
-        Ok(key)
-    })
+    SignedOp::decode_with(bytes, |raw| authors.parse(raw))
 }
 
 fn lane_index(lane: Lane) -> usize {
@@ -559,8 +550,20 @@ impl Replica {
         }
     }
 
+    /// Decodes one op, parsing its author key through the replica's cache of parsed keys.
     fn decode(&mut self, bytes: &[u8]) -> Result<SignedOp, DecodeError> {
-        decode_cached(&mut self.authors, bytes)
+        let authors = &mut self.authors;
+        SignedOp::decode_with(bytes, |raw| {
+            if let Some(key) = authors.get(raw) {
+                return Ok(*key);
+            }
+            let key = moot_crypto::PublicKey::from_bytes(raw)?;
+            if authors.len() >= MAX_CACHED_AUTHORS {
+                authors.clear();
+            }
+            authors.insert(*raw, key);
+            Ok(key)
+        })
     }
 
     /// The hub.
@@ -818,8 +821,9 @@ impl Replica {
                 let next_chunk = &next_chunk;
                 scope.spawn(move || {
                     // Parsing a key costs more than decoding the rest of an op: each worker
-                    // keeps the keys it parsed (bounded).
-                    let mut authors: HashMap<[u8; 32], moot_crypto::PublicKey> = HashMap::default();
+                    // keeps the keys it parsed, with their points for the signature checks
+                    // (bounded).
+                    let mut authors = moot_crypto::ParsedKeys::new(MAX_CACHED_AUTHORS);
                     loop {
                         let index = next_chunk.fetch_add(1, Ordering::Relaxed);
                         if index >= chunk_count {
@@ -839,8 +843,10 @@ impl Replica {
                                 Err(error) => checked.push((start + position, error)),
                             }
                         }
-                        let verified =
-                            certify(&hub, moot_crypto::authenticate_sequential(&hub, decoded));
+                        let verified = certify(
+                            &hub,
+                            moot_crypto::authenticate_sequential_with(&hub, decoded, &authors),
+                        );
                         let mut verified = decoded_at.into_iter().zip(verified).peekable();
                         // Merge back into input order (decode errors were pushed in order).
                         let mut merged = Vec::with_capacity(end - start);
