@@ -904,6 +904,13 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 connections = num_established.get(),
                 "connection up"
             );
+            if self.dropping.contains(peer_id) {
+                // A peer being disconnected for misbehaviour does not get a new connection
+                // (nor a session) before its old ones have closed.
+                tracing::debug!(peer = %peer_id, "connection from a peer being dropped; closed");
+                self.swarm.close_connection(*connection_id);
+                return Ok(());
+            }
             self.on_target_connected(*peer_id, *connection_id);
         }
         match event {
