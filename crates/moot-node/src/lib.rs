@@ -846,9 +846,10 @@ impl Node {
 
     /// Validates `ops` (signatures checked on worker threads, then each op at its causal
     /// position) in `replica` — the hub's, as loaded by [`Node::replica`] — and stores the ops
-    /// kept, one durable transaction per batch of [`LOAD_BATCH`]; then refreshes the hub's
-    /// views (roll, polls). Stops at the first op refused (for tools importing a prepared
-    /// history; what was stored before it stays). Returns the number of ops stored.
+    /// kept, one durable transaction per `STORE_BATCH_BYTES` (4 MiB) of them; then refreshes the
+    /// hub's views (roll, polls). Stops after the run of ops holding the first one refused
+    /// (for tools importing a prepared history; every op the replica accepted is stored, and
+    /// the error is returned). Returns the number of ops stored.
     pub fn ingest<B: AsRef<[u8]> + Sync>(
         &self,
         hub: &HubId,
@@ -922,10 +923,14 @@ impl Node {
                 // goes on, with no pause at chunk boundaries.
                 replica.insert_batch_runs(moot_state::Source::DEFAULT, ops, &mut |run| {
                     done += run.len();
+                    // The whole run was inserted: after a refusal, the ops the replica accepted
+                    // later in the run are still collected (and stored, unless all or nothing),
+                    // and the pass stops after the run.
                     for insertion in run {
-                        if let moot_state::Outcome::Rejected(rejection) = &insertion.outcome {
+                        if let moot_state::Outcome::Rejected(rejection) = &insertion.outcome
+                            && refused.is_none()
+                        {
                             refused = Some(NodeError::Refused(rejection.reason.clone()));
-                            return false;
                         }
                         kept_bytes += insertion
                             .kept
@@ -942,6 +947,9 @@ impl Node {
                         kept.extend(insertion.kept);
                     }
                     progress(done);
+                    if refused.is_some() {
+                        return false;
+                    }
                     // One durable transaction per STORE_BATCH_BYTES of ops (a commit costs
                     // an fsync); the rest after the pass.
                     if kept_bytes >= STORE_BATCH_BYTES {
@@ -953,15 +961,14 @@ impl Node {
                 });
                 if let Some(refused) = refused {
                     if !is_atomic && !kept.is_empty() {
-                        // The ops accepted before the refused one are held by the replica:
-                        // they are stored too.
+                        // The ops the replica accepted are held by it: they are stored too.
                         let _ = sender.send(Some(std::mem::take(&mut kept)));
                     }
                     return Err(refused);
                 }
-                if done > 0 {
-                    // The last batch (sent even if empty, as a new hub's transaction needs
-                    // one). A failed send: the writer stopped, and its error is reported below.
+                if !kept.is_empty() {
+                    // The last batch. A failed send: the writer stopped, and its error is
+                    // reported below.
                     let _ = sender.send(Some(std::mem::take(&mut kept)));
                 }
                 // All or nothing: ops still waiting for a dependency neither held nor given
@@ -985,7 +992,15 @@ impl Node {
         });
         // What was stored stays stored (each batch durably); the first error is reported.
         let stored = stored?;
-        validated?;
+        if let Err(error) = validated {
+            if stored.is_some_and(|n| n > 0) {
+                // Ops were stored before the refusal: the views follow them. (A view left
+                // behind would not be believed anyway: each is trusted only while the hub
+                // holds the op count it was derived at; the refusal is the error reported.)
+                let _ = self.refresh_view(hub, replica);
+            }
+            return Err(error);
+        }
         if stored.is_none() {
             return Ok(None);
         }

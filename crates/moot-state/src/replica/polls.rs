@@ -1,7 +1,7 @@
 //! Assemblies and polls in the replica: the checks their ops get at their causal position, the
 //! records kept of them, and the count of a poll (see `crate::poll` for the rules).
 //!
-//! Assembly and poll governance ops (`kind::GOVERNANCE_KINDS`) are roll ops, kept whole, so the
+//! Assembly and poll governance ops (`kind::GOVERNANCE_KINDS`) are roll ops, kept decoded, so the
 //! causal past of any op names them exactly (its roll frontier): "is this poll open in this
 //! ballot's past", "who convened this assembly at this open" are ancestry questions among few
 //! ops. Ballots are the high-volume kind: each keeps a compact record (voter, revision,
