@@ -470,7 +470,7 @@ pub struct Replica {
     cache_bytes: usize,
     global: Option<Arc<Resolution>>,
     /// Parsed author keys (parsing a key dominates decoding); bounded.
-    authors: HashMap<[u8; 32], moot_crypto::PublicKey>,
+    authors: moot_crypto::ParsedKeys,
     /// Assemblies, polls and ballots.
     governance: polls::Governance,
     /// Proposals and their documents' changes.
@@ -588,7 +588,7 @@ impl Replica {
             cache_order: VecDeque::new(),
             cache_bytes: 0,
             global: None,
-            authors: HashMap::default(),
+            authors: moot_crypto::ParsedKeys::new(MAX_CACHED_AUTHORS),
             governance: polls::Governance::default(),
             deliberation: deliberation::Deliberation::default(),
             aid: aid::AidBoard::default(),
@@ -597,20 +597,8 @@ impl Replica {
         }
     }
 
-    /// Decodes one op, parsing its author key through the replica's cache of parsed keys.
     fn decode(&mut self, bytes: &[u8]) -> Result<SignedOp, DecodeError> {
-        let authors = &mut self.authors;
-        SignedOp::decode_with(bytes, |raw| {
-            if let Some(key) = authors.get(raw) {
-                return Ok(*key);
-            }
-            let key = moot_crypto::PublicKey::from_bytes(raw)?;
-            if authors.len() >= MAX_CACHED_AUTHORS {
-                authors.clear();
-            }
-            authors.insert(*raw, key);
-            Ok(key)
-        })
+        decode_cached(&mut self.authors, bytes)
     }
 
     /// The hub.
@@ -672,7 +660,7 @@ impl Replica {
         self.cache_order.shrink_to_fit();
         self.cache_bytes = self.cache.values().map(|(_, bytes)| bytes).sum();
         self.unions = HashMap::default();
-        self.authors = HashMap::default();
+        self.authors = moot_crypto::ParsedKeys::new(MAX_CACHED_AUTHORS);
         self.index.shrink_to_fit();
         self.dep_start.shrink_to_fit();
         self.dep_list.shrink_to_fit();
