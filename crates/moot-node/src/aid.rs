@@ -237,11 +237,11 @@ impl Node {
                 None => (None, Vec::new()),
             };
             Ok(PollWrite {
-                body: Body::AidItem(AidItem {
+                body: Body::AidItem(Box::new(AidItem {
                     kind,
                     details,
                     forwarded,
-                }),
+                })),
                 lane,
                 refs,
                 covering: false,
@@ -294,7 +294,7 @@ impl Node {
                 }
             };
             Ok(PollWrite {
-                body: Body::AidUpdate(AidUpdate { item, change }),
+                body: Body::AidUpdate(Box::new(AidUpdate { item, change })),
                 lane: info.lane,
                 refs,
                 covering: false,

@@ -1503,13 +1503,13 @@ impl Node {
         let bytes =
             postcard::to_allocvec(&record).map_err(|e| NodeError::Corrupt(e.to_string()))?;
         let mut replica = Replica::new(hub, Limits::default());
-        let body = Body::Found(Found {
+        let body = Body::Found(Box::new(Found {
             name,
             founder,
             nonce,
             protocol: PROTOCOL,
             device_certificate: Certificate::issue(&signer.member, &hub, &signer.device.public()),
-        });
+        }));
         let mut ops = write_body(&mut replica, &signer.device, &body)?;
         // The founder's name is personal data: it goes in the members lane.
         let name_op = Body::SetName(SetName {

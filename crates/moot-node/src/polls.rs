@@ -536,7 +536,7 @@ pub(crate) fn create_poll_write(
         _ => Vec::new(),
     };
     Ok(PollWrite {
-        body: Body::CreatePoll(CreatePoll {
+        body: Body::CreatePoll(Box::new(CreatePoll {
             assembly: assembly.clone(),
             question,
             options,
@@ -546,7 +546,7 @@ pub(crate) fn create_poll_write(
             quorum: spec.quorum,
             opens_at: spec.opens_at,
             closes_at: spec.closes_at,
-        }),
+        })),
         lane,
         refs,
         covering: false,

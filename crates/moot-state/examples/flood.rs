@@ -33,13 +33,13 @@ fn main() {
     let hub = hub_id(&founder.public(), &nonce);
     // The honest history, written on the founder's node.
     let mut source = Replica::new(hub, Limits::default());
-    let found = Body::Found(Found {
+    let found = Body::Found(Box::new(Found {
         name: "Flooded hub".into(),
         founder: founder.public(),
         nonce,
         protocol: PROTOCOL,
         device_certificate: Certificate::issue(&founder, &hub, &device.public()),
-    });
+    }));
     let genesis = source.write(&device, &found).unwrap();
     let admit = Body::Admit(Admit {
         member: ann.public(),

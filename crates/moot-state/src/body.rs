@@ -959,7 +959,7 @@ pub fn stored_doc_change(kind: u16, bytes: &[u8]) -> Option<(Option<OpId>, Vec<u
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
     /// Genesis.
-    Found(Found),
+    Found(Box<Found>),
     /// Admission.
     Admit(Admit),
     /// Removal.
@@ -991,7 +991,7 @@ pub enum Body {
     /// A committee seat.
     Seat(Seat),
     /// A poll created.
-    CreatePoll(CreatePoll),
+    CreatePoll(Box<CreatePoll>),
     /// A poll opened.
     OpenPoll(OpenPoll),
     /// A ballot.
@@ -1015,9 +1015,9 @@ pub enum Body {
     /// A proposal's outcome.
     Decide(Decide),
     /// An offer or request.
-    AidItem(AidItem),
+    AidItem(Box<AidItem>),
     /// An offer or request changed.
-    AidUpdate(AidUpdate),
+    AidUpdate(Box<AidUpdate>),
     /// A pledge.
     AidPledge(AidPledge),
     /// A pledge withdrawn.

@@ -242,7 +242,7 @@ pub struct Equivocation {
 /// The maximal roll ops in an op's causal past (an antichain), ascending. Every roll op in the
 /// past is reachable from it through `roll_parents` links, so it identifies the past exactly,
 /// forks included.
-type Frontier = Arc<Vec<OpId>>;
+type Frontier = Arc<[OpId]>;
 
 /// A judged roll op: what resolving the roll reads of it (roll ops are low-volume governance,
 /// and a resolution may re-read any of them). Its bytes are not kept: they are in the store.
@@ -261,6 +261,41 @@ struct RollNode {
     roll_depth: u64,
     /// Seniority of the author in the op's causal past (orders concurrent roll ops).
     rank: u64,
+}
+
+/// The judged roll ops, by index number, ascending (numbers are given in acceptance order, so
+/// a roll op accepted goes at the end). Found through the index: a node costs its own bytes
+/// and 4 more, where a table by id cost 40 more and a box each.
+#[derive(Default)]
+struct RollTable {
+    numbers: Vec<u32>,
+    nodes: Vec<RollNode>,
+}
+
+impl RollTable {
+    /// The node of roll op `id`, if judged.
+    fn get(&self, index: &Index, id: &OpId) -> Option<&RollNode> {
+        let n = index.number(id)?;
+        let at = self.numbers.binary_search(&n).ok()?;
+        self.nodes.get(at)
+    }
+
+    /// Records the node of the op numbered `n` (the newest op: numbers only grow).
+    fn push(&mut self, n: u32, node: RollNode) {
+        debug_assert!(self.numbers.last().is_none_or(|last| *last < n));
+        self.numbers.push(n);
+        self.nodes.push(node);
+    }
+
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Gives back the spare capacity (grown by doubling).
+    fn shrink_to_fit(&mut self) {
+        self.numbers.shrink_to_fit();
+        self.nodes.shrink_to_fit();
+    }
 }
 
 /// True if ops after this one cannot be judged by this node: an unsupported op of the roll
@@ -428,7 +463,7 @@ pub struct Replica {
     /// Every op held: id, sequence, device, frontier, kind, lane, verdict.
     index: Index,
     /// Judged roll ops: what resolving the roll reads of each (not its bytes).
-    rolls: HashMap<OpId, Box<RollNode>>,
+    rolls: RollTable,
     /// Op bytes, with [`Retain::Everything`].
     archive: HashMap<OpId, Authentic<SignedOp>>,
     /// Author devices by number.
@@ -565,7 +600,7 @@ impl Replica {
             hub,
             limits,
             index: Index::new(),
-            rolls: HashMap::default(),
+            rolls: RollTable::default(),
             archive: HashMap::default(),
             devices: Vec::new(),
             device_numbers: HashMap::default(),
@@ -666,6 +701,7 @@ impl Replica {
         self.dep_list.shrink_to_fit();
         self.devices.shrink_to_fit();
         self.frontiers.shrink_to_fit();
+        self.rolls.shrink_to_fit();
         self.deliberation.changes.shrink_to_fit();
     }
 
@@ -1227,7 +1263,7 @@ impl Replica {
             .iter()
             .copied()
             .collect();
-        let heads = self.frontier_number(Arc::new(heads));
+        let heads = self.frontier_number(Arc::from(heads));
         let current = self.resolution(heads);
         let roll = &current.roll;
         let author = op.author();
@@ -1454,7 +1490,7 @@ impl Replica {
         };
         let is_resolved_roll = verdict == Verdict::Accepted && body.is_roll();
         let presented = if is_resolved_roll {
-            self.frontier_number(Arc::new(vec![id]))
+            self.frontier_number(Arc::from([id]))
         } else {
             roll_parents_no
         };
@@ -1465,6 +1501,7 @@ impl Replica {
             Some(member) => body.take().map(|b| (b, member)),
             None => None,
         };
+        let mut roll_node = None;
         if is_resolved_roll && let Some(body) = body.take() {
             let member = match &body {
                 Body::Found(found) => found.founder,
@@ -1486,7 +1523,7 @@ impl Replica {
             };
             let roll_depth = 1 + roll_parents
                 .iter()
-                .filter_map(|p| self.rolls.get(p).map(|n| n.roll_depth))
+                .filter_map(|p| self.rolls.get(&self.index, p).map(|n| n.roll_depth))
                 .max()
                 .unwrap_or(0);
             let public_parents = match lane {
@@ -1519,20 +1556,17 @@ impl Replica {
                 }
                 heads.insert(id);
             }
-            self.rolls.insert(
-                id,
-                Box::new(RollNode {
-                    author,
-                    lane,
-                    seq: op.seq(),
-                    body,
-                    roll_parents,
-                    public_parents,
-                    facts,
-                    roll_depth,
-                    rank,
-                }),
-            );
+            roll_node = Some(RollNode {
+                author,
+                lane,
+                seq: op.seq(),
+                body,
+                roll_parents,
+                public_parents,
+                facts,
+                roll_depth,
+                rank,
+            });
         }
         if let Some(device) = certifies {
             self.certified.insert(device);
@@ -1544,6 +1578,9 @@ impl Replica {
             id,
             Meta::new(seq, device, frontier, op.kind(), lane, verdict, tainted),
         );
+        if let Some(node) = roll_node {
+            self.rolls.push(n, node);
+        }
         self.link_chain(n, id, device, lane, seq, op.prev());
         self.record_deps(n, &op);
         if let Some((body, member)) = recorded {
@@ -1697,7 +1734,7 @@ impl Replica {
             .collect();
         union.sort_unstable();
         union.dedup();
-        let frontier = Arc::new(self.maximal(union));
+        let frontier: Frontier = Arc::from(self.maximal(union));
         let n = self.frontier_number(frontier.clone());
         if let Some(pair) = pair {
             if self.unions.len() >= MAX_CACHED_UNIONS {
@@ -1719,13 +1756,13 @@ impl Replica {
 
     /// True if roll op `a` is a strict ancestor of roll op `b`.
     fn is_roll_ancestor(&self, a: &OpId, b: &OpId) -> bool {
-        let Some(depth_a) = self.rolls.get(a).map(|n| n.roll_depth) else {
+        let Some(depth_a) = self.rolls.get(&self.index, a).map(|n| n.roll_depth) else {
             return false;
         };
         let mut stack = vec![*b];
         let mut seen = HashSet::default();
         while let Some(current) = stack.pop() {
-            let Some(node) = self.rolls.get(&current) else {
+            let Some(node) = self.rolls.get(&self.index, &current) else {
                 continue;
             };
             for parent in node.roll_parents.iter() {
@@ -1735,7 +1772,7 @@ impl Replica {
                 // Ancestors of `a`'s depth or lower cannot lead to it.
                 let deeper = self
                     .rolls
-                    .get(parent)
+                    .get(&self.index, parent)
                     .is_some_and(|p| p.roll_depth > depth_a);
                 if deeper && seen.insert(*parent) {
                     stack.push(*parent);
@@ -1765,7 +1802,7 @@ impl Replica {
         let mut public: Vec<OpId> = Vec::new();
         let mut mapped = false;
         for id in frontier.iter() {
-            match self.rolls.get(id) {
+            match self.rolls.get(&self.index, id) {
                 Some(node) if node.lane == Lane::Members => {
                     public.extend(node.public_parents.iter().copied());
                     mapped = true;
@@ -1778,7 +1815,7 @@ impl Replica {
         }
         public.sort_unstable();
         public.dedup();
-        Arc::new(self.maximal(public))
+        Arc::from(self.maximal(public))
     }
 
     /// The maximal roll ops of `set` (sorted, distinct): those not a strict ancestor of
@@ -1790,14 +1827,14 @@ impl Replica {
         if set.len() <= 1 {
             return set;
         }
-        let depth = |id: &OpId| self.rolls.get(id).map_or(0, |n| n.roll_depth);
+        let depth = |id: &OpId| self.rolls.get(&self.index, id).map_or(0, |n| n.roll_depth);
         let floor = set.iter().map(depth).min().unwrap_or(0);
         let members: HashSet<OpId> = set.iter().copied().collect();
         let mut dominated: HashSet<OpId> = HashSet::default();
         let mut seen: HashSet<OpId> = HashSet::default();
         let mut stack: Vec<OpId> = Vec::new();
         for id in &set {
-            if let Some(node) = self.rolls.get(id) {
+            if let Some(node) = self.rolls.get(&self.index, id) {
                 stack.extend(node.roll_parents.iter().copied());
             }
         }
@@ -1808,7 +1845,7 @@ impl Replica {
             if members.contains(&current) {
                 dominated.insert(current);
             }
-            if let Some(node) = self.rolls.get(&current) {
+            if let Some(node) = self.rolls.get(&self.index, &current) {
                 stack.extend(
                     node.roll_parents
                         .iter()
@@ -1844,7 +1881,7 @@ impl Replica {
         let mut stack: Vec<OpId> = public.to_vec();
         while let Some(current) = stack.pop() {
             if subset.insert(current)
-                && let Some(node) = self.rolls.get(&current)
+                && let Some(node) = self.rolls.get(&self.index, &current)
             {
                 stack.extend(node.roll_parents.iter().copied());
             }
@@ -1867,7 +1904,7 @@ impl Replica {
         let mut children: HashMap<OpId, Vec<OpId>> = HashMap::default();
         let mut devices_of: BTreeMap<MemberId, BTreeSet<DeviceId>> = BTreeMap::new();
         for id in subset {
-            let Some(node) = self.rolls.get(id) else {
+            let Some(node) = self.rolls.get(&self.index, id) else {
                 continue;
             };
             let parents = node
@@ -1896,7 +1933,7 @@ impl Replica {
         // Cuts: a roll op concurrent with a removal or revocation of its author, beyond the cut,
         // waits for it (and is then judged by the roll after it).
         for id in subset {
-            let Some(node) = self.rolls.get(id) else {
+            let Some(node) = self.rolls.get(&self.index, id) else {
                 continue;
             };
             let cuts: Vec<(DeviceId, LaneCut)> = match &node.body {
@@ -1913,7 +1950,7 @@ impl Replica {
                 _ => continue,
             };
             for other in subset {
-                let Some(target) = self.rolls.get(other) else {
+                let Some(target) = self.rolls.get(&self.index, other) else {
                     continue;
                 };
                 let beyond = cuts.iter().any(|(device, last)| {
@@ -1929,7 +1966,12 @@ impl Replica {
                 }
             }
         }
-        let key = |id: &OpId| (self.rolls.get(id).map_or(u64::MAX, |n| n.rank), *id);
+        let key = |id: &OpId| {
+            (
+                self.rolls.get(&self.index, id).map_or(u64::MAX, |n| n.rank),
+                *id,
+            )
+        };
         let mut ready: BTreeSet<(u64, OpId)> = waiting_for
             .iter()
             .filter(|(_, n)| **n == 0)
@@ -1957,7 +1999,7 @@ impl Replica {
             if !done.insert(next) {
                 continue;
             }
-            if let Some(node) = self.rolls.get(&next) {
+            if let Some(node) = self.rolls.get(&self.index, &next) {
                 resolution.step(
                     &self.hub,
                     next,
@@ -1970,7 +2012,7 @@ impl Replica {
             for child in children.get(&next).into_iter().flatten() {
                 let is_real = self
                     .rolls
-                    .get(child)
+                    .get(&self.index, child)
                     .is_some_and(|c| c.roll_parents.contains(&next));
                 if is_real && let Some(n) = real_waiting.get_mut(child) {
                     *n = n.saturating_sub(1);
@@ -2008,7 +2050,7 @@ impl Replica {
         let order = self.members_order();
         for id in order {
             let verdict = self.member_roll_verdict(&id, &resolution);
-            let Some(node) = self.rolls.get(&id) else {
+            let Some(node) = self.rolls.get(&self.index, &id) else {
                 continue;
             };
             match verdict {
@@ -2040,7 +2082,7 @@ impl Replica {
             .iter()
             .filter(|id| within.is_none_or(|w| w.contains(*id)))
         {
-            let Some(node) = self.rolls.get(id) else {
+            let Some(node) = self.rolls.get(&self.index, id) else {
                 continue;
             };
             let parents: Vec<OpId> = node
@@ -2054,7 +2096,12 @@ impl Replica {
                 children.entry(parent).or_default().push(*id);
             }
         }
-        let key = |id: &OpId| (self.rolls.get(id).map_or(u64::MAX, |n| n.rank), *id);
+        let key = |id: &OpId| {
+            (
+                self.rolls.get(&self.index, id).map_or(u64::MAX, |n| n.rank),
+                *id,
+            )
+        };
         let mut ready: BTreeSet<(u64, OpId)> = waiting
             .iter()
             .filter(|(_, n)| **n == 0)
@@ -2077,7 +2124,7 @@ impl Replica {
 
     /// Whether a members-lane roll op counts against the resolved public roll `global`.
     fn member_roll_verdict(&self, id: &OpId, global: &Resolution) -> Result<(), Denied> {
-        let Some(node) = self.rolls.get(id) else {
+        let Some(node) = self.rolls.get(&self.index, id) else {
             return Err(Denied::Unresolved);
         };
         self.counts(

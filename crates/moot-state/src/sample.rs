@@ -50,13 +50,13 @@ pub fn history_with(
             order.push(bytes.to_vec());
         }
     };
-    let found = Body::Found(Found {
+    let found = Body::Found(Box::new(Found {
         name: "Sample hub".into(),
         founder: founder.public(),
         nonce,
         protocol: crate::body::PROTOCOL,
         device_certificate: Certificate::issue(&founder, &hub, &founder_device.public()),
-    });
+    }));
     if let Ok(id) = replica.write(&founder_device, &found) {
         record(&replica, id);
     }
@@ -177,13 +177,13 @@ fn founded(name: &str, nonce: [u8; 16], members: usize) -> Founded {
     let hub = hub_id(&founder.public(), &nonce);
     let mut replica = Replica::new(hub, Limits::default());
     let mut ops = Vec::with_capacity(2 * members + 1);
-    let found = Body::Found(Found {
+    let found = Body::Found(Box::new(Found {
         name: name.into(),
         founder: founder.public(),
         nonce,
         protocol: crate::body::PROTOCOL,
         device_certificate: Certificate::issue(&founder, &hub, &founder_device.public()),
-    });
+    }));
     record(
         &mut replica,
         &mut ops,
@@ -243,7 +243,7 @@ pub fn poll_history(voters: usize) -> PollSample {
         .iter()
         .map(|s| (*s).to_string())
         .collect();
-    let create = Body::CreatePoll(CreatePoll {
+    let create = Body::CreatePoll(Box::new(CreatePoll {
         assembly: AssemblyRef::Activism,
         question: "Which campaign first?".into(),
         options: options.clone(),
@@ -253,7 +253,7 @@ pub fn poll_history(voters: usize) -> PollSample {
         quorum: None,
         opens_at: None,
         closes_at: None,
-    });
+    }));
     let poll =
         write(&mut replica, &founder_device, &create, &[]).unwrap_or(moot_crypto::OpId([0; 32]));
     let (electorate, electorate_hash) = replica
@@ -636,7 +636,7 @@ pub fn workload(
         .iter()
         .map(|s| (*s).to_string())
         .collect();
-    let create = Body::CreatePoll(CreatePoll {
+    let create = Body::CreatePoll(Box::new(CreatePoll {
         assembly: AssemblyRef::Activism,
         question: "Which campaign first?".into(),
         options,
@@ -646,7 +646,7 @@ pub fn workload(
         quorum: None,
         opens_at: None,
         closes_at: None,
-    });
+    }));
     let poll = write(
         &mut replica,
         &mut ops,
@@ -709,11 +709,11 @@ pub fn workload(
             until: None,
             quantity: None,
         };
-        let body = Body::AidItem(AidItem {
+        let body = Body::AidItem(Box::new(AidItem {
             kind: AidKind::Offer,
             details,
             forwarded: None,
-        });
+        }));
         let Some(item) = write(&mut replica, &mut ops, author, Lane::Members, &body, &[]) else {
             continue;
         };
@@ -723,7 +723,7 @@ pub fn workload(
             _ => None,
         };
         if let Some(change) = change {
-            let body = Body::AidUpdate(AidUpdate { item, change });
+            let body = Body::AidUpdate(Box::new(AidUpdate { item, change }));
             write(
                 &mut replica,
                 &mut ops,

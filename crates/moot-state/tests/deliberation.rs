@@ -167,21 +167,21 @@ fn the_aid_board_rules() {
         &mut hall.replica,
         &ann.device,
         Lane::Members,
-        Body::AidItem(AidItem {
+        Body::AidItem(Box::new(AidItem {
             kind: AidKind::Offer,
             details: details("A drill"),
             forwarded: None,
-        }),
+        })),
         &[],
     );
     // Ben may not edit Ann's offer.
-    let edit = Body::AidUpdate(AidUpdate {
+    let edit = Body::AidUpdate(Box::new(AidUpdate {
         item: offer,
         change: AidChange::Edit {
             revision: 1,
             details: details("Ben's now"),
         },
-    });
+    }));
     let result = try_write(
         &mut hall.replica,
         &ben.device,
@@ -254,10 +254,10 @@ fn the_aid_board_rules() {
         &mut hall.replica,
         &ann.device,
         Lane::Members,
-        Body::AidUpdate(AidUpdate {
+        Body::AidUpdate(Box::new(AidUpdate {
             item: offer,
             change: AidChange::Fulfil { pledge },
-        }),
+        })),
         &[offer, pledge],
     );
     let forward = |replica: &mut Replica, who: &Person| {
@@ -265,14 +265,14 @@ fn the_aid_board_rules() {
             replica,
             &who.device,
             Lane::Members,
-            Body::AidItem(AidItem {
+            Body::AidItem(Box::new(AidItem {
                 kind: AidKind::Offer,
                 details: details("The drill, passed on"),
                 forwarded: Some(moot_state::body::Forwarded {
                     item: offer,
                     fulfilment,
                 }),
-            }),
+            })),
             &[offer, fulfilment],
         )
     };

@@ -126,11 +126,11 @@ fn try_post(
         replica,
         &who.device,
         lane,
-        Body::AidItem(AidItem {
+        Body::AidItem(Box::new(AidItem {
             kind,
             details: details(title),
             forwarded: None,
-        }),
+        })),
         &[],
     )
 }
@@ -446,10 +446,10 @@ fn only_the_author_or_a_coordinator_changes_an_offer() {
             r,
             &who.device,
             Lane::Members,
-            Body::AidUpdate(AidUpdate {
+            Body::AidUpdate(Box::new(AidUpdate {
                 item: offer,
                 change,
-            }),
+            })),
             &[offer],
         )
     };
@@ -535,10 +535,10 @@ fn ops_about_an_item_go_in_its_lane() {
             r,
             &ann.device,
             Lane::Members,
-            Body::AidUpdate(AidUpdate {
+            Body::AidUpdate(Box::new(AidUpdate {
                 item: request,
                 change: AidChange::Withdraw,
-            }),
+            })),
             &[request],
         )
     });
@@ -572,10 +572,10 @@ fn ops_about_an_item_go_in_its_lane() {
             r,
             &ann.device,
             Lane::Public,
-            Body::AidUpdate(AidUpdate {
+            Body::AidUpdate(Box::new(AidUpdate {
                 item: offer,
                 change: AidChange::Withdraw,
-            }),
+            })),
             &[offer],
         )
     });
@@ -624,11 +624,11 @@ fn a_guest_may_not_propose_comment_take_a_stance_or_post_an_item() {
         ),
         (
             Lane::Public,
-            Body::AidItem(AidItem {
+            Body::AidItem(Box::new(AidItem {
                 kind: AidKind::Request,
                 details: details("A lift"),
                 forwarded: None,
-            }),
+            })),
             vec![],
         ),
     ];
@@ -678,7 +678,7 @@ fn a_proposal_sent_to_a_vote_names_a_poll_of_its_own_assembly() {
         &mut h.replica,
         &cy.device,
         Lane::Members,
-        Body::CreatePoll(CreatePoll {
+        Body::CreatePoll(Box::new(CreatePoll {
             assembly: AssemblyRef::Created(group),
             question: "Which campaign first?".into(),
             options: vec!["Buses".into(), "Bikes".into()],
@@ -688,7 +688,7 @@ fn a_proposal_sent_to_a_vote_names_a_poll_of_its_own_assembly() {
             quorum: None,
             opens_at: None,
             closes_at: None,
-        }),
+        })),
         &[group],
     );
     let denied = refused_with(&mut h.replica, |r| {
@@ -947,24 +947,24 @@ fn busy_history() -> History {
         &mut h.replica,
         &ann.device,
         Lane::Members,
-        Body::AidUpdate(AidUpdate {
+        Body::AidUpdate(Box::new(AidUpdate {
             item: offer,
             change: AidChange::Fulfil { pledge: pledged },
-        }),
+        })),
         &[offer, pledged],
     );
     write(
         &mut h.replica,
         &ben.device,
         Lane::Members,
-        Body::AidItem(AidItem {
+        Body::AidItem(Box::new(AidItem {
             kind: AidKind::Offer,
             details: details("The drill, passed on"),
             forwarded: Some(Forwarded {
                 item: offer,
                 fulfilment,
             }),
-        }),
+        })),
         &[offer, fulfilment],
     );
     let proposal = h.replica.proposal(&doc).unwrap();

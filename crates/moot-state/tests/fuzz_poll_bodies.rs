@@ -107,7 +107,7 @@ fn samples() -> Vec<Body> {
             member: key(4),
             seated: false,
         }),
-        Body::CreatePoll(CreatePoll {
+        Body::CreatePoll(Box::new(CreatePoll {
             assembly: AssemblyRef::Created(assembly),
             question: "Which campaign first?".into(),
             options: vec!["Buses".into(), "Bikes".into(), "Trams".into()],
@@ -117,8 +117,8 @@ fn samples() -> Vec<Body> {
             quorum: Some(3),
             opens_at: Some(1_700_000_000),
             closes_at: Some(u64::MAX),
-        }),
-        Body::CreatePoll(CreatePoll {
+        })),
+        Body::CreatePoll(Box::new(CreatePoll {
             assembly: AssemblyRef::Constituency("Riverside".into()),
             question: "Who?".into(),
             options: vec!["Ann".into(), "Ben".into()],
@@ -128,9 +128,9 @@ fn samples() -> Vec<Body> {
             quorum: None,
             opens_at: None,
             closes_at: None,
-        }),
+        })),
         // Every list and text at its limit.
-        Body::CreatePoll(CreatePoll {
+        Body::CreatePoll(Box::new(CreatePoll {
             assembly: AssemblyRef::Constituency(text(MAX_TEXT_BYTES, 'c')),
             question: text(MAX_QUESTION_BYTES, 'q'),
             options: (0..MAX_POLL_OPTIONS)
@@ -142,7 +142,7 @@ fn samples() -> Vec<Body> {
             quorum: Some(u32::MAX),
             opens_at: Some(0),
             closes_at: Some(u64::MAX),
-        }),
+        })),
         Body::OpenPoll(OpenPoll {
             poll,
             electorate: 4,
@@ -458,30 +458,30 @@ fn lengths_one_past_each_limit_are_refused_as_limits() {
             name: text(MAX_TEXT_BYTES + 1, 'x'),
             kind: AssemblyKind::Society,
         }),
-        Body::CreatePoll(CreatePoll {
+        Body::CreatePoll(Box::new(CreatePoll {
             question: text(MAX_QUESTION_BYTES + 1, 'q'),
             ..base.clone()
-        }),
-        Body::CreatePoll(CreatePoll {
+        })),
+        Body::CreatePoll(Box::new(CreatePoll {
             options: (0..=MAX_POLL_OPTIONS).map(|i| i.to_string()).collect(),
             ..base.clone()
-        }),
-        Body::CreatePoll(CreatePoll {
+        })),
+        Body::CreatePoll(Box::new(CreatePoll {
             options: vec!["a".into(), text(MAX_TEXT_BYTES + 1, 'b')],
             ..base.clone()
-        }),
-        Body::CreatePoll(CreatePoll {
+        })),
+        Body::CreatePoll(Box::new(CreatePoll {
             officers: (0..=MAX_OFFICERS).map(|i| key(i as u8)).collect(),
             ..base.clone()
-        }),
-        Body::CreatePoll(CreatePoll {
+        })),
+        Body::CreatePoll(Box::new(CreatePoll {
             stations: (0..=MAX_OFFICERS).map(|i| key(i as u8)).collect(),
             ..base.clone()
-        }),
-        Body::CreatePoll(CreatePoll {
+        })),
+        Body::CreatePoll(Box::new(CreatePoll {
             assembly: AssemblyRef::Constituency(text(MAX_TEXT_BYTES + 1, 'c')),
             ..base.clone()
-        }),
+        })),
         Body::Ballot(Ballot {
             open: OpId([1; 32]),
             member: key(2).to_bytes(),
@@ -552,7 +552,7 @@ fn hub_with_an_open_poll() -> Hub {
         .write_in(
             &cy.device,
             Lane::Members,
-            &Body::CreatePoll(CreatePoll {
+            &Body::CreatePoll(Box::new(CreatePoll {
                 assembly: AssemblyRef::Created(group),
                 question: "Which campaign first?".into(),
                 options: vec!["Buses".into(), "Bikes".into(), "Trams".into()],
@@ -562,7 +562,7 @@ fn hub_with_an_open_poll() -> Hub {
                 quorum: None,
                 opens_at: None,
                 closes_at: None,
-            }),
+            })),
             &[group],
         )
         .unwrap()

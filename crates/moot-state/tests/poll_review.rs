@@ -42,7 +42,7 @@ fn join_group(replica: &mut Replica, who: &Person, assembly: OpId) -> OpId {
 }
 
 fn create_poll(assembly: AssemblyRef, options: &[&str], officers: &[&Person]) -> Body {
-    Body::CreatePoll(CreatePoll {
+    Body::CreatePoll(Box::new(CreatePoll {
         assembly,
         question: "Which campaign first?".into(),
         options: options.iter().map(|o| o.to_string()).collect(),
@@ -52,7 +52,7 @@ fn create_poll(assembly: AssemblyRef, options: &[&str], officers: &[&Person]) ->
         quorum: Some(2),
         opens_at: None,
         closes_at: None,
-    })
+    }))
 }
 
 fn open(replica: &mut Replica, by: &Person, poll: OpId) -> Result<OpId, Reason> {

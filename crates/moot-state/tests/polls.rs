@@ -45,7 +45,7 @@ fn join_group(replica: &mut Replica, who: &Person, assembly: OpId, lane: Lane) -
 }
 
 fn poll_body(assembly: AssemblyRef, officers: Vec<&Person>, stations: Vec<&Person>) -> Body {
-    Body::CreatePoll(CreatePoll {
+    Body::CreatePoll(Box::new(CreatePoll {
         assembly,
         question: "Which campaign first?".into(),
         options: vec!["Buses".into(), "Bikes".into(), "Trams".into()],
@@ -55,7 +55,7 @@ fn poll_body(assembly: AssemblyRef, officers: Vec<&Person>, stations: Vec<&Perso
         quorum: Some(3),
         opens_at: None,
         closes_at: None,
-    })
+    }))
 }
 
 fn open(replica: &mut Replica, by: &Person, poll: OpId, lane: Lane) -> Result<OpId, Reason> {

@@ -284,13 +284,13 @@ fn a_strangers_genesis_costs_no_memory_either() {
         let mut seed = [0xab; 32];
         seed[0] = n;
         let key = SecretKey::from_seed(seed);
-        let (kind, body) = Body::Found(Found {
+        let (kind, body) = Body::Found(Box::new(Found {
             name: "Mine".into(),
             founder: key.public(),
             nonce: [n; 16],
             protocol: PROTOCOL,
             device_certificate: Certificate::issue(&key, &hub, &key.public()),
-        })
+        }))
         .encode()
         .unwrap();
         let op = Draft {

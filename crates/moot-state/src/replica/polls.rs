@@ -319,7 +319,7 @@ impl Replica {
                 g.polls.insert(
                     id,
                     PollRecord {
-                        body: p.clone(),
+                        body: (**p).clone(),
                         lane,
                         creator: member,
                         opens: Vec::new(),
@@ -480,7 +480,10 @@ impl Replica {
         let mut best: std::collections::BTreeMap<MemberId, ((u64, OpId), bool)> =
             std::collections::BTreeMap::new();
         for (op, member, on) in changes {
-            let key = (self.rolls.get(op).map_or(0, |n| n.roll_depth), *op);
+            let key = (
+                self.rolls.get(&self.index, op).map_or(0, |n| n.roll_depth),
+                *op,
+            );
             match best.get(member) {
                 Some((seen, _)) if *seen >= key => {}
                 _ => {
@@ -506,7 +509,7 @@ impl Replica {
             if !seen.insert(id) {
                 continue;
             }
-            let Some(node) = self.rolls.get(&id) else {
+            let Some(node) = self.rolls.get(&self.index, &id) else {
                 return false;
             };
             if node.lane == Lane::Public {
@@ -535,7 +538,7 @@ impl Replica {
         let mut stack: Vec<OpId> = frontier.to_vec();
         while let Some(current) = stack.pop() {
             if closure.insert(current)
-                && let Some(node) = self.rolls.get(&current)
+                && let Some(node) = self.rolls.get(&self.index, &current)
             {
                 stack.extend(node.roll_parents.iter().copied());
             }
@@ -566,7 +569,7 @@ impl Replica {
                 let mut constituency: std::collections::BTreeMap<MemberId, Option<String>> =
                     std::collections::BTreeMap::new();
                 for id in self.members_order_within(Some(&closure)) {
-                    let Some(node) = self.rolls.get(&id) else {
+                    let Some(node) = self.rolls.get(&self.index, &id) else {
                         continue;
                     };
                     let Body::SetConstituency(set) = &node.body else {
@@ -626,7 +629,10 @@ impl Replica {
             .body
             .assembly
             .clone();
-        let node = self.rolls.get(open).ok_or(Denied::PollNotOpen)?;
+        let node = self
+            .rolls
+            .get(&self.index, open)
+            .ok_or(Denied::PollNotOpen)?;
         let frontier = node.roll_parents.clone();
         let number = self.frontier_number(frontier.clone());
         let past = self.resolution(number);
@@ -664,7 +670,7 @@ impl Replica {
         if !matches!(self.validity(id), Some(Ok(()))) {
             return false;
         }
-        let rests_on = match self.rolls.get(id).map(|n| &n.body) {
+        let rests_on = match self.rolls.get(&self.index, id).map(|n| &n.body) {
             Some(Body::Convener(c)) => Some(c.assembly),
             Some(Body::Join(j)) => Some(j.assembly),
             Some(Body::Seat(s)) => Some(s.assembly),
@@ -803,10 +809,13 @@ impl Replica {
         let mut electorate = None;
         let mut close = None;
         if let Some(open) = open {
-            electorate = self.rolls.get(&open).and_then(|n| match &n.body {
-                Body::OpenPoll(o) => Some(o.electorate),
-                _ => None,
-            });
+            electorate = self
+                .rolls
+                .get(&self.index, &open)
+                .and_then(|n| match &n.body {
+                    Body::OpenPoll(o) => Some(o.electorate),
+                    _ => None,
+                });
             close = self.standing_close(&open).0;
         }
         let stage = match (open, close) {
@@ -995,7 +1004,12 @@ impl Replica {
             station_closes
                 .retain(|(s, _)| self.index.get(s).is_some_and(|(n, _)| past.contains(n)));
         }
-        station_closes.sort_by_key(|(s, _)| (self.rolls.get(s).map_or(0, |n| n.roll_depth), *s));
+        station_closes.sort_by_key(|(s, _)| {
+            (
+                self.rolls.get(&self.index, s).map_or(0, |n| n.roll_depth),
+                *s,
+            )
+        });
         let station_pasts: Vec<Past> = station_closes
             .iter()
             .map(|(s, _)| self.past_of(s))

@@ -32,13 +32,13 @@ pub fn hub_of(founder: &Person) -> HubId {
 
 pub fn found_body(founder: &Person) -> Body {
     let hub = hub_of(founder);
-    Body::Found(Found {
+    Body::Found(Box::new(Found {
         name: "Riverside Branch".into(),
         founder: founder.member.public(),
         nonce: NONCE,
         protocol: PROTOCOL,
         device_certificate: Certificate::issue(&founder.member, &hub, &founder.device.public()),
-    })
+    }))
 }
 
 /// A replica of a hub founded by `founder`.
