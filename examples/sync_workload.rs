@@ -584,10 +584,10 @@ fn receiver(args: &[String]) {
         let peak = proc_status_kb("VmHWM:");
         // `SYNC_WORKLOAD_SMAPS=FILE` copies the receiver's memory map at the idle reading (where
         // the resident pages are: heap arenas, large blocks, code).
-        if let Some(path) = std::env::var_os("SYNC_WORKLOAD_SMAPS") {
-            if let Ok(maps) = std::fs::read("/proc/self/smaps") {
-                let _ = std::fs::write(path, maps);
-            }
+        if let Some(path) = std::env::var_os("SYNC_WORKLOAD_SMAPS")
+            && let Ok(maps) = std::fs::read("/proc/self/smaps")
+        {
+            let _ = std::fs::write(path, maps);
         }
         // `SYNC_WORKLOAD_EXIT_AT_IDLE=1` ends the receiver right here, so that a heap profiler
         // wrapping it (`SYNC_WORKLOAD_WRAP`) reports what is live at the idle reading as leaked.
