@@ -783,77 +783,99 @@ impl Engine {
     ) -> Result<(), SyncError> {
         self.stats.ops_received += ops.len() as u64;
         let end_before = store.end();
+        let mut from_peer: BTreeSet<OpId> = BTreeSet::new();
+        // Ops the peer is known to hold, in the order the frame shows them (numbered: a
+        // duplicate's place is kept while the replica is busy, and filled in after).
+        let mut held_by_peer: Vec<(usize, OpRef)> = Vec::new();
+        let mut duplicates: Vec<(usize, usize)> = Vec::new();
+        let mut order = 0usize;
+        let mut misbehaved: Option<Misbehaviour> = None;
+        let mut to_want: Vec<OpId> = Vec::new();
+        let mut stored = 0usize;
+        let mut only_theirs = true;
+        let mut at = 0usize;
         // Ops kept are stored on a thread of their own, run by run as they are validated, in
-        // one durable write that ends before this returns: storing overlaps checking.
+        // one durable write that ends before this returns: storing overlaps checking. Each run's
+        // outcomes are read here and its kept ops move to the writer (not copied).
         let writing = &mut *store;
-        let (insertions, stored) = std::thread::scope(|scope| {
+        let stats = &mut self.stats;
+        let written = std::thread::scope(|scope| {
             let (sender, receiver) = std::sync::mpsc::channel::<Vec<(SignedOp, Verdict)>>();
             let writer = scope.spawn(move || writing.put_kept_batches(&mut receiver.into_iter()));
-            let insertions =
-                replica.insert_batch_streaming(peer.source(), &ops, &mut |run: &[Insertion]| {
-                    let kept: Vec<(SignedOp, Verdict)> = run
-                        .iter()
-                        .flat_map(|i| i.kept.iter().map(|(op, v)| (op.get().clone(), *v)))
-                        .collect();
-                    // A writer that stopped has failed: its error is returned below.
-                    if !kept.is_empty() {
-                        let _ = sender.send(kept);
+            replica.insert_batch_runs(peer.source(), &ops, &mut |run: Vec<Insertion>| {
+                let mut kept: Vec<(SignedOp, Verdict)> = Vec::new();
+                for insertion in run {
+                    match &insertion.outcome {
+                        Outcome::Accepted(id)
+                        | Outcome::Unsupported(id)
+                        | Outcome::NeedsUpgrade(id) => {
+                            from_peer.insert(*id);
+                        }
+                        Outcome::Duplicate(id) => {
+                            from_peer.insert(*id);
+                            stats.duplicates_received += 1;
+                            duplicates.push((order, at));
+                            order += 1;
+                        }
+                        Outcome::Pending { op, missing } => {
+                            from_peer.insert(*op);
+                            to_want.extend(missing.iter().copied());
+                        }
+                        Outcome::Rejected(rejection) => {
+                            stats.rejected_received += 1;
+                            match &rejection.reason {
+                                Reason::Malformed(error) => {
+                                    misbehaved
+                                        .get_or_insert(Misbehaviour::MalformedOp(error.clone()));
+                                }
+                                Reason::BadSignature => {
+                                    misbehaved.get_or_insert(Misbehaviour::BadSignature {
+                                        op: rejection.op,
+                                    });
+                                }
+                                _ => {}
+                            }
+                        }
                     }
-                });
+                    at += 1;
+                    for (op, verdict) in insertion.kept {
+                        let op = op.into_inner();
+                        if from_peer.contains(&op.id()) {
+                            held_by_peer.push((order, OpRef::of(&op)));
+                            order += 1;
+                        } else {
+                            only_theirs = false;
+                        }
+                        kept.push((op, verdict));
+                    }
+                }
+                stored += kept.len();
+                // A writer that stopped has failed: its error is returned below.
+                if !kept.is_empty() {
+                    let _ = sender.send(kept);
+                }
+                true
+            });
             drop(sender);
-            let stored = writer
+            writer
                 .join()
-                .unwrap_or_else(|_| Err(StoreError("the store thread panicked".into())));
-            (insertions, stored)
+                .unwrap_or_else(|_| Err(StoreError("the store thread panicked".into())))
         });
-        stored?;
-        let max_wanted = self.config.max_wanted;
-        let mut from_peer: BTreeSet<OpId> = BTreeSet::new();
-        let mut held_by_peer: Vec<OpRef> = Vec::new();
-        let mut misbehaved: Option<Misbehaviour> = None;
-        let mut kept: Vec<(&SignedOp, Verdict)> = Vec::new();
-        let mut to_want: Vec<OpId> = Vec::new();
-        for (insertion, raw) in insertions.iter().zip(&ops) {
-            match &insertion.outcome {
-                Outcome::Accepted(id) | Outcome::Unsupported(id) | Outcome::NeedsUpgrade(id) => {
-                    from_peer.insert(*id);
-                }
-                Outcome::Duplicate(id) => {
-                    from_peer.insert(*id);
-                    self.stats.duplicates_received += 1;
-                    if replica.holds(id)
-                        && let Some(op) = self.decode(&raw.0)
-                    {
-                        held_by_peer.push(op);
-                    }
-                }
-                Outcome::Pending { op, missing } => {
-                    from_peer.insert(*op);
-                    to_want.extend(missing.iter().copied());
-                }
-                Outcome::Rejected(rejection) => {
-                    self.stats.rejected_received += 1;
-                    match &rejection.reason {
-                        Reason::Malformed(error) => {
-                            misbehaved.get_or_insert(Misbehaviour::MalformedOp(error.clone()));
-                        }
-                        Reason::BadSignature => {
-                            misbehaved
-                                .get_or_insert(Misbehaviour::BadSignature { op: rejection.op });
-                        }
-                        _ => {}
-                    }
+        written?;
+        // A duplicate the peer sent is an op it holds (if held here, not only waiting).
+        if !duplicates.is_empty() {
+            for (place, i) in duplicates {
+                if let Some(raw) = ops.get(i)
+                    && let Some(op) = self.decode(&raw.0)
+                    && replica.holds(&op.id)
+                {
+                    held_by_peer.push((place, op));
                 }
             }
-            for (op, verdict) in &insertion.kept {
-                kept.push((op.get(), *verdict));
-                if from_peer.contains(&op.id()) {
-                    held_by_peer.push(OpRef::of(op.get()));
-                }
-            }
+            held_by_peer.sort_unstable_by_key(|(place, _)| *place);
         }
-        let only_theirs = kept.iter().all(|(op, _)| from_peer.contains(&op.id()));
-        let stored = kept.len();
+        let held_by_peer: Vec<OpRef> = held_by_peer.into_iter().map(|(_, op)| op).collect();
+        let max_wanted = self.config.max_wanted;
         for op in &held_by_peer {
             self.add_to_view(peer, op, replica);
         }
