@@ -87,7 +87,12 @@ impl PublicKey {
     /// The key as a curve point (`None` cannot happen: the bytes were checked when the key was
     /// made; a caller treats it as a key that verifies nothing).
     pub(crate) fn point(&self) -> Option<curve25519_dalek::EdwardsPoint> {
-        curve25519_dalek::edwards::CompressedEdwardsY(self.0).decompress()
+        if let Some(point) = recent_point(&self.0) {
+            return Some(point);
+        }
+        let point = CompressedEdwardsY(self.0).decompress()?;
+        remember_point(&self.0, point);
+        Some(point)
     }
 
     /// The 32-byte encoding.
@@ -116,13 +121,52 @@ impl PublicKey {
 /// for which signatures prove nothing) — what ed25519-dalek's `VerifyingKey::from_bytes` and
 /// `is_weak` check.
 fn parse_point(bytes: &[u8; 32]) -> Result<EdwardsPoint, KeyError> {
+    if let Some(point) = recent_point(bytes) {
+        return Ok(point);
+    }
     let point = CompressedEdwardsY(*bytes)
         .decompress()
         .ok_or(KeyError::NotAPoint)?;
     if point.is_small_order() {
         return Err(KeyError::Weak);
     }
+    remember_point(bytes, point);
     Ok(point)
+}
+
+/// Keys whose points this thread decompressed lately, at most this many (about 200 bytes
+/// each).
+const RECENT_POINTS: usize = 1_024;
+
+thread_local! {
+    /// The points of keys parsed or checked lately on this thread, only of keys that parsed
+    /// (a point and not of small order). Decompressing a point is a pure function of the bytes,
+    /// so this changes no verdict: it spares a square root each time a key comes back soon,
+    /// as it does within a sync's frame — an admission names the member, the device
+    /// certification that follows names the member again (and its certificate is checked by
+    /// the member's key), and the device's own ops follow. Cleared when full.
+    static RECENT: std::cell::RefCell<std::collections::HashMap<[u8; 32], EdwardsPoint>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The point of `bytes` if this thread parsed them lately (and they parsed).
+fn recent_point(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
+    RECENT
+        .try_with(|recent| recent.try_borrow().ok()?.get(bytes).copied())
+        .ok()
+        .flatten()
+}
+
+/// Remembers the point of key bytes that parsed (a thread being torn down remembers nothing).
+fn remember_point(bytes: &[u8; 32], point: EdwardsPoint) {
+    let _ = RECENT.try_with(|recent| {
+        if let Ok(mut recent) = recent.try_borrow_mut() {
+            if recent.len() >= RECENT_POINTS {
+                recent.clear();
+            }
+            recent.insert(*bytes, point);
+        }
+    });
 }
 
 /// Public keys parsed from bytes, each with its curve point, for a run of signature checks.
@@ -274,12 +318,10 @@ mod tests {
         assert_eq!(PublicKey::from_bytes(&identity), Err(KeyError::Weak));
     }
 
-    /// Parsing through the cache accepts and refuses exactly what `from_bytes` does, and keeps
-    /// the point the key's own decompression gives; it holds at most its bound.
-    #[test]
-    fn parsed_keys_parse_as_from_bytes_and_keep_the_keys_point() {
-        let mut parsed = ParsedKeys::new(64);
-        let mut candidates: Vec<[u8; 32]> = (0..600u32)
+    /// `count` byte strings of which about half are points (some of small order), then the
+    /// signers' keys, then the identity (a weak key, also returned).
+    fn key_candidates(count: u32, signers: &[SecretKey]) -> (Vec<[u8; 32]>, [u8; 32]) {
+        let mut candidates: Vec<[u8; 32]> = (0..count)
             .map(|i| {
                 let mut bytes = [0u8; 32];
                 bytes[..4].copy_from_slice(&i.to_le_bytes());
@@ -287,10 +329,20 @@ mod tests {
                 bytes
             })
             .collect();
-        candidates.extend((0..40u8).map(|i| SecretKey::from_seed([i; 32]).public().to_bytes()));
+        candidates.extend(signers.iter().map(|k| k.public().to_bytes()));
         let mut identity = [0u8; 32];
         identity[0] = 1;
         candidates.push(identity);
+        (candidates, identity)
+    }
+
+    /// Parsing through the cache accepts and refuses exactly what `from_bytes` does, and keeps
+    /// the point the key's own decompression gives; it holds at most its bound.
+    #[test]
+    fn parsed_keys_parse_as_from_bytes_and_keep_the_keys_point() {
+        let mut parsed = ParsedKeys::new(64);
+        let signers: Vec<SecretKey> = (0..40u8).map(|i| SecretKey::from_seed([i; 32])).collect();
+        let (candidates, identity) = key_candidates(600, &signers);
         let (mut accepted, mut refused) = (0, 0);
         for bytes in candidates.iter().chain(candidates.iter()) {
             let expected = PublicKey::from_bytes(bytes);
@@ -311,6 +363,53 @@ mod tests {
             "{accepted} accepted, {refused} refused"
         );
         assert_eq!(parsed.parse(&identity), Err(KeyError::Weak));
+    }
+
+    /// Keys parsed again on a thread that parsed them lately (its points remembered) get the
+    /// verdict and point of a parse from scratch, whatever came between: non-points, weak keys,
+    /// more keys than are remembered (the memory cleared), checks by the keys.
+    #[test]
+    fn keys_parsed_again_get_the_verdict_of_a_fresh_parse() {
+        fn fresh(bytes: &[u8; 32]) -> Result<[u8; 32], KeyError> {
+            let point = CompressedEdwardsY(*bytes)
+                .decompress()
+                .ok_or(KeyError::NotAPoint)?;
+            if point.is_small_order() {
+                return Err(KeyError::Weak);
+            }
+            Ok(point.compress().to_bytes())
+        }
+        let signers: Vec<SecretKey> = (0..40u8).map(|i| SecretKey::from_seed([i; 32])).collect();
+        let (candidates, identity) = key_candidates(3 * RECENT_POINTS as u32, &signers);
+        let (mut accepted, mut refused) = (0, 0);
+        for round in 0..3 {
+            for bytes in &candidates {
+                let got = PublicKey::from_bytes(bytes);
+                assert_eq!(
+                    got.as_ref().map(|k| k.to_bytes()).map_err(|e| e.clone()),
+                    fresh(bytes).map(|_| *bytes)
+                );
+                match got {
+                    Ok(key) => {
+                        accepted += 1;
+                        let point = key.point().map(|p| p.compress().to_bytes());
+                        assert_eq!(point, fresh(bytes).ok(), "round {round}");
+                    }
+                    Err(_) => refused += 1,
+                }
+            }
+            for signer in &signers {
+                let signature = signer.sign(b"device");
+                assert!(signer.public().verify(b"device", &signature));
+                assert!(!signer.public().verify(b"other", &signature));
+            }
+        }
+        assert!(
+            accepted > 300 && refused > 300,
+            "{accepted} accepted, {refused} refused"
+        );
+        RECENT.with(|recent| assert!(recent.borrow().len() <= RECENT_POINTS));
+        assert_eq!(PublicKey::from_bytes(&identity), Err(KeyError::Weak));
     }
 
     #[test]

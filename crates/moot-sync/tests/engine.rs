@@ -551,3 +551,59 @@ fn heads_arriving_mid_stream_do_not_send_the_frames_in_flight_again() {
     assert_eq!(a.engine.stats().ops_sent, ops.len() as u64);
     assert!(a.misbehaved().is_empty() && b.misbehaved().is_empty());
 }
+
+/// A frame mixing ops already held with new ones: the held ones are counted as duplicates and
+/// not stored again, the new ones are stored, and the peer that sent them is known to hold all
+/// of them: ops it lacked by its heads, but then sent, are not sent back to it.
+#[test]
+fn duplicates_in_a_frame_are_counted_and_never_echoed() {
+    let sample = sample::poll_history(6);
+    let mut a = Node::new(sample.hub, Config::default());
+    let mut b = Node::new(sample.hub, Config::default());
+    a.load(&sample.setup);
+    b.load(&sample.setup);
+    b.load(&sample.ballots[..2]);
+    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
+    // b's heads reach a, and a's answer (the setup only) reaches b; nothing else moves yet.
+    while let Some(t) = b.engine.poll_transmit(0, &b.replica, &b.store).unwrap() {
+        assert!(!matches!(
+            wire::decode(&t.frame).unwrap(),
+            Message::Ops { .. }
+        ));
+        a.engine
+            .handle_frame(0, PeerId(2), &t.frame, &mut a.replica, &mut a.store)
+            .unwrap();
+    }
+    while let Some(t) = a.engine.poll_transmit(0, &a.replica, &a.store).unwrap() {
+        b.engine
+            .handle_frame(0, PeerId(1), &t.frame, &mut b.replica, &mut b.store)
+            .unwrap();
+    }
+    // a takes in five ballots from elsewhere and passes them on: two that b holds (and was
+    // about to send a, by a's heads), three it lacks.
+    a.load(&sample.ballots[..5]);
+    let held_before = b.store.end();
+    b.engine
+        .handle_frame(
+            0,
+            PeerId(1),
+            &ops_frame(&sample.ballots[..5]),
+            &mut b.replica,
+            &mut b.store,
+        )
+        .unwrap();
+    b.drain_events();
+    assert!(b.misbehaved().is_empty());
+    assert_eq!(b.engine.stats().duplicates_received, 2);
+    assert_eq!(b.store.end(), held_before + 3);
+    for ballot in &sample.ballots[..5] {
+        assert!(b.replica.holds(&SignedOp::decode(ballot).unwrap().id()));
+    }
+    while let Some(t) = b.engine.poll_transmit(0, &b.replica, &b.store).unwrap() {
+        assert!(
+            !matches!(wire::decode(&t.frame).unwrap(), Message::Ops { .. }),
+            "b sent a ops a sent b"
+        );
+    }
+    assert_eq!(b.engine.stats().ops_sent, 0);
+}
