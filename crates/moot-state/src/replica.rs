@@ -841,21 +841,8 @@ impl Replica {
         source: Source,
         ops: &[B],
     ) -> Vec<Insertion> {
-        self.insert_batch_streaming(source, ops, &mut |_| {})
-    }
-
-    /// [`Replica::insert_batch_from`], handing each run of outcomes to `validated` as soon as
-    /// it is validated (in input order; together they are the outcomes returned), so that a
-    /// caller can store the ops kept while the rest are still checked.
-    pub fn insert_batch_streaming<B: AsRef<[u8]> + Sync>(
-        &mut self,
-        source: Source,
-        ops: &[B],
-        validated: &mut dyn FnMut(&[Insertion]),
-    ) -> Vec<Insertion> {
         let mut out: Vec<Insertion> = Vec::with_capacity(ops.len());
         self.insert_batch_runs(source, ops, &mut |run| {
-            validated(&run);
             out.extend(run);
             true
         });
