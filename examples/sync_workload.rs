@@ -50,6 +50,13 @@ const SEED: u64 = 0x57_2d_76_31;
 const NODES: usize = 10;
 
 fn main() {
+    // `SYNC_WORKLOAD_LOG=moot_net=debug` (an `EnvFilter`) logs the nodes' frames to stderr.
+    if let Ok(filter) = std::env::var("SYNC_WORKLOAD_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--receiver") {
         return receiver(&args[1..]);
