@@ -1152,6 +1152,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     let waiting = self.inbox.iter().filter(|r| r.peer == peer).count();
                     if self.dropping.contains(&peer) {
                         // Being disconnected: not handled, not acknowledged.
+                        tracing::debug!(%peer, "frame from a peer being dropped: ignored");
                     } else if waiting >= MAX_WAITING_FRAMES {
                         self.drop_peer(
                             peer,
@@ -1180,11 +1181,15 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 message: request_response::Message::Response { request_id, .. },
                 ..
             } => {
-                if let Some(link) = self.link_of(&peer)
+                let matched = if let Some(link) = self.link_of(&peer)
                     && link.in_flight == Some(request_id)
                 {
                     link.in_flight = None;
-                }
+                    true
+                } else {
+                    false
+                };
+                tracing::debug!(%peer, matched, "acknowledgement received");
             }
             request_response::Event::OutboundFailure {
                 peer,
@@ -1229,10 +1234,17 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
         };
         // A frame whose exchange timed out is not handled: the peer ends the session.
         if !ack.is_open() {
+            tracing::debug!(%peer, "frame's exchange closed: not handled");
             return Ok(());
         }
         // A closed stream only means the peer is gone.
-        let _ = self.swarm.behaviour_mut().sync.send_response(ack, Ack);
+        let acked = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_response(ack, Ack)
+            .is_ok();
+        tracing::debug!(%peer, acked, "frame acknowledged");
         // Hand the acknowledgement to the connection now: the swarm passes it on when polled.
         self.take_ready_events()?;
         // ... and let the connection's task write it before this task is busy.
