@@ -87,12 +87,7 @@ impl PublicKey {
     /// The key as a curve point (`None` cannot happen: the bytes were checked when the key was
     /// made; a caller treats it as a key that verifies nothing).
     pub(crate) fn point(&self) -> Option<curve25519_dalek::EdwardsPoint> {
-        if let Some(point) = recent_point(&self.0) {
-            return Some(point);
-        }
-        let point = CompressedEdwardsY(self.0).decompress()?;
-        remember_point(&self.0, point);
-        Some(point)
+        parse_point(&self.0).ok()
     }
 
     /// The 32-byte encoding.
