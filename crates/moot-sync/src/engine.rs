@@ -133,6 +133,9 @@ pub struct Config {
     pub max_view_heads: usize,
     /// Control frames (heads parts) queued per peer, at most. Default 64.
     pub max_control_frames: usize,
+    /// Heads per frame sent, at most (1 to [`MAX_HEADS_PER_MESSAGE`]). Default
+    /// [`MAX_HEADS_PER_MESSAGE`].
+    pub max_heads_per_frame: usize,
     /// Events queued, at most (more are counted in [`Stats::dropped_events`]). Default 4096.
     pub max_events: usize,
 }
@@ -149,6 +152,7 @@ impl Default for Config {
             max_requested: 4096,
             max_view_heads: 65_536,
             max_control_frames: 64,
+            max_heads_per_frame: MAX_HEADS_PER_MESSAGE,
             max_events: 4096,
         }
     }
@@ -547,10 +551,20 @@ impl Engine {
             p.cursor = 0;
         }
         p.lanes = lanes;
-        // Queued heads may name chains of a lane taken away: a new round replaces them.
+        // Queued heads may name chains of a lane taken away: a new round replaces them. A
+        // listener's answer cut short is made again, whole (the dialer acts on its heads only
+        // once the last part has come): for the chains the peer holds, which include those it
+        // named.
+        let answering = p.role == Role::Listener && !p.control.is_empty();
         p.control.clear();
         if p.role == Role::Dialer {
             p.heads_due = Some(None);
+        } else if answering && p.heads_due.is_none() {
+            p.heads_due = Some(
+                p.view
+                    .as_ref()
+                    .map(|view| view.chains.keys().copied().collect()),
+            );
         }
         Ok(())
     }
@@ -974,7 +988,9 @@ impl Engine {
             let parts: Vec<&[Head]> = if heads.is_empty() {
                 vec![&[]]
             } else {
-                heads.chunks(MAX_HEADS_PER_MESSAGE).collect()
+                heads
+                    .chunks(config.max_heads_per_frame.clamp(1, MAX_HEADS_PER_MESSAGE))
+                    .collect()
             };
             let count = parts.len();
             for (i, part) in parts.into_iter().enumerate() {
