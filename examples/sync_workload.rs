@@ -146,6 +146,31 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // A hunt for a stalled heads exchange: `SYNC_WORKLOAD_HUNT=N` starts nodes 0 and 1 N
+    // times, connects them and times one op between them (and nothing else).
+    if let Some(rounds) = std::env::var("SYNC_WORKLOAD_HUNT")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        runtime.block_on(async move {
+            for round in 0..rounds {
+                let mut nodes = start_nodes(&base, hub, 2).await;
+                let addr0 = nodes[0].addr.clone();
+                nodes[1]
+                    .running
+                    .dial(std::slice::from_ref(&addr0))
+                    .await
+                    .unwrap();
+                wait_connected(&nodes[..2], &[(1, 0)]).await;
+                let ms = propagate(&mut nodes[..2], comment_on, 1, 0).await;
+                eprintln!("hunt round {round}: one op in {ms:.2} ms");
+                for node in nodes {
+                    node.stop().await;
+                }
+            }
+        });
+        return;
+    }
     let figures = runtime.block_on(async move {
         let mut nodes = start_nodes(&base, hub, 2).await;
         let addr0 = nodes[0].addr.clone();

@@ -1205,9 +1205,18 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     link.in_flight = None;
                     tracing::info!(%peer, %error, "frame not delivered; closing the session");
                     let _ = self.swarm.disconnect_peer_id(peer);
+                } else {
+                    tracing::debug!(%peer, %error, "a frame not in flight failed");
                 }
             }
-            _ => {}
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                // The peer's frame timed out here, or its stream failed: the peer sees it as a
+                // frame not delivered, and ends the session.
+                tracing::debug!(%peer, %error, "a received frame's exchange failed");
+            }
+            request_response::Event::ResponseSent { peer, .. } => {
+                tracing::trace!(%peer, "acknowledgement written");
+            }
         }
         Ok(())
     }
