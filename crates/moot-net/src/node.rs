@@ -14,11 +14,17 @@
 //! One frame in flight per peer (the next is sent when the peer acknowledges the last, so
 //! frames arrive in order and a slow peer is not flooded; a frame is acknowledged as its
 //! handling starts, so the next one crosses meanwhile and waits: two per honest peer); at most
-//! [`NetConfig::max_queued_frames`] frames queued per peer, after which the engine is not
-//! polled until that peer drains (a slow peer slows the others: the engine's frames are built
-//! lazily, round robin, so it cannot be asked for another peer's frame alone); connections
-//! limited in number ([`NetConfig`]); commands queued in a bounded channel; at most
-//! [`MAX_TARGETS`] peers kept connected on purpose.
+//! [`NetConfig::max_queued_frames`] frames queued per peer, after which the engine builds
+//! no frame for that peer until it drains (the others are served meanwhile: a slow peer holds
+//! up no other); a lane taken from a peer takes the frames queued for it with it (they were
+//! built before, and may hold ops of that lane); connections limited in number
+//! ([`NetConfig`]); commands queued in a bounded channel; at most [`MAX_TARGETS`] peers kept
+//! connected on purpose.
+//!
+//! The run loop never waits while a peer could be sent a frame: acknowledgements are taken in
+//! at several points of a turn (whenever frames are handed to their connections), so the
+//! pump sends what they freed before it stops, not on the next event — there may be none
+//! (a heads exchange waited 30 s for its next part that way).
 //!
 //! # Transports and reachability
 //! TCP (Noise, Yamux) and QUIC (`/udp/PORT/quic-v1`, TLS 1.3 built in) side by side; a relay
@@ -810,18 +816,25 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 // polled), not after the next frames are built below.
                 self.take_ready_events()?;
             }
-            if self
-                .links
-                .values()
-                .any(|l| l.queue.len() >= self.max_queued_frames)
-            {
-                more = false;
-                break;
-            }
-            let Some(transmit) = self
-                .engine
-                .poll_transmit(now_ms, &self.replica, &self.store)?
+            // Frames are built only for peers with room in their queue: a slow peer's full
+            // queue holds up no other peer.
+            let (links, max) = (&self.links, self.max_queued_frames);
+            let Some(transmit) =
+                self.engine
+                    .poll_transmit_to(now_ms, &self.replica, &self.store, |peer| {
+                        links.get(&peer).is_some_and(|l| l.queue.len() < max)
+                    })?
             else {
+                // Nothing more to build. An acknowledgement taken in above, while frames were
+                // handed on, may have freed a peer with frames queued: they go before this
+                // stops, for no event may come to wake the node again (the peer waits for them).
+                if self
+                    .links
+                    .values()
+                    .any(|l| l.in_flight.is_none() && !l.queue.is_empty())
+                {
+                    continue;
+                }
                 more = false;
                 break;
             };
@@ -841,9 +854,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     if let Some(link) = self.links.get_mut(&peer) {
                         let lanes = (self.lanes_for)(&link.device, Some(&credential));
                         link.credential = Some(credential);
-                        if self.engine.peer_lanes(peer) != Some(lanes) {
-                            let _ = self.engine.set_peer_lanes(peer, lanes);
-                        }
+                        Self::set_lanes(&mut self.engine, peer, link, lanes);
                     }
                 }
                 Event::Stored { peer, op_count } => {
@@ -859,6 +870,24 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             }
         }
         Ok(more)
+    }
+
+    /// Gives the peer of session `id` these lanes. A lane taken away takes the frames queued
+    /// for it and not yet sent with it (built before, they may hold ops of that lane); the
+    /// engine sends again what they held of the other lanes.
+    fn set_lanes(engine: &mut Engine, id: PeerId, link: &mut Link, lanes: Lanes) {
+        let Some(before) = engine.peer_lanes(id) else {
+            return;
+        };
+        if before == lanes {
+            return;
+        }
+        if !lanes.covers(before) {
+            tracing::debug!(peer = %link.peer, dropped = link.queue.len(), "lane taken away; frames queued for it dropped");
+            link.queue.clear();
+        }
+        // Every link has a session: connect and disconnect go together.
+        let _ = engine.set_peer_lanes(id, lanes);
     }
 
     /// Closes every connection to `peer` for breaking the protocol (its session ends when the
@@ -1312,12 +1341,9 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             }
             Command::WithState(f) => f(&mut self.replica, &mut self.store),
             Command::ReevaluateLanes => {
-                for (&id, link) in &self.links {
+                for (&id, link) in &mut self.links {
                     let lanes = (self.lanes_for)(&link.device, link.credential.as_deref());
-                    if self.engine.peer_lanes(id) != Some(lanes) {
-                        // Every link has a session: connect and disconnect go together.
-                        let _ = self.engine.set_peer_lanes(id, lanes);
-                    }
+                    Self::set_lanes(&mut self.engine, id, link, lanes);
                 }
             }
             Command::ShedCaches => self.engine.shed_caches(),

@@ -542,6 +542,12 @@ impl Engine {
     /// Changes the lanes `peer` may receive. Ops of a lane taken away are never sent again
     /// (frames are built when polled); a lane added is streamed from the start of the store,
     /// and heads are sent again.
+    ///
+    /// When a lane is taken away, the caller drops the frames for `peer` it has queued and
+    /// not yet sent (they may hold ops of that lane): the engine stops counting what they
+    /// carried as on its way, and a listener answers with its heads again (the dropped frames
+    /// may have held part of its answer). Ops of the remaining lanes among them are sent again
+    /// once the peer's next heads show it lacks them.
     pub fn set_peer_lanes(&mut self, peer: PeerId, lanes: Lanes) -> Result<(), EngineError> {
         let p = self
             .peers
@@ -550,21 +556,24 @@ impl Engine {
         if !p.lanes.covers(lanes) {
             p.cursor = 0;
         }
+        let removed = !lanes.covers(p.lanes);
         p.lanes = lanes;
         // Queued heads may name chains of a lane taken away: a new round replaces them. A
         // listener's answer cut short is made again, whole (the dialer acts on its heads only
         // once the last part has come): for the chains the peer holds, which include those it
         // named.
-        let answering = p.role == Role::Listener && !p.control.is_empty();
+        let answering = p.role == Role::Listener && (removed || !p.control.is_empty());
         p.control.clear();
+        if removed {
+            p.sent.clear();
+        }
         if p.role == Role::Dialer {
             p.heads_due = Some(None);
-        } else if answering && p.heads_due.is_none() {
-            p.heads_due = Some(
-                p.view
-                    .as_ref()
-                    .map(|view| view.chains.keys().copied().collect()),
-            );
+        } else if answering
+            && p.heads_due.is_none()
+            && let Some(view) = &p.view
+        {
+            p.heads_due = Some(Some(view.chains.keys().copied().collect()));
         }
         Ok(())
     }
@@ -933,7 +942,20 @@ impl Engine {
         replica: &Replica,
         store: &S,
     ) -> Result<Option<Transmit>, SyncError> {
-        let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+        self.poll_transmit_to(now_ms, replica, store, |_| true)
+    }
+
+    /// [`Engine::poll_transmit`] for the peers `ready` accepts only: a peer whose connection
+    /// is still busy with earlier frames is skipped (nothing of its stream is consumed), and
+    /// the others are not held up by it.
+    pub fn poll_transmit_to<S: OpStore>(
+        &mut self,
+        now_ms: u64,
+        replica: &Replica,
+        store: &S,
+        ready: impl Fn(PeerId) -> bool,
+    ) -> Result<Option<Transmit>, SyncError> {
+        let peers: Vec<PeerId> = self.peers.keys().copied().filter(|&p| ready(p)).collect();
         let start = match self.last_served {
             Some(last) => peers.iter().position(|p| *p > last).unwrap_or(0),
             None => 0,
