@@ -796,6 +796,9 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
     /// Returns true if it stopped with frames perhaps still to send (after `MAX_PUMP_ROUNDS`).
     fn pump(&mut self) -> Result<bool, NetError> {
         let now_ms = self.now_ms();
+        // What the frames handled since the last pump told (a peer's credential may change
+        // what it may receive) comes before the frames built for it.
+        self.take_engine_events();
         // Bounded: acknowledgements taken in below let more frames go, and peers that
         // acknowledge fast must not keep the node from its inbox, commands and timers.
         let mut more = true;
@@ -842,6 +845,18 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 link.queue.push_back(transmit.frame);
             }
         }
+        // Events of frames handled since the last pump were acted on first; these came while
+        // frames were built. A change of lanes leaves the engine work (a new heads round, a
+        // lane's stream): the caller pumps again rather than wait for an event.
+        if self.take_engine_events() {
+            more = true;
+        }
+        Ok(more)
+    }
+
+    /// Acts on the engine's events; true if a peer's lanes changed.
+    fn take_engine_events(&mut self) -> bool {
+        let mut lanes_changed = false;
         while let Some(event) = self.engine.poll_event() {
             match event {
                 Event::Misbehaved { peer, reason } => {
@@ -854,7 +869,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     if let Some(link) = self.links.get_mut(&peer) {
                         let lanes = (self.lanes_for)(&link.device, Some(&credential));
                         link.credential = Some(credential);
-                        Self::set_lanes(&mut self.engine, peer, link, lanes);
+                        lanes_changed |= Self::set_lanes(&mut self.engine, peer, link, lanes);
                     }
                 }
                 Event::Stored { peer, op_count } => {
@@ -869,25 +884,29 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 _ => {}
             }
         }
-        Ok(more)
+        lanes_changed
     }
 
     /// Gives the peer of session `id` these lanes. A lane taken away takes the frames queued
     /// for it and not yet sent with it (built before, they may hold ops of that lane); the
     /// engine sends again what they held of the other lanes.
-    fn set_lanes(engine: &mut Engine, id: PeerId, link: &mut Link, lanes: Lanes) {
+    /// True if they changed.
+    fn set_lanes(engine: &mut Engine, id: PeerId, link: &mut Link, lanes: Lanes) -> bool {
         let Some(before) = engine.peer_lanes(id) else {
-            return;
+            return false;
         };
         if before == lanes {
-            return;
+            return false;
         }
         if !lanes.covers(before) {
-            tracing::debug!(peer = %link.peer, dropped = link.queue.len(), "lane taken away; frames queued for it dropped");
-            link.queue.clear();
+            // Present and Want frames name nothing of a lane: they stay.
+            let queued = link.queue.len();
+            link.queue
+                .retain(|frame| !moot_sync::wire::names_lane_data(frame));
+            tracing::debug!(peer = %link.peer, dropped = queued - link.queue.len(), "lane taken away; frames queued for it dropped");
         }
         // Every link has a session: connect and disconnect go together.
-        let _ = engine.set_peer_lanes(id, lanes);
+        engine.set_peer_lanes(id, lanes).is_ok()
     }
 
     /// Closes every connection to `peer` for breaking the protocol (its session ends when the
@@ -1343,6 +1362,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             Command::ReevaluateLanes => {
                 for (&id, link) in &mut self.links {
                     let lanes = (self.lanes_for)(&link.device, link.credential.as_deref());
+                    // The run loop pumps after every command.
                     Self::set_lanes(&mut self.engine, id, link, lanes);
                 }
             }

@@ -133,7 +133,8 @@ pub struct Config {
     pub max_view_heads: usize,
     /// Control frames (heads parts) queued per peer, at most. Default 64.
     pub max_control_frames: usize,
-    /// Heads per frame sent, at most (1 to [`MAX_HEADS_PER_MESSAGE`]). Default
+    /// Heads per frame sent, at most (1 to [`MAX_HEADS_PER_MESSAGE`]; more if a set of heads
+    /// would otherwise take more than `max_control_frames` frames). Default
     /// [`MAX_HEADS_PER_MESSAGE`].
     pub max_heads_per_frame: usize,
     /// Events queued, at most (more are counted in [`Stats::dropped_events`]). Default 4096.
@@ -1007,18 +1008,22 @@ impl Engine {
                         .is_none_or(|c| c.contains(&(h.device, h.lane)))
                 })
                 .collect();
-            let parts: Vec<&[Head]> = if heads.is_empty() {
+            // Parts made larger if needed to fit the control frames; beyond even the largest,
+            // the rest are left out (the peer then sends some ops twice, never too few), and
+            // the last part sent is marked last, so the peer always completes the set.
+            let max_parts = config.max_control_frames.max(1);
+            let per_part = config
+                .max_heads_per_frame
+                .max(heads.len().div_ceil(max_parts))
+                .clamp(1, MAX_HEADS_PER_MESSAGE);
+            let mut parts: Vec<&[Head]> = if heads.is_empty() {
                 vec![&[]]
             } else {
-                heads
-                    .chunks(config.max_heads_per_frame.clamp(1, MAX_HEADS_PER_MESSAGE))
-                    .collect()
+                heads.chunks(per_part).collect()
             };
+            parts.truncate(max_parts);
             let count = parts.len();
             for (i, part) in parts.into_iter().enumerate() {
-                if p.control.len() >= config.max_control_frames {
-                    break;
-                }
                 let heads = Bounded::new(part.to_vec()).ok_or(WireError::Limit)?;
                 let message = Message::Heads {
                     first: i == 0,

@@ -646,3 +646,36 @@ fn a_listener_whose_lanes_change_mid_answer_answers_again_whole() {
     assert_eq!(a.ids(), b.ids());
     assert!(a.misbehaved().is_empty() && b.misbehaved().is_empty());
 }
+
+#[test]
+fn heads_fit_the_control_frames_and_always_end_with_a_last_part() {
+    let (hub, ops) = sample::history(4, 60);
+    // One head per frame asked, but only 2 control frames: the parts grow to fit.
+    let config = Config {
+        max_heads_per_frame: 1,
+        max_control_frames: 2,
+        ..Config::default()
+    };
+    let mut a = Node::new(hub, config);
+    let mut b = Node::new(hub, config);
+    a.load(&ops[..ops.len() / 2]);
+    b.load(&ops);
+    assert!(b.store.heads().unwrap().len() > 2);
+    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
+    let mut parts = Vec::new();
+    while let Some(t) = b.engine.poll_transmit(0, &b.replica, &b.store).unwrap() {
+        let Message::Heads { first, last, heads } = wire::decode(&t.frame).unwrap() else {
+            panic!("heads first");
+        };
+        parts.push((first, last, heads.as_slice().len()));
+        a.engine
+            .handle_frame(0, PeerId(2), &t.frame, &mut a.replica, &mut a.store)
+            .unwrap();
+    }
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    assert!(parts[0].0 && !parts[0].1 && !parts[1].0 && parts[1].1);
+    let named: usize = parts.iter().map(|p| p.2).sum();
+    assert_eq!(named, b.store.heads().unwrap().len());
+    pump(&mut a, &mut b, 0);
+    assert_eq!(a.ids(), b.ids());
+}

@@ -94,7 +94,11 @@ fn round_trips() {
         let frame = wire::encode(&m).unwrap();
         assert_eq!(frame[0], WIRE_VERSION);
         assert_eq!(wire::decode(&frame).unwrap(), m);
+        // The tag alone tells a frame that names ops or heads of a lane.
+        let names = matches!(m, Message::Heads { .. } | Message::Ops { .. });
+        assert_eq!(wire::names_lane_data(&frame), names, "{m:?}");
     }
+    assert!(wire::names_lane_data(&[]) && wire::names_lane_data(&[WIRE_VERSION]));
 }
 
 #[test]
