@@ -155,13 +155,7 @@ fn main() {
         runtime.block_on(async move {
             for round in 0..rounds {
                 let mut nodes = start_nodes(&base, hub, 2).await;
-                let addr0 = nodes[0].addr.clone();
-                nodes[1]
-                    .running
-                    .dial(std::slice::from_ref(&addr0))
-                    .await
-                    .unwrap();
-                wait_connected(&nodes[..2], &[(1, 0)]).await;
+                connect_first_two(&nodes).await;
                 let ms = propagate(&mut nodes[..2], comment_on, 1, 0).await;
                 eprintln!("hunt round {round}: one op in {ms:.2} ms");
                 for node in nodes {
@@ -198,13 +192,8 @@ fn main() {
             last = figures;
         }
 
-        // 2. One op to a connected peer (nodes 0 and 1 connected since the start).
-        nodes[1]
-            .running
-            .dial(std::slice::from_ref(&addr0))
-            .await
-            .unwrap();
-        wait_connected(&nodes[..2], &[(1, 0)]).await;
+        // 2. One op to a connected peer.
+        connect_first_two(&nodes).await;
         let one_op = propagate(&mut nodes[..2], comment_on, samples, gap_ms).await;
 
         // 3. Ten nodes in a ring.
@@ -418,6 +407,16 @@ async fn settle_loop(running: Arc<Running>, stored: Option<mpsc::UnboundedSender
             },
         }
     }
+}
+
+/// Node 1 dials node 0; returns once both hold the session and their heads are exchanged.
+async fn connect_first_two(nodes: &[BenchNode]) {
+    nodes[1]
+        .running
+        .dial(std::slice::from_ref(&nodes[0].addr))
+        .await
+        .unwrap();
+    wait_connected(&nodes[..2], &[(1, 0)]).await;
 }
 
 /// Waits until every edge `(i, j)` has a session on both sides, and a little more for the

@@ -14,10 +14,9 @@ use libp2p::request_response::{self, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, SwarmBuilder, noise, tcp, yamux};
 use moot_crypto::{Lane, OpId, SignedOp};
+use moot_net::NetConfig;
 use moot_net::protocol::{self, Ack, SyncRequest};
-use moot_net::{LanesFor, NetConfig};
 use moot_state::sample;
-use moot_sync::Lanes;
 use moot_sync::wire::{self, Bounded, Message};
 use tokio::sync::mpsc;
 
@@ -195,16 +194,7 @@ async fn a_lane_taken_away_takes_the_frames_queued_for_it() {
     let history = history(&sample, &sample.ballots);
     let slow_device = sample::key(7, 3).public();
     let demoted = Arc::new(AtomicBool::new(false));
-    let lanes_for: LanesFor = {
-        let demoted = demoted.clone();
-        Box::new(move |device, _| {
-            if *device == slow_device && demoted.load(Ordering::SeqCst) {
-                Lanes::PUBLIC
-            } else {
-                Lanes::ALL
-            }
-        })
-    };
+    let lanes_for = public_only_while(slow_device, demoted.clone());
     let a = common::start(1, sample.hub, &history, config(), lanes_for).await;
     let public = ids_in(&a, Lane::Public).await;
     let lanes: Vec<Lane> = history

@@ -16,8 +16,8 @@ use libp2p::{Multiaddr, StreamProtocol, SwarmBuilder, noise, request_response, t
 use moot_crypto::{HubId, Lane, SignedOp};
 use moot_net::{LanesFor, NetConfig, NetEvent, protocol};
 use moot_state::sample;
+use moot_sync::MemoryStore;
 use moot_sync::wire::MAX_MESSAGE_BYTES;
-use moot_sync::{Lanes, MemoryStore};
 
 mod common;
 use common::*;
@@ -129,17 +129,8 @@ async fn a_guest_receives_no_members_lane_op_until_promoted() {
     let sample = sample::poll_history(20);
     let history = history(&sample, &sample.ballots);
     let guest_device = sample::key(7, 2).public();
-    let promoted = Arc::new(AtomicBool::new(false));
-    let lanes_for: LanesFor = {
-        let promoted = promoted.clone();
-        Box::new(move |device, _| {
-            if *device == guest_device && !promoted.load(Ordering::SeqCst) {
-                Lanes::PUBLIC
-            } else {
-                Lanes::ALL
-            }
-        })
-    };
+    let guest_only = Arc::new(AtomicBool::new(true));
+    let lanes_for = public_only_while(guest_device, guest_only.clone());
     let a = start(1, sample.hub, &history, lanes_for).await;
     let guest = start(2, sample.hub, &[], everyone()).await;
     assert_eq!(guest.device, guest_device);
@@ -175,7 +166,7 @@ async fn a_guest_receives_no_members_lane_op_until_promoted() {
     assert!(lanes.iter().all(|lane| *lane == Lane::Public));
 
     // The roll changed: the node asks again, and the members lane follows.
-    promoted.store(true, Ordering::SeqCst);
+    guest_only.store(false, Ordering::SeqCst);
     a.handle.reevaluate_lanes().await.unwrap();
     let want = ids(&a).await;
     eventually("the promoted guest holds everything", || async {

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use libp2p::Multiaddr;
@@ -95,6 +97,18 @@ pub async fn start(
 /// Both lanes for every peer.
 pub fn everyone() -> LanesFor {
     Box::new(|_, _| Lanes::ALL)
+}
+
+/// Both lanes for every peer but `device`, which gets the public lane only while `public_only`
+/// is set (a guest promoted, or a member's device revoked, when the test flips it).
+pub fn public_only_while(device: PublicKey, public_only: Arc<AtomicBool>) -> LanesFor {
+    Box::new(move |peer, _| {
+        if *peer == device && public_only.load(Ordering::SeqCst) {
+            Lanes::PUBLIC
+        } else {
+            Lanes::ALL
+        }
+    })
 }
 
 /// The ids a node's store holds.
