@@ -594,6 +594,15 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 }
                 continue;
             }
+            // The pump left no peer a frame it could be sent (see the module's docs): the
+            // wait below is for the network, a command or a timer, not for this node.
+            debug_assert!(
+                !self
+                    .links
+                    .values()
+                    .any(|l| l.in_flight.is_none() && !l.queue.is_empty()),
+                "the node would wait with a frame it could send"
+            );
             let deadline = [
                 self.engine
                     .poll_timeout()
