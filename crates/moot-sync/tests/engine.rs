@@ -610,41 +610,43 @@ fn duplicates_in_a_frame_are_counted_and_never_echoed() {
 
 #[test]
 fn a_listener_whose_lanes_change_mid_answer_answers_again_whole() {
-    let (hub, ops) = sample::history(4, 60);
-    // One head per frame: the listener's answer takes several frames.
-    let config = Config {
-        max_heads_per_frame: 1,
-        ..Config::default()
-    };
-    let mut a = Node::new(hub, config);
-    let mut b = Node::new(hub, config);
-    a.load(&ops[..ops.len() / 2]);
-    b.load(&ops);
-    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
-    // b, the dialer, sends its heads; a starts its answer.
-    while let Some(t) = b.engine.poll_transmit(0, &b.replica, &b.store).unwrap() {
-        a.engine
-            .handle_frame(0, PeerId(2), &t.frame, &mut a.replica, &mut a.store)
+    // A lane taken away (a device revoked, say) and a lane given (a guest admitted).
+    for (before, after) in [(Lanes::ALL, Lanes::PUBLIC), (Lanes::PUBLIC, Lanes::ALL)] {
+        let (hub, ops) = sample::history(4, 60);
+        // One head per frame: the listener's answer takes several frames.
+        let config = Config {
+            max_heads_per_frame: 1,
+            ..Config::default()
+        };
+        let mut a = Node::new(hub, config);
+        let mut b = Node::new(hub, config);
+        a.load(&ops[..ops.len() / 2]);
+        b.load(&ops);
+        connect(&mut a, &mut b, before, Lanes::ALL);
+        // b, the dialer, sends its heads; a starts its answer.
+        while let Some(t) = b.engine.poll_transmit(0, &b.replica, &b.store).unwrap() {
+            a.engine
+                .handle_frame(0, PeerId(2), &t.frame, &mut a.replica, &mut a.store)
+                .unwrap();
+        }
+        let t = a
+            .engine
+            .poll_transmit(0, &a.replica, &a.store)
+            .unwrap()
             .unwrap();
+        let Message::Heads { first, last, .. } = wire::decode(&t.frame).unwrap() else {
+            panic!("the answer first");
+        };
+        assert!(first && !last, "an answer of one part tests nothing");
+        b.engine
+            .handle_frame(0, PeerId(1), &t.frame, &mut b.replica, &mut b.store)
+            .unwrap();
+        a.engine.set_peer_lanes(PeerId(2), after).unwrap();
+        pump(&mut a, &mut b, 0);
+        // The answer came whole, so b sent a what it lacked.
+        assert_eq!(a.ids(), b.ids(), "{before:?} -> {after:?}");
+        assert!(a.misbehaved().is_empty() && b.misbehaved().is_empty());
     }
-    let t = a
-        .engine
-        .poll_transmit(0, &a.replica, &a.store)
-        .unwrap()
-        .unwrap();
-    let Message::Heads { first, last, .. } = wire::decode(&t.frame).unwrap() else {
-        panic!("the answer first");
-    };
-    assert!(first && !last, "an answer of one part tests nothing");
-    b.engine
-        .handle_frame(0, PeerId(1), &t.frame, &mut b.replica, &mut b.store)
-        .unwrap();
-    // b loses the members lane mid-answer (its device revoked, say).
-    a.engine.set_peer_lanes(PeerId(2), Lanes::PUBLIC).unwrap();
-    pump(&mut a, &mut b, 0);
-    // The answer came whole, so b sent a what it lacked.
-    assert_eq!(a.ids(), b.ids());
-    assert!(a.misbehaved().is_empty() && b.misbehaved().is_empty());
 }
 
 #[test]
