@@ -896,10 +896,9 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
         lanes_changed
     }
 
-    /// Gives the peer of session `id` these lanes. A lane taken away takes the frames queued
-    /// for it and not yet sent with it (built before, they may hold ops of that lane); the
-    /// engine sends again what they held of the other lanes.
-    /// True if they changed.
+    /// Gives the peer of session `id` these lanes; true if they changed. A lane taken away
+    /// takes the frames queued for it and not yet sent with it (built before, they may hold ops
+    /// of that lane); the engine sends again what they held of the other lanes.
     fn set_lanes(engine: &mut Engine, id: PeerId, link: &mut Link, lanes: Lanes) -> bool {
         let Some(before) = engine.peer_lanes(id) else {
             return false;

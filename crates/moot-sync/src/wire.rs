@@ -84,7 +84,6 @@ pub enum Message {
     },
 }
 
-/// Why a frame is not a message.
 /// Whether a frame made by [`encode`] may name ops or heads of a lane (`Heads`, `Ops`), read
 /// from its message tag alone: what a peer must not be sent once that lane is taken from it.
 /// `Want` and `Present` name none; anything unreadable counts as naming some.
@@ -93,6 +92,7 @@ pub fn names_lane_data(frame: &[u8]) -> bool {
     !matches!(frame.get(1), Some(2 | 3))
 }
 
+/// Why a frame is not a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WireError {
