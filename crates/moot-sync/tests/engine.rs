@@ -608,21 +608,28 @@ fn duplicates_in_a_frame_are_counted_and_never_echoed() {
     assert_eq!(b.engine.stats().ops_sent, 0);
 }
 
+/// `a`, the listener, holds the first half of a short history and gives `b` the lanes
+/// `a_gives_b`; `b`, the dialer, holds all of it. Connected, nothing sent yet.
+fn half_and_all(config: Config, a_gives_b: Lanes) -> (Node, Node) {
+    let (hub, ops) = sample::history(4, 60);
+    let mut a = Node::new(hub, config);
+    let mut b = Node::new(hub, config);
+    a.load(&ops[..ops.len() / 2]);
+    b.load(&ops);
+    connect(&mut a, &mut b, a_gives_b, Lanes::ALL);
+    (a, b)
+}
+
 #[test]
 fn a_listener_whose_lanes_change_mid_answer_answers_again_whole() {
     // A lane taken away (a device revoked, say) and a lane given (a guest admitted).
     for (before, after) in [(Lanes::ALL, Lanes::PUBLIC), (Lanes::PUBLIC, Lanes::ALL)] {
-        let (hub, ops) = sample::history(4, 60);
         // One head per frame: the listener's answer takes several frames.
         let config = Config {
             max_heads_per_frame: 1,
             ..Config::default()
         };
-        let mut a = Node::new(hub, config);
-        let mut b = Node::new(hub, config);
-        a.load(&ops[..ops.len() / 2]);
-        b.load(&ops);
-        connect(&mut a, &mut b, before, Lanes::ALL);
+        let (mut a, mut b) = half_and_all(config, before);
         // b, the dialer, sends its heads; a starts its answer.
         while let Some(t) = b.engine.poll_transmit(0, &b.replica, &b.store).unwrap() {
             a.engine
@@ -651,19 +658,14 @@ fn a_listener_whose_lanes_change_mid_answer_answers_again_whole() {
 
 #[test]
 fn heads_fit_the_control_frames_and_always_end_with_a_last_part() {
-    let (hub, ops) = sample::history(4, 60);
     // One head per frame asked, but only 2 control frames: the parts grow to fit.
     let config = Config {
         max_heads_per_frame: 1,
         max_control_frames: 2,
         ..Config::default()
     };
-    let mut a = Node::new(hub, config);
-    let mut b = Node::new(hub, config);
-    a.load(&ops[..ops.len() / 2]);
-    b.load(&ops);
+    let (mut a, mut b) = half_and_all(config, Lanes::ALL);
     assert!(b.store.heads().unwrap().len() > 2);
-    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
     let mut parts = Vec::new();
     while let Some(t) = b.engine.poll_transmit(0, &b.replica, &b.store).unwrap() {
         let Message::Heads { first, last, heads } = wire::decode(&t.frame).unwrap() else {
