@@ -17,6 +17,7 @@ use moot_crypto::{Lane, OpId, SignedOp};
 use moot_net::NetConfig;
 use moot_net::protocol::{self, Ack, SyncRequest};
 use moot_state::sample;
+use moot_sync::OpStore;
 use moot_sync::wire::{self, Bounded, Message};
 use tokio::sync::mpsc;
 
@@ -277,4 +278,47 @@ async fn a_lane_taken_away_takes_the_frames_queued_for_it() {
         members_got.len()
     );
     stop(a).await;
+}
+
+/// Two nodes holding the same history connect again and again, their heads crossing one head
+/// per frame (dozens of frames each way, each acknowledged before the next), and a ballot
+/// written at one reaches the other. In debug builds a node that would wait while it could
+/// send a frame panics (the run loop's assertion), and `stop` reports it. (The race that once
+/// left a heads exchange waiting needs an acknowledgement to land in a narrow window; this
+/// test did not catch it in 60 connections of the old code, so it guards the many-part path
+/// and the assertion, not that race: `SYNC_WORKLOAD_HUNT` found it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heads_in_many_frames_cross_at_every_connection() {
+    let sample = sample::poll_history(40);
+    let (setup, later) = sample.ballots.split_at(20);
+    let mut held = history(&sample, setup);
+    let config = || NetConfig {
+        engine: moot_sync::Config {
+            max_heads_per_frame: 1,
+            ..moot_sync::Config::default()
+        },
+        ..config()
+    };
+    for ballot in later {
+        let a = common::start(1, sample.hub, &held, config(), everyone()).await;
+        let b = common::start(2, sample.hub, &held, config(), everyone()).await;
+        let heads = a
+            .handle
+            .with_state(|_, store| store.heads().unwrap().len())
+            .await
+            .unwrap();
+        assert!(heads >= 24, "{heads} heads: too few frames to test");
+        b.handle.dial(a.at()).await.unwrap();
+        let new = vec![ballot.clone()];
+        a.handle
+            .with_state(move |replica, store| load(replica, store, &new))
+            .await
+            .unwrap();
+        held.push(ballot.clone());
+        let want = ids(&a).await;
+        assert_eq!(want.len(), held.len());
+        eventually("b holds the new ballot", || async { ids(&b).await == want }).await;
+        stop(a).await;
+        stop(b).await;
+    }
 }
