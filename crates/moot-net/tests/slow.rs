@@ -285,7 +285,7 @@ async fn a_lane_taken_away_takes_the_frames_queued_for_it() {
 /// written at one reaches the other. In debug builds a node that would wait while it could
 /// send a frame panics (the run loop's assertion), and `stop` reports it. (The race that once
 /// left a heads exchange waiting needs an acknowledgement to land in a narrow window; this
-/// test did not catch it in 60 connections of the old code, so it guards the many-part path
+/// test did not catch it in 160 connections of the old code, so it guards the many-part path
 /// and the assertion, not that race: `SYNC_WORKLOAD_HUNT` found it.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heads_in_many_frames_cross_at_every_connection() {
