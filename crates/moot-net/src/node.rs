@@ -597,10 +597,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             // The pump left no peer a frame it could be sent (see the module's docs): the
             // wait below is for the network, a command or a timer, not for this node.
             debug_assert!(
-                !self
-                    .links
-                    .values()
-                    .any(|l| l.in_flight.is_none() && !l.queue.is_empty()),
+                !self.frame_sendable(),
                 "the node would wait with a frame it could send"
             );
             let deadline = [
@@ -840,11 +837,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 // Nothing more to build. An acknowledgement taken in above, while frames were
                 // handed on, may have freed a peer with frames queued: they go before this
                 // stops, for no event may come to wake the node again (the peer waits for them).
-                if self
-                    .links
-                    .values()
-                    .any(|l| l.in_flight.is_none() && !l.queue.is_empty())
-                {
+                if self.frame_sendable() {
                     continue;
                 }
                 more = false;
@@ -1275,6 +1268,13 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             }
         }
         Ok(())
+    }
+
+    /// True if some peer has frames queued and none in flight: one could be sent now.
+    fn frame_sendable(&self) -> bool {
+        self.links
+            .values()
+            .any(|l| l.in_flight.is_none() && !l.queue.is_empty())
     }
 
     fn link_of(&mut self, peer: &libp2p::PeerId) -> Option<&mut Link> {
