@@ -64,8 +64,22 @@ const CHAINS: TableDefinition<(u32, u32, u8, u64, u64), ()> = TableDefinition::n
 /// by reading the chain; every other chain's head is its last entry.
 const FORKED: TableDefinition<(u32, u32, u8), ()> = TableDefinition::new("forked");
 /// Ops by id: (hub number, first 4 bytes of the op id, position) → (). A lookup checks the full
-/// id of each candidate.
+/// id of each candidate. Ids are hashes, so a batch of new ops lands on pages all over this
+/// table, and each page a transaction changes is copied (redb is copy-on-write): a batch of
+/// 2,048 ops copied most of its pages, 1.4 KB per op. New entries therefore go to
+/// [`OP_IDS_RECENT`] first, and move here in bulk (see [`merge_recent_ids`]).
 const OP_IDS: TableDefinition<(u32, u32, u64), ()> = TableDefinition::new("op_ids");
+/// The id index's recent part: the same keys as [`OP_IDS`], for the ops at or after the hub's
+/// [`IDS_MERGED`] position. Kept small (at most a quarter of the rest, or
+/// [`RECENT_IDS_MIN`]), so a batch copies few of its pages.
+const OP_IDS_RECENT: TableDefinition<(u32, u32, u64), ()> = TableDefinition::new("op_ids_recent");
+/// Per hub number: the position below which every op's id entry is in [`OP_IDS`] (the rest
+/// are in [`OP_IDS_RECENT`]). No entry: 0 (stores from before the recent part hold everything
+/// in [`OP_IDS`] and an empty recent part: the first merge finds nothing to move).
+const IDS_MERGED: TableDefinition<u32, u64> = TableDefinition::new("op_ids_merged");
+/// The recent part of a hub's id index is moved into the main part once it holds more than
+/// this many entries and more than a quarter of the main part's.
+const RECENT_IDS_MIN: u64 = 8_192;
 /// Derived views, rebuildable from ops: (hub id, view name) → bytes.
 const VIEWS: TableDefinition<(&[u8; 32], &str), &[u8]> = TableDefinition::new("views");
 /// Node configuration: name → bytes.
@@ -420,9 +434,38 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(CHAINS)?;
     txn.open_table(FORKED)?;
     txn.open_table(OP_IDS)?;
+    txn.open_table(OP_IDS_RECENT)?;
+    txn.open_table(IDS_MERGED)?;
     txn.open_table(VIEWS)?;
     txn.open_table(CONFIG)?;
     txn.commit()?;
+    Ok(())
+}
+
+/// Adds the tables a file made by an earlier version lacks (the id index's recent part), in one
+/// transaction, only when one is missing.
+fn add_missing_tables(db: &Database) -> Result<(), StoreError> {
+    let missing = {
+        let txn = db.begin_read()?;
+        let recent = match txn.open_table(OP_IDS_RECENT) {
+            Ok(_) => false,
+            Err(redb::TableError::TableDoesNotExist(_)) => true,
+            Err(e) => return Err(e.into()),
+        };
+        let merged = match txn.open_table(IDS_MERGED) {
+            Ok(_) => false,
+            Err(redb::TableError::TableDoesNotExist(_)) => true,
+            Err(e) => return Err(e.into()),
+        };
+        recent || merged
+    };
+    if missing {
+        let mut txn = db.begin_write()?;
+        txn.set_quick_repair(true);
+        txn.open_table(OP_IDS_RECENT)?;
+        txn.open_table(IDS_MERGED)?;
+        txn.commit()?;
+    }
     Ok(())
 }
 
@@ -501,6 +544,7 @@ impl Store {
             }
             unmark_closed(path);
             let db = builder().open(path)?;
+            add_missing_tables(&db)?;
             Ok(Store {
                 db,
                 path: path.to_path_buf(),
@@ -662,9 +706,10 @@ impl Store {
                 };
                 let keys = device_key_list(&txn.open_table(DEVICE_KEYS)?, hub_no)?;
                 let ids = txn.open_table(OP_IDS)?;
+                let recent = txn.open_table(OP_IDS_RECENT)?;
                 let mut table = txn.open_table(OPS)?;
                 for (id, verdict) in verdicts {
-                    let position = find_position(&ids, &table, &keys, hub_no, id)?
+                    let position = find_position(&[&ids, &recent], &table, &keys, hub_no, id)?
                         .ok_or_else(|| corrupt(format!("op {id} is not stored")))?;
                     let updated = table.get((hub_no, position))?.map(|stored| {
                         let mut value = stored.value().to_vec();
@@ -758,8 +803,10 @@ impl Store {
             let device_keys = txn.open_table(DEVICE_KEYS)?;
             let key_of = |n: u32| Ok(device_keys.get((hub_no, n))?.map(|v| *v.value()));
             let ids = txn.open_table(OP_IDS)?;
+            let recent = txn.open_table(OP_IDS_RECENT)?;
             let table = txn.open_table(OPS)?;
-            let Some(position) = find_position_by(&ids, &table, key_of, hub_no, id)? else {
+            let Some(position) = find_position_by(&[&ids, &recent], &table, key_of, hub_no, id)?
+            else {
                 return Ok(None);
             };
             let Some(stored) = table.get((hub_no, position))? else {
@@ -1143,6 +1190,8 @@ fn insert_ops(
     let mut chains = txn.open_table(CHAINS)?;
     let mut forked = txn.open_table(FORKED)?;
     let mut ids = txn.open_table(OP_IDS)?;
+    let mut recent_ids = txn.open_table(OP_IDS_RECENT)?;
+    let mut merged = txn.open_table(IDS_MERGED)?;
     let mut position = match table
         .range((hub_no, 0u64)..=(hub_no, u64::MAX))?
         .next_back()
@@ -1170,22 +1219,12 @@ fn insert_ops(
     let mut by_id: Vec<usize> = (0..ops.len()).collect();
     by_id.sort_unstable_by_key(|&i| ids_of.get(i).copied());
     let mut skip = vec![false; ops.len()];
-    let mut previous: Option<OpId> = None;
-    for &i in &by_id {
-        let Some(id) = ids_of.get(i) else { continue };
-        let repeated = previous == Some(*id);
-        previous = Some(*id);
-        let stored = !repeated
-            && find_position_by(
-                &ids,
-                &table,
-                |n| Ok(device_keys.get((hub_no, n))?.map(|v| *v.value())),
-                hub_no,
-                id,
-            )?
-            .is_some();
-        if let Some(slot) = skip.get_mut(i) {
-            *slot = repeated || stored;
+    for pair in by_id.windows(2) {
+        if let [a, b] = pair
+            && ids_of.get(*a) == ids_of.get(*b)
+            && let Some(slot) = skip.get_mut(*b)
+        {
+            *slot = true;
         }
     }
     // Device numbers: known ones looked up in key order, new ones numbered in order of first
@@ -1205,10 +1244,52 @@ fn insert_ops(
             numbers.insert(*author, n.value());
         }
     }
+    // Which ops are stored already, found through the chain index (an op is stored iff its
+    // chain holds, at its seq, an op with its id): a seek the fork check needs anyway, on
+    // pages in chain order, where the id index's would land anywhere. An entry at the seq that
+    // is another op is a fork.
+    let mut at_seq: Vec<(u32, u8, u64, usize)> = ops
+        .iter()
+        .enumerate()
+        .zip(&skip)
+        .filter(|(_, skipped)| !**skipped)
+        .filter_map(|((i, (op, _)), _)| {
+            let n = numbers.get(&op.author().to_bytes())?;
+            Some((*n, op.lane().to_byte(), op.seq(), i))
+        })
+        .collect();
+    at_seq.sort_unstable();
+    let mut forks = vec![false; ops.len()];
+    for (device_no, lane, seq, i) in at_seq {
+        let (Some((op, _)), Some(id)) = (ops.get(i), ids_of.get(i)) else {
+            continue;
+        };
+        let author = op.author().to_bytes();
+        let mut stored = false;
+        let mut other = false;
+        for entry in chains.range(
+            (hub_no, device_no, lane, seq, 0u64)..=(hub_no, device_no, lane, seq, u64::MAX),
+        )? {
+            let at = entry?.0.value().4;
+            let same = match table.get((hub_no, at))? {
+                Some(value) => restore_with(value.value(), &author)
+                    .is_some_and(|(_, _, bytes)| moot_crypto::op::id_of_bytes(&bytes) == *id),
+                None => false,
+            };
+            stored |= same;
+            other |= !same;
+        }
+        if let Some(slot) = skip.get_mut(i) {
+            *slot |= stored;
+        }
+        if let Some(slot) = forks.get_mut(i) {
+            *slot = other && !stored;
+        }
+    }
     let mut new_devices: Vec<([u8; 32], u32)> = Vec::new();
-    let mut chain_keys: Vec<(u32, u8, u64, u64)> = Vec::with_capacity(ops.len());
+    let mut chain_keys: Vec<(u32, u8, u64, u64, bool)> = Vec::with_capacity(ops.len());
     let mut id_keys: Vec<(u32, u64)> = Vec::with_capacity(ops.len());
-    for (((op, verdict), id), skipped) in ops.iter().zip(&ids_of).zip(&skip) {
+    for (i, (((op, verdict), id), skipped)) in ops.iter().zip(&ids_of).zip(&skip).enumerate() {
         if *skipped {
             continue;
         }
@@ -1229,7 +1310,13 @@ fn insert_ops(
             (hub_no, position),
             elide(device_no, *verdict, op).as_slice(),
         )?;
-        chain_keys.push((device_no, op.lane().to_byte(), op.seq(), position));
+        chain_keys.push((
+            device_no,
+            op.lane().to_byte(),
+            op.seq(),
+            position,
+            forks.get(i).copied().unwrap_or(false),
+        ));
         id_keys.push((id_prefix(id), position));
         position += 1;
     }
@@ -1241,28 +1328,59 @@ fn insert_ops(
     for (author, n) in &new_devices {
         device_keys.insert((hub_no, *n), author)?;
     }
+    // A fork: another op stored at the seq (found above), or two ops of this batch at one seq.
     chain_keys.sort_unstable();
-    for (device_no, lane, seq, at) in chain_keys {
-        if chains
-            .range((hub_no, device_no, lane, seq, 0u64)..=(hub_no, device_no, lane, seq, u64::MAX))?
-            .next()
-            .is_some()
-        {
+    let mut previous: Option<(u32, u8, u64)> = None;
+    for (device_no, lane, seq, at, fork) in chain_keys {
+        if fork || previous == Some((device_no, lane, seq)) {
             forked.insert((hub_no, device_no, lane), ())?;
         }
+        previous = Some((device_no, lane, seq));
         chains.insert((hub_no, device_no, lane, seq, at), ())?;
     }
     id_keys.sort_unstable();
     for (prefix, at) in id_keys {
+        recent_ids.insert((hub_no, prefix, at), ())?;
+    }
+    merge_recent_ids(&mut ids, &mut recent_ids, &mut merged, hub_no, position)?;
+    Ok(())
+}
+
+/// Moves a hub's recent id entries into the main id index once the recent part holds more than
+/// [`RECENT_IDS_MIN`] entries and more than a quarter of the main part's (`next` is the hub's
+/// next position: the recent part holds the ops from the merged position to it). The main part
+/// then grows by a quarter or more at each move, so each entry is moved once and the main
+/// part's pages are copied a few times over a hub's life, not at every batch.
+fn merge_recent_ids(
+    ids: &mut redb::Table<(u32, u32, u64), ()>,
+    recent: &mut redb::Table<(u32, u32, u64), ()>,
+    merged: &mut redb::Table<u32, u64>,
+    hub_no: u32,
+    next: u64,
+) -> Result<(), StoreError> {
+    let below = merged.get(hub_no)?.map_or(0, |v| v.value());
+    let pending = next.saturating_sub(below);
+    if pending <= RECENT_IDS_MIN || pending <= below / 4 {
+        return Ok(());
+    }
+    let range = (hub_no, 0u32, 0u64)..=(hub_no, u32::MAX, u64::MAX);
+    let mut moving: Vec<(u32, u64)> = Vec::new();
+    for entry in recent.range(range.clone())? {
+        let key = entry?.0.value();
+        moving.push((key.1, key.2));
+    }
+    recent.retain_in(range, |_, _| false)?;
+    for (prefix, at) in moving {
         ids.insert((hub_no, prefix, at), ())?;
     }
+    merged.insert(hub_no, next)?;
     Ok(())
 }
 
 /// The position of a stored op, by id (the id index holds 4-byte prefixes; each candidate's
 /// full id is checked).
-fn find_position(
-    ids: &impl ReadableTable<(u32, u32, u64), ()>,
+fn find_position<T: ReadableTable<(u32, u32, u64), ()>>(
+    ids: &[&T],
     table: &impl ReadableTable<(u32, u64), &'static [u8]>,
     keys: &[[u8; 32]],
     hub_no: u32,
@@ -1279,14 +1397,31 @@ fn find_position(
 
 /// [`find_position`] reading a candidate's author key with `key_of` (by device number), so a
 /// writer need not load every device key of the hub: candidates are rare (4-byte prefixes).
-fn find_position_by(
-    ids: &impl ReadableTable<(u32, u32, u64), ()>,
+fn find_position_by<T: ReadableTable<(u32, u32, u64), ()>>(
+    ids: &[&T],
     table: &impl ReadableTable<(u32, u64), &'static [u8]>,
     mut key_of: impl FnMut(u32) -> Result<Option<[u8; 32]>, StoreError>,
     hub_no: u32,
     id: &OpId,
 ) -> Result<Option<u64>, StoreError> {
     let prefix = id_prefix(id);
+    for part in ids {
+        if let Some(at) = position_in(*part, table, &mut key_of, hub_no, prefix, id)? {
+            return Ok(Some(at));
+        }
+    }
+    Ok(None)
+}
+
+/// [`find_position_by`] in one part of the id index.
+fn position_in(
+    ids: &impl ReadableTable<(u32, u32, u64), ()>,
+    table: &impl ReadableTable<(u32, u64), &'static [u8]>,
+    key_of: &mut impl FnMut(u32) -> Result<Option<[u8; 32]>, StoreError>,
+    hub_no: u32,
+    prefix: u32,
+    id: &OpId,
+) -> Result<Option<u64>, StoreError> {
     for candidate in ids.range((hub_no, prefix, 0u64)..=(hub_no, prefix, u64::MAX))? {
         let at = candidate?.0.value().2;
         let Some(stored) = table.get((hub_no, at))? else {
@@ -1300,7 +1435,7 @@ fn find_position_by(
             continue;
         };
         if let Some((_, _, bytes)) = restore_with(stored, &key)
-            && SignedOp::decode(&bytes).is_ok_and(|op| op.id() == *id)
+            && moot_crypto::op::id_of_bytes(&bytes) == *id
         {
             return Ok(Some(at));
         }
@@ -1443,6 +1578,83 @@ mod tests {
         assert_eq!(restore(&stored, &keys), Some((1, 2, bytes)));
         // A device number with no key is not an op.
         assert_eq!(restore(&stored, &keys[..1]), None);
+    }
+
+    /// A store written before the id index had a recent part (every entry in `op_ids`, no
+    /// `op_ids_recent` or `op_ids_merged` table) opens, finds its ops by id, skips them as
+    /// duplicates, and takes new ones.
+    #[test]
+    fn a_store_from_before_the_recent_id_part_still_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("moot.redb");
+        let hub = HubId([4; 32]);
+        let key = SecretKey::from_seed([5; 32]);
+        let mut ops: Vec<SignedOp> = Vec::new();
+        for seq in 1..=40u64 {
+            let draft = Draft {
+                lane: Lane::Public,
+                seq,
+                prev: ops.last().map(SignedOp::id),
+                deps: vec![],
+                kind: 5,
+                body: seq.to_le_bytes().to_vec(),
+            };
+            ops.push(draft.sign(&hub, &key).unwrap().into_inner());
+        }
+        let refs: Vec<&SignedOp> = ops.iter().collect();
+        {
+            let store = Store::open(&path).unwrap();
+            store.put_ops(&hub, &refs[..30]).unwrap();
+            // Turn the file into the earlier layout.
+            let txn = store.db.begin_write().unwrap();
+            {
+                let mut recent = txn.open_table(OP_IDS_RECENT).unwrap();
+                let mut main = txn.open_table(OP_IDS).unwrap();
+                let keys: Vec<(u32, u32, u64)> = recent
+                    .range::<(u32, u32, u64)>(..)
+                    .unwrap()
+                    .map(|e| e.unwrap().0.value())
+                    .collect();
+                assert_eq!(
+                    keys.len(),
+                    30,
+                    "below the first move, every entry is recent"
+                );
+                recent.retain(|_, _| false).unwrap();
+                for key in keys {
+                    main.insert(key, ()).unwrap();
+                }
+            }
+            assert!(txn.delete_table(OP_IDS_RECENT).unwrap());
+            assert!(txn.delete_table(IDS_MERGED).unwrap());
+            txn.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        for op in &ops[..30] {
+            assert_eq!(
+                store.op(&hub, &op.id()).unwrap().as_deref(),
+                Some(op.bytes())
+            );
+        }
+        store.put_ops(&hub, &refs).unwrap();
+        assert_eq!(store.op_count(&hub).unwrap(), 40);
+        for op in &ops {
+            assert_eq!(
+                store.op(&hub, &op.id()).unwrap().as_deref(),
+                Some(op.bytes())
+            );
+        }
+        store
+            .set_verdicts(&hub, &[(ops[3].id(), 1), (ops[35].id(), 2)])
+            .unwrap();
+        let verdicts: Vec<u8> = store
+            .load_from(&hub, 0, 100)
+            .unwrap()
+            .iter()
+            .map(|(_, _, verdict)| *verdict)
+            .collect();
+        assert_eq!(verdicts.len(), 40);
+        assert_eq!((verdicts[3], verdicts[35], verdicts[4]), (1, 2, 0));
     }
 
     proptest! {

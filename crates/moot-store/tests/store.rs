@@ -69,6 +69,94 @@ fn hubs_chains_ids_forks_and_duplicates() {
     assert_eq!(store.ops(&a).unwrap()[2], a2_fork.bytes());
 }
 
+/// The id index keeps new entries in a small recent part and moves them into its main part in
+/// bulk (at 8,192 ops and then at every quarter more); duplicates are found through the chain
+/// index. Across those moves, every op is found by id, a duplicate from either part or from
+/// the same batch is skipped, and a fork of an op in either part is kept and marked.
+#[test]
+fn ids_duplicates_and_forks_across_the_id_index_moves() {
+    use moot_crypto::Lane;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("moot.redb");
+    let hub = HubId([7; 32]);
+    let keys: Vec<SecretKey> = (0..3u8)
+        .map(|i| SecretKey::from_seed([40 + i; 32]))
+        .collect();
+    // 3 chains of 7,000: 21,000 ops in batches of 700: the recent part moves at 8,400 ops and
+    // at 16,800, and holds the last 4,200.
+    let mut chains: Vec<Vec<SignedOp>> = vec![Vec::new(); keys.len()];
+    for seq in 1..=7_000u64 {
+        for (key, chain) in keys.iter().zip(chains.iter_mut()) {
+            let prev = chain.last().map(SignedOp::id);
+            chain.push(op(&hub, key, seq, prev, &seq.to_le_bytes()));
+        }
+    }
+    let all: Vec<&SignedOp> = (0..7_000)
+        .flat_map(|i| chains.iter().map(move |c| &c[i]))
+        .collect();
+    let store = Store::open(&path).unwrap();
+    for batch in all.chunks(700) {
+        store.put_ops(&hub, batch).unwrap();
+    }
+    assert_eq!(store.op_count(&hub).unwrap(), 21_000);
+    // Every op is found by id, wherever its entry is now.
+    for op in all.iter().step_by(97).chain(all.last()) {
+        assert_eq!(
+            store.op(&hub, &op.id()).unwrap().as_deref(),
+            Some(op.bytes())
+        );
+    }
+    // One batch: an early op (main part), a late one (recent part), the same new op twice, and
+    // a fork of an early op and of a late one.
+    let early = all[5];
+    let late = all[20_990];
+    let fresh = op(&hub, &keys[0], 7_001, Some(chains[0][6_999].id()), b"new");
+    let fork_early = op(&hub, &keys[1], 2, Some(chains[1][0].id()), b"other");
+    let fork_late = op(&hub, &keys[2], 6_999, Some(chains[2][6_997].id()), b"other");
+    store
+        .put_ops(
+            &hub,
+            &[early, &fresh, late, &fork_early, &fresh, &fork_late, early],
+        )
+        .unwrap();
+    assert_eq!(
+        store.op_count(&hub).unwrap(),
+        21_003,
+        "duplicates are skipped"
+    );
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    for op in [early, late, &fresh, &fork_early, &fork_late] {
+        assert_eq!(
+            store.op(&hub, &op.id()).unwrap().as_deref(),
+            Some(op.bytes())
+        );
+    }
+    let heads = store.heads(&hub).unwrap();
+    let of = |key: &SecretKey| {
+        let mut h: Vec<(u64, OpId)> = heads
+            .iter()
+            .filter(|h| h.device == key.public() && h.lane == Lane::Public)
+            .map(|h| (h.seq, h.id))
+            .collect();
+        h.sort();
+        h
+    };
+    assert_eq!(of(&keys[0]), vec![(7_001, fresh.id())]);
+    // A forked chain's heads: every op no other op of it continues (the fork has no successor).
+    let mut expected = vec![(2, fork_early.id()), (7_000, chains[1][6_999].id())];
+    expected.sort();
+    assert_eq!(of(&keys[1]), expected);
+    let mut expected = vec![(6_999, fork_late.id()), (7_000, chains[2][6_999].id())];
+    expected.sort();
+    assert_eq!(of(&keys[2]), expected);
+    // The same batches again add nothing.
+    for batch in all.chunks(1_300) {
+        store.put_ops(&hub, batch).unwrap();
+    }
+    assert_eq!(store.op_count(&hub).unwrap(), 21_003);
+}
+
 #[test]
 fn views_and_config() {
     let dir = tempfile::tempdir().unwrap();
