@@ -20,6 +20,7 @@ mod partition;
 mod polls;
 mod relay;
 mod serving;
+mod slowlink;
 mod tally;
 mod web;
 

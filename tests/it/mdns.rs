@@ -12,14 +12,24 @@ use crate::node::Data;
 use crate::serving::{Server, serve_with, stop};
 
 /// Two namespaces joined by a veth pair; removed (with the pair) when dropped.
-struct Namespaces {
-    names: [String; 2],
+pub struct Namespaces {
+    pub names: [String; 2],
+    devices: [String; 2],
 }
 
 impl Namespaces {
-    fn make() -> Result<Namespaces, String> {
+    pub fn make() -> Result<Namespaces, String> {
+        Namespaces::make_on("10.231.77", "m")
+    }
+
+    /// Two namespaces on `subnet`.0/24 (`.1` and `.2`), their veth devices named from
+    /// `prefix` (tests running at once need their own).
+    pub fn make_on(subnet: &str, prefix: &str) -> Result<Namespaces, String> {
         let id = std::process::id();
-        let names = [format!("moot-a-{id}"), format!("moot-b-{id}")];
+        let names = [
+            format!("moot-{prefix}a-{id}"),
+            format!("moot-{prefix}b-{id}"),
+        ];
         let ip = |args: &[&str]| -> Result<(), String> {
             let out = Command::new("ip")
                 .args(args)
@@ -35,24 +45,43 @@ impl Namespaces {
                 ))
             }
         };
+        let (va, vb) = (format!("{prefix}va{id}"), format!("{prefix}vb{id}"));
         ip(&["netns", "add", &names[0]])?;
         let made = Namespaces {
             names: names.clone(),
+            devices: [va.clone(), vb.clone()],
         };
         ip(&["netns", "add", &names[1]])?;
-        let (va, vb) = (format!("mva{id}"), format!("mvb{id}"));
         ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb])?;
         ip(&["link", "set", &va, "netns", &names[0]])?;
         ip(&["link", "set", &vb, "netns", &names[1]])?;
-        for (ns, dev, addr) in [
-            (&names[0], &va, "10.231.77.1/24"),
-            (&names[1], &vb, "10.231.77.2/24"),
-        ] {
+        let (a, b) = (format!("{subnet}.1/24"), format!("{subnet}.2/24"));
+        for (ns, dev, addr) in [(&names[0], &va, &a), (&names[1], &vb, &b)] {
             ip(&["-n", ns, "addr", "add", addr, "dev", dev])?;
             ip(&["-n", ns, "link", "set", dev, "multicast", "on", "up"])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
         }
         Ok(made)
+    }
+
+    /// Limits the link to `rate` (a `tc` rate, e.g. `1mbit`) each way.
+    pub fn shape(&self, rate: &str) -> Result<(), String> {
+        for (ns, dev) in self.names.iter().zip(&self.devices) {
+            let out = Command::new("ip")
+                .args([
+                    "netns", "exec", ns, "tc", "qdisc", "add", "dev", dev, "root", "tbf",
+                ])
+                .args(["rate", rate, "burst", "16kb", "latency", "5s"])
+                .output()
+                .map_err(|e| format!("cannot run `tc`: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "`tc` failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -65,7 +94,7 @@ impl Drop for Namespaces {
 }
 
 /// `moot serve` with mDNS on, inside namespace `ns`, listening on every address there.
-fn serve_in(ns: &str, data: &Data) -> (Server, Value) {
+pub fn serve_in(ns: &str, data: &Data) -> (Server, Value) {
     serve_with(
         &["ip", "netns", "exec", ns],
         data,

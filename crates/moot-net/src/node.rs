@@ -118,7 +118,10 @@ pub struct NetConfig {
     pub max_connections_per_peer: u32,
     /// Incoming connections still handshaking, at most. Default 16.
     pub max_pending_incoming: u32,
-    /// One frame's exchange (send, handle, acknowledge) must finish within this. Default 30 s.
+    /// One frame's exchange (send, handle, acknowledge) must finish within this. Default
+    /// 120 s: a frame is up to 1 MiB, which takes 84 s to cross a 100 kbit/s link (with 30 s,
+    /// a frame of 500 KB could never cross 64 kbit/s: the session timed out and started again
+    /// without end). A peer that has gone away is found by ping long before.
     pub request_timeout: Duration,
     /// A connection with no stream open for this long is closed. Default 120 s (the engine
     /// resyncs every 30 s, so a sync session never goes idle).
@@ -150,7 +153,7 @@ impl Default for NetConfig {
             max_connections: 64,
             max_connections_per_peer: 2,
             max_pending_incoming: 16,
-            request_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(120),
             idle_timeout: Duration::from_secs(120),
             max_queued_frames: 4,
             max_commands: 64,
@@ -238,6 +241,11 @@ pub struct NetStats {
     pub redials: u64,
     /// The engine's counters.
     pub engine: moot_sync::Stats,
+    /// Frame bytes read from peers since start, counted as they arrive: it grows while a
+    /// frame is on its way, before the frame is whole (on a slow link, for seconds).
+    pub frame_bytes_arrived: u64,
+    /// Frames on their way in now: their length read, their body not yet whole.
+    pub frames_arriving: u64,
 }
 
 /// What happened on the network, for the node above (views to refresh, merge reports, logs).
@@ -400,6 +408,8 @@ pub struct NetNode<S> {
     /// Peers being disconnected for breaking the protocol, until their last connection closes:
     /// frames still arriving from them are ignored, and they are counted and reported once.
     dropping: HashSet<libp2p::PeerId>,
+    /// Frames read from peers, counted by the codec as they arrive.
+    arrivals: std::sync::Arc<protocol::Arrivals>,
 }
 
 /// A frame received, waiting to be handled.
@@ -453,6 +463,8 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             .with_max_pending_incoming(Some(config.max_pending_incoming));
         let discovery = config.discovery;
         let request_timeout = config.request_timeout;
+        let arrivals = std::sync::Arc::new(protocol::Arrivals::default());
+        let counted = arrivals.clone();
         let relay_config = config.relay_server.map(|r| relay::Config {
             max_reservations: r.max_reservations,
             max_reservations_per_peer: r.max_reservations_per_peer,
@@ -497,7 +509,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                                 .with_agent_version(format!("moot/{}", env!("CARGO_PKG_VERSION"))),
                         ),
                         ping: ping::Behaviour::default(),
-                        sync: protocol::behaviour(request_timeout),
+                        sync: protocol::counting_behaviour(request_timeout, counted.clone()),
                         mdns: Toggle::from(mdns),
                         relay_client,
                         relay_server: Toggle::from(relay_server),
@@ -555,6 +567,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             bootstrap: config.bootstrap,
             inbox: VecDeque::new(),
             dropping: HashSet::new(),
+            arrivals,
         };
         Ok((node, NetHandle { commands: tx }))
     }
@@ -1361,6 +1374,14 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     disconnected_for_misbehaviour: self.disconnected_for_misbehaviour,
                     redials: self.redials,
                     engine: self.engine.stats(),
+                    frame_bytes_arrived: self
+                        .arrivals
+                        .bytes
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                    frames_arriving: self
+                        .arrivals
+                        .reading
+                        .load(std::sync::atomic::Ordering::Relaxed),
                 });
             }
             Command::Subscribe(reply) => {

@@ -11,6 +11,8 @@
 //! `docs/PROTOCOL.md`, "On the network").
 
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use libp2p::StreamProtocol;
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -24,9 +26,50 @@ pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/moot/sync/2");
 /// The acknowledgement byte: the frame was taken up for handling.
 const ACK: u8 = 1;
 
-/// Reads and writes sync frames: length-prefixed requests, one-byte responses.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SyncCodec;
+/// Frame bytes are read in pieces of this many, each counted as it arrives.
+const READ_PIECE: usize = 16 * 1024;
+
+/// Frames on their way in, as the codec reads them: on a slow link a frame takes seconds to
+/// cross (500 KB at 1 Mbit/s: 4 s; a lost packet stalls it for a second or more), and these
+/// show it coming before it is whole.
+#[derive(Debug, Default)]
+pub struct Arrivals {
+    /// Frame bytes read so far (length prefixes included), counted piece by piece.
+    pub bytes: AtomicU64,
+    /// Frames whose length has been read and whose body has not yet been read whole.
+    pub reading: AtomicU64,
+}
+
+/// Counts a frame as being read until dropped (read whole, failed, or abandoned with its
+/// stream).
+struct Reading<'a>(&'a AtomicU64);
+
+impl<'a> Reading<'a> {
+    fn start(count: &'a AtomicU64) -> Reading<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        Reading(count)
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Reads and writes sync frames: length-prefixed requests, one-byte responses. Keeps count of
+/// the frames it reads as they arrive ([`SyncCodec::counting`]).
+#[derive(Debug, Clone, Default)]
+pub struct SyncCodec {
+    arrivals: Arc<Arrivals>,
+}
+
+impl SyncCodec {
+    /// A codec counting the frames it reads in `arrivals`.
+    pub fn counting(arrivals: Arc<Arrivals>) -> SyncCodec {
+        SyncCodec { arrivals }
+    }
+}
 
 /// An engine frame on the wire (at most [`MAX_MESSAGE_BYTES`]).
 pub type Frame = Vec<u8>;
@@ -59,6 +102,7 @@ impl request_response::Codec for SyncCodec {
     {
         let mut len = [0u8; 4];
         io.read_exact(&mut len).await?;
+        self.arrivals.bytes.fetch_add(4, Ordering::Relaxed);
         let len = u32::from_be_bytes(len);
         let Some(len) = usize::try_from(len)
             .ok()
@@ -66,8 +110,14 @@ impl request_response::Codec for SyncCodec {
         else {
             return Ok(SyncRequest::Oversized { len: len.into() });
         };
+        let _reading = Reading::start(&self.arrivals.reading);
         let mut frame = vec![0u8; len];
-        io.read_exact(&mut frame).await?;
+        for piece in frame.chunks_mut(READ_PIECE) {
+            io.read_exact(piece).await?;
+            self.arrivals
+                .bytes
+                .fetch_add(piece.len() as u64, Ordering::Relaxed);
+        }
         Ok(SyncRequest::Frame(frame))
     }
 
@@ -115,8 +165,16 @@ impl request_response::Codec for SyncCodec {
 /// The request-response behaviour of the sync protocol: one protocol, both directions,
 /// `timeout` per exchange. Public so tests (and tools) can speak the protocol directly.
 pub fn behaviour(timeout: std::time::Duration) -> request_response::Behaviour<SyncCodec> {
+    counting_behaviour(timeout, Arc::default())
+}
+
+/// [`behaviour`], counting the frames it reads in `arrivals`.
+pub fn counting_behaviour(
+    timeout: std::time::Duration,
+    arrivals: Arc<Arrivals>,
+) -> request_response::Behaviour<SyncCodec> {
     request_response::Behaviour::with_codec(
-        SyncCodec,
+        SyncCodec::counting(arrivals),
         [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
         // One frame in flight per peer and direction (the driver waits for the ack), so a few
         // streams cover a reconnect overlapping the old connection.
@@ -139,13 +197,15 @@ mod tests {
     async fn a_frame_reads_back_as_written() {
         let frame = vec![7u8; 1000];
         let mut wire = Cursor::new(Vec::new());
-        SyncCodec
+        SyncCodec::default()
             .write_request(&SYNC_PROTOCOL, &mut wire, SyncRequest::Frame(frame.clone()))
             .await
             .unwrap();
         assert_eq!(wire.get_ref().len(), 4 + frame.len());
         wire.set_position(0);
-        let read = SyncCodec.read_request(&SYNC_PROTOCOL, &mut wire).await;
+        let read = SyncCodec::default()
+            .read_request(&SYNC_PROTOCOL, &mut wire)
+            .await;
         assert_eq!(read.unwrap(), SyncRequest::Frame(frame));
     }
 
@@ -155,7 +215,9 @@ mod tests {
             let mut bytes = u32::try_from(len).unwrap().to_be_bytes().to_vec();
             bytes.resize(4 + len, 0);
             let mut wire = Cursor::new(bytes);
-            let read = SyncCodec.read_request(&SYNC_PROTOCOL, &mut wire).await;
+            let read = SyncCodec::default()
+                .read_request(&SYNC_PROTOCOL, &mut wire)
+                .await;
             match read.unwrap() {
                 SyncRequest::Frame(frame) => assert!(fits && frame.len() == len),
                 SyncRequest::Oversized { len: announced } => {
@@ -167,13 +229,15 @@ mod tests {
         }
         // The largest length the prefix can state is refused the same way.
         let mut wire = Cursor::new(u32::MAX.to_be_bytes().to_vec());
-        let read = SyncCodec.read_request(&SYNC_PROTOCOL, &mut wire).await;
+        let read = SyncCodec::default()
+            .read_request(&SYNC_PROTOCOL, &mut wire)
+            .await;
         assert!(matches!(read.unwrap(), SyncRequest::Oversized { .. }));
         // And this side never writes one.
         let mut wire = Cursor::new(Vec::new());
         let over = SyncRequest::Frame(vec![0; MAX_MESSAGE_BYTES + 1]);
         assert!(
-            SyncCodec
+            SyncCodec::default()
                 .write_request(&SYNC_PROTOCOL, &mut wire, over)
                 .await
                 .is_err()
@@ -181,23 +245,66 @@ mod tests {
         assert!(wire.get_ref().is_empty());
     }
 
+    /// The bytes of a frame are counted as they arrive, piece by piece, before the frame is
+    /// whole, and the frame counts as being read from its length until it is whole or its read
+    /// ends: a frame cut short after 40,000 of its 100,000 bytes has counted its length and the
+    /// two whole pieces read, and is no longer being read.
+    #[tokio::test]
+    async fn frames_are_counted_as_they_arrive() {
+        let arrivals = Arc::new(Arrivals::default());
+        let mut codec = SyncCodec::counting(arrivals.clone());
+        let mut bytes = 100_000u32.to_be_bytes().to_vec();
+        bytes.resize(4 + 40_000, 9);
+        let read = codec
+            .read_request(&SYNC_PROTOCOL, &mut Cursor::new(bytes))
+            .await;
+        assert!(read.is_err());
+        let bytes = || arrivals.bytes.load(Ordering::Relaxed);
+        let reading = || arrivals.reading.load(Ordering::Relaxed);
+        assert_eq!(bytes(), 4 + 2 * READ_PIECE as u64);
+        assert_eq!(reading(), 0);
+        let mut whole = 40_000u32.to_be_bytes().to_vec();
+        whole.resize(4 + 40_000, 9);
+        let read = codec
+            .read_request(&SYNC_PROTOCOL, &mut Cursor::new(whole))
+            .await;
+        assert_eq!(read.unwrap(), SyncRequest::Frame(vec![9; 40_000]));
+        assert_eq!(bytes(), 4 + 2 * READ_PIECE as u64 + 4 + 40_000);
+        assert_eq!(reading(), 0);
+        // While the body has not all come, the frame is being read.
+        let (mut tx, rx) = libp2p::futures::channel::mpsc::unbounded::<io::Result<Vec<u8>>>();
+        let mut half = 20_000u32.to_be_bytes().to_vec();
+        half.resize(4 + 10_000, 1);
+        tx.start_send(Ok(half)).unwrap();
+        let mut stream = libp2p::futures::TryStreamExt::into_async_read(rx);
+        let protocol = SYNC_PROTOCOL;
+        let mut read = std::pin::pin!(codec.read_request(&protocol, &mut stream));
+        assert!(libp2p::futures::poll!(read.as_mut()).is_pending());
+        assert_eq!(reading(), 1);
+        tx.start_send(Ok(vec![1; 10_000])).unwrap();
+        assert_eq!(read.await.unwrap(), SyncRequest::Frame(vec![1; 20_000]));
+        assert_eq!(reading(), 0);
+    }
+
     #[tokio::test]
     async fn a_truncated_frame_or_a_missing_ack_is_an_error() {
         let mut bytes = 10u32.to_be_bytes().to_vec();
         bytes.extend_from_slice(&[1, 2, 3]);
-        let read = SyncCodec
+        let read = SyncCodec::default()
             .read_request(&SYNC_PROTOCOL, &mut Cursor::new(bytes))
             .await;
         assert!(read.is_err());
         let mut wire = Cursor::new(Vec::new());
-        SyncCodec
+        SyncCodec::default()
             .write_response(&SYNC_PROTOCOL, &mut wire, Ack)
             .await
             .unwrap();
         wire.set_position(0);
-        let ack = SyncCodec.read_response(&SYNC_PROTOCOL, &mut wire).await;
+        let ack = SyncCodec::default()
+            .read_response(&SYNC_PROTOCOL, &mut wire)
+            .await;
         assert_eq!(ack.unwrap(), Ack);
-        let none = SyncCodec
+        let none = SyncCodec::default()
             .read_response(&SYNC_PROTOCOL, &mut Cursor::new(Vec::new()))
             .await;
         assert!(none.is_err());

@@ -404,7 +404,9 @@ impl Running {
 
     /// Dials `peers` and waits until nothing more has come for `quiet` (or `timeout` passes),
     /// counting the ops taken in meanwhile; the node keeps running. A peer already connected
-    /// counts as synced with (a running node syncs continuously).
+    /// counts as synced with (a running node syncs continuously). Nothing has come when no op
+    /// was stored, no frame is being read and no frame byte arrived: on a slow link a frame
+    /// takes longer than `quiet` to cross (500 KB at 1 Mbit/s: 4 s), and keeps the wait going.
     /// `progress` is told the ops taken in so far, as they arrive.
     pub async fn sync_until_quiet(
         &self,
@@ -418,12 +420,13 @@ impl Running {
             .subscribe()
             .await
             .map_err(|e| NodeError::Sync(e.to_string()))?;
-        let already = self
+        let stats = self
             .handle
             .stats()
             .await
-            .map_err(|e| NodeError::Sync(e.to_string()))?
-            .peers;
+            .map_err(|e| NodeError::Sync(e.to_string()))?;
+        let already = stats.peers;
+        let mut arrived = stats.frame_bytes_arrived;
         let mut connected: Vec<String> = Vec::new();
         for addr in parse_addrs(peers)? {
             if let Some(moot_net::Protocol::P2p(peer)) = addr.iter().last()
@@ -473,8 +476,18 @@ impl Running {
                     unsettled = false;
                 }
                 Err(_) => {
-                    complete = !connected.is_empty();
-                    break;
+                    // Quiet, unless a frame is still crossing: one being read, or bytes that
+                    // arrived meanwhile.
+                    let now = self
+                        .handle
+                        .stats()
+                        .await
+                        .map_err(|e| NodeError::Sync(e.to_string()))?;
+                    if now.frame_bytes_arrived == arrived && now.frames_arriving == 0 {
+                        complete = !connected.is_empty();
+                        break;
+                    }
+                    arrived = now.frame_bytes_arrived;
                 }
             }
             if tokio::time::Instant::now() >= deadline {
