@@ -120,7 +120,7 @@ pub struct NetConfig {
     pub max_pending_incoming: u32,
     /// One frame's exchange (send, handle, acknowledge) must finish within this. Default
     /// 120 s: a frame is up to 1 MiB, which takes 84 s to cross a 100 kbit/s link (with 30 s,
-    /// a frame of 500 KB could never cross 64 kbit/s: the session timed out and started again
+    /// a frame of 500 KB could never cross 128 kbit/s: the session timed out and started again
     /// without end). A peer that has gone away is found by ping long before.
     pub request_timeout: Duration,
     /// A connection with no stream open for this long is closed. Default 120 s (the engine
@@ -241,10 +241,8 @@ pub struct NetStats {
     pub redials: u64,
     /// The engine's counters.
     pub engine: moot_sync::Stats,
-    /// Frame bytes read from peers since start, counted as they arrive: it grows while a
-    /// frame is on its way, before the frame is whole (on a slow link, for seconds).
-    pub frame_bytes_arrived: u64,
-    /// Frames on their way in now: their length read, their body not yet whole.
+    /// Frames on their way in now: their length read, their body not yet whole (on a slow
+    /// link, for seconds).
     pub frames_arriving: u64,
 }
 
@@ -1374,10 +1372,6 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     disconnected_for_misbehaviour: self.disconnected_for_misbehaviour,
                     redials: self.redials,
                     engine: self.engine.stats(),
-                    frame_bytes_arrived: self
-                        .arrivals
-                        .bytes
-                        .load(std::sync::atomic::Ordering::Relaxed),
                     frames_arriving: self
                         .arrivals
                         .reading

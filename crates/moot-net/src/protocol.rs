@@ -8,7 +8,8 @@
 //! the peer (libp2p's request-response does not report a request that fails to read). The
 //! acknowledgement is what keeps frames in order and paced: the driver sends a peer its next
 //! frame only when the previous one is acknowledged, i.e. taken up for handling (see
-//! `docs/PROTOCOL.md`, "On the network").
+//! `docs/PROTOCOL.md`, "On the network"). The codec counts the frames it is reading
+//! ([`Arrivals`]), so a frame still crossing a slow link shows before it is whole.
 
 use std::io;
 use std::sync::Arc;
@@ -26,16 +27,11 @@ pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/moot/sync/2");
 /// The acknowledgement byte: the frame was taken up for handling.
 const ACK: u8 = 1;
 
-/// Frame bytes are read in pieces of this many, each counted as it arrives.
-const READ_PIECE: usize = 16 * 1024;
-
 /// Frames on their way in, as the codec reads them: on a slow link a frame takes seconds to
-/// cross (500 KB at 1 Mbit/s: 4 s; a lost packet stalls it for a second or more), and these
-/// show it coming before it is whole.
+/// cross (500 KB at 1 Mbit/s: 4 s; a lost packet stalls it for a second or more), and this
+/// shows it coming before it is whole.
 #[derive(Debug, Default)]
 pub struct Arrivals {
-    /// Frame bytes read so far (length prefixes included), counted piece by piece.
-    pub bytes: AtomicU64,
     /// Frames whose length has been read and whose body has not yet been read whole.
     pub reading: AtomicU64,
 }
@@ -58,7 +54,7 @@ impl Drop for Reading<'_> {
 }
 
 /// Reads and writes sync frames: length-prefixed requests, one-byte responses. Keeps count of
-/// the frames it reads as they arrive ([`SyncCodec::counting`]).
+/// the frames being read ([`SyncCodec::counting`]).
 #[derive(Debug, Clone, Default)]
 pub struct SyncCodec {
     arrivals: Arc<Arrivals>,
@@ -102,7 +98,6 @@ impl request_response::Codec for SyncCodec {
     {
         let mut len = [0u8; 4];
         io.read_exact(&mut len).await?;
-        self.arrivals.bytes.fetch_add(4, Ordering::Relaxed);
         let len = u32::from_be_bytes(len);
         let Some(len) = usize::try_from(len)
             .ok()
@@ -112,12 +107,7 @@ impl request_response::Codec for SyncCodec {
         };
         let _reading = Reading::start(&self.arrivals.reading);
         let mut frame = vec![0u8; len];
-        for piece in frame.chunks_mut(READ_PIECE) {
-            io.read_exact(piece).await?;
-            self.arrivals
-                .bytes
-                .fetch_add(piece.len() as u64, Ordering::Relaxed);
-        }
+        io.read_exact(&mut frame).await?;
         Ok(SyncRequest::Frame(frame))
     }
 
@@ -245,44 +235,45 @@ mod tests {
         assert!(wire.get_ref().is_empty());
     }
 
-    /// The bytes of a frame are counted as they arrive, piece by piece, before the frame is
-    /// whole, and the frame counts as being read from its length until it is whole or its read
-    /// ends: a frame cut short after 40,000 of its 100,000 bytes has counted its length and the
-    /// two whole pieces read, and is no longer being read.
+    /// A frame counts as being read from its length until it is whole or its read ends: while
+    /// its body has not all come, and no longer once it has, or once the read failed (a frame
+    /// cut short after 40,000 of its 100,000 bytes).
     #[tokio::test]
-    async fn frames_are_counted_as_they_arrive() {
+    async fn a_frame_counts_as_being_read_until_its_read_ends() {
         let arrivals = Arc::new(Arrivals::default());
         let mut codec = SyncCodec::counting(arrivals.clone());
-        let mut bytes = 100_000u32.to_be_bytes().to_vec();
-        bytes.resize(4 + 40_000, 9);
-        let read = codec
-            .read_request(&SYNC_PROTOCOL, &mut Cursor::new(bytes))
-            .await;
-        assert!(read.is_err());
-        let bytes = || arrivals.bytes.load(Ordering::Relaxed);
         let reading = || arrivals.reading.load(Ordering::Relaxed);
-        assert_eq!(bytes(), 4 + 2 * READ_PIECE as u64);
-        assert_eq!(reading(), 0);
-        let mut whole = 40_000u32.to_be_bytes().to_vec();
-        whole.resize(4 + 40_000, 9);
-        let read = codec
-            .read_request(&SYNC_PROTOCOL, &mut Cursor::new(whole))
-            .await;
-        assert_eq!(read.unwrap(), SyncRequest::Frame(vec![9; 40_000]));
-        assert_eq!(bytes(), 4 + 2 * READ_PIECE as u64 + 4 + 40_000);
-        assert_eq!(reading(), 0);
-        // While the body has not all come, the frame is being read.
         let (mut tx, rx) = libp2p::futures::channel::mpsc::unbounded::<io::Result<Vec<u8>>>();
         let mut half = 20_000u32.to_be_bytes().to_vec();
         half.resize(4 + 10_000, 1);
         tx.start_send(Ok(half)).unwrap();
         let mut stream = libp2p::futures::TryStreamExt::into_async_read(rx);
         let protocol = SYNC_PROTOCOL;
-        let mut read = std::pin::pin!(codec.read_request(&protocol, &mut stream));
-        assert!(libp2p::futures::poll!(read.as_mut()).is_pending());
-        assert_eq!(reading(), 1);
-        tx.start_send(Ok(vec![1; 10_000])).unwrap();
-        assert_eq!(read.await.unwrap(), SyncRequest::Frame(vec![1; 20_000]));
+        {
+            let mut read = std::pin::pin!(codec.read_request(&protocol, &mut stream));
+            assert!(libp2p::futures::poll!(read.as_mut()).is_pending());
+            assert_eq!(reading(), 1);
+            tx.start_send(Ok(vec![1; 10_000])).unwrap();
+            assert_eq!(read.await.unwrap(), SyncRequest::Frame(vec![1; 20_000]));
+        }
+        assert_eq!(reading(), 0);
+        // A read abandoned midway (its stream dropped) counts no more.
+        let mut half = 20_000u32.to_be_bytes().to_vec();
+        half.resize(4 + 10_000, 1);
+        tx.start_send(Ok(half)).unwrap();
+        {
+            let mut read = std::pin::pin!(codec.read_request(&protocol, &mut stream));
+            assert!(libp2p::futures::poll!(read.as_mut()).is_pending());
+            assert_eq!(reading(), 1);
+        }
+        assert_eq!(reading(), 0);
+        // A frame cut short.
+        let mut cut = 100_000u32.to_be_bytes().to_vec();
+        cut.resize(4 + 40_000, 9);
+        let read = codec
+            .read_request(&SYNC_PROTOCOL, &mut Cursor::new(cut))
+            .await;
+        assert!(read.is_err());
         assert_eq!(reading(), 0);
     }
 

@@ -405,8 +405,9 @@ impl Running {
     /// Dials `peers` and waits until nothing more has come for `quiet` (or `timeout` passes),
     /// counting the ops taken in meanwhile; the node keeps running. A peer already connected
     /// counts as synced with (a running node syncs continuously). Nothing has come when no op
-    /// was stored, no frame is being read and no frame byte arrived: on a slow link a frame
-    /// takes longer than `quiet` to cross (500 KB at 1 Mbit/s: 4 s), and keeps the wait going.
+    /// was stored and no frame is being read: on a slow link a frame takes longer than `quiet`
+    /// to cross (500 KB at 1 Mbit/s: 4 s), and keeps the wait going. (The frames counted are
+    /// every peer's: a running node's other peers' small frames are read in an instant.)
     /// `progress` is told the ops taken in so far, as they arrive.
     pub async fn sync_until_quiet(
         &self,
@@ -420,13 +421,12 @@ impl Running {
             .subscribe()
             .await
             .map_err(|e| NodeError::Sync(e.to_string()))?;
-        let stats = self
+        let already = self
             .handle
             .stats()
             .await
-            .map_err(|e| NodeError::Sync(e.to_string()))?;
-        let already = stats.peers;
-        let mut arrived = stats.frame_bytes_arrived;
+            .map_err(|e| NodeError::Sync(e.to_string()))?
+            .peers;
         let mut connected: Vec<String> = Vec::new();
         for addr in parse_addrs(peers)? {
             if let Some(moot_net::Protocol::P2p(peer)) = addr.iter().last()
@@ -476,18 +476,18 @@ impl Running {
                     unsettled = false;
                 }
                 Err(_) => {
-                    // Quiet, unless a frame is still crossing: one being read, or bytes that
-                    // arrived meanwhile.
-                    let now = self
+                    // Quiet, unless a frame is still crossing (its length read, its body not
+                    // yet whole).
+                    let arriving = self
                         .handle
                         .stats()
                         .await
-                        .map_err(|e| NodeError::Sync(e.to_string()))?;
-                    if now.frame_bytes_arrived == arrived && now.frames_arriving == 0 {
+                        .map_err(|e| NodeError::Sync(e.to_string()))?
+                        .frames_arriving;
+                    if arriving == 0 {
                         complete = !connected.is_empty();
                         break;
                     }
-                    arrived = now.frame_bytes_arrived;
                 }
             }
             if tokio::time::Instant::now() >= deadline {

@@ -75,10 +75,12 @@ const OP_IDS: TableDefinition<(u32, u32, u64), ()> = TableDefinition::new("op_id
 const OP_IDS_RECENT: TableDefinition<(u32, u32, u64), ()> = TableDefinition::new("op_ids_recent");
 /// Per hub number: the position below which every op's id entry is in [`OP_IDS`] (the rest
 /// are in [`OP_IDS_RECENT`]). No entry: 0 (stores from before the recent part hold everything
-/// in [`OP_IDS`] and an empty recent part: the first merge finds nothing to move).
+/// in [`OP_IDS`] and an empty recent part: their first write to a hub of more than
+/// [`RECENT_IDS_MIN`] ops moves that write's own entries at once and sets the boundary).
 const IDS_MERGED: TableDefinition<u32, u64> = TableDefinition::new("op_ids_merged");
-/// The recent part of a hub's id index is moved into the main part once it holds more than
-/// this many entries and more than a quarter of the main part's.
+/// The recent part of a hub's id index is moved into the main part once the ops since the last
+/// move number more than this and more than a quarter of those before it (positions: the ops
+/// stored, at or after the boundary and before it).
 const RECENT_IDS_MIN: u64 = 8_192;
 /// Derived views, rebuildable from ops: (hub id, view name) → bytes.
 const VIEWS: TableDefinition<(&[u8; 32], &str), &[u8]> = TableDefinition::new("views");
@@ -1217,7 +1219,9 @@ fn insert_ops(
     // acceptance order.
     let ids_of: Vec<OpId> = ops.iter().map(|(op, _)| op.id()).collect();
     let mut by_id: Vec<usize> = (0..ops.len()).collect();
-    by_id.sort_unstable_by_key(|&i| ids_of.get(i).copied());
+    // Stable: of an op given twice, the first stays (a later copy may follow ops that depend
+    // on it).
+    by_id.sort_by_key(|&i| ids_of.get(i).copied());
     let mut skip = vec![false; ops.len()];
     for pair in by_id.windows(2) {
         if let [a, b] = pair
@@ -1582,15 +1586,17 @@ mod tests {
 
     /// A store written before the id index had a recent part (every entry in `op_ids`, no
     /// `op_ids_recent` or `op_ids_merged` table) opens, finds its ops by id, skips them as
-    /// duplicates, and takes new ones.
+    /// duplicates, and takes new ones: its hub holds more than `RECENT_IDS_MIN` ops, so the
+    /// first write moves its own entries at once.
     #[test]
     fn a_store_from_before_the_recent_id_part_still_works() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("moot.redb");
         let hub = HubId([4; 32]);
         let key = SecretKey::from_seed([5; 32]);
+        let (old, all) = (RECENT_IDS_MIN as usize + 800, RECENT_IDS_MIN as usize + 840);
         let mut ops: Vec<SignedOp> = Vec::new();
-        for seq in 1..=40u64 {
+        for seq in 1..=all as u64 {
             let draft = Draft {
                 lane: Lane::Public,
                 seq,
@@ -1602,10 +1608,18 @@ mod tests {
             ops.push(draft.sign(&hub, &key).unwrap().into_inner());
         }
         let refs: Vec<&SignedOp> = ops.iter().collect();
+        let found = |store: &Store, op: &SignedOp| {
+            assert_eq!(
+                store.op(&hub, &op.id()).unwrap().as_deref(),
+                Some(op.bytes())
+            );
+        };
         {
             let store = Store::open(&path).unwrap();
-            store.put_ops(&hub, &refs[..30]).unwrap();
-            // Turn the file into the earlier layout.
+            for batch in refs[..old].chunks(1_000) {
+                store.put_ops(&hub, batch).unwrap();
+            }
+            // Turn the file into the earlier layout: every entry in the main part.
             let txn = store.db.begin_write().unwrap();
             {
                 let mut recent = txn.open_table(OP_IDS_RECENT).unwrap();
@@ -1615,46 +1629,45 @@ mod tests {
                     .unwrap()
                     .map(|e| e.unwrap().0.value())
                     .collect();
-                assert_eq!(
-                    keys.len(),
-                    30,
-                    "below the first move, every entry is recent"
-                );
                 recent.retain(|_, _| false).unwrap();
                 for key in keys {
                     main.insert(key, ()).unwrap();
                 }
+                assert_eq!(main.len().unwrap(), old as u64);
             }
             assert!(txn.delete_table(OP_IDS_RECENT).unwrap());
             assert!(txn.delete_table(IDS_MERGED).unwrap());
             txn.commit().unwrap();
         }
         let store = Store::open(&path).unwrap();
-        for op in &ops[..30] {
-            assert_eq!(
-                store.op(&hub, &op.id()).unwrap().as_deref(),
-                Some(op.bytes())
-            );
+        for op in ops[..old].iter().step_by(37) {
+            found(&store, op);
+        }
+        store.put_ops(&hub, &refs[old - 20..]).unwrap();
+        assert_eq!(store.op_count(&hub).unwrap(), all as u64);
+        for op in ops[..old].iter().step_by(37).chain(&ops[old - 20..]) {
+            found(&store, op);
+        }
+        // That write moved its entries at once: the boundary is the hub's end.
+        {
+            let txn = store.db.begin_read().unwrap();
+            let merged = txn.open_table(IDS_MERGED).unwrap();
+            let merged = merged.get(0u32).unwrap().map(|v| v.value());
+            assert_eq!(merged, Some(all as u64));
         }
         store.put_ops(&hub, &refs).unwrap();
-        assert_eq!(store.op_count(&hub).unwrap(), 40);
-        for op in &ops {
-            assert_eq!(
-                store.op(&hub, &op.id()).unwrap().as_deref(),
-                Some(op.bytes())
-            );
-        }
+        assert_eq!(store.op_count(&hub).unwrap(), all as u64, "all duplicates");
         store
-            .set_verdicts(&hub, &[(ops[3].id(), 1), (ops[35].id(), 2)])
+            .set_verdicts(&hub, &[(ops[3].id(), 1), (ops[all - 5].id(), 2)])
             .unwrap();
         let verdicts: Vec<u8> = store
-            .load_from(&hub, 0, 100)
+            .load_from(&hub, 0, all)
             .unwrap()
             .iter()
             .map(|(_, _, verdict)| *verdict)
             .collect();
-        assert_eq!(verdicts.len(), 40);
-        assert_eq!((verdicts[3], verdicts[35], verdicts[4]), (1, 2, 0));
+        assert_eq!(verdicts.len(), all);
+        assert_eq!((verdicts[3], verdicts[all - 5], verdicts[4]), (1, 2, 0));
     }
 
     proptest! {

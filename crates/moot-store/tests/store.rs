@@ -71,8 +71,9 @@ fn hubs_chains_ids_forks_and_duplicates() {
 
 /// The id index keeps new entries in a small recent part and moves them into its main part in
 /// bulk (at 8,192 ops and then at every quarter more); duplicates are found through the chain
-/// index. Across those moves, every op is found by id, a duplicate from either part or from
-/// the same batch is skipped, and a fork of an op in either part is kept and marked.
+/// index. Across those moves, every op is found by id, a duplicate of an op whose id entry is
+/// in either part (or repeated in the same batch) is skipped, and a fork of such an op is kept
+/// and marked.
 #[test]
 fn ids_duplicates_and_forks_across_the_id_index_moves() {
     use moot_crypto::Lane;
