@@ -32,10 +32,10 @@ ip netns exec $A env RUST_LOG=moot_net=debug "$MOOT" --json --data "$D/a" serve 
 APID=$!
 for _ in $(seq 100); do grep -q ticket "$D/a.out" 2>/dev/null && break; sleep 0.2; done
 TICKET=$(python3 -c "import json;print(json.loads(open('$D/a.out').readline())['ticket'])")
-START=$(date +%s)
+START=$(date +%s%N)
 ip netns exec $B env RUST_LOG=moot_net=info "$MOOT" --json --data "$D/b" hub join "$TICKET" \
   --timeout "$JOIN_TIMEOUT" > "$D/b.out" 2> "$D/b.err"
 CODE=$?
-echo "rate $RATE, $OPS ops: join exit $CODE after $(( $(date +%s) - START )) s: $(cat "$D/b.out") $(grep -h '"error"' "$D/b.err")"
+echo "rate $RATE, $OPS ops: join exit $CODE after $(( ($(date +%s%N) - START) / 1000000 )) ms: $(cat "$D/b.out") $(grep -h '"error"' "$D/b.err")"
 echo "sessions cut short (frame not delivered): B $(grep -c 'not delivered' "$D/b.err"), A $(grep -c 'not delivered' "$D/a.err")"
 kill -INT $APID; wait $APID
