@@ -386,6 +386,14 @@ impl Running {
         }
     }
 
+    /// The network's counters.
+    async fn net_stats(&self) -> Result<moot_net::NetStats, NodeError> {
+        self.handle
+            .stats()
+            .await
+            .map_err(|e| NodeError::Sync(e.to_string()))
+    }
+
     /// One-shot: dials `peers`, takes in what they have until nothing more comes for `quiet`
     /// (or `timeout` passes), then stops.
     pub async fn sync_once(
@@ -421,12 +429,7 @@ impl Running {
             .subscribe()
             .await
             .map_err(|e| NodeError::Sync(e.to_string()))?;
-        let already = self
-            .handle
-            .stats()
-            .await
-            .map_err(|e| NodeError::Sync(e.to_string()))?
-            .peers;
+        let already = self.net_stats().await?.peers;
         let mut connected: Vec<String> = Vec::new();
         for addr in parse_addrs(peers)? {
             if let Some(moot_net::Protocol::P2p(peer)) = addr.iter().last()
@@ -478,13 +481,7 @@ impl Running {
                 Err(_) => {
                     // Quiet, unless a frame is still crossing (its length read, its body not
                     // yet whole).
-                    let arriving = self
-                        .handle
-                        .stats()
-                        .await
-                        .map_err(|e| NodeError::Sync(e.to_string()))?
-                        .frames_arriving;
-                    if arriving == 0 {
+                    if self.net_stats().await?.frames_arriving == 0 {
                         complete = !connected.is_empty();
                         break;
                     }
