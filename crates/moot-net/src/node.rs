@@ -407,7 +407,7 @@ pub struct NetNode<S> {
     /// frames still arriving from them are ignored, and they are counted and reported once.
     dropping: HashSet<libp2p::PeerId>,
     /// Frames read from peers, counted by the codec as they arrive.
-    arrivals: std::sync::Arc<protocol::Arrivals>,
+    arrivals: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A frame received, waiting to be handled.
@@ -461,7 +461,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             .with_max_pending_incoming(Some(config.max_pending_incoming));
         let discovery = config.discovery;
         let request_timeout = config.request_timeout;
-        let arrivals = std::sync::Arc::new(protocol::Arrivals::default());
+        let arrivals = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counted = arrivals.clone();
         let relay_config = config.relay_server.map(|r| relay::Config {
             max_reservations: r.max_reservations,
@@ -1372,10 +1372,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     disconnected_for_misbehaviour: self.disconnected_for_misbehaviour,
                     redials: self.redials,
                     engine: self.engine.stats(),
-                    frames_arriving: self
-                        .arrivals
-                        .reading
-                        .load(std::sync::atomic::Ordering::Relaxed),
+                    frames_arriving: self.arrivals.load(std::sync::atomic::Ordering::Relaxed),
                 });
             }
             Command::Subscribe(reply) => {

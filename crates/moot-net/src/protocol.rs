@@ -9,7 +9,8 @@
 //! acknowledgement is what keeps frames in order and paced: the driver sends a peer its next
 //! frame only when the previous one is acknowledged, i.e. taken up for handling (see
 //! `docs/PROTOCOL.md`, "On the network"). The codec counts the frames it is reading
-//! ([`Arrivals`]), so a frame still crossing a slow link shows before it is whole.
+//! ([`SyncCodec::counting`]): on a slow link a frame takes seconds to cross (500 KB at
+//! 1 Mbit/s: 4 s), and the count shows it coming before it is whole.
 
 use std::io;
 use std::sync::Arc;
@@ -26,15 +27,6 @@ pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/moot/sync/2");
 
 /// The acknowledgement byte: the frame was taken up for handling.
 const ACK: u8 = 1;
-
-/// Frames on their way in, as the codec reads them: on a slow link a frame takes seconds to
-/// cross (500 KB at 1 Mbit/s: 4 s; a lost packet stalls it for a second or more), and this
-/// shows it coming before it is whole.
-#[derive(Debug, Default)]
-pub struct Arrivals {
-    /// Frames whose length has been read and whose body has not yet been read whole.
-    pub reading: AtomicU64,
-}
 
 /// Counts a frame as being read until dropped (read whole, failed, or abandoned with its
 /// stream).
@@ -57,13 +49,14 @@ impl Drop for Reading<'_> {
 /// the frames being read ([`SyncCodec::counting`]).
 #[derive(Debug, Clone, Default)]
 pub struct SyncCodec {
-    arrivals: Arc<Arrivals>,
+    reading: Arc<AtomicU64>,
 }
 
 impl SyncCodec {
-    /// A codec counting the frames it reads in `arrivals`.
-    pub fn counting(arrivals: Arc<Arrivals>) -> SyncCodec {
-        SyncCodec { arrivals }
+    /// A codec keeping in `reading` the number of frames whose length it has read and whose
+    /// body it has not yet read whole.
+    pub fn counting(reading: Arc<AtomicU64>) -> SyncCodec {
+        SyncCodec { reading }
     }
 }
 
@@ -105,7 +98,7 @@ impl request_response::Codec for SyncCodec {
         else {
             return Ok(SyncRequest::Oversized { len: len.into() });
         };
-        let _reading = Reading::start(&self.arrivals.reading);
+        let _reading = Reading::start(&self.reading);
         let mut frame = vec![0u8; len];
         io.read_exact(&mut frame).await?;
         Ok(SyncRequest::Frame(frame))
@@ -158,13 +151,14 @@ pub fn behaviour(timeout: std::time::Duration) -> request_response::Behaviour<Sy
     counting_behaviour(timeout, Arc::default())
 }
 
-/// [`behaviour`], counting the frames it reads in `arrivals`.
+/// [`behaviour`], keeping the number of frames being read in `reading`
+/// ([`SyncCodec::counting`]).
 pub fn counting_behaviour(
     timeout: std::time::Duration,
-    arrivals: Arc<Arrivals>,
+    reading: Arc<AtomicU64>,
 ) -> request_response::Behaviour<SyncCodec> {
     request_response::Behaviour::with_codec(
-        SyncCodec::counting(arrivals),
+        SyncCodec::counting(reading),
         [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
         // One frame in flight per peer and direction (the driver waits for the ack), so a few
         // streams cover a reconnect overlapping the old connection.
@@ -240,9 +234,9 @@ mod tests {
     /// cut short after 40,000 of its 100,000 bytes).
     #[tokio::test]
     async fn a_frame_counts_as_being_read_until_its_read_ends() {
-        let arrivals = Arc::new(Arrivals::default());
-        let mut codec = SyncCodec::counting(arrivals.clone());
-        let reading = || arrivals.reading.load(Ordering::Relaxed);
+        let count = Arc::new(AtomicU64::new(0));
+        let mut codec = SyncCodec::counting(count.clone());
+        let reading = || count.load(Ordering::Relaxed);
         let (mut tx, rx) = libp2p::futures::channel::mpsc::unbounded::<io::Result<Vec<u8>>>();
         let mut half = 20_000u32.to_be_bytes().to_vec();
         half.resize(4 + 10_000, 1);

@@ -449,17 +449,13 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
 fn add_missing_tables(db: &Database) -> Result<(), StoreError> {
     let missing = {
         let txn = db.begin_read()?;
-        let recent = match txn.open_table(OP_IDS_RECENT) {
-            Ok(_) => false,
-            Err(redb::TableError::TableDoesNotExist(_)) => true,
-            Err(e) => return Err(e.into()),
+        let absent = |result: Result<_, redb::TableError>| match result {
+            Ok(_) => Ok(false),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(true),
+            Err(e) => Err(StoreError::from(e)),
         };
-        let merged = match txn.open_table(IDS_MERGED) {
-            Ok(_) => false,
-            Err(redb::TableError::TableDoesNotExist(_)) => true,
-            Err(e) => return Err(e.into()),
-        };
-        recent || merged
+        absent(txn.open_table(OP_IDS_RECENT).map(drop))?
+            | absent(txn.open_table(IDS_MERGED).map(drop))?
     };
     if missing {
         let mut txn = db.begin_write()?;
@@ -1350,9 +1346,9 @@ fn insert_ops(
     Ok(())
 }
 
-/// Moves a hub's recent id entries into the main id index once the recent part holds more than
-/// [`RECENT_IDS_MIN`] entries and more than a quarter of the main part's (`next` is the hub's
-/// next position: the recent part holds the ops from the merged position to it). The main part
+/// Moves a hub's recent id entries into the main id index once the ops since the last move
+/// number more than [`RECENT_IDS_MIN`] and more than a quarter of those before it (`next` is the
+/// hub's next position: the recent part holds the ops from the merged position to it). The main part
 /// then grows by a quarter or more at each move, so each entry is moved once and the main
 /// part's pages are copied a few times over a hub's life, not at every batch.
 fn merge_recent_ids(
