@@ -57,7 +57,7 @@ use libp2p::{
 };
 use moot_crypto::PublicKey;
 use moot_state::Replica;
-use moot_sync::{Engine, EngineError, Event, Lanes, OpStore, PeerId, Role, SyncError};
+use moot_sync::{Engine, EngineError, Event, Incoming, Lanes, OpStore, PeerId, Role, SyncError};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -415,7 +415,7 @@ struct Received {
     peer: libp2p::PeerId,
     /// The engine session it came in (a frame of an earlier session is dropped).
     session: PeerId,
-    frame: Frame,
+    frame: Incoming,
     ack: request_response::ResponseChannel<Ack>,
 }
 
@@ -463,6 +463,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
         let request_timeout = config.request_timeout;
         let arrivals = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counted = arrivals.clone();
+        let hub = replica.hub();
         let relay_config = config.relay_server.map(|r| relay::Config {
             max_reservations: r.max_reservations,
             max_reservations_per_peer: r.max_reservations_per_peer,
@@ -507,7 +508,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                                 .with_agent_version(format!("moot/{}", env!("CARGO_PKG_VERSION"))),
                         ),
                         ping: ping::Behaviour::default(),
-                        sync: protocol::counting_behaviour(request_timeout, counted.clone()),
+                        sync: protocol::node_behaviour(request_timeout, counted.clone(), hub),
                         mdns: Toggle::from(mdns),
                         relay_client,
                         relay_server: Toggle::from(relay_server),
@@ -1204,38 +1205,42 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                         request, channel, ..
                     },
                 ..
-            } => match request {
-                SyncRequest::Frame(frame) => {
-                    tracing::debug!(%peer, bytes = frame.len(), "frame received");
-                    // Handled by `run` once the network has been polled (see
-                    // `handle_next_frame`).
-                    let waiting = self.inbox.iter().filter(|r| r.peer == peer).count();
-                    if self.dropping.contains(&peer) {
-                        // Being disconnected: not handled, not acknowledged.
-                        tracing::debug!(%peer, "frame from a peer being dropped: ignored");
-                    } else if waiting >= MAX_WAITING_FRAMES {
-                        self.drop_peer(
-                            peer,
-                            "sent frames without waiting for acknowledgements".into(),
-                        );
-                    } else if let Some(&session) = self.ids.get(&peer) {
-                        self.inbox.push_back(Received {
-                            peer,
-                            session,
-                            frame,
-                            ack: channel,
-                        });
-                    } else {
-                        // No session with this peer: dropped (a closed stream only means the
-                        // peer is gone).
-                        let _ = self.swarm.behaviour_mut().sync.send_response(channel, Ack);
+            } => {
+                let frame = match request {
+                    // This node's codec reads frames so, their checks started.
+                    SyncRequest::Received(frame) => frame,
+                    SyncRequest::Frame(bytes) => Incoming::start(self.replica.hub(), &bytes),
+                    // Over the frame limit: no honest node sends it.
+                    SyncRequest::Oversized { len } => {
+                        self.drop_peer(peer, format!("announced a frame of {len} bytes"));
+                        return Ok(());
                     }
+                };
+                tracing::debug!(%peer, bytes = frame.len(), "frame received");
+                // Handled by `run` once the network has been polled (see
+                // `handle_next_frame`).
+                let waiting = self.inbox.iter().filter(|r| r.peer == peer).count();
+                if self.dropping.contains(&peer) {
+                    // Being disconnected: not handled, not acknowledged.
+                    tracing::debug!(%peer, "frame from a peer being dropped: ignored");
+                } else if waiting >= MAX_WAITING_FRAMES {
+                    self.drop_peer(
+                        peer,
+                        "sent frames without waiting for acknowledgements".into(),
+                    );
+                } else if let Some(&session) = self.ids.get(&peer) {
+                    self.inbox.push_back(Received {
+                        peer,
+                        session,
+                        frame,
+                        ack: channel,
+                    });
+                } else {
+                    // No session with this peer: dropped (a closed stream only means the
+                    // peer is gone).
+                    let _ = self.swarm.behaviour_mut().sync.send_response(channel, Ack);
                 }
-                // Over the frame limit: no honest node sends it.
-                SyncRequest::Oversized { len } => {
-                    self.drop_peer(peer, format!("announced a frame of {len} bytes"));
-                }
-            },
+            }
             request_response::Event::Message {
                 peer,
                 message: request_response::Message::Response { request_id, .. },
@@ -1328,10 +1333,10 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
         // The session may have ended while the acknowledgement was passed on.
         if self.ids.get(&peer) == Some(&session) {
             let now_ms = self.now_ms();
-            self.engine.handle_frame(
+            self.engine.handle_incoming(
                 now_ms,
                 session,
-                &frame,
+                frame,
                 &mut self.replica,
                 &mut self.store,
             )?;

@@ -20,6 +20,8 @@ use libp2p::StreamProtocol;
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use libp2p::request_response;
+use moot_crypto::HubId;
+use moot_sync::Incoming;
 use moot_sync::wire::MAX_MESSAGE_BYTES;
 
 /// The protocol id of the sync protocol (the engine's wire version 1 inside).
@@ -46,17 +48,30 @@ impl Drop for Reading<'_> {
 }
 
 /// Reads and writes sync frames: length-prefixed requests, one-byte responses. Keeps count of
-/// the frames being read ([`SyncCodec::counting`]).
+/// the frames being read ([`SyncCodec::counting`]). Given a hub ([`SyncCodec::checking`]), it
+/// decodes each frame read and starts checking its ops' signatures at once
+/// ([`Incoming::start`]): the frame waits for its turn (the one before it is being handled)
+/// with its checks under way.
 #[derive(Debug, Clone, Default)]
 pub struct SyncCodec {
     reading: Arc<AtomicU64>,
+    hub: Option<HubId>,
 }
 
 impl SyncCodec {
     /// A codec keeping in `reading` the number of frames whose length it has read and whose
     /// body it has not yet read whole.
     pub fn counting(reading: Arc<AtomicU64>) -> SyncCodec {
-        SyncCodec { reading }
+        SyncCodec { reading, hub: None }
+    }
+
+    /// This codec, reading frames as [`SyncRequest::Received`], their ops (of `hub`) being
+    /// checked.
+    pub fn checking(self, hub: HubId) -> SyncCodec {
+        SyncCodec {
+            hub: Some(hub),
+            ..self
+        }
     }
 }
 
@@ -64,10 +79,13 @@ impl SyncCodec {
 pub type Frame = Vec<u8>;
 
 /// A request of the sync protocol.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum SyncRequest {
     /// An engine frame.
     Frame(Frame),
+    /// Only ever read, by a codec given a hub ([`SyncCodec::checking`]): a frame decoded, its
+    /// ops' checks started.
+    Received(Incoming),
     /// Only ever read, never written: the peer announced a frame of `len` bytes, over
     /// [`MAX_MESSAGE_BYTES`]; nothing more was read.
     Oversized {
@@ -101,7 +119,10 @@ impl request_response::Codec for SyncCodec {
         let _reading = Reading::start(&self.reading);
         let mut frame = vec![0u8; len];
         io.read_exact(&mut frame).await?;
-        Ok(SyncRequest::Frame(frame))
+        Ok(match self.hub {
+            Some(hub) => SyncRequest::Received(Incoming::start(hub, &frame)),
+            None => SyncRequest::Frame(frame),
+        })
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Ack>
@@ -127,7 +148,10 @@ impl request_response::Codec for SyncCodec {
         T: AsyncWrite + Unpin + Send,
     {
         let SyncRequest::Frame(frame) = request else {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a frame"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a frame to write",
+            ));
         };
         let len = u32::try_from(frame.len())
             .ok()
@@ -148,17 +172,26 @@ impl request_response::Codec for SyncCodec {
 /// The request-response behaviour of the sync protocol: one protocol, both directions,
 /// `timeout` per exchange. Public so tests (and tools) can speak the protocol directly.
 pub fn behaviour(timeout: std::time::Duration) -> request_response::Behaviour<SyncCodec> {
-    counting_behaviour(timeout, Arc::default())
+    with_codec(timeout, SyncCodec::default())
 }
 
-/// [`behaviour`], keeping the number of frames being read in `reading`
-/// ([`SyncCodec::counting`]).
-pub fn counting_behaviour(
+/// [`behaviour`] for a node of `hub`, keeping the number of frames being read in `reading`
+/// ([`SyncCodec::counting`]) and checking the ops of each frame read at once
+/// ([`SyncCodec::checking`]).
+pub fn node_behaviour(
     timeout: std::time::Duration,
     reading: Arc<AtomicU64>,
+    hub: HubId,
+) -> request_response::Behaviour<SyncCodec> {
+    with_codec(timeout, SyncCodec::counting(reading).checking(hub))
+}
+
+fn with_codec(
+    timeout: std::time::Duration,
+    codec: SyncCodec,
 ) -> request_response::Behaviour<SyncCodec> {
     request_response::Behaviour::with_codec(
-        SyncCodec::counting(reading),
+        codec,
         [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
         // One frame in flight per peer and direction (the driver waits for the ack), so a few
         // streams cover a reconnect overlapping the old connection.
@@ -190,7 +223,7 @@ mod tests {
         let read = SyncCodec::default()
             .read_request(&SYNC_PROTOCOL, &mut wire)
             .await;
-        assert_eq!(read.unwrap(), SyncRequest::Frame(frame));
+        assert!(matches!(read.unwrap(), SyncRequest::Frame(read) if read == frame));
     }
 
     #[tokio::test]
@@ -209,6 +242,7 @@ mod tests {
                     // Nothing past the length was read.
                     assert_eq!(wire.position(), 4);
                 }
+                SyncRequest::Received(_) => panic!("a codec without a hub decodes nothing"),
             }
         }
         // The largest length the prefix can state is refused the same way.
@@ -248,7 +282,9 @@ mod tests {
             assert!(libp2p::futures::poll!(read.as_mut()).is_pending());
             assert_eq!(reading(), 1);
             tx.start_send(Ok(vec![1; 10_000])).unwrap();
-            assert_eq!(read.await.unwrap(), SyncRequest::Frame(vec![1; 20_000]));
+            assert!(
+                matches!(read.await.unwrap(), SyncRequest::Frame(read) if read == vec![1; 20_000])
+            );
         }
         assert_eq!(reading(), 0);
         // A read abandoned midway (its stream dropped) counts no more.

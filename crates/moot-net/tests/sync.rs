@@ -193,7 +193,13 @@ async fn peers_sending_garbage_or_forged_ops_are_disconnected_and_the_honest_pai
     let rogue = protocol::behaviour(Duration::from_secs(5));
     let frame = b"\x01\xffnot a sync message".to_vec();
     assert!(
-        rogue_is_disconnected(666, rogue, protocol::SyncRequest::Frame(frame), &a.at()).await,
+        rogue_is_disconnected(
+            666,
+            rogue,
+            || protocol::SyncRequest::Frame(frame.clone()),
+            &a.at()
+        )
+        .await,
         "the rogue peer was not disconnected"
     );
     let stats = a.handle.stats().await.unwrap();
@@ -230,7 +236,7 @@ async fn peers_sending_garbage_or_forged_ops_are_disconnected_and_the_honest_pai
         request_response::Config::default(),
     );
     assert!(
-        rogue_is_disconnected(667, liar, Vec::new(), &a.at()).await,
+        rogue_is_disconnected(667, liar, Vec::new, &a.at()).await,
         "the lying peer was not disconnected"
     );
     let stats = a.handle.stats().await.unwrap();
@@ -247,7 +253,13 @@ async fn peers_sending_garbage_or_forged_ops_are_disconnected_and_the_honest_pai
     .unwrap();
     let forger = protocol::behaviour(Duration::from_secs(5));
     assert!(
-        rogue_is_disconnected(668, forger, protocol::SyncRequest::Frame(frame), &a.at()).await,
+        rogue_is_disconnected(
+            668,
+            forger,
+            || protocol::SyncRequest::Frame(frame.clone()),
+            &a.at()
+        )
+        .await,
         "the forging peer was not disconnected"
     );
     let stats = a.handle.stats().await.unwrap();
@@ -266,7 +278,7 @@ async fn peers_sending_garbage_or_forged_ops_are_disconnected_and_the_honest_pai
         rogue_sending_at_once_is_disconnected(
             669,
             impatient,
-            protocol::SyncRequest::Frame(frame),
+            || protocol::SyncRequest::Frame(frame.clone()),
             64,
             &a.at()
         )
@@ -301,17 +313,16 @@ async fn peers_sending_garbage_or_forged_ops_are_disconnected_and_the_honest_pai
     stop(b).await;
 }
 
-/// Dials `addr` as device `n` with a bare request-response behaviour, sends `request` once
-/// connected, and reports whether the other side closed the connection within [`PATIENCE`].
+/// Dials `addr` as device `n` with a bare request-response behaviour, sends what `request`
+/// makes once connected, and reports whether the other side closed the connection within [`PATIENCE`].
 async fn rogue_is_disconnected<C>(
     n: usize,
     behaviour: request_response::Behaviour<C>,
-    request: C::Request,
+    request: impl Fn() -> C::Request,
     addr: &Multiaddr,
 ) -> bool
 where
     C: request_response::Codec + Clone + Send + 'static,
-    C::Request: Clone,
 {
     rogue_sending_at_once_is_disconnected(n, behaviour, request, 1, addr).await
 }
@@ -321,13 +332,12 @@ where
 async fn rogue_sending_at_once_is_disconnected<C>(
     n: usize,
     behaviour: request_response::Behaviour<C>,
-    request: C::Request,
+    request: impl Fn() -> C::Request,
     times: usize,
     addr: &Multiaddr,
 ) -> bool
 where
     C: request_response::Codec + Clone + Send + 'static,
-    C::Request: Clone,
 {
     let mut rogue =
         SwarmBuilder::with_existing_identity(moot_net::keypair(&sample::key(7, n)).unwrap())
@@ -347,9 +357,7 @@ where
             match rogue.select_next_some().await {
                 SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                     for _ in 0..times {
-                        rogue
-                            .behaviour_mut()
-                            .send_request(&peer_id, request.clone());
+                        rogue.behaviour_mut().send_request(&peer_id, request());
                     }
                 }
                 SwarmEvent::ConnectionClosed { .. } => return,

@@ -13,6 +13,7 @@ pub mod body;
 pub mod deliberation;
 mod index;
 pub mod poll;
+pub mod precheck;
 pub mod replica;
 pub mod roll;
 pub mod sample;

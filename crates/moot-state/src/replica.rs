@@ -417,6 +417,77 @@ fn certify(
     out
 }
 
+/// What the checks made of a run of ops, in their order: each decoded, its signature and
+/// the device certificates its body carries verified, its body decoded ([`check_chunk`]).
+/// Validation ([`Replica::insert_checked_runs`]) needs the replica; this does not.
+pub struct CheckedChunk(Vec<Checked>);
+
+impl CheckedChunk {
+    /// How many ops.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True if it holds no op.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for CheckedChunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CheckedChunk({} ops)", self.0.len())
+    }
+}
+
+/// Decodes `ops` (for `hub`) and checks their signatures in Ed25519 batches, decodes their
+/// bodies and checks the device certificates the bodies carry: all of a batch's work that
+/// does not need the replica, and most of its cost. `authors` keeps the keys parsed (with their
+/// points) for the next chunks. Pure: the result depends only on `hub` and `ops`.
+pub fn check_chunk<B: AsRef<[u8]>>(
+    hub: &HubId,
+    ops: &[B],
+    authors: &mut moot_crypto::ParsedKeys,
+) -> CheckedChunk {
+    let mut errors = Vec::new();
+    let mut decoded = Vec::with_capacity(ops.len());
+    let mut decoded_at = Vec::with_capacity(ops.len());
+    for (position, bytes) in ops.iter().enumerate() {
+        match decode_cached(authors, bytes.as_ref()) {
+            Ok(op) => {
+                decoded.push(op);
+                decoded_at.push(position);
+            }
+            Err(error) => errors.push((position, error)),
+        }
+    }
+    let verified = certify(
+        hub,
+        moot_crypto::authenticate_sequential_with(hub, decoded, authors),
+    );
+    let mut verified = decoded_at.into_iter().zip(verified).peekable();
+    // Merge back into input order (decode errors were pushed in order).
+    let mut merged = Vec::with_capacity(ops.len());
+    let mut errors = errors.into_iter().peekable();
+    loop {
+        let take_error = match (errors.peek(), verified.peek()) {
+            (Some((e, _)), Some((v, _))) => e < v,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let next = if take_error {
+            errors.next().map(|(_, e)| Checked::Malformed(e))
+        } else {
+            verified.next().map(|(_, checked)| checked)
+        };
+        if let Some(next) = next {
+            merged.push(next);
+        }
+    }
+    CheckedChunk(merged)
+}
+
 /// An op waiting for dependencies, with where it came from.
 struct Waiting {
     op: Authentic<SignedOp>,
@@ -769,6 +840,46 @@ impl Replica {
         Some((self.index.meta(tip)?.seq, self.index.id(tip)?))
     }
 
+    /// The head of every (device, lane) chain held: each op that no op held continues (names
+    /// as `prev`), so one per chain unless the chain is forked. Sorted by device, lane,
+    /// sequence number and id. From memory, in time proportional to the chains (and, when some
+    /// chain is forked, one pass over the index for the heads of forked chains): what a sync
+    /// engine sends as its heads, without reading the store.
+    pub fn chain_heads(&self) -> Vec<(DeviceId, Lane, u64, OpId)> {
+        let mut heads: Vec<(DeviceId, Lane, u64, OpId)> = Vec::with_capacity(self.tips.len());
+        let mut forked: HashSet<(u32, Lane)> = HashSet::default();
+        for (&(device_no, lane), &tip) in &self.tips {
+            let Some(device) = self.devices.get(device_no as usize) else {
+                continue;
+            };
+            if self.is_forked(device, lane) {
+                forked.insert((device_no, lane));
+                continue;
+            }
+            // An unforked chain's latest op is its one head.
+            if let (Some(meta), Some(id)) = (self.index.meta(tip), self.index.id(tip)) {
+                heads.push((*device, lane, meta.seq, id));
+            }
+        }
+        if !forked.is_empty() {
+            for (n, id) in self.index.ids().iter().enumerate() {
+                let Some(meta) = self.index.meta(n as u32) else {
+                    continue;
+                };
+                if meta.successor == NONE
+                    && forked.contains(&(meta.device, meta.lane()))
+                    && let Some(device) = self.devices.get(meta.device as usize)
+                {
+                    heads.push((*device, meta.lane(), meta.seq, *id));
+                }
+            }
+        }
+        heads.sort_unstable_by(|a, b| {
+            (a.0.to_bytes(), a.1, a.2, a.3).cmp(&(b.0.to_bytes(), b.1, b.2, b.3))
+        });
+        heads
+    }
+
     /// True if `device`'s chain in `lane` holds two ops with one sequence number (a fork):
     /// its ops are then not all ancestors of one head. What a sync engine asks before it
     /// treats "the peer holds seq n" as "the peer holds every op up to n".
@@ -893,43 +1004,8 @@ impl Replica {
                         }
                         let start = index * moot_crypto::op::BATCH;
                         let end = (start + moot_crypto::op::BATCH).min(ops.len());
-                        let mut checked = Vec::with_capacity(end - start);
-                        let mut decoded = Vec::with_capacity(end - start);
-                        let mut decoded_at = Vec::with_capacity(end - start);
-                        for (position, bytes) in ops[start..end].iter().enumerate() {
-                            match decode_cached(&mut authors, bytes.as_ref()) {
-                                Ok(op) => {
-                                    decoded.push(op);
-                                    decoded_at.push(start + position);
-                                }
-                                Err(error) => checked.push((start + position, error)),
-                            }
-                        }
-                        let verified = certify(
-                            &hub,
-                            moot_crypto::authenticate_sequential_with(&hub, decoded, &authors),
-                        );
-                        let mut verified = decoded_at.into_iter().zip(verified).peekable();
-                        // Merge back into input order (decode errors were pushed in order).
-                        let mut merged = Vec::with_capacity(end - start);
-                        let mut errors = checked.into_iter().peekable();
-                        loop {
-                            let take_error = match (errors.peek(), verified.peek()) {
-                                (Some((e, _)), Some((v, _))) => e < v,
-                                (Some(_), None) => true,
-                                (None, Some(_)) => false,
-                                (None, None) => break,
-                            };
-                            let next = if take_error {
-                                errors.next().map(|(at, e)| (at, Checked::Malformed(e)))
-                            } else {
-                                verified.next()
-                            };
-                            if let Some(next) = next {
-                                merged.push(next);
-                            }
-                        }
-                        if sender.send((index, merged)).is_err() {
+                        let checked = check_chunk(&hub, &ops[start..end], &mut authors);
+                        if sender.send((index, checked)).is_err() {
                             break;
                         }
                     }
@@ -939,41 +1015,13 @@ impl Replica {
             // However this thread leaves the loop (done, stopped, or unwinding), the workers
             // waiting for the window are released.
             let _release = validated_upto.release_on_drop();
-            let mut ready: BTreeMap<usize, Vec<_>> = BTreeMap::new();
+            let mut ready: BTreeMap<usize, CheckedChunk> = BTreeMap::new();
             let mut expected = 0;
             for (index, checked) in receiver {
                 ready.insert(index, checked);
                 let mut run: Vec<Insertion> = Vec::new();
                 while let Some(checked) = ready.remove(&expected) {
-                    for (_, result) in checked {
-                        let insertion = match result {
-                            Checked::Malformed(error) => {
-                                Self::single(Outcome::Rejected(Rejection {
-                                    op: None,
-                                    reason: Reason::Malformed(error),
-                                }))
-                            }
-                            Checked::Authentic {
-                                op,
-                                body,
-                                certificates_checked,
-                            } => self.insert_checked(source, op, Some(body), certificates_checked),
-                            Checked::BadSignature(moot_crypto::SignatureError::Invalid(id)) => {
-                                if self.is_known(&id) {
-                                    Self::single(Outcome::Duplicate(id))
-                                } else {
-                                    Self::single(self.reject(id, Reason::BadSignature))
-                                }
-                            }
-                            Checked::BadSignature(_) => {
-                                Self::single(Outcome::Rejected(Rejection {
-                                    op: None,
-                                    reason: Reason::BadSignature,
-                                }))
-                            }
-                        };
-                        run.push(insertion);
-                    }
+                    self.validate_chunk(source, checked, &mut run);
                     expected += 1;
                 }
                 validated_upto.set(expected);
@@ -983,6 +1031,54 @@ impl Replica {
                 }
             }
         });
+    }
+
+    /// [`Replica::insert_batch_runs`] for ops checked already, chunk by chunk ([`check_chunk`],
+    /// e.g. on worker threads while an earlier batch was validated): each chunk is validated in
+    /// the order given and its outcomes handed to `validated` as one run (stopping if it
+    /// returns false). The result is the same as for the ops' bytes given in that order.
+    pub fn insert_checked_runs(
+        &mut self,
+        source: Source,
+        chunks: &mut dyn Iterator<Item = CheckedChunk>,
+        validated: &mut dyn FnMut(Vec<Insertion>) -> bool,
+    ) {
+        for chunk in chunks {
+            let mut run = Vec::with_capacity(chunk.len());
+            self.validate_chunk(source, chunk, &mut run);
+            if !run.is_empty() && !validated(run) {
+                break;
+            }
+        }
+    }
+
+    /// Validates a checked chunk's ops in order, pushing each one's insertion to `run`.
+    fn validate_chunk(&mut self, source: Source, chunk: CheckedChunk, run: &mut Vec<Insertion>) {
+        for result in chunk.0 {
+            let insertion = match result {
+                Checked::Malformed(error) => Self::single(Outcome::Rejected(Rejection {
+                    op: None,
+                    reason: Reason::Malformed(error),
+                })),
+                Checked::Authentic {
+                    op,
+                    body,
+                    certificates_checked,
+                } => self.insert_checked(source, op, Some(body), certificates_checked),
+                Checked::BadSignature(moot_crypto::SignatureError::Invalid(id)) => {
+                    if self.is_known(&id) {
+                        Self::single(Outcome::Duplicate(id))
+                    } else {
+                        Self::single(self.reject(id, Reason::BadSignature))
+                    }
+                }
+                Checked::BadSignature(_) => Self::single(Outcome::Rejected(Rejection {
+                    op: None,
+                    reason: Reason::BadSignature,
+                })),
+            };
+            run.push(insertion);
+        }
     }
 
     /// Inserts an op this node signed itself (or read from its own store).

@@ -408,6 +408,18 @@ fn equivocation_is_kept_as_evidence_and_flagged() {
     let mut both = vec![a.id(), b.id()];
     both.sort();
     assert_eq!(forks[0].ops, both);
+    // Both branch ends are heads of the chain (what a sync engine sends as its heads), and the
+    // op they continue is not.
+    let heads: Vec<moot_crypto::OpId> = replica
+        .chain_heads()
+        .into_iter()
+        .filter(|(device, lane, _, _)| *device == fay.device.public() && *lane == a.lane())
+        .map(|(_, _, seq, id)| {
+            assert_eq!(seq, 2);
+            id
+        })
+        .collect();
+    assert_eq!(heads, both);
 }
 
 #[test]

@@ -34,8 +34,10 @@
 //! what validation kept while the rest is validated; it decides nothing.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use moot_crypto::{DecodeError, Lane, OpId, PublicKey, SignedOp};
+use moot_state::precheck::Precheck;
 use moot_state::{Insertion, Outcome, Reason, Replica, Source, Verdict};
 
 use crate::store::{OpStore, StoreError};
@@ -43,6 +45,82 @@ use crate::wire::{
     self, Bounded, Head, MAX_HEADS_PER_MESSAGE, MAX_IDS_PER_MESSAGE, MAX_MESSAGE_BYTES,
     MAX_OPS_PER_MESSAGE, Message, OPS_FRAME_OVERHEAD, OpBytes, WireError,
 };
+
+/// A frame read off the wire and decoded, whose ops' signatures may be being checked already
+/// on the check pool ([`moot_state::precheck`]): a driver makes one as soon as a frame has
+/// arrived ([`Incoming::start`]) and hands it to [`Engine::handle_incoming`] when its turn
+/// comes, so that the checks overlap the handling of the frames before it.
+#[derive(Debug)]
+pub struct Incoming {
+    len: usize,
+    content: Content,
+}
+
+#[derive(Debug)]
+enum Content {
+    Message(Result<Message, WireError>),
+    Ops {
+        ops: Arc<[OpBytes]>,
+        precheck: Option<Precheck<OpBytes>>,
+    },
+}
+
+impl Incoming {
+    /// Decodes `frame`; if it carries ops of `hub`, starts checking them on the pool (when the
+    /// pool has room: otherwise they are checked when handled, as by [`Engine::handle_frame`]).
+    pub fn start(hub: moot_crypto::HubId, frame: &[u8]) -> Incoming {
+        let content = match wire::decode(frame) {
+            Ok(Message::Ops { ops }) => {
+                let ops: Arc<[OpBytes]> = Arc::from(ops.into_vec());
+                let precheck = Precheck::start(hub, Arc::clone(&ops));
+                Content::Ops { ops, precheck }
+            }
+            other => Content::Message(other),
+        };
+        Incoming {
+            len: frame.len(),
+            content,
+        }
+    }
+
+    /// The frame's length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for an empty frame.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// True if its ops are being checked on the pool (false for a frame of no ops, or when the
+    /// pool had no room: they are checked when handled).
+    pub fn checked_ahead(&self) -> bool {
+        matches!(
+            self.content,
+            Content::Ops {
+                precheck: Some(_),
+                ..
+            }
+        )
+    }
+}
+
+/// This node's chain heads (every op no op held continues), from the replica's index: the
+/// store holds the same ops, but reading a head from it costs a few lookups and a hash each
+/// (10,000 chains: tens of milliseconds, at every heads round).
+fn own_heads(replica: &Replica) -> Vec<Head> {
+    replica
+        .chain_heads()
+        .into_iter()
+        .map(|(device, lane, seq, id)| Head {
+            device: device.to_bytes(),
+            lane,
+            seq,
+            id,
+        })
+        .collect()
+}
 
 /// A connected peer, numbered by the node. Its ops are inserted into the replica as
 /// `Source(peer.0)`, so `PeerId(0)` (the replica's default source, for local ops) is reserved.
@@ -654,15 +732,43 @@ impl Engine {
         replica: &mut Replica,
         store: &mut S,
     ) -> Result<(), SyncError> {
+        if !self.take_in(now_ms, peer, frame.len()) {
+            return Ok(());
+        }
+        self.dispatch(peer, wire::decode(frame), replica, store)
+    }
+
+    /// [`Engine::handle_frame`] for a frame decoded already, whose ops' checks may be running
+    /// ([`Incoming::start`]): the same outcome, sooner.
+    pub fn handle_incoming<S: OpStore + Send>(
+        &mut self,
+        now_ms: u64,
+        peer: PeerId,
+        incoming: Incoming,
+        replica: &mut Replica,
+        store: &mut S,
+    ) -> Result<(), SyncError> {
+        if !self.take_in(now_ms, peer, incoming.len) {
+            return Ok(());
+        }
+        match incoming.content {
+            Content::Message(message) => self.dispatch(peer, message, replica, store),
+            Content::Ops { ops, precheck } => self.receive_ops(peer, ops, precheck, replica, store),
+        }
+    }
+
+    /// Counts a frame of `len` bytes from `peer` against its receive budget; false if it is to
+    /// be dropped (an unknown peer, or over budget: reported once).
+    fn take_in(&mut self, now_ms: u64, peer: PeerId, len: usize) -> bool {
         let window_ms = self.config.rate_window_ms;
         let max_receive = self.config.max_receive_bytes_per_window;
         let Some(p) = self.peers.get_mut(&peer) else {
-            return Ok(());
+            return false;
         };
         self.stats.frames_received += 1;
-        self.stats.bytes_received += frame.len() as u64;
+        self.stats.bytes_received += len as u64;
         p.receive.roll(now_ms, window_ms);
-        p.receive.bytes = p.receive.bytes.saturating_add(frame.len());
+        p.receive.bytes = p.receive.bytes.saturating_add(len);
         if p.receive.bytes > max_receive {
             self.stats.frames_dropped += 1;
             if !p.receive.reported {
@@ -673,9 +779,19 @@ impl Engine {
                     reason: Misbehaviour::Flood { bytes },
                 });
             }
-            return Ok(());
+            return false;
         }
-        let message = match wire::decode(frame) {
+        true
+    }
+
+    fn dispatch<S: OpStore + Send>(
+        &mut self,
+        peer: PeerId,
+        message: Result<Message, WireError>,
+        replica: &mut Replica,
+        store: &mut S,
+    ) -> Result<(), SyncError> {
+        let message = match message {
             Ok(message) => message,
             Err(error) => {
                 self.stats.frames_dropped += 1;
@@ -700,7 +816,9 @@ impl Engine {
                     }
                 }
             }
-            Message::Ops { ops } => self.receive_ops(peer, ops.into_vec(), replica, store)?,
+            Message::Ops { ops } => {
+                self.receive_ops(peer, Arc::from(ops.into_vec()), None, replica, store)?
+            }
             Message::Present { credential } => self.push_event(Event::Presented {
                 peer,
                 credential: credential.into_vec(),
@@ -769,7 +887,7 @@ impl Engine {
         // If the peer's heads cover every head of ours it may receive, it holds everything we
         // could send: stream only what is stored from now on.
         let mut all_covered = true;
-        for head in store.heads()? {
+        for head in own_heads(replica) {
             if !lanes.contains(head.lane) {
                 continue;
             }
@@ -801,7 +919,8 @@ impl Engine {
     fn receive_ops<S: OpStore + Send>(
         &mut self,
         peer: PeerId,
-        ops: Vec<OpBytes>,
+        ops: Arc<[OpBytes]>,
+        precheck: Option<Precheck<OpBytes>>,
         replica: &mut Replica,
         store: &mut S,
     ) -> Result<(), SyncError> {
@@ -826,7 +945,7 @@ impl Engine {
         let written = std::thread::scope(|scope| {
             let (sender, receiver) = std::sync::mpsc::channel::<Vec<(SignedOp, Verdict)>>();
             let writer = scope.spawn(move || writing.put_kept_batches(&mut receiver.into_iter()));
-            replica.insert_batch_runs(peer.source(), &ops, &mut |run: Vec<Insertion>| {
+            let mut on_run = |run: Vec<Insertion>| {
                 let mut kept: Vec<(SignedOp, Verdict)> = Vec::new();
                 for insertion in run {
                     match &insertion.outcome {
@@ -879,7 +998,14 @@ impl Engine {
                     let _ = sender.send(kept);
                 }
                 true
-            });
+            };
+            match precheck {
+                // Checked from the same ops (`Incoming` keeps them together), for this hub.
+                Some(precheck) if precheck.hub() == replica.hub() => {
+                    replica.insert_checked_runs(peer.source(), &mut precheck.chunks(), &mut on_run)
+                }
+                _ => replica.insert_batch_runs(peer.source(), &ops[..], &mut on_run),
+            }
             drop(sender);
             writer
                 .join()
@@ -998,8 +1124,7 @@ impl Engine {
             p.last_heads_ms = now_ms;
             p.control.clear();
             let lanes = p.lanes;
-            let heads: Vec<Head> = store
-                .heads()?
+            let heads: Vec<Head> = own_heads(replica)
                 .into_iter()
                 .filter(|h| lanes.contains(h.lane))
                 .filter(|h| {

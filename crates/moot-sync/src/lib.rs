@@ -18,8 +18,8 @@ pub mod store;
 pub mod wire;
 
 pub use engine::{
-    Config, Engine, EngineError, Event, Lanes, Misbehaviour, PeerId, Role, Stats, SyncError,
-    Transmit,
+    Config, Engine, EngineError, Event, Incoming, Lanes, Misbehaviour, PeerId, Role, Stats,
+    SyncError, Transmit,
 };
 pub use store::{MemoryStore, OpStore, StoreError};
 pub use wire::{Message, WIRE_VERSION, WireError};
