@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::Node;
+use common::{Node, Rng};
 use moot_crypto::HubId;
 use moot_state::sample;
 use moot_sync::wire::{self, Bounded, Message, OpBytes};
@@ -102,22 +102,6 @@ fn honest_forged_and_malformed_ops() {
     let (stored, ahead) = both_ways(hub, &frames);
     assert!(stored > 0 && stored < 1_500, "{stored} stored");
     assert_eq!(ahead, 2);
-}
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 fn damaged_frames() {

@@ -4,29 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::Rng;
 use moot_crypto::{Lane, OpId};
 use moot_sync::WireError;
 use moot_sync::wire::{
     self, Bounded, Head, MAX_IDS_PER_MESSAGE, MAX_OPS_PER_MESSAGE, Message, OpBytes, WIRE_VERSION,
 };
-
-/// splitmix64: a tiny seeded generator, so a failure replays from its seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
 
 fn message(rng: &mut Rng) -> Message {
     match rng.below(4) {
