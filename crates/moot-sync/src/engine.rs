@@ -320,6 +320,8 @@ pub struct Stats {
     pub frames_dropped: u64,
     /// Events dropped because the queue was full.
     pub dropped_events: u64,
+    /// Stored ops read to find what a peer lacks (the scans of the store from a cursor).
+    pub ops_scanned: u64,
 }
 
 /// Why a call was refused.
@@ -414,6 +416,11 @@ struct Peer {
     in_transit: BTreeSet<OpId>,
     /// Next store position to consider streaming.
     cursor: u64,
+    /// Store positions `[start, end)` that hold only ops this peer sent in this session
+    /// (ascending, the latest [`MAX_THEIRS_RANGES`]): a scan from an earlier cursor (a lane
+    /// added, heads that do not cover ours) skips them without reading them. A fresh node
+    /// receiving a hub from one peer has one range: all of it.
+    theirs: VecDeque<(u64, u64)>,
     role: Role,
     /// A set of heads is to be sent: all chains (`Some(None)`), or only these (a listener's
     /// answer).
@@ -434,6 +441,9 @@ struct Peer {
 
 /// Store reads per scan step.
 const SCAN_CHUNK: usize = 256;
+/// Ranges of a peer's own ops remembered per peer (`Peer::theirs`); beyond it the oldest are
+/// forgotten (a scan then reads them, and finds them held).
+const MAX_THEIRS_RANGES: usize = 64;
 /// Ops handed out to one peer remembered as on their way (`Peer::sent`): a few frames' worth,
 /// at most 512 KiB of ids per peer. Beyond it the oldest are forgotten (and may be sent twice,
 /// never too few).
@@ -588,6 +598,7 @@ impl Engine {
                 sent: VecDeque::new(),
                 in_transit: BTreeSet::new(),
                 cursor: 0,
+                theirs: VecDeque::new(),
                 role,
                 heads_due: (role == Role::Dialer).then_some(None),
                 last_heads_ms: now_ms,
@@ -1045,8 +1056,20 @@ impl Engine {
                 }
             }
             // What this frame stored is the peer's own: no need to scan it for the peer.
-            if only_theirs && p.cursor == end_before {
-                p.cursor = store.end();
+            let end_after = store.end();
+            if only_theirs && end_after > end_before {
+                if p.cursor == end_before {
+                    p.cursor = end_after;
+                }
+                match p.theirs.back_mut() {
+                    Some(last) if last.1 == end_before => last.1 = end_after,
+                    _ => {
+                        if p.theirs.len() >= MAX_THEIRS_RANGES {
+                            p.theirs.pop_front();
+                        }
+                        p.theirs.push_back((end_before, end_after));
+                    }
+                }
             }
         }
         if let Some(reason) = misbehaved {
@@ -1220,11 +1243,23 @@ impl Engine {
         let mut batch: Vec<(OpRef, OpBytes)> = Vec::new();
         let mut bytes = OPS_FRAME_OVERHEAD;
         'scan: loop {
-            let (cursor, lanes) = match self.peers.get(&peer) {
-                Some(p) if p.view.is_some() && p.cursor < end => (p.cursor, p.lanes),
+            let (cursor, lanes) = match self.peers.get_mut(&peer) {
+                Some(p) if p.view.is_some() && p.cursor < end => {
+                    // The peer's own ops, stored from its frames, are held by it.
+                    if let Some(&(_, skip_to)) = p
+                        .theirs
+                        .iter()
+                        .find(|(start, stop)| *start <= p.cursor && p.cursor < *stop)
+                    {
+                        p.cursor = skip_to;
+                        continue;
+                    }
+                    (p.cursor, p.lanes)
+                }
                 _ => break,
             };
             let chunk = store.ops_from(cursor, SCAN_CHUNK)?;
+            self.stats.ops_scanned += chunk.len() as u64;
             if chunk.is_empty() {
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.cursor = end;

@@ -84,6 +84,37 @@ fn a_public_peer_receives_only_the_public_lane() {
 }
 
 #[test]
+fn a_lane_added_for_the_peer_that_sent_everything_rescans_none_of_its_ops() {
+    // A fresh node (b) takes a hub in from a, giving a the public lane only (it does not know
+    // a yet); once the roll shows a is a member, b gives it both lanes and scans its store
+    // again for what a lacks: a sent all of it, so nothing is read or sent.
+    let (hub, ops) = sample::history(6, 400);
+    let mut a = Node::new(hub, Config::default());
+    let mut b = Node::new(hub, Config::default());
+    a.load(&ops);
+    connect(&mut a, &mut b, Lanes::ALL, Lanes::PUBLIC);
+    pump(&mut a, &mut b, 0);
+    assert_eq!(b.ids().len(), ops.len());
+    let scanned = b.engine.stats().ops_scanned;
+    b.engine.set_peer_lanes(PeerId(1), Lanes::ALL).unwrap();
+    pump(&mut a, &mut b, 1);
+    assert_eq!(a.ids(), b.ids());
+    assert_eq!(b.engine.stats().ops_sent, 0);
+    assert_eq!(
+        b.engine.stats().ops_scanned,
+        scanned,
+        "b read a's ops again"
+    );
+    // An op of b's own is still streamed to a (its position is not a's).
+    let (extra_hub, extra) = sample::history(6, 401);
+    assert_eq!(extra_hub, hub);
+    b.load(&extra[ops.len()..]);
+    pump(&mut a, &mut b, 2);
+    assert_eq!(a.ids(), b.ids());
+    assert_eq!(b.engine.stats().ops_sent, 1);
+}
+
+#[test]
 fn heads_sent_to_a_public_peer_name_no_members_chain() {
     let (hub, ops) = sample::history(3, 20);
     let mut a = Node::new(hub, Config::default());
