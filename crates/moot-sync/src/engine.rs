@@ -12,7 +12,8 @@
 //! causal order holds for both. The view grows with every op sent to the peer and every op
 //! received from it, so nothing is echoed back.
 //!
-//! Every op received goes through [`Replica::insert_batch_from`] with the peer's [`Source`],
+//! Every op received goes through the replica's batch insertion ([`Replica::insert_batch_runs`],
+//! or [`Replica::insert_checked_runs`] for a frame checked ahead) with the peer's [`Source`],
 //! exactly as a local op; what the replica keeps is handed to the [`OpStore`]. An op whose
 //! dependencies are missing waits in the replica's pending pool (bounded per source, dropped by
 //! [`Engine::disconnect`]), and the engine asks the peer for the missing ids
@@ -31,7 +32,9 @@
 //! # Determinism
 //! No clock (time is the `now_ms` argument), no randomness, and only ordered maps: the same
 //! inputs give the same frames and events. The one thread, scoped to a frame of ops, stores
-//! what validation kept while the rest is validated; it decides nothing.
+//! what validation kept while the rest is validated; it decides nothing. Nor does the check
+//! pool a driver may hand frames to first ([`Incoming::start`]): checking a signature is a
+//! pure function of the hub and the bytes, so only when the work is done changes.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
