@@ -172,6 +172,8 @@ fn remember_point(bytes: &[u8; 32], point: EdwardsPoint) {
 pub struct ParsedKeys {
     keys: std::collections::HashMap<[u8; 32], (PublicKey, EdwardsPoint)>,
     max: usize,
+    /// A hub's certified keys, whose points are looked up there before any is decompressed.
+    known: Option<std::sync::Arc<KnownPoints>>,
 }
 
 impl ParsedKeys {
@@ -180,7 +182,14 @@ impl ParsedKeys {
         ParsedKeys {
             keys: std::collections::HashMap::new(),
             max: max.max(1),
+            known: None,
         }
+    }
+
+    /// From now on, takes the points of keys in `known` from there (and fills the points
+    /// it is missing) instead of decompressing them; `None`: stops consulting any.
+    pub fn consult(&mut self, known: Option<std::sync::Arc<KnownPoints>>) {
+        self.known = known;
     }
 
     /// [`PublicKey::from_bytes`], remembering the key and its point.
@@ -188,7 +197,10 @@ impl ParsedKeys {
         if let Some((key, _)) = self.keys.get(bytes) {
             return Ok(*key);
         }
-        let point = parse_point(bytes)?;
+        let point = match &self.known {
+            Some(known) => known.point_of(bytes)?,
+            None => parse_point(bytes)?,
+        };
         if self.keys.len() >= self.max {
             self.keys.clear();
         }
@@ -210,6 +222,132 @@ impl ParsedKeys {
     /// True if none is held.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+}
+
+/// The curve points of the keys a hub certified (its devices), shared by the threads that
+/// check signatures: a key certified long before its ops arrive (a member's device, voting
+/// months after it was certified) is not decompressed again for each batch of its ops. Filled
+/// by the replica as certificates are judged — so bounded by the hub's roll, never by what a
+/// peer sends — with each point taken from the thread's recent points when there (a store
+/// being loaded decodes each certificate just before), else computed the first time a check
+/// needs it. A point is a pure function of the key's bytes: consulting this changes no
+/// verdict. Keys are never taken out (nor are certifications out of a roll). About 40 bytes
+/// per key, and 160 more once its point is held.
+#[derive(Default)]
+pub struct KnownPoints {
+    table: std::sync::RwLock<PointTable>,
+}
+
+#[derive(Default)]
+struct PointTable {
+    /// Each key added, with its point's place in `points` ([`UNFILLED`] until computed).
+    places: std::collections::HashMap<[u8; 32], u32>,
+    /// The points computed, in the order they were.
+    points: Vec<EdwardsPoint>,
+}
+
+/// The place of a key whose point is not computed yet.
+const UNFILLED: u32 = u32::MAX;
+
+impl PointTable {
+    /// Keeps `point` as the point of `bytes` (a key added and not filled yet).
+    fn fill(&mut self, bytes: &[u8; 32], point: EdwardsPoint) {
+        let Ok(place) = u32::try_from(self.points.len()) else {
+            return;
+        };
+        if place == UNFILLED {
+            return;
+        }
+        if let Some(slot) = self.places.get_mut(bytes)
+            && *slot == UNFILLED
+        {
+            *slot = place;
+            self.points.push(point);
+        }
+    }
+}
+
+impl KnownPoints {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The table to read. It only ever holds points computed from their keys' bytes, so a
+    /// thread that panicked while holding the lock left nothing wrong in it.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, PointTable> {
+        self.table
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The table to write (see [`KnownPoints::read`]).
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, PointTable> {
+        self.table
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds `key` (a key the hub certified; adding it again does nothing).
+    pub fn add(&self, key: &PublicKey) {
+        let point = recent_point(&key.0);
+        let mut table = self.write();
+        if table.places.contains_key(&key.0) {
+            return;
+        }
+        table.places.insert(key.0, UNFILLED);
+        if let Some(point) = point {
+            table.fill(&key.0, point);
+        }
+    }
+
+    /// True if `key` was added.
+    pub fn contains(&self, key: &PublicKey) -> bool {
+        self.read().places.contains_key(&key.0)
+    }
+
+    /// Keys added.
+    pub fn len(&self) -> usize {
+        self.read().places.len()
+    }
+
+    /// True if no key was added.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keys whose points are held (computed when added, or by a check since).
+    pub fn points_held(&self) -> usize {
+        self.read().points.len()
+    }
+
+    /// Gives back the spare capacity of the table's storage.
+    pub fn shrink_to_fit(&self) {
+        let mut table = self.write();
+        table.places.shrink_to_fit();
+        table.points.shrink_to_fit();
+    }
+
+    /// The point of `bytes` as [`parse_point`] gives it: from the table when held there,
+    /// decompressed otherwise (and kept, for a key the table holds).
+    fn point_of(&self, bytes: &[u8; 32]) -> Result<EdwardsPoint, KeyError> {
+        let held = {
+            let table = self.read();
+            table
+                .places
+                .get(bytes)
+                .map(|&place| table.points.get(place as usize).copied())
+        };
+        match held {
+            Some(Some(point)) => Ok(point),
+            None => parse_point(bytes),
+            Some(None) => {
+                let point = parse_point(bytes)?;
+                self.write().fill(bytes, point);
+                Ok(point)
+            }
+        }
     }
 }
 
@@ -266,6 +404,43 @@ impl FromStr for PublicKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The table hands out each key's own point, whether held when added or computed by a
+    /// check, and decompresses a key it does not hold without adding it.
+    #[test]
+    fn known_points_are_the_keys_own_points() {
+        let keys: Vec<PublicKey> = (0..40u8)
+            .map(|i| SecretKey::from_seed([i; 32]).public())
+            .collect();
+        let known = KnownPoints::new();
+        for key in &keys[..10] {
+            // Parsed on this thread just before: held when added.
+            assert_eq!(PublicKey::from_bytes(&key.0).as_ref(), Ok(key));
+            known.add(key);
+        }
+        std::thread::scope(|scope| {
+            scope.spawn(|| keys[10..30].iter().for_each(|key| known.add(key)));
+        });
+        assert_eq!((known.len(), known.points_held()), (30, 10));
+        for key in &keys {
+            let own = CompressedEdwardsY(key.0).decompress();
+            assert!(own.is_some());
+            assert_eq!(known.point_of(&key.0).ok(), own);
+            assert_eq!(known.point_of(&key.0).ok(), own, "asked again");
+        }
+        assert_eq!((known.len(), known.points_held()), (30, 30));
+        // Bytes that are no point are refused as when parsed.
+        let not_a_point = (0u8..=255)
+            .map(|b| [b; 32])
+            .find(|bytes| CompressedEdwardsY(*bytes).decompress().is_none());
+        let not_a_point = not_a_point.unwrap_or([0xff; 32]);
+        assert!(PublicKey::from_bytes(&not_a_point).is_err());
+        assert_eq!(
+            known.point_of(&not_a_point).err(),
+            PublicKey::from_bytes(&not_a_point).err()
+        );
+        assert_eq!(known.len(), 30);
+    }
 
     #[test]
     fn ids_round_trip_through_text() {

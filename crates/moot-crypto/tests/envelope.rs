@@ -245,6 +245,74 @@ fn checks_with_parsed_authors_give_the_same_verdicts() {
     }
 }
 
+/// Authors whose points come from a table of known keys get the same verdicts whether the
+/// table held the point, fills it on first use, or does not know the key; a key the table does
+/// not hold is never added by a check.
+#[test]
+fn checks_with_known_points_give_the_same_verdicts() {
+    let seed = |i: u32| {
+        let mut seed = [6u8; 32];
+        seed[..4].copy_from_slice(&i.to_le_bytes());
+        seed
+    };
+    let mut bytes: Vec<Vec<u8>> = (0..600u32)
+        .map(|i| {
+            Draft {
+                lane: Lane::Members,
+                seq: 1,
+                prev: None,
+                deps: vec![],
+                kind: 1,
+                body: i.to_le_bytes().to_vec(),
+            }
+            .sign(&HUB, &SecretKey::from_seed(seed(i % 90)))
+            .unwrap()
+            .bytes()
+            .to_vec()
+        })
+        .collect();
+    let last = bytes[40].len() - 1;
+    bytes[40][last] ^= 0x01;
+    bytes[555][60] ^= 0x01;
+    let alone: Vec<bool> = bytes
+        .iter()
+        .map(|b| SignedOp::decode(b).unwrap().authenticate(&HUB).is_ok())
+        .collect();
+    assert_eq!(alone.iter().filter(|ok| !**ok).count(), 2);
+    let key = |i: u32| SecretKey::from_seed(seed(i)).public();
+    let known = std::sync::Arc::new(moot_crypto::KnownPoints::new());
+    // Authors 0-29 parsed on this thread just before being added: their points are held.
+    for i in 0..30 {
+        let parsed = moot_crypto::PublicKey::from_bytes(&key(i).to_bytes()).unwrap();
+        known.add(&parsed);
+    }
+    // Authors 30-59 added by a thread that parsed none (this one decoded them all above):
+    // their points are computed when a check needs them.
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for i in 30..60 {
+                known.add(&key(i));
+            }
+        });
+    });
+    // Authors 60-89: not known.
+    assert_eq!((known.len(), known.points_held()), (60, 30));
+    for max in [7, 4096] {
+        let mut parsed = moot_crypto::ParsedKeys::new(max);
+        parsed.consult(Some(std::sync::Arc::clone(&known)));
+        let decoded: Vec<SignedOp> = bytes
+            .iter()
+            .map(|b| SignedOp::decode_with(b, |raw| parsed.parse(raw)).unwrap())
+            .collect();
+        let with = moot_crypto::authenticate_sequential_with(&HUB, decoded, &parsed);
+        let with: Vec<bool> = with.iter().map(Result::is_ok).collect();
+        assert_eq!(with, alone, "cache of {max}");
+    }
+    assert_eq!((known.len(), known.points_held()), (60, 60));
+    assert!(known.contains(&key(59)));
+    assert!(!known.contains(&key(60)));
+}
+
 #[test]
 fn the_lane_is_signed_and_an_unknown_lane_is_refused() {
     let op = draft(1, vec![], b"x".to_vec())

@@ -629,6 +629,13 @@ struct RollStamp {
     roll_ops: u64,
 }
 
+/// The roll stamp, as a view to store.
+fn roll_stamp_view(op_count: u64, roll_ops: u64) -> Result<(String, Vec<u8>), NodeError> {
+    let stamp = RollStamp { op_count, roll_ops };
+    let bytes = postcard::to_allocvec(&stamp).map_err(|e| NodeError::Corrupt(e.to_string()))?;
+    Ok((ROLL_STAMP.to_string(), bytes))
+}
+
 /// Hub metadata kept in the store.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct HubRecord {
@@ -883,7 +890,7 @@ impl Node {
         let is_atomic = atomic.is_some();
         // Document changes taken in: (op, document, change bytes).
         let mut doc_changes: Vec<(OpId, OpId, Vec<u8>)> = Vec::new();
-        let (validated, stored) = std::thread::scope(|scope| {
+        let (validated, stored, counts) = std::thread::scope(|scope| {
             let writer = scope.spawn(move || -> Result<Option<u64>, NodeError> {
                 if let Some(new_hub) = atomic {
                     // A new hub becomes the default only on a node without one.
@@ -985,10 +992,12 @@ impl Node {
                 let _ = sender.send(None);
             }
             drop(sender);
+            // While the last ops are stored: the polls' counts for their views.
+            let counts = validated.is_ok().then(|| polls::count_polls(replica));
             let stored = writer
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (validated, stored)
+            (validated, stored, counts)
         });
         // What was stored stays stored (each batch durably); the first error is reported.
         let stored = stored?;
@@ -1004,7 +1013,10 @@ impl Node {
         if stored.is_none() {
             return Ok(None);
         }
-        self.refresh_view(hub, replica)?;
+        match counts {
+            Some(counts) => self.refresh_view_counted(hub, replica, counts?)?,
+            None => self.refresh_view(hub, replica)?,
+        }
         // Documents that took in many changes get a fresh snapshot now, built from the changes
         // in hand (the rest are read from the store).
         let mut per_doc: std::collections::BTreeMap<OpId, usize> =
@@ -1892,27 +1904,45 @@ impl Node {
     /// (ballots and other ops leave it as it is: only its stamp moves on); the poll views
     /// always.
     fn refresh_view(&self, hub: &HubId, replica: &mut Replica) -> Result<(), NodeError> {
+        let counts = polls::count_polls(replica)?;
+        self.refresh_view_counted(hub, replica, counts)
+    }
+
+    /// [`Node::refresh_view`] with the polls counted already (ahead, while the last ops were
+    /// being stored). Every view and the stamp are stored in one transaction.
+    fn refresh_view_counted(
+        &self,
+        hub: &HubId,
+        replica: &mut Replica,
+        counts: polls::PollCounts,
+    ) -> Result<(), NodeError> {
         let roll_ops = replica.roll_op_count() as u64;
         if self
             .roll_stamp(hub)?
             .is_some_and(|s| s.roll_ops == roll_ops)
         {
             let op_count = self.store()?.op_count(hub)?;
-            self.write_poll_views(hub, replica, op_count)?;
-            return self.put_roll_stamp(hub, op_count, roll_ops);
+            let mut views = Self::poll_views(&counts, op_count)?;
+            views.push(roll_stamp_view(op_count, roll_ops)?);
+            return self.put_views(hub, &views);
         }
-        self.write_view(hub, replica).map(drop)
+        self.write_view_counted(hub, replica, counts).map(drop)
     }
 
-    fn put_roll_stamp(&self, hub: &HubId, op_count: u64, roll_ops: u64) -> Result<(), NodeError> {
-        let stamp = RollStamp { op_count, roll_ops };
-        let bytes = postcard::to_allocvec(&stamp).map_err(|e| NodeError::Corrupt(e.to_string()))?;
-        self.put_view(hub, ROLL_STAMP, &bytes)?;
-        Ok(())
-    }
-
-    /// Derives the roll view from `replica` and stores it.
+    /// Derives the roll view from `replica` and stores it (with the poll views).
     fn write_view(&self, hub: &HubId, replica: &mut Replica) -> Result<RollView, NodeError> {
+        let counts = polls::count_polls(replica)?;
+        self.write_view_counted(hub, replica, counts)
+    }
+
+    /// [`Node::write_view`] with the polls counted already; the roll view, the poll views and
+    /// the stamp in one transaction.
+    fn write_view_counted(
+        &self,
+        hub: &HubId,
+        replica: &mut Replica,
+        counts: polls::PollCounts,
+    ) -> Result<RollView, NodeError> {
         let roll = replica.roll();
         let members: Vec<MemberInfo> = roll
             .members
@@ -1939,10 +1969,11 @@ impl Node {
             members_only: roll.members_only,
         };
         let bytes = postcard::to_allocvec(&view).map_err(|e| NodeError::Corrupt(e.to_string()))?;
-        self.put_view(hub, ROLL_VIEW, &bytes)?;
-        self.write_poll_views(hub, replica, view.op_count)?;
-        // After the view: a stamp names only a view already stored.
-        self.put_roll_stamp(hub, view.op_count, view.roll_ops)?;
+        let mut views = vec![(ROLL_VIEW.to_string(), bytes)];
+        views.extend(Self::poll_views(&counts, view.op_count)?);
+        // The stamp names only views stored with it.
+        views.push(roll_stamp_view(view.op_count, view.roll_ops)?);
+        self.put_views(hub, &views)?;
         Ok(view)
     }
 

@@ -348,6 +348,23 @@ fn flag_view(flag: &Flag) -> FlagView {
     }
 }
 
+/// The counts of every open or closed poll of a replica: what their results views show
+/// ([`count_polls`]).
+pub(crate) struct PollCounts(Vec<PollCount>);
+
+/// Counts every open or closed poll of `replica`.
+pub(crate) fn count_polls(replica: &mut Replica) -> Result<PollCounts, NodeError> {
+    let polls = replica.polls();
+    let mut counts = Vec::new();
+    for info in polls.iter().filter(|p| p.open.is_some()) {
+        let Some(count) = replica.count_poll(&info.poll) else {
+            continue;
+        };
+        counts.push(count.map_err(|e| NodeError::Corrupt(format!("poll count: {e}")))?);
+    }
+    Ok(PollCounts(counts))
+}
+
 /// The stored view of a count.
 pub fn results_view(op_count: u64, count: &PollCount) -> PollResults {
     PollResults {
@@ -956,27 +973,21 @@ impl Node {
         })
     }
 
-    /// Stores the results view of every open or closed poll of `replica`.
-    pub(crate) fn write_poll_views(
-        &self,
-        hub: &moot_crypto::HubId,
-        replica: &mut Replica,
+    /// The results views of `counts`, stamped with the store's op count, to be stored.
+    pub(crate) fn poll_views(
+        counts: &PollCounts,
         op_count: u64,
-    ) -> Result<(), NodeError> {
-        let polls = replica.polls();
-        let mut views = Vec::new();
-        for info in polls.iter().filter(|p| p.open.is_some()) {
-            let Some(count) = replica.count_poll(&info.poll) else {
-                continue;
-            };
-            let count = count.map_err(|e| NodeError::Corrupt(format!("poll count: {e}")))?;
-            let view = results_view(op_count, &count);
-            let bytes =
-                postcard::to_allocvec(&view).map_err(|e| NodeError::Corrupt(e.to_string()))?;
-            views.push((view_name(&info.poll), bytes));
-        }
-        // All of them in one transaction: one commit however many polls the hub has.
-        self.put_views(hub, &views)
+    ) -> Result<Vec<(String, Vec<u8>)>, NodeError> {
+        counts
+            .0
+            .iter()
+            .map(|count| {
+                let view = results_view(op_count, count);
+                let bytes =
+                    postcard::to_allocvec(&view).map_err(|e| NodeError::Corrupt(e.to_string()))?;
+                Ok((view_name(&count.info.poll), bytes))
+            })
+            .collect()
     }
 
     /// Recomputes a poll's results from the signed ops alone — every signature checked again,

@@ -552,10 +552,6 @@ pub struct Replica {
     tips: HashMap<(u32, Lane), u32>,
     /// The first op of each (device, lane) chain (to detect a fork at seq 1).
     firsts: HashMap<(u32, Lane), u32>,
-    /// Devices that a certificate held here names (a genesis or a device certification, judged
-    /// or held for an upgrade): an op by any other device cannot be valid here, so it is
-    /// refused before any work that costs memory, and its refusal is not remembered.
-    certified: HashSet<[u8; 32]>,
     /// Forked chain positions: (device key bytes, lane, seq) → op ids, ascending.
     forks: BTreeMap<([u8; 32], Lane, u64), Vec<OpId>>,
     /// The maximal judged roll ops, per lane: what a new op names so that its authority is
@@ -577,6 +573,11 @@ pub struct Replica {
     global: Option<Arc<Resolution>>,
     /// Parsed author keys (parsing a key dominates decoding); bounded.
     authors: moot_crypto::ParsedKeys,
+    /// Devices that a certificate held here names (a genesis or a device certification, judged
+    /// or held for an upgrade), with their curve points, shared with the threads that check
+    /// signatures. An op by any other device cannot be valid here, so it is refused before any
+    /// work that costs memory, and its refusal is not remembered.
+    points: Arc<moot_crypto::KnownPoints>,
     /// Assemblies, polls and ballots.
     governance: polls::Governance,
     /// Proposals and their documents' changes.
@@ -667,6 +668,9 @@ fn lane_index(lane: Lane) -> usize {
 impl Replica {
     /// An empty replica of `hub`.
     pub fn new(hub: HubId, limits: Limits) -> Self {
+        let points = Arc::new(moot_crypto::KnownPoints::new());
+        let mut authors = moot_crypto::ParsedKeys::new(MAX_CACHED_AUTHORS);
+        authors.consult(Some(Arc::clone(&points)));
         Replica {
             hub,
             limits,
@@ -680,7 +684,6 @@ impl Replica {
             unions: HashMap::default(),
             tips: HashMap::default(),
             firsts: HashMap::default(),
-            certified: HashSet::default(),
             forks: BTreeMap::new(),
             roll_heads: [BTreeSet::new(), BTreeSet::new()],
             rejected: HashMap::default(),
@@ -694,7 +697,8 @@ impl Replica {
             cache_order: VecDeque::new(),
             cache_bytes: 0,
             global: None,
-            authors: moot_crypto::ParsedKeys::new(MAX_CACHED_AUTHORS),
+            authors,
+            points,
             governance: polls::Governance::default(),
             deliberation: deliberation::Deliberation::default(),
             aid: aid::AidBoard::default(),
@@ -767,6 +771,8 @@ impl Replica {
         self.cache_bytes = self.cache.values().map(|(_, bytes)| bytes).sum();
         self.unions = HashMap::default();
         self.authors = moot_crypto::ParsedKeys::new(MAX_CACHED_AUTHORS);
+        self.authors.consult(Some(Arc::clone(&self.points)));
+        self.points.shrink_to_fit();
         self.index.shrink_to_fit();
         self.dep_start.shrink_to_fit();
         self.dep_list.shrink_to_fit();
@@ -940,6 +946,12 @@ impl Replica {
         }
     }
 
+    /// The devices certified here, with the curve points held of them (shared with the threads
+    /// that check signatures: a device's ops are checked without decompressing its key again).
+    pub fn known_points(&self) -> &moot_crypto::KnownPoints {
+        &self.points
+    }
+
     /// Decodes and inserts many ops from the default source, checking their signatures in
     /// Ed25519 batches. Outcomes are the same as inserting them one by one, in order.
     pub fn insert_batch<B: AsRef<[u8]> + Sync>(&mut self, ops: &[B]) -> Vec<Insertion> {
@@ -975,6 +987,7 @@ impl Replica {
         // chunk, while this thread validates the chunks already checked, in input order. Only
         // validation (which needs the replica) runs here, so it overlaps all the rest.
         let hub = self.hub;
+        let points = Arc::clone(&self.points);
         let chunk_count = ops.len().div_ceil(moot_crypto::op::BATCH);
         let workers = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -992,11 +1005,13 @@ impl Replica {
                 let sender = sender.clone();
                 let next_chunk = &next_chunk;
                 let validated_upto = &validated_upto;
+                let points = &points;
                 scope.spawn(move || {
                     // Parsing a key costs more than decoding the rest of an op: each worker
                     // keeps the keys it parsed, with their points for the signature checks
                     // (bounded).
                     let mut authors = moot_crypto::ParsedKeys::new(MAX_CACHED_AUTHORS);
+                    authors.consult(Some(Arc::clone(points)));
                     loop {
                         let index = next_chunk.fetch_add(1, Ordering::Relaxed);
                         if index >= chunk_count || !validated_upto.wait_within(index, window) {
@@ -1402,7 +1417,7 @@ impl Replica {
         let id = op.id();
         // Refusals are remembered only for devices a certificate here names: anything else
         // could be a stranger filling memory.
-        let insider = self.certified.contains(&op.author().to_bytes());
+        let insider = self.points.contains(&op.author());
         let body = match body.unwrap_or_else(|| Body::decode(op.kind(), op.body())) {
             Ok(body) => body,
             Err(error) => return self.refuse(insider, id, Reason::MalformedBody(error)),
@@ -1567,8 +1582,8 @@ impl Replica {
             discussed = Some(member);
         }
         let certifies = match &body {
-            Body::Found(_) => Some(author.to_bytes()),
-            Body::CertifyDevice(c) => Some(c.device.to_bytes()),
+            Body::Found(_) => Some(author),
+            Body::CertifyDevice(c) => Some(c.device),
             _ => None,
         };
         let is_resolved_roll = verdict == Verdict::Accepted && body.is_roll();
@@ -1652,7 +1667,7 @@ impl Replica {
             });
         }
         if let Some(device) = certifies {
-            self.certified.insert(device);
+            self.points.add(&device);
         }
         let device = self.device_number(author);
         let frontier = presented;
