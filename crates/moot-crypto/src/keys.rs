@@ -228,12 +228,13 @@ impl ParsedKeys {
 /// The curve points of the keys a hub certified (its devices), shared by the threads that
 /// check signatures: a key certified long before its ops arrive (a member's device, voting
 /// months after it was certified) is not decompressed again for each batch of its ops. Filled
-/// by the replica as certificates are judged — so bounded by the hub's roll, never by what a
-/// peer sends — with each point taken from the thread's recent points when there (a store
+/// by the replica as certificates are judged — so bounded by the certifications it holds (one
+/// stored op each), never by what a peer merely sends — with each point taken from the thread's recent points when there (a store
 /// being loaded decodes each certificate just before), else computed the first time a check
 /// needs it. A point is a pure function of the key's bytes: consulting this changes no
-/// verdict. Keys are never taken out (nor are certifications out of a roll). About 40 bytes
-/// per key, and 160 more once its point is held.
+/// verdict (a wrong one could only fail a batch, whose ops are then checked one by one from
+/// their bytes). Keys and points are kept for as long as the table (certifications are never
+/// taken out of a roll): about 40 bytes per key, and 160 more once its point is held.
 #[derive(Default)]
 pub struct KnownPoints {
     table: std::sync::RwLock<PointTable>,
@@ -262,8 +263,10 @@ impl PointTable {
         if let Some(slot) = self.places.get_mut(bytes)
             && *slot == UNFILLED
         {
-            *slot = place;
+            // The point first: a slot never names a place that holds no point (were the push
+            // to fail, the next fill would give that place to another key).
             self.points.push(point);
+            *slot = place;
         }
     }
 }

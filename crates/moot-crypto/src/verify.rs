@@ -192,6 +192,45 @@ mod tests {
         assert!(!verify_batch(&mixed, None));
     }
 
+    /// Points taken from a table of known keys are the keys' own: an honest batch passes as a
+    /// batch (no fallback to checks one by one hides a wrong point), and a forged one fails.
+    #[test]
+    fn a_batch_with_known_points_passes_as_a_batch() {
+        let keys: Vec<SecretKey> = (0..24u8).map(|i| SecretKey::from_seed([i; 32])).collect();
+        let publics: Vec<PublicKey> = keys.iter().map(SecretKey::public).collect();
+        let known = std::sync::Arc::new(crate::KnownPoints::new());
+        std::thread::scope(|scope| {
+            // Added by a thread that parsed none: computed when first needed.
+            scope.spawn(|| publics[..16].iter().for_each(|key| known.add(key)));
+        });
+        // A first pass computes the points (kept in the table); the checks' pass below takes
+        // them from there.
+        let mut first = crate::ParsedKeys::new(64);
+        first.consult(Some(std::sync::Arc::clone(&known)));
+        for key in &publics {
+            assert_eq!(first.parse(&key.to_bytes()).as_ref(), Ok(key));
+        }
+        assert_eq!((known.len(), known.points_held()), (16, 16));
+        let mut parsed = crate::ParsedKeys::new(64);
+        parsed.consult(Some(std::sync::Arc::clone(&known)));
+        for key in &publics {
+            assert_eq!(parsed.parse(&key.to_bytes()).as_ref(), Ok(key));
+        }
+        let messages: Vec<Vec<u8>> = (0..24u8).map(|i| vec![i; 3]).collect();
+        let signatures: Vec<[u8; 64]> =
+            keys.iter().zip(&messages).map(|(k, m)| k.sign(m)).collect();
+        let mut items: Vec<SignatureCheck<'_>> = (0..24)
+            .map(|i| SignatureCheck {
+                key: &publics[i],
+                message: &messages[i],
+                signature: &signatures[i],
+            })
+            .collect();
+        assert!(verify_batch(&items, Some(&parsed)));
+        items[5].message = b"other";
+        assert!(!verify_batch(&items, Some(&parsed)));
+    }
+
     /// `verify_signatures` gives each signature its own verdict across batch boundaries:
     /// wrong ones anywhere (first, last, straddling two batches) fail alone.
     #[test]

@@ -946,10 +946,16 @@ impl Replica {
         }
     }
 
-    /// The devices certified here, with the curve points held of them (shared with the threads
-    /// that check signatures: a device's ops are checked without decompressing its key again).
-    pub fn known_points(&self) -> &moot_crypto::KnownPoints {
-        &self.points
+    /// How many devices a certificate held here names, and of how many the curve point is
+    /// held (for the threads that check signatures: a device's ops are checked without
+    /// decompressing its key again).
+    pub fn known_devices(&self) -> (usize, usize) {
+        (self.points.len(), self.points.points_held())
+    }
+
+    /// True if a certificate held here names `device`.
+    pub fn names_device(&self, device: &moot_crypto::PublicKey) -> bool {
+        self.points.contains(device)
     }
 
     /// Decodes and inserts many ops from the default source, checking their signatures in
