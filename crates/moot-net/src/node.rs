@@ -464,6 +464,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
         let arrivals = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counted = arrivals.clone();
         let hub = replica.hub();
+        let points = replica.device_points();
         let relay_config = config.relay_server.map(|r| relay::Config {
             max_reservations: r.max_reservations,
             max_reservations_per_peer: r.max_reservations_per_peer,
@@ -508,7 +509,12 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                                 .with_agent_version(format!("moot/{}", env!("CARGO_PKG_VERSION"))),
                         ),
                         ping: ping::Behaviour::default(),
-                        sync: protocol::node_behaviour(request_timeout, counted.clone(), hub),
+                        sync: protocol::node_behaviour(
+                            request_timeout,
+                            counted.clone(),
+                            hub,
+                            points.clone(),
+                        ),
                         mdns: Toggle::from(mdns),
                         relay_client,
                         relay_server: Toggle::from(relay_server),

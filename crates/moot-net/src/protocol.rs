@@ -56,13 +56,18 @@ impl Drop for Reading<'_> {
 pub struct SyncCodec {
     reading: Arc<AtomicU64>,
     hub: Option<HubId>,
+    points: Option<moot_state::DevicePoints>,
 }
 
 impl SyncCodec {
     /// A codec keeping in `reading` the number of frames whose length it has read and whose
     /// body it has not yet read whole.
     pub fn counting(reading: Arc<AtomicU64>) -> SyncCodec {
-        SyncCodec { reading, hub: None }
+        SyncCodec {
+            reading,
+            hub: None,
+            points: None,
+        }
     }
 
     /// This codec, reading frames as [`SyncRequest::Received`], their ops (of `hub`) being
@@ -70,6 +75,15 @@ impl SyncCodec {
     pub fn checking(self, hub: HubId) -> SyncCodec {
         SyncCodec {
             hub: Some(hub),
+            ..self
+        }
+    }
+
+    /// This codec, its checks taking the points of the devices in `points` (those of the
+    /// replica handling the frames: [`moot_state::Replica::device_points`]).
+    pub fn consulting(self, points: moot_state::DevicePoints) -> SyncCodec {
+        SyncCodec {
+            points: Some(points),
             ..self
         }
     }
@@ -120,7 +134,9 @@ impl request_response::Codec for SyncCodec {
         let mut frame = vec![0u8; len];
         io.read_exact(&mut frame).await?;
         Ok(match self.hub {
-            Some(hub) => SyncRequest::Received(Incoming::start(hub, &frame)),
+            Some(hub) => {
+                SyncRequest::Received(Incoming::start_with(hub, &frame, self.points.as_ref()))
+            }
             None => SyncRequest::Frame(frame),
         })
     }
@@ -182,8 +198,14 @@ pub fn node_behaviour(
     timeout: std::time::Duration,
     reading: Arc<AtomicU64>,
     hub: HubId,
+    points: moot_state::DevicePoints,
 ) -> request_response::Behaviour<SyncCodec> {
-    with_codec(timeout, SyncCodec::counting(reading).checking(hub))
+    with_codec(
+        timeout,
+        SyncCodec::counting(reading)
+            .checking(hub)
+            .consulting(points),
+    )
 }
 
 fn with_codec(

@@ -21,7 +21,7 @@ pub mod sample;
 pub use body::{Body, DeviceId, MemberId, Role, Standing};
 pub use moot_crypto::Lane;
 pub use replica::{
-    DraftError, Equivocation, Insertion, Limits, Outcome, Reason, Rejection, Replica, Retain,
-    Source, Verdict,
+    DevicePoints, DraftError, Equivocation, Insertion, Limits, Outcome, Reason, Rejection, Replica,
+    Retain, Source, Verdict,
 };
 pub use roll::{Denied, DocDenied, Facts, MemberRecord, Roll, Status};

@@ -155,6 +155,17 @@ impl<B: AsRef<[u8]> + Send + Sync + 'static> Precheck<B> {
     /// in hand already, the batch is smaller than [`MIN_PRECHECK_OPS`], or the pool could not
     /// start.
     pub fn start(hub: HubId, ops: Arc<[B]>) -> Option<Precheck<B>> {
+        Self::start_with(hub, ops, None)
+    }
+
+    /// [`Precheck::start`], taking the points of the devices in `points` (the replica's that
+    /// will validate the ops: [`crate::Replica::device_points`]) instead of decompressing their
+    /// keys.
+    pub fn start_with(
+        hub: HubId,
+        ops: Arc<[B]>,
+        points: Option<crate::DevicePoints>,
+    ) -> Option<Precheck<B>> {
         if ops.len() < MIN_PRECHECK_OPS {
             return None;
         }
@@ -172,10 +183,12 @@ impl<B: AsRef<[u8]> + Send + Sync + 'static> Precheck<B> {
             for index in 0..ops.len().div_ceil(BATCH) {
                 let (ops, sender) = (Arc::clone(&ops), sender.clone());
                 let shared = Arc::clone(&shared);
+                let points = points.as_ref().map(|points| Arc::clone(&points.0));
                 let job: Job = Box::new(move |keys| {
                     if shared.dropped.load(Ordering::Acquire) {
                         return;
                     }
+                    keys.consult(points);
                     let start = index * BATCH;
                     let end = (start + BATCH).min(ops.len());
                     let checked = check_chunk(&hub, &ops[start..end], keys);

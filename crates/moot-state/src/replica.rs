@@ -527,6 +527,18 @@ pub enum DraftError {
     UnknownDependency(OpId),
 }
 
+/// The points of a replica's certified devices, for checks started away from it
+/// ([`Replica::device_points`]): read and filled by those checks, and nothing else — devices
+/// are added by the replica only.
+#[derive(Clone)]
+pub struct DevicePoints(pub(crate) Arc<moot_crypto::KnownPoints>);
+
+impl std::fmt::Debug for DevicePoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DevicePoints({} devices)", self.0.len())
+    }
+}
+
 /// One hub's ops and the state derived from them.
 pub struct Replica {
     hub: HubId,
@@ -951,6 +963,12 @@ impl Replica {
     /// decompressing its key again).
     pub fn known_devices(&self) -> (usize, usize) {
         (self.points.len(), self.points.points_held())
+    }
+
+    /// A handle on the points of the devices certified here, for checks started away from the
+    /// replica ([`crate::precheck::Precheck::start_with`]: the sync's checking pool).
+    pub fn device_points(&self) -> DevicePoints {
+        DevicePoints(Arc::clone(&self.points))
     }
 
     /// True if a certificate held here names `device`.

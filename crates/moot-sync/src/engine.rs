@@ -72,10 +72,20 @@ impl Incoming {
     /// Decodes `frame`; if it carries ops of `hub`, starts checking them on the pool (when the
     /// pool has room: otherwise they are checked when handled, as by [`Engine::handle_frame`]).
     pub fn start(hub: moot_crypto::HubId, frame: &[u8]) -> Incoming {
+        Self::start_with(hub, frame, None)
+    }
+
+    /// [`Incoming::start`], the checks taking the points of the devices in `points` (of the
+    /// replica that will handle the frame) instead of decompressing their keys.
+    pub fn start_with(
+        hub: moot_crypto::HubId,
+        frame: &[u8],
+        points: Option<&moot_state::DevicePoints>,
+    ) -> Incoming {
         let content = match wire::decode(frame) {
             Ok(Message::Ops { ops }) => {
                 let ops: Arc<[OpBytes]> = Arc::from(ops.into_vec());
-                let precheck = Precheck::start(hub, Arc::clone(&ops));
+                let precheck = Precheck::start_with(hub, Arc::clone(&ops), points.cloned());
                 Content::Ops { ops, precheck }
             }
             other => Content::Message(other),

@@ -48,7 +48,27 @@ fn outcome(node: &mut Node) -> (Vec<(Vec<u8>, String)>, String, String, String) 
 /// so both paths run), and asserts the two ended alike. Returns the ops stored and how many
 /// frames had their checks started ahead.
 fn both_ways(hub: HubId, frames: &[Vec<u8>]) -> (usize, usize) {
+    both_ways_after(hub, &[], frames, false).0
+}
+
+/// [`both_ways`] after `before` was handled in turn on both nodes; with `consult`, the checks
+/// ahead take the points of the devices the node's replica holds. Also returns the devices
+/// the ahead node's replica names and holds the points of.
+fn both_ways_after(
+    hub: HubId,
+    before: &[Vec<u8>],
+    frames: &[Vec<u8>],
+    consult: bool,
+) -> ((usize, usize), (usize, usize)) {
     let mut in_turn = listener(hub);
+    let mut ahead = listener(hub);
+    for node in [&mut in_turn, &mut ahead] {
+        for frame in before {
+            node.engine
+                .handle_frame(0, PeerId(1), frame, &mut node.replica, &mut node.store)
+                .unwrap();
+        }
+    }
     for frame in frames {
         in_turn
             .engine
@@ -61,9 +81,13 @@ fn both_ways(hub: HubId, frames: &[Vec<u8>]) -> (usize, usize) {
             )
             .unwrap();
     }
-    let mut ahead = listener(hub);
     // (The previous call's batches gave their places back as their last chunks came in.)
-    let started: Vec<Incoming> = frames.iter().map(|f| Incoming::start(hub, f)).collect();
+    let points = ahead.replica.device_points();
+    let points = consult.then_some(&points);
+    let started: Vec<Incoming> = frames
+        .iter()
+        .map(|f| Incoming::start_with(hub, f, points))
+        .collect();
     let ahead_count = started.iter().filter(|i| i.checked_ahead()).count();
     for incoming in started {
         ahead
@@ -76,7 +100,7 @@ fn both_ways(hub: HubId, frames: &[Vec<u8>]) -> (usize, usize) {
     assert_eq!(a.1, b.1, "the rolls differ");
     assert_eq!(a.2, b.2, "the events differ");
     assert_eq!(a.3, b.3, "the counters differ");
-    (a.0.len(), ahead_count)
+    ((a.0.len(), ahead_count), ahead.replica.known_devices())
 }
 
 // One test, so that no other test of this process holds the pool's places meanwhile.
@@ -84,6 +108,41 @@ fn both_ways(hub: HubId, frames: &[Vec<u8>]) -> (usize, usize) {
 fn frames_checked_ahead_end_as_frames_checked_in_turn() {
     honest_forged_and_malformed_ops();
     damaged_frames();
+    ops_of_devices_the_replica_knows();
+}
+
+/// Frames of the members' ops reaching a node that holds the roll already: the checks ahead
+/// take the devices' points from the replica's table (filling those not yet held), with the
+/// same outcome as checks in turn, forgeries included.
+fn ops_of_devices_the_replica_knows() {
+    // Built on this thread, validated on another that has parsed none of the keys (nor has
+    // any test before, on that thread): the replica computes no point when it learns of a
+    // device (see KnownPoints::add), only the checks do.
+    let (hub, ops) = sample::history(40, 3_000);
+    // The roll (the genesis, then each member's admission, name and device certification),
+    // then the members' 3,000 ops.
+    let (roll, rest) = ops.split_at(ops.len() - 3_000);
+    let mut rest = rest.to_vec();
+    let last = rest[900].len() - 1;
+    rest[900][last] ^= 1;
+    let before = vec![ops_frame(roll)];
+    // Two frames: both checked ahead (the pool's two places), none in turn.
+    let frames: Vec<Vec<u8>> = rest.chunks(rest.len().div_ceil(2)).map(ops_frame).collect();
+    let ((stored, ahead), (devices, held)) =
+        std::thread::spawn(move || both_ways_after(hub, &before, &frames, true))
+            .join()
+            .unwrap();
+    // Up to the forgery: every op after it names it, directly or not, and waits for it.
+    assert_eq!(stored, roll.len() + 900);
+    assert_eq!(ahead, 2);
+    assert_eq!(devices, 41, "the founder's device and 40 members'");
+    // The point of each device whose ops the pool checked.
+    let authors: std::collections::BTreeSet<_> = rest
+        .iter()
+        .map(|op| moot_crypto::SignedOp::decode(op).unwrap().author())
+        .collect();
+    assert_eq!(authors.len(), 40);
+    assert_eq!(held, authors.len());
 }
 
 fn honest_forged_and_malformed_ops() {
