@@ -202,14 +202,17 @@ fn batch_authentication_finds_the_one_forgery() {
     }
 }
 
-/// Authors parsed through a cache that hands their points to the checks give the same verdicts,
-/// also when the cache is smaller than the number of authors (some points decompressed again).
-#[test]
-fn checks_with_parsed_authors_give_the_same_verdicts() {
-    let mut bytes: Vec<Vec<u8>> = (0..700u32)
+/// The seed of author `i` of [`ops_by_authors`]' family `family`.
+fn author_seed(family: u8, i: u32) -> [u8; 32] {
+    let mut seed = [family; 32];
+    seed[..4].copy_from_slice(&i.to_le_bytes());
+    seed
+}
+
+/// `count` ops, op `i` signed by author `i % authors` of family `family` (see [`author_seed`]).
+fn ops_by_authors(family: u8, count: u32, authors: u32) -> Vec<Vec<u8>> {
+    (0..count)
         .map(|i| {
-            let mut seed = [5u8; 32];
-            seed[..4].copy_from_slice(&(i % 90).to_le_bytes());
             Draft {
                 lane: Lane::Members,
                 seq: 1,
@@ -218,12 +221,22 @@ fn checks_with_parsed_authors_give_the_same_verdicts() {
                 kind: 1,
                 body: i.to_le_bytes().to_vec(),
             }
-            .sign(&HUB, &SecretKey::from_seed(seed))
+            .sign(
+                &HUB,
+                &SecretKey::from_seed(author_seed(family, i % authors)),
+            )
             .unwrap()
             .bytes()
             .to_vec()
         })
-        .collect();
+        .collect()
+}
+
+/// Authors parsed through a cache that hands their points to the checks give the same verdicts,
+/// also when the cache is smaller than the number of authors (some points decompressed again).
+#[test]
+fn checks_with_parsed_authors_give_the_same_verdicts() {
+    let mut bytes = ops_by_authors(5, 700, 90);
     // Forge op 33 (a signature byte) and op 600 (its body).
     let last = bytes[33].len() - 1;
     bytes[33][last] ^= 0x01;
@@ -250,27 +263,7 @@ fn checks_with_parsed_authors_give_the_same_verdicts() {
 /// not hold is never added by a check.
 #[test]
 fn checks_with_known_points_give_the_same_verdicts() {
-    let seed = |i: u32| {
-        let mut seed = [6u8; 32];
-        seed[..4].copy_from_slice(&i.to_le_bytes());
-        seed
-    };
-    let mut bytes: Vec<Vec<u8>> = (0..600u32)
-        .map(|i| {
-            Draft {
-                lane: Lane::Members,
-                seq: 1,
-                prev: None,
-                deps: vec![],
-                kind: 1,
-                body: i.to_le_bytes().to_vec(),
-            }
-            .sign(&HUB, &SecretKey::from_seed(seed(i % 90)))
-            .unwrap()
-            .bytes()
-            .to_vec()
-        })
-        .collect();
+    let mut bytes = ops_by_authors(6, 600, 90);
     let last = bytes[40].len() - 1;
     bytes[40][last] ^= 0x01;
     bytes[555][60] ^= 0x01;
@@ -279,7 +272,7 @@ fn checks_with_known_points_give_the_same_verdicts() {
         .map(|b| SignedOp::decode(b).unwrap().authenticate(&HUB).is_ok())
         .collect();
     assert_eq!(alone.iter().filter(|ok| !**ok).count(), 2);
-    let key = |i: u32| SecretKey::from_seed(seed(i)).public();
+    let key = |i: u32| SecretKey::from_seed(author_seed(6, i)).public();
     let known = std::sync::Arc::new(moot_crypto::KnownPoints::new());
     // Authors 0-29 parsed on this thread just before being added: their points are held.
     for i in 0..30 {
