@@ -1215,7 +1215,11 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 let frame = match request {
                     // This node's codec reads frames so, their checks started.
                     SyncRequest::Received(frame) => frame,
-                    SyncRequest::Frame(bytes) => Incoming::start(self.replica.hub(), &bytes),
+                    SyncRequest::Frame(bytes) => Incoming::start_with(
+                        self.replica.hub(),
+                        &bytes,
+                        Some(&self.replica.device_points()),
+                    ),
                     // Over the frame limit: no honest node sends it.
                     SyncRequest::Oversized { len } => {
                         self.drop_peer(peer, format!("announced a frame of {len} bytes"));

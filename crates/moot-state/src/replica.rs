@@ -670,6 +670,14 @@ fn decode_cached(
     SignedOp::decode_with(bytes, |raw| authors.parse(raw))
 }
 
+/// A cache of parsed author keys (bounded) that takes the points of the devices in `points`
+/// from there.
+fn author_keys(points: &Arc<moot_crypto::KnownPoints>) -> moot_crypto::ParsedKeys {
+    let mut keys = moot_crypto::ParsedKeys::new(MAX_CACHED_AUTHORS);
+    keys.consult(Some(Arc::clone(points)));
+    keys
+}
+
 fn lane_index(lane: Lane) -> usize {
     match lane {
         Lane::Public => 0,
@@ -681,8 +689,7 @@ impl Replica {
     /// An empty replica of `hub`.
     pub fn new(hub: HubId, limits: Limits) -> Self {
         let points = Arc::new(moot_crypto::KnownPoints::new());
-        let mut authors = moot_crypto::ParsedKeys::new(MAX_CACHED_AUTHORS);
-        authors.consult(Some(Arc::clone(&points)));
+        let authors = author_keys(&points);
         Replica {
             hub,
             limits,
@@ -782,8 +789,7 @@ impl Replica {
         self.cache_order.shrink_to_fit();
         self.cache_bytes = self.cache.values().map(|(_, bytes)| bytes).sum();
         self.unions = HashMap::default();
-        self.authors = moot_crypto::ParsedKeys::new(MAX_CACHED_AUTHORS);
-        self.authors.consult(Some(Arc::clone(&self.points)));
+        self.authors = author_keys(&self.points);
         self.points.shrink_to_fit();
         self.index.shrink_to_fit();
         self.dep_start.shrink_to_fit();
@@ -1034,8 +1040,7 @@ impl Replica {
                     // Parsing a key costs more than decoding the rest of an op: each worker
                     // keeps the keys it parsed, with their points for the signature checks
                     // (bounded).
-                    let mut authors = moot_crypto::ParsedKeys::new(MAX_CACHED_AUTHORS);
-                    authors.consult(Some(Arc::clone(points)));
+                    let mut authors = author_keys(points);
                     loop {
                         let index = next_chunk.fetch_add(1, Ordering::Relaxed);
                         if index >= chunk_count || !validated_upto.wait_within(index, window) {
