@@ -613,6 +613,17 @@ fn receiver(args: &[String]) {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let idle = proc_status_kb("VmRSS:");
         let peak = proc_status_kb("VmHWM:");
+        let (spare, index) = running
+            .handle
+            .with_state(|replica, _: &mut SharedOps| (replica.spare_bytes(), replica.index_bytes()))
+            .await
+            .unwrap_or_default();
+        eprintln!(
+            "receiver: idle {idle} kB resident, {} kB of live heap; op index {} kB, spare capacity {} kB",
+            moot_node::memory::heap_in_use().unwrap_or(0) / 1024,
+            index / 1024,
+            spare / 1024
+        );
         // `SYNC_WORKLOAD_SMAPS=FILE` copies the receiver's memory map at the idle reading (where
         // the resident pages are: heap arenas, large blocks, code).
         if let Some(path) = std::env::var_os("SYNC_WORKLOAD_SMAPS")

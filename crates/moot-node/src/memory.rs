@@ -24,6 +24,24 @@ pub fn give_back() -> bool {
     false
 }
 
+/// Bytes the allocator has handed out and not had back (its arenas' blocks in use and its
+/// blocks with pages of their own): the live heap, a diagnostic of where a node's resident
+/// memory goes. `None` off glibc.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn heap_in_use() -> Option<usize> {
+    // SAFETY: `mallinfo2` takes no pointer and returns a struct by value, read under the
+    // allocator's own locks.
+    let info = unsafe { libc::mallinfo2() };
+    Some(info.uordblks.saturating_add(info.hblkhd))
+}
+
+/// The live heap (unknown off glibc).
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn heap_in_use() -> Option<usize> {
+    None
+}
+
 /// Blocks of at least this many bytes get pages of their own (see [`tune`]).
 pub const MMAP_THRESHOLD: usize = 256 * 1024;
 
@@ -52,18 +70,41 @@ pub fn tune() -> bool {
 
 #[cfg(test)]
 mod tests {
+    /// The allocator tests that free large amounts take turns (they read process-wide counts).
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     /// After a large block is freed below a live one, trimming gives pages back (glibc).
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn a_freed_burst_is_given_back() {
         // Many small blocks (below the mmap threshold, so they come from an arena), freed but
         // for one at the top that pins the heap: only a trim returns the pages below it.
+        let _turn = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut blocks: Vec<Vec<u8>> = (0..4_096).map(|i| vec![i as u8; 4_000]).collect();
         let pin = vec![1u8; 4_000];
         blocks.clear();
         blocks.shrink_to_fit();
         assert!(super::give_back(), "16 MB freed and nothing given back");
         assert_eq!(pin[0], 1);
+    }
+
+    /// The live heap counts a block while it is held and not after it is freed.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn the_live_heap_counts_what_is_held() {
+        let _turn = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // 64 MiB, against what the other tests of this binary may allocate or free meanwhile
+        // (a few MB at most).
+        const BLOCK: usize = 64 << 20;
+        const SLACK: usize = 16 << 20;
+        let before = super::heap_in_use().unwrap_or(0);
+        let block = vec![7u8; BLOCK];
+        let held = super::heap_in_use().unwrap_or(0);
+        assert!(held >= before + BLOCK - SLACK, "{before} -> {held}");
+        assert_eq!(block[0], 7);
+        drop(block);
+        let after = super::heap_in_use().unwrap_or(usize::MAX);
+        assert!(after + BLOCK - SLACK <= held, "{held} -> {after}");
     }
 
     /// glibc takes the setting (it refuses a threshold above its 32 MB maximum).

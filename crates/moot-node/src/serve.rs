@@ -186,6 +186,12 @@ pub const SETTLE: Duration = Duration::from_millis(200);
 /// sync's burst, not each op of a conversation (a trim walks the allocator's arenas).
 pub const SHED_AFTER_OPS: usize = 1_024;
 
+/// Spare capacity in the replica's per-op tables after which a settle sheds its caches however
+/// few ops came since the last shed: a shed during a burst (a pause of [`SETTLE`] between
+/// frames) and a table doubling in the burst's last few hundred ops would otherwise leave the
+/// doubled capacity (W: 7 MB of the op index) held for as long as the node runs.
+pub const SHED_SPARE_BYTES: usize = 1 << 20;
+
 type NetTask = tokio::task::JoinHandle<Result<(Replica, SharedOps), moot_net::NetError>>;
 
 /// A running network node for one hub.
@@ -331,14 +337,17 @@ impl Running {
                 // A member just admitted (here, through what arrived) presents its device's
                 // certificate, so that its peers send it the members lane.
                 let certified = store.certify_if_admitted(replica, &signer);
-                let refreshed = store.node().refresh_view(&hub, replica);
-                // A burst of arrivals has settled: what only sped up taking them in goes.
+                // A burst of arrivals has settled: what only sped up taking them in goes, before
+                // the views are built (the cached rolls of pasts, up to 4 MiB, are freed for
+                // them to reuse rather than adding to the node's peak).
                 let held = replica.len();
-                let shed = held >= shed_at.load(Ordering::Relaxed) + SHED_AFTER_OPS;
+                let shed = held >= shed_at.load(Ordering::Relaxed) + SHED_AFTER_OPS
+                    || replica.spare_bytes() >= SHED_SPARE_BYTES;
                 if shed {
                     replica.shed_caches();
                     shed_at.store(held, Ordering::Relaxed);
                 }
+                let refreshed = store.node().refresh_view(&hub, replica);
                 (
                     (
                         replica.roll(),

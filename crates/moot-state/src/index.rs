@@ -192,13 +192,20 @@ impl Index {
         });
     }
 
-    /// Gives back the capacity beyond what is held (grown by doubling, up to half of it).
+    /// Gives back the capacity beyond what is held (grown by doubling, up to half of it) but
+    /// for a little room ([`shrink`]).
     pub fn shrink_to_fit(&mut self) {
-        self.ids.shrink_to_fit();
-        self.meta.shrink_to_fit();
+        shrink(&mut self.ids);
+        shrink(&mut self.meta);
         let (ids, hasher) = (&self.ids, &self.hasher);
         self.table
             .shrink_to_fit(|m| ids.get(*m as usize).map_or(0, |id| Self::hash(hasher, id)));
+    }
+
+    /// Bytes of spare capacity in the per-op vectors (grown by doubling; what
+    /// [`Index::shrink_to_fit`] gives back).
+    pub fn spare_bytes(&self) -> usize {
+        spare_bytes(&self.ids) + spare_bytes(&self.meta)
     }
 
     /// Every id held, in acceptance order.
@@ -212,6 +219,21 @@ impl Index {
             + self.meta.capacity() * std::mem::size_of::<Meta>()
             + self.table.allocation_size()
     }
+}
+
+/// A per-op table shed keeps room for this fraction of its length (1/32) more, so that the
+/// next few ops do not double it at once: a node that sheds whenever a table holds more spare
+/// capacity than that ([`spare_bytes`]) would otherwise shed after every op of a conversation.
+const ROOM: usize = 32;
+
+/// Gives back `v`'s capacity beyond its length and 1/[`ROOM`] of it.
+pub(crate) fn shrink<T>(v: &mut Vec<T>) {
+    v.shrink_to(v.len() + v.len() / ROOM);
+}
+
+/// Bytes of `v`'s capacity beyond its length and 1/[`ROOM`] of it: what [`shrink`] gives back.
+pub(crate) fn spare_bytes<T>(v: &Vec<T>) -> usize {
+    v.capacity().saturating_sub(v.len() + v.len() / ROOM) * std::mem::size_of::<T>()
 }
 
 #[cfg(test)]

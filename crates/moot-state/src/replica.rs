@@ -45,7 +45,7 @@ use moot_crypto::{Authentic, DecodeError, Draft, HubId, Lane, OpId, SecretKey, S
 
 use crate::body::{Body, BodyError, Checkpoint, DeviceId, LaneCut, MemberId, kind};
 pub use crate::index::Verdict;
-use crate::index::{Index, Meta, NONE};
+use crate::index::{Index, Meta, NONE, shrink, spare_bytes};
 use crate::roll::{Denied, Roll, Status};
 
 mod aid;
@@ -293,8 +293,12 @@ impl RollTable {
 
     /// Gives back the spare capacity (grown by doubling).
     fn shrink_to_fit(&mut self) {
-        self.numbers.shrink_to_fit();
-        self.nodes.shrink_to_fit();
+        shrink(&mut self.numbers);
+        shrink(&mut self.nodes);
+    }
+
+    fn spare_bytes(&self) -> usize {
+        spare_bytes(&self.numbers) + spare_bytes(&self.nodes)
     }
 }
 
@@ -792,12 +796,26 @@ impl Replica {
         self.authors = author_keys(&self.points);
         self.points.shrink_to_fit();
         self.index.shrink_to_fit();
-        self.dep_start.shrink_to_fit();
-        self.dep_list.shrink_to_fit();
-        self.devices.shrink_to_fit();
-        self.frontiers.shrink_to_fit();
+        shrink(&mut self.dep_start);
+        shrink(&mut self.dep_list);
+        shrink(&mut self.devices);
+        shrink(&mut self.frontiers);
         self.rolls.shrink_to_fit();
         self.deliberation.changes.shrink_to_fit();
+    }
+
+    /// Bytes of spare capacity in the per-op tables (grown by doubling): what
+    /// [`Replica::shed_caches`] would give back of them. A node that shed its caches during a
+    /// burst of arrivals sheds again at its end if this is large, whatever the burst's size:
+    /// one doubling near the end can leave megabytes unused.
+    pub fn spare_bytes(&self) -> usize {
+        self.index.spare_bytes()
+            + self.rolls.spare_bytes()
+            + spare_bytes(&self.dep_start)
+            + spare_bytes(&self.dep_list)
+            + spare_bytes(&self.devices)
+            + spare_bytes(&self.frontiers)
+            + self.deliberation.changes.spare_bytes()
     }
 
     /// Cached rolls of causal pasts (a diagnostic of [`Replica::shed_caches`]).

@@ -51,3 +51,38 @@ fn shedding_caches_changes_no_result_and_frees_the_rolls_of_pasts() {
         assert_eq!(kept.verdict(&id), shed.verdict(&id));
     }
 }
+
+/// A node sheds when its per-op tables hold much spare capacity (`Replica::spare_bytes`), so
+/// the spare must be seen after a table doubles, be zero after a shed, and stay zero for the
+/// next few ops (a shed keeps a little room; without it, every op after a shed would double a
+/// table again and the node would shed at every settle).
+#[test]
+fn spare_capacity_is_seen_given_back_and_not_regrown_by_the_next_ops() {
+    let w = sample::workload(300, 3, 20, 10, 11);
+    let mut replica = Replica::new(w.hub, Limits::default());
+    let mut saw_spare = false;
+    for (i, op) in w.ops.iter().enumerate() {
+        replica.insert(op);
+        saw_spare |= replica.spare_bytes() > 0;
+        if i == w.ops.len() / 2 {
+            replica.shed_caches();
+            assert_eq!(replica.spare_bytes(), 0, "after the shed at op {i}");
+            let at_shed = replica.index_bytes();
+            // The next ops fit in the room the shed kept.
+            for op in &w.ops[i + 1..i + 1 + (i + 1) / 64] {
+                replica.insert(op);
+            }
+            assert_eq!(
+                replica.spare_bytes(),
+                0,
+                "the ops after a shed doubled a table"
+            );
+            assert_eq!(replica.index_bytes(), at_shed);
+        }
+    }
+    assert!(saw_spare, "no table ever doubled past its length");
+    let before = replica.index_bytes();
+    replica.shed_caches();
+    assert_eq!(replica.spare_bytes(), 0);
+    assert!(replica.index_bytes() <= before);
+}

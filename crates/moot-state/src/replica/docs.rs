@@ -68,7 +68,12 @@ impl ChangeTable {
 
     /// Gives back the spare capacity (grown by doubling).
     pub(super) fn shrink_to_fit(&mut self) {
-        self.0.shrink_to_fit();
+        crate::index::shrink(&mut self.0);
+    }
+
+    /// Bytes of spare capacity.
+    pub(super) fn spare_bytes(&self) -> usize {
+        crate::index::spare_bytes(&self.0)
     }
 }
 
