@@ -311,16 +311,17 @@ pub type NewHub<'a> = (&'a [u8], &'a [(&'a str, &'a [u8])]);
 
 /// redb's page cache, in bytes (at most half of it buffers a transaction's dirty pages; what is
 /// written stays cached for reading). A node keeps its state in memory, not in pages, and reads
-/// ops for a peer in order: 4 MiB costs a full sync nothing measurable and keeps 12 MB less
-/// resident than 16 MiB did (docs/BENCHMARKS.md, sync_workload).
-pub const CACHE_BYTES: usize = 4 * 1024 * 1024;
+/// ops for a peer in order: 4 MiB cost a full sync nothing measurable and kept 12 MB less
+/// resident than 16 MiB did; 2 MiB keeps 2 MB less again, with neither the full sync nor a
+/// 100,000-ballot ingest measurably slower (docs/BENCHMARKS.md, sync_workload, poll_figures).
+pub const CACHE_BYTES: usize = 2 * 1024 * 1024;
 
 /// How every store file is opened: a repair (which rewrites the file) is never started silently.
 fn builder() -> Builder {
     let mut builder = Builder::new();
     builder.set_repair_callback(|session| session.abort());
     // The default cache may grow to 1 GiB. A command reads each page about once, and a node
-    // keeps its state in memory, not in pages: 4 MiB is plenty, and bounds memory on a
+    // keeps its state in memory, not in pages: 2 MiB is plenty, and bounds memory on a
     // Raspberry Pi.
     builder.set_cache_size(CACHE_BYTES);
     builder
