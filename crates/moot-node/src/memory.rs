@@ -79,7 +79,9 @@ mod tests {
     fn a_freed_burst_is_given_back() {
         // Many small blocks (below the mmap threshold, so they come from an arena), freed but
         // for one at the top that pins the heap: only a trim returns the pages below it.
-        let _turn = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _turn = TURN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut blocks: Vec<Vec<u8>> = (0..4_096).map(|i| vec![i as u8; 4_000]).collect();
         let pin = vec![1u8; 4_000];
         blocks.clear();
@@ -92,7 +94,9 @@ mod tests {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn the_live_heap_counts_what_is_held() {
-        let _turn = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _turn = TURN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // 64 MiB, against what the other tests of this binary may allocate or free meanwhile
         // (a few MB at most).
         const BLOCK: usize = 64 << 20;

@@ -1,8 +1,8 @@
 //! The replica's compact index of every op it holds: what validation needs to know about an op
-//! once it is accepted, in about 60 bytes, so that op bytes and bodies can live on disk.
+//! once it is accepted, in about 56 bytes, so that op bytes and bodies can live on disk.
 //!
 //! An op is numbered in acceptance order. Its 32-byte id is kept once (`ids`), a hash table of
-//! 4-byte numbers finds it by id, and a 24-byte [`Meta`] holds the rest: sequence number,
+//! 4-byte numbers finds it by id, and a 20-byte [`Meta`] holds the rest: sequence number,
 //! device number, the roll frontier it presents to its children (an interned number), the
 //! first op that continued its chain (to detect forks), its kind and a flags byte (lane,
 //! verdict, taint). Roll ops, which are few, keep their body elsewhere in the replica.
@@ -53,8 +53,10 @@ const TAINTED: u8 = 0b1000;
 /// What the index keeps of one op.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Meta {
-    /// Sequence number in the author's chain in its lane.
-    pub seq: u64,
+    /// Sequence number in the author's chain in its lane. An op is indexed only if it
+    /// continues its chain (`seq` one more than its `prev`'s, 1 without one), so a chain held
+    /// has at most as many ops as the index numbers them: `u32`.
+    seq: u32,
     /// The author device's number in the replica.
     pub device: u32,
     /// The number of the roll frontier the op presents to its children.
@@ -83,14 +85,20 @@ impl Meta {
         if tainted {
             flags |= TAINTED;
         }
+        debug_assert!(u32::try_from(seq).is_ok(), "a chain longer than the index");
         Meta {
-            seq,
+            seq: u32::try_from(seq).unwrap_or(u32::MAX),
             device,
             frontier,
             successor: NONE,
             kind,
             flags,
         }
+    }
+
+    /// Sequence number in the author's chain in its lane.
+    pub fn seq(&self) -> u64 {
+        u64::from(self.seq)
     }
 
     pub fn lane(&self) -> Lane {
@@ -277,7 +285,7 @@ mod tests {
             id[..4].copy_from_slice(&n.to_le_bytes());
             let (number, meta) = index.get(&OpId(id)).unwrap();
             assert_eq!(number, n);
-            assert_eq!(meta.seq, u64::from(n) + 1);
+            assert_eq!(meta.seq(), u64::from(n) + 1);
             assert_eq!(meta.device, n / 7);
             assert_eq!(meta.frontier, n / 11);
             assert_eq!(meta.lane() == Lane::Members, n % 3 == 0);
@@ -291,6 +299,6 @@ mod tests {
             assert_eq!(meta.verdict(), verdict);
         }
         assert!(index.get(&OpId([0xff; 32])).is_none());
-        assert_eq!(std::mem::size_of::<Meta>(), 24);
+        assert_eq!(std::mem::size_of::<Meta>(), 20);
     }
 }

@@ -879,7 +879,7 @@ impl Replica {
     pub fn chain_head(&self, device: &DeviceId, lane: Lane) -> Option<(u64, OpId)> {
         let device = *self.device_numbers.get(&device.to_bytes())?;
         let tip = *self.tips.get(&(device, lane))?;
-        Some((self.index.meta(tip)?.seq, self.index.id(tip)?))
+        Some((self.index.meta(tip)?.seq(), self.index.id(tip)?))
     }
 
     /// The head of every (device, lane) chain held: each op that no op held continues (names
@@ -900,7 +900,7 @@ impl Replica {
             }
             // An unforked chain's latest op is its one head.
             if let (Some(meta), Some(id)) = (self.index.meta(tip), self.index.id(tip)) {
-                heads.push((*device, lane, meta.seq, id));
+                heads.push((*device, lane, meta.seq(), id));
             }
         }
         if !forked.is_empty() {
@@ -912,7 +912,7 @@ impl Replica {
                     && forked.contains(&(meta.device, meta.lane()))
                     && let Some(device) = self.devices.get(meta.device as usize)
                 {
-                    heads.push((*device, meta.lane(), meta.seq, *id));
+                    heads.push((*device, meta.lane(), meta.seq(), *id));
                 }
             }
         }
@@ -1243,7 +1243,7 @@ impl Replica {
         if let Some(prev) = op.prev() {
             let author = self.device_numbers.get(&op.author().to_bytes()).copied();
             let continues = self.index.get(&prev).is_some_and(|(_, m)| {
-                Some(m.device) == author && m.lane() == op.lane() && m.seq + 1 == op.seq()
+                Some(m.device) == author && m.lane() == op.lane() && m.seq() + 1 == op.seq()
             });
             if !continues {
                 return Err(refused(Reason::BrokenChain));
@@ -1551,7 +1551,7 @@ impl Replica {
             let is_prev = op.prev() == Some(parent);
             if is_prev {
                 continues =
-                    Some(m.device) == author_no && m.lane() == lane && m.seq + 1 == op.seq();
+                    Some(m.device) == author_no && m.lane() == lane && m.seq() + 1 == op.seq();
             }
             tainted |= m.tainted() || taints(m);
             // What an op refers to is in its `deps`; `prev` only continues the author's chain,
@@ -1795,7 +1795,7 @@ impl Replica {
         let newer = match self.tips.get(&(device, lane)) {
             None => true,
             Some(tip) => {
-                let tip_seq = self.index.meta(*tip).map_or(0, |m| m.seq);
+                let tip_seq = self.index.meta(*tip).map_or(0, |m| m.seq());
                 let tip_id = self.index.id(*tip);
                 seq > tip_seq || (seq == tip_seq && tip_id.is_some_and(|t| id < t))
             }
@@ -2350,7 +2350,7 @@ impl Replica {
             facts.as_ref(),
             &author,
             meta.lane(),
-            meta.seq,
+            meta.seq(),
             &frontier,
         ))
     }

@@ -24,7 +24,7 @@ use super::Replica;
 use crate::body::Body;
 use crate::roll::{Denied, DocDenied};
 
-/// What the replica keeps of each accepted document change (56 bytes; its parents among the
+/// What the replica keeps of each accepted document change (52 bytes; its parents among the
 /// document's changes are found through the replica's dependency numbers).
 #[derive(Debug, Clone)]
 pub(super) struct ChangeRecord {
@@ -36,13 +36,15 @@ pub(super) struct ChangeRecord {
     device: u32,
     /// The change's last op counter (at most `u32::MAX`: the pre-scan refuses more).
     max_op: u32,
-    seq: u64,
+    /// The change's seq: 1, or one more than a named change's ([`Replica::check_doc_change`]),
+    /// so at most the number of changes held.
+    seq: u32,
     hash: [u8; 32],
 }
 
 /// The accepted document changes, ascending by index number. Numbers are given in acceptance
 /// order, so a change recorded when its op is accepted goes at the end; a sorted table costs
-/// its 56 bytes a change and no more (a hash map costs about half as much again).
+/// its 52 bytes a change and no more (a hash map costs about half as much again).
 #[derive(Debug, Default)]
 pub(super) struct ChangeTable(Vec<ChangeRecord>);
 
@@ -103,7 +105,7 @@ impl Replica {
                 // Set when recorded: the creator is its own document.
                 doc: u32::MAX,
                 device: self.device_number(op.author()),
-                seq: info.seq,
+                seq: 1,
                 max_op: u32::try_from(info.max_op).unwrap_or(u32::MAX),
                 hash: info.hash,
             },
@@ -144,16 +146,17 @@ impl Replica {
         let previous = parents
             .iter()
             .filter(|r| r.device == device)
-            .map(|r| r.seq)
+            .map(|r| u64::from(r.seq))
             .max()
             .unwrap_or(0);
         let expected = previous.saturating_add(1);
-        if info.seq != expected {
-            return Err(Denied::Doc(DocDenied::SeqGap {
+        let seq = u32::try_from(info.seq)
+            .ok()
+            .filter(|seq| u64::from(*seq) == expected)
+            .ok_or(Denied::Doc(DocDenied::SeqGap {
                 expected,
                 found: info.seq,
-            }));
-        }
+            }))?;
         if parents.iter().any(|r| info.start_op <= u64::from(r.max_op)) {
             return Err(Denied::Doc(DocDenied::StartOp {
                 start_op: info.start_op,
@@ -172,7 +175,7 @@ impl Replica {
                 n: u32::MAX,
                 doc: doc_no,
                 device,
-                seq: info.seq,
+                seq,
                 max_op: u32::try_from(info.max_op).unwrap_or(u32::MAX),
                 hash: info.hash,
             },
@@ -245,6 +248,7 @@ mod tests {
             table.insert(record(n, n * 10));
         }
         table.shrink_to_fit();
+        assert_eq!(std::mem::size_of::<ChangeRecord>(), 52);
         for n in [2, 4, 5, 7, 9] {
             assert_eq!(table.get(n).map(|r| r.doc), Some(n * 10), "change {n}");
         }
