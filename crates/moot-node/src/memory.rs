@@ -42,8 +42,11 @@ pub fn heap_in_use() -> Option<usize> {
     None
 }
 
-/// Blocks of at least this many bytes get pages of their own (see [`tune`]).
-pub const MMAP_THRESHOLD: usize = 256 * 1024;
+/// Blocks of at least this many bytes get pages of their own (see [`tune`]). 128 KiB rather
+/// than 256: the checking threads' buffers of a batch (512 decoded ops, ~160 KB) then go back
+/// to the system when freed instead of raising each thread's heap to its own high-water mark.
+/// On W the receiver's peak is ~2.7 MB lower (medians of six runs), its converge within 1%.
+pub const MMAP_THRESHOLD: usize = 128 * 1024;
 
 /// Sets the allocator up for a long-running node; true if it took the setting. glibc serves
 /// a block of at least [`MMAP_THRESHOLD`] bytes from pages of its own: growing it remaps its
