@@ -26,7 +26,8 @@ pub fn give_back() -> bool {
 
 /// Bytes the allocator has handed out and not had back (its arenas' blocks in use and its
 /// blocks with pages of their own): the live heap, a diagnostic of where a node's resident
-/// memory goes. `None` off glibc.
+/// memory goes. `None` off glibc. (`mallinfo2` needs glibc 2.33 or later; only this
+/// diagnostic uses it.)
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 pub fn heap_in_use() -> Option<usize> {
@@ -74,6 +75,7 @@ pub fn tune() -> bool {
 #[cfg(test)]
 mod tests {
     /// The allocator tests that free large amounts take turns (they read process-wide counts).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     /// After a large block is freed below a live one, trimming gives pages back (glibc).

@@ -348,6 +348,11 @@ impl Running {
                     shed_at.store(held, Ordering::Relaxed);
                 }
                 let refreshed = store.node().refresh_view(&hub, replica);
+                if shed {
+                    // Counting the polls for the views may have resolved past rolls again (a
+                    // ballot's standing where a roll op was denied): they go too.
+                    replica.shed_caches();
+                }
                 (
                     (
                         replica.roll(),

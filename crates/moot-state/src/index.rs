@@ -1,5 +1,5 @@
 //! The replica's compact index of every op it holds: what validation needs to know about an op
-//! once it is accepted, in about 56 bytes, so that op bytes and bodies can live on disk.
+//! once it is accepted, in about 58 bytes, so that op bytes and bodies can live on disk.
 //!
 //! An op is numbered in acceptance order. Its 32-byte id is kept once (`ids`), a hash table of
 //! 4-byte numbers finds it by id, and a 20-byte [`Meta`] holds the rest: sequence number,

@@ -1441,7 +1441,6 @@ impl Engine {
     }
 }
 
-/// Records in `view` that its peer holds `op` (and so its chain ancestors), within `max` heads.
 /// A chain's heads, with room for one: nearly every chain has one head, and a vector's first
 /// push would otherwise make room for four (160 bytes where 40 are used, in each of a peer's
 /// views, for each of its thousands of chains, until the views are shed).
@@ -1449,6 +1448,7 @@ fn one_head() -> Vec<(u64, OpId)> {
     Vec::with_capacity(1)
 }
 
+/// Records in `view` that its peer holds `op` (and so its chain ancestors), within `max` heads.
 fn add_head(view: &mut View, op: &OpRef, replica: &Replica, max: usize) {
     let forked = replica.is_forked(&op.device, op.lane);
     let chain = view
