@@ -190,10 +190,12 @@ impl Index {
         n
     }
 
-    /// Makes room for `additional` more ops at once (a load of known size).
+    /// Makes room for `additional` more ops at once (a load of known size), and the little room
+    /// a shed keeps ([`shrink`]): the first ops after a load do not double the tables.
     pub fn reserve(&mut self, additional: usize) {
-        self.ids.reserve_exact(additional);
-        self.meta.reserve_exact(additional);
+        let room = (self.ids.len() + additional) / ROOM;
+        self.ids.reserve_exact(additional + room);
+        self.meta.reserve_exact(additional + room);
         let (ids, hasher) = (&self.ids, &self.hasher);
         self.table.reserve(additional, |m| {
             ids.get(*m as usize).map_or(0, |id| Self::hash(hasher, id))
@@ -300,5 +302,32 @@ mod tests {
         }
         assert!(index.get(&OpId([0xff; 32])).is_none());
         assert_eq!(std::mem::size_of::<Meta>(), 20);
+    }
+
+    /// A load reserves its ops and the room a shed keeps: the ops that follow it fit, and a
+    /// shed right after the load has nothing to give back.
+    #[test]
+    fn a_load_leaves_room_for_the_next_ops() {
+        let mut index = Index::new();
+        let n = 64 * ROOM;
+        index.reserve(n);
+        let meta = Meta::new(1, 0, 0, 0, Lane::Public, Verdict::Accepted, false);
+        for i in 0..n + n / ROOM {
+            let mut id = [0u8; 32];
+            id[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            index.insert(OpId(id), meta);
+            if i == n - 1 {
+                assert_eq!(
+                    index.spare_bytes(),
+                    0,
+                    "a shed after the load would give back"
+                );
+            }
+        }
+        assert_eq!(
+            index.ids.capacity(),
+            n + n / ROOM,
+            "the room after the load was too small"
+        );
     }
 }
