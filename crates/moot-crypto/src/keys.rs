@@ -229,9 +229,9 @@ impl ParsedKeys {
 /// check signatures: a key certified long before its ops arrive (a member's device, voting
 /// months after it was certified) is not decompressed again for each batch of its ops. Filled
 /// by the replica as certificates are judged — so bounded by the certifications it holds (one
-/// stored op each), never by what a peer merely sends — with each point taken from the thread's recent points when there (a store
-/// being loaded decodes each certificate just before), else computed the first time a check
-/// needs it. A point is a pure function of the key's bytes: consulting this changes no
+/// stored op each), never by what a peer merely sends — with each point taken from the
+/// thread's recent points when there (a store being loaded decodes each certificate just
+/// before), else computed the first time a check needs it. A point is a pure function of the key's bytes: consulting this changes no
 /// verdict (a wrong one could only fail a batch, whose ops are then checked one by one from
 /// their bytes). Keys and points are kept for as long as the table (certifications are never
 /// taken out of a roll): about 40 bytes per key, and 160 more once its point is held.

@@ -2001,22 +2001,12 @@ impl Node {
     /// Derives the roll view from `replica` and stores it (with the poll views).
     fn write_view(&self, hub: &HubId, replica: &mut Replica) -> Result<RollView, NodeError> {
         let counts = polls::count_polls(replica)?;
-        self.write_view_counted(hub, replica, counts)
-    }
-
-    /// [`Node::write_view`] with the polls counted already; the roll view, the poll views and
-    /// the stamp in one transaction.
-    fn write_view_counted(
-        &self,
-        hub: &HubId,
-        replica: &mut Replica,
-        counts: polls::PollCounts,
-    ) -> Result<RollView, NodeError> {
         let bytes = self.write_view_bytes(hub, replica, counts)?;
         postcard::from_bytes(&bytes).map_err(|e| NodeError::Corrupt(e.to_string()))
     }
 
-    /// [`Node::write_view_counted`], returning the roll view's stored bytes.
+    /// Derives the roll view from `replica` with the polls counted already; stores the roll
+    /// view, the poll views and the stamp in one transaction, and returns the roll view's bytes.
     fn write_view_bytes(
         &self,
         hub: &HubId,

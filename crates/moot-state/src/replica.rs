@@ -795,19 +795,25 @@ impl Replica {
         self.unions = HashMap::default();
         self.authors = author_keys(&self.points);
         self.points.shrink_to_fit();
+        self.shrink_tables();
+    }
+
+    /// Gives back the per-op tables' spare capacity but a little room ([`shrink`]): the tables
+    /// [`Replica::spare_bytes`] counts.
+    fn shrink_tables(&mut self) {
         self.index.shrink_to_fit();
+        self.rolls.shrink_to_fit();
         shrink(&mut self.dep_start);
         shrink(&mut self.dep_list);
         shrink(&mut self.devices);
         shrink(&mut self.frontiers);
-        self.rolls.shrink_to_fit();
         self.deliberation.changes.shrink_to_fit();
     }
 
     /// Bytes of spare capacity in the per-op tables (grown by doubling): what
-    /// [`Replica::shed_caches`] would give back of them. A node that shed its caches during a
-    /// burst of arrivals sheds again at its end if this is large, whatever the burst's size:
-    /// one doubling near the end can leave megabytes unused.
+    /// [`Replica::shed_caches`] would give back of them ([`Replica::shrink_tables`]). A node
+    /// that shed its caches during a burst of arrivals sheds again at its end if this is large,
+    /// whatever the burst's size: one doubling near the end can leave megabytes unused.
     pub fn spare_bytes(&self) -> usize {
         self.index.spare_bytes()
             + self.rolls.spare_bytes()
