@@ -304,6 +304,20 @@ fn checks_with_known_points_give_the_same_verdicts() {
     assert_eq!((known.len(), known.points_held()), (60, 60));
     assert!(known.contains(&key(59)));
     assert!(!known.contains(&key(60)));
+    // Forgotten points (a node gone idle): the keys stay, each point comes back when needed,
+    // and no verdict changes.
+    known.forget_points();
+    assert_eq!((known.len(), known.points_held()), (60, 0));
+    let mut parsed = moot_crypto::ParsedKeys::new(4096);
+    parsed.consult(Some(std::sync::Arc::clone(&known)));
+    let decoded: Vec<SignedOp> = bytes
+        .iter()
+        .map(|b| SignedOp::decode_with(b, |raw| parsed.parse(raw)).unwrap())
+        .collect();
+    let again = moot_crypto::authenticate_sequential_with(&HUB, decoded, &parsed);
+    let again: Vec<bool> = again.iter().map(Result::is_ok).collect();
+    assert_eq!(again, alone);
+    assert_eq!((known.len(), known.points_held()), (60, 60));
 }
 
 #[test]

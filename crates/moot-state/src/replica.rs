@@ -776,8 +776,8 @@ impl Replica {
     /// Lets go of what only speeds up taking in more ops, for a node whose arrivals have
     /// settled: the cached rolls of causal pasts (all but those of the current roll heads,
     /// which new ops name; a full sync leaves thousands, tens of MB, that no new op will name),
-    /// the cached frontier unions and parsed author keys, and the spare capacity of the per-op
-    /// tables. Results never depend on it: a roll dropped here is resolved again if an op needs
+    /// the cached frontier unions, parsed author keys and the certified devices' curve points
+    /// (computed again as their ops come), and the spare capacity of the per-op tables. Results never depend on it: a roll dropped here is resolved again if an op needs
     /// it.
     pub fn shed_caches(&mut self) {
         let heads: BTreeSet<OpId> = self.roll_heads.iter().flatten().copied().collect();
@@ -794,7 +794,7 @@ impl Replica {
         self.cache_bytes = self.cache.values().map(|(_, bytes)| bytes).sum();
         self.unions = HashMap::default();
         self.authors = author_keys(&self.points);
-        self.points.shrink_to_fit();
+        self.points.forget_points();
         self.shrink_tables();
     }
 

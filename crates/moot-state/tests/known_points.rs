@@ -49,15 +49,23 @@ fn ballots_checked_with_the_devices_points_get_the_same_verdicts() {
     assert!(held_before_ballots <= 1, "{held_before_ballots}");
 
     // Loaded from a store (the node's own ops, decoded on this thread): every point is held.
-    let mut loaded = Replica::new(sample.hub, Limits::default());
-    for bytes in &sample.setup {
-        let op = SignedOp::decode(bytes)
-            .unwrap()
-            .authenticate(&sample.hub)
-            .unwrap();
-        assert_eq!(loaded.restore(op, Verdict::Accepted), Ok(Verdict::Accepted));
-    }
+    let load = || {
+        let mut loaded = Replica::new(sample.hub, Limits::default());
+        for bytes in &sample.setup {
+            let op = SignedOp::decode(bytes)
+                .unwrap()
+                .authenticate(&sample.hub)
+                .unwrap();
+            assert_eq!(loaded.restore(op, Verdict::Accepted), Ok(Verdict::Accepted));
+        }
+        loaded
+    };
+    let mut loaded = load();
     assert_eq!(loaded.known_devices(), (devices, devices));
+    // A node gone idle lets the points go and keeps the devices.
+    let mut shed = load();
+    shed.shed_caches();
+    assert_eq!(shed.known_devices(), (devices, 0));
 
     // Each ballot alone, by a replica holding no point yet for its voter's device.
     let mut alone = Replica::new(sample.hub, Limits::default());
@@ -75,6 +83,10 @@ fn ballots_checked_with_the_devices_points_get_the_same_verdicts() {
     assert_eq!(synced.known_devices(), (devices, held_before_ballots + 300));
     assert_eq!(loaded.known_devices(), (devices, devices));
     assert_eq!(synced.polls(), loaded.polls());
+    // The shed replica computes again the points its checks need, with the same verdicts.
+    assert_eq!(verdicts(&shed.insert_batch(&ballots)), expected);
+    assert_eq!(shed.known_devices(), (devices, 300));
+    assert_eq!(shed.polls(), loaded.polls());
 }
 
 /// A stranger's ops (a device no certificate names) are checked and refused without being

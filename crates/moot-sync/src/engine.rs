@@ -30,8 +30,9 @@
 //! [`Config::max_receive_bytes_per_window`] in a window has the excess dropped and is reported.
 //!
 //! # Determinism
-//! No clock (time is the `now_ms` argument), no randomness, and only ordered maps: the same
-//! inputs give the same frames and events. The one thread, scoped to a frame of ops, stores
+//! No clock (time is the `now_ms` argument), no randomness, and only ordered maps or, for a
+//! peer's view, a table listed in the order its chains were first seen and only looked up by
+//! hash (`view`): the same inputs give the same frames and events. The one thread, scoped to a frame of ops, stores
 //! what validation kept while the rest is validated; it decides nothing. Nor does the check
 //! pool a driver may hand frames to first ([`Incoming::start`]): checking a signature is a
 //! pure function of the hub and the bytes, so only when the work is done changes.
@@ -44,6 +45,7 @@ use moot_state::precheck::Precheck;
 use moot_state::{Insertion, Outcome, Reason, Replica, Source, Verdict};
 
 use crate::store::{OpStore, StoreError};
+use crate::view::{Chain, View};
 use crate::wire::{
     self, Bounded, Head, MAX_HEADS_PER_MESSAGE, MAX_IDS_PER_MESSAGE, MAX_MESSAGE_BYTES,
     MAX_OPS_PER_MESSAGE, Message, OPS_FRAME_OVERHEAD, OpBytes, WireError,
@@ -352,16 +354,6 @@ pub enum EngineError {
     CredentialTooLong,
 }
 
-/// A (device, lane) chain: the device's key bytes and the lane.
-type Chain = ([u8; 32], Lane);
-
-/// What one peer is known to hold: heads per (device, lane) chain.
-#[derive(Debug, Default)]
-struct View {
-    chains: BTreeMap<Chain, Vec<(u64, OpId)>>,
-    len: usize,
-}
-
 /// The fields of an op the engine reasons about.
 #[derive(Debug, Clone, Copy)]
 struct OpRef {
@@ -568,9 +560,7 @@ impl Engine {
                 .iter_mut()
                 .chain([&mut peer.incoming, &mut peer.confirmed])
             {
-                for chain in view.chains.values_mut() {
-                    chain.shrink_to_fit();
-                }
+                view.shrink();
             }
             peer.control.shrink_to_fit();
             peer.sent.shrink_to_fit();
@@ -676,7 +666,7 @@ impl Engine {
             && p.heads_due.is_none()
             && let Some(view) = &p.view
         {
-            p.heads_due = Some(Some(view.chains.keys().copied().collect()));
+            p.heads_due = Some(Some(view.chains().copied().collect()));
         }
         Ok(())
     }
@@ -871,12 +861,10 @@ impl Engine {
             if p.incoming.len >= max_heads {
                 break;
             }
-            let chain = p
-                .incoming
-                .chains
-                .entry((head.device, head.lane))
-                .or_insert_with(one_head);
-            if !chain.iter().any(|(_, id)| *id == head.id) {
+            let Some(chain) = p.incoming.chain_mut((head.device, head.lane)) else {
+                break;
+            };
+            if !chain.contains_id(&head.id) {
                 chain.push((head.seq, head.id));
                 p.incoming.len += 1;
             }
@@ -886,16 +874,13 @@ impl Engine {
         }
         let mut view = std::mem::take(&mut p.incoming);
         // A listener answers for the chains the peer named.
-        let named: BTreeSet<Chain> = view.chains.keys().copied().collect();
+        let named: BTreeSet<Chain> = view.chains().copied().collect();
         p.in_transit = std::mem::take(&mut p.sent).into_iter().collect();
-        let confirmed: Vec<(Chain, u64, OpId)> = p
-            .confirmed
-            .chains
-            .iter()
-            .flat_map(|(chain, heads)| heads.iter().map(|&(seq, id)| (*chain, seq, id)))
-            .collect();
+        // By chain (the heads of a chain in their order), as the view is merged with them.
+        let mut confirmed: Vec<(Chain, (u64, OpId))> = p.confirmed.heads().collect();
+        confirmed.sort_by_key(|(chain, _)| *chain);
         let lanes = p.lanes;
-        for (chain, seq, id) in confirmed {
+        for (chain, (seq, id)) in confirmed {
             let Some(device) = self.key(&chain.0) else {
                 continue;
             };
@@ -1355,14 +1340,14 @@ impl Engine {
         replica: &Replica,
         store: &S,
     ) -> Result<bool, SyncError> {
-        let Some(heads) = view.chains.get(&(op.device.to_bytes(), op.lane)) else {
+        let Some(heads) = view.get(&(op.device.to_bytes(), op.lane)) else {
             return Ok(false);
         };
-        if heads.iter().any(|(_, id)| *id == op.id) {
+        if heads.contains_id(&op.id) {
             return Ok(true);
         }
         let forked = replica.is_forked(&op.device, op.lane);
-        for &(seq, head) in heads {
+        for &(seq, head) in heads.as_slice() {
             if seq < op.seq || !replica.holds(&head) {
                 continue;
             }
@@ -1441,21 +1426,14 @@ impl Engine {
     }
 }
 
-/// A chain's heads, with room for one: nearly every chain has one head, and a vector's first
-/// push would otherwise make room for four (160 bytes where 40 are used, in each of a peer's
-/// views, for each of its thousands of chains, until the views are shed).
-fn one_head() -> Vec<(u64, OpId)> {
-    Vec::with_capacity(1)
-}
-
 /// Records in `view` that its peer holds `op` (and so its chain ancestors), within `max` heads.
 fn add_head(view: &mut View, op: &OpRef, replica: &Replica, max: usize) {
     let forked = replica.is_forked(&op.device, op.lane);
-    let chain = view
-        .chains
-        .entry((op.device.to_bytes(), op.lane))
-        .or_insert_with(one_head);
-    if chain.iter().any(|(_, id)| *id == op.id) {
+    let mut len = view.len;
+    let Some(chain) = view.chain_mut((op.device.to_bytes(), op.lane)) else {
+        return;
+    };
+    if chain.contains_id(&op.id) {
         return;
     }
     let before = chain.len();
@@ -1464,11 +1442,12 @@ fn add_head(view: &mut View, op: &OpRef, replica: &Replica, max: usize) {
     chain.retain(|&(seq, id)| {
         Some(id) != op.prev && (forked || seq >= op.seq || !replica.holds(&id))
     });
-    view.len = view.len + chain.len() - before;
-    if view.len < max {
+    len = len + chain.len() - before;
+    if len < max {
         chain.push((op.seq, op.id));
-        view.len += 1;
+        len += 1;
     }
+    view.len = len;
 }
 
 /// The `prev` field of an op from the node's own store (see the envelope layout in

@@ -15,6 +15,7 @@
 
 pub mod engine;
 pub mod store;
+mod view;
 pub mod wire;
 
 pub use engine::{
