@@ -291,6 +291,25 @@ impl RollTable {
         self.nodes.len()
     }
 
+    /// True if `id` is a judged roll op of `lane`.
+    fn judged_in(&self, index: &Index, id: &OpId, lane: Lane) -> bool {
+        self.get(index, id).is_some_and(|node| node.lane == lane)
+    }
+
+    /// The judged roll ops of `lane` with their nodes, in acceptance order. (Their order
+    /// decides nothing: resolution orders them itself.)
+    fn judged<'a>(
+        &'a self,
+        index: &'a Index,
+        lane: Lane,
+    ) -> impl Iterator<Item = (OpId, &'a RollNode)> + 'a {
+        self.numbers
+            .iter()
+            .zip(&self.nodes)
+            .filter(move |(_, node)| node.lane == lane)
+            .filter_map(|(n, node)| Some((index.id(*n)?, node)))
+    }
+
     /// Gives back the spare capacity (grown by doubling).
     fn shrink_to_fit(&mut self) {
         shrink(&mut self.numbers);
@@ -578,10 +597,6 @@ pub struct Replica {
     pending: HashMap<OpId, Waiting>,
     waiting_on: HashMap<OpId, BTreeSet<OpId>>,
     usage: BTreeMap<Source, Usage>,
-    /// Judged public-lane roll ops: what the seniority and cut rules resolve.
-    public_rolls: BTreeSet<OpId>,
-    /// Judged members-lane roll ops: personal data, applied on top of the resolved roll.
-    member_rolls: BTreeSet<OpId>,
     /// Rolls of causal pasts, by interned frontier number.
     cache: HashMap<u32, (Arc<Resolution>, usize)>,
     cache_order: VecDeque<u32>,
@@ -714,8 +729,6 @@ impl Replica {
             pending: HashMap::default(),
             waiting_on: HashMap::default(),
             usage: BTreeMap::new(),
-            public_rolls: BTreeSet::new(),
-            member_rolls: BTreeSet::new(),
             cache: HashMap::default(),
             cache_order: VecDeque::new(),
             cache_bytes: 0,
@@ -1689,9 +1702,6 @@ impl Replica {
                 let mut extended = (*past).clone();
                 extended.step(&self.hub, id, &author, lane, &body, &facts);
                 self.remember(presented, Arc::new(extended), true);
-                self.public_rolls.insert(id);
-            } else {
-                self.member_rolls.insert(id);
             }
             self.global = None;
             // Every head in this op's past is in its frontier (a head is maximal overall, so
@@ -2228,23 +2238,20 @@ impl Replica {
     fn members_order_within(&self, within: Option<&HashSet<OpId>>) -> Vec<OpId> {
         let mut waiting: HashMap<OpId, usize> = HashMap::default();
         let mut children: HashMap<OpId, Vec<OpId>> = HashMap::default();
-        for id in self
-            .member_rolls
-            .iter()
-            .filter(|id| within.is_none_or(|w| w.contains(*id)))
+        for (id, node) in self
+            .rolls
+            .judged(&self.index, Lane::Members)
+            .filter(|(id, _)| within.is_none_or(|w| w.contains(id)))
         {
-            let Some(node) = self.rolls.get(&self.index, id) else {
-                continue;
-            };
             let parents: Vec<OpId> = node
                 .roll_parents
                 .iter()
-                .filter(|p| self.member_rolls.contains(*p))
+                .filter(|p| self.rolls.judged_in(&self.index, p, Lane::Members))
                 .copied()
                 .collect();
-            waiting.insert(*id, parents.len());
+            waiting.insert(id, parents.len());
             for parent in parents {
-                children.entry(parent).or_default().push(*id);
+                children.entry(parent).or_default().push(id);
             }
         }
         let key = |id: &OpId| {
@@ -2304,10 +2311,11 @@ impl Replica {
         let facts = facts.ok_or(Denied::UnknownDevice)?;
         // A fact is a public roll op, or (an appointment in a members-only assembly) a
         // members-lane one, judged before the op in causal order.
-        if let Some(fact) = facts.ops().iter().find(|f| {
-            global.denied.contains_key(*f)
-                || !(self.public_rolls.contains(*f) || self.member_rolls.contains(*f))
-        }) {
+        if let Some(fact) = facts
+            .ops()
+            .iter()
+            .find(|f| global.denied.contains_key(*f) || self.rolls.get(&self.index, f).is_none())
+        {
             return Err(Denied::UnacceptedFact(*fact));
         }
         for (cut, last_seq) in global.roll.cuts_for(author) {

@@ -525,7 +525,7 @@ impl Replica {
                 node.facts
                     .ops()
                     .iter()
-                    .filter(|f| self.member_rolls.contains(*f))
+                    .filter(|f| self.rolls.judged_in(&self.index, f, Lane::Members))
                     .copied(),
             );
         }
