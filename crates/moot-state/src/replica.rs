@@ -247,9 +247,11 @@ type Frontier = Arc<[OpId]>;
 /// A judged roll op: what resolving the roll reads of it (roll ops are low-volume governance,
 /// and a resolution may re-read any of them). Its bytes are not kept: they are in the store.
 struct RollNode {
-    author: DeviceId,
+    /// The author device's number (`Replica::devices`).
+    author: u32,
     lane: Lane,
-    seq: u64,
+    /// Its sequence number (an indexed op's fits: see [`Meta`]).
+    seq: u32,
     body: Body,
     /// The frontier of the op's strict causal past.
     roll_parents: Frontier,
@@ -257,10 +259,17 @@ struct RollNode {
     public_parents: Frontier,
     /// The roll facts its authorization used at its causal position.
     facts: crate::roll::Facts,
-    /// The longest chain of roll ops ending here.
-    roll_depth: u64,
+    /// The longest chain of roll ops ending here (at most the number of roll ops).
+    roll_depth: u32,
     /// Seniority of the author in the op's causal past (orders concurrent roll ops).
     rank: u64,
+}
+
+impl RollNode {
+    /// The longest chain of roll ops ending here.
+    fn depth(&self) -> u64 {
+        u64::from(self.roll_depth)
+    }
 }
 
 /// The judged roll ops, by index number, ascending (numbers are given in acceptance order, so
@@ -1685,11 +1694,12 @@ impl Replica {
                 Body::Found(_) => 0,
                 _ => past.roll.rank(&member),
             };
-            let roll_depth = 1 + roll_parents
+            let roll_depth = roll_parents
                 .iter()
                 .filter_map(|p| self.rolls.get(&self.index, p).map(|n| n.roll_depth))
                 .max()
-                .unwrap_or(0);
+                .unwrap_or(0)
+                .saturating_add(1);
             let public_parents = match lane {
                 Lane::Public => roll_parents.clone(),
                 Lane::Members => self.public_frontier(&roll_parents),
@@ -1718,9 +1728,9 @@ impl Replica {
                 heads.insert(id);
             }
             roll_node = Some(RollNode {
-                author,
+                author: self.device_number(author),
                 lane,
-                seq: op.seq(),
+                seq: u32::try_from(op.seq()).unwrap_or(u32::MAX),
                 body,
                 roll_parents,
                 public_parents,
@@ -1917,7 +1927,7 @@ impl Replica {
 
     /// True if roll op `a` is a strict ancestor of roll op `b`.
     fn is_roll_ancestor(&self, a: &OpId, b: &OpId) -> bool {
-        let Some(depth_a) = self.rolls.get(&self.index, a).map(|n| n.roll_depth) else {
+        let Some(depth_a) = self.rolls.get(&self.index, a).map(|n| n.depth()) else {
             return false;
         };
         let mut stack = vec![*b];
@@ -1934,7 +1944,7 @@ impl Replica {
                 let deeper = self
                     .rolls
                     .get(&self.index, parent)
-                    .is_some_and(|p| p.roll_depth > depth_a);
+                    .is_some_and(|p| p.depth() > depth_a);
                 if deeper && seen.insert(*parent) {
                     stack.push(*parent);
                 }
@@ -1988,7 +1998,7 @@ impl Replica {
         if set.len() <= 1 {
             return set;
         }
-        let depth = |id: &OpId| self.rolls.get(&self.index, id).map_or(0, |n| n.roll_depth);
+        let depth = |id: &OpId| self.rolls.get(&self.index, id).map_or(0, |n| n.depth());
         let floor = set.iter().map(depth).min().unwrap_or(0);
         let members: HashSet<OpId> = set.iter().copied().collect();
         let mut dominated: HashSet<OpId> = HashSet::default();
@@ -2080,10 +2090,9 @@ impl Replica {
             }
             match &node.body {
                 Body::Found(found) => {
-                    devices_of
-                        .entry(found.founder)
-                        .or_default()
-                        .insert(node.author);
+                    if let Some(author) = self.devices.get(node.author as usize) {
+                        devices_of.entry(found.founder).or_default().insert(*author);
+                    }
                 }
                 Body::CertifyDevice(c) => {
                     devices_of.entry(c.member).or_default().insert(c.device);
@@ -2114,8 +2123,9 @@ impl Replica {
                 let Some(target) = self.rolls.get(&self.index, other) else {
                     continue;
                 };
+                let target_author = self.devices.get(target.author as usize);
                 let beyond = cuts.iter().any(|(device, last)| {
-                    target.author == *device && target.seq > last.get(target.lane)
+                    target_author == Some(device) && u64::from(target.seq) > last.get(target.lane)
                 });
                 if other != id
                     && beyond
@@ -2160,15 +2170,10 @@ impl Replica {
             if !done.insert(next) {
                 continue;
             }
-            if let Some(node) = self.rolls.get(&self.index, &next) {
-                resolution.step(
-                    &self.hub,
-                    next,
-                    &node.author,
-                    node.lane,
-                    &node.body,
-                    &node.facts,
-                );
+            if let Some(node) = self.rolls.get(&self.index, &next)
+                && let Some(author) = self.devices.get(node.author as usize)
+            {
+                resolution.step(&self.hub, next, author, node.lane, &node.body, &node.facts);
             }
             for child in children.get(&next).into_iter().flatten() {
                 let is_real = self
@@ -2214,8 +2219,11 @@ impl Replica {
             let Some(node) = self.rolls.get(&self.index, &id) else {
                 continue;
             };
+            let Some(author) = self.devices.get(node.author as usize) else {
+                continue;
+            };
             match verdict {
-                Ok(()) => resolution.roll.apply(id, &node.author, &node.body),
+                Ok(()) => resolution.roll.apply(id, author, &node.body),
                 Err(denied) => {
                     resolution.denied.insert(id, denied);
                 }
@@ -2285,12 +2293,15 @@ impl Replica {
         let Some(node) = self.rolls.get(&self.index, id) else {
             return Err(Denied::Unresolved);
         };
+        let Some(author) = self.devices.get(node.author as usize) else {
+            return Err(Denied::Unresolved);
+        };
         self.counts(
             global,
             Some(&node.facts),
-            &node.author,
+            author,
             node.lane,
-            node.seq,
+            u64::from(node.seq),
             &node.roll_parents,
         )
     }
@@ -2646,5 +2657,18 @@ impl Replica {
             | Outcome::Duplicate(_)
             | Outcome::Pending { .. } => Ok(op),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A judged roll op's node: its body, two frontiers, its facts and 20 bytes of numbers
+    /// (the author by device number, not by its 32-byte key).
+    #[test]
+    fn a_roll_node_keeps_its_author_by_number() {
+        assert_eq!(
+            std::mem::size_of::<super::RollNode>(),
+            std::mem::size_of::<crate::body::Body>() + 2 * 16 + 24 + 8 + 3 * 4 + 4
+        );
     }
 }

@@ -481,7 +481,7 @@ impl Replica {
             std::collections::BTreeMap::new();
         for (op, member, on) in changes {
             let key = (
-                self.rolls.get(&self.index, op).map_or(0, |n| n.roll_depth),
+                self.rolls.get(&self.index, op).map_or(0, |n| n.depth()),
                 *op,
             );
             match best.get(member) {
@@ -1004,12 +1004,8 @@ impl Replica {
             station_closes
                 .retain(|(s, _)| self.index.get(s).is_some_and(|(n, _)| past.contains(n)));
         }
-        station_closes.sort_by_key(|(s, _)| {
-            (
-                self.rolls.get(&self.index, s).map_or(0, |n| n.roll_depth),
-                *s,
-            )
-        });
+        station_closes
+            .sort_by_key(|(s, _)| (self.rolls.get(&self.index, s).map_or(0, |n| n.depth()), *s));
         let station_pasts: Vec<Past> = station_closes
             .iter()
             .map(|(s, _)| self.past_of(s))
