@@ -231,10 +231,11 @@ impl ParsedKeys {
 /// by the replica as certificates are judged — so bounded by the certifications it holds (one
 /// stored op each), never by what a peer merely sends — with each point taken from the
 /// thread's recent points when there (a store being loaded decodes each certificate just
-/// before), else computed the first time a check needs it. A point is a pure function of the key's bytes: consulting this changes no
-/// verdict (a wrong one could only fail a batch, whose ops are then checked one by one from
-/// their bytes). Keys and points are kept for as long as the table (certifications are never
-/// taken out of a roll): about 40 bytes per key, and 160 more once its point is held.
+/// before), else computed the first time a check needs it. A point is a pure function of the
+/// key's bytes: consulting this changes no verdict (a wrong one could only fail a batch, whose
+/// ops are then checked one by one from their bytes). Keys are kept for as long as the table
+/// (certifications are never taken out of a roll): about 40 bytes per key, and 160 more while
+/// its point is held — until [`KnownPoints::forget_points`] (a node gone idle).
 #[derive(Default)]
 pub struct KnownPoints {
     table: std::sync::RwLock<PointTable>,
