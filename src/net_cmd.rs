@@ -343,8 +343,11 @@ async fn run_until_stopped(
     // Ops arrive frame after frame: the views and lanes are brought up to date once they
     // settle, not after every frame.
     let mut settle: Option<tokio::time::Instant> = None;
-    // The replica reads keep (the web UI's pages) is given back once no page reads for a minute.
+    // The replica reads keep (the web UI's pages) is given back once no page reads for a minute,
+    // and the devices' points once no ops came for `REST_AFTER` (`Running::rest`).
     let mut tidy = tokio::time::interval(Duration::from_secs(30));
+    let mut last_arrival = tokio::time::Instant::now();
+    let mut rested = false;
     loop {
         let settled = async {
             match settle {
@@ -357,6 +360,12 @@ async fn run_until_stopped(
             _ = tidy.tick() => {
                 if node.forget_idle_reads(Duration::from_secs(60)) {
                     tokio::task::spawn_blocking(moot_node::memory::give_back);
+                }
+                if !rested && last_arrival.elapsed() >= moot_node::serve::REST_AFTER {
+                    rested = true;
+                    if let Err(e) = running.rest().await {
+                        tracing::warn!(error = %e, "letting the devices' points go");
+                    }
                 }
             }
             _ = settled => {
@@ -375,6 +384,8 @@ async fn run_until_stopped(
                         }
                     });
                     settle.get_or_insert(tokio::time::Instant::now() + moot_node::serve::SETTLE);
+                    last_arrival = tokio::time::Instant::now();
+                    rested = false;
                 }
                 Ok(NetEvent::Connected { peer, device, .. }) => {
                     seen(&mut |peers| {

@@ -192,6 +192,10 @@ pub const SHED_AFTER_OPS: usize = 1_024;
 /// doubled capacity (W: 7 MB of the op index) held for as long as the node runs.
 pub const SHED_SPARE_BYTES: usize = 1 << 20;
 
+/// How long a node takes no ops in before it is at rest ([`Running::rest`]): its devices'
+/// points go (16 MB for a hub of 100,000 devices), to be computed again by the next burst.
+pub const REST_AFTER: Duration = Duration::from_secs(60);
+
 type NetTask = tokio::task::JoinHandle<Result<(Replica, SharedOps), moot_net::NetError>>;
 
 /// A running network node for one hub.
@@ -384,6 +388,21 @@ impl Running {
             let _ = tokio::task::spawn_blocking(crate::memory::give_back).await;
         }
         Ok(())
+    }
+
+    /// For a node at rest (no ops taken in for [`REST_AFTER`]): lets go of what only speeds up
+    /// checking the next burst — the certified devices' curve points
+    /// (`Replica::forget_points`) — and gives the memory back. True if anything was let go.
+    pub async fn rest(&self) -> Result<bool, NodeError> {
+        let forgot = self
+            .handle
+            .with_state(|replica, _: &mut SharedOps| replica.forget_points())
+            .await
+            .map_err(|e| NodeError::Sync(e.to_string()))?;
+        if forgot {
+            let _ = tokio::task::spawn_blocking(crate::memory::give_back).await;
+        }
+        Ok(forgot)
     }
 
     /// Stops the network task and waits for it.

@@ -26,6 +26,14 @@ async fn cached(node: &Running) -> usize {
         .unwrap()
 }
 
+/// Devices certified, and how many of their points are held.
+async fn devices(node: &Running) -> (usize, usize) {
+    node.handle
+        .with_state(|replica, _: &mut SharedOps| replica.known_devices())
+        .await
+        .unwrap()
+}
+
 async fn results(node: &Running) -> (Roll, Vec<PollInfo>) {
     node.handle
         .with_state(|replica, _: &mut SharedOps| (replica.roll(), replica.polls()))
@@ -88,6 +96,14 @@ async fn a_settled_node_sheds_the_rolls_of_pasts_and_keeps_its_results() {
         "{after} rolls cached after the settle ({before} before)"
     );
     // The results are those of the loaded node.
+    assert_eq!(results(&a).await, results(&b).await);
+    // At rest, the node lets its devices' points go (a settle keeps them), and its results
+    // stay.
+    let (known, held) = devices(&b).await;
+    assert!(known >= 400 && held > 0, "{known} devices, {held} points");
+    assert!(b.rest().await.unwrap());
+    assert_eq!(devices(&b).await, (known, 0));
+    assert!(!b.rest().await.unwrap());
     assert_eq!(results(&a).await, results(&b).await);
     b.stop().await.unwrap();
     a.stop().await.unwrap();

@@ -798,8 +798,8 @@ impl Replica {
     /// Lets go of what only speeds up taking in more ops, for a node whose arrivals have
     /// settled: the cached rolls of causal pasts (all but those of the current roll heads,
     /// which new ops name; a full sync leaves thousands, tens of MB, that no new op will name),
-    /// the cached frontier unions, parsed author keys and the certified devices' curve points
-    /// (computed again as their ops come), and the spare capacity of the per-op tables. Results never depend on it: a roll dropped here is resolved again if an op needs
+    /// the cached frontier unions and parsed author keys, and the spare capacity of the per-op
+    /// tables. Results never depend on it: a roll dropped here is resolved again if an op needs
     /// it.
     pub fn shed_caches(&mut self) {
         let heads: BTreeSet<OpId> = self.roll_heads.iter().flatten().copied().collect();
@@ -816,7 +816,7 @@ impl Replica {
         self.cache_bytes = self.cache.values().map(|(_, bytes)| bytes).sum();
         self.unions = HashMap::default();
         self.authors = author_keys(&self.points);
-        self.points.forget_points();
+        self.points.shrink_to_fit();
         self.shrink_tables();
     }
 
@@ -1015,6 +1015,17 @@ impl Replica {
     /// decompressing its key again).
     pub fn known_devices(&self) -> (usize, usize) {
         (self.points.len(), self.points.points_held())
+    }
+
+    /// Lets go of the certified devices' curve points (160 bytes each: 16 MB for a hub of
+    /// 100,000 devices), keeping the devices; a check computes a point again when it needs it.
+    /// For a node at rest: the points spare one square root per device in the next burst of
+    /// their ops, which is what a node taking ops in should keep and a node that has taken
+    /// none for a while need not. True if any point was held.
+    pub fn forget_points(&mut self) -> bool {
+        let held = self.points.points_held() > 0;
+        self.points.forget_points();
+        held
     }
 
     /// A handle on the points of the devices certified here, for checks started away from the
@@ -1454,6 +1465,14 @@ impl Replica {
     }
 
     /// The number of a device, assigned on first sight.
+    /// The author device of a judged roll op. Always found: a node's author is numbered
+    /// (`device_number`) before the node is made, and numbers are never taken back.
+    fn author_of(&self, node: &RollNode) -> Option<&DeviceId> {
+        let author = self.devices.get(node.author as usize);
+        debug_assert!(author.is_some(), "a roll node's author has no number");
+        author
+    }
+
     fn device_number(&mut self, device: moot_crypto::PublicKey) -> u32 {
         let raw = device.to_bytes();
         if let Some(n) = self.device_numbers.get(&raw) {
@@ -2090,7 +2109,7 @@ impl Replica {
             }
             match &node.body {
                 Body::Found(found) => {
-                    if let Some(author) = self.devices.get(node.author as usize) {
+                    if let Some(author) = self.author_of(node) {
                         devices_of.entry(found.founder).or_default().insert(*author);
                     }
                 }
@@ -2123,7 +2142,7 @@ impl Replica {
                 let Some(target) = self.rolls.get(&self.index, other) else {
                     continue;
                 };
-                let target_author = self.devices.get(target.author as usize);
+                let target_author = self.author_of(target);
                 let beyond = cuts.iter().any(|(device, last)| {
                     target_author == Some(device) && u64::from(target.seq) > last.get(target.lane)
                 });
@@ -2171,7 +2190,7 @@ impl Replica {
                 continue;
             }
             if let Some(node) = self.rolls.get(&self.index, &next)
-                && let Some(author) = self.devices.get(node.author as usize)
+                && let Some(author) = self.author_of(node)
             {
                 resolution.step(&self.hub, next, author, node.lane, &node.body, &node.facts);
             }
@@ -2219,7 +2238,7 @@ impl Replica {
             let Some(node) = self.rolls.get(&self.index, &id) else {
                 continue;
             };
-            let Some(author) = self.devices.get(node.author as usize) else {
+            let Some(author) = self.author_of(node) else {
                 continue;
             };
             match verdict {
@@ -2293,7 +2312,7 @@ impl Replica {
         let Some(node) = self.rolls.get(&self.index, id) else {
             return Err(Denied::Unresolved);
         };
-        let Some(author) = self.devices.get(node.author as usize) else {
+        let Some(author) = self.author_of(node) else {
             return Err(Denied::Unresolved);
         };
         self.counts(

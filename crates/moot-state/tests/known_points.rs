@@ -62,10 +62,13 @@ fn ballots_checked_with_the_devices_points_get_the_same_verdicts() {
     };
     let mut loaded = load();
     assert_eq!(loaded.known_devices(), (devices, devices));
-    // A node gone idle lets the points go and keeps the devices.
+    // A node at rest lets the points go and keeps the devices (a shed keeps them).
     let mut shed = load();
     shed.shed_caches();
+    assert_eq!(shed.known_devices(), (devices, devices));
+    assert!(shed.forget_points());
     assert_eq!(shed.known_devices(), (devices, 0));
+    assert!(!shed.forget_points());
 
     // Each ballot alone, by a replica holding no point yet for its voter's device.
     let mut alone = Replica::new(sample.hub, Limits::default());

@@ -549,9 +549,9 @@ impl Engine {
     }
 
     /// Lets go of what only speeds up a sync, for a node whose arrivals have settled: the
-    /// parsed author keys, and the spare capacity of each peer's views (a full sync leaves one
-    /// chain per author device, each grown for more heads than it holds) and queues. Changes no
-    /// decision: the keys are parsed again when needed.
+    /// parsed author keys, and the spare capacity of each peer's views (their tables of chains,
+    /// grown by doubling while a sync brings chains in) and queues. Changes no decision: the
+    /// keys are parsed again when needed.
     pub fn shed_caches(&mut self) {
         self.keys = BTreeMap::new();
         for peer in self.peers.values_mut() {

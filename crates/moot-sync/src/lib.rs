@@ -3,8 +3,10 @@
 //! connected peers at once, and every op received is validated by the node's
 //! [`moot_state::Replica`] exactly as a local one.
 //!
-//! No sockets, no clock, no randomness (a frame's ops are stored on a scoped thread while the
-//! rest are validated, nothing more): the node feeds frames and time
+//! No sockets, no clock, no randomness that decides anything (a peer's view finds its chains
+//! through a table with a per-process hash seed, and lists them in the order first seen; a
+//! frame's ops are stored on a scoped thread while the rest are validated, nothing more): the
+//! node feeds frames and time
 //! in ([`Engine::handle_frame`], [`Engine::handle_timeout`]) and takes frames and events out
 //! ([`Engine::poll_transmit`], [`Engine::poll_event`], [`Engine::poll_timeout`]), in the
 //! manner of quinn-proto. Storage stays the node's, behind [`OpStore`].

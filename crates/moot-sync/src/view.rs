@@ -115,8 +115,8 @@ impl View {
             .map(|e| &e.heads)
     }
 
-    /// The chain's heads, the chain added with none if new; `None` only when the view already
-    /// has `u32::MAX` chains (a bound no configured head limit comes near).
+    /// The chain's heads, the chain added with none if new; `None` only when the view holds
+    /// more than `u32::MAX` chains (a bound no configured head limit comes near).
     pub(crate) fn chain_mut(&mut self, chain: Chain) -> Option<&mut Heads> {
         let at = match self.place(&chain) {
             Some(at) => at,

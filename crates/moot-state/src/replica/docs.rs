@@ -24,7 +24,7 @@ use super::Replica;
 use crate::body::Body;
 use crate::roll::{Denied, DocDenied};
 
-/// What the replica keeps of each accepted document change (36 bytes; its parents among the
+/// What the replica keeps of each accepted document change (52 bytes; its parents among the
 /// document's changes are found through the replica's dependency numbers).
 #[derive(Debug, Clone)]
 pub(super) struct ChangeRecord {
@@ -39,25 +39,7 @@ pub(super) struct ChangeRecord {
     /// The change's seq: 1, or one more than a named change's ([`Replica::check_doc_change`]),
     /// so at most the number of changes held.
     seq: u32,
-    /// The [`fingerprint`] of the change's automerge hash.
-    fingerprint: Fingerprint,
-}
-
-/// The first 16 bytes of the SHA-256 of an automerge change hash: what a later change's
-/// dependency is matched against. A change that names a parent's fingerprint without naming
-/// its hash would need a second preimage of a 128-bit SHA-256 truncation (about 2^128
-/// hashes), so matching fingerprints is matching hashes for every input anyone can make —
-/// and, being a function of the bytes, gives every node the same verdict. Half the 32 bytes of
-/// the hash itself (the table holds one record per change: 100,000 for workload W). Not a
-/// prefix of the hash: a dependency is chosen freely, so it could share any prefix.
-type Fingerprint = [u8; 16];
-
-fn fingerprint(hash: &[u8; 32]) -> Fingerprint {
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(hash);
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&digest[..16]);
-    out
+    hash: [u8; 32],
 }
 
 /// The accepted document changes, ascending by index number. Numbers are given in acceptance
@@ -125,7 +107,7 @@ impl Replica {
                 device: self.device_number(op.author()),
                 seq: 1,
                 max_op: u32::try_from(info.max_op).unwrap_or(u32::MAX),
-                fingerprint: fingerprint(&info.hash),
+                hash: info.hash,
             },
         ));
         Ok(())
@@ -180,10 +162,11 @@ impl Replica {
                 start_op: info.start_op,
             }));
         }
-        if let Some(unnamed) = info.deps.iter().find(|h| {
-            let named = fingerprint(h);
-            !parents.iter().any(|r| r.fingerprint == named)
-        }) {
+        if let Some(unnamed) = info
+            .deps
+            .iter()
+            .find(|h| !parents.iter().any(|r| r.hash == **h))
+        {
             return Err(Denied::Doc(DocDenied::UnnamedDependency(*unnamed)));
         }
         self.deliberation.checked = Some((
@@ -194,7 +177,7 @@ impl Replica {
                 device,
                 seq,
                 max_op: u32::try_from(info.max_op).unwrap_or(u32::MAX),
-                fingerprint: fingerprint(&info.hash),
+                hash: info.hash,
             },
         ));
         Ok(())
@@ -246,17 +229,6 @@ impl Replica {
 mod tests {
     use super::{ChangeRecord, ChangeTable};
 
-    /// The fingerprint of a hash is not its prefix: hashes that share 16 bytes have different
-    /// fingerprints.
-    #[test]
-    fn a_dependency_sharing_a_hash_prefix_has_another_fingerprint() {
-        let hash = [7u8; 32];
-        let mut lookalike = hash;
-        lookalike[31] ^= 1;
-        assert_ne!(super::fingerprint(&hash), super::fingerprint(&lookalike));
-        assert_eq!(super::fingerprint(&hash), super::fingerprint(&[7u8; 32]));
-    }
-
     fn record(n: u32, doc: u32) -> ChangeRecord {
         ChangeRecord {
             n,
@@ -264,7 +236,7 @@ mod tests {
             device: 0,
             max_op: 1,
             seq: 1,
-            fingerprint: [n as u8; 16],
+            hash: [n as u8; 32],
         }
     }
 
@@ -276,7 +248,7 @@ mod tests {
             table.insert(record(n, n * 10));
         }
         table.shrink_to_fit();
-        assert_eq!(std::mem::size_of::<ChangeRecord>(), 36);
+        assert_eq!(std::mem::size_of::<ChangeRecord>(), 52);
         for n in [2, 4, 5, 7, 9] {
             assert_eq!(table.get(n).map(|r| r.doc), Some(n * 10), "change {n}");
         }
