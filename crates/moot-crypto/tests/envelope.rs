@@ -290,7 +290,8 @@ fn checks_with_known_points_give_the_same_verdicts() {
     });
     // Authors 60-89: not known.
     assert_eq!((known.len(), known.points_held()), (60, 30));
-    for max in [7, 4096] {
+    // The verdicts of the ops checked with `max` parsed keys cached, consulting `known`.
+    let checked = |max: usize| -> Vec<bool> {
         let mut parsed = moot_crypto::ParsedKeys::new(max);
         parsed.consult(Some(std::sync::Arc::clone(&known)));
         let decoded: Vec<SignedOp> = bytes
@@ -298,25 +299,19 @@ fn checks_with_known_points_give_the_same_verdicts() {
             .map(|b| SignedOp::decode_with(b, |raw| parsed.parse(raw)).unwrap())
             .collect();
         let with = moot_crypto::authenticate_sequential_with(&HUB, decoded, &parsed);
-        let with: Vec<bool> = with.iter().map(Result::is_ok).collect();
-        assert_eq!(with, alone, "cache of {max}");
+        with.iter().map(Result::is_ok).collect()
+    };
+    for max in [7, 4096] {
+        assert_eq!(checked(max), alone, "cache of {max}");
     }
     assert_eq!((known.len(), known.points_held()), (60, 60));
     assert!(known.contains(&key(59)));
     assert!(!known.contains(&key(60)));
-    // Forgotten points (a node gone idle): the keys stay, each point comes back when needed,
+    // Forgotten points (a node at rest): the keys stay, each point comes back when needed,
     // and no verdict changes.
     known.forget_points();
     assert_eq!((known.len(), known.points_held()), (60, 0));
-    let mut parsed = moot_crypto::ParsedKeys::new(4096);
-    parsed.consult(Some(std::sync::Arc::clone(&known)));
-    let decoded: Vec<SignedOp> = bytes
-        .iter()
-        .map(|b| SignedOp::decode_with(b, |raw| parsed.parse(raw)).unwrap())
-        .collect();
-    let again = moot_crypto::authenticate_sequential_with(&HUB, decoded, &parsed);
-    let again: Vec<bool> = again.iter().map(Result::is_ok).collect();
-    assert_eq!(again, alone);
+    assert_eq!(checked(4096), alone);
     assert_eq!((known.len(), known.points_held()), (60, 60));
 }
 
