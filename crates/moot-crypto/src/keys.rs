@@ -235,7 +235,7 @@ impl ParsedKeys {
 /// key's bytes: consulting this changes no verdict (a wrong one could only fail a batch, whose
 /// ops are then checked one by one from their bytes). Keys are kept for as long as the table
 /// (certifications are never taken out of a roll): about 40 bytes per key, and 160 more while
-/// its point is held — until [`KnownPoints::forget_points`] (a node gone idle).
+/// its point is held — until [`KnownPoints::forget_points`] (a node at rest).
 #[derive(Default)]
 pub struct KnownPoints {
     table: std::sync::RwLock<PointTable>,
@@ -334,7 +334,7 @@ impl KnownPoints {
     }
 
     /// Lets go of the points (160 bytes each), keeping the keys: each is computed again the
-    /// first time a check needs it. For a node whose arrivals have settled: a hub of 100,000
+    /// first time a check needs it. For a node at rest (no ops for a while): a hub of 100,000
     /// certified devices holds 16 MB of points, to spare one square root per device in the
     /// next burst of their ops.
     pub fn forget_points(&self) {

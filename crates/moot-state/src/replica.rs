@@ -1464,7 +1464,6 @@ impl Replica {
         }
     }
 
-    /// The number of a device, assigned on first sight.
     /// The author device of a judged roll op. Always found: a node's author is numbered
     /// (`device_number`) before the node is made, and numbers are never taken back.
     fn author_of(&self, node: &RollNode) -> Option<&DeviceId> {
@@ -1473,6 +1472,7 @@ impl Replica {
         author
     }
 
+    /// The number of a device, assigned on first sight.
     fn device_number(&mut self, device: moot_crypto::PublicKey) -> u32 {
         let raw = device.to_bytes();
         if let Some(n) = self.device_numbers.get(&raw) {

@@ -32,8 +32,8 @@
 //! # Determinism
 //! No clock (time is the `now_ms` argument), no randomness, and only ordered maps or, for a
 //! peer's view, a table listed in the order its chains were first seen and only looked up by
-//! hash (`view`): the same inputs give the same frames and events. The one thread, scoped to a frame of ops, stores
-//! what validation kept while the rest is validated; it decides nothing. Nor does the check
+//! hash (`view`): the same inputs give the same frames and events. The one thread, scoped to
+//! a frame of ops, stores what validation kept while the rest is validated; it decides nothing. Nor does the check
 //! pool a driver may hand frames to first ([`Incoming::start`]): checking a signature is a
 //! pure function of the hub and the bytes, so only when the work is done changes.
 
