@@ -279,6 +279,10 @@ impl RollNode {
 struct RollTable {
     numbers: Vec<u32>,
     nodes: Vec<RollNode>,
+    /// The facts the nodes hold, one copy each: the members a steward admitted share the
+    /// steward's (W: 10,000 admissions by one steward, where each kept its own 96 bytes; a
+    /// device certifying itself names its own member's admission, and costs an entry here).
+    shared_facts: HashSet<crate::roll::Facts>,
 }
 
 impl RollTable {
@@ -290,8 +294,14 @@ impl RollTable {
     }
 
     /// Records the node of the op numbered `n` (the newest op: numbers only grow).
-    fn push(&mut self, n: u32, node: RollNode) {
+    fn push(&mut self, n: u32, mut node: RollNode) {
         debug_assert!(self.numbers.last().is_none_or(|last| *last < n));
+        match self.shared_facts.get(&node.facts) {
+            Some(shared) => node.facts = shared.clone(),
+            None => {
+                self.shared_facts.insert(node.facts.clone());
+            }
+        }
         self.numbers.push(n);
         self.nodes.push(node);
     }
@@ -2681,13 +2691,44 @@ impl Replica {
 
 #[cfg(test)]
 mod tests {
-    /// A judged roll op's node: its body, two frontiers, its facts and 20 bytes of numbers
-    /// (the author by device number, not by its 32-byte key).
+    /// A judged roll op's node: its body, two frontiers, its (shared) facts and 20 bytes of
+    /// numbers (the author by device number, not by its 32-byte key).
     #[test]
     fn a_roll_node_keeps_its_author_by_number() {
         assert_eq!(
             std::mem::size_of::<super::RollNode>(),
-            std::mem::size_of::<crate::body::Body>() + 2 * 16 + 24 + 8 + 3 * 4 + 4
+            std::mem::size_of::<crate::body::Body>() + 2 * 16 + 16 + 8 + 3 * 4 + 4
+        );
+    }
+
+    /// The members one steward admitted share one copy of the steward's facts.
+    #[test]
+    fn roll_ops_share_the_facts_they_have_in_common() {
+        // 40 members admitted by the founder, each certifying a device of its own.
+        let sample = crate::sample::poll_history(40);
+        let mut replica = super::Replica::new(sample.hub, crate::Limits::default());
+        replica.insert_batch(&sample.setup);
+        let rolls = &replica.rolls;
+        let shared = |facts: &crate::roll::Facts| {
+            rolls
+                .shared_facts
+                .get(facts)
+                .is_some_and(|copy| facts.shares(copy))
+        };
+        assert!(rolls.nodes.iter().all(|n| shared(&n.facts)));
+        let admissions = rolls
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.body, crate::body::Body::Admit(_)))
+            .count();
+        assert!(admissions >= 40, "{admissions} admissions");
+        // The admissions' one set of facts, each device's certification's own, and the
+        // genesis's and the poll setup's few.
+        assert!(
+            rolls.shared_facts.len() < rolls.nodes.len() - admissions + 5,
+            "{} sets of facts for {} nodes",
+            rolls.shared_facts.len(),
+            rolls.nodes.len()
         );
     }
 }

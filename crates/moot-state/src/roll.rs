@@ -16,16 +16,18 @@ use moot_crypto::{HubId, Lane, OpId};
 use crate::body::{Body, Contribution, DeviceId, LaneCut, MemberId, Role, Standing, hub_id};
 
 /// The roll ops an authorization used: the author's admission, their device's certification,
-/// and a role when the rule needed one (at most three, ascending, no repeats).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Facts(Vec<OpId>);
+/// and a role when the rule needed one (at most three, ascending, no repeats). Shared when
+/// cloned: the replica keeps one copy of the facts many roll ops have in common (a steward's,
+/// for each member the steward admitted).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Facts(std::sync::Arc<[OpId]>);
 
 impl Facts {
     fn of(ids: &[OpId]) -> Facts {
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        Facts(ids)
+        Facts(ids.into())
     }
 
     /// The roll ops used.
@@ -33,10 +35,16 @@ impl Facts {
         &self.0
     }
 
+    /// True if both are the same copy (not only equal).
+    #[cfg(test)]
+    pub(crate) fn shares(&self, other: &Facts) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// These facts and `more` (the assembly and poll ops an authorization at a causal position
     /// also rested on: a convener's appointment, the role that makes one convene everything).
     pub(crate) fn with(&self, more: &[OpId]) -> Facts {
-        let mut ids = self.0.clone();
+        let mut ids = self.0.to_vec();
         ids.extend_from_slice(more);
         Facts::of(&ids)
     }
