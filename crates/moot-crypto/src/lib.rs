@@ -32,7 +32,7 @@ pub mod keystore;
 pub mod op;
 mod verify;
 
-pub use keys::{KeyError, KnownPoints, ParsedKeys, PublicKey, SecretKey};
+pub use keys::{KeyError, KnownPoints, ParsedKeys, PublicKey, SecretKey, forget_recent_points};
 pub use op::{
     Authentic, BuildError, DecodeError, Draft, HubId, Lane, OpId, SignatureError, SignedOp,
     authenticate_batch, authenticate_sequential, authenticate_sequential_with,

@@ -58,8 +58,8 @@ fn pool() -> Option<&'static Pool> {
                 .name(format!("moot-check-{i}"))
                 .spawn(move || {
                     // Kept while there is work; let go before waiting (for a job, or for
-                    // the queue another thread waits on), so that an idle node holds no keys
-                    // here.
+                    // the queue another thread waits on), with the points this thread
+                    // remembers, so that an idle node holds no keys here.
                     let mut keys: Option<moot_crypto::ParsedKeys> = None;
                     loop {
                         let ready = match receiver.try_lock() {
@@ -70,6 +70,7 @@ fn pool() -> Option<&'static Pool> {
                             Some(job) => job,
                             None => {
                                 keys = None;
+                                moot_crypto::forget_recent_points();
                                 // Nothing panics while the lock is held: a poisoned lock is
                                 // still good.
                                 let jobs = match receiver.lock() {

@@ -1044,6 +1044,14 @@ impl Replica {
         DevicePoints(Arc::clone(&self.points))
     }
 
+    /// The key of a device that ops held here are by, from its bytes, without parsing them
+    /// again (they parsed when its first op was decoded): what `PublicKey::from_bytes` gives
+    /// for them, without the square root. `None` for any other bytes.
+    pub fn held_key(&self, raw: &[u8; 32]) -> Option<moot_crypto::PublicKey> {
+        let n = *self.device_numbers.get(raw)?;
+        self.devices.get(n as usize).copied()
+    }
+
     /// True if a certificate held here names `device`.
     pub fn names_device(&self, device: &moot_crypto::PublicKey) -> bool {
         self.points.contains(device)
@@ -2730,5 +2738,31 @@ mod tests {
             rolls.shared_facts.len(),
             rolls.nodes.len()
         );
+    }
+
+    /// A held author's key comes back without parsing, equal to the parsed one; bytes of no
+    /// author held here (a stranger's key, non-points) give nothing.
+    #[test]
+    fn held_keys_are_the_parsed_keys_of_authors_held() {
+        let sample = crate::sample::poll_history(20);
+        let mut replica = super::Replica::new(sample.hub, crate::Limits::default());
+        replica.insert_batch(&sample.setup);
+        let authors: std::collections::BTreeSet<[u8; 32]> = sample
+            .setup
+            .iter()
+            .filter_map(|bytes| moot_crypto::op::SignedOp::decode(bytes).ok())
+            .map(|op| op.author().to_bytes())
+            .collect();
+        assert!(authors.len() > 20, "{} authors", authors.len());
+        for raw in &authors {
+            let parsed = moot_crypto::PublicKey::from_bytes(raw).ok();
+            assert!(parsed.is_some());
+            assert_eq!(replica.held_key(raw), parsed);
+        }
+        let stranger = moot_crypto::SecretKey::from_seed([77; 32])
+            .public()
+            .to_bytes();
+        assert_eq!(replica.held_key(&stranger), None);
+        assert_eq!(replica.held_key(&[0xff; 32]), None);
     }
 }

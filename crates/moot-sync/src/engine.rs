@@ -881,7 +881,7 @@ impl Engine {
         confirmed.sort_by_key(|(chain, _)| *chain);
         let lanes = p.lanes;
         for (chain, (seq, id)) in confirmed {
-            let Some(device) = self.key(&chain.0) else {
+            let Some(device) = self.key(&chain.0, replica) else {
                 continue;
             };
             let op = OpRef {
@@ -900,7 +900,7 @@ impl Engine {
             if !lanes.contains(head.lane) {
                 continue;
             }
-            let Some(device) = self.key(&head.device) else {
+            let Some(device) = self.key(&head.device, replica) else {
                 continue;
             };
             let op = OpRef {
@@ -1394,8 +1394,12 @@ impl Engine {
         }
     }
 
-    /// The key of `raw` author bytes, parsed once (bounded cache).
-    fn key(&mut self, raw: &[u8; 32]) -> Option<PublicKey> {
+    /// The key of `raw` author bytes: the replica's, for a device whose ops it holds (most
+    /// heads name one: no square root); else parsed once (bounded cache).
+    fn key(&mut self, raw: &[u8; 32], replica: &Replica) -> Option<PublicKey> {
+        if let Some(key) = replica.held_key(raw) {
+            return Some(key);
+        }
         if let Some(key) = self.keys.get(raw) {
             return Some(*key);
         }
