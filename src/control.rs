@@ -100,6 +100,22 @@ pub fn forward(global: &Global, data_dir: &Path) -> anyhow::Result<Option<u8>> {
             )));
         }
     };
+    // The passphrase goes only to a node run by this user (or root): not to a socket another
+    // user put in a directory they can write to.
+    let server = rustix::net::sockopt::socket_peercred(&stream).with_context(|| {
+        format!(
+            "reading who runs the node behind {}",
+            moot_text::escape(&path.display().to_string())
+        )
+    })?;
+    let me = rustix::process::geteuid();
+    anyhow::ensure!(
+        server.uid == me || server.uid.is_root(),
+        "the control socket {} belongs to a process of another user (uid {}): not using it; \
+         remove it, or use a data directory of your own",
+        moot_text::escape(&path.display().to_string()),
+        server.uid.as_raw()
+    );
     let passphrase = crate::node_cmd::passphrase(global)?;
     let cwd = std::env::current_dir().context("reading the working directory")?;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -199,6 +215,8 @@ pub async fn serve(
 ) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors, say: wait rather than spin.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             continue;
         };
         // Only the data directory's owner may drive the node (the socket's mode says so too;
@@ -210,20 +228,35 @@ pub async fn serve(
         let served = served.clone();
         let lock = Arc::clone(&one_at_a_time);
         tokio::spawn(async move {
-            let _one = lock.lock().await;
-            if let Err(e) = answer(stream, served).await {
+            if let Err(e) = answer(stream, served, lock).await {
                 tracing::warn!(error = %moot_text::escape(&format!("{e:#}")), "a control client failed");
             }
         });
     }
 }
 
-async fn answer(stream: tokio::net::UnixStream, served: Served) -> anyhow::Result<()> {
+/// A client has this long to send its request; the turn is taken only once it has.
+const REQUEST_TIME: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn answer(
+    stream: tokio::net::UnixStream,
+    served: Served,
+    one_at_a_time: Arc<tokio::sync::Mutex<()>>,
+) -> anyhow::Result<()> {
     let mut stream = stream.into_std()?;
     stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(REQUEST_TIME))?;
+    // Read before taking the turn: a client that connects and sends nothing holds up no one.
+    let (mut stream, bytes) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let bytes = read_frame(&mut stream, MAX_REQUEST)
+            .context("reading the request (a client that sent nothing in 30 s is dropped)")?;
+        stream.set_read_timeout(None)?;
+        Ok((stream, bytes))
+    })
+    .await??;
+    let _one = one_at_a_time.lock().await;
     let net = Arc::clone(&served.net);
     let response = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let bytes = read_frame(&mut stream, MAX_REQUEST)?;
         let request: Request = postcard::from_bytes(&bytes).context("a damaged request")?;
         let response = if request.version != VERSION {
             Response {

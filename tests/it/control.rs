@@ -59,6 +59,25 @@ fn commands_run_through_a_running_node_and_reach_its_peers() {
         let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "the socket is its owner's only");
     }
+    // A client that connects and sends nothing holds up no other command.
+    let silent = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    let (done, finished) = std::sync::mpsc::channel();
+    let data = hall.path();
+    std::thread::spawn(move || {
+        let _ = done.send(crate::moot(
+            &["--data", &data, "--json", "assemblies"],
+            None,
+        ));
+    });
+    let out = finished
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a command waited for a client that sent nothing");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(silent);
     let ticket = ready["ticket"].as_str().unwrap().to_string();
     let hall_addr = ready["listen"][0].as_str().unwrap().to_string();
     branch.ok(&["hub", "join", &ticket, "--timeout", "20"]);

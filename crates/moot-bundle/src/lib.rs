@@ -23,10 +23,11 @@
 //! use moot_bundle::{Header, Lanes, Reader, Writer};
 //! let header = Header { hub: [7; 32], lanes: Lanes::ALL };
 //! let mut writer = Writer::new(Vec::new(), &header).unwrap();
-//! writer.op(b"an op").unwrap();
+//! let op = vec![1u8; moot_bundle::MIN_FRAME_BYTES]; // an op's bytes
+//! writer.op(&op).unwrap();
 //! let file = writer.finish().unwrap();
 //! let (read, ops) = moot_bundle::read_all(&file[..], 10).unwrap();
-//! assert_eq!((read, ops), (header, vec![b"an op".to_vec()]));
+//! assert_eq!((read, ops), (header, vec![op]));
 //! ```
 
 use std::io::{Read, Write};
@@ -39,6 +40,9 @@ pub const MAGIC: &[u8; 12] = b"moot-bundle\n";
 pub const VERSION: u8 = 1;
 /// The largest frame: one op.
 pub const MAX_FRAME_BYTES: usize = moot_crypto::op::MAX_OP_BYTES;
+/// Smallest frame: the smallest op. A file of tiny frames would otherwise hold more ops than
+/// bytes' worth of memory (each op read is a vector of its own).
+pub const MIN_FRAME_BYTES: usize = moot_crypto::op::MIN_OP_BYTES;
 
 /// Which lanes a bundle carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -111,6 +115,9 @@ pub enum BundleError {
     /// A frame claims more bytes than an op may have.
     #[error("a frame of {0} bytes is larger than any op")]
     FrameTooLarge(u32),
+    /// A frame claims fewer bytes than any op has.
+    #[error("a frame of {0} bytes is smaller than any op")]
+    FrameTooSmall(u32),
     /// More ops than the reader accepts.
     #[error("the bundle holds more than {0} ops")]
     TooManyOps(usize),
@@ -153,14 +160,18 @@ impl<W: Write> Writer<W> {
     /// Appends one op's bytes.
     ///
     /// # Errors
-    /// [`BundleError::FrameTooLarge`] for an empty or oversized op; an IO error.
+    /// [`BundleError::FrameTooLarge`] for an oversized op, [`BundleError::FrameTooSmall`] for
+    /// one shorter than any op; an IO error.
     pub fn op(&mut self, bytes: &[u8]) -> Result<(), BundleError> {
         let len = u32::try_from(bytes.len())
             .ok()
-            .filter(|n| *n != 0 && (*n as usize) <= MAX_FRAME_BYTES)
+            .filter(|n| (*n as usize) <= MAX_FRAME_BYTES)
             .ok_or(BundleError::FrameTooLarge(
                 u32::try_from(bytes.len()).unwrap_or(u32::MAX),
             ))?;
+        if (len as usize) < MIN_FRAME_BYTES {
+            return Err(BundleError::FrameTooSmall(len));
+        }
         let prefix = len.to_le_bytes();
         self.out.write_all(&prefix)?;
         self.out.write_all(bytes)?;
@@ -250,7 +261,8 @@ impl<R: Read> Reader<R> {
     /// The next op's bytes, or `None` at the end (after the count and digest matched).
     ///
     /// # Errors
-    /// [`BundleError::Truncated`], [`BundleError::FrameTooLarge`], [`BundleError::Tampered`],
+    /// [`BundleError::Truncated`], [`BundleError::FrameTooLarge`],
+    /// [`BundleError::FrameTooSmall`], [`BundleError::Tampered`],
     /// [`BundleError::TrailingBytes`], or an IO error.
     pub fn next_op(&mut self) -> Result<Option<Vec<u8>>, BundleError> {
         if self.done {
@@ -279,6 +291,9 @@ impl<R: Read> Reader<R> {
         }
         if len as usize > MAX_FRAME_BYTES {
             return Err(BundleError::FrameTooLarge(len));
+        }
+        if (len as usize) < MIN_FRAME_BYTES {
+            return Err(BundleError::FrameTooSmall(len));
         }
         let mut bytes = vec![0u8; len as usize];
         read_exact_or_truncated(&mut self.input, &mut bytes)?;

@@ -19,7 +19,9 @@ fn bundle(ops: &[Vec<u8>]) -> Vec<u8> {
 }
 
 fn sample_ops() -> Vec<Vec<u8>> {
-    (0..5u8).map(|i| vec![i; 10 + i as usize * 7]).collect()
+    (0..5u8)
+        .map(|i| vec![i; moot_bundle::MIN_FRAME_BYTES + i as usize * 7])
+        .collect()
 }
 
 #[test]
@@ -103,6 +105,31 @@ fn a_huge_frame_length_is_refused_before_any_allocation() {
     ));
 }
 
+/// A frame shorter than any op is refused, reading and writing: a file of one-byte frames
+/// would hold ten million ops in 50 MB, each a vector of its own (~0.7 GB).
+#[test]
+fn a_frame_shorter_than_any_op_is_refused() {
+    let mut file = bundle(&[]);
+    file.truncate(46);
+    let short = moot_bundle::MIN_FRAME_BYTES as u32 - 1;
+    file.extend_from_slice(&short.to_le_bytes());
+    file.extend_from_slice(&vec![0; short as usize]);
+    assert!(matches!(
+        read_all(&file[..], 100),
+        Err(BundleError::FrameTooSmall(n)) if n == short
+    ));
+    let header = Header {
+        hub: [9; 32],
+        lanes: Lanes::ALL,
+    };
+    let mut writer = Writer::new(Vec::new(), &header).unwrap();
+    assert!(matches!(
+        writer.op(b"x"),
+        Err(BundleError::FrameTooSmall(1))
+    ));
+    assert!(matches!(writer.op(b""), Err(BundleError::FrameTooSmall(0))));
+}
+
 #[test]
 fn headers_that_are_not_ours_are_refused() {
     let file = bundle(&sample_ops());
@@ -139,7 +166,7 @@ proptest! {
     }
 
     #[test]
-    fn any_ops_round_trip(ops in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..64), 0..20)) {
+    fn any_ops_round_trip(ops in prop::collection::vec(prop::collection::vec(any::<u8>(), moot_bundle::MIN_FRAME_BYTES..400), 0..20)) {
         let (_, read) = read_all(&bundle(&ops)[..], 100).unwrap();
         prop_assert_eq!(read, ops);
     }

@@ -42,6 +42,9 @@ pub const VERSION: u8 = 2;
 pub const MAX_DEPS: usize = 32;
 /// Largest body, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Smallest encoded op, in bytes: a chain's first op (no `prev`), no other dependency, an
+/// empty body.
+pub const MIN_OP_BYTES: usize = 1 + 32 + 1 + 8 + 1 + 1 + 2 + 4 + 64;
 /// Largest encoded op, in bytes.
 pub const MAX_OP_BYTES: usize =
     1 + 32 + 1 + 8 + 1 + 32 + 1 + 32 * MAX_DEPS + 2 + 4 + MAX_BODY_BYTES + 64;

@@ -513,6 +513,8 @@ async fn upload<B: Backend>(
     write: bool,
     body: axum::body::Body,
 ) -> Result<(Vec<u8>, tokio::sync::OwnedSemaphorePermit), Response> {
+    // The roll now, not as it was at sign-in: a member removed since uploads nothing.
+    let ctx = &standing(app, ctx.clone()).await;
     if write && !app.guard.may_write(&ctx.session) {
         return Err(error(
             StatusCode::UNAUTHORIZED,
@@ -527,13 +529,64 @@ async fn upload<B: Backend>(
             "another upload is being read: try again in a moment",
         ));
     };
-    match axum::body::to_bytes(body, MAX_BUNDLE).await {
-        Ok(bytes) => Ok((Vec::from(bytes), permit)),
-        Err(_) => Err(error(
+    match read_upload(body, UPLOAD_PAUSE, UPLOAD_TIME).await {
+        Ok(bytes) => Ok((bytes, permit)),
+        Err(UploadError::TooLarge) => Err(error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "bad_input",
-            "the upload is larger than 64 MiB, or was cut off",
+            "the upload is larger than 64 MiB",
         )),
+        Err(UploadError::CutOff) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "bad_input",
+            "the upload was cut off",
+        )),
+        Err(UploadError::TooSlow) => Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            "bad_input",
+            "the upload stalled or took too long: try again",
+        )),
+    }
+}
+
+/// An upload that sends nothing for this long is dropped: it holds one of the
+/// [`MAX_UPLOADS`] places.
+const UPLOAD_PAUSE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// An upload must be complete within this (64 MiB at ~110 KB/s).
+const UPLOAD_TIME: std::time::Duration = std::time::Duration::from_secs(600);
+
+#[derive(Debug, PartialEq, Eq)]
+enum UploadError {
+    TooLarge,
+    CutOff,
+    TooSlow,
+}
+
+/// Reads a request body of at most [`MAX_BUNDLE`] bytes that keeps coming (no pause of
+/// `pause`) and ends within `total`.
+async fn read_upload(
+    body: axum::body::Body,
+    pause: std::time::Duration,
+    total: std::time::Duration,
+) -> Result<Vec<u8>, UploadError> {
+    use futures_util::StreamExt as _;
+    let deadline = tokio::time::Instant::now() + total;
+    let mut stream = body.into_data_stream();
+    let mut bytes: Vec<u8> = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(pause.min(left), stream.next()).await {
+            Err(_) => return Err(UploadError::TooSlow),
+            Ok(None) => return Ok(bytes),
+            Ok(Some(Err(_))) => return Err(UploadError::CutOff),
+            Ok(Some(Ok(chunk))) => {
+                if bytes.len().saturating_add(chunk.len()) > MAX_BUNDLE {
+                    return Err(UploadError::TooLarge);
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+        }
     }
 }
 
@@ -624,14 +677,26 @@ async fn active_member<B: Backend>(app: &App<B>, ctx: &Ctx, member_id: &str) -> 
                 m["member_id"].as_str() == Some(member_id) && m["status"].as_str() == Some("member")
             })
         }),
-        Err(response) => response.status() == StatusCode::NOT_FOUND,
+        // Not found: no hub yet, or something else not found (fails closed).
+        Err(response) => response.status() == StatusCode::NOT_FOUND && no_hub_yet(app, ctx).await,
     }
 }
 
-/// Whether the hub is members-only (`hub show`'s `access`; no hub yet: no).
+/// Whether the hub is members-only (`hub show`'s `access`; no hub yet: no). If the hub cannot
+/// be read (a node too busy to answer, say), yes: a visitor is shown nothing rather than a
+/// members-only hub's public-flagged spaces.
 async fn members_only<B: Backend>(app: &App<B>, ctx: &Ctx) -> bool {
     match read(app, ctx, ["hub", "show"]).await {
         Ok(hub) => hub["access"].as_str() == Some("members-only"),
+        Err(_) => !no_hub_yet(app, ctx).await,
+    }
+}
+
+/// Whether the node holds no hub yet (`moot hubs` lists none); a list that cannot be read is
+/// not "none".
+async fn no_hub_yet<B: Backend>(app: &App<B>, ctx: &Ctx) -> bool {
+    match read(app, ctx, ["hubs"]).await {
+        Ok(hubs) => hubs["hubs"].as_array().is_some_and(Vec::is_empty),
         Err(_) => false,
     }
 }
@@ -983,6 +1048,7 @@ async fn events<B: Backend>(State(app): State<App<B>>) -> Response {
 }
 
 async fn ticket<B: Backend>(State(app): State<App<B>>, Extension(ctx): Extension<Ctx>) -> Response {
+    let ctx = standing(&app, ctx).await;
     if app.guard.public_only(&ctx.session) {
         return error(
             StatusCode::UNAUTHORIZED,
@@ -1867,4 +1933,58 @@ async fn bundle_import<B: Backend>(
         .arg(Arg::InputFile);
     spec.input = Some(bytes);
     run(a, c, spec).await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::{MAX_BUNDLE, UploadError, read_upload};
+    use axum::body::{Body, Bytes};
+    use futures_util::StreamExt as _;
+    use std::time::Duration;
+
+    fn chunks(parts: Vec<Vec<u8>>) -> Body {
+        Body::from_stream(futures_util::stream::iter(
+            parts
+                .into_iter()
+                .map(|p| Ok::<_, std::io::Error>(Bytes::from(p))),
+        ))
+    }
+
+    #[tokio::test]
+    async fn an_upload_is_read_whole_within_its_size_and_time() {
+        let body = chunks(vec![b"ab".to_vec(), b"cd".to_vec()]);
+        let got = read_upload(body, Duration::from_secs(5), Duration::from_secs(5)).await;
+        assert_eq!(got, Ok(b"abcd".to_vec()));
+        let body = chunks(vec![vec![0; MAX_BUNDLE / 2], vec![0; MAX_BUNDLE / 2 + 1]]);
+        let got = read_upload(body, Duration::from_secs(5), Duration::from_secs(5)).await;
+        assert_eq!(got, Err(UploadError::TooLarge));
+    }
+
+    #[tokio::test]
+    async fn an_upload_that_stalls_or_trickles_is_dropped() {
+        // Two bytes, then nothing.
+        let stalled = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from("ab"))])
+            .chain(futures_util::stream::pending());
+        let got = read_upload(
+            Body::from_stream(stalled),
+            Duration::from_millis(50),
+            Duration::from_secs(5),
+        )
+        .await;
+        assert_eq!(got, Err(UploadError::TooSlow));
+        // A byte every 20 ms never pauses for 50 ms, but runs out of its 200 ms.
+        let trickle = futures_util::stream::unfold((), |()| async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Some((Ok::<_, std::io::Error>(Bytes::from("x")), ()))
+        });
+        let got = read_upload(
+            Body::from_stream(trickle),
+            Duration::from_millis(50),
+            Duration::from_millis(200),
+        )
+        .await;
+        assert_eq!(got, Err(UploadError::TooSlow));
+    }
 }

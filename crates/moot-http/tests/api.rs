@@ -30,6 +30,10 @@ struct Fake {
     ann_removed: std::sync::atomic::AtomicBool,
     /// The hub is members-only.
     members_only: std::sync::atomic::AtomicBool,
+    /// `hub show` and `members` fail (a node too busy to answer).
+    roll_unreadable: std::sync::atomic::AtomicBool,
+    /// The node holds no hub yet.
+    no_hub: std::sync::atomic::AtomicBool,
 }
 
 fn ok(value: Value) -> Outcome {
@@ -46,6 +50,18 @@ fn refused(message: &str) -> Outcome {
         stderr: format!(
             "{}\n",
             json!({"error": {"kind": "refused", "message": message}})
+        )
+        .into_bytes(),
+        ..Outcome::default()
+    }
+}
+
+fn not_found(message: &str) -> Outcome {
+    Outcome {
+        code: 1,
+        stderr: format!(
+            "{}\n",
+            json!({"error": {"kind": "not_found", "message": message}})
         )
         .into_bytes(),
         ..Outcome::default()
@@ -80,7 +96,18 @@ impl Backend for Fake {
         }
         let w = words(&call);
         let w: Vec<&str> = w.iter().map(String::as_str).collect();
+        let flag = |f: &std::sync::atomic::AtomicBool| f.load(std::sync::atomic::Ordering::Relaxed);
+        if flag(&self.no_hub) && matches!(&w[1..], ["hub", "show"] | ["members"]) {
+            return not_found("no hub yet");
+        }
+        if flag(&self.roll_unreadable) && matches!(&w[1..], ["hub", "show"] | ["members"]) {
+            return not_found("no such key");
+        }
         match &w[1..] {
+            ["hubs"] if flag(&self.no_hub) => ok(json!({"hubs": []})),
+            ["hubs"] => {
+                ok(json!({"hubs": [{"hub_id": "hhhh", "name": "Riverside", "default": true}]}))
+            }
             ["keys"] => ok(json!({"keys": [
                 {"member_id": KEY_A, "name": "Ann", "node": true, "protected": true},
                 {"member_id": KEY_G, "name": "Gus", "node": false, "protected": true},
@@ -471,6 +498,54 @@ async fn a_visitor_never_sees_a_contact_and_nothing_of_a_members_only_hub() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json);
     assert_eq!(c.get("/api/hub").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_hub_or_roll_that_cannot_be_read_fails_closed() {
+    let mut c = Client::new("192.168.1.20:7878");
+    c.start().await;
+    let r = c
+        .post("/api/session", json!({"member": "Ann", "passphrase": "pa"}))
+        .await;
+    assert_eq!(r.json["public_only"], false, "{}", r.json);
+    c.csrf = r.json["csrf"].as_str().map(str::to_string);
+    // The roll cannot be read: Ann is not taken for a member, and the hub is taken for
+    // members-only (a visitor sees none of its public spaces).
+    c.fake
+        .roll_unreadable
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    for path in ["/api/assemblies", "/api/polls", "/api/aid"] {
+        assert_eq!(c.get(path).await.status, StatusCode::UNAUTHORIZED, "{path}");
+    }
+    assert_eq!(c.get("/api/session").await.json["public_only"], true);
+    // With no hub yet there is no roll to be off: Ann acts as before, and the pages answer.
+    c.fake
+        .roll_unreadable
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    c.fake
+        .no_hub
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(c.get("/api/assemblies").await.status, StatusCode::OK);
+    assert_eq!(c.get("/api/session").await.json["public_only"], false);
+}
+
+#[tokio::test]
+async fn a_member_removed_since_signing_in_gets_no_ticket() {
+    let mut c = Client::new("192.168.1.20:7878");
+    c.start().await;
+    let r = c
+        .post("/api/session", json!({"member": "Ann", "passphrase": "pa"}))
+        .await;
+    assert_eq!(r.json["public_only"], false, "{}", r.json);
+    // No ticket yet (the fake node is not on the network): a member is told so.
+    assert_eq!(c.get("/api/hub/ticket").await.status, StatusCode::NOT_FOUND);
+    c.fake
+        .ann_removed
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        c.get("/api/hub/ticket").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -938,7 +1013,7 @@ proptest! {
             Just(br#"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["#.to_vec()),
         ],
     ) {
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         runtime.block_on(async {
             let mut c = Client::new("127.0.0.1:7878");
             c.start().await;

@@ -108,6 +108,9 @@ pub enum SyncRequest {
     },
 }
 
+/// Bytes of a frame's buffer before any arrive (it grows as they do).
+const FIRST_READ: usize = 64 * 1024;
+
 /// The response to a frame: it was handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ack;
@@ -131,8 +134,13 @@ impl request_response::Codec for SyncCodec {
             return Ok(SyncRequest::Oversized { len: len.into() });
         };
         let _reading = Reading::start(&self.reading);
-        let mut frame = vec![0u8; len];
-        io.read_exact(&mut frame).await?;
+        // Grown as the bytes come, not allocated up front: a peer that announces a large frame
+        // on each of its streams and stalls holds 64 KiB per stream, not 1 MiB.
+        let mut frame = Vec::with_capacity(len.min(FIRST_READ));
+        (&mut *io).take(len as u64).read_to_end(&mut frame).await?;
+        if frame.len() != len {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
         Ok(match self.hub {
             Some(hub) => {
                 SyncRequest::Received(Incoming::start_with(hub, &frame, self.points.as_ref()))

@@ -68,7 +68,13 @@ impl Node {
         path: &Path,
     ) -> Result<Exported, NodeError> {
         let store = self.store()?;
-        let file = std::fs::File::create(path).map_err(|source| NodeError::File {
+        // Readable by its owner only (a members-lane bundle holds what the hub keeps from
+        // strangers), as the data directory's files are.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path).map_err(|source| NodeError::File {
             path: path.to_path_buf(),
             source,
         })?;

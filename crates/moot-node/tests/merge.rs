@@ -51,6 +51,13 @@ fn a_member_who_voted_at_two_branches_counts_once_and_is_flagged() {
     let poll = open_poll(&hall, &fay, &hub);
     let out = path("out.bundle");
     hall.export_bundle(&hub, Lanes::ALL, &out).unwrap();
+    // The bundle holds the members lane: its owner's only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
     // Mo's key is on both branch laptops, each with its own device.
     let north = node(&path("north"), "Mo", [7; 32], [8; 32]);
     let south = node(&path("south"), "Mo", [7; 32], [9; 32]);
