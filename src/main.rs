@@ -241,6 +241,7 @@ fn error_kind(error: &anyhow::Error) -> &'static str {
                 | E::EmptyElectorate(_)
                 | E::NotAMember { .. }
                 | E::ObjectionStands(_)
+                | E::AidClosed { .. }
                 | E::DeviceUsedElsewhere { .. }
                 | E::BadBundle(_)
                 | E::Incomplete(_)

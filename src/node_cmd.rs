@@ -312,7 +312,7 @@ pub(crate) fn first_run(global: &Global, web: bool) -> anyhow::Result<()> {
              `moot hub create NAME`, or join one with `moot hub join TICKET` (a ticket from a \
              node serving it){}",
             identity.member_id,
-            identity.node_id,
+            shown_node_id(&identity),
             if web {
                 ", in another terminal or in the web UI (below)."
             } else {
@@ -339,13 +339,39 @@ pub fn init(global: &Global, name: &str) -> anyhow::Result<()> {
         json!({"member_id": identity.member_id, "node_id": identity.node_id}),
         format!(
             "member id: {}\nnode id:   {}",
-            identity.member_id, identity.node_id
+            identity.member_id,
+            shown_node_id(&identity)
         ),
     )
 }
 
+/// The node id as text: `(protected…)` when its key could not be opened.
+fn shown_node_id(identity: &moot_node::Identity) -> &str {
+    identity
+        .node_id
+        .as_deref()
+        .unwrap_or("(its key is protected: give its passphrase to see it)")
+}
+
+/// Who commands act as: the node's member, or `--as`'s (with the node's id either way).
 pub fn id(global: &Global) -> anyhow::Result<()> {
-    let identity = open(global)?.node.identity().node()?;
+    let session = open(global)?;
+    let mut identity = session
+        .node
+        .identity_with(session.passphrase.as_deref())
+        .node()?;
+    if let Some(signer) = &session.as_signer {
+        let member = signer.member_id().to_string();
+        if member != identity.member_id {
+            let keys = session.node.keys().node()?;
+            identity.name = keys
+                .into_iter()
+                .find(|k| k.member_id == member)
+                .map(|k| k.name)
+                .unwrap_or_default();
+            identity.member_id = member;
+        }
+    }
     print(
         global,
         json!({"member_id": identity.member_id, "node_id": identity.node_id, "name": identity.name}),
@@ -353,7 +379,7 @@ pub fn id(global: &Global) -> anyhow::Result<()> {
             "{}\nmember id: {}\nnode id:   {}",
             esc(&identity.name),
             identity.member_id,
-            identity.node_id
+            shown_node_id(&identity)
         ),
     )
 }

@@ -301,6 +301,19 @@ fn an_aid_exchange_whose_contacts_only_the_matched_members_read() {
     let shown = data.ok(&["aid", "show", &offer]);
     assert_eq!(shown["status"], "fulfilled");
     assert_eq!(shown["forwarded_to"][0], passed.as_str());
+    // A fulfilled item is not withdrawn, expired or fulfilled again, nor is the pledge that
+    // met it withdrawn: each would be written and count for nothing.
+    for args in [
+        vec!["--as", &ann, "aid", "withdraw", &offer],
+        vec!["--as", &ann, "aid", "expire", &offer],
+        vec!["--as", &ann, "aid", "fulfil", &offer],
+        vec!["--as", &ben, "aid", "withdraw", &pledge],
+    ] {
+        assert_eq!(refused_kind(&data, &args), "refused", "{args:?}");
+    }
+    let shown = data.ok(&["aid", "show", &offer]);
+    assert_eq!(shown["status"], "fulfilled");
+    assert_eq!(shown["pledges"][0]["withdrawn"], false, "{shown}");
     // A coordinator may close anyone's item; Ben's request (met elsewhere) expires.
     let cat = field(&data.ok(&["key", "new", "--name", "Cat"]), "member_id");
     data.ok(&[
@@ -314,6 +327,10 @@ fn an_aid_exchange_whose_contacts_only_the_matched_members_read() {
     ]);
     data.ok(&["--as", &cat, "aid", "expire", &request]);
     assert_eq!(data.ok(&["aid", "show", &request])["status"], "expired");
+    assert_eq!(
+        refused_kind(&data, &["--as", &cat, "aid", "expire", &request]),
+        "refused"
+    );
     let open = data.ok(&["aid", "list", "--status", "open", "--kind", "offer"]);
     assert_eq!(open["items"].as_array().unwrap().len(), 1);
     assert_eq!(open["items"][0]["item_id"], passed.as_str());

@@ -139,6 +139,14 @@ fn init_says_when_a_key_has_no_passphrase_and_key_protect_adds_one() {
         .unwrap()
         .clone();
     assert_eq!(own["protected"], true);
+    // Her node id is shown once the passphrase is given, and is null (not a made-up id)
+    // without it.
+    let node_id = init["node_id"].as_str().unwrap().to_string();
+    assert_eq!(data.ok(&["id"])["node_id"], Value::Null);
+    assert_eq!(
+        data.ok(&["--passphrase-file", &pw, "id"])["node_id"],
+        node_id.as_str()
+    );
     // Now acting as Fay needs her passphrase.
     let (code, _, stderr) = data.run(&["hub", "create", "Riverside"]);
     assert_eq!(code, 1);
@@ -148,8 +156,11 @@ fn init_says_when_a_key_has_no_passphrase_and_key_protect_adds_one() {
     assert_eq!(code, 1);
     assert!(stderr.contains("already protected"), "{stderr}");
 
-    // --as picks another unprotected key on this node.
+    // --as picks another unprotected key on this node; `id` says who commands act as.
     let bob = id_of(&data.ok(&["key", "new", "--name", "Bob"]));
+    let as_bob = data.ok(&["--as", &bob, "id"]);
+    assert_eq!(as_bob["member_id"], bob.as_str(), "{as_bob}");
+    assert_eq!(as_bob["name"], "Bob", "{as_bob}");
     data.ok(&["--as", &bob, "key", "protect", "--passphrase-file", &pw]);
     let (code, _, stderr) = data.run(&["--as", &bob, "members"]);
     assert_eq!(code, 1, "{stderr}");

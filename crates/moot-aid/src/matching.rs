@@ -9,8 +9,8 @@
 //!   [`Status::Pledged`] while part of its quantity is unpledged (a pledged item without a
 //!   quantity is one thing, already promised), and its window has not ended (`until < now`);
 //! - is by another author (nobody is matched with themselves);
-//! - has the same category under [`moot_text::fold`] (case, width and invisible characters do
-//!   not matter; a blank category matches nothing).
+//! - has the same category under [`moot_text::fold_unaccented`] (case, accents, width and
+//!   invisible characters do not matter; a blank category matches nothing).
 //!
 //! A target that is not available itself (fulfilled, withdrawn, expired…) has no matches.
 //!
@@ -19,7 +19,7 @@
 //! | component | points | [`MatchReason`] |
 //! | --- | --- | --- |
 //! | same area (folded, runs of white space as one space) | 60 | [`MatchReason::SameArea`] |
-//! | one area a whole-word prefix of the other (`E1` / `E1 6AN`) | 40 | [`MatchReason::NearbyArea`] |
+//! | one area a whole-word prefix of the other (`E1` / `E1 6AN`), or two postcodes of one district (`E1 6AN` / `E1 7QX`: the same first word, of letters and digits) | 40 | [`MatchReason::NearbyArea`] |
 //! | other area, or either area unknown | 0 | — |
 //! | time windows overlap (missing bounds are open) | 30 | [`MatchReason::TimeOverlap`] |
 //! | windows disjoint | 0 | — |
@@ -208,14 +208,14 @@ fn is_eligible(target: &ItemView, item: &ItemView, now: u64) -> bool {
     item.author != target.author && item.id != target.id && item.is_available(now)
 }
 
-/// [`moot_text::fold`], the key two categories or areas are compared by. For ASCII text, which
-/// has no default-ignorable, compatibility or multi-character case forms, that is trimming and
-/// lower-casing; a test checks the shortcut agrees with `fold`.
+/// [`moot_text::fold_unaccented`], the key two categories or areas are compared by. For ASCII
+/// text, which has no accents, default-ignorable, compatibility or multi-character case forms,
+/// that is trimming and lower-casing; a test checks the shortcut agrees.
 fn fold_key(text: &str) -> String {
     if text.is_ascii() {
         text.trim().to_ascii_lowercase()
     } else {
-        moot_text::fold(text)
+        moot_text::fold_unaccented(text)
     }
 }
 
@@ -384,10 +384,24 @@ fn area_match(a: &str, b: &str) -> AreaMatch {
     }
     let (short, long) = if a.len() < b.len() { (a, b) } else { (b, a) };
     if long.starts_with(short) && long.as_bytes().get(short.len()) == Some(&b' ') {
-        AreaMatch::Nearby
-    } else {
-        AreaMatch::Other
+        return AreaMatch::Nearby;
     }
+    // Two postcodes of one district: full postcodes (two words or more) whose first words, an
+    // outward code of letters and digits, are the same.
+    match (district(a), district(b)) {
+        (Some(x), Some(y)) if x == y => AreaMatch::Nearby,
+        _ => AreaMatch::Other,
+    }
+}
+
+/// The district of an area key that is a full postcode: its first word, an outward code of
+/// letters and digits, when more words follow.
+fn district(key: &str) -> Option<&str> {
+    let (first, rest) = key.split_once(' ')?;
+    let code = !rest.is_empty()
+        && first.chars().any(|c| c.is_ascii_digit())
+        && first.chars().any(char::is_alphabetic);
+    code.then_some(first)
 }
 
 /// The folded area with each run of white space as one ASCII space; empty when unknown.
@@ -426,20 +440,27 @@ mod tests {
         assert_eq!(cmp("E1", "E1 6AN"), "nearby");
         assert_eq!(cmp("E1 6AN", "E1"), "nearby");
         assert_eq!(cmp("E1", "E16"), "other");
-        assert_eq!(cmp("E1 6AN", "E1 7AA"), "other");
+        assert_eq!(cmp("E1 6AN", "e1  7aa"), "nearby");
+        assert_eq!(cmp("E1 6AN", "E16 6AN"), "other");
         assert_eq!(cmp("North London", "North Yorkshire"), "other");
+        assert_eq!(cmp("Ward 7 North", "Ward 7 South"), "other");
+        assert_eq!(cmp("7 North", "7 South"), "other");
+        assert_eq!(cmp("Élancourt", "elancourt"), "same");
+        // Categories compare the same way: accents do not hide a match.
+        assert_eq!(fold_key("Café"), fold_key("cafe"));
+        assert_eq!(fold_key("tóols"), fold_key("Tools"));
         assert_eq!(cmp("", "E1"), "other");
     }
 
     proptest::proptest! {
         #[test]
         fn the_ascii_shortcut_agrees_with_fold(text in "[\\x00-\\x7f]{0,40}") {
-            proptest::prop_assert_eq!(fold_key(&text), moot_text::fold(&text));
+            proptest::prop_assert_eq!(fold_key(&text), moot_text::fold_unaccented(&text));
         }
 
         #[test]
-        fn fold_key_is_fold(text in "\\PC{0,20}") {
-            proptest::prop_assert_eq!(fold_key(&text), moot_text::fold(&text));
+        fn fold_key_is_fold_unaccented(text in "\\PC{0,20}") {
+            proptest::prop_assert_eq!(fold_key(&text), moot_text::fold_unaccented(&text));
         }
     }
 

@@ -260,6 +260,26 @@ impl Node {
         let item = *item;
         self.write_poll_op(hub, signer, |replica| {
             let info = held_item(replica, &item)?;
+            // A change the status rules out would be written and then count for nothing (a
+            // fulfilled item stays fulfilled, a withdrawn one withdrawn): refused here.
+            let (name, ruled_out) = match (&change, info.status) {
+                (ItemChange::Withdraw, AidStatus::Fulfilled | AidStatus::Withdrawn) => {
+                    ("withdrawn", true)
+                }
+                (
+                    ItemChange::Expire,
+                    AidStatus::Fulfilled | AidStatus::Withdrawn | AidStatus::Expired,
+                ) => ("expired", true),
+                (ItemChange::Fulfil(_), AidStatus::Fulfilled) => ("fulfilled again", true),
+                _ => ("", false),
+            };
+            if ruled_out {
+                return Err(NodeError::AidClosed {
+                    what: format!("item {item}"),
+                    status: info.status.as_str(),
+                    change: name,
+                });
+            }
             let mut refs = vec![item];
             let change = match change {
                 ItemChange::Edit(spec) => AidChange::Edit {
@@ -341,6 +361,14 @@ impl Node {
                 .pledge_item(&pledge)
                 .ok_or_else(|| NodeError::NoSuchPledge(pledge.to_string()))?;
             let info = held_item(replica, &item)?;
+            // The pledge that met the item stays: withdrawing it would count for nothing.
+            if info.fulfilled_by == Some(pledge) {
+                return Err(NodeError::AidClosed {
+                    what: format!("pledge {pledge}, which met item {item},"),
+                    status: "fulfilled",
+                    change: "withdrawn",
+                });
+            }
             Ok(PollWrite {
                 body: Body::AidUnpledge(AidUnpledge { pledge }),
                 lane: info.lane,
@@ -362,7 +390,7 @@ impl Node {
         if contact.is_empty() {
             return Err(NodeError::BadText {
                 what: "contact",
-                reason: "empty".into(),
+                reason: "is empty".into(),
             });
         }
         let pledge = *pledge;

@@ -203,7 +203,10 @@ fn refused(denied: moot_state::Denied) -> NodeError {
 fn doc_error(e: moot_doc::DocError) -> NodeError {
     NodeError::BadText {
         what: "edit",
-        reason: e.to_string(),
+        reason: match e {
+            moot_doc::DocError::Empty => "changes nothing".into(),
+            e => format!("is refused: {e}"),
+        },
     }
 }
 
@@ -375,7 +378,7 @@ impl Node {
         if text.len() > MAX_PROPOSAL_BYTES {
             return Err(NodeError::BadText {
                 what: "proposal text",
-                reason: format!("longer than {MAX_PROPOSAL_BYTES} bytes"),
+                reason: format!("is longer than {MAX_PROPOSAL_BYTES} bytes"),
             });
         }
         let change = moot_doc::creator_change(&signer.device.public().to_bytes(), text)
@@ -684,7 +687,7 @@ impl Node {
         self.write_steps(hub, signer, |steps| {
             let info = held_proposal(steps.replica, &proposal)?;
             let poll = if decision == Decision::Vote {
-                let mut options = vec![format!("Adopt: {}", short(&info.title, 150))];
+                let mut options = vec![fit("Adopt: ", &short(&info.title, 150), "")];
                 let open: Vec<_> = info
                     .amendments
                     .iter()
@@ -703,16 +706,16 @@ impl Node {
                     });
                 }
                 for (i, a) in open.into_iter().enumerate() {
-                    options.push(format!(
-                        "Adopt with amendment {}: {}",
-                        i + 1,
-                        short(&a.replacement, 120)
+                    options.push(fit(
+                        &format!("Adopt with amendment {}: ", i + 1),
+                        &short(&a.replacement, 120),
+                        "",
                     ));
                 }
                 options.push("Reject".to_string());
                 let checked = crate::polls::check_poll_spec(crate::polls::PollSpec {
                     assembly: info.assembly.clone(),
-                    question: short(&format!("Adopt the proposal \"{}\"?", info.title), 900),
+                    question: fit("Adopt the proposal \"", &info.title, "\"?"),
                     options,
                     seats: 1,
                     officers: Vec::new(),
@@ -870,6 +873,25 @@ fn utf16_len(text: &str) -> usize {
 }
 
 /// The first `max` characters of `text`, with an ellipsis if cut.
+/// `prefix`, `text` and `suffix` in at most [`crate::MAX_TEXT_BYTES`] (a poll's question or
+/// option): `text` cut at a character's end, with an ellipsis, if the whole is longer (a
+/// proposal's title may take all 200 bytes).
+fn fit(prefix: &str, text: &str, suffix: &str) -> String {
+    let max = crate::MAX_TEXT_BYTES;
+    if prefix.len() + text.len() + suffix.len() <= max {
+        return format!("{prefix}{text}{suffix}");
+    }
+    let ellipsis = '…';
+    let mut cut = max
+        .saturating_sub(prefix.len() + suffix.len() + ellipsis.len_utf8())
+        .min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let kept = text.get(..cut).unwrap_or_default().trim_end();
+    format!("{prefix}{kept}{ellipsis}{suffix}")
+}
+
 fn short(text: &str, max: usize) -> String {
     let mut out: String = text.chars().take(max).collect();
     if text.chars().nth(max).is_some() {
@@ -884,7 +906,7 @@ pub fn clean_prose(what: &'static str, text: &str) -> Result<String, NodeError> 
     if text.len() > moot_state::body::MAX_PROSE_BYTES {
         return Err(NodeError::BadText {
             what,
-            reason: format!("longer than {} bytes", moot_state::body::MAX_PROSE_BYTES),
+            reason: format!("is longer than {} bytes", moot_state::body::MAX_PROSE_BYTES),
         });
     }
     Ok(text)

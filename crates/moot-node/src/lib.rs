@@ -287,9 +287,20 @@ pub enum NodeError {
     NoSuchPledge(String),
     /// Consensus cannot be declared while an objection or block stands.
     #[error(
-        "proposal {0} has an objection or block standing: consensus cannot be declared until          it is withdrawn (the member takes another stance), or send it to a vote"
+        "proposal {0} has an objection or block standing: consensus cannot be declared until \
+         it is withdrawn (the member takes another stance), or send it to a vote"
     )]
     ObjectionStands(String),
+    /// A change to an aid item or pledge that its status rules out (it would change nothing).
+    #[error("refused: {what} is {status} already, so it cannot be {change}")]
+    AidClosed {
+        /// The item or pledge, as the user would name it.
+        what: String,
+        /// Its status now.
+        status: &'static str,
+        /// The change asked for.
+        change: &'static str,
+    },
     /// Automatic societies follow the roll: nobody joins or leaves them.
     #[error(
         "{0} is an automatic society: every member belongs to it (constituency societies follow \
@@ -505,8 +516,9 @@ fn write_body(
 pub struct Identity {
     /// The node's own member id.
     pub member_id: String,
-    /// The node's libp2p peer id (its device key).
-    pub node_id: String,
+    /// The node's libp2p peer id (its device key); `None` if the node's key is protected and
+    /// its passphrase was not given.
+    pub node_id: Option<String>,
     /// The node member's name.
     pub name: String,
 }
@@ -895,7 +907,7 @@ impl Node {
         keys.save(&self.dir)?;
         *held = keys;
         drop(held);
-        self.identity()
+        self.identity_with(passphrase)
     }
 
     /// Stores a hub and its ops as they come (each validated here first, in order), making it
@@ -1228,16 +1240,20 @@ impl Node {
 
     /// The node's identity.
     pub fn identity(&self) -> Result<Identity, NodeError> {
+        self.identity_with(None)
+    }
+
+    /// The node's identity, opening its key with `passphrase` if it is protected.
+    pub fn identity_with(&self, passphrase: Option<&str>) -> Result<Identity, NodeError> {
         let member = self.node_member()?.ok_or(NodeError::NotInitialised)?;
         let entry = self.entry(&member)?;
-        // The device key's public half is needed for the node id; a protected node key cannot
-        // be opened without its passphrase, so its node id is derived when first unsealed.
-        let node_id = match keystore::unseal(&entry.device_sealed, None) {
-            Ok(device) => moot_net::peer_id(&device.public())
-                .map(|p| p.to_string())
-                .unwrap_or_default(),
-            Err(_) => String::from("(protected)"),
-        };
+        // The device key's public half is needed for the node id: a protected node key is
+        // opened with the passphrase given, if any.
+        let device = keystore::unseal(&entry.device_sealed, None)
+            .ok()
+            .or_else(|| keystore::unseal(&entry.device_sealed, passphrase).ok());
+        let node_id =
+            device.and_then(|d| moot_net::peer_id(&d.public()).ok().map(|p| p.to_string()));
         Ok(Identity {
             member_id: member.to_string(),
             node_id,

@@ -574,13 +574,17 @@ pub fn parse_ticket(text: &str) -> Result<(HubId, Vec<String>), NodeError> {
     };
     let text = text.trim();
     if text.len() > MAX_TICKET_CHARS {
-        return Err(bad("too long"));
+        return Err(bad("is too long"));
     }
     let hex_part = text
         .strip_prefix(TICKET_PREFIX)
         .ok_or_else(|| bad("not a moot ticket (it starts with \"moot1\")"))?;
-    let bytes = hex::decode(hex_part).map_err(|_| bad("damaged (not hexadecimal)"))?;
-    let ticket: Ticket = postcard::from_bytes(&bytes).map_err(|_| bad("damaged"))?;
+    let bytes = hex::decode(hex_part).map_err(|_| bad("is damaged (not hexadecimal)"))?;
+    // All of it: a ticket with bytes after its end was damaged (or added to) on its way.
+    let ticket: Ticket = match postcard::take_from_bytes(&bytes) {
+        Ok((ticket, [])) => ticket,
+        _ => return Err(bad("is damaged")),
+    };
     if ticket.addrs.is_empty() || ticket.addrs.len() > 16 {
         return Err(bad("it names no address, or too many"));
     }
@@ -684,6 +688,25 @@ mod tests {
             certificate: Certificate::issue(member, hub, device),
         })
         .unwrap()
+    }
+
+    /// A ticket reads back as made; one cut short, added to or altered is damaged, with a
+    /// message that reads as a sentence.
+    #[test]
+    fn a_ticket_reads_back_whole_and_nothing_else_does() {
+        let hub = HubId([5; 32]);
+        let addrs = vec!["/ip4/127.0.0.1/tcp/4101".to_string()];
+        let ticket = make_ticket(&hub, &addrs).unwrap();
+        assert_eq!(parse_ticket(&ticket).unwrap(), (hub, addrs));
+        for bad in [
+            format!("{ticket}00"),
+            format!("{ticket}0000"),
+            ticket[..ticket.len() - 2].to_string(),
+            format!("{ticket}0"),
+        ] {
+            let e = parse_ticket(&bad).unwrap_err().to_string();
+            assert!(e.starts_with("the ticket is damaged"), "{bad}: {e}");
+        }
     }
 
     /// A roll with the founder and two members, each with a certified device.

@@ -84,3 +84,38 @@ fn a_vote_with_too_many_amendments_for_one_ballot_is_refused_not_cut() {
     );
     assert!(node.polls(&hub).unwrap().is_empty());
 }
+
+/// A proposal's title may take all its 200 bytes (here in two-byte letters); the vote's
+/// question and options quote it cut to fit theirs, and the vote goes ahead.
+#[test]
+fn a_proposal_with_the_longest_title_goes_to_a_vote() {
+    let temp = tempfile::tempdir().unwrap();
+    let node = Node::open(&temp.path().join("n")).unwrap();
+    node.init("Fay", None).unwrap();
+    let fay = node.signer(None, None).unwrap();
+    let hub = node.create_hub("Riverside", &fay).unwrap();
+    let title = "é".repeat(100);
+    assert_eq!(title.len(), 200);
+    let doc = node
+        .create_proposal(&hub, &fay, &AssemblyRef::Policy, &title, "Open the hall.")
+        .unwrap();
+    node.amend(&hub, &fay, &doc, "hall", &"ü".repeat(100))
+        .unwrap();
+    let (_, poll) = node
+        .decide(&hub, &fay, &doc, moot_node::deliberation::Decision::Vote)
+        .unwrap();
+    assert!(poll.is_some());
+    let polls = node.polls(&hub).unwrap();
+    let poll = &polls[0];
+    assert!(poll.question.len() <= 200, "{}", poll.question);
+    assert!(poll.question.starts_with("Adopt the proposal \"éé"));
+    assert!(poll.question.ends_with("é…\"?"), "{}", poll.question);
+    assert_eq!(poll.options.len(), 3, "{:?}", poll.options);
+    assert!(
+        poll.options.iter().all(|o| o.len() <= 200),
+        "{:?}",
+        poll.options
+    );
+    assert!(poll.options[1].starts_with("Adopt with amendment 1: üü"));
+    assert_eq!(poll.options[2], "Reject");
+}

@@ -176,6 +176,22 @@ pub fn fold(text: &str) -> String {
     key
 }
 
+/// [`fold`], with accents set aside as well (`Café` and `cafe`, `Ñandú` and `nandu`): the
+/// folded text decomposed (NFD), its combining marks dropped, composed again. For keys where a
+/// missing accent must not hide a match (the aid board's categories and areas); names keep
+/// theirs.
+pub fn fold_unaccented(text: &str) -> String {
+    let folded = fold(text);
+    if folded.is_ascii() {
+        return folded;
+    }
+    let bare: String = folded
+        .nfd()
+        .filter(|&c| !unicode_normalization::char::is_combining_mark(c))
+        .collect();
+    bare.nfc().collect()
+}
+
 fn fold_once(text: &str) -> String {
     let visible: String = normalize(text)
         .chars()
@@ -299,6 +315,18 @@ mod tests {
         assert_ne!(fold("Ada"), fold("Adam"));
         assert_eq!(normalize(""), "");
         assert_eq!(normalize(" \u{3000} "), "");
+    }
+
+    #[test]
+    fn fold_unaccented_sets_accents_aside_and_keeps_the_rest_of_fold() {
+        assert_eq!(fold_unaccented("Café"), "cafe");
+        assert_eq!(fold_unaccented("CAFE\u{301}"), "cafe");
+        assert_eq!(fold_unaccented("Ñandú"), "nandu");
+        assert_eq!(fold_unaccented("ＴＯＯＬＳ"), "tools");
+        assert_eq!(fold_unaccented("Straße"), fold("STRASSE"));
+        // Letters that are not a base and a mark stay as they are.
+        assert_eq!(fold_unaccented("Øl"), "øl");
+        assert_eq!(fold_unaccented("tools"), "tools");
     }
 
     #[test]
