@@ -98,8 +98,33 @@ fn is_no_hub(error: &anyhow::Error) -> bool {
     })
 }
 
+/// File descriptors a serving node may hold: its peers' connections, the web UI's, its store
+/// and sockets. The soft limit is often 1,024, far below the hard one.
+const WANTED_FILES: u64 = 16_384;
+
+/// Raises the soft limit on open files towards [`WANTED_FILES`] (never past the hard limit);
+/// a failure leaves the limit as it was.
+fn raise_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let wanted = match limit.maximum {
+        Some(hard) => hard.min(WANTED_FILES),
+        None => WANTED_FILES,
+    };
+    if limit.current.is_some_and(|soft| soft < wanted) {
+        let _ = setrlimit(
+            Resource::Nofile,
+            rustix::process::Rlimit {
+                current: Some(wanted),
+                maximum: limit.maximum,
+            },
+        );
+    }
+}
+
 pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
     crate::control::refuse_while_served("moot serve")?;
+    raise_file_limit();
     // The first run makes the node's keys; without the web UI that is all it does.
     let first = match open(global) {
         Ok(session) => Some(session),

@@ -59,6 +59,19 @@ fn commands_run_through_a_running_node_and_reach_its_peers() {
         let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "the socket is its owner's only");
     }
+    // The node raised its soft limit on open files (peers' and pages' connections) to 16,384,
+    // or to the hard limit if that is lower (never lowered it).
+    let limits =
+        std::fs::read_to_string(format!("/proc/{}/limits", hall_node.pid().unwrap())).unwrap();
+    let files: Vec<u64> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (soft, hard) = (files[0], files[1]);
+    assert!(soft >= hard.min(16_384), "{limits}");
     // A client that connects and sends nothing holds up no other command.
     let silent = std::os::unix::net::UnixStream::connect(&socket).unwrap();
     let (done, finished) = std::sync::mpsc::channel();

@@ -22,6 +22,11 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// The node's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.0.as_ref().map(Child::id)
+    }
+
     /// Kills the node (SIGKILL), as a crash would.
     pub fn kill(mut self) {
         if let Some(mut child) = self.0.take() {

@@ -25,6 +25,7 @@
 
 mod assets;
 mod guard;
+pub mod listen;
 mod routes;
 
 use std::net::SocketAddr;
@@ -118,6 +119,10 @@ pub async fn serve<B: Backend>(
 ) -> Result<(), HttpError> {
     let addr = listener.local_addr().map_err(HttpError::Address)?;
     let app = router(backend, addr, options);
+    let listener = listen::Capped::new(listener, listen::MAX_CONNECTIONS, listen::MAX_PER_ADDRESS);
+    // `tap_io` does nothing here but give the capped listener axum's `ConnectInfo` of the
+    // peer's address (implemented for a tapped listener of any kind).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

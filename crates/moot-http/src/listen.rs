@@ -1,0 +1,271 @@
+//! The web server's listener: a bound on the connections it holds, in all and from one
+//! address, and TCP keepalive so that a phone that left the hall's Wi-Fi without closing its
+//! connections does not hold them for ever.
+//!
+//! On the hall's network anyone may connect. Without these, a few hundred idle connections (or
+//! a page left open on many phones) use up the process's file descriptors, which the node needs
+//! for its peers and its store. Past [`MAX_CONNECTIONS`] a new connection waits in the
+//! system's queue until one closes; past [`MAX_PER_ADDRESS`] from one address (one /64 for
+//! IPv6, which gives each device many addresses) it is closed at once.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Connections held at once, in all (a hall of phones, each with a few).
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// Connections held at once from one address (a browser opens up to six per site).
+pub const MAX_PER_ADDRESS: usize = 32;
+
+/// A connection silent this long is probed, and closed if nobody answers (about a minute
+/// more).
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_RETRIES: u32 = 6;
+
+/// Where a connection comes from, for [`MAX_PER_ADDRESS`]: the address, or its /64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Origin(u128);
+
+impl Origin {
+    fn of(ip: IpAddr) -> Origin {
+        match ip {
+            IpAddr::V4(v4) => Origin(u128::from(u32::from(v4))),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Origin(u128::from(u32::from(v4))),
+                // The /64, marked with a bit no IPv4 address has.
+                None => Origin((u128::from(v6) & !u128::from(u64::MAX)) | 1 << 32),
+            },
+        }
+    }
+}
+
+/// A [`TcpListener`] holding at most [`MAX_CONNECTIONS`], [`MAX_PER_ADDRESS`] from one origin.
+pub struct Capped {
+    inner: TcpListener,
+    slots: Arc<Semaphore>,
+    per_origin: Arc<Mutex<HashMap<Origin, usize>>>,
+    max_per_origin: usize,
+}
+
+impl Capped {
+    /// Caps `inner` at `max` connections, `max_per_origin` from one origin.
+    pub fn new(inner: TcpListener, max: usize, max_per_origin: usize) -> Capped {
+        Capped {
+            inner,
+            slots: Arc::new(Semaphore::new(max)),
+            per_origin: Arc::new(Mutex::new(HashMap::new())),
+            max_per_origin,
+        }
+    }
+
+    /// Counts a connection from `origin` → its share, or `None` if the origin holds its most.
+    fn admit(&self, origin: Origin) -> Option<OriginShare> {
+        let mut counts = self.per_origin.lock().ok()?;
+        let count = counts.entry(origin).or_insert(0);
+        if *count >= self.max_per_origin {
+            return None;
+        }
+        *count += 1;
+        Some(OriginShare {
+            origin,
+            counts: Arc::clone(&self.per_origin),
+        })
+    }
+}
+
+/// One connection's part of its origin's count, given back when it closes.
+struct OriginShare {
+    origin: Origin,
+    counts: Arc<Mutex<HashMap<Origin, usize>>>,
+}
+
+impl Drop for OriginShare {
+    fn drop(&mut self) {
+        if let Ok(mut counts) = self.counts.lock()
+            && let Some(count) = counts.get_mut(&self.origin)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.origin);
+            }
+        }
+    }
+}
+
+/// An accepted connection, holding its places until it is dropped.
+pub struct Held {
+    stream: TcpStream,
+    _slot: OwnedSemaphorePermit,
+    _share: OriginShare,
+}
+
+impl axum::serve::Listener for Capped {
+    type Io = Held;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Held, SocketAddr) {
+        loop {
+            // Never closed: acquiring fails only if it were.
+            let Ok(slot) = Arc::clone(&self.slots).acquire_owned().await else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let (stream, addr) = match self.inner.accept().await {
+                Ok(accepted) => accepted,
+                Err(_) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Some(share) = self.admit(Origin::of(addr.ip())) else {
+                tracing::debug!(%addr, "too many web connections from one address: closed");
+                continue;
+            };
+            let keepalive = socket2::TcpKeepalive::new()
+                .with_time(KEEPALIVE_IDLE)
+                .with_interval(KEEPALIVE_INTERVAL)
+                .with_retries(KEEPALIVE_RETRIES);
+            let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
+            return (
+                Held {
+                    stream,
+                    _slot: slot,
+                    _share: share,
+                },
+                addr,
+            );
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+impl AsyncRead for Held {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Held {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use axum::serve::Listener as _;
+    use tokio::io::AsyncWriteExt as _;
+
+    #[test]
+    fn origins_are_addresses_and_ipv6_64s() {
+        let o = |s: &str| Origin::of(s.parse().unwrap());
+        assert_eq!(o("192.168.1.20"), o("::ffff:192.168.1.20"));
+        assert_ne!(o("192.168.1.20"), o("192.168.1.21"));
+        assert_eq!(o("2001:db8:1:2::1"), o("2001:db8:1:2:ffff::9"));
+        assert_ne!(o("2001:db8:1:2::1"), o("2001:db8:1:3::1"));
+        // An IPv6 /64 never shares a count with an IPv4 address.
+        assert_ne!(o("0.0.0.1"), o("::1"));
+    }
+
+    /// A connection to `to` from the loopback address `from` (127.0.0.x).
+    async fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(SocketAddr::new(from.parse().unwrap(), 0))
+            .unwrap();
+        socket.connect(to).await.unwrap()
+    }
+
+    async fn accepted(listener: &mut Capped) -> Option<(Held, SocketAddr)> {
+        tokio::time::timeout(Duration::from_millis(300), listener.accept())
+            .await
+            .ok()
+    }
+
+    /// Past its share, an address's next connection is closed at once; once one of its
+    /// connections closes, it may open another. Past the total, a connection waits until one
+    /// closes.
+    #[tokio::test]
+    async fn connections_are_capped_per_address_and_in_all() {
+        let inner = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = inner.local_addr().unwrap();
+        let mut listener = Capped::new(inner, 3, 2);
+        let mut clients = Vec::new();
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            clients.push(connect_from("127.0.0.1", addr).await);
+            held.push(accepted(&mut listener).await.unwrap().0);
+        }
+        // A third from 127.0.0.1 is closed by the listener, which goes on waiting.
+        let mut third = connect_from("127.0.0.1", addr).await;
+        assert!(accepted(&mut listener).await.is_none());
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read(&mut third, &mut byte),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        // Another address fills the last place; a third address then waits.
+        clients.push(connect_from("127.0.0.2", addr).await);
+        let (other, from) = accepted(&mut listener).await.unwrap();
+        assert_eq!(from.ip().to_string(), "127.0.0.2");
+        let mut waiting = connect_from("127.0.0.3", addr).await;
+        waiting.write_all(b"x").await.unwrap();
+        assert!(accepted(&mut listener).await.is_none());
+        // One closes: the waiting one is taken.
+        drop(other);
+        let (_, from) = accepted(&mut listener).await.unwrap();
+        assert_eq!(from.ip().to_string(), "127.0.0.3");
+        // And one of 127.0.0.1's closing lets it open another.
+        drop(held.pop());
+        let _again = connect_from("127.0.0.1", addr).await;
+        assert!(accepted(&mut listener).await.is_some());
+    }
+}
