@@ -81,6 +81,18 @@ pub struct Guard {
     limits: Mutex<Limits>,
 }
 
+/// The address sign-in attempts are counted under: an IPv4 address as is, an IPv6 one as its
+/// /64 (an IPv4-mapped one as the IPv4 address).
+fn limited_as(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V4(_) => addr,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+    }
+}
+
 struct Limits {
     window: Instant,
     all: u32,
@@ -258,7 +270,13 @@ impl Guard {
     /// in parallel cannot all pass this check — until [`Guard::sign_in_succeeded`] takes it
     /// back: only failures count, and members signing in one after another on the branch
     /// laptop are never held up.
+    ///
+    /// An IPv6 address counts as its /64 (a device has many). Attempts from this machine
+    /// (loopback) count only against its own limit, not everyone's: whoever is at the node's
+    /// own keyboard is not locked out by a flood from the hall's network.
     pub fn sign_in_begin(&self, addr: IpAddr) -> Result<(), Denied> {
+        let local = addr.is_loopback();
+        let addr = limited_as(addr);
         let mut limits = self.limits.lock().map_err(|_| Denied::TooMany)?;
         let now = Instant::now();
         if now.duration_since(limits.window) >= Duration::from_secs(60) {
@@ -266,21 +284,27 @@ impl Guard {
             limits.all = 0;
             limits.by_addr.clear();
         }
-        if limits.all >= SIGN_INS_PER_MINUTE
+        if (!local && limits.all >= SIGN_INS_PER_MINUTE)
             || limits.by_addr.get(&addr).copied().unwrap_or(0) >= SIGN_INS_PER_ADDR
             || (!limits.by_addr.contains_key(&addr) && limits.by_addr.len() >= MAX_LIMITED)
         {
             return Err(Denied::TooMany);
         }
-        limits.all += 1;
+        if !local {
+            limits.all += 1;
+        }
         *limits.by_addr.entry(addr).or_insert(0) += 1;
         Ok(())
     }
 
     /// A sign-in begun with [`Guard::sign_in_begin`] succeeded: it does not count.
     pub fn sign_in_succeeded(&self, addr: IpAddr) {
+        let local = addr.is_loopback();
+        let addr = limited_as(addr);
         if let Ok(mut limits) = self.limits.lock() {
-            limits.all = limits.all.saturating_sub(1);
+            if !local {
+                limits.all = limits.all.saturating_sub(1);
+            }
             if let Some(count) = limits.by_addr.get_mut(&addr) {
                 *count = count.saturating_sub(1);
             }
@@ -433,6 +457,25 @@ mod tests {
             g.sign_in_begin(IpAddr::from([10, 9, 9, 9])),
             Err(Denied::TooMany)
         );
+        // This machine still may, up to its own limit.
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        for _ in 0..SIGN_INS_PER_ADDR {
+            assert_eq!(g.sign_in_begin(local), Ok(()));
+        }
+        assert_eq!(g.sign_in_begin(local), Err(Denied::TooMany));
+    }
+
+    #[test]
+    fn an_ipv6_64_counts_as_one_address() {
+        let g = guard(Exposure::Lan);
+        for i in 0..SIGN_INS_PER_ADDR {
+            let addr: IpAddr = format!("2001:db8:1:2::{}", i + 1).parse().unwrap();
+            assert_eq!(g.sign_in_begin(addr), Ok(()));
+        }
+        let same_64: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
+        assert_eq!(g.sign_in_begin(same_64), Err(Denied::TooMany));
+        let other_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(g.sign_in_begin(other_64), Ok(()));
     }
 
     #[test]

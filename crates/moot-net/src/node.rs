@@ -118,6 +118,14 @@ pub struct NetConfig {
     pub max_connections_per_peer: u32,
     /// Incoming connections still handshaking, at most. Default 16.
     pub max_pending_incoming: u32,
+    /// Outgoing connections being dialed, at most (mDNS answers from the LAN, which anyone may
+    /// send, would otherwise each open a socket). Default 16.
+    pub max_pending_outgoing: u32,
+    /// A peer that may receive nothing of the hub (an unknown device of a members-only hub, a
+    /// removed member's) and sends no ops is disconnected after this long: it would hold one of
+    /// [`NetConfig::max_connections`] for nothing. Not on a relay server, which relays for
+    /// peers it sends nothing to. Default 60 s.
+    pub stranger_grace: Duration,
     /// One frame's exchange (send, handle, acknowledge) must finish within this. Default
     /// 120 s: a frame is up to 1 MiB, which takes 84 s to cross a 100 kbit/s link (with 30 s,
     /// a frame of 500 KB could never cross 128 kbit/s: the session timed out and started again
@@ -153,6 +161,8 @@ impl Default for NetConfig {
             max_connections: 64,
             max_connections_per_peer: 2,
             max_pending_incoming: 16,
+            max_pending_outgoing: 16,
+            stranger_grace: Duration::from_secs(60),
             request_timeout: Duration::from_secs(120),
             idle_timeout: Duration::from_secs(120),
             max_queued_frames: 4,
@@ -345,6 +355,8 @@ struct Link {
     /// The frame sent and not yet acknowledged.
     in_flight: Option<OutboundRequestId>,
     queue: VecDeque<Frame>,
+    /// Since when the peer may receive nothing and has sent no ops ([`NetConfig::stranger_grace`]).
+    stranger_since: Option<Instant>,
 }
 
 /// A Moot node on the network for one hub. Made with [`NetNode::new`], run with
@@ -408,6 +420,7 @@ pub struct NetNode<S> {
     dropping: HashSet<libp2p::PeerId>,
     /// Frames read from peers, counted by the codec as they arrive.
     arrivals: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stranger_grace: Duration,
 }
 
 /// A frame received, waiting to be handled.
@@ -458,7 +471,8 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
         let limits = connection_limits::ConnectionLimits::default()
             .with_max_established(Some(config.max_connections))
             .with_max_established_per_peer(Some(config.max_connections_per_peer))
-            .with_max_pending_incoming(Some(config.max_pending_incoming));
+            .with_max_pending_incoming(Some(config.max_pending_incoming))
+            .with_max_pending_outgoing(Some(config.max_pending_outgoing));
         let discovery = config.discovery;
         let request_timeout = config.request_timeout;
         let arrivals = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -573,6 +587,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             inbox: VecDeque::new(),
             dropping: HashSet::new(),
             arrivals,
+            stranger_grace: config.stranger_grace,
         };
         Ok((node, NetHandle { commands: tx }))
     }
@@ -623,6 +638,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     .poll_timeout()
                     .map(|ms| self.start + Duration::from_millis(ms)),
                 self.next_retry(),
+                self.next_stranger_due(),
             ]
             .into_iter()
             .flatten()
@@ -731,6 +747,43 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
     fn timers_due(&mut self) {
         self.engine.handle_timeout(self.now_ms());
         self.retry_due(Instant::now());
+        self.drop_strangers(Instant::now());
+    }
+
+    /// When the first peer that may receive nothing reaches [`NetConfig::stranger_grace`]
+    /// (never on a relay server: relaying for peers it sends nothing to is its work).
+    fn next_stranger_due(&self) -> Option<Instant> {
+        if self.relay_server {
+            return None;
+        }
+        self.links
+            .values()
+            .filter_map(|l| l.stranger_since)
+            .min()
+            .map(|since| since + self.stranger_grace)
+    }
+
+    /// Disconnects the peers that have been strangers for [`NetConfig::stranger_grace`] (not
+    /// misbehaviour: they may come back, and get lanes if the roll gives them some).
+    fn drop_strangers(&mut self, now: Instant) {
+        if self.relay_server {
+            return;
+        }
+        let grace = self.stranger_grace;
+        let mut due = Vec::new();
+        for link in self.links.values_mut() {
+            if link
+                .stranger_since
+                .is_some_and(|since| since + grace <= now)
+            {
+                link.stranger_since = None;
+                due.push(link.peer);
+            }
+        }
+        for peer in due {
+            tracing::info!(%peer, "may receive nothing of the hub and sends nothing: disconnected");
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
     }
 
     fn retry_due(&mut self, now: Instant) {
@@ -914,6 +967,11 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
         let Some(before) = engine.peer_lanes(id) else {
             return false;
         };
+        // A peer with no lane starts (or keeps) its time as a stranger; a lane ends it.
+        link.stranger_since = match lanes == Lanes::NONE {
+            true => link.stranger_since.or_else(|| Some(Instant::now())),
+            false => None,
+        };
         if before == lanes {
             return false;
         }
@@ -1018,6 +1076,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                         credential: None,
                         in_flight: None,
                         queue: VecDeque::new(),
+                        stranger_since: (lanes == Lanes::NONE).then(Instant::now),
                     },
                 );
                 tracing::debug!(peer = %peer_id, ?role, ?lanes, relayed, "sync session started");
@@ -1343,6 +1402,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
         // The session may have ended while the acknowledgement was passed on.
         if self.ids.get(&peer) == Some(&session) {
             let now_ms = self.now_ms();
+            let before = self.engine.stats().ops_received;
             self.engine.handle_incoming(
                 now_ms,
                 session,
@@ -1350,6 +1410,14 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 &mut self.replica,
                 &mut self.store,
             )?;
+            // A peer that sends ops is no stranger's idle connection (a node fetching a hub
+            // that does not know it yet).
+            if self.engine.stats().ops_received > before
+                && let Some(link) = self.links.get_mut(&session)
+                && link.stranger_since.is_some()
+            {
+                link.stranger_since = Some(Instant::now());
+            }
         }
         Ok(())
     }

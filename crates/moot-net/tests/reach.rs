@@ -364,3 +364,72 @@ async fn a_plain_libp2p_swarm_identifies_and_pings_a_moot_node() {
     assert!(rtt < PATIENCE);
     stop(node).await;
 }
+
+/// A peer that may receive nothing of the hub and sends no ops is disconnected once its grace
+/// is over; a peer that may receive a lane stays.
+#[tokio::test]
+async fn a_stranger_that_may_receive_nothing_is_disconnected_after_its_grace() {
+    let sample = sample::poll_history(5);
+    let history = history(&sample, &sample.ballots);
+    let stranger = sample::key(7, 2).public();
+    let config = NetConfig {
+        stranger_grace: Duration::from_millis(500),
+        ..listening("/ip4/127.0.0.1/tcp/0")
+    };
+    // a: a members-only hub's node, to which device 2 is unknown and device 3 a member.
+    let a = start(
+        1,
+        sample.hub,
+        &history,
+        config,
+        Box::new(move |device, _| {
+            if *device == stranger {
+                Lanes::NONE
+            } else {
+                Lanes::ALL
+            }
+        }),
+    )
+    .await;
+    let a_addr = a.addr.clone().unwrap();
+    let mut events = a.handle.subscribe().await.unwrap();
+    let b = start(
+        2,
+        sample.hub,
+        &[],
+        listening("/ip4/127.0.0.1/tcp/0"),
+        everyone(),
+    )
+    .await;
+    let c = start(
+        3,
+        sample.hub,
+        &[],
+        listening("/ip4/127.0.0.1/tcp/0"),
+        everyone(),
+    )
+    .await;
+    b.handle.dial(a_addr.clone()).await.unwrap();
+    c.handle.dial(a_addr).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut b_left = false;
+    while !b_left {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("the stranger disconnected in time")
+            .unwrap();
+        if let NetEvent::Disconnected { peer } = event {
+            assert_eq!(peer, b.peer, "only the stranger is disconnected");
+            b_left = true;
+        }
+    }
+    // c, a member, synced and is still connected well past the grace.
+    let want = ids(&a).await;
+    eventually("c holds a's ops", || async { ids(&c).await == want }).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let peers = a.handle.stats().await.unwrap().peers;
+    assert!(peers.contains(&c.peer), "{peers:?}");
+    stop(a).await;
+    stop(b).await;
+    stop(c).await;
+}
