@@ -720,7 +720,20 @@ pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
              try `moot sync --peer ADDR` when it can"
         );
     }
-    let name = node.name_from_genesis(&hub).node()?;
+    // Reached, yet nothing of the hub came: a members-only hub's nodes send a device they do
+    // not know nothing at all.
+    let name = match node.name_from_genesis(&hub) {
+        Ok(name) => name,
+        Err(_) if report.new_ops == 0 => anyhow::bail!(
+            "reached the ticket's node, but it sent nothing of the hub: if the hub is \
+             members-only, its nodes send nothing to a device they do not know. Ask a steward \
+             to add you (`moot member add {}`), then join again",
+            node.identity()
+                .map(|i| i.member_id)
+                .unwrap_or_else(|_| "YOUR_MEMBER_ID (see `moot id`)".into())
+        ),
+        Err(e) => return Err(e).node(),
+    };
     let text = format!(
         "joined hub {} ({hub}): {} ops so far",
         moot_text::escape(&name),

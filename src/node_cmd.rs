@@ -192,6 +192,23 @@ pub(crate) fn passphrase(global: &Global) -> anyhow::Result<Option<String>> {
         return Ok(None);
     };
     let text = read_passphrase(path).map_err(bad_input)?;
+    // Others may read it: said, not refused (the passphrase is read already; a script's file
+    // in a shared directory is the user's choice).
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            crate::out::note(
+                global.json,
+                format!(
+                    "the passphrase file {} can be read by other users: make it yours only \
+                     (`chmod 600 FILE`)",
+                    moot_text::escape(&path.display().to_string())
+                ),
+            );
+        }
+    }
     Ok(Some(text))
 }
 

@@ -68,6 +68,9 @@ fn a_members_only_hub_gives_strangers_nothing_guests_the_public_lane_and_new_dev
     let (code, _, err) = stranger.run(&["hub", "join", &ticket, "--timeout", "5"]);
     assert_ne!(code, 0, "a stranger joined a members-only hub: {err}");
     assert_eq!(op_count(&stranger), 0, "a stranger received ops");
+    // ... and is told why, and what to do.
+    assert!(err.contains("members-only"), "{err}");
+    assert!(err.contains("moot member add"), "{err}");
 
     // The member's new device (never seen by the hall): vouched for by its certificate, it
     // gets everything, and then certifies itself.

@@ -38,8 +38,17 @@ impl Data {
         json
     }
     pub fn passphrase(&self, text: &str) -> String {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
         let path = self.0.path().join(format!("pw-{text}"));
-        std::fs::write(&path, format!("{text}\n")).unwrap();
+        // Readable by its owner only, as the docs ask.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap();
+        file.write_all(format!("{text}\n").as_bytes()).unwrap();
         path.display().to_string()
     }
 }

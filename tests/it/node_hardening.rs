@@ -122,6 +122,25 @@ fn init_says_when_a_key_has_no_passphrase_and_key_protect_adds_one() {
     assert!(stderr.contains("moot key protect"), "{stderr}");
     let fay = id_of(&init);
     let pw = data.passphrase("fay-secret");
+    // A passphrase file others may read is used, with a warning.
+    let open_pw = data.0.path().join("open-pw");
+    std::fs::write(&open_pw, "ann-secret\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&open_pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let (code, _, stderr) = data.run(&[
+        "key",
+        "new",
+        "--name",
+        "Dee",
+        "--passphrase-file",
+        open_pw.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("can be read by other users"), "{stderr}");
+    let (_, _, stderr) = data.run(&["key", "new", "--name", "Eve", "--passphrase-file", &pw]);
+    assert!(!stderr.contains("can be read by other users"), "{stderr}");
     let (code, _, stderr) = data.run(&["key", "new", "--name", "Ann", "--passphrase-file", &pw]);
     assert_eq!(code, 0);
     assert!(!stderr.contains("without a passphrase"), "{stderr}");
