@@ -261,7 +261,8 @@ pub fn proposal(global: &Global, command: &ProposalCommand) -> anyhow::Result<()
                 "{}\n{}\n\n{}\n",
                 esc(&view.title),
                 "=".repeat(view.title.chars().count().min(72)),
-                esc(&view.text)
+                // The text's own line breaks are kept; everything else is escaped.
+                moot_text::escape_lines(&view.text)
             );
             if !view.amendments.is_empty() {
                 text.push_str("\nAmendments:\n");

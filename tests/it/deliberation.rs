@@ -335,3 +335,33 @@ fn an_aid_exchange_whose_contacts_only_the_matched_members_read() {
     assert_eq!(open["items"].as_array().unwrap().len(), 1);
     assert_eq!(open["items"][0]["item_id"], passed.as_str());
 }
+
+/// `proposal show` keeps the text's own line breaks for people, and escapes everything else
+/// a line may hold (an escape sequence, a carriage return).
+#[test]
+fn a_proposals_text_keeps_its_lines_and_nothing_else_reaches_the_terminal() {
+    let (data, ann, _) = hall();
+    let p = field(
+        &data.ok(&[
+            "--as",
+            &ann,
+            "proposal",
+            "create",
+            "--assembly",
+            "policy",
+            "--title",
+            "Rules",
+            "--body",
+            "1. Be kind.\n2. Tidy up.\u{1b}[2J\r",
+        ]),
+        "proposal_id",
+    );
+    let out = crate::moot(&["--data", &data.path(), "proposal", "show", &p], None);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("1. Be kind.\n2. Tidy up.\\u{1b}[2J"),
+        "{text}"
+    );
+    assert_eq!(crate::raw_dangerous(&text), None, "{text:?}");
+}

@@ -136,6 +136,20 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// [`escape`] line by line: a text of several lines (a proposal's) keeps its line breaks, and
+/// each line is escaped as one line would be (so a carriage return, a line separator or a bidi
+/// control still shows as an escape and cannot move the cursor).
+pub fn escape_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&escape(line));
+    }
+    out
+}
+
 /// `text` in Unicode normalisation form C with leading and trailing white space removed.
 pub fn normalize(text: &str) -> String {
     let composed: String = text.nfc().collect();
@@ -315,6 +329,15 @@ mod tests {
         assert_ne!(fold("Ada"), fold("Adam"));
         assert_eq!(normalize(""), "");
         assert_eq!(normalize(" \u{3000} "), "");
+    }
+
+    #[test]
+    fn escape_lines_keeps_line_breaks_and_escapes_the_rest() {
+        assert_eq!(escape_lines("one\ntwo"), "one\ntwo");
+        assert_eq!(escape_lines("a\r\nb\u{1b}[2J"), "a\\r\nb\\u{1b}[2J");
+        assert_eq!(escape_lines("x\u{2028}y\u{202e}"), "x\\u{2028}y\\u{202e}");
+        assert_eq!(escape_lines(""), "");
+        assert_eq!(escape_lines("\n"), "\n");
     }
 
     #[test]
