@@ -81,6 +81,13 @@ fn read_frame(stream: &mut impl std::io::Read, max: usize) -> anyhow::Result<Vec
 /// If a node is running on the command's data directory, runs the command there and returns
 /// its exit code; `None` if no node answers on the socket (the command then runs here).
 pub fn forward(global: &Global, data_dir: &Path) -> anyhow::Result<Option<u8>> {
+    if data_dir.exists() && !data_dir.is_dir() {
+        return Err(crate::bad_input(anyhow::anyhow!(
+            "the data directory {} is a file, not a directory: give --data a directory (a new \
+             one is made for you)",
+            moot_text::escape(&data_dir.display().to_string())
+        )));
+    }
     let path = socket_path(data_dir);
     let mut stream = match std::os::unix::net::UnixStream::connect(&path) {
         Ok(stream) => stream,
@@ -229,7 +236,23 @@ pub async fn serve(
         let lock = Arc::clone(&one_at_a_time);
         tokio::spawn(async move {
             if let Err(e) = answer(stream, served, lock).await {
-                tracing::warn!(error = %moot_text::escape(&format!("{e:#}")), "a control client failed");
+                // A client that went away before its answer (`moot … | head -c1`) is no fault.
+                let gone = e.chain().any(|cause| {
+                    cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                        matches!(
+                            io.kind(),
+                            std::io::ErrorKind::BrokenPipe
+                                | std::io::ErrorKind::UnexpectedEof
+                                | std::io::ErrorKind::ConnectionReset
+                        )
+                    })
+                });
+                let error = moot_text::escape(&format!("{e:#}")).into_owned();
+                if gone {
+                    tracing::debug!(%error, "a control client went away");
+                } else {
+                    tracing::warn!(%error, "a control client failed");
+                }
             }
         });
     }

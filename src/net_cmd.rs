@@ -735,7 +735,7 @@ pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
         Err(e) => return Err(e).node(),
     };
     let text = format!(
-        "joined hub {} ({hub}): {} ops so far",
+        "joined hub {} ({hub}): {} new ops",
         moot_text::escape(&name),
         report.new_ops
     );

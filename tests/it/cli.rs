@@ -54,6 +54,18 @@ fn json_error_for_a_refused_command_exits_1() {
 }
 
 #[test]
+fn a_data_directory_that_is_a_file_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "not a data directory").unwrap();
+    let file = file.display().to_string();
+    let out = moot(&["--data", &file, "--json", "members"], None);
+    let (code, kind, message) = json_error(&out);
+    assert_eq!((code, kind.as_str()), (2, "bad_input"), "{message}");
+    assert!(message.contains("is a file, not a directory"), "{message}");
+}
+
+#[test]
 fn json_error_for_a_missing_file_is_not_found_exit_1() {
     let out = moot(&["--json", "tally", "/nonexistent/ballots.csv"], None);
     let (code, kind, message) = json_error(&out);
