@@ -81,9 +81,10 @@ pub struct Guard {
     limits: Mutex<Limits>,
 }
 
-/// The address sign-in attempts are counted under: an IPv4 address as is, an IPv6 one as its
-/// /64 (an IPv4-mapped one as the IPv4 address).
-fn limited_as(addr: IpAddr) -> IpAddr {
+/// The address a client is counted under (sign-in attempts, connections): an IPv4 address as
+/// is, an IPv6 one as its /64 (a device has many addresses in one), an IPv4-mapped one as the
+/// IPv4 address.
+pub(crate) fn address_key(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V4(_) => addr,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -276,7 +277,7 @@ impl Guard {
     /// own keyboard is not locked out by a flood from the hall's network.
     pub fn sign_in_begin(&self, addr: IpAddr) -> Result<(), Denied> {
         let local = addr.is_loopback();
-        let addr = limited_as(addr);
+        let addr = address_key(addr);
         let mut limits = self.limits.lock().map_err(|_| Denied::TooMany)?;
         let now = Instant::now();
         if now.duration_since(limits.window) >= Duration::from_secs(60) {
@@ -300,7 +301,7 @@ impl Guard {
     /// A sign-in begun with [`Guard::sign_in_begin`] succeeded: it does not count.
     pub fn sign_in_succeeded(&self, addr: IpAddr) {
         let local = addr.is_loopback();
-        let addr = limited_as(addr);
+        let addr = address_key(addr);
         if let Ok(mut limits) = self.limits.lock() {
             if !local {
                 limits.all = limits.all.saturating_sub(1);

@@ -32,20 +32,14 @@ const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_RETRIES: u32 = 6;
 
-/// Where a connection comes from, for [`MAX_PER_ADDRESS`]: the address, or its /64.
+/// Where a connection comes from, for [`MAX_PER_ADDRESS`]: the address, or its /64
+/// ([`crate::guard::address_key`], as sign-ins are counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Origin(u128);
+struct Origin(IpAddr);
 
 impl Origin {
     fn of(ip: IpAddr) -> Origin {
-        match ip {
-            IpAddr::V4(v4) => Origin(u128::from(u32::from(v4))),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => Origin(u128::from(u32::from(v4))),
-                // The /64, marked with a bit no IPv4 address has.
-                None => Origin((u128::from(v6) & !u128::from(u64::MAX)) | 1 << 32),
-            },
-        }
+        Origin(crate::guard::address_key(ip))
     }
 }
 

@@ -44,28 +44,21 @@ fn ok(value: Value) -> Outcome {
     }
 }
 
-fn refused(message: &str) -> Outcome {
+/// A command's failure, as the CLI reports it with `--json`: exit 1, one JSON error object.
+fn failed(kind: &str, message: &str) -> Outcome {
     Outcome {
         code: 1,
-        stderr: format!(
-            "{}\n",
-            json!({"error": {"kind": "refused", "message": message}})
-        )
-        .into_bytes(),
+        stderr: format!("{}\n", json!({"error": {"kind": kind, "message": message}})).into_bytes(),
         ..Outcome::default()
     }
 }
 
+fn refused(message: &str) -> Outcome {
+    failed("refused", message)
+}
+
 fn not_found(message: &str) -> Outcome {
-    Outcome {
-        code: 1,
-        stderr: format!(
-            "{}\n",
-            json!({"error": {"kind": "not_found", "message": message}})
-        )
-        .into_bytes(),
-        ..Outcome::default()
-    }
+    failed("not_found", message)
 }
 
 fn words(call: &Call) -> Vec<String> {
