@@ -78,6 +78,19 @@ fn read_frame(stream: &mut impl std::io::Read, max: usize) -> anyhow::Result<Vec
 // ---------------------------------------------------------------------------------------------
 // Client
 
+/// The user id of the process serving `stream`: its credentials on Linux (`SO_PEERCRED`);
+/// elsewhere the owner of the socket file (which only the process that bound it can own).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn server_uid(stream: &std::os::unix::net::UnixStream, _: &Path) -> std::io::Result<u32> {
+    Ok(rustix::net::sockopt::socket_peercred(stream)?.uid.as_raw())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn server_uid(_: &std::os::unix::net::UnixStream, path: &Path) -> std::io::Result<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    Ok(std::fs::metadata(path)?.uid())
+}
+
 /// If a node is running on the command's data directory, runs the command there and returns
 /// its exit code; `None` if no node answers on the socket (the command then runs here).
 pub fn forward(global: &Global, data_dir: &Path) -> anyhow::Result<Option<u8>> {
@@ -109,19 +122,17 @@ pub fn forward(global: &Global, data_dir: &Path) -> anyhow::Result<Option<u8>> {
     };
     // The passphrase goes only to a node run by this user (or root): not to a socket another
     // user put in a directory they can write to.
-    let server = rustix::net::sockopt::socket_peercred(&stream).with_context(|| {
+    let server = server_uid(&stream, &path).with_context(|| {
         format!(
             "reading who runs the node behind {}",
             moot_text::escape(&path.display().to_string())
         )
     })?;
-    let me = rustix::process::geteuid();
     anyhow::ensure!(
-        server.uid == me || server.uid.is_root(),
-        "the control socket {} belongs to a process of another user (uid {}): not using it; \
-         remove it, or use a data directory of your own",
+        server == rustix::process::geteuid().as_raw() || server == 0,
+        "the control socket {} belongs to a process of another user (uid {server}): not using \
+         it; remove it, or use a data directory of your own",
         moot_text::escape(&path.display().to_string()),
-        server.uid.as_raw()
     );
     let passphrase = crate::node_cmd::passphrase(global)?;
     let cwd = std::env::current_dir().context("reading the working directory")?;

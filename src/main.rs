@@ -75,11 +75,25 @@ fn forward_if_served(args: &[OsString]) -> Option<u8> {
         return None;
     }
     let dir = node_cmd::data_dir(&cli.global).ok()?;
-    match control::forward(&cli.global, &dir) {
-        Ok(found) => found,
+    let forwarded = control::forward(&cli.global, &dir);
+    // Notes held back here (`--json`: reading the passphrase file, say) go out as after a
+    // command run here: after a success; in the error object of a failure here. (A failure the
+    // node reports has its own error object on stderr: nothing may follow it.)
+    let notes = out::take_notes();
+    match forwarded {
+        Ok(Some(code)) => {
+            if code == 0 {
+                print_notes(&notes);
+            }
+            Some(code)
+        }
+        Ok(None) => {
+            // Run here after all: the notes are made again.
+            None
+        }
         Err(error) => {
             let kind = error_kind(&error);
-            report(kind, &message(&error), &[], cli.global.json);
+            report(kind, &message(&error), &notes, cli.global.json);
             Some(if kind == "bad_input" { 2 } else { 1 })
         }
     }

@@ -373,12 +373,13 @@ fn shown_node_id(identity: &moot_node::Identity) -> &str {
 /// Who commands act as: the node's member, or `--as`'s (with the node's id either way).
 pub fn id(global: &Global) -> anyhow::Result<()> {
     let session = open(global)?;
-    let mut identity = session
-        .node
-        .identity_with(session.passphrase.as_deref())
-        .node()?;
+    // The node's key was opened already if the passphrase given is its own: no second Argon2.
+    let mut identity = session.node.identity().node()?;
     if let Some(signer) = &session.as_signer {
         let member = signer.member_id().to_string();
+        if member == identity.member_id && identity.node_id.is_none() {
+            identity.node_id = signer.node_id();
+        }
         if member != identity.member_id {
             let keys = session.node.keys().node()?;
             identity.name = keys

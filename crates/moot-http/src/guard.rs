@@ -81,16 +81,13 @@ pub struct Guard {
     limits: Mutex<Limits>,
 }
 
-/// The address a client is counted under (sign-in attempts, connections): an IPv4 address as
-/// is, an IPv6 one as its /64 (a device has many addresses in one), an IPv4-mapped one as the
-/// IPv4 address.
+/// The address a client is counted under (sign-in attempts, connections): the address, an
+/// IPv4-mapped IPv6 one as the IPv4 address. (Not an IPv6 /64: on the hall's network every
+/// device has its addresses in one /64, so counting by /64 would count the whole hall as one.)
 pub(crate) fn address_key(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V4(_) => addr,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
-        },
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
     }
 }
 
@@ -272,12 +269,12 @@ impl Guard {
     /// back: only failures count, and members signing in one after another on the branch
     /// laptop are never held up.
     ///
-    /// An IPv6 address counts as its /64 (a device has many). Attempts from this machine
-    /// (loopback) count only against its own limit, not everyone's: whoever is at the node's
-    /// own keyboard is not locked out by a flood from the hall's network.
+    /// Attempts from this machine (loopback) count only against its own limit, not
+    /// everyone's: whoever is at the node's own keyboard is not locked out by a flood from the
+    /// hall's network.
     pub fn sign_in_begin(&self, addr: IpAddr) -> Result<(), Denied> {
-        let local = addr.is_loopback();
         let addr = address_key(addr);
+        let local = addr.is_loopback();
         let mut limits = self.limits.lock().map_err(|_| Denied::TooMany)?;
         let now = Instant::now();
         if now.duration_since(limits.window) >= Duration::from_secs(60) {
@@ -300,8 +297,8 @@ impl Guard {
 
     /// A sign-in begun with [`Guard::sign_in_begin`] succeeded: it does not count.
     pub fn sign_in_succeeded(&self, addr: IpAddr) {
-        let local = addr.is_loopback();
         let addr = address_key(addr);
+        let local = addr.is_loopback();
         if let Ok(mut limits) = self.limits.lock() {
             if !local {
                 limits.all = limits.all.saturating_sub(1);
@@ -467,16 +464,21 @@ mod tests {
     }
 
     #[test]
-    fn an_ipv6_64_counts_as_one_address() {
+    fn an_ipv4_mapped_address_counts_as_the_ipv4_one_and_ipv6_addresses_each_alone() {
         let g = guard(Exposure::Lan);
+        for _ in 0..SIGN_INS_PER_ADDR {
+            assert_eq!(g.sign_in_begin("192.168.1.9".parse().unwrap()), Ok(()));
+        }
+        let mapped: IpAddr = "::ffff:192.168.1.9".parse().unwrap();
+        assert_eq!(g.sign_in_begin(mapped), Err(Denied::TooMany));
+        // Two phones on the hall's network share a /64: each has its own five.
         for i in 0..SIGN_INS_PER_ADDR {
             let addr: IpAddr = format!("2001:db8:1:2::{}", i + 1).parse().unwrap();
             assert_eq!(g.sign_in_begin(addr), Ok(()));
         }
-        let same_64: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
-        assert_eq!(g.sign_in_begin(same_64), Err(Denied::TooMany));
-        let other_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(g.sign_in_begin(other_64), Ok(()));
+        // Loopback, even mapped, is this machine: not counted in everyone's sixty.
+        let mapped_local: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert_eq!(address_key(mapped_local), IpAddr::from([127, 0, 0, 1]));
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //!
 //! On the hall's network anyone may connect. Without these, a few hundred idle connections (or
 //! a page left open on many phones) use up the process's file descriptors, which the node needs
-//! for its peers and its store. Past [`MAX_CONNECTIONS`] a new connection waits in the
-//! system's queue until one closes; past [`MAX_PER_ADDRESS`] from one address (one /64 for
-//! IPv6, which gives each device many addresses) it is closed at once.
+//! for its peers and its store. Past [`MAX_CONNECTIONS`], or [`MAX_PER_ADDRESS`] from one
+//! address, a new connection is closed at once. Connections from this machine (loopback) are not counted in the total, so that a
+//! flood from the hall's network never keeps the node's owner out of their own page; they
+//! have a share of their own ([`MAX_PER_LOOPBACK`]).
 
 use std::collections::HashMap;
 use std::io;
@@ -26,13 +27,16 @@ pub const MAX_CONNECTIONS: usize = 256;
 /// Connections held at once from one address (a browser opens up to six per site).
 pub const MAX_PER_ADDRESS: usize = 32;
 
+/// Connections held at once from this machine (loopback): its own share, outside the total.
+pub const MAX_PER_LOOPBACK: usize = 128;
+
 /// A connection silent this long is probed, and closed if nobody answers (about a minute
 /// more).
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_RETRIES: u32 = 6;
 
-/// Where a connection comes from, for [`MAX_PER_ADDRESS`]: the address, or its /64
+/// Where a connection comes from, for [`MAX_PER_ADDRESS`]: its address
 /// ([`crate::guard::address_key`], as sign-ins are counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Origin(IpAddr);
@@ -43,30 +47,41 @@ impl Origin {
     }
 }
 
-/// A [`TcpListener`] holding at most [`MAX_CONNECTIONS`], [`MAX_PER_ADDRESS`] from one origin.
+/// A [`TcpListener`] holding at most [`MAX_CONNECTIONS`], [`MAX_PER_ADDRESS`] from one origin;
+/// loopback connections outside the total, [`MAX_PER_LOOPBACK`] of them.
 pub struct Capped {
     inner: TcpListener,
     slots: Arc<Semaphore>,
     per_origin: Arc<Mutex<HashMap<Origin, usize>>>,
     max_per_origin: usize,
+    max_local: usize,
+    /// Which origins are this machine (loopback; a test names its own).
+    is_local: fn(&IpAddr) -> bool,
 }
 
 impl Capped {
-    /// Caps `inner` at `max` connections, `max_per_origin` from one origin.
+    /// Caps `inner` at `max` connections, `max_per_origin` from one origin, loopback aside.
     pub fn new(inner: TcpListener, max: usize, max_per_origin: usize) -> Capped {
         Capped {
             inner,
             slots: Arc::new(Semaphore::new(max)),
             per_origin: Arc::new(Mutex::new(HashMap::new())),
             max_per_origin,
+            max_local: MAX_PER_LOOPBACK,
+            is_local: IpAddr::is_loopback,
         }
     }
 
     /// Counts a connection from `origin` → its share, or `None` if the origin holds its most.
-    fn admit(&self, origin: Origin) -> Option<OriginShare> {
+    fn admit(&self, origin: Origin, local: bool) -> Option<OriginShare> {
         let mut counts = self.per_origin.lock().ok()?;
         let count = counts.entry(origin).or_insert(0);
-        if *count >= self.max_per_origin {
+        let max = if local {
+            self.max_local
+        } else {
+            self.max_per_origin
+        };
+        if *count >= max {
             return None;
         }
         *count += 1;
@@ -99,7 +114,8 @@ impl Drop for OriginShare {
 /// An accepted connection, holding its places until it is dropped.
 pub struct Held {
     stream: TcpStream,
-    _slot: OwnedSemaphorePermit,
+    /// Its place in the total (none for this machine's).
+    _slot: Option<OwnedSemaphorePermit>,
     _share: OriginShare,
 }
 
@@ -109,11 +125,6 @@ impl axum::serve::Listener for Capped {
 
     async fn accept(&mut self) -> (Held, SocketAddr) {
         loop {
-            // Never closed: acquiring fails only if it were.
-            let Ok(slot) = Arc::clone(&self.slots).acquire_owned().await else {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            };
             let (stream, addr) = match self.inner.accept().await {
                 Ok(accepted) => accepted,
                 Err(_) => {
@@ -122,7 +133,20 @@ impl axum::serve::Listener for Capped {
                     continue;
                 }
             };
-            let Some(share) = self.admit(Origin::of(addr.ip())) else {
+            let origin = Origin::of(addr.ip());
+            let local = (self.is_local)(&origin.0);
+            // Past the total, a connection from elsewhere is closed at once (dropped here).
+            let slot = match local {
+                true => None,
+                false => match Arc::clone(&self.slots).try_acquire_owned() {
+                    Ok(slot) => Some(slot),
+                    Err(_) => {
+                        tracing::debug!(%addr, "too many web connections: closed");
+                        continue;
+                    }
+                },
+            };
+            let Some(share) = self.admit(origin, local) else {
                 tracing::debug!(%addr, "too many web connections from one address: closed");
                 continue;
             };
@@ -196,13 +220,12 @@ mod tests {
     use tokio::io::AsyncWriteExt as _;
 
     #[test]
-    fn origins_are_addresses_and_ipv6_64s() {
+    fn origins_are_addresses() {
         let o = |s: &str| Origin::of(s.parse().unwrap());
         assert_eq!(o("192.168.1.20"), o("::ffff:192.168.1.20"));
         assert_ne!(o("192.168.1.20"), o("192.168.1.21"));
-        assert_eq!(o("2001:db8:1:2::1"), o("2001:db8:1:2:ffff::9"));
-        assert_ne!(o("2001:db8:1:2::1"), o("2001:db8:1:3::1"));
-        // An IPv6 /64 never shares a count with an IPv4 address.
+        // Two devices of the hall's network share a /64, not a count.
+        assert_ne!(o("2001:db8:1:2::1"), o("2001:db8:1:2:ffff::9"));
         assert_ne!(o("0.0.0.1"), o("::1"));
     }
 
@@ -221,45 +244,55 @@ mod tests {
             .ok()
     }
 
-    /// Past its share, an address's next connection is closed at once; once one of its
-    /// connections closes, it may open another. Past the total, a connection waits until one
-    /// closes.
+    /// Past its share, an address's next connection is closed at once, and past the total
+    /// any other's; a place given back is taken again. This machine's connections are outside
+    /// the total, within a share of their own. (127.0.0.1 stands for this machine here; the
+    /// other loopback addresses for the hall's devices.)
+    #[cfg(target_os = "linux")] // binds 127.0.0.2 and up
     #[tokio::test]
-    async fn connections_are_capped_per_address_and_in_all() {
+    async fn connections_are_capped_per_address_and_in_all_but_never_this_machines() {
         let inner = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = inner.local_addr().unwrap();
-        let mut listener = Capped::new(inner, 3, 2);
+        let mut listener = Capped::new(inner, 2, 1);
+        listener.max_local = 3;
+        listener.is_local = |ip| *ip == IpAddr::from([127, 0, 0, 1]);
         let mut clients = Vec::new();
+        let closed = |mut stream: TcpStream| async move {
+            let mut byte = [0u8; 1];
+            let read = tokio::time::timeout(
+                Duration::from_secs(5),
+                tokio::io::AsyncReadExt::read(&mut stream, &mut byte),
+            )
+            .await
+            .unwrap();
+            assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        };
+        clients.push(connect_from("127.0.0.2", addr).await);
+        let (first, _) = accepted(&mut listener).await.unwrap();
+        // A second from 127.0.0.2 is past its share: closed, and the listener waits on.
+        let second = connect_from("127.0.0.2", addr).await;
+        assert!(accepted(&mut listener).await.is_none());
+        closed(second).await;
+        // 127.0.0.3 takes the last place in the total; 127.0.0.4 finds none.
+        clients.push(connect_from("127.0.0.3", addr).await);
+        let _third = accepted(&mut listener).await.unwrap();
+        let fourth = connect_from("127.0.0.4", addr).await;
+        assert!(accepted(&mut listener).await.is_none());
+        closed(fourth).await;
+        // This machine still gets in, three times, then no more.
         let mut held = Vec::new();
-        for _ in 0..2 {
+        for _ in 0..3 {
             clients.push(connect_from("127.0.0.1", addr).await);
             held.push(accepted(&mut listener).await.unwrap().0);
         }
-        // A third from 127.0.0.1 is closed by the listener, which goes on waiting.
-        let mut third = connect_from("127.0.0.1", addr).await;
+        let local = connect_from("127.0.0.1", addr).await;
         assert!(accepted(&mut listener).await.is_none());
-        let mut byte = [0u8; 1];
-        let read = tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio::io::AsyncReadExt::read(&mut third, &mut byte),
-        )
-        .await
-        .unwrap();
-        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
-        // Another address fills the last place; a third address then waits.
-        clients.push(connect_from("127.0.0.2", addr).await);
-        let (other, from) = accepted(&mut listener).await.unwrap();
-        assert_eq!(from.ip().to_string(), "127.0.0.2");
-        let mut waiting = connect_from("127.0.0.3", addr).await;
-        waiting.write_all(b"x").await.unwrap();
-        assert!(accepted(&mut listener).await.is_none());
-        // One closes: the waiting one is taken.
-        drop(other);
+        closed(local).await;
+        // A place in the total given back is taken again.
+        drop(first);
+        let mut again = connect_from("127.0.0.4", addr).await;
+        again.write_all(b"x").await.unwrap();
         let (_, from) = accepted(&mut listener).await.unwrap();
-        assert_eq!(from.ip().to_string(), "127.0.0.3");
-        // And one of 127.0.0.1's closing lets it open another.
-        drop(held.pop());
-        let _again = connect_from("127.0.0.1", addr).await;
-        assert!(accepted(&mut listener).await.is_some());
+        assert_eq!(from.ip(), IpAddr::from([127, 0, 0, 4]));
     }
 }

@@ -448,12 +448,19 @@ async fn run<B: Backend>(
     let public_only = app.guard.public_only(&ctx.session);
     // A members-only hub shows nothing at all to whoever is not a member (as its nodes send
     // unknown peers nothing).
-    if public_only && !spec.write && members_only(&app, &ctx).await {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "this hub is for its members only: sign in as a member",
-        );
+    if public_only && !spec.write {
+        match members_only(&app, &ctx).await {
+            Ok(false) => {}
+            Ok(true) => {
+                return error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "this hub is for its members only: sign in as a member",
+                );
+            }
+            // The hub could not be read (a node too busy to answer): that error, and nothing.
+            Err(response) => return response,
+        }
     }
     if spec.write && !app.guard.may_write(&ctx.session) {
         return error(
@@ -683,12 +690,13 @@ async fn active_member<B: Backend>(app: &App<B>, ctx: &Ctx, member_id: &str) -> 
 }
 
 /// Whether the hub is members-only (`hub show`'s `access`; no hub yet: no). If the hub cannot
-/// be read (a node too busy to answer, say), yes: a visitor is shown nothing rather than a
-/// members-only hub's public-flagged spaces.
-async fn members_only<B: Backend>(app: &App<B>, ctx: &Ctx) -> bool {
+/// be read (a node too busy to answer, say), the error: a visitor is shown nothing rather than
+/// a members-only hub's public-flagged spaces.
+async fn members_only<B: Backend>(app: &App<B>, ctx: &Ctx) -> Result<bool, Response> {
     match read(app, ctx, ["hub", "show"]).await {
-        Ok(hub) => hub["access"].as_str() == Some("members-only"),
-        Err(_) => !no_hub_yet(app, ctx).await,
+        Ok(hub) => Ok(hub["access"].as_str() == Some("members-only")),
+        Err(_) if no_hub_yet(app, ctx).await => Ok(false),
+        Err(response) => Err(response),
     }
 }
 

@@ -750,6 +750,17 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
         self.drop_strangers(Instant::now());
     }
 
+    /// Peers this node chose to keep connected (dialed on purpose, bootstrap, a relay it
+    /// listens through): never dropped as strangers (a relay is an unknown device to the hub
+    /// and sends it nothing, yet carries its circuits).
+    fn kept(&self, peer: &libp2p::PeerId) -> bool {
+        self.targets.iter().any(|t| t.peer.as_ref() == Some(peer))
+            || self
+                .relay_listens
+                .iter()
+                .any(|l| l.addr.iter().any(|p| p == Protocol::P2p(*peer)))
+    }
+
     /// When the first peer that may receive nothing reaches [`NetConfig::stranger_grace`]
     /// (never on a relay server: relaying for peers it sends nothing to is its work).
     fn next_stranger_due(&self) -> Option<Instant> {
@@ -780,6 +791,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 due.push(link.peer);
             }
         }
+        due.retain(|peer| !self.kept(peer));
         for peer in due {
             tracing::info!(%peer, "may receive nothing of the hub and sends nothing: disconnected");
             let _ = self.swarm.disconnect_peer_id(peer);
@@ -1402,7 +1414,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
         // The session may have ended while the acknowledgement was passed on.
         if self.ids.get(&peer) == Some(&session) {
             let now_ms = self.now_ms();
-            let before = self.engine.stats().ops_received;
+            let before = self.store.end();
             self.engine.handle_incoming(
                 now_ms,
                 session,
@@ -1410,9 +1422,10 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 &mut self.replica,
                 &mut self.store,
             )?;
-            // A peer that sends ops is no stranger's idle connection (a node fetching a hub
-            // that does not know it yet).
-            if self.engine.stats().ops_received > before
+            // A peer whose ops are stored here is no stranger's idle connection (a node
+            // fetching a hub that does not know it yet); ops held already or refused count for
+            // nothing.
+            if self.store.end() > before
                 && let Some(link) = self.links.get_mut(&session)
                 && link.stranger_since.is_some()
             {

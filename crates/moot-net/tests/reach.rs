@@ -366,12 +366,14 @@ async fn a_plain_libp2p_swarm_identifies_and_pings_a_moot_node() {
 }
 
 /// A peer that may receive nothing of the hub and sends no ops is disconnected once its grace
-/// is over; a peer that may receive a lane stays.
+/// is over; a peer that may receive a lane stays, and so does a stranger this node dialed on
+/// purpose (a relay it listens through is one).
 #[tokio::test]
 async fn a_stranger_that_may_receive_nothing_is_disconnected_after_its_grace() {
     let sample = sample::poll_history(5);
     let history = history(&sample, &sample.ballots);
     let stranger = sample::key(7, 2).public();
+    let dialed = sample::key(7, 4).public();
     let config = NetConfig {
         stranger_grace: Duration::from_millis(500),
         ..listening("/ip4/127.0.0.1/tcp/0")
@@ -383,7 +385,7 @@ async fn a_stranger_that_may_receive_nothing_is_disconnected_after_its_grace() {
         &history,
         config,
         Box::new(move |device, _| {
-            if *device == stranger {
+            if *device == stranger || *device == dialed {
                 Lanes::NONE
             } else {
                 Lanes::ALL
@@ -409,8 +411,17 @@ async fn a_stranger_that_may_receive_nothing_is_disconnected_after_its_grace() {
         everyone(),
     )
     .await;
+    let d = start(
+        4,
+        sample.hub,
+        &[],
+        listening("/ip4/127.0.0.1/tcp/0"),
+        everyone(),
+    )
+    .await;
     b.handle.dial(a_addr.clone()).await.unwrap();
     c.handle.dial(a_addr).await.unwrap();
+    a.handle.dial(d.addr.clone().unwrap()).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let mut b_left = false;
     while !b_left {
@@ -429,6 +440,8 @@ async fn a_stranger_that_may_receive_nothing_is_disconnected_after_its_grace() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let peers = a.handle.stats().await.unwrap().peers;
     assert!(peers.contains(&c.peer), "{peers:?}");
+    assert!(peers.contains(&d.peer), "{peers:?}");
+    stop(d).await;
     stop(a).await;
     stop(b).await;
     stop(c).await;

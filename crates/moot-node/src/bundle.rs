@@ -74,7 +74,16 @@ impl Node {
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(path).map_err(|source| NodeError::File {
+        let file = options.open(path).and_then(|file| {
+            // The mode above applies to a new file; one written over keeps its own.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(file)
+        });
+        let file = file.map_err(|source| NodeError::File {
             path: path.to_path_buf(),
             source,
         })?;

@@ -872,7 +872,6 @@ fn utf16_len(text: &str) -> usize {
     text.encode_utf16().count()
 }
 
-/// The first `max` characters of `text`, with an ellipsis if cut.
 /// `prefix`, `text` and `suffix` in at most [`crate::MAX_TEXT_BYTES`] (a poll's question or
 /// option): `text` cut at a character's end, with an ellipsis, if the whole is longer (a
 /// proposal's title may take all 200 bytes).
@@ -892,6 +891,7 @@ fn fit(prefix: &str, text: &str, suffix: &str) -> String {
     format!("{prefix}{kept}{ellipsis}{suffix}")
 }
 
+/// The first `max` characters of `text`, with an ellipsis if cut.
 fn short(text: &str, max: usize) -> String {
     let mut out: String = text.chars().take(max).collect();
     if text.chars().nth(max).is_some() {

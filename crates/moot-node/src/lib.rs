@@ -735,6 +735,13 @@ impl Signer {
     pub fn member_id(&self) -> PublicKey {
         self.member.public()
     }
+
+    /// The node id of this signer's device (its libp2p peer id).
+    pub fn node_id(&self) -> Option<String> {
+        moot_net::peer_id(&self.device.public())
+            .ok()
+            .map(|p| p.to_string())
+    }
 }
 
 pub(crate) fn random<const N: usize>() -> Result<[u8; N], NodeError> {

@@ -578,7 +578,7 @@ pub fn parse_ticket(text: &str) -> Result<(HubId, Vec<String>), NodeError> {
     }
     let hex_part = text
         .strip_prefix(TICKET_PREFIX)
-        .ok_or_else(|| bad("not a moot ticket (it starts with \"moot1\")"))?;
+        .ok_or_else(|| bad("is not a moot ticket (one starts with \"moot1\")"))?;
     let bytes = hex::decode(hex_part).map_err(|_| bad("is damaged (not hexadecimal)"))?;
     // All of it: a ticket with bytes after its end was damaged (or added to) on its way.
     let ticket: Ticket = match postcard::take_from_bytes(&bytes) {
@@ -586,7 +586,7 @@ pub fn parse_ticket(text: &str) -> Result<(HubId, Vec<String>), NodeError> {
         _ => return Err(bad("is damaged")),
     };
     if ticket.addrs.is_empty() || ticket.addrs.len() > 16 {
-        return Err(bad("it names no address, or too many"));
+        return Err(bad("names no address, or too many"));
     }
     parse_addrs(&ticket.addrs)?;
     Ok((HubId(ticket.hub), ticket.addrs))
