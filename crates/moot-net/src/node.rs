@@ -122,9 +122,10 @@ pub struct NetConfig {
     /// send, would otherwise each open a socket). Default 16.
     pub max_pending_outgoing: u32,
     /// A peer that may receive nothing of the hub (an unknown device of a members-only hub, a
-    /// removed member's) and sends no ops is disconnected after this long: it would hold one of
-    /// [`NetConfig::max_connections`] for nothing. Not on a relay server, which relays for
-    /// peers it sends nothing to. Default 60 s.
+    /// removed member's) and sends no ops that are stored here is disconnected after this
+    /// long: it would hold one of [`NetConfig::max_connections`] for nothing. Not on a relay
+    /// server, which relays for peers it sends nothing to, and never a peer kept on purpose
+    /// (dialed, bootstrap, a relay this node listens through). Default 60 s.
     pub stranger_grace: Duration,
     /// One frame's exchange (send, handle, acknowledge) must finish within this. Default
     /// 120 s: a frame is up to 1 MiB, which takes 84 s to cross a 100 kbit/s link (with 30 s,
@@ -355,7 +356,8 @@ struct Link {
     /// The frame sent and not yet acknowledged.
     in_flight: Option<OutboundRequestId>,
     queue: VecDeque<Frame>,
-    /// Since when the peer may receive nothing and has sent no ops ([`NetConfig::stranger_grace`]).
+    /// Since when the peer may receive nothing and has sent no ops stored here
+    /// ([`NetConfig::stranger_grace`]).
     stranger_since: Option<Instant>,
 }
 
