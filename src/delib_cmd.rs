@@ -299,6 +299,21 @@ pub fn proposal(global: &Global, command: &ProposalCommand) -> anyhow::Result<()
                     ));
                 }
             }
+            // A proposal sent to a vote: how the vote stands (its poll's results).
+            let vote = match view.outcome.as_ref().and_then(|o| o.poll_id.as_deref()) {
+                Some(poll) => {
+                    let poll = op_id("a poll", poll)?;
+                    let results = session.node.poll_results(&hub, &poll).node()?;
+                    let (counted, _) = crate::poll_cmd::render_results(&results)?;
+                    Some(json!({
+                        "poll_id": poll.to_string(),
+                        "stage": counted["stage"],
+                        "counted": counted["counted"],
+                        "winners": counted["winners"],
+                    }))
+                }
+                None => None,
+            };
             text.push_str(&match &view.outcome {
                 Some(o) => format!("\nOutcome: {}\n", o.outcome),
                 None => format!(
@@ -306,14 +321,32 @@ pub fn proposal(global: &Global, command: &ProposalCommand) -> anyhow::Result<()
                     view.objections
                 ),
             });
+            if let Some(vote) = &vote {
+                let winners: Vec<String> = vote["winners"]
+                    .as_array()
+                    .map(|w| {
+                        w.iter()
+                            .filter_map(|n| n.as_str())
+                            .map(|n| format!("\"{}\"", esc(n)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                text.push_str(&format!(
+                    "Vote: {}, {} ballot(s) counted{}\n",
+                    vote["stage"].as_str().unwrap_or("?"),
+                    vote["counted"],
+                    match (vote["stage"].as_str(), winners.is_empty()) {
+                        (Some("closed"), false) => format!("; won by {}", winners.join(", ")),
+                        _ => String::new(),
+                    }
+                ));
+            }
             for flag in &view.flags {
                 text.push_str(&format!("flag: {}\n", esc(flag)));
             }
-            print(
-                global,
-                serde_json::to_value(&view)?,
-                text.trim_end().to_string(),
-            )
+            let mut value = serde_json::to_value(&view)?;
+            value["vote"] = vote.unwrap_or(serde_json::Value::Null);
+            print(global, value, text.trim_end().to_string())
         }
         ProposalCommand::Export { proposal_id, file } => {
             let proposal = op_id("a proposal", proposal_id)?;

@@ -482,7 +482,7 @@ fn empty_report(poll: &PollView, config: &Config) -> Report {
 }
 
 /// The results as JSON (the tally report plus the poll's fields) and as text.
-fn render_results(results: &PollResults) -> anyhow::Result<(Value, String)> {
+pub(crate) fn render_results(results: &PollResults) -> anyhow::Result<(Value, String)> {
     let poll: &PollView = &results.poll;
     let mut seed_bytes = [0u8; 32];
     hex::decode_to_slice(&results.seed, &mut seed_bytes).context("the stored seed")?;

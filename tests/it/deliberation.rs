@@ -200,10 +200,15 @@ fn a_deliberation_reaches_consensus_and_another_goes_to_a_vote() {
     data.ok(&["poll", "close", &poll]);
     let results = data.ok(&["poll", "results", &poll]);
     assert_eq!(results["counted"], 1);
-    assert_eq!(
-        data.ok(&["proposal", "show", &q])["outcome"]["outcome"],
-        "sent-to-vote"
-    );
+    let shown = data.ok(&["proposal", "show", &q]);
+    assert_eq!(shown["outcome"]["outcome"], "sent-to-vote");
+    // The vote's standing shows with the proposal: closed, and won by "Adopt: New roof".
+    assert_eq!(shown["vote"]["poll_id"], poll.as_str(), "{shown}");
+    assert_eq!(shown["vote"]["stage"], "closed", "{shown}");
+    assert_eq!(shown["vote"]["counted"], 1, "{shown}");
+    assert_eq!(shown["vote"]["winners"][0], "Adopt: New roof", "{shown}");
+    // A proposal adopted by consensus has no vote.
+    assert_eq!(data.ok(&["proposal", "show", &p])["vote"], Value::Null);
 }
 
 #[test]
