@@ -303,14 +303,26 @@ pub fn proposal(global: &Global, command: &ProposalCommand) -> anyhow::Result<()
             let vote = match view.outcome.as_ref().and_then(|o| o.poll_id.as_deref()) {
                 Some(poll) => {
                     let poll = op_id("a poll", poll)?;
-                    let results = session.node.poll_results(&hub, &poll).node()?;
-                    let (counted, _) = crate::poll_cmd::render_results(&results)?;
-                    Some(json!({
-                        "poll_id": poll.to_string(),
-                        "stage": counted["stage"],
-                        "counted": counted["counted"],
-                        "winners": counted["winners"],
-                    }))
+                    // A poll not open here yet (its open op still on its way) leaves the
+                    // proposal shown, with no standing for its vote.
+                    let counted = match session.node.poll_results(&hub, &poll) {
+                        Ok(results) => Some(crate::poll_cmd::render_results(&results)?.0),
+                        Err(_) => None,
+                    };
+                    Some(match counted {
+                        Some(counted) => json!({
+                            "poll_id": poll.to_string(),
+                            "stage": counted["stage"],
+                            "counted": counted["counted"],
+                            "winners": counted["winners"],
+                        }),
+                        None => json!({
+                            "poll_id": poll.to_string(),
+                            "stage": null,
+                            "counted": 0,
+                            "winners": [],
+                        }),
+                    })
                 }
                 None => None,
             };
@@ -333,7 +345,9 @@ pub fn proposal(global: &Global, command: &ProposalCommand) -> anyhow::Result<()
                     .unwrap_or_default();
                 text.push_str(&format!(
                     "Vote: {}, {} ballot(s) counted{}\n",
-                    vote["stage"].as_str().unwrap_or("?"),
+                    vote["stage"]
+                        .as_str()
+                        .unwrap_or("not open on this node yet"),
                     vote["counted"],
                     match (vote["stage"].as_str(), winners.is_empty()) {
                         (Some("closed"), false) => format!("; won by {}", winners.join(", ")),
