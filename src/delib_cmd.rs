@@ -309,20 +309,15 @@ pub fn proposal(global: &Global, command: &ProposalCommand) -> anyhow::Result<()
                         Ok(results) => Some(crate::poll_cmd::render_results(&results)?.0),
                         Err(_) => None,
                     };
-                    Some(match counted {
-                        Some(counted) => json!({
-                            "poll_id": poll.to_string(),
-                            "stage": counted["stage"],
-                            "counted": counted["counted"],
-                            "winners": counted["winners"],
-                        }),
-                        None => json!({
-                            "poll_id": poll.to_string(),
-                            "stage": null,
-                            "counted": 0,
-                            "winners": [],
-                        }),
-                    })
+                    let field = |key: &str, none: serde_json::Value| {
+                        counted.as_ref().map_or(none, |c| c[key].clone())
+                    };
+                    Some(json!({
+                        "poll_id": poll.to_string(),
+                        "stage": field("stage", json!(null)),
+                        "counted": field("counted", json!(0)),
+                        "winners": field("winners", json!([])),
+                    }))
                 }
                 None => None,
             };
