@@ -278,7 +278,8 @@ fn error_kind(error: &anyhow::Error) -> &'static str {
                 E::StoreDamaged { .. }
                 | E::KeysDamaged { .. }
                 | E::StoredOpRefused { .. }
-                | E::Corrupt(_) => return "damaged",
+                | E::Corrupt(_)
+                | E::StoreMissing(_) => return "damaged",
                 E::NotAFile { .. } | E::NotPrivate { .. } => return "io",
                 _ => {}
             }

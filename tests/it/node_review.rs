@@ -56,8 +56,28 @@ fn roll_refusals_and_damage_have_their_documented_kinds() {
             "{error}"
         );
     }
-    // A damaged store and a damaged key file (and its copy) are "damaged".
+    // A store deleted after moot closed it is "damaged" too, and no empty one takes its place.
     let store = data.dir().join("moot.redb");
+    let kept = data.dir().join("moot.redb.kept");
+    std::fs::rename(&store, &kept).unwrap();
+    let (code, error) = error_of(&data, &["members"]);
+    assert_eq!(
+        (code, error["error"]["kind"].as_str()),
+        (1, Some("damaged")),
+        "{error}"
+    );
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is missing"),
+        "{error}"
+    );
+    assert!(!store.exists(), "no empty store was made");
+    std::fs::rename(&kept, &store).unwrap();
+    let members = data.ok(&["members"]);
+    assert!(members.to_string().contains("Bob"), "{members}");
+    // A damaged store and a damaged key file (and its copy) are "damaged".
     std::fs::write(&store, b"not a redb file at all, just some bytes").unwrap();
     let (code, error) = error_of(&data, &["members"]);
     assert_eq!(

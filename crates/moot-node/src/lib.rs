@@ -98,6 +98,10 @@ pub enum NodeError {
         /// The key file, which is not affected.
         keys: PathBuf,
     },
+    /// The op store file is gone where this node had one (moot-store's `StoreError::Missing`):
+    /// nothing was created.
+    #[error(transparent)]
+    StoreMissing(StoreError),
     /// The key file is damaged.
     #[error(
         "the key file {} is damaged ({detail}); restore it from a backup (the op store is not \
@@ -377,6 +381,7 @@ impl From<StoreError> for NodeError {
                 path,
                 detail,
             },
+            missing @ StoreError::Missing { .. } => NodeError::StoreMissing(missing),
             other => NodeError::Store(other),
         }
     }

@@ -186,6 +186,21 @@ pub enum StoreError {
         /// Why.
         source: std::io::Error,
     },
+    /// The store file is gone, but moot closed a store there before (its stamp, `FILE.closed`,
+    /// is still beside it): the file was deleted or moved. Nothing is created, so that a
+    /// command does not carry on with an empty store as if the node had never held a hub.
+    #[error(
+        "the store file {} is missing, but this node had one (it was closed cleanly here): put \
+         it back from a backup, or delete {} to start again with an empty store and re-sync \
+         your hubs from a peer",
+        path.display(), stamp.display()
+    )]
+    Missing {
+        /// The store file.
+        path: PathBuf,
+        /// The stamp left when it was closed.
+        stamp: PathBuf,
+    },
     /// Stored bytes that should be an op are not (disk corruption or tampering).
     #[error("stored op {op} is corrupt: {reason}")]
     Corrupt {
@@ -528,7 +543,16 @@ impl Store {
         guarded(path, || {
             match std::fs::symlink_metadata(path) {
                 Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_new(path)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let stamp = stamp_path(path);
+                    if std::fs::symlink_metadata(&stamp).is_ok() {
+                        return Err(StoreError::Missing {
+                            path: path.to_path_buf(),
+                            stamp,
+                        });
+                    }
+                    create_new(path)?
+                }
                 Err(source) => {
                     return Err(StoreError::Create {
                         path: path.to_path_buf(),
@@ -539,6 +563,10 @@ impl Store {
             // The full check reads every page: skip it when the file is exactly as this code
             // left it when it last closed it (see `mark_closed`).
             if !closed_cleanly(path) {
+                // A stamp that does not match is stale: it no longer vouches for the file, and
+                // once a damaged file is moved aside (as the error says) it must not make the
+                // store look deleted ([`StoreError::Missing`]).
+                unmark_closed(path);
                 verify(path)?;
             }
             unmark_closed(path);

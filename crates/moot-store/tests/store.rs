@@ -401,6 +401,37 @@ fn a_clean_close_is_recorded_and_any_later_change_to_the_file_is_checked_in_full
         Err(other) => panic!("expected damage, got {other}"),
         Ok(_) => panic!("a damaged file must not open after a clean-close record"),
     }
+    // Moved aside as the error says, the damaged file leaves room for a new, empty store: the
+    // stale stamp does not make it look deleted.
+    std::fs::rename(&path, dir.path().join("moot.redb.damaged")).unwrap();
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.op_count(&hub).unwrap(), 0);
+}
+
+#[test]
+fn a_store_deleted_after_a_clean_close_is_reported_missing_not_recreated_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("moot.redb");
+    let hub = HubId([5; 32]);
+    write_chain(&path, &hub, 3);
+    moot_store::mark_closed(&path);
+    std::fs::remove_file(&path).unwrap();
+    match Store::open(&path) {
+        Err(StoreError::Missing {
+            path: missing,
+            stamp,
+        }) => {
+            assert_eq!(missing, path);
+            assert_eq!(stamp, dir.path().join("moot.redb.closed"));
+        }
+        Err(other) => panic!("expected a missing store, got {other}"),
+        Ok(_) => panic!("a deleted store must not come back empty"),
+    }
+    assert!(!path.exists(), "nothing is created");
+    // Deleting the stamp, as the message says, starts again with an empty store.
+    std::fs::remove_file(dir.path().join("moot.redb.closed")).unwrap();
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.op_count(&hub).unwrap(), 0);
 }
 
 #[test]
