@@ -95,8 +95,6 @@ pub trait Backend: Send + Sync + 'static {
 pub enum HttpError {
     #[error("reading the listening address: {0}")]
     Address(std::io::Error),
-    #[error("serving HTTP: {0}")]
-    Serve(std::io::Error),
 }
 
 /// Where the server listens and who may ask it.
@@ -110,6 +108,13 @@ pub struct HttpOptions {
     pub token: Option<String>,
 }
 
+/// How long a connection may take to send a request's headers, counted from when it opened or
+/// from the end of the response before (an idle keep-alive connection): then it is closed.
+/// Without it, a device could hold its connections open for ever with nothing to say, or
+/// trickle a header a byte at a time, and the hall's devices together fill
+/// [`listen::MAX_CONNECTIONS`]. Browsers open a new connection when they need one.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Serves the UI and API on `listener` until `stop` resolves.
 pub async fn serve<B: Backend>(
     listener: tokio::net::TcpListener,
@@ -117,19 +122,77 @@ pub async fn serve<B: Backend>(
     options: HttpOptions,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), HttpError> {
+    serve_with_header_timeout(listener, backend, options, HEADER_READ_TIMEOUT, stop).await
+}
+
+/// [`serve`] with another [`HEADER_READ_TIMEOUT`] (tests use a short one). At `stop`, no
+/// connection is taken any more; the requests under way are answered and the idle
+/// connections closed, and this returns when every connection has closed.
+pub async fn serve_with_header_timeout<B: Backend>(
+    listener: tokio::net::TcpListener,
+    backend: Arc<B>,
+    options: HttpOptions,
+    header_timeout: std::time::Duration,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), HttpError> {
+    use axum::serve::Listener as _;
+    use tower::ServiceExt as _;
+
     let addr = listener.local_addr().map_err(HttpError::Address)?;
     let app = router(backend, addr, options);
-    let listener = listen::Capped::new(listener, listen::MAX_CONNECTIONS, listen::MAX_PER_ADDRESS);
-    // `tap_io` does nothing here but give the capped listener axum's `ConnectInfo` of the
-    // peer's address (implemented for a tapped listener of any kind).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stop)
-    .await
-    .map_err(HttpError::Serve)
+    let mut listener =
+        listen::Capped::new(listener, listen::MAX_CONNECTIONS, listen::MAX_PER_ADDRESS);
+    // Every connection task holds a receiver of `closing`: the sender's `closed` is when the
+    // last has ended.
+    let (closing, closing_rx) = tokio::sync::watch::channel(false);
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let (io, peer) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut stop => break,
+        };
+        // The routes read the peer's address as axum's `ConnectInfo`.
+        let service =
+            app.clone()
+                .map_request(move |request: axum::http::Request<hyper::body::Incoming>| {
+                    let mut request = request.map(axum::body::Body::new);
+                    request
+                        .extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    request
+                });
+        let service = hyper_util::service::TowerToHyperService::new(service);
+        let mut closing = closing_rx.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(io), service);
+            let mut connection = std::pin::pin!(connection);
+            let mut stopping = false;
+            loop {
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(error) = result {
+                            tracing::debug!(%peer, %error, "web connection ended");
+                        }
+                        break;
+                    }
+                    // Stopping, or the server's task is gone: answer what is under way, then
+                    // close.
+                    _ = closing.changed(), if !stopping => {
+                        stopping = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+        });
+    }
+    drop(closing_rx);
+    let _ = closing.send(true);
+    closing.closed().await;
+    Ok(())
 }
 
 /// The whole application (exposed for tests that drive it without a socket).

@@ -1019,3 +1019,76 @@ proptest! {
         })?;
     }
 }
+
+/// Reads until the peer closes (or errors); false if it is still open after `within`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 4096];
+    let read_all = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(within, read_all).await.is_ok()
+}
+
+/// Over a real socket: a connection that sends no request, or trickles its header, is closed
+/// once the header timeout passes, as is a keep-alive connection left idle after its answer;
+/// a request is answered; at `stop` the server returns.
+#[tokio::test]
+async fn the_server_closes_connections_that_hold_a_place_without_asking() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(moot_http::serve_with_header_timeout(
+        listener,
+        Arc::new(Fake::default()),
+        HttpOptions {
+            hosts: vec![],
+            token: None,
+        },
+        Duration::from_millis(400),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    // Silent.
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(closed_within(&mut silent, Duration::from_secs(10)).await);
+    // A header sent a byte at a time, each well within the timeout: the whole header is not.
+    let mut trickle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    trickle.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    let mut closed = false;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if trickle.write_all(b"X").await.is_err() {
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed || closed_within(&mut trickle, Duration::from_secs(1)).await,
+        "a trickled header keeps its connection"
+    );
+    // A request is answered, and the connection, idle after it, is closed in turn.
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    client
+        .write_all(format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    client.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    assert!(closed_within(&mut client, Duration::from_secs(10)).await);
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
