@@ -672,17 +672,15 @@ pub fn member(global: &Global, command: &MemberCommand) -> anyhow::Result<()> {
     }
     .node()?;
     let ids: Vec<String> = ops.iter().map(ToString::to_string).collect();
+    let text = match ops.len() {
+        0 => "nothing changed: the roll already says so (no op written)".to_string(),
+        1 => "done (1 op written)".to_string(),
+        n => format!("done ({n} ops written)"),
+    };
     print_saved(
         global,
         json!({"member_id": member.to_string(), "op_ids": ids}),
-        format!(
-            "done ({} written)",
-            if ops.len() == 1 {
-                "1 op".to_string()
-            } else {
-                format!("{} ops", ops.len())
-            }
-        ),
+        text,
     )
 }
 

@@ -467,3 +467,55 @@ fn a_directory_of_someone_elses_files_is_not_made_a_data_dir() {
     std::fs::write(home.path().join("moot/README"), b"x").unwrap();
     assert!(crate::moot(&["--data", data, "id"], None).status.success());
 }
+
+#[test]
+fn an_update_that_changes_nothing_writes_no_op_and_says_so() {
+    let (data, _) = hub_with_fay();
+    let bob = id_of(&Data::new().ok(&["init", "--name", "Bob"]));
+    data.ok(&[
+        "member",
+        "add",
+        &bob,
+        "--name",
+        "Bob",
+        "--constituency",
+        "North",
+    ]);
+    let ops = |v: &Value| v["op_ids"].as_array().unwrap().len();
+    // The same name and constituency: nothing written.
+    let same = data.ok(&[
+        "member",
+        "update",
+        &bob,
+        "--name",
+        "Bob",
+        "--constituency",
+        "North",
+    ]);
+    assert_eq!(ops(&same), 0, "{same}");
+    // A new name alone: one op, the constituency not written again.
+    let renamed = data.ok(&[
+        "member",
+        "update",
+        &bob,
+        "--name",
+        "Robert",
+        "--constituency",
+        "North",
+    ]);
+    assert_eq!(ops(&renamed), 1, "{renamed}");
+    // Without --json, the owner is told nothing changed.
+    let data_dir = data.path();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args([
+            "--data", &data_dir, "member", "update", &bob, "--name", "Robert",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nothing changed"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -1862,13 +1862,19 @@ impl Node {
             if (standing == Standing::Guest) != was_guest {
                 bodies.push(Body::Admit(Admit { member, standing }));
             }
-            if let Some(name) = &update.name {
+            // What the roll already says is not written again: an update that changes nothing
+            // writes no op.
+            if let Some(name) = update.name.as_ref().filter(|n| **n != record.name) {
                 bodies.push(Body::SetName(SetName {
                     member,
                     name: name.clone(),
                 }));
             }
-            if let Some(constituency) = &update.constituency {
+            if let Some(constituency) = update
+                .constituency
+                .as_ref()
+                .filter(|c| **c != record.constituency)
+            {
                 bodies.push(Body::SetConstituency(SetConstituency {
                     member,
                     constituency: constituency.clone(),
