@@ -284,13 +284,25 @@ pub fn poll(global: &Global, command: &PollCommand) -> anyhow::Result<()> {
             let hub = session.hub()?;
             let signer = session.signer()?;
             let open_id = session.node.open_poll(&hub, &signer, &poll).node()?;
-            let electorate = session
+            let view = session
                 .node
                 .polls(&hub)
                 .node()?
                 .into_iter()
-                .find(|p| p.poll_id == poll.to_string())
-                .and_then(|p| p.electorate);
+                .find(|p| p.poll_id == poll.to_string());
+            let electorate = view.as_ref().and_then(|p| p.electorate);
+            // Fixed from now on: a quorum larger than the electorate can never be met.
+            if let (Some(quorum), Some(electorate)) = (view.and_then(|p| p.quorum), electorate)
+                && quorum > electorate
+            {
+                crate::out::note(
+                    global.json,
+                    format!(
+                        "the quorum ({quorum} ballots) is more than the electorate ({electorate}): this poll \
+                         cannot be quorate"
+                    ),
+                );
+            }
             print_saved(
                 global,
                 json!({

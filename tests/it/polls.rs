@@ -1553,3 +1553,22 @@ fn advisory_times_are_shown_and_never_enforced() {
     ]);
     assert_eq!((code, kind.as_str()), (2, "bad_input"), "{message}");
 }
+
+/// A quorum larger than the electorate cannot be met: opening such a poll says so (a
+/// warning: the poll still opens); a quorum within reach says nothing.
+#[test]
+fn opening_a_poll_whose_quorum_exceeds_its_electorate_warns() {
+    let b = branch();
+    // The working group has four members.
+    for (quorum, warned) in [("5", true), ("4", false)] {
+        let poll = b.poll(quorum);
+        let (code, opened, stderr) = b.data.run(&["--as", &b.ann, "poll", "open", &poll]);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(opened["electorate"], 4);
+        assert_eq!(
+            stderr.contains("cannot be quorate"),
+            warned,
+            "quorum {quorum}: {stderr}"
+        );
+    }
+}
