@@ -561,15 +561,16 @@ impl Store {
                 }
             }
             // The full check reads every page: skip it when the file is exactly as this code
-            // left it when it last closed it (see `mark_closed`).
-            if !closed_cleanly(path) {
-                // A stamp that does not match is stale: it no longer vouches for the file, and
-                // once a damaged file is moved aside (as the error says) it must not make the
-                // store look deleted ([`StoreError::Missing`]).
-                unmark_closed(path);
+            // left it when it last closed it (see `mark_closed`). The stamp goes either way:
+            // while the store is open (a crash then means a full check), and when it does not
+            // match, since it no longer vouches for the file (once a damaged file is moved
+            // aside, as the error says, it must not make the store look deleted:
+            // [`StoreError::Missing`]).
+            let clean = closed_cleanly(path);
+            unmark_closed(path);
+            if !clean {
                 verify(path)?;
             }
-            unmark_closed(path);
             let db = builder().open(path)?;
             add_missing_tables(&db)?;
             Ok(Store {
