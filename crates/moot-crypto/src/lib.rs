@@ -7,6 +7,8 @@
 //!   [`SignedOp::authenticate`] checks the signature; only this crate can make an
 //!   [`Authentic`], so code that needs a verified op cannot be handed an unverified one.
 //!
+//! - [`seal_for_peer`] / [`open_from_peer`]: a message for one peer of a hub, readable only
+//!   with the hub's id (what a node presents to its peers).
 //! - [`keystore`]: sealing secret keys, encrypted under a passphrase (Argon2id +
 //!   ChaCha20-Poly1305) when one is set.
 //!
@@ -30,6 +32,7 @@
 mod keys;
 pub mod keystore;
 pub mod op;
+mod peer_seal;
 mod verify;
 
 pub use keys::{KeyError, KnownPoints, ParsedKeys, PublicKey, SecretKey, forget_recent_points};
@@ -37,4 +40,5 @@ pub use op::{
     Authentic, BuildError, DecodeError, Draft, HubId, Lane, OpId, SignatureError, SignedOp,
     authenticate_batch, authenticate_sequential, authenticate_sequential_with,
 };
+pub use peer_seal::{SEAL_OVERHEAD, open_from_peer, seal_for_peer};
 pub use verify::{SignatureCheck, verify_signatures};

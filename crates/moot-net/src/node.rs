@@ -142,10 +142,36 @@ pub struct NetConfig {
     /// Events kept for subscribers, at most (older ones are lost to a slow subscriber).
     /// Default 1024.
     pub max_events: usize,
-    /// Presented to every peer at the start of each session (the engine's `Present` message,
-    /// at most `moot_sync::wire::MAX_CREDENTIAL_BYTES`): what lets a peer that has not yet seen
-    /// this device's certification give it a member's lanes. Default none.
-    pub credential: Option<Vec<u8>>,
+    /// What to present to a peer's device at the start of each session (the engine's
+    /// `Present` message, at most `moot_sync::wire::MAX_CREDENTIAL_BYTES`): what lets a peer
+    /// that has not yet seen this device's certification give it a member's lanes. Made for
+    /// each peer, so that it can be sealed for that peer alone. Default none.
+    pub credential: Option<Presenter>,
+}
+
+/// Makes what this node presents to a peer's device ([`NetConfig::credential`]).
+#[derive(Clone)]
+pub struct Presenter(std::sync::Arc<MakePresented>);
+
+/// What [`Presenter`] calls: the bytes for one peer's device.
+type MakePresented = dyn Fn(&PublicKey) -> Vec<u8> + Send + Sync;
+
+impl Presenter {
+    /// Presents `make(peer's device)` to each peer.
+    pub fn new(make: impl Fn(&PublicKey) -> Vec<u8> + Send + Sync + 'static) -> Self {
+        Presenter(std::sync::Arc::new(make))
+    }
+
+    /// What to present to `device`.
+    pub fn for_device(&self, device: &PublicKey) -> Vec<u8> {
+        (self.0)(device)
+    }
+}
+
+impl std::fmt::Debug for Presenter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Presenter(..)")
+    }
 }
 
 impl Default for NetConfig {
@@ -397,7 +423,7 @@ pub struct NetNode<S> {
     replica: Replica,
     store: S,
     lanes_for: LanesFor,
-    credential: Option<Vec<u8>>,
+    credential: Option<Presenter>,
     max_queued_frames: usize,
     start: Instant,
     links: BTreeMap<PeerId, Link>,
@@ -1079,7 +1105,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 self.next_id += 1;
                 self.engine.connect(self.now_ms(), id, role, lanes)?;
                 if let Some(credential) = &self.credential {
-                    self.engine.present(id, credential.clone())?;
+                    self.engine.present(id, credential.for_device(&device))?;
                 }
                 self.ids.insert(peer_id, id);
                 self.links.insert(
@@ -1119,7 +1145,8 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
                     self.engine.connect(now_ms, id, role, lanes)?;
                     if let Some(credential) = &self.credential {
-                        self.engine.present(id, credential.clone())?;
+                        self.engine
+                            .present(id, credential.for_device(&link.device))?;
                     }
                 }
             }

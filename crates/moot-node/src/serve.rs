@@ -6,7 +6,10 @@
 //! removed member's) the public lane of a public hub and nothing at all of a members-only hub
 //! (`SetAccess`). A device the roll does not know yet is judged by the credential it presents
 //! at the start of the session — its member's certificate of it for the hub — so a member's new
-//! device can join a members-only hub. The roll is read again whenever ops arrive, and every
+//! device can join a members-only hub. A credential is sealed for the one peer it is presented
+//! to, under a key only holders of the hub's id can derive ([`moot_crypto::seal_for_peer`]): a
+//! node of another hub met on the LAN, or any stranger, learns nothing of the member or the hub
+//! from it. The roll is read again whenever ops arrive, and every
 //! connected peer's lanes re-evaluated: a removed member's device stops receiving the members
 //! lane mid-connection.
 
@@ -88,7 +91,7 @@ struct Credential {
     certificate: moot_state::body::Certificate,
 }
 
-/// This node's credential for `hub`.
+/// This node's credential for `hub`, before it is sealed for a peer.
 fn credential(signer: &Signer, hub: &HubId) -> Result<Vec<u8>, NodeError> {
     let credential = Credential {
         member: signer.member.public().to_bytes(),
@@ -99,6 +102,31 @@ fn credential(signer: &Signer, hub: &HubId) -> Result<Vec<u8>, NodeError> {
         ),
     };
     postcard::to_allocvec(&credential).map_err(|e| NodeError::Corrupt(e.to_string()))
+}
+
+/// What this node presents to each peer: its credential for `hub`, sealed for that peer's
+/// device.
+fn presenter(signer: &Signer, hub: &HubId) -> Result<moot_net::Presenter, NodeError> {
+    let plain = credential(signer, hub)?;
+    let hub = *hub;
+    let me = signer.device.public();
+    Ok(moot_net::Presenter::new(move |peer: &PublicKey| {
+        moot_crypto::seal_for_peer(&hub, &me, peer, &plain)
+    }))
+}
+
+/// The lanes `device` may receive, given what it presented to this node's device `me`
+/// (sealed for `me`, [`presenter`]): what opens is judged by [`lanes_by_roll`]; anything that
+/// does not open (sealed for another hub or device, or not sealed) vouches for nothing.
+pub fn lanes_for_presented(
+    roll: &Roll,
+    hub: &HubId,
+    me: &PublicKey,
+    device: &PublicKey,
+    presented: Option<&[u8]>,
+) -> Lanes {
+    let opened = presented.and_then(|sealed| moot_crypto::open_from_peer(hub, device, me, sealed));
+    lanes_by_roll(roll, hub, device, opened.as_deref())
 }
 
 /// The lanes a device may receive, by the roll: a member's device (certified on the roll, or
@@ -246,7 +274,7 @@ impl Node {
             listen,
             external,
             relay_server: options.relay.then(RelayServer::default),
-            credential: Some(credential(signer, &hub)?),
+            credential: Some(presenter(signer, &hub)?),
             discovery: if options.mdns {
                 Discovery::Mdns
             } else {
@@ -255,10 +283,11 @@ impl Node {
             ..NetConfig::default()
         };
         let lanes_roll = Arc::clone(&roll);
+        let me = signer.device.public();
         let lanes_for = Box::new(move |device: &PublicKey, presented: Option<&[u8]>| {
             lanes_roll
                 .lock()
-                .map(|roll| lanes_by_roll(&roll, &hub, device, presented))
+                .map(|roll| lanes_for_presented(&roll, &hub, &me, device, presented))
                 .unwrap_or(Lanes::NONE)
         });
         let (net, handle) = NetNode::new(keypair, config, replica, store, lanes_for)
@@ -751,6 +780,60 @@ mod tests {
         let stranger = credential_of(&sample::key(1, 99), &hub, &new_device);
         assert_eq!(
             lanes_by_roll(&roll, &hub, &new_device, Some(&stranger)),
+            Lanes::NONE
+        );
+    }
+
+    /// What a node presents is sealed for each peer: the peer it was made for opens it and
+    /// lets the member's new device in; a stranger's node, one of another hub, or any other
+    /// device gets bytes that show neither the member nor the certificate, and that vouch for
+    /// nothing; an unsealed credential (what nodes presented before) vouches for nothing.
+    #[test]
+    fn a_credential_is_sealed_for_the_peer_it_is_presented_to() {
+        let (hub, mut roll) = roll();
+        roll.members_only = true;
+        let member = sample::key(1, 1);
+        let new_device = sample::key(3, 9);
+        let signer = Signer {
+            member: member.clone(),
+            device: new_device.clone(),
+        };
+        let presenter = presenter(&signer, &hub).unwrap();
+        let hall = sample::key(2, 1).public();
+        let stranger = sample::key(7, 7).public();
+        let me = new_device.public();
+        let plain = credential(&signer, &hub).unwrap();
+        let to_hall = presenter.for_device(&hall);
+        let to_stranger = presenter.for_device(&stranger);
+        assert_ne!(to_hall, to_stranger);
+        for sealed in [&to_hall, &to_stranger] {
+            for secret in [member.public().to_bytes().as_slice(), &plain[32..64]] {
+                assert!(
+                    !sealed.windows(secret.len()).any(|w| w == secret),
+                    "the sealed credential shows what it seals"
+                );
+            }
+            assert!(postcard::from_bytes::<Credential>(sealed).is_err());
+        }
+        assert_eq!(
+            lanes_for_presented(&roll, &hub, &hall, &me, Some(&to_hall)),
+            Lanes::ALL
+        );
+        // Sealed for another device, or opened as another hub, it vouches for nothing.
+        assert_eq!(
+            lanes_for_presented(&roll, &hub, &hall, &me, Some(&to_stranger)),
+            Lanes::NONE
+        );
+        assert_eq!(
+            lanes_for_presented(&roll, &HubId([9; 32]), &hall, &me, Some(&to_hall)),
+            Lanes::NONE
+        );
+        assert_eq!(
+            lanes_for_presented(&roll, &hub, &hall, &me, Some(&plain)),
+            Lanes::NONE
+        );
+        assert_eq!(
+            lanes_for_presented(&roll, &hub, &hall, &me, None),
             Lanes::NONE
         );
     }
