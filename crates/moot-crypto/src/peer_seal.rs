@@ -8,7 +8,13 @@
 //! bytes): no randomness is needed, the same message sealed twice is the same bytes (a peer
 //! learns only that the message has not changed), and two different messages under one key
 //! never share a nonce. Device keys are public (a peer's id is its device key), so the hub id
-//! is the secret: a stranger to the hub learns nothing from the bytes but their length.
+//! is the secret: a stranger to the hub learns nothing from the bytes but their length. Each
+//! message is sealed for a purpose (authenticated, not sent), so bytes sealed for one purpose
+//! never open as another's.
+//!
+//! Anyone who knows the hub id can open what was sealed for them: the members, the guests,
+//! whoever holds a ticket (which carries it), and, for a hub whose genesis is public (a public
+//! hub), anyone who receives its public lane. It protects what the hub id protects.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
@@ -33,8 +39,15 @@ fn key(hub: &HubId, from: &PublicKey, to: &PublicKey) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// `message`, sealed by the device `from` for the device `to` of `hub`.
-pub fn seal_for_peer(hub: &HubId, from: &PublicKey, to: &PublicKey, message: &[u8]) -> Vec<u8> {
+/// `message`, sealed by the device `from` for the device `to` of `hub`, for `purpose` (a
+/// constant label, e.g. `"credential"`).
+pub fn seal_for_peer(
+    hub: &HubId,
+    from: &PublicKey,
+    to: &PublicKey,
+    purpose: &str,
+    message: &[u8],
+) -> Vec<u8> {
     let key = key(hub, from, to);
     let mut hasher = Sha256::new();
     hasher.update(NONCE_DOMAIN);
@@ -46,7 +59,7 @@ pub fn seal_for_peer(hub: &HubId, from: &PublicKey, to: &PublicKey, message: &[u
     let cipher = ChaCha20Poly1305::new(&Key::from(key));
     let payload = Payload {
         msg: message,
-        aad: KEY_DOMAIN,
+        aad: purpose.as_bytes(),
     };
     let mut out = Vec::with_capacity(message.len() + SEAL_OVERHEAD);
     out.extend_from_slice(&nonce);
@@ -58,12 +71,13 @@ pub fn seal_for_peer(hub: &HubId, from: &PublicKey, to: &PublicKey, message: &[u
     out
 }
 
-/// The message in `sealed`, if it was sealed by `from` for `to` with `hub`'s id; `None` for
-/// anything else (another hub, sender or receiver, altered or cut bytes).
+/// The message in `sealed`, if it was sealed by `from` for `to` with `hub`'s id for `purpose`;
+/// `None` for anything else (another hub, sender, receiver or purpose, altered or cut bytes).
 pub fn open_from_peer(
     hub: &HubId,
     from: &PublicKey,
     to: &PublicKey,
+    purpose: &str,
     sealed: &[u8],
 ) -> Option<Vec<u8>> {
     if sealed.len() < SEAL_OVERHEAD {
@@ -78,7 +92,7 @@ pub fn open_from_peer(
             &Nonce::from(nonce),
             Payload {
                 msg: body,
-                aad: KEY_DOMAIN,
+                aad: purpose.as_bytes(),
             },
         )
         .ok()

@@ -15,10 +15,10 @@ fn a_sealed_message_opens_only_for_its_hub_sender_and_receiver() {
     let (hub, a, b) = keys();
     let c = SecretKey::from_seed([4; 32]).public();
     let message = b"member and certificate".as_slice();
-    let sealed = seal_for_peer(&hub, &a, &b, message);
+    let sealed = seal_for_peer(&hub, &a, &b, "credential", message);
     assert_eq!(sealed.len(), message.len() + SEAL_OVERHEAD);
     assert_eq!(
-        open_from_peer(&hub, &a, &b, &sealed).as_deref(),
+        open_from_peer(&hub, &a, &b, "credential", &sealed).as_deref(),
         Some(message)
     );
     // Nothing of the message shows in the bytes.
@@ -28,25 +28,33 @@ fn a_sealed_message_opens_only_for_its_hub_sender_and_receiver() {
             .any(|w| message.windows(8).any(|m| m == w))
     );
     // Another hub, the other direction, another sender or receiver: nothing.
-    assert_eq!(open_from_peer(&HubId([4; 32]), &a, &b, &sealed), None);
-    assert_eq!(open_from_peer(&hub, &b, &a, &sealed), None);
-    assert_eq!(open_from_peer(&hub, &c, &b, &sealed), None);
-    assert_eq!(open_from_peer(&hub, &a, &c, &sealed), None);
+    assert_eq!(
+        open_from_peer(&HubId([4; 32]), &a, &b, "credential", &sealed),
+        None
+    );
+    assert_eq!(open_from_peer(&hub, &b, &a, "credential", &sealed), None);
+    assert_eq!(open_from_peer(&hub, &c, &b, "credential", &sealed), None);
+    assert_eq!(open_from_peer(&hub, &a, &c, "credential", &sealed), None);
     // The same message seals to the same bytes; another message to other bytes and another
     // nonce (its first 12 bytes).
-    assert_eq!(seal_for_peer(&hub, &a, &b, message), sealed);
-    let other = seal_for_peer(&hub, &a, &b, b"member and certificatE");
+    assert_eq!(seal_for_peer(&hub, &a, &b, "credential", message), sealed);
+    let other = seal_for_peer(&hub, &a, &b, "credential", b"member and certificatE");
     assert_ne!(other[..12], sealed[..12]);
+    // Sealed for one purpose, it does not open for another.
+    assert_eq!(open_from_peer(&hub, &a, &b, "other", &sealed), None);
     // An empty message is sealed and opened too.
-    let empty = seal_for_peer(&hub, &a, &b, b"");
-    assert_eq!(open_from_peer(&hub, &a, &b, &empty), Some(Vec::new()));
+    let empty = seal_for_peer(&hub, &a, &b, "credential", b"");
+    assert_eq!(
+        open_from_peer(&hub, &a, &b, "credential", &empty),
+        Some(Vec::new())
+    );
 }
 
 /// Random bytes, and sealed bytes flipped, cut or extended, open as nothing: never a panic.
 #[test]
 fn hostile_sealed_bytes_open_as_nothing() {
     let (hub, a, b) = keys();
-    let sealed = seal_for_peer(&hub, &a, &b, &[7u8; 100]);
+    let sealed = seal_for_peer(&hub, &a, &b, "credential", &[7u8; 100]);
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {
         state ^= state << 13;
@@ -73,6 +81,10 @@ fn hostile_sealed_bytes_open_as_nothing() {
                 bytes
             }
         };
-        assert_eq!(open_from_peer(&hub, &a, &b, &bytes), None, "{bytes:?}");
+        assert_eq!(
+            open_from_peer(&hub, &a, &b, "credential", &bytes),
+            None,
+            "{bytes:?}"
+        );
     }
 }

@@ -967,6 +967,21 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
         Ok(more)
     }
 
+    /// Queues what this node presents to the peer `id` (its device `device`). A credential the
+    /// engine refuses (over `MAX_CREDENTIAL_BYTES`) is not sent, and said so: the session goes
+    /// on without it, as with a node that presents nothing.
+    fn present(
+        engine: &mut Engine,
+        id: PeerId,
+        peer: &libp2p::PeerId,
+        credential: &Presenter,
+        device: &PublicKey,
+    ) {
+        if let Err(error) = engine.present(id, credential.for_device(device)) {
+            tracing::warn!(%peer, %error, "credential not presented");
+        }
+    }
+
     /// Acts on the engine's events; true if a peer's lanes changed.
     fn take_engine_events(&mut self) -> bool {
         let mut lanes_changed = false;
@@ -1105,7 +1120,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 self.next_id += 1;
                 self.engine.connect(self.now_ms(), id, role, lanes)?;
                 if let Some(credential) = &self.credential {
-                    self.engine.present(id, credential.for_device(&device))?;
+                    Self::present(&mut self.engine, id, &peer_id, credential, &device);
                 }
                 self.ids.insert(peer_id, id);
                 self.links.insert(
@@ -1145,8 +1160,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
                     self.engine.connect(now_ms, id, role, lanes)?;
                     if let Some(credential) = &self.credential {
-                        self.engine
-                            .present(id, credential.for_device(&link.device))?;
+                        Self::present(&mut self.engine, id, &peer_id, credential, &link.device);
                     }
                 }
             }

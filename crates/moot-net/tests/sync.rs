@@ -414,3 +414,79 @@ impl request_response::Codec for LyingCodec {
         Ok(())
     }
 }
+
+/// What each peer's device presented to a node, in order.
+type Seen = Arc<std::sync::Mutex<Vec<(moot_crypto::PublicKey, Vec<u8>)>>>;
+
+/// What a node presents is made for each peer's device, and arrives as made; a credential the
+/// engine cannot send (over `MAX_CREDENTIAL_BYTES`) is left out, and the node syncs on rather
+/// than stopping.
+#[tokio::test]
+async fn a_credential_is_made_for_each_peer_and_one_too_long_is_left_out() {
+    let sample = sample::poll_history(20);
+    let history = history(&sample, &sample.ballots);
+    let seen: Seen = Arc::default();
+    let recorder = |seen: &Seen| -> LanesFor {
+        let seen = Arc::clone(seen);
+        Box::new(move |device, presented| {
+            if let Some(bytes) = presented {
+                seen.lock().unwrap().push((*device, bytes.to_vec()));
+            }
+            moot_sync::Lanes::ALL
+        })
+    };
+    let listen = || vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+    // a presents to each peer the peer's own key; c presents too much.
+    let a = common::start(
+        1,
+        sample.hub,
+        &history,
+        NetConfig {
+            listen: listen(),
+            credential: Some(moot_net::Presenter::new(|peer: &moot_crypto::PublicKey| {
+                peer.to_bytes().to_vec()
+            })),
+            ..NetConfig::default()
+        },
+        recorder(&seen),
+    )
+    .await;
+    let b_seen: Seen = Arc::default();
+    let c_seen: Seen = Arc::default();
+    let b = common::start(2, sample.hub, &[], NetConfig::default(), recorder(&b_seen)).await;
+    let c = common::start(
+        3,
+        sample.hub,
+        &[],
+        NetConfig {
+            credential: Some(moot_net::Presenter::new(|_: &moot_crypto::PublicKey| {
+                vec![7; moot_sync::wire::MAX_CREDENTIAL_BYTES + 1]
+            })),
+            ..NetConfig::default()
+        },
+        recorder(&c_seen),
+    )
+    .await;
+    b.handle.dial(a.at()).await.unwrap();
+    c.handle.dial(a.at()).await.unwrap();
+    let want = ids(&a).await;
+    eventually("b and c hold a's ops", || async {
+        ids(&b).await == want && ids(&c).await == want
+    })
+    .await;
+    // b and c were each presented their own key by a: made for each.
+    for (node, got) in [(&b, &b_seen), (&c, &c_seen)] {
+        let got = got.lock().unwrap().clone();
+        assert!(!got.is_empty());
+        assert!(
+            got.iter()
+                .all(|(from, bytes)| *from == a.device && bytes[..] == node.device.to_bytes()[..]),
+            "{got:?}"
+        );
+    }
+    // a got nothing from c (too long to send) and nothing from b (presents nothing).
+    assert!(seen.lock().unwrap().is_empty());
+    stop(a).await;
+    stop(b).await;
+    stop(c).await;
+}
