@@ -120,7 +120,7 @@ fn presenter(signer: &Signer, hub: &HubId) -> Result<moot_net::Presenter, NodeEr
 }
 
 /// The lanes `device` may receive, given what it presented to this node's device `me`
-/// (sealed for `me`, [`presenter`]): what opens is judged by [`lanes_by_roll`]; anything that
+/// (sealed for `me` by the presenting node): what opens is judged by [`lanes_by_roll`]; anything that
 /// does not open (sealed for another hub or device, or not sealed) vouches for nothing.
 pub fn lanes_for_presented(
     roll: &Roll,
@@ -211,7 +211,10 @@ fn parse_addrs(addrs: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
         .collect()
 }
 
-/// How long after the last ops arrived the views and lanes are brought up to date.
+/// How long after ops arrive the views and lanes are brought up to date. `moot serve` counts
+/// it from the first arrival since the last update (a throttle, not a debounce: during a long
+/// sync the views follow it, and a removal reaches the lanes within this); a one-shot sync
+/// ([`Running::sync_until_quiet`]) from the last arrival.
 pub const SETTLE: Duration = Duration::from_millis(200);
 
 /// Ops taken in since the replica last shed its caches after which a settle sheds them again
