@@ -120,8 +120,9 @@ fn presenter(signer: &Signer, hub: &HubId) -> Result<moot_net::Presenter, NodeEr
 }
 
 /// The lanes `device` may receive, given what it presented to this node's device `me`
-/// (sealed for `me` by the presenting node): what opens is judged by [`lanes_by_roll`]; anything that
-/// does not open (sealed for another hub or device, or not sealed) vouches for nothing.
+/// (sealed for `me` by the presenting node): what opens is judged by [`lanes_by_roll`];
+/// anything that does not open (sealed for another hub or device, or not sealed) vouches for
+/// nothing.
 pub fn lanes_for_presented(
     roll: &Roll,
     hub: &HubId,
