@@ -149,8 +149,8 @@ pub enum Command {
         /// A peer to dial (repeatable).
         #[arg(long, value_name = "MULTIADDR", required = true)]
         peer: Vec<String>,
-        /// Give up after this many seconds.
-        #[arg(long, default_value_t = 30)]
+        /// Give up after this many seconds (at most a year).
+        #[arg(long, default_value_t = 30, value_parser = timeout_secs())]
         timeout: u64,
     },
     /// The mutual-aid board: offers and requests, pledges, matches, passing gifts on.
@@ -345,8 +345,8 @@ pub enum HubCommand {
     Join {
         /// The ticket (from `moot hub ticket` or `moot serve`).
         ticket: String,
-        /// Give up the first sync after this many seconds.
-        #[arg(long, default_value_t = 30)]
+        /// Give up the first sync after this many seconds (at most a year).
+        #[arg(long, default_value_t = 30, value_parser = timeout_secs())]
         timeout: u64,
     },
 }
@@ -711,4 +711,9 @@ pub enum BundleCommand {
         /// The bundle.
         file: PathBuf,
     },
+}
+
+/// Seconds of a `--timeout`: 0 (taken as 1) to a year.
+fn timeout_secs() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(0..=365 * 24 * 3600)
 }

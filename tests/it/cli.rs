@@ -80,6 +80,24 @@ fn json_error_for_bad_usage_exits_2_wherever_json_is_given() {
         &["--json", "tally"],
         &["--json", "no-such-command"],
         &["members", "--json", "--no-such-flag"],
+        // A timeout the clock cannot add panicked once (exit 101), and `hub join` had recorded
+        // the hub by then.
+        &[
+            "--json",
+            "sync",
+            "--peer",
+            "/ip4/127.0.0.1/tcp/9",
+            "--timeout",
+            "18446744073709551615",
+        ],
+        &[
+            "--json",
+            "hub",
+            "join",
+            "no-ticket",
+            "--timeout",
+            "9223372036854775807",
+        ],
     ] {
         let out = moot(args, None);
         let (code, kind, message) = json_error(&out);

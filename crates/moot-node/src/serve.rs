@@ -218,6 +218,10 @@ fn parse_addrs(addrs: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
 /// ([`Running::sync_until_quiet`]) from the last arrival.
 pub const SETTLE: Duration = Duration::from_millis(200);
 
+/// The longest a one-shot sync waits when it is given a timeout the clock cannot add (a
+/// year).
+const MAX_SYNC_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Ops taken in since the replica last shed its caches after which a settle sheds them again
 /// and gives the memory back to the system (`Replica::shed_caches`, `memory::give_back`): a
 /// sync's burst, not each op of a conversation (a trim walks the allocator's arenas).
@@ -511,7 +515,11 @@ impl Running {
             }
         }
         self.dial(peers).await?;
-        let deadline = tokio::time::Instant::now() + timeout;
+        // A timeout past what the clock can add is as good as none (it must not overflow).
+        let now = tokio::time::Instant::now();
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + MAX_SYNC_WAIT);
         let mut new_ops = 0u64;
         let mut complete = false;
         // Ops arrive frame after frame: the views and lanes are brought up to date once they
