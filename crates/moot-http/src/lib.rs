@@ -110,6 +110,8 @@ pub struct HttpOptions {
 
 /// How long a connection may take to send a request's headers, counted from when it opened or
 /// from the end of the response before (an idle keep-alive connection): then it is closed.
+/// A request's body (bar an upload's, which has limits of its own) must then arrive within as
+/// long again, or it is answered 408.
 /// Without it, a device could hold its connections open for ever with nothing to say, or
 /// trickle a header a byte at a time, and the hall's devices together fill
 /// [`listen::MAX_CONNECTIONS`]. Browsers open a new connection when they need one.
@@ -139,7 +141,7 @@ pub async fn serve_with_header_timeout<B: Backend>(
     use tower::ServiceExt as _;
 
     let addr = listener.local_addr().map_err(HttpError::Address)?;
-    let app = router(backend, addr, options);
+    let app = router_with(backend, addr, options, header_timeout);
     let mut listener =
         listen::Capped::new(listener, listen::MAX_CONNECTIONS, listen::MAX_PER_ADDRESS);
     // Every connection task holds a receiver of `closing`: the sender's `closed` is when the
@@ -197,6 +199,16 @@ pub async fn serve_with_header_timeout<B: Backend>(
 
 /// The whole application (exposed for tests that drive it without a socket).
 pub fn router<B: Backend>(backend: Arc<B>, addr: SocketAddr, options: HttpOptions) -> axum::Router {
+    router_with(backend, addr, options, HEADER_READ_TIMEOUT)
+}
+
+/// [`router`], a request's body (bar an upload's) to arrive within `body_time` of its header.
+fn router_with<B: Backend>(
+    backend: Arc<B>,
+    addr: SocketAddr,
+    options: HttpOptions,
+    body_time: std::time::Duration,
+) -> axum::Router {
     let exposure = if addr.ip().is_loopback() {
         Exposure::Local
     } else {
@@ -205,6 +217,7 @@ pub fn router<B: Backend>(backend: Arc<B>, addr: SocketAddr, options: HttpOption
     let app = routes::App::new(
         backend,
         guard::Guard::new(exposure, addr.port(), options.hosts, options.token),
+        body_time,
     );
     routes::router(app)
 }

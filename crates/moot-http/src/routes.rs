@@ -42,6 +42,8 @@ pub struct App<B> {
     waiting: Arc<tokio::sync::Semaphore>,
     streams: Arc<tokio::sync::Semaphore>,
     uploads: Arc<tokio::sync::Semaphore>,
+    /// How long a request's body (bar an upload's) may take to arrive, counted from its header.
+    body_time: std::time::Duration,
 }
 
 impl<B> Clone for App<B> {
@@ -52,18 +54,22 @@ impl<B> Clone for App<B> {
             waiting: Arc::clone(&self.waiting),
             streams: Arc::clone(&self.streams),
             uploads: Arc::clone(&self.uploads),
+            body_time: self.body_time,
         }
     }
 }
 
 impl<B: Backend> App<B> {
-    pub fn new(backend: Arc<B>, guard: Guard) -> Self {
+    /// `body_time`: how long a request's body may take to arrive once its header has (an
+    /// upload's has its own limits, [`UPLOAD_PAUSE`] and [`UPLOAD_TIME`]).
+    pub fn new(backend: Arc<B>, guard: Guard, body_time: std::time::Duration) -> Self {
         App {
             backend,
             guard: Arc::new(guard),
             waiting: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING)),
             streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
             uploads: Arc::new(tokio::sync::Semaphore::new(MAX_UPLOADS)),
+            body_time,
         }
     }
 }
@@ -222,7 +228,7 @@ fn cookie_session(headers: &HeaderMap) -> Option<&str> {
 
 /// In front of every route: the `Host` check, the session (made on first contact), the CSRF
 /// token on writes, and the security headers on every response.
-async fn gate<B: Backend>(State(app): State<App<B>>, mut request: Request, next: Next) -> Response {
+async fn gate<B: Backend>(State(app): State<App<B>>, request: Request, next: Next) -> Response {
     let host = request
         .headers()
         .get(header::HOST)
@@ -234,6 +240,18 @@ async fn gate<B: Backend>(State(app): State<App<B>>, mut request: Request, next:
             "this node does not answer to that host name",
         ));
     }
+    // The body arrives whole, and in time, before anything reads it: a body that never ends
+    // (a header saying 60,000 bytes, and one sent) held its connection, and a place of the
+    // listener's, for ever. Uploads read theirs with limits of their own (`upload`).
+    let mut request = if is_upload(request.method(), request.uri().path()) {
+        request
+    } else {
+        let (parts, body) = request.into_parts();
+        match read_body(body, MAX_BODY, app.body_time, app.body_time).await {
+            Ok(bytes) => Request::from_parts(parts, axum::body::Body::from(bytes)),
+            Err(e) => return secure(body_error(e, "the request body", "64 KiB")),
+        }
+    };
     let given = request.uri().query().and_then(|q| {
         q.split('&')
             .filter_map(|kv| kv.split_once('='))
@@ -536,23 +554,40 @@ async fn upload<B: Backend>(
             "another upload is being read: try again in a moment",
         ));
     };
-    match read_upload(body, UPLOAD_PAUSE, UPLOAD_TIME).await {
+    match read_body(body, MAX_BUNDLE, UPLOAD_PAUSE, UPLOAD_TIME).await {
         Ok(bytes) => Ok((bytes, permit)),
-        Err(UploadError::TooLarge) => Err(error(
+        Err(e) => Err(body_error(e, "the upload", "64 MiB")),
+    }
+}
+
+/// The routes that take an upload ([`upload`]: a bundle, a ballot file), whose bodies are
+/// read by the route, not by the gate.
+fn is_upload(method: &Method, path: &str) -> bool {
+    let poll_verify = path
+        .strip_prefix("/api/polls/")
+        .and_then(|rest| rest.strip_suffix("/verify"))
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'));
+    *method == Method::POST && (path == "/api/tally" || path == "/api/bundle" || poll_verify)
+}
+
+/// The answer to a body that could not be read.
+fn body_error(e: UploadError, what: &str, max: &str) -> Response {
+    match e {
+        UploadError::TooLarge => error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "bad_input",
-            "the upload is larger than 64 MiB",
-        )),
-        Err(UploadError::CutOff) => Err(error(
+            &format!("{what} is larger than {max}"),
+        ),
+        UploadError::CutOff => error(
             StatusCode::BAD_REQUEST,
             "bad_input",
-            "the upload was cut off",
-        )),
-        Err(UploadError::TooSlow) => Err(error(
+            &format!("{what} was cut off"),
+        ),
+        UploadError::TooSlow => error(
             StatusCode::REQUEST_TIMEOUT,
             "bad_input",
-            "the upload stalled or took too long: try again",
-        )),
+            &format!("{what} stalled or took too long: try again"),
+        ),
     }
 }
 
@@ -570,10 +605,11 @@ enum UploadError {
     TooSlow,
 }
 
-/// Reads a request body of at most [`MAX_BUNDLE`] bytes that keeps coming (no pause of
-/// `pause`) and ends within `total`.
-async fn read_upload(
+/// Reads a request body of at most `max` bytes that keeps coming (no pause of `pause`) and
+/// ends within `total`.
+async fn read_body(
     body: axum::body::Body,
+    max: usize,
     pause: std::time::Duration,
     total: std::time::Duration,
 ) -> Result<Vec<u8>, UploadError> {
@@ -588,7 +624,7 @@ async fn read_upload(
             Ok(None) => return Ok(bytes),
             Ok(Some(Err(_))) => return Err(UploadError::CutOff),
             Ok(Some(Ok(chunk))) => {
-                if bytes.len().saturating_add(chunk.len()) > MAX_BUNDLE {
+                if bytes.len().saturating_add(chunk.len()) > max {
                     return Err(UploadError::TooLarge);
                 }
                 bytes.extend_from_slice(&chunk);
@@ -1947,10 +1983,32 @@ async fn bundle_import<B: Backend>(
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use super::{MAX_BUNDLE, UploadError, read_upload};
+    use super::{MAX_BUNDLE, UploadError, is_upload, read_body};
     use axum::body::{Body, Bytes};
+    use axum::http::Method;
     use futures_util::StreamExt as _;
     use std::time::Duration;
+
+    /// The routes whose bodies the gate leaves to them are exactly the three uploads (a body
+    /// over 64 KiB anywhere else is refused by the gate).
+    #[test]
+    fn only_the_uploads_read_their_own_bodies() {
+        for path in ["/api/tally", "/api/bundle", "/api/polls/ab12/verify"] {
+            assert!(is_upload(&Method::POST, path), "{path}");
+            assert!(!is_upload(&Method::GET, path), "GET {path}");
+        }
+        for path in [
+            "/api/hubs",
+            "/api/polls//verify",
+            "/api/polls/a/b/verify",
+            "/api/polls/ab12/close",
+            "/api/bundle/x",
+            "/api/tally/",
+            "/tally",
+        ] {
+            assert!(!is_upload(&Method::POST, path), "{path}");
+        }
+    }
 
     fn chunks(parts: Vec<Vec<u8>>) -> Body {
         Body::from_stream(futures_util::stream::iter(
@@ -1963,10 +2021,22 @@ mod tests {
     #[tokio::test]
     async fn an_upload_is_read_whole_within_its_size_and_time() {
         let body = chunks(vec![b"ab".to_vec(), b"cd".to_vec()]);
-        let got = read_upload(body, Duration::from_secs(5), Duration::from_secs(5)).await;
+        let got = read_body(
+            body,
+            MAX_BUNDLE,
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+        )
+        .await;
         assert_eq!(got, Ok(b"abcd".to_vec()));
         let body = chunks(vec![vec![0; MAX_BUNDLE / 2], vec![0; MAX_BUNDLE / 2 + 1]]);
-        let got = read_upload(body, Duration::from_secs(5), Duration::from_secs(5)).await;
+        let got = read_body(
+            body,
+            MAX_BUNDLE,
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+        )
+        .await;
         assert_eq!(got, Err(UploadError::TooLarge));
     }
 
@@ -1975,8 +2045,9 @@ mod tests {
         // Two bytes, then nothing.
         let stalled = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from("ab"))])
             .chain(futures_util::stream::pending());
-        let got = read_upload(
+        let got = read_body(
             Body::from_stream(stalled),
+            MAX_BUNDLE,
             Duration::from_millis(50),
             Duration::from_secs(5),
         )
@@ -1987,8 +2058,9 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
             Some((Ok::<_, std::io::Error>(Bytes::from("x")), ()))
         });
-        let got = read_upload(
+        let got = read_body(
             Body::from_stream(trickle),
+            MAX_BUNDLE,
             Duration::from_millis(50),
             Duration::from_millis(200),
         )

@@ -1092,3 +1092,83 @@ async fn the_server_closes_connections_that_hold_a_place_without_asking() {
         .unwrap()
         .unwrap();
 }
+
+/// Over a real socket: a request whose header is whole but whose body never ends (one byte of
+/// the 60,000 its header promises) is answered 408 once the body's time passes, and its
+/// connection does not stay: any visitor could fill the listener's places so, for ever. The
+/// same for a route that reads no body. (An upload has limits of its own, and one place.)
+#[tokio::test]
+async fn a_body_that_never_ends_does_not_hold_its_connection() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(moot_http::serve_with_header_timeout(
+        listener,
+        Arc::new(Fake::default()),
+        HttpOptions {
+            hosts: vec![],
+            token: None,
+        },
+        Duration::from_millis(400),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    // A session and its page token, as any visitor gets them.
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    client
+        .write_all(
+            format!("GET /api/session HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    client.read_to_string(&mut answer).await.unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    let csrf = serde_json::from_str::<serde_json::Value>(body).unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (request, status) in [
+        ("POST /api/hubs", &b"HTTP/1.1 408"[..]),
+        ("GET /api/session", b"HTTP/1.1 408"),
+    ] {
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(
+                format!(
+                    "{request} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\
+                     X-Moot-Csrf: {csrf}\r\nContent-Type: application/json\r\n\
+                     Content-Length: 60000\r\n\r\n{{"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut head = [0u8; 12];
+        tokio::time::timeout(Duration::from_secs(10), client.read_exact(&mut head))
+            .await
+            .unwrap_or_else(|_| panic!("{request}: no answer"))
+            .unwrap();
+        assert_eq!(&head, status, "{request}");
+        assert!(
+            closed_within(&mut client, Duration::from_secs(10)).await,
+            "{request}: the connection stays open"
+        );
+    }
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
