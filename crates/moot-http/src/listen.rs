@@ -42,6 +42,9 @@ const KEEPALIVE_RETRIES: u32 = 6;
 struct Origin(IpAddr);
 
 impl Origin {
+    /// Every connection from this machine, whatever loopback address it comes from.
+    const THIS_MACHINE: Origin = Origin(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+
     fn of(ip: IpAddr) -> Origin {
         Origin(crate::guard::address_key(ip))
     }
@@ -135,6 +138,9 @@ impl axum::serve::Listener for Capped {
             };
             let origin = Origin::of(addr.ip());
             let local = (self.is_local)(&origin.0);
+            // This machine is one origin, whichever of its addresses it uses (127.0.0.0/8 is
+            // all loopback): its share is a share, not one per address.
+            let origin = if local { Origin::THIS_MACHINE } else { origin };
             // Past the total, a connection from elsewhere is closed at once (dropped here).
             let slot = match local {
                 true => None,
@@ -294,5 +300,23 @@ mod tests {
         again.write_all(b"x").await.unwrap();
         let (_, from) = accepted(&mut listener).await.unwrap();
         assert_eq!(from.ip(), IpAddr::from([127, 0, 0, 4]));
+    }
+
+    /// This machine's share is one, whichever loopback addresses its connections come from
+    /// (each of 127.0.0.0/8 counted as its own origin once: 128 connections from each).
+    #[cfg(target_os = "linux")] // binds 127.0.0.2 and up
+    #[tokio::test]
+    async fn this_machines_share_is_one_across_its_loopback_addresses() {
+        let inner = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = inner.local_addr().unwrap();
+        let mut listener = Capped::new(inner, 2, 1);
+        listener.max_local = 3;
+        let (mut clients, mut held) = (Vec::new(), Vec::new());
+        for from in ["127.0.0.1", "127.0.0.2", "127.0.0.3"] {
+            clients.push(connect_from(from, addr).await);
+            held.push(accepted(&mut listener).await.unwrap().0);
+        }
+        let _fourth = connect_from("127.0.0.4", addr).await;
+        assert!(accepted(&mut listener).await.is_none());
     }
 }
