@@ -28,7 +28,7 @@ const MAX_REQUEST: usize = 1 << 20;
 /// Largest response: what one command printed.
 const MAX_RESPONSE: usize = 256 << 20;
 /// The version of this exchange; a client and node of different versions refuse each other.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Request {
@@ -50,6 +50,8 @@ struct Response {
     stdout: Vec<u8>,
     stderr: Vec<u8>,
     code: u8,
+    /// The command saved a change before it printed (its output is its result).
+    saved: bool,
 }
 
 /// The socket's path in a data directory.
@@ -166,11 +168,25 @@ pub fn forward(global: &Global, data_dir: &Path) -> anyhow::Result<Option<u8>> {
         Ok(response)
     };
     let response = talk(&mut stream).context("talking to the running node (moot serve)")?;
-    // A closed pipe is not an error here either.
-    let _ = std::io::stdout().lock().write_all(&response.stdout);
-    let _ = std::io::stdout().lock().flush();
+    let printed = {
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(&response.stdout)
+            .and_then(|()| stdout.flush())
+    };
     let _ = std::io::stderr().lock().write_all(&response.stderr);
-    Ok(Some(response.code))
+    match printed {
+        // A closed pipe is not an error here either.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            let error = anyhow::Error::new(e).context("writing to standard output");
+            Err(if response.saved {
+                error.context("the change was saved, but printing the result failed")
+            } else {
+                error
+            })
+        }
+        _ => Ok(Some(response.code)),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -303,6 +319,7 @@ async fn answer(
                 )
                 .into_bytes(),
                 code: 1,
+                saved: false,
             }
         } else {
             run_request(request, served)
@@ -341,6 +358,7 @@ fn run_request(request: Request, served: Served) -> Response {
         stdout: captured.stdout,
         stderr: captured.stderr,
         code,
+        saved: captured.saved,
     }
 }
 

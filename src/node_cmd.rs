@@ -273,6 +273,7 @@ pub(crate) fn print_saved(
     value: serde_json::Value,
     text: String,
 ) -> anyhow::Result<()> {
+    crate::out::note_saved();
     print(global, value, text).map_err(|error| {
         if error.downcast_ref::<crate::out::StdoutClosed>().is_some() {
             error

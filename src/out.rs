@@ -20,6 +20,14 @@ thread_local! {
 pub struct Captured {
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+    /// The output follows a change that was saved ([`note_saved`]): if the client cannot print
+    /// it, it says the change was saved all the same.
+    pub saved: bool,
+}
+
+/// Marks what is printed next as the result of a saved change (see [`Captured::saved`]).
+pub fn note_saved() {
+    captured(|c| c.saved = true);
 }
 
 /// Runs `f` with everything this module writes (standard output, warnings, errors) captured

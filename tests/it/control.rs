@@ -241,6 +241,43 @@ fn commands_run_through_a_running_node_and_reach_its_peers() {
     }
 }
 
+/// Through the node as without it: a full disk when printing is an `io` error (exit 1), and a
+/// write command's says the change was saved. (Both were dropped: exit 0, nothing said.)
+#[test]
+fn printing_fails_through_the_node_as_without_it() {
+    let hall = Data::new();
+    hall.ok(&["init", "--name", "Fay"]);
+    hall.ok(&["hub", "create", "Riverside"]);
+    let (node, _) = serve(&hall, &[]);
+    let full = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_moot"))
+            .args(["--data", &hall.path(), "--json"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let error: Value = serde_json::from_str(stderr.lines().last().unwrap_or_default())
+            .unwrap_or_else(|_| panic!("{args:?}: {stderr}"));
+        (out.status.code(), error)
+    };
+    let (code, error) = full(&["members"]);
+    assert_eq!(code, Some(1), "{error}");
+    assert_eq!(error["error"]["kind"], "io", "{error}");
+    let (code, error) = full(&["assembly", "create", "--kind", "working-group", "Choir"]);
+    assert_eq!(code, Some(1), "{error}");
+    assert_eq!(error["error"]["kind"], "io", "{error}");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("the change was saved"), "{message}");
+    assert!(
+        names(&hall.ok(&["assemblies"])).contains(&"Choir".to_string()),
+        "the change is there"
+    );
+    stop(node);
+}
+
 #[test]
 fn a_killed_node_leaves_a_socket_the_next_commands_and_node_get_past() {
     let hall = Data::new();
