@@ -124,6 +124,8 @@ fn raise_file_limit() {
 
 pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
     crate::control::refuse_while_served("moot serve")?;
+    // A bad `--peer` is refused before anything starts or is printed.
+    moot_node::serve::check_addrs(args.peers).node()?;
     raise_file_limit();
     // The first run makes the node's keys; without the web UI that is all it does.
     let first = match open(global) {

@@ -141,6 +141,40 @@ fn the_first_serve_on_an_empty_data_directory_makes_keys_and_says_what_next() {
     assert!(stderr.contains("moot hub create"), "{stderr}");
 }
 
+/// A `--peer` that is not an address is bad input before anything starts: no ready line, no
+/// node (it was checked only once the node ran, after the ready line).
+#[test]
+fn serve_refuses_a_bad_peer_before_it_starts() {
+    let hall = Data::new();
+    hall.ok(&["init", "--name", "Fay"]);
+    hall.ok(&["hub", "create", "Riverside"]);
+    let data = hall.path();
+    let out = crate::moot(
+        &[
+            "--data",
+            &data,
+            "--json",
+            "serve",
+            "--no-mdns",
+            "--no-http",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--peer",
+            "junk",
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let error: Value = serde_json::from_str(stderr.trim()).unwrap();
+    assert_eq!(error["error"]["kind"], "bad_input", "{error}");
+}
+
 /// A node killed with SIGKILL in the middle of a sync loses nothing it stored, and a second
 /// sync completes it: both nodes end with the same ops (checked through their bundles).
 #[test]

@@ -200,6 +200,12 @@ pub struct SyncReport {
     pub complete: bool,
 }
 
+/// Checks that each of `addrs` is a multiaddr (bad text otherwise), before anything is started
+/// with them.
+pub fn check_addrs(addrs: &[String]) -> Result<(), NodeError> {
+    parse_addrs(addrs).map(|_| ())
+}
+
 fn parse_addrs(addrs: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
     addrs
         .iter()
