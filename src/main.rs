@@ -56,13 +56,27 @@ fn main() -> ExitCode {
 /// not for a command a running node runs for a client of its socket, whose environment is the
 /// client's (see `control`).
 fn parse(args: Vec<OsString>, env: bool) -> Result<Cli, clap::Error> {
-    let mut command = cli::command();
-    if !env {
-        command = command.mut_args(|arg| arg.env(None::<&'static str>));
-    }
-    command
+    without_env(cli::command(), env)
         .try_get_matches_from(args)
         .and_then(|matches| Cli::from_arg_matches(&matches))
+}
+
+/// `command` with no flag read from the environment unless `env`, and none from a variable set
+/// to nothing (`MOOT_DATA= moot …`, the shell's way to clear one: clap took it for the flag
+/// given without its value), in every subcommand too.
+fn without_env(command: clap::Command, env: bool) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            let empty = arg
+                .get_env()
+                .is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty()));
+            if !env || empty {
+                arg.env(None::<&'static str>)
+            } else {
+                arg
+            }
+        })
+        .mut_subcommands(|sub| without_env(sub, env))
 }
 
 /// If a node is running on the command's data directory (`moot serve`), the command runs there

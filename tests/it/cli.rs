@@ -210,3 +210,44 @@ fn a_write_error_on_stdout_fails_with_a_message() {
         }
     }
 }
+
+/// A variable set to nothing (`MOOT_DATA= moot …`, how a shell clears one) is as if unset: it
+/// once made every command a usage error, blaming a flag nobody typed, even `tally` (which
+/// ignores it) and commands given the flag itself.
+#[test]
+fn an_empty_environment_variable_is_as_if_unset() {
+    let example = root().join("examples/ballots.csv").display().to_string();
+    let data = crate::node::Data::new();
+    data.ok(&["init", "--name", "Fay"]);
+    let path = data.path();
+    for (var, args) in [
+        ("MOOT_DATA", vec!["--json", "tally", example.as_str()]),
+        (
+            "MOOT_PASSPHRASE_FILE",
+            vec!["--json", "tally", example.as_str()],
+        ),
+        ("MOOT_DATA", vec!["--json", "--data", path.as_str(), "id"]),
+        (
+            "MOOT_PASSPHRASE_FILE",
+            vec!["--json", "--data", path.as_str(), "id"],
+        ),
+        ("MOOT_AS", vec!["--json", "--data", path.as_str(), "id"]),
+        ("MOOT_HUB", vec!["--json", "--data", path.as_str(), "id"]),
+        (
+            "MOOT_NO_MDNS",
+            vec!["--json", "--data", path.as_str(), "id"],
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_moot"))
+            .args(&args)
+            .env(var, "")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{var}= moot {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
