@@ -36,6 +36,13 @@ fn node_error(error: NodeError) -> anyhow::Error {
         NodeError::BadText { .. } | NodeError::NothingToUpdate => {
             bad_input(anyhow::Error::new(error))
         }
+        NodeError::Keystore {
+            source: moot_crypto::keystore::KeystoreError::NeedsPassphrase,
+            ..
+        } => anyhow::Error::new(error).context(
+            "a passphrase is needed (give the file holding it: --passphrase-file FILE, or \
+             MOOT_PASSPHRASE_FILE)",
+        ),
         other => anyhow::Error::new(other),
     }
 }

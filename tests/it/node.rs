@@ -163,6 +163,8 @@ fn members_act_in_turn_with_as_and_only_with_their_passphrase() {
     let (code, _, stderr) = data.run(&["--as", &ann, "member", "add", &cara, "--name", "Cara"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("protected by a passphrase"), "{stderr}");
+    // And it says how to give one.
+    assert!(stderr.contains("--passphrase-file FILE"), "{stderr}");
     let wrong = data.passphrase("guess");
     let (code, _, stderr) = data.run(&[
         "--as",
