@@ -407,9 +407,7 @@ struct Peer {
     /// What the peer is known to hold for certain: the ops it sent in this session. A new set
     /// of heads replaces the view (ops sent to the peer may have been lost or refused, and the
     /// heads say), but not this: heads made while ops were on their way would forget them, and
-    /// the engine would send the peer's own ops back to it. A complete set of the peer's heads
-    /// that names such an op ends this (the peer holds it for good): after a resync this holds
-    /// only what arrived since, not a second copy of the view.
+    /// the engine would send the peer's own ops back to it.
     confirmed: View,
     /// The ops the stream handed out to the peer since its last complete set of heads arrived
     /// (the latest [`MAX_SENT_REMEMBERED`]). They are on their way (frames in flight or queued,
@@ -569,15 +567,6 @@ impl Engine {
             peer.want_queue.shrink_to_fit();
             peer.requested.shrink_to_fit();
         }
-    }
-
-    /// Heads remembered for `peer`: in its view (what its heads and this session's ops say it
-    /// holds) and as sent by it (kept across its next sets of heads): a diagnostic of the
-    /// engine's memory per peer.
-    pub fn remembered_heads(&self, peer: PeerId) -> Option<(usize, usize)> {
-        self.peers
-            .get(&peer)
-            .map(|p| (p.view.as_ref().map_or(0, |v| v.len), p.confirmed.len))
     }
 
     /// Parsed author keys cached (a diagnostic of [`Engine::shed_caches`]).
@@ -891,17 +880,7 @@ impl Engine {
         let mut confirmed: Vec<(Chain, (u64, OpId))> = p.confirmed.heads().collect();
         confirmed.sort_by_key(|(chain, _)| *chain);
         let lanes = p.lanes;
-        // What the peer's own heads name, it held when it made them, and holds from then on:
-        // every later set of its heads covers it too (or leaves its chain out, and the op is at
-        // worst sent again). Only the rest must still be remembered as sent by the peer.
-        let mut still_confirmed = View::default();
         for (chain, (seq, id)) in confirmed {
-            if !view.get(&chain).is_some_and(|heads| heads.contains_id(&id))
-                && let Some(heads) = still_confirmed.chain_mut(chain)
-            {
-                heads.push((seq, id));
-                still_confirmed.len += 1;
-            }
             let Some(device) = self.key(&chain.0, replica) else {
                 continue;
             };
@@ -942,8 +921,6 @@ impl Engine {
                 p.heads_due = Some(Some(named));
             }
             p.view = Some(view);
-            still_confirmed.shrink();
-            p.confirmed = still_confirmed;
         }
         Ok(())
     }

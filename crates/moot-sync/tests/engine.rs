@@ -471,47 +471,6 @@ fn a_heads_round_mid_stream_sends_the_peer_nothing_of_its_own() {
     assert_eq!(b.engine.stats().ops_sent, 0, "b sent a its own ops back");
 }
 
-/// A fresh node remembers every op its peer sent it, so that a set of the peer's heads made
-/// while those ops were on their way does not make it send them back. Once the peer's own heads
-/// name them, the peer holds them for good: the next resync lets that memory go (one view of
-/// the peer instead of two), and still nothing is sent back, then or after.
-#[test]
-fn what_the_peers_heads_name_is_no_longer_remembered_as_sent_by_it() {
-    let (hub, ops) = sample::history(40, 200);
-    let config = Config::default();
-    let mut a = Node::new(hub, config);
-    let mut b = Node::with_retain(hub, config, Retain::IndexOnly);
-    a.load(&ops);
-    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
-    pump(&mut a, &mut b, 0);
-    assert_eq!(b.ids().len(), ops.len());
-    let (view, confirmed) = b.engine.remembered_heads(PeerId(1)).unwrap();
-    assert!(confirmed >= 40, "{confirmed} heads remembered as sent by a");
-    assert_eq!(view, confirmed);
-    // The resync: b (the dialer) sends its heads, a answers for the chains b named.
-    let later = config.resync_interval_ms + 1;
-    for node in [&mut a, &mut b] {
-        node.engine.handle_timeout(later);
-    }
-    pump(&mut a, &mut b, later);
-    let (view, confirmed) = b.engine.remembered_heads(PeerId(1)).unwrap();
-    assert_eq!(confirmed, 0, "a's heads named every op it sent");
-    assert!(view >= 40);
-    // New ops on a reach b, and b sends a nothing of a's, before or after another resync.
-    let (_, more) = sample::history(40, 230);
-    a.load(&more);
-    pump(&mut a, &mut b, later + 1);
-    let again = 2 * later;
-    for node in [&mut a, &mut b] {
-        node.engine.handle_timeout(again);
-    }
-    pump(&mut a, &mut b, again);
-    assert_eq!(a.ids(), b.ids());
-    assert!(b.ids().len() > ops.len());
-    assert_eq!(b.engine.stats().ops_sent, 0, "b sent a its own ops back");
-    assert!(a.misbehaved().is_empty() && b.misbehaved().is_empty());
-}
-
 #[test]
 fn shedding_caches_mid_session_changes_what_crosses_in_no_way() {
     // The same session twice: once as is, once with both engines and replicas shedding their
