@@ -54,6 +54,18 @@ struct Response {
     saved: bool,
 }
 
+/// A node's answer: its version first, as a node of another version answers in another layout
+/// (which must say so, not be "damaged").
+fn decode_response(bytes: &[u8]) -> anyhow::Result<Response> {
+    let (version, _) = postcard::take_from_bytes::<u32>(bytes).context("a damaged response")?;
+    anyhow::ensure!(
+        version == VERSION,
+        "the running node speaks control version {version} (this moot: {VERSION}): use the \
+         same moot binary as the node",
+    );
+    postcard::from_bytes(bytes).context("a damaged response")
+}
+
 /// The socket's path in a data directory.
 pub fn socket_path(dir: &Path) -> PathBuf {
     dir.join(moot_node::dir::SOCKET_FILE)
@@ -158,14 +170,7 @@ pub fn forward(global: &Global, data_dir: &Path) -> anyhow::Result<Option<u8>> {
     let talk = |stream: &mut std::os::unix::net::UnixStream| -> anyhow::Result<Response> {
         write_frame(stream, &bytes)?;
         let bytes = read_frame(stream, MAX_RESPONSE)?;
-        let response: Response = postcard::from_bytes(&bytes).context("a damaged response")?;
-        anyhow::ensure!(
-            response.version == VERSION,
-            "the running node speaks control version {} (this moot: {VERSION}): use the same \
-             moot binary as the node",
-            response.version
-        );
-        Ok(response)
+        decode_response(&bytes)
     };
     let response = talk(&mut stream).context("talking to the running node (moot serve)")?;
     let printed = {
@@ -448,4 +453,45 @@ pub fn refuse_while_served(what: &str) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A node of the version before (no `saved`) is named as such, not taken for damage.
+    #[test]
+    fn an_answer_of_another_version_says_so() {
+        #[derive(Serialize)]
+        struct Version1 {
+            version: u32,
+            stdout: Vec<u8>,
+            stderr: Vec<u8>,
+            code: u8,
+        }
+        let old = postcard::to_allocvec(&Version1 {
+            version: 1,
+            stdout: b"{}".to_vec(),
+            stderr: Vec::new(),
+            code: 0,
+        })
+        .unwrap();
+        let error = format!("{:#}", decode_response(&old).unwrap_err());
+        assert!(error.contains("control version 1"), "{error}");
+        let now = Response {
+            version: VERSION,
+            stdout: b"{}".to_vec(),
+            stderr: Vec::new(),
+            code: 3,
+            saved: true,
+        };
+        let back = decode_response(&postcard::to_allocvec(&now).unwrap()).unwrap();
+        assert_eq!(
+            (back.code, back.saved, back.stdout),
+            (3, true, b"{}".to_vec())
+        );
+        assert!(decode_response(&[]).is_err());
+    }
 }

@@ -233,10 +233,6 @@ fn an_empty_environment_variable_is_as_if_unset() {
         ),
         ("MOOT_AS", vec!["--json", "--data", path.as_str(), "id"]),
         ("MOOT_HUB", vec!["--json", "--data", path.as_str(), "id"]),
-        (
-            "MOOT_NO_MDNS",
-            vec!["--json", "--data", path.as_str(), "id"],
-        ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_moot"))
             .args(&args)
@@ -250,4 +246,17 @@ fn an_empty_environment_variable_is_as_if_unset() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // A subcommand's flag too: the first `serve` on an empty directory makes keys and ends.
+    let fresh = crate::node::Data::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args(["--json", "--data", &fresh.path(), "serve", "--no-http"])
+        .env("MOOT_NO_MDNS", "")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "MOOT_NO_MDNS= moot serve: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
