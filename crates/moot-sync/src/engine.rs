@@ -455,6 +455,12 @@ const MAX_THEIRS_RANGES: usize = 64;
 const MAX_SENT_REMEMBERED: usize = 16_384;
 /// Parsed author keys kept, at most.
 const MAX_CACHED_KEYS: usize = 16_384;
+/// Heads of one (device, lane) chain remembered per view, at most. An honest chain has one; a
+/// forked one (an equivocation) a few more. Without a bound a peer could pile 65,536 heads into
+/// one chain, and every head it named again, and every op of that chain sent, would scan them
+/// all (seconds of the sync loop per frame). Past it a head is forgotten: an op may be sent
+/// twice, never too few.
+const MAX_HEADS_PER_CHAIN: usize = 64;
 /// Chain ids remembered for forked-chain ancestry checks, at most.
 const MAX_BRANCH_IDS: usize = 1 << 20;
 
@@ -567,6 +573,14 @@ impl Engine {
             peer.want_queue.shrink_to_fit();
             peer.requested.shrink_to_fit();
         }
+    }
+
+    /// Heads remembered for `peer`: in its view, and as sent by it this session (a diagnostic
+    /// of the engine's memory per peer).
+    pub fn remembered_heads(&self, peer: PeerId) -> Option<(usize, usize)> {
+        self.peers
+            .get(&peer)
+            .map(|p| (p.view.as_ref().map_or(0, |v| v.len), p.confirmed.len))
     }
 
     /// Parsed author keys cached (a diagnostic of [`Engine::shed_caches`]).
@@ -864,7 +878,7 @@ impl Engine {
             let Some(chain) = p.incoming.chain_mut((head.device, head.lane)) else {
                 break;
             };
-            if !chain.contains_id(&head.id) {
+            if chain.len() < MAX_HEADS_PER_CHAIN && !chain.contains_id(&head.id) {
                 chain.push((head.seq, head.id));
                 p.incoming.len += 1;
             }
@@ -1447,7 +1461,7 @@ fn add_head(view: &mut View, op: &OpRef, replica: &Replica, max: usize) {
         Some(id) != op.prev && (forked || seq >= op.seq || !replica.holds(&id))
     });
     len = len + chain.len() - before;
-    if len < max {
+    if len < max && chain.len() < MAX_HEADS_PER_CHAIN {
         chain.push((op.seq, op.id));
         len += 1;
     }

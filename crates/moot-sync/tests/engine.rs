@@ -471,6 +471,46 @@ fn a_heads_round_mid_stream_sends_the_peer_nothing_of_its_own() {
     assert_eq!(b.engine.stats().ops_sent, 0, "b sent a its own ops back");
 }
 
+/// A peer that names tens of thousands of heads in one chain, and names them again and again,
+/// has a few dozen remembered: each head named (and each op of the chain sent) would otherwise
+/// be checked against all of them, seconds of the sync loop per frame.
+#[test]
+fn a_chain_keeps_a_bounded_number_of_a_peers_heads() {
+    let (hub, ops) = sample::history(4, 20);
+    let mut a = Node::new(hub, Config::default());
+    a.load(&ops);
+    a.engine
+        .connect(0, PeerId(2), Role::Listener, Lanes::ALL)
+        .unwrap();
+    let head = |n: u32| wire::Head {
+        device: [9; 32],
+        lane: Lane::Public,
+        seq: u64::MAX,
+        id: moot_crypto::OpId({
+            let mut id = [0u8; 32];
+            id[..4].copy_from_slice(&n.to_le_bytes());
+            id
+        }),
+    };
+    let parts = 16u32;
+    for part in 0..parts {
+        let mut heads: Vec<wire::Head> = (0..2048).map(|i| head(part * 2048 + i)).collect();
+        // The same head again, many times over.
+        heads.extend((0..2048).map(|_| head(part * 2048)));
+        let frame = wire::encode(&Message::Heads {
+            first: part == 0,
+            last: part + 1 == parts,
+            heads: Bounded::new(heads).unwrap(),
+        })
+        .unwrap();
+        a.engine
+            .handle_frame(0, PeerId(2), &frame, &mut a.replica, &mut a.store)
+            .unwrap();
+    }
+    let (view, _) = a.engine.remembered_heads(PeerId(2)).unwrap();
+    assert!((1..=64).contains(&view), "{view} heads remembered");
+}
+
 #[test]
 fn shedding_caches_mid_session_changes_what_crosses_in_no_way() {
     // The same session twice: once as is, once with both engines and replicas shedding their
