@@ -20,7 +20,7 @@ pub use libp2p::multiaddr::Protocol;
 pub use libp2p::{Multiaddr, PeerId as Libp2pPeerId};
 pub use node::{
     Discovery, LanesFor, NetConfig, NetError, NetEvent, NetHandle, NetNode, NetStats,
-    PROTOCOL_VERSION, Presenter, RelayServer,
+    PROTOCOL_VERSION, Presenter, RelayServer, RollWatch,
 };
 
 use libp2p_identity::{Keypair, PeerId, PublicKey as Libp2pPublicKey};

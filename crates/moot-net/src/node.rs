@@ -147,6 +147,28 @@ pub struct NetConfig {
     /// that has not yet seen this device's certification give it a member's lanes. Made for
     /// each peer, so that it can be sealed for that peer alone. Default none.
     pub credential: Option<Presenter>,
+    /// Called, with the replica, when ops that may narrow a peer's lanes (a removal, a
+    /// revocation: `moot_sync::engine::may_narrow_lanes`) were stored from a peer, before the
+    /// lanes are judged again and before anything more is sent: whatever [`LanesFor`] reads
+    /// must be brought up to date here. Default none.
+    pub on_narrowing: Option<RollWatch>,
+}
+
+/// What [`NetConfig::on_narrowing`] calls.
+#[derive(Clone)]
+pub struct RollWatch(std::sync::Arc<dyn Fn(&mut Replica) + Send + Sync>);
+
+impl RollWatch {
+    /// Calls `watch` with the replica each time.
+    pub fn new(watch: impl Fn(&mut Replica) + Send + Sync + 'static) -> Self {
+        RollWatch(std::sync::Arc::new(watch))
+    }
+}
+
+impl std::fmt::Debug for RollWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RollWatch(..)")
+    }
 }
 
 /// Makes what this node presents to a peer's device ([`NetConfig::credential`]).
@@ -196,6 +218,7 @@ impl Default for NetConfig {
             max_commands: 64,
             max_events: 1024,
             credential: None,
+            on_narrowing: None,
         }
     }
 }
@@ -424,6 +447,7 @@ pub struct NetNode<S> {
     store: S,
     lanes_for: LanesFor,
     credential: Option<Presenter>,
+    on_narrowing: Option<RollWatch>,
     max_queued_frames: usize,
     start: Instant,
     links: BTreeMap<PeerId, Link>,
@@ -596,6 +620,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             store,
             lanes_for,
             credential: config.credential.clone(),
+            on_narrowing: config.on_narrowing.clone(),
             max_queued_frames: config.max_queued_frames.max(1),
             start: Instant::now(),
             links: BTreeMap::new(),
@@ -1000,13 +1025,28 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                         lanes_changed |= Self::set_lanes(&mut self.engine, peer, link, lanes);
                     }
                 }
-                Event::Stored { peer, op_count } => {
+                Event::Stored {
+                    peer,
+                    op_count,
+                    narrows,
+                } => {
                     if let Some(link) = self.links.get(&peer) {
                         tracing::debug!(peer = %link.peer, op_count, "ops stored");
                         self.emit(NetEvent::Stored {
                             peer: link.peer,
                             op_count,
                         });
+                    }
+                    // A member removed in this frame must not be sent its later ops: every
+                    // peer's lanes are judged again now, by the roll as it now stands.
+                    if narrows {
+                        if let Some(watch) = &self.on_narrowing {
+                            (watch.0)(&mut self.replica);
+                        }
+                        for (&id, link) in &mut self.links {
+                            let lanes = (self.lanes_for)(&link.device, link.credential.as_deref());
+                            lanes_changed |= Self::set_lanes(&mut self.engine, id, link, lanes);
+                        }
                     }
                 }
                 _ => {}

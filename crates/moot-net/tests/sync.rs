@@ -490,3 +490,100 @@ async fn a_credential_is_made_for_each_peer_and_one_too_long_is_left_out() {
     stop(b).await;
     stop(c).await;
 }
+
+/// A member removed in a frame (here: a removal and a members-lane op written after it, from
+/// a third node) is sent none of the frame's later members-lane ops: the node judges its
+/// peers' lanes again, by the roll as it now stands, before it sends anything more. (Judged
+/// only when the arrivals settled, the removed member's device received them.)
+#[tokio::test]
+async fn a_member_removed_in_a_frame_is_sent_none_of_its_later_members_ops() {
+    use moot_state::body::{Remove, SetName};
+    use moot_state::{Body, Roll, Status};
+    let (hub, history) = sample::history(3, 0);
+    // The founder removes member 2, then writes a members-lane op.
+    let mut writer = moot_state::Replica::new(hub, moot_state::Limits::default());
+    writer.insert_batch(&history);
+    let founder_device = sample::key(2, 0);
+    let removed = sample::key(1, 2).public();
+    let removal = writer
+        .write(
+            &founder_device,
+            &Body::Remove(Remove {
+                member: removed,
+                cuts: Vec::new(),
+            }),
+        )
+        .unwrap();
+    let after = writer
+        .write(
+            &founder_device,
+            &Body::SetName(SetName {
+                member: sample::key(1, 0).public(),
+                name: "Written after the removal".into(),
+            }),
+        )
+        .unwrap();
+    assert_eq!(
+        SignedOp::decode(writer.op_bytes(&after).unwrap())
+            .unwrap()
+            .lane(),
+        Lane::Members
+    );
+    let mut later = history.clone();
+    later.push(writer.op_bytes(&removal).unwrap().to_vec());
+    later.push(writer.op_bytes(&after).unwrap().to_vec());
+
+    // The middle node gives the removed member's device (device 2 here) the lanes the roll
+    // gives member 2, reading a roll that only `on_narrowing` brings up to date.
+    let mut replica = moot_state::Replica::new(hub, moot_state::Limits::default());
+    let mut store = MemoryStore::new();
+    load(&mut replica, &mut store, &history);
+    let roll: Arc<std::sync::Mutex<Roll>> = Arc::new(std::sync::Mutex::new(replica.roll()));
+    let lanes_roll = Arc::clone(&roll);
+    let device_2 = sample::key(7, 2).public();
+    let lanes_for: LanesFor = Box::new(move |device, _| {
+        if *device != device_2 {
+            return moot_sync::Lanes::ALL;
+        }
+        let roll = lanes_roll.lock().unwrap();
+        match roll.member(&removed).map(|r| r.status) {
+            Some(Status::Member) => moot_sync::Lanes::ALL,
+            _ => moot_sync::Lanes::PUBLIC,
+        }
+    });
+    let watched = Arc::clone(&roll);
+    let config = NetConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        on_narrowing: Some(moot_net::RollWatch::new(move |replica| {
+            *watched.lock().unwrap() = replica.roll();
+        })),
+        ..NetConfig::default()
+    };
+    let middle = common::run(1, replica, store, config, lanes_for).await;
+    let member = start(2, hub, &[], everyone()).await;
+    member.handle.dial(middle.at()).await.unwrap();
+    eventually("the member holds the hub", || async {
+        ids(&member).await.len() == history.len()
+    })
+    .await;
+    let third = start(3, hub, &later, everyone()).await;
+    third.handle.dial(middle.at()).await.unwrap();
+    eventually(
+        "the middle node holds the removal and what follows",
+        || async { ids(&middle).await.len() == later.len() },
+    )
+    .await;
+    eventually("the removal reaches the removed member", || async {
+        ids(&member).await.contains(&removal)
+    })
+    .await;
+    // Time for anything else to arrive, were it to be sent.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !ids(&member).await.contains(&after),
+        "the removed member was sent a members-lane op written after its removal"
+    );
+    stop(third).await;
+    stop(member).await;
+    stop(middle).await;
+}

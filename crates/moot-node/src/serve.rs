@@ -279,6 +279,16 @@ impl Node {
         let mut store = SharedOps::new(Arc::clone(self), hub)?;
         store.certify_if_admitted(&mut replica, signer)?;
         let roll = Arc::new(Mutex::new(replica.roll()));
+        // A removal (or the like) stored from a peer: the roll the lanes are judged by is read
+        // again at once, not at the next settle (`took_in`), so that nothing more goes out to
+        // a peer on lanes it no longer has.
+        let watched_roll = Arc::clone(&roll);
+        let on_narrowing = moot_net::RollWatch::new(move |replica: &mut Replica| {
+            let now = replica.roll();
+            if let Ok(mut shared) = watched_roll.lock() {
+                *shared = now;
+            }
+        });
         // Loading the hub cached the rolls of every past it went through: they go now, not
         // at the first settle (which a single new op would otherwise make slow).
         replica.shed_caches();
@@ -294,6 +304,7 @@ impl Node {
             external,
             relay_server: options.relay.then(RelayServer::default),
             credential: Some(presenter(signer, &hub)?),
+            on_narrowing: Some(on_narrowing),
             discovery: if options.mdns {
                 Discovery::Mdns
             } else {

@@ -290,6 +290,10 @@ pub enum Event {
         peer: PeerId,
         /// Ops stored (the peer's and any waiting ops they released).
         op_count: usize,
+        /// Among them a roll op that may narrow what some peer may receive
+        /// ([`may_narrow_lanes`]): the node must judge every peer's lanes again before it sends
+        /// anything more, or a member removed in this frame is sent the frame's later ops.
+        narrows: bool,
     },
     /// A peer presented a credential ([`Message::Present`]): the node may give it other lanes
     /// ([`Engine::set_peer_lanes`]).
@@ -958,6 +962,7 @@ impl Engine {
         let mut misbehaved: Option<Misbehaviour> = None;
         let mut to_want: Vec<OpId> = Vec::new();
         let mut stored = 0usize;
+        let mut narrows = false;
         let mut only_theirs = true;
         let mut at = 0usize;
         // Ops kept are stored on a thread of their own, run by run as they are validated, in
@@ -1006,6 +1011,7 @@ impl Engine {
                     at += 1;
                     for (op, verdict) in insertion.kept {
                         let op = op.into_inner();
+                        narrows |= may_narrow_lanes(&op);
                         if from_peer.contains(&op.id()) {
                             held_by_peer.push((order, OpRef::of(&op)));
                             order += 1;
@@ -1091,6 +1097,7 @@ impl Engine {
             self.push_event(Event::Stored {
                 peer,
                 op_count: stored,
+                narrows,
             });
         }
         Ok(())
@@ -1441,6 +1448,22 @@ impl Engine {
         })
         .ok()?;
         Some(OpRef::of(&op))
+    }
+}
+
+/// True if `op` is a roll op that may take a lane from someone: a removal, a device's or a
+/// role's revocation, a role granted (it reorders concurrent roll ops by seniority), the hub
+/// made members-only, or an admission that is not a member's (a member made a guest). Other
+/// roll ops only ever give.
+pub fn may_narrow_lanes(op: &SignedOp) -> bool {
+    use moot_state::body::kind;
+    match op.kind() {
+        kind::REMOVE | kind::REVOKE_DEVICE | kind::REVOKE | kind::GRANT | kind::SET_ACCESS => true,
+        kind::ADMIT => !matches!(
+            moot_state::Body::decode(op.kind(), op.body()),
+            Ok(moot_state::Body::Admit(admit)) if admit.standing == moot_state::Standing::Member
+        ),
+        _ => false,
     }
 }
 
