@@ -12,6 +12,7 @@
 //! frames and ops at debug); the binary decides where they go.
 
 pub mod backoff;
+mod ip_limits;
 pub mod node;
 pub mod protocol;
 

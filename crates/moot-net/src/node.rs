@@ -118,6 +118,17 @@ pub struct NetConfig {
     pub max_connections_per_peer: u32,
     /// Incoming connections still handshaking, at most. Default 16.
     pub max_pending_incoming: u32,
+    /// Incoming connections from one IP address, at most (peer ids cost nothing to make: one
+    /// machine could otherwise take every place). Relayed connections are not counted, nor
+    /// this machine's unless [`NetConfig::limit_loopback`]. Default 8.
+    pub max_connections_per_ip: u32,
+    /// How long the IP address of a peer disconnected for misbehaving (forged ops, garbage
+    /// frames) is refused: reconnecting under a new key must cost more than a handshake.
+    /// Default 60 s.
+    pub misbehaviour_ban: Duration,
+    /// Apply [`NetConfig::max_connections_per_ip`] and the ban to loopback too (tests).
+    /// Default false.
+    pub limit_loopback: bool,
     /// Outgoing connections being dialed, at most (mDNS answers from the LAN, which anyone may
     /// send, would otherwise each open a socket). Default 16.
     pub max_pending_outgoing: u32,
@@ -217,6 +228,9 @@ impl Default for NetConfig {
             max_queued_frames: 4,
             max_commands: 64,
             max_events: 1024,
+            max_connections_per_ip: 8,
+            misbehaviour_ban: Duration::from_secs(60),
+            limit_loopback: false,
             credential: None,
             on_narrowing: None,
         }
@@ -348,6 +362,7 @@ pub enum NetEvent {
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     limits: connection_limits::Behaviour,
+    ip_limits: crate::ip_limits::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     sync: request_response::Behaviour<SyncCodec>,
@@ -525,6 +540,11 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             .with_max_established_per_peer(Some(config.max_connections_per_peer))
             .with_max_pending_incoming(Some(config.max_pending_incoming))
             .with_max_pending_outgoing(Some(config.max_pending_outgoing));
+        let ip_limits = crate::ip_limits::Limits {
+            max_per_ip: config.max_connections_per_ip,
+            ban_for: config.misbehaviour_ban,
+            loopback: config.limit_loopback,
+        };
         let discovery = config.discovery;
         let request_timeout = config.request_timeout;
         let arrivals = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -570,6 +590,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     });
                     Ok(Behaviour {
                         limits: connection_limits::Behaviour::new(limits),
+                        ip_limits: crate::ip_limits::Behaviour::new(ip_limits),
                         identify: identify::Behaviour::new(
                             identify::Config::new(PROTOCOL_VERSION.into(), key.public())
                                 .with_agent_version(format!("moot/{}", env!("CARGO_PKG_VERSION"))),
@@ -1089,6 +1110,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
         }
         if self.swarm.disconnect_peer_id(peer).is_ok() {
             self.dropping.insert(peer);
+            self.swarm.behaviour_mut().ip_limits.ban(&peer);
             // Its frames still waiting are not handled.
             self.inbox.retain(|r| r.peer != peer);
             tracing::warn!(%peer, %reason, "peer misbehaved; disconnected");

@@ -587,3 +587,67 @@ async fn a_member_removed_in_a_frame_is_sent_none_of_its_later_members_ops() {
     stop(member).await;
     stop(middle).await;
 }
+
+/// One address holds at most `max_connections_per_ip` incoming connections, whatever the keys
+/// (peer ids cost nothing to make), and the address of a peer dropped for misbehaving is refused
+/// for `misbehaviour_ban`. (Loopback counts here only because the test asks it to.)
+#[tokio::test]
+async fn one_address_holds_a_few_places_and_a_misbehaving_one_is_refused_a_while() {
+    let (hub, history) = sample::history(3, 10);
+    let config = NetConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        max_connections_per_ip: 2,
+        limit_loopback: true,
+        misbehaviour_ban: Duration::from_secs(3),
+        ..NetConfig::default()
+    };
+    let a = common::start(1, hub, &history, config, everyone()).await;
+    let peers_of_a = || async { a.handle.stats().await.unwrap().peers.len() };
+    let mut others = Vec::new();
+    for n in 2..5 {
+        let node = start(n, hub, &[], everyone()).await;
+        node.handle.dial(a.at()).await.unwrap();
+        others.push(node);
+    }
+    eventually("two of the three are connected", || async {
+        peers_of_a().await == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(peers_of_a().await, 2, "a third connection from one address");
+    for node in others {
+        stop(node).await;
+    }
+    eventually("the places are free again", || async {
+        peers_of_a().await == 0
+    })
+    .await;
+
+    // A peer that sends garbage is dropped, and its address refused for a while.
+    let rogue = protocol::behaviour(Duration::from_secs(5));
+    let frame = b"\x01\xffnot a sync message".to_vec();
+    assert!(
+        rogue_is_disconnected(
+            666,
+            rogue,
+            || protocol::SyncRequest::Frame(frame.clone()),
+            &a.at()
+        )
+        .await
+    );
+    let honest = start(5, hub, &[], everyone()).await;
+    honest.handle.dial(a.at()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(peers_of_a().await, 0, "a banned address connected");
+    stop(honest).await;
+    // Once the ban is over, the address is welcome again.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let later = start(6, hub, &[], everyone()).await;
+    later.handle.dial(a.at()).await.unwrap();
+    eventually("a connection after the ban", || async {
+        peers_of_a().await == 1
+    })
+    .await;
+    stop(later).await;
+    stop(a).await;
+}

@@ -1,0 +1,197 @@
+//! Incoming connections per remote IP address, and a short ban on the address a misbehaving
+//! peer came from.
+//!
+//! libp2p's `connection_limits` bounds connections in all and per peer id, but a peer id costs
+//! nothing to make: one machine could take every place with a few dozen keys and leave the node
+//! no room for anyone else, its kept peers' redials included. Here each remote address holds
+//! at most [`Limits::max_per_ip`] incoming connections, and the address of a peer dropped for
+//! misbehaviour (forged ops, garbage frames) is refused for [`Limits::ban_for`], so that
+//! reconnecting under a new key to make the node check another frame of bad signatures costs
+//! more than a handshake. Relayed connections (whose address is the relay's) and, unless asked
+//! ([`Limits::loopback`]), this machine's are not counted.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use libp2p::core::Endpoint;
+use libp2p::core::transport::PortUse;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::{
+    ConnectionClosed, ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler,
+    THandlerInEvent, THandlerOutEvent, ToSwarm, dummy,
+};
+use libp2p::{Multiaddr, PeerId};
+
+/// Addresses banned at once, at most (the oldest ban ends first past it).
+const MAX_BANNED: usize = 1024;
+
+/// The bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Incoming connections from one IP address, at most.
+    pub max_per_ip: u32,
+    /// How long the address of a peer dropped for misbehaviour is refused.
+    pub ban_for: Duration,
+    /// Count loopback connections too (tests; this machine is trusted otherwise).
+    pub loopback: bool,
+}
+
+/// Why a connection was refused.
+#[derive(Debug, thiserror::Error)]
+enum Refused {
+    #[error("too many connections from {0}")]
+    TooMany(IpAddr),
+    #[error("{0} misbehaved a moment ago")]
+    Banned(IpAddr),
+}
+
+/// The behaviour (no protocol of its own).
+pub struct Behaviour {
+    limits: Limits,
+    inbound: HashMap<IpAddr, u32>,
+    by_connection: HashMap<ConnectionId, (PeerId, IpAddr)>,
+    /// Banned addresses with when their ban ends, oldest first.
+    banned: VecDeque<(IpAddr, Instant)>,
+}
+
+impl Behaviour {
+    pub fn new(limits: Limits) -> Behaviour {
+        Behaviour {
+            limits,
+            inbound: HashMap::new(),
+            by_connection: HashMap::new(),
+            banned: VecDeque::new(),
+        }
+    }
+
+    /// The address a connection comes from, if it is counted.
+    fn counted(&self, remote: &Multiaddr) -> Option<IpAddr> {
+        if remote.iter().any(|p| matches!(p, Protocol::P2pCircuit)) {
+            return None;
+        }
+        let ip = remote.iter().find_map(|p| match p {
+            Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
+            Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
+            _ => None,
+        })?;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            IpAddr::V4(_) => ip,
+        };
+        (self.limits.loopback || !ip.is_loopback()).then_some(ip)
+    }
+
+    fn check(&mut self, remote: &Multiaddr) -> Result<(), ConnectionDenied> {
+        let Some(ip) = self.counted(remote) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        while self.banned.front().is_some_and(|(_, until)| *until <= now) {
+            self.banned.pop_front();
+        }
+        if self.banned.iter().any(|(banned, _)| *banned == ip) {
+            return Err(ConnectionDenied::new(Refused::Banned(ip)));
+        }
+        if self.inbound.get(&ip).copied().unwrap_or(0) >= self.limits.max_per_ip {
+            return Err(ConnectionDenied::new(Refused::TooMany(ip)));
+        }
+        Ok(())
+    }
+
+    /// Refuses the addresses `peer` is connected from (incoming) for a while.
+    pub fn ban(&mut self, peer: &PeerId) {
+        let until = Instant::now() + self.limits.ban_for;
+        let ips: Vec<IpAddr> = self
+            .by_connection
+            .values()
+            .filter(|(p, _)| p == peer)
+            .map(|(_, ip)| *ip)
+            .collect();
+        for ip in ips {
+            if self.banned.len() >= MAX_BANNED {
+                self.banned.pop_front();
+            }
+            self.banned.push_back((ip, until));
+        }
+    }
+}
+
+impl NetworkBehaviour for Behaviour {
+    type ConnectionHandler = dummy::ConnectionHandler;
+    type ToSwarm = Infallible;
+
+    fn handle_pending_inbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: &Multiaddr,
+        remote: &Multiaddr,
+    ) -> Result<(), ConnectionDenied> {
+        self.check(remote)
+    }
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: PeerId,
+        _: &Multiaddr,
+        remote: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        // Again: many may have been pending at once.
+        self.check(remote)?;
+        Ok(dummy::ConnectionHandler)
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        _: ConnectionId,
+        _: PeerId,
+        _: &Multiaddr,
+        _: Endpoint,
+        _: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        Ok(dummy::ConnectionHandler)
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        match event {
+            // Counted once established (a connection another behaviour refused never is).
+            FromSwarm::ConnectionEstablished(established) => {
+                if let libp2p::core::ConnectedPoint::Listener { send_back_addr, .. } =
+                    established.endpoint
+                    && let Some(ip) = self.counted(send_back_addr)
+                {
+                    *self.inbound.entry(ip).or_insert(0) += 1;
+                    self.by_connection
+                        .insert(established.connection_id, (established.peer_id, ip));
+                }
+            }
+            FromSwarm::ConnectionClosed(ConnectionClosed { connection_id, .. }) => {
+                if let Some((_, ip)) = self.by_connection.remove(&connection_id)
+                    && let Some(count) = self.inbound.get_mut(&ip)
+                {
+                    *count = count.saturating_sub(1);
+                    if *count == 0 {
+                        self.inbound.remove(&ip);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_connection_handler_event(
+        &mut self,
+        _: PeerId,
+        _: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
+        match event {}
+    }
+
+    fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        Poll::Pending
+    }
+}
