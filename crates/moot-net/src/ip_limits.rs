@@ -1,5 +1,5 @@
-//! Incoming connections per remote IP address, and a short ban on the address a misbehaving
-//! peer came from.
+//! Incoming connections per remote IP address, and a short ban on the addresses of a
+//! misbehaving peer.
 //!
 //! libp2p's `connection_limits` bounds connections in all and per peer id, but a peer id costs
 //! nothing to make: one machine could take every place with a few dozen keys and leave the node
@@ -7,8 +7,11 @@
 //! at most [`Limits::max_per_ip`] incoming connections, and the address of a peer dropped for
 //! misbehaviour (forged ops, garbage frames) is refused for [`Limits::ban_for`], so that
 //! reconnecting under a new key to make the node check another frame of bad signatures costs
-//! more than a handshake. Relayed connections (whose address is the relay's) and, unless asked
-//! ([`Limits::loopback`]), this machine's are not counted.
+//! more than a handshake. The node asks [`Behaviour::allows_dial`] before dialing a peer that
+//! mDNS found (anyone on the LAN can announce peers), so neither is dodged by being dialed.
+//! An IPv6 address counts by its /64 (one host may hold all of it). Relayed connections (whose
+//! address is the relay's) and, unless asked ([`Limits::loopback`]), this machine's are not
+//! counted.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -51,8 +54,10 @@ enum Refused {
 /// The behaviour (no protocol of its own).
 pub struct Behaviour {
     limits: Limits,
+    /// Incoming connections per address.
     inbound: HashMap<IpAddr, u32>,
-    by_connection: HashMap<ConnectionId, (PeerId, IpAddr)>,
+    /// Every connection's peer and address, and whether it came in.
+    by_connection: HashMap<ConnectionId, (PeerId, IpAddr, bool)>,
     /// Banned addresses with when their ban ends, oldest first.
     banned: VecDeque<(IpAddr, Instant)>,
 }
@@ -81,18 +86,31 @@ impl Behaviour {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             IpAddr::V4(_) => ip,
         };
-        (self.limits.loopback || !ip.is_loopback()).then_some(ip)
+        if ip.is_loopback() && !self.limits.loopback {
+            return None;
+        }
+        Some(match ip {
+            // A host may hold a whole /64: it counts as one address.
+            IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+            IpAddr::V4(_) => ip,
+        })
+    }
+
+    fn is_banned(&mut self, ip: IpAddr) -> bool {
+        let now = Instant::now();
+        while self.banned.front().is_some_and(|(_, until)| *until <= now) {
+            self.banned.pop_front();
+        }
+        self.banned.iter().any(|(banned, _)| *banned == ip)
     }
 
     fn check(&mut self, remote: &Multiaddr) -> Result<(), ConnectionDenied> {
         let Some(ip) = self.counted(remote) else {
             return Ok(());
         };
-        let now = Instant::now();
-        while self.banned.front().is_some_and(|(_, until)| *until <= now) {
-            self.banned.pop_front();
-        }
-        if self.banned.iter().any(|(banned, _)| *banned == ip) {
+        if self.is_banned(ip) {
             return Err(ConnectionDenied::new(Refused::Banned(ip)));
         }
         if self.inbound.get(&ip).copied().unwrap_or(0) >= self.limits.max_per_ip {
@@ -101,14 +119,28 @@ impl Behaviour {
         Ok(())
     }
 
-    /// Refuses the addresses `peer` is connected from (incoming) for a while.
+    /// True if a peer found on the LAN at `addr` may be dialed: its address is not banned, and
+    /// holds fewer than [`Limits::max_per_ip`] connections either way.
+    pub fn allows_dial(&mut self, addr: &Multiaddr) -> bool {
+        let Some(ip) = self.counted(addr) else {
+            return true;
+        };
+        let held = self
+            .by_connection
+            .values()
+            .filter(|(_, at, _)| *at == ip)
+            .count();
+        !self.is_banned(ip) && held < self.limits.max_per_ip as usize
+    }
+
+    /// Refuses the addresses `peer` is connected from or to for a while.
     pub fn ban(&mut self, peer: &PeerId) {
         let until = Instant::now() + self.limits.ban_for;
         let ips: Vec<IpAddr> = self
             .by_connection
             .values()
-            .filter(|(p, _)| p == peer)
-            .map(|(_, ip)| *ip)
+            .filter(|(p, _, _)| p == peer)
+            .map(|(_, ip, _)| *ip)
             .collect();
         for ip in ips {
             if self.banned.len() >= MAX_BANNED {
@@ -159,17 +191,24 @@ impl NetworkBehaviour for Behaviour {
         match event {
             // Counted once established (a connection another behaviour refused never is).
             FromSwarm::ConnectionEstablished(established) => {
-                if let libp2p::core::ConnectedPoint::Listener { send_back_addr, .. } =
-                    established.endpoint
-                    && let Some(ip) = self.counted(send_back_addr)
-                {
-                    *self.inbound.entry(ip).or_insert(0) += 1;
-                    self.by_connection
-                        .insert(established.connection_id, (established.peer_id, ip));
+                let (remote, incoming) = match established.endpoint {
+                    libp2p::core::ConnectedPoint::Listener { send_back_addr, .. } => {
+                        (send_back_addr, true)
+                    }
+                    libp2p::core::ConnectedPoint::Dialer { address, .. } => (address, false),
+                };
+                if let Some(ip) = self.counted(remote) {
+                    if incoming {
+                        *self.inbound.entry(ip).or_insert(0) += 1;
+                    }
+                    self.by_connection.insert(
+                        established.connection_id,
+                        (established.peer_id, ip, incoming),
+                    );
                 }
             }
             FromSwarm::ConnectionClosed(ConnectionClosed { connection_id, .. }) => {
-                if let Some((_, ip)) = self.by_connection.remove(&connection_id)
+                if let Some((_, ip, true)) = self.by_connection.remove(&connection_id)
                     && let Some(count) = self.inbound.get_mut(&ip)
                 {
                     *count = count.saturating_sub(1);
@@ -193,5 +232,49 @@ impl NetworkBehaviour for Behaviour {
 
     fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn limits() -> Behaviour {
+        Behaviour::new(Limits {
+            max_per_ip: 2,
+            ban_for: Duration::from_secs(60),
+            loopback: false,
+        })
+    }
+
+    /// What counts as one address: an IPv6 /64, an IPv4-mapped address as its IPv4; relayed
+    /// connections and (by default) loopback not at all.
+    #[test]
+    fn addresses_are_counted_by_host() {
+        let b = limits();
+        let at = |s: &str| b.counted(&s.parse::<Multiaddr>().unwrap());
+        assert_eq!(
+            at("/ip6/2001:db8:1:2:aaaa::1/tcp/1"),
+            at("/ip6/2001:db8:1:2:bbbb::9/udp/2/quic-v1")
+        );
+        assert_ne!(
+            at("/ip6/2001:db8:1:2::1/tcp/1"),
+            at("/ip6/2001:db8:1:3::1/tcp/1")
+        );
+        assert_eq!(
+            at("/ip6/::ffff:192.0.2.7/tcp/1"),
+            at("/ip4/192.0.2.7/tcp/9")
+        );
+        assert_eq!(at("/ip4/127.0.0.1/tcp/1"), None);
+        assert_eq!(at("/ip6/::1/tcp/1"), None);
+        assert_eq!(
+            at(
+                "/ip4/192.0.2.7/tcp/1/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp/p2p-circuit"
+            ),
+            None
+        );
+        assert!(at("/ip4/192.0.2.7/tcp/1").is_some());
     }
 }

@@ -118,9 +118,11 @@ pub struct NetConfig {
     pub max_connections_per_peer: u32,
     /// Incoming connections still handshaking, at most. Default 16.
     pub max_pending_incoming: u32,
-    /// Incoming connections from one IP address, at most (peer ids cost nothing to make: one
-    /// machine could otherwise take every place). Relayed connections are not counted, nor
-    /// this machine's unless [`NetConfig::limit_loopback`]. Default 8.
+    /// Incoming connections from one IP address (an IPv6 /64), at most: peer ids cost nothing
+    /// to make, so one machine could otherwise take every place. Relayed connections are not
+    /// counted, nor this machine's unless [`NetConfig::limit_loopback`]. Default 16: a branch
+    /// office of a dozen devices behind one NAT still reaches an always-on node. Peers found by
+    /// mDNS are not dialed past it either.
     pub max_connections_per_ip: u32,
     /// How long the IP address of a peer disconnected for misbehaving (forged ops, garbage
     /// frames) is refused: reconnecting under a new key must cost more than a handshake.
@@ -228,7 +230,7 @@ impl Default for NetConfig {
             max_queued_frames: 4,
             max_commands: 64,
             max_events: 1024,
-            max_connections_per_ip: 8,
+            max_connections_per_ip: 16,
             misbehaviour_ban: Duration::from_secs(60),
             limit_loopback: false,
             credential: None,
@@ -381,6 +383,8 @@ enum Command<S> {
     Stats(oneshot::Sender<NetStats>),
     Subscribe(oneshot::Sender<broadcast::Receiver<NetEvent>>),
     WithState(StateFn<S>),
+    /// [`Command::WithState`], then every peer's lanes judged again before anything is sent.
+    WithStateThenLanes(StateFn<S>),
     ReevaluateLanes,
     ShedCaches,
     Shutdown,
@@ -1036,7 +1040,15 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 Event::Misbehaved { peer, reason } => {
                     if let Some(link) = self.links.get(&peer) {
                         let peer = link.peer;
+                        // A node of another wire version may be honest: dropped, not banned.
+                        let other_version = matches!(
+                            reason,
+                            moot_sync::Misbehaviour::Wire(moot_sync::WireError::Version(_))
+                        );
                         self.drop_peer(peer, format!("{reason:?}"));
+                        if !other_version {
+                            self.swarm.behaviour_mut().ip_limits.ban(&peer);
+                        }
                     }
                 }
                 Event::Presented { peer, credential } => {
@@ -1110,7 +1122,6 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
         }
         if self.swarm.disconnect_peer_id(peer).is_ok() {
             self.dropping.insert(peer);
-            self.swarm.behaviour_mut().ip_limits.ban(&peer);
             // Its frames still waiting are not handled.
             self.inbox.retain(|r| r.peer != peer);
             tracing::warn!(%peer, %reason, "peer misbehaved; disconnected");
@@ -1361,6 +1372,10 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     // initiator's part in Noise and both fail — and mDNS would not find them
                     // again for minutes. A fresh source port makes two connections instead,
                     // and the second-connection rule above settles the roles. (No NAT on a LAN.)
+                    // Not an address that misbehaved a moment ago, nor one holding its share.
+                    if !self.swarm.behaviour_mut().ip_limits.allows_dial(&addr) {
+                        continue;
+                    }
                     let opts = DialOpts::peer_id(peer)
                         .condition(PeerCondition::DisconnectedAndNotDialing)
                         .addresses(vec![addr])
@@ -1399,6 +1414,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     // Over the frame limit: no honest node sends it.
                     SyncRequest::Oversized { len } => {
                         self.drop_peer(peer, format!("announced a frame of {len} bytes"));
+                        self.swarm.behaviour_mut().ip_limits.ban(&peer);
                         return Ok(());
                     }
                 };
@@ -1414,6 +1430,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                         peer,
                         "sent frames without waiting for acknowledgements".into(),
                     );
+                    self.swarm.behaviour_mut().ip_limits.ban(&peer);
                 } else if let Some(&session) = self.ids.get(&peer) {
                     self.inbox.push_back(Received {
                         peer,
@@ -1580,6 +1597,13 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 let _ = reply.send(self.events.subscribe());
             }
             Command::WithState(f) => f(&mut self.replica, &mut self.store),
+            Command::WithStateThenLanes(f) => {
+                f(&mut self.replica, &mut self.store);
+                for (&id, link) in &mut self.links {
+                    let lanes = (self.lanes_for)(&link.device, link.credential.as_deref());
+                    Self::set_lanes(&mut self.engine, id, link, lanes);
+                }
+            }
             Command::ReevaluateLanes => {
                 for (&id, link) in &mut self.links {
                     let lanes = (self.lanes_for)(&link.device, link.credential.as_deref());
@@ -1671,6 +1695,21 @@ impl<S: OpStore + Send + 'static> NetHandle<S> {
     ) -> Result<R, NetError> {
         self.ask(|tx| {
             Command::WithState(Box::new(move |replica: &mut Replica, store: &mut S| {
+                let _ = tx.send(f(replica, store));
+            }))
+        })
+        .await
+    }
+
+    /// [`NetHandle::with_state`], and then, before anything more is sent, the lanes callback
+    /// asked again for every connected peer: for `f` that stores ops that may change the roll
+    /// (a local write, an import) and brings up to date what the callback reads.
+    pub async fn with_state_then_lanes<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Replica, &mut S) -> R + Send + 'static,
+    ) -> Result<R, NetError> {
+        self.ask(|tx| {
+            Command::WithStateThenLanes(Box::new(move |replica: &mut Replica, store: &mut S| {
                 let _ = tx.send(f(replica, store));
             }))
         })

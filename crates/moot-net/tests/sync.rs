@@ -491,12 +491,32 @@ async fn a_credential_is_made_for_each_peer_and_one_too_long_is_left_out() {
     stop(c).await;
 }
 
-/// A member removed in a frame (here: a removal and a members-lane op written after it, from
-/// a third node) is sent none of the frame's later members-lane ops: the node judges its
-/// peers' lanes again, by the roll as it now stands, before it sends anything more. (Judged
-/// only when the arrivals settled, the removed member's device received them.)
+/// How the removal and the op after it reach the middle node.
+#[derive(Clone, Copy)]
+enum Arrival {
+    /// In a frame from a third node.
+    FromAPeer,
+    /// Written on the middle node itself (a local write, an import).
+    Local,
+}
+
+/// A member removed in a frame (a removal and a members-lane op written after it, from a third
+/// node) is sent none of the frame's later members-lane ops: the node judges its peers' lanes
+/// again, by the roll as it now stands, before it sends anything more. (Judged only when the
+/// arrivals settled, the removed member's device received them.)
 #[tokio::test]
 async fn a_member_removed_in_a_frame_is_sent_none_of_its_later_members_ops() {
+    removed_member_is_sent_nothing_after(Arrival::FromAPeer).await;
+}
+
+/// The same for a removal written on the node itself (`NetHandle::with_state_then_lanes`, as
+/// `moot serve` takes in a local write or an import).
+#[tokio::test]
+async fn a_member_removed_by_a_local_write_is_sent_none_of_its_later_members_ops() {
+    removed_member_is_sent_nothing_after(Arrival::Local).await;
+}
+
+async fn removed_member_is_sent_nothing_after(arrival: Arrival) {
     use moot_state::body::{Remove, SetName};
     use moot_state::{Body, Roll, Status};
     let (hub, history) = sample::history(3, 0);
@@ -529,12 +549,15 @@ async fn a_member_removed_in_a_frame_is_sent_none_of_its_later_members_ops() {
             .lane(),
         Lane::Members
     );
+    let news = vec![
+        writer.op_bytes(&removal).unwrap().to_vec(),
+        writer.op_bytes(&after).unwrap().to_vec(),
+    ];
     let mut later = history.clone();
-    later.push(writer.op_bytes(&removal).unwrap().to_vec());
-    later.push(writer.op_bytes(&after).unwrap().to_vec());
+    later.extend(news.iter().cloned());
 
     // The middle node gives the removed member's device (device 2 here) the lanes the roll
-    // gives member 2, reading a roll that only `on_narrowing` brings up to date.
+    // gives member 2, reading a roll that only `on_narrowing` (or the local write) updates.
     let mut replica = moot_state::Replica::new(hub, moot_state::Limits::default());
     let mut store = MemoryStore::new();
     load(&mut replica, &mut store, &history);
@@ -555,7 +578,7 @@ async fn a_member_removed_in_a_frame_is_sent_none_of_its_later_members_ops() {
     let config = NetConfig {
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
         on_narrowing: Some(moot_net::RollWatch::new(move |replica| {
-            *watched.lock().unwrap() = replica.roll();
+            *watched.lock().unwrap() = replica.public_roll();
         })),
         ..NetConfig::default()
     };
@@ -566,8 +589,25 @@ async fn a_member_removed_in_a_frame_is_sent_none_of_its_later_members_ops() {
         ids(&member).await.len() == history.len()
     })
     .await;
-    let third = start(3, hub, &later, everyone()).await;
-    third.handle.dial(middle.at()).await.unwrap();
+    let third = match arrival {
+        Arrival::FromAPeer => {
+            let third = start(3, hub, &later, everyone()).await;
+            third.handle.dial(middle.at()).await.unwrap();
+            Some(third)
+        }
+        Arrival::Local => {
+            let local = Arc::clone(&roll);
+            middle
+                .handle
+                .with_state_then_lanes(move |replica, store| {
+                    load(replica, store, &news);
+                    *local.lock().unwrap() = replica.roll();
+                })
+                .await
+                .unwrap();
+            None
+        }
+    };
     eventually(
         "the middle node holds the removal and what follows",
         || async { ids(&middle).await.len() == later.len() },
@@ -583,7 +623,9 @@ async fn a_member_removed_in_a_frame_is_sent_none_of_its_later_members_ops() {
         !ids(&member).await.contains(&after),
         "the removed member was sent a members-lane op written after its removal"
     );
-    stop(third).await;
+    if let Some(third) = third {
+        stop(third).await;
+    }
     stop(member).await;
     stop(middle).await;
 }
@@ -623,9 +665,33 @@ async fn one_address_holds_a_few_places_and_a_misbehaving_one_is_refused_a_while
     })
     .await;
 
-    // A peer that sends garbage is dropped, and its address refused for a while.
+    // A frame of another wire version may come from an honest node of another build: it is
+    // dropped, and its address still welcome.
+    let older = protocol::behaviour(Duration::from_secs(5));
+    let old_frame = b"\x01\xffa message of version 1".to_vec();
+    assert!(
+        rogue_is_disconnected(
+            665,
+            older,
+            || protocol::SyncRequest::Frame(old_frame.clone()),
+            &a.at()
+        )
+        .await
+    );
+    let next = start(7, hub, &[], everyone()).await;
+    next.handle.dial(a.at()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(peers_of_a().await, 1, "refused after a version mismatch");
+    stop(next).await;
+    eventually("its place is free again", || async {
+        peers_of_a().await == 0
+    })
+    .await;
+    // A peer that sends garbage is dropped, and its address refused for a while. (Garbage of
+    // this wire version.)
     let rogue = protocol::behaviour(Duration::from_secs(5));
-    let frame = b"\x01\xffnot a sync message".to_vec();
+    let mut frame = vec![moot_sync::WIRE_VERSION];
+    frame.extend_from_slice(b"\xffnot a sync message");
     assert!(
         rogue_is_disconnected(
             666,

@@ -284,7 +284,9 @@ impl Node {
         // a peer on lanes it no longer has.
         let watched_roll = Arc::clone(&roll);
         let on_narrowing = moot_net::RollWatch::new(move |replica: &mut Replica| {
-            let now = replica.roll();
+            // The public roll: all a lane depends on (standing, devices, access), and cheap; the
+            // names follow at the settle.
+            let now = replica.public_roll();
             if let Ok(mut shared) = watched_roll.lock() {
                 *shared = now;
             }
@@ -391,11 +393,21 @@ impl Running {
         let hub = self.hub;
         let signer = self.signer.clone();
         let shed_at = Arc::clone(&self.shed_at);
-        let (roll, shed) = self
+        let shared = Arc::clone(&self.roll);
+        // The roll the lanes are judged by is replaced in the closure, on the network task, in
+        // order with `on_narrowing`'s (an older roll read here must never overwrite a newer
+        // one), and every peer's lanes are judged again before anything more is sent (a local
+        // write or an import may hold a removal: the ops after it must not reach the removed
+        // member).
+        let (error, shed) = self
             .handle
-            .with_state(move |replica, store: &mut SharedOps| {
+            .with_state_then_lanes(move |replica, store: &mut SharedOps| {
                 if local && let Err(e) = store.catch_up(replica) {
-                    return ((replica.roll(), Some(e.to_string())), false);
+                    let roll = replica.roll();
+                    if let Ok(mut shared) = shared.lock() {
+                        *shared = roll;
+                    }
+                    return (Some(e.to_string()), false);
                 }
                 // A member just admitted (here, through what arrived) presents its device's
                 // certificate, so that its peers send it the members lane.
@@ -416,26 +428,20 @@ impl Running {
                     // ballot's standing where a roll op was denied): they go too.
                     replica.shed_caches();
                 }
+                let roll = replica.roll();
+                if let Ok(mut shared) = shared.lock() {
+                    *shared = roll;
+                }
                 (
-                    (
-                        replica.roll(),
-                        refreshed.err().or(certified.err()).map(|e| e.to_string()),
-                    ),
+                    refreshed.err().or(certified.err()).map(|e| e.to_string()),
                     shed,
                 )
             })
             .await
             .map_err(|e| NodeError::Sync(e.to_string()))?;
-        if let Some(e) = roll.1 {
+        if let Some(e) = error {
             return Err(NodeError::Sync(format!("refreshing the views: {e}")));
         }
-        if let Ok(mut shared) = self.roll.lock() {
-            *shared = roll.0;
-        }
-        self.handle
-            .reevaluate_lanes()
-            .await
-            .map_err(|e| NodeError::Sync(e.to_string()))?;
         // The freed caches (and what the arrivals' buffers left free) back to the system: a
         // node's resident memory otherwise stays at its peak for as long as it runs. A failed
         // blocking task only means nothing was given back.

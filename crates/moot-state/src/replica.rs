@@ -2379,6 +2379,16 @@ impl Replica {
         self.global().roll.clone()
     }
 
+    /// The roll of the public roll ops alone: [`Replica::roll`] without the members-lane
+    /// details (names, constituencies, contributions), which decide no one's standing, devices
+    /// or the hub's access. Cheaper: the public heads' resolution is usually cached, where the
+    /// whole roll applies every members-lane roll op again after each change.
+    pub fn public_roll(&mut self) -> Roll {
+        let heads = self.roll_heads(Lane::Public);
+        let (public_no, _) = self.frontier_of_ids(&heads);
+        self.resolution(public_no).roll.clone()
+    }
+
     /// Whether an accepted op counts, with the reason if it does not. Unsupported and held ops
     /// never count here (they are kept, not applied).
     pub fn validity(&mut self, id: &OpId) -> Option<Result<(), Denied>> {

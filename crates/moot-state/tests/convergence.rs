@@ -375,6 +375,19 @@ proptest! {
             prop_assert!(seen.name.is_empty() && seen.constituency.is_none());
         }
         prop_assert_eq!(guest_roll.devices.clone(), full.devices.clone());
+        // The public roll (what a node judges peers' lanes by) has the same standing, roles,
+        // devices and access as the whole roll.
+        let public_roll = reference.public_roll();
+        for (member, record) in full.members.iter() {
+            let seen = public_roll.members.get(member).cloned();
+            prop_assert!(seen.is_some());
+            let seen = seen.unwrap();
+            prop_assert_eq!(seen.status, record.status);
+            prop_assert_eq!(&seen.roles, &record.roles);
+        }
+        prop_assert_eq!(public_roll.members.len(), full.members.len());
+        prop_assert_eq!(public_roll.devices.clone(), full.devices.clone());
+        prop_assert_eq!(public_roll.members_only, full.members_only);
         // Replicas that synced everything agree too.
         let mut merged = Replica::new(hub, Limits::default());
         for r in &replicas {

@@ -459,11 +459,13 @@ const MAX_THEIRS_RANGES: usize = 64;
 const MAX_SENT_REMEMBERED: usize = 16_384;
 /// Parsed author keys kept, at most.
 const MAX_CACHED_KEYS: usize = 16_384;
-/// Heads of one (device, lane) chain remembered per view, at most. An honest chain has one; a
-/// forked one (an equivocation) a few more. Without a bound a peer could pile 65,536 heads into
-/// one chain, and every head it named again, and every op of that chain sent, would scan them
-/// all (seconds of the sync loop per frame). Past it a head is forgotten: an op may be sent
-/// twice, never too few.
+/// Heads of one (device, lane) chain that this node does not hold, remembered per view from a
+/// peer's heads, at most. An honest chain has one head; a forked one (an equivocation) a few
+/// more, which this node holds once it has synced. Without a bound a peer could pile 65,536
+/// made-up heads into one chain, and every head it named again, and every op of that chain
+/// sent, would scan them all (seconds of the sync loop per frame). Past it such a head is
+/// forgotten: an op may be sent twice, never too few. Heads this node holds are always kept
+/// (they are ops it stored: a fork of 65 branches must not make every resync a full rescan).
 const MAX_HEADS_PER_CHAIN: usize = 64;
 /// Chain ids remembered for forked-chain ancestry checks, at most.
 const MAX_BRANCH_IDS: usize = 1 << 20;
@@ -882,7 +884,9 @@ impl Engine {
             let Some(chain) = p.incoming.chain_mut((head.device, head.lane)) else {
                 break;
             };
-            if chain.len() < MAX_HEADS_PER_CHAIN && !chain.contains_id(&head.id) {
+            if (chain.len() < MAX_HEADS_PER_CHAIN || replica.holds(&head.id))
+                && !chain.contains_id(&head.id)
+            {
                 chain.push((head.seq, head.id));
                 p.incoming.len += 1;
             }
@@ -1451,20 +1455,15 @@ impl Engine {
     }
 }
 
-/// True if `op` is a roll op that may take a lane from someone: a removal, a device's or a
-/// role's revocation, a role granted (it reorders concurrent roll ops by seniority), the hub
-/// made members-only, or an admission that is not a member's (a member made a guest). Other
-/// roll ops only ever give.
+/// True if `op` is a roll op that may take a lane from someone: any public-lane roll op but a
+/// public name. Removals and revocations do directly; any other can by resolution (slotted into
+/// the seniority order, an admission or a certification can make a held removal by its author
+/// count). Members-lane roll ops (names, constituencies, contributions) touch no standing.
 pub fn may_narrow_lanes(op: &SignedOp) -> bool {
     use moot_state::body::kind;
-    match op.kind() {
-        kind::REMOVE | kind::REVOKE_DEVICE | kind::REVOKE | kind::GRANT | kind::SET_ACCESS => true,
-        kind::ADMIT => !matches!(
-            moot_state::Body::decode(op.kind(), op.body()),
-            Ok(moot_state::Body::Admit(admit)) if admit.standing == moot_state::Standing::Member
-        ),
-        _ => false,
-    }
+    kind::is_roll(op.kind())
+        && kind::lane_of(op.kind()) == Some(Lane::Public)
+        && op.kind() != kind::PUBLIC_NAME
 }
 
 /// Records in `view` that its peer holds `op` (and so its chain ancestors), within `max` heads.
@@ -1484,7 +1483,7 @@ fn add_head(view: &mut View, op: &OpRef, replica: &Replica, max: usize) {
         Some(id) != op.prev && (forked || seq >= op.seq || !replica.holds(&id))
     });
     len = len + chain.len() - before;
-    if len < max && chain.len() < MAX_HEADS_PER_CHAIN {
+    if len < max {
         chain.push((op.seq, op.id));
         len += 1;
     }

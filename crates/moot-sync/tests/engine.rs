@@ -511,6 +511,61 @@ fn a_chain_keeps_a_bounded_number_of_a_peers_heads() {
     assert!((1..=64).contains(&view), "{view} heads remembered");
 }
 
+/// Heads this node holds are always remembered, however many one chain has (a device forked
+/// 70 ways, each branch stored here as evidence): were they capped like made-up heads, the
+/// branches past the cap would be uncovered and every resync would rescan the store.
+#[test]
+fn a_peers_heads_that_this_node_holds_are_all_remembered() {
+    use moot_state::body::Checkpoint;
+    let (hub, ops) = sample::history(4, 0);
+    let mut a = Node::new(hub, Config::default());
+    a.load(&ops);
+    let device = sample::key(2, 1);
+    let mut forks = Vec::new();
+    for i in 0..70u8 {
+        let mut draft = a
+            .replica
+            .draft(
+                &device.public(),
+                Lane::Members,
+                &moot_state::Body::Checkpoint(Checkpoint {}),
+                &[],
+            )
+            .unwrap();
+        draft.kind = sample::FILLER_KIND;
+        draft.body = vec![i; 8];
+        forks.push(draft.sign(&hub, &device).unwrap().get().bytes().to_vec());
+    }
+    a.load(&forks);
+    assert_eq!(a.ids().len(), ops.len() + 70, "every branch is kept");
+    a.engine
+        .connect(0, PeerId(2), Role::Listener, Lanes::ALL)
+        .unwrap();
+    let heads: Vec<wire::Head> = forks
+        .iter()
+        .map(|bytes| {
+            let op = SignedOp::decode(bytes).unwrap();
+            wire::Head {
+                device: op.author().to_bytes(),
+                lane: op.lane(),
+                seq: op.seq(),
+                id: op.id(),
+            }
+        })
+        .collect();
+    let frame = wire::encode(&Message::Heads {
+        first: true,
+        last: true,
+        heads: Bounded::new(heads).unwrap(),
+    })
+    .unwrap();
+    a.engine
+        .handle_frame(0, PeerId(2), &frame, &mut a.replica, &mut a.store)
+        .unwrap();
+    let (view, _) = a.engine.remembered_heads(PeerId(2)).unwrap();
+    assert_eq!(view, 70);
+}
+
 #[test]
 fn shedding_caches_mid_session_changes_what_crosses_in_no_way() {
     // The same session twice: once as is, once with both engines and replicas shedding their
