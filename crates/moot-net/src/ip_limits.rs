@@ -58,6 +58,8 @@ pub struct Behaviour {
     inbound: HashMap<IpAddr, u32>,
     /// Every connection's peer and address, and whether it came in.
     by_connection: HashMap<ConnectionId, (PeerId, IpAddr, bool)>,
+    /// Dials under way, by the address dialed.
+    dialing: HashMap<ConnectionId, IpAddr>,
     /// Banned addresses with when their ban ends, oldest first.
     banned: VecDeque<(IpAddr, Instant)>,
 }
@@ -68,6 +70,7 @@ impl Behaviour {
             limits,
             inbound: HashMap::new(),
             by_connection: HashMap::new(),
+            dialing: HashMap::new(),
             banned: VecDeque::new(),
         }
     }
@@ -90,11 +93,13 @@ impl Behaviour {
             return None;
         }
         Some(match ip {
-            // A host may hold a whole /64: it counts as one address.
-            IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+            // A host on the internet may hold a whole /64: it counts as one address. On a LAN
+            // (link-local fe80::/10, unique local fc00::/7) the /64 is every device there, which
+            // count one by one.
+            IpAddr::V6(v6) if !is_lan_v6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
                 u128::from(v6) & !((1u128 << 64) - 1),
             )),
-            IpAddr::V4(_) => ip,
+            _ => ip,
         })
     }
 
@@ -120,7 +125,7 @@ impl Behaviour {
     }
 
     /// True if a peer found on the LAN at `addr` may be dialed: its address is not banned, and
-    /// holds fewer than [`Limits::max_per_ip`] connections either way.
+    /// holds fewer than [`Limits::max_per_ip`] connections either way, dials under way included.
     pub fn allows_dial(&mut self, addr: &Multiaddr) -> bool {
         let Some(ip) = self.counted(addr) else {
             return true;
@@ -129,7 +134,8 @@ impl Behaviour {
             .by_connection
             .values()
             .filter(|(_, at, _)| *at == ip)
-            .count();
+            .count()
+            + self.dialing.values().filter(|at| **at == ip).count();
         !self.is_banned(ip) && held < self.limits.max_per_ip as usize
     }
 
@@ -149,6 +155,12 @@ impl Behaviour {
             self.banned.push_back((ip, until));
         }
     }
+}
+
+/// Link-local (fe80::/10) or unique local (fc00::/7): an address on a LAN.
+fn is_lan_v6(v6: std::net::Ipv6Addr) -> bool {
+    let first = v6.segments()[0];
+    first & 0xffc0 == 0xfe80 || first & 0xfe00 == 0xfc00
 }
 
 impl NetworkBehaviour for Behaviour {
@@ -176,6 +188,19 @@ impl NetworkBehaviour for Behaviour {
         Ok(dummy::ConnectionHandler)
     }
 
+    fn handle_pending_outbound_connection(
+        &mut self,
+        connection_id: ConnectionId,
+        _: Option<PeerId>,
+        addresses: &[Multiaddr],
+        _: Endpoint,
+    ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
+        if let Some(ip) = addresses.first().and_then(|a| self.counted(a)) {
+            self.dialing.insert(connection_id, ip);
+        }
+        Ok(Vec::new())
+    }
+
     fn handle_established_outbound_connection(
         &mut self,
         _: ConnectionId,
@@ -191,6 +216,7 @@ impl NetworkBehaviour for Behaviour {
         match event {
             // Counted once established (a connection another behaviour refused never is).
             FromSwarm::ConnectionEstablished(established) => {
+                self.dialing.remove(&established.connection_id);
                 let (remote, incoming) = match established.endpoint {
                     libp2p::core::ConnectedPoint::Listener { send_back_addr, .. } => {
                         (send_back_addr, true)
@@ -206,6 +232,9 @@ impl NetworkBehaviour for Behaviour {
                         (established.peer_id, ip, incoming),
                     );
                 }
+            }
+            FromSwarm::DialFailure(failure) => {
+                self.dialing.remove(&failure.connection_id);
             }
             FromSwarm::ConnectionClosed(ConnectionClosed { connection_id, .. }) => {
                 if let Some((_, ip, true)) = self.by_connection.remove(&connection_id)
@@ -263,6 +292,9 @@ mod tests {
             at("/ip6/2001:db8:1:2::1/tcp/1"),
             at("/ip6/2001:db8:1:3::1/tcp/1")
         );
+        // On a LAN, each device is its own.
+        assert_ne!(at("/ip6/fe80::1/tcp/1"), at("/ip6/fe80::2/tcp/1"));
+        assert_ne!(at("/ip6/fd00::1/tcp/1"), at("/ip6/fd00::2/tcp/1"));
         assert_eq!(
             at("/ip6/::ffff:192.0.2.7/tcp/1"),
             at("/ip4/192.0.2.7/tcp/9")
@@ -276,5 +308,33 @@ mod tests {
             None
         );
         assert!(at("/ip4/192.0.2.7/tcp/1").is_some());
+    }
+
+    /// A LAN peer's address is not dialed again once its share of dials (under way or
+    /// established) is taken, however many peer ids it announces, nor while it is banned.
+    #[test]
+    fn dials_under_way_count_against_an_address() {
+        let mut b = limits();
+        let addr: Multiaddr = "/ip4/192.0.2.7/tcp/1".parse().unwrap();
+        assert!(b.allows_dial(&addr));
+        for n in 0..2 {
+            b.handle_pending_outbound_connection(
+                ConnectionId::new_unchecked(n),
+                None,
+                std::slice::from_ref(&addr),
+                Endpoint::Dialer,
+            )
+            .unwrap();
+        }
+        assert!(!b.allows_dial(&addr));
+        assert!(b.allows_dial(&"/ip4/192.0.2.8/tcp/1".parse().unwrap()));
+        // A dial that failed frees its place.
+        b.dialing.remove(&ConnectionId::new_unchecked(0));
+        assert!(b.allows_dial(&addr));
+        b.banned.push_back((
+            b.counted(&addr).unwrap(),
+            Instant::now() + Duration::from_secs(60),
+        ));
+        assert!(!b.allows_dial(&addr));
     }
 }

@@ -160,10 +160,11 @@ pub struct NetConfig {
     /// that has not yet seen this device's certification give it a member's lanes. Made for
     /// each peer, so that it can be sealed for that peer alone. Default none.
     pub credential: Option<Presenter>,
-    /// Called, with the replica, when ops that may narrow a peer's lanes (a removal, a
-    /// revocation: `moot_sync::engine::may_narrow_lanes`) were stored from a peer, before the
-    /// lanes are judged again and before anything more is sent: whatever [`LanesFor`] reads
-    /// must be brought up to date here. Default none.
+    /// Called, with the replica, when ops that may narrow a peer's lanes (any public-lane roll
+    /// op but a public name: `moot_sync::engine::may_narrow_lanes`; most frames of a hub's
+    /// first sync) were stored from a peer, before the lanes are judged again and before
+    /// anything more is sent: whatever [`LanesFor`] reads must be brought up to date here, and
+    /// cheaply. Default none.
     pub on_narrowing: Option<RollWatch>,
 }
 

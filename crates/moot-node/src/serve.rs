@@ -353,7 +353,9 @@ impl Running {
             .collect()
     }
 
-    /// `f` on the roll as the network side last read it (after the last arrivals settled).
+    /// `f` on the roll as the network side last read it: after the last arrivals settled, or,
+    /// between a frame that stored a public-lane roll op and the next settle, the public roll
+    /// alone (standing, devices and access up to date; members-lane names not yet).
     pub fn with_roll<R>(&self, f: impl FnOnce(&Roll) -> R) -> Option<R> {
         self.roll.lock().ok().map(|roll| f(&roll))
     }

@@ -902,6 +902,19 @@ impl Replica {
         self.index.contains(id)
     }
 
+    /// True if an op held here is `id` and sits in the chain of the device with key bytes
+    /// `device`, in `lane`, at `seq` (what a peer's head claims of it).
+    pub fn holds_in_chain(&self, id: &OpId, device: &[u8; 32], lane: Lane, seq: u64) -> bool {
+        self.index.get(id).is_some_and(|(_, meta)| {
+            meta.lane() == lane
+                && meta.seq() == seq
+                && self
+                    .devices
+                    .get(meta.device as usize)
+                    .is_some_and(|key| key.to_bytes() == *device)
+        })
+    }
+
     /// Every accepted op id, ascending.
     pub fn op_ids(&self) -> BTreeSet<OpId> {
         self.index.ids().iter().copied().collect()

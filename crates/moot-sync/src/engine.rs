@@ -884,7 +884,10 @@ impl Engine {
             let Some(chain) = p.incoming.chain_mut((head.device, head.lane)) else {
                 break;
             };
-            if (chain.len() < MAX_HEADS_PER_CHAIN || replica.holds(&head.id))
+            // Only a head that is an op of this very chain held here skips the bound (any held
+            // id named under one chain would pass `holds`).
+            if (chain.len() < MAX_HEADS_PER_CHAIN
+                || replica.holds_in_chain(&head.id, &head.device, head.lane, head.seq))
                 && !chain.contains_id(&head.id)
             {
                 chain.push((head.seq, head.id));

@@ -476,7 +476,7 @@ fn a_heads_round_mid_stream_sends_the_peer_nothing_of_its_own() {
 /// be checked against all of them, seconds of the sync loop per frame.
 #[test]
 fn a_chain_keeps_a_bounded_number_of_a_peers_heads() {
-    let (hub, ops) = sample::history(4, 20);
+    let (hub, ops) = sample::history(4, 100);
     let mut a = Node::new(hub, Config::default());
     a.load(&ops);
     a.engine
@@ -509,6 +509,32 @@ fn a_chain_keeps_a_bounded_number_of_a_peers_heads() {
     }
     let (view, _) = a.engine.remembered_heads(PeerId(2)).unwrap();
     assert!((1..=64).contains(&view), "{view} heads remembered");
+    // Ids this node holds, named under a chain they are not in, are made-up heads too.
+    let held: Vec<wire::Head> = a
+        .ids()
+        .into_iter()
+        .map(|id| wire::Head {
+            device: [9; 32],
+            lane: Lane::Public,
+            seq: 1,
+            id,
+        })
+        .collect();
+    assert!(held.len() > 64);
+    let frame = wire::encode(&Message::Heads {
+        first: true,
+        last: true,
+        heads: Bounded::new(held).unwrap(),
+    })
+    .unwrap();
+    a.engine
+        .handle_frame(0, PeerId(2), &frame, &mut a.replica, &mut a.store)
+        .unwrap();
+    let (view, _) = a.engine.remembered_heads(PeerId(2)).unwrap();
+    assert!(
+        (1..=64).contains(&view),
+        "{view} held ids remembered under one chain"
+    );
 }
 
 /// Heads this node holds are always remembered, however many one chain has (a device forked
