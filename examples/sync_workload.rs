@@ -631,6 +631,23 @@ fn receiver(args: &[String]) {
         {
             let _ = std::fs::write(path, maps);
         }
+        // `SYNC_WORKLOAD_REST=1`: a second reading once the node is at rest as `moot serve` puts
+        // it (no ops taken in for `REST_AFTER`: `Running::rest`), the peers' resync (every 30 s)
+        // having come and gone meanwhile. On stderr only: the issue's idle figure stays the one
+        // above.
+        if std::env::var_os("SYNC_WORKLOAD_REST").is_some() {
+            tokio::time::sleep(moot_node::serve::REST_AFTER.saturating_sub(Duration::from_secs(3)))
+                .await;
+            let rested = running.rest().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            eprintln!(
+                "receiver: at rest ({} s after converging, points let go: {rested}) {} kB \
+                 resident, {} kB of live heap",
+                moot_node::serve::REST_AFTER.as_secs() + 1,
+                proc_status_kb("VmRSS:"),
+                moot_node::memory::heap_in_use().unwrap_or(0) / 1024,
+            );
+        }
         // `SYNC_WORKLOAD_EXIT_AT_IDLE=1` ends the receiver right here, so that a heap profiler
         // wrapping it (`SYNC_WORKLOAD_WRAP`) reports what is live at the idle reading as leaked.
         if std::env::var_os("SYNC_WORKLOAD_EXIT_AT_IDLE").is_some() {

@@ -2018,25 +2018,24 @@ mod tests {
         ))
     }
 
+    /// An upload's body with 5 s to come.
+    async fn read_whole(body: Body) -> Result<Vec<u8>, UploadError> {
+        read_body(
+            body,
+            MAX_BUNDLE,
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+        )
+        .await
+    }
+
     #[tokio::test]
     async fn an_upload_is_read_whole_within_its_size_and_time() {
         let body = chunks(vec![b"ab".to_vec(), b"cd".to_vec()]);
-        let got = read_body(
-            body,
-            MAX_BUNDLE,
-            Duration::from_secs(5),
-            Duration::from_secs(5),
-        )
-        .await;
+        let got = read_whole(body).await;
         assert_eq!(got, Ok(b"abcd".to_vec()));
         let body = chunks(vec![vec![0; MAX_BUNDLE / 2], vec![0; MAX_BUNDLE / 2 + 1]]);
-        let got = read_body(
-            body,
-            MAX_BUNDLE,
-            Duration::from_secs(5),
-            Duration::from_secs(5),
-        )
-        .await;
+        let got = read_whole(body).await;
         assert_eq!(got, Err(UploadError::TooLarge));
     }
 

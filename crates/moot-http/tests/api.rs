@@ -1035,13 +1035,13 @@ async fn closed_within(stream: &mut tokio::net::TcpStream, within: std::time::Du
     tokio::time::timeout(within, read_all).await.is_ok()
 }
 
-/// Over a real socket: a connection that sends no request, or trickles its header, is closed
-/// once the header timeout passes, as is a keep-alive connection left idle after its answer;
-/// a request is answered; at `stop` the server returns.
-#[tokio::test]
-async fn the_server_closes_connections_that_hold_a_place_without_asking() {
-    use std::time::Duration;
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+/// A server of the fake backend on a loopback port with a 400 ms header timeout: its address,
+/// what stops it, and its task.
+async fn short_timeout_server() -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), moot_http::HttpError>>,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -1052,11 +1052,22 @@ async fn the_server_closes_connections_that_hold_a_place_without_asking() {
             hosts: vec![],
             token: None,
         },
-        Duration::from_millis(400),
+        std::time::Duration::from_millis(400),
         async move {
             let _ = stopped.await;
         },
     ));
+    (addr, stop, server)
+}
+
+/// Over a real socket: a connection that sends no request, or trickles its header, is closed
+/// once the header timeout passes, as is a keep-alive connection left idle after its answer;
+/// a request is answered; at `stop` the server returns.
+#[tokio::test]
+async fn the_server_closes_connections_that_hold_a_place_without_asking() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (addr, stop, server) = short_timeout_server().await;
     // Silent.
     let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
     assert!(closed_within(&mut silent, Duration::from_secs(10)).await);
@@ -1101,21 +1112,7 @@ async fn the_server_closes_connections_that_hold_a_place_without_asking() {
 async fn a_body_that_never_ends_does_not_hold_its_connection() {
     use std::time::Duration;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(moot_http::serve_with_header_timeout(
-        listener,
-        Arc::new(Fake::default()),
-        HttpOptions {
-            hosts: vec![],
-            token: None,
-        },
-        Duration::from_millis(400),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let (addr, stop, server) = short_timeout_server().await;
     // A session and its page token, as any visitor gets them.
     let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
     client

@@ -471,6 +471,21 @@ fn a_heads_round_mid_stream_sends_the_peer_nothing_of_its_own() {
     assert_eq!(b.engine.stats().ops_sent, 0, "b sent a its own ops back");
 }
 
+/// Hands `a` one part of a set of heads from peer 2; returns the heads its view of peer 2
+/// then remembers.
+fn name_heads(a: &mut Node, heads: Vec<wire::Head>, first: bool, last: bool) -> usize {
+    let frame = wire::encode(&Message::Heads {
+        first,
+        last,
+        heads: Bounded::new(heads).unwrap(),
+    })
+    .unwrap();
+    a.engine
+        .handle_frame(0, PeerId(2), &frame, &mut a.replica, &mut a.store)
+        .unwrap();
+    a.engine.remembered_heads(PeerId(2)).unwrap().0
+}
+
 /// A peer that names tens of thousands of heads in one chain, and names them again and again,
 /// has a few dozen remembered: each head named (and each op of the chain sent) would otherwise
 /// be checked against all of them, seconds of the sync loop per frame.
@@ -497,15 +512,8 @@ fn a_chain_keeps_a_bounded_number_of_a_peers_heads() {
         let mut heads: Vec<wire::Head> = (0..2048).map(|i| head(part * 2048 + i)).collect();
         // The same head again, many times over.
         heads.extend((0..2048).map(|_| head(part * 2048)));
-        let frame = wire::encode(&Message::Heads {
-            first: part == 0,
-            last: part + 1 == parts,
-            heads: Bounded::new(heads).unwrap(),
-        })
-        .unwrap();
-        a.engine
-            .handle_frame(0, PeerId(2), &frame, &mut a.replica, &mut a.store)
-            .unwrap();
+        let view = name_heads(&mut a, heads, part == 0, part + 1 == parts);
+        assert!(view <= 64, "{view} heads remembered");
     }
     let (view, _) = a.engine.remembered_heads(PeerId(2)).unwrap();
     assert!((1..=64).contains(&view), "{view} heads remembered");
@@ -521,16 +529,7 @@ fn a_chain_keeps_a_bounded_number_of_a_peers_heads() {
         })
         .collect();
     assert!(held.len() > 64);
-    let frame = wire::encode(&Message::Heads {
-        first: true,
-        last: true,
-        heads: Bounded::new(held).unwrap(),
-    })
-    .unwrap();
-    a.engine
-        .handle_frame(0, PeerId(2), &frame, &mut a.replica, &mut a.store)
-        .unwrap();
-    let (view, _) = a.engine.remembered_heads(PeerId(2)).unwrap();
+    let view = name_heads(&mut a, held, true, true);
     assert!(
         (1..=64).contains(&view),
         "{view} held ids remembered under one chain"
@@ -579,17 +578,7 @@ fn a_peers_heads_that_this_node_holds_are_all_remembered() {
             }
         })
         .collect();
-    let frame = wire::encode(&Message::Heads {
-        first: true,
-        last: true,
-        heads: Bounded::new(heads).unwrap(),
-    })
-    .unwrap();
-    a.engine
-        .handle_frame(0, PeerId(2), &frame, &mut a.replica, &mut a.store)
-        .unwrap();
-    let (view, _) = a.engine.remembered_heads(PeerId(2)).unwrap();
-    assert_eq!(view, 70);
+    assert_eq!(name_heads(&mut a, heads, true, true), 70);
 }
 
 #[test]
