@@ -1077,16 +1077,24 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                         if let Some(watch) = &self.on_narrowing {
                             (watch.0)(&mut self.replica);
                         }
-                        for (&id, link) in &mut self.links {
-                            let lanes = (self.lanes_for)(&link.device, link.credential.as_deref());
-                            lanes_changed |= Self::set_lanes(&mut self.engine, id, link, lanes);
-                        }
+                        lanes_changed |= self.judge_lanes();
                     }
                 }
                 _ => {}
             }
         }
         lanes_changed
+    }
+
+    /// Asks the lanes callback again for every connected peer and applies what changed; true if
+    /// any peer's lanes changed.
+    fn judge_lanes(&mut self) -> bool {
+        let mut changed = false;
+        for (&id, link) in &mut self.links {
+            let lanes = (self.lanes_for)(&link.device, link.credential.as_deref());
+            changed |= Self::set_lanes(&mut self.engine, id, link, lanes);
+        }
+        changed
     }
 
     /// Gives the peer of session `id` these lanes; true if they changed. A lane taken away
@@ -1598,19 +1606,13 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 let _ = reply.send(self.events.subscribe());
             }
             Command::WithState(f) => f(&mut self.replica, &mut self.store),
+            // The run loop pumps after every command.
             Command::WithStateThenLanes(f) => {
                 f(&mut self.replica, &mut self.store);
-                for (&id, link) in &mut self.links {
-                    let lanes = (self.lanes_for)(&link.device, link.credential.as_deref());
-                    Self::set_lanes(&mut self.engine, id, link, lanes);
-                }
+                self.judge_lanes();
             }
             Command::ReevaluateLanes => {
-                for (&id, link) in &mut self.links {
-                    let lanes = (self.lanes_for)(&link.device, link.credential.as_deref());
-                    // The run loop pumps after every command.
-                    Self::set_lanes(&mut self.engine, id, link, lanes);
-                }
+                self.judge_lanes();
             }
             Command::ShedCaches => self.engine.shed_caches(),
             Command::Shutdown => {}

@@ -404,40 +404,12 @@ impl Running {
         let (error, shed) = self
             .handle
             .with_state_then_lanes(move |replica, store: &mut SharedOps| {
-                if local && let Err(e) = store.catch_up(replica) {
-                    let roll = replica.roll();
-                    if let Ok(mut shared) = shared.lock() {
-                        *shared = roll;
-                    }
-                    return (Some(e.to_string()), false);
-                }
-                // A member just admitted (here, through what arrived) presents its device's
-                // certificate, so that its peers send it the members lane.
-                let certified = store.certify_if_admitted(replica, &signer);
-                // A burst of arrivals has settled: what only sped up taking them in goes, before
-                // the views are built (the cached rolls of pasts, up to 4 MiB, are freed for
-                // them to reuse rather than adding to the node's peak).
-                let held = replica.len();
-                let shed = held >= shed_at.load(Ordering::Relaxed) + SHED_AFTER_OPS
-                    || replica.spare_bytes() >= SHED_SPARE_BYTES;
-                if shed {
-                    replica.shed_caches();
-                    shed_at.store(held, Ordering::Relaxed);
-                }
-                let refreshed = store.node().refresh_view(&hub, replica);
-                if shed {
-                    // Counting the polls for the views may have resolved past rolls again (a
-                    // ballot's standing where a roll op was denied): they go too.
-                    replica.shed_caches();
-                }
+                let settled = Self::settle(replica, store, local, &signer, &hub, &shed_at);
                 let roll = replica.roll();
                 if let Ok(mut shared) = shared.lock() {
                     *shared = roll;
                 }
-                (
-                    refreshed.err().or(certified.err()).map(|e| e.to_string()),
-                    shed,
-                )
+                settled
             })
             .await
             .map_err(|e| NodeError::Sync(e.to_string()))?;
@@ -455,6 +427,46 @@ impl Running {
             let _ = tokio::task::spawn_blocking(crate::memory::give_back).await;
         }
         Ok(())
+    }
+
+    /// On the network task, once arrivals settled or a local command stored ops: takes in what
+    /// the command stored (`local`), presents this node's certificate if it was just admitted,
+    /// sheds the caches after enough ops, and brings the views up to date. The error to report,
+    /// and whether the caches were shed.
+    fn settle(
+        replica: &mut Replica,
+        store: &mut SharedOps,
+        local: bool,
+        signer: &Signer,
+        hub: &HubId,
+        shed_at: &AtomicUsize,
+    ) -> (Option<String>, bool) {
+        if local && let Err(e) = store.catch_up(replica) {
+            return (Some(e.to_string()), false);
+        }
+        // A member just admitted (here, through what arrived) presents its device's
+        // certificate, so that its peers send it the members lane.
+        let certified = store.certify_if_admitted(replica, signer);
+        // A burst of arrivals has settled: what only sped up taking them in goes, before
+        // the views are built (the cached rolls of pasts, up to 4 MiB, are freed for
+        // them to reuse rather than adding to the node's peak).
+        let held = replica.len();
+        let shed = held >= shed_at.load(Ordering::Relaxed) + SHED_AFTER_OPS
+            || replica.spare_bytes() >= SHED_SPARE_BYTES;
+        if shed {
+            replica.shed_caches();
+            shed_at.store(held, Ordering::Relaxed);
+        }
+        let refreshed = store.node().refresh_view(hub, replica);
+        if shed {
+            // Counting the polls for the views may have resolved past rolls again (a
+            // ballot's standing where a roll op was denied): they go too.
+            replica.shed_caches();
+        }
+        (
+            refreshed.err().or(certified.err()).map(|e| e.to_string()),
+            shed,
+        )
     }
 
     /// For a node at rest (no ops taken in for [`REST_AFTER`]): lets go of what only speeds up
