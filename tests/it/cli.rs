@@ -220,6 +220,9 @@ fn an_empty_environment_variable_is_as_if_unset() {
     let data = crate::node::Data::new();
     data.ok(&["init", "--name", "Fay"]);
     let path = data.path();
+    // Kept until the end: it removes its directory when dropped.
+    let empty = crate::node::Data::new();
+    let fresh = empty.path();
     for (var, args) in [
         ("MOOT_DATA", vec!["--json", "tally", example.as_str()]),
         (
@@ -233,6 +236,11 @@ fn an_empty_environment_variable_is_as_if_unset() {
         ),
         ("MOOT_AS", vec!["--json", "--data", path.as_str(), "id"]),
         ("MOOT_HUB", vec!["--json", "--data", path.as_str(), "id"]),
+        // A subcommand's flag too: the first `serve` on an empty directory makes keys and ends.
+        (
+            "MOOT_NO_MDNS",
+            vec!["--json", "--data", fresh.as_str(), "serve", "--no-http"],
+        ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_moot"))
             .args(&args)
@@ -246,17 +254,4 @@ fn an_empty_environment_variable_is_as_if_unset() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    // A subcommand's flag too: the first `serve` on an empty directory makes keys and ends.
-    let fresh = crate::node::Data::new();
-    let out = Command::new(env!("CARGO_BIN_EXE_moot"))
-        .args(["--json", "--data", &fresh.path(), "serve", "--no-http"])
-        .env("MOOT_NO_MDNS", "")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "MOOT_NO_MDNS= moot serve: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }

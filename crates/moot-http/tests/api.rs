@@ -1060,6 +1060,19 @@ async fn short_timeout_server() -> (
     (addr, stop, server)
 }
 
+/// Stops a server made by [`short_timeout_server`] and waits for it to return.
+async fn stop_server(
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), moot_http::HttpError>>,
+) {
+    stop.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
 /// Over a real socket: a connection that sends no request, or trickles its header, is closed
 /// once the header timeout passes, as is a keep-alive connection left idle after its answer;
 /// a request is answered; at `stop` the server returns.
@@ -1096,12 +1109,7 @@ async fn the_server_closes_connections_that_hold_a_place_without_asking() {
     client.read_exact(&mut head).await.unwrap();
     assert_eq!(&head, b"HTTP/1.1 200");
     assert!(closed_within(&mut client, Duration::from_secs(10)).await);
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    stop_server(stop, server).await;
 }
 
 /// Over a real socket: a request whose header is whole but whose body never ends (one byte of
@@ -1162,10 +1170,5 @@ async fn a_body_that_never_ends_does_not_hold_its_connection() {
             "{request}: the connection stays open"
         );
     }
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    stop_server(stop, server).await;
 }

@@ -1696,12 +1696,7 @@ impl<S: OpStore + Send + 'static> NetHandle<S> {
         &self,
         f: impl FnOnce(&mut Replica, &mut S) -> R + Send + 'static,
     ) -> Result<R, NetError> {
-        self.ask(|tx| {
-            Command::WithState(Box::new(move |replica: &mut Replica, store: &mut S| {
-                let _ = tx.send(f(replica, store));
-            }))
-        })
-        .await
+        self.run_on_state(Command::WithState, f).await
     }
 
     /// [`NetHandle::with_state`], and then, before anything more is sent, the lanes callback
@@ -1711,8 +1706,17 @@ impl<S: OpStore + Send + 'static> NetHandle<S> {
         &self,
         f: impl FnOnce(&mut Replica, &mut S) -> R + Send + 'static,
     ) -> Result<R, NetError> {
+        self.run_on_state(Command::WithStateThenLanes, f).await
+    }
+
+    /// Sends `f` as the command `kind` makes of it, and returns its result.
+    async fn run_on_state<R: Send + 'static>(
+        &self,
+        kind: fn(StateFn<S>) -> Command<S>,
+        f: impl FnOnce(&mut Replica, &mut S) -> R + Send + 'static,
+    ) -> Result<R, NetError> {
         self.ask(|tx| {
-            Command::WithStateThenLanes(Box::new(move |replica: &mut Replica, store: &mut S| {
+            kind(Box::new(move |replica: &mut Replica, store: &mut S| {
                 let _ = tx.send(f(replica, store));
             }))
         })
