@@ -232,6 +232,14 @@ pub struct Config {
     pub max_heads_per_frame: usize,
     /// Events queued, at most (more are counted in [`Stats::dropped_events`]). Default 4096.
     pub max_events: usize,
+    /// Complete sets of heads taken from one peer per [`Config::resync_interval_ms`], at most;
+    /// beyond it a set is ignored and the peer reported ([`Misbehaviour::HeadsFlood`]) once per
+    /// interval. Each set costs this node a pass over its own chains, and unless the set
+    /// covers them, a walk of its whole store: a few bytes of frame for seconds of work. An
+    /// honest peer sends one at the start of a session and at each resync, and one more each
+    /// time its lanes for this node change (a listener answers each of this node's sets).
+    /// Default 16.
+    pub max_heads_sets_per_interval: usize,
 }
 
 impl Default for Config {
@@ -248,6 +256,7 @@ impl Default for Config {
             max_control_frames: 64,
             max_heads_per_frame: MAX_HEADS_PER_MESSAGE,
             max_events: 4096,
+            max_heads_sets_per_interval: 16,
         }
     }
 }
@@ -270,6 +279,12 @@ pub enum Misbehaviour {
     Flood {
         /// Bytes received in the window so far.
         bytes: usize,
+    },
+    /// More complete sets of heads than [`Config::max_heads_sets_per_interval`] within one
+    /// [`Config::resync_interval_ms`].
+    HeadsFlood {
+        /// Sets received in the interval so far.
+        sets: usize,
     },
 }
 
@@ -446,6 +461,8 @@ struct Peer {
     requested: VecDeque<OpId>,
     send: Window,
     receive: Window,
+    /// Complete sets of heads taken in the current resync interval (`bytes` counts sets).
+    heads_sets: Window,
 }
 
 /// Store reads per scan step.
@@ -638,6 +655,10 @@ impl Engine {
                     start_ms: now_ms,
                     ..Window::default()
                 },
+                heads_sets: Window {
+                    start_ms: now_ms,
+                    ..Window::default()
+                },
             },
         );
         Ok(())
@@ -769,7 +790,7 @@ impl Engine {
         if !self.take_in(now_ms, peer, frame.len()) {
             return Ok(());
         }
-        self.dispatch(peer, wire::decode(frame), replica, store)
+        self.dispatch(now_ms, peer, wire::decode(frame), replica, store)
     }
 
     /// [`Engine::handle_frame`] for a frame decoded already, whose ops' checks may be running
@@ -786,7 +807,7 @@ impl Engine {
             return Ok(());
         }
         match incoming.content {
-            Content::Message(message) => self.dispatch(peer, message, replica, store),
+            Content::Message(message) => self.dispatch(now_ms, peer, message, replica, store),
             Content::Ops { ops, precheck } => self.receive_ops(peer, ops, precheck, replica, store),
         }
     }
@@ -820,6 +841,7 @@ impl Engine {
 
     fn dispatch<S: OpStore + Send>(
         &mut self,
+        now_ms: u64,
         peer: PeerId,
         message: Result<Message, WireError>,
         replica: &mut Replica,
@@ -838,7 +860,7 @@ impl Engine {
         };
         match message {
             Message::Heads { first, last, heads } => {
-                self.receive_heads(peer, first, last, heads.into_vec(), replica, store)?
+                self.receive_heads(now_ms, peer, first, last, heads.into_vec(), replica, store)?
             }
             Message::Want { ids } => {
                 let max = self.config.max_requested;
@@ -861,8 +883,10 @@ impl Engine {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn receive_heads<S: OpStore>(
         &mut self,
+        now_ms: u64,
         peer: PeerId,
         first: bool,
         last: bool,
@@ -895,6 +919,21 @@ impl Engine {
             }
         }
         if !last {
+            return Ok(());
+        }
+        p.heads_sets.roll(now_ms, self.config.resync_interval_ms);
+        p.heads_sets.bytes = p.heads_sets.bytes.saturating_add(1);
+        if p.heads_sets.bytes > self.config.max_heads_sets_per_interval {
+            p.incoming = View::default();
+            self.stats.frames_dropped += 1;
+            if !p.heads_sets.reported {
+                p.heads_sets.reported = true;
+                let sets = p.heads_sets.bytes;
+                self.push_event(Event::Misbehaved {
+                    peer,
+                    reason: Misbehaviour::HeadsFlood { sets },
+                });
+            }
             return Ok(());
         }
         let mut view = std::mem::take(&mut p.incoming);

@@ -318,6 +318,109 @@ fn a_flood_is_cut_off_and_reported_once_per_window() {
     assert!(b.store.len() >= 20);
 }
 
+/// A complete set of heads costs this node a pass over its chains and, unless it covers them,
+/// a walk of its whole store: a peer sending empty sets back to back (a few bytes each) would
+/// keep it walking. Past the bound per resync interval a set is ignored and the peer reported
+/// once; the next interval takes sets again.
+#[test]
+fn sets_of_heads_past_the_bound_are_ignored_and_reported_once_per_interval() {
+    let (hub, ops) = sample::history(4, 300);
+    let config = Config {
+        max_heads_sets_per_interval: 3,
+        ..Config::default()
+    };
+    let mut a = Node::new(hub, config);
+    a.load(&ops);
+    a.engine
+        .connect(0, PeerId(2), Role::Listener, Lanes::ALL)
+        .unwrap();
+    let empty_set = wire::encode(&Message::Heads {
+        first: true,
+        last: true,
+        heads: Bounded::new(Vec::new()).unwrap(),
+    })
+    .unwrap();
+    // Each set taken in makes the node walk its store again (it answers, then streams).
+    let walk = |a: &mut Node, now: u64| -> u64 {
+        let before = a.engine.stats().ops_scanned;
+        a.engine
+            .handle_frame(now, PeerId(2), &empty_set, &mut a.replica, &mut a.store)
+            .unwrap();
+        while a
+            .engine
+            .poll_transmit(now, &a.replica, &a.store)
+            .unwrap()
+            .is_some()
+        {}
+        a.engine.stats().ops_scanned - before
+    };
+    let walked: Vec<u64> = (0..6).map(|_| walk(&mut a, 10)).collect();
+    let stored = ops.len() as u64;
+    assert!(
+        walked[..3].iter().all(|&n| n == stored),
+        "sets within the bound walk the store: {walked:?}"
+    );
+    assert_eq!(&walked[3..], &[0, 0, 0], "sets past the bound are ignored");
+    a.drain_events();
+    let reasons: Vec<_> = a
+        .misbehaved()
+        .into_iter()
+        .map(|e| match e {
+            Event::Misbehaved { reason, .. } => reason.clone(),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(reasons, vec![Misbehaviour::HeadsFlood { sets: 4 }]);
+    // The next resync interval takes sets again.
+    let later = Config::default().resync_interval_ms + 10;
+    assert_eq!(walk(&mut a, later), stored);
+}
+
+/// A peer that may receive nothing (a stranger to a members-only hub) costs no walk of the
+/// store, whatever heads it sends; given a lane later, it is sent that lane from the start.
+#[test]
+fn a_peer_with_no_lane_costs_no_walk_of_the_store() {
+    let (hub, ops) = sample::history(4, 200);
+    let mut a = Node::new(hub, Config::default());
+    a.load(&ops);
+    a.engine
+        .connect(0, PeerId(2), Role::Listener, Lanes::NONE)
+        .unwrap();
+    let empty_set = wire::encode(&Message::Heads {
+        first: true,
+        last: true,
+        heads: Bounded::new(Vec::new()).unwrap(),
+    })
+    .unwrap();
+    for _ in 0..3 {
+        a.engine
+            .handle_frame(0, PeerId(2), &empty_set, &mut a.replica, &mut a.store)
+            .unwrap();
+        while a
+            .engine
+            .poll_transmit(0, &a.replica, &a.store)
+            .unwrap()
+            .is_some()
+        {}
+    }
+    assert_eq!(a.engine.stats().ops_scanned, 0);
+    assert_eq!(a.engine.stats().ops_sent, 0);
+    a.engine.set_peer_lanes(PeerId(2), Lanes::PUBLIC).unwrap();
+    while a
+        .engine
+        .poll_transmit(0, &a.replica, &a.store)
+        .unwrap()
+        .is_some()
+    {}
+    let public = a
+        .store
+        .stored()
+        .filter(|(b, _)| SignedOp::decode(b).unwrap().lane() == Lane::Public)
+        .count();
+    assert!(public > 0);
+    assert_eq!(a.engine.stats().ops_sent, public as u64);
+}
+
 #[test]
 fn sending_is_paced_per_window() {
     let (hub, ops) = sample::history(4, 3000);
