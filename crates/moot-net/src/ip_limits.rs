@@ -1,10 +1,14 @@
-//! Incoming connections per remote IP address, and a short ban on the addresses of a
-//! misbehaving peer.
+//! Incoming connections per remote IP address (at once, and new ones per minute), and a short
+//! ban on the addresses of a misbehaving peer.
 //!
 //! libp2p's `connection_limits` bounds connections in all and per peer id, but a peer id costs
 //! nothing to make: one machine could take every place with a few dozen keys and leave the node
 //! no room for anyone else, its kept peers' redials included. Here each remote address holds
-//! at most [`Limits::max_per_ip`] incoming connections, and the address of a peer dropped for
+//! at most [`Limits::max_per_ip`] incoming connections and opens at most
+//! [`Limits::max_new_per_ip`] a minute (each new connection starts a sync session, whose
+//! exchange of heads costs this node a pass over its chains, and often a walk of its store:
+//! connecting, closing and connecting again must not buy that without end), and the address of
+//! a peer dropped for
 //! misbehaviour (forged ops, garbage frames) is refused for [`Limits::ban_for`], so that
 //! reconnecting under a new key to make the node check another frame of bad signatures costs
 //! more than a handshake. The node asks [`Behaviour::allows_dial`] before dialing a peer that
@@ -31,11 +35,20 @@ use libp2p::{Multiaddr, PeerId};
 /// Addresses banned at once, at most (the oldest ban ends first past it).
 const MAX_BANNED: usize = 1024;
 
+/// Addresses whose new connections are counted at once, at most (past it, those whose minute
+/// is over are forgotten, then the one counted longest ago).
+const MAX_COUNTED: usize = 4096;
+
+/// The span [`Limits::max_new_per_ip`] counts over.
+const NEW_WINDOW: Duration = Duration::from_secs(60);
+
 /// The bounds.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Incoming connections from one IP address, at most.
     pub max_per_ip: u32,
+    /// New incoming connections from one IP address per minute, at most.
+    pub max_new_per_ip: u32,
     /// How long the address of a peer dropped for misbehaviour is refused.
     pub ban_for: Duration,
     /// Count loopback connections too (tests; this machine is trusted otherwise).
@@ -47,6 +60,8 @@ pub struct Limits {
 enum Refused {
     #[error("too many connections from {0}")]
     TooMany(IpAddr),
+    #[error("too many new connections from {0} this minute")]
+    TooFast(IpAddr),
     #[error("{0} misbehaved a moment ago")]
     Banned(IpAddr),
 }
@@ -62,6 +77,8 @@ pub struct Behaviour {
     dialing: HashMap<ConnectionId, IpAddr>,
     /// Banned addresses with when their ban ends, oldest first.
     banned: VecDeque<(IpAddr, Instant)>,
+    /// Incoming connections established per address since the start of its minute.
+    new: HashMap<IpAddr, (Instant, u32)>,
 }
 
 impl Behaviour {
@@ -72,6 +89,7 @@ impl Behaviour {
             by_connection: HashMap::new(),
             dialing: HashMap::new(),
             banned: VecDeque::new(),
+            new: HashMap::new(),
         }
     }
 
@@ -121,7 +139,40 @@ impl Behaviour {
         if self.inbound.get(&ip).copied().unwrap_or(0) >= self.limits.max_per_ip {
             return Err(ConnectionDenied::new(Refused::TooMany(ip)));
         }
+        if self.new_this_minute(ip, Instant::now()) >= self.limits.max_new_per_ip {
+            return Err(ConnectionDenied::new(Refused::TooFast(ip)));
+        }
         Ok(())
+    }
+
+    /// Incoming connections from `ip` established in its current minute, as of `now`.
+    fn new_this_minute(&self, ip: IpAddr, now: Instant) -> u32 {
+        match self.new.get(&ip) {
+            Some((since, count)) if now.duration_since(*since) < NEW_WINDOW => *count,
+            _ => 0,
+        }
+    }
+
+    /// Counts an incoming connection from `ip`, established at `now`.
+    fn count_new(&mut self, ip: IpAddr, now: Instant) {
+        if !self.new.contains_key(&ip) && self.new.len() >= MAX_COUNTED {
+            self.new
+                .retain(|_, (since, _)| now.duration_since(*since) < NEW_WINDOW);
+            if self.new.len() >= MAX_COUNTED
+                && let Some(oldest) = self
+                    .new
+                    .iter()
+                    .min_by_key(|(_, (since, _))| *since)
+                    .map(|(ip, _)| *ip)
+            {
+                self.new.remove(&oldest);
+            }
+        }
+        let entry = self.new.entry(ip).or_insert((now, 0));
+        if now.duration_since(entry.0) >= NEW_WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
     }
 
     /// True if a peer found on the LAN at `addr` may be dialed: its address is not banned, and
@@ -226,6 +277,7 @@ impl NetworkBehaviour for Behaviour {
                 if let Some(ip) = self.counted(remote) {
                     if incoming {
                         *self.inbound.entry(ip).or_insert(0) += 1;
+                        self.count_new(ip, Instant::now());
                     }
                     self.by_connection.insert(
                         established.connection_id,
@@ -273,6 +325,7 @@ mod tests {
     fn limits() -> Behaviour {
         Behaviour::new(Limits {
             max_per_ip: 2,
+            max_new_per_ip: 3,
             ban_for: Duration::from_secs(60),
             loopback: false,
         })
@@ -336,5 +389,33 @@ mod tests {
             Instant::now() + Duration::from_secs(60),
         ));
         assert!(!b.allows_dial(&addr));
+    }
+
+    /// An address opens at most `max_new_per_ip` connections a minute, however short-lived:
+    /// the next is refused until its minute is over. Other addresses are not held up, and the
+    /// table of counts stays bounded however many addresses come.
+    #[test]
+    fn new_connections_per_address_are_counted_per_minute() {
+        let mut b = limits();
+        let addr: Multiaddr = "/ip4/192.0.2.7/tcp/1".parse().unwrap();
+        let ip = b.counted(&addr).unwrap();
+        let start = Instant::now();
+        for _ in 0..3 {
+            assert!(b.new_this_minute(ip, start) < 3);
+            b.count_new(ip, start);
+        }
+        assert_eq!(b.new_this_minute(ip, start), 3);
+        assert!(b.check(&addr).is_err(), "a fourth connection this minute");
+        assert!(b.check(&"/ip4/192.0.2.8/tcp/1".parse().unwrap()).is_ok());
+        // Loopback is not counted unless asked.
+        assert!(b.check(&"/ip4/127.0.0.1/tcp/1".parse().unwrap()).is_ok());
+        let later = start + NEW_WINDOW;
+        assert_eq!(b.new_this_minute(ip, later), 0);
+        b.count_new(ip, later);
+        assert_eq!(b.new_this_minute(ip, later), 1);
+        for n in 0..(MAX_COUNTED as u32 + 10) {
+            b.count_new(IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n)), later);
+        }
+        assert!(b.new.len() <= MAX_COUNTED);
     }
 }

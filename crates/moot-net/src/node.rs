@@ -124,11 +124,17 @@ pub struct NetConfig {
     /// office of a dozen devices behind one NAT still reaches an always-on node. Peers found by
     /// mDNS are not dialed past it either.
     pub max_connections_per_ip: u32,
+    /// New incoming connections from one IP address (an IPv6 /64) per minute, at most, counted
+    /// as [`NetConfig::max_connections_per_ip`] is. Each starts a sync session, whose exchange
+    /// of heads costs this node a pass over its chains and often a walk of its store, so a peer
+    /// connecting and closing in a loop must not buy that without end. Default 60: a dozen
+    /// devices behind one NAT all (re)connecting at once, twice over, fit.
+    pub max_new_connections_per_ip: u32,
     /// How long the IP address of a peer disconnected for misbehaving (forged ops, garbage
     /// frames) is refused: reconnecting under a new key must cost more than a handshake.
     /// Default 60 s.
     pub misbehaviour_ban: Duration,
-    /// Apply [`NetConfig::max_connections_per_ip`] and the ban to loopback too (tests).
+    /// Apply the limits per IP address and the ban to loopback too (tests).
     /// Default false.
     pub limit_loopback: bool,
     /// Outgoing connections being dialed, at most (mDNS answers from the LAN, which anyone may
@@ -232,6 +238,7 @@ impl Default for NetConfig {
             max_commands: 64,
             max_events: 1024,
             max_connections_per_ip: 16,
+            max_new_connections_per_ip: 60,
             misbehaviour_ban: Duration::from_secs(60),
             limit_loopback: false,
             credential: None,
@@ -547,6 +554,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             .with_max_pending_outgoing(Some(config.max_pending_outgoing));
         let ip_limits = crate::ip_limits::Limits {
             max_per_ip: config.max_connections_per_ip,
+            max_new_per_ip: config.max_new_connections_per_ip,
             ban_for: config.misbehaviour_ban,
             loopback: config.limit_loopback,
         };

@@ -30,6 +30,9 @@ pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/moot/sync/2");
 /// The acknowledgement byte: the frame was taken up for handling.
 const ACK: u8 = 1;
 
+/// Sync streams open at once on one connection, both directions, at most.
+pub const MAX_STREAMS_PER_CONNECTION: usize = 4;
+
 /// Counts a frame as being read until dropped (read whole, failed, or abandoned with its
 /// stream).
 struct Reading<'a>(&'a AtomicU64);
@@ -223,11 +226,13 @@ fn with_codec(
     request_response::Behaviour::with_codec(
         codec,
         [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
-        // One frame in flight per peer and direction (the driver waits for the ack), so a few
-        // streams cover a reconnect overlapping the old connection.
+        // Per connection: this node's one frame in flight, and the peer's, which sends its next
+        // frame once the last is acknowledged (so at most one waits here while the stream of
+        // the one acknowledged closes). One spare. A peer opening more has its streams dropped
+        // unread: a frame is never buffered beyond these (1 MiB each).
         request_response::Config::default()
             .with_request_timeout(timeout)
-            .with_max_concurrent_streams(8),
+            .with_max_concurrent_streams(MAX_STREAMS_PER_CONNECTION),
     )
 }
 

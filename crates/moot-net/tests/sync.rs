@@ -630,6 +630,42 @@ async fn removed_member_is_sent_nothing_after(arrival: Arrival) {
     stop(middle).await;
 }
 
+/// One address opens at most `max_new_connections_per_ip` connections a minute, however short
+/// each one is: each starts a sync session, with its exchange of heads. (Loopback counts here
+/// only because the test asks it to.)
+#[tokio::test]
+async fn one_address_opens_a_bounded_number_of_connections_a_minute() {
+    let (hub, history) = sample::history(3, 10);
+    let config = NetConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        max_new_connections_per_ip: 3,
+        limit_loopback: true,
+        ..NetConfig::default()
+    };
+    let a = common::start(1, hub, &history, config, everyone()).await;
+    let peers_of_a = || async { a.handle.stats().await.unwrap().peers.len() };
+    for n in 2..5 {
+        let node = start(n, hub, &[], everyone()).await;
+        node.handle.dial(a.at()).await.unwrap();
+        eventually("connected", || async { peers_of_a().await == 1 }).await;
+        stop(node).await;
+        eventually("its place is free again", || async {
+            peers_of_a().await == 0
+        })
+        .await;
+    }
+    let fourth = start(5, hub, &[], everyone()).await;
+    fourth.handle.dial(a.at()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        peers_of_a().await,
+        0,
+        "a fourth connection within the minute"
+    );
+    stop(fourth).await;
+    stop(a).await;
+}
+
 /// One address holds at most `max_connections_per_ip` incoming connections, whatever the keys
 /// (peer ids cost nothing to make), and the address of a peer dropped for misbehaving is refused
 /// for `misbehaviour_ban`. (Loopback counts here only because the test asks it to.)
