@@ -1049,13 +1049,17 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 Event::Misbehaved { peer, reason } => {
                     if let Some(link) = self.links.get(&peer) {
                         let peer = link.peer;
-                        // A node of another wire version may be honest: dropped, not banned.
-                        let other_version = matches!(
+                        // A node of another wire version may be honest: dropped, not banned. So
+                        // may one whose lanes here changed many times in a row (each change
+                        // sends a set of heads): dropped, and its sets meanwhile ignored, but
+                        // its address (shared behind a NAT) not refused.
+                        let forgivable = matches!(
                             reason,
                             moot_sync::Misbehaviour::Wire(moot_sync::WireError::Version(_))
+                                | moot_sync::Misbehaviour::HeadsFlood { .. }
                         );
                         self.drop_peer(peer, format!("{reason:?}"));
-                        if !other_version {
+                        if !forgivable {
                             self.swarm.behaviour_mut().ip_limits.ban(&peer);
                         }
                     }

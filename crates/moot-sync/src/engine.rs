@@ -232,9 +232,9 @@ pub struct Config {
     pub max_heads_per_frame: usize,
     /// Events queued, at most (more are counted in [`Stats::dropped_events`]). Default 4096.
     pub max_events: usize,
-    /// Complete sets of heads taken from one peer per [`Config::resync_interval_ms`], at most;
-    /// beyond it a set is ignored and the peer reported ([`Misbehaviour::HeadsFlood`]) once per
-    /// interval. Each set costs this node a pass over its own chains, and unless the set
+    /// Complete sets of heads taken from one peer per [`Config::resync_interval_ms`], at most,
+    /// besides one answer to each set this node sent it; beyond it a set is ignored and the peer
+    /// reported ([`Misbehaviour::HeadsFlood`]) once per interval. Each set costs this node a pass over its own chains, and unless the set
     /// covers them, a walk of its whole store: a few bytes of frame for seconds of work. An
     /// honest peer sends one at the start of a session and at each resync, and one more each
     /// time its lanes for this node change (a listener answers each of this node's sets).
@@ -404,13 +404,17 @@ struct Window {
 }
 
 impl Window {
-    fn roll(&mut self, now_ms: u64, window_ms: u64) {
+    /// Starts a new window if this one is over; true if it did.
+    fn roll(&mut self, now_ms: u64, window_ms: u64) -> bool {
         if now_ms >= self.start_ms.saturating_add(window_ms) {
             *self = Window {
                 start_ms: now_ms,
                 bytes: 0,
                 reported: false,
             };
+            true
+        } else {
+            false
         }
     }
 }
@@ -462,7 +466,12 @@ struct Peer {
     send: Window,
     receive: Window,
     /// Complete sets of heads taken in the current resync interval (`bytes` counts sets).
+    /// Kept when a second connection restarts the session: a restart must not buy a fresh
+    /// allowance.
     heads_sets: Window,
+    /// Sets of heads this node sent the peer in that interval as the dialer: the listener
+    /// answers each, and the answers are not held against it.
+    heads_sent: usize,
 }
 
 /// Store reads per scan step.
@@ -628,6 +637,17 @@ impl Engine {
         if peer.0 == 0 {
             return Err(EngineError::ReservedPeer);
         }
+        // A session restarted (a second connection) keeps its count of the peer's sets.
+        let (heads_sets, heads_sent) = match self.peers.get(&peer) {
+            Some(p) => (p.heads_sets, p.heads_sent),
+            None => (
+                Window {
+                    start_ms: now_ms,
+                    ..Window::default()
+                },
+                0,
+            ),
+        };
         self.peers.insert(
             peer,
             Peer {
@@ -655,10 +675,8 @@ impl Engine {
                     start_ms: now_ms,
                     ..Window::default()
                 },
-                heads_sets: Window {
-                    start_ms: now_ms,
-                    ..Window::default()
-                },
+                heads_sets,
+                heads_sent,
             },
         );
         Ok(())
@@ -921,9 +939,15 @@ impl Engine {
         if !last {
             return Ok(());
         }
-        p.heads_sets.roll(now_ms, self.config.resync_interval_ms);
+        if p.heads_sets.roll(now_ms, self.config.resync_interval_ms) {
+            p.heads_sent = 0;
+        }
         p.heads_sets.bytes = p.heads_sets.bytes.saturating_add(1);
-        if p.heads_sets.bytes > self.config.max_heads_sets_per_interval {
+        let allowed = self
+            .config
+            .max_heads_sets_per_interval
+            .saturating_add(p.heads_sent);
+        if p.heads_sets.bytes > allowed {
             p.incoming = View::default();
             self.stats.frames_dropped += 1;
             if !p.heads_sets.reported {
@@ -1210,6 +1234,13 @@ impl Engine {
         }
         if let Some(chains) = p.heads_due.take() {
             p.last_heads_ms = now_ms;
+            if p.heads_sets.roll(now_ms, config.resync_interval_ms) {
+                p.heads_sent = 0;
+            }
+            // Only a listener answers: a dialer's sets are each owed one.
+            if p.role == Role::Dialer {
+                p.heads_sent = p.heads_sent.saturating_add(1);
+            }
             p.control.clear();
             let lanes = p.lanes;
             let heads: Vec<Head> = own_heads(replica)

@@ -371,9 +371,46 @@ fn sets_of_heads_past_the_bound_are_ignored_and_reported_once_per_interval() {
         })
         .collect();
     assert_eq!(reasons, vec![Misbehaviour::HeadsFlood { sets: 4 }]);
+    // A second connection restarts the session, but not the count.
+    a.engine
+        .connect(20, PeerId(2), Role::Listener, Lanes::ALL)
+        .unwrap();
+    assert_eq!(walk(&mut a, 20), 0, "a restart bought a fresh allowance");
     // The next resync interval takes sets again.
     let later = Config::default().resync_interval_ms + 10;
     assert_eq!(walk(&mut a, later), stored);
+}
+
+/// A listener answers every set of heads a dialer sends: those answers are not held against
+/// it, however often the dialer's lanes for it change (each change sends a set).
+#[test]
+fn a_listeners_answers_to_this_nodes_own_sets_are_not_a_flood() {
+    let (hub, ops) = sample::history(4, 50);
+    let config = Config {
+        max_heads_sets_per_interval: 2,
+        ..Config::default()
+    };
+    let mut a = Node::new(hub, Config::default());
+    let mut b = Node::new(hub, config);
+    a.load(&ops);
+    b.load(&ops);
+    // b dials: each change of a's lanes makes b send its heads again, and a answer.
+    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
+    pump(&mut a, &mut b, 0);
+    for round in 0..6 {
+        let lanes = if round % 2 == 0 {
+            Lanes::PUBLIC
+        } else {
+            Lanes::ALL
+        };
+        b.engine.set_peer_lanes(PeerId(1), lanes).unwrap();
+        pump(&mut a, &mut b, 1);
+    }
+    assert!(b.engine.stats().frames_received >= 7);
+    a.drain_events();
+    b.drain_events();
+    assert!(b.misbehaved().is_empty(), "{:?}", b.misbehaved());
+    assert_eq!(a.ids(), b.ids());
 }
 
 /// A peer that may receive nothing (a stranger to a members-only hub) costs no walk of the
