@@ -328,6 +328,10 @@ pub struct NetStats {
     /// Frames on their way in now: their length read, their body not yet whole (on a slow
     /// link, for seconds).
     pub frames_arriving: u64,
+    /// Peers this node still has frames for: queued, or sent and not yet acknowledged (taken
+    /// up by the peer), or still to be built by the engine (`Engine::sending_to`). A one-shot
+    /// sync ends only once its peers are off this list, or it would stop mid-push.
+    pub sending_to: Vec<libp2p::PeerId>,
 }
 
 /// What happened on the network, for the node above (views to refresh, merge reports, logs).
@@ -1612,6 +1616,16 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     redials: self.redials,
                     engine: self.engine.stats(),
                     frames_arriving: self.arrivals.load(std::sync::atomic::Ordering::Relaxed),
+                    sending_to: self
+                        .links
+                        .iter()
+                        .filter(|(id, l)| {
+                            l.in_flight.is_some()
+                                || !l.queue.is_empty()
+                                || self.engine.sending_to(**id, self.store.end())
+                        })
+                        .map(|(_, l)| l.peer)
+                        .collect(),
                 });
             }
             Command::Subscribe(reply) => {

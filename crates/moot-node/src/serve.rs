@@ -224,6 +224,10 @@ fn parse_addrs(addrs: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
 /// ([`Running::sync_until_quiet`]) from the last arrival.
 pub const SETTLE: Duration = Duration::from_millis(200);
 
+/// How often a one-shot sync that is still pushing its own frames looks again whether they
+/// have all been taken up (`Running::sync_until_quiet`).
+const PUSH_POLL: Duration = Duration::from_millis(100);
+
 /// The longest a one-shot sync waits when it is given a timeout the clock cannot add (a
 /// year).
 const MAX_SYNC_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -522,12 +526,15 @@ impl Running {
         Ok(report)
     }
 
-    /// Dials `peers` and waits until nothing more has come for `quiet` (or `timeout` passes),
-    /// counting the ops taken in meanwhile; the node keeps running. A peer already connected
-    /// counts as synced with (a running node syncs continuously). Nothing has come when no op
-    /// was stored and no frame is being read: on a slow link a frame takes longer than `quiet`
-    /// to cross (500 KB at 1 Mbit/s: 4 s), and keeps the wait going. (The frames counted are
-    /// every peer's: a running node's other peers' small frames are read in an instant.)
+    /// Dials `peers` and waits until nothing more has come for `quiet` and nothing is left to
+    /// go to them (or `timeout` passes), counting the ops taken in meanwhile; the node keeps
+    /// running. A peer already connected counts as synced with (a running node syncs
+    /// continuously). Nothing has come when no op was stored and no frame is being read: on a
+    /// slow link a frame takes longer than `quiet` to cross (500 KB at 1 Mbit/s: 4 s), and keeps
+    /// the wait going. (The frames counted are every peer's: a running node's other peers'
+    /// small frames are read in an instant.) Nothing is left to go when no frame for these
+    /// peers is queued, sent and not yet acknowledged, or still to be built: a push of this
+    /// node's own ops outlasts `quiet` and must not be cut short.
     /// `progress` is told the ops taken in so far, as they arrive.
     pub async fn sync_until_quiet(
         &self,
@@ -562,12 +569,16 @@ impl Running {
         // Ops arrive frame after frame: the views and lanes are brought up to date once they
         // settle (`SETTLE`), not after every frame.
         let mut unsettled = false;
+        // Frames were still going out at the last look: looked at again soon.
+        let mut pushing = false;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let wait = if connected.is_empty() {
                 left
             } else if unsettled {
                 SETTLE.min(left)
+            } else if pushing {
+                PUSH_POLL.min(left)
             } else {
                 quiet.min(left)
             };
@@ -596,8 +607,14 @@ impl Running {
                 }
                 Err(_) => {
                     // Quiet, unless a frame is still crossing (its length read, its body not
-                    // yet whole).
-                    if self.net_stats().await?.frames_arriving == 0 {
+                    // yet whole), or this node still has frames for a peer of this sync (its
+                    // own ops on their way out: ending now would cut the push short).
+                    let stats = self.net_stats().await?;
+                    pushing = stats
+                        .sending_to
+                        .iter()
+                        .any(|p| connected.contains(&p.to_string()));
+                    if stats.frames_arriving == 0 && !pushing {
                         complete = !connected.is_empty();
                         break;
                     }

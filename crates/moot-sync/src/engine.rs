@@ -743,6 +743,20 @@ impl Engine {
         Ok(())
     }
 
+    /// True if the engine may still have frames for `peer` (so a one-shot sync must not end
+    /// yet): a credential, heads or ids to send, ids it asked for to serve, or a walk of the
+    /// store short of `store_end` once the peer's heads are known. False for an unknown peer.
+    pub fn sending_to(&self, peer: PeerId, store_end: u64) -> bool {
+        self.peers.get(&peer).is_some_and(|p| {
+            p.present.is_some()
+                || p.heads_due.is_some()
+                || !p.control.is_empty()
+                || !p.want_queue.is_empty()
+                || !p.requested.is_empty()
+                || (p.view.is_some() && p.lanes != Lanes::NONE && p.cursor < store_end)
+        })
+    }
+
     /// The lanes `peer` may receive.
     pub fn peer_lanes(&self, peer: PeerId) -> Option<Lanes> {
         self.peers.get(&peer).map(|p| p.lanes)

@@ -458,6 +458,47 @@ fn a_peer_with_no_lane_costs_no_walk_of_the_store() {
     assert_eq!(a.engine.stats().ops_sent, public as u64);
 }
 
+/// `sending_to` says whether the engine may still have frames for a peer: true while a walk of
+/// the store is under way, false once everything the peer lacks has gone (what a one-shot sync
+/// waits for before it ends).
+#[test]
+fn sending_to_is_true_until_the_peer_has_been_sent_everything() {
+    let (hub, ops) = sample::history(4, 3000);
+    let config = Config {
+        max_ops_per_frame: 256,
+        ..Config::default()
+    };
+    let mut a = Node::new(hub, config);
+    let mut b = Node::new(hub, Config::default());
+    a.load(&ops);
+    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
+    assert!(
+        !a.engine.sending_to(PeerId(9), a.store.end()),
+        "unknown peer"
+    );
+    // b (the dialer) sends its heads; a answers and starts its walk: one frame of ops out.
+    while let Some(t) = b.engine.poll_transmit(0, &b.replica, &b.store).unwrap() {
+        a.engine
+            .handle_frame(0, PeerId(2), &t.frame, &mut a.replica, &mut a.store)
+            .unwrap();
+    }
+    let mut frames = 0;
+    while let Some(t) = a.engine.poll_transmit(0, &a.replica, &a.store).unwrap() {
+        b.engine
+            .handle_frame(0, PeerId(1), &t.frame, &mut b.replica, &mut b.store)
+            .unwrap();
+        frames += 1;
+        if frames == 3 {
+            break;
+        }
+    }
+    assert!(a.engine.sending_to(PeerId(2), a.store.end()));
+    pump(&mut a, &mut b, 0);
+    assert_eq!(a.ids(), b.ids());
+    assert!(!a.engine.sending_to(PeerId(2), a.store.end()));
+    assert!(!b.engine.sending_to(PeerId(1), b.store.end()));
+}
+
 #[test]
 fn sending_is_paced_per_window() {
     let (hub, ops) = sample::history(4, 3000);
