@@ -22,7 +22,6 @@ pub struct HttpBackend {
     hub: Option<String>,
     /// The running node, once its network runs.
     served: RwLock<Option<Served>>,
-    ticket: RwLock<Option<String>>,
     /// One command at a time, shared with the control socket.
     turn: Arc<tokio::sync::Mutex<()>>,
     changes: tokio::sync::broadcast::Sender<Change>,
@@ -41,7 +40,6 @@ impl HttpBackend {
             dir,
             hub,
             served: RwLock::new(None),
-            ticket: RwLock::new(None),
             turn,
             changes,
             node_changed: tokio::sync::Notify::new(),
@@ -49,12 +47,9 @@ impl HttpBackend {
     }
 
     /// The network runs: commands run on the node from now on.
-    pub fn set_served(&self, served: Option<Served>, ticket: Option<String>) {
+    pub fn set_served(&self, served: Option<Served>) {
         if let Ok(mut s) = self.served.write() {
             *s = served;
-        }
-        if let Ok(mut t) = self.ticket.write() {
-            *t = ticket;
         }
         let _ = self.changes.send(Change::Node);
     }
@@ -165,8 +160,10 @@ impl Backend for HttpBackend {
         self.changes.subscribe()
     }
 
+    /// A ticket with the addresses the node listens on now (they change as interfaces come and
+    /// go).
     fn ticket(&self) -> Option<String> {
-        self.ticket.read().ok().and_then(|t| t.clone())
+        self.served().and_then(|s| s.net.ticket().ok())
     }
 }
 

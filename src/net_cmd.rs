@@ -70,7 +70,7 @@ struct Web {
 impl Web {
     /// Stops answering; pages still listening for changes are cut off after a moment.
     async fn stop(self) {
-        self.backend.set_served(None, None);
+        self.backend.set_served(None);
         let _ = self.stop.send(());
         let mut task = self.task;
         if tokio::time::timeout(Duration::from_secs(2), &mut task)
@@ -254,13 +254,8 @@ pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
             external: args.external.to_vec(),
         };
         let running = node.start_net(hub, &signer, &options).node()?;
-        let addrs = running
-            .handle
-            .listen_addrs()
-            .await
-            .map_err(|e| anyhow::anyhow!("listening: {e}"))?;
-        let addrs = running.dialable(&addrs);
-        let ticket = moot_node::serve::make_ticket(&hub, &addrs).node()?;
+        let listening = settled_listen_addrs(&running).await?;
+        let external = running.dialable(&moot_node::serve::parse_multiaddrs(args.external).node()?);
         // Other commands on this data directory run here from now on (see `control`).
         let listener = crate::control::bind(node.dir())?;
         let socket = crate::control::socket_path(node.dir());
@@ -273,10 +268,14 @@ pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
         let net = Arc::new(NetState {
             running,
             hub,
-            addrs: addrs.clone(),
+            addrs: std::sync::RwLock::new(Vec::new()),
+            external,
             peers: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             changes,
         });
+        net.set_listening(&listening);
+        let addrs = net.addrs();
+        let ticket = net.ticket()?;
         let served = crate::control::Served {
             node: Arc::clone(&node),
             passphrase: None,
@@ -289,7 +288,7 @@ pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
             Arc::clone(&turn),
         ));
         if let Some(web) = &web {
-            web.backend.set_served(Some(served), Some(ticket.clone()));
+            web.backend.set_served(Some(served));
         }
         drop(held);
         let mut ready = json!({
@@ -330,11 +329,66 @@ pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
 pub struct NetState {
     pub running: moot_node::serve::Running,
     pub hub: moot_crypto::HubId,
-    /// Where it listens (with /p2p/NODE_ID).
-    pub addrs: Vec<String>,
+    /// Where it listens (with /p2p/NODE_ID), as the network last said: interfaces come and go
+    /// (the Wi-Fi joined after the node started).
+    addrs: std::sync::RwLock<Vec<String>>,
+    /// `--external` addresses (with /p2p/NODE_ID).
+    external: Vec<String>,
     pub peers: std::sync::Mutex<std::collections::BTreeMap<String, PeerSeen>>,
     /// Tells the web UI's pages that something changed.
     pub changes: tokio::sync::broadcast::Sender<moot_http::Change>,
+}
+
+impl NetState {
+    /// Where the node listens now (with /p2p/NODE_ID).
+    pub fn addrs(&self) -> Vec<String> {
+        self.addrs.read().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// Takes the addresses the network listens on now.
+    fn set_listening(&self, listening: &[moot_node::serve::Multiaddr]) {
+        let dialable = self.running.dialable(listening);
+        if let Ok(mut addrs) = self.addrs.write() {
+            *addrs = dialable;
+        }
+    }
+
+    /// The addresses a ticket for the hub carries now (`serve::ticket_addrs`).
+    pub fn ticket_addrs(&self) -> Vec<String> {
+        moot_node::serve::ticket_addrs(&self.external, &self.addrs())
+    }
+
+    /// A ticket for the hub with the addresses other machines can dial now.
+    pub fn ticket(&self) -> anyhow::Result<String> {
+        let addrs = self.ticket_addrs();
+        anyhow::ensure!(!addrs.is_empty(), "the node listens on no address yet");
+        moot_node::serve::make_ticket(&self.hub, &addrs).node()
+    }
+}
+
+/// The addresses the node listens on once they have settled: each interface of a 0.0.0.0
+/// listener is reported on its own, TCP and QUIC apart, so the first answer may hold only the
+/// loopback address. Asked again every 200 ms until two answers agree (at most 2 s).
+async fn settled_listen_addrs(
+    running: &moot_node::serve::Running,
+) -> anyhow::Result<Vec<moot_node::serve::Multiaddr>> {
+    let ask = || async {
+        running
+            .handle
+            .listen_addrs()
+            .await
+            .map_err(|e| anyhow::anyhow!("listening: {e}"))
+    };
+    let mut addrs = ask().await?;
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = ask().await?;
+        if now == addrs {
+            break;
+        }
+        addrs = now;
+    }
+    Ok(addrs)
 }
 
 /// A peer with a sync session, as the event stream showed it.
@@ -361,6 +415,10 @@ async fn run_until_stopped(
         .subscribe()
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // An address that came up between the start's reading and the subscription.
+    if let Ok(addrs) = running.handle.listen_addrs().await {
+        net.set_listening(&addrs);
+    }
     running.dial(peers).await.node()?;
     let seen = |f: &mut dyn FnMut(&mut std::collections::BTreeMap<String, PeerSeen>)| {
         if let Ok(mut peers) = net.peers.lock() {
@@ -431,6 +489,11 @@ async fn run_until_stopped(
                     });
                     let _ = net.changes.send(moot_http::Change::Peers);
                 }
+                Ok(NetEvent::Listening { addrs }) => {
+                    tracing::info!(?addrs, "listen addresses changed");
+                    net.set_listening(&addrs);
+                    let _ = net.changes.send(moot_http::Change::Peers);
+                }
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(_) => break,
@@ -462,7 +525,7 @@ pub fn peers(global: &Global) -> anyhow::Result<()> {
     let mut lines = vec![format!(
         "{} peer(s) connected; listening on {}",
         list.len(),
-        net.addrs.join(", ")
+        net.addrs().join(", ")
     )];
     for (node_id, p) in &list {
         let (member, name) = net
@@ -501,7 +564,7 @@ pub fn peers(global: &Global) -> anyhow::Result<()> {
     }
     print(
         global,
-        json!({"hub_id": net.hub.to_string(), "listen": net.addrs, "peers": rows}),
+        json!({"hub_id": net.hub.to_string(), "listen": net.addrs(), "peers": rows}),
         lines.join("\n"),
     )
 }

@@ -532,7 +532,7 @@ pub fn hub(global: &Global, command: &HubCommand) -> anyhow::Result<()> {
             // Without --addr: where the running node listens (if it serves this hub).
             let served = crate::control::served()
                 .filter(|s| s.net.hub == hub)
-                .map(|s| s.net.addrs.clone());
+                .map(|s| s.net.ticket_addrs());
             let addrs = match (addr.is_empty(), served) {
                 (false, _) => addr.clone(),
                 (true, Some(addrs)) => addrs,

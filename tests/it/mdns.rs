@@ -165,3 +165,75 @@ fn two_nodes_in_their_own_network_namespaces_find_each_other_by_mdns() {
     stop(hall_node);
     drop(namespaces);
 }
+
+/// A node listening on every address (`0.0.0.0`, as `moot serve` does by default) gives a
+/// ticket that names its LAN address, not only loopback, even though each interface is
+/// reported on its own: a node in another namespace joins with it, mDNS off, so the ticket
+/// alone found the hall. (The ticket used to be made from the first address reported, most
+/// often 127.0.0.1: useless on any other machine.)
+#[test]
+fn a_ticket_names_the_lan_address_and_another_machine_joins_with_it() {
+    let namespaces = match Namespaces::make_on("10.231.78", "t") {
+        Ok(made) => made,
+        Err(reason) => {
+            println!("skipped: network namespaces unavailable here ({reason})");
+            return;
+        }
+    };
+    let (hall, branch) = (Data::new(), Data::new());
+    hall.ok(&["init", "--name", "Fay"]);
+    hall.ok(&["hub", "create", "Riverside"]);
+    branch.ok(&["init", "--name", "Bob"]);
+    let (hall_node, ready) = serve_with(
+        &["ip", "netns", "exec", &namespaces.names[0]],
+        &hall,
+        &[
+            "--no-mdns",
+            "--no-http",
+            "--listen",
+            "/ip4/0.0.0.0/tcp/0",
+            "--listen",
+            "/ip4/0.0.0.0/udp/0/quic-v1",
+        ],
+    );
+    let ticket = ready["ticket"].as_str().unwrap().to_string();
+    // What the ticket names, as `hub ticket` through the running node gives it too.
+    let again = hall.ok(&["hub", "ticket"])["ticket"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(again, ticket);
+    let listen: Vec<&str> = ready["listen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        listen
+            .iter()
+            .any(|a| a.starts_with("/ip4/10.231.78.1/tcp/"))
+            && listen
+                .iter()
+                .any(|a| a.starts_with("/ip4/10.231.78.1/udp/")),
+        "{listen:?}"
+    );
+    let out = Command::new("ip")
+        .args(["netns", "exec", &namespaces.names[1]])
+        .arg(env!("CARGO_BIN_EXE_moot"))
+        .args(["--data", &branch.path(), "--json", "hub", "join", &ticket])
+        .args(["--timeout", "30"])
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert!(
+        out.status.success(),
+        "join with {ticket} failed: {json} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The hub's genesis came: the branch knows it by name now.
+    assert_eq!(json["name"], "Riverside", "{json}");
+    assert!(json["new_ops"].as_u64().unwrap() > 0, "{json}");
+    stop(hall_node);
+    drop(namespaces);
+}

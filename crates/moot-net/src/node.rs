@@ -363,6 +363,12 @@ pub enum NetEvent {
         /// Ops stored.
         op_count: usize,
     },
+    /// The addresses this node listens on changed (an interface came up or went down, a relay
+    /// reservation was made or lost): all of them now.
+    Listening {
+        /// Every address listened on.
+        addrs: Vec<Multiaddr>,
+    },
     /// A peer broke the protocol and was disconnected.
     Misbehaved {
         /// The peer.
@@ -1322,9 +1328,12 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 for waiter in self.listen_waiters.drain(..) {
                     let _ = waiter.send(addrs.clone());
                 }
+                self.emit(NetEvent::Listening { addrs });
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 tracing::info!(%address, "no longer listening");
+                let addrs: Vec<Multiaddr> = self.swarm.listeners().cloned().collect();
+                self.emit(NetEvent::Listening { addrs });
             }
             SwarmEvent::ListenerClosed {
                 listener_id,
@@ -1346,6 +1355,8 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     listen.failures = failures.saturating_add(1);
                     listen.retry_at = Some(now + delay);
                 }
+                let addrs: Vec<Multiaddr> = self.swarm.listeners().cloned().collect();
+                self.emit(NetEvent::Listening { addrs });
             }
             SwarmEvent::ListenerError { listener_id, error } => {
                 tracing::info!(?listener_id, %error, "listener error");

@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use moot_crypto::{HubId, PublicKey};
-pub use moot_net::NetEvent;
-use moot_net::{Discovery, Multiaddr, NetConfig, NetHandle, NetNode, RelayServer};
+use moot_net::{Discovery, NetConfig, NetHandle, NetNode, RelayServer};
+pub use moot_net::{Multiaddr, NetEvent};
 use moot_state::{Replica, Roll, Status};
 pub use moot_sync::Lanes;
 use moot_sync::OpStore;
@@ -204,6 +204,11 @@ pub struct SyncReport {
 /// with them.
 pub fn check_addrs(addrs: &[String]) -> Result<(), NodeError> {
     parse_addrs(addrs).map(|_| ())
+}
+
+/// Each of `addrs` as a multiaddr (bad text otherwise).
+pub fn parse_multiaddrs(addrs: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
+    parse_addrs(addrs)
 }
 
 fn parse_addrs(addrs: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
@@ -657,6 +662,59 @@ fn peers_key(hub: &HubId) -> String {
     format!("known_peers/{hub}")
 }
 
+/// Addresses a ticket carries, at most (more and `parse_ticket` refuses it).
+pub const MAX_TICKET_ADDRS: usize = 16;
+
+/// The addresses a ticket should carry, from those given as reachable from outside (`external`,
+/// first, as given) and those listened on (`listening`, with /p2p/NODE_ID): addresses other
+/// machines can dial first — IPv4, then IPv6 (not link-local: without the interface's zone it
+/// cannot be dialed) — then relayed ones, and this machine's loopback only if there is nothing
+/// else (a node started before the Wi-Fi came up); each once, at most [`MAX_TICKET_ADDRS`].
+pub fn ticket_addrs(external: &[String], listening: &[String]) -> Vec<String> {
+    use moot_net::Protocol;
+    // Lower ranks first; `None` for an address no other machine could use.
+    let rank = |text: &str| -> Option<u8> {
+        let addr: Multiaddr = text.parse().ok()?;
+        if addr.iter().any(|p| matches!(p, Protocol::P2pCircuit)) {
+            return Some(3);
+        }
+        match addr.iter().next()? {
+            Protocol::Ip4(ip) if ip.is_unspecified() => None,
+            Protocol::Ip4(ip) if ip.is_loopback() => Some(4),
+            Protocol::Ip4(_) => Some(1),
+            Protocol::Ip6(ip) if ip.is_unspecified() => None,
+            Protocol::Ip6(ip) if ip.is_loopback() => Some(4),
+            Protocol::Ip6(ip) if ip.segments()[0] & 0xffc0 == 0xfe80 => None,
+            Protocol::Ip6(_) => Some(2),
+            Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_) => Some(1),
+            _ => None,
+        }
+    };
+    let mut ranked: Vec<(u8, usize, &String)> = external
+        .iter()
+        .map(|a| (0, a))
+        .chain(listening.iter().map(|a| (1, a)))
+        .enumerate()
+        .filter_map(|(i, (from, a))| {
+            let rank = if from == 0 { Some(0) } else { rank(a) }?;
+            Some((rank, i, a))
+        })
+        .collect();
+    ranked.sort();
+    let others = ranked.iter().any(|(rank, _, _)| *rank < 4);
+    let mut out: Vec<String> = Vec::new();
+    for (rank, _, addr) in ranked {
+        if (rank == 4 && others) || out.contains(addr) {
+            continue;
+        }
+        if out.len() == MAX_TICKET_ADDRS {
+            break;
+        }
+        out.push(addr.clone());
+    }
+    out
+}
+
 pub fn make_ticket(hub: &HubId, addrs: &[String]) -> Result<String, NodeError> {
     let ticket = Ticket {
         hub: hub.0,
@@ -685,7 +743,7 @@ pub fn parse_ticket(text: &str) -> Result<(HubId, Vec<String>), NodeError> {
         Ok((ticket, [])) => ticket,
         _ => return Err(bad("is damaged")),
     };
-    if ticket.addrs.is_empty() || ticket.addrs.len() > 16 {
+    if ticket.addrs.is_empty() || ticket.addrs.len() > MAX_TICKET_ADDRS {
         return Err(bad("names no address, or too many"));
     }
     parse_addrs(&ticket.addrs)?;
@@ -807,6 +865,55 @@ mod tests {
             let e = parse_ticket(&bad).unwrap_err().to_string();
             assert!(e.starts_with("the ticket is damaged"), "{bad}: {e}");
         }
+    }
+
+    /// A ticket carries what other machines can dial: the addresses given as reachable first,
+    /// then LAN and internet addresses, relayed ones, and loopback only when there is nothing
+    /// else; never an unspecified or IPv6 link-local address; each once; at most 16, so that it
+    /// always reads back.
+    #[test]
+    fn a_ticket_carries_the_addresses_other_machines_can_dial() {
+        let p2p = "/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp";
+        let at = |a: &str| format!("{a}{p2p}");
+        let listening = vec![
+            at("/ip4/127.0.0.1/tcp/4242"),
+            at("/ip6/::1/tcp/4242"),
+            at("/ip6/fe80::1/tcp/4242"),
+            at("/ip6/2001:db8::7/tcp/4242"),
+            at("/ip4/192.168.1.20/tcp/4242"),
+            at("/ip4/192.168.1.20/udp/4242/quic-v1"),
+            at(
+                "/ip4/203.0.113.5/tcp/4001/p2p/12D3KooWKSFC31sJSgLSMTmMyfQfJCu4XbtMLD2otATqfYLAuQeR/p2p-circuit",
+            ),
+            at("/ip4/192.168.1.20/tcp/4242"),
+        ];
+        let external = vec![at("/ip4/198.51.100.9/tcp/4242")];
+        assert_eq!(
+            ticket_addrs(&external, &listening),
+            vec![
+                at("/ip4/198.51.100.9/tcp/4242"),
+                at("/ip4/192.168.1.20/tcp/4242"),
+                at("/ip4/192.168.1.20/udp/4242/quic-v1"),
+                at("/ip6/2001:db8::7/tcp/4242"),
+                at(
+                    "/ip4/203.0.113.5/tcp/4001/p2p/12D3KooWKSFC31sJSgLSMTmMyfQfJCu4XbtMLD2otATqfYLAuQeR/p2p-circuit"
+                ),
+            ]
+        );
+        // Loopback alone: kept (this machine's other nodes can still use it).
+        let alone = vec![at("/ip4/127.0.0.1/tcp/4242"), at("/ip4/0.0.0.0/tcp/1")];
+        assert_eq!(
+            ticket_addrs(&[], &alone),
+            vec![at("/ip4/127.0.0.1/tcp/4242")]
+        );
+        // A machine with many interfaces: the ticket still reads back.
+        let many: Vec<String> = (1..40)
+            .map(|n| at(&format!("/ip4/10.0.{n}.1/tcp/4242")))
+            .collect();
+        let addrs = ticket_addrs(&[], &many);
+        assert_eq!(addrs.len(), MAX_TICKET_ADDRS);
+        let ticket = make_ticket(&HubId([5; 32]), &addrs).unwrap();
+        assert_eq!(parse_ticket(&ticket).unwrap().1, addrs);
     }
 
     /// A roll with the founder and two members, each with a certified device.
