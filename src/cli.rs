@@ -102,11 +102,9 @@ pub enum Command {
     Serve {
         /// Address to listen on (repeatable): TCP /ip4/0.0.0.0/tcp/4242, QUIC
         /// /ip4/0.0.0.0/udp/4242/quic-v1, or through a relay /ip4/…/tcp/PORT/p2p/RELAY/p2p-circuit.
-        #[arg(
-            long,
-            value_name = "MULTIADDR",
-            default_values = ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"]
-        )]
+        /// Default: both of those, on port 4242 so that tickets and remembered peers stay good
+        /// across restarts, or on free ports if 4242 is taken (another node on this machine).
+        #[arg(long, value_name = "MULTIADDR")]
         listen: Vec<String>,
         /// A peer to dial and keep connected (repeatable; redialed with backoff when lost): this
         /// is also how bootstrap addresses are given, e.g. /ip4/192.168.1.20/tcp/4242/p2p/12D3….

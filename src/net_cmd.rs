@@ -247,7 +247,10 @@ pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
             Err(e) => tracing::warn!(error = %e, "the known peers are unreadable: going on without them"),
         }
         let options = NetOptions {
-            listen: args.listen.to_vec(),
+            listen: match args.listen {
+                [] => default_listen(),
+                given => given.to_vec(),
+            },
             peers: peers.clone(),
             mdns: args.mdns,
             relay: args.relay,
@@ -364,6 +367,28 @@ impl NetState {
         anyhow::ensure!(!addrs.is_empty(), "the node listens on no address yet");
         moot_node::serve::make_ticket(&self.hub, &addrs).node()
     }
+}
+
+/// The port `moot serve` listens on by default, TCP and QUIC (the README's examples use it).
+const DEFAULT_PORT: u16 = 4242;
+
+/// Where `moot serve` listens without `--listen`: every address, TCP and QUIC, on
+/// [`DEFAULT_PORT`] so that a ticket handed out and the peers that remember this node stay good
+/// when it restarts; on free ports if that port is taken on this machine (another node: two
+/// nodes on one port would each get some of the other's connections).
+fn default_listen() -> Vec<String> {
+    let free = std::net::TcpListener::bind(("0.0.0.0", DEFAULT_PORT)).is_ok()
+        && std::net::UdpSocket::bind(("0.0.0.0", DEFAULT_PORT)).is_ok();
+    let port = if free {
+        DEFAULT_PORT
+    } else {
+        tracing::info!(port = DEFAULT_PORT, "port taken; listening on free ports");
+        0
+    };
+    vec![
+        format!("/ip4/0.0.0.0/tcp/{port}"),
+        format!("/ip4/0.0.0.0/udp/{port}/quic-v1"),
+    ]
 }
 
 /// The addresses the node listens on once they have settled: each interface of a 0.0.0.0

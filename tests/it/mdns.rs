@@ -237,3 +237,50 @@ fn a_ticket_names_the_lan_address_and_another_machine_joins_with_it() {
     stop(hall_node);
     drop(namespaces);
 }
+
+/// Without `--listen`, `moot serve` listens on port 4242 (TCP and QUIC), so the ticket it
+/// hands out names the same addresses after a restart; a second node on the same machine
+/// finds the port taken and listens on free ports instead of sharing it. (In a network
+/// namespace of its own, where nothing else holds the port.)
+#[test]
+fn without_listen_a_node_keeps_port_4242_across_restarts_and_a_second_one_moves_aside() {
+    let namespaces = match Namespaces::make_on("10.231.76", "p") {
+        Ok(made) => made,
+        Err(reason) => {
+            println!("skipped: network namespaces unavailable here ({reason})");
+            return;
+        }
+    };
+    let ns = ["ip", "netns", "exec", namespaces.names[0].as_str()];
+    let (hall, other) = (Data::new(), Data::new());
+    for (data, name) in [(&hall, "Fay"), (&other, "Bob")] {
+        data.ok(&["init", "--name", name]);
+        data.ok(&["hub", "create", "Riverside"]);
+    }
+    let args = ["--no-mdns", "--no-http"];
+    let ports = |ready: &Value| -> Vec<String> {
+        ready["listen"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .filter(|a| a.starts_with("/ip4/10.231.76.1/"))
+            .map(|a| a.split('/').nth(4).unwrap().to_string())
+            .collect()
+    };
+    let (first, ready) = serve_with(&ns, &hall, &args);
+    assert_eq!(ports(&ready), vec!["4242", "4242"], "{ready}");
+    let ticket = ready["ticket"].as_str().unwrap().to_string();
+    // Another node on the same machine, meanwhile: elsewhere.
+    let (second, beside) = serve_with(&ns, &other, &args);
+    let moved = ports(&beside);
+    assert_eq!(moved.len(), 2, "{beside}");
+    assert!(moved.iter().all(|p| p != "4242"), "{beside}");
+    stop(second);
+    stop(first);
+    // Restarted, the hall listens where its ticket says.
+    let (again, ready) = serve_with(&ns, &hall, &args);
+    assert_eq!(ready["ticket"].as_str().unwrap(), ticket);
+    stop(again);
+    drop(namespaces);
+}

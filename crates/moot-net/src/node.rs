@@ -425,6 +425,29 @@ enum TargetState {
     Waiting(Instant),
 }
 
+/// Why a TCP address with a port of its own cannot be listened on, if it cannot: libp2p's TCP
+/// listeners share their port with any other socket of this user that asks (`SO_REUSEPORT`),
+/// so a second node told the port of a running one would listen beside it, and each would get
+/// some of the other's connections. A plain socket bound first (no `SO_REUSEPORT`) finds the
+/// port taken instead.
+fn tcp_port_taken(addr: &Multiaddr) -> Option<std::io::Error> {
+    let mut parts = addr.iter();
+    let ip: std::net::IpAddr = match parts.next()? {
+        Protocol::Ip4(ip) => ip.into(),
+        Protocol::Ip6(ip) => ip.into(),
+        _ => return None,
+    };
+    let Protocol::Tcp(port) = parts.next()? else {
+        return None;
+    };
+    if port == 0 || parts.next().is_some() {
+        return None;
+    }
+    std::net::TcpListener::bind((ip, port))
+        .err()
+        .filter(|e| e.kind() == std::io::ErrorKind::AddrInUse)
+}
+
 /// A relay listen address, listened on again with backoff when its reservation is lost.
 struct RelayListen {
     addr: Multiaddr,
@@ -637,6 +660,12 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             .build();
         let mut relay_listens = Vec::new();
         for addr in &config.listen {
+            if let Some(error) = tcp_port_taken(addr) {
+                return Err(NetError::Listen {
+                    addr: addr.clone(),
+                    reason: format!("{error} (another node on this machine?)"),
+                });
+            }
             let listener = swarm
                 .listen_on(addr.clone())
                 .map_err(|e| NetError::Listen {

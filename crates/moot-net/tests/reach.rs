@@ -78,6 +78,54 @@ async fn two_nodes_sync_over_quic_alone() {
     stop(b).await;
 }
 
+/// A second node told to listen on the TCP port a running node holds is refused, naming the
+/// address: libp2p's listeners share a port with any socket of the same user that asks, so it
+/// would otherwise listen beside the first and each get some of the other's connections.
+#[tokio::test]
+async fn a_second_node_on_a_taken_tcp_port_is_refused() {
+    let (hub, history) = sample::history(2, 0);
+    let a = start(
+        1,
+        hub,
+        &history,
+        listening("/ip4/127.0.0.1/tcp/0"),
+        everyone(),
+    )
+    .await;
+    let port = a
+        .addr
+        .as_ref()
+        .and_then(|addr| {
+            addr.iter().find_map(|p| match p {
+                Protocol::Tcp(port) => Some(port),
+                _ => None,
+            })
+        })
+        .unwrap();
+    let taken: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+    let keypair = moot_net::keypair(&sample::key(7, 2)).unwrap();
+    let replica = moot_state::Replica::new(hub, moot_state::Limits::default());
+    let refused = moot_net::NetNode::new(
+        keypair,
+        NetConfig {
+            listen: vec![taken.clone()],
+            ..NetConfig::default()
+        },
+        replica,
+        moot_sync::MemoryStore::new(),
+        everyone(),
+    );
+    match refused {
+        Err(moot_net::NetError::Listen { addr, reason }) => {
+            assert_eq!(addr, taken);
+            assert!(reason.contains("another node"), "{reason}");
+        }
+        Err(other) => panic!("another error: {other}"),
+        Ok(_) => panic!("a second node listened on a taken port"),
+    }
+    stop(a).await;
+}
+
 #[tokio::test]
 async fn a_kept_peer_that_restarts_on_the_same_port_is_redialed_and_syncs() {
     let sample = sample::poll_history(40);

@@ -670,6 +670,8 @@ pub const MAX_TICKET_ADDRS: usize = 16;
 /// machines can dial first — IPv4, then IPv6 (not link-local: without the interface's zone it
 /// cannot be dialed) — then relayed ones, and this machine's loopback only if there is nothing
 /// else (a node started before the Wi-Fi came up); each once, at most [`MAX_TICKET_ADDRS`].
+/// Within a rank TCP comes first, then the addresses by text: the order the interfaces were
+/// reported in changes nothing, so a node restarted on the same ports gives the same ticket.
 pub fn ticket_addrs(external: &[String], listening: &[String]) -> Vec<String> {
     use moot_net::Protocol;
     // Lower ranks first; `None` for an address no other machine could use.
@@ -690,20 +692,21 @@ pub fn ticket_addrs(external: &[String], listening: &[String]) -> Vec<String> {
             _ => None,
         }
     };
-    let mut ranked: Vec<(u8, usize, &String)> = external
+    // Given ones in their order; the others by rank, TCP before the rest, then by text: the
+    // same ticket whatever order the interfaces were reported in.
+    let mut ranked: Vec<(u8, usize, bool, &String)> = external
         .iter()
-        .map(|a| (0, a))
-        .chain(listening.iter().map(|a| (1, a)))
         .enumerate()
-        .filter_map(|(i, (from, a))| {
-            let rank = if from == 0 { Some(0) } else { rank(a) }?;
-            Some((rank, i, a))
-        })
+        .map(|(i, a)| (0, i, false, a))
+        .chain(listening.iter().filter_map(|a| {
+            let not_tcp = !a.contains("/tcp/") || a.contains("/p2p-circuit");
+            Some((rank(a)?, 0, not_tcp, a))
+        }))
         .collect();
     ranked.sort();
-    let others = ranked.iter().any(|(rank, _, _)| *rank < 4);
+    let others = ranked.iter().any(|(rank, ..)| *rank < 4);
     let mut out: Vec<String> = Vec::new();
-    for (rank, _, addr) in ranked {
+    for (rank, _, _, addr) in ranked {
         if (rank == 4 && others) || out.contains(addr) {
             continue;
         }
@@ -899,6 +902,12 @@ mod tests {
                     "/ip4/203.0.113.5/tcp/4001/p2p/12D3KooWKSFC31sJSgLSMTmMyfQfJCu4XbtMLD2otATqfYLAuQeR/p2p-circuit"
                 ),
             ]
+        );
+        // Reported in another order: the same ticket.
+        let reversed: Vec<String> = listening.iter().rev().cloned().collect();
+        assert_eq!(
+            ticket_addrs(&external, &reversed),
+            ticket_addrs(&external, &listening)
         );
         // Loopback alone: kept (this machine's other nodes can still use it).
         let alone = vec![at("/ip4/127.0.0.1/tcp/4242"), at("/ip4/0.0.0.0/tcp/1")];
