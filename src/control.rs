@@ -309,7 +309,15 @@ async fn answer(
         Ok((stream, bytes))
     })
     .await??;
-    let _one = one_at_a_time.lock().await;
+    // A command that only waits on the network runs without the turn: a `moot sync` waiting
+    // out its timeout must not hold up every other command, a vote from the web UI included.
+    let waits = postcard::from_bytes::<Request>(&bytes)
+        .ok()
+        .is_some_and(|request| waits_on_network(&request));
+    let _one = match waits {
+        true => None,
+        false => Some(one_at_a_time.lock().await),
+    };
     let net = Arc::clone(&served.net);
     let response = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let request: Request = postcard::from_bytes(&bytes).context("a damaged request")?;
@@ -340,6 +348,24 @@ async fn answer(
     let _ = net.changes.send(moot_http::Change::Ops);
     response?;
     refreshed.map_err(|e| anyhow::anyhow!("taking in the command's ops: {e}"))
+}
+
+/// True for a command that reads nothing and writes nothing on this node but waits on its
+/// network: `moot sync` (it dials, waits for quiet, and reports) and `moot peers`.
+fn waits_on_network(request: &Request) -> bool {
+    // As `run_captured` parses them: the program's name first.
+    let args: Vec<std::ffi::OsString> = std::iter::once(std::ffi::OsString::from("moot"))
+        .chain(
+            request
+                .args
+                .iter()
+                .map(|a| std::ffi::OsString::from_vec(a.clone())),
+        )
+        .collect();
+    matches!(
+        crate::parse(args, false).map(|cli| cli.command),
+        Ok(Command::Sync { .. } | Command::Peers)
+    )
 }
 
 /// Runs one client's command on this thread, with its output captured.

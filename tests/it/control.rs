@@ -243,6 +243,39 @@ fn commands_run_through_a_running_node_and_reach_its_peers() {
 
 /// Through the node as without it: a full disk when printing is an `io` error (exit 1), and a
 /// write command's says the change was saved. (Both were dropped: exit 0, nothing said.)
+/// A `moot sync` through a running node waits on the network without holding the node's one
+/// turn for commands: another command (a write, as a vote from the web UI would be) runs at
+/// once meanwhile, not after the sync's timeout.
+#[test]
+fn a_sync_waiting_through_the_node_holds_up_no_other_command() {
+    let hall = Data::new();
+    hall.ok(&["init", "--name", "Fay"]);
+    hall.ok(&["hub", "create", "Riverside"]);
+    let (hall_node, _) = serve(&hall, &[]);
+    // A peer that is not there: the sync waits out its 8 s.
+    let nobody = "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp";
+    let started = std::time::Instant::now();
+    let mut sync = Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args(["--data", &hall.path(), "--json", "sync", "--peer", nobody])
+        .args(["--timeout", "8"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    hall.ok(&["assembly", "create", "--kind", "working-group", "Choir"]);
+    let took = started.elapsed();
+    assert!(sync.try_wait().unwrap().is_none(), "the sync ended early");
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "the command waited for the sync: {took:?}"
+    );
+    sync.wait().unwrap();
+    assert!(names(&hall.ok(&["assemblies"])).contains(&"Choir".to_string()));
+    stop(hall_node);
+}
+
 #[test]
 fn printing_fails_through_the_node_as_without_it() {
     let hall = Data::new();
