@@ -20,10 +20,10 @@
 //!   an op crosses up to 5 hops).
 //! - `idle_rss_kb`: the receiving process's VmRSS, idle 3 s after it converged (a node serving
 //!   W).
-//! - `verify_floor_ms`, `store_floor_ms`: what no receiver can skip, each alone in the same
-//!   run: batch-verifying the signatures of W's ops (decoded beforehand) on all cores, and
-//!   storing them in a fresh store (a durable transaction per frame's worth of ops, one
-//!   thread).
+//!
+//! Exactly those keys. On stderr besides: the floors, what no receiver can skip, each alone in
+//! the same run (batch-verifying the signatures of W's ops, decoded beforehand, on all cores;
+//! storing them in a fresh store, a durable transaction per frame's worth of ops, one thread).
 //!
 //! The receiving node runs in a child process: this binary re-executed with the hidden
 //! `--receiver DIR ADDR HUB OPS`.
@@ -230,8 +230,6 @@ fn main() {
         "one_op_ms": round(one_op),
         "ten_nodes_ms": round(ten),
         "idle_rss_kb": last["idle_rss_kb"],
-        "verify_floor_ms": round(verify_floor_ms),
-        "store_floor_ms": round(store_floor_ms),
     });
     eprintln!(
         "converge runs (ms): {:?}; wire/op bytes {:.4}x; ten nodes in a ring",
