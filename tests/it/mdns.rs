@@ -11,6 +11,23 @@ use serde_json::Value;
 use crate::node::Data;
 use crate::serving::{Server, serve_with, stop};
 
+/// `made`, or `None` after saying why the test checks nothing here: network namespaces cannot
+/// be made (no `ip`, no privilege). With `MOOT_REQUIRE_NETNS=1` (CI, where they can) that is a
+/// failure instead, so that these tests are never skipped unseen.
+pub fn or_skip(made: Result<Namespaces, String>) -> Option<Namespaces> {
+    match made {
+        Ok(made) => Some(made),
+        Err(reason) => {
+            assert!(
+                std::env::var("MOOT_REQUIRE_NETNS").as_deref() != Ok("1"),
+                "MOOT_REQUIRE_NETNS=1 but network namespaces are unavailable ({reason})"
+            );
+            println!("skipped: network namespaces unavailable here ({reason})");
+            None
+        }
+    }
+}
+
 /// Two namespaces joined by a veth pair; removed (with the pair) when dropped.
 pub struct Namespaces {
     pub names: [String; 2],
@@ -104,12 +121,8 @@ pub fn serve_in(ns: &str, data: &Data) -> (Server, Value) {
 
 #[test]
 fn two_nodes_in_their_own_network_namespaces_find_each_other_by_mdns() {
-    let namespaces = match Namespaces::make() {
-        Ok(made) => made,
-        Err(reason) => {
-            println!("skipped: network namespaces unavailable here ({reason})");
-            return;
-        }
+    let Some(namespaces) = or_skip(Namespaces::make()) else {
+        return;
     };
     let (hall, branch) = (Data::new(), Data::new());
     hall.ok(&["init", "--name", "Fay"]);
@@ -173,12 +186,8 @@ fn two_nodes_in_their_own_network_namespaces_find_each_other_by_mdns() {
 /// often 127.0.0.1: useless on any other machine.)
 #[test]
 fn a_ticket_names_the_lan_address_and_another_machine_joins_with_it() {
-    let namespaces = match Namespaces::make_on("10.231.78", "t") {
-        Ok(made) => made,
-        Err(reason) => {
-            println!("skipped: network namespaces unavailable here ({reason})");
-            return;
-        }
+    let Some(namespaces) = or_skip(Namespaces::make_on("10.231.78", "t")) else {
+        return;
     };
     let (hall, branch) = (Data::new(), Data::new());
     hall.ok(&["init", "--name", "Fay"]);
@@ -244,12 +253,8 @@ fn a_ticket_names_the_lan_address_and_another_machine_joins_with_it() {
 /// namespace of its own, where nothing else holds the port.)
 #[test]
 fn without_listen_a_node_keeps_port_4242_across_restarts_and_a_second_one_moves_aside() {
-    let namespaces = match Namespaces::make_on("10.231.76", "p") {
-        Ok(made) => made,
-        Err(reason) => {
-            println!("skipped: network namespaces unavailable here ({reason})");
-            return;
-        }
+    let Some(namespaces) = or_skip(Namespaces::make_on("10.231.76", "p")) else {
+        return;
     };
     let ns = ["ip", "netns", "exec", namespaces.names[0].as_str()];
     let (hall, other) = (Data::new(), Data::new());
