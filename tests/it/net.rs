@@ -52,14 +52,37 @@ fn serve_ready(data: &Data) -> (Child, Value) {
     (child, ready)
 }
 
-fn stop(mut child: Child) {
+fn stop(child: Child) {
+    stop_with(child, "-INT");
+}
+
+/// Sends `signal` (as `kill` takes it) to the node; it must exit 0.
+fn stop_with(mut child: Child, signal: &str) {
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let exit = child.wait().unwrap();
     assert!(exit.success(), "serve exited with {exit}");
+}
+
+/// SIGTERM (what a service manager sends) stops `serve` as cleanly as Ctrl-C: exit 0, its
+/// socket removed, what it stored kept, and the next `serve` starts at once.
+#[test]
+fn sigterm_stops_serve_cleanly() {
+    let hall = Data::new();
+    hall.ok(&["init", "--name", "Fay"]);
+    hall.ok(&["hub", "create", "Riverside"]);
+    let (server, _) = serve(&hall);
+    assert!(hall.dir().join("moot.sock").exists());
+    hall.ok(&["assembly", "create", "--kind", "working-group", "Choir"]);
+    stop_with(server, "-TERM");
+    assert!(!hall.dir().join("moot.sock").exists(), "its socket is left");
+    let assemblies = hall.ok(&["assemblies"]);
+    assert!(assemblies.to_string().contains("Choir"), "{assemblies}");
+    let (again, _) = serve(&hall);
+    stop_with(again, "-TERM");
 }
 
 #[test]
