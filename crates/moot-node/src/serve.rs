@@ -564,6 +564,14 @@ impl Running {
             }
         }
         self.dial(peers).await?;
+        // The peers this sync dialed, by the id their addresses end in.
+        let dialed: Vec<moot_net::Libp2pPeerId> = parse_addrs(peers)?
+            .iter()
+            .filter_map(|addr| match addr.iter().last() {
+                Some(moot_net::Protocol::P2p(peer)) => Some(peer),
+                _ => None,
+            })
+            .collect();
         // A timeout past what the clock can add is as good as none (it must not overflow).
         let now = tokio::time::Instant::now();
         let deadline = now
@@ -588,7 +596,11 @@ impl Running {
                 quiet.min(left)
             };
             match tokio::time::timeout(wait, events.recv()).await {
-                Ok(Ok(NetEvent::Connected { peer, .. })) => {
+                // A peer of this sync: one it dialed (any, when the addresses name no peer id:
+                // whoever answers at them).
+                Ok(Ok(NetEvent::Connected { peer, .. }))
+                    if dialed.is_empty() || dialed.contains(&peer) =>
+                {
                     if !connected.contains(&peer.to_string()) {
                         connected.push(peer.to_string());
                     }
@@ -598,7 +610,11 @@ impl Running {
                     progress(new_ops);
                     unsettled = true;
                 }
-                Ok(Ok(NetEvent::Misbehaved { reason, .. })) => {
+                // A peer of this sync broke the protocol (a running node's other peers are its
+                // own business: they are dropped as always, and this sync goes on).
+                Ok(Ok(NetEvent::Misbehaved { peer, reason }))
+                    if connected.contains(&peer.to_string()) || dialed.contains(&peer) =>
+                {
                     return Err(NodeError::Sync(format!("the peer misbehaved: {reason}")));
                 }
                 Ok(Ok(_)) => {}

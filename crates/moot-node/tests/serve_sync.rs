@@ -1,0 +1,88 @@
+//! A one-shot sync through a running node: real nodes (libp2p on 127.0.0.1, real redb stores).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moot_node::Node;
+use moot_node::serve::{NetOptions, Running};
+use moot_state::sample;
+
+fn options() -> NetOptions {
+    NetOptions {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        ..NetOptions::default()
+    }
+}
+
+async fn addr(node: &Running) -> String {
+    format!(
+        "{}/p2p/{}",
+        node.handle.listen_addrs().await.unwrap()[0],
+        node.node_id
+    )
+}
+
+/// While a running node syncs with one peer, another peer that breaks the protocol (a node of
+/// another hub, whose ops fail this hub's signature checks) is dropped as always, and the
+/// sync goes on to complete: another peer's misbehaviour is not this sync's failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_goes_on_when_another_peer_of_the_node_misbehaves() {
+    let (hub, ops) = sample::history(3, 40);
+    let dirs = tempfile::tempdir().unwrap();
+    let open = |name: &str, member: usize| {
+        let node = Arc::new(Node::open(&dirs.path().join(name)).unwrap());
+        node.init_with_keys(name, sample::key(1, member), sample::key(2, member))
+            .unwrap();
+        node
+    };
+    let (a, b, c) = (open("a", 0), open("b", 50), open("c", 60));
+    a.import_hub(&hub, "H", &ops[..20]).unwrap();
+    b.import_hub(&hub, "H", &ops).unwrap();
+    // c serves a hub of its own.
+    let other = c
+        .create_hub("Other", &c.signer(None, None).unwrap())
+        .unwrap();
+    let a = a
+        .start_net(hub, &a.signer(None, None).unwrap(), &options())
+        .unwrap();
+    let b = b
+        .start_net(hub, &b.signer(None, None).unwrap(), &options())
+        .unwrap();
+    let c = c
+        .start_net(
+            other,
+            &c.signer(None, None).unwrap(),
+            &NetOptions::default(),
+        )
+        .unwrap();
+    let (at_a, at_b) = (addr(&a).await, addr(&b).await);
+    let a = Arc::new(a);
+    let syncing = {
+        let a = Arc::clone(&a);
+        tokio::spawn(async move {
+            a.sync_until_quiet(
+                &[at_b],
+                Duration::from_millis(1_500),
+                Duration::from_secs(30),
+                &mut |_| {},
+            )
+            .await
+        })
+    };
+    // Within the sync's wait, c connects to a and sends it ops of its own hub.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    c.dial(&[at_a]).await.unwrap();
+    let report = syncing.await.unwrap().unwrap();
+    assert!(report.complete, "{report:?}");
+    assert_eq!(report.new_ops, (ops.len() - 20) as u64, "{report:?}");
+    let stats = a.handle.stats().await.unwrap();
+    assert!(
+        stats.disconnected_for_misbehaviour >= 1,
+        "the other hub's node was not dropped: {stats:?}"
+    );
+    c.stop().await.unwrap();
+    b.stop().await.unwrap();
+    a.stop().await.unwrap();
+}
