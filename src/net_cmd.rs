@@ -246,9 +246,9 @@ pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
             Ok(known) => peers.extend(known.into_iter().filter(|k| !args.peers.contains(k))),
             Err(e) => tracing::warn!(error = %e, "the known peers are unreadable: going on without them"),
         }
-        let options = NetOptions {
+        let mut options = NetOptions {
             listen: match args.listen {
-                [] => default_listen(),
+                [] => default_listen(DEFAULT_PORT),
                 given => given.to_vec(),
             },
             peers: peers.clone(),
@@ -256,7 +256,16 @@ pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
             relay: args.relay,
             external: args.external.to_vec(),
         };
-        let running = node.start_net(hub, &signer, &options).node()?;
+        let running = match node.start_net(hub, &signer, &options) {
+            // The default port, free a moment ago, taken meanwhile (another node starting at
+            // the same time): free ports instead, as if it had been taken all along.
+            Err(moot_node::NodeError::Listen { .. }) if args.listen.is_empty() => {
+                tracing::info!(port = DEFAULT_PORT, "port taken; listening on free ports");
+                options.listen = default_listen(0);
+                node.start_net(hub, &signer, &options).node()?
+            }
+            started => started.node()?,
+        };
         let listening = settled_listen_addrs(&running).await?;
         let external = running.dialable(&moot_node::serve::parse_multiaddrs(args.external).node()?);
         // Other commands on this data directory run here from now on (see `control`).
@@ -365,24 +374,25 @@ impl NetState {
     pub fn ticket(&self) -> anyhow::Result<String> {
         let addrs = self.ticket_addrs();
         anyhow::ensure!(!addrs.is_empty(), "the node listens on no address yet");
-        moot_node::serve::make_ticket(&self.hub, &addrs).node()
+        moot_node::serve::make_ticket_fitting(&self.hub, &addrs).node()
     }
 }
 
 /// The port `moot serve` listens on by default, TCP and QUIC (the README's examples use it).
 const DEFAULT_PORT: u16 = 4242;
 
-/// Where `moot serve` listens without `--listen`: every address, TCP and QUIC, on
-/// [`DEFAULT_PORT`] so that a ticket handed out and the peers that remember this node stay good
+/// Where `moot serve` listens without `--listen`: every address, TCP and QUIC, on `port`
+/// ([`DEFAULT_PORT`]) so that a ticket handed out and the peers that remember this node stay good
 /// when it restarts; on free ports if that port is taken on this machine (another node: two
 /// nodes on one port would each get some of the other's connections).
-fn default_listen() -> Vec<String> {
-    let free = std::net::TcpListener::bind(("0.0.0.0", DEFAULT_PORT)).is_ok()
-        && std::net::UdpSocket::bind(("0.0.0.0", DEFAULT_PORT)).is_ok();
+fn default_listen(port: u16) -> Vec<String> {
+    let free = port == 0
+        || (std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
+            && std::net::UdpSocket::bind(("0.0.0.0", port)).is_ok());
     let port = if free {
-        DEFAULT_PORT
+        port
     } else {
-        tracing::info!(port = DEFAULT_PORT, "port taken; listening on free ports");
+        tracing::info!(port, "port taken; listening on free ports");
         0
     };
     vec![
@@ -520,7 +530,12 @@ async fn run_until_stopped(
                     let _ = net.changes.send(moot_http::Change::Peers);
                 }
                 Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                // Events were lost: a change of addresses among them is read again.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    if let Ok(addrs) = running.handle.listen_addrs().await {
+                        net.set_listening(&addrs);
+                    }
+                }
                 Err(_) => break,
             },
         }

@@ -535,7 +535,11 @@ pub fn hub(global: &Global, command: &HubCommand) -> anyhow::Result<()> {
                 .map(|s| s.net.ticket_addrs());
             let addrs = match (addr.is_empty(), served) {
                 (false, _) => addr.clone(),
-                (true, Some(addrs)) => addrs,
+                // As many as fit in a ticket.
+                (true, Some(addrs)) => {
+                    let fitting = moot_node::serve::make_ticket_fitting(&hub, &addrs).node()?;
+                    moot_node::serve::parse_ticket(&fitting).node()?.1
+                }
                 (true, None) => {
                     return Err(bad_input(anyhow::anyhow!(
                         "give --addr MULTIADDR (where a node serving the hub listens), or run \

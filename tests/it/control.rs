@@ -241,8 +241,6 @@ fn commands_run_through_a_running_node_and_reach_its_peers() {
     }
 }
 
-/// Through the node as without it: a full disk when printing is an `io` error (exit 1), and a
-/// write command's says the change was saved. (Both were dropped: exit 0, nothing said.)
 /// A `moot sync` through a running node waits on the network without holding the node's one
 /// turn for commands: another command (a write, as a vote from the web UI would be) runs at
 /// once meanwhile, not after the sync's timeout.
@@ -276,6 +274,8 @@ fn a_sync_waiting_through_the_node_holds_up_no_other_command() {
     stop(hall_node);
 }
 
+/// Through the node as without it: a full disk when printing is an `io` error (exit 1), and a
+/// write command's says the change was saved. (Both were dropped: exit 0, nothing said.)
 #[test]
 fn printing_fails_through_the_node_as_without_it() {
     let hall = Data::new();

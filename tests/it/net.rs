@@ -261,6 +261,93 @@ fn a_one_shot_sync_ends_only_once_its_push_is_taken_up() {
     assert_eq!(held, want, "the hall holds what the branch pushed");
 }
 
+/// A one-shot sync whose peer goes away mid-push is not complete: it waits for the peer to
+/// come back until its timeout and says so (it used to report the sync complete as soon as
+/// the connection, and with it what was left to send, was gone).
+#[test]
+fn a_sync_whose_peer_dies_mid_push_is_not_complete() {
+    let (hall, branch) = (Data::new(), Data::new());
+    hall.ok(&["init", "--name", "Hall"]);
+    branch.ok(&["init", "--name", "Branch"]);
+    big_hub(&branch, &hall, 15_000, 0);
+    let (mut server, addr) = serve(&hall);
+    let sync = Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args(["--data", &branch.path(), "--json", "sync", "--peer", &addr])
+        .args(["--timeout", "6"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed once the push is under way (some of it taken in), long before its end.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while hall.ok(&["hub", "show"])["members"].as_u64().unwrap_or(0) < 100 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the push never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let out = sync.wait_with_output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{report} {stderr}");
+    assert_eq!(report["complete"], false, "{report}");
+}
+
+/// A two-way one-shot sync waits a whole quiet spell after its push: the hall takes up the
+/// branch's last frame before it handles it, and sends nothing meanwhile, so ending as soon as
+/// the push was taken up left the hall's own ops behind. Both hold a hub of 50 members (the
+/// hall as its founder, the branch as member 1); of 16,000 more ops, each in the chain of one
+/// member's device, the branch holds those of a quarter of the devices and the hall the rest.
+#[test]
+fn a_two_way_sync_takes_in_everything_after_its_push() {
+    let (hall, branch) = (Data::new(), Data::new());
+    let members = 50;
+    let (hub, ops) = moot_state::sample::history_with(members, 16_000, false);
+    let base = 2 + 3 * members;
+    let device_of = |op: &Vec<u8>| moot_crypto::SignedOp::decode(op).unwrap().author();
+    // The branch's quarter: its push ends while the hall has much still to send.
+    let quarter: std::collections::BTreeSet<_> = (1..=members)
+        .filter(|n| n % 4 == 1)
+        .map(|n| moot_state::sample::key(2, n).public())
+        .collect();
+    for (data, member, in_quarter) in [(&hall, 0, false), (&branch, 1, true)] {
+        let held: Vec<Vec<u8>> = ops[..base]
+            .iter()
+            .chain(
+                ops[base..]
+                    .iter()
+                    .filter(|op| quarter.contains(&device_of(op)) == in_quarter),
+            )
+            .cloned()
+            .collect();
+        let node = moot_node::Node::open(&data.dir()).unwrap();
+        node.init_with_keys(
+            "Someone",
+            moot_state::sample::key(1, member),
+            moot_state::sample::key(2, member),
+        )
+        .unwrap();
+        node.import_hub(&hub, "Sample", &held).unwrap();
+    }
+    let count = |data: &Data| {
+        let node = moot_node::Node::open(&data.dir()).unwrap();
+        node.store().unwrap().op_count(&hub).unwrap()
+    };
+    let (before_hall, before_branch) = (count(&hall), count(&branch));
+    assert!(before_hall < ops.len() as u64 && before_branch < ops.len() as u64);
+    let (server, addr) = serve(&hall);
+    let report = branch.ok(&["sync", "--peer", &addr, "--timeout", "120"]);
+    assert_eq!(report["complete"], true, "{report}");
+    stop(server);
+    // The branch took in all the hall had for it before it ended, and the hall all it pushed.
+    assert_eq!(count(&branch), ops.len() as u64, "{report}");
+    assert_eq!(count(&hall), ops.len() as u64);
+}
+
 /// A node killed with SIGKILL in the middle of a sync loses nothing it stored, and a second
 /// sync completes it: both nodes end with the same ops (checked through their bundles).
 #[test]

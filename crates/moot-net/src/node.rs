@@ -443,7 +443,20 @@ fn tcp_port_taken(addr: &Multiaddr) -> Option<std::io::Error> {
     if port == 0 || parts.next().is_some() {
         return None;
     }
-    std::net::TcpListener::bind((ip, port))
+    // As libp2p's listener binds (address reuse, IPv6 only on an IPv6 address: an IPv6 probe
+    // must not collide with this node's own IPv4 listener on the port), without port reuse.
+    let domain = match ip {
+        std::net::IpAddr::V4(_) => socket2::Domain::IPV4,
+        std::net::IpAddr::V6(_) => socket2::Domain::IPV6,
+    };
+    let socket =
+        socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP)).ok()?;
+    if ip.is_ipv6() {
+        socket.set_only_v6(true).ok()?;
+    }
+    socket.set_reuse_address(true).ok()?;
+    socket
+        .bind(&std::net::SocketAddr::new(ip, port).into())
         .err()
         .filter(|e| e.kind() == std::io::ErrorKind::AddrInUse)
 }

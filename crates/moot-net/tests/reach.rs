@@ -126,6 +126,33 @@ async fn a_second_node_on_a_taken_tcp_port_is_refused() {
     stop(a).await;
 }
 
+/// A node may listen on one port number over IPv4 and IPv6 at once: the check for a taken
+/// port probes IPv6 alone, as libp2p listens, so the node's own IPv4 listener does not count.
+/// (Skipped where this machine has no IPv6 loopback.)
+#[tokio::test]
+async fn one_port_over_ipv4_and_ipv6_is_not_taken_by_the_node_itself() {
+    if std::net::TcpListener::bind("[::]:0").is_err() {
+        eprintln!("no IPv6 loopback here: nothing to check");
+        return;
+    }
+    // Every address of each family (as `moot serve` would be told): a probe on `[::]` that
+    // also took IPv4 would collide with the node's own `0.0.0.0` listener. Nothing is sent.
+    let port = std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (hub, history) = sample::history(2, 0);
+    let mut config = listening(&format!("/ip4/0.0.0.0/tcp/{port}"));
+    config
+        .listen
+        .push(format!("/ip6/::/tcp/{port}").parse().unwrap());
+    let a = start(1, hub, &history, config, everyone()).await;
+    let addrs = a.handle.listen_addrs().await.unwrap();
+    assert!(!addrs.is_empty());
+    stop(a).await;
+}
+
 #[tokio::test]
 async fn a_kept_peer_that_restarts_on_the_same_port_is_redialed_and_syncs() {
     let sample = sample::poll_history(40);

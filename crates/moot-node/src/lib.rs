@@ -268,6 +268,14 @@ pub enum NodeError {
     /// Syncing with a peer failed (its store, or the peer misbehaved).
     #[error("sync: {0}")]
     Sync(String),
+    /// An address could not be listened on (its port taken, or not this machine's).
+    #[error("listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
     /// Ops of a bundle wait for dependencies that neither the bundle nor this node holds.
     #[error(
         "{0} op(s) of the bundle depend on ops neither it nor this node holds: import the \

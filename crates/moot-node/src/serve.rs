@@ -331,8 +331,14 @@ impl Node {
                 .map(|roll| lanes_for_presented(&roll, &hub, &me, device, presented))
                 .unwrap_or(Lanes::NONE)
         });
-        let (net, handle) = NetNode::new(keypair, config, replica, store, lanes_for)
-            .map_err(|e| NodeError::Sync(e.to_string()))?;
+        let (net, handle) =
+            NetNode::new(keypair, config, replica, store, lanes_for).map_err(|e| match e {
+                moot_net::NetError::Listen { addr, reason } => NodeError::Listen {
+                    addr: addr.to_string(),
+                    reason,
+                },
+                other => NodeError::Sync(other.to_string()),
+            })?;
         let task = tokio::spawn(net.run());
         Ok(Running {
             handle,
@@ -630,12 +636,20 @@ impl Running {
                     // Quiet, unless a frame is still crossing (its length read, its body not
                     // yet whole), or this node still has frames for a peer of this sync (its
                     // own ops on their way out: ending now would cut the push short).
+                    // And not before a whole quiet spell after the last frame went: the peer
+                    // takes up a frame before it handles it, and sends nothing meanwhile. A
+                    // peer of this sync whose connection dropped is waited for (its redial),
+                    // until the timeout: the sync is not complete without it.
                     let stats = self.net_stats().await?;
+                    let was_pushing = pushing;
                     pushing = stats
                         .sending_to
                         .iter()
                         .any(|p| connected.contains(&p.to_string()));
-                    if stats.frames_arriving == 0 && !pushing {
+                    let still_there = connected
+                        .iter()
+                        .all(|c| stats.peers.iter().any(|p| p.to_string() == *c));
+                    if stats.frames_arriving == 0 && !pushing && !was_pushing && still_there {
                         complete = !connected.is_empty();
                         break;
                     }
@@ -732,6 +746,20 @@ pub fn ticket_addrs(external: &[String], listening: &[String]) -> Vec<String> {
         out.push(addr.clone());
     }
     out
+}
+
+/// A ticket for `hub` with as many of `addrs` as fit, in their order (a ticket longer than
+/// [`parse_ticket`] reads is no ticket: relayed addresses are ~150 characters each). An error if
+/// not even the first fits.
+pub fn make_ticket_fitting(hub: &HubId, addrs: &[String]) -> Result<String, NodeError> {
+    let mut take = addrs.len().min(MAX_TICKET_ADDRS);
+    loop {
+        let ticket = make_ticket(hub, &addrs[..take])?;
+        if ticket.len() <= MAX_TICKET_CHARS || take <= 1 {
+            return Ok(ticket);
+        }
+        take -= 1;
+    }
 }
 
 pub fn make_ticket(hub: &HubId, addrs: &[String]) -> Result<String, NodeError> {
@@ -939,6 +967,25 @@ mod tests {
         assert_eq!(addrs.len(), MAX_TICKET_ADDRS);
         let ticket = make_ticket(&HubId([5; 32]), &addrs).unwrap();
         assert_eq!(parse_ticket(&ticket).unwrap().1, addrs);
+        // Sixteen relayed addresses (~150 characters each) are too long for one ticket: as
+        // many as fit go, in their order, and it reads back.
+        let relayed: Vec<String> = (1..=16)
+            .map(|n| {
+                at(&format!(
+                    "/ip4/203.0.113.{n}/tcp/4001/p2p/12D3KooWKSFC31sJSgLSMTmMyfQfJCu4XbtMLD2otATqfYLAuQeR/p2p-circuit"
+                ))
+            })
+            .collect();
+        let too_long = make_ticket(&HubId([5; 32]), &relayed).unwrap();
+        assert!(parse_ticket(&too_long).is_err());
+        let fitting = make_ticket_fitting(&HubId([5; 32]), &relayed).unwrap();
+        let (_, kept) = parse_ticket(&fitting).unwrap();
+        assert!(
+            !kept.is_empty() && kept.len() < relayed.len(),
+            "{}",
+            kept.len()
+        );
+        assert_eq!(kept[..], relayed[..kept.len()]);
     }
 
     /// A roll with the founder and two members, each with a certified device.
