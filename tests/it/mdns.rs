@@ -110,6 +110,25 @@ impl Drop for Namespaces {
     }
 }
 
+/// `moot --json hub join TICKET --timeout SECS` on `data`, run inside namespace `ns`: its
+/// output and its JSON (`Null` if none).
+pub fn join_in(
+    ns: &str,
+    data: &Data,
+    ticket: &str,
+    timeout: &str,
+) -> (std::process::Output, Value) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(env!("CARGO_BIN_EXE_moot"))
+        .args(["--data", &data.path(), "--json", "hub", "join", ticket])
+        .args(["--timeout", timeout])
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out, json)
+}
+
 /// `moot serve` with mDNS on, inside namespace `ns`, listening on every address there.
 pub fn serve_in(ns: &str, data: &Data) -> (Server, Value) {
     serve_with(
@@ -227,14 +246,7 @@ fn a_ticket_names_the_lan_address_and_another_machine_joins_with_it() {
                 .any(|a| a.starts_with("/ip4/10.231.78.1/udp/")),
         "{listen:?}"
     );
-    let out = Command::new("ip")
-        .args(["netns", "exec", &namespaces.names[1]])
-        .arg(env!("CARGO_BIN_EXE_moot"))
-        .args(["--data", &branch.path(), "--json", "hub", "join", &ticket])
-        .args(["--timeout", "30"])
-        .output()
-        .unwrap();
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let (out, json) = join_in(&namespaces.names[1], &branch, &ticket, "30");
     assert!(
         out.status.success(),
         "join with {ticket} failed: {json} {}",

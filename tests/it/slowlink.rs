@@ -5,11 +5,9 @@
 //! keep it waiting. Where namespaces or `tc` cannot be used (no `ip`, no privilege), the test
 //! says why and checks nothing else.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use moot_crypto::HubId;
-use serde_json::Value;
 
 use crate::mdns::Namespaces;
 use crate::node::Data;
@@ -63,15 +61,8 @@ fn a_hub_joined_over_a_slow_link_arrives_whole() {
     );
     let ticket = ready["ticket"].as_str().unwrap().to_string();
     let start = Instant::now();
-    let out = Command::new("ip")
-        .args(["netns", "exec", &namespaces.names[1]])
-        .arg(env!("CARGO_BIN_EXE_moot"))
-        .args(["--data", &branch.path(), "--json", "hub", "join", &ticket])
-        .args(["--timeout", "120"])
-        .output()
-        .unwrap();
+    let (out, json) = crate::mdns::join_in(&namespaces.names[1], &branch, &ticket, "120");
     let took = start.elapsed();
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     assert!(
         out.status.success(),
         "join failed after {took:?}: {json} {}",

@@ -334,24 +334,14 @@ fn sets_of_heads_past_the_bound_are_ignored_and_reported_once_per_interval() {
     a.engine
         .connect(0, PeerId(2), Role::Listener, Lanes::ALL)
         .unwrap();
-    let empty_set = wire::encode(&Message::Heads {
-        first: true,
-        last: true,
-        heads: Bounded::new(Vec::new()).unwrap(),
-    })
-    .unwrap();
+    let empty_set = empty_heads_set();
     // Each set taken in makes the node walk its store again (it answers, then streams).
     let walk = |a: &mut Node, now: u64| -> u64 {
         let before = a.engine.stats().ops_scanned;
         a.engine
             .handle_frame(now, PeerId(2), &empty_set, &mut a.replica, &mut a.store)
             .unwrap();
-        while a
-            .engine
-            .poll_transmit(now, &a.replica, &a.store)
-            .unwrap()
-            .is_some()
-        {}
+        send_everything(a, now);
         a.engine.stats().ops_scanned - before
     };
     let walked: Vec<u64> = (0..6).map(|_| walk(&mut a, 10)).collect();
@@ -423,32 +413,17 @@ fn a_peer_with_no_lane_costs_no_walk_of_the_store() {
     a.engine
         .connect(0, PeerId(2), Role::Listener, Lanes::NONE)
         .unwrap();
-    let empty_set = wire::encode(&Message::Heads {
-        first: true,
-        last: true,
-        heads: Bounded::new(Vec::new()).unwrap(),
-    })
-    .unwrap();
+    let empty_set = empty_heads_set();
     for _ in 0..3 {
         a.engine
             .handle_frame(0, PeerId(2), &empty_set, &mut a.replica, &mut a.store)
             .unwrap();
-        while a
-            .engine
-            .poll_transmit(0, &a.replica, &a.store)
-            .unwrap()
-            .is_some()
-        {}
+        send_everything(&mut a, 0);
     }
     assert_eq!(a.engine.stats().ops_scanned, 0);
     assert_eq!(a.engine.stats().ops_sent, 0);
     a.engine.set_peer_lanes(PeerId(2), Lanes::PUBLIC).unwrap();
-    while a
-        .engine
-        .poll_transmit(0, &a.replica, &a.store)
-        .unwrap()
-        .is_some()
-    {}
+    send_everything(&mut a, 0);
     let public = a
         .store
         .stored()
@@ -654,6 +629,26 @@ fn a_heads_round_mid_stream_sends_the_peer_nothing_of_its_own() {
 
 /// Hands `a` one part of a set of heads from peer 2; returns the heads its view of peer 2
 /// then remembers.
+/// A complete, empty set of heads (a peer that holds nothing, or says so).
+fn empty_heads_set() -> Vec<u8> {
+    wire::encode(&Message::Heads {
+        first: true,
+        last: true,
+        heads: Bounded::new(Vec::new()).unwrap(),
+    })
+    .unwrap()
+}
+
+/// Builds every frame `a` has to send (into the void).
+fn send_everything(a: &mut Node, now: u64) {
+    while a
+        .engine
+        .poll_transmit(now, &a.replica, &a.store)
+        .unwrap()
+        .is_some()
+    {}
+}
+
 fn name_heads(a: &mut Node, heads: Vec<wire::Head>, first: bool, last: bool) -> usize {
     let frame = wire::encode(&Message::Heads {
         first,
