@@ -268,15 +268,7 @@ fn malformed_ops_and_frames_are_reported() {
             .handle_frame(0, PeerId(1), frame, &mut b.replica, &mut b.store)
             .unwrap();
     }
-    b.drain_events();
-    let reasons: Vec<_> = b
-        .misbehaved()
-        .into_iter()
-        .map(|e| match e {
-            Event::Misbehaved { reason, .. } => reason.clone(),
-            _ => unreachable!(),
-        })
-        .collect();
+    let reasons = b.misbehaviours();
     assert_eq!(reasons.len(), frames.len());
     assert!(matches!(reasons[0], Misbehaviour::MalformedOp(_)));
     assert_eq!(reasons[1], Misbehaviour::Wire(WireError::Empty));
@@ -351,15 +343,7 @@ fn sets_of_heads_past_the_bound_are_ignored_and_reported_once_per_interval() {
         "sets within the bound walk the store: {walked:?}"
     );
     assert_eq!(&walked[3..], &[0, 0, 0], "sets past the bound are ignored");
-    a.drain_events();
-    let reasons: Vec<_> = a
-        .misbehaved()
-        .into_iter()
-        .map(|e| match e {
-            Event::Misbehaved { reason, .. } => reason.clone(),
-            _ => unreachable!(),
-        })
-        .collect();
+    let reasons = a.misbehaviours();
     assert_eq!(reasons, vec![Misbehaviour::HeadsFlood { sets: 4 }]);
     // A second connection restarts the session, but not the count.
     a.engine

@@ -66,6 +66,18 @@ impl Node {
             .map(|(_, e)| e)
             .collect()
     }
+
+    /// What the peers were reported for, in order (events drained first).
+    pub fn misbehaviours(&mut self) -> Vec<moot_sync::Misbehaviour> {
+        self.drain_events();
+        self.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Misbehaved { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// Connects `a` (as peer 1 of `b`) and `b` (as peer 2 of `a`); `b` dials.
