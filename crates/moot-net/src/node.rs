@@ -66,7 +66,7 @@ use crate::device_of;
 use crate::protocol::{self, Ack, Frame, SyncCodec, SyncRequest};
 
 /// The protocol version this node announces in identify (`/ipfs/id/1.0.0`): Moot, network
-/// version 1. Bumped with an incompatible change to the set of protocols below.
+/// version 2. Bumped with an incompatible change to the set of protocols below.
 pub const PROTOCOL_VERSION: &str = "moot/2";
 /// Peers kept connected on purpose (explicit and bootstrap), at most.
 pub const MAX_TARGETS: usize = 256;

@@ -24,7 +24,8 @@ use moot_crypto::HubId;
 use moot_sync::Incoming;
 use moot_sync::wire::MAX_MESSAGE_BYTES;
 
-/// The protocol id of the sync protocol (the engine's wire version 1 inside).
+/// The protocol id of the sync protocol (the engine's wire version, `moot_sync::WIRE_VERSION`,
+/// inside).
 pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/moot/sync/2");
 
 /// The acknowledgement byte: the frame was taken up for handling.
