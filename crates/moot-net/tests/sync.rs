@@ -630,6 +630,88 @@ async fn removed_member_is_sent_nothing_after(arrival: Arrival) {
     stop(middle).await;
 }
 
+/// A peer that sends complete sets of heads past the bound, one at a time as the protocol
+/// allows, is dropped (the sets ignored), but its address is not refused: a run of honest
+/// changes of its lanes could have caused it, and the address may be a whole NAT's. A node
+/// from the same address connects at once.
+#[tokio::test]
+async fn a_peer_past_the_bound_on_sets_of_heads_is_dropped_but_its_address_not_refused() {
+    let (hub, history) = sample::history(3, 10);
+    let mut config = NetConfig {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        limit_loopback: true,
+        ..NetConfig::default()
+    };
+    config.engine.max_heads_sets_per_interval = 3;
+    let a = common::start(1, hub, &history, config, everyone()).await;
+    let at = a.addr.clone().unwrap();
+    let empty_set = moot_sync::wire::encode(&moot_sync::wire::Message::Heads {
+        first: true,
+        last: true,
+        heads: moot_sync::wire::Bounded::new(Vec::new()).unwrap(),
+    })
+    .unwrap();
+    // The rogue sends its next set once the last one is acknowledged, as an honest peer does.
+    let mut rogue =
+        SwarmBuilder::with_existing_identity(moot_net::keypair(&sample::key(7, 667)).unwrap())
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default(),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|_| protocol::behaviour(Duration::from_secs(5)))
+            .unwrap()
+            .build();
+    rogue.dial(at.clone()).unwrap();
+    let mut sent = 0;
+    let dropped = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match rogue.select_next_some().await {
+                SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                    rogue
+                        .behaviour_mut()
+                        .send_request(&peer_id, protocol::SyncRequest::Frame(empty_set.clone()));
+                    sent += 1;
+                }
+                SwarmEvent::Behaviour(request_response::Event::Message {
+                    peer,
+                    message: request_response::Message::Response { .. },
+                    ..
+                }) => {
+                    rogue
+                        .behaviour_mut()
+                        .send_request(&peer, protocol::SyncRequest::Frame(empty_set.clone()));
+                    sent += 1;
+                }
+                // The node's own frames (its answer, its ops) are acknowledged, as a peer does.
+                SwarmEvent::Behaviour(request_response::Event::Message {
+                    message: request_response::Message::Request { channel, .. },
+                    ..
+                }) => {
+                    let _ = rogue.behaviour_mut().send_response(channel, protocol::Ack);
+                }
+                SwarmEvent::ConnectionClosed { .. } => return,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .is_ok();
+    assert!(dropped, "the rogue was not dropped after {sent} sets");
+    assert!(sent > 3, "dropped after {sent} sets, within the bound");
+    // Its address is not refused.
+    let next = start(5, hub, &[], everyone()).await;
+    next.handle.dial(at).await.unwrap();
+    eventually("a connection from the same address", || async {
+        a.handle.stats().await.unwrap().peers.len() == 1
+    })
+    .await;
+    stop(next).await;
+    stop(a).await;
+}
+
 /// One address opens at most `max_new_connections_per_ip` connections a minute, however short
 /// each one is: each starts a sync session, with its exchange of heads. (Loopback counts here
 /// only because the test asks it to.)
