@@ -86,3 +86,32 @@ async fn a_sync_goes_on_when_another_peer_of_the_node_misbehaves() {
     b.stop().await.unwrap();
     a.stop().await.unwrap();
 }
+
+/// A listen address another socket holds is `NodeError::Listen` (what `moot serve` falls back
+/// to free ports on when it chose the port itself), naming the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_port_is_a_listen_error() {
+    let (hub, ops) = sample::history(2, 0);
+    let dirs = tempfile::tempdir().unwrap();
+    let node = Arc::new(Node::open(&dirs.path().join("a")).unwrap());
+    node.init_with_keys("a", sample::key(1, 0), sample::key(2, 0))
+        .unwrap();
+    node.import_hub(&hub, "H", &ops).unwrap();
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let options = NetOptions {
+        listen: vec![format!("/ip4/127.0.0.1/tcp/{port}")],
+        ..NetOptions::default()
+    };
+    match node.start_net(hub, &node.signer(None, None).unwrap(), &options) {
+        Err(moot_node::NodeError::Listen { addr, .. }) => {
+            assert_eq!(addr, format!("/ip4/127.0.0.1/tcp/{port}"));
+        }
+        Err(other) => panic!("another error: {other}"),
+        Ok(running) => {
+            running.stop().await.unwrap();
+            panic!("listened on a taken port");
+        }
+    }
+    drop(held);
+}
