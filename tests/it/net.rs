@@ -261,6 +261,46 @@ fn a_one_shot_sync_ends_only_once_its_push_is_taken_up() {
     assert_eq!(held, want, "the hall holds what the branch pushed");
 }
 
+/// A running node killed with SIGKILL while it takes in a hub loses nothing it had stored: its
+/// store opens again, the node serves again, and it catches up with the hall (issue 11, e).
+#[test]
+fn a_serving_node_killed_mid_sync_keeps_what_it_stored_and_catches_up() {
+    let (hall, branch) = (Data::new(), Data::new());
+    hall.ok(&["init", "--name", "Hall"]);
+    branch.ok(&["init", "--name", "Branch"]);
+    big_hub(&hall, &branch, 15_000, 0);
+    let (hall_node, addr) = serve(&hall);
+    let want = public_ops(&hall);
+    let (node, _) = crate::serving::serve(&branch, &[&addr]);
+    // Killed once some of the hub has been taken in, long before the end.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut members = 0;
+    while members < 100 {
+        assert!(std::time::Instant::now() < deadline, "nothing arrived");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        members = branch.ok(&["hub", "show"])["members"].as_u64().unwrap_or(0);
+    }
+    let seen = branch.ok(&["hub", "show"])["members"].as_u64().unwrap();
+    node.kill();
+    assert!(seen < 15_001, "the sync finished before the kill");
+    // What it showed as taken in is still there.
+    let after = branch.ok(&["hub", "show"])["members"].as_u64().unwrap();
+    assert!(
+        after >= seen,
+        "{after} members after the kill, {seen} before"
+    );
+    // Served again, it catches up.
+    let (again, _) = crate::serving::serve(&branch, &[&addr]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while public_ops(&branch) < want {
+        assert!(std::time::Instant::now() < deadline, "never caught up");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    crate::serving::stop(again);
+    stop(hall_node);
+    assert_eq!(public_ops(&branch), want);
+}
+
 /// A one-shot sync whose peer goes away mid-push is not complete: it waits for the peer to
 /// come back until its timeout and says so (it used to report the sync complete as soon as
 /// the connection, and with it what was left to send, was gone).
