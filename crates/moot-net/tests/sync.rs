@@ -12,7 +12,7 @@ use std::time::Duration;
 use libp2p::futures::StreamExt;
 use libp2p::futures::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, StreamProtocol, SwarmBuilder, noise, request_response, tcp, yamux};
+use libp2p::{Multiaddr, StreamProtocol, request_response};
 use moot_crypto::{HubId, Lane, SignedOp};
 use moot_net::{LanesFor, NetConfig, NetEvent, protocol};
 use moot_state::sample;
@@ -339,18 +339,7 @@ async fn rogue_sending_at_once_is_disconnected<C>(
 where
     C: request_response::Codec + Clone + Send + 'static,
 {
-    let mut rogue =
-        SwarmBuilder::with_existing_identity(moot_net::keypair(&sample::key(7, n)).unwrap())
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .unwrap()
-            .with_behaviour(|_| behaviour)
-            .unwrap()
-            .build();
+    let mut rogue = bare_swarm(n, behaviour);
     rogue.dial(addr.clone()).unwrap();
     tokio::time::timeout(PATIENCE, async {
         loop {
@@ -652,18 +641,7 @@ async fn a_peer_past_the_bound_on_sets_of_heads_is_dropped_but_its_address_not_r
     })
     .unwrap();
     // The rogue sends its next set once the last one is acknowledged, as an honest peer does.
-    let mut rogue =
-        SwarmBuilder::with_existing_identity(moot_net::keypair(&sample::key(7, 667)).unwrap())
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .unwrap()
-            .with_behaviour(|_| protocol::behaviour(Duration::from_secs(5)))
-            .unwrap()
-            .build();
+    let mut rogue = bare_swarm(667, protocol::behaviour(Duration::from_secs(5)));
     rogue.dial(at.clone()).unwrap();
     let mut sent = 0;
     let dropped = tokio::time::timeout(PATIENCE, async {

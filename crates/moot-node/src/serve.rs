@@ -634,12 +634,11 @@ impl Running {
                 }
                 Err(_) => {
                     // Quiet, unless a frame is still crossing (its length read, its body not
-                    // yet whole), or this node still has frames for a peer of this sync (its
-                    // own ops on their way out: ending now would cut the push short).
-                    // And not before a whole quiet spell after the last frame went: the peer
-                    // takes up a frame before it handles it, and sends nothing meanwhile. A
-                    // peer of this sync whose connection dropped is waited for (its redial),
-                    // until the timeout: the sync is not complete without it.
+                    // yet whole); this node still has frames for a peer of this sync (its own
+                    // ops on their way out: ending now would cut the push short), or had at the
+                    // last look (the peer takes a frame up before it handles it, and sends
+                    // nothing meanwhile: a whole quiet spell follows a push); or a peer of this
+                    // sync lost its connection (waited for, its redial, until the timeout).
                     let stats = self.net_stats().await?;
                     let was_pushing = pushing;
                     pushing = stats

@@ -18,6 +18,22 @@ use tokio::task::JoinHandle;
 /// Every wait in these tests gives up after this.
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
+/// A bare libp2p swarm (TCP, Noise, Yamux) as sample device `n`, running `behaviour` alone:
+/// a peer that speaks the sync protocol however a test makes it.
+pub fn bare_swarm<B: libp2p::swarm::NetworkBehaviour>(n: usize, behaviour: B) -> libp2p::Swarm<B> {
+    libp2p::SwarmBuilder::with_existing_identity(moot_net::keypair(&sample::key(7, n)).unwrap())
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| behaviour)
+        .unwrap()
+        .build()
+}
+
 pub struct Running {
     pub handle: NetHandle<MemoryStore>,
     pub task: JoinHandle<Result<(Replica, MemoryStore), NetError>>,
