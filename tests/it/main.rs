@@ -9,6 +9,7 @@ mod bundles;
 mod cli;
 mod control;
 mod deliberation;
+mod forgery;
 mod mdns;
 mod meeting;
 mod net;

@@ -51,7 +51,7 @@ pub fn serve(data: &Data, peers: &[&str]) -> (Server, Value) {
 /// `moot serve` with `args`, run through `prefix` (e.g. `ip netns exec NS`) if not empty. The web
 /// UI listens on a free port of 127.0.0.1 unless `args` say otherwise.
 pub fn serve_with(prefix: &[&str], data: &Data, args: &[&str]) -> (Server, Value) {
-    let (server, lines) = serve_lines_with(prefix, data, args);
+    let (server, lines) = serve_lines_with(prefix, data, args, Stdio::null());
     let ready = lines
         .recv_timeout(Duration::from_secs(120))
         .expect("serve's ready line");
@@ -82,15 +82,27 @@ pub fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) 
 /// `moot --json serve ARGS` whose every stdout line is handed over as it comes (a node that
 /// prints more than its ready line: the first run with the web UI).
 pub fn serve_lines(data: &Data, args: &[&str]) -> (Server, std::sync::mpsc::Receiver<Value>) {
-    serve_lines_with(&[], data, args)
+    serve_lines_with(&[], data, args, Stdio::null())
 }
 
-/// [`serve_lines`] run through `prefix`; the web UI on a free port of 127.0.0.1 unless `args`
-/// say otherwise.
+/// [`serve`] (no peers) whose logs go to the file `log`.
+pub fn serve_logged(data: &Data, log: &std::path::Path) -> (Server, Value) {
+    let args = ["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"];
+    let (server, lines) =
+        serve_lines_with(&[], data, &args, std::fs::File::create(log).unwrap().into());
+    let ready = lines
+        .recv_timeout(Duration::from_secs(120))
+        .expect("serve's ready line");
+    (server, ready)
+}
+
+/// [`serve_lines`] run through `prefix`, its logs to `stderr`; the web UI on a free port of
+/// 127.0.0.1 unless `args` say otherwise.
 fn serve_lines_with(
     prefix: &[&str],
     data: &Data,
     args: &[&str],
+    stderr: Stdio,
 ) -> (Server, std::sync::mpsc::Receiver<Value>) {
     let mut args = args.to_vec();
     if !args.iter().any(|a| *a == "--http" || *a == "--no-http") {
@@ -108,7 +120,7 @@ fn serve_lines_with(
         .env_remove("MOOT_NO_MDNS")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
