@@ -629,6 +629,15 @@ fn receiver(args: &[String]) {
         {
             let _ = std::fs::write(path, maps);
         }
+        // `SYNC_WORKLOAD_COPY_TO=DIR` copies the receiver's data directory there at the idle
+        // reading (to measure a node that starts on W's store).
+        if let Some(to) = std::env::var_os("SYNC_WORKLOAD_COPY_TO") {
+            let to = Path::new(&to);
+            let _ = std::fs::create_dir_all(to);
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let _ = std::fs::copy(entry.path(), to.join(entry.file_name()));
+            }
+        }
         // `SYNC_WORKLOAD_REST=1`: a second reading once the node is at rest as `moot serve` puts
         // it (no ops taken in for `REST_AFTER`: `Running::rest`), the peers' resync (every 30 s)
         // having come and gone meanwhile. On stderr only: the idle figure stays the one
