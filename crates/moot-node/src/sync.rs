@@ -136,8 +136,7 @@ impl<N: Deref<Target = Node>> OpStore for NodeOps<N> {
         self.store()?
             .put_kept(&self.hub, &refs)
             .map_err(store_error)?;
-        self.end += refs.len() as u64;
-        Ok(())
+        self.moved_end(refs.len() as u64)
     }
 
     /// One transaction for all the batches (a commit writes every page the batch touched, and
@@ -159,7 +158,19 @@ impl<N: Deref<Target = Node>> OpStore for NodeOps<N> {
         self.store()?
             .put_all(&self.hub, None, batches)
             .map_err(store_error)?;
-        self.end += count;
+        self.moved_end(count)
+    }
+}
+
+impl<N: Deref<Target = Node>> NodeOps<N> {
+    /// After storing `count` ops: the end is the store's, which is past them and past any op
+    /// another writer (a command on this node) committed before them and not yet taken in by
+    /// [`NodeOps::catch_up`]. The engine then sees that more than its own ops went in, and
+    /// does not take the others for the peer's: they are sent at once, not left for the next
+    /// resync.
+    fn moved_end(&mut self, count: u64) -> Result<(), StoreError> {
+        let end = self.store()?.op_count(&self.hub).map_err(store_error)?;
+        self.end = end.max(self.end + count);
         Ok(())
     }
 }

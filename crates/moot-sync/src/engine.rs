@@ -1157,9 +1157,11 @@ impl Engine {
                     p.want_queue.push_back(id);
                 }
             }
-            // What this frame stored is the peer's own: no need to scan it for the peer.
+            // What this frame stored is the peer's own: no need to scan it for the peer. Unless
+            // the store moved by more than that (another writer's ops landed first, not yet
+            // sent to anyone): then nothing is skipped, and the view keeps the peer's ops out.
             let end_after = store.end();
-            if only_theirs && end_after > end_before {
+            if only_theirs && end_after > end_before && end_after - end_before == stored as u64 {
                 if p.cursor == end_before {
                     p.cursor = end_after;
                 }

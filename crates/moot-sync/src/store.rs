@@ -27,6 +27,8 @@ pub struct StoreError(pub String);
 /// replica from the store).
 pub trait OpStore {
     /// A position past every op stored so far; ops stored later get positions at or above it.
+    /// After [`OpStore::put_kept`] it is past the ops just stored, and past any op another
+    /// writer stored meanwhile (the engine compares it with the count it stored).
     fn end(&self) -> u64;
     /// Up to `max_ops` ops from `position` on, in position order: `(position, exact bytes)`.
     fn ops_from(&self, position: u64, max_ops: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
