@@ -2580,18 +2580,22 @@ impl Replica {
             .device_numbers
             .get(&device.public().to_bytes())
             .copied();
-        // A chain whose tip is a roll op is in the past of the roll heads, which the op names
-        // anyway (and naming many roll ops at once would cost a frontier computation each).
+        // Each chain is named by its last op this node judged and accepted: naming an op of a
+        // kind it cannot judge (a newer version's) would hold this op for an upgrade, so that
+        // anyone, a guest too, could keep every poll from closing. What such an op follows in
+        // its chain is named instead. A chain whose op so named is a roll op is in the past of
+        // the roll heads, which the op names anyway (and naming many roll ops at once would
+        // cost a frontier computation each).
+        let named = |n: u32| {
+            self.last_judged_in_chain(n)
+                .filter(|&n| self.index.meta(n).is_some_and(|m| !kind::is_roll(m.kind)))
+                .and_then(|n| self.index.id(n))
+        };
         let mut cover: Vec<OpId> = self
             .tips
             .iter()
             .filter(|((d, l), _)| Some(*d) != own && lane.may_depend_on(*l))
-            .filter(|(_, n)| {
-                self.index
-                    .meta(**n)
-                    .is_some_and(|m| !(kind::is_roll(m.kind) && m.verdict() == Verdict::Accepted))
-            })
-            .filter_map(|(_, n)| self.index.id(*n))
+            .filter_map(|(_, n)| named(*n))
             .collect();
         // Every branch of a forked chain: the tips follow one branch, so each other one is
         // followed from where it forks to its end (an op on it may be a ballot).
@@ -2600,7 +2604,9 @@ impl Replica {
                 .iter()
                 .filter(|((_, l, _), _)| lane.may_depend_on(*l))
                 .flat_map(|(_, ids)| ids.iter())
-                .filter_map(|id| self.branch_end(id)),
+                .filter_map(|id| self.branch_end(id))
+                .filter_map(|id| self.index.number(&id))
+                .filter_map(named),
         );
         cover.sort_unstable();
         cover.dedup();
@@ -2629,6 +2635,23 @@ impl Replica {
         refs.extend_from_slice(rest);
         written.extend(self.write_ops(device, lane, body, &refs)?);
         Ok(written)
+    }
+
+    /// Op `n` if this node judged and accepted it, else the nearest op before it in its chain
+    /// that it did (`None` if there is none): what a covering op names of a chain.
+    fn last_judged_in_chain(&self, mut n: u32) -> Option<u32> {
+        loop {
+            let meta = self.index.meta(n)?;
+            if meta.verdict() == Verdict::Accepted && !meta.tainted() {
+                return Some(n);
+            }
+            // Its `prev`: the parent of its device and lane one sequence number lower.
+            n = self.deps_of(n).find(|&p| {
+                self.index.meta(p).is_some_and(|m| {
+                    m.device == meta.device && m.lane() == meta.lane() && m.seq() + 1 == meta.seq()
+                })
+            })?;
+        }
     }
 
     /// The last op of the chain branch through `id`: its successors followed to the end (a

@@ -882,3 +882,47 @@ fn a_close_names_the_chains_it_must_follow_not_every_members_roll_ops() {
     let count = h.replica.count_poll(&poll).unwrap().unwrap();
     assert_eq!(count.counted.len(), 2);
 }
+
+#[test]
+fn ops_of_kinds_this_version_cannot_judge_do_not_block_a_close() {
+    // A guest writes ops of kinds this version does not know (one of the roll family, one
+    // not), and a voter follows her ballot with one: a close follows everything held, and
+    // naming those would hold it for an upgrade, so any guest could keep every poll open.
+    let mut h = hall();
+    let (_, poll, opened) = open_poll(&mut h);
+    vote(&mut h.replica, &h.ann, opened, 1, &[1, 2, 3]).unwrap();
+    vote(&mut h.replica, &h.ben, opened, 1, &[3, 2, 1]).unwrap();
+    insert_future(&mut h.replica, &h.gus.device, Lane::Public, 0x00FE);
+    insert_future(&mut h.replica, &h.dee.device, Lane::Public, 0x0371);
+    insert_future(&mut h.replica, &h.ann.device, Lane::Members, 0x0371);
+    let close = try_write(
+        &mut h.replica,
+        &h.fay.device,
+        Lane::Members,
+        Body::ClosePoll(ClosePoll { open: opened }),
+        &[opened],
+    )
+    .unwrap();
+    assert_eq!(
+        h.replica.verdict(&close),
+        Some(moot_state::Verdict::Accepted)
+    );
+    let count = h.replica.count_poll(&poll).unwrap().unwrap();
+    assert_eq!(count.info.stage, PollStage::Closed);
+    // Ann's ballot, behind her newer-kind op, is in the close's past and counts.
+    assert_eq!(count.counted.len(), 2);
+    // And Fay's chain is not frozen: her next op is judged.
+    let next = h
+        .replica
+        .write_in(
+            &h.fay.device,
+            Lane::Members,
+            &Body::Checkpoint(moot_state::body::Checkpoint {}),
+            &[],
+        )
+        .unwrap()[0];
+    assert_eq!(
+        h.replica.verdict(&next),
+        Some(moot_state::Verdict::Accepted)
+    );
+}
