@@ -3,8 +3,9 @@
 //!
 //! # The count (a pure function of the ops held)
 //! - The poll's **open** is its accepted open op; should two be concurrent (neither in the
-//!   other's past), the lower op id is the poll's and ballots cast under the other are
-//!   excluded (`OtherOpen`); both are flagged.
+//!   other's past), the lower op id among those a counting close closed is the poll's (an
+//!   open written after a close cannot undo it), else the lower op id; ballots cast under the
+//!   other are excluded (`OtherOpen`); both are flagged.
 //! - The **close** is the accepted close op of that open. Should two returning officers close
 //!   concurrently, the close whose causal past holds more of the poll's ballots stands (then
 //!   the lower op id), and both are flagged. Without a close the count is provisional: every

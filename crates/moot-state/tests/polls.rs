@@ -926,3 +926,72 @@ fn ops_of_kinds_this_version_cannot_judge_do_not_block_a_close() {
         Some(moot_state::Verdict::Accepted)
     );
 }
+
+#[test]
+fn an_open_that_sorts_first_but_has_no_close_does_not_undo_a_close() {
+    // The poll as `open_poll` makes it, not yet opened (ops are deterministic: every hall
+    // made this way holds the same ops).
+    let created = |h: &mut Hall| {
+        let group = create_group(&mut h.replica, &h.cy, Lane::Members);
+        for p in [&h.ann, &h.ben, &h.dee, &h.cy] {
+            join_group(&mut h.replica, p, group, Lane::Members);
+        }
+        write(
+            &mut h.replica,
+            &h.cy.device,
+            Lane::Members,
+            poll_body(AssemblyRef::Created(group), vec![&h.fay], vec![&h.dee]),
+            &[group],
+        )
+    };
+    let mut h = hall();
+    let poll = created(&mut h);
+    let opened = open(&mut h.replica, &h.cy, poll, Lane::Members).unwrap();
+    vote(&mut h.replica, &h.ann, opened, 1, &[5, 1, 0]).unwrap();
+    vote(&mut h.replica, &h.ben, opened, 1, &[0, 5, 3]).unwrap();
+    let close = write(
+        &mut h.replica,
+        &h.fay.device,
+        Lane::Members,
+        Body::ClosePoll(ClosePoll { open: opened }),
+        &[opened],
+    );
+    let before = h.replica.count_poll(&poll).unwrap().unwrap();
+    assert_eq!(before.info.stage, PollStage::Closed);
+    // The convener, after seeing the result, writes another open of the same poll that does
+    // not follow the first (back-dated), tried until its id sorts before the first's.
+    let late = (0..64)
+        .find_map(|tries| {
+            let mut other = hall();
+            assert_eq!(created(&mut other), poll);
+            for _ in 0..tries {
+                other
+                    .replica
+                    .write_in(
+                        &other.cy.device,
+                        Lane::Members,
+                        &Body::Checkpoint(moot_state::body::Checkpoint {}),
+                        &[],
+                    )
+                    .unwrap();
+            }
+            let late = open(&mut other.replica, &other.cy, poll, Lane::Members).unwrap();
+            (late < opened).then_some((late, other))
+        })
+        .expect("an open sorting first");
+    sync(&late.1.replica, &mut h.replica);
+    assert!(h.replica.holds(&late.0));
+    let after = h.replica.count_poll(&poll).unwrap().unwrap();
+    assert_eq!(after.info.stage, PollStage::Closed);
+    assert_eq!(after.info.open, Some(opened));
+    assert_eq!(after.info.close, Some(close));
+    assert_eq!(after.counted.len(), 2);
+    assert_eq!(after.seed, before.seed);
+    assert!(
+        after
+            .flags
+            .contains(&Flag::CompetingOpens(vec![opened, late.0])),
+        "{:?}",
+        after.flags
+    );
+}

@@ -843,7 +843,10 @@ impl Replica {
         })
     }
 
-    /// The open that stands (the lowest id among those that count) and all that count.
+    /// The open that stands and all that count, the standing one first: the lowest id among
+    /// the opens a counting close closed, else among all that count. A close fixes which
+    /// ballots count, so an open written later (even one not following the first, whose id
+    /// sorts before it) cannot undo it: it is only flagged as competing.
     fn standing_open(&mut self, record: &PollRecord) -> (Option<OpId>, Vec<OpId>) {
         let mut opens: Vec<OpId> = record
             .opens
@@ -852,6 +855,12 @@ impl Replica {
             .filter(|o| self.governance_counts(o))
             .collect();
         opens.sort();
+        if opens.len() > 1
+            && let Some(at) = (0..opens.len()).find(|&i| self.standing_close(&opens[i]).0.is_some())
+        {
+            let closed = opens.remove(at);
+            opens.insert(0, closed);
+        }
         (opens.first().copied(), opens)
     }
 
