@@ -362,7 +362,9 @@ pub fn proposal(global: &Global, command: &ProposalCommand) -> anyhow::Result<()
             let session = open(global)?;
             let hub = session.hub()?;
             let bytes = session.node.export_proposal(&hub, &proposal).node()?;
-            std::fs::write(file, &bytes)
+            // Readable by its owner only (a members-lane proposal is kept from strangers),
+            // and whole or not at all.
+            moot_node::dir::write_private(file, &bytes)
                 .with_context(|| format!("cannot write {}", file.display()))?;
             print(
                 global,

@@ -192,14 +192,11 @@ pub async fn bind(addr: Option<&str>) -> anyhow::Result<tokio::net::TcpListener>
     }
 }
 
-/// The web token's file in the data directory: whoever can read it (the directory's owner) can
-/// open the node's web UI as the node's owner.
-pub const TOKEN_FILE: &str = "web-token";
+pub use moot_node::dir::WEB_TOKEN_FILE as TOKEN_FILE;
 
-/// The node's web token: read from the data directory, or made (0600) on the first serve.
+/// The node's web token: read from the data directory, or made (0600, written whole or not at
+/// all) on the first serve.
 pub fn web_token(dir: &std::path::Path) -> anyhow::Result<String> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     let path = dir.join(TOKEN_FILE);
     let shown = moot_text::escape(&path.display().to_string()).into_owned();
     match std::fs::read_to_string(&path) {
@@ -215,15 +212,8 @@ pub fn web_token(dir: &std::path::Path) -> anyhow::Result<String> {
             let mut bytes = [0u8; 32];
             getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no random source: {e}"))?;
             let token = hex::encode(bytes);
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
+            moot_node::dir::write_private(&path, token.as_bytes())
                 .with_context(|| format!("making {shown}"))?;
-            file.write_all(token.as_bytes())
-                .and_then(|()| file.sync_all())
-                .with_context(|| format!("writing {shown}"))?;
             Ok(token)
         }
         Err(e) => Err(anyhow::Error::new(e).context(format!("reading {shown}"))),

@@ -560,12 +560,19 @@ pub fn hub(global: &Global, command: &HubCommand) -> anyhow::Result<()> {
             let name = text_arg("hub name", name)?;
             let mut session = open(global)?;
             let signer = session.signer()?;
+            let before = session.node.hubs().node()?.into_iter().find(|h| h.default);
             let hub = session.node.create_hub(&name, &signer).node()?;
-            print_saved(
-                global,
-                json!({"hub_id": hub.to_string()}),
-                format!("hub id: {hub}"),
-            )
+            // The new hub is the default now: say so, and how to go back, when there was one.
+            let mut text = format!("hub id: {hub}");
+            if let Some(before) = before {
+                text.push_str(&format!(
+                    "\nthe default hub is now this one (it was {}, {}: `moot hub use {}` goes back)",
+                    esc(&before.name),
+                    before.hub_id,
+                    before.hub_id
+                ));
+            }
+            print_saved(global, json!({"hub_id": hub.to_string()}), text)
         }
         HubCommand::Use { hub_id: text } => {
             let hub = hub_id(text)?;

@@ -257,6 +257,49 @@ fn a_copied_data_directory_stops_the_original_from_equivocating() {
     assert_eq!(members["members"].as_array().unwrap().len(), 3);
 }
 
+/// The same when the directory was copied after joining a hub and before this node wrote
+/// anything in it (so neither copy has a record of writing): the copy's first write (its
+/// device's certification) reaches the original, which then refuses to write.
+#[test]
+fn a_directory_copied_before_its_first_write_stops_the_original_too() {
+    let hall = Data::new();
+    hall.ok(&["init", "--name", "Fay"]);
+    hall.ok(&["hub", "create", "Riverside"]);
+    let original = Data::new();
+    let ann = field(&original.ok(&["init", "--name", "Ann"]), "member_id");
+    hall.ok(&["member", "add", &ann, "--name", "Ann"]);
+    let path = file(&hall, "hall.bundle");
+    hall.ok(&["bundle", "export", &path]);
+    original.ok(&["bundle", "import", &path]);
+    let copy = Data::new();
+    copy_dir(&original.dir(), &copy.dir());
+    copy.ok(&[
+        "proposal",
+        "create",
+        "--assembly",
+        "activism",
+        "--title",
+        "From the copy",
+        "--body",
+        "Written on the second machine.",
+    ]);
+    let path = file(&copy, "copy.bundle");
+    copy.ok(&["bundle", "export", &path]);
+    original.ok(&["bundle", "import", &path]);
+    let (code, _, stderr) = original.run(&[
+        "proposal",
+        "create",
+        "--assembly",
+        "activism",
+        "--title",
+        "From the original",
+        "--body",
+        "Written on the first machine.",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("moot key new-device"), "{stderr}");
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {

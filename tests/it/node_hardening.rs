@@ -31,7 +31,8 @@ fn hub_with_fay() -> (Data, String) {
 fn the_data_dir_is_owner_only_whatever_the_umask() {
     use std::os::unix::fs::PermissionsExt as _;
     let parent = tempfile::tempdir().unwrap();
-    let dir = parent.path().join("node");
+    // Directories moot makes on the way are its own too (`~/.local/share` on a new account).
+    let dir = parent.path().join("made").join("node");
     let data = dir.display().to_string();
     // umask 0 would make every new file world-readable if modes were left to it.
     let run = |args: &str| {
@@ -52,6 +53,7 @@ fn the_data_dir_is_owner_only_whatever_the_umask() {
     run("hub create Riverside");
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&parent.path().join("made")), 0o700);
     let mut files = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -59,13 +61,44 @@ fn the_data_dir_is_owner_only_whatever_the_umask() {
         files += 1;
     }
     assert!(files >= 3, "keys, lock and moot.redb");
-    // An existing dir with loose modes is tightened when opened.
+    // An existing dir with loose modes is tightened when opened, the web UI's token too.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let keys = dir.join("keys");
     std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let token = dir.join("web-token");
+    std::fs::write(&token, "ab".repeat(32)).unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
     run("id");
     assert_eq!(mode(&dir), 0o700);
     assert_eq!(mode(&keys), 0o600);
+    assert_eq!(mode(&token), 0o600);
+    // An exported proposal (a members-only one is kept from strangers) is its owner's only.
+    let out = Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args([
+            "--data",
+            &data,
+            "--json",
+            "proposal",
+            "create",
+            "--assembly",
+            "activism",
+        ])
+        .args(["--title", "Buses", "--body", "Free buses."])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let proposal: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let export = parent.path().join("proposal.json");
+    run(&format!(
+        "proposal export {} \"{}\"",
+        proposal["proposal_id"].as_str().unwrap(),
+        export.display()
+    ));
+    assert_eq!(mode(&export), 0o600);
 }
 
 #[test]
@@ -376,8 +409,32 @@ fn several_hubs_are_listed_and_selectable() {
         .as_str()
         .unwrap()
         .to_string();
+    // Founding another hub in a terminal says the default moved, and how to go back.
+    let out = crate::moot(
+        &["--data", &data.path(), "hub", "create", "Brookside"],
+        None,
+    );
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("the default hub is now this one (it was Hillside")
+            && said.contains(&format!("`moot hub use {second}` goes back")),
+        "{said}"
+    );
+    let brookside = said
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("hub id: ")
+        .to_string();
+    data.ok(&["hub", "use", &second]);
     let hubs = data.ok(&["hubs"]);
-    let list = hubs["hubs"].as_array().unwrap();
+    let list: Vec<&serde_json::Value> = hubs["hubs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["hub_id"] != brookside.as_str())
+        .collect();
     assert_eq!(list.len(), 2);
     for hub in list {
         let default = hub["hub_id"] == second.as_str();

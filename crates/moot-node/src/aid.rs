@@ -301,9 +301,10 @@ impl Node {
                         None if active.len() == 1 => active[0],
                         None => {
                             return Err(NodeError::BadText {
-                                what: "pledge",
+                                what: "item",
                                 reason: format!(
-                                    "{} pledges stand: name the one that met it with --pledge",
+                                    "has {} pledges standing: name the one that met it with \
+                                     --pledge",
                                     active.len()
                                 ),
                             });

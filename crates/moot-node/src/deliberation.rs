@@ -438,7 +438,11 @@ impl Node {
             self.write_edit(hub, steps, &proposal, info.lane, edit)
         })?;
         let heads = snapshot.0.heads().iter().map(hex::encode).collect();
-        self.put_snapshot(hub, &proposal, &snapshot.0, &snapshot.1)?;
+        // The edit is saved: a snapshot not written is only a cache missed (the document is
+        // rebuilt from its ops), and an editor told the edit failed would send it again.
+        if let Err(error) = self.put_snapshot(hub, &proposal, &snapshot.0, &snapshot.1) {
+            tracing::warn!(%proposal, %error, "the edit is saved; its snapshot is not");
+        }
         Ok((id, heads))
     }
 

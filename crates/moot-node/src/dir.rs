@@ -23,10 +23,19 @@ fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ 
     }
 }
 
+/// The web token's file in the data directory: whoever can read it (the directory's owner) can
+/// open the node's web UI as the node's owner.
+pub const WEB_TOKEN_FILE: &str = "web-token";
+
 /// Creates `dir` if needed and makes it and every file in it readable by its owner only.
 /// A mode that cannot be changed (the file is someone else's) is refused, not ignored.
 pub fn prepare(dir: &Path) -> Result<(), NodeError> {
-    std::fs::create_dir_all(dir).map_err(data_dir_error(dir))?;
+    // Made 0700 (and so are the parents it makes), never open to others for a moment.
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(data_dir_error(dir))?;
     // Only a new, empty or moot-made directory becomes a data directory: `--data ~/Documents`
     // must not make moot change the modes of someone's own files.
     let own = own_files();
@@ -56,10 +65,12 @@ pub fn prepare(dir: &Path) -> Result<(), NodeError> {
 
 /// The files moot makes in a data directory: only these have their modes tightened. Built
 /// from the constants that name them, so the two cannot drift apart.
-fn own_files() -> [String; 10] {
+fn own_files() -> [String; 12] {
     use crate::keyfile::{BACKUP_FILE, KEYS_FILE, temp_name};
     let store = crate::STORE_FILE;
     [
+        WEB_TOKEN_FILE.to_string(),
+        format!("{WEB_TOKEN_FILE}.tmp"),
         KEYS_FILE.to_string(),
         BACKUP_FILE.to_string(),
         temp_name(KEYS_FILE),
@@ -106,22 +117,30 @@ pub fn private_options() -> OpenOptions {
 /// renamed over `path`, then the directory is fsynced. A crash leaves the old or the new file,
 /// never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
-    let io = data_dir_error(path);
+    write_private(path, bytes).map_err(data_dir_error(path))
+}
+
+/// [`write_atomic`] for any file (an export), with the I/O error as it is: the new file is
+/// readable by its owner only, whatever the umask and whatever file it replaces.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut temp = path.as_os_str().to_owned();
     temp.push(".tmp");
     let temp = PathBuf::from(temp);
-    let result = (|| {
-        let mut file = private_options().truncate(true).open(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&temp, path)?;
-        if let Some(dir) = path.parent() {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    result.map_err(io)
+    // A temporary file left by a crash may have any mode: made afresh.
+    match std::fs::remove_file(&temp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut file = private_options().create_new(true).open(&temp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temp, path)?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
 }
 
 /// Takes the data directory's lock, waiting at most `wait`. `on_wait` is called once, after about

@@ -256,8 +256,8 @@ pub enum NodeError {
         "the device key {device} of member {member} signed ops this node did not write: this \
          data directory was probably copied, or restored from a backup. To avoid signing \
          conflicting ops, this device writes no more. Make a new device key for the member \
-         with `moot key new-device` (with `--as {member}` if it is not the node's own key); \
-         the other copy may then revoke the old device"
+         with `moot key new-device` (with `--as {member}` if it is not the node's own key), \
+         on this copy or the other, so that the two copies no longer share a device key"
     )]
     DeviceUsedElsewhere {
         /// The member.
@@ -949,7 +949,22 @@ impl Node {
         );
         store.create_hub(hub, &bytes, &[], &[(DEFAULT_HUB, &hub.0)])?;
         let mut replica = replica;
-        self.ingest(hub, &mut replica, ops)
+        let stored = self.ingest(hub, &mut replica, ops)?;
+        // A prepared history may hold ops of this node's own device (a tool importing a hub
+        // written with this node's keys): they are recorded as written here, or the node would
+        // take them for another copy's and write no more.
+        if let Ok(signer) = self.signer(None, None) {
+            let device = signer.device.public();
+            for head in store.raw_heads(hub)? {
+                if head.device == device.to_bytes() {
+                    let key = wrote_key(hub, &device, head.lane);
+                    if self.recorded_seq_by_key(&key)?.unwrap_or(0) < head.seq {
+                        store.put_config(&key, &head.seq.to_le_bytes())?;
+                    }
+                }
+            }
+        }
+        Ok(stored)
     }
 
     /// Validates `ops` (signatures checked on worker threads, then each op at its causal
@@ -1711,7 +1726,13 @@ impl Node {
             let forked = replica.is_forked(&device, lane);
             let head = replica.chain_head(&device, lane).map(|(seq, _)| seq);
             let recorded = self.recorded_seq_by_key(&wrote_key(hub, &device, lane))?;
-            let ahead = matches!((head, recorded), (Some(h), Some(r)) if h > r);
+            // Ops of this device with no record of writing any: another copy wrote them (a
+            // directory copied after joining the hub, before this copy wrote).
+            let ahead = match (head, recorded) {
+                (Some(h), Some(r)) => h > r,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
             if forked || ahead {
                 return Err(NodeError::DeviceUsedElsewhere {
                     member: signer.member_id().to_string(),
@@ -1759,8 +1780,18 @@ impl Node {
             written.extend(write_body(&mut replica, &signer.device, body)?);
         }
         self.persist(hub, &written)?;
-        self.refresh_view(hub, &mut replica)?;
+        self.refresh_after_commit(hub, &mut replica);
         Ok(written.iter().map(|(op, _)| op.id()).collect())
+    }
+
+    /// Brings the hub's derived views up to date after a write was committed. A failure here
+    /// does not fail the write (it is saved: a caller told otherwise would write it again);
+    /// the views are stamped with the op count they were derived at, so a stale one is derived
+    /// again when next read.
+    pub(crate) fn refresh_after_commit(&self, hub: &HubId, replica: &mut Replica) {
+        if let Err(error) = self.refresh_view(hub, replica) {
+            tracing::warn!(%hub, %error, "the write is saved; its derived views are refreshed later");
+        }
     }
 
     /// The signer's device certificate, written in `replica` if the roll does not know the

@@ -682,7 +682,7 @@ impl Node {
         let out = build(&mut steps)?;
         let written = std::mem::take(&mut steps.written);
         self.persist(hub, &written)?;
-        self.refresh_view(hub, &mut replica)?;
+        self.refresh_after_commit(hub, &mut replica);
         Ok(out)
     }
 
