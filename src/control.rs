@@ -167,12 +167,16 @@ pub fn forward(global: &Global, data_dir: &Path) -> anyhow::Result<Option<u8>> {
         bytes.len() <= MAX_REQUEST,
         "the command is too long to pass to the running node"
     );
-    let talk = |stream: &mut std::os::unix::net::UnixStream| -> anyhow::Result<Response> {
-        write_frame(stream, &bytes)?;
-        let bytes = read_frame(stream, MAX_RESPONSE)?;
-        decode_response(&bytes)
-    };
-    let response = talk(&mut stream).context("talking to the running node (moot serve)")?;
+    write_frame(&mut stream, &bytes)
+        .context("sending the command to the running node (moot serve)")?;
+    // Once the command is sent the node may run it: an answer that does not come (the node
+    // stopped or was killed meanwhile) leaves unknown whether it took effect.
+    let answer = read_frame(&mut stream, MAX_RESPONSE).context(
+        "the running node (moot serve) did not answer: it may have stopped while running \
+             the command, so whether the command took effect is unknown; check (e.g. `moot \
+             activity`) before running it again",
+    )?;
+    let response = decode_response(&answer).context("reading the running node's answer")?;
     let printed = {
         let mut stdout = std::io::stdout().lock();
         stdout

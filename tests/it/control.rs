@@ -327,3 +327,28 @@ fn a_killed_node_leaves_a_socket_the_next_commands_and_node_get_past() {
     assert!(names(&hall.ok(&["assemblies"])).contains(&"Choir".to_string()));
     stop(node);
 }
+
+/// A node that takes a command and stops before answering (killed, or stopped mid-command):
+/// the command fails saying whether it took effect is unknown, and how to find out — never
+/// a bare I/O error that reads as "nothing happened".
+#[test]
+fn a_node_that_stops_before_answering_leaves_the_outcome_unknown_and_says_so() {
+    use std::io::Read as _;
+    let data = Data::new();
+    data.ok(&["init", "--name", "Fay"]);
+    let listener = std::os::unix::net::UnixListener::bind(data.dir().join("moot.sock")).unwrap();
+    let node = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        // Takes the request's length and some of it, then goes away.
+        let mut start = [0u8; 8];
+        let _ = stream.read(&mut start);
+    });
+    let (code, _, stderr) = data.run(&["hub", "create", "Riverside"]);
+    node.join().unwrap();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("whether the command took effect is unknown")
+            && stderr.contains("moot activity"),
+        "{stderr}"
+    );
+}
