@@ -270,6 +270,7 @@ fn error_kind(error: &anyhow::Error) -> &'static str {
                 | E::NotAMember { .. }
                 | E::ObjectionStands(_)
                 | E::AidClosed { .. }
+                | E::NotFulfilled(_)
                 | E::DeviceUsedElsewhere { .. }
                 | E::BadBundle(_)
                 | E::Incomplete(_)

@@ -303,9 +303,9 @@ fn warn_unprotected(node: &Node, member: &PublicKey, own: bool) {
         format!(" --as {member}")
     };
     crate::out::err_line(&format!(
-        "moot: this member key is stored without a passphrase, in {} (readable only by you). \
-         Anyone who can read that file, or a backup of it, can act as this member. To protect \
-         it: write a passphrase into a file only you can read (chmod 600 FILE) and run \
+        "moot: warning: this member key is stored without a passphrase, in {} (readable only by \
+         you). Anyone who can read that file, or a backup of it, can act as this member. To \
+         protect it: write a passphrase into a file only you can read (chmod 600 FILE) and run \
          `moot key protect{as_flag} --passphrase-file FILE`.",
         moot_text::escape(&keys.display().to_string())
     ));

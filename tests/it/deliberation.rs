@@ -288,6 +288,19 @@ fn an_aid_exchange_whose_contacts_only_the_matched_members_read() {
     let as_fay = data.ok(&["aid", "show", &offer]);
     assert_eq!(as_fay["pledges"][0]["pledger_contact"], Value::Null);
     assert_eq!(as_fay["pledges"][0]["author_contact"], Value::Null);
+    // Not fulfilled yet: nothing to pass on (refused, as a state rule; not bad input).
+    let early = [
+        "--as",
+        &ben,
+        "aid",
+        "forward",
+        &offer,
+        "--title",
+        "Too soon",
+        "--category",
+        "Tools",
+    ];
+    assert_eq!(refused_kind(&data, &early), "refused");
     data.ok(&["--as", &ann, "aid", "fulfil", &offer]);
     let passed = field(
         &data.ok(&[

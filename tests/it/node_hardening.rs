@@ -151,7 +151,10 @@ fn init_says_when_a_key_has_no_passphrase_and_key_protect_adds_one() {
     let data = Data::new();
     let (code, init, stderr) = data.run(&["init", "--name", "Fay"]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("without a passphrase"), "{stderr}");
+    assert!(
+        stderr.starts_with("moot: warning: ") && stderr.contains("without a passphrase"),
+        "{stderr}"
+    );
     assert!(stderr.contains("moot key protect"), "{stderr}");
     let fay = id_of(&init);
     let pw = data.passphrase("fay-secret");

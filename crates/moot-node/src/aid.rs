@@ -224,10 +224,9 @@ impl Node {
             let (forwarded, refs) = match forwarded {
                 Some(item) => {
                     let source = held_item(replica, &item)?;
-                    let fulfilment = source.fulfilment.ok_or_else(|| NodeError::BadText {
-                        what: "gift to pass on",
-                        reason: format!("{item} is not fulfilled"),
-                    })?;
+                    let fulfilment = source
+                        .fulfilment
+                        .ok_or_else(|| NodeError::NotFulfilled(item.to_string()))?;
                     // A public gift cannot name a members-lane one.
                     if source.lane == Lane::Members {
                         lane = Lane::Members;

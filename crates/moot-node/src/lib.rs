@@ -313,6 +313,9 @@ pub enum NodeError {
         /// The change asked for.
         change: &'static str,
     },
+    /// A gift passed on must have been fulfilled first.
+    #[error("refused: {0} is not fulfilled yet, so it cannot be passed on")]
+    NotFulfilled(String),
     /// Automatic societies follow the roll: nobody joins or leaves them.
     #[error(
         "{0} is an automatic society: every member belongs to it (constituency societies follow \
