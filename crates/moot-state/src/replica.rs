@@ -2380,11 +2380,30 @@ impl Replica {
             return Err(Denied::UnacceptedFact(*fact));
         }
         for (cut, last_seq) in global.roll.cuts_for(author) {
-            if seq > last_seq.get(lane) && !self.in_past(&cut.by, past) {
+            let last = last_seq.get(lane);
+            if self.in_past(&cut.by, past) {
+                continue;
+            }
+            if seq > last {
                 return Err(Denied::BeyondCut);
+            }
+            if self
+                .first_fork(author, lane)
+                .is_some_and(|fork| fork <= seq && fork <= last)
+            {
+                return Err(Denied::ForkedUnderCut);
             }
         }
         Ok(())
+    }
+
+    /// The lowest sequence number at which `device`'s chain in `lane` forks, if it does.
+    fn first_fork(&self, device: &DeviceId, lane: Lane) -> Option<u64> {
+        let key = device.to_bytes();
+        self.forks
+            .range((key, lane, 0)..=(key, lane, u64::MAX))
+            .next()
+            .map(|((_, _, seq), _)| *seq)
     }
 
     /// The roll derived from every valid op held.

@@ -97,6 +97,12 @@ pub enum Denied {
     /// the sequence number that removal accepted (a back-dated op).
     #[error("written after a removal or revocation cut")]
     BeyondCut,
+    /// The op's chain forks at or below the sequence number a removal or revocation it does
+    /// not follow accepted: the device signed two ops for one number (a removed member, or a
+    /// thief with a revoked device, writing beside an op the cut accepted). The number cannot
+    /// tell which op the cut meant, so no op of the chain from the fork on counts.
+    #[error("written by a removed member's or revoked device's forked chain, under the cut")]
+    ForkedUnderCut,
     /// A roll fact the op's authorization used (an admission, a device certification, a role)
     /// comes from a roll op that the resolved roll does not accept.
     #[error("authorized by roll op {0}, which the resolved roll does not accept")]

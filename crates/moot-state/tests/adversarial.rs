@@ -133,6 +133,49 @@ fn removed_member_writing_after_removal_is_rejected() {
 }
 
 #[test]
+fn a_removed_member_forking_under_the_cut_has_nothing_from_the_fork_counted() {
+    // The cut accepts Ann's ops up to a sequence number. With a copy of the hub that lacks
+    // her last op, she writes a second op at that very number, not following her removal: a
+    // fork under the cut. The sequence number cannot tell which of the two the cut meant, so
+    // neither counts (a ballot so written would otherwise replace her counted one).
+    let fay = person(1);
+    let ann = person(2);
+    let mut hall = founded(&fay);
+    join(&mut hall, &fay, &ann, Standing::Member);
+    let checkpoint = Body::Checkpoint(moot_state::body::Checkpoint {});
+    let early = hall
+        .write_in(&ann.device, Lane::Members, &checkpoint, &[])
+        .unwrap()[0];
+    let mut anns_copy = founded(&fay);
+    sync(&hall, &mut anns_copy);
+    let seen = hall
+        .write_in(&ann.device, Lane::Members, &checkpoint, &[])
+        .unwrap()[0];
+    // Another op than the hall's at that number: it also names an older op of the hub.
+    let heads = anns_copy.roll_heads(Lane::Members);
+    let older = anns_copy
+        .op_ids()
+        .into_iter()
+        .find(|id| *id != early && !heads.contains(id))
+        .unwrap();
+    let fork = anns_copy
+        .write_in(&ann.device, Lane::Members, &checkpoint, &[older])
+        .unwrap()[0];
+    assert_ne!(seen, fork);
+    assert_eq!(
+        hall.op(&seen).unwrap().seq(),
+        anns_copy.op(&fork).unwrap().seq()
+    );
+    hall.write(&fay.device, &remove_body(&hall, &ann)).unwrap();
+    sync(&anns_copy, &mut hall);
+    assert!(hall.holds(&fork));
+    assert_eq!(hall.validity(&fork), Some(Err(Denied::ForkedUnderCut)));
+    assert_eq!(hall.validity(&seen), Some(Err(Denied::ForkedUnderCut)));
+    // What came before the fork is not in doubt.
+    assert_eq!(hall.validity(&early), Some(Ok(())));
+}
+
+#[test]
 fn removed_member_back_dating_does_not_count() {
     // Ann keeps a copy of the hub from before her removal and writes there, claiming not to
     // have seen it. Her op is valid at its causal position, but it is beyond the removal's cut.
