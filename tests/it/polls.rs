@@ -1572,3 +1572,62 @@ fn opening_a_poll_whose_quorum_exceeds_its_electorate_warns() {
         );
     }
 }
+
+/// A member made a guest while their laptop is offline: the ballot they cast there, not
+/// having heard, arrives afterwards and does not count (as after a removal), and says why.
+/// Before, a guest admission cut nothing, so such a ballot — or one back-dated on purpose —
+/// counted.
+#[test]
+fn a_ballot_cast_apart_by_a_member_made_a_guest_meanwhile_does_not_count() {
+    let (hall, north) = (Data::new(), Data::new());
+    hall.ok(&["init", "--name", "Fay"]);
+    hall.ok(&["hub", "create", "Riverside"]);
+    let nell = field(&north.ok(&["init", "--name", "Nell"]), "member_id");
+    hall.ok(&["member", "add", &nell, "--name", "Nell"]);
+    let poll = field(
+        &hall.ok(&[
+            "poll",
+            "create",
+            "--assembly",
+            "activism",
+            "--question",
+            "Which first?",
+            "--option",
+            "Buses",
+            "--option",
+            "Bikes",
+        ]),
+        "poll_id",
+    );
+    hall.ok(&["poll", "open", &poll]);
+    let carry = |from: &Data, to: &Data, name: &str| {
+        let path = from.0.path().join(name).display().to_string();
+        from.ok(&["bundle", "export", &path]);
+        to.ok(&["bundle", "import", &path]);
+    };
+    carry(&hall, &north, "hall.bundle");
+    // The hall makes Nell a guest; her laptop, apart, has not heard and lets her vote.
+    hall.ok(&["member", "update", &nell, "--role", "guest"]);
+    let (ballot, _) = vote(&north, &poll, &nell, &["Buses=5", "Bikes=0"]);
+    vote(
+        &hall,
+        &poll,
+        &field(&hall.ok(&["id"]), "member_id"),
+        &["Buses=0", "Bikes=5"],
+    );
+    carry(&north, &hall, "north.bundle");
+    hall.ok(&["poll", "close", &poll]);
+    let results = hall.ok(&["poll", "results", &poll]);
+    assert_eq!(results["counted"], 1, "{results}");
+    let excluded = results["excluded"].as_array().unwrap();
+    assert_eq!(excluded.len(), 1, "{results}");
+    assert_eq!(excluded[0]["ballot_id"], ballot.as_str());
+    assert_eq!(excluded[0]["reason"], "not_valid");
+    assert!(
+        excluded[0]["detail"].as_str().unwrap().contains("cut"),
+        "{results}"
+    );
+    // And she is a guest on the roll, as asked.
+    let members = hall.ok(&["members"]);
+    assert_eq!(crate::node::status_of(&members, &nell), "guest");
+}

@@ -1878,7 +1878,7 @@ impl Node {
         if update.name.is_none() && update.role.is_none() && update.constituency.is_none() {
             return Err(NodeError::NothingToUpdate);
         }
-        self.write_with(hub, signer, |_, roll| {
+        self.write_with(hub, signer, |replica, roll| {
             let record = roll
                 .member(&member)
                 .filter(|r| r.status != Status::Removed)
@@ -1902,6 +1902,17 @@ impl Node {
             // its own members-lane op. Roles are kept when the standing stays "member" and
             // dropped for a guest.
             if (standing == Standing::Guest) != was_guest {
+                // A member made a guest is removed, with the cuts a removal states, then
+                // admitted as a guest: what their devices write without following the change
+                // (a ballot back-dated to before it, or cast on a laptop that had not heard)
+                // is beyond the cut and counts for nothing, as after a removal. A guest admission
+                // alone cuts nothing, and a member-lane op not following it would still count.
+                if standing == Standing::Guest {
+                    bodies.push(Body::Remove(Remove {
+                        member,
+                        cuts: member_cuts(replica, roll, &member),
+                    }));
+                }
                 bodies.push(Body::Admit(Admit { member, standing }));
             }
             // What the roll already says is not written again: an update that changes nothing
@@ -1967,13 +1978,7 @@ impl Node {
             if roll.is_steward(&member) && stewards(roll) <= 1 {
                 return Err(NodeError::LastSteward(member.to_string()));
             }
-            // Accept each of their devices' ops up to what this node holds.
-            let cuts = roll
-                .devices
-                .iter()
-                .filter(|(_, d)| d.member == member)
-                .map(|(device, _)| (*device, replica.lane_cut(device)))
-                .collect();
+            let cuts = member_cuts(replica, roll, &member);
             Ok(vec![Body::Remove(Remove { member, cuts })])
         })
     }
@@ -2120,6 +2125,19 @@ impl Node {
 }
 
 /// The config key recording the highest seq this node wrote with `device` in `hub`'s `lane`.
+/// A removal's cuts: each of the member's devices' ops are accepted up to what this node holds.
+fn member_cuts(
+    replica: &Replica,
+    roll: &Roll,
+    member: &PublicKey,
+) -> Vec<(PublicKey, moot_state::body::LaneCut)> {
+    roll.devices
+        .iter()
+        .filter(|(_, d)| d.member == *member)
+        .map(|(device, _)| (*device, replica.lane_cut(device)))
+        .collect()
+}
+
 fn wrote_key(hub: &HubId, device: &PublicKey, lane: Lane) -> String {
     format!("wrote/{hub}/{device}/{}", lane.as_str())
 }
