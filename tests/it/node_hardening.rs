@@ -768,3 +768,44 @@ fn a_command_waits_for_the_lock_and_says_why() {
     let error: Value = serde_json::from_str(&stderr).unwrap();
     assert_eq!(error["error"]["kind"], "not_found", "{stderr}");
 }
+
+/// A constituency typed with another case or an invisible character is the one on the roll,
+/// not a look-alike with a society and an electorate of its own.
+#[test]
+fn a_constituency_that_differs_only_invisibly_is_the_one_on_the_roll() {
+    let (data, _) = hub_with_fay();
+    let (ann, bob) = (someone("Ann"), someone("Bob"));
+    data.ok(&[
+        "member",
+        "add",
+        &ann,
+        "--name",
+        "Ann",
+        "--constituency",
+        "North",
+    ]);
+    data.ok(&[
+        "member",
+        "add",
+        &bob,
+        "--name",
+        "Bob",
+        "--constituency",
+        "nor\u{200b}th",
+    ]);
+    let constituency = |who: &str| {
+        let members = data.ok(&["members"]);
+        members["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["member_id"] == who)
+            .unwrap()["constituency"]
+            .clone()
+    };
+    assert_eq!(constituency(&bob), "North");
+    let updated = data.ok(&["member", "update", &bob, "--constituency", "NORTH"]);
+    assert_eq!(updated["op_ids"], serde_json::json!([]), "{updated}");
+    data.ok(&["member", "update", &bob, "--constituency", "South"]);
+    assert_eq!(constituency(&bob), "South");
+}

@@ -1855,7 +1855,7 @@ impl Node {
             if let Some(constituency) = constituency {
                 bodies.push(Body::SetConstituency(SetConstituency {
                     member,
-                    constituency: Some(constituency),
+                    constituency: Some(as_on_roll(roll, constituency)),
                 }));
             }
             if let Some(role) = add_as.role() {
@@ -1923,10 +1923,11 @@ impl Node {
                     name: name.clone(),
                 }));
             }
-            if let Some(constituency) = update
+            let constituency = update
                 .constituency
-                .as_ref()
-                .filter(|c| **c != record.constituency)
+                .clone()
+                .map(|c| c.map(|c| as_on_roll(roll, c)));
+            if let Some(constituency) = constituency.as_ref().filter(|c| **c != record.constituency)
             {
                 bodies.push(Body::SetConstituency(SetConstituency {
                     member,
@@ -2125,6 +2126,21 @@ impl Node {
 }
 
 /// The config key recording the highest seq this node wrote with `device` in `hub`'s `lane`.
+/// A constituency as the roll already spells it, if one there differs from `name` only in what
+/// a reader cannot see (case, invisible characters, compatibility forms: `moot_text::fold`).
+/// Each constituency has a society and an electorate of its own: `Nor\u{200b}th` must not
+/// quietly make a second North.
+fn as_on_roll(roll: &Roll, name: String) -> String {
+    let key = moot_text::fold(&name);
+    roll.members
+        .values()
+        .filter_map(|r| r.constituency.as_ref())
+        .filter(|c| moot_text::fold(c) == key)
+        .min()
+        .cloned()
+        .unwrap_or(name)
+}
+
 /// A removal's cuts: each of the member's devices' ops are accepted up to what this node holds.
 fn member_cuts(
     replica: &Replica,
