@@ -36,22 +36,7 @@ fn a_node_sending_a_forged_ballot_is_refused_and_dropped_and_the_honest_nodes_ca
         let id = field(&data.ok(&["init", "--name", name]), "member_id");
         hall.ok(&["member", "add", &id, "--name", name]);
     }
-    let poll = field(
-        &hall.ok(&[
-            "poll",
-            "create",
-            "--assembly",
-            "activism",
-            "--question",
-            "Which campaign first?",
-            "--option",
-            "Buses",
-            "--option",
-            "Bikes",
-        ]),
-        "poll_id",
-    );
-    hall.ok(&["poll", "open", &poll]);
+    let poll = hall.open_poll("Which campaign first?", &["Buses", "Bikes"]);
     let log = hall.0.path().join("serve.log");
     let (hall_node, ready) = serve_logged(&hall, &log);
     let ticket = field(&ready, "ticket");

@@ -37,6 +37,24 @@ impl Data {
         assert_eq!(code, 0, "{args:?}: {stderr}");
         json
     }
+    /// Creates a poll in the Activism society (every member's) with `options`, and opens it:
+    /// its id.
+    pub fn open_poll(&self, question: &str, options: &[&str]) -> String {
+        let mut args = vec![
+            "poll",
+            "create",
+            "--assembly",
+            "activism",
+            "--question",
+            question,
+        ];
+        for option in options {
+            args.extend(["--option", option]);
+        }
+        let poll = self.ok(&args)["poll_id"].as_str().unwrap().to_string();
+        self.ok(&["poll", "open", &poll]);
+        poll
+    }
     pub fn passphrase(&self, text: &str) -> String {
         use std::io::Write as _;
         use std::os::unix::fs::OpenOptionsExt as _;

@@ -1584,22 +1584,7 @@ fn a_ballot_cast_apart_by_a_member_made_a_guest_meanwhile_does_not_count() {
     hall.ok(&["hub", "create", "Riverside"]);
     let nell = field(&north.ok(&["init", "--name", "Nell"]), "member_id");
     hall.ok(&["member", "add", &nell, "--name", "Nell"]);
-    let poll = field(
-        &hall.ok(&[
-            "poll",
-            "create",
-            "--assembly",
-            "activism",
-            "--question",
-            "Which first?",
-            "--option",
-            "Buses",
-            "--option",
-            "Bikes",
-        ]),
-        "poll_id",
-    );
-    hall.ok(&["poll", "open", &poll]);
+    let poll = hall.open_poll("Which first?", &["Buses", "Bikes"]);
     let carry = |from: &Data, to: &Data, name: &str| {
         let path = from.0.path().join(name).display().to_string();
         from.ok(&["bundle", "export", &path]);

@@ -101,6 +101,14 @@ fn vote(
 /// A members-only working group with Ann, Ben, Dee and Cy; a poll by Cy with Fay as returning
 /// officer and Dee as station officer, opened.
 fn open_poll(h: &mut Hall) -> (OpId, OpId, OpId) {
+    let (group, poll) = create_poll(h);
+    let opened = open(&mut h.replica, &h.cy, poll, Lane::Members).unwrap();
+    (group, poll, opened)
+}
+
+/// [`open_poll`]'s group and poll, not opened yet (ops are deterministic: every hall made
+/// this way holds the same ops).
+fn create_poll(h: &mut Hall) -> (OpId, OpId) {
     let group = create_group(&mut h.replica, &h.cy, Lane::Members);
     for p in [&h.ann, &h.ben, &h.dee, &h.cy] {
         join_group(&mut h.replica, p, group, Lane::Members);
@@ -112,8 +120,7 @@ fn open_poll(h: &mut Hall) -> (OpId, OpId, OpId) {
         poll_body(AssemblyRef::Created(group), vec![&h.fay], vec![&h.dee]),
         &[group],
     );
-    let opened = open(&mut h.replica, &h.cy, poll, Lane::Members).unwrap();
-    (group, poll, opened)
+    (group, poll)
 }
 
 fn denied(result: Result<OpId, Reason>) -> Denied {
@@ -929,23 +936,8 @@ fn ops_of_kinds_this_version_cannot_judge_do_not_block_a_close() {
 
 #[test]
 fn an_open_that_sorts_first_but_has_no_close_does_not_undo_a_close() {
-    // The poll as `open_poll` makes it, not yet opened (ops are deterministic: every hall
-    // made this way holds the same ops).
-    let created = |h: &mut Hall| {
-        let group = create_group(&mut h.replica, &h.cy, Lane::Members);
-        for p in [&h.ann, &h.ben, &h.dee, &h.cy] {
-            join_group(&mut h.replica, p, group, Lane::Members);
-        }
-        write(
-            &mut h.replica,
-            &h.cy.device,
-            Lane::Members,
-            poll_body(AssemblyRef::Created(group), vec![&h.fay], vec![&h.dee]),
-            &[group],
-        )
-    };
     let mut h = hall();
-    let poll = created(&mut h);
+    let (_, poll) = create_poll(&mut h);
     let opened = open(&mut h.replica, &h.cy, poll, Lane::Members).unwrap();
     vote(&mut h.replica, &h.ann, opened, 1, &[5, 1, 0]).unwrap();
     vote(&mut h.replica, &h.ben, opened, 1, &[0, 5, 3]).unwrap();
@@ -963,7 +955,7 @@ fn an_open_that_sorts_first_but_has_no_close_does_not_undo_a_close() {
     let late = (0..64)
         .find_map(|tries| {
             let mut other = hall();
-            assert_eq!(created(&mut other), poll);
+            assert_eq!(create_poll(&mut other).1, poll);
             for _ in 0..tries {
                 other
                     .replica
