@@ -339,9 +339,12 @@ fn a_node_that_stops_before_answering_leaves_the_outcome_unknown_and_says_so() {
     let listener = std::os::unix::net::UnixListener::bind(data.dir().join("moot.sock")).unwrap();
     let node = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
-        // Takes the request's length and some of it, then goes away.
-        let mut start = [0u8; 8];
-        let _ = stream.read(&mut start);
+        // Takes the whole request (a 4-byte big-endian length, then the bytes), then goes
+        // away without answering.
+        let mut len = [0u8; 4];
+        stream.read_exact(&mut len).unwrap();
+        let mut request = vec![0u8; u32::from_be_bytes(len) as usize];
+        stream.read_exact(&mut request).unwrap();
     });
     let (code, _, stderr) = data.run(&["hub", "create", "Riverside"]);
     node.join().unwrap();
