@@ -283,6 +283,7 @@ fn error_kind(error: &anyhow::Error) -> &'static str {
                 | E::NoSuchAmendment(_)
                 | E::NoSuchItem(_)
                 | E::NoSuchPledge(_)
+                | E::UnknownBase
                 | E::NoSuchConstituency { .. }
                 | E::NoNode { .. }
                 | E::UnknownKey(_)

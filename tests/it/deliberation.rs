@@ -383,3 +383,35 @@ fn a_proposals_text_keeps_its_lines_and_nothing_else_reaches_the_terminal() {
     );
     assert_eq!(crate::raw_dangerous(&text), None, "{text:?}");
 }
+
+/// An edit counted in a version of the text this node does not have (`--base` naming heads it
+/// does not hold, as a version seen on another node would) is `not_found`, exit 1, as CLI.md
+/// says; the text is unchanged.
+#[test]
+fn an_edit_from_a_version_this_node_does_not_have_is_not_found() {
+    let data = Data::new();
+    data.ok(&["init", "--name", "Fay"]);
+    data.ok(&["hub", "create", "Riverside"]);
+    let proposal = field(
+        &data.ok(&[
+            "proposal",
+            "create",
+            "--assembly",
+            "activism",
+            "--title",
+            "Buses",
+            "--body",
+            "Free buses.",
+        ]),
+        "proposal_id",
+    );
+    let unknown = "0".repeat(64);
+    let args = [
+        "proposal", "edit", &proposal, "--at", "0", "--insert", "x", "--base", &unknown,
+    ];
+    let (code, _, stderr) = data.run(&args);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(refused_kind(&data, &args), "not_found");
+    let shown = data.ok(&["proposal", "show", &proposal]);
+    assert_eq!(shown["text"], "Free buses.");
+}

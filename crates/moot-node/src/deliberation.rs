@@ -201,6 +201,9 @@ fn refused(denied: moot_state::Denied) -> NodeError {
 }
 
 fn doc_error(e: moot_doc::DocError) -> NodeError {
+    if e == moot_doc::DocError::UnknownBase {
+        return NodeError::UnknownBase;
+    }
     NodeError::BadText {
         what: "edit",
         reason: match e {

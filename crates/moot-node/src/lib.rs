@@ -313,6 +313,13 @@ pub enum NodeError {
         /// The change asked for.
         change: &'static str,
     },
+    /// An edit counted in a version of the text (its heads: `proposal edit --base`) this node
+    /// does not hold, e.g. one seen on another node.
+    #[error(
+        "the edit is counted in a version of the text this node does not have (--base): show \
+         the proposal again here and edit from its heads"
+    )]
+    UnknownBase,
     /// A gift passed on must have been fulfilled first.
     #[error("refused: {0} is not fulfilled yet, so it cannot be passed on")]
     NotFulfilled(String),
