@@ -1390,7 +1390,7 @@ impl Node {
             .map(|(hub, bytes)| {
                 Ok(HubInfo {
                     hub_id: hub.to_string(),
-                    name: hub_record_name(&bytes)?,
+                    name: self.shown_name(&hub, &bytes)?,
                     default: default == Some(hub),
                 })
             })
@@ -2125,14 +2125,37 @@ impl Node {
     pub fn hub_name(&self, hub: &HubId) -> Result<String, NodeError> {
         for (id, bytes) in self.store()?.hubs()? {
             if id == *hub {
-                return hub_record_name(&bytes);
+                return self.shown_name(hub, &bytes);
             }
         }
         Err(NodeError::UnknownHub(*hub))
     }
+
+    /// A hub's recorded name; for a hub recorded before its join completed (a join cut short
+    /// by Ctrl-C or a crash leaves the placeholder), the name its genesis gives, once held.
+    fn shown_name(&self, hub: &HubId, record: &[u8]) -> Result<String, NodeError> {
+        let name = hub_record_name(record)?;
+        if name != serve::JOINING_NAME {
+            return Ok(name);
+        }
+        Ok(self
+            .genesis_name(hub)?
+            .and_then(|n| clean_text("hub name", &n).ok())
+            .unwrap_or(name))
+    }
+
+    /// The name a hub's genesis gives it, if the genesis is held.
+    pub(crate) fn genesis_name(&self, hub: &HubId) -> Result<Option<String>, NodeError> {
+        let first = self.store()?.load_from(hub, 0, 1)?;
+        Ok(first
+            .first()
+            .and_then(|(_, op, _)| match Body::decode(op.kind(), op.body()) {
+                Ok(Body::Found(found)) => Some(found.name),
+                _ => None,
+            }))
+    }
 }
 
-/// The config key recording the highest seq this node wrote with `device` in `hub`'s `lane`.
 /// A constituency as the roll already spells it, if one there differs from `name` only in what
 /// a reader cannot see (case, invisible characters, compatibility forms: `moot_text::fold`).
 /// Each constituency has a society and an electorate of its own: `Nor\u{200b}th` must not
@@ -2161,6 +2184,7 @@ fn member_cuts(
         .collect()
 }
 
+/// The config key recording the highest seq this node wrote with `device` in `hub`'s `lane`.
 fn wrote_key(hub: &HubId, device: &PublicKey, lane: Lane) -> String {
     format!("wrote/{hub}/{device}/{}", lane.as_str())
 }

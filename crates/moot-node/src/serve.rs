@@ -796,6 +796,9 @@ pub fn parse_ticket(text: &str) -> Result<(HubId, Vec<String>), NodeError> {
     Ok((HubId(ticket.hub), ticket.addrs))
 }
 
+/// The name a hub is recorded under while it is being joined, until its genesis arrives.
+pub const JOINING_NAME: &str = "(joining)";
+
 impl Node {
     /// Before joining `hub`: records it (named "(joining)" until its genesis arrives) and makes
     /// it the default hub on a node without one. Returns false if the hub was known already.
@@ -804,7 +807,7 @@ impl Node {
             return Ok(false);
         }
         let record = crate::HubRecord {
-            name: "(joining)".into(),
+            name: JOINING_NAME.into(),
         };
         let bytes =
             postcard::to_allocvec(&record).map_err(|e| NodeError::Corrupt(e.to_string()))?;
@@ -857,15 +860,8 @@ impl Node {
 
     /// After a join's first sync: names the hub from its genesis. Returns the name.
     pub fn name_from_genesis(&self, hub: &HubId) -> Result<String, NodeError> {
-        let first = self.store()?.load_from(hub, 0, 1)?;
-        let name = first
-            .first()
-            .and_then(
-                |(_, op, _)| match moot_state::Body::decode(op.kind(), op.body()) {
-                    Ok(moot_state::Body::Found(found)) => Some(found.name),
-                    _ => None,
-                },
-            )
+        let name = self
+            .genesis_name(hub)?
             .ok_or_else(|| NodeError::Sync("the hub's genesis did not arrive".into()))?;
         let record = crate::HubRecord {
             name: crate::clean_text("hub name", &name)?,

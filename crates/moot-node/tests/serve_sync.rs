@@ -115,3 +115,30 @@ async fn a_taken_port_is_a_listen_error() {
     }
     drop(held);
 }
+
+/// A join cut short after the hub's ops arrived (Ctrl-C, a crash, before the join named the
+/// hub) leaves it recorded under the placeholder; it is shown by its genesis's name all the
+/// same, in the list of hubs and on its own.
+#[test]
+fn a_join_cut_short_still_shows_the_hub_by_its_genesis_name() {
+    let (hub, ops) = sample::history(3, 10);
+    let dirs = tempfile::tempdir().unwrap();
+    let node = Node::open(&dirs.path().join("n")).unwrap();
+    node.init_with_keys("n", sample::key(1, 40), sample::key(2, 40))
+        .unwrap();
+    assert!(node.prepare_join(&hub).unwrap());
+    assert_eq!(node.hub_name(&hub).unwrap(), moot_node::serve::JOINING_NAME);
+    let mut replica = node.replica(&hub).unwrap();
+    node.ingest(&hub, &mut replica, &ops).unwrap();
+    let genesis = moot_crypto::SignedOp::decode(&ops[0]).unwrap();
+    let Ok(moot_state::Body::Found(found)) =
+        moot_state::Body::decode(genesis.kind(), genesis.body())
+    else {
+        panic!("the first op is not the genesis");
+    };
+    assert_ne!(found.name, moot_node::serve::JOINING_NAME);
+    assert_eq!(node.hub_name(&hub).unwrap(), found.name);
+    let hubs = node.hubs().unwrap();
+    assert_eq!(hubs.len(), 1);
+    assert_eq!(hubs[0].name, found.name);
+}
