@@ -289,3 +289,38 @@ fn the_aid_board_rules() {
         Some(offer)
     );
 }
+
+#[test]
+fn a_comment_a_removed_member_wrote_apart_is_left_out_and_said_so() {
+    let mut hall = hall();
+    let doc = propose(&mut hall, &person(3), "Open the hall.");
+    // Dee's copy of the hub, before the steward removes her.
+    let mut dees = Replica::new(hall.replica.hub(), moot_state::Limits::default());
+    sync(&hall.replica, &mut dees);
+    hall.replica
+        .write(&hall.fay.device, &remove_body(&hall.replica, &hall.dee))
+        .unwrap();
+    let comment = write(
+        &mut dees,
+        &hall.dee.device,
+        Lane::Members,
+        Body::Comment(Comment {
+            proposal: doc,
+            parent: None,
+            text: "Written after my removal.".into(),
+        }),
+        &[doc],
+    );
+    sync(&dees, &mut hall.replica);
+    assert!(hall.replica.holds(&comment));
+    let shown = hall.replica.proposal(&doc).unwrap();
+    assert!(shown.comments.iter().all(|c| c.id != comment));
+    assert!(
+        shown
+            .flags
+            .iter()
+            .any(|f| f.starts_with(&format!("comment {comment} not shown: "))),
+        "{:?}",
+        shown.flags
+    );
+}

@@ -329,8 +329,16 @@ impl Replica {
         let mut flags = Vec::new();
         let mut comments = Vec::new();
         for c in &record.comments {
-            if !self.shown(c) {
-                continue;
+            // Left out, and said so (never dropped silently): a comment whose author's standing
+            // or device does not count, e.g. one a removed member wrote without following the
+            // removal.
+            match self.validity(c) {
+                Some(Ok(())) => {}
+                Some(Err(denied)) => {
+                    flags.push(format!("comment {c} not shown: {denied}"));
+                    continue;
+                }
+                None => continue,
             }
             if let Some(r) = self.deliberation.comments.get(c) {
                 comments.push(CommentInfo {
