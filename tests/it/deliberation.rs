@@ -415,3 +415,49 @@ fn an_edit_from_a_version_this_node_does_not_have_is_not_found() {
     let shown = data.ok(&["proposal", "show", &proposal]);
     assert_eq!(shown["text"], "Free buses.");
 }
+
+/// A first text too long for one op is bad input that says how to get there (create with the
+/// first part, add the rest by an edit), not a refusal of a "malformed op"; and that way works.
+#[test]
+fn a_long_motion_is_created_in_parts_as_the_error_says() {
+    let data = Data::new();
+    data.ok(&["init", "--name", "Fay"]);
+    data.ok(&["hub", "create", "Riverside"]);
+    let paragraph = "The branch resolves to campaign for free buses on every route. ";
+    let whole: String = paragraph.repeat(70_000 / paragraph.len() + 1);
+    let dir = data.0.path();
+    let long = dir.join("long.txt");
+    std::fs::write(&long, &whole).unwrap();
+    let create = |file: &std::path::Path| {
+        data.run(&[
+            "proposal",
+            "create",
+            "--assembly",
+            "activism",
+            "--title",
+            "Buses",
+            "--body-file",
+            &file.display().to_string(),
+        ])
+    };
+    let (code, _, stderr) = create(&long);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("bad_input") && stderr.contains("moot proposal edit"),
+        "{stderr}"
+    );
+    let first = dir.join("first.txt");
+    std::fs::write(&first, &whole[..30_000]).unwrap();
+    let (code, created, stderr) = create(&first);
+    assert_eq!(code, 0, "{stderr}");
+    let proposal = field(&created, "proposal_id");
+    data.ok(&[
+        "proposal",
+        "edit",
+        &proposal,
+        "--body-file",
+        &long.display().to_string(),
+    ]);
+    let shown = data.ok(&["proposal", "show", &proposal]);
+    assert_eq!(shown["text"].as_str().unwrap(), whole);
+}

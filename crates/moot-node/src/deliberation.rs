@@ -386,6 +386,7 @@ impl Node {
         }
         let change = moot_doc::creator_change(&signer.device.public().to_bytes(), text)
             .map_err(doc_error)?;
+        let text_len = text.len();
         let assembly = assembly.clone();
         self.write_poll_op(hub, signer, |replica| {
             let lane = match &assembly {
@@ -401,12 +402,28 @@ impl Node {
                 AssemblyRef::Created(a) => vec![*a],
                 _ => Vec::new(),
             };
+            let body = Body::CreateProposal(CreateProposal {
+                assembly,
+                title,
+                change,
+            });
+            // The first text travels in one op: past an op's size it is bad input with a way
+            // round, not a refusal of a malformed op.
+            let size = body.encode().map_or(usize::MAX, |(_, bytes)| bytes.len());
+            if size > moot_crypto::op::MAX_BODY_BYTES {
+                return Err(NodeError::BadText {
+                    what: "proposal text",
+                    reason: format!(
+                        "is too long to start a proposal with ({} bytes of text make an op of \
+                         {size} bytes; at most {}): create it with the first part, then add \
+                         the rest with `moot proposal edit`",
+                        text_len,
+                        moot_crypto::op::MAX_BODY_BYTES
+                    ),
+                });
+            }
             Ok(PollWrite {
-                body: Body::CreateProposal(CreateProposal {
-                    assembly,
-                    title,
-                    change,
-                }),
+                body,
                 lane,
                 refs,
                 covering: false,
