@@ -400,6 +400,14 @@ pub enum MemberCommand {
         /// Their member id.
         member_id: String,
     },
+    /// Revoke a device (lost, stolen, or left on a copied data directory): its member or a
+    /// steward. What it wrote up to what this node holds stands; later ops that do not follow
+    /// the revocation count for nothing.
+    RevokeDevice {
+        /// The device key (64 hex digits, as `moot key new-device`, `moot peers` or a refusal
+        /// name it).
+        device: String,
+    },
 }
 
 /// Arguments of `moot tally`.

@@ -271,6 +271,8 @@ fn error_kind(error: &anyhow::Error) -> &'static str {
                 | E::ObjectionStands(_)
                 | E::AidClosed { .. }
                 | E::NotFulfilled(_)
+                | E::DeviceRevoked(_)
+                | E::RevokingOwnDevice(_)
                 | E::DeviceUsedElsewhere { .. }
                 | E::BadBundle(_)
                 | E::Incomplete(_)
@@ -284,6 +286,7 @@ fn error_kind(error: &anyhow::Error) -> &'static str {
                 | E::NoSuchItem(_)
                 | E::NoSuchPledge(_)
                 | E::UnknownBase
+                | E::UnknownDevice(_)
                 | E::NoSuchConstituency { .. }
                 | E::NoNode { .. }
                 | E::UnknownKey(_)

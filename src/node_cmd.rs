@@ -634,6 +634,24 @@ fn add_as(role: RoleArg) -> AddAs {
     }
 }
 
+/// `moot member revoke-device DEVICE`.
+fn revoke_device(global: &Global, device: &str) -> anyhow::Result<()> {
+    let device = device
+        .parse::<PublicKey>()
+        .with_context(|| format!("{device:?} is not a device key (64 hex digits)"))
+        .map_err(bad_input)?;
+    let mut session = open(global)?;
+    let hub = session.hub()?;
+    let signer = session.signer()?;
+    let (member, ops) = session.node.revoke_device(&hub, &signer, device).node()?;
+    let ids: Vec<String> = ops.iter().map(ToString::to_string).collect();
+    print_saved(
+        global,
+        json!({"member_id": member.to_string(), "device": device.to_string(), "op_ids": ids}),
+        format!("device {device} revoked ({} op(s) written)", ids.len()),
+    )
+}
+
 pub fn member(global: &Global, command: &MemberCommand) -> anyhow::Result<()> {
     // Check every argument before opening anything, so bad input writes nothing.
     enum Change {
@@ -677,6 +695,7 @@ pub fn member(global: &Global, command: &MemberCommand) -> anyhow::Result<()> {
             (member_id(text)?, Change::Update(update))
         }
         MemberCommand::Remove { member_id: text } => (member_id(text)?, Change::Remove),
+        MemberCommand::RevokeDevice { device } => return revoke_device(global, device),
     };
     let mut session = open(global)?;
     let hub = session.hub()?;

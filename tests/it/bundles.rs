@@ -300,6 +300,68 @@ fn a_directory_copied_before_its_first_write_stops_the_original_too() {
     assert!(stderr.contains("moot key new-device"), "{stderr}");
 }
 
+/// The copy the refusal names the old device of: with its new device key, the original
+/// revokes the old one. What the other copy writes with it afterwards, not having heard,
+/// counts for nothing there; the old device cannot be revoked twice, the device a command
+/// signs with not at all, and an unknown one is not found.
+#[test]
+fn the_original_revokes_the_copied_device_and_the_copys_later_writes_do_not_count() {
+    let original = Data::new();
+    let fay = field(&original.ok(&["init", "--name", "Fay"]), "member_id");
+    original.ok(&["hub", "create", "Riverside"]);
+    let copy = Data::new();
+    copy_dir(&original.dir(), &copy.dir());
+    let ann = field(&copy.ok(&["key", "new", "--name", "Ann"]), "member_id");
+    copy.ok(&["member", "add", &ann, "--name", "Ann"]);
+    let path = file(&copy, "copy.bundle");
+    copy.ok(&["bundle", "export", &path]);
+    original.ok(&["bundle", "import", &path]);
+    let ben = field(&original.ok(&["key", "new", "--name", "Ben"]), "member_id");
+    let (code, _, stderr) = original.run(&["member", "add", &ben, "--name", "Ben"]);
+    assert_eq!(code, 1, "{stderr}");
+    let named = stderr
+        .split("moot member revoke-device ")
+        .nth(1)
+        .and_then(|rest| rest.get(..64))
+        .unwrap_or_else(|| panic!("no device to revoke named: {stderr}"))
+        .to_string();
+    // Not with the device the command signs with.
+    let (code, _, stderr) = original.run(&["member", "revoke-device", &named]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("\"refused\"") && stderr.contains("new-device"),
+        "{stderr}"
+    );
+    original.ok(&["key", "new-device"]);
+    let revoked = original.ok(&["member", "revoke-device", &named]);
+    assert_eq!(revoked["member_id"], fay.as_str());
+    assert_eq!(revoked["device"], named.as_str());
+    let (code, _, stderr) = original.run(&["member", "revoke-device", &named]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("revoked already"), "{stderr}");
+    // A key that is no device of the hub (Ben's member key).
+    let (code, _, stderr) = original.run(&["member", "revoke-device", &ben]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("\"not_found\""), "{stderr}");
+    // The copy, not having heard, admits Cy with the old device: at the original it does not
+    // count.
+    let cy = field(&copy.ok(&["key", "new", "--name", "Cy"]), "member_id");
+    copy.ok(&["member", "add", &cy, "--name", "Cy"]);
+    let path = file(&copy, "copy-later.bundle");
+    copy.ok(&["bundle", "export", &path]);
+    original.ok(&["bundle", "import", &path]);
+    let members = original.ok(&["members"]);
+    let on_roll: Vec<&str> = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["status"] == "member")
+        .map(|m| m["member_id"].as_str().unwrap())
+        .collect();
+    assert!(on_roll.contains(&ann.as_str()), "{members}");
+    assert!(!on_roll.contains(&cy.as_str()), "{members}");
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {

@@ -257,7 +257,9 @@ pub enum NodeError {
          data directory was probably copied, or restored from a backup. To avoid signing \
          conflicting ops, this device writes no more. Make a new device key for the member \
          with `moot key new-device` (with `--as {member}` if it is not the node's own key), \
-         on this copy or the other, so that the two copies no longer share a device key"
+         on this copy or the other, so that the two copies no longer share a device key; the \
+         copy with the new key may then revoke the old one (`moot member revoke-device \
+         {device}`)"
     )]
     DeviceUsedElsewhere {
         /// The member.
@@ -320,6 +322,18 @@ pub enum NodeError {
          the proposal again here and edit from its heads"
     )]
     UnknownBase,
+    /// No device with this key is certified in the hub.
+    #[error("no device {0} is certified in this hub")]
+    UnknownDevice(String),
+    /// A device revoked already.
+    #[error("refused: device {0} is revoked already")]
+    DeviceRevoked(String),
+    /// The device a command would revoke is the one it signs with.
+    #[error(
+        "refused: device {0} is the one this command signs with; make a new device key first \
+         (`moot key new-device`), then revoke this one with it"
+    )]
+    RevokingOwnDevice(String),
     /// A gift passed on must have been fulfilled first.
     #[error("refused: {0} is not fulfilled yet, so it cannot be passed on")]
     NotFulfilled(String),
@@ -1989,6 +2003,37 @@ impl Node {
             let cuts = member_cuts(replica, roll, &member);
             Ok(vec![Body::Remove(Remove { member, cuts })])
         })
+    }
+
+    /// Revokes a certified device (lost, stolen, or left on a copied data directory): the
+    /// member themself or a steward. Its ops up to what this node holds stay; later ones that do
+    /// not follow the revocation count for nothing. Returns the device's member and the op.
+    pub fn revoke_device(
+        &self,
+        hub: &HubId,
+        signer: &Signer,
+        device: PublicKey,
+    ) -> Result<(PublicKey, Vec<OpId>), NodeError> {
+        if device == signer.device.public() {
+            return Err(NodeError::RevokingOwnDevice(device.to_string()));
+        }
+        let mut member = None;
+        let ops = self.write_with(hub, signer, |replica, roll| {
+            let record = roll
+                .devices
+                .get(&device)
+                .ok_or_else(|| NodeError::UnknownDevice(device.to_string()))?;
+            if record.revoked {
+                return Err(NodeError::DeviceRevoked(device.to_string()));
+            }
+            member = Some(record.member);
+            Ok(vec![Body::RevokeDevice(moot_state::body::RevokeDevice {
+                device,
+                cut: replica.lane_cut(&device),
+            })])
+        })?;
+        let member = member.ok_or_else(|| NodeError::UnknownDevice(device.to_string()))?;
+        Ok((member, ops))
     }
 
     /// The roll of a hub: from the stored roll view when it is current, otherwise derived from
