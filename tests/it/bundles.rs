@@ -235,19 +235,12 @@ fn damaged_incomplete_and_repeated_bundles_change_nothing() {
 /// after which it writes again.
 #[test]
 fn a_copied_data_directory_stops_the_original_from_equivocating() {
-    let original = Data::new();
-    original.ok(&["init", "--name", "Fay"]);
-    original.ok(&["hub", "create", "Riverside"]);
-    let copy = Data::new();
-    copy_dir(&original.dir(), &copy.dir());
-    let ann = field(&copy.ok(&["key", "new", "--name", "Ann"]), "member_id");
-    copy.ok(&["member", "add", &ann, "--name", "Ann"]);
-    let path = file(&copy, "copy.bundle");
-    copy.ok(&["bundle", "export", &path]);
-    original.ok(&["bundle", "import", &path]);
-    let ben = field(&original.ok(&["key", "new", "--name", "Ben"]), "member_id");
-    let (code, _, stderr) = original.run(&["member", "add", &ben, "--name", "Ben"]);
-    assert_eq!(code, 1, "{stderr}");
+    let Copied {
+        original,
+        ben,
+        stderr,
+        ..
+    } = copied_and_refused();
     assert!(stderr.contains("moot key new-device"), "{stderr}");
     assert!(stderr.contains("\"refused\""), "{stderr}");
     let fresh = original.ok(&["key", "new-device"]);
@@ -306,19 +299,14 @@ fn a_directory_copied_before_its_first_write_stops_the_original_too() {
 /// signs with not at all, and an unknown one is not found.
 #[test]
 fn the_original_revokes_the_copied_device_and_the_copys_later_writes_do_not_count() {
-    let original = Data::new();
-    let fay = field(&original.ok(&["init", "--name", "Fay"]), "member_id");
-    original.ok(&["hub", "create", "Riverside"]);
-    let copy = Data::new();
-    copy_dir(&original.dir(), &copy.dir());
-    let ann = field(&copy.ok(&["key", "new", "--name", "Ann"]), "member_id");
-    copy.ok(&["member", "add", &ann, "--name", "Ann"]);
-    let path = file(&copy, "copy.bundle");
-    copy.ok(&["bundle", "export", &path]);
-    original.ok(&["bundle", "import", &path]);
-    let ben = field(&original.ok(&["key", "new", "--name", "Ben"]), "member_id");
-    let (code, _, stderr) = original.run(&["member", "add", &ben, "--name", "Ben"]);
-    assert_eq!(code, 1, "{stderr}");
+    let Copied {
+        original,
+        copy,
+        fay,
+        ann,
+        ben,
+        stderr,
+    } = copied_and_refused();
     let named = stderr
         .split("moot member revoke-device ")
         .nth(1)
@@ -360,6 +348,42 @@ fn the_original_revokes_the_copied_device_and_the_copys_later_writes_do_not_coun
         .collect();
     assert!(on_roll.contains(&ann.as_str()), "{members}");
     assert!(!on_roll.contains(&cy.as_str()), "{members}");
+}
+
+/// Fay's data directory and a copy of it; the copy admits Ann and that reaches the original
+/// by a bundle; the original's next write (admitting Ben) is refused.
+struct Copied {
+    original: Data,
+    copy: Data,
+    fay: String,
+    ann: String,
+    ben: String,
+    /// The refusal.
+    stderr: String,
+}
+
+fn copied_and_refused() -> Copied {
+    let original = Data::new();
+    let fay = field(&original.ok(&["init", "--name", "Fay"]), "member_id");
+    original.ok(&["hub", "create", "Riverside"]);
+    let copy = Data::new();
+    copy_dir(&original.dir(), &copy.dir());
+    let ann = field(&copy.ok(&["key", "new", "--name", "Ann"]), "member_id");
+    copy.ok(&["member", "add", &ann, "--name", "Ann"]);
+    let path = file(&copy, "copy.bundle");
+    copy.ok(&["bundle", "export", &path]);
+    original.ok(&["bundle", "import", &path]);
+    let ben = field(&original.ok(&["key", "new", "--name", "Ben"]), "member_id");
+    let (code, _, stderr) = original.run(&["member", "add", &ben, "--name", "Ben"]);
+    assert_eq!(code, 1, "{stderr}");
+    Copied {
+        original,
+        copy,
+        fay,
+        ann,
+        ben,
+        stderr,
+    }
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {

@@ -48,6 +48,7 @@ fn the_data_dir_is_owner_only_whatever_the_umask() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        out.stdout
     };
     run("init --name Fay");
     run("hub create Riverside");
@@ -73,25 +74,8 @@ fn the_data_dir_is_owner_only_whatever_the_umask() {
     assert_eq!(mode(&keys), 0o600);
     assert_eq!(mode(&token), 0o600);
     // An exported proposal (a members-only one is kept from strangers) is its owner's only.
-    let out = Command::new(env!("CARGO_BIN_EXE_moot"))
-        .args([
-            "--data",
-            &data,
-            "--json",
-            "proposal",
-            "create",
-            "--assembly",
-            "activism",
-        ])
-        .args(["--title", "Buses", "--body", "Free buses."])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let proposal: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let created = run("--json proposal create --assembly activism --title Buses --body Free");
+    let proposal: serde_json::Value = serde_json::from_slice(&created).unwrap();
     let export = parent.path().join("proposal.json");
     run(&format!(
         "proposal export {} \"{}\"",
