@@ -332,6 +332,11 @@ pub struct NetStats {
     /// up by the peer), or still to be built by the engine (`Engine::sending_to`). A one-shot
     /// sync ends only once its peers are off this list, or it would stop mid-push.
     pub sending_to: Vec<libp2p::PeerId>,
+    /// Peers whose heads showed them holding, stored, everything this node holds for them
+    /// (`Engine::holds_all`; asked for with [`NetHandle::confirm`]). An acknowledged frame is
+    /// one the peer took up, not one it kept: a one-shot sync is complete only once its peers
+    /// are on this list.
+    pub confirmed: Vec<libp2p::PeerId>,
 }
 
 /// What happened on the network, for the node above (views to refresh, merge reports, logs).
@@ -405,6 +410,8 @@ enum Command<S> {
     WithStateThenLanes(StateFn<S>),
     ReevaluateLanes,
     ShedCaches,
+    /// `Engine::confirm` for these peers (those connected).
+    Confirm(Vec<libp2p::PeerId>),
     Shutdown,
 }
 
@@ -1679,6 +1686,12 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                         })
                         .map(|(_, l)| l.peer)
                         .collect(),
+                    confirmed: self
+                        .links
+                        .iter()
+                        .filter(|(id, _)| self.engine.holds_all(**id, self.store.end()))
+                        .map(|(_, l)| l.peer)
+                        .collect(),
                 });
             }
             Command::Subscribe(reply) => {
@@ -1694,6 +1707,14 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 self.judge_lanes();
             }
             Command::ShedCaches => self.engine.shed_caches(),
+            Command::Confirm(peers) => {
+                for peer in peers {
+                    if let Some(&id) = self.ids.get(&peer) {
+                        // A peer whose session just ended is simply not confirmed.
+                        let _ = self.engine.confirm(id);
+                    }
+                }
+            }
             Command::Shutdown => {}
         }
     }
@@ -1816,6 +1837,17 @@ impl<S: OpStore + Send + 'static> NetHandle<S> {
     pub async fn shed_caches(&self) -> Result<(), NetError> {
         self.commands
             .send(Command::ShedCaches)
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Asks these peers to confirm what they hold (`Engine::confirm`): each answers with its
+    /// heads, and [`NetStats::confirmed`] lists it once they show it holding everything this
+    /// node holds for it. For a one-shot sync whose push is over (the peers off
+    /// [`NetStats::sending_to`]).
+    pub async fn confirm(&self, peers: Vec<libp2p::PeerId>) -> Result<(), NetError> {
+        self.commands
+            .send(Command::Confirm(peers))
             .await
             .map_err(|_| NetError::Stopped)
     }

@@ -545,7 +545,10 @@ impl Running {
     /// the wait going. (The frames counted are every peer's: a running node's other peers'
     /// small frames are read in an instant.) Nothing is left to go when no frame for these
     /// peers is queued, sent and not yet acknowledged, or still to be built: a push of this
-    /// node's own ops outlasts `quiet` and must not be cut short.
+    /// node's own ops outlasts `quiet` and must not be cut short. Then the peers are asked to
+    /// confirm what they hold (an acknowledged frame is one a peer took up, and it may die
+    /// before storing it): the sync is complete once each one's heads show it holding
+    /// everything this node holds for it; what one lacks is sent again meanwhile.
     /// `progress` is told the ops taken in so far, as they arrive.
     pub async fn sync_until_quiet(
         &self,
@@ -590,13 +593,15 @@ impl Running {
         let mut unsettled = false;
         // Frames were still going out at the last look: looked at again soon.
         let mut pushing = false;
+        // The peers were asked to confirm what they hold: looked at again soon.
+        let mut confirming = false;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let wait = if connected.is_empty() {
                 left
             } else if unsettled {
                 SETTLE.min(left)
-            } else if pushing {
+            } else if pushing || confirming {
                 PUSH_POLL.min(left)
             } else {
                 quiet.min(left)
@@ -649,8 +654,27 @@ impl Running {
                         .iter()
                         .all(|c| stats.peers.iter().any(|p| p.to_string() == *c));
                     if stats.frames_arriving == 0 && !pushing && !was_pushing && still_there {
-                        complete = !connected.is_empty();
-                        break;
+                        // Everything went out and was taken up; whether the peers kept it,
+                        // only their heads tell (a peer takes a frame up before it stores it,
+                        // and may die in between): they are asked, and what they lack goes
+                        // again.
+                        let unconfirmed: Vec<moot_net::Libp2pPeerId> = stats
+                            .peers
+                            .iter()
+                            .filter(|p| {
+                                connected.contains(&p.to_string()) && !stats.confirmed.contains(p)
+                            })
+                            .copied()
+                            .collect();
+                        if unconfirmed.is_empty() {
+                            complete = !connected.is_empty();
+                            break;
+                        }
+                        self.handle
+                            .confirm(unconfirmed)
+                            .await
+                            .map_err(|e| NodeError::Sync(e.to_string()))?;
+                        confirming = true;
                     }
                 }
             }

@@ -20,7 +20,9 @@
 //! ([`Message::Want`]). Lost messages, rejected-for-now ops and restarts are repaired by the
 //! periodic resync: heads are exchanged again every [`Config::resync_interval_ms`], and the
 //! stream restarts from the beginning of the store if the peer's new heads do not cover all of
-//! ours.
+//! ours. A peer acknowledges a frame when it takes it up, not once it has stored it, so a
+//! one-shot sync ends on the peer's heads instead: [`Engine::confirm`] asks for them, and
+//! [`Engine::holds_all`] says whether they show the peer holding everything this node holds.
 //!
 //! # Bounds
 //! Outgoing frames are built lazily, when the driver asks for one, so the per-peer outgoing
@@ -469,9 +471,18 @@ struct Peer {
     /// Kept when a second connection restarts the session: a restart must not buy a fresh
     /// allowance.
     heads_sets: Window,
-    /// Sets of heads this node sent the peer in that interval as the dialer: the listener
-    /// answers each, and the answers are not held against it.
+    /// Whole sets of heads this node sent the peer in that interval (a dialer's, or a
+    /// listener's asking for confirmation): the peer answers each, and the answers are not
+    /// held against it.
     heads_sent: usize,
+    /// A whole set of this node's heads went out and the peer's next complete set has not
+    /// come yet: a dialer that receives a complete set while not waiting takes it for a
+    /// listener's request ([`Engine::confirm`]) and answers with its own.
+    awaiting: bool,
+    /// The store's end when the peer's last complete set of heads arrived, if that set covered
+    /// every head of this node's in the peer's lanes: the peer then held, stored, everything
+    /// this node held ([`Engine::holds_all`]).
+    covered_at: Option<u64>,
 }
 
 /// Store reads per scan step.
@@ -677,6 +688,8 @@ impl Engine {
                 },
                 heads_sets,
                 heads_sent,
+                awaiting: false,
+                covered_at: None,
             },
         );
         Ok(())
@@ -755,6 +768,54 @@ impl Engine {
                 || !p.requested.is_empty()
                 || (p.view.is_some() && p.lanes != Lanes::NONE && p.cursor < store_end)
         })
+    }
+
+    /// Asks `peer` to confirm what it holds: unless a set is on its way already, this node
+    /// sends its whole set of heads, and the peer answers with its own (a listener answers
+    /// every set; a dialer answers a set it did not ask for). A node acknowledges a frame of
+    /// ops when it takes it up, before it is checked and stored, so an acknowledgement is no
+    /// proof that the ops were kept: the peer's heads are. They are made after every frame
+    /// before them has been handled, from the ops it stored, so once the answer has come,
+    /// [`Engine::holds_all`] says whether the peer holds everything this node does; if it
+    /// does not, the engine sends what it lacks, and a later confirmation can tell.
+    ///
+    /// For a driver with nothing on its way to the peer (no frame queued or unacknowledged,
+    /// [`Engine::sending_to`] false): the ops handed out before are no longer counted as on
+    /// their way, so that the answer's gaps are filled at once rather than at the set after.
+    pub fn confirm(&mut self, peer: PeerId) -> Result<(), EngineError> {
+        let p = self
+            .peers
+            .get_mut(&peer)
+            .ok_or(EngineError::UnknownPeer(peer))?;
+        p.sent.clear();
+        if !p.awaiting && p.heads_due.is_none() {
+            p.heads_due = Some(None);
+        }
+        Ok(())
+    }
+
+    /// True if `peer`'s last complete set of heads showed it holding every op this node held
+    /// then in the peer's lanes, and every op stored here since (up to `store_end`) came from
+    /// that peer in this session: the peer holds, stored, everything this node has for it.
+    /// The proof a one-shot sync needs before it reports itself complete (see
+    /// [`Engine::confirm`]). False for an unknown peer.
+    pub fn holds_all(&self, peer: PeerId, store_end: u64) -> bool {
+        let Some(p) = self.peers.get(&peer) else {
+            return false;
+        };
+        let Some(mut at) = p.covered_at else {
+            return false;
+        };
+        // Positions since then, in the ranges of the peer's own ops (ascending).
+        for &(start, end) in &p.theirs {
+            if at >= store_end {
+                break;
+            }
+            if start <= at && at < end {
+                at = end;
+            }
+        }
+        at >= store_end
     }
 
     /// The lanes `peer` may receive.
@@ -1019,9 +1080,15 @@ impl Engine {
         }
         if let Some(p) = self.peers.get_mut(&peer) {
             p.cursor = if all_covered { store.end() } else { 0 };
+            p.covered_at = all_covered.then(|| store.end());
             if p.role == Role::Listener {
                 p.heads_due = Some(Some(named));
+            } else if !p.awaiting && p.heads_due.is_none() {
+                // A set this dialer did not ask for: the listener asks for this node's own
+                // (`Engine::confirm`).
+                p.heads_due = Some(None);
             }
+            p.awaiting = false;
             p.view = Some(view);
         }
         Ok(())
@@ -1253,9 +1320,11 @@ impl Engine {
             if p.heads_sets.roll(now_ms, config.resync_interval_ms) {
                 p.heads_sent = 0;
             }
-            // Only a listener answers: a dialer's sets are each owed one.
-            if p.role == Role::Dialer {
+            // A whole set (not a listener's answer) is owed one: the peer's next set is
+            // awaited, and not held against it.
+            if chains.is_none() {
                 p.heads_sent = p.heads_sent.saturating_add(1);
+                p.awaiting = true;
             }
             p.control.clear();
             let lanes = p.lanes;

@@ -984,3 +984,176 @@ fn heads_fit_the_control_frames_and_always_end_with_a_last_part() {
     pump(&mut a, &mut b, 0);
     assert_eq!(a.ids(), b.ids());
 }
+
+/// Moves `from`'s frames to `to` (peer ids as `connect` numbers them), dropping the first frame
+/// of ops: what a peer that took it up (acknowledged it) and then died before storing it
+/// leaves behind. Returns true if a frame was dropped.
+fn deliver_losing_first_ops(from: &mut Node, to: &mut Node, from_id: PeerId) -> bool {
+    let mut dropped = false;
+    while let Some(t) = from
+        .engine
+        .poll_transmit(0, &from.replica, &from.store)
+        .unwrap()
+    {
+        if !dropped && matches!(wire::decode(&t.frame), Ok(Message::Ops { .. })) {
+            dropped = true;
+            continue;
+        }
+        to.engine
+            .handle_frame(0, from_id, &t.frame, &mut to.replica, &mut to.store)
+            .unwrap();
+    }
+    dropped
+}
+
+/// A frame of ops the peer took up and lost (it acknowledges a frame before storing it) leaves
+/// the sender with nothing more to send, so `sending_to` alone would call the push complete.
+/// Confirmation asks for the peer's heads: they show what it stored, the missing ops go again,
+/// and only a later confirmation finds the peer holding everything. The dialer asks with its
+/// own heads.
+#[test]
+fn a_dialer_confirms_what_the_peer_stored_not_what_it_acknowledged() {
+    let (hub, ops) = sample::history(4, 3000);
+    let config = Config {
+        max_ops_per_frame: 256,
+        ..Config::default()
+    };
+    let mut a = Node::new(hub, Config::default());
+    let mut b = Node::new(hub, config);
+    a.load(&ops[..100]);
+    b.load(&ops);
+    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
+    // b (the dialer) sends its heads, a answers, b pushes; the first frame of ops is lost.
+    let mut dropped = false;
+    for _ in 0..50 {
+        dropped |= deliver_losing_first_ops(&mut b, &mut a, PeerId(2));
+        pump_one_way(&mut a, &mut b, PeerId(1));
+    }
+    assert!(dropped);
+    assert!(
+        a.ids().len() < b.ids().len(),
+        "a lacks the lost frame's ops"
+    );
+    assert!(
+        !b.engine.sending_to(PeerId(1), b.store.end()),
+        "b has nothing more to send: the old end of a push"
+    );
+    assert!(!b.engine.holds_all(PeerId(1), b.store.end()));
+    // Confirmation: a's heads show the gap, and b sends what a lacks.
+    b.engine.confirm(PeerId(1)).unwrap();
+    let moved = pump(&mut a, &mut b, 0);
+    assert!(
+        moved < 100,
+        "{moved} frames: the sets must not bounce back and forth"
+    );
+    assert!(
+        a.ids() == b.ids(),
+        "a still lacks ops after the confirmation"
+    );
+    assert!(
+        !b.engine.holds_all(PeerId(1), b.store.end()),
+        "the answer that showed the gap proves nothing about what was sent after it"
+    );
+    b.engine.confirm(PeerId(1)).unwrap();
+    pump(&mut a, &mut b, 0);
+    assert!(b.engine.holds_all(PeerId(1), b.store.end()));
+    // An op stored here since is not held by the peer until confirmed again.
+    let (_, more) = sample::history(4, 3001);
+    b.load(&more[ops.len()..]);
+    assert!(!b.engine.holds_all(PeerId(1), b.store.end()));
+    b.engine.confirm(PeerId(1)).unwrap();
+    pump(&mut a, &mut b, 0);
+    assert!(b.engine.holds_all(PeerId(1), b.store.end()));
+    assert!(a.misbehaved().is_empty() && b.misbehaved().is_empty());
+}
+
+/// Moves all of `from`'s frames to `to`.
+fn pump_one_way(from: &mut Node, to: &mut Node, from_id: PeerId) {
+    while let Some(t) = from
+        .engine
+        .poll_transmit(0, &from.replica, &from.store)
+        .unwrap()
+    {
+        to.engine
+            .handle_frame(0, from_id, &t.frame, &mut to.replica, &mut to.store)
+            .unwrap();
+    }
+}
+
+/// The listener asks the same way: it sends its whole set of heads, which the dialer did not
+/// ask for, so the dialer answers with its own.
+#[test]
+fn a_listener_confirms_through_a_set_the_dialer_answers() {
+    let (hub, ops) = sample::history(4, 3000);
+    let config = Config {
+        max_ops_per_frame: 256,
+        ..Config::default()
+    };
+    let mut a = Node::new(hub, config);
+    let mut b = Node::new(hub, Config::default());
+    a.load(&ops);
+    b.load(&ops[..100]);
+    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
+    let mut dropped = false;
+    for _ in 0..50 {
+        pump_one_way(&mut b, &mut a, PeerId(2));
+        dropped |= deliver_losing_first_ops(&mut a, &mut b, PeerId(1));
+    }
+    assert!(dropped);
+    assert!(b.ids().len() < a.ids().len());
+    assert!(!a.engine.sending_to(PeerId(2), a.store.end()));
+    assert!(!a.engine.holds_all(PeerId(2), a.store.end()));
+    for _ in 0..2 {
+        a.engine.confirm(PeerId(2)).unwrap();
+        let moved = pump(&mut a, &mut b, 0);
+        assert!(
+            moved < 100,
+            "{moved} frames: the sets must not bounce back and forth"
+        );
+    }
+    assert!(
+        a.ids() == b.ids(),
+        "b still lacks ops after the confirmations"
+    );
+    assert!(a.engine.holds_all(PeerId(2), a.store.end()));
+    // Asking again while a set is on its way sends no second one.
+    a.engine.confirm(PeerId(2)).unwrap();
+    a.engine.confirm(PeerId(2)).unwrap();
+    let mut sets = 0;
+    while let Some(t) = a.engine.poll_transmit(0, &a.replica, &a.store).unwrap() {
+        if matches!(
+            wire::decode(&t.frame),
+            Ok(Message::Heads { last: true, .. })
+        ) {
+            sets += 1;
+        }
+    }
+    assert_eq!(sets, 1);
+}
+
+/// A node that only took in needs one exchange to confirm: the first answer came while it could
+/// not tell (the peer's heads were further along chains it then held only the start of). Ops
+/// the peer sends afterwards are its own: held by it without asking again.
+#[test]
+fn a_node_that_took_in_confirms_once_and_the_peers_later_ops_need_no_more() {
+    let (hub, ops) = sample::history(4, 500);
+    let mut a = Node::new(hub, Config::default());
+    let mut b = Node::new(hub, Config::default());
+    a.load(&ops[..400]);
+    b.load(&ops[..50]);
+    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
+    pump(&mut a, &mut b, 0);
+    assert!(a.ids() == b.ids());
+    assert!(!b.engine.holds_all(PeerId(1), b.store.end()));
+    b.engine.confirm(PeerId(1)).unwrap();
+    pump(&mut a, &mut b, 0);
+    assert!(b.engine.holds_all(PeerId(1), b.store.end()));
+    a.load(&ops[400..]);
+    pump(&mut a, &mut b, 0);
+    assert!(a.ids() == b.ids() && b.ids().len() == ops.len());
+    assert!(b.engine.holds_all(PeerId(1), b.store.end()));
+    assert!(
+        !b.engine.holds_all(PeerId(7), b.store.end()),
+        "unknown peer"
+    );
+}
