@@ -1616,3 +1616,63 @@ fn a_ballot_cast_apart_by_a_member_made_a_guest_meanwhile_does_not_count() {
     let members = hall.ok(&["members"]);
     assert_eq!(crate::node::status_of(&members, &nell), "guest");
 }
+
+/// A convener whose role is taken away while their laptop is apart: the open they write there,
+/// not having heard, arrives afterwards and does not open the poll (the revocation cuts what
+/// rests on the role, as a removal cuts everything); the hall can still open it, and its open
+/// counts. Before, a revocation cut nothing: an ex-convener could go on opening polls by
+/// never naming it.
+#[test]
+fn a_poll_opened_apart_by_a_convener_revoked_meanwhile_stays_unopened() {
+    let (hall, north) = (Data::new(), Data::new());
+    hall.ok(&["init", "--name", "Fay"]);
+    hall.ok(&["hub", "create", "Riverside"]);
+    let nell = field(&north.ok(&["init", "--name", "Nell"]), "member_id");
+    hall.ok(&[
+        "member", "add", &nell, "--name", "Nell", "--role", "convener",
+    ]);
+    let poll = field(
+        &hall.ok(&[
+            "poll",
+            "create",
+            "--assembly",
+            "activism",
+            "--question",
+            "Which first?",
+            "--option",
+            "Buses",
+            "--option",
+            "Bikes",
+        ]),
+        "poll_id",
+    );
+    let carry = |from: &Data, to: &Data, name: &str| {
+        let path = from.0.path().join(name).display().to_string();
+        from.ok(&["bundle", "export", &path]);
+        to.ok(&["bundle", "import", &path]);
+    };
+    carry(&hall, &north, "hall.bundle");
+    hall.ok(&["member", "update", &nell, "--role", "member"]);
+    // Nell's laptop has not heard: there she still convenes.
+    let late = field(&north.ok(&["poll", "open", &poll]), "open_id");
+    carry(&north, &hall, "north.bundle");
+    let stage = |data: &Data| {
+        let polls = data.ok(&["polls"]);
+        let found = polls["polls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["poll_id"] == poll.as_str())
+            .cloned()
+            .unwrap();
+        (found["stage"].clone(), found["open_id"].clone())
+    };
+    assert_eq!(stage(&hall), (json!("created"), json!(null)));
+    // The hall can still open it (the open it holds counts for nothing there).
+    let opened = field(&hall.ok(&["poll", "open", &poll]), "open_id");
+    assert_ne!(opened, late);
+    assert_eq!(stage(&hall), (json!("open"), json!(opened)));
+    // Nell's laptop, once it hears, agrees.
+    carry(&hall, &north, "hall2.bundle");
+    assert_eq!(stage(&north), (json!("open"), json!(opened)));
+}

@@ -33,8 +33,8 @@ use std::time::Duration;
 use moot_crypto::keystore::{self, KeystoreError};
 use moot_crypto::{Authentic, HubId, OpId, PublicKey, SecretKey, SignedOp};
 use moot_state::body::{
-    Admit, Certificate, CertifyDevice, Found, MAX_TEXT_BYTES, PROTOCOL, Remove, RoleChange,
-    SetConstituency, SetName, hub_id,
+    Admit, Certificate, CertifyDevice, Found, MAX_TEXT_BYTES, PROTOCOL, Remove, RevokeRole,
+    RoleChange, SetConstituency, SetName, hub_id,
 };
 use moot_state::{
     Body, Lane, Limits, Reason, Replica, Retain, Role, Roll, Standing, Status, Verdict,
@@ -1971,9 +1971,13 @@ impl Node {
                 }
                 for role in &held {
                     if !wanted.contains(role) {
-                        bodies.push(Body::Revoke(RoleChange {
+                        // With the cut of what this node holds of the member's devices, so
+                        // that ops resting on the role that do not follow the revocation, and
+                        // come after what this node has seen, do not count.
+                        bodies.push(Body::Revoke(RevokeRole {
                             member,
                             role: *role,
+                            cuts: member_cuts(replica, roll, &member),
                         }));
                     }
                 }

@@ -418,13 +418,27 @@ pub struct Remove {
     pub cuts: Vec<(DeviceId, LaneCut)>,
 }
 
-/// Grant or revoke a role (by op kind). Stewards only; roles go to members, not guests.
+/// Grant a role. Stewards only; roles go to members, not guests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoleChange {
     /// Whose role.
     pub member: MemberId,
     /// Which role.
     pub role: Role,
+}
+
+/// Revoke a role. Stewards only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeRole {
+    /// Whose role.
+    pub member: MemberId,
+    /// Which role.
+    pub role: Role,
+    /// For each of the member's devices, the last sequence number in each lane the revoker
+    /// accepts, as in [`Remove::cuts`]: their ops beyond it that rest on the revoked grant and
+    /// do not causally follow this revocation are invalid (without it, an ex-officer could go
+    /// on opening polls by never naming the revocation). Devices not listed are cut at 0.
+    pub cuts: Vec<(DeviceId, LaneCut)>,
 }
 
 /// Certify a device for a member. Carries the member key's certificate, so the new device can
@@ -967,7 +981,7 @@ pub enum Body {
     /// Role granted.
     Grant(RoleChange),
     /// Role revoked.
-    Revoke(RoleChange),
+    Revoke(RevokeRole),
     /// Device certified.
     CertifyDevice(CertifyDevice),
     /// Device revoked.
@@ -1127,6 +1141,7 @@ impl Body {
         let within_limits = match &body {
             Body::Found(f) => text_ok(&f.name),
             Body::Remove(r) => r.cuts.len() <= MAX_CUTS,
+            Body::Revoke(r) => r.cuts.len() <= MAX_CUTS,
             Body::PublicName(p) => p.name.as_deref().is_none_or(text_ok),
             Body::SetName(n) => text_ok(&n.name),
             Body::SetConstituency(c) => c.constituency.as_deref().is_none_or(text_ok),

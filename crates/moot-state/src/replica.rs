@@ -362,18 +362,25 @@ impl Resolution {
     /// by the roll as resolved so far, and every roll fact its authorization used at its causal
     /// position (`facts`) must be accepted (the validity rule, as for every other op). Applied
     /// if so, denied with the reason if not.
+    #[allow(clippy::too_many_arguments)]
     fn step(
         &mut self,
         hub: &HubId,
         id: OpId,
         author: &DeviceId,
         lane: Lane,
+        seq: u64,
         body: &Body,
         facts: &crate::roll::Facts,
     ) {
         let verdict = self.roll.authorize(hub, author, lane, body).and_then(|_| {
             match facts.ops().iter().find(|f| self.denied.contains_key(*f)) {
                 Some(fact) => Err(Denied::UnacceptedFact(*fact)),
+                // Resting on a role grant revoked with a cut this op is beyond (it waited for
+                // the revocation in the resolution order, so the cut is known here).
+                None if self.roll.beyond_grant_cut(facts, author, lane, seq) => {
+                    Err(Denied::BeyondCut)
+                }
                 None => Ok(()),
             }
         });
@@ -1760,7 +1767,7 @@ impl Replica {
                 // the copy shares everything but what this op changes, and the past's entry
                 // stays cached for other ops that share that past.
                 let mut extended = (*past).clone();
-                extended.step(&self.hub, id, &author, lane, &body, &facts);
+                extended.step(&self.hub, id, &author, lane, op.seq(), &body, &facts);
                 self.remember(presented, Arc::new(extended), true);
             }
             self.global = None;
@@ -2150,8 +2157,8 @@ impl Replica {
                 _ => {}
             }
         }
-        // Cuts: a roll op concurrent with a removal or revocation of its author, beyond the cut,
-        // waits for it (and is then judged by the roll after it).
+        // Cuts: a roll op concurrent with a removal or revocation of its author (or of a role
+        // of theirs), beyond the cut, waits for it (and is then judged by the roll after it).
         for id in subset {
             let Some(node) = self.rolls.get(&self.index, id) else {
                 continue;
@@ -2167,6 +2174,15 @@ impl Replica {
                         .collect()
                 }
                 Body::RevokeDevice(revoke) => vec![(revoke.device, revoke.cut)],
+                Body::Revoke(revoke) => {
+                    let listed: BTreeMap<DeviceId, LaneCut> = revoke.cuts.iter().copied().collect();
+                    devices_of
+                        .get(&revoke.member)
+                        .into_iter()
+                        .flatten()
+                        .map(|d| (*d, listed.get(d).copied().unwrap_or_default()))
+                        .collect()
+                }
                 _ => continue,
             };
             for other in subset {
@@ -2223,7 +2239,15 @@ impl Replica {
             if let Some(node) = self.rolls.get(&self.index, &next)
                 && let Some(author) = self.author_of(node)
             {
-                resolution.step(&self.hub, next, author, node.lane, &node.body, &node.facts);
+                resolution.step(
+                    &self.hub,
+                    next,
+                    author,
+                    node.lane,
+                    u64::from(node.seq),
+                    &node.body,
+                    &node.facts,
+                );
             }
             for child in children.get(&next).into_iter().flatten() {
                 let is_real = self
@@ -2392,6 +2416,24 @@ impl Replica {
                 .is_some_and(|fork| fork <= seq && fork <= last)
             {
                 return Err(Denied::ForkedUnderCut);
+            }
+        }
+        // The same for the revocation of a role grant the op rests on.
+        for grant in facts.ops() {
+            for (cut, last_seq) in global.roll.grant_cuts_for(grant, author) {
+                let last = last_seq.get(lane);
+                if self.in_past(&cut.by, past) {
+                    continue;
+                }
+                if seq > last {
+                    return Err(Denied::BeyondCut);
+                }
+                if self
+                    .first_fork(author, lane)
+                    .is_some_and(|fork| fork <= seq && fork <= last)
+                {
+                    return Err(Denied::ForkedUnderCut);
+                }
             }
         }
         Ok(())

@@ -373,6 +373,9 @@ pub struct Roll {
     pub member_cuts: OrdMap<MemberId, Vec<(Cut, DeviceCuts)>>,
     /// Cuts by revoked device.
     pub device_cuts: OrdMap<DeviceId, Vec<Cut>>,
+    /// Cuts by revoked role grant (the grant op's id): ops resting on the grant, by the
+    /// holder's devices beyond a cut, that do not follow the revocation are invalid.
+    pub grant_cuts: OrdMap<OpId, Vec<(Cut, DeviceCuts)>>,
     /// Members-only (see [`crate::body::SetAccess`]); false until a steward says so.
     pub members_only: bool,
     /// Stewards in order of seniority (the founder first).
@@ -800,8 +803,16 @@ impl Roll {
                 }
             }
             Body::Revoke(change) => {
-                if let Some(record) = self.members.get_mut(&change.member) {
-                    record.roles.remove(&change.role);
+                if let Some(grant) = self
+                    .members
+                    .get_mut(&change.member)
+                    .and_then(|record| record.roles.remove(&change.role))
+                {
+                    let cuts: DeviceCuts = change.cuts.iter().copied().collect();
+                    self.grant_cuts
+                        .entry(grant)
+                        .or_default()
+                        .push((cut(LaneCut::default()), cuts));
                 }
                 if change.role == Role::Steward {
                     self.steward_order.remove(&change.member);
@@ -874,6 +885,31 @@ impl Roll {
             | Body::Checkpoint(_)
             | Body::Unknown(_) => {}
         }
+    }
+
+    /// The revocation cuts of the role grant `grant` that apply to ops by `device` resting on
+    /// it: `(cut, last accepted seqs of this device)` (a device the revocation did not list is
+    /// cut at 0).
+    pub fn grant_cuts_for(&self, grant: &OpId, device: &DeviceId) -> Vec<(Cut, LaneCut)> {
+        self.grant_cuts
+            .get(grant)
+            .into_iter()
+            .flatten()
+            .map(|(cut, devices)| (*cut, devices.get(device).copied().unwrap_or_default()))
+            .collect()
+    }
+
+    /// True if an op by `device` at `seq` in `lane` resting on the roll facts `facts` is beyond
+    /// the cut of a revocation of one of them (a role grant). An op that causally follows the
+    /// revocation cannot rest on the revoked grant (the role is gone in its past), so no
+    /// causal check is needed here.
+    pub fn beyond_grant_cut(&self, facts: &Facts, device: &DeviceId, lane: Lane, seq: u64) -> bool {
+        !self.grant_cuts.is_empty()
+            && facts.ops().iter().any(|grant| {
+                self.grant_cuts_for(grant, device)
+                    .iter()
+                    .any(|(_, last)| seq > last.get(lane))
+            })
     }
 
     /// The cuts that apply to ops by `device`: `(cut, last accepted seqs of this device)`.

@@ -9,7 +9,7 @@ use common::*;
 use moot_crypto::op::MAX_OP_BYTES;
 use moot_crypto::{DecodeError, Draft};
 use moot_state::Lane;
-use moot_state::body::{Contribution, SetConstituency, SetContribution};
+use moot_state::body::{Contribution, RevokeRole, SetConstituency, SetContribution};
 use moot_state::{
     Body, Denied, Insertion, Limits, Outcome, Reason, Rejection, Replica, Role, Source, Standing,
     Status,
@@ -811,4 +811,48 @@ fn certificates_in_a_batch_are_checked_and_a_bad_one_is_refused() {
         Some(ann.member.public())
     );
     assert_eq!(roll.member_of(&bob.device.public()), None);
+}
+
+/// A revocation of a steward's role cuts like a removal: the ex-steward's roll ops beyond the
+/// cut that do not follow it wait for it and are judged after it, even when the ex-steward is
+/// the more senior (the founder), whose concurrent ops would otherwise go first.
+#[test]
+fn a_founder_whose_steward_role_is_revoked_cannot_admit_by_not_following_it() {
+    let fay = person(1);
+    let sam = person(2);
+    let friend = person(5);
+    let mut hall = founded(&fay);
+    join(&mut hall, &fay, &sam, Standing::Member);
+    hall.write(&fay.device, &grant_body(&sam, Role::Steward))
+        .unwrap();
+    let mut fays_laptop = Replica::new(hall.hub(), Limits::default());
+    sync(&hall, &mut fays_laptop);
+    let device = fay.device.public();
+    let revocation = hall
+        .write(
+            &sam.device,
+            &Body::Revoke(RevokeRole {
+                member: fay.member.public(),
+                role: Role::Steward,
+                cuts: vec![(device, hall.lane_cut(&device))],
+            }),
+        )
+        .unwrap();
+    // On a laptop that has not heard, Fay admits a friend.
+    let admission = fays_laptop
+        .write(
+            &fay.device,
+            &admit_body(&friend, "Friend", Standing::Member),
+        )
+        .unwrap();
+    for (a, b) in [(&hall, &fays_laptop), (&fays_laptop, &hall)] {
+        let mut merged = Replica::new(hall.hub(), Limits::default());
+        sync(a, &mut merged);
+        sync(b, &mut merged);
+        assert!(merged.validity(&revocation).unwrap().is_ok());
+        assert!(merged.validity(&admission).unwrap().is_err());
+        let roll = merged.roll();
+        assert!(roll.member(&friend.member.public()).is_none());
+        assert!(!roll.is_steward(&fay.member.public()));
+    }
 }

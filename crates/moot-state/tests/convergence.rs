@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use common::*;
 use moot_crypto::OpId;
 use moot_state::body::{
-    Checkpoint, PublicName, RevokeDevice, RoleChange, SetConstituency, SetContribution,
+    Checkpoint, PublicName, RevokeDevice, RevokeRole, SetConstituency, SetContribution,
 };
 use moot_state::{Body, Lane, Limits, Replica, Retain, Role, Standing};
 use proptest::prelude::*;
@@ -102,13 +102,14 @@ fn body_of(replica: &Replica, act: &Act) -> (u8, Body) {
         ),
         Act::Revoke { by, who, steward } => (
             *by,
-            Body::Revoke(RoleChange {
+            Body::Revoke(RevokeRole {
                 member: person(*who).member.public(),
                 role: if *steward {
                     Role::Steward
                 } else {
                     Role::Convener
                 },
+                cuts: Vec::new(),
             }),
         ),
         Act::Constituency { by, who } => (

@@ -12,10 +12,10 @@ use moot_crypto::{Lane, OpId, SecretKey};
 use moot_star::{Ballots, Config, Counts, Seed, tally};
 use moot_state::body::{
     AssemblyKind, AssemblyRef, Ballot, ClosePoll, CloseStation, CreateAssembly, CreatePoll, Join,
-    OpenPoll, Seat, SetConstituency,
+    OpenPoll, RevokeRole, Seat, SetConstituency,
 };
 use moot_state::poll::{Exclusion, Flag, PollStage};
-use moot_state::{Body, Denied, Limits, Outcome, Reason, Replica, Standing};
+use moot_state::{Body, Denied, Limits, Outcome, Reason, Replica, Role, Standing};
 use proptest::prelude::*;
 
 fn create_group(replica: &mut Replica, by: &Person, lane: Lane) -> OpId {
@@ -986,4 +986,95 @@ fn an_open_that_sorts_first_but_has_no_close_does_not_undo_a_close() {
         "{:?}",
         after.flags
     );
+}
+
+/// A hall where Ben holds the hub's convener role (so he convenes every assembly, Cy's
+/// included), with Cy's group and poll in `lane`, not opened. Deterministic, as `hall` is.
+fn hall_with_ben_convening(lane: Lane) -> (Hall, OpId) {
+    let mut h = hall();
+    let group = create_group(&mut h.replica, &h.cy, lane);
+    for p in [&h.ann, &h.ben, &h.dee, &h.cy] {
+        join_group(&mut h.replica, p, group, lane);
+    }
+    let poll = write(
+        &mut h.replica,
+        &h.cy.device,
+        lane,
+        poll_body(AssemblyRef::Created(group), vec![&h.fay], vec![&h.dee]),
+        &[group],
+    );
+    h.replica
+        .write(&h.fay.device, &grant_body(&h.ben, Role::Convener))
+        .unwrap();
+    (h, poll)
+}
+
+/// Fay's revocation of Ben's convener role, accepting his ops up to what `replica` holds.
+fn revoke_ben(h: &mut Hall) -> OpId {
+    let device = h.ben.device.public();
+    let body = Body::Revoke(RevokeRole {
+        member: h.ben.member.public(),
+        role: Role::Convener,
+        cuts: vec![(device, h.replica.lane_cut(&device))],
+    });
+    h.replica.write(&h.fay.device, &body).unwrap()
+}
+
+/// A convener whose role is revoked cannot go on opening polls by never naming the revocation:
+/// an open resting on the revoked grant, beyond the revocation's cut and not following it,
+/// counts for nothing (in either lane: a public open is resolved with the public roll, a
+/// members-lane one against it). An open the steward had seen when revoking still counts,
+/// though the revocation does not follow it either.
+#[test]
+fn a_revoked_convener_cannot_open_a_poll_by_not_following_the_revocation() {
+    for lane in [Lane::Members, Lane::Public] {
+        // Ben, on a laptop that never hears of the revocation, opens the poll afterwards.
+        let (mut h, poll) = hall_with_ben_convening(lane);
+        let (mut laptop, same_poll) = hall_with_ben_convening(lane);
+        assert_eq!(poll, same_poll);
+        let revocation = revoke_ben(&mut h);
+        let late = open(&mut laptop.replica, &laptop.ben, poll, lane).unwrap();
+        sync(&laptop.replica, &mut h.replica);
+        assert!(h.replica.holds(&late), "{lane:?}");
+        assert_eq!(
+            h.replica.validity(&late),
+            Some(Err(Denied::BeyondCut)),
+            "{lane:?}"
+        );
+        let info = h.replica.poll(&poll).unwrap();
+        assert_eq!(info.open, None, "{lane:?}");
+        assert_eq!(info.stage, PollStage::Created, "{lane:?}");
+        // Fay (a steward: she convenes every assembly) can still open it, following Ben's
+        // open: one that does not count in her open's past does not make the poll open there.
+        let opened = open(&mut h.replica, &h.fay, poll, lane).unwrap();
+        assert_eq!(
+            h.replica.poll(&poll).unwrap().open,
+            Some(opened),
+            "{lane:?}"
+        );
+        // The laptop, once it hears of the revocation, agrees.
+        sync(&h.replica, &mut laptop.replica);
+        assert!(laptop.replica.holds(&revocation));
+        assert_eq!(
+            laptop.replica.validity(&late),
+            Some(Err(Denied::BeyondCut)),
+            "{lane:?}"
+        );
+        assert_eq!(
+            laptop.replica.poll(&poll).unwrap().open,
+            Some(opened),
+            "{lane:?}"
+        );
+
+        // Ben opened before the revocation, and Fay had his open when she revoked.
+        let (mut h, poll) = hall_with_ben_convening(lane);
+        let (mut laptop, _) = hall_with_ben_convening(lane);
+        let seen = open(&mut laptop.replica, &laptop.ben, poll, lane).unwrap();
+        sync(&laptop.replica, &mut h.replica);
+        revoke_ben(&mut h);
+        assert_eq!(h.replica.validity(&seen), Some(Ok(())), "{lane:?}");
+        let info = h.replica.poll(&poll).unwrap();
+        assert_eq!(info.open, Some(seen), "{lane:?}");
+        assert_eq!(info.stage, PollStage::Open, "{lane:?}");
+    }
 }

@@ -197,7 +197,13 @@ impl Replica {
                     return Err(Denied::AssemblyLane);
                 }
                 let fact = self.convenes(&poll.body.assembly, &by, frontier, past)?;
-                if poll.opens.iter().any(|open| self.in_past(open, frontier)) {
+                // An open in the past that does not count there (its author beyond a cut of a
+                // removal or revocation also in that past) leaves the poll to be opened.
+                if poll
+                    .opens
+                    .iter()
+                    .any(|open| self.in_past(open, frontier) && self.counts_at(open, past))
+                {
                     return Err(Denied::AlreadyOpen);
                 }
                 let electorate = self.electorate_at(&poll.body.assembly, frontier, past)?;
