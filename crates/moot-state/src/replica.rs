@@ -628,6 +628,10 @@ pub struct Replica {
     cache_order: VecDeque<u32>,
     cache_bytes: usize,
     global: Option<Arc<Resolution>>,
+    /// Non-roll ops (by index number) whose authorization also rested on roll ops beyond the
+    /// author's standing, and those ops: few (decisions and amendment resolutions by
+    /// conveners, coordinators' changes to others' offers and requests).
+    rested_on: HashMap<u32, crate::roll::Facts>,
     /// Parsed author keys (parsing a key dominates decoding); bounded.
     authors: moot_crypto::ParsedKeys,
     /// Devices that a certificate held here names (a genesis or a device certification, judged
@@ -759,6 +763,7 @@ impl Replica {
             cache_order: VecDeque::new(),
             cache_bytes: 0,
             global: None,
+            rested_on: HashMap::default(),
             authors,
             points,
             governance: polls::Governance::default(),
@@ -1698,6 +1703,10 @@ impl Replica {
             governed = Some(member);
         }
         let mut discussed = None;
+        // The roll ops beyond the author's standing that a non-roll op's authorization rested
+        // on (a convener's grant or appointment, a coordinator's grant): kept, so that the
+        // validity rule can hold the op to them later (`Replica::validity`).
+        let mut rested_on: Vec<OpId> = Vec::new();
         if verdict == Verdict::Accepted && (Self::deliberative(op.kind()) || Self::aid(op.kind())) {
             let Some(member) = author_member else {
                 return self.refuse(insider, id, Reason::Unauthorized(Denied::UnknownDevice));
@@ -1708,7 +1717,10 @@ impl Replica {
                 self.deliberate(member, lane, &body, &op, &roll_parents, &past)
             };
             match checked {
-                Ok(more) => facts = facts.with(&more),
+                Ok(more) => {
+                    facts = facts.with(&more);
+                    rested_on = more;
+                }
                 Err(denied) => return self.refuse(insider, id, Reason::Unauthorized(denied)),
             }
             discussed = Some(member);
@@ -1808,6 +1820,9 @@ impl Replica {
         );
         if let Some(node) = roll_node {
             self.rolls.push(n, node);
+        }
+        if !rested_on.is_empty() {
+            self.rested_on.insert(n, crate::roll::Facts::of(&rested_on));
         }
         self.link_chain(n, id, device, lane, seq, op.prev());
         self.record_deps(n, &op);
@@ -2439,6 +2454,41 @@ impl Replica {
         Ok(())
     }
 
+    /// Whether the accepted non-roll op `id` counts by the validity rule against `past`, the
+    /// resolved roll of a later op's causal past that holds it: the roll facts it rested on
+    /// accepted there, and not beyond a cut there that it does not follow. A pure function of
+    /// that past, so a later op may be judged by it (an ex-convener's decision beyond a cut
+    /// leaves the proposal to be decided).
+    fn counts_against(&mut self, id: &OpId, past: &Resolution) -> bool {
+        let Some((n, meta)) = self.index.get(id) else {
+            return false;
+        };
+        let meta = *meta;
+        if meta.verdict() != Verdict::Accepted {
+            return false;
+        }
+        let (Some(author), Some(frontier)) = (
+            self.devices.get(meta.device as usize).copied(),
+            self.frontiers.get(meta.frontier as usize).cloned(),
+        ) else {
+            return false;
+        };
+        let facts = self.resolution(meta.frontier).roll.author_facts(&author);
+        let facts = match (facts, self.rested_on.get(&n)) {
+            (Some(facts), Some(more)) => Some(facts.with(more.ops())),
+            (facts, _) => facts,
+        };
+        self.counts(
+            past,
+            facts.as_ref(),
+            &author,
+            meta.lane(),
+            meta.seq(),
+            &frontier,
+        )
+        .is_ok()
+    }
+
     /// The lowest sequence number at which `device`'s chain in `lane` forks, if it does.
     fn first_fork(&self, device: &DeviceId, lane: Lane) -> Option<u64> {
         let key = device.to_bytes();
@@ -2467,7 +2517,7 @@ impl Replica {
     /// never count here (they are kept, not applied).
     pub fn validity(&mut self, id: &OpId) -> Option<Result<(), Denied>> {
         let global = self.global();
-        let (_, meta) = self.index.get(id)?;
+        let (n, meta) = self.index.get(id)?;
         let meta = *meta;
         match meta.verdict() {
             Verdict::Accepted => {}
@@ -2485,11 +2535,17 @@ impl Replica {
         let frontier_no = meta.frontier;
         // The roll facts the op's authorization used: its device's certification and its
         // member's admission, as they stood in its causal past. Only a denied roll op can make
-        // one unaccepted, so the past is resolved only when some roll op was denied.
+        // one unaccepted, so the past is resolved only when some roll op was denied. And the
+        // ones it rested on besides (a role grant, an appointment), kept when it was accepted:
+        // their denial, or a revocation's cut, holds for it too.
         let facts = if global.denied.is_empty() {
             Some(crate::roll::Facts::default())
         } else {
             self.resolution(frontier_no).roll.author_facts(&author)
+        };
+        let facts = match (facts, self.rested_on.get(&n)) {
+            (Some(facts), Some(more)) => Some(facts.with(more.ops())),
+            (facts, _) => facts,
         };
         Some(self.counts(
             &global,

@@ -23,7 +23,7 @@ use crate::body::{Body, Contribution, DeviceId, LaneCut, MemberId, Role, Standin
 pub struct Facts(std::sync::Arc<[OpId]>);
 
 impl Facts {
-    fn of(ids: &[OpId]) -> Facts {
+    pub(crate) fn of(ids: &[OpId]) -> Facts {
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();

@@ -472,6 +472,184 @@ fn only_the_author_or_a_coordinator_changes_an_offer() {
     );
 }
 
+/// A convener's decision on another's proposal rests on the convener grant: Cy's taken away
+/// while his laptop is apart, the decision he writes there afterwards does not count.
+#[test]
+fn a_decision_by_a_convener_revoked_meanwhile_does_not_count() {
+    let ann = person(3);
+    let mut h = hall();
+    let doc = propose(&mut h, &ann, "Open the hall on Sundays.");
+    let mut laptop = hall();
+    assert_eq!(propose(&mut laptop, &ann, "Open the hall on Sundays."), doc);
+    let device = h.cy.device.public();
+    let revocation = Body::Revoke(moot_state::body::RevokeRole {
+        member: h.cy.member.public(),
+        role: Role::Convener,
+        cuts: vec![(device, h.replica.lane_cut(&device))],
+    });
+    h.replica.write(&h.fay.device, &revocation).unwrap();
+    let late = decide(&mut laptop.replica, &laptop.cy, &doc, Outcome::Withdrawn).unwrap();
+    assert_eq!(
+        laptop.replica.proposal(&doc).unwrap().outcome.map(|d| d.id),
+        Some(late)
+    );
+    sync(&laptop.replica, &mut h.replica);
+    assert!(h.replica.holds(&late));
+    assert_eq!(h.replica.validity(&late), Some(Err(Denied::BeyondCut)));
+    assert_eq!(h.replica.proposal(&doc).unwrap().outcome, None);
+    // Ann can still decide, following it: a decision that does not count in her decision's
+    // past does not make the proposal decided there.
+    let adopted = decide(&mut h.replica, &ann, &doc, Outcome::Adopted).unwrap();
+    assert_eq!(
+        h.replica.proposal(&doc).unwrap().outcome.map(|d| d.id),
+        Some(adopted)
+    );
+}
+
+/// The same for an amendment's resolution: Cy's, written apart after his convener role was
+/// taken away, does not count, and Ann, the proposer, can still resolve the amendment.
+#[test]
+fn an_amendment_resolved_by_a_convener_revoked_meanwhile_stays_open_to_the_proposer() {
+    let (ann, ben) = (person(3), person(4));
+    let mut h = hall();
+    let doc = propose(&mut h, &ann, "Ask the warden for the key.");
+    let amendment = amend(&mut h.replica, &ben, doc, 8, 14);
+    let mut laptop = copy_of(&h.replica);
+    let device = h.cy.device.public();
+    let revocation = Body::Revoke(moot_state::body::RevokeRole {
+        member: h.cy.member.public(),
+        role: Role::Convener,
+        cuts: vec![(device, h.replica.lane_cut(&device))],
+    });
+    h.replica.write(&h.fay.device, &revocation).unwrap();
+    let late = resolve(&mut laptop, &h.cy, amendment, false).unwrap();
+    sync(&laptop, &mut h.replica);
+    assert_eq!(h.replica.validity(&late), Some(Err(Denied::BeyondCut)));
+    let resolution = |r: &mut Replica| r.proposal(&doc).unwrap().amendments[0].resolution;
+    assert_eq!(resolution(&mut h.replica), None);
+    // Following Cy's (a node that saw it may name it).
+    let accepted = write(
+        &mut h.replica,
+        &ann.device,
+        Lane::Members,
+        Body::ResolveAmendment(ResolveAmendment {
+            amendment,
+            accepted: true,
+        }),
+        &[amendment, late],
+    );
+    assert_eq!(resolution(&mut h.replica), Some(accepted));
+}
+
+/// Ann's offer on a hall where Dee is made a coordinator by `granter` (a steward).
+/// Deterministic, as `hall` is: two made alike hold the same ops.
+fn offer_with_dee_coordinating(granter: &Person, sam_steward: bool) -> (Hall, OpId, OpId) {
+    let mut h = hall();
+    let (ann, dee, sam) = (person(3), person(5), person(7));
+    if sam_steward {
+        join(&mut h.replica, &h.fay, &sam, moot_state::Standing::Member);
+        h.replica
+            .write(&h.fay.device, &grant_body(&sam, Role::Steward))
+            .unwrap();
+    }
+    let offer = post(
+        &mut h.replica,
+        &ann,
+        Lane::Members,
+        AidKind::Offer,
+        "A drill",
+    );
+    let grant = h
+        .replica
+        .write(&granter.device, &grant_body(&dee, Role::Coordinator))
+        .unwrap();
+    (h, offer, grant)
+}
+
+fn withdraw_as(replica: &mut Replica, who: &Person, offer: OpId) -> OpId {
+    try_write(
+        replica,
+        &who.device,
+        Lane::Members,
+        Body::AidUpdate(Box::new(AidUpdate {
+            item: offer,
+            change: AidChange::Withdraw,
+        })),
+        &[offer],
+    )
+    .unwrap()
+}
+
+/// A coordinator's change to another's offer rests on the coordinator grant, and the validity
+/// rule holds it to that grant, as it holds an open to a convener's: taken away while her
+/// laptop is apart, the withdrawal she writes there afterwards does not count; nor does one
+/// resting on a grant by a steward removed, with a cut before the grant, meanwhile.
+#[test]
+fn a_coordinators_change_counts_only_while_the_grant_it_rests_on_does() {
+    let dee = person(5);
+    // The role revoked: Fay's cut is what she held of Dee's ops, so the later withdrawal is
+    // beyond it.
+    let (mut h, offer, _) = offer_with_dee_coordinating(&person(1), false);
+    let (mut laptop, _, _) = offer_with_dee_coordinating(&person(1), false);
+    let device = dee.device.public();
+    h.replica
+        .write(
+            &h.fay.device,
+            &Body::Revoke(moot_state::body::RevokeRole {
+                member: dee.member.public(),
+                role: Role::Coordinator,
+                cuts: vec![(device, h.replica.lane_cut(&device))],
+            }),
+        )
+        .unwrap();
+    let late = withdraw_as(&mut laptop.replica, &dee, offer);
+    sync(&laptop.replica, &mut h.replica);
+    assert!(h.replica.holds(&late));
+    assert_eq!(h.replica.validity(&late), Some(Err(Denied::BeyondCut)));
+    assert_eq!(h.replica.aid_item(&offer).unwrap().status, AidStatus::Open);
+
+    // The granting steward removed concurrently, the removal's cut before the grant.
+    let sam = person(7);
+    let (mut h, offer, grant) = offer_with_dee_coordinating(&sam, true);
+    let mut before_grant = hall();
+    join(
+        &mut before_grant.replica,
+        &before_grant.fay,
+        &sam,
+        moot_state::Standing::Member,
+    );
+    before_grant
+        .replica
+        .write(&before_grant.fay.device, &grant_body(&sam, Role::Steward))
+        .unwrap();
+    post(
+        &mut before_grant.replica,
+        &person(3),
+        Lane::Members,
+        AidKind::Offer,
+        "A drill",
+    );
+    before_grant
+        .replica
+        .write(
+            &before_grant.fay.device,
+            &remove_body(&before_grant.replica, &sam),
+        )
+        .unwrap();
+    let withdrawal = withdraw_as(&mut h.replica, &dee, offer);
+    assert_eq!(
+        h.replica.aid_item(&offer).unwrap().status,
+        AidStatus::Withdrawn
+    );
+    sync(&before_grant.replica, &mut h.replica);
+    assert!(h.replica.validity(&grant).unwrap().is_err());
+    assert_eq!(
+        h.replica.validity(&withdrawal),
+        Some(Err(Denied::UnacceptedFact(grant)))
+    );
+    assert_eq!(h.replica.aid_item(&offer).unwrap().status, AidStatus::Open);
+}
+
 #[test]
 fn only_the_pledger_withdraws_a_pledge_and_only_the_author_reads_its_contact() {
     let mut h = hall();

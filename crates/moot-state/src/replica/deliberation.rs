@@ -133,11 +133,15 @@ impl Replica {
                 let fact = self.proposer_or_convener(proposal, &by, frontier, past)?;
                 if !amendment.resolutions.is_empty() {
                     let walk = self.past_of_parents(op);
-                    if amendment
+                    let earlier: Vec<OpId> = amendment
                         .resolutions
                         .iter()
-                        .any(|(id, _)| self.index.get(id).is_some_and(|(n, _)| walk.contains(n)))
-                    {
+                        .map(|(id, _)| *id)
+                        .filter(|id| self.index.get(id).is_some_and(|(n, _)| walk.contains(n)))
+                        .collect();
+                    // One that does not count there (an ex-convener's beyond a cut in this
+                    // op's past) leaves the amendment to be resolved.
+                    if earlier.iter().any(|id| self.counts_against(id, past)) {
                         return Err(Denied::AlreadyResolved);
                     }
                 }
@@ -148,9 +152,19 @@ impl Replica {
                 let fact = self.proposer_or_convener(proposal, &by, frontier, past)?;
                 let walk = self.past_of_parents(op);
                 let in_walk = |id: &OpId| self.index.get(id).is_some_and(|(n, _)| walk.contains(n));
-                if proposal.decisions.iter().any(|(id, _, _)| in_walk(id)) {
+                let earlier: Vec<OpId> = proposal
+                    .decisions
+                    .iter()
+                    .map(|(id, _, _)| *id)
+                    .filter(|id| in_walk(id))
+                    .collect();
+                // One that does not count there (an ex-convener's beyond a cut in this op's
+                // past) leaves the proposal to be decided.
+                if earlier.iter().any(|id| self.counts_against(id, past)) {
                     return Err(Denied::AlreadyDecided);
                 }
+                let proposal = self.named_proposal(&d.proposal, deps, lane)?;
+                let in_walk = |id: &OpId| self.index.get(id).is_some_and(|(n, _)| walk.contains(n));
                 match &d.outcome {
                     Outcome::Adopted => {
                         let standing =
