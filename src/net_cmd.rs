@@ -793,6 +793,10 @@ pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
     let node = Arc::clone(&session.node);
     drop(session);
     node.prepare_join(&hub).node()?;
+    // Remembered before the sync too (on a first join: all of the ticket's addresses), so that
+    // a join cut short — Ctrl-C, a laptop closed, a crash — leaves `moot serve` knowing where
+    // the hub is; the sync's outcome then puts the nodes reached first.
+    remember_reached(&node, &hub, &addrs, None)?;
     let options = NetOptions {
         listen: Vec::new(),
         peers: addrs.clone(),

@@ -490,3 +490,56 @@ fn three_nodes_vote_apart_heal_and_show_the_same_result() {
         assert_eq!(r, &results[0]);
     }
 }
+
+/// A join cut short (killed: Ctrl-C, a laptop closed) while the hall is out of reach still
+/// leaves the ticket's addresses remembered, so the newcomer's `moot serve` finds the hall once
+/// it is back. Before, they were written only after the sync, and such a node knew of no peer.
+#[test]
+fn a_join_cut_short_leaves_serve_knowing_where_the_hub_is() {
+    let (hall, newcomer) = (Data::new(), Data::new());
+    hall.ok(&["init", "--name", "Fay"]);
+    hall.ok(&["hub", "create", "Riverside"]);
+    let (server, ready) = serve_ready(&hall);
+    let ticket = field(&ready, "ticket");
+    let addr = ready["listen"][0].as_str().unwrap().to_string();
+    let port = addr.split('/').nth(4).unwrap().to_string();
+    let hall_id = addr.rsplit('/').next().unwrap().to_string();
+    stop(server);
+    // The hall is down: the join waits for it, and is killed meanwhile.
+    newcomer.ok(&["init", "--name", "Nia"]);
+    let mut join = Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args(["--data", &newcomer.path(), "--json", "hub", "join", &ticket])
+        .args(["--timeout", "60"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2_000));
+    join.kill().unwrap();
+    join.wait().unwrap();
+    // The hall is back on its port; the newcomer's node, told of no peer, reaches it.
+    let listen = format!("/ip4/127.0.0.1/tcp/{port}");
+    let (hall_node, _) =
+        crate::serving::serve_with(&[], &hall, &["--listen", &listen, "--no-mdns"]);
+    let (node, _) = crate::serving::serve(&newcomer, &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let peers = newcomer.ok(&["peers"]);
+        let reached = peers["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["node_id"] == hall_id.as_str());
+        if reached && newcomer.ok(&["hubs"])["hubs"][0]["name"] == "Riverside" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the newcomer never reached the hall: {peers}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    crate::serving::stop(node);
+    crate::serving::stop(hall_node);
+}
