@@ -337,6 +337,8 @@ pub struct NetStats {
     /// one the peer took up, not one it kept: a one-shot sync is complete only once its peers
     /// are on this list.
     pub confirmed: Vec<libp2p::PeerId>,
+    /// Peers asked to confirm whose answer has not come yet (`Engine::confirming`).
+    pub confirming: Vec<libp2p::PeerId>,
 }
 
 /// What happened on the network, for the node above (views to refresh, merge reports, logs).
@@ -1690,6 +1692,12 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                         .links
                         .iter()
                         .filter(|(id, _)| self.engine.holds_all(**id, self.store.end()))
+                        .map(|(_, l)| l.peer)
+                        .collect(),
+                    confirming: self
+                        .links
+                        .iter()
+                        .filter(|(id, _)| self.engine.confirming(**id))
                         .map(|(_, l)| l.peer)
                         .collect(),
                 });

@@ -1977,7 +1977,7 @@ impl Node {
                         bodies.push(Body::Revoke(RevokeRole {
                             member,
                             role: *role,
-                            cuts: member_cuts(replica, roll, &member),
+                            cuts: Some(member_cuts(replica, roll, &member)),
                         }));
                     }
                 }

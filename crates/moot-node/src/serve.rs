@@ -233,6 +233,13 @@ pub const SETTLE: Duration = Duration::from_millis(200);
 /// have all been taken up (`Running::sync_until_quiet`).
 const PUSH_POLL: Duration = Duration::from_millis(100);
 
+/// Confirmations a one-shot sync asks of one peer at most (`Running::sync_until_quiet`): the
+/// first usually finds the peer holding everything; one that shows a gap has what the peer
+/// lacks sent again, and the next finds it held. A peer whose heads never show it (it keeps
+/// a lane from this node) is not asked for ever: each round costs a whole set of heads, and
+/// more than 16 a resync interval is a flood.
+const MAX_CONFIRM_ROUNDS: u32 = 4;
+
 /// The longest a one-shot sync waits when it is given a timeout the clock cannot add (a
 /// year).
 const MAX_SYNC_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -595,6 +602,9 @@ impl Running {
         let mut pushing = false;
         // The peers were asked to confirm what they hold: looked at again soon.
         let mut confirming = false;
+        // Confirmations asked of each peer (by id): a peer whose heads still show a gap after
+        // `MAX_CONFIRM_ROUNDS` (what it lacks sent again after each) is not asked again.
+        let mut asked: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let wait = if connected.is_empty() {
@@ -606,6 +616,9 @@ impl Running {
             } else {
                 quiet.min(left)
             };
+            // Nothing happened for a whole quiet spell, if this wait runs out.
+            let full_spell =
+                !connected.is_empty() && !unsettled && !pushing && !confirming && wait >= quiet;
             match tokio::time::timeout(wait, events.recv()).await {
                 // A peer of this sync: one it dialed (any, when the addresses name no peer id:
                 // whoever answers at them).
@@ -667,14 +680,39 @@ impl Running {
                             .copied()
                             .collect();
                         if unconfirmed.is_empty() {
-                            complete = !connected.is_empty();
-                            break;
+                            if full_spell {
+                                complete = !connected.is_empty();
+                                break;
+                            }
+                            // Confirmed since the last quiet spell: one more, so that what the
+                            // confirmation set moving (a peer that found this node lacking
+                            // something streams it) arrives before the sync ends.
+                            confirming = false;
+                        } else {
+                            let ask: Vec<moot_net::Libp2pPeerId> = unconfirmed
+                                .into_iter()
+                                .filter(|p| !stats.confirming.contains(p))
+                                .collect();
+                            if ask.iter().any(|p| {
+                                asked.get(&p.to_string()).copied().unwrap_or(0)
+                                    >= MAX_CONFIRM_ROUNDS
+                            }) {
+                                // Its heads never show what was sent (it keeps a lane from
+                                // this node, or its heads are past the bounds a set carries):
+                                // not complete, and not worth more rounds.
+                                break;
+                            }
+                            for p in &ask {
+                                *asked.entry(p.to_string()).or_default() += 1;
+                            }
+                            if !ask.is_empty() {
+                                self.handle
+                                    .confirm(ask)
+                                    .await
+                                    .map_err(|e| NodeError::Sync(e.to_string()))?;
+                            }
+                            confirming = true;
                         }
-                        self.handle
-                            .confirm(unconfirmed)
-                            .await
-                            .map_err(|e| NodeError::Sync(e.to_string()))?;
-                        confirming = true;
                     }
                 }
             }

@@ -438,7 +438,8 @@ pub struct RevokeRole {
     /// accepts, as in [`Remove::cuts`]: their ops beyond it that rest on the revoked grant and
     /// do not causally follow this revocation are invalid (without it, an ex-officer could go
     /// on opening polls by never naming the revocation). Devices not listed are cut at 0.
-    pub cuts: Vec<(DeviceId, LaneCut)>,
+    /// `None`: a revocation written before revocations carried cuts, which cuts nothing.
+    pub cuts: Option<Vec<(DeviceId, LaneCut)>>,
 }
 
 /// Certify a device for a member. Carries the member key's certificate, so the new device can
@@ -1106,7 +1107,19 @@ impl Body {
             kind::ADMIT => Body::Admit(decode(kind, bytes)?),
             kind::REMOVE => Body::Remove(decode(kind, bytes)?),
             kind::GRANT => Body::Grant(decode(kind, bytes)?),
-            kind::REVOKE => Body::Revoke(decode(kind, bytes)?),
+            kind::REVOKE => Body::Revoke(match decode::<RevokeRole>(kind, bytes) {
+                Ok(revoke) => revoke,
+                // Written before revocations carried cuts: the member and the role alone,
+                // cutting nothing, as then.
+                Err(error) => match decode::<RoleChange>(kind, bytes) {
+                    Ok(old) => RevokeRole {
+                        member: old.member,
+                        role: old.role,
+                        cuts: None,
+                    },
+                    Err(_) => return Err(error),
+                },
+            }),
             kind::CERTIFY_DEVICE => Body::CertifyDevice(decode(kind, bytes)?),
             kind::REVOKE_DEVICE => Body::RevokeDevice(decode(kind, bytes)?),
             kind::PUBLIC_NAME => Body::PublicName(decode(kind, bytes)?),
@@ -1141,7 +1154,7 @@ impl Body {
         let within_limits = match &body {
             Body::Found(f) => text_ok(&f.name),
             Body::Remove(r) => r.cuts.len() <= MAX_CUTS,
-            Body::Revoke(r) => r.cuts.len() <= MAX_CUTS,
+            Body::Revoke(r) => r.cuts.as_ref().is_none_or(|c| c.len() <= MAX_CUTS),
             Body::PublicName(p) => p.name.as_deref().is_none_or(text_ok),
             Body::SetName(n) => text_ok(&n.name),
             Body::SetConstituency(c) => c.constituency.as_deref().is_none_or(text_ok),

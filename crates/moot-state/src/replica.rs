@@ -2190,7 +2190,10 @@ impl Replica {
                 }
                 Body::RevokeDevice(revoke) => vec![(revoke.device, revoke.cut)],
                 Body::Revoke(revoke) => {
-                    let listed: BTreeMap<DeviceId, LaneCut> = revoke.cuts.iter().copied().collect();
+                    let Some(cuts) = &revoke.cuts else {
+                        continue;
+                    };
+                    let listed: BTreeMap<DeviceId, LaneCut> = cuts.iter().copied().collect();
                     devices_of
                         .get(&revoke.member)
                         .into_iter()
@@ -2304,7 +2307,7 @@ impl Replica {
         // causal order; of concurrent writes, the senior author's stands.
         let order = self.members_order();
         for id in order {
-            let verdict = self.member_roll_verdict(&id, &resolution);
+            let verdict = self.member_roll_verdict(&id, &resolution, true);
             let Some(node) = self.rolls.get(&self.index, &id) else {
                 continue;
             };
@@ -2377,8 +2380,15 @@ impl Replica {
         order
     }
 
-    /// Whether a members-lane roll op counts against the resolved public roll `global`.
-    fn member_roll_verdict(&self, id: &OpId, global: &Resolution) -> Result<(), Denied> {
+    /// Whether a members-lane roll op counts against the resolved public roll `global`. With
+    /// `forks` false, forked chains are not looked at (see [`Replica::counts`]): for a judgment
+    /// at a causal position, which must not depend on ops outside that past.
+    fn member_roll_verdict(
+        &self,
+        id: &OpId,
+        global: &Resolution,
+        forks: bool,
+    ) -> Result<(), Denied> {
         let Some(node) = self.rolls.get(&self.index, id) else {
             return Err(Denied::Unresolved);
         };
@@ -2392,13 +2402,17 @@ impl Replica {
             node.lane,
             u64::from(node.seq),
             &node.roll_parents,
+            forks,
         )
     }
 
     /// The validity rule for an op that is not a public roll op: every roll fact in `facts`
     /// is accepted by the resolved roll `global`, and the op (by `author`, at `seq` in `lane`,
     /// with the roll frontier `past`) is not beyond a cut it does not follow. `None` for facts:
-    /// the author is not on the roll of its past.
+    /// the author is not on the roll of its past. With `forks`, a chain forked under a cut
+    /// counts for nothing from the fork on; the forks known are all those held, so a judgment
+    /// made at a causal position (final: a refusal is not revisited) passes `false`.
+    #[allow(clippy::too_many_arguments)]
     fn counts(
         &self,
         global: &Resolution,
@@ -2407,6 +2421,7 @@ impl Replica {
         lane: Lane,
         seq: u64,
         past: &[OpId],
+        forks: bool,
     ) -> Result<(), Denied> {
         let facts = facts.ok_or(Denied::UnknownDevice)?;
         // A fact is a public roll op, or (an appointment in a members-only assembly) a
@@ -2426,9 +2441,10 @@ impl Replica {
             if seq > last {
                 return Err(Denied::BeyondCut);
             }
-            if self
-                .first_fork(author, lane)
-                .is_some_and(|fork| fork <= seq && fork <= last)
+            if forks
+                && self
+                    .first_fork(author, lane)
+                    .is_some_and(|fork| fork <= seq && fork <= last)
             {
                 return Err(Denied::ForkedUnderCut);
             }
@@ -2443,9 +2459,10 @@ impl Replica {
                 if seq > last {
                     return Err(Denied::BeyondCut);
                 }
-                if self
-                    .first_fork(author, lane)
-                    .is_some_and(|fork| fork <= seq && fork <= last)
+                if forks
+                    && self
+                        .first_fork(author, lane)
+                        .is_some_and(|fork| fork <= seq && fork <= last)
                 {
                     return Err(Denied::ForkedUnderCut);
                 }
@@ -2478,15 +2495,23 @@ impl Replica {
             (Some(facts), Some(more)) => Some(facts.with(more.ops())),
             (facts, _) => facts,
         };
-        self.counts(
-            past,
-            facts.as_ref(),
-            &author,
-            meta.lane(),
-            meta.seq(),
-            &frontier,
-        )
-        .is_ok()
+        // Each fact as it stands there (a members-lane one, an appointment, by this rule in
+        // turn: `past` resolves public roll ops only), then the cuts there.
+        let Some(facts) = facts else {
+            return false;
+        };
+        facts.ops().iter().all(|f| self.counts_at(f, past))
+            && self
+                .counts(
+                    past,
+                    Some(&facts),
+                    &author,
+                    meta.lane(),
+                    meta.seq(),
+                    &frontier,
+                    false,
+                )
+                .is_ok()
     }
 
     /// The lowest sequence number at which `device`'s chain in `lane` forks, if it does.
@@ -2554,6 +2579,7 @@ impl Replica {
             meta.lane(),
             meta.seq(),
             &frontier,
+            true,
         ))
     }
 

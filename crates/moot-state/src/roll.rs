@@ -807,8 +807,9 @@ impl Roll {
                     .members
                     .get_mut(&change.member)
                     .and_then(|record| record.roles.remove(&change.role))
+                    && let Some(cuts) = &change.cuts
                 {
-                    let cuts: DeviceCuts = change.cuts.iter().copied().collect();
+                    let cuts: DeviceCuts = cuts.iter().copied().collect();
                     self.grant_cuts
                         .entry(grant)
                         .or_default()
@@ -891,6 +892,20 @@ impl Roll {
     /// it: `(cut, last accepted seqs of this device)` (a device the revocation did not list is
     /// cut at 0).
     pub fn grant_cuts_for(&self, grant: &OpId, device: &DeviceId) -> Vec<(Cut, LaneCut)> {
+        // A grant that is also the author's admission or device certification — the founder's
+        // steward role, granted by the genesis — cuts nothing: every op of the founder's rests
+        // on the genesis, and would all be cut. (Their roll ops beyond the cut still wait for
+        // the revocation and are judged without the role.)
+        let own = self.devices.get(device).is_some_and(|d| {
+            d.certified_by == *grant
+                || self
+                    .members
+                    .get(&d.member)
+                    .is_some_and(|m| m.admitted_by == *grant)
+        });
+        if own {
+            return Vec::new();
+        }
         self.grant_cuts
             .get(grant)
             .into_iter()

@@ -834,25 +834,62 @@ fn a_founder_whose_steward_role_is_revoked_cannot_admit_by_not_following_it() {
             &Body::Revoke(RevokeRole {
                 member: fay.member.public(),
                 role: Role::Steward,
-                cuts: vec![(device, hall.lane_cut(&device))],
+                cuts: Some(vec![(device, hall.lane_cut(&device))]),
             }),
         )
         .unwrap();
-    // On a laptop that has not heard, Fay admits a friend.
+    // On a laptop that has not heard, Fay admits a friend, and sets her public name.
     let admission = fays_laptop
         .write(
             &fay.device,
             &admit_body(&friend, "Friend", Standing::Member),
         )
         .unwrap();
+    let public_name = |name: &str| {
+        Body::PublicName(moot_state::body::PublicName {
+            member: fay.member.public(),
+            name: Some(name.into()),
+        })
+    };
+    let named_apart = fays_laptop.write(&fay.device, &public_name("Fay")).unwrap();
     for (a, b) in [(&hall, &fays_laptop), (&fays_laptop, &hall)] {
         let mut merged = Replica::new(hall.hub(), Limits::default());
         sync(a, &mut merged);
         sync(b, &mut merged);
         assert!(merged.validity(&revocation).unwrap().is_ok());
         assert!(merged.validity(&admission).unwrap().is_err());
+        // The genesis is her admission as well as her steward grant: what does not need the
+        // role still counts, then and afterwards.
+        assert!(merged.validity(&named_apart).unwrap().is_ok());
+        let later = merged.write(&fay.device, &public_name("Fay F.")).unwrap();
+        assert!(merged.validity(&later).unwrap().is_ok());
         let roll = merged.roll();
         assert!(roll.member(&friend.member.public()).is_none());
         assert!(!roll.is_steward(&fay.member.public()));
     }
+}
+
+/// A revocation written before revocations carried cuts (the member and the role alone) still
+/// decodes, and cuts nothing; bytes that are neither are refused.
+#[test]
+fn a_revocation_without_cuts_decodes_as_one_that_cuts_nothing() {
+    use moot_state::body::{RevokeRole, RoleChange, kind};
+    let fay = person(1);
+    let old = postcard::to_allocvec(&RoleChange {
+        member: fay.member.public(),
+        role: Role::Convener,
+    })
+    .unwrap();
+    match Body::decode(kind::REVOKE, &old).unwrap() {
+        Body::Revoke(RevokeRole { member, role, cuts }) => {
+            assert_eq!(member, fay.member.public());
+            assert_eq!(role, Role::Convener);
+            assert_eq!(cuts, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut longer = old.clone();
+    longer.extend_from_slice(&[1, 0xff]);
+    assert!(Body::decode(kind::REVOKE, &longer).is_err());
+    assert!(Body::decode(kind::REVOKE, &old[..old.len() - 1]).is_err());
 }

@@ -109,7 +109,7 @@ fn body_of(replica: &Replica, act: &Act) -> (u8, Body) {
                 } else {
                     Role::Convener
                 },
-                cuts: Vec::new(),
+                cuts: Some(Vec::new()),
             }),
         ),
         Act::Constituency { by, who } => (

@@ -485,7 +485,7 @@ fn a_decision_by_a_convener_revoked_meanwhile_does_not_count() {
     let revocation = Body::Revoke(moot_state::body::RevokeRole {
         member: h.cy.member.public(),
         role: Role::Convener,
-        cuts: vec![(device, h.replica.lane_cut(&device))],
+        cuts: Some(vec![(device, h.replica.lane_cut(&device))]),
     });
     h.replica.write(&h.fay.device, &revocation).unwrap();
     let late = decide(&mut laptop.replica, &laptop.cy, &doc, Outcome::Withdrawn).unwrap();
@@ -519,7 +519,7 @@ fn an_amendment_resolved_by_a_convener_revoked_meanwhile_stays_open_to_the_propo
     let revocation = Body::Revoke(moot_state::body::RevokeRole {
         member: h.cy.member.public(),
         role: Role::Convener,
-        cuts: vec![(device, h.replica.lane_cut(&device))],
+        cuts: Some(vec![(device, h.replica.lane_cut(&device))]),
     });
     h.replica.write(&h.fay.device, &revocation).unwrap();
     let late = resolve(&mut laptop, &h.cy, amendment, false).unwrap();
@@ -539,6 +539,79 @@ fn an_amendment_resolved_by_a_convener_revoked_meanwhile_stays_open_to_the_propo
         &[amendment, late],
     );
     assert_eq!(resolution(&mut h.replica), Some(accepted));
+}
+
+/// Whether a decision already in a new one's past counts there is judged from that past alone:
+/// a fork of its author's chain under a revocation's cut, which only some nodes hold, does not
+/// change it. Otherwise a node holding the other branch would take the new decision (the old
+/// one forked under the cut, so not counting) and one without it would refuse it for good, and
+/// the two would hold different ops.
+#[test]
+fn a_decision_already_made_is_judged_the_same_whether_a_fork_of_its_chain_is_held() {
+    let ann = person(3);
+    let mut h = hall();
+    let doc = propose(&mut h, &ann, "Open the hall on Sundays.");
+    // Cy's device forks: two stances with one sequence number.
+    let stance_body = |reason: &str| {
+        Body::Stance(Stance {
+            proposal: doc,
+            revision: 1,
+            stance: StanceKind::Agree,
+            reason: reason.into(),
+        })
+    };
+    let first = h
+        .replica
+        .draft(
+            &h.cy.device.public(),
+            Lane::Members,
+            &stance_body("yes"),
+            &[doc],
+        )
+        .unwrap();
+    let other = moot_crypto::Draft {
+        body: h
+            .replica
+            .draft(
+                &h.cy.device.public(),
+                Lane::Members,
+                &stance_body("no"),
+                &[doc],
+            )
+            .unwrap()
+            .body,
+        ..first.clone()
+    };
+    let first = first.sign(&h.replica.hub(), &h.cy.device).unwrap();
+    let other = other.sign(&h.replica.hub(), &h.cy.device).unwrap();
+    h.replica.insert_authentic(first.clone());
+    // Cy decides on the branch of the first; Fay revokes his role, her cut taking the decision.
+    let decided = decide(&mut h.replica, &h.cy, &doc, Outcome::Withdrawn).unwrap();
+    let device = h.cy.device.public();
+    let revocation = Body::Revoke(moot_state::body::RevokeRole {
+        member: h.cy.member.public(),
+        role: Role::Convener,
+        cuts: Some(vec![(device, h.replica.lane_cut(&device))]),
+    });
+    h.replica.write(&h.fay.device, &revocation).unwrap();
+    let mut with_fork = copy_of(&h.replica);
+    with_fork.insert_authentic(other.clone());
+    assert_eq!(with_fork.equivocations().len(), 1);
+    // Globally, the fork under the cut voids the decision where the fork is known.
+    assert_eq!(
+        with_fork.validity(&decided),
+        Some(Err(Denied::ForkedUnderCut))
+    );
+    // Ann's decision following both: judged alike on both nodes.
+    let outcomes: Vec<Result<OpId, Reason>> = [&mut h.replica, &mut with_fork]
+        .into_iter()
+        .map(|r| decide(r, &ann, &doc, Outcome::Adopted))
+        .collect();
+    assert_eq!(
+        outcomes[0].as_ref().map(drop).map_err(Clone::clone),
+        outcomes[1].as_ref().map(drop).map_err(Clone::clone),
+        "{outcomes:?}"
+    );
 }
 
 /// Ann's offer on a hall where Dee is made a coordinator by `granter` (a steward).
@@ -598,7 +671,7 @@ fn a_coordinators_change_counts_only_while_the_grant_it_rests_on_does() {
             &Body::Revoke(moot_state::body::RevokeRole {
                 member: dee.member.public(),
                 role: Role::Coordinator,
-                cuts: vec![(device, h.replica.lane_cut(&device))],
+                cuts: Some(vec![(device, h.replica.lane_cut(&device))]),
             }),
         )
         .unwrap();

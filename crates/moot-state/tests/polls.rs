@@ -1015,7 +1015,7 @@ fn revoke_ben(h: &mut Hall) -> OpId {
     let body = Body::Revoke(RevokeRole {
         member: h.ben.member.public(),
         role: Role::Convener,
-        cuts: vec![(device, h.replica.lane_cut(&device))],
+        cuts: Some(vec![(device, h.replica.lane_cut(&device))]),
     });
     h.replica.write(&h.fay.device, &body).unwrap()
 }

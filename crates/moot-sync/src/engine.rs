@@ -722,6 +722,10 @@ impl Engine {
             p.cursor = 0;
         }
         let removed = !lanes.covers(p.lanes);
+        if p.lanes != lanes {
+            // What the peer's heads showed held was for the lanes then.
+            p.covered_at = None;
+        }
         p.lanes = lanes;
         // Queued heads may name chains of a lane taken away: a new round replaces them. A
         // listener's answer cut short is made again, whole (the dialer acts on its heads only
@@ -792,6 +796,14 @@ impl Engine {
             p.heads_due = Some(None);
         }
         Ok(())
+    }
+
+    /// True while a confirmation asked of `peer` waits for its answer (a set of heads due or
+    /// sent and not yet answered): asking again meanwhile sends nothing.
+    pub fn confirming(&self, peer: PeerId) -> bool {
+        self.peers
+            .get(&peer)
+            .is_some_and(|p| p.awaiting || p.heads_due.is_some())
     }
 
     /// True if `peer`'s last complete set of heads showed it holding every op this node held

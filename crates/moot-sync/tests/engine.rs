@@ -1156,4 +1156,7 @@ fn a_node_that_took_in_confirms_once_and_the_peers_later_ops_need_no_more() {
         !b.engine.holds_all(PeerId(7), b.store.end()),
         "unknown peer"
     );
+    // The peer's lanes change: what its heads showed was for the lanes then.
+    b.engine.set_peer_lanes(PeerId(1), Lanes::PUBLIC).unwrap();
+    assert!(!b.engine.holds_all(PeerId(1), b.store.end()));
 }

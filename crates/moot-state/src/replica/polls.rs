@@ -508,7 +508,7 @@ impl Replica {
     /// facts count there (members-lane ones, an appointment, by this rule in turn) and it is
     /// not beyond a cut there that it does not follow. So a seat by a steward removed
     /// concurrently, beyond the removal's cut, puts no one in an electorate.
-    fn counts_at(&self, op: &OpId, past: &Resolution) -> bool {
+    pub(super) fn counts_at(&self, op: &OpId, past: &Resolution) -> bool {
         let mut stack = vec![*op];
         let mut seen: HashSet<OpId> = HashSet::default();
         while let Some(id) = stack.pop() {
@@ -524,7 +524,7 @@ impl Replica {
                 }
                 continue;
             }
-            if self.member_roll_verdict(&id, past).is_err() {
+            if self.member_roll_verdict(&id, past, false).is_err() {
                 return false;
             }
             stack.extend(
@@ -581,7 +581,7 @@ impl Replica {
                     let Body::SetConstituency(set) = &node.body else {
                         continue;
                     };
-                    if self.member_roll_verdict(&id, past).is_ok() {
+                    if self.member_roll_verdict(&id, past, false).is_ok() {
                         constituency.insert(set.member, set.constituency.clone());
                     }
                 }
