@@ -666,7 +666,8 @@ pub fn sync(global: &Global, peers: &[String], timeout: u64) -> anyhow::Result<(
         if report.complete {
             ""
         } else {
-            " (stopped at the timeout)"
+            " (not complete: stopped at the timeout, or a peer's heads did not show it holding \
+             everything sent; run it again)"
         }
     );
     print(global, serde_json::to_value(&report)?, text)

@@ -40,6 +40,12 @@ impl Data {
     /// Creates a poll in the Activism society (every member's) with `options`, and opens it:
     /// its id.
     pub fn open_poll(&self, question: &str, options: &[&str]) -> String {
+        let poll = self.create_poll(question, options);
+        self.ok(&["poll", "open", &poll]);
+        poll
+    }
+    /// A poll of the activism assembly, not opened → its id.
+    pub fn create_poll(&self, question: &str, options: &[&str]) -> String {
         let mut args = vec![
             "poll",
             "create",
@@ -51,9 +57,14 @@ impl Data {
         for option in options {
             args.extend(["--option", option]);
         }
-        let poll = self.ok(&args)["poll_id"].as_str().unwrap().to_string();
-        self.ok(&["poll", "open", &poll]);
-        poll
+        self.ok(&args)["poll_id"].as_str().unwrap().to_string()
+    }
+    /// Carries everything this node holds to `to` in a bundle (named `name`, in this node's
+    /// directory): exported here, imported there.
+    pub fn carry_to(&self, to: &Data, name: &str) {
+        let path = self.0.path().join(name).display().to_string();
+        self.ok(&["bundle", "export", &path]);
+        to.ok(&["bundle", "import", &path]);
     }
     pub fn passphrase(&self, text: &str) -> String {
         use std::io::Write as _;

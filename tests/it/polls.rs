@@ -1585,12 +1585,7 @@ fn a_ballot_cast_apart_by_a_member_made_a_guest_meanwhile_does_not_count() {
     let nell = field(&north.ok(&["init", "--name", "Nell"]), "member_id");
     hall.ok(&["member", "add", &nell, "--name", "Nell"]);
     let poll = hall.open_poll("Which first?", &["Buses", "Bikes"]);
-    let carry = |from: &Data, to: &Data, name: &str| {
-        let path = from.0.path().join(name).display().to_string();
-        from.ok(&["bundle", "export", &path]);
-        to.ok(&["bundle", "import", &path]);
-    };
-    carry(&hall, &north, "hall.bundle");
+    hall.carry_to(&north, "hall.bundle");
     // The hall makes Nell a guest; her laptop, apart, has not heard and lets her vote.
     hall.ok(&["member", "update", &nell, "--role", "guest"]);
     let (ballot, _) = vote(&north, &poll, &nell, &["Buses=5", "Bikes=0"]);
@@ -1600,7 +1595,7 @@ fn a_ballot_cast_apart_by_a_member_made_a_guest_meanwhile_does_not_count() {
         &field(&hall.ok(&["id"]), "member_id"),
         &["Buses=0", "Bikes=5"],
     );
-    carry(&north, &hall, "north.bundle");
+    north.carry_to(&hall, "north.bundle");
     hall.ok(&["poll", "close", &poll]);
     let results = hall.ok(&["poll", "results", &poll]);
     assert_eq!(results["counted"], 1, "{results}");
@@ -1631,31 +1626,12 @@ fn a_poll_opened_apart_by_a_convener_revoked_meanwhile_stays_unopened() {
     hall.ok(&[
         "member", "add", &nell, "--name", "Nell", "--role", "convener",
     ]);
-    let poll = field(
-        &hall.ok(&[
-            "poll",
-            "create",
-            "--assembly",
-            "activism",
-            "--question",
-            "Which first?",
-            "--option",
-            "Buses",
-            "--option",
-            "Bikes",
-        ]),
-        "poll_id",
-    );
-    let carry = |from: &Data, to: &Data, name: &str| {
-        let path = from.0.path().join(name).display().to_string();
-        from.ok(&["bundle", "export", &path]);
-        to.ok(&["bundle", "import", &path]);
-    };
-    carry(&hall, &north, "hall.bundle");
+    let poll = hall.create_poll("Which first?", &["Buses", "Bikes"]);
+    hall.carry_to(&north, "hall.bundle");
     hall.ok(&["member", "update", &nell, "--role", "member"]);
     // Nell's laptop has not heard: there she still convenes.
     let late = field(&north.ok(&["poll", "open", &poll]), "open_id");
-    carry(&north, &hall, "north.bundle");
+    north.carry_to(&hall, "north.bundle");
     let stage = |data: &Data| {
         let polls = data.ok(&["polls"]);
         let found = polls["polls"]
@@ -1673,6 +1649,6 @@ fn a_poll_opened_apart_by_a_convener_revoked_meanwhile_stays_unopened() {
     assert_ne!(opened, late);
     assert_eq!(stage(&hall), (json!("open"), json!(opened)));
     // Nell's laptop, once it hears, agrees.
-    carry(&hall, &north, "hall2.bundle");
+    hall.carry_to(&north, "hall2.bundle");
     assert_eq!(stage(&north), (json!("open"), json!(opened)));
 }

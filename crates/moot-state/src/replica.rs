@@ -2433,7 +2433,15 @@ impl Replica {
         {
             return Err(Denied::UnacceptedFact(*fact));
         }
-        for (cut, last_seq) in global.roll.cuts_for(author) {
+        // The cuts of removals and device revocations of the author, and of revocations of a
+        // role grant the op rests on.
+        let cuts = global.roll.cuts_for(author).into_iter().chain(
+            facts
+                .ops()
+                .iter()
+                .flat_map(|grant| global.roll.grant_cuts_for(grant, author)),
+        );
+        for (cut, last_seq) in cuts {
             let last = last_seq.get(lane);
             if self.in_past(&cut.by, past) {
                 continue;
@@ -2447,25 +2455,6 @@ impl Replica {
                     .is_some_and(|fork| fork <= seq && fork <= last)
             {
                 return Err(Denied::ForkedUnderCut);
-            }
-        }
-        // The same for the revocation of a role grant the op rests on.
-        for grant in facts.ops() {
-            for (cut, last_seq) in global.roll.grant_cuts_for(grant, author) {
-                let last = last_seq.get(lane);
-                if self.in_past(&cut.by, past) {
-                    continue;
-                }
-                if seq > last {
-                    return Err(Denied::BeyondCut);
-                }
-                if forks
-                    && self
-                        .first_fork(author, lane)
-                        .is_some_and(|fork| fork <= seq && fork <= last)
-                {
-                    return Err(Denied::ForkedUnderCut);
-                }
             }
         }
         Ok(())

@@ -9,7 +9,7 @@ use common::*;
 use moot_crypto::op::MAX_OP_BYTES;
 use moot_crypto::{DecodeError, Draft};
 use moot_state::Lane;
-use moot_state::body::{Contribution, RevokeRole, SetConstituency, SetContribution};
+use moot_state::body::{Contribution, SetConstituency, SetContribution};
 use moot_state::{
     Body, Denied, Insertion, Limits, Outcome, Reason, Rejection, Replica, Role, Source, Standing,
     Status,
@@ -827,16 +827,8 @@ fn a_founder_whose_steward_role_is_revoked_cannot_admit_by_not_following_it() {
         .unwrap();
     let mut fays_laptop = Replica::new(hall.hub(), Limits::default());
     sync(&hall, &mut fays_laptop);
-    let device = fay.device.public();
     let revocation = hall
-        .write(
-            &sam.device,
-            &Body::Revoke(RevokeRole {
-                member: fay.member.public(),
-                role: Role::Steward,
-                cuts: Some(vec![(device, hall.lane_cut(&device))]),
-            }),
-        )
+        .write(&sam.device, &revoke_body(&hall, &fay, Role::Steward))
         .unwrap();
     // On a laptop that has not heard, Fay admits a friend, and sets her public name.
     let admission = fays_laptop

@@ -481,12 +481,7 @@ fn a_decision_by_a_convener_revoked_meanwhile_does_not_count() {
     let doc = propose(&mut h, &ann, "Open the hall on Sundays.");
     let mut laptop = hall();
     assert_eq!(propose(&mut laptop, &ann, "Open the hall on Sundays."), doc);
-    let device = h.cy.device.public();
-    let revocation = Body::Revoke(moot_state::body::RevokeRole {
-        member: h.cy.member.public(),
-        role: Role::Convener,
-        cuts: Some(vec![(device, h.replica.lane_cut(&device))]),
-    });
+    let revocation = revoke_body(&h.replica, &h.cy, Role::Convener);
     h.replica.write(&h.fay.device, &revocation).unwrap();
     let late = decide(&mut laptop.replica, &laptop.cy, &doc, Outcome::Withdrawn).unwrap();
     assert_eq!(
@@ -515,12 +510,7 @@ fn an_amendment_resolved_by_a_convener_revoked_meanwhile_stays_open_to_the_propo
     let doc = propose(&mut h, &ann, "Ask the warden for the key.");
     let amendment = amend(&mut h.replica, &ben, doc, 8, 14);
     let mut laptop = copy_of(&h.replica);
-    let device = h.cy.device.public();
-    let revocation = Body::Revoke(moot_state::body::RevokeRole {
-        member: h.cy.member.public(),
-        role: Role::Convener,
-        cuts: Some(vec![(device, h.replica.lane_cut(&device))]),
-    });
+    let revocation = revoke_body(&h.replica, &h.cy, Role::Convener);
     h.replica.write(&h.fay.device, &revocation).unwrap();
     let late = resolve(&mut laptop, &h.cy, amendment, false).unwrap();
     sync(&laptop, &mut h.replica);
@@ -587,12 +577,7 @@ fn a_decision_already_made_is_judged_the_same_whether_a_fork_of_its_chain_is_hel
     h.replica.insert_authentic(first.clone());
     // Cy decides on the branch of the first; Fay revokes his role, her cut taking the decision.
     let decided = decide(&mut h.replica, &h.cy, &doc, Outcome::Withdrawn).unwrap();
-    let device = h.cy.device.public();
-    let revocation = Body::Revoke(moot_state::body::RevokeRole {
-        member: h.cy.member.public(),
-        role: Role::Convener,
-        cuts: Some(vec![(device, h.replica.lane_cut(&device))]),
-    });
+    let revocation = revoke_body(&h.replica, &h.cy, Role::Convener);
     h.replica.write(&h.fay.device, &revocation).unwrap();
     let mut with_fork = copy_of(&h.replica);
     with_fork.insert_authentic(other.clone());
@@ -664,17 +649,8 @@ fn a_coordinators_change_counts_only_while_the_grant_it_rests_on_does() {
     // beyond it.
     let (mut h, offer, _) = offer_with_dee_coordinating(&person(1), false);
     let (mut laptop, _, _) = offer_with_dee_coordinating(&person(1), false);
-    let device = dee.device.public();
-    h.replica
-        .write(
-            &h.fay.device,
-            &Body::Revoke(moot_state::body::RevokeRole {
-                member: dee.member.public(),
-                role: Role::Coordinator,
-                cuts: Some(vec![(device, h.replica.lane_cut(&device))]),
-            }),
-        )
-        .unwrap();
+    let revocation = revoke_body(&h.replica, &dee, Role::Coordinator);
+    h.replica.write(&h.fay.device, &revocation).unwrap();
     let late = withdraw_as(&mut laptop.replica, &dee, offer);
     sync(&laptop.replica, &mut h.replica);
     assert!(h.replica.holds(&late));

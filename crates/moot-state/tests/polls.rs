@@ -12,7 +12,7 @@ use moot_crypto::{Lane, OpId, SecretKey};
 use moot_star::{Ballots, Config, Counts, Seed, tally};
 use moot_state::body::{
     AssemblyKind, AssemblyRef, Ballot, ClosePoll, CloseStation, CreateAssembly, CreatePoll, Join,
-    OpenPoll, RevokeRole, Seat, SetConstituency,
+    OpenPoll, Seat, SetConstituency,
 };
 use moot_state::poll::{Exclusion, Flag, PollStage};
 use moot_state::{Body, Denied, Limits, Outcome, Reason, Replica, Role, Standing};
@@ -1011,12 +1011,7 @@ fn hall_with_ben_convening(lane: Lane) -> (Hall, OpId) {
 
 /// Fay's revocation of Ben's convener role, accepting his ops up to what `replica` holds.
 fn revoke_ben(h: &mut Hall) -> OpId {
-    let device = h.ben.device.public();
-    let body = Body::Revoke(RevokeRole {
-        member: h.ben.member.public(),
-        role: Role::Convener,
-        cuts: Some(vec![(device, h.replica.lane_cut(&device))]),
-    });
+    let body = revoke_body(&h.replica, &h.ben, Role::Convener);
     h.replica.write(&h.fay.device, &body).unwrap()
 }
 

@@ -1011,25 +1011,50 @@ fn deliver_losing_first_ops(from: &mut Node, to: &mut Node, from_id: PeerId) -> 
 /// Confirmation asks for the peer's heads: they show what it stored, the missing ops go again,
 /// and only a later confirmation finds the peer holding everything. The dialer asks with its
 /// own heads.
-#[test]
-fn a_dialer_confirms_what_the_peer_stored_not_what_it_acknowledged() {
+/// Two nodes, the sender holding ~3,000 ops the receiver lacks, after a push whose first frame
+/// of ops the receiver took up and lost → `(a, b)`, `a` the listener and `b` the dialer; the
+/// dialer sends if `dialer_sends`.
+fn push_losing_a_frame(dialer_sends: bool) -> (Node, Node) {
     let (hub, ops) = sample::history(4, 3000);
-    let config = Config {
+    let small_frames = Config {
         max_ops_per_frame: 256,
         ..Config::default()
     };
-    let mut a = Node::new(hub, Config::default());
-    let mut b = Node::new(hub, config);
-    a.load(&ops[..100]);
-    b.load(&ops);
+    let (sender, receiver) = (
+        Node::new(hub, small_frames),
+        Node::new(hub, Config::default()),
+    );
+    let (mut a, mut b) = if dialer_sends {
+        (receiver, sender)
+    } else {
+        (sender, receiver)
+    };
+    let (a_ops, b_ops) = if dialer_sends {
+        (&ops[..100], &ops[..])
+    } else {
+        (&ops[..], &ops[..100])
+    };
+    a.load(a_ops);
+    b.load(b_ops);
     connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
-    // b (the dialer) sends its heads, a answers, b pushes; the first frame of ops is lost.
     let mut dropped = false;
     for _ in 0..50 {
-        dropped |= deliver_losing_first_ops(&mut b, &mut a, PeerId(2));
-        pump_one_way(&mut a, &mut b, PeerId(1));
+        if dialer_sends {
+            dropped |= deliver_losing_first_ops(&mut b, &mut a, PeerId(2));
+            pump_one_way(&mut a, &mut b, PeerId(1));
+        } else {
+            pump_one_way(&mut b, &mut a, PeerId(2));
+            dropped |= deliver_losing_first_ops(&mut a, &mut b, PeerId(1));
+        }
     }
     assert!(dropped);
+    (a, b)
+}
+
+#[test]
+fn a_dialer_confirms_what_the_peer_stored_not_what_it_acknowledged() {
+    let (_, ops) = sample::history(4, 3000);
+    let (mut a, mut b) = push_losing_a_frame(true);
     assert!(
         a.ids().len() < b.ids().len(),
         "a lacks the lost frame's ops"
@@ -1084,22 +1109,7 @@ fn pump_one_way(from: &mut Node, to: &mut Node, from_id: PeerId) {
 /// ask for, so the dialer answers with its own.
 #[test]
 fn a_listener_confirms_through_a_set_the_dialer_answers() {
-    let (hub, ops) = sample::history(4, 3000);
-    let config = Config {
-        max_ops_per_frame: 256,
-        ..Config::default()
-    };
-    let mut a = Node::new(hub, config);
-    let mut b = Node::new(hub, Config::default());
-    a.load(&ops);
-    b.load(&ops[..100]);
-    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
-    let mut dropped = false;
-    for _ in 0..50 {
-        pump_one_way(&mut b, &mut a, PeerId(2));
-        dropped |= deliver_losing_first_ops(&mut a, &mut b, PeerId(1));
-    }
-    assert!(dropped);
+    let (mut a, mut b) = push_losing_a_frame(false);
     assert!(b.ids().len() < a.ids().len());
     assert!(!a.engine.sending_to(PeerId(2), a.store.end()));
     assert!(!a.engine.holds_all(PeerId(2), a.store.end()));

@@ -123,6 +123,16 @@ pub fn remove_body(replica: &Replica, who: &Person) -> Body {
     })
 }
 
+/// Revocation of `who`'s `role` accepting their device's ops up to what `replica` holds.
+pub fn revoke_body(replica: &Replica, who: &Person, role: Role) -> Body {
+    let device = who.device.public();
+    Body::Revoke(moot_state::body::RevokeRole {
+        member: who.member.public(),
+        role,
+        cuts: Some(vec![(device, replica.lane_cut(&device))]),
+    })
+}
+
 /// Copies every op `from` holds into `to`, in id order (so often before their
 /// dependencies), sending again what was refused for a full buffer until nothing changes, as a
 /// sync protocol would.
