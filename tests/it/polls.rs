@@ -1652,3 +1652,47 @@ fn a_poll_opened_apart_by_a_convener_revoked_meanwhile_stays_unopened() {
     hall.carry_to(&north, "hall2.bundle");
     assert_eq!(stage(&north), (json!("open"), json!(opened)));
 }
+
+/// The founder stepping down as steward: their steward role came with the genesis, which is also
+/// their admission, so `member update --role member` takes it away with a removal and a
+/// re-admission, whose cut holds for what they write apart afterwards. A poll the founder opens
+/// on a laptop that has not heard does not open it, and the founder is a plain member.
+#[test]
+fn a_founder_who_stepped_down_cannot_open_a_poll_apart() {
+    let (north, hall) = (Data::new(), Data::new());
+    let fay = field(&north.ok(&["init", "--name", "Fay"]), "member_id");
+    north.ok(&["hub", "create", "Riverside"]);
+    let sam = field(&hall.ok(&["init", "--name", "Sam"]), "member_id");
+    north.ok(&["member", "add", &sam, "--name", "Sam", "--role", "steward"]);
+    let poll = north.create_poll("Which first?", &["Buses", "Bikes"]);
+    north.carry_to(&hall, "north.bundle");
+    hall.ok(&["member", "update", &fay, "--role", "member"]);
+    // Fay's laptop has not heard: there she is still a steward, and opens the poll.
+    north.ok(&["poll", "open", &poll]);
+    north.carry_to(&hall, "north2.bundle");
+    let stage = |data: &Data| {
+        let polls = data.ok(&["polls"]);
+        polls["polls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["poll_id"] == poll.as_str())
+            .map(|p| p["stage"].clone())
+            .unwrap()
+    };
+    assert_eq!(stage(&hall), json!("created"));
+    let members = hall.ok(&["members"]);
+    assert_eq!(crate::node::status_of(&members, &fay), "member");
+    let fay_roles = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["member_id"] == fay.as_str())
+        .map(|m| m["roles"].clone())
+        .unwrap();
+    assert_eq!(fay_roles, json!([]), "{members}");
+    // Sam opens it; Fay's laptop, once it hears, agrees.
+    hall.ok(&["poll", "open", &poll]);
+    hall.carry_to(&north, "hall.bundle");
+    assert_eq!(stage(&north), json!("open"));
+}

@@ -1918,17 +1918,29 @@ impl Node {
                 return Err(NodeError::LastSteward(member.to_string()));
             }
             let was_guest = record.status == Status::Guest;
+            // The founder's steward role came with the genesis, which is also their admission:
+            // a revocation of it could cut none of their ops (all rest on the genesis), so
+            // another steward takes it away as a guest's membership is, by a removal with its
+            // cuts and a re-admission — what the founder writes without following it, beyond
+            // the cut, counts for nothing, and the roles they keep are granted again. (The
+            // founder stepping down themselves revokes it: they cannot re-admit themselves
+            // once removed, and have no one to guard against but themselves.)
+            let founder_steps_down = roll.founder == Some(member)
+                && signer.member_id() != member
+                && record.roles.contains_key(&Role::Steward)
+                && !wanted.contains(&Role::Steward)
+                && standing == Standing::Member;
             let mut bodies = Vec::new();
             // Standing is public (an admission); name and constituency are personal data, each
             // its own members-lane op. Roles are kept when the standing stays "member" and
             // dropped for a guest.
-            if (standing == Standing::Guest) != was_guest {
+            if (standing == Standing::Guest) != was_guest || founder_steps_down {
                 // A member made a guest is removed, with the cuts a removal states, then
                 // admitted as a guest: what their devices write without following the change
                 // (a ballot back-dated to before it, or cast on a laptop that had not heard)
                 // is beyond the cut and counts for nothing, as after a removal. A guest admission
                 // alone cuts nothing, and a member-lane op not following it would still count.
-                if standing == Standing::Guest {
+                if standing == Standing::Guest || founder_steps_down {
                     bodies.push(Body::Remove(Remove {
                         member,
                         cuts: member_cuts(replica, roll, &member),
@@ -1956,7 +1968,7 @@ impl Node {
                 }));
             }
             if standing == Standing::Member {
-                let held: Vec<Role> = if was_guest {
+                let held: Vec<Role> = if was_guest || founder_steps_down {
                     Vec::new()
                 } else {
                     record.roles.keys().copied().collect()

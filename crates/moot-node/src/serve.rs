@@ -240,6 +240,10 @@ const PUSH_POLL: Duration = Duration::from_millis(100);
 /// more than 16 a resync interval is a flood.
 const MAX_CONFIRM_ROUNDS: u32 = 4;
 
+/// The least time between two confirmations asked of one peer: at most 10 a resync interval,
+/// well within the 16 sets of heads a peer takes in one.
+const CONFIRM_INTERVAL: Duration = Duration::from_secs(3);
+
 /// The longest a one-shot sync waits when it is given a timeout the clock cannot add (a
 /// year).
 const MAX_SYNC_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -605,6 +609,8 @@ impl Running {
         // Confirmations asked of each peer (by id): a peer whose heads still show a gap after
         // `MAX_CONFIRM_ROUNDS` (what it lacks sent again after each) is not asked again.
         let mut asked: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
+        let mut asked_at: std::collections::BTreeMap<String, tokio::time::Instant> =
+            std::collections::BTreeMap::new();
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let wait = if connected.is_empty() {
@@ -616,9 +622,9 @@ impl Running {
             } else {
                 quiet.min(left)
             };
-            // Nothing happened for a whole quiet spell, if this wait runs out.
-            let full_spell =
-                !connected.is_empty() && !unsettled && !pushing && !confirming && wait >= quiet;
+            // Nothing happened for a quiet spell (or what is left of the timeout), if this wait
+            // runs out.
+            let full_spell = !connected.is_empty() && !unsettled && !pushing && !confirming;
             match tokio::time::timeout(wait, events.recv()).await {
                 // A peer of this sync: one it dialed (any, when the addresses name no peer id:
                 // whoever answers at them).
@@ -679,6 +685,9 @@ impl Running {
                             })
                             .copied()
                             .collect();
+                        // A round that confirmed is not held against a peer: more ops stored
+                        // here later (a running node's other peers') are asked about afresh.
+                        asked.retain(|p, _| !stats.confirmed.iter().any(|c| c.to_string() == *p));
                         if unconfirmed.is_empty() {
                             if full_spell {
                                 complete = !connected.is_empty();
@@ -689,9 +698,18 @@ impl Running {
                             // something streams it) arrives before the sync ends.
                             confirming = false;
                         } else {
+                            // Not one already asked and not yet answered, nor one asked less
+                            // than `CONFIRM_INTERVAL` ago (each round costs the peer one of its
+                            // 16 sets of heads a resync interval).
+                            let now = tokio::time::Instant::now();
                             let ask: Vec<moot_net::Libp2pPeerId> = unconfirmed
                                 .into_iter()
                                 .filter(|p| !stats.confirming.contains(p))
+                                .filter(|p| {
+                                    asked_at.get(&p.to_string()).is_none_or(|at| {
+                                        now.saturating_duration_since(*at) >= CONFIRM_INTERVAL
+                                    })
+                                })
                                 .collect();
                             if ask.iter().any(|p| {
                                 asked.get(&p.to_string()).copied().unwrap_or(0)
@@ -704,6 +722,7 @@ impl Running {
                             }
                             for p in &ask {
                                 *asked.entry(p.to_string()).or_default() += 1;
+                                asked_at.insert(p.to_string(), now);
                             }
                             if !ask.is_empty() {
                                 self.handle

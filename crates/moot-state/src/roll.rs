@@ -365,6 +365,9 @@ pub struct Roll {
     pub hub_name: String,
     /// The founder.
     pub founder: Option<MemberId>,
+    /// The genesis op: the founder's admission, first device's certification and steward
+    /// grant at once.
+    pub genesis: Option<OpId>,
     /// Everyone ever admitted, by member id.
     pub members: OrdMap<MemberId, MemberRecord>,
     /// Every certified device.
@@ -746,6 +749,7 @@ impl Roll {
                 );
                 self.steward_order.insert(found.founder, 0);
                 self.next_steward = 1;
+                self.genesis = Some(op);
             }
             Body::Admit(admit) => {
                 let status = match admit.standing {
@@ -892,18 +896,13 @@ impl Roll {
     /// it: `(cut, last accepted seqs of this device)` (a device the revocation did not list is
     /// cut at 0).
     pub fn grant_cuts_for(&self, grant: &OpId, device: &DeviceId) -> Vec<(Cut, LaneCut)> {
-        // A grant that is also the author's admission or device certification — the founder's
-        // steward role, granted by the genesis — cuts nothing: every op of the founder's rests
-        // on the genesis, and would all be cut. (Their roll ops beyond the cut still wait for
-        // the revocation and are judged without the role.)
-        let own = self.devices.get(device).is_some_and(|d| {
-            d.certified_by == *grant
-                || self
-                    .members
-                    .get(&d.member)
-                    .is_some_and(|m| m.admitted_by == *grant)
-        });
-        if own {
+        // The genesis, the founder's steward grant, is also their admission and their first
+        // device's certification: every op of the founder's rests on it, and a cut of it would
+        // cut them all. It cuts nothing (a node takes the founder's steward role away with a
+        // removal and a re-admission instead, whose cut is a removal's: `moot member update`);
+        // their roll ops beyond the cut still wait for the revocation and are judged without the
+        // role.
+        if self.genesis == Some(*grant) {
             return Vec::new();
         }
         self.grant_cuts
