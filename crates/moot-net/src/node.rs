@@ -1716,10 +1716,12 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             }
             Command::ShedCaches => self.engine.shed_caches(),
             Command::Confirm(peers) => {
+                let now_ms = self.now_ms();
                 for peer in peers {
                     if let Some(&id) = self.ids.get(&peer) {
-                        // A peer whose session just ended is simply not confirmed.
-                        let _ = self.engine.confirm(id);
+                        // A peer whose session just ended is simply not confirmed; one asked
+                        // too lately is asked by a later look.
+                        let _ = self.engine.confirm(now_ms, id);
                     }
                 }
             }

@@ -1927,7 +1927,8 @@ impl Node {
             // once removed, and have no one to guard against but themselves.)
             let founder_steps_down = roll.founder == Some(member)
                 && signer.member_id() != member
-                && record.roles.contains_key(&Role::Steward)
+                && roll.genesis.is_some()
+                && record.roles.get(&Role::Steward) == roll.genesis.as_ref()
                 && !wanted.contains(&Role::Steward)
                 && standing == Standing::Member;
             let mut bodies = Vec::new();

@@ -606,10 +606,10 @@ impl Running {
         let mut pushing = false;
         // The peers were asked to confirm what they hold: looked at again soon.
         let mut confirming = false;
-        // Confirmations asked of each peer (by id): a peer whose heads still show a gap after
-        // `MAX_CONFIRM_ROUNDS` (what it lacks sent again after each) is not asked again.
-        let mut asked: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
-        let mut asked_at: std::collections::BTreeMap<String, tokio::time::Instant> =
+        // Confirmations asked of each peer (by id) since it last confirmed, and when the last
+        // was asked: a peer whose heads still show a gap after `MAX_CONFIRM_ROUNDS` (what it
+        // lacks sent again after each) is not asked again.
+        let mut asked: std::collections::BTreeMap<String, (u32, tokio::time::Instant)> =
             std::collections::BTreeMap::new();
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -622,9 +622,13 @@ impl Running {
             } else {
                 quiet.min(left)
             };
-            // Nothing happened for a quiet spell (or what is left of the timeout), if this wait
-            // runs out.
-            let full_spell = !connected.is_empty() && !unsettled && !pushing && !confirming;
+            // Nothing happened for a whole quiet spell, if this wait runs out (half the timeout
+            // when that is shorter: a sync of a second must be able to end complete).
+            let full_spell = !connected.is_empty()
+                && !unsettled
+                && !pushing
+                && !confirming
+                && wait >= quiet.min(timeout / 2);
             match tokio::time::timeout(wait, events.recv()).await {
                 // A peer of this sync: one it dialed (any, when the addresses name no peer id:
                 // whoever answers at them).
@@ -687,7 +691,11 @@ impl Running {
                             .collect();
                         // A round that confirmed is not held against a peer: more ops stored
                         // here later (a running node's other peers') are asked about afresh.
-                        asked.retain(|p, _| !stats.confirmed.iter().any(|c| c.to_string() == *p));
+                        for (peer, (rounds, _)) in asked.iter_mut() {
+                            if stats.confirmed.iter().any(|c| c.to_string() == *peer) {
+                                *rounds = 0;
+                            }
+                        }
                         if unconfirmed.is_empty() {
                             if full_spell {
                                 complete = !connected.is_empty();
@@ -706,14 +714,15 @@ impl Running {
                                 .into_iter()
                                 .filter(|p| !stats.confirming.contains(p))
                                 .filter(|p| {
-                                    asked_at.get(&p.to_string()).is_none_or(|at| {
+                                    asked.get(&p.to_string()).is_none_or(|(_, at)| {
                                         now.saturating_duration_since(*at) >= CONFIRM_INTERVAL
                                     })
                                 })
                                 .collect();
                             if ask.iter().any(|p| {
-                                asked.get(&p.to_string()).copied().unwrap_or(0)
-                                    >= MAX_CONFIRM_ROUNDS
+                                asked
+                                    .get(&p.to_string())
+                                    .is_some_and(|(rounds, _)| *rounds >= MAX_CONFIRM_ROUNDS)
                             }) {
                                 // Its heads never show what was sent (it keeps a lane from
                                 // this node, or its heads are past the bounds a set carries):
@@ -721,8 +730,9 @@ impl Running {
                                 break;
                             }
                             for p in &ask {
-                                *asked.entry(p.to_string()).or_default() += 1;
-                                asked_at.insert(p.to_string(), now);
+                                let (rounds, at) = asked.entry(p.to_string()).or_insert((0, now));
+                                *rounds += 1;
+                                *at = now;
                             }
                             if !ask.is_empty() {
                                 self.handle

@@ -483,7 +483,13 @@ struct Peer {
     /// every head of this node's in the peer's lanes: the peer then held, stored, everything
     /// this node held ([`Engine::holds_all`]).
     covered_at: Option<u64>,
+    /// When a confirmation last asked for a set ([`Engine::confirm`]).
+    last_confirm_ms: Option<u64>,
 }
+
+/// The least time between two confirmations asked of one peer ([`Engine::confirm`]): at most
+/// 15 a 30 s resync interval, within the 16 complete sets of heads a peer takes in one.
+pub const CONFIRM_INTERVAL_MS: u64 = 2_000;
 
 /// Store reads per scan step.
 const SCAN_CHUNK: usize = 256;
@@ -648,15 +654,17 @@ impl Engine {
         if peer.0 == 0 {
             return Err(EngineError::ReservedPeer);
         }
-        // A session restarted (a second connection) keeps its count of the peer's sets.
-        let (heads_sets, heads_sent) = match self.peers.get(&peer) {
-            Some(p) => (p.heads_sets, p.heads_sent),
+        // A session restarted (a second connection) keeps its count of the peer's sets, and
+        // when it last asked for one.
+        let (heads_sets, heads_sent, last_confirm_ms) = match self.peers.get(&peer) {
+            Some(p) => (p.heads_sets, p.heads_sent, p.last_confirm_ms),
             None => (
                 Window {
                     start_ms: now_ms,
                     ..Window::default()
                 },
                 0,
+                None,
             ),
         };
         self.peers.insert(
@@ -690,6 +698,7 @@ impl Engine {
                 heads_sent,
                 awaiting: false,
                 covered_at: None,
+                last_confirm_ms,
             },
         );
         Ok(())
@@ -786,16 +795,26 @@ impl Engine {
     /// For a driver with nothing on its way to the peer (no frame queued or unacknowledged,
     /// [`Engine::sending_to`] false): the ops handed out before are no longer counted as on
     /// their way, so that the answer's gaps are filled at once rather than at the set after.
-    pub fn confirm(&mut self, peer: PeerId) -> Result<(), EngineError> {
+    ///
+    /// At most one a [`CONFIRM_INTERVAL_MS`] per peer, whoever asks (one-shot syncs run one
+    /// after another included): each costs the peer one of the complete sets of heads it takes
+    /// in a resync interval ([`Config::max_heads_sets_per_interval`]). Returns whether a set
+    /// was asked for now.
+    pub fn confirm(&mut self, now_ms: u64, peer: PeerId) -> Result<bool, EngineError> {
         let p = self
             .peers
             .get_mut(&peer)
             .ok_or(EngineError::UnknownPeer(peer))?;
-        p.sent.clear();
-        if !p.awaiting && p.heads_due.is_none() {
-            p.heads_due = Some(None);
+        let too_soon = p
+            .last_confirm_ms
+            .is_some_and(|at| now_ms < at.saturating_add(CONFIRM_INTERVAL_MS));
+        if p.awaiting || p.heads_due.is_some() || too_soon {
+            return Ok(false);
         }
-        Ok(())
+        p.sent.clear();
+        p.heads_due = Some(None);
+        p.last_confirm_ms = Some(now_ms);
+        Ok(true)
     }
 
     /// True while a confirmation asked of `peer` waits for its answer (a set of heads due or

@@ -21,8 +21,8 @@ mod view;
 pub mod wire;
 
 pub use engine::{
-    Config, Engine, EngineError, Event, Incoming, Lanes, Misbehaviour, PeerId, Role, Stats,
-    SyncError, Transmit,
+    CONFIRM_INTERVAL_MS, Config, Engine, EngineError, Event, Incoming, Lanes, Misbehaviour, PeerId,
+    Role, Stats, SyncError, Transmit,
 };
 pub use store::{MemoryStore, OpStore, StoreError};
 pub use wire::{Message, WIRE_VERSION, WireError};

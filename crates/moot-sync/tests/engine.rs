@@ -985,6 +985,17 @@ fn heads_fit_the_control_frames_and_always_end_with_a_last_part() {
     assert_eq!(a.ids(), b.ids());
 }
 
+/// A later time for each confirmation asked in this test (confirmations of one peer are at
+/// least `CONFIRM_INTERVAL_MS` apart).
+fn confirm_at() -> u64 {
+    thread_local!(static NEXT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) });
+    NEXT.with(|next| {
+        let at = next.get();
+        next.set(at + moot_sync::CONFIRM_INTERVAL_MS);
+        at
+    })
+}
+
 /// Moves `from`'s frames to `to` (peer ids as `connect` numbers them), dropping the first frame
 /// of ops: what a peer that took it up (acknowledged it) and then died before storing it
 /// leaves behind. Returns true if a frame was dropped.
@@ -1065,7 +1076,7 @@ fn a_dialer_confirms_what_the_peer_stored_not_what_it_acknowledged() {
     );
     assert!(!b.engine.holds_all(PeerId(1), b.store.end()));
     // Confirmation: a's heads show the gap, and b sends what a lacks.
-    b.engine.confirm(PeerId(1)).unwrap();
+    b.engine.confirm(confirm_at(), PeerId(1)).unwrap();
     let moved = pump(&mut a, &mut b, 0);
     assert!(
         moved < 100,
@@ -1079,14 +1090,14 @@ fn a_dialer_confirms_what_the_peer_stored_not_what_it_acknowledged() {
         !b.engine.holds_all(PeerId(1), b.store.end()),
         "the answer that showed the gap proves nothing about what was sent after it"
     );
-    b.engine.confirm(PeerId(1)).unwrap();
+    b.engine.confirm(confirm_at(), PeerId(1)).unwrap();
     pump(&mut a, &mut b, 0);
     assert!(b.engine.holds_all(PeerId(1), b.store.end()));
     // An op stored here since is not held by the peer until confirmed again.
     let (_, more) = sample::history(4, 3001);
     b.load(&more[ops.len()..]);
     assert!(!b.engine.holds_all(PeerId(1), b.store.end()));
-    b.engine.confirm(PeerId(1)).unwrap();
+    b.engine.confirm(confirm_at(), PeerId(1)).unwrap();
     pump(&mut a, &mut b, 0);
     assert!(b.engine.holds_all(PeerId(1), b.store.end()));
     assert!(a.misbehaved().is_empty() && b.misbehaved().is_empty());
@@ -1114,7 +1125,7 @@ fn a_listener_confirms_through_a_set_the_dialer_answers() {
     assert!(!a.engine.sending_to(PeerId(2), a.store.end()));
     assert!(!a.engine.holds_all(PeerId(2), a.store.end()));
     for _ in 0..2 {
-        a.engine.confirm(PeerId(2)).unwrap();
+        a.engine.confirm(confirm_at(), PeerId(2)).unwrap();
         let moved = pump(&mut a, &mut b, 0);
         assert!(
             moved < 100,
@@ -1127,18 +1138,34 @@ fn a_listener_confirms_through_a_set_the_dialer_answers() {
     );
     assert!(a.engine.holds_all(PeerId(2), a.store.end()));
     // Asking again while a set is on its way sends no second one.
-    a.engine.confirm(PeerId(2)).unwrap();
-    a.engine.confirm(PeerId(2)).unwrap();
-    let mut sets = 0;
-    while let Some(t) = a.engine.poll_transmit(0, &a.replica, &a.store).unwrap() {
-        if matches!(
-            wire::decode(&t.frame),
-            Ok(Message::Heads { last: true, .. })
-        ) {
-            sets += 1;
+    // (Counted on their way to b.)
+    let sets_sent = |a: &mut Node, b: &mut Node| {
+        let mut sets = 0;
+        while let Some(t) = a.engine.poll_transmit(0, &a.replica, &a.store).unwrap() {
+            if matches!(
+                wire::decode(&t.frame),
+                Ok(Message::Heads { last: true, .. })
+            ) {
+                sets += 1;
+            }
+            b.engine
+                .handle_frame(0, PeerId(1), &t.frame, &mut b.replica, &mut b.store)
+                .unwrap();
         }
-    }
-    assert_eq!(sets, 1);
+        sets
+    };
+    let at = confirm_at();
+    assert!(a.engine.confirm(at, PeerId(2)).unwrap());
+    assert!(!a.engine.confirm(confirm_at(), PeerId(2)).unwrap());
+    assert_eq!(sets_sent(&mut a, &mut b), 1);
+    pump(&mut a, &mut b, 0);
+    // Nor one asked again, answered, within the interval (whoever asks: syncs run one after
+    // another included): each costs the peer one of its sets a resync interval.
+    let soon = at + moot_sync::CONFIRM_INTERVAL_MS - 1;
+    assert!(!a.engine.confirm(soon, PeerId(2)).unwrap());
+    assert_eq!(sets_sent(&mut a, &mut b), 0);
+    assert!(a.engine.confirm(soon + 1, PeerId(2)).unwrap());
+    assert_eq!(sets_sent(&mut a, &mut b), 1);
 }
 
 /// A node that only took in needs one exchange to confirm: the first answer came while it could
@@ -1155,7 +1182,7 @@ fn a_node_that_took_in_confirms_once_and_the_peers_later_ops_need_no_more() {
     pump(&mut a, &mut b, 0);
     assert!(a.ids() == b.ids());
     assert!(!b.engine.holds_all(PeerId(1), b.store.end()));
-    b.engine.confirm(PeerId(1)).unwrap();
+    b.engine.confirm(confirm_at(), PeerId(1)).unwrap();
     pump(&mut a, &mut b, 0);
     assert!(b.engine.holds_all(PeerId(1), b.store.end()));
     a.load(&ops[400..]);
