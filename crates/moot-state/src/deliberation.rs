@@ -11,10 +11,12 @@
 //!   every assembly) accepts or rejects amendments and decides the outcome. An accepted
 //!   amendment is applied as an ordinary document change by the one who accepted it.
 //! - **Adopted by consensus** is refused while, in the decision's causal past, some member's
-//!   standing stance is an objection or a block. **Sent to a vote** names a poll of the same
-//!   assembly. One decision per proposal: a second in the causal past of another is refused;
-//!   concurrent ones are all kept, the lower op id stands, and they are flagged. The same
-//!   holds for resolutions of one amendment.
+//!   standing stance is an objection or a block (of the stances that count there: one a
+//!   removed member wrote beyond the removal's cut blocks nothing). **Sent to a vote** names a
+//!   poll of the same assembly. One decision per proposal: a second in the causal past of
+//!   another is refused (unless the first does not count there); concurrent ones are all
+//!   kept, the lower op id stands, and they are flagged. The same holds for resolutions of one
+//!   amendment.
 
 use moot_crypto::{Lane, OpId};
 

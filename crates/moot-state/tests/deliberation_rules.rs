@@ -599,6 +599,39 @@ fn a_decision_already_made_is_judged_the_same_whether_a_fork_of_its_chain_is_hel
     );
 }
 
+/// An objection a removed member wrote apart, beyond the removal's cut, counts for nothing, and
+/// blocks no consensus: Ann can adopt her proposal following it. One the steward had seen when
+/// removing still stands, and still blocks.
+#[test]
+fn an_objection_beyond_a_removal_cut_blocks_no_consensus() {
+    let (ann, dee) = (person(3), person(5));
+    for seen in [false, true] {
+        let mut h = hall();
+        let doc = propose(&mut h, &ann, "Open the hall on Sundays.");
+        let mut laptop = copy_of(&h.replica);
+        let objection = stance(&mut laptop, &dee, &doc, 1, StanceKind::Object);
+        if seen {
+            sync(&laptop, &mut h.replica);
+        }
+        h.replica
+            .write(&h.fay.device, &remove_body(&h.replica, &dee))
+            .unwrap();
+        sync(&laptop, &mut h.replica);
+        let adopted = decide(&mut h.replica, &ann, &doc, Outcome::Adopted);
+        if seen {
+            assert_eq!(h.replica.validity(&objection), Some(Ok(())));
+            assert_eq!(denied(adopted), Denied::UnresolvedObjection);
+        } else {
+            assert_eq!(h.replica.validity(&objection), Some(Err(Denied::BeyondCut)));
+            let adopted = adopted.unwrap();
+            assert_eq!(
+                h.replica.proposal(&doc).unwrap().outcome.map(|d| d.id),
+                Some(adopted)
+            );
+        }
+    }
+}
+
 /// Ann's offer on a hall where Dee is made a coordinator by `granter` (a steward).
 /// Deterministic, as `hall` is: two made alike hold the same ops.
 fn offer_with_dee_coordinating(granter: &Person, sam_steward: bool) -> (Hall, OpId, OpId) {

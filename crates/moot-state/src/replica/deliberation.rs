@@ -167,8 +167,20 @@ impl Replica {
                 let in_walk = |id: &OpId| self.index.get(id).is_some_and(|(n, _)| walk.contains(n));
                 match &d.outcome {
                     Outcome::Adopted => {
-                        let standing =
-                            standing_stances(proposal.stances.iter().filter(|s| in_walk(&s.id)));
+                        let seen: Vec<StanceRecord> = proposal
+                            .stances
+                            .iter()
+                            .filter(|s| in_walk(&s.id))
+                            .cloned()
+                            .collect();
+                        // Those that count there: an objection a removed member wrote apart,
+                        // beyond the removal's cut, blocks nothing (their stance before it, if
+                        // any, stands).
+                        let counting: Vec<StanceRecord> = seen
+                            .into_iter()
+                            .filter(|s| self.counts_against(&s.id, past))
+                            .collect();
+                        let standing = standing_stances(counting.iter());
                         if standing.iter().any(|s| s.stance.stops_consensus()) {
                             return Err(Denied::UnresolvedObjection);
                         }
