@@ -2480,10 +2480,7 @@ impl Replica {
             return false;
         };
         let facts = self.resolution(meta.frontier).roll.author_facts(&author);
-        let facts = match (facts, self.rested_on.get(&n)) {
-            (Some(facts), Some(more)) => Some(facts.with(more.ops())),
-            (facts, _) => facts,
-        };
+        let facts = self.with_rested_on(n, facts);
         // Each fact as it stands there (a members-lane one, an appointment, by this rule in
         // turn: `past` resolves public roll ops only), then the cuts there.
         let Some(facts) = facts else {
@@ -2501,6 +2498,19 @@ impl Replica {
                     false,
                 )
                 .is_ok()
+    }
+
+    /// `facts` (an op's author facts), with the roll ops the op numbered `n` also rested on
+    /// ([`Replica::rested_on`]).
+    fn with_rested_on(
+        &self,
+        n: u32,
+        facts: Option<crate::roll::Facts>,
+    ) -> Option<crate::roll::Facts> {
+        match (facts, self.rested_on.get(&n)) {
+            (Some(facts), Some(more)) => Some(facts.with(more.ops())),
+            (facts, _) => facts,
+        }
     }
 
     /// The lowest sequence number at which `device`'s chain in `lane` forks, if it does.
@@ -2557,10 +2567,7 @@ impl Replica {
         } else {
             self.resolution(frontier_no).roll.author_facts(&author)
         };
-        let facts = match (facts, self.rested_on.get(&n)) {
-            (Some(facts), Some(more)) => Some(facts.with(more.ops())),
-            (facts, _) => facts,
-        };
+        let facts = self.with_rested_on(n, facts);
         Some(self.counts(
             &global,
             facts.as_ref(),

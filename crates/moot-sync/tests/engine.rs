@@ -996,6 +996,21 @@ fn confirm_at() -> u64 {
     })
 }
 
+/// The dialer `b` (or, if not `b_asks`, the listener `a`) asks the other to confirm, and frames
+/// move both ways until none is left: a few, not sets bounced back and forth.
+fn confirm_and_pump(a: &mut Node, b: &mut Node, b_asks: bool) {
+    if b_asks {
+        b.engine.confirm(confirm_at(), PeerId(1)).unwrap();
+    } else {
+        a.engine.confirm(confirm_at(), PeerId(2)).unwrap();
+    }
+    let moved = pump(a, b, 0);
+    assert!(
+        moved < 100,
+        "{moved} frames: the sets must not bounce back and forth"
+    );
+}
+
 /// Moves `from`'s frames to `to` (peer ids as `connect` numbers them), dropping the first frame
 /// of ops: what a peer that took it up (acknowledged it) and then died before storing it
 /// leaves behind. Returns true if a frame was dropped.
@@ -1076,12 +1091,7 @@ fn a_dialer_confirms_what_the_peer_stored_not_what_it_acknowledged() {
     );
     assert!(!b.engine.holds_all(PeerId(1), b.store.end()));
     // Confirmation: a's heads show the gap, and b sends what a lacks.
-    b.engine.confirm(confirm_at(), PeerId(1)).unwrap();
-    let moved = pump(&mut a, &mut b, 0);
-    assert!(
-        moved < 100,
-        "{moved} frames: the sets must not bounce back and forth"
-    );
+    confirm_and_pump(&mut a, &mut b, true);
     assert!(
         a.ids() == b.ids(),
         "a still lacks ops after the confirmation"
@@ -1125,12 +1135,7 @@ fn a_listener_confirms_through_a_set_the_dialer_answers() {
     assert!(!a.engine.sending_to(PeerId(2), a.store.end()));
     assert!(!a.engine.holds_all(PeerId(2), a.store.end()));
     for _ in 0..2 {
-        a.engine.confirm(confirm_at(), PeerId(2)).unwrap();
-        let moved = pump(&mut a, &mut b, 0);
-        assert!(
-            moved < 100,
-            "{moved} frames: the sets must not bounce back and forth"
-        );
+        confirm_and_pump(&mut a, &mut b, false);
     }
     assert!(
         a.ids() == b.ids(),

@@ -133,15 +133,8 @@ impl Replica {
                 let fact = self.proposer_or_convener(proposal, &by, frontier, past)?;
                 if !amendment.resolutions.is_empty() {
                     let walk = self.past_of_parents(op);
-                    let earlier: Vec<OpId> = amendment
-                        .resolutions
-                        .iter()
-                        .map(|(id, _)| *id)
-                        .filter(|id| self.index.get(id).is_some_and(|(n, _)| walk.contains(n)))
-                        .collect();
-                    // One that does not count there (an ex-convener's beyond a cut in this
-                    // op's past) leaves the amendment to be resolved.
-                    if earlier.iter().any(|id| self.counts_against(id, past)) {
+                    let earlier = amendment.resolutions.iter().map(|(id, _)| *id);
+                    if self.any_counting_in(earlier, &walk, past) {
                         return Err(Denied::AlreadyResolved);
                     }
                 }
@@ -151,18 +144,11 @@ impl Replica {
                 let proposal = self.named_proposal(&d.proposal, deps, lane)?;
                 let fact = self.proposer_or_convener(proposal, &by, frontier, past)?;
                 let walk = self.past_of_parents(op);
-                let in_walk = |id: &OpId| self.index.get(id).is_some_and(|(n, _)| walk.contains(n));
-                let earlier: Vec<OpId> = proposal
-                    .decisions
-                    .iter()
-                    .map(|(id, _, _)| *id)
-                    .filter(|id| in_walk(id))
-                    .collect();
-                // One that does not count there (an ex-convener's beyond a cut in this op's
-                // past) leaves the proposal to be decided.
-                if earlier.iter().any(|id| self.counts_against(id, past)) {
+                let earlier: Vec<OpId> = proposal.decisions.iter().map(|(id, _, _)| *id).collect();
+                if self.any_counting_in(earlier, &walk, past) {
                     return Err(Denied::AlreadyDecided);
                 }
+                // Borrowed again: the check above needed the replica mutably.
                 let proposal = self.named_proposal(&d.proposal, deps, lane)?;
                 let in_walk = |id: &OpId| self.index.get(id).is_some_and(|(n, _)| walk.contains(n));
                 match &d.outcome {
@@ -198,6 +184,22 @@ impl Replica {
             }
             _ => Ok(Vec::new()),
         }
+    }
+
+    /// True if one of the ops `ids` is in the causal past `walk` and counts there (`past` is
+    /// its resolved roll): one that does not — an ex-convener's decision beyond a cut in that
+    /// past — leaves the proposal to be decided, or the amendment to be resolved.
+    fn any_counting_in(
+        &mut self,
+        ids: impl IntoIterator<Item = OpId>,
+        walk: &super::polls::Past,
+        past: &Resolution,
+    ) -> bool {
+        let earlier: Vec<OpId> = ids
+            .into_iter()
+            .filter(|id| self.index.get(id).is_some_and(|(n, _)| walk.contains(n)))
+            .collect();
+        earlier.iter().any(|id| self.counts_against(id, past))
     }
 
     /// Records an accepted proposal op.
