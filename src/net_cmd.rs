@@ -657,9 +657,15 @@ pub fn sync(global: &Global, peers: &[String], timeout: u64) -> anyhow::Result<(
         sync_alone(global.json, &mut session, hub, peers, timeout)?
     };
     if report.peers.is_empty() {
-        anyhow::bail!("no peer could be reached within {timeout} s");
+        if report.unreachable.is_empty() {
+            anyhow::bail!("no peer could be reached within {timeout} s");
+        }
+        anyhow::bail!(
+            "no peer could be reached: {}",
+            unreachable_text(&report.unreachable)
+        );
     }
-    let text = format!(
+    let mut text = format!(
         "synced with {} peer(s): {} new ops{}",
         report.peers.len(),
         report.new_ops,
@@ -670,7 +676,29 @@ pub fn sync(global: &Global, peers: &[String], timeout: u64) -> anyhow::Result<(
              everything sent; run it again)"
         }
     );
+    if !report.unreachable.is_empty() {
+        text.push_str(&format!(
+            "\nnot reached: {}",
+            unreachable_text(&report.unreachable)
+        ));
+    }
     print(global, serde_json::to_value(&report)?, text)
+}
+
+/// The addresses a sync could not reach, with why, for a person (escaped: an address may carry a
+/// name given on the command line or in a ticket).
+fn unreachable_text(unreachable: &[moot_node::serve::Unreachable]) -> String {
+    unreachable
+        .iter()
+        .map(|u| {
+            format!(
+                "{} ({})",
+                moot_text::escape(&u.addr),
+                moot_text::escape(&u.error)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A one-shot sync on a node not otherwise running.
@@ -825,9 +853,14 @@ pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
     remember_reached(&node, &hub, &addrs, report.as_ref().ok())?;
     let report = report?;
     if report.peers.is_empty() {
+        let why = if report.unreachable.is_empty() {
+            format!("within {timeout} s")
+        } else {
+            format!("({})", unreachable_text(&report.unreachable))
+        };
         anyhow::bail!(
-            "the hub is recorded, but no peer of the ticket could be reached within {timeout} s: \
-             try `moot sync --peer ADDR` when it can"
+            "the hub is recorded, but no peer of the ticket could be reached {why}: `moot serve` \
+             keeps trying the ticket's addresses, or try `moot sync --peer ADDR` when it can"
         );
     }
     // Reached, yet nothing of the hub came: a members-only hub's nodes send a device they do

@@ -250,11 +250,16 @@ fn a_sync_waiting_through_the_node_holds_up_no_other_command() {
     hall.ok(&["init", "--name", "Fay"]);
     hall.ok(&["hub", "create", "Riverside"]);
     let (hall_node, _) = serve(&hall, &[]);
-    // A peer that is not there: the sync waits out its 8 s.
-    let nobody = "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp";
+    // A peer that answers TCP and nothing more (a machine that hangs): the sync waits on its
+    // handshake. (A refused dial would end the sync at once.)
+    let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nobody = format!(
+        "/ip4/127.0.0.1/tcp/{}/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp",
+        hang.local_addr().unwrap().port()
+    );
     let started = std::time::Instant::now();
     let mut sync = Command::new(env!("CARGO_BIN_EXE_moot"))
-        .args(["--data", &hall.path(), "--json", "sync", "--peer", nobody])
+        .args(["--data", &hall.path(), "--json", "sync", "--peer", &nobody])
         .args(["--timeout", "8"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())

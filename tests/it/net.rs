@@ -388,6 +388,50 @@ fn a_two_way_sync_takes_in_everything_after_its_push() {
     assert_eq!(count(&hall), ops.len() as u64);
 }
 
+/// A sync whose every address refuses it ends at once with each address's error, not at its
+/// timeout (a laptop in a hall whose node is down learns why now, and frees its data
+/// directory); a peer reached beside an address that is not is synced with, and the other
+/// address reported.
+#[test]
+fn a_sync_that_reaches_no_peer_says_why_at_once() {
+    let (hall, branch) = (Data::new(), Data::new());
+    hall.ok(&["init", "--name", "Fay"]);
+    hall.ok(&["hub", "create", "Riverside"]);
+    let genesis = hall.0.path().join("genesis.bundle").display().to_string();
+    hall.ok(&["bundle", "export", &genesis]);
+    branch.ok(&["init", "--name", "Bob"]);
+    branch.ok(&["bundle", "import", &genesis]);
+    // A loopback port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("/ip4/127.0.0.1/tcp/{port}");
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = branch.run(&["sync", "--peer", &dead, "--timeout", "120"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "waited {:?} for a refused dial",
+        started.elapsed()
+    );
+    let error: Value = serde_json::from_str(stderr.trim()).unwrap();
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&dead) && message.contains("refused"),
+        "{message}"
+    );
+    let (server, addr) = serve(&hall);
+    let report = branch.ok(&["sync", "--peer", &addr, "--peer", &dead, "--timeout", "30"]);
+    assert_eq!(report["peers"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["complete"], true, "{report}");
+    let unreachable = report["unreachable"].as_array().unwrap();
+    assert_eq!(unreachable.len(), 1, "{report}");
+    assert_eq!(unreachable[0]["addr"], dead.as_str());
+    stop(server);
+}
+
 /// A node killed with SIGKILL in the middle of a sync loses nothing it stored, and a second
 /// sync completes it: both nodes end with the same ops (checked through their bundles).
 #[test]
@@ -505,7 +549,9 @@ fn a_join_cut_short_leaves_serve_knowing_where_the_hub_is() {
     let port = addr.split('/').nth(4).unwrap().to_string();
     let hall_id = addr.rsplit('/').next().unwrap().to_string();
     stop(server);
-    // The hall is down: the join waits for it, and is killed meanwhile.
+    // The hall's port answers TCP and nothing more (a machine that hangs): the join waits on
+    // its handshake, and is killed meanwhile. (A refused dial would end the join at once.)
+    let hang = std::net::TcpListener::bind(format!("127.0.0.1:{port}")).unwrap();
     newcomer.ok(&["init", "--name", "Nia"]);
     let mut join = Command::new(env!("CARGO_BIN_EXE_moot"))
         .args(["--data", &newcomer.path(), "--json", "hub", "join", &ticket])
@@ -516,8 +562,13 @@ fn a_join_cut_short_leaves_serve_knowing_where_the_hub_is() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2_000));
+    assert!(
+        join.try_wait().unwrap().is_none(),
+        "the join ended before it was cut short"
+    );
     join.kill().unwrap();
     join.wait().unwrap();
+    drop(hang);
     // The hall is back on its port; the newcomer's node, told of no peer, reaches it.
     let listen = format!("/ip4/127.0.0.1/tcp/{port}");
     let (hall_node, _) =

@@ -385,14 +385,20 @@ fn a_new_node_joins_a_hub_from_the_web_ui_on_its_first_run() {
 fn a_page_reads_while_a_long_write_runs() {
     let (_hall, hall_server, hall_ready) = hall();
     let page = Page::open(hall_ready["open"].as_str().unwrap());
-    // A sync with a peer that never answers holds the command turn until its timeout.
+    // A sync with a peer that answers TCP and never speaks holds the command turn until its
+    // timeout (a refused dial would end it at once).
+    let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = format!(
+        "/ip4/127.0.0.1/tcp/{}/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN",
+        hang.local_addr().unwrap().port()
+    );
     let copy = page.clone();
     let syncing = std::thread::spawn(move || {
         let page = copy;
         page.call(
             "POST",
             "/api/sync",
-            Some(json!({"peers": ["/ip4/127.0.0.1/tcp/9/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"], "timeout": 15})),
+            Some(json!({"peers": [peer], "timeout": 15})),
         )
     });
     std::thread::sleep(Duration::from_millis(500));
@@ -405,5 +411,6 @@ fn a_page_reads_while_a_long_write_runs() {
     );
     let (status, _) = syncing.join().unwrap();
     assert_eq!(status, 500, "no peer reached is a failure");
+    drop(hang);
     stop(hall_server);
 }

@@ -376,6 +376,14 @@ pub enum NetEvent {
         /// Every address listened on.
         addrs: Vec<Multiaddr>,
     },
+    /// A dial of a peer kept connected ([`NetHandle::dial`]) failed; it is dialed again with
+    /// backoff.
+    DialFailed {
+        /// The address dialed, as given.
+        addr: Multiaddr,
+        /// Why, for a person (the transport's errors, causes included).
+        error: String,
+    },
     /// A peer broke the protocol and was disconnected.
     Misbehaved {
         /// The peer.
@@ -383,6 +391,40 @@ pub enum NetEvent {
         /// What it did.
         reason: String,
     },
+}
+
+/// A dial's error for a person: each address's transport error with its causes (libp2p's own
+/// text wraps them in debug formatting).
+fn dial_error_text(error: &DialError) -> String {
+    fn chain(error: &dyn std::error::Error) -> String {
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            let cause_text = cause.to_string();
+            if !text.ends_with(&cause_text) {
+                text.push_str(": ");
+                text.push_str(&cause_text);
+            }
+            source = cause.source();
+        }
+        text
+    }
+    match error {
+        DialError::Transport(errors) if !errors.is_empty() => errors
+            .iter()
+            .map(|(_, e)| match e {
+                libp2p::TransportError::MultiaddrNotSupported(addr) => {
+                    format!("no transport for {addr}")
+                }
+                libp2p::TransportError::Other(e) => chain(e),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        DialError::WrongPeerId { obtained, .. } => {
+            format!("the node there is {obtained}, not the one the address names")
+        }
+        other => chain(other),
+    }
 }
 
 /// The libp2p behaviour of a Moot node.
@@ -529,6 +571,8 @@ pub struct NetNode<S> {
     store: S,
     lanes_for: LanesFor,
     credential: Option<Presenter>,
+    /// This node's device key.
+    device: PublicKey,
     on_narrowing: Option<RollWatch>,
     max_queued_frames: usize,
     start: Instant,
@@ -707,6 +751,8 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             swarm.add_external_address(addr.clone());
         }
         let jitter_seed = config.jitter_seed ^ backoff::key_of(&swarm.local_peer_id().to_bytes());
+        let device = crate::device_of(swarm.local_peer_id())
+            .map_err(|e| NetError::Transport(format!("this node's identity: {e}")))?;
         let (tx, rx) = mpsc::channel(config.max_commands.max(1));
         let node = NetNode {
             swarm,
@@ -715,6 +761,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             store,
             lanes_for,
             credential: config.credential.clone(),
+            device,
             on_narrowing: config.on_narrowing.clone(),
             max_queued_frames: config.max_queued_frames.max(1),
             start: Instant::now(),
@@ -738,6 +785,14 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             stranger_grace: config.stranger_grace,
         };
         Ok((node, NetHandle { commands: tx }))
+    }
+
+    /// The lanes this node's own device may receive, by the lanes callback and what it
+    /// presents: what a peer following the same roll gives it, so what the peer's heads speak
+    /// for ([`Engine::holds_all`]).
+    fn own_lanes(&mut self) -> Lanes {
+        let presented = self.credential.as_ref().map(|c| c.for_device(&self.device));
+        (self.lanes_for)(&self.device, presented.as_deref())
     }
 
     /// This node's libp2p peer id (its device key).
@@ -874,6 +929,10 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 let delay = self.delay(&addr, failures);
                 tracing::info!(%addr, error = %e, retry_in = ?delay, "dial not started");
                 self.targets[i].failures = failures.saturating_add(1);
+                self.emit(NetEvent::DialFailed {
+                    addr,
+                    error: dial_error_text(&e),
+                });
                 TargetState::Waiting(Instant::now() + delay)
             }
         };
@@ -975,7 +1034,12 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
     }
 
     /// A dial of ours failed: the target it was for waits before the next.
-    fn on_dial_failed(&mut self, connection: ConnectionId, peer: Option<libp2p::PeerId>) {
+    fn on_dial_failed(
+        &mut self,
+        connection: ConnectionId,
+        peer: Option<libp2p::PeerId>,
+        error: &DialError,
+    ) {
         let now = Instant::now();
         for i in 0..self.targets.len() {
             if self.targets[i].state != TargetState::Dialing(connection) {
@@ -994,6 +1058,11 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             let target = &mut self.targets[i];
             target.failures = failures.saturating_add(1);
             target.state = TargetState::Waiting(now + delay);
+            let addr = target.addr.clone();
+            self.emit(NetEvent::DialFailed {
+                addr,
+                error: dial_error_text(error),
+            });
         }
     }
 
@@ -1350,7 +1419,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 error,
             } => {
                 tracing::debug!(peer = ?peer_id, %error, "dial failed");
-                self.on_dial_failed(connection_id, peer_id);
+                self.on_dial_failed(connection_id, peer_id, &error);
             }
             SwarmEvent::IncomingConnectionError {
                 send_back_addr,
@@ -1672,6 +1741,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 let _ = reply.send(self.add_target(addr));
             }
             Command::Stats(reply) => {
+                let shown = self.own_lanes();
                 let _ = reply.send(NetStats {
                     peers: self.links.values().map(|l| l.peer).collect(),
                     disconnected_for_misbehaviour: self.disconnected_for_misbehaviour,
@@ -1691,7 +1761,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     confirmed: self
                         .links
                         .iter()
-                        .filter(|(id, _)| self.engine.holds_all(**id, self.store.end()))
+                        .filter(|(id, _)| self.engine.holds_all(**id, self.store.end(), shown))
                         .map(|(_, l)| l.peer)
                         .collect(),
                     confirming: self

@@ -198,6 +198,19 @@ pub struct SyncReport {
     pub new_ops: u64,
     /// True if the sync ended because nothing more came, false on the timeout.
     pub complete: bool,
+    /// The addresses given whose dials failed and that no peer of this sync was reached at, with
+    /// the last error of each.
+    #[serde(default)]
+    pub unreachable: Vec<Unreachable>,
+}
+
+/// An address a sync could not reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unreachable {
+    /// The address, as given.
+    pub addr: String,
+    /// Why (the transport's error).
+    pub error: String,
 }
 
 /// Checks that each of `addrs` is a multiaddr (bad text otherwise), before anything is started
@@ -560,7 +573,10 @@ impl Running {
     /// confirm what they hold (an acknowledged frame is one a peer took up, and it may die
     /// before storing it): the sync is complete once each one's heads show it holding
     /// everything this node holds for it; what one lacks is sent again meanwhile.
-    /// `progress` is told the ops taken in so far, as they arrive.
+    /// `progress` is told the ops taken in so far, as they arrive. If every address given has
+    /// failed to dial before any peer is reached, the sync ends at once (not complete, no peer,
+    /// the errors in [`SyncReport::unreachable`]): the network keeps redialing them with
+    /// backoff, but a person waiting on a one-shot sync learns why now, not at the timeout.
     pub async fn sync_until_quiet(
         &self,
         peers: &[String],
@@ -584,8 +600,15 @@ impl Running {
             }
         }
         self.dial(peers).await?;
+        let mut addrs = parse_addrs(peers)?;
+        addrs.sort();
+        addrs.dedup();
+        // The last dial error of each address given, while it is not known to have reached its
+        // peer.
+        let mut failed: std::collections::BTreeMap<usize, String> =
+            std::collections::BTreeMap::new();
         // The peers this sync dialed, by the id their addresses end in.
-        let dialed: Vec<moot_net::Libp2pPeerId> = parse_addrs(peers)?
+        let dialed: Vec<moot_net::Libp2pPeerId> = addrs
             .iter()
             .filter_map(|addr| match addr.iter().last() {
                 Some(moot_net::Protocol::P2p(peer)) => Some(peer),
@@ -637,6 +660,20 @@ impl Running {
                 {
                     if !connected.contains(&peer.to_string()) {
                         connected.push(peer.to_string());
+                    }
+                    // Its addresses reached it (one that names no peer may be the one that did).
+                    failed.retain(|i, _| match addrs[*i].iter().last() {
+                        Some(moot_net::Protocol::P2p(p)) => p != peer,
+                        _ => false,
+                    });
+                }
+                Ok(Ok(NetEvent::DialFailed { addr, error })) => {
+                    if let Some(i) = addrs.iter().position(|a| *a == addr) {
+                        failed.insert(i, error);
+                    }
+                    // Nothing reached and every address failed: no use waiting for the timeout.
+                    if connected.is_empty() && failed.len() == addrs.len() {
+                        break;
                     }
                 }
                 Ok(Ok(NetEvent::Stored { op_count, .. })) => {
@@ -753,6 +790,13 @@ impl Running {
             self.took_in().await?;
         }
         Ok(SyncReport {
+            unreachable: failed
+                .into_iter()
+                .map(|(i, error)| Unreachable {
+                    addr: addrs[i].to_string(),
+                    error,
+                })
+                .collect(),
             peers: connected,
             new_ops,
             complete,

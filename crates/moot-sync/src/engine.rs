@@ -195,6 +195,14 @@ impl Lanes {
     pub fn covers(self, other: Lanes) -> bool {
         self.0 & other.0 == other.0
     }
+    /// The lanes in both.
+    pub fn and(self, other: Lanes) -> Lanes {
+        Lanes(self.0 & other.0)
+    }
+    /// These lanes without `lane`.
+    pub fn without(self, lane: Lane) -> Lanes {
+        Lanes(self.0 & !Lanes::bit(lane))
+    }
 }
 
 /// Bounds and timings. Plain data, built by the caller; [`Config::default`] documents the
@@ -479,10 +487,10 @@ struct Peer {
     /// come yet: a dialer that receives a complete set while not waiting takes it for a
     /// listener's request ([`Engine::confirm`]) and answers with its own.
     awaiting: bool,
-    /// The store's end when the peer's last complete set of heads arrived, if that set covered
-    /// every head of this node's in the peer's lanes: the peer then held, stored, everything
-    /// this node held ([`Engine::holds_all`]).
-    covered_at: Option<u64>,
+    /// The store's end when the peer's last complete set of heads arrived, and the lanes of the
+    /// peer's in which that set covered every head of this node's: the peer then held, stored,
+    /// everything this node held in them ([`Engine::holds_all`]).
+    covered_at: Option<(u64, Lanes)>,
     /// When a confirmation last asked for a set ([`Engine::confirm`]).
     last_confirm_ms: Option<u64>,
 }
@@ -826,17 +834,25 @@ impl Engine {
     }
 
     /// True if `peer`'s last complete set of heads showed it holding every op this node held
-    /// then in the peer's lanes, and every op stored here since (up to `store_end`) came from
-    /// that peer in this session: the peer holds, stored, everything this node has for it.
-    /// The proof a one-shot sync needs before it reports itself complete (see
-    /// [`Engine::confirm`]). False for an unknown peer.
-    pub fn holds_all(&self, peer: PeerId, store_end: u64) -> bool {
+    /// then in the peer's lanes that are also among `shown` (the lanes the peer's heads speak
+    /// for: those it gives this node), and every op stored here since (up to `store_end`) came
+    /// from that peer in this session: the peer holds, stored, everything this node has for it
+    /// that it could show. The proof a one-shot sync needs before it reports itself complete
+    /// (see [`Engine::confirm`]). False for an unknown peer.
+    ///
+    /// A lane the peer receives from this node and does not give it (a stranger's node holding
+    /// members-lane ops from a bundle, dialing a member's) cannot be confirmed: the peer's heads
+    /// say nothing of it, and asking again would only send its ops again, every round.
+    pub fn holds_all(&self, peer: PeerId, store_end: u64, shown: Lanes) -> bool {
         let Some(p) = self.peers.get(&peer) else {
             return false;
         };
-        let Some(mut at) = p.covered_at else {
+        let Some((mut at, covered)) = p.covered_at else {
             return false;
         };
+        if !covered.covers(p.lanes.and(shown)) {
+            return false;
+        }
         // Positions since then, in the ranges of the peer's own ops (ascending).
         for &(start, end) in &p.theirs {
             if at >= store_end {
@@ -1088,10 +1104,14 @@ impl Engine {
             add_head(&mut view, &op, replica, max_heads);
         }
         // If the peer's heads cover every head of ours it may receive, it holds everything we
-        // could send: stream only what is stored from now on.
-        let mut all_covered = true;
+        // could send: stream only what is stored from now on. The lanes in which they do are
+        // what a confirmation can show.
+        let mut covered = lanes;
         for head in own_heads(replica) {
-            if !lanes.contains(head.lane) {
+            if !covered.contains(head.lane) {
+                if covered == Lanes::NONE {
+                    break;
+                }
                 continue;
             }
             let Some(device) = self.key(&head.device, replica) else {
@@ -1105,13 +1125,13 @@ impl Engine {
                 prev: None,
             };
             if !self.covered(&view, &op, replica, store)? {
-                all_covered = false;
-                break;
+                covered = covered.without(head.lane);
             }
         }
+        let all_covered = covered == lanes;
         if let Some(p) = self.peers.get_mut(&peer) {
             p.cursor = if all_covered { store.end() } else { 0 };
-            p.covered_at = all_covered.then(|| store.end());
+            p.covered_at = Some((store.end(), covered));
             if p.role == Role::Listener {
                 p.heads_due = Some(Some(named));
             } else if !p.awaiting && p.heads_due.is_none() {

@@ -1089,7 +1089,7 @@ fn a_dialer_confirms_what_the_peer_stored_not_what_it_acknowledged() {
         !b.engine.sending_to(PeerId(1), b.store.end()),
         "b has nothing more to send: the old end of a push"
     );
-    assert!(!b.engine.holds_all(PeerId(1), b.store.end()));
+    assert!(!b.engine.holds_all(PeerId(1), b.store.end(), Lanes::ALL));
     // Confirmation: a's heads show the gap, and b sends what a lacks.
     confirm_and_pump(&mut a, &mut b, true);
     assert!(
@@ -1097,19 +1097,19 @@ fn a_dialer_confirms_what_the_peer_stored_not_what_it_acknowledged() {
         "a still lacks ops after the confirmation"
     );
     assert!(
-        !b.engine.holds_all(PeerId(1), b.store.end()),
+        !b.engine.holds_all(PeerId(1), b.store.end(), Lanes::ALL),
         "the answer that showed the gap proves nothing about what was sent after it"
     );
     b.engine.confirm(confirm_at(), PeerId(1)).unwrap();
     pump(&mut a, &mut b, 0);
-    assert!(b.engine.holds_all(PeerId(1), b.store.end()));
+    assert!(b.engine.holds_all(PeerId(1), b.store.end(), Lanes::ALL));
     // An op stored here since is not held by the peer until confirmed again.
     let (_, more) = sample::history(4, 3001);
     b.load(&more[ops.len()..]);
-    assert!(!b.engine.holds_all(PeerId(1), b.store.end()));
+    assert!(!b.engine.holds_all(PeerId(1), b.store.end(), Lanes::ALL));
     b.engine.confirm(confirm_at(), PeerId(1)).unwrap();
     pump(&mut a, &mut b, 0);
-    assert!(b.engine.holds_all(PeerId(1), b.store.end()));
+    assert!(b.engine.holds_all(PeerId(1), b.store.end(), Lanes::ALL));
     assert!(a.misbehaved().is_empty() && b.misbehaved().is_empty());
 }
 
@@ -1133,7 +1133,7 @@ fn a_listener_confirms_through_a_set_the_dialer_answers() {
     let (mut a, mut b) = push_losing_a_frame(false);
     assert!(b.ids().len() < a.ids().len());
     assert!(!a.engine.sending_to(PeerId(2), a.store.end()));
-    assert!(!a.engine.holds_all(PeerId(2), a.store.end()));
+    assert!(!a.engine.holds_all(PeerId(2), a.store.end(), Lanes::ALL));
     for _ in 0..2 {
         confirm_and_pump(&mut a, &mut b, false);
     }
@@ -1141,7 +1141,7 @@ fn a_listener_confirms_through_a_set_the_dialer_answers() {
         a.ids() == b.ids(),
         "b still lacks ops after the confirmations"
     );
-    assert!(a.engine.holds_all(PeerId(2), a.store.end()));
+    assert!(a.engine.holds_all(PeerId(2), a.store.end(), Lanes::ALL));
     // Asking again while a set is on its way sends no second one.
     // (Counted on their way to b.)
     let sets_sent = |a: &mut Node, b: &mut Node| {
@@ -1186,19 +1186,54 @@ fn a_node_that_took_in_confirms_once_and_the_peers_later_ops_need_no_more() {
     connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
     pump(&mut a, &mut b, 0);
     assert!(a.ids() == b.ids());
-    assert!(!b.engine.holds_all(PeerId(1), b.store.end()));
+    assert!(!b.engine.holds_all(PeerId(1), b.store.end(), Lanes::ALL));
     b.engine.confirm(confirm_at(), PeerId(1)).unwrap();
     pump(&mut a, &mut b, 0);
-    assert!(b.engine.holds_all(PeerId(1), b.store.end()));
+    assert!(b.engine.holds_all(PeerId(1), b.store.end(), Lanes::ALL));
     a.load(&ops[400..]);
     pump(&mut a, &mut b, 0);
     assert!(a.ids() == b.ids() && b.ids().len() == ops.len());
-    assert!(b.engine.holds_all(PeerId(1), b.store.end()));
+    assert!(b.engine.holds_all(PeerId(1), b.store.end(), Lanes::ALL));
     assert!(
-        !b.engine.holds_all(PeerId(7), b.store.end()),
+        !b.engine.holds_all(PeerId(7), b.store.end(), Lanes::ALL),
         "unknown peer"
     );
     // The peer's lanes change: what its heads showed was for the lanes then.
     b.engine.set_peer_lanes(PeerId(1), Lanes::PUBLIC).unwrap();
-    assert!(!b.engine.holds_all(PeerId(1), b.store.end()));
+    assert!(!b.engine.holds_all(PeerId(1), b.store.end(), Lanes::ALL));
+}
+
+/// A peer that gives this node fewer lanes than it receives (a stranger's node holding
+/// members-lane ops, dialing a member's node) shows heads of the lanes it gives only: a
+/// confirmation holds for those, and says nothing of the others, however often asked.
+#[test]
+fn a_confirmation_holds_for_the_lanes_the_peers_heads_speak_for() {
+    let (hub, ops) = sample::history(4, 600);
+    let mut a = Node::new(hub, Config::default());
+    let mut b = Node::new(hub, Config::default());
+    a.load(&ops);
+    b.load(&ops);
+    assert!(
+        b.store
+            .heads()
+            .unwrap()
+            .iter()
+            .any(|h| h.lane == Lane::Members)
+    );
+    // a (the member's node) gives b the public lane; b gives a both.
+    connect(&mut a, &mut b, Lanes::PUBLIC, Lanes::ALL);
+    pump(&mut a, &mut b, 0);
+    for round in 0..3 {
+        b.engine.confirm(confirm_at(), PeerId(1)).unwrap();
+        pump(&mut a, &mut b, 0);
+        assert!(
+            b.engine.holds_all(PeerId(1), b.store.end(), Lanes::PUBLIC),
+            "round {round}: the public lane is confirmed"
+        );
+        assert!(
+            !b.engine.holds_all(PeerId(1), b.store.end(), Lanes::ALL),
+            "round {round}: a's heads never speak for the members lane"
+        );
+    }
+    assert!(a.misbehaved().is_empty() && b.misbehaved().is_empty());
 }
