@@ -69,52 +69,36 @@ impl Node {
     ) -> Result<Exported, NodeError> {
         let store = self.store()?;
         // Readable by its owner only (a members-lane bundle holds what the hub keeps from
-        // strangers), as the data directory's files are.
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(path).and_then(|file| {
-            // The mode above applies to a new file; one written over keeps its own.
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt as _;
-                file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            }
-            Ok(file)
-        });
-        let file = file.map_err(|source| NodeError::File {
+        // strangers), as the data directory's files are; written beside `path` and renamed over
+        // it once whole, so an export cut short leaves the bundle that was there, never a part.
+        let file_error = |source: std::io::Error| NodeError::File {
             path: path.to_path_buf(),
             source,
-        })?;
-        let header = Header { hub: hub.0, lanes };
-        let mut writer = moot_bundle::Writer::new(BufWriter::new(file), &header)
-            .map_err(|e| bundle_error(path, e))?;
-        let mut position = 0;
-        loop {
-            let batch = store.load_from(hub, position, LOAD_BATCH)?;
-            let Some((last, _, _)) = batch.last() else {
-                break;
-            };
-            position = last + 1;
-            for (_, op, verdict) in batch {
-                if verdict == REFUSED_ON_UPGRADE || !lanes.contains(op.lane()) {
-                    continue;
+        };
+        let (ops, bytes) = crate::dir::replace_private(path, file_error, |file| {
+            let header = Header { hub: hub.0, lanes };
+            let mut writer = moot_bundle::Writer::new(BufWriter::new(&mut *file), &header)
+                .map_err(|e| bundle_error(path, e))?;
+            let mut position = 0;
+            loop {
+                let batch = store.load_from(hub, position, LOAD_BATCH)?;
+                let Some((last, _, _)) = batch.last() else {
+                    break;
+                };
+                position = last + 1;
+                for (_, op, verdict) in batch {
+                    if verdict == REFUSED_ON_UPGRADE || !lanes.contains(op.lane()) {
+                        continue;
+                    }
+                    writer.op(op.bytes()).map_err(|e| bundle_error(path, e))?;
                 }
-                writer.op(op.bytes()).map_err(|e| bundle_error(path, e))?;
             }
-        }
-        let ops = writer.count();
-        let out = writer.finish().map_err(|e| bundle_error(path, e))?;
-        let file = out.into_inner().map_err(|e| NodeError::File {
-            path: path.to_path_buf(),
-            source: e.into_error(),
+            let ops = writer.count();
+            let out = writer.finish().map_err(|e| bundle_error(path, e))?;
+            out.into_inner().map_err(|e| file_error(e.into_error()))?;
+            let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+            Ok::<_, NodeError>((ops, bytes))
         })?;
-        file.sync_all().map_err(|source| NodeError::File {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(Exported {
             hub_id: hub.to_string(),
             lanes: lanes.as_str().to_string(),

@@ -123,24 +123,69 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
 /// [`write_atomic`] for any file (an export), with the I/O error as it is: the new file is
 /// readable by its owner only, whatever the umask and whatever file it replaces.
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    replace_private(path, |e| e, |file| file.write_all(bytes))
+}
+
+/// [`write_private`] for a file written in pieces (a bundle of a whole hub): `write` fills a
+/// temporary file beside `path` (0600), which is fsynced and renamed over `path` only if `write`
+/// succeeds. Whatever stops it half way — an error, a full disk, a crash, a pulled USB stick —
+/// leaves the file that was at `path` as it was, never a truncated one in its place; the
+/// temporary file is removed on an error (a crash may leave it, and the next write replaces it).
+/// `io` makes this function's own I/O errors into `write`'s kind.
+pub fn replace_private<T, E>(
+    path: &Path,
+    io: impl Fn(std::io::Error) -> E,
+    write: impl FnOnce(&mut File) -> Result<T, E>,
+) -> Result<T, E> {
+    // A symbolic link is followed: the file it names is replaced, not the link.
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(path).map_err(&io)?,
+        _ => path.to_path_buf(),
+    };
+    let path = path.as_path();
+    // Not a file nor a directory (a pipe, a terminal, a device): nothing can be renamed over it,
+    // and it keeps nothing to lose; written in place.
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+        && !meta.is_dir()
+    {
+        let mut file = OpenOptions::new().write(true).open(path).map_err(&io)?;
+        return write(&mut file);
+    }
     let mut temp = path.as_os_str().to_owned();
     temp.push(".tmp");
     let temp = PathBuf::from(temp);
     // A temporary file left by a crash may have any mode: made afresh.
     match std::fs::remove_file(&temp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
         _ => {}
     }
-    let mut file = private_options().create_new(true).open(&temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
+    let mut file = private_options()
+        .create_new(true)
+        .open(&temp)
+        .map_err(&io)?;
+    let written = write(&mut file).and_then(|value| {
+        file.sync_all().map_err(&io)?;
+        Ok(value)
+    });
     drop(file);
-    std::fs::rename(&temp, path)?;
+    let value = match written {
+        Ok(value) => value,
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            return Err(e);
+        }
+    };
+    if let Err(e) = std::fs::rename(&temp, path) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(io(e));
+    }
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    File::open(dir)?.sync_all()
+    File::open(dir).and_then(|dir| dir.sync_all()).map_err(io)?;
+    Ok(value)
 }
 
 /// Takes the data directory's lock, waiting at most `wait`. `on_wait` is called once, after about
@@ -173,5 +218,69 @@ pub fn lock(dir: &Path, wait: Duration, on_wait: &mut dyn FnMut()) -> Result<Fil
             on_wait();
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A write that fails half way leaves the file that was there as it was, and no temporary
+    /// file; one that succeeds replaces it, readable by its owner only.
+    #[test]
+    fn a_replacement_cut_short_leaves_the_old_file_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hall.bundle");
+        std::fs::write(&path, b"the old bundle, whole").unwrap();
+        let failed = replace_private(
+            &path,
+            |e| e,
+            |file| {
+                file.write_all(b"half of a new")?;
+                Err::<(), _>(std::io::Error::other("the stick was pulled"))
+            },
+        );
+        assert_eq!(failed.unwrap_err().to_string(), "the stick was pulled");
+        assert_eq!(std::fs::read(&path).unwrap(), b"the old bundle, whole");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["hall.bundle"], "a temporary file is left");
+        let written = replace_private(&path, |e| e, |file| file.write_all(b"new").map(|()| 3));
+        assert_eq!(written.unwrap(), 3);
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    /// A link is followed (the file it names is replaced, the link stays), and a device is
+    /// written in place, never replaced by a file.
+    #[cfg(unix)]
+    #[test]
+    fn a_link_is_followed_and_a_device_written_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target.bundle");
+        let link = dir.path().join("link.bundle");
+        std::fs::write(&target, b"old").unwrap();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        replace_private(&link, |e| e, |file| file.write_all(b"new")).unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        let null = Path::new("/dev/null");
+        replace_private(null, |e| e, |file| file.write_all(b"gone")).unwrap();
+        assert!(!std::fs::metadata(null).unwrap().is_file());
+        assert!(!Path::new("/dev/null.tmp").exists());
     }
 }
