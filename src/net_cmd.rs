@@ -859,8 +859,8 @@ pub fn join(global: &Global, ticket: &str, timeout: u64) -> anyhow::Result<()> {
             format!("({})", unreachable_text(&report.unreachable))
         };
         anyhow::bail!(
-            "the hub is recorded, but no peer of the ticket could be reached {why}: `moot serve` \
-             keeps trying the ticket's addresses, or try `moot sync --peer ADDR` when it can"
+            "the hub is recorded, but no peer of the ticket could be reached {why}: join again, \
+             or `moot sync --peer ADDR`, when it can be"
         );
     }
     // Reached, yet nothing of the hub came: a members-only hub's nodes send a device they do

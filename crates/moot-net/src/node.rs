@@ -332,10 +332,11 @@ pub struct NetStats {
     /// up by the peer), or still to be built by the engine (`Engine::sending_to`). A one-shot
     /// sync ends only once its peers are off this list, or it would stop mid-push.
     pub sending_to: Vec<libp2p::PeerId>,
-    /// Peers whose heads showed them holding, stored, everything this node holds for them
-    /// (`Engine::holds_all`; asked for with [`NetHandle::confirm`]). An acknowledged frame is
-    /// one the peer took up, not one it kept: a one-shot sync is complete only once its peers
-    /// are on this list.
+    /// Peers whose heads showed them holding, stored, everything this node holds for them in
+    /// the lanes their heads speak for (those they give this node: `Engine::holds_all`, with
+    /// the lanes this node's own device may receive; asked for with [`NetHandle::confirm`]).
+    /// An acknowledged frame is one the peer took up, not one it kept: a one-shot sync is
+    /// complete only once its peers are on this list.
     pub confirmed: Vec<libp2p::PeerId>,
     /// Peers asked to confirm whose answer has not come yet (`Engine::confirming`).
     pub confirming: Vec<libp2p::PeerId>,
@@ -376,8 +377,18 @@ pub enum NetEvent {
         /// Every address listened on.
         addrs: Vec<Multiaddr>,
     },
-    /// A dial of a peer kept connected ([`NetHandle::dial`]) failed; it is dialed again with
-    /// backoff.
+    /// A peer kept connected ([`NetHandle::dial`]) is connected, through `addr` or another of its
+    /// addresses.
+    Reached {
+        /// The address dialed, as given.
+        addr: Multiaddr,
+        /// The peer there.
+        peer: libp2p::PeerId,
+    },
+    /// A dial of a peer kept connected ([`NetHandle::dial`]) failed: nothing answered at the
+    /// address, or not the peer it names. It is dialed again with backoff. (A dial not made
+    /// because the peer is being dialed through another address, or because of this node's
+    /// own limits, is not reported: the address was not tried.)
     DialFailed {
         /// The address dialed, as given.
         addr: Multiaddr,
@@ -391,6 +402,19 @@ pub enum NetEvent {
         /// What it did.
         reason: String,
     },
+}
+
+/// True if the dial was made and failed (nothing answered at the address, or not the peer it
+/// names); false if it was not made (the peer is being dialed through another address, this
+/// node's limits) or was cut short by this node.
+fn tried(error: &DialError) -> bool {
+    matches!(
+        error,
+        DialError::Transport(_)
+            | DialError::WrongPeerId { .. }
+            | DialError::NoAddresses
+            | DialError::LocalPeerId { .. }
+    )
 }
 
 /// A dial's error for a person: each address's transport error with its causes (libp2p's own
@@ -929,10 +953,12 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 let delay = self.delay(&addr, failures);
                 tracing::info!(%addr, error = %e, retry_in = ?delay, "dial not started");
                 self.targets[i].failures = failures.saturating_add(1);
-                self.emit(NetEvent::DialFailed {
-                    addr,
-                    error: dial_error_text(&e),
-                });
+                if tried(&e) {
+                    self.emit(NetEvent::DialFailed {
+                        addr,
+                        error: dial_error_text(&e),
+                    });
+                }
                 TargetState::Waiting(Instant::now() + delay)
             }
         };
@@ -1059,15 +1085,18 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             target.failures = failures.saturating_add(1);
             target.state = TargetState::Waiting(now + delay);
             let addr = target.addr.clone();
-            self.emit(NetEvent::DialFailed {
-                addr,
-                error: dial_error_text(error),
-            });
+            if tried(error) {
+                self.emit(NetEvent::DialFailed {
+                    addr,
+                    error: dial_error_text(error),
+                });
+            }
         }
     }
 
     /// A connection to `peer` is up (`connection` may be one of our dials).
     fn on_target_connected(&mut self, peer: libp2p::PeerId, connection: ConnectionId) {
+        let mut reached = Vec::new();
         for target in &mut self.targets {
             let ours = target.state == TargetState::Dialing(connection);
             if ours && target.peer.is_none() {
@@ -1076,7 +1105,11 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             if ours || target.peer == Some(peer) {
                 target.state = TargetState::Connected;
                 target.failures = 0;
+                reached.push(target.addr.clone());
             }
+        }
+        for addr in reached {
+            self.emit(NetEvent::Reached { addr, peer });
         }
     }
 

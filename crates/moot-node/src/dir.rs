@@ -4,7 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::NodeError;
@@ -113,11 +113,13 @@ pub fn private_options() -> OpenOptions {
     options
 }
 
-/// Replaces `path` with `bytes` atomically: a temporary file (0600) is written and fsynced, then
-/// renamed over `path`, then the directory is fsynced. A crash leaves the old or the new file,
-/// never a mix.
+/// Replaces `path` (a file of the data directory) with `bytes` atomically: a temporary file
+/// (`NAME.tmp`, 0600: [`crate::keyfile::temp_name`], which the key file's loader removes when a
+/// crash left it) is written and fsynced, then renamed over `path`, then the directory is
+/// fsynced. A crash leaves the old or the new file, never a mix. A link is followed as by
+/// [`replace_private`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
-    write_private(path, bytes).map_err(data_dir_error(path))
+    replace(path, Temp::Fixed, |e| e, |file| file.write_all(bytes)).map_err(data_dir_error(path))
 }
 
 /// [`write_atomic`] for any file (an export), with the I/O error as it is: the new file is
@@ -127,43 +129,112 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// [`write_private`] for a file written in pieces (a bundle of a whole hub): `write` fills a
-/// temporary file beside `path` (0600), which is fsynced and renamed over `path` only if `write`
-/// succeeds. Whatever stops it half way — an error, a full disk, a crash, a pulled USB stick —
-/// leaves the file that was at `path` as it was, never a truncated one in its place; the
-/// temporary file is removed on an error (a crash may leave it, and the next write replaces it).
-/// `io` makes this function's own I/O errors into `write`'s kind.
+/// temporary file beside `path` (0600, a name of this process's own: `NAME.PID.tmp`), which is
+/// fsynced and renamed over `path` only if `write` succeeds. Whatever stops it half way — an
+/// error, a full disk, a crash, a pulled USB stick — leaves the file that was at `path` as it
+/// was, never a truncated one in its place; the temporary file is removed on an error (a crash
+/// may leave it). `io` makes this function's own I/O errors into `write`'s kind.
+///
+/// A symbolic link to a file is followed (the file it names is replaced, the link stays),
+/// after the link is opened as any open would (so the kernel's refusal to follow another
+/// user's link in a sticky directory, `fs.protected_symlinks`, still applies). A terminal or a
+/// device (`/dev/stdout` on a terminal), or a pipe of this user's (`/dev/stdout` into a pipe),
+/// is written in place: nothing can be renamed over it. Any other kind of file, such as
+/// another user's named pipe, is refused: what is written may be secret.
 pub fn replace_private<T, E>(
     path: &Path,
     io: impl Fn(std::io::Error) -> E,
     write: impl FnOnce(&mut File) -> Result<T, E>,
 ) -> Result<T, E> {
-    // A symbolic link is followed: the file it names is replaced, not the link.
-    let path = match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(path).map_err(&io)?,
-        _ => path.to_path_buf(),
-    };
-    let path = path.as_path();
-    // Not a file nor a directory (a pipe, a terminal, a device): nothing can be renamed over it,
-    // and it keeps nothing to lose; written in place.
-    if let Ok(meta) = std::fs::metadata(path)
+    replace(path, Temp::Own, io, write)
+}
+
+/// How [`replace`] names its temporary file.
+enum Temp {
+    /// `NAME.tmp`: a data directory's file, written under its lock (one writer).
+    Fixed,
+    /// `NAME.PID.tmp` (a number added if that exists): any file, which other processes may be
+    /// writing too.
+    Own,
+}
+
+fn replace<T, E>(
+    path: &Path,
+    temp_name: Temp,
+    io: impl Fn(std::io::Error) -> E,
+    write: impl FnOnce(&mut File) -> Result<T, E>,
+) -> Result<T, E> {
+    // What is there, a link followed.
+    let target = std::fs::metadata(path);
+    if let Ok(meta) = &target
         && !meta.is_file()
         && !meta.is_dir()
     {
         let mut file = OpenOptions::new().write(true).open(path).map_err(&io)?;
+        if !writable_in_place(&file) {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "not a file, nor a terminal or pipe of this user's: not written",
+            )));
+        }
         return write(&mut file);
     }
-    let mut temp = path.as_os_str().to_owned();
-    temp.push(".tmp");
-    let temp = PathBuf::from(temp);
-    // A temporary file left by a crash may have any mode: made afresh.
-    match std::fs::remove_file(&temp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
-        _ => {}
-    }
-    let mut file = private_options()
-        .create_new(true)
-        .open(&temp)
-        .map_err(&io)?;
+    let linked;
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() && target.is_ok() => {
+            // Opened first: the kernel judges the link as for any open.
+            OpenOptions::new().write(true).open(path).map_err(&io)?;
+            linked = std::fs::canonicalize(path).map_err(&io)?;
+            linked.as_path()
+        }
+        _ => path,
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let Some(name) = path.file_name() else {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "names no file",
+        )));
+    };
+    let (temp, mut file) = match temp_name {
+        Temp::Fixed => {
+            let mut temp = name.to_owned();
+            temp.push(".tmp");
+            let temp = dir.join(temp);
+            // A temporary file left by a crash may have any mode: made afresh.
+            match std::fs::remove_file(&temp) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+                _ => {}
+            }
+            let file = private_options()
+                .create_new(true)
+                .open(&temp)
+                .map_err(&io)?;
+            (temp, file)
+        }
+        Temp::Own => {
+            let mut tries = 0u32;
+            loop {
+                let mut temp = name.to_owned();
+                temp.push(format!(".{}", std::process::id()));
+                if tries > 0 {
+                    temp.push(format!(".{tries}"));
+                }
+                temp.push(".tmp");
+                let temp = dir.join(temp);
+                match private_options().create_new(true).open(&temp) {
+                    Ok(file) => break (temp, file),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 100 => {
+                        tries += 1;
+                    }
+                    Err(e) => return Err(io(e)),
+                }
+            }
+        }
+    };
     let written = write(&mut file).and_then(|value| {
         file.sync_all().map_err(&io)?;
         Ok(value)
@@ -180,12 +251,33 @@ pub fn replace_private<T, E>(
         let _ = std::fs::remove_file(&temp);
         return Err(io(e));
     }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
     File::open(dir).and_then(|dir| dir.sync_all()).map_err(io)?;
     Ok(value)
+}
+
+/// True for a terminal or device, or a pipe (named or not) of this user's: what may be written
+/// in place.
+#[cfg(unix)]
+fn writable_in_place(file: &File) -> bool {
+    use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+    let Ok(meta) = file.metadata() else {
+        return false;
+    };
+    let kind = meta.file_type();
+    kind.is_char_device() || (kind.is_fifo() && meta.uid() == effective_uid())
+}
+
+#[cfg(not(unix))]
+fn writable_in_place(_file: &File) -> bool {
+    false
+}
+
+/// This process's effective user id.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn effective_uid() -> u32 {
+    // SAFETY: `geteuid` takes no argument, cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() }
 }
 
 /// Takes the data directory's lock, waiting at most `wait`. `on_wait` is called once, after about
@@ -260,11 +352,12 @@ mod tests {
         }
     }
 
-    /// A link is followed (the file it names is replaced, the link stays), and a device is
-    /// written in place, never replaced by a file.
+    /// A link is followed (the file it names is replaced, the link stays); a pipe of this user's
+    /// is written in place, another user's refused; a directory is not replaced.
     #[cfg(unix)]
     #[test]
-    fn a_link_is_followed_and_a_device_written_in_place() {
+    fn a_link_is_followed_and_only_this_users_pipes_written_in_place() {
+        use std::os::unix::ffi::OsStrExt as _;
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("target.bundle");
         let link = dir.path().join("link.bundle");
@@ -278,9 +371,47 @@ mod tests {
                 .is_symlink()
         );
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
-        let null = Path::new("/dev/null");
-        replace_private(null, |e| e, |file| file.write_all(b"gone")).unwrap();
-        assert!(!std::fs::metadata(null).unwrap().is_file());
-        assert!(!Path::new("/dev/null.tmp").exists());
+        // A named pipe of this user's, read by another thread.
+        let fifo = dir.path().join("pipe");
+        let name = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        assert_eq!(make_fifo(&name), 0);
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap())
+        };
+        replace_private(&fifo, |e| e, |file| file.write_all(b"through the pipe")).unwrap();
+        assert_eq!(reader.join().unwrap(), b"through the pipe");
+        assert!(!std::fs::metadata(&fifo).unwrap().is_file());
+        // Another user's pipe: refused before anything is written. (Only a superuser can hand
+        // a pipe to another user; elsewhere this part cannot be set up.)
+        if std::os::unix::fs::chown(&fifo, Some(65534), None).is_ok() {
+            let reader = {
+                let fifo = fifo.clone();
+                std::thread::spawn(move || std::fs::read(fifo).unwrap())
+            };
+            let refused = replace_private(&fifo, |e| e, |file| file.write_all(b"secret"));
+            assert_eq!(
+                refused.unwrap_err().kind(),
+                std::io::ErrorKind::PermissionDenied
+            );
+            assert_eq!(reader.join().unwrap(), b"", "bytes went into the pipe");
+        }
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        assert!(replace_private(&sub, |e| e, |file| file.write_all(b"x")).is_err());
+        assert!(std::fs::metadata(&sub).unwrap().is_dir());
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+
+    #[cfg(unix)]
+    #[allow(unsafe_code)]
+    fn make_fifo(name: &std::ffi::CStr) -> i32 {
+        // SAFETY: `name` is a valid NUL-terminated path that outlives the call.
+        unsafe { libc::mkfifo(name.as_ptr(), 0o600) }
     }
 }

@@ -661,18 +661,19 @@ impl Running {
                     if !connected.contains(&peer.to_string()) {
                         connected.push(peer.to_string());
                     }
-                    // Its addresses reached it (one that names no peer may be the one that did).
-                    failed.retain(|i, _| match addrs[*i].iter().last() {
-                        Some(moot_net::Protocol::P2p(p)) => p != peer,
-                        _ => false,
-                    });
+                }
+                // An address given reached its peer (or its peer was reached another way).
+                Ok(Ok(NetEvent::Reached { addr, .. })) => {
+                    if let Some(i) = addrs.iter().position(|a| *a == addr) {
+                        failed.remove(&i);
+                    }
                 }
                 Ok(Ok(NetEvent::DialFailed { addr, error })) => {
                     if let Some(i) = addrs.iter().position(|a| *a == addr) {
                         failed.insert(i, error);
                     }
                     // Nothing reached and every address failed: no use waiting for the timeout.
-                    if connected.is_empty() && failed.len() == addrs.len() {
+                    if connected.is_empty() && !addrs.is_empty() && failed.len() == addrs.len() {
                         break;
                     }
                 }
@@ -689,8 +690,19 @@ impl Running {
                     return Err(NodeError::Sync(format!("the peer misbehaved: {reason}")));
                 }
                 Ok(Ok(_)) => {}
-                // A slow reader lost some events: carry on.
-                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+                // A slow reader lost some events: the peers of this sync connected meanwhile are
+                // read from the network (a `Connected` may have been among those lost), and
+                // more ops may have come.
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                    for peer in self.net_stats().await?.peers {
+                        if (dialed.is_empty() || dialed.contains(&peer))
+                            && !connected.contains(&peer.to_string())
+                        {
+                            connected.push(peer.to_string());
+                        }
+                    }
+                    unsettled = true;
+                }
                 Ok(Err(_)) => break,
                 Err(_) if unsettled => {
                     // Settled: this may certify the device and change lanes, so more may come.

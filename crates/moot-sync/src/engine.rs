@@ -199,6 +199,10 @@ impl Lanes {
     pub fn and(self, other: Lanes) -> Lanes {
         Lanes(self.0 & other.0)
     }
+    /// The lanes in either.
+    pub fn or(self, other: Lanes) -> Lanes {
+        Lanes(self.0 | other.0)
+    }
     /// These lanes without `lane`.
     pub fn without(self, lane: Lane) -> Lanes {
         Lanes(self.0 & !Lanes::bit(lane))
@@ -487,12 +491,24 @@ struct Peer {
     /// come yet: a dialer that receives a complete set while not waiting takes it for a
     /// listener's request ([`Engine::confirm`]) and answers with its own.
     awaiting: bool,
-    /// The store's end when the peer's last complete set of heads arrived, and the lanes of the
-    /// peer's in which that set covered every head of this node's: the peer then held, stored,
-    /// everything this node held in them ([`Engine::holds_all`]).
-    covered_at: Option<(u64, Lanes)>,
+    /// The store's end when the peer's last complete set of heads arrived, the lanes of the
+    /// peer's in which that set covered every head of this node's (the peer then held, stored,
+    /// everything this node held in them), and the lanes the set named chains of
+    /// ([`Engine::holds_all`]).
+    covered_at: Option<Covered>,
     /// When a confirmation last asked for a set ([`Engine::confirm`]).
     last_confirm_ms: Option<u64>,
+}
+
+/// What a peer's complete set of heads showed ([`Peer::covered_at`]).
+#[derive(Debug, Clone, Copy)]
+struct Covered {
+    /// The store's end when it arrived.
+    at: u64,
+    /// The peer's lanes in which it covered every head of this node's.
+    lanes: Lanes,
+    /// The lanes it named chains of: lanes the peer gives this node.
+    named: Lanes,
 }
 
 /// The least time between two confirmations asked of one peer ([`Engine::confirm`]): at most
@@ -834,25 +850,30 @@ impl Engine {
     }
 
     /// True if `peer`'s last complete set of heads showed it holding every op this node held
-    /// then in the peer's lanes that are also among `shown` (the lanes the peer's heads speak
-    /// for: those it gives this node), and every op stored here since (up to `store_end`) came
-    /// from that peer in this session: the peer holds, stored, everything this node has for it
-    /// that it could show. The proof a one-shot sync needs before it reports itself complete
-    /// (see [`Engine::confirm`]). False for an unknown peer.
+    /// then in the peer's lanes that its heads speak for, and every op stored here since (up to
+    /// `store_end`) came from that peer in this session: the peer holds, stored, everything
+    /// this node has for it that it could show. The proof a one-shot sync needs before it
+    /// reports itself complete (see [`Engine::confirm`]). False for an unknown peer.
     ///
-    /// A lane the peer receives from this node and does not give it (a stranger's node holding
-    /// members-lane ops from a bundle, dialing a member's) cannot be confirmed: the peer's heads
-    /// say nothing of it, and asking again would only send its ops again, every round.
+    /// The lanes its heads speak for are those it gives this node: `shown` (the caller's
+    /// judgment: the lanes this node's own device may receive by its roll) and any lane the set
+    /// named a chain of. A lane the peer receives from this node and does not give it (a
+    /// stranger's node holding members-lane ops from a bundle, dialing a member's) cannot be
+    /// confirmed: the peer's heads say nothing of it, and asking again would only send its ops
+    /// again, every round. If that leaves no lane of the peer's to judge by, nothing is
+    /// confirmed (false), unless the peer is given no lane at all.
     pub fn holds_all(&self, peer: PeerId, store_end: u64, shown: Lanes) -> bool {
         let Some(p) = self.peers.get(&peer) else {
             return false;
         };
-        let Some((mut at, covered)) = p.covered_at else {
+        let Some(covered) = p.covered_at else {
             return false;
         };
-        if !covered.covers(p.lanes.and(shown)) {
+        let judged = p.lanes.and(shown.or(covered.named));
+        if (judged == Lanes::NONE && p.lanes != Lanes::NONE) || !covered.lanes.covers(judged) {
             return false;
         }
+        let mut at = covered.at;
         // Positions since then, in the ranges of the peer's own ops (ascending).
         for &(start, end) in &p.theirs {
             if at >= store_end {
@@ -1085,6 +1106,9 @@ impl Engine {
         let mut view = std::mem::take(&mut p.incoming);
         // A listener answers for the chains the peer named.
         let named: BTreeSet<Chain> = view.chains().copied().collect();
+        let named_lanes = named
+            .iter()
+            .fold(Lanes::NONE, |lanes, (_, lane)| lanes.with(*lane));
         p.in_transit = std::mem::take(&mut p.sent).into_iter().collect();
         // By chain (the heads of a chain in their order), as the view is merged with them.
         let mut confirmed: Vec<(Chain, (u64, OpId))> = p.confirmed.heads().collect();
@@ -1131,7 +1155,11 @@ impl Engine {
         let all_covered = covered == lanes;
         if let Some(p) = self.peers.get_mut(&peer) {
             p.cursor = if all_covered { store.end() } else { 0 };
-            p.covered_at = Some((store.end(), covered));
+            p.covered_at = Some(Covered {
+                at: store.end(),
+                lanes: covered,
+                named: named_lanes,
+            });
             if p.role == Role::Listener {
                 p.heads_due = Some(Some(named));
             } else if !p.awaiting && p.heads_due.is_none() {

@@ -1235,5 +1235,30 @@ fn a_confirmation_holds_for_the_lanes_the_peers_heads_speak_for() {
             "round {round}: a's heads never speak for the members lane"
         );
     }
+    // Ops stored here since are not held by a until confirmed again, public ones included.
+    let (_, more) = sample::history(4, 601);
+    b.load(&more[ops.len()..]);
+    assert!(!b.engine.holds_all(PeerId(1), b.store.end(), Lanes::PUBLIC));
+    b.engine.confirm(confirm_at(), PeerId(1)).unwrap();
+    pump(&mut a, &mut b, 0);
+    assert!(b.engine.holds_all(PeerId(1), b.store.end(), Lanes::PUBLIC));
     assert!(a.misbehaved().is_empty() && b.misbehaved().is_empty());
+}
+
+/// A node given no lane by its peer (a stranger's node in a members-only hub, dialing a
+/// member's) learns nothing of what the peer holds: nothing it sent is ever confirmed.
+#[test]
+fn a_peer_that_gives_no_lane_confirms_nothing() {
+    let (hub, ops) = sample::history(4, 300);
+    let mut a = Node::new(hub, Config::default());
+    let mut b = Node::new(hub, Config::default());
+    a.load(&ops[..100]);
+    b.load(&ops);
+    connect(&mut a, &mut b, Lanes::NONE, Lanes::ALL);
+    pump(&mut a, &mut b, 0);
+    for _ in 0..3 {
+        b.engine.confirm(confirm_at(), PeerId(1)).unwrap();
+        pump(&mut a, &mut b, 0);
+        assert!(!b.engine.holds_all(PeerId(1), b.store.end(), Lanes::NONE));
+    }
 }
