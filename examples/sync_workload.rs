@@ -638,6 +638,29 @@ fn receiver(args: &[String]) {
                 let _ = std::fs::copy(entry.path(), to.join(entry.file_name()));
             }
         }
+        // `SYNC_WORKLOAD_IDLE_TRAFFIC=SECS`: the sync frames' bytes (both ways, the receiver's
+        // engine counters) while the two nodes stay connected and idle for SECS after the idle
+        // reading, printed every 10 s (stderr only): what the periodic resync costs a quiet
+        // connection.
+        if let Some(secs) = std::env::var("SYNC_WORKLOAD_IDLE_TRAFFIC")
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            let bytes = |e: &moot_sync::Stats| e.bytes_sent + e.bytes_received;
+            let from = bytes(&running.handle.stats().await.unwrap().engine);
+            let mut last = from;
+            for step in 1..=secs.div_ceil(10) {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                let now = bytes(&running.handle.stats().await.unwrap().engine);
+                eprintln!(
+                    "receiver: idle traffic {} s after the idle reading: {} bytes in all, {} in the last 10 s",
+                    step * 10,
+                    now - from,
+                    now - last
+                );
+                last = now;
+            }
+        }
         // `SYNC_WORKLOAD_REST=1`: a second reading once the node is at rest as `moot serve` puts
         // it (no ops taken in for `REST_AFTER`: `Running::rest`), the peers' resync (every 30 s)
         // having come and gone meanwhile. On stderr only: the idle figure stays the one

@@ -151,8 +151,10 @@ pub struct NetConfig {
     /// a frame of 500 KB could never cross 128 kbit/s: the session timed out and started again
     /// without end). A peer that has gone away is found by ping long before.
     pub request_timeout: Duration,
-    /// A connection with no stream open for this long is closed. Default 120 s (the engine
-    /// resyncs every 30 s, so a sync session never goes idle).
+    /// A connection with no stream open for this long is closed. Default 10 min: a quiet sync
+    /// session resyncs at least every 8 min (`moot_sync::Config::max_resync_interval_ms`,
+    /// which the node keeps under three quarters of this), so it never goes idle; ping keeps
+    /// NAT state alive meanwhile and finds a peer that has gone away.
     pub idle_timeout: Duration,
     /// Frames queued for one peer, at most (each ≤ `MAX_MESSAGE_BYTES`). Default 4.
     pub max_queued_frames: usize,
@@ -233,7 +235,7 @@ impl Default for NetConfig {
             max_pending_outgoing: 16,
             stranger_grace: Duration::from_secs(60),
             request_timeout: Duration::from_secs(120),
-            idle_timeout: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(600),
             max_queued_frames: 4,
             max_commands: 64,
             max_events: 1024,
@@ -780,7 +782,14 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
         let (tx, rx) = mpsc::channel(config.max_commands.max(1));
         let node = NetNode {
             swarm,
-            engine: Engine::new(config.engine),
+            engine: Engine::new(moot_sync::Config {
+                // A session's resync is its only stream when idle: it must come before the
+                // connection is closed as idle.
+                max_resync_interval_ms: config.engine.max_resync_interval_ms.min(
+                    u64::try_from(config.idle_timeout.as_millis() * 3 / 4).unwrap_or(u64::MAX),
+                ),
+                ..config.engine
+            }),
             replica,
             store,
             lanes_for,

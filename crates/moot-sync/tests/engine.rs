@@ -1262,3 +1262,53 @@ fn a_peer_that_gives_no_lane_confirms_nothing() {
         assert!(!b.engine.holds_all(PeerId(1), b.store.end(), Lanes::NONE));
     }
 }
+
+/// A quiet session resyncs less and less often (after 30 s, then 60, 120, 240, then every
+/// 480 s: each resync of a hub of W's size costs ~1.3 MB of heads each way), and ops arriving
+/// bring the interval back to 30 s.
+#[test]
+fn a_quiet_session_resyncs_less_often_until_ops_arrive() {
+    let (hub, ops) = sample::history(4, 200);
+    let mut a = Node::new(hub, Config::default());
+    let mut b = Node::new(hub, Config::default());
+    a.load(&ops[..150]);
+    b.load(&ops[..150]);
+    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
+    pump(&mut a, &mut b, 0);
+    // Runs both engines' timers up to `until`; the times at which b (the dialer) sent a whole
+    // set of heads.
+    let run = |a: &mut Node, b: &mut Node, from: u64, until: u64| {
+        let mut resyncs = Vec::new();
+        let mut now = from;
+        loop {
+            now = b.engine.poll_timeout().unwrap().max(now);
+            if now > until {
+                return resyncs;
+            }
+            b.engine.handle_timeout(now);
+            a.engine.handle_timeout(now);
+            while let Some(t) = b.engine.poll_transmit(now, &b.replica, &b.store).unwrap() {
+                if matches!(
+                    wire::decode(&t.frame),
+                    Ok(Message::Heads { first: true, .. })
+                ) {
+                    resyncs.push(now / 1_000);
+                }
+                a.engine
+                    .handle_frame(now, PeerId(2), &t.frame, &mut a.replica, &mut a.store)
+                    .unwrap();
+            }
+            pump(a, b, now);
+        }
+    };
+    let resyncs = run(&mut a, &mut b, 0, 400_000);
+    assert_eq!(resyncs, [30, 60, 120, 240], "seconds");
+    // An op written on a reaches b at once (streamed), and b's next resync is followed by one
+    // 30 s later.
+    a.load(&ops[150..151]);
+    pump(&mut a, &mut b, 400_000);
+    assert!(a.ids() == b.ids());
+    let resyncs = run(&mut a, &mut b, 400_000, 1_200_000);
+    assert_eq!(resyncs, [480, 510, 570, 690, 930], "seconds");
+    assert!(a.misbehaved().is_empty() && b.misbehaved().is_empty());
+}

@@ -53,6 +53,7 @@ impl Rng {
 fn config() -> Config {
     Config {
         resync_interval_ms: 300,
+        max_resync_interval_ms: 900,
         rate_window_ms: 100,
         max_send_bytes_per_window: 64 * 1024,
         max_receive_bytes_per_window: 512 * 1024,
