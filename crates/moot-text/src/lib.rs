@@ -191,19 +191,31 @@ pub fn fold(text: &str) -> String {
 }
 
 /// [`fold`], with accents set aside as well (`Café` and `cafe`, `Ñandú` and `nandu`): the
-/// folded text decomposed (NFD), its combining marks dropped, composed again. For keys where a
+/// folded text decomposed (NFD), its diacritics dropped, composed again. For keys where a
 /// missing accent must not hide a match (the aid board's categories and areas); names keep
-/// theirs.
+/// theirs. Only the combining diacritics shared by many scripts are dropped ([`is_diacritic`]):
+/// the vowel signs and viramas of Indic and other scripts are letters of their words, not
+/// accents (Malayalam `കാർ`, car, and `കർ` must not match), and are kept.
 pub fn fold_unaccented(text: &str) -> String {
     let folded = fold(text);
     if folded.is_ascii() {
         return folded;
     }
-    let bare: String = folded
-        .nfd()
-        .filter(|&c| !unicode_normalization::char::is_combining_mark(c))
-        .collect();
+    let bare: String = folded.nfd().filter(|&c| !is_diacritic(c)).collect();
     bare.nfc().collect()
+}
+
+/// True for a combining diacritical mark of the blocks shared across scripts (U+0300–U+036F
+/// and its extensions, marks for symbols, half marks): what an accent decomposes into.
+pub fn is_diacritic(c: char) -> bool {
+    matches!(
+        c,
+        '\u{0300}'..='\u{036F}'
+            | '\u{1AB0}'..='\u{1AFF}'
+            | '\u{1DC0}'..='\u{1DFF}'
+            | '\u{20D0}'..='\u{20FF}'
+            | '\u{FE20}'..='\u{FE2F}'
+    )
 }
 
 fn fold_once(text: &str) -> String {
@@ -350,6 +362,14 @@ mod tests {
         // Letters that are not a base and a mark stay as they are.
         assert_eq!(fold_unaccented("Øl"), "øl");
         assert_eq!(fold_unaccented("tools"), "tools");
+        assert_eq!(fold_unaccented("Tiếng Việt"), "tieng viet");
+        // Vowel signs and viramas are letters of their words: kept (a category of a vowel sign
+        // alone is not blank).
+        assert_ne!(fold_unaccented("കാർ"), fold_unaccented("കർ"));
+        assert_eq!(fold_unaccented("हिन्दी"), fold("हिन्दी"));
+        assert_eq!(fold_unaccented("\u{d3e}"), "\u{d3e}");
+        // An accent alone is blank.
+        assert_eq!(fold_unaccented("\u{301}"), "");
     }
 
     #[test]
