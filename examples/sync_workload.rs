@@ -662,8 +662,8 @@ fn receiver(args: &[String]) {
             }
         }
         // `SYNC_WORKLOAD_REST=1`: a second reading once the node is at rest as `moot serve` puts
-        // it (no ops taken in for `REST_AFTER`: `Running::rest`), the peers' resync (every 30 s)
-        // having come and gone meanwhile. On stderr only: the idle figure stays the one
+        // it (no ops taken in for `REST_AFTER`: `Running::rest`), the peers' first resyncs (30
+        // and 60 s after the connection) having come and gone meanwhile. On stderr only: the idle figure stays the one
         // above.
         if std::env::var_os("SYNC_WORKLOAD_REST").is_some() {
             tokio::time::sleep(moot_node::serve::REST_AFTER.saturating_sub(Duration::from_secs(3)))

@@ -151,10 +151,9 @@ pub struct NetConfig {
     /// a frame of 500 KB could never cross 128 kbit/s: the session timed out and started again
     /// without end). A peer that has gone away is found by ping long before.
     pub request_timeout: Duration,
-    /// A connection with no stream open for this long is closed. Default 10 min: a quiet sync
-    /// session resyncs at least every 8 min (`moot_sync::Config::max_resync_interval_ms`,
-    /// which the node keeps under three quarters of this), so it never goes idle; ping keeps
-    /// NAT state alive meanwhile and finds a peer that has gone away.
+    /// A connection with no stream open for this long is closed. Default 120 s (a sync
+    /// session's dialer sends something at least every `moot_sync::Config::keepalive_ms`, which
+    /// the node keeps under half of this, so a session never goes idle).
     pub idle_timeout: Duration,
     /// Frames queued for one peer, at most (each ≤ `MAX_MESSAGE_BYTES`). Default 4.
     pub max_queued_frames: usize,
@@ -235,7 +234,7 @@ impl Default for NetConfig {
             max_pending_outgoing: 16,
             stranger_grace: Duration::from_secs(60),
             request_timeout: Duration::from_secs(120),
-            idle_timeout: Duration::from_secs(600),
+            idle_timeout: Duration::from_secs(120),
             max_queued_frames: 4,
             max_commands: 64,
             max_events: 1024,
@@ -783,11 +782,12 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
         let node = NetNode {
             swarm,
             engine: Engine::new(moot_sync::Config {
-                // A session's resync is its only stream when idle: it must come before the
+                // A quiet session's only stream between resyncs: it must come before the
                 // connection is closed as idle.
-                max_resync_interval_ms: config.engine.max_resync_interval_ms.min(
-                    u64::try_from(config.idle_timeout.as_millis() * 3 / 4).unwrap_or(u64::MAX),
-                ),
+                keepalive_ms: config
+                    .engine
+                    .keepalive_ms
+                    .min(u64::try_from(config.idle_timeout.as_millis() / 2).unwrap_or(u64::MAX)),
                 ..config.engine
             }),
             replica,
@@ -909,6 +909,12 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 self.targets[i].failures = 0;
                 self.dial_target(i);
             }
+            // Kept connected already: reached.
+            if let (TargetState::Connected, Some(peer)) =
+                (self.targets[i].state, self.targets[i].peer)
+            {
+                self.emit(NetEvent::Reached { addr, peer });
+            }
             return Ok(());
         }
         if self.targets.len() >= MAX_TARGETS {
@@ -928,6 +934,12 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             Err(e) => return Err(NetError::Dial(e.to_string())),
         };
         tracing::debug!(%addr, "keeping peer connected");
+        if let (TargetState::Connected, Some(peer)) = (state, peer) {
+            self.emit(NetEvent::Reached {
+                addr: addr.clone(),
+                peer,
+            });
+        }
         self.targets.push(Target {
             addr,
             peer,

@@ -170,20 +170,27 @@ fn replace<T, E>(
         && !meta.is_file()
         && !meta.is_dir()
     {
-        let mut file = OpenOptions::new().write(true).open(path).map_err(&io)?;
-        if !writable_in_place(&file) {
+        if !writable_in_place(path, meta) {
             return Err(io(std::io::Error::new(
                 std::io::ErrorKind::PermissionDenied,
-                "not a file, nor a terminal or pipe of this user's: not written",
+                "not a file, nor a terminal, device or pipe of this user's: not written",
             )));
         }
+        let mut file = OpenOptions::new().write(true).open(path).map_err(&io)?;
         return write(&mut file);
     }
     let linked;
     let path = match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() && target.is_ok() => {
-            // Opened first: the kernel judges the link as for any open.
-            OpenOptions::new().write(true).open(path).map_err(&io)?;
+        Ok(meta) if meta.file_type().is_symlink() => {
+            if target.is_err() {
+                return Err(io(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "a link to nothing: name the file itself",
+                )));
+            }
+            // Opened first (to read: a read-only file may be replaced as when named itself):
+            // the kernel judges the link as for any open.
+            File::open(path).map_err(&io)?;
             linked = std::fs::canonicalize(path).map_err(&io)?;
             linked.as_path()
         }
@@ -255,20 +262,28 @@ fn replace<T, E>(
     Ok(value)
 }
 
-/// True for a terminal or device, or a pipe (named or not) of this user's: what may be written
-/// in place.
+/// True for what may be written in place at `path` (`meta`: its metadata, a link followed): a
+/// terminal or device; a pipe this process was handed (`/dev/stdout` into a pipe: it names no
+/// file); a named pipe of this user's. Judged before it is opened: opening a pipe to write
+/// waits for its reader.
 #[cfg(unix)]
-fn writable_in_place(file: &File) -> bool {
+fn writable_in_place(path: &Path, meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
-    let Ok(meta) = file.metadata() else {
-        return false;
-    };
     let kind = meta.file_type();
-    kind.is_char_device() || (kind.is_fifo() && meta.uid() == effective_uid())
+    if kind.is_char_device() {
+        return true;
+    }
+    if !kind.is_fifo() {
+        return false;
+    }
+    // A pipe with no name in any directory (one end of `|`, reached through /proc) is this
+    // process's own; a named one may be anyone's.
+    let named = std::fs::canonicalize(path).is_ok();
+    !named || meta.uid() == effective_uid()
 }
 
 #[cfg(not(unix))]
-fn writable_in_place(_file: &File) -> bool {
+fn writable_in_place(_path: &Path, _meta: &std::fs::Metadata) -> bool {
     false
 }
 
@@ -385,17 +400,23 @@ mod tests {
         // Another user's pipe: refused before anything is written. (Only a superuser can hand
         // a pipe to another user; elsewhere this part cannot be set up.)
         if std::os::unix::fs::chown(&fifo, Some(65534), None).is_ok() {
-            let reader = {
-                let fifo = fifo.clone();
-                std::thread::spawn(move || std::fs::read(fifo).unwrap())
-            };
+            // Judged before it is opened: no reader is needed for it to return.
             let refused = replace_private(&fifo, |e| e, |file| file.write_all(b"secret"));
             assert_eq!(
                 refused.unwrap_err().kind(),
                 std::io::ErrorKind::PermissionDenied
             );
-            assert_eq!(reader.join().unwrap(), b"", "bytes went into the pipe");
         }
+        // A link to nothing is refused, and stays a link.
+        let dangling = dir.path().join("dangling.bundle");
+        std::os::unix::fs::symlink(dir.path().join("gone"), &dangling).unwrap();
+        assert!(replace_private(&dangling, |e| e, |file| file.write_all(b"x")).is_err());
+        assert!(
+            std::fs::symlink_metadata(&dangling)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         let sub = dir.path().join("sub");
         std::fs::create_dir(&sub).unwrap();
         assert!(replace_private(&sub, |e| e, |file| file.write_all(b"x")).is_err());

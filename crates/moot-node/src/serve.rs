@@ -662,10 +662,19 @@ impl Running {
                         connected.push(peer.to_string());
                     }
                 }
-                // An address given reached its peer (or its peer was reached another way).
-                Ok(Ok(NetEvent::Reached { addr, .. })) => {
+                // An address given reached its peer (or its peer was reached another way). A
+                // peer with a sync session already (a second connection to it: an address
+                // without its id, given to a running node connected to it) counts as synced
+                // with, as one already connected does.
+                Ok(Ok(NetEvent::Reached { addr, peer })) => {
                     if let Some(i) = addrs.iter().position(|a| *a == addr) {
                         failed.remove(&i);
+                        if (dialed.is_empty() || dialed.contains(&peer))
+                            && !connected.contains(&peer.to_string())
+                            && self.net_stats().await?.peers.contains(&peer)
+                        {
+                            connected.push(peer.to_string());
+                        }
                     }
                 }
                 Ok(Ok(NetEvent::DialFailed { addr, error })) => {
@@ -694,12 +703,17 @@ impl Running {
                 // read from the network (a `Connected` may have been among those lost), and
                 // more ops may have come.
                 Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                    // Only peers the addresses name: a running node's other peers are not this
+                    // sync's (with no ids given, a lost `Connected` costs a wait, not a
+                    // stranger counted).
                     for peer in self.net_stats().await?.peers {
-                        if (dialed.is_empty() || dialed.contains(&peer))
-                            && !connected.contains(&peer.to_string())
-                        {
+                        if dialed.contains(&peer) && !connected.contains(&peer.to_string()) {
                             connected.push(peer.to_string());
                         }
+                        failed.retain(|i, _| match addrs[*i].iter().last() {
+                            Some(moot_net::Protocol::P2p(p)) => p != peer,
+                            _ => true,
+                        });
                     }
                     unsettled = true;
                 }

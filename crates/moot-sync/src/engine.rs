@@ -219,11 +219,15 @@ pub struct Config {
     /// A dialer whose last resync showed the peer holding everything, and whose session has
     /// been quiet since (no op either way, no lane changed, nothing asked for), doubles its
     /// interval up to this; anything of that kind brings it back to
-    /// [`Config::resync_interval_ms`]. A resync of a quiet session finds nothing to do: on a
-    /// hub of W's size each costs ~1.3 MB of heads each way. Default 8 min (a resync is a
-    /// session's only stream when idle: moot-net keeps this under three quarters of its idle
-    /// connection timeout, 10 min).
+    /// [`Config::resync_interval_ms`] after the next (due at most that long after it
+    /// happened). A resync of a quiet session finds nothing to do: on a hub of W's size each
+    /// costs ~1.3 MB of heads each way. Default 8 min.
     pub max_resync_interval_ms: u64,
+    /// A dialer that has sent nothing to a peer for this long sends it an empty `Want` (which
+    /// any version takes as asking for nothing), so that the connection is not closed as idle
+    /// between two resyncs of a quiet session. Default 60 s (moot-net closes a connection with
+    /// no stream for 120 s, as earlier versions do).
+    pub keepalive_ms: u64,
     /// The window over which sending and receiving are paced. Default 1 s.
     pub rate_window_ms: u64,
     /// Frame bytes sent to one peer per window, at most (a frame starts only while the count
@@ -269,6 +273,7 @@ impl Default for Config {
         Config {
             resync_interval_ms: 30_000,
             max_resync_interval_ms: 480_000,
+            keepalive_ms: 60_000,
             rate_window_ms: 1_000,
             max_send_bytes_per_window: 64 * 1024 * 1024,
             max_receive_bytes_per_window: 128 * 1024 * 1024,
@@ -480,9 +485,12 @@ struct Peer {
     /// The dialer's resync interval now: [`Config::resync_interval_ms`], doubled after each
     /// quiet one up to [`Config::max_resync_interval_ms`].
     resync_ms: u64,
-    /// Something happened in the session since the last resync (ops either way, a lane
-    /// changed, heads that did not cover this node's): the next interval is the shortest.
-    busy: bool,
+    /// When something first happened in the session since the last resync (ops either way, a
+    /// lane changed, heads that did not cover this node's): the next resync comes at most
+    /// [`Config::resync_interval_ms`] after it, and the interval after is the shortest.
+    busy: Option<u64>,
+    /// When a frame was last sent to the peer (for [`Config::keepalive_ms`]).
+    last_sent_ms: u64,
     /// This node's credential, to be sent before anything else ([`Engine::present`]).
     present: Option<Vec<u8>>,
     control: VecDeque<Vec<u8>>,
@@ -721,7 +729,8 @@ impl Engine {
                 heads_due: (role == Role::Dialer).then_some(None),
                 last_heads_ms: now_ms,
                 resync_ms: self.config.resync_interval_ms,
-                busy: true,
+                busy: Some(now_ms),
+                last_sent_ms: now_ms,
                 present: None,
                 control: VecDeque::new(),
                 want_queue: VecDeque::new(),
@@ -773,7 +782,7 @@ impl Engine {
         }
         let removed = !lanes.covers(p.lanes);
         if p.lanes != lanes {
-            p.busy = true;
+            p.busy.get_or_insert(p.last_heads_ms);
             // What the peer's heads showed held was for the lanes then.
             p.covered_at = None;
         }
@@ -914,14 +923,30 @@ impl Engine {
         self.peers
             .values()
             .flat_map(|p| {
-                let resync =
-                    (p.role == Role::Dialer).then(|| p.last_heads_ms.saturating_add(p.resync_ms));
+                let resync = (p.role == Role::Dialer).then(|| self.resync_due(p));
+                let keepalive = (p.role == Role::Dialer)
+                    .then(|| p.last_sent_ms.saturating_add(self.config.keepalive_ms));
                 let paced = (p.send.bytes >= self.config.max_send_bytes_per_window)
                     .then(|| p.send.start_ms.saturating_add(self.config.rate_window_ms));
-                [resync, paced]
+                [resync, keepalive, paced]
             })
             .flatten()
             .min()
+    }
+
+    /// When `p`'s next resync is due: its interval after the last, or sooner, the shortest
+    /// interval after something happened (a listener: the shortest, to forget what it asked
+    /// for).
+    fn resync_due(&self, p: &Peer) -> u64 {
+        let base = self.config.resync_interval_ms;
+        if p.role == Role::Listener {
+            return p.last_heads_ms.saturating_add(base);
+        }
+        let due = p.last_heads_ms.saturating_add(p.resync_ms);
+        match p.busy {
+            Some(at) => due.min(at.max(p.last_heads_ms).saturating_add(base)),
+            None => due,
+        }
     }
 
     /// Time passed: resyncs that are due are started. A dialer's next interval doubles (up to
@@ -933,15 +958,20 @@ impl Engine {
             self.config.resync_interval_ms,
             self.config.max_resync_interval_ms,
         );
-        for p in self.peers.values_mut() {
-            let interval = match p.role {
-                Role::Dialer => p.resync_ms,
-                Role::Listener => base,
+        let due: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| now_ms >= self.resync_due(p))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let Some(p) = self.peers.get_mut(&id) else {
+                continue;
             };
-            if now_ms >= p.last_heads_ms.saturating_add(interval) {
+            {
                 if p.role == Role::Dialer {
                     p.heads_due = Some(None);
-                    let quiet = !p.busy
+                    let quiet = p.busy.is_none()
                         && p.wanted.is_empty()
                         && p.want_queue.is_empty()
                         && p.covered_at.is_some_and(|c| c.lanes == p.lanes);
@@ -950,7 +980,7 @@ impl Engine {
                     } else {
                         base
                     };
-                    p.busy = false;
+                    p.busy = None;
                 }
                 p.last_heads_ms = now_ms;
                 p.wanted.clear();
@@ -1003,7 +1033,9 @@ impl Engine {
         }
         match incoming.content {
             Content::Message(message) => self.dispatch(now_ms, peer, message, replica, store),
-            Content::Ops { ops, precheck } => self.receive_ops(peer, ops, precheck, replica, store),
+            Content::Ops { ops, precheck } => {
+                self.receive_ops(now_ms, peer, ops, precheck, replica, store)
+            }
         }
     }
 
@@ -1067,9 +1099,14 @@ impl Engine {
                     }
                 }
             }
-            Message::Ops { ops } => {
-                self.receive_ops(peer, Arc::from(ops.into_vec()), None, replica, store)?
-            }
+            Message::Ops { ops } => self.receive_ops(
+                now_ms,
+                peer,
+                Arc::from(ops.into_vec()),
+                None,
+                replica,
+                store,
+            )?,
             Message::Present { credential } => self.push_event(Event::Presented {
                 peer,
                 credential: credential.into_vec(),
@@ -1188,7 +1225,9 @@ impl Engine {
         }
         let all_covered = covered == lanes;
         if let Some(p) = self.peers.get_mut(&peer) {
-            p.busy |= !all_covered;
+            if !all_covered {
+                p.busy.get_or_insert(now_ms);
+            }
             p.cursor = if all_covered { store.end() } else { 0 };
             p.covered_at = Some(Covered {
                 at: store.end(),
@@ -1210,6 +1249,7 @@ impl Engine {
 
     fn receive_ops<S: OpStore + Send>(
         &mut self,
+        now_ms: u64,
         peer: PeerId,
         ops: Arc<[OpBytes]>,
         precheck: Option<Precheck<OpBytes>>,
@@ -1220,7 +1260,7 @@ impl Engine {
         if let Some(p) = self.peers.get_mut(&peer)
             && !ops.is_empty()
         {
-            p.busy = true;
+            p.busy.get_or_insert(now_ms);
         }
         let end_before = store.end();
         let mut from_peer: BTreeSet<OpId> = BTreeSet::new();
@@ -1409,6 +1449,7 @@ impl Engine {
                 self.stats.bytes_sent += frame.len() as u64;
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.send.bytes = p.send.bytes.saturating_add(frame.len());
+                    p.last_sent_ms = now_ms;
                 }
                 return Ok(Some(Transmit { peer, frame }));
             }
@@ -1430,6 +1471,12 @@ impl Engine {
         p.send.roll(now_ms, config.rate_window_ms);
         if p.send.bytes >= config.max_send_bytes_per_window {
             return Ok(None);
+        }
+        // Nothing sent for a while: an empty request keeps the connection from being closed as
+        // idle (a quiet session's resyncs are minutes apart).
+        if p.role == Role::Dialer && now_ms >= p.last_sent_ms.saturating_add(config.keepalive_ms) {
+            let ids = Bounded::new(Vec::new()).ok_or(WireError::Limit)?;
+            return Ok(Some(wire::encode(&Message::Want { ids })?));
         }
         if let Some(frame) = p.present.take() {
             return Ok(Some(frame));
@@ -1525,15 +1572,16 @@ impl Engine {
                 p.requested.extend(left);
             }
             if !batch.is_empty() {
-                return self.ops_frame(peer, batch, replica).map(Some);
+                return self.ops_frame(now_ms, peer, batch, replica).map(Some);
             }
         }
-        self.scan(peer, replica, store)
+        self.scan(now_ms, peer, replica, store)
     }
 
     /// Walks the store from the peer's cursor for ops it lacks; a frame of them, if any.
     fn scan<S: OpStore>(
         &mut self,
+        now_ms: u64,
         peer: PeerId,
         replica: &Replica,
         store: &S,
@@ -1613,11 +1661,12 @@ impl Engine {
         if batch.is_empty() {
             return Ok(None);
         }
-        self.ops_frame(peer, batch, replica).map(Some)
+        self.ops_frame(now_ms, peer, batch, replica).map(Some)
     }
 
     fn ops_frame(
         &mut self,
+        now_ms: u64,
         peer: PeerId,
         batch: Vec<(OpRef, OpBytes)>,
         replica: &Replica,
@@ -1626,7 +1675,7 @@ impl Engine {
         if let Some(p) = self.peers.get_mut(&peer)
             && !batch.is_empty()
         {
-            p.busy = true;
+            p.busy.get_or_insert(now_ms);
         }
         for (op, raw) in batch {
             self.add_to_view(peer, &op, replica);

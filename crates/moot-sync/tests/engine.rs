@@ -1264,8 +1264,9 @@ fn a_peer_that_gives_no_lane_confirms_nothing() {
 }
 
 /// A quiet session resyncs less and less often (after 30 s, then 60, 120, 240, then every
-/// 480 s: each resync of a hub of W's size costs ~1.3 MB of heads each way), and ops arriving
-/// bring the interval back to 30 s.
+/// 480 s: each resync of a hub of W's size costs ~1.3 MB of heads each way), the dialer sending
+/// an empty request whenever it sent nothing for 60 s (so the connection is never idle); ops
+/// arriving bring the next resync within 30 s of them, and the interval back to 30 s.
 #[test]
 fn a_quiet_session_resyncs_less_often_until_ops_arrive() {
     let (hub, ops) = sample::history(4, 200);
@@ -1275,11 +1276,12 @@ fn a_quiet_session_resyncs_less_often_until_ops_arrive() {
     b.load(&ops[..150]);
     connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
     pump(&mut a, &mut b, 0);
-    // Runs both engines' timers up to `until`; the times at which b (the dialer) sent a whole
-    // set of heads.
+    // Runs both engines' timers up to `until`; the times (in seconds) at which b (the dialer)
+    // sent a whole set of heads. Asserts that b never went 60 s without sending a frame.
     let run = |a: &mut Node, b: &mut Node, from: u64, until: u64| {
         let mut resyncs = Vec::new();
         let mut now = from;
+        let mut last_frame = from;
         loop {
             now = b.engine.poll_timeout().unwrap().max(now);
             if now > until {
@@ -1288,6 +1290,12 @@ fn a_quiet_session_resyncs_less_often_until_ops_arrive() {
             b.engine.handle_timeout(now);
             a.engine.handle_timeout(now);
             while let Some(t) = b.engine.poll_transmit(now, &b.replica, &b.store).unwrap() {
+                assert!(
+                    now - last_frame <= 60_000,
+                    "{} ms without a frame",
+                    now - last_frame
+                );
+                last_frame = now;
                 if matches!(
                     wire::decode(&t.frame),
                     Ok(Message::Heads { first: true, .. })
@@ -1303,12 +1311,12 @@ fn a_quiet_session_resyncs_less_often_until_ops_arrive() {
     };
     let resyncs = run(&mut a, &mut b, 0, 400_000);
     assert_eq!(resyncs, [30, 60, 120, 240], "seconds");
-    // An op written on a reaches b at once (streamed), and b's next resync is followed by one
-    // 30 s later.
+    // An op written on a reaches b at once (streamed); b resyncs 30 s after it came, and 30 s
+    // after that, then backs off again.
     a.load(&ops[150..151]);
     pump(&mut a, &mut b, 400_000);
     assert!(a.ids() == b.ids());
     let resyncs = run(&mut a, &mut b, 400_000, 1_200_000);
-    assert_eq!(resyncs, [480, 510, 570, 690, 930], "seconds");
+    assert_eq!(resyncs, [430, 460, 520, 640, 880], "seconds");
     assert!(a.misbehaved().is_empty() && b.misbehaved().is_empty());
 }

@@ -601,13 +601,15 @@ impl Sim {
             }
         }
         let resync = config().resync_interval_ms;
+        let longest = config().max_resync_interval_ms;
         let mut quiet_since = None;
         for _ in 0..(40 * resync / STEP_MS) {
             self.step();
             if self.honest_converged() {
                 let since = *quiet_since.get_or_insert(self.now_ms);
-                // Converged and stayed so through a full resync round.
-                if self.now_ms >= since + 2 * resync {
+                // Converged and stayed so through a full resync round, a quiet session's
+                // longest included.
+                if self.now_ms >= since + 2 * longest {
                     return self.check();
                 }
             } else {
