@@ -170,27 +170,25 @@ fn replace<T, E>(
         && !meta.is_file()
         && !meta.is_dir()
     {
-        if !writable_in_place(path, meta) {
-            return Err(io(std::io::Error::new(
-                std::io::ErrorKind::PermissionDenied,
-                "not a file, nor a terminal, device or pipe of this user's: not written",
-            )));
-        }
-        let mut file = OpenOptions::new().write(true).open(path).map_err(&io)?;
+        let mut file = open_in_place(path, meta).map_err(&io)?;
         return write(&mut file);
     }
     let linked;
     let path = match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_symlink() => {
-            if target.is_err() {
-                return Err(io(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "a link to nothing: name the file itself",
-                )));
+            match &target {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(io(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "a link to nothing: name the file itself",
+                    )));
+                }
+                Err(e) => return Err(io(std::io::Error::new(e.kind(), e.to_string()))),
+                Ok(_) => {}
             }
-            // Opened first (to read: a read-only file may be replaced as when named itself):
-            // the kernel judges the link as for any open.
-            File::open(path).map_err(&io)?;
+            // Opened first, as a path only (a file of any mode may be replaced as when named
+            // itself): the kernel judges the link as for any open.
+            open_path_only(path).map_err(&io)?;
             linked = std::fs::canonicalize(path).map_err(&io)?;
             linked.as_path()
         }
@@ -262,29 +260,108 @@ fn replace<T, E>(
     Ok(value)
 }
 
-/// True for what may be written in place at `path` (`meta`: its metadata, a link followed): a
-/// terminal or device; a pipe this process was handed (`/dev/stdout` into a pipe: it names no
-/// file); a named pipe of this user's. Judged before it is opened: opening a pipe to write
-/// waits for its reader.
+fn refused() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::PermissionDenied,
+        "not a file, nor a terminal, device or pipe of this user's: not written",
+    )
+}
+
+/// Opens what may be written in place at `path` (`meta`: its metadata, a link followed): a
+/// terminal or device; a pipe this process was handed (`/dev/stdout` into a pipe); a named pipe
+/// of this user's. Anything else, such as another user's named pipe, is refused before a byte
+/// is written: judged by the opened file, not by its name (a name may change in between), and
+/// opened without waiting for a reader.
 #[cfg(unix)]
-fn writable_in_place(path: &Path, meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+fn open_in_place(path: &Path, meta: &std::fs::Metadata) -> std::io::Result<File> {
+    use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, OpenOptionsExt as _};
     let kind = meta.file_type();
-    if kind.is_char_device() {
-        return true;
+    if !kind.is_char_device() && !kind.is_fifo() {
+        return Err(refused());
     }
-    if !kind.is_fifo() {
-        return false;
+    let file = match OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => file,
+        // A named pipe nobody reads yet: this user's only, then opened to wait for its reader,
+        // and written only if it is the same pipe.
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) && kind.is_fifo() => {
+            if meta.uid() != effective_uid() {
+                return Err(refused());
+            }
+            let file = OpenOptions::new().write(true).open(path)?;
+            let opened = file.metadata()?;
+            if (opened.dev(), opened.ino()) != (meta.dev(), meta.ino()) {
+                return Err(refused());
+            }
+            return Ok(file);
+        }
+        Err(e) => return Err(e),
+    };
+    let opened = file.metadata()?;
+    let kind = opened.file_type();
+    let mine = opened.uid() == effective_uid() || is_unnamed_pipe(&opened);
+    if !(kind.is_char_device() || (kind.is_fifo() && mine)) {
+        return Err(refused());
     }
-    // A pipe with no name in any directory (one end of `|`, reached through /proc) is this
-    // process's own; a named one may be anyone's.
-    let named = std::fs::canonicalize(path).is_ok();
-    !named || meta.uid() == effective_uid()
+    set_blocking(&file)?;
+    Ok(file)
 }
 
 #[cfg(not(unix))]
-fn writable_in_place(_path: &Path, _meta: &std::fs::Metadata) -> bool {
-    false
+fn open_in_place(_path: &Path, _meta: &std::fs::Metadata) -> std::io::Result<File> {
+    Err(refused())
+}
+
+/// True for a pipe made by `pipe()` (one end of a shell's `|`), which no directory names: it
+/// lives where a pipe made now does.
+#[cfg(unix)]
+fn is_unnamed_pipe(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    std::io::pipe()
+        .ok()
+        .and_then(|(reader, _)| {
+            File::from(std::os::fd::OwnedFd::from(reader))
+                .metadata()
+                .ok()
+        })
+        .is_some_and(|pipe| pipe.dev() == meta.dev())
+}
+
+/// Opens `path` as a path only (`O_PATH`: no permission on the file needed), a link followed.
+#[cfg(target_os = "linux")]
+fn open_path_only(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(path)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_path_only(path: &Path) -> std::io::Result<File> {
+    File::open(path)
+}
+
+/// Clears `O_NONBLOCK` (a pipe opened not to wait for a reader is then written as any file).
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn set_blocking(file: &File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let fd = file.as_raw_fd();
+    // SAFETY: `fd` is open for the life of `file`; F_GETFL and F_SETFL read and set its status
+    // flags and touch no memory.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// This process's effective user id.
@@ -397,6 +474,17 @@ mod tests {
         replace_private(&fifo, |e| e, |file| file.write_all(b"through the pipe")).unwrap();
         assert_eq!(reader.join().unwrap(), b"through the pipe");
         assert!(!std::fs::metadata(&fifo).unwrap().is_file());
+        // A pipe this process holds, reached through /proc (as `/dev/stdout` into a `|`).
+        let (reader, writer) = std::io::pipe().unwrap();
+        let handed = std::path::PathBuf::from(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&writer)
+        ));
+        replace_private(&handed, |e| e, |file| file.write_all(b"handed")).unwrap();
+        drop(writer);
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut { reader }, &mut got).unwrap();
+        assert_eq!(got, b"handed");
         // Another user's pipe: refused before anything is written. (Only a superuser can hand
         // a pipe to another user; elsewhere this part cannot be set up.)
         if std::os::unix::fs::chown(&fifo, Some(65534), None).is_ok() {

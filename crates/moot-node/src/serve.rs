@@ -704,8 +704,11 @@ impl Running {
                 // more ops may have come.
                 Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
                     // Only peers the addresses name: a running node's other peers are not this
-                    // sync's (with no ids given, a lost `Connected` costs a wait, not a
-                    // stranger counted).
+                    // sync's. With no ids given, the addresses are dialed again: those already
+                    // connected answer `Reached` at once.
+                    if dialed.is_empty() {
+                        self.dial(peers).await?;
+                    }
                     for peer in self.net_stats().await?.peers {
                         if dialed.contains(&peer) && !connected.contains(&peer.to_string()) {
                             connected.push(peer.to_string());

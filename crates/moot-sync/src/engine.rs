@@ -489,8 +489,11 @@ struct Peer {
     /// lane changed, heads that did not cover this node's): the next resync comes at most
     /// [`Config::resync_interval_ms`] after it, and the interval after is the shortest.
     busy: Option<u64>,
-    /// When a frame was last sent to the peer (for [`Config::keepalive_ms`]).
+    /// When a frame was last sent to the peer, or a keepalive last fell due (for
+    /// [`Config::keepalive_ms`]).
     last_sent_ms: u64,
+    /// An empty `Want` is to be sent when there is nothing else ([`Config::keepalive_ms`]).
+    keepalive_due: bool,
     /// This node's credential, to be sent before anything else ([`Engine::present`]).
     present: Option<Vec<u8>>,
     control: VecDeque<Vec<u8>>,
@@ -731,6 +734,7 @@ impl Engine {
                 resync_ms: self.config.resync_interval_ms,
                 busy: Some(now_ms),
                 last_sent_ms: now_ms,
+                keepalive_due: false,
                 present: None,
                 control: VecDeque::new(),
                 want_queue: VecDeque::new(),
@@ -924,8 +928,10 @@ impl Engine {
             .values()
             .flat_map(|p| {
                 let resync = (p.role == Role::Dialer).then(|| self.resync_due(p));
-                let keepalive = (p.role == Role::Dialer)
-                    .then(|| p.last_sent_ms.saturating_add(self.config.keepalive_ms));
+                let keepalive = (p.role == Role::Dialer && !p.keepalive_due).then(|| {
+                    p.last_sent_ms
+                        .saturating_add(self.config.keepalive_ms.max(1))
+                });
                 let paced = (p.send.bytes >= self.config.max_send_bytes_per_window)
                     .then(|| p.send.start_ms.saturating_add(self.config.rate_window_ms));
                 [resync, keepalive, paced]
@@ -958,6 +964,18 @@ impl Engine {
             self.config.resync_interval_ms,
             self.config.max_resync_interval_ms,
         );
+        let keepalive = self.config.keepalive_ms.max(1);
+        for p in self.peers.values_mut() {
+            if p.role == Role::Dialer
+                && !p.keepalive_due
+                && now_ms >= p.last_sent_ms.saturating_add(keepalive)
+            {
+                // Sent when nothing else is; the clock moves on meanwhile (a peer whose frames
+                // wait behind a slow one must not keep the timer due).
+                p.keepalive_due = true;
+                p.last_sent_ms = now_ms;
+            }
+        }
         let due: Vec<PeerId> = self
             .peers
             .iter()
@@ -1450,6 +1468,7 @@ impl Engine {
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.send.bytes = p.send.bytes.saturating_add(frame.len());
                     p.last_sent_ms = now_ms;
+                    p.keepalive_due = false;
                 }
                 return Ok(Some(Transmit { peer, frame }));
             }
@@ -1457,7 +1476,30 @@ impl Engine {
         Ok(None)
     }
 
+    /// The next frame for `peer`: [`Engine::next_frame_of_sync`], or when there is none and a
+    /// keepalive fell due, an empty `Want` (nothing sent for a while: it keeps the connection
+    /// from being closed as idle, a quiet session's resyncs being minutes apart).
     fn next_frame<S: OpStore>(
+        &mut self,
+        now_ms: u64,
+        peer: PeerId,
+        replica: &Replica,
+        store: &S,
+    ) -> Result<Option<Vec<u8>>, SyncError> {
+        if let Some(frame) = self.next_frame_of_sync(now_ms, peer, replica, store)? {
+            return Ok(Some(frame));
+        }
+        match self.peers.get(&peer) {
+            Some(p) if p.keepalive_due => {
+                let ids = Bounded::new(Vec::new()).ok_or(WireError::Limit)?;
+                Ok(Some(wire::encode(&Message::Want { ids })?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// What the sync itself has to send `peer` next, if anything.
+    fn next_frame_of_sync<S: OpStore>(
         &mut self,
         now_ms: u64,
         peer: PeerId,
@@ -1471,12 +1513,6 @@ impl Engine {
         p.send.roll(now_ms, config.rate_window_ms);
         if p.send.bytes >= config.max_send_bytes_per_window {
             return Ok(None);
-        }
-        // Nothing sent for a while: an empty request keeps the connection from being closed as
-        // idle (a quiet session's resyncs are minutes apart).
-        if p.role == Role::Dialer && now_ms >= p.last_sent_ms.saturating_add(config.keepalive_ms) {
-            let ids = Bounded::new(Vec::new()).ok_or(WireError::Limit)?;
-            return Ok(Some(wire::encode(&Message::Want { ids })?));
         }
         if let Some(frame) = p.present.take() {
             return Ok(Some(frame));

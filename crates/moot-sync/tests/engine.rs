@@ -1320,3 +1320,34 @@ fn a_quiet_session_resyncs_less_often_until_ops_arrive() {
     assert_eq!(resyncs, [430, 460, 520, 640, 880], "seconds");
     assert!(a.misbehaved().is_empty() && b.misbehaved().is_empty());
 }
+
+/// A keepalive that falls due while the dialer's frames cannot go (its connection busy with a
+/// slow frame) waits for its turn without keeping the timer due: the node is not woken again
+/// and again meanwhile.
+#[test]
+fn a_keepalive_waiting_for_its_turn_leaves_the_timer_alone() {
+    let (hub, ops) = sample::history(3, 50);
+    let mut a = Node::new(hub, Config::default());
+    let mut b = Node::new(hub, Config::default());
+    a.load(&ops);
+    b.load(&ops);
+    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
+    pump(&mut a, &mut b, 0);
+    let due = b.engine.poll_timeout().unwrap();
+    assert!(due <= 30_000, "{due}");
+    // Nothing goes out (not polled) past the keepalive's time.
+    let late = 61_000;
+    b.engine.handle_timeout(late);
+    assert!(
+        b.engine.poll_timeout().unwrap() > late,
+        "a timer still due at {late} ms would wake the node at once, without end"
+    );
+    // Once the connection takes frames, the resync's heads go first; the keepalive is dropped
+    // as any frame keeps the connection busy.
+    let t = b
+        .engine
+        .poll_transmit(late, &b.replica, &b.store)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(wire::decode(&t.frame), Ok(Message::Heads { .. })));
+}
