@@ -974,12 +974,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 let delay = self.delay(&addr, failures);
                 tracing::info!(%addr, error = %e, retry_in = ?delay, "dial not started");
                 self.targets[i].failures = failures.saturating_add(1);
-                if tried(&e) {
-                    self.emit(NetEvent::DialFailed {
-                        addr,
-                        error: dial_error_text(&e),
-                    });
-                }
+                self.report_dial_failure(&addr, &e);
                 TargetState::Waiting(Instant::now() + delay)
             }
         };
@@ -1106,12 +1101,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
             target.failures = failures.saturating_add(1);
             target.state = TargetState::Waiting(now + delay);
             let addr = target.addr.clone();
-            if tried(error) {
-                self.emit(NetEvent::DialFailed {
-                    addr,
-                    error: dial_error_text(error),
-                });
-            }
+            self.report_dial_failure(&addr, error);
         }
     }
 
@@ -1338,6 +1328,17 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 }
             }
             self.emit(NetEvent::Misbehaved { peer, reason });
+        }
+    }
+
+    /// Tells subscribers that the dial of target `addr` failed, if it was made
+    /// ([`NetEvent::DialFailed`]).
+    fn report_dial_failure(&self, addr: &Multiaddr, error: &DialError) {
+        if tried(error) {
+            self.emit(NetEvent::DialFailed {
+                addr: addr.clone(),
+                error: dial_error_text(error),
+            });
         }
     }
 

@@ -176,14 +176,14 @@ fn replace<T, E>(
     let linked;
     let path = match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_symlink() => {
-            match &target {
+            match target {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     return Err(io(std::io::Error::new(
                         std::io::ErrorKind::NotFound,
                         "a link to nothing: name the file itself",
                     )));
                 }
-                Err(e) => return Err(io(std::io::Error::new(e.kind(), e.to_string()))),
+                Err(e) => return Err(io(e)),
                 Ok(_) => {}
             }
             // Opened first, as a path only (a file of any mode may be replaced as when named
@@ -204,42 +204,7 @@ fn replace<T, E>(
             "names no file",
         )));
     };
-    let (temp, mut file) = match temp_name {
-        Temp::Fixed => {
-            let mut temp = name.to_owned();
-            temp.push(".tmp");
-            let temp = dir.join(temp);
-            // A temporary file left by a crash may have any mode: made afresh.
-            match std::fs::remove_file(&temp) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
-                _ => {}
-            }
-            let file = private_options()
-                .create_new(true)
-                .open(&temp)
-                .map_err(&io)?;
-            (temp, file)
-        }
-        Temp::Own => {
-            let mut tries = 0u32;
-            loop {
-                let mut temp = name.to_owned();
-                temp.push(format!(".{}", std::process::id()));
-                if tries > 0 {
-                    temp.push(format!(".{tries}"));
-                }
-                temp.push(".tmp");
-                let temp = dir.join(temp);
-                match private_options().create_new(true).open(&temp) {
-                    Ok(file) => break (temp, file),
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 100 => {
-                        tries += 1;
-                    }
-                    Err(e) => return Err(io(e)),
-                }
-            }
-        }
-    };
+    let (temp, mut file) = create_temp(dir, name, temp_name).map_err(&io)?;
     let written = write(&mut file).and_then(|value| {
         file.sync_all().map_err(&io)?;
         Ok(value)
@@ -258,6 +223,46 @@ fn replace<T, E>(
     }
     File::open(dir).and_then(|dir| dir.sync_all()).map_err(io)?;
     Ok(value)
+}
+
+/// Creates the temporary file (0600) written before it is renamed over `name` in `dir`.
+fn create_temp(
+    dir: &Path,
+    name: &std::ffi::OsStr,
+    temp_name: Temp,
+) -> std::io::Result<(std::path::PathBuf, File)> {
+    let named = |suffix: &str| {
+        let mut temp = name.to_owned();
+        temp.push(suffix);
+        dir.join(temp)
+    };
+    match temp_name {
+        Temp::Fixed => {
+            let temp = named(".tmp");
+            // A temporary file left by a crash may have any mode: made afresh.
+            match std::fs::remove_file(&temp) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            let file = private_options().create_new(true).open(&temp)?;
+            Ok((temp, file))
+        }
+        Temp::Own => {
+            let pid = std::process::id();
+            for tries in 0..=100u32 {
+                let temp = match tries {
+                    0 => named(&format!(".{pid}.tmp")),
+                    n => named(&format!(".{pid}.{n}.tmp")),
+                };
+                match private_options().create_new(true).open(&temp) {
+                    Ok(file) => return Ok((temp, file)),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 100 => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(std::io::ErrorKind::AlreadyExists.into())
+        }
+    }
 }
 
 fn refused() -> std::io::Error {

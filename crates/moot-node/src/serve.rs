@@ -224,6 +224,14 @@ pub fn parse_multiaddrs(addrs: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
     parse_addrs(addrs)
 }
 
+/// The peer an address names by its last part (`/p2p/ID`), if it does.
+fn peer_named(addr: &Multiaddr) -> Option<moot_net::Libp2pPeerId> {
+    match addr.iter().last() {
+        Some(moot_net::Protocol::P2p(peer)) => Some(peer),
+        _ => None,
+    }
+}
+
 fn parse_addrs(addrs: &[String]) -> Result<Vec<Multiaddr>, NodeError> {
     addrs
         .iter()
@@ -589,32 +597,23 @@ impl Running {
             .subscribe()
             .await
             .map_err(|e| NodeError::Sync(e.to_string()))?;
+        let mut addrs = parse_addrs(peers)?;
+        addrs.sort();
+        addrs.dedup();
+        // The peers this sync dialed, by the id their addresses end in.
+        let dialed: Vec<moot_net::Libp2pPeerId> = addrs.iter().filter_map(peer_named).collect();
         let already = self.net_stats().await?.peers;
         let mut connected: Vec<String> = Vec::new();
-        for addr in parse_addrs(peers)? {
-            if let Some(moot_net::Protocol::P2p(peer)) = addr.iter().last()
-                && already.contains(&peer)
-                && !connected.contains(&peer.to_string())
-            {
+        for peer in dialed.iter().filter(|p| already.contains(p)) {
+            if !connected.contains(&peer.to_string()) {
                 connected.push(peer.to_string());
             }
         }
         self.dial(peers).await?;
-        let mut addrs = parse_addrs(peers)?;
-        addrs.sort();
-        addrs.dedup();
         // The last dial error of each address given, while it is not known to have reached its
         // peer.
-        let mut failed: std::collections::BTreeMap<usize, String> =
+        let mut failed: std::collections::BTreeMap<Multiaddr, String> =
             std::collections::BTreeMap::new();
-        // The peers this sync dialed, by the id their addresses end in.
-        let dialed: Vec<moot_net::Libp2pPeerId> = addrs
-            .iter()
-            .filter_map(|addr| match addr.iter().last() {
-                Some(moot_net::Protocol::P2p(peer)) => Some(peer),
-                _ => None,
-            })
-            .collect();
         // A timeout past what the clock can add is as good as none (it must not overflow).
         let now = tokio::time::Instant::now();
         let deadline = now
@@ -667,8 +666,8 @@ impl Running {
                 // without its id, given to a running node connected to it) counts as synced
                 // with, as one already connected does.
                 Ok(Ok(NetEvent::Reached { addr, peer })) => {
-                    if let Some(i) = addrs.iter().position(|a| *a == addr) {
-                        failed.remove(&i);
+                    if addrs.contains(&addr) {
+                        failed.remove(&addr);
                         if (dialed.is_empty() || dialed.contains(&peer))
                             && !connected.contains(&peer.to_string())
                             && self.net_stats().await?.peers.contains(&peer)
@@ -678,8 +677,8 @@ impl Running {
                     }
                 }
                 Ok(Ok(NetEvent::DialFailed { addr, error })) => {
-                    if let Some(i) = addrs.iter().position(|a| *a == addr) {
-                        failed.insert(i, error);
+                    if addrs.contains(&addr) {
+                        failed.insert(addr, error);
                     }
                     // Nothing reached and every address failed: no use waiting for the timeout.
                     if connected.is_empty() && !addrs.is_empty() && failed.len() == addrs.len() {
@@ -713,10 +712,7 @@ impl Running {
                         if dialed.contains(&peer) && !connected.contains(&peer.to_string()) {
                             connected.push(peer.to_string());
                         }
-                        failed.retain(|i, _| match addrs[*i].iter().last() {
-                            Some(moot_net::Protocol::P2p(p)) => p != peer,
-                            _ => true,
-                        });
+                        failed.retain(|addr, _| peer_named(addr) != Some(peer));
                     }
                     unsettled = true;
                 }
@@ -821,8 +817,8 @@ impl Running {
         Ok(SyncReport {
             unreachable: failed
                 .into_iter()
-                .map(|(i, error)| Unreachable {
-                    addr: addrs[i].to_string(),
+                .map(|(addr, error)| Unreachable {
+                    addr: addr.to_string(),
                     error,
                 })
                 .collect(),

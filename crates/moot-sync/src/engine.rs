@@ -986,23 +986,21 @@ impl Engine {
             let Some(p) = self.peers.get_mut(&id) else {
                 continue;
             };
-            {
-                if p.role == Role::Dialer {
-                    p.heads_due = Some(None);
-                    let quiet = p.busy.is_none()
-                        && p.wanted.is_empty()
-                        && p.want_queue.is_empty()
-                        && p.covered_at.is_some_and(|c| c.lanes == p.lanes);
-                    p.resync_ms = if quiet {
-                        p.resync_ms.saturating_mul(2).min(max.max(base))
-                    } else {
-                        base
-                    };
-                    p.busy = None;
-                }
-                p.last_heads_ms = now_ms;
-                p.wanted.clear();
+            if p.role == Role::Dialer {
+                p.heads_due = Some(None);
+                let quiet = p.busy.is_none()
+                    && p.wanted.is_empty()
+                    && p.want_queue.is_empty()
+                    && p.covered_at.is_some_and(|c| c.lanes == p.lanes);
+                p.resync_ms = if quiet {
+                    p.resync_ms.saturating_mul(2).min(max.max(base))
+                } else {
+                    base
+                };
+                p.busy = None;
             }
+            p.last_heads_ms = now_ms;
+            p.wanted.clear();
         }
     }
 
