@@ -334,7 +334,7 @@ pub struct NetStats {
     /// sync ends only once its peers are off this list, or it would stop mid-push.
     pub sending_to: Vec<libp2p::PeerId>,
     /// Peers whose heads showed them holding, stored, everything this node holds for them in
-    /// the lanes their heads speak for (those they give this node: `Engine::holds_all`, with
+    /// the lanes their heads speak for (those they give this node: `Engine::holds_all`, by
     /// the lanes this node's own device may receive; asked for with [`NetHandle::confirm`]).
     /// An acknowledged frame is one the peer took up, not one it kept: a one-shot sync is
     /// complete only once its peers are on this list.
@@ -822,7 +822,8 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
 
     /// The lanes this node's own device may receive, by the lanes callback and what it
     /// presents: what a peer following the same roll gives it, so what the peer's heads speak
-    /// for ([`Engine::holds_all`]).
+    /// for (`Engine::set_own_lanes`, told at every session's start and whenever the peers'
+    /// lanes are judged again).
     fn own_lanes(&mut self) -> Lanes {
         let presented = self.credential.as_ref().map(|c| c.for_device(&self.device));
         (self.lanes_for)(&self.device, presented.as_deref())
@@ -1275,6 +1276,8 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
     /// Asks the lanes callback again for every connected peer and applies what changed; true if
     /// any peer's lanes changed.
     fn judge_lanes(&mut self) -> bool {
+        let own = self.own_lanes();
+        self.engine.set_own_lanes(own);
         let mut changed = false;
         for (&id, link) in &mut self.links {
             let lanes = (self.lanes_for)(&link.device, link.credential.as_deref());
@@ -1397,6 +1400,8 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 let lanes = (self.lanes_for)(&device, None);
                 let id = PeerId(self.next_id);
                 self.next_id += 1;
+                let own = self.own_lanes();
+                self.engine.set_own_lanes(own);
                 self.engine.connect(self.now_ms(), id, role, lanes)?;
                 if let Some(credential) = &self.credential {
                     Self::present(&mut self.engine, id, &peer_id, credential, &device);
@@ -1796,7 +1801,6 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                 let _ = reply.send(self.add_target(addr));
             }
             Command::Stats(reply) => {
-                let shown = self.own_lanes();
                 let _ = reply.send(NetStats {
                     peers: self.links.values().map(|l| l.peer).collect(),
                     disconnected_for_misbehaviour: self.disconnected_for_misbehaviour,
@@ -1816,7 +1820,7 @@ impl<S: OpStore + Send + 'static> NetNode<S> {
                     confirmed: self
                         .links
                         .iter()
-                        .filter(|(id, _)| self.engine.holds_all(**id, self.store.end(), shown))
+                        .filter(|(id, _)| self.engine.holds_all(**id, self.store.end()))
                         .map(|(_, l)| l.peer)
                         .collect(),
                     confirming: self

@@ -472,6 +472,9 @@ struct Peer {
     in_transit: BTreeSet<OpId>,
     /// Next store position to consider streaming.
     cursor: u64,
+    /// Store positions below this have been walked in this session, in every lane the peer
+    /// had then: in a lane its heads do not speak for, ops there are not sent again.
+    walked: u64,
     /// Store positions `[start, end)` that hold only ops this peer sent in this session
     /// (ascending, the latest [`MAX_THEIRS_RANGES`]): a scan from an earlier cursor (a lane
     /// added, heads that do not cover ours) skips them without reading them. A fresh node
@@ -535,6 +538,9 @@ struct Covered {
     lanes: Lanes,
     /// The lanes it named chains of: lanes the peer gives this node.
     named: Lanes,
+    /// The peer's lanes its heads spoke for (this node's own lanes, [`Engine::set_own_lanes`],
+    /// and `named`): those judged, of which `lanes` are covered.
+    judged: Lanes,
 }
 
 /// The least time between two confirmations asked of one peer ([`Engine::confirm`]): at most
@@ -611,6 +617,8 @@ pub struct Engine {
     branches: BTreeMap<OpId, BTreeSet<OpId>>,
     branch_ids: usize,
     stats: Stats,
+    /// The lanes this node's own device may receive ([`Engine::set_own_lanes`]).
+    own: Lanes,
 }
 
 /// An error from the node's store, or from a call the engine refused.
@@ -640,6 +648,29 @@ impl Engine {
             branches: BTreeMap::new(),
             branch_ids: 0,
             stats: Stats::default(),
+            own: Lanes::ALL,
+        }
+    }
+
+    /// The lanes this node's own device may receive by its roll (all, until told): what a peer
+    /// following the same roll gives it, and so the lanes a peer's heads speak for, besides
+    /// any lane they name a chain of. A lane the engine gives a peer and the peer's heads do
+    /// not speak for (a removed member's node still giving the members lane to a member's, a
+    /// stranger's node holding members-lane ops from a bundle) says nothing of what the peer
+    /// holds: the walk sends each of its ops once a session (and those stored later as they
+    /// come), where it would otherwise send them all again at every set of heads; the peer may
+    /// still ask for any by id. Widening them asks every peer for its heads again, so that a
+    /// lane now spoken for is compared.
+    pub fn set_own_lanes(&mut self, lanes: Lanes) {
+        let widened = !self.own.covers(lanes);
+        self.own = lanes;
+        if !widened {
+            return;
+        }
+        for p in self.peers.values_mut() {
+            if p.role == Role::Dialer && !p.awaiting && p.heads_due.is_none() {
+                p.heads_due = Some(None);
+            }
         }
     }
 
@@ -727,6 +758,7 @@ impl Engine {
                 sent: VecDeque::new(),
                 in_transit: BTreeSet::new(),
                 cursor: 0,
+                walked: 0,
                 theirs: VecDeque::new(),
                 role,
                 heads_due: (role == Role::Dialer).then_some(None),
@@ -783,6 +815,7 @@ impl Engine {
             .ok_or(EngineError::UnknownPeer(peer))?;
         if !p.lanes.covers(lanes) {
             p.cursor = 0;
+            p.walked = 0;
         }
         let removed = !lanes.covers(p.lanes);
         if p.lanes != lanes {
@@ -886,21 +919,21 @@ impl Engine {
     /// this node has for it that it could show. The proof a one-shot sync needs before it
     /// reports itself complete (see [`Engine::confirm`]). False for an unknown peer.
     ///
-    /// The lanes its heads speak for are those it gives this node: `shown` (the caller's
-    /// judgment: the lanes this node's own device may receive by its roll) and any lane the set
-    /// named a chain of. A lane the peer receives from this node and does not give it (a
-    /// stranger's node holding members-lane ops from a bundle, dialing a member's) cannot be
-    /// confirmed: the peer's heads say nothing of it, and asking again would only send its ops
-    /// again, every round. If that leaves no lane of the peer's to judge by, nothing is
-    /// confirmed (false), unless the peer is given no lane at all.
-    pub fn holds_all(&self, peer: PeerId, store_end: u64, shown: Lanes) -> bool {
+    /// The lanes its heads speak for are those it gives this node: this node's own lanes when
+    /// the set arrived ([`Engine::set_own_lanes`]: the lanes this node's own device may receive
+    /// by its roll) and any lane the set named a chain of. A lane the peer receives from this
+    /// node and does not give it (a stranger's node holding members-lane ops from a bundle,
+    /// dialing a member's) cannot be confirmed: the peer's heads say nothing of it, and the walk
+    /// sends it none of that lane's ops. If that leaves no lane of the peer's to judge by,
+    /// nothing is confirmed (false), unless the peer is given no lane at all.
+    pub fn holds_all(&self, peer: PeerId, store_end: u64) -> bool {
         let Some(p) = self.peers.get(&peer) else {
             return false;
         };
         let Some(covered) = p.covered_at else {
             return false;
         };
-        let judged = p.lanes.and(shown.or(covered.named));
+        let judged = covered.judged;
         if (judged == Lanes::NONE && p.lanes != Lanes::NONE) || !covered.lanes.covers(judged) {
             return false;
         }
@@ -991,7 +1024,7 @@ impl Engine {
                 let quiet = p.busy.is_none()
                     && p.wanted.is_empty()
                     && p.want_queue.is_empty()
-                    && p.covered_at.is_some_and(|c| c.lanes == p.lanes);
+                    && p.covered_at.is_some_and(|c| c.lanes == c.judged);
                 p.resync_ms = if quiet {
                     p.resync_ms.saturating_mul(2).min(max.max(base))
                 } else {
@@ -1201,6 +1234,7 @@ impl Engine {
         let mut confirmed: Vec<(Chain, (u64, OpId))> = p.confirmed.heads().collect();
         confirmed.sort_by_key(|(chain, _)| *chain);
         let lanes = p.lanes;
+        let judged = lanes.and(self.own.or(named_lanes));
         for (chain, (seq, id)) in confirmed {
             let Some(device) = self.key(&chain.0, replica) else {
                 continue;
@@ -1214,10 +1248,10 @@ impl Engine {
             };
             add_head(&mut view, &op, replica, max_heads);
         }
-        // If the peer's heads cover every head of ours it may receive, it holds everything we
-        // could send: stream only what is stored from now on. The lanes in which they do are
-        // what a confirmation can show.
-        let mut covered = lanes;
+        // If the peer's heads cover every head of ours it may receive, in the lanes they speak
+        // for, it holds everything we could send: stream only what is stored from now on. The
+        // lanes in which they do are what a confirmation can show.
+        let mut covered = judged;
         for head in own_heads(replica) {
             if !covered.contains(head.lane) {
                 if covered == Lanes::NONE {
@@ -1239,16 +1273,23 @@ impl Engine {
                 covered = covered.without(head.lane);
             }
         }
-        let all_covered = covered == lanes;
+        let all_covered = covered == judged;
         if let Some(p) = self.peers.get_mut(&peer) {
             if !all_covered {
                 p.busy.get_or_insert(now_ms);
             }
-            p.cursor = if all_covered { store.end() } else { 0 };
+            // Covered, only what was never walked is left to walk, of lanes the peer's heads
+            // do not speak for (`walked` is the end of the store once they have been).
+            p.cursor = match (all_covered, judged == lanes) {
+                (true, true) => store.end(),
+                (true, false) => p.walked.min(store.end()),
+                (false, _) => 0,
+            };
             p.covered_at = Some(Covered {
                 at: store.end(),
                 lanes: covered,
                 named: named_lanes,
+                judged,
             });
             if p.role == Role::Listener {
                 p.heads_due = Some(Some(named));
@@ -1406,6 +1447,9 @@ impl Engine {
             if only_theirs && end_after > end_before && end_after - end_before == stored as u64 {
                 if p.cursor == end_before {
                     p.cursor = end_after;
+                }
+                if p.walked == end_before {
+                    p.walked = end_after;
                 }
                 match p.theirs.back_mut() {
                     Some(last) if last.1 == end_before => last.1 = end_after,
@@ -1625,7 +1669,8 @@ impl Engine {
         let mut batch: Vec<(OpRef, OpBytes)> = Vec::new();
         let mut bytes = OPS_FRAME_OVERHEAD;
         'scan: loop {
-            let (cursor, lanes) = match self.peers.get_mut(&peer) {
+            let own = self.own;
+            let (cursor, lanes, spoken, walked) = match self.peers.get_mut(&peer) {
                 Some(p) if p.view.is_some() && p.cursor < end => {
                     // The peer's own ops, stored from its frames, are held by it.
                     if let Some(&(_, skip_to)) = p
@@ -1634,9 +1679,11 @@ impl Engine {
                         .find(|(start, stop)| *start <= p.cursor && p.cursor < *stop)
                     {
                         p.cursor = skip_to;
+                        p.walked = p.walked.max(skip_to);
                         continue;
                     }
-                    (p.cursor, p.lanes)
+                    let named = p.covered_at.map_or(Lanes::NONE, |c| c.named);
+                    (p.cursor, p.lanes, own.or(named), p.walked)
                 }
                 _ => break,
             };
@@ -1645,13 +1692,19 @@ impl Engine {
             if chunk.is_empty() {
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.cursor = end;
+                    p.walked = p.walked.max(end);
                 }
                 break;
             }
             for (position, raw) in chunk {
                 let next = position.saturating_add(1);
                 let send = match self.decode(&raw) {
-                    Some(op) if lanes.contains(op.lane) => {
+                    // In a lane the peer's heads do not speak for, nothing tells what it holds:
+                    // an op already walked past this session is not sent again.
+                    Some(op)
+                        if lanes.contains(op.lane)
+                            && (spoken.contains(op.lane) || position >= walked) =>
+                    {
                         let in_transit = self
                             .peers
                             .get(&peer)
@@ -1689,6 +1742,7 @@ impl Engine {
                 }
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.cursor = next;
+                    p.walked = p.walked.max(next);
                 }
             }
         }
