@@ -455,10 +455,13 @@ struct Peer {
     view: Option<View>,
     /// Heads of a set still arriving.
     incoming: View,
-    /// What the peer is known to hold for certain: the ops it sent in this session. A new set
-    /// of heads replaces the view (ops sent to the peer may have been lost or refused, and the
-    /// heads say), but not this: heads made while ops were on their way would forget them, and
-    /// the engine would send the peer's own ops back to it.
+    /// What the peer is known to hold for certain: the ops it sent in this session, kept
+    /// beside the view (the peer holds an op if either covers it). A new set of heads replaces
+    /// the view (ops sent to the peer may have been lost or refused, and the heads say), but
+    /// not this: heads made while ops were on their way would forget them, and the engine
+    /// would send the peer's own ops back to it. A head here that a set covers is let go (that
+    /// set and every later one show it), so a chain the peer sent is remembered once, not in
+    /// both.
     confirmed: View,
     /// The ops the stream handed out to the peer since its last complete set of heads arrived
     /// (the latest [`MAX_SENT_REMEMBERED`]). They are on their way (frames in flight or queued,
@@ -839,7 +842,8 @@ impl Engine {
             && p.heads_due.is_none()
             && let Some(view) = &p.view
         {
-            p.heads_due = Some(Some(view.chains().copied().collect()));
+            let held = view.chains().chain(p.confirmed.chains()).copied();
+            p.heads_due = Some(Some(held.collect()));
         }
         Ok(())
     }
@@ -1223,19 +1227,21 @@ impl Engine {
             }
             return Ok(());
         }
-        let mut view = std::mem::take(&mut p.incoming);
+        let view = std::mem::take(&mut p.incoming);
         // A listener answers for the chains the peer named.
         let named: BTreeSet<Chain> = view.chains().copied().collect();
         let named_lanes = named
             .iter()
             .fold(Lanes::NONE, |lanes, (_, lane)| lanes.with(*lane));
         p.in_transit = std::mem::take(&mut p.sent).into_iter().collect();
-        // By chain (the heads of a chain in their order), as the view is merged with them.
-        let mut confirmed: Vec<(Chain, (u64, OpId))> = p.confirmed.heads().collect();
-        confirmed.sort_by_key(|(chain, _)| *chain);
         let lanes = p.lanes;
         let judged = lanes.and(self.own.or(named_lanes));
-        for (chain, (seq, id)) in confirmed {
+        // What the peer sent in this session stays held by it (`confirmed`, beside the view).
+        // A head of it that this set covers is shown by this set and every later one (made
+        // after it): it is let go, so that a chain is not remembered twice.
+        let confirmed = std::mem::take(&mut p.confirmed);
+        let mut kept = View::default();
+        for (chain, (seq, id)) in confirmed.heads() {
             let Some(device) = self.key(&chain.0, replica) else {
                 continue;
             };
@@ -1246,7 +1252,9 @@ impl Engine {
                 seq,
                 prev: None,
             };
-            add_head(&mut view, &op, replica, max_heads);
+            if !self.covered(&view, &op, replica, store)? {
+                add_head(&mut kept, &op, replica, max_heads);
+            }
         }
         // If the peer's heads cover every head of ours it may receive, in the lanes they speak
         // for, it holds everything we could send: stream only what is stored from now on. The
@@ -1269,7 +1277,7 @@ impl Engine {
                 seq: head.seq,
                 prev: None,
             };
-            if !self.covered(&view, &op, replica, store)? {
+            if !self.covered_by(&view, &kept, &op, replica, store)? {
                 covered = covered.without(head.lane);
             }
         }
@@ -1300,6 +1308,7 @@ impl Engine {
             }
             p.awaiting = false;
             p.view = Some(view);
+            p.confirmed = kept;
         }
         Ok(())
     }
@@ -1422,9 +1431,6 @@ impl Engine {
         }
         let held_by_peer: Vec<OpRef> = held_by_peer.into_iter().map(|(_, op)| op).collect();
         let max_wanted = self.config.max_wanted;
-        for op in &held_by_peer {
-            self.add_to_view(peer, op, replica);
-        }
         let max_heads = self.config.max_view_heads;
         if let Some(p) = self.peers.get_mut(&peer) {
             for op in &held_by_peer {
@@ -1709,16 +1715,20 @@ impl Engine {
                             .peers
                             .get(&peer)
                             .is_some_and(|p| p.in_transit.contains(&op.id));
-                        let view = self.peers.get_mut(&peer).and_then(|p| p.view.take());
+                        let (view, confirmed) = match self.peers.get_mut(&peer) {
+                            Some(p) => (p.view.take(), std::mem::take(&mut p.confirmed)),
+                            None => (None, View::default()),
+                        };
                         let covered = match &view {
-                            Some(_) if in_transit => true,
-                            Some(view) => self.covered(view, &op, replica, store)?,
-                            None => true,
+                            Some(_) if in_transit => Ok(true),
+                            Some(view) => self.covered_by(view, &confirmed, &op, replica, store),
+                            None => Ok(true),
                         };
                         if let Some(p) = self.peers.get_mut(&peer) {
                             p.view = view;
+                            p.confirmed = confirmed;
                         }
-                        (!covered).then_some(op)
+                        (!covered?).then_some(op)
                     }
                     // Not an op (damage in the node's own store) or not the peer's lane.
                     _ => None,
@@ -1805,6 +1815,19 @@ impl Engine {
             }
         }
         Ok(false)
+    }
+
+    /// True if the peer holds `op` by its view or by what it sent in this session.
+    fn covered_by<S: OpStore>(
+        &mut self,
+        view: &View,
+        confirmed: &View,
+        op: &OpRef,
+        replica: &Replica,
+        store: &S,
+    ) -> Result<bool, SyncError> {
+        Ok(self.covered(view, op, replica, store)?
+            || self.covered(confirmed, op, replica, store)?)
     }
 
     /// The chain ancestors of a held op (itself included), remembered (bounded).

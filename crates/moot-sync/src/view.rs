@@ -1,13 +1,15 @@
 //! What one peer is known to hold: the heads of each (device, lane) chain.
 //!
-//! A node keeps two views per connected peer (what its heads said, and what it sent), each
-//! with a chain for every (author device, lane) the peer holds ops of, so their layout is the
-//! engine's memory per peer: a chain's key and first head sit side by side in one vector (88
-//! bytes), in the order the chains were first seen, and a hash table of 4-byte places finds
-//! them by key. On workload W a fresh node's two views of its peer take 3.9 MB at rest, where
-//! an ordered map of keys to vectors of heads took 5.1 MB (docs/BENCHMARKS.md). A chain with
-//! more than one head (a forked chain, or heads the peer holds beyond ours) keeps them in a
-//! vector of its own.
+//! A node keeps two views per connected peer: what its last heads said with what this node
+//! sent it since, and what the peer sent in this session that no set of its heads has shown
+//! yet. Between them they hold a chain for every (author device, lane) the peer holds ops of,
+//! mostly each in one of them, so their layout is the engine's memory per peer: a chain's key
+//! and first head sit side by side in one vector (88 bytes), in the order the chains were
+//! first seen, and a hash table of 4-byte places finds them by key. On workload W a fresh
+//! node's views of its peer took 3.9 MB at rest when every chain was in both, where an ordered
+//! map of keys to vectors of heads took 5.1 MB (docs/BENCHMARKS.md). A chain with more than
+//! one head (a forked chain, or heads the peer holds beyond ours) keeps them in a vector of
+//! its own.
 //!
 //! Iteration follows first-seen order, a pure function of the calls made; the table is only
 //! looked up, so its hashes (seeded per process) change no decision.

@@ -1476,6 +1476,30 @@ fn own_lanes_widened_send_what_the_peer_lacks_of_the_lane_now_spoken_for() {
     assert!(a.misbehaved().is_empty() && b.misbehaved().is_empty());
 }
 
+/// A fresh node remembers each chain its peer sent once: in what the peer sent (which stays
+/// held by it), not also in the view its heads replace; and once a set of the peer's heads
+/// shows them, in that set alone. Nothing crosses twice meanwhile.
+#[test]
+fn a_chain_the_peer_sent_is_remembered_once() {
+    let (hub, ops) = sample::history(40, 400);
+    let mut a = Node::new(hub, Config::default());
+    let mut b = Node::new(hub, Config::default());
+    a.load(&ops);
+    let chains = a.store.heads().unwrap().len();
+    // b, the fresh node, dials.
+    connect(&mut a, &mut b, Lanes::ALL, Lanes::ALL);
+    pump(&mut a, &mut b, 0);
+    assert_eq!(a.ids(), b.ids());
+    let (view, sent_here) = b.engine.remembered_heads(PeerId(1)).unwrap();
+    assert_eq!(sent_here, chains, "every chain a sent");
+    assert!(view < chains / 10, "{view} heads in the view besides");
+    // b's next set: a answers for every chain, and what a sent is let go.
+    resync_until(&mut a, &mut b, 31_000);
+    assert_eq!(b.engine.remembered_heads(PeerId(1)), Some((chains, 0)));
+    assert_eq!(a.engine.stats().ops_sent, ops.len() as u64);
+    assert_eq!(b.engine.stats().ops_sent, 0);
+}
+
 /// A quiet session resyncs less and less often (after 30 s, then 60, 120, 240, then every
 /// 480 s: each resync of a hub of W's size costs ~1.3 MB of heads each way), the dialer sending
 /// an empty request whenever it sent nothing for 60 s (so the connection is never idle); ops
