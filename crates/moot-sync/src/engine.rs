@@ -810,7 +810,8 @@ impl Engine {
     /// not yet sent (they may hold ops of that lane): the engine stops counting what they
     /// carried as on its way, and a listener answers with its heads again (the dropped frames
     /// may have held part of its answer). Ops of the remaining lanes among them are sent again
-    /// once the peer's next heads show it lacks them.
+    /// once the peer's next heads show it lacks them (in a lane its heads do not speak for,
+    /// only in its next session: see [`Engine::set_own_lanes`]).
     pub fn set_peer_lanes(&mut self, peer: PeerId, lanes: Lanes) -> Result<(), EngineError> {
         let p = self
             .peers
@@ -928,8 +929,9 @@ impl Engine {
     /// by its roll) and any lane the set named a chain of. A lane the peer receives from this
     /// node and does not give it (a stranger's node holding members-lane ops from a bundle,
     /// dialing a member's) cannot be confirmed: the peer's heads say nothing of it, and the walk
-    /// sends it none of that lane's ops. If that leaves no lane of the peer's to judge by,
-    /// nothing is confirmed (false), unless the peer is given no lane at all.
+    /// sends each of that lane's ops once a session. If that leaves no lane of the peer's to
+    /// judge by, nothing is confirmed (false), unless the peer is given no lane at all; nor is
+    /// anything while this node's own lanes are wider than when the set was judged.
     pub fn holds_all(&self, peer: PeerId, store_end: u64) -> bool {
         let Some(p) = self.peers.get(&peer) else {
             return false;
@@ -938,7 +940,12 @@ impl Engine {
             return false;
         };
         let judged = covered.judged;
-        if (judged == Lanes::NONE && p.lanes != Lanes::NONE) || !covered.lanes.covers(judged) {
+        // Lanes this node's own device has gained since the set was judged (its device
+        // certified) were not compared: the next set will be.
+        if (judged == Lanes::NONE && p.lanes != Lanes::NONE)
+            || !covered.lanes.covers(judged)
+            || !judged.covers(p.lanes.and(self.own))
+        {
             return false;
         }
         let mut at = covered.at;
@@ -1236,51 +1243,16 @@ impl Engine {
         p.in_transit = std::mem::take(&mut p.sent).into_iter().collect();
         let lanes = p.lanes;
         let judged = lanes.and(self.own.or(named_lanes));
-        // What the peer sent in this session stays held by it (`confirmed`, beside the view).
-        // A head of it that this set covers is shown by this set and every later one (made
-        // after it): it is let go, so that a chain is not remembered twice.
         let confirmed = std::mem::take(&mut p.confirmed);
-        let mut kept = View::default();
-        for (chain, (seq, id)) in confirmed.heads() {
-            let Some(device) = self.key(&chain.0, replica) else {
-                continue;
-            };
-            let op = OpRef {
-                id,
-                device,
-                lane: chain.1,
-                seq,
-                prev: None,
-            };
-            if !self.covered(&view, &op, replica, store)? {
-                add_head(&mut kept, &op, replica, max_heads);
-            }
-        }
-        // If the peer's heads cover every head of ours it may receive, in the lanes they speak
-        // for, it holds everything we could send: stream only what is stored from now on. The
-        // lanes in which they do are what a confirmation can show.
-        let mut covered = judged;
-        for head in own_heads(replica) {
-            if !covered.contains(head.lane) {
-                if covered == Lanes::NONE {
-                    break;
+        let (kept, covered) = match self.judge_set(&view, &confirmed, judged, replica, store) {
+            Ok(judgment) => judgment,
+            Err(e) => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.confirmed = confirmed;
                 }
-                continue;
+                return Err(e);
             }
-            let Some(device) = self.key(&head.device, replica) else {
-                continue;
-            };
-            let op = OpRef {
-                id: head.id,
-                device,
-                lane: head.lane,
-                seq: head.seq,
-                prev: None,
-            };
-            if !self.covered_by(&view, &kept, &op, replica, store)? {
-                covered = covered.without(head.lane);
-            }
-        }
+        };
         let all_covered = covered == judged;
         if let Some(p) = self.peers.get_mut(&peer) {
             if !all_covered {
@@ -1815,6 +1787,65 @@ impl Engine {
             }
         }
         Ok(false)
+    }
+
+    /// Judges a complete set of a peer's heads (`view`): what it sent in this session
+    /// (`confirmed`) that the set does not show, and the lanes of `judged` in which the set
+    /// and that cover every head of this node's.
+    ///
+    /// A head of `confirmed` that the set covers is shown by this set and every later one (made
+    /// after it): it is let go, so that a chain is not remembered twice.
+    fn judge_set<S: OpStore>(
+        &mut self,
+        view: &View,
+        confirmed: &View,
+        judged: Lanes,
+        replica: &Replica,
+        store: &S,
+    ) -> Result<(View, Lanes), SyncError> {
+        let max_heads = self.config.max_view_heads;
+        let mut kept = View::default();
+        for (chain, (seq, id)) in confirmed.heads() {
+            let Some(device) = self.key(&chain.0, replica) else {
+                continue;
+            };
+            let op = OpRef {
+                id,
+                device,
+                lane: chain.1,
+                seq,
+                prev: None,
+            };
+            if !self.covered(view, &op, replica, store)? {
+                add_head(&mut kept, &op, replica, max_heads);
+            }
+        }
+        // If the peer's heads cover every head of ours it may receive, in the lanes they speak
+        // for, it holds everything we could send. The lanes in which they do are what a
+        // confirmation can show.
+        let mut covered = judged;
+        for head in own_heads(replica) {
+            if !covered.contains(head.lane) {
+                if covered == Lanes::NONE {
+                    break;
+                }
+                continue;
+            }
+            let Some(device) = self.key(&head.device, replica) else {
+                continue;
+            };
+            let op = OpRef {
+                id: head.id,
+                device,
+                lane: head.lane,
+                seq: head.seq,
+                prev: None,
+            };
+            if !self.covered_by(view, &kept, &op, replica, store)? {
+                covered = covered.without(head.lane);
+            }
+        }
+        Ok((kept, covered))
     }
 
     /// True if the peer holds `op` by its view or by what it sent in this session.

@@ -1246,6 +1246,15 @@ fn a_confirmation_holds_for_the_lanes_the_peers_heads_speak_for() {
     b.engine.confirm(confirm_at(), PeerId(1)).unwrap();
     pump(&mut a, &mut b, 0);
     assert!(b.engine.holds_all(PeerId(1), b.store.end()));
+    // b's device certified: its own lanes widen, and the members lane, never compared, is
+    // not confirmed until a set that speaks for it covers it.
+    b.engine.set_own_lanes(Lanes::ALL);
+    assert!(!b.engine.holds_all(PeerId(1), b.store.end()));
+    a.engine.set_peer_lanes(PeerId(2), Lanes::ALL).unwrap();
+    pump(&mut a, &mut b, 0);
+    b.engine.confirm(confirm_at(), PeerId(1)).unwrap();
+    pump(&mut a, &mut b, 0);
+    assert!(b.engine.holds_all(PeerId(1), b.store.end()));
     assert!(a.misbehaved().is_empty() && b.misbehaved().is_empty());
 }
 
@@ -1492,7 +1501,7 @@ fn a_chain_the_peer_sent_is_remembered_once() {
     assert_eq!(a.ids(), b.ids());
     let (view, sent_here) = b.engine.remembered_heads(PeerId(1)).unwrap();
     assert_eq!(sent_here, chains, "every chain a sent");
-    assert!(view < chains / 10, "{view} heads in the view besides");
+    assert_eq!(view, 0, "heads in the view besides");
     // b's next set: a answers for every chain, and what a sent is let go.
     resync_until(&mut a, &mut b, 31_000);
     assert_eq!(b.engine.remembered_heads(PeerId(1)), Some((chains, 0)));
