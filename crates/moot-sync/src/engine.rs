@@ -1790,8 +1790,8 @@ impl Engine {
     }
 
     /// Judges a complete set of a peer's heads (`view`): what it sent in this session
-    /// (`confirmed`) that the set does not show, and the lanes of `judged` in which the set
-    /// and that cover every head of this node's.
+    /// (`confirmed`) that the set does not show, and the lanes of `judged` in which the set,
+    /// with what the peer sent, covers every head of this node's.
     ///
     /// A head of `confirmed` that the set covers is shown by this set and every later one (made
     /// after it): it is let go, so that a chain is not remembered twice.
