@@ -578,7 +578,8 @@ impl Replica {
                     let Some(node) = self.rolls.get(&self.index, &id) else {
                         continue;
                     };
-                    let Body::SetConstituency(set) = &node.body else {
+                    let body = node.body();
+                    let Body::SetConstituency(set) = &*body else {
                         continue;
                     };
                     if self.member_roll_verdict(&id, past, false).is_ok() {
@@ -676,7 +677,8 @@ impl Replica {
         if !matches!(self.validity(id), Some(Ok(()))) {
             return false;
         }
-        let rests_on = match self.rolls.get(&self.index, id).map(|n| &n.body) {
+        let body = self.rolls.get(&self.index, id).map(|n| n.body());
+        let rests_on = match body.as_deref() {
             Some(Body::Convener(c)) => Some(c.assembly),
             Some(Body::Join(j)) => Some(j.assembly),
             Some(Body::Seat(s)) => Some(s.assembly),
@@ -818,7 +820,7 @@ impl Replica {
             electorate = self
                 .rolls
                 .get(&self.index, &open)
-                .and_then(|n| match &n.body {
+                .and_then(|n| match &*n.body() {
                     Body::OpenPoll(o) => Some(o.electorate),
                     _ => None,
                 });
