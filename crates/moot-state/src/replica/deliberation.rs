@@ -64,9 +64,11 @@ pub(super) struct Deliberation {
     pub(super) proposals: BTreeMap<OpId, ProposalRecord>,
     comments: HashMap<OpId, CommentRecord>,
     amendments: HashMap<OpId, AmendRecord>,
-    /// Document changes (the creator op too), by index number: 52 bytes each, as a document
+    /// Document changes (the creator op too), by index number: 24 bytes each, as a document
     /// may have hundreds of thousands.
     pub(super) changes: super::docs::ChangeTable,
+    /// The key of the changes' hash tags.
+    pub(super) tags: super::docs::HashTags,
     /// A change checked just now, recorded when its op is accepted.
     pub(super) checked: Option<(OpId, super::docs::ChangeRecord)>,
 }
