@@ -95,6 +95,11 @@ impl PublicKey {
         self.0
     }
 
+    /// The 32-byte encoding, borrowed.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// This key as an X25519 public key (the Montgomery u-coordinate of the same point,
     /// birationally mapped), whose secret is [`SecretKey::x25519_secret`]. Never of small order,
     /// since weak keys cannot be constructed (were the point somehow missing, the result would

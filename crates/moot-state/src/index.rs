@@ -231,6 +231,69 @@ impl Index {
     }
 }
 
+/// Finds values kept once in a vector (numbered by their place in it) by a key each holds:
+/// a hash table of 4-byte places, where a map from keys to numbers keeps every key twice.
+/// The table is only looked up, so its hashes (seeded per process) change no result.
+#[derive(Default)]
+pub(crate) struct Places {
+    table: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Places {
+    fn hash<K: std::hash::Hash + ?Sized>(hasher: &foldhash::fast::RandomState, key: &K) -> u64 {
+        use std::hash::BuildHasher as _;
+        hasher.hash_one(key)
+    }
+
+    /// The number of the value in `values` whose key is `key`.
+    pub fn find<T, K: std::hash::Hash + Eq + ?Sized>(
+        &self,
+        values: &[T],
+        key: &K,
+        key_of: impl Fn(&T) -> &K,
+    ) -> Option<u32> {
+        self.table
+            .find(Self::hash(&self.hasher, key), |n| {
+                values.get(*n as usize).is_some_and(|v| key_of(v) == key)
+            })
+            .copied()
+    }
+
+    /// Records that `values[n]` (not recorded yet) is found by its key.
+    pub fn insert<T, K: std::hash::Hash + ?Sized>(
+        &mut self,
+        values: &[T],
+        n: u32,
+        key_of: impl Fn(&T) -> &K,
+    ) {
+        let Some(value) = values.get(n as usize) else {
+            return;
+        };
+        let hasher = &self.hasher;
+        self.table
+            .insert_unique(Self::hash(hasher, key_of(value)), n, |m| {
+                values
+                    .get(*m as usize)
+                    .map_or(0, |v| Self::hash(hasher, key_of(v)))
+            });
+    }
+
+    /// Gives back the table's spare capacity.
+    pub fn shrink_to_fit<T, K: std::hash::Hash + ?Sized>(
+        &mut self,
+        values: &[T],
+        key_of: impl Fn(&T) -> &K,
+    ) {
+        let hasher = &self.hasher;
+        self.table.shrink_to_fit(|m| {
+            values
+                .get(*m as usize)
+                .map_or(0, |v| Self::hash(hasher, key_of(v)))
+        });
+    }
+}
+
 /// A per-op table shed keeps room for this fraction of its length (1/32) more, so that the
 /// next few ops do not double it at once: a node that sheds whenever a table holds more spare
 /// capacity than that ([`spare_bytes`]) would otherwise shed after every op of a conversation.
@@ -302,6 +365,32 @@ mod tests {
         }
         assert!(index.get(&OpId([0xff; 32])).is_none());
         assert_eq!(std::mem::size_of::<Meta>(), 20);
+    }
+
+    /// Values kept once in a vector are found by their keys, before and after a shrink;
+    /// a key not held finds nothing.
+    #[test]
+    fn places_find_each_value_by_its_key() {
+        fn key_of(v: &([u8; 8], u32)) -> &[u8; 8] {
+            &v.0
+        }
+        let mut values: Vec<([u8; 8], u32)> = Vec::new();
+        let mut places = Places::default();
+        for n in 0..5_000u32 {
+            values.push(((u64::from(n) * 7919).to_le_bytes(), n));
+            places.insert(&values, n, key_of);
+        }
+        values.truncate(4_000);
+        places.shrink_to_fit(&values, key_of);
+        for n in 0..4_000u32 {
+            let key = (u64::from(n) * 7919).to_le_bytes();
+            assert_eq!(places.find(&values, &key, key_of), Some(n));
+        }
+        for n in 4_000..5_000u32 {
+            let key = (u64::from(n) * 7919).to_le_bytes();
+            assert_eq!(places.find(&values, &key, key_of), None, "{n} is gone");
+        }
+        assert_eq!(places.find(&values, &[0xff; 8], key_of), None);
     }
 
     /// A load reserves its ops and the room a shed keeps: the ops that follow it fit, and a

@@ -244,6 +244,11 @@ pub struct Equivocation {
 /// forks included.
 type Frontier = Arc<[OpId]>;
 
+/// A frontier's ops (what finds it among the interned ones).
+fn frontier_ops(frontier: &Frontier) -> &[OpId] {
+    frontier
+}
+
 /// A judged roll op: what resolving the roll reads of it (roll ops are low-volume governance,
 /// and a resolution may re-read any of them). Its bytes are not kept: they are in the store.
 struct RollNode {
@@ -648,10 +653,12 @@ pub struct Replica {
     archive: HashMap<OpId, Authentic<SignedOp>>,
     /// Author devices by number.
     devices: Vec<moot_crypto::PublicKey>,
-    device_numbers: HashMap<[u8; 32], u32>,
+    /// Finds a device's number by its key ([`Replica::device_no`]).
+    device_places: crate::index::Places,
     /// Roll frontiers by number (interned: many ops share one).
     frontiers: Vec<Frontier>,
-    frontier_numbers: HashMap<Frontier, u32>,
+    /// Finds a frontier's number by its ops ([`Replica::frontier_number`]).
+    frontier_places: crate::index::Places,
     /// The frontier of the union of two frontiers, by their numbers (ascending): an op naming
     /// an old roll op beside the current heads (a ballot names its poll's open) would otherwise
     /// walk every roll op written since, for each op. Pure (ancestry among held roll ops never
@@ -794,9 +801,9 @@ impl Replica {
             rolls: RollTable::default(),
             archive: HashMap::default(),
             devices: Vec::new(),
-            device_numbers: HashMap::default(),
+            device_places: crate::index::Places::default(),
             frontiers: Vec::new(),
-            frontier_numbers: HashMap::default(),
+            frontier_places: crate::index::Places::default(),
             unions: HashMap::default(),
             tips: HashMap::default(),
             firsts: HashMap::default(),
@@ -899,6 +906,10 @@ impl Replica {
         shrink(&mut self.dep_list);
         shrink(&mut self.devices);
         shrink(&mut self.frontiers);
+        self.device_places
+            .shrink_to_fit(&self.devices, moot_crypto::PublicKey::as_bytes);
+        self.frontier_places
+            .shrink_to_fit(&self.frontiers, frontier_ops);
         self.deliberation.changes.shrink_to_fit();
     }
 
@@ -988,7 +999,7 @@ impl Replica {
     /// The latest op of `device`'s chain in `lane` held here: `(seq, id)` (at a forked seq,
     /// the lowest id).
     pub fn chain_head(&self, device: &DeviceId, lane: Lane) -> Option<(u64, OpId)> {
-        let device = *self.device_numbers.get(&device.to_bytes())?;
+        let device = self.device_no(device.as_bytes())?;
         let tip = *self.tips.get(&(device, lane))?;
         Some((self.index.meta(tip)?.seq(), self.index.id(tip)?))
     }
@@ -1121,7 +1132,7 @@ impl Replica {
     /// again (they parsed when its first op was decoded): what `PublicKey::from_bytes` gives
     /// for them, without the square root. `None` for any other bytes.
     pub fn held_key(&self, raw: &[u8; 32]) -> Option<moot_crypto::PublicKey> {
-        let n = *self.device_numbers.get(raw)?;
+        let n = self.device_no(raw)?;
         self.devices.get(n as usize).copied()
     }
 
@@ -1371,7 +1382,7 @@ impl Replica {
             return Err(refused(Reason::LaneDependency(dep)));
         }
         if let Some(prev) = op.prev() {
-            let author = self.device_numbers.get(&op.author().to_bytes()).copied();
+            let author = self.device_no(op.author().as_bytes());
             let continues = self.index.get(&prev).is_some_and(|(_, m)| {
                 Some(m.device) == author && m.lane() == op.lane() && m.seq() + 1 == op.seq()
             });
@@ -1565,24 +1576,34 @@ impl Replica {
 
     /// The number of a device, assigned on first sight.
     fn device_number(&mut self, device: moot_crypto::PublicKey) -> u32 {
-        let raw = device.to_bytes();
-        if let Some(n) = self.device_numbers.get(&raw) {
-            return *n;
+        if let Some(n) = self.device_no(device.as_bytes()) {
+            return n;
         }
         let n = self.devices.len() as u32;
         self.devices.push(device);
-        self.device_numbers.insert(raw, n);
+        self.device_places
+            .insert(&self.devices, n, moot_crypto::PublicKey::as_bytes);
         n
+    }
+
+    /// The number of a device held, by its key.
+    fn device_no(&self, raw: &[u8; 32]) -> Option<u32> {
+        self.device_places
+            .find(&self.devices, raw, moot_crypto::PublicKey::as_bytes)
     }
 
     /// The number of a frontier, interned.
     fn frontier_number(&mut self, frontier: Frontier) -> u32 {
-        if let Some(n) = self.frontier_numbers.get(&frontier) {
-            return *n;
+        if let Some(n) = self
+            .frontier_places
+            .find(&self.frontiers, &*frontier, frontier_ops)
+        {
+            return n;
         }
         let n = self.frontiers.len() as u32;
-        self.frontiers.push(frontier.clone());
-        self.frontier_numbers.insert(frontier, n);
+        self.frontiers.push(frontier);
+        self.frontier_places
+            .insert(&self.frontiers, n, frontier_ops);
         n
     }
 
@@ -1674,7 +1695,7 @@ impl Replica {
         // One pass over the parents (each an index lookup): the lane rule, the chain, the
         // taint, references to unjudged ops, and the frontiers of their pasts.
         let author = op.author();
-        let author_no = self.device_numbers.get(&author.to_bytes()).copied();
+        let author_no = self.device_no(author.as_bytes());
         let mut frontiers = [0u32; 1 + moot_crypto::op::MAX_DEPS];
         let mut frontier_count = 0;
         let (mut continues, mut tainted, mut refers_to_unjudged) =
@@ -2763,10 +2784,7 @@ impl Replica {
         refs: &[OpId],
     ) -> Result<Vec<Authentic<SignedOp>>, Rejection> {
         let refused = |reason| Rejection { op: None, reason };
-        let own = self
-            .device_numbers
-            .get(&device.public().to_bytes())
-            .copied();
+        let own = self.device_no(device.public().as_bytes());
         // Each chain is named by its last op this node judged and accepted: naming an op of a
         // kind it cannot judge (a newer version's) would hold this op for an upgrade, so that
         // anyone, a guest too, could keep every poll from closing. What such an op follows in
