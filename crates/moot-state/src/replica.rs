@@ -241,8 +241,40 @@ pub struct Equivocation {
 
 /// The maximal roll ops in an op's causal past (an antichain), ascending. Every roll op in the
 /// past is reachable from it through `roll_parents` links, so it identifies the past exactly,
-/// forks included.
-type Frontier = Arc<[OpId]>;
+/// forks included. Most hold one op (every judged roll op presents itself to its children),
+/// which sits inline: 40 bytes, where a shared slice of one id was a 64-byte block besides
+/// the 16-byte handle.
+#[derive(Debug, Clone, Eq)]
+enum Frontier {
+    One(OpId),
+    Many(Arc<[OpId]>),
+}
+
+impl std::ops::Deref for Frontier {
+    type Target = [OpId];
+
+    fn deref(&self) -> &[OpId] {
+        match self {
+            Frontier::One(id) => std::slice::from_ref(id),
+            Frontier::Many(ids) => ids,
+        }
+    }
+}
+
+impl PartialEq for Frontier {
+    fn eq(&self, other: &Frontier) -> bool {
+        **self == **other
+    }
+}
+
+impl From<Vec<OpId>> for Frontier {
+    fn from(ids: Vec<OpId>) -> Frontier {
+        match ids.as_slice() {
+            [one] => Frontier::One(*one),
+            _ => Frontier::Many(ids.into()),
+        }
+    }
+}
 
 /// A frontier's ops (what finds it among the interned ones).
 fn frontier_ops(frontier: &Frontier) -> &[OpId] {
@@ -258,10 +290,10 @@ struct RollNode {
     /// Its sequence number (an indexed op's fits: see [`Meta`]).
     seq: u32,
     body: RollBody,
-    /// The frontier of the op's strict causal past.
-    roll_parents: Frontier,
+    /// The frontier of the op's strict causal past (its number: [`Replica::frontier_ids`]).
+    roll_parents: u32,
     /// The maximal public roll ops in its strict past (for a public op, `roll_parents`).
-    public_parents: Frontier,
+    public_parents: u32,
     /// The roll facts its authorization used at its causal position.
     facts: crate::roll::Facts,
     /// The longest chain of roll ops ending here (at most the number of roll ops).
@@ -1549,7 +1581,7 @@ impl Replica {
             .iter()
             .copied()
             .collect();
-        let heads = self.frontier_number(Arc::from(heads));
+        let heads = self.frontier_number(Frontier::from(heads));
         let current = self.resolution(heads);
         let roll = &current.roll;
         let author = op.author();
@@ -1590,6 +1622,14 @@ impl Replica {
     fn device_no(&self, raw: &[u8; 32]) -> Option<u32> {
         self.device_places
             .find(&self.devices, raw, moot_crypto::PublicKey::as_bytes)
+    }
+
+    /// The ops of the frontier numbered `n` (every number a node holds was given by
+    /// [`Replica::frontier_number`], so it is always there).
+    fn frontier_ids(&self, n: u32) -> &[OpId] {
+        let ids = self.frontiers.get(n as usize).map(|f| &**f);
+        debug_assert!(ids.is_some(), "frontier {n} was never interned");
+        ids.unwrap_or(&[])
     }
 
     /// The number of a frontier, interned.
@@ -1801,7 +1841,7 @@ impl Replica {
         };
         let is_resolved_roll = verdict == Verdict::Accepted && body.is_roll();
         let presented = if is_resolved_roll {
-            self.frontier_number(Arc::from([id]))
+            self.frontier_number(Frontier::One(id))
         } else {
             roll_parents_no
         };
@@ -1839,8 +1879,11 @@ impl Replica {
                 .unwrap_or(0)
                 .saturating_add(1);
             let public_parents = match lane {
-                Lane::Public => roll_parents.clone(),
-                Lane::Members => self.public_frontier(&roll_parents),
+                Lane::Public => roll_parents_no,
+                Lane::Members => {
+                    let public = self.public_frontier(&roll_parents);
+                    self.frontier_number(public)
+                }
             };
             if lane == Lane::Public {
                 // Extend the cached resolution: this op follows every roll op in its past, so
@@ -1870,7 +1913,7 @@ impl Replica {
                 lane,
                 seq: u32::try_from(op.seq()).unwrap_or(u32::MAX),
                 body: RollBody::new(body),
-                roll_parents,
+                roll_parents: roll_parents_no,
                 public_parents,
                 facts,
                 roll_depth,
@@ -2046,7 +2089,7 @@ impl Replica {
             .collect();
         union.sort_unstable();
         union.dedup();
-        let frontier: Frontier = Arc::from(self.maximal(union));
+        let frontier = Frontier::from(self.maximal(union));
         let n = self.frontier_number(frontier.clone());
         if let Some(pair) = pair {
             if self.unions.len() >= MAX_CACHED_UNIONS {
@@ -2077,7 +2120,7 @@ impl Replica {
             let Some(node) = self.rolls.get(&self.index, &current) else {
                 continue;
             };
-            for parent in node.roll_parents.iter() {
+            for parent in self.frontier_ids(node.roll_parents).iter() {
                 if parent == a {
                     return true;
                 }
@@ -2116,7 +2159,7 @@ impl Replica {
         for id in frontier.iter() {
             match self.rolls.get(&self.index, id) {
                 Some(node) if node.lane == Lane::Members => {
-                    public.extend(node.public_parents.iter().copied());
+                    public.extend(self.frontier_ids(node.public_parents).iter().copied());
                     mapped = true;
                 }
                 _ => public.push(*id),
@@ -2127,7 +2170,7 @@ impl Replica {
         }
         public.sort_unstable();
         public.dedup();
-        Arc::from(self.maximal(public))
+        Frontier::from(self.maximal(public))
     }
 
     /// The maximal roll ops of `set` (sorted, distinct): those not a strict ancestor of
@@ -2147,7 +2190,7 @@ impl Replica {
         let mut stack: Vec<OpId> = Vec::new();
         for id in &set {
             if let Some(node) = self.rolls.get(&self.index, id) {
-                stack.extend(node.roll_parents.iter().copied());
+                stack.extend(self.frontier_ids(node.roll_parents).iter().copied());
             }
         }
         while let Some(current) = stack.pop() {
@@ -2159,7 +2202,7 @@ impl Replica {
             }
             if let Some(node) = self.rolls.get(&self.index, &current) {
                 stack.extend(
-                    node.roll_parents
+                    self.frontier_ids(node.roll_parents)
                         .iter()
                         .filter(|p| depth(p) >= floor)
                         .copied(),
@@ -2181,7 +2224,7 @@ impl Replica {
             .frontiers
             .get(frontier_no as usize)
             .cloned()
-            .unwrap_or_default();
+            .unwrap_or(Frontier::Many(Arc::from([])));
         let public = self.public_frontier(&frontier);
         let public_no = self.frontier_number(public.clone());
         if let Some((hit, _)) = self.cache.get(&public_no) {
@@ -2195,7 +2238,7 @@ impl Replica {
             if subset.insert(current)
                 && let Some(node) = self.rolls.get(&self.index, &current)
             {
-                stack.extend(node.roll_parents.iter().copied());
+                stack.extend(self.frontier_ids(node.roll_parents).iter().copied());
             }
         }
         let resolution = Arc::new(self.resolve(&subset));
@@ -2219,14 +2262,18 @@ impl Replica {
             let Some(node) = self.rolls.get(&self.index, id) else {
                 continue;
             };
-            let parents = node
-                .roll_parents
+            let parents = self
+                .frontier_ids(node.roll_parents)
                 .iter()
                 .filter(|p| subset.contains(*p))
                 .count();
             waiting_for.insert(*id, parents);
             real_waiting.insert(*id, parents);
-            for parent in node.roll_parents.iter().filter(|p| subset.contains(*p)) {
+            for parent in self
+                .frontier_ids(node.roll_parents)
+                .iter()
+                .filter(|p| subset.contains(*p))
+            {
                 children.entry(*parent).or_default().push(*id);
             }
             match &*node.body() {
@@ -2340,7 +2387,7 @@ impl Replica {
                 let is_real = self
                     .rolls
                     .get(&self.index, child)
-                    .is_some_and(|c| c.roll_parents.contains(&next));
+                    .is_some_and(|c| self.frontier_ids(c.roll_parents).contains(&next));
                 if is_real && let Some(n) = real_waiting.get_mut(child) {
                     *n = n.saturating_sub(1);
                 }
@@ -2412,8 +2459,8 @@ impl Replica {
             .judged(&self.index, Lane::Members)
             .filter(|(id, _)| within.is_none_or(|w| w.contains(id)))
         {
-            let parents: Vec<OpId> = node
-                .roll_parents
+            let parents: Vec<OpId> = self
+                .frontier_ids(node.roll_parents)
                 .iter()
                 .filter(|p| self.rolls.judged_in(&self.index, p, Lane::Members))
                 .copied()
@@ -2470,7 +2517,7 @@ impl Replica {
             author,
             node.lane,
             u64::from(node.seq),
-            &node.roll_parents,
+            self.frontier_ids(node.roll_parents),
             forks,
         )
     }
@@ -2950,14 +2997,17 @@ impl Replica {
 
 #[cfg(test)]
 mod tests {
-    /// A judged roll op's node: its body, two frontiers, its (shared) facts and 20 bytes of
-    /// numbers (the author by device number, not by its 32-byte key).
+    /// A judged roll op's node: its body, its (shared) facts and numbers — the author by
+    /// device number, not by its 32-byte key, and its two frontiers by their interned numbers,
+    /// not by handles of 16 bytes each.
     #[test]
-    fn a_roll_node_keeps_its_author_by_number() {
+    fn a_roll_node_keeps_its_author_and_frontiers_by_number() {
         assert_eq!(
             std::mem::size_of::<super::RollNode>(),
-            std::mem::size_of::<super::RollBody>() + 2 * 16 + 16 + 8 + 3 * 4 + 4
+            std::mem::size_of::<super::RollBody>() + 16 + 8 + 5 * 4 + 4
         );
+        // A frontier of one op holds it inline.
+        assert_eq!(std::mem::size_of::<super::Frontier>(), 40);
     }
 
     /// A roll op's body costs 72 bytes, not a `Body`'s 136, and reads back as it was, but for

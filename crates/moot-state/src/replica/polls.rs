@@ -546,7 +546,7 @@ impl Replica {
             if closure.insert(current)
                 && let Some(node) = self.rolls.get(&self.index, &current)
             {
-                stack.extend(node.roll_parents.iter().copied());
+                stack.extend(self.frontier_ids(node.roll_parents).iter().copied());
             }
         }
         closure
@@ -640,8 +640,8 @@ impl Replica {
             .rolls
             .get(&self.index, open)
             .ok_or(Denied::PollNotOpen)?;
-        let frontier = node.roll_parents.clone();
-        let number = self.frontier_number(frontier.clone());
+        let number = node.roll_parents;
+        let frontier: Vec<OpId> = self.frontier_ids(number).to_vec();
         let past = self.resolution(number);
         let electorate = Arc::new(Electorate::new(
             self.electorate_at(&poll, &frontier, &past)?,
