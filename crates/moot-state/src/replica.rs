@@ -276,6 +276,11 @@ impl From<Vec<OpId>> for Frontier {
     }
 }
 
+/// The bit that marks a frontier number as that of one op held, numbered by the op's index
+/// number ([`Replica::frontier_number`]): every judged roll op presents such a frontier to its
+/// children, and none of them takes a place in `Replica::frontiers`.
+const ONE_OP: u32 = 1 << 31;
+
 /// A frontier's ops (what finds it among the interned ones).
 fn frontier_ops(frontier: &Frontier) -> &[OpId] {
     frontier
@@ -892,8 +897,9 @@ impl Replica {
         self.rolls.len()
     }
 
-    /// Distinct roll frontiers interned (a diagnostic: they grow with roll ops and their
-    /// concurrent combinations that kept ops present, never with refused ops).
+    /// Distinct roll frontiers of more than one op interned (a diagnostic: they grow with
+    /// concurrent combinations of roll ops that kept ops present, never with refused ops; a
+    /// frontier of one op is numbered by the op itself and costs nothing).
     pub fn frontier_count(&self) -> usize {
         self.frontiers.len()
     }
@@ -912,12 +918,18 @@ impl Replica {
     /// it.
     pub fn shed_caches(&mut self) {
         let heads: BTreeSet<OpId> = self.roll_heads.iter().flatten().copied().collect();
-        let frontiers = &self.frontiers;
-        self.cache.retain(|number, _| {
-            frontiers
-                .get(*number as usize)
-                .is_some_and(|f| f.iter().all(|id| heads.contains(id)))
-        });
+        let this = &*self;
+        let keep: Vec<u32> = this
+            .cache
+            .keys()
+            .copied()
+            .filter(|number| {
+                this.frontier_ids(*number)
+                    .iter()
+                    .all(|id| heads.contains(id))
+            })
+            .collect();
+        self.cache.retain(|number, _| keep.contains(number));
         self.cache.shrink_to_fit();
         let cache = &self.cache;
         self.cache_order.retain(|number| cache.contains_key(number));
@@ -1627,13 +1639,46 @@ impl Replica {
     /// The ops of the frontier numbered `n` (every number a node holds was given by
     /// [`Replica::frontier_number`], so it is always there).
     fn frontier_ids(&self, n: u32) -> &[OpId] {
-        let ids = self.frontiers.get(n as usize).map(|f| &**f);
+        let ids = if n & ONE_OP != 0 {
+            self.index
+                .ids()
+                .get((n & !ONE_OP) as usize)
+                .map(std::slice::from_ref)
+        } else {
+            self.frontiers.get(n as usize).map(|f| &**f)
+        };
         debug_assert!(ids.is_some(), "frontier {n} was never interned");
         ids.unwrap_or(&[])
     }
 
-    /// The number of a frontier, interned.
+    /// The frontier numbered `n`.
+    fn frontier(&self, n: u32) -> Option<Frontier> {
+        if n & ONE_OP != 0 {
+            self.index.id(n & !ONE_OP).map(Frontier::One)
+        } else {
+            self.frontiers.get(n as usize).cloned()
+        }
+    }
+
+    /// The number of the frontier of one op held, `n`, numbered by the op itself.
+    fn one_op_frontier(n: usize) -> Option<u32> {
+        u32::try_from(n)
+            .ok()
+            .filter(|n| n & ONE_OP == 0)
+            .map(|n| n | ONE_OP)
+    }
+
+    /// The number of a frontier, interned: a frontier of one op held is numbered by the op
+    /// itself ([`ONE_OP`]), any other is kept in `frontiers`.
     fn frontier_number(&mut self, frontier: Frontier) -> u32 {
+        if let [one] = &*frontier
+            && let Some(n) = self
+                .index
+                .number(one)
+                .and_then(|n| Self::one_op_frontier(n as usize))
+        {
+            return n;
+        }
         if let Some(n) = self
             .frontier_places
             .find(&self.frontiers, &*frontier, frontier_ops)
@@ -1641,6 +1686,7 @@ impl Replica {
             return n;
         }
         let n = self.frontiers.len() as u32;
+        debug_assert!(n & ONE_OP == 0, "2^31 frontiers");
         self.frontiers.push(frontier);
         self.frontier_places
             .insert(&self.frontiers, n, frontier_ops);
@@ -1840,8 +1886,13 @@ impl Replica {
             _ => None,
         };
         let is_resolved_roll = verdict == Verdict::Accepted && body.is_roll();
+        // A judged roll op presents itself: the frontier of one op, numbered by the number the
+        // index is about to give it.
         let presented = if is_resolved_roll {
-            self.frontier_number(Frontier::One(id))
+            match Self::one_op_frontier(self.index.len()) {
+                Some(n) => n,
+                None => self.frontier_number(Frontier::One(id)),
+            }
         } else {
             roll_parents_no
         };
@@ -1930,6 +1981,7 @@ impl Replica {
             id,
             Meta::new(seq, device, frontier, op.kind(), lane, verdict, tainted),
         );
+        debug_assert!(!is_resolved_roll || self.frontier_ids(frontier) == [id]);
         if let Some(node) = roll_node {
             self.rolls.push(n, node);
         }
@@ -2047,7 +2099,7 @@ impl Replica {
     /// the frontier of its past.
     fn frontier_of(&self, id: &OpId) -> Option<Frontier> {
         let (_, meta) = self.index.get(id)?;
-        self.frontiers.get(meta.frontier as usize).cloned()
+        self.frontier(meta.frontier)
     }
 
     /// The frontier of an op's strict causal past — the maximal roll ops among its parents' —
@@ -2066,9 +2118,9 @@ impl Replica {
         numbers.sort_unstable();
         let all_same = numbers.windows(2).all(|w| w[0] == w[1]);
         if let (true, Some(only)) = (all_same, numbers.first())
-            && let Some(frontier) = self.frontiers.get(*only as usize)
+            && let Some(frontier) = self.frontier(*only)
         {
-            return (*only, frontier.clone());
+            return (*only, frontier);
         }
         // Two distinct frontiers (the common case of an op naming an older roll op): cached.
         let pair = match (numbers.first(), numbers.last()) {
@@ -2078,14 +2130,13 @@ impl Replica {
             _ => None,
         };
         if let Some(n) = pair.and_then(|p| self.unions.get(&p).copied())
-            && let Some(frontier) = self.frontiers.get(n as usize)
+            && let Some(frontier) = self.frontier(n)
         {
-            return (n, frontier.clone());
+            return (n, frontier);
         }
         let mut union: Vec<OpId> = numbers
             .iter()
-            .filter_map(|n| self.frontiers.get(*n as usize))
-            .flat_map(|f| f.iter().copied())
+            .flat_map(|n| self.frontier_ids(*n).iter().copied())
             .collect();
         union.sort_unstable();
         union.dedup();
@@ -2221,9 +2272,7 @@ impl Replica {
             return hit.clone();
         }
         let frontier = self
-            .frontiers
-            .get(frontier_no as usize)
-            .cloned()
+            .frontier(frontier_no)
             .unwrap_or(Frontier::Many(Arc::from([])));
         let public = self.public_frontier(&frontier);
         let public_no = self.frontier_number(public.clone());
@@ -2591,7 +2640,7 @@ impl Replica {
         }
         let (Some(author), Some(frontier)) = (
             self.devices.get(meta.device as usize).copied(),
-            self.frontiers.get(meta.frontier as usize).cloned(),
+            self.frontier(meta.frontier),
         ) else {
             return false;
         };
@@ -2671,7 +2720,7 @@ impl Replica {
             });
         }
         let author = *self.devices.get(meta.device as usize)?;
-        let frontier = self.frontiers.get(meta.frontier as usize)?.clone();
+        let frontier = self.frontier(meta.frontier)?;
         let frontier_no = meta.frontier;
         // The roll facts the op's authorization used: its device's certification and its
         // member's admission, as they stood in its causal past. Only a denied roll op can make
