@@ -299,8 +299,9 @@ struct RollNode {
     roll_parents: u32,
     /// The maximal public roll ops in its strict past (for a public op, `roll_parents`).
     public_parents: u32,
-    /// The roll facts its authorization used at its causal position.
-    facts: crate::roll::Facts,
+    /// The roll facts its authorization used at its causal position (their number:
+    /// [`RollTable::facts`]).
+    facts: u32,
     /// The longest chain of roll ops ending here (at most the number of roll ops).
     roll_depth: u32,
     /// Seniority of the author in the op's causal past (orders concurrent roll ops).
@@ -369,10 +370,14 @@ impl RollBody {
 struct RollTable {
     numbers: Vec<u32>,
     nodes: Vec<RollNode>,
-    /// The facts the nodes hold, one copy each: the members a steward admitted share the
-    /// steward's (W: 10,000 admissions by one steward, where each kept its own 96 bytes; a
-    /// device certifying itself names its own member's admission, and costs an entry here).
-    shared_facts: HashSet<crate::roll::Facts>,
+    /// The sets of facts the nodes hold, one copy each, numbered by their place: the members
+    /// a steward admitted share the steward's (W: 10,000 admissions by one steward, where each
+    /// kept its own 96 bytes). A set of one op held (a device certifying itself names its own
+    /// member's admission: W's 10,000 certifications) is numbered by the op itself
+    /// ([`ONE_OP`]) and takes no place here.
+    facts: Vec<crate::roll::Facts>,
+    /// Finds a set of facts' place in `facts`.
+    facts_places: crate::index::Places,
 }
 
 impl RollTable {
@@ -384,16 +389,48 @@ impl RollTable {
     }
 
     /// Records the node of the op numbered `n` (the newest op: numbers only grow).
-    fn push(&mut self, n: u32, mut node: RollNode) {
+    fn push(&mut self, n: u32, node: RollNode) {
         debug_assert!(self.numbers.last().is_none_or(|last| *last < n));
-        match self.shared_facts.get(&node.facts) {
-            Some(shared) => node.facts = shared.clone(),
-            None => {
-                self.shared_facts.insert(node.facts.clone());
-            }
-        }
         self.numbers.push(n);
         self.nodes.push(node);
+    }
+
+    /// The number of a set of facts, interned ([`RollTable::facts`]).
+    fn facts_number(&mut self, index: &Index, facts: crate::roll::Facts) -> u32 {
+        if let [one] = facts.ops()
+            && let Some(n) = index
+                .number(one)
+                .and_then(|n| Replica::one_op_number(n as usize))
+        {
+            return n;
+        }
+        if let Some(n) = self
+            .facts_places
+            .find(&self.facts, facts.ops(), crate::roll::Facts::ops)
+        {
+            return n;
+        }
+        let n = self.facts.len() as u32;
+        debug_assert!(n & ONE_OP == 0, "2^31 sets of facts");
+        self.facts.push(facts);
+        self.facts_places
+            .insert(&self.facts, n, crate::roll::Facts::ops);
+        n
+    }
+
+    /// The roll ops of the set of facts numbered `n` (every number a node holds was given by
+    /// [`RollTable::facts_number`], so it is always there).
+    fn facts<'a>(&'a self, index: &'a Index, n: u32) -> &'a [OpId] {
+        let ids = if n & ONE_OP != 0 {
+            index
+                .ids()
+                .get((n & !ONE_OP) as usize)
+                .map(std::slice::from_ref)
+        } else {
+            self.facts.get(n as usize).map(crate::roll::Facts::ops)
+        };
+        debug_assert!(ids.is_some(), "facts {n} were never interned");
+        ids.unwrap_or(&[])
     }
 
     fn len(&self) -> usize {
@@ -461,10 +498,10 @@ impl Resolution {
         lane: Lane,
         seq: u64,
         body: &Body,
-        facts: &crate::roll::Facts,
+        facts: &[OpId],
     ) {
         let verdict = self.roll.authorize(hub, author, lane, body).and_then(|_| {
-            match facts.ops().iter().find(|f| self.denied.contains_key(*f)) {
+            match facts.iter().find(|f| self.denied.contains_key(*f)) {
                 Some(fact) => Err(Denied::UnacceptedFact(*fact)),
                 // Resting on a role grant revoked with a cut this op is beyond (it waited for
                 // the revocation in the resolution order, so the cut is known here).
@@ -1660,8 +1697,9 @@ impl Replica {
         }
     }
 
-    /// The number of the frontier of one op held, `n`, numbered by the op itself.
-    fn one_op_frontier(n: usize) -> Option<u32> {
+    /// The number of a frontier or set of facts of one op held, numbered by the op itself
+    /// (`n`, its index number).
+    fn one_op_number(n: usize) -> Option<u32> {
         u32::try_from(n)
             .ok()
             .filter(|n| n & ONE_OP == 0)
@@ -1675,7 +1713,7 @@ impl Replica {
             && let Some(n) = self
                 .index
                 .number(one)
-                .and_then(|n| Self::one_op_frontier(n as usize))
+                .and_then(|n| Self::one_op_number(n as usize))
         {
             return n;
         }
@@ -1889,7 +1927,7 @@ impl Replica {
         // A judged roll op presents itself: the frontier of one op, numbered by the number the
         // index is about to give it.
         let presented = if is_resolved_roll {
-            match Self::one_op_frontier(self.index.len()) {
+            match Self::one_op_number(self.index.len()) {
                 Some(n) => n,
                 None => self.frontier_number(Frontier::One(id)),
             }
@@ -1942,7 +1980,7 @@ impl Replica {
                 // the copy shares everything but what this op changes, and the past's entry
                 // stays cached for other ops that share that past.
                 let mut extended = (*past).clone();
-                extended.step(&self.hub, id, &author, lane, op.seq(), &body, &facts);
+                extended.step(&self.hub, id, &author, lane, op.seq(), &body, facts.ops());
                 self.remember(presented, Arc::new(extended), true);
             }
             self.global = None;
@@ -1966,7 +2004,7 @@ impl Replica {
                 body: RollBody::new(body),
                 roll_parents: roll_parents_no,
                 public_parents,
-                facts,
+                facts: self.rolls.facts_number(&self.index, facts),
                 roll_depth,
                 rank,
             });
@@ -2429,7 +2467,7 @@ impl Replica {
                     node.lane,
                     u64::from(node.seq),
                     &node.body(),
-                    &node.facts,
+                    self.rolls.facts(&self.index, node.facts),
                 );
             }
             for child in children.get(&next).into_iter().flatten() {
@@ -2562,7 +2600,7 @@ impl Replica {
         };
         self.counts(
             global,
-            Some(&node.facts),
+            Some(self.rolls.facts(&self.index, node.facts)),
             author,
             node.lane,
             u64::from(node.seq),
@@ -2581,7 +2619,7 @@ impl Replica {
     fn counts(
         &self,
         global: &Resolution,
-        facts: Option<&crate::roll::Facts>,
+        facts: Option<&[OpId]>,
         author: &DeviceId,
         lane: Lane,
         seq: u64,
@@ -2592,7 +2630,6 @@ impl Replica {
         // A fact is a public roll op, or (an appointment in a members-only assembly) a
         // members-lane one, judged before the op in causal order.
         if let Some(fact) = facts
-            .ops()
             .iter()
             .find(|f| global.denied.contains_key(*f) || self.rolls.get(&self.index, f).is_none())
         {
@@ -2602,7 +2639,6 @@ impl Replica {
         // role grant the op rests on.
         let cuts = global.roll.cuts_for(author).into_iter().chain(
             facts
-                .ops()
                 .iter()
                 .flat_map(|grant| global.roll.grant_cuts_for(grant, author)),
         );
@@ -2655,7 +2691,7 @@ impl Replica {
             && self
                 .counts(
                     past,
-                    Some(&facts),
+                    Some(facts.ops()),
                     &author,
                     meta.lane(),
                     meta.seq(),
@@ -2735,7 +2771,7 @@ impl Replica {
         let facts = self.with_rested_on(n, facts);
         Some(self.counts(
             &global,
-            facts.as_ref(),
+            facts.as_ref().map(crate::roll::Facts::ops),
             &author,
             meta.lane(),
             meta.seq(),
@@ -3046,14 +3082,14 @@ impl Replica {
 
 #[cfg(test)]
 mod tests {
-    /// A judged roll op's node: its body, its (shared) facts and numbers — the author by
-    /// device number, not by its 32-byte key, and its two frontiers by their interned numbers,
-    /// not by handles of 16 bytes each.
+    /// A judged roll op's node: its body and numbers — the author by device number, not by
+    /// its 32-byte key, and its two frontiers and its facts by their interned numbers, not by
+    /// handles of 16 bytes each.
     #[test]
-    fn a_roll_node_keeps_its_author_and_frontiers_by_number() {
+    fn a_roll_node_keeps_its_author_frontiers_and_facts_by_number() {
         assert_eq!(
             std::mem::size_of::<super::RollNode>(),
-            std::mem::size_of::<super::RollBody>() + 16 + 8 + 5 * 4 + 4
+            std::mem::size_of::<super::RollBody>() + 8 + 6 * 4 + 8
         );
         // A frontier of one op holds it inline.
         assert_eq!(std::mem::size_of::<super::Frontier>(), 40);
@@ -3100,7 +3136,9 @@ mod tests {
         assert_eq!(read.certificate, Certificate([0; 64]));
     }
 
-    /// The members one steward admitted share one copy of the steward's facts.
+    /// The members one steward admitted share one copy of the steward's facts; a device
+    /// certifying itself, which rests on its own member's admission alone, is numbered by that
+    /// admission and takes no place in the table.
     #[test]
     fn roll_ops_share_the_facts_they_have_in_common() {
         // 40 members admitted by the founder, each certifying a device of its own.
@@ -3108,27 +3146,45 @@ mod tests {
         let mut replica = super::Replica::new(sample.hub, crate::Limits::default());
         replica.insert_batch(&sample.setup);
         let rolls = &replica.rolls;
-        let shared = |facts: &crate::roll::Facts| {
+        let facts_of = |kind: fn(&super::RollBody) -> bool| -> Vec<u32> {
             rolls
-                .shared_facts
-                .get(facts)
-                .is_some_and(|copy| facts.shares(copy))
+                .nodes
+                .iter()
+                .filter(|n| kind(&n.body))
+                .map(|n| n.facts)
+                .collect()
         };
-        assert!(rolls.nodes.iter().all(|n| shared(&n.facts)));
-        let admissions = rolls
-            .nodes
-            .iter()
-            .filter(|n| matches!(n.body, super::RollBody::Admit(_)))
-            .count();
-        assert!(admissions >= 40, "{admissions} admissions");
-        // The admissions' one set of facts, each device's certification's own, and the
-        // genesis's and the poll setup's few.
+        let admissions = facts_of(|b| matches!(b, super::RollBody::Admit(_)));
+        assert!(admissions.len() >= 40, "{} admissions", admissions.len());
+        let mut distinct = admissions.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert!(distinct.len() <= 2, "{distinct:?}");
+        let certifications = facts_of(|b| matches!(b, super::RollBody::Certified { .. }));
+        assert!(certifications.len() >= 40);
+        for n in certifications {
+            assert_ne!(n & super::ONE_OP, 0, "a certification's facts in the table");
+            let [admission] = rolls.facts(&replica.index, n) else {
+                panic!("{:?}", rolls.facts(&replica.index, n));
+            };
+            assert!(
+                rolls
+                    .get(&replica.index, admission)
+                    .is_some_and(|node| matches!(node.body, super::RollBody::Admit(_)))
+            );
+        }
+        // The admissions' one set of facts, and the genesis's and the poll setup's few.
         assert!(
-            rolls.shared_facts.len() < rolls.nodes.len() - admissions + 5,
+            rolls.facts.len() < 6,
             "{} sets of facts for {} nodes",
-            rolls.shared_facts.len(),
+            rolls.facts.len(),
             rolls.nodes.len()
         );
+        // Every node's facts are the facts its authorization used, by number.
+        for node in &rolls.nodes {
+            let ids = rolls.facts(&replica.index, node.facts);
+            assert!(ids.iter().all(|id| replica.index.contains(id)));
+        }
     }
 
     /// A held author's key comes back without parsing, equal to the parsed one; bytes of no

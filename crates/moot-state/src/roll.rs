@@ -18,7 +18,7 @@ use crate::body::{Body, Contribution, DeviceId, LaneCut, MemberId, Role, Standin
 /// The roll ops an authorization used: the author's admission, their device's certification,
 /// and a role when the rule needed one (at most three, ascending, no repeats). Shared when
 /// cloned: the replica keeps one copy of the facts many roll ops have in common (a steward's,
-/// for each member the steward admitted).
+/// for each member the steward admitted), and numbers a set of one op by the op.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Facts(std::sync::Arc<[OpId]>);
 
@@ -33,12 +33,6 @@ impl Facts {
     /// The roll ops used.
     pub fn ops(&self) -> &[OpId] {
         &self.0
-    }
-
-    /// True if both are the same copy (not only equal).
-    #[cfg(test)]
-    pub(crate) fn shares(&self, other: &Facts) -> bool {
-        std::sync::Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// These facts and `more` (the assembly and poll ops an authorization at a causal position
@@ -917,9 +911,15 @@ impl Roll {
     /// the cut of a revocation of one of them (a role grant). An op that causally follows the
     /// revocation cannot rest on the revoked grant (the role is gone in its past), so no
     /// causal check is needed here.
-    pub fn beyond_grant_cut(&self, facts: &Facts, device: &DeviceId, lane: Lane, seq: u64) -> bool {
+    pub fn beyond_grant_cut(
+        &self,
+        facts: &[OpId],
+        device: &DeviceId,
+        lane: Lane,
+        seq: u64,
+    ) -> bool {
         !self.grant_cuts.is_empty()
-            && facts.ops().iter().any(|grant| {
+            && facts.iter().any(|grant| {
                 self.grant_cuts_for(grant, device)
                     .iter()
                     .any(|(_, last)| seq > last.get(lane))

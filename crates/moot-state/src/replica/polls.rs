@@ -528,8 +528,8 @@ impl Replica {
                 return false;
             }
             stack.extend(
-                node.facts
-                    .ops()
+                self.rolls
+                    .facts(&self.index, node.facts)
                     .iter()
                     .filter(|f| self.rolls.judged_in(&self.index, f, Lane::Members))
                     .copied(),
