@@ -281,6 +281,21 @@ impl From<Vec<OpId>> for Frontier {
 /// children, and none of them takes a place in `Replica::frontiers`.
 const ONE_OP: u32 = 1 << 31;
 
+/// The ops of the frontier numbered `n`, among `frontiers` and the ops of `index`
+/// ([`Replica::frontier_ids`]).
+fn frontier_ids_in<'a>(frontiers: &'a [Frontier], index: &'a Index, n: u32) -> &'a [OpId] {
+    let ids = if n & ONE_OP != 0 {
+        index
+            .ids()
+            .get((n & !ONE_OP) as usize)
+            .map(std::slice::from_ref)
+    } else {
+        frontiers.get(n as usize).map(|f| &**f)
+    };
+    debug_assert!(ids.is_some(), "frontier {n} was never interned");
+    ids.unwrap_or(&[])
+}
+
 /// A frontier's ops (what finds it among the interned ones).
 fn frontier_ops(frontier: &Frontier) -> &[OpId] {
     frontier
@@ -411,7 +426,9 @@ impl RollTable {
             return n;
         }
         let n = self.facts.len() as u32;
-        debug_assert!(n & ONE_OP == 0, "2^31 sets of facts");
+        // 2^31 distinct sets of facts would take ~100 GB first; a number read as another's
+        // would change verdicts, so it stops here rather than go on wrong.
+        assert!(n & ONE_OP == 0, "2^31 sets of roll facts");
         self.facts.push(facts);
         self.facts_places
             .insert(&self.facts, n, crate::roll::Facts::ops);
@@ -460,10 +477,13 @@ impl RollTable {
     fn shrink_to_fit(&mut self) {
         shrink(&mut self.numbers);
         shrink(&mut self.nodes);
+        shrink(&mut self.facts);
+        self.facts_places
+            .shrink_to_fit(&self.facts, crate::roll::Facts::ops);
     }
 
     fn spare_bytes(&self) -> usize {
-        spare_bytes(&self.numbers) + spare_bytes(&self.nodes)
+        spare_bytes(&self.numbers) + spare_bytes(&self.nodes) + spare_bytes(&self.facts)
     }
 }
 
@@ -955,18 +975,12 @@ impl Replica {
     /// it.
     pub fn shed_caches(&mut self) {
         let heads: BTreeSet<OpId> = self.roll_heads.iter().flatten().copied().collect();
-        let this = &*self;
-        let keep: Vec<u32> = this
-            .cache
-            .keys()
-            .copied()
-            .filter(|number| {
-                this.frontier_ids(*number)
-                    .iter()
-                    .all(|id| heads.contains(id))
-            })
-            .collect();
-        self.cache.retain(|number, _| keep.contains(number));
+        let (frontiers, index) = (&self.frontiers, &self.index);
+        self.cache.retain(|number, _| {
+            frontier_ids_in(frontiers, index, *number)
+                .iter()
+                .all(|id| heads.contains(id))
+        });
         self.cache.shrink_to_fit();
         let cache = &self.cache;
         self.cache_order.retain(|number| cache.contains_key(number));
@@ -1676,16 +1690,7 @@ impl Replica {
     /// The ops of the frontier numbered `n` (every number a node holds was given by
     /// [`Replica::frontier_number`], so it is always there).
     fn frontier_ids(&self, n: u32) -> &[OpId] {
-        let ids = if n & ONE_OP != 0 {
-            self.index
-                .ids()
-                .get((n & !ONE_OP) as usize)
-                .map(std::slice::from_ref)
-        } else {
-            self.frontiers.get(n as usize).map(|f| &**f)
-        };
-        debug_assert!(ids.is_some(), "frontier {n} was never interned");
-        ids.unwrap_or(&[])
+        frontier_ids_in(&self.frontiers, &self.index, n)
     }
 
     /// The frontier numbered `n`.
@@ -1724,7 +1729,9 @@ impl Replica {
             return n;
         }
         let n = self.frontiers.len() as u32;
-        debug_assert!(n & ONE_OP == 0, "2^31 frontiers");
+        // 2^31 distinct frontiers would take ~80 GB first; a number read as another's would
+        // change verdicts, so it stops here rather than go on wrong.
+        assert!(n & ONE_OP == 0, "2^31 roll frontiers");
         self.frontiers.push(frontier);
         self.frontier_places
             .insert(&self.frontiers, n, frontier_ops);

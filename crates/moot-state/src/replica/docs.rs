@@ -52,9 +52,15 @@ pub(super) struct ChangeRecord {
 /// author cannot know: 2^-64 per attempt, each attempt a signed op that this node refuses
 /// otherwise. An unkeyed fingerprint would not do: the author writes both changes and could
 /// search for a collision of two of their own offline (2^32 work for 64 bits).
-#[derive(Debug, Clone)]
 pub(super) struct HashTags {
     keys: (u64, u64),
+}
+
+/// The key stays out of any debug output.
+impl std::fmt::Debug for HashTags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HashTags(key withheld)")
+    }
 }
 
 impl Default for HashTags {
@@ -298,6 +304,7 @@ mod tests {
         distinct.dedup();
         assert_eq!(distinct.len(), hashes.len(), "two hashes with one tag");
         assert_ne!(ours.keys, theirs.keys);
+        assert_eq!(format!("{ours:?}"), "HashTags(key withheld)");
         assert!(
             hashes.iter().all(|h| ours.tag(h) != theirs.tag(h)),
             "a tag that does not depend on the key"
