@@ -294,6 +294,100 @@ impl Places {
     }
 }
 
+/// The bit that marks a number given by [`OpSets`] as that of a set of one op held, numbered
+/// by the op's index number.
+pub(crate) const ONE_OP: u32 = 1 << 31;
+
+/// The [`OpSets`] number of the set of one op whose index number is (or will be) `n`.
+pub(crate) fn one_op_number(n: usize) -> Option<u32> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| n & ONE_OP == 0)
+        .map(|n| n | ONE_OP)
+}
+
+/// Sets of ops (roll frontiers, sets of roll facts), each numbered once: a set of one op held
+/// by the op itself ([`ONE_OP`] and its index number), costing nothing; any other by its place
+/// in a vector, found through [`Places`].
+pub(crate) struct OpSets<T> {
+    sets: Vec<T>,
+    places: Places,
+}
+
+/// A set of ops an [`OpSets`] numbers.
+pub(crate) trait OpSet {
+    /// Its ops.
+    fn ops(&self) -> &[OpId];
+}
+
+impl<T> Default for OpSets<T> {
+    fn default() -> Self {
+        OpSets {
+            sets: Vec::new(),
+            places: Places::default(),
+        }
+    }
+}
+
+impl<T: OpSet> OpSets<T> {
+    /// The number of `set`, interned.
+    pub fn number(&mut self, index: &Index, set: T) -> u32 {
+        let ops_of = T::ops;
+        if let [one] = ops_of(&set)
+            && let Some(n) = index.number(one).and_then(|n| one_op_number(n as usize))
+        {
+            return n;
+        }
+        if let Some(n) = self.places.find(&self.sets, ops_of(&set), ops_of) {
+            return n;
+        }
+        let n = self.sets.len() as u32;
+        // 2^31 distinct sets would take some 80 GB first; a number read as another's would
+        // change verdicts, so it stops here rather than go on wrong.
+        assert!(n & ONE_OP == 0, "2^31 sets of ops");
+        self.sets.push(set);
+        self.places.insert(&self.sets, n, ops_of);
+        n
+    }
+
+    /// The ops of the set numbered `n` (every number a replica holds was given by
+    /// [`OpSets::number`], or by [`one_op_number`] for an op about to be indexed, so it is
+    /// always there).
+    pub fn ops<'a>(&'a self, index: &'a Index, n: u32) -> &'a [OpId] {
+        let ids = if n & ONE_OP != 0 {
+            index
+                .ids()
+                .get((n & !ONE_OP) as usize)
+                .map(std::slice::from_ref)
+        } else {
+            self.sets.get(n as usize).map(T::ops)
+        };
+        debug_assert!(ids.is_some(), "set of ops {n} was never numbered");
+        ids.unwrap_or(&[])
+    }
+
+    /// The set numbered `n` when it has a place in the vector (not a set of one op held).
+    pub fn kept(&self, n: u32) -> Option<&T> {
+        self.sets.get(n as usize).filter(|_| n & ONE_OP == 0)
+    }
+
+    /// Sets with a place in the vector.
+    pub fn len(&self) -> usize {
+        self.sets.len()
+    }
+
+    /// Gives back the spare capacity but a little room ([`shrink`]).
+    pub fn shrink_to_fit(&mut self) {
+        shrink(&mut self.sets);
+        self.places.shrink_to_fit(&self.sets, T::ops);
+    }
+
+    /// Bytes of spare capacity in the vector ([`spare_bytes`]).
+    pub fn spare_bytes(&self) -> usize {
+        spare_bytes(&self.sets)
+    }
+}
+
 /// A per-op table shed keeps room for this fraction of its length (1/32) more, so that the
 /// next few ops do not double it at once: a node that sheds whenever a table holds more spare
 /// capacity than that ([`spare_bytes`]) would otherwise shed after every op of a conversation.

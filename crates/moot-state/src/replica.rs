@@ -45,7 +45,7 @@ use moot_crypto::{Authentic, DecodeError, Draft, HubId, Lane, OpId, SecretKey, S
 
 use crate::body::{Body, BodyError, Checkpoint, DeviceId, LaneCut, MemberId, kind};
 pub use crate::index::Verdict;
-use crate::index::{Index, Meta, NONE, shrink, spare_bytes};
+use crate::index::{Index, Meta, NONE, ONE_OP, OpSet, OpSets, shrink, spare_bytes};
 use crate::roll::{Denied, Roll, Status};
 
 mod aid;
@@ -276,29 +276,16 @@ impl From<Vec<OpId>> for Frontier {
     }
 }
 
-/// The bit that marks a frontier number as that of one op held, numbered by the op's index
-/// number ([`Replica::frontier_number`]): every judged roll op presents such a frontier to its
-/// children, and none of them takes a place in `Replica::frontiers`.
-const ONE_OP: u32 = 1 << 31;
-
-/// The ops of the frontier numbered `n`, among `frontiers` and the ops of `index`
-/// ([`Replica::frontier_ids`]).
-fn frontier_ids_in<'a>(frontiers: &'a [Frontier], index: &'a Index, n: u32) -> &'a [OpId] {
-    let ids = if n & ONE_OP != 0 {
-        index
-            .ids()
-            .get((n & !ONE_OP) as usize)
-            .map(std::slice::from_ref)
-    } else {
-        frontiers.get(n as usize).map(|f| &**f)
-    };
-    debug_assert!(ids.is_some(), "frontier {n} was never interned");
-    ids.unwrap_or(&[])
+impl OpSet for Frontier {
+    fn ops(&self) -> &[OpId] {
+        self
+    }
 }
 
-/// A frontier's ops (what finds it among the interned ones).
-fn frontier_ops(frontier: &Frontier) -> &[OpId] {
-    frontier
+impl OpSet for crate::roll::Facts {
+    fn ops(&self) -> &[OpId] {
+        crate::roll::Facts::ops(self)
+    }
 }
 
 /// A judged roll op: what resolving the roll reads of it (roll ops are low-volume governance,
@@ -385,14 +372,11 @@ impl RollBody {
 struct RollTable {
     numbers: Vec<u32>,
     nodes: Vec<RollNode>,
-    /// The sets of facts the nodes hold, one copy each, numbered by their place: the members
-    /// a steward admitted share the steward's (W: 10,000 admissions by one steward, where each
-    /// kept its own 96 bytes). A set of one op held (a device certifying itself names its own
-    /// member's admission: W's 10,000 certifications) is numbered by the op itself
-    /// ([`ONE_OP`]) and takes no place here.
-    facts: Vec<crate::roll::Facts>,
-    /// Finds a set of facts' place in `facts`.
-    facts_places: crate::index::Places,
+    /// The sets of facts the nodes hold, one copy each: the members a steward admitted share
+    /// the steward's (W: 10,000 admissions by one steward, where each kept its own 96 bytes).
+    /// A set of one op held (a device certifying itself names its own member's admission: W's
+    /// 10,000 certifications) is numbered by the op itself and costs nothing.
+    facts: OpSets<crate::roll::Facts>,
 }
 
 impl RollTable {
@@ -410,44 +394,9 @@ impl RollTable {
         self.nodes.push(node);
     }
 
-    /// The number of a set of facts, interned ([`RollTable::facts`]).
-    fn facts_number(&mut self, index: &Index, facts: crate::roll::Facts) -> u32 {
-        if let [one] = facts.ops()
-            && let Some(n) = index
-                .number(one)
-                .and_then(|n| Replica::one_op_number(n as usize))
-        {
-            return n;
-        }
-        if let Some(n) = self
-            .facts_places
-            .find(&self.facts, facts.ops(), crate::roll::Facts::ops)
-        {
-            return n;
-        }
-        let n = self.facts.len() as u32;
-        // 2^31 distinct sets of facts would take ~100 GB first; a number read as another's
-        // would change verdicts, so it stops here rather than go on wrong.
-        assert!(n & ONE_OP == 0, "2^31 sets of roll facts");
-        self.facts.push(facts);
-        self.facts_places
-            .insert(&self.facts, n, crate::roll::Facts::ops);
-        n
-    }
-
-    /// The roll ops of the set of facts numbered `n` (every number a node holds was given by
-    /// [`RollTable::facts_number`], so it is always there).
+    /// The roll ops of the set of facts numbered `n`.
     fn facts<'a>(&'a self, index: &'a Index, n: u32) -> &'a [OpId] {
-        let ids = if n & ONE_OP != 0 {
-            index
-                .ids()
-                .get((n & !ONE_OP) as usize)
-                .map(std::slice::from_ref)
-        } else {
-            self.facts.get(n as usize).map(crate::roll::Facts::ops)
-        };
-        debug_assert!(ids.is_some(), "facts {n} were never interned");
-        ids.unwrap_or(&[])
+        self.facts.ops(index, n)
     }
 
     fn len(&self) -> usize {
@@ -477,13 +426,11 @@ impl RollTable {
     fn shrink_to_fit(&mut self) {
         shrink(&mut self.numbers);
         shrink(&mut self.nodes);
-        shrink(&mut self.facts);
-        self.facts_places
-            .shrink_to_fit(&self.facts, crate::roll::Facts::ops);
+        self.facts.shrink_to_fit();
     }
 
     fn spare_bytes(&self) -> usize {
-        spare_bytes(&self.numbers) + spare_bytes(&self.nodes) + spare_bytes(&self.facts)
+        spare_bytes(&self.numbers) + spare_bytes(&self.nodes) + self.facts.spare_bytes()
     }
 }
 
@@ -749,10 +696,9 @@ pub struct Replica {
     devices: Vec<moot_crypto::PublicKey>,
     /// Finds a device's number by its key ([`Replica::device_no`]).
     device_places: crate::index::Places,
-    /// Roll frontiers by number (interned: many ops share one).
-    frontiers: Vec<Frontier>,
-    /// Finds a frontier's number by its ops ([`Replica::frontier_number`]).
-    frontier_places: crate::index::Places,
+    /// Roll frontiers by number (interned: many ops share one; one of a single op held, which
+    /// every judged roll op presents to its children, is numbered by the op and costs nothing).
+    frontiers: OpSets<Frontier>,
     /// The frontier of the union of two frontiers, by their numbers (ascending): an op naming
     /// an old roll op beside the current heads (a ballot names its poll's open) would otherwise
     /// walk every roll op written since, for each op. Pure (ancestry among held roll ops never
@@ -896,8 +842,7 @@ impl Replica {
             archive: HashMap::default(),
             devices: Vec::new(),
             device_places: crate::index::Places::default(),
-            frontiers: Vec::new(),
-            frontier_places: crate::index::Places::default(),
+            frontiers: OpSets::default(),
             unions: HashMap::default(),
             tips: HashMap::default(),
             firsts: HashMap::default(),
@@ -977,7 +922,8 @@ impl Replica {
         let heads: BTreeSet<OpId> = self.roll_heads.iter().flatten().copied().collect();
         let (frontiers, index) = (&self.frontiers, &self.index);
         self.cache.retain(|number, _| {
-            frontier_ids_in(frontiers, index, *number)
+            frontiers
+                .ops(index, *number)
                 .iter()
                 .all(|id| heads.contains(id))
         });
@@ -1000,11 +946,9 @@ impl Replica {
         shrink(&mut self.dep_start);
         shrink(&mut self.dep_list);
         shrink(&mut self.devices);
-        shrink(&mut self.frontiers);
+        self.frontiers.shrink_to_fit();
         self.device_places
             .shrink_to_fit(&self.devices, moot_crypto::PublicKey::as_bytes);
-        self.frontier_places
-            .shrink_to_fit(&self.frontiers, frontier_ops);
         self.deliberation.changes.shrink_to_fit();
     }
 
@@ -1018,7 +962,7 @@ impl Replica {
             + spare_bytes(&self.dep_start)
             + spare_bytes(&self.dep_list)
             + spare_bytes(&self.devices)
-            + spare_bytes(&self.frontiers)
+            + self.frontiers.spare_bytes()
             + self.deliberation.changes.spare_bytes()
     }
 
@@ -1687,10 +1631,9 @@ impl Replica {
             .find(&self.devices, raw, moot_crypto::PublicKey::as_bytes)
     }
 
-    /// The ops of the frontier numbered `n` (every number a node holds was given by
-    /// [`Replica::frontier_number`], so it is always there).
+    /// The ops of the frontier numbered `n` ([`OpSets::ops`]).
     fn frontier_ids(&self, n: u32) -> &[OpId] {
-        frontier_ids_in(&self.frontiers, &self.index, n)
+        self.frontiers.ops(&self.index, n)
     }
 
     /// The frontier numbered `n`.
@@ -1698,44 +1641,13 @@ impl Replica {
         if n & ONE_OP != 0 {
             self.index.id(n & !ONE_OP).map(Frontier::One)
         } else {
-            self.frontiers.get(n as usize).cloned()
+            self.frontiers.kept(n).cloned()
         }
     }
 
-    /// The number of a frontier or set of facts of one op held, numbered by the op itself
-    /// (`n`, its index number).
-    fn one_op_number(n: usize) -> Option<u32> {
-        u32::try_from(n)
-            .ok()
-            .filter(|n| n & ONE_OP == 0)
-            .map(|n| n | ONE_OP)
-    }
-
-    /// The number of a frontier, interned: a frontier of one op held is numbered by the op
-    /// itself ([`ONE_OP`]), any other is kept in `frontiers`.
+    /// The number of a frontier, interned ([`OpSets::number`]).
     fn frontier_number(&mut self, frontier: Frontier) -> u32 {
-        if let [one] = &*frontier
-            && let Some(n) = self
-                .index
-                .number(one)
-                .and_then(|n| Self::one_op_number(n as usize))
-        {
-            return n;
-        }
-        if let Some(n) = self
-            .frontier_places
-            .find(&self.frontiers, &*frontier, frontier_ops)
-        {
-            return n;
-        }
-        let n = self.frontiers.len() as u32;
-        // 2^31 distinct frontiers would take ~80 GB first; a number read as another's would
-        // change verdicts, so it stops here rather than go on wrong.
-        assert!(n & ONE_OP == 0, "2^31 roll frontiers");
-        self.frontiers.push(frontier);
-        self.frontier_places
-            .insert(&self.frontiers, n, frontier_ops);
-        n
+        self.frontiers.number(&self.index, frontier)
     }
 
     /// The checks after authentication. A kept op is pushed on `kept` with its verdict.
@@ -1934,7 +1846,7 @@ impl Replica {
         // A judged roll op presents itself: the frontier of one op, numbered by the number the
         // index is about to give it.
         let presented = if is_resolved_roll {
-            match Self::one_op_number(self.index.len()) {
+            match crate::index::one_op_number(self.index.len()) {
                 Some(n) => n,
                 None => self.frontier_number(Frontier::One(id)),
             }
@@ -2011,7 +1923,7 @@ impl Replica {
                 body: RollBody::new(body),
                 roll_parents: roll_parents_no,
                 public_parents,
-                facts: self.rolls.facts_number(&self.index, facts),
+                facts: self.rolls.facts.number(&self.index, facts),
                 roll_depth,
                 rank,
             });
