@@ -4,7 +4,7 @@ use moot_state::Lane;
 use serde_json::json;
 
 use crate::cli::{BundleCommand, Global, LaneArg};
-use crate::node_cmd::{NodeResult as _, esc, open, print, print_saved};
+use crate::node_cmd::{NodeResult as _, esc, open, print, print_beside, print_saved};
 
 pub fn bundle(global: &Global, command: &BundleCommand) -> anyhow::Result<()> {
     match command {
@@ -20,10 +20,10 @@ pub fn bundle(global: &Global, command: &BundleCommand) -> anyhow::Result<()> {
                 "wrote {} ops ({}) to {} ({} bytes)",
                 exported.ops,
                 exported.lanes,
-                file.display(),
+                esc(&crate::control::shown(file).display().to_string()),
                 exported.bytes
             );
-            print(global, serde_json::to_value(&exported)?, text)
+            print_beside(global, serde_json::to_value(&exported)?, text, file)
         }
         BundleCommand::Import { file } => {
             let session = open(global)?;
@@ -39,7 +39,10 @@ pub fn bundle(global: &Global, command: &BundleCommand) -> anyhow::Result<()> {
                     }
                 }
             };
-            let imported = session.node.import_bundle(file, &mut progress).node()?;
+            let imported = session
+                .node
+                .import_bundle_as(file, &crate::control::shown(file), &mut progress)
+                .node()?;
             let text = format!(
                 "imported {} new ops of {} in the bundle (hub {}{})\n{}",
                 imported.new_ops,

@@ -8,12 +8,20 @@
 //!
 //! A passphrase file is read by the client and its passphrase passed over the socket (never on
 //! a command line); relative paths are resolved against the client's working directory;
-//! `MOOT_AS` and `MOOT_HUB` come from the client's environment, not the node's.
+//! `MOOT_AS` and `MOOT_HUB` come from the client's environment, not the node's. A path that
+//! names one of the client's own descriptors (`/dev/stdout`, `/dev/stdin`, `/dev/fd/3`,
+//! `/proc/self/…`, or a link to one) would name the node's if the node opened it: the client
+//! opens it and passes the open file with the request (`SCM_RIGHTS`), and the node runs the
+//! command on that file (`moot bundle export /dev/stdout | ssh …` writes to the client's
+//! pipe, as without a node running).
 //!
 //! Frames: a 4-byte big-endian length, then a postcard-encoded [`Request`] (at most
-//! [`MAX_REQUEST`] bytes) or [`Response`] (at most [`MAX_RESPONSE`]).
+//! [`MAX_REQUEST`] bytes) or [`Response`] (at most [`MAX_RESPONSE`]). The files a request
+//! passes travel with its length's first byte.
 
 use std::io::Write as _;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd as _, AsRawFd as _, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,14 +29,16 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{Cli, Command, Global};
+use crate::cli::{Cli, Command};
 
 /// Largest request: arguments, a working directory and a passphrase.
 const MAX_REQUEST: usize = 1 << 20;
 /// Largest response: what one command printed.
 const MAX_RESPONSE: usize = 256 << 20;
 /// The version of this exchange; a client and node of different versions refuse each other.
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
+/// At most this many files are passed with one request (a command has one path argument).
+const MAX_PASSED: usize = 4;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Request {
@@ -42,6 +52,9 @@ struct Request {
     hub: Option<String>,
     /// The passphrase from the client's `--passphrase-file`, read by the client.
     passphrase: Option<String>,
+    /// The path arguments (as given) that name the client's own descriptors, in the order of
+    /// the files passed with the request.
+    passed: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -82,11 +95,96 @@ fn write_frame(stream: &mut impl std::io::Write, bytes: &[u8]) -> std::io::Resul
 fn read_frame(stream: &mut impl std::io::Read, max: usize) -> anyhow::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     stream.read_exact(&mut len)?;
+    read_body(stream, len, max)
+}
+
+fn read_body(stream: &mut impl std::io::Read, len: [u8; 4], max: usize) -> anyhow::Result<Vec<u8>> {
     let len = u32::from_be_bytes(len) as usize;
     anyhow::ensure!(len <= max, "a control frame of {len} bytes (at most {max})");
     let mut bytes = vec![0u8; len];
     stream.read_exact(&mut bytes)?;
     Ok(bytes)
+}
+
+/// A frame, with `files` passed along with its first byte.
+fn write_frame_passing(
+    stream: &mut std::os::unix::net::UnixStream,
+    bytes: &[u8],
+    files: &[std::fs::File],
+) -> std::io::Result<()> {
+    if files.is_empty() {
+        return write_frame(stream, bytes);
+    }
+    if files.len() > MAX_PASSED {
+        return Err(std::io::Error::other(format!(
+            "more than {MAX_PASSED} files to pass to the running node"
+        )));
+    }
+    let len = u32::try_from(bytes.len())
+        .map_err(|_| std::io::Error::other("a control frame over 4 GiB"))?
+        .to_be_bytes();
+    let fds: Vec<BorrowedFd<'_>> = files.iter().map(|f| f.as_fd()).collect();
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_PASSED))];
+    let mut control = rustix::net::SendAncillaryBuffer::new(&mut space);
+    if !control.push(rustix::net::SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(std::io::Error::other(
+            "no room to pass the files to the running node",
+        ));
+    }
+    let sent = loop {
+        match rustix::net::sendmsg(
+            &*stream,
+            &[std::io::IoSlice::new(&len)],
+            &mut control,
+            rustix::net::SendFlags::empty(),
+        ) {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => break other?,
+        }
+    };
+    let rest = len.get(sent..).unwrap_or_default();
+    stream.write_all(rest)?;
+    stream.write_all(bytes)?;
+    stream.flush()
+}
+
+/// A request frame and the files passed with it (at most [`MAX_PASSED`]).
+fn read_frame_passed(
+    stream: &mut std::os::unix::net::UnixStream,
+    max: usize,
+) -> anyhow::Result<(Vec<u8>, Vec<OwnedFd>)> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    let mut files = Vec::new();
+    while got < len.len() {
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_PASSED))];
+        let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
+        let received = match rustix::net::recvmsg(
+            &*stream,
+            &mut [std::io::IoSliceMut::new(
+                len.get_mut(got..).unwrap_or_default(),
+            )],
+            &mut control,
+            rustix::net::RecvFlags::CMSG_CLOEXEC,
+        ) {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => other.map_err(std::io::Error::from)?,
+        };
+        for message in control.drain() {
+            if let rustix::net::RecvAncillaryMessage::ScmRights(passed) = message {
+                files.extend(passed);
+            }
+        }
+        anyhow::ensure!(
+            !received.flags.contains(rustix::net::ReturnFlags::CTRUNC) && files.len() <= MAX_PASSED,
+            "a request passing more than {MAX_PASSED} files"
+        );
+        if received.bytes == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+        got += received.bytes;
+    }
+    Ok((read_body(stream, len, max)?, files))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -107,7 +205,8 @@ fn server_uid(_: &std::os::unix::net::UnixStream, path: &Path) -> std::io::Resul
 
 /// If a node is running on the command's data directory, runs the command there and returns
 /// its exit code; `None` if no node answers on the socket (the command then runs here).
-pub fn forward(global: &Global, data_dir: &Path) -> anyhow::Result<Option<u8>> {
+pub fn forward(cli: &mut Cli, data_dir: &Path) -> anyhow::Result<Option<u8>> {
+    let global = &cli.global;
     if data_dir.exists() && !data_dir.is_dir() {
         return Err(crate::bad_input(anyhow::anyhow!(
             "the data directory {} is a file, not a directory: give --data a directory (a new \
@@ -150,6 +249,7 @@ pub fn forward(global: &Global, data_dir: &Path) -> anyhow::Result<Option<u8>> {
     );
     let passphrase = crate::node_cmd::passphrase(global)?;
     let cwd = std::env::current_dir().context("reading the working directory")?;
+    let (passed, files): (Vec<_>, Vec<_>) = own_descriptors(cli, &cwd)?.into_iter().unzip();
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let request = Request {
         version: VERSION,
@@ -161,14 +261,16 @@ pub fn forward(global: &Global, data_dir: &Path) -> anyhow::Result<Option<u8>> {
         as_member: env("MOOT_AS"),
         hub: env("MOOT_HUB"),
         passphrase,
+        passed,
     };
     let bytes = postcard::to_allocvec(&request).context("encoding the request")?;
     anyhow::ensure!(
         bytes.len() <= MAX_REQUEST,
         "the command is too long to pass to the running node"
     );
-    write_frame(&mut stream, &bytes)
+    write_frame_passing(&mut stream, &bytes, &files)
         .context("sending the command to the running node (moot serve)")?;
+    drop(files);
     // Once the command is sent the node may run it: an answer that does not come (the node
     // stopped or was killed meanwhile) leaves unknown whether it took effect.
     let answer = read_frame(&mut stream, MAX_RESPONSE).context(
@@ -198,6 +300,67 @@ pub fn forward(global: &Global, data_dir: &Path) -> anyhow::Result<Option<u8>> {
     }
 }
 
+/// The path arguments of `cli` that name this process's own descriptors, each opened as the
+/// command opens it: a running node would open its own under those names.
+fn own_descriptors(cli: &mut Cli, cwd: &Path) -> anyhow::Result<Vec<(Vec<u8>, std::fs::File)>> {
+    let mut own = Vec::new();
+    for (path, access) in path_args(cli) {
+        if !names_own_descriptor(path, cwd) {
+            continue;
+        }
+        let shown = moot_text::escape(&path.display().to_string()).into_owned();
+        let file = match access {
+            Access::Read => std::fs::File::open(&*path),
+            Access::Write => std::fs::OpenOptions::new().write(true).open(&*path),
+        }
+        .with_context(|| format!("cannot open {shown}"))?;
+        own.push((path.as_os_str().as_bytes().to_vec(), file));
+    }
+    Ok(own)
+}
+
+/// True if `path` (relative to `cwd`) names a file through this process (`/dev/stdin`,
+/// `/dev/stdout`, `/dev/stderr`, `/dev/fd/…`, `/proc/self/…`, `/proc/thread-self/…`,
+/// `/proc/PID/…`), or is a link, or a path through linked directories, leading to one.
+fn names_own_descriptor(path: &Path, cwd: &Path) -> bool {
+    let mut path = cwd.join(path);
+    // Links are followed as the kernel does, to its limit of 40.
+    for _ in 0..40 {
+        if is_own_path(&path) {
+            return true;
+        }
+        // The directory resolved (`/dev/fd` is a link to `/proc/self/fd`), the name as it is.
+        if let (Some(dir), Some(name)) = (path.parent(), path.file_name())
+            && let Ok(dir) = std::fs::canonicalize(dir)
+        {
+            path = dir.join(name);
+            if is_own_path(&path) {
+                return true;
+            }
+        }
+        match std::fs::read_link(&path) {
+            Ok(target) => {
+                path = match path.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+fn is_own_path(path: &Path) -> bool {
+    let own = format!("/proc/{}", std::process::id());
+    ["/dev/stdin", "/dev/stdout", "/dev/stderr"]
+        .iter()
+        .any(|name| path == Path::new(name))
+        || ["/dev/fd", "/proc/self", "/proc/thread-self", own.as_str()]
+            .iter()
+            .any(|dir| path.starts_with(dir))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Server
 
@@ -213,6 +376,8 @@ thread_local! {
     static SERVED: std::cell::RefCell<Option<Served>> = const { std::cell::RefCell::new(None) };
     /// A passphrase a client passed (for a command not run on a served node).
     static PASSED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    /// The client's files passed with the request this thread runs.
+    static FILES: std::cell::RefCell<Vec<Passed>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The passphrase a client passed for the command this thread runs, if it passed one.
@@ -306,11 +471,11 @@ async fn answer(
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(REQUEST_TIME))?;
     // Read before taking the turn: a client that connects and sends nothing holds up no one.
-    let (mut stream, bytes) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let bytes = read_frame(&mut stream, MAX_REQUEST)
+    let (mut stream, bytes, files) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let (bytes, files) = read_frame_passed(&mut stream, MAX_REQUEST)
             .context("reading the request (a client that sent nothing in 30 s is dropped)")?;
         stream.set_read_timeout(None)?;
-        Ok((stream, bytes))
+        Ok((stream, bytes, files))
     })
     .await??;
     // A command that only waits on the network runs without the turn: a `moot sync` waiting
@@ -324,22 +489,9 @@ async fn answer(
     };
     let net = Arc::clone(&served.net);
     let response = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let request: Request = postcard::from_bytes(&bytes).context("a damaged request")?;
-        let response = if request.version != VERSION {
-            Response {
-                version: VERSION,
-                stdout: Vec::new(),
-                stderr: format!(
-                    "moot: error: this moot speaks control version {} and the running node \
-                     {VERSION}: use the same moot binary as the node\n",
-                    request.version
-                )
-                .into_bytes(),
-                code: 1,
-                saved: false,
-            }
-        } else {
-            run_request(request, served)
+        let response = match decode_request(&bytes) {
+            Ok(request) => run_request(request, served, files),
+            Err(refusal) => refusal,
         };
         let bytes = postcard::to_allocvec(&response)?;
         write_frame(&mut stream, &bytes)?;
@@ -373,13 +525,56 @@ fn waits_on_network(request: &Request) -> bool {
 }
 
 /// Runs one client's command on this thread, with its output captured.
-fn run_request(request: Request, served: Served) -> Response {
+/// The answer refusing a request, saying why.
+fn refusal(why: &str) -> Response {
+    Response {
+        version: VERSION,
+        stdout: Vec::new(),
+        stderr: format!("moot: error: {why}\n").into_bytes(),
+        code: 1,
+        saved: false,
+    }
+}
+
+/// A request, or the answer refusing it: a client of another version is told so (its request
+/// may be laid out otherwise: its version is read first), and a damaged one is refused.
+fn decode_request(bytes: &[u8]) -> Result<Request, Response> {
+    let Ok((version, _)) = postcard::take_from_bytes::<u32>(bytes) else {
+        return Err(refusal("a damaged request"));
+    };
+    if version != VERSION {
+        return Err(refusal(&format!(
+            "this moot speaks control version {version} and the running node {VERSION}: use \
+             the same moot binary as the node"
+        )));
+    }
+    postcard::from_bytes(bytes).map_err(|_| refusal("a damaged request"))
+}
+
+fn run_request(request: Request, served: Served, files: Vec<OwnedFd>) -> Response {
+    if request.passed.len() != files.len() {
+        return refusal(&format!(
+            "the request names {} files of the client's and passes {}",
+            request.passed.len(),
+            files.len()
+        ));
+    }
     let args: Vec<std::ffi::OsString> = request
         .args
         .into_iter()
         .map(std::ffi::OsString::from_vec)
         .collect();
     let cwd = PathBuf::from(std::ffi::OsString::from_vec(request.cwd));
+    // The node opens each passed file again through its own descriptor table.
+    let passed: Vec<Passed> = request
+        .passed
+        .into_iter()
+        .zip(&files)
+        .map(|(given, file)| Passed {
+            given: PathBuf::from(std::ffi::OsString::from_vec(given)),
+            here: PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd())),
+        })
+        .collect();
     let (code, captured) = run_captured(
         args,
         &cwd,
@@ -387,7 +582,10 @@ fn run_request(request: Request, served: Served) -> Response {
         request.passphrase,
         request.as_member,
         request.hub,
+        passed,
     );
+    // Closed once the command is done with them.
+    drop(files);
     Response {
         version: VERSION,
         stdout: captured.stdout,
@@ -397,10 +595,19 @@ fn run_request(request: Request, served: Served) -> Response {
     }
 }
 
+/// A file of the client's, passed with its request: the path argument it was given as, and the
+/// path that opens it here (its descriptor in this process).
+#[derive(Debug, Clone)]
+pub struct Passed {
+    given: PathBuf,
+    here: PathBuf,
+}
+
 /// Runs `moot ARGS` on this thread for a client (of the socket, or of the web UI), with its
 /// output captured: on the running node when `served`, else on the data directory as a
 /// command line would. `passphrase` stands for a `--passphrase-file`'s; `as_member` and `hub`
-/// for `MOOT_AS` and `MOOT_HUB`; relative paths are `cwd`'s.
+/// for `MOOT_AS` and `MOOT_HUB`; relative paths are `cwd`'s; a path argument `passed` names
+/// opens the client's file passed with the request.
 pub fn run_captured(
     args: Vec<std::ffi::OsString>,
     cwd: &Path,
@@ -408,6 +615,7 @@ pub fn run_captured(
     passphrase: Option<String>,
     as_member: Option<String>,
     hub: Option<String>,
+    passed: Vec<Passed>,
 ) -> (u8, crate::out::Captured) {
     let args: Vec<std::ffi::OsString> = std::iter::once(std::ffi::OsString::from("moot"))
         .chain(args)
@@ -420,7 +628,8 @@ pub fn run_captured(
     PASSED.with(|p| *p.borrow_mut() = passphrase);
     let result = crate::out::capture(|| {
         crate::run_args(args, false, |cli| {
-            absolutize(cli, cwd);
+            absolutize(cli, cwd, &passed);
+            FILES.with(|f| *f.borrow_mut() = passed);
             // The client's environment, not the node's (clap read none: see `run_args`).
             if cli.global.as_member.is_none() {
                 cli.global.as_member = as_member;
@@ -432,12 +641,24 @@ pub fn run_captured(
     });
     SERVED.with(|s| *s.borrow_mut() = None);
     PASSED.with(|p| *p.borrow_mut() = None);
+    FILES.with(|f| f.borrow_mut().clear());
     result
 }
 
-/// Relative paths in a command made absolute against the client's working directory.
-fn absolutize(cli: &mut Cli, cwd: &Path) {
-    use crate::cli::{BundleCommand, PollCommand, ProposalCommand};
+/// `path` as the person gave it: a client's file passed with its request is opened here
+/// through this process's descriptor (`/proc/self/fd/N`), and shown by the name it was given.
+pub fn shown(path: &Path) -> PathBuf {
+    FILES.with(|f| {
+        f.borrow()
+            .iter()
+            .find(|passed| passed.here == path)
+            .map_or_else(|| path.to_path_buf(), |passed| passed.given.clone())
+    })
+}
+
+/// Relative paths in a command made absolute against the client's working directory; a path
+/// that names a file the client passed, the path that opens it here.
+fn absolutize(cli: &mut Cli, cwd: &Path, passed: &[Passed]) {
     let fix = |path: &mut PathBuf| {
         if path.is_relative() {
             *path = cwd.join(&*path);
@@ -449,13 +670,32 @@ fn absolutize(cli: &mut Cli, cwd: &Path) {
     if let Some(file) = cli.global.passphrase_file.as_mut() {
         fix(file);
     }
+    for (path, _) in path_args(cli) {
+        match passed.iter().find(|p| p.given == *path) {
+            Some(p) => *path = p.here.clone(),
+            None => fix(path),
+        }
+    }
+}
+
+/// How a command opens a path argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// The files a command opens, named by its arguments (besides `--data` and
+/// `--passphrase-file`, which the client reads).
+fn path_args(cli: &mut Cli) -> Vec<(&mut PathBuf, Access)> {
+    use crate::cli::{BundleCommand, PollCommand, ProposalCommand};
     match &mut cli.command {
-        Command::Tally(args) => fix(&mut args.file),
+        Command::Tally(args) => vec![(&mut args.file, Access::Read)],
         Command::Poll {
             command: PollCommand::Verify {
                 bundle: Some(file), ..
             },
-        } => fix(file),
+        } => vec![(file, Access::Read)],
         Command::Proposal {
             command:
                 ProposalCommand::Create {
@@ -465,13 +705,16 @@ fn absolutize(cli: &mut Cli, cwd: &Path) {
                 | ProposalCommand::Edit {
                     body_file: Some(file),
                     ..
-                }
-                | ProposalCommand::Export { file, .. },
-        } => fix(file),
+                },
+        } => vec![(file, Access::Read)],
+        Command::Proposal {
+            command: ProposalCommand::Export { file, .. },
+        } => vec![(file, Access::Write)],
         Command::Bundle { command } => match command {
-            BundleCommand::Export { file, .. } | BundleCommand::Import { file } => fix(file),
+            BundleCommand::Export { file, .. } => vec![(file, Access::Write)],
+            BundleCommand::Import { file } => vec![(file, Access::Read)],
         },
-        _ => {}
+        _ => Vec::new(),
     }
 }
 
@@ -523,5 +766,157 @@ mod tests {
             (3, true, b"{}".to_vec())
         );
         assert!(decode_response(&[]).is_err());
+    }
+
+    fn stderr_of(response: Response) -> String {
+        assert_eq!(response.code, 1);
+        String::from_utf8(response.stderr).unwrap()
+    }
+
+    /// A client of the version before (no `passed` field) is told to use the node's binary,
+    /// not dropped unanswered (which it would report as a node that stopped mid-command).
+    #[test]
+    fn a_request_of_another_version_or_damaged_is_answered_so() {
+        #[derive(Serialize)]
+        struct Version2 {
+            version: u32,
+            args: Vec<Vec<u8>>,
+            cwd: Vec<u8>,
+            as_member: Option<String>,
+            hub: Option<String>,
+            passphrase: Option<String>,
+        }
+        let old = postcard::to_allocvec(&Version2 {
+            version: 2,
+            args: vec![b"members".to_vec()],
+            cwd: b"/".to_vec(),
+            as_member: None,
+            hub: None,
+            passphrase: None,
+        })
+        .unwrap();
+        let why = stderr_of(decode_request(&old).unwrap_err());
+        assert!(why.contains("control version 2"), "{why}");
+        let now = Request {
+            version: VERSION,
+            args: vec![b"members".to_vec()],
+            cwd: b"/".to_vec(),
+            as_member: None,
+            hub: None,
+            passphrase: None,
+            passed: vec![b"/dev/stdout".to_vec()],
+        };
+        let bytes = postcard::to_allocvec(&now).unwrap();
+        assert_eq!(decode_request(&bytes).unwrap().passed, now.passed);
+        // Cut short at every length: refused, never a panic.
+        for len in 0..bytes.len() {
+            let why = stderr_of(decode_request(&bytes[..len]).unwrap_err());
+            assert!(why.contains("damaged") || why.contains("version"), "{why}");
+        }
+    }
+
+    /// Files go with a frame's first byte and come out as this process's descriptors, which
+    /// open the same files; more than [`MAX_PASSED`] are refused at both ends.
+    #[test]
+    fn files_pass_with_a_frame_and_are_bounded() {
+        use std::io::Read as _;
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<std::fs::File> = (0..MAX_PASSED)
+            .map(|i| {
+                let path = dir.path().join(format!("f{i}"));
+                std::fs::write(&path, format!("file {i}")).unwrap();
+                std::fs::File::open(path).unwrap()
+            })
+            .collect();
+        let (mut client, mut node) = std::os::unix::net::UnixStream::pair().unwrap();
+        write_frame_passing(&mut client, b"request", &files).unwrap();
+        let (bytes, passed) = read_frame_passed(&mut node, MAX_REQUEST).unwrap();
+        assert_eq!(bytes, b"request");
+        assert_eq!(passed.len(), MAX_PASSED);
+        for (i, fd) in passed.iter().enumerate() {
+            let mut text = String::new();
+            std::fs::File::open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
+            assert_eq!(text, format!("file {i}"));
+        }
+        // None: a plain frame.
+        write_frame_passing(&mut client, b"plain", &[]).unwrap();
+        let (bytes, passed) = read_frame_passed(&mut node, MAX_REQUEST).unwrap();
+        assert_eq!((bytes.as_slice(), passed.len()), (&b"plain"[..], 0));
+        // One too many: the client will not send them, and a node will not take them.
+        let more: Vec<std::fs::File> = (0..=MAX_PASSED)
+            .map(|_| std::fs::File::open(dir.path()).unwrap())
+            .collect();
+        assert!(write_frame_passing(&mut client, b"request", &more).is_err());
+        let fds: Vec<BorrowedFd<'_>> = more.iter().map(|f| f.as_fd()).collect();
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_PASSED + 1))];
+        let mut control = rustix::net::SendAncillaryBuffer::new(&mut space);
+        assert!(control.push(rustix::net::SendAncillaryMessage::ScmRights(&fds)));
+        let len = 7u32.to_be_bytes();
+        rustix::net::sendmsg(
+            &client,
+            &[std::io::IoSlice::new(&len)],
+            &mut control,
+            rustix::net::SendFlags::empty(),
+        )
+        .unwrap();
+        client.write_all(b"request").unwrap();
+        let error = format!(
+            "{:#}",
+            read_frame_passed(&mut node, MAX_REQUEST).unwrap_err()
+        );
+        assert!(error.contains("more than 4 files"), "{error}");
+        // A client that goes away mid-length.
+        drop(node);
+        let (mut client, mut node) = std::os::unix::net::UnixStream::pair().unwrap();
+        client.write_all(&[0, 0]).unwrap();
+        drop(client);
+        assert!(read_frame_passed(&mut node, MAX_REQUEST).is_err());
+    }
+
+    /// The paths that name a process's own descriptors, directly, through a link, or through
+    /// a linked directory; other paths are opened by the node by name.
+    #[test]
+    fn paths_naming_own_descriptors_are_told_apart() {
+        let cwd = tempfile::tempdir().unwrap();
+        let cwd = cwd.path();
+        let own = |path: &str| names_own_descriptor(Path::new(path), cwd);
+        for path in [
+            "/dev/stdin",
+            "/dev/stdout",
+            "/dev/stderr",
+            "/dev/fd/1",
+            "/dev/fd/7",
+            "/proc/self/fd/0",
+            "/proc/self/cwd/bundle",
+            "/proc/thread-self/fd/2",
+            &format!("/proc/{}/fd/1", std::process::id()),
+        ] {
+            assert!(own(path), "{path}");
+        }
+        std::os::unix::fs::symlink("/dev/stdout", cwd.join("out")).unwrap();
+        std::os::unix::fs::symlink("out", cwd.join("out2")).unwrap();
+        std::os::unix::fs::symlink("/dev/fd", cwd.join("fds")).unwrap();
+        std::os::unix::fs::symlink("loop2", cwd.join("loop1")).unwrap();
+        std::os::unix::fs::symlink("loop1", cwd.join("loop2")).unwrap();
+        std::fs::write(cwd.join("plain"), b"x").unwrap();
+        std::os::unix::fs::symlink(cwd.join("plain"), cwd.join("to-plain")).unwrap();
+        for path in ["out", "out2", "fds/1"] {
+            assert!(own(path), "{path}");
+        }
+        for path in [
+            "plain",
+            "to-plain",
+            "missing",
+            "loop1",
+            "/dev/null",
+            "/dev/stdoutx",
+            "/proc/selfish",
+            "/tmp/bundle",
+        ] {
+            assert!(!own(path), "{path}");
+        }
     }
 }

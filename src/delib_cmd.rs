@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::bad_input;
 use crate::cli::{AidCommand, AidKindArg, DecideArg, Global, ItemArgs, ProposalCommand, StanceArg};
-use crate::node_cmd::{NodeResult as _, esc, open, print, print_saved};
+use crate::node_cmd::{NodeResult as _, esc, open, print, print_beside, print_saved};
 
 fn op_id(what: &str, text: &str) -> anyhow::Result<OpId> {
     parse_op_id(text)
@@ -35,20 +35,19 @@ fn assembly_arg(text: &str) -> anyhow::Result<moot_state::body::AssemblyRef> {
 
 /// Reads a UTF-8 text file of at most [`MAX_PROPOSAL_BYTES`].
 fn read_text(path: &Path) -> anyhow::Result<String> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let shown = crate::control::shown(path);
+    let shown = shown.display();
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {shown}"))?;
     let mut bytes = Vec::new();
     file.take(MAX_PROPOSAL_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+        .with_context(|| format!("cannot read {shown}"))?;
     if bytes.len() > MAX_PROPOSAL_BYTES {
         return Err(bad_input(anyhow::anyhow!(
-            "{} is larger than {MAX_PROPOSAL_BYTES} bytes",
-            path.display()
+            "{shown} is larger than {MAX_PROPOSAL_BYTES} bytes"
         )));
     }
-    String::from_utf8(bytes)
-        .map_err(|_| bad_input(anyhow::anyhow!("{} is not UTF-8 text", path.display())))
+    String::from_utf8(bytes).map_err(|_| bad_input(anyhow::anyhow!("{shown} is not UTF-8 text")))
 }
 
 fn short(id: &str) -> &str {
@@ -364,12 +363,14 @@ pub fn proposal(global: &Global, command: &ProposalCommand) -> anyhow::Result<()
             let bytes = session.node.export_proposal(&hub, &proposal).node()?;
             // Readable by its owner only (a members-lane proposal is kept from strangers),
             // and whole or not at all.
+            let shown = crate::control::shown(file).display().to_string();
             moot_node::dir::write_private(file, &bytes)
-                .with_context(|| format!("cannot write {}", file.display()))?;
-            print(
+                .with_context(|| format!("cannot write {shown}"))?;
+            print_beside(
                 global,
-                json!({"proposal_id": proposal_id, "file": file.display().to_string(), "bytes": bytes.len()}),
-                format!("wrote {} bytes to {}", bytes.len(), file.display()),
+                json!({"proposal_id": proposal_id, "file": shown, "bytes": bytes.len()}),
+                format!("wrote {} bytes to {}", bytes.len(), esc(&shown)),
+                file,
             )
         }
     }

@@ -103,6 +103,7 @@ fn run_call(
         call.passphrase,
         call.as_member,
         hub,
+        Vec::new(),
     );
     let file = if code == 0 {
         std::fs::read(&output).ok()

@@ -83,13 +83,13 @@ fn without_env(command: clap::Command, env: bool) -> clap::Command {
 /// (see `control`): its exit code. `None`: run it here.
 fn forward_if_served(args: &[OsString]) -> Option<u8> {
     // Usage errors and `--help` are for `run_args`, here.
-    let cli = parse(args.to_vec(), true).ok()?;
+    let mut cli = parse(args.to_vec(), true).ok()?;
     // `tally` uses no node, `demo` nodes of its own.
     if matches!(cli.command, Command::Tally(_) | Command::Demo { .. }) {
         return None;
     }
     let dir = node_cmd::data_dir(&cli.global).ok()?;
-    let forwarded = control::forward(&cli.global, &dir);
+    let forwarded = control::forward(&mut cli, &dir);
     // Notes held back here (`--json`: reading the passphrase file, say) go out as after a
     // command run here: after a success; in the error object of a failure here. (A failure the
     // node reports has its own error object on stderr: nothing may follow it.)

@@ -43,6 +43,15 @@ fn node_error(error: NodeError) -> anyhow::Error {
             "a passphrase is needed (give the file holding it: --passphrase-file FILE, or \
              MOOT_PASSPHRASE_FILE)",
         ),
+        // A client's file passed to a running node is named as the client gave it.
+        NodeError::File { path, source } => anyhow::Error::new(NodeError::File {
+            path: crate::control::shown(&path),
+            source,
+        }),
+        NodeError::NotAFile { path, what } => anyhow::Error::new(NodeError::NotAFile {
+            path: crate::control::shown(&path),
+            what,
+        }),
         other => anyhow::Error::new(other),
     }
 }
@@ -270,6 +279,27 @@ pub(crate) fn print(global: &Global, value: serde_json::Value, text: String) -> 
         crate::out::line(&value.to_string())
     } else {
         crate::out::line(&text)
+    }
+}
+
+/// [`print`] for a command that wrote `file`: on stderr if `file` is the command's standard
+/// output (`/dev/stdout`, `/dev/fd/1`, `/proc/self/fd/1`), so that what it wrote there stays
+/// whole (`moot bundle export /dev/stdout | ssh hall moot bundle import /dev/stdin`).
+pub(crate) fn print_beside(
+    global: &Global,
+    value: serde_json::Value,
+    text: String,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
+    let shown = crate::control::shown(file);
+    if ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]
+        .iter()
+        .any(|name| shown == std::path::Path::new(name))
+    {
+        crate::out::err_line(&if global.json { value.to_string() } else { text });
+        Ok(())
+    } else {
+        print(global, value, text)
     }
 }
 

@@ -360,3 +360,104 @@ fn a_node_that_stops_before_answering_leaves_the_outcome_unknown_and_says_so() {
         "{stderr}"
     );
 }
+
+/// A path that names the client's own descriptors (`/dev/stdout`, `/dev/stdin`, a link to one)
+/// opens the client's file, not the running node's: the client passes it with the request. A
+/// bundle exported to `/dev/stdout` comes out whole on the client's standard output (its
+/// summary on stderr), imports from `/dev/stdin` into another running node, and a body read
+/// from `/dev/stdin` is the client's input. (Before, the node wrote the bundle to its own
+/// standard output and read its own standard input.)
+#[test]
+fn paths_naming_the_clients_descriptors_open_the_clients_files() {
+    use std::io::Write as _;
+    let (hall, branch) = (Data::new(), Data::new());
+    hall.ok(&["init", "--name", "Fay"]);
+    hall.ok(&["hub", "create", "Riverside"]);
+    branch.ok(&["init", "--name", "Bob"]);
+    let (hall_node, _) = serve(&hall, &[]);
+    // The branch's node holds no hub yet: it waits for one, and runs commands meanwhile.
+    let (branch_node, ready) = crate::serving::serve_with(
+        &[],
+        &branch,
+        &["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"],
+    );
+    assert_eq!(ready["waiting_for"], "hub", "{ready}");
+    let moot = |data: &Data, args: &[&str], input: &[u8]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_moot"))
+            .args(["--data", &data.path()])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        (out.stdout, stderr)
+    };
+
+    // A body piped in through the running node.
+    let body = "Fix the hall roof before winter.\n";
+    let (created, _) = moot(
+        &hall,
+        &[
+            "proposal",
+            "create",
+            "--assembly",
+            "activism",
+            "--title",
+            "Roof",
+            "--body-file",
+            "/dev/stdin",
+        ],
+        body.as_bytes(),
+    );
+    let created = String::from_utf8(created).unwrap();
+    let proposal = created.trim().rsplit(' ').next().unwrap().to_string();
+    let (shown, _) = moot(&hall, &["--json", "proposal", "show", &proposal], b"");
+    let shown: Value = serde_json::from_slice(&shown).unwrap();
+    assert_eq!(shown["text"], body, "{shown}");
+
+    // A bundle to the client's standard output, whole, and its summary on stderr.
+    let (bundle, summary) = moot(&hall, &["bundle", "export", "/dev/stdout"], b"");
+    assert!(bundle.starts_with(b"moot-bundle\n"), "{summary}");
+    assert!(
+        summary.contains(&format!("to /dev/stdout ({} bytes)", bundle.len())),
+        "{summary}"
+    );
+    // Into the branch's running node from the client's standard input.
+    let (imported, _) = moot(
+        &branch,
+        &["--json", "bundle", "import", "/dev/stdin"],
+        &bundle,
+    );
+    let imported: Value = serde_json::from_slice(&imported).unwrap();
+    assert_eq!(imported["new_ops"], imported["ops"], "{imported}");
+    assert!(imported["new_ops"].as_u64().unwrap() >= 2, "{imported}");
+    let (merges, _) = moot(&branch, &["--json", "merges"], b"");
+    let merges: Value = serde_json::from_slice(&merges).unwrap();
+    assert_eq!(
+        merges["merges"][0]["source"], "bundle /dev/stdin",
+        "{merges}"
+    );
+
+    // A link to the client's standard output, relative to its working directory.
+    let cwd = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/dev/stdout", cwd.path().join("out")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args(["--data", &hall.path(), "bundle", "export", "out"])
+        .current_dir(cwd.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // (Its summary follows it there: only `/dev/stdout` itself is known to be the output.)
+    assert!(
+        out.stdout.starts_with(&bundle),
+        "the same bundle, through the link"
+    );
+    stop(hall_node);
+    stop(branch_node);
+}

@@ -134,6 +134,8 @@ pub struct Writer<W: Write> {
     out: W,
     digest: Sha256,
     count: u64,
+    /// Bytes written so far.
+    written: u64,
 }
 
 impl<W: Write> Writer<W> {
@@ -154,6 +156,7 @@ impl<W: Write> Writer<W> {
             out,
             digest,
             count: 0,
+            written: head.len() as u64,
         })
     }
 
@@ -178,7 +181,14 @@ impl<W: Write> Writer<W> {
         self.digest.update(prefix);
         self.digest.update(bytes);
         self.count += 1;
+        self.written += prefix.len() as u64 + u64::from(len);
         Ok(())
+    }
+
+    /// The bundle's size once [`Writer::finish`]ed (the end, count and digest added): what a
+    /// pipe or a terminal it went to cannot tell.
+    pub fn finished_size(&self) -> u64 {
+        self.written + 4 + 8 + 32
     }
 
     /// Ops written so far.

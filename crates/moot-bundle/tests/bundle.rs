@@ -15,7 +15,11 @@ fn bundle(ops: &[Vec<u8>]) -> Vec<u8> {
     for op in ops {
         writer.op(op).unwrap();
     }
-    writer.finish().unwrap()
+    // The size told before finishing is the bundle's (an export to a pipe reports it).
+    let size = writer.finished_size();
+    let file = writer.finish().unwrap();
+    assert_eq!(size, file.len() as u64);
+    file
 }
 
 fn sample_ops() -> Vec<Vec<u8>> {

@@ -94,9 +94,9 @@ impl Node {
                 }
             }
             let ops = writer.count();
+            let bytes = writer.finished_size();
             let out = writer.finish().map_err(|e| bundle_error(path, e))?;
             out.into_inner().map_err(|e| file_error(e.into_error()))?;
-            let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
             Ok::<_, NodeError>((ops, bytes))
         })?;
         Ok(Exported {
@@ -113,12 +113,24 @@ impl Node {
         path: &Path,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Imported, NodeError> {
+        self.import_bundle_as(path, path, progress)
+    }
+
+    /// [`Node::import_bundle`] of the bundle opened at `path`, named `shown` in the merge report
+    /// and in errors (a running node opens a file its client passed through a descriptor of
+    /// its own, and names it as the client did).
+    pub fn import_bundle_as(
+        &self,
+        path: &Path,
+        shown: &Path,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Imported, NodeError> {
         let file = std::fs::File::open(path).map_err(|source| NodeError::File {
-            path: path.to_path_buf(),
+            path: shown.to_path_buf(),
             source,
         })?;
         let (header, ops) = moot_bundle::read_all(BufReader::new(file), MAX_BUNDLE_OPS)
-            .map_err(|e| bundle_error(path, e))?;
+            .map_err(|e| bundle_error(shown, e))?;
         let hub = HubId(header.hub);
         let known = self.store()?.hubs()?.iter().any(|(h, _)| *h == hub);
         let (mut replica, new_hub) = if known {
@@ -180,7 +192,7 @@ impl Node {
             })?
             .ok_or_else(|| NodeError::BadBundle("import aborted; nothing was imported".into()))?;
         let merge = crate::merge::report(
-            format!("bundle {}", path.display()),
+            format!("bundle {}", shown.display()),
             &hub,
             &mut replica,
             &before,
