@@ -148,6 +148,12 @@ fn write_frame_passing(
     stream.flush()
 }
 
+/// Passed files are received closed on exec (not left open in a process a command starts).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const RECV_FLAGS: rustix::net::RecvFlags = rustix::net::RecvFlags::CMSG_CLOEXEC;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const RECV_FLAGS: rustix::net::RecvFlags = rustix::net::RecvFlags::empty();
+
 /// A request frame and the files passed with it (at most [`MAX_PASSED`]).
 fn read_frame_passed(
     stream: &mut std::os::unix::net::UnixStream,
@@ -165,19 +171,25 @@ fn read_frame_passed(
                 len.get_mut(got..).unwrap_or_default(),
             )],
             &mut control,
-            rustix::net::RecvFlags::CMSG_CLOEXEC,
+            RECV_FLAGS,
         ) {
             Err(rustix::io::Errno::INTR) => continue,
             other => other.map_err(std::io::Error::from)?,
         };
         for message in control.drain() {
             if let rustix::net::RecvAncillaryMessage::ScmRights(passed) = message {
-                files.extend(passed);
+                for file in passed {
+                    // Where the flag cannot ask for it, closed on exec all the same.
+                    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+                    rustix::io::fcntl_setfd(&file, rustix::io::FdFlags::CLOEXEC)?;
+                    files.push(file);
+                }
             }
         }
         anyhow::ensure!(
             !received.flags.contains(rustix::net::ReturnFlags::CTRUNC) && files.len() <= MAX_PASSED,
-            "a request passing more than {MAX_PASSED} files"
+            "a request passing more than {MAX_PASSED} files (or this node is out of file \
+             descriptors)"
         );
         if received.bytes == 0 {
             return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
@@ -189,6 +201,40 @@ fn read_frame_passed(
 
 // ---------------------------------------------------------------------------------------------
 // Client
+
+/// A connection to the node running behind the socket at `path`; `None` if none runs there.
+/// Refused if another user's process serves it (the passphrase goes only to a node run by
+/// this user, or root: not to a socket another user put in a directory they can write to).
+fn connect(path: &Path) -> anyhow::Result<Option<std::os::unix::net::UnixStream>> {
+    let shown = || moot_text::escape(&path.display().to_string()).into_owned();
+    let stream = match std::os::unix::net::UnixStream::connect(path) {
+        Ok(stream) => stream,
+        // No node running: no socket, or one left by a node that was killed.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "connecting to the running node's socket {}",
+                shown()
+            )));
+        }
+    };
+    let server = server_uid(&stream, path)
+        .with_context(|| format!("reading who runs the node behind {}", shown()))?;
+    anyhow::ensure!(
+        server == rustix::process::geteuid().as_raw() || server == 0,
+        "the control socket {} belongs to a process of another user (uid {server}): not using \
+         it; remove it, or use a data directory of your own",
+        shown(),
+    );
+    Ok(Some(stream))
+}
 
 /// The user id of the process serving `stream`: its credentials on Linux (`SO_PEERCRED`);
 /// elsewhere the owner of the socket file (which only the process that bound it can own).
@@ -215,41 +261,23 @@ pub fn forward(cli: &mut Cli, data_dir: &Path) -> anyhow::Result<Option<u8>> {
         )));
     }
     let path = socket_path(data_dir);
-    let mut stream = match std::os::unix::net::UnixStream::connect(&path) {
-        Ok(stream) => stream,
-        // No node running: no socket, or one left by a node that was killed.
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-            ) =>
-        {
-            return Ok(None);
-        }
-        Err(e) => {
-            return Err(anyhow::Error::new(e).context(format!(
-                "connecting to the running node's socket {}",
-                moot_text::escape(&path.display().to_string())
-            )));
-        }
+    let Some(stream) = connect(&path)? else {
+        return Ok(None);
     };
-    // The passphrase goes only to a node run by this user (or root): not to a socket another
-    // user put in a directory they can write to.
-    let server = server_uid(&stream, &path).with_context(|| {
-        format!(
-            "reading who runs the node behind {}",
-            moot_text::escape(&path.display().to_string())
-        )
-    })?;
-    anyhow::ensure!(
-        server == rustix::process::geteuid().as_raw() || server == 0,
-        "the control socket {} belongs to a process of another user (uid {server}): not using \
-         it; remove it, or use a data directory of your own",
-        moot_text::escape(&path.display().to_string()),
-    );
     let passphrase = crate::node_cmd::passphrase(global)?;
     let cwd = std::env::current_dir().context("reading the working directory")?;
-    let (passed, files): (Vec<_>, Vec<_>) = own_descriptors(cli, &cwd)?.into_iter().unzip();
+    let own = own_descriptors(cli, &cwd)?;
+    let mut stream = if own.iter().any(|o| o.copied) {
+        // Reading the input took its time, and a node gives a request 30 s: a fresh connection.
+        drop(stream);
+        connect(&path)?.context(
+            "the running node (moot serve) stopped while this command read its input; nothing \
+             was done",
+        )?
+    } else {
+        stream
+    };
+    let (passed, files): (Vec<_>, Vec<_>) = own.into_iter().map(|o| (o.given, o.file)).unzip();
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let request = Request {
         version: VERSION,
@@ -300,28 +328,83 @@ pub fn forward(cli: &mut Cli, data_dir: &Path) -> anyhow::Result<Option<u8>> {
     }
 }
 
-/// The path arguments of `cli` that name this process's own descriptors, each opened as the
-/// command opens it: a running node would open its own under those names.
-fn own_descriptors(cli: &mut Cli, cwd: &Path) -> anyhow::Result<Vec<(Vec<u8>, std::fs::File)>> {
+/// A file of this process's passed to the node with its request.
+struct Own {
+    /// The path argument as given.
+    given: Vec<u8>,
+    file: std::fs::File,
+    /// A copy of the input, not the input itself.
+    copied: bool,
+}
+
+/// The path arguments of `cli` that name this process's own descriptors: a running node would
+/// open its own under those names. A file the command writes is passed as it is opened; what
+/// a command reads is copied first (see [`copy_input`]).
+fn own_descriptors(cli: &mut Cli, cwd: &Path) -> anyhow::Result<Vec<Own>> {
     let mut own = Vec::new();
     for (path, access) in path_args(cli) {
         if !names_own_descriptor(path, cwd) {
             continue;
         }
         let shown = moot_text::escape(&path.display().to_string()).into_owned();
-        let file = match access {
-            Access::Read => std::fs::File::open(&*path),
-            Access::Write => std::fs::OpenOptions::new().write(true).open(&*path),
-        }
-        .with_context(|| format!("cannot open {shown}"))?;
-        own.push((path.as_os_str().as_bytes().to_vec(), file));
+        let given = path.as_os_str().as_bytes().to_vec();
+        let (file, copied) = match access {
+            Access::Read { limit, starts } => {
+                let input =
+                    std::fs::File::open(&*path).with_context(|| format!("cannot open {shown}"))?;
+                let copy = copy_input(input, limit, starts)
+                    .with_context(|| format!("cannot read {shown}"))?;
+                (copy, true)
+            }
+            Access::Write => (
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&*path)
+                    .with_context(|| format!("cannot open {shown}"))?,
+                false,
+            ),
+        };
+        own.push(Own {
+            given,
+            file,
+            copied,
+        });
     }
     Ok(own)
 }
 
+/// What `input` holds, copied into an unnamed private temporary file: at most `limit` bytes,
+/// and only its first bytes if they do not start with `starts` (the command refuses them
+/// from those). The node then reads that copy, never the client's pipe or terminal, so it
+/// does not wait on the client's input while it holds its turn (`moot proposal show … | moot
+/// proposal create --body-file /dev/stdin` on one node), nor read a terminal after the client
+/// is stopped.
+fn copy_input(
+    mut input: std::fs::File,
+    limit: u64,
+    starts: &[u8],
+) -> std::io::Result<std::fs::File> {
+    use std::io::{Read as _, Seek as _};
+    let mut copy = tempfile::tempfile()?;
+    let mut head = Vec::new();
+    (&mut input)
+        .take(starts.len() as u64)
+        .read_to_end(&mut head)?;
+    copy.write_all(&head)?;
+    if head == starts {
+        std::io::copy(
+            &mut input.take(limit.saturating_sub(head.len() as u64)),
+            &mut copy,
+        )?;
+    }
+    copy.rewind()?;
+    Ok(copy)
+}
+
 /// True if `path` (relative to `cwd`) names a file through this process (`/dev/stdin`,
-/// `/dev/stdout`, `/dev/stderr`, `/dev/fd/…`, `/proc/self/…`, `/proc/thread-self/…`,
-/// `/proc/PID/…`), or is a link, or a path through linked directories, leading to one.
+/// `/dev/stdout`, `/dev/stderr`, `/dev/tty`, `/dev/fd/…`, `/proc/self/…`,
+/// `/proc/thread-self/…`, `/proc/PID/…`), or is a link, or a path through linked directories,
+/// leading to one.
 fn names_own_descriptor(path: &Path, cwd: &Path) -> bool {
     let mut path = cwd.join(path);
     // Links are followed as the kernel does, to its limit of 40.
@@ -353,7 +436,7 @@ fn names_own_descriptor(path: &Path, cwd: &Path) -> bool {
 
 fn is_own_path(path: &Path) -> bool {
     let own = format!("/proc/{}", std::process::id());
-    ["/dev/stdin", "/dev/stdout", "/dev/stderr"]
+    ["/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/tty"]
         .iter()
         .any(|name| path == Path::new(name))
         || ["/dev/fd", "/proc/self", "/proc/thread-self", own.as_str()]
@@ -565,14 +648,15 @@ fn run_request(request: Request, served: Served, files: Vec<OwnedFd>) -> Respons
         .map(std::ffi::OsString::from_vec)
         .collect();
     let cwd = PathBuf::from(std::ffi::OsString::from_vec(request.cwd));
-    // The node opens each passed file again through its own descriptor table.
+    // The node opens each passed file again through its own descriptor table (`/dev/fd`,
+    // `/proc/self/fd` on Linux).
     let passed: Vec<Passed> = request
         .passed
         .into_iter()
         .zip(&files)
         .map(|(given, file)| Passed {
             given: PathBuf::from(std::ffi::OsString::from_vec(given)),
-            here: PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd())),
+            here: PathBuf::from(format!("/dev/fd/{}", file.as_raw_fd())),
         })
         .collect();
     let (code, captured) = run_captured(
@@ -624,9 +708,20 @@ pub fn run_captured(
         passphrase: passphrase.clone(),
         ..served
     });
+    /// Clears what this thread was given for the command, however it ends (a thread of
+    /// `spawn_blocking` that a panic ended runs the next command).
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            SERVED.with(|s| *s.borrow_mut() = None);
+            PASSED.with(|p| *p.borrow_mut() = None);
+            FILES.with(|f| f.borrow_mut().clear());
+        }
+    }
+    let _clear = Clear;
     SERVED.with(|s| *s.borrow_mut() = served);
     PASSED.with(|p| *p.borrow_mut() = passphrase);
-    let result = crate::out::capture(|| {
+    crate::out::capture(|| {
         crate::run_args(args, false, |cli| {
             absolutize(cli, cwd, &passed);
             FILES.with(|f| *f.borrow_mut() = passed);
@@ -638,15 +733,11 @@ pub fn run_captured(
                 cli.global.hub = hub;
             }
         })
-    });
-    SERVED.with(|s| *s.borrow_mut() = None);
-    PASSED.with(|p| *p.borrow_mut() = None);
-    FILES.with(|f| f.borrow_mut().clear());
-    result
+    })
 }
 
 /// `path` as the person gave it: a client's file passed with its request is opened here
-/// through this process's descriptor (`/proc/self/fd/N`), and shown by the name it was given.
+/// through this process's descriptor (`/dev/fd/N`), and shown by the name it was given.
 pub fn shown(path: &Path) -> PathBuf {
     FILES.with(|f| {
         f.borrow()
@@ -681,21 +772,44 @@ fn absolutize(cli: &mut Cli, cwd: &Path, passed: &[Passed]) {
 /// How a command opens a path argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {
-    Read,
+    /// Reads at most `limit` bytes of it, and no more than its first bytes if they do not
+    /// start with `starts`.
+    Read {
+        limit: u64,
+        starts: &'static [u8],
+    },
     Write,
 }
+
+/// What a command reads of a text file (a proposal's body): one byte past its limit, to say
+/// it is too long.
+const TEXT: Access = Access::Read {
+    limit: moot_node::deliberation::MAX_PROPOSAL_BYTES as u64 + 1,
+    starts: b"",
+};
+/// What a command reads of a bundle: the whole of one that starts as a bundle does.
+const BUNDLE: Access = Access::Read {
+    limit: u64::MAX,
+    starts: moot_node::bundle::MAGIC,
+};
 
 /// The files a command opens, named by its arguments (besides `--data` and
 /// `--passphrase-file`, which the client reads).
 fn path_args(cli: &mut Cli) -> Vec<(&mut PathBuf, Access)> {
     use crate::cli::{BundleCommand, PollCommand, ProposalCommand};
     match &mut cli.command {
-        Command::Tally(args) => vec![(&mut args.file, Access::Read)],
+        Command::Tally(args) => vec![(
+            &mut args.file,
+            Access::Read {
+                limit: u64::MAX,
+                starts: b"",
+            },
+        )],
         Command::Poll {
             command: PollCommand::Verify {
                 bundle: Some(file), ..
             },
-        } => vec![(file, Access::Read)],
+        } => vec![(file, BUNDLE)],
         Command::Proposal {
             command:
                 ProposalCommand::Create {
@@ -706,13 +820,13 @@ fn path_args(cli: &mut Cli) -> Vec<(&mut PathBuf, Access)> {
                     body_file: Some(file),
                     ..
                 },
-        } => vec![(file, Access::Read)],
+        } => vec![(file, TEXT)],
         Command::Proposal {
             command: ProposalCommand::Export { file, .. },
         } => vec![(file, Access::Write)],
         Command::Bundle { command } => match command {
             BundleCommand::Export { file, .. } => vec![(file, Access::Write)],
-            BundleCommand::Import { file } => vec![(file, Access::Read)],
+            BundleCommand::Import { file } => vec![(file, BUNDLE)],
         },
         _ => Vec::new(),
     }
@@ -876,6 +990,35 @@ mod tests {
         assert!(read_frame_passed(&mut node, MAX_REQUEST).is_err());
     }
 
+    /// A copy of the client's input holds what the command would read of it: up to its limit,
+    /// and no more than the first bytes of one that does not start as it must.
+    #[test]
+    fn an_input_is_copied_as_far_as_the_command_reads_it() {
+        use std::io::Read as _;
+        let copy = |input: &[u8], limit: u64, starts: &[u8]| {
+            let mut file = tempfile::tempfile().unwrap();
+            file.write_all(input).unwrap();
+            std::io::Seek::rewind(&mut file).unwrap();
+            let mut text = Vec::new();
+            copy_input(file, limit, starts)
+                .unwrap()
+                .read_to_end(&mut text)
+                .unwrap();
+            text
+        };
+        assert_eq!(copy(b"hello world", 5, b""), b"hello");
+        assert_eq!(copy(b"hello world", u64::MAX, b""), b"hello world");
+        let mut bundle = moot_node::bundle::MAGIC.to_vec();
+        bundle.extend_from_slice(&[7; 5000]);
+        assert_eq!(copy(&bundle, u64::MAX, moot_node::bundle::MAGIC), bundle);
+        let junk = vec![0u8; 1 << 20];
+        assert_eq!(
+            copy(&junk, u64::MAX, moot_node::bundle::MAGIC),
+            vec![0u8; moot_node::bundle::MAGIC.len()]
+        );
+        assert_eq!(copy(b"moot", u64::MAX, moot_node::bundle::MAGIC), b"moot");
+    }
+
     /// The paths that name a process's own descriptors, directly, through a link, or through
     /// a linked directory; other paths are opened by the node by name.
     #[test]
@@ -887,6 +1030,7 @@ mod tests {
             "/dev/stdin",
             "/dev/stdout",
             "/dev/stderr",
+            "/dev/tty",
             "/dev/fd/1",
             "/dev/fd/7",
             "/proc/self/fd/0",

@@ -443,7 +443,85 @@ fn paths_naming_the_clients_descriptors_open_the_clients_files() {
         "{merges}"
     );
 
+    // A body edited from the client's standard input.
+    let edited = "Fix the hall roof before the first frost.\n";
+    moot(
+        &hall,
+        &["proposal", "edit", &proposal, "--body-file", "/dev/stdin"],
+        edited.as_bytes(),
+    );
+    let (shown, _) = moot(&hall, &["--json", "proposal", "show", &proposal], b"");
+    let shown: Value = serde_json::from_slice(&shown).unwrap();
+    assert_eq!(shown["text"], edited, "{shown}");
+    // A proposal's document to the client's standard output, its JSON result on stderr.
+    let (document, result) = moot(
+        &hall,
+        &["--json", "proposal", "export", &proposal, "/dev/stdout"],
+        b"",
+    );
+    let result: Value = serde_json::from_str(result.lines().last().unwrap()).unwrap();
+    assert_eq!(result["bytes"], document.len(), "{result}");
+    assert_eq!(result["file"], "/dev/stdout", "{result}");
+    // A full disk behind the client's standard output: the error names it as the client did.
+    let full = Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args(["--data", &hall.path(), "bundle", "export", "/dev/stdout"])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let error = String::from_utf8_lossy(&full.stderr);
+    assert_eq!(full.status.code(), Some(1), "{error}");
+    assert!(
+        error.contains("/dev/stdout") && !error.contains("/dev/fd/"),
+        "{error}"
+    );
+
+    // An export piped into an import on the same running node: the import's input is read
+    // before it takes the node's turn, so neither waits on the other.
+    let mut export = Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args(["--data", &hall.path(), "bundle", "export", "/dev/stdout"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let import = Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args([
+            "--data",
+            &hall.path(),
+            "--json",
+            "bundle",
+            "import",
+            "/dev/stdin",
+        ])
+        .stdin(Stdio::from(export.stdout.take().unwrap()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (done, finished) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let out = import.wait_with_output().unwrap();
+        let _ = done.send(());
+        out
+    });
+    if finished.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = Command::new("pkill").args(["-f", &hall.path()]).status();
+        panic!("an export piped into an import on one node did not finish");
+    }
+    let out = waiter.join().unwrap();
+    assert!(export.wait().unwrap().success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["new_ops"], 0, "{again}");
+    assert!(again["ops"].as_u64().unwrap() >= 3, "{again}");
+
     // A link to the client's standard output, relative to its working directory.
+    let (bundle, _) = moot(&hall, &["bundle", "export", "/dev/stdout"], b"");
     let cwd = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink("/dev/stdout", cwd.path().join("out")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_moot"))

@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{HubRecord, LOAD_BATCH, Node, NodeError, REFUSED_ON_UPGRADE, clean_text};
 
+/// How every bundle starts.
+pub use moot_bundle::MAGIC;
+
 /// Most ops one bundle may carry (a hub of a million members writes fewer between meetings).
 pub const MAX_BUNDLE_OPS: usize = 10_000_000;
 
