@@ -10,10 +10,13 @@
 //! a command line); relative paths are resolved against the client's working directory;
 //! `MOOT_AS` and `MOOT_HUB` come from the client's environment, not the node's. A path that
 //! names one of the client's own descriptors (`/dev/stdout`, `/dev/stdin`, `/dev/fd/3`,
-//! `/proc/self/…`, or a link to one) would name the node's if the node opened it: the client
-//! opens it and passes the open file with the request (`SCM_RIGHTS`), and the node runs the
-//! command on that file (`moot bundle export /dev/stdout | ssh …` writes to the client's
-//! pipe, as without a node running).
+//! `/dev/tty`, `/proc/self/…`, or a link to one) would name the node's if the node opened it:
+//! the client opens it and passes the open file with the request (`SCM_RIGHTS`), and the node
+//! runs the command on that file (`moot bundle export /dev/stdout | ssh …` writes to the
+//! client's pipe, as without a node running). What a command reads from such a file that is
+//! not a regular file (a pipe, a terminal) the client copies first, so that the node never
+//! waits on it while it holds its turn. A command waits for its turn at most as long as one
+//! run with no node waits for the data directory's lock.
 //!
 //! Frames: a 4-byte big-endian length, then a postcard-encoded [`Request`] (at most
 //! [`MAX_REQUEST`] bytes) or [`Response`] (at most [`MAX_RESPONSE`]). The files a request
@@ -264,11 +267,13 @@ pub fn forward(cli: &mut Cli, data_dir: &Path) -> anyhow::Result<Option<u8>> {
     let Some(stream) = connect(&path)? else {
         return Ok(None);
     };
+    let connected = std::time::Instant::now();
     let passphrase = crate::node_cmd::passphrase(global)?;
     let cwd = std::env::current_dir().context("reading the working directory")?;
-    let own = own_descriptors(cli, &cwd)?;
-    let mut stream = if own.iter().any(|o| o.copied) {
-        // Reading the input took its time, and a node gives a request 30 s: a fresh connection.
+    let own = own_descriptors(cli, &cwd, data_dir)?;
+    // Reading this process's input (its standard input, a passphrase typed at its terminal)
+    // may take its time, and a node gives a request 30 s: then a fresh connection.
+    let mut stream = if own.iter().any(|o| o.copied) || connected.elapsed() > REQUEST_TIME / 3 {
         drop(stream);
         connect(&path)?.context(
             "the running node (moot serve) stopped while this command read its input; nothing \
@@ -338,9 +343,9 @@ struct Own {
 }
 
 /// The path arguments of `cli` that name this process's own descriptors: a running node would
-/// open its own under those names. A file the command writes is passed as it is opened; what
-/// a command reads is copied first (see [`copy_input`]).
-fn own_descriptors(cli: &mut Cli, cwd: &Path) -> anyhow::Result<Vec<Own>> {
+/// open its own under those names. A file the command writes is passed as it is opened; one it
+/// reads too if it is a regular file, else a copy in `data_dir` (see [`copy_input`]).
+fn own_descriptors(cli: &mut Cli, cwd: &Path, data_dir: &Path) -> anyhow::Result<Vec<Own>> {
     let mut own = Vec::new();
     for (path, access) in path_args(cli) {
         if !names_own_descriptor(path, cwd) {
@@ -352,9 +357,14 @@ fn own_descriptors(cli: &mut Cli, cwd: &Path) -> anyhow::Result<Vec<Own>> {
             Access::Read { limit, starts } => {
                 let input =
                     std::fs::File::open(&*path).with_context(|| format!("cannot open {shown}"))?;
-                let copy = copy_input(input, limit, starts)
-                    .with_context(|| format!("cannot read {shown}"))?;
-                (copy, true)
+                if input.metadata().is_ok_and(|m| m.is_file()) {
+                    // Read through the descriptor, as it is: it waits on no one.
+                    (input, false)
+                } else {
+                    let copy = copy_input(input, limit, starts, data_dir)
+                        .with_context(|| format!("copying {shown} for the running node"))?;
+                    (copy, true)
+                }
             }
             Access::Write => (
                 std::fs::OpenOptions::new()
@@ -373,7 +383,8 @@ fn own_descriptors(cli: &mut Cli, cwd: &Path) -> anyhow::Result<Vec<Own>> {
     Ok(own)
 }
 
-/// What `input` holds, copied into an unnamed private temporary file: at most `limit` bytes,
+/// What `input` holds, copied into an unnamed temporary file in `dir` (the data directory,
+/// 0700: on disk, not in a memory-backed `/tmp`): at most `limit` bytes,
 /// and only its first bytes if they do not start with `starts` (the command refuses them
 /// from those). The node then reads that copy, never the client's pipe or terminal, so it
 /// does not wait on the client's input while it holds its turn (`moot proposal show … | moot
@@ -383,9 +394,10 @@ fn copy_input(
     mut input: std::fs::File,
     limit: u64,
     starts: &[u8],
+    dir: &Path,
 ) -> std::io::Result<std::fs::File> {
     use std::io::{Read as _, Seek as _};
-    let mut copy = tempfile::tempfile()?;
+    let mut copy = tempfile::tempfile_in(dir)?;
     let mut head = Vec::new();
     (&mut input)
         .take(starts.len() as u64)
@@ -520,7 +532,8 @@ pub async fn serve(
         let lock = Arc::clone(&one_at_a_time);
         tokio::spawn(async move {
             if let Err(e) = answer(stream, served, lock).await {
-                // A client that went away before its answer (`moot … | head -c1`) is no fault.
+                // A client that went away before its answer (`moot … | head -c1`), or that sent
+                // nothing in 30 s, is no fault of the node's.
                 let gone = e.chain().any(|cause| {
                     cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
                         matches!(
@@ -528,6 +541,8 @@ pub async fn serve(
                             std::io::ErrorKind::BrokenPipe
                                 | std::io::ErrorKind::UnexpectedEof
                                 | std::io::ErrorKind::ConnectionReset
+                                | std::io::ErrorKind::WouldBlock
+                                | std::io::ErrorKind::TimedOut
                         )
                     })
                 });
@@ -566,13 +581,19 @@ async fn answer(
     let waits = postcard::from_bytes::<Request>(&bytes)
         .ok()
         .is_some_and(|request| waits_on_network(&request));
-    let _one = match waits {
-        true => None,
-        false => Some(one_at_a_time.lock().await),
+    // As a command run with no node waits for the data directory's lock: at most LOCK_WAIT,
+    // then it says so (a command stuck on a pipe nobody reads holds up no one for good).
+    let (_one, turn) = match waits {
+        true => (None, true),
+        false => match tokio::time::timeout(moot_node::LOCK_WAIT, one_at_a_time.lock()).await {
+            Ok(one) => (Some(one), true),
+            Err(_) => (None, false),
+        },
     };
     let net = Arc::clone(&served.net);
     let response = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let response = match decode_request(&bytes) {
+            Ok(request) if !turn => busy(&request, served.node.dir()),
             Ok(request) => run_request(request, served, files),
             Err(refusal) => refusal,
         };
@@ -608,6 +629,37 @@ fn waits_on_network(request: &Request) -> bool {
 }
 
 /// Runs one client's command on this thread, with its output captured.
+/// The answer to a command that waited [`moot_node::LOCK_WAIT`] for its turn: what a command
+/// run with no node says of a data directory another command kept, as text or JSON.
+fn busy(request: &Request, dir: &Path) -> Response {
+    let args = std::iter::once(std::ffi::OsString::from("moot")).chain(
+        request
+            .args
+            .iter()
+            .map(|a| std::ffi::OsString::from_vec(a.clone())),
+    );
+    let json = crate::json_requested(args);
+    let error = anyhow::Error::new(moot_node::NodeError::Busy {
+        dir: dir.to_path_buf(),
+        waited: moot_node::LOCK_WAIT,
+    });
+    let ((), captured) = crate::out::capture(|| {
+        crate::report(
+            crate::error_kind(&error),
+            &crate::message(&error),
+            &[],
+            json,
+        );
+    });
+    Response {
+        version: VERSION,
+        stdout: captured.stdout,
+        stderr: captured.stderr,
+        code: 1,
+        saved: false,
+    }
+}
+
 /// The answer refusing a request, saying why.
 fn refusal(why: &str) -> Response {
     Response {
@@ -1000,7 +1052,7 @@ mod tests {
             file.write_all(input).unwrap();
             std::io::Seek::rewind(&mut file).unwrap();
             let mut text = Vec::new();
-            copy_input(file, limit, starts)
+            copy_input(file, limit, starts, &std::env::temp_dir())
                 .unwrap()
                 .read_to_end(&mut text)
                 .unwrap();

@@ -124,6 +124,24 @@ fn raise_file_limit() {
 
 pub fn serve(global: &Global, args: &ServeArgs<'_>) -> anyhow::Result<()> {
     crate::control::refuse_while_served("moot serve")?;
+    // A node runs its directory owner's commands with its own rights (it opens the files they
+    // name): run by anyone else (`sudo moot serve --data ~alice/…`), it would open and
+    // overwrite files for the owner that the owner cannot.
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = crate::node_cmd::data_dir(global)?;
+        let euid = rustix::process::geteuid().as_raw();
+        if let Ok(meta) = std::fs::metadata(&dir)
+            && meta.uid() != euid
+        {
+            anyhow::bail!(
+                "the data directory {} belongs to uid {}, and this moot serve would run as uid \
+                 {euid}: run it as the directory's owner",
+                moot_text::escape(&dir.display().to_string()),
+                meta.uid()
+            );
+        }
+    }
     // A bad `--peer` is refused before anything starts or is printed.
     moot_node::serve::check_addrs(args.peers).node()?;
     raise_file_limit();

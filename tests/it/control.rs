@@ -499,6 +499,7 @@ fn paths_naming_the_clients_descriptors_open_the_clients_files() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let pids = [export.id(), import.id()];
     let (done, finished) = std::sync::mpsc::channel();
     let waiter = std::thread::spawn(move || {
         let out = import.wait_with_output().unwrap();
@@ -506,7 +507,9 @@ fn paths_naming_the_clients_descriptors_open_the_clients_files() {
         out
     });
     if finished.recv_timeout(Duration::from_secs(60)).is_err() {
-        let _ = Command::new("pkill").args(["-f", &hall.path()]).status();
+        for pid in pids {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
         panic!("an export piped into an import on one node did not finish");
     }
     let out = waiter.join().unwrap();
@@ -520,8 +523,45 @@ fn paths_naming_the_clients_descriptors_open_the_clients_files() {
     assert_eq!(again["new_ops"], 0, "{again}");
     assert!(again["ops"].as_u64().unwrap() >= 3, "{again}");
 
-    // A link to the client's standard output, relative to its working directory.
+    // An import whose input is still coming holds no turn while it waits: other commands
+    // run meanwhile (the client copies its input before it sends the command).
     let (bundle, _) = moot(&hall, &["bundle", "export", "/dev/stdout"], b"");
+    let mut waiting = Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args([
+            "--data",
+            &hall.path(),
+            "--json",
+            "bundle",
+            "import",
+            "/dev/stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = waiting.stdin.take().unwrap();
+    input.write_all(&bundle[..100]).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    hall.ok(&["assemblies"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a command waited {:?} on another's input",
+        started.elapsed()
+    );
+    input.write_all(&bundle[100..]).unwrap();
+    drop(input);
+    let out = waiting.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["new_ops"], 0, "{again}");
+
+    // A link to the client's standard output, relative to its working directory.
     let cwd = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink("/dev/stdout", cwd.path().join("out")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_moot"))
@@ -538,4 +578,113 @@ fn paths_naming_the_clients_descriptors_open_the_clients_files() {
     );
     stop(hall_node);
     stop(branch_node);
+}
+
+/// A command stuck writing to a pipe nobody reads holds the node's turn; another command waits
+/// for it no longer than a command run with no node waits for the data directory's lock (30
+/// s), then says so (`failed`, exit 1), and the node takes commands again once the pipe is
+/// read. (It waited for good: an export piped into a command that reads nothing wedged the
+/// node, the web UI included.)
+#[test]
+fn a_command_stuck_on_a_pipe_holds_others_up_no_longer_than_the_lock_would() {
+    use std::io::Read as _;
+    let hall = Data::new();
+    hall.ok(&["init", "--name", "Fay"]);
+    hall.ok(&["hub", "create", "Riverside"]);
+    // More than a pipe holds (64 KiB): 20 bodies of 8 KB.
+    let body = hall.0.path().join("body.txt");
+    std::fs::write(&body, "word ".repeat(1600)).unwrap();
+    let body = body.display().to_string();
+    for i in 0..20 {
+        let title = format!("Proposal {i}");
+        hall.ok(&[
+            "proposal",
+            "create",
+            "--assembly",
+            "activism",
+            "--title",
+            &title,
+            "--body-file",
+            &body,
+        ]);
+    }
+    let (node, _) = serve(&hall, &[]);
+    let mut export = Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args(["--data", &hall.path(), "bundle", "export", "/dev/stdout"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The export has taken the turn and filled the pipe.
+    std::thread::sleep(Duration::from_secs(2));
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args(["--data", &hall.path(), "--json", "members"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let waited = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one JSON object: {stderr}");
+    let error: Value = serde_json::from_str(&stderr).unwrap();
+    assert_eq!(error["error"]["kind"], "failed", "{error}");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("for 30 s"), "{message}");
+    assert!(
+        waited >= Duration::from_secs(25) && waited < Duration::from_secs(90),
+        "waited {waited:?}"
+    );
+    // Read: the export finishes whole, and the node runs commands again.
+    let mut bundle = Vec::new();
+    export
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut bundle)
+        .unwrap();
+    assert!(export.wait().unwrap().success());
+    assert!(bundle.len() > 64 * 1024, "{} bytes", bundle.len());
+    assert_eq!(
+        hall.ok(&["members"])["members"].as_array().unwrap().len(),
+        1
+    );
+    stop(node);
+}
+
+/// `moot serve` runs only as its data directory's owner: it runs the owner's commands with its
+/// own rights, so run by root on another user's directory it would read and overwrite files
+/// for them that they cannot. (Needs root to give a directory away: skipped otherwise.)
+#[test]
+fn serve_refuses_a_data_directory_of_another_user() {
+    if rustix::process::geteuid().as_raw() != 0 {
+        eprintln!("skipped: only root can give a data directory to another user");
+        return;
+    }
+    let data = Data::new();
+    data.ok(&["init", "--name", "Fay"]);
+    data.ok(&["hub", "create", "Riverside"]);
+    std::os::unix::fs::chown(data.dir(), Some(65534), None).unwrap();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args(["--data", &data.path(), "serve", "--no-mdns", "--no-http"])
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while serve.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = serve.kill();
+            panic!("moot serve ran on another user's data directory");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = serve.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("belongs to uid 65534"), "{stderr}");
+    assert!(!data.dir().join("moot.sock").exists());
 }
