@@ -125,8 +125,21 @@ impl Backend for HttpBackend {
         // minute, or by a long import): the node's own locks keep them consistent (the
         // store's snapshots, the read cache). Before the network runs, every command opens the
         // data directory, so all of them take turns.
+        // At most as long as a command waits for the data directory's lock (one stuck on a
+        // pipe holds up a page no longer).
         let _turn = if call.write || self.served().is_none() {
-            Some(self.turn.lock().await)
+            match tokio::time::timeout(moot_node::LOCK_WAIT, self.turn.lock()).await {
+                Ok(turn) => Some(turn),
+                Err(_) => {
+                    return failed(
+                        &moot_node::NodeError::Busy {
+                            dir: self.dir.clone(),
+                            waited: moot_node::LOCK_WAIT,
+                        }
+                        .to_string(),
+                    );
+                }
+            }
         } else {
             None
         };

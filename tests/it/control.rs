@@ -608,7 +608,7 @@ fn a_command_stuck_on_a_pipe_holds_others_up_no_longer_than_the_lock_would() {
             &body,
         ]);
     }
-    let (node, _) = serve(&hall, &[]);
+    let (node, ready) = serve(&hall, &[]);
     let mut export = Command::new(env!("CARGO_BIN_EXE_moot"))
         .args(["--data", &hall.path(), "bundle", "export", "/dev/stdout"])
         .stdin(Stdio::null())
@@ -618,6 +618,16 @@ fn a_command_stuck_on_a_pipe_holds_others_up_no_longer_than_the_lock_would() {
         .unwrap();
     // The export has taken the turn and filled the pipe.
     std::thread::sleep(Duration::from_secs(2));
+    // A write from the web UI meanwhile, which takes the same turn.
+    let open = ready["open"].as_str().unwrap().to_string();
+    let web = std::thread::spawn(move || {
+        let page = crate::web::Page::open(&open);
+        page.call(
+            "POST",
+            "/api/keys",
+            Some(serde_json::json!({"name": "Ben"})),
+        )
+    });
     let started = std::time::Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_moot"))
         .args(["--data", &hall.path(), "--json", "members"])
@@ -636,6 +646,11 @@ fn a_command_stuck_on_a_pipe_holds_others_up_no_longer_than_the_lock_would() {
         waited >= Duration::from_secs(25) && waited < Duration::from_secs(90),
         "waited {waited:?}"
     );
+    let (status, answer) = web.join().unwrap();
+    assert_eq!(status, 500, "{answer}");
+    assert_eq!(answer["error"]["kind"], "failed", "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("for 30 s"), "{message}");
     // Read: the export finishes whole, and the node runs commands again.
     let mut bundle = Vec::new();
     export

@@ -13,7 +13,7 @@ use crate::serving::{eventually, serve_lines, stop};
 
 /// A browser's session with one node: its cookie and CSRF token.
 #[derive(Clone)]
-struct Page {
+pub(crate) struct Page {
     addr: String,
     cookie: String,
     csrf: String,
@@ -52,7 +52,7 @@ fn exchange(addr: &str, request: &str, body: &[u8]) -> (u16, Vec<(String, String
 impl Page {
     /// A page opened at `url`: the link `moot serve` prints (`http://ADDR/?token=T`: the node
     /// owner's page) or the bare address (anyone else's).
-    fn open(url: &str) -> Page {
+    pub(crate) fn open(url: &str) -> Page {
         let rest = url.trim_start_matches("http://");
         let (addr, query) = rest.split_once('/').unwrap_or((rest, ""));
         let addr = addr.to_string();
@@ -96,7 +96,7 @@ impl Page {
         exchange(&self.addr, &request, body.as_bytes())
     }
 
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let (status, _, reply) = self.send(method, path, &body);
         (
