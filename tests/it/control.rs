@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::node::Data;
+use crate::node::{Data, hub_with_fay};
 use crate::serving::{serve, stop};
 
 /// `moot` in `cwd` with no `--data` flag but `MOOT_DATA` (as a person in a shell would).
@@ -246,9 +246,7 @@ fn commands_run_through_a_running_node_and_reach_its_peers() {
 /// once meanwhile, not after the sync's timeout.
 #[test]
 fn a_sync_waiting_through_the_node_holds_up_no_other_command() {
-    let hall = Data::new();
-    hall.ok(&["init", "--name", "Fay"]);
-    hall.ok(&["hub", "create", "Riverside"]);
+    let (hall, _) = hub_with_fay();
     let (hall_node, _) = serve(&hall, &[]);
     // A peer that answers TCP and nothing more (a machine that hangs): the sync waits on its
     // handshake. (A refused dial would end the sync at once.)
@@ -283,9 +281,7 @@ fn a_sync_waiting_through_the_node_holds_up_no_other_command() {
 /// write command's says the change was saved. (Both were dropped: exit 0, nothing said.)
 #[test]
 fn printing_fails_through_the_node_as_without_it() {
-    let hall = Data::new();
-    hall.ok(&["init", "--name", "Fay"]);
-    hall.ok(&["hub", "create", "Riverside"]);
+    let (hall, _) = hub_with_fay();
     let (node, _) = serve(&hall, &[]);
     let full = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_moot"))
@@ -318,9 +314,7 @@ fn printing_fails_through_the_node_as_without_it() {
 
 #[test]
 fn a_killed_node_leaves_a_socket_the_next_commands_and_node_get_past() {
-    let hall = Data::new();
-    hall.ok(&["init", "--name", "Fay"]);
-    hall.ok(&["hub", "create", "Riverside"]);
+    let (hall, _) = hub_with_fay();
     let (node, _) = serve(&hall, &[]);
     node.kill();
     let socket = hall.dir().join("moot.sock");
@@ -370,9 +364,7 @@ fn a_node_that_stops_before_answering_leaves_the_outcome_unknown_and_says_so() {
 #[test]
 fn paths_naming_the_clients_descriptors_open_the_clients_files() {
     use std::io::Write as _;
-    let (hall, branch) = (Data::new(), Data::new());
-    hall.ok(&["init", "--name", "Fay"]);
-    hall.ok(&["hub", "create", "Riverside"]);
+    let ((hall, _), branch) = (hub_with_fay(), Data::new());
     branch.ok(&["init", "--name", "Bob"]);
     let (hall_node, _) = serve(&hall, &[]);
     // The branch's node holds no hub yet: it waits for one, and runs commands meanwhile.
@@ -588,9 +580,7 @@ fn paths_naming_the_clients_descriptors_open_the_clients_files() {
 #[test]
 fn a_command_stuck_on_a_pipe_holds_others_up_no_longer_than_the_lock_would() {
     use std::io::Read as _;
-    let hall = Data::new();
-    hall.ok(&["init", "--name", "Fay"]);
-    hall.ok(&["hub", "create", "Riverside"]);
+    let (hall, _) = hub_with_fay();
     // More than a pipe holds (64 KiB): 20 bodies of 8 KB.
     let body = hall.0.path().join("body.txt");
     std::fs::write(&body, "word ".repeat(1600)).unwrap();
@@ -677,9 +667,7 @@ fn serve_refuses_a_data_directory_of_another_user() {
         eprintln!("skipped: only root can give a data directory to another user");
         return;
     }
-    let data = Data::new();
-    data.ok(&["init", "--name", "Fay"]);
-    data.ok(&["hub", "create", "Riverside"]);
+    let (data, _) = hub_with_fay();
     std::os::unix::fs::chown(data.dir(), Some(65534), None).unwrap();
     let mut serve = Command::new(env!("CARGO_BIN_EXE_moot"))
         .args(["--data", &data.path(), "serve", "--no-mdns", "--no-http"])

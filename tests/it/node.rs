@@ -82,6 +82,19 @@ impl Data {
     }
 }
 
+/// A member's id from a command's JSON (`init`, `key new`).
+pub fn id_of(value: &Value) -> String {
+    value["member_id"].as_str().unwrap().to_string()
+}
+
+/// A data dir with Fay (steward) and a hub, Riverside; Fay's member id.
+pub fn hub_with_fay() -> (Data, String) {
+    let data = Data::new();
+    let fay = id_of(&data.ok(&["init", "--name", "Fay"]));
+    data.ok(&["hub", "create", "Riverside"]);
+    (data, fay)
+}
+
 pub fn status_of(members: &Value, id: &str) -> String {
     members["members"]
         .as_array()

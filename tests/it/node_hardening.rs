@@ -7,23 +7,11 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::node::{Data, status_of};
-
-fn id_of(value: &Value) -> String {
-    value["member_id"].as_str().unwrap().to_string()
-}
+use crate::node::{Data, hub_with_fay, id_of, status_of};
 
 /// A member id from a fresh node of its own (as `moot id` on the other person's node).
 fn someone(name: &str) -> String {
     id_of(&Data::new().ok(&["init", "--name", name]))
-}
-
-/// A data dir with Fay (steward) and a hub.
-fn hub_with_fay() -> (Data, String) {
-    let data = Data::new();
-    let fay = id_of(&data.ok(&["init", "--name", "Fay"]));
-    data.ok(&["hub", "create", "Riverside"]);
-    (data, fay)
 }
 
 #[cfg(unix)]

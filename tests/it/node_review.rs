@@ -7,24 +7,13 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::node::Data;
-
-fn id_of(value: &Value) -> String {
-    value["member_id"].as_str().unwrap().to_string()
-}
+use crate::node::{Data, hub_with_fay, id_of};
 
 /// Runs moot (with `--json`) and returns (exit code, the error object on stderr).
 fn error_of(data: &Data, args: &[&str]) -> (i32, Value) {
     let (code, _, stderr) = data.run(args);
     assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr}");
     (code, serde_json::from_str(&stderr).unwrap())
-}
-
-fn hub_with_fay() -> (Data, String) {
-    let data = Data::new();
-    let fay = id_of(&data.ok(&["init", "--name", "Fay"]));
-    data.ok(&["hub", "create", "Riverside"]);
-    (data, fay)
 }
 
 #[test]
