@@ -355,6 +355,17 @@ fn a_node_that_stops_before_answering_leaves_the_outcome_unknown_and_says_so() {
     );
 }
 
+/// `moot bundle export /dev/stdout` on `data`, its standard output a pipe for the caller.
+fn export_to_pipe(data: &Data) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args(["--data", &data.path(), "bundle", "export", "/dev/stdout"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// A path that names the client's own descriptors (`/dev/stdout`, `/dev/stdin`, a link to one)
 /// opens the client's file, not the running node's: the client passes it with the request. A
 /// bundle exported to `/dev/stdout` comes out whole on the client's standard output (its
@@ -470,13 +481,7 @@ fn paths_naming_the_clients_descriptors_open_the_clients_files() {
 
     // An export piped into an import on the same running node: the import's input is read
     // before it takes the node's turn, so neither waits on the other.
-    let mut export = Command::new(env!("CARGO_BIN_EXE_moot"))
-        .args(["--data", &hall.path(), "bundle", "export", "/dev/stdout"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut export = export_to_pipe(&hall);
     let import = Command::new(env!("CARGO_BIN_EXE_moot"))
         .args([
             "--data",
@@ -599,13 +604,7 @@ fn a_command_stuck_on_a_pipe_holds_others_up_no_longer_than_the_lock_would() {
         ]);
     }
     let (node, ready) = serve(&hall, &[]);
-    let mut export = Command::new(env!("CARGO_BIN_EXE_moot"))
-        .args(["--data", &hall.path(), "bundle", "export", "/dev/stdout"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut export = export_to_pipe(&hall);
     // The export has taken the turn and filled the pipe.
     std::thread::sleep(Duration::from_secs(2));
     // A write from the web UI meanwhile, which takes the same turn.
