@@ -143,7 +143,26 @@ pub enum DocError {
     /// An edit's base names a change this document does not have.
     #[error("the edit's base names a change this document does not have (yet)")]
     UnknownBase,
+    /// The edit would delete and insert more characters than one change may hold
+    /// ([`Limits::max_ops`]), which every peer refuses.
+    #[error(
+        "one edit changes at most {max} characters (each deleted or inserted one counts), and \
+         this one changes {changes}: make it in parts"
+    )]
+    TooLarge {
+        /// Characters the edit deletes and inserts.
+        changes: usize,
+        /// The most one change may hold.
+        max: u64,
+    },
 }
+
+/// Past this many steps (the texts' length times the characters changed between their common
+/// start and end), [`Document::replace_all`] replaces that changed middle whole instead of
+/// diffing it: a minimal diff costs up to that many steps (automerge's Myers diff), hours for a
+/// long text rewritten (a 60 KB body replaced took 30 s in a debug build, a 1 MB one never
+/// ended), and a node holds its turn meanwhile.
+pub const DIFF_BUDGET: u64 = 50_000_000;
 
 /// What the Document remembers of an accepted change.
 #[derive(Debug, Clone)]
@@ -755,6 +774,9 @@ impl Document {
         if delete == 0 && insert.is_empty() {
             return Err(DocError::Empty);
         }
+        let deleted =
+            char::decode_utf16(units.get(pos..end).unwrap_or_default().iter().copied()).count();
+        self.check_size(deleted + insert.chars().count())?;
         let delete = isize::try_from(delete).map_err(|_| DocError::OutOfRange {
             pos,
             delete,
@@ -864,11 +886,49 @@ impl Document {
     /// [`DocError::Automerge`].
     pub fn replace_all(&mut self, actor: &[u8], new_text: &str) -> Result<Vec<u8>, DocError> {
         check_actor(actor, &self.limits)?;
-        if self.text() == new_text {
+        let old_text = self.text();
+        if old_text == new_text {
             return Err(DocError::Empty);
         }
+        let old: Vec<char> = old_text.chars().collect();
+        let new: Vec<char> = new_text.chars().collect();
+        // The common start and end, which the edit leaves alone.
+        let start = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+        let end = old[start..]
+            .iter()
+            .rev()
+            .zip(new[start..].iter().rev())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let (old_middle, new_middle) = (&old[start..old.len() - end], &new[start..new.len() - end]);
+        let changed = old_middle.len() + new_middle.len();
+        self.check_size(changed)?;
         let text = self.text.clone();
-        self.commit(actor, |tx| tx.update_text(&text, new_text))
+        let steps = ((old.len() + new.len()) as u64).saturating_mul(changed as u64);
+        if steps <= DIFF_BUDGET {
+            // A minimal diff: concurrent edits to text the new version keeps survive.
+            return self.commit(actor, |tx| tx.update_text(&text, new_text));
+        }
+        let width = |chars: &[char]| chars.iter().map(|c| c.len_utf16()).sum::<usize>();
+        let at = width(&old[..start]);
+        let delete = isize::try_from(width(old_middle)).map_err(|_| DocError::OutOfRange {
+            pos: at,
+            delete: width(old_middle),
+            len: width(&old),
+        })?;
+        let insert: String = new_middle.iter().collect();
+        self.commit(actor, |tx| tx.splice_text(&text, at, delete, &insert))
+    }
+
+    /// An edit deleting and inserting `changes` characters fits in one change.
+    fn check_size(&self, changes: usize) -> Result<(), DocError> {
+        if changes as u64 > self.limits.max_ops {
+            return Err(DocError::TooLarge {
+                changes,
+                max: self.limits.max_ops,
+            });
+        }
+        Ok(())
     }
 
     fn commit<F>(&mut self, actor: &[u8], f: F) -> Result<Vec<u8>, DocError>

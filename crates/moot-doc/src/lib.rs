@@ -30,7 +30,9 @@ pub mod document;
 mod leb;
 pub mod prescan;
 
-pub use document::{DocError, Document, Excluded, Exclusion, Key, TEXT_PROP, creator_change};
+pub use document::{
+    DIFF_BUDGET, DocError, Document, Excluded, Exclusion, Key, TEXT_PROP, creator_change,
+};
 pub use prescan::{ChangeInfo, CheckError, Limits, MAGIC, PrescanError, check_against, prescan};
 
 /// automerge's own apply, with none of our checks: the baseline benchmarks in other crates

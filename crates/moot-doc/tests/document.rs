@@ -349,6 +349,64 @@ fn edits_count_utf16_units_and_follow_seq_and_heads() {
     assert_eq!(doc.change_count(), 3);
 }
 
+/// A long text rewritten: past the diff budget the changed middle is replaced whole (a
+/// minimal diff of two dissimilar 30,000-character texts is ~3.6 billion steps), the common
+/// start and end are left alone (a concurrent edit there survives), and the result is the new
+/// text on every replica. An edit of more characters than one change may hold is refused
+/// before any work, naming the limit.
+#[test]
+fn a_long_rewrite_is_bounded_and_an_edit_too_large_for_one_change_is_refused() {
+    let words = |seed: u32, n: usize| -> String {
+        (0..n)
+            .map(|i| char::from(b'a' + ((i as u32 * 7 + seed) % 26) as u8))
+            .collect()
+    };
+    let old = format!("Intro. {} Outro.", words(1, 30_000));
+    let new = format!("Intro. {} Outro.", words(5, 30_000));
+    let (base, creator) = new_doc(&old);
+    let mut a = base.clone();
+    let mut b = base.clone();
+    let steps = (old.len() + new.len()) as u64 * 60_000;
+    assert!(steps > moot_doc::DIFF_BUDGET, "{steps}");
+    let ca = a.replace_all(&actor(2), &new).unwrap();
+    assert_eq!(a.text(), new);
+    let info = prescan(&ca, &Limits::default()).unwrap();
+    assert!(info.ops <= 60_000, "{} ops", info.ops);
+    // A peer's concurrent edit of the common start survives.
+    let cb = b.edit(&actor(3), 0, 5, "Preface").unwrap();
+    let mut merged = Document::from_creator(&creator).unwrap();
+    assert_eq!(
+        merged.apply(&[(key(1), &ca[..]), (key(2), &cb[..])]),
+        vec![]
+    );
+    assert_eq!(merged.text(), new.replacen("Intro", "Preface", 1));
+
+    // More than one change holds: refused, whichever way the edit is asked for.
+    let max = Limits::default().max_ops;
+    let huge = "c".repeat(40_000);
+    let (mut small, _) = new_doc("x");
+    assert_eq!(
+        small.replace_all(&actor(2), &format!("{huge}{huge}")),
+        Err(DocError::TooLarge {
+            changes: 80_001,
+            max
+        })
+    );
+    assert_eq!(
+        small.edit(&actor(2), 0, 1, &format!("{huge}{huge}")),
+        Err(DocError::TooLarge {
+            changes: 80_001,
+            max
+        })
+    );
+    assert_eq!(small.text(), "x");
+    // Up to the limit is one change.
+    let fits = "c".repeat(max as usize - 1);
+    let change = small.replace_all(&actor(2), &fits).unwrap();
+    assert_eq!(small.text(), fits);
+    assert_eq!(prescan(&change, &Limits::default()).unwrap().ops, max);
+}
+
 #[test]
 fn replace_all_keeps_concurrent_edits_elsewhere() {
     let (base, creator) = new_doc("The quick brown fox jumps over the lazy dog.");
