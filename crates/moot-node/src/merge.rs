@@ -77,10 +77,20 @@ pub struct EquivocationView {
 pub struct RollChange {
     /// The roll op.
     pub op_id: String,
-    /// Its kind.
+    /// Its kind: its name (`remove`, `grant`…) in JSON, as `moot activity` shows it; its
+    /// number where the report is stored.
+    #[serde(serialize_with = "kind_by_name")]
     pub kind: u16,
     /// The open polls whose open did not see it.
     pub open_polls: Vec<String>,
+}
+
+fn kind_by_name<S: serde::Serializer>(k: &u16, serializer: S) -> Result<S::Ok, S::Error> {
+    if serializer.is_human_readable() {
+        serializer.serialize_str(kind::name(*k))
+    } else {
+        serializer.serialize_u16(*k)
+    }
 }
 
 /// False for roll ops that never change who is in an assembly (a device's certificate, names,

@@ -183,6 +183,18 @@ fn roll_changes_an_open_did_not_see_are_reported_while_the_poll_is_open() {
             .all(|c| c.kind != moot_state::body::kind::CERTIFY_DEVICE),
         "{changes:?}"
     );
+    // In JSON the kind is named, as `moot activity` names it; stored, the report keeps the
+    // number (and reads back the same).
+    let json = serde_json::to_value(&synced.here).unwrap();
+    assert_eq!(
+        json["roll_changes_during_open_polls"][0]["kind"],
+        moot_state::body::kind::name(changes[0].kind),
+        "{json}"
+    );
+    assert_eq!(json["roll_changes_during_open_polls"][0]["kind"], "admit");
+    let stored = postcard::to_allocvec(&synced.here).unwrap();
+    let back: moot_node::merge::MergeReport = postcard::from_bytes(&stored).unwrap();
+    assert_eq!(back, synced.here);
     // Once the poll is closed, a new admission is not reported.
     hall.close_poll(&hub, &fay, &poll).unwrap();
     let yan = SecretKey::from_seed([25; 32]).public();
