@@ -58,6 +58,8 @@ struct Request {
     /// The path arguments (as given) that name the client's own descriptors, in the order of
     /// the files passed with the request.
     passed: Vec<Vec<u8>>,
+    /// Of those, the one that is the client's standard output (the same file), if one is.
+    stdout: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -282,6 +284,7 @@ pub fn forward(cli: &mut Cli, data_dir: &Path) -> anyhow::Result<Option<u8>> {
     } else {
         stream
     };
+    let stdout = own.iter().find(|o| o.is_stdout).map(|o| o.given.clone());
     let (passed, files): (Vec<_>, Vec<_>) = own.into_iter().map(|o| (o.given, o.file)).unzip();
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let request = Request {
@@ -295,6 +298,7 @@ pub fn forward(cli: &mut Cli, data_dir: &Path) -> anyhow::Result<Option<u8>> {
         hub: env("MOOT_HUB"),
         passphrase,
         passed,
+        stdout,
     };
     let bytes = postcard::to_allocvec(&request).context("encoding the request")?;
     anyhow::ensure!(
@@ -340,6 +344,8 @@ struct Own {
     file: std::fs::File,
     /// A copy of the input, not the input itself.
     copied: bool,
+    /// It is this process's standard output.
+    is_stdout: bool,
 }
 
 /// The path arguments of `cli` that name this process's own descriptors: a running node would
@@ -374,10 +380,13 @@ fn own_descriptors(cli: &mut Cli, cwd: &Path, data_dir: &Path) -> anyhow::Result
                 false,
             ),
         };
+        let is_stdout =
+            access == Access::Write && file.metadata().is_ok_and(|meta| is_own_stdout(&meta));
         own.push(Own {
             given,
             file,
             copied,
+            is_stdout,
         });
     }
     Ok(own)
@@ -707,6 +716,7 @@ fn run_request(request: Request, served: Served, files: Vec<OwnedFd>) -> Respons
         .into_iter()
         .zip(&files)
         .map(|(given, file)| Passed {
+            is_stdout: request.stdout.as_ref() == Some(&given),
             given: PathBuf::from(std::ffi::OsString::from_vec(given)),
             here: PathBuf::from(format!("/dev/fd/{}", file.as_raw_fd())),
         })
@@ -737,6 +747,8 @@ fn run_request(request: Request, served: Served, files: Vec<OwnedFd>) -> Respons
 pub struct Passed {
     given: PathBuf,
     here: PathBuf,
+    /// It is the client's standard output.
+    is_stdout: bool,
 }
 
 /// Runs `moot ARGS` on this thread for a client (of the socket, or of the web UI), with its
@@ -786,6 +798,33 @@ pub fn run_captured(
             }
         })
     })
+}
+
+/// True if the command writing `path` writes its own standard output (`/dev/stdout`, a link
+/// to it, or the file it was redirected to): judged by the client for a file it passed, never
+/// true for another file a running node opens (its standard output is not the command's).
+pub fn is_stdout(path: &Path) -> bool {
+    let passed = FILES.with(|f| {
+        f.borrow()
+            .iter()
+            .find(|passed| passed.here == path)
+            .map(|passed| passed.is_stdout)
+    });
+    match passed {
+        Some(is_stdout) => is_stdout,
+        None if served().is_some() => false,
+        None => std::fs::metadata(path)
+            .ok()
+            .is_some_and(|meta| is_own_stdout(&meta)),
+    }
+}
+
+/// True if `meta` is that of this process's standard output's file.
+fn is_own_stdout(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/dev/stdout")
+        .ok()
+        .is_some_and(|out| (out.dev(), out.ino()) == (meta.dev(), meta.ino()))
 }
 
 /// `path` as the person gave it: a client's file passed with its request is opened here
@@ -971,6 +1010,7 @@ mod tests {
             hub: None,
             passphrase: None,
             passed: vec![b"/dev/stdout".to_vec()],
+            stdout: Some(b"/dev/stdout".to_vec()),
         };
         let bytes = postcard::to_allocvec(&now).unwrap();
         assert_eq!(decode_request(&bytes).unwrap().passed, now.passed);

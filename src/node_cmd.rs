@@ -118,6 +118,29 @@ fn open_for(global: &Global, how: Use) -> anyhow::Result<Session> {
     if let Some(note) = node.key_file_note() {
         crate::out::note(global.json, note.to_string());
     }
+    // A passphrase given for a key stored without one opens nothing: said, so that no one
+    // believes a key protected that is not (a script's passphrase for several keys still runs).
+    if how == Use::Act
+        && passphrase.is_some()
+        && matches!(node.key_has_passphrase(as_member), Ok(false))
+    {
+        let as_flag = as_member.map(|m| format!(" --as {m}")).unwrap_or_default();
+        crate::out::note(
+            global.json,
+            format!(
+                "the key acted as is stored without a passphrase, so the passphrase given opened \
+                 nothing: anyone who can read {} can act as this member. To protect it: `moot \
+                 key protect{as_flag} --passphrase-file FILE`",
+                moot_text::escape(
+                    &node
+                        .dir()
+                        .join(moot_node::keyfile::KEYS_FILE)
+                        .display()
+                        .to_string()
+                )
+            ),
+        );
+    }
     session(node, how, as_member, passphrase, hub)
 }
 
@@ -283,19 +306,15 @@ pub(crate) fn print(global: &Global, value: serde_json::Value, text: String) -> 
 }
 
 /// [`print`] for a command that wrote `file`: on stderr if `file` is the command's standard
-/// output (`/dev/stdout`, `/dev/fd/1`, `/proc/self/fd/1`), so that what it wrote there stays
-/// whole (`moot bundle export /dev/stdout | ssh hall moot bundle import /dev/stdin`).
+/// output (`/dev/stdout`, a link to it, the file it goes to), so that what it wrote there
+/// stays whole (`moot bundle export /dev/stdout | ssh hall moot bundle import /dev/stdin`).
 pub(crate) fn print_beside(
     global: &Global,
     value: serde_json::Value,
     text: String,
     file: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let shown = crate::control::shown(file);
-    if ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]
-        .iter()
-        .any(|name| shown == std::path::Path::new(name))
-    {
+    if crate::control::is_stdout(file) {
         crate::out::err_line(&if global.json { value.to_string() } else { text });
         Ok(())
     } else {

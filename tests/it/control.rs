@@ -561,20 +561,26 @@ fn paths_naming_the_clients_descriptors_open_the_clients_files() {
     // A link to the client's standard output, relative to its working directory.
     let cwd = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink("/dev/stdout", cwd.path().join("out")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_moot"))
-        .args(["--data", &hall.path(), "bundle", "export", "out"])
-        .current_dir(cwd.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let through_link = || {
+        Command::new(env!("CARGO_BIN_EXE_moot"))
+            .args(["--data", &hall.path(), "bundle", "export", "out"])
+            .current_dir(cwd.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    // The same bundle, whole: the summary goes to stderr, as the file is the output.
+    let out = through_link();
     assert!(out.status.success());
-    // (Its summary follows it there: only `/dev/stdout` itself is known to be the output.)
-    assert!(
-        out.stdout.starts_with(&bundle),
-        "the same bundle, through the link"
-    );
+    assert_eq!(out.stdout, bundle, "the same bundle, through the link");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrote"));
     stop(hall_node);
     stop(branch_node);
+    // And with no node running.
+    let out = through_link();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, bundle, "the same bundle, with no node");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("to out"));
 }
 
 /// A command stuck writing to a pipe nobody reads holds the node's turn; another command waits

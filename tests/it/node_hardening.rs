@@ -153,6 +153,19 @@ fn init_says_when_a_key_has_no_passphrase_and_key_protect_adds_one() {
     assert_eq!(code, 0);
     assert!(!stderr.contains("without a passphrase"), "{stderr}");
 
+    // A passphrase given for a key stored without one opens nothing: the command runs (a
+    // script's one passphrase file for several keys) and says so, naming how to protect it.
+    let (code, _, stderr) = data.run(&["--passphrase-file", &pw, "id"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("stored without a passphrase, so the passphrase given opened nothing"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("moot key protect --passphrase-file"),
+        "{stderr}"
+    );
+
     // Protecting needs the new passphrase from a file.
     let (code, _, _) = data.run(&["key", "protect"]);
     assert_eq!(code, 2);
@@ -166,6 +179,10 @@ fn init_says_when_a_key_has_no_passphrase_and_key_protect_adds_one() {
         .unwrap()
         .clone();
     assert_eq!(own["protected"], true);
+    // Protected, the same command says nothing of it.
+    let (code, _, stderr) = data.run(&["--passphrase-file", &pw, "id"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("opened nothing"), "{stderr}");
     // Her node id is shown once the passphrase is given, and is null (not a made-up id)
     // without it.
     let node_id = init["node_id"].as_str().unwrap().to_string();

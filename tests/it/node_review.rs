@@ -45,6 +45,30 @@ fn roll_refusals_and_damage_have_their_documented_kinds() {
             "{error}"
         );
     }
+    // A member who is not a steward, removing or demoting the last steward, is told what the
+    // rules say (they may not change the roll), not to make another member a steward, which
+    // they cannot do either.
+    let cat = id_of(&data.ok(&["key", "new", "--name", "Cat"]));
+    data.ok(&["member", "add", &cat, "--name", "Cat"]);
+    for args in [
+        vec!["--as", cat.as_str(), "member", "remove", fay.as_str()],
+        vec![
+            "--as",
+            cat.as_str(),
+            "member",
+            "update",
+            fay.as_str(),
+            "--role",
+            "member",
+        ],
+    ] {
+        let (code, error) = error_of(&data, &args);
+        assert_eq!(code, 1, "{args:?}");
+        assert_eq!(error["error"]["kind"], "refused", "{args:?}: {error}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(!message.contains("last steward"), "{message}");
+        assert!(message.contains("steward"), "{message}");
+    }
     // A store deleted after moot closed it is "damaged" too, and no empty one takes its place.
     let store = data.dir().join("moot.redb");
     let kept = data.dir().join("moot.redb.kept");

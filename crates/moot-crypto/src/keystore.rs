@@ -80,6 +80,11 @@ pub fn is_encrypted(sealed: &[u8]) -> bool {
     sealed.first() == Some(&ARGON2ID_CHACHA20POLY1305)
 }
 
+/// True if the sealed key needs a passphrase to open (false: stored as it is).
+pub fn has_passphrase(sealed: &[u8]) -> bool {
+    sealed.first() == Some(&ARGON2ID_CHACHA20POLY1305)
+}
+
 /// Opens a sealed key.
 pub fn unseal(sealed: &[u8], passphrase: Option<&str>) -> Result<SecretKey, KeystoreError> {
     match sealed {

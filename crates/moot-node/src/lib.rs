@@ -1365,6 +1365,18 @@ impl Node {
         })
     }
 
+    /// True if `member`'s key held here (the node's own for `None`) is protected by a
+    /// passphrase.
+    pub fn key_has_passphrase(&self, member: Option<PublicKey>) -> Result<bool, NodeError> {
+        let member = match member {
+            Some(m) => m,
+            None => self.node_member()?.ok_or(NodeError::NotInitialised)?,
+        };
+        Ok(keystore::has_passphrase(
+            &self.entry(&member)?.member_sealed,
+        ))
+    }
+
     fn default_hub(&self) -> Result<Option<HubId>, NodeError> {
         match self.store()?.config(DEFAULT_HUB)? {
             None => Ok(None),
@@ -1914,7 +1926,12 @@ impl Node {
                 None => record.roles.keys().copied().collect(),
                 Some(add_as) => add_as.role().into_iter().collect(),
             };
-            if roll.is_steward(&member) && !wanted.contains(&Role::Steward) && stewards(roll) <= 1 {
+            // (Asked by someone who may not change the roll, the rules' own refusal says why.)
+            if roll.is_steward(&member)
+                && !wanted.contains(&Role::Steward)
+                && stewards(roll) <= 1
+                && roll.is_steward(&signer.member_id())
+            {
                 return Err(NodeError::LastSteward(member.to_string()));
             }
             let was_guest = record.status == Status::Guest;
@@ -2014,7 +2031,11 @@ impl Node {
             {
                 return Err(NodeError::NotOnRoll(member.to_string()));
             }
-            if roll.is_steward(&member) && stewards(roll) <= 1 {
+            // (Asked by someone who may not change the roll, the rules' own refusal says why.)
+            if roll.is_steward(&member)
+                && stewards(roll) <= 1
+                && roll.is_steward(&signer.member_id())
+            {
                 return Err(NodeError::LastSteward(member.to_string()));
             }
             let cuts = member_cuts(replica, roll, &member);
