@@ -479,6 +479,19 @@ impl Node {
         let actor = steps.device_key().to_bytes();
         let mut m = self.materialise(hub, steps.replica, proposal, true)?;
         let change = edit(&mut m.doc, &actor).map_err(doc_error)?;
+        // One op carries the change (with the document's id and the change's length): a
+        // larger one every peer refuses, so it is refused here, saying what to do.
+        let room = moot_crypto::op::MAX_BODY_BYTES - 64;
+        if change.len() > room {
+            return Err(NodeError::BadText {
+                what: "edit",
+                reason: format!(
+                    "is refused: its change is {} bytes, and one op carries at most {room} \
+                     (about that many characters of new text): make it in parts",
+                    change.len()
+                ),
+            });
+        }
         let refs = Self::change_refs(&m, proposal, &change, &actor)?;
         let id = steps.write(PollWrite {
             body: Body::DocChange(DocChange {

@@ -119,3 +119,38 @@ fn a_proposal_with_the_longest_title_goes_to_a_vote() {
     assert!(poll.options[1].starts_with("Adopt with amendment 1: üü"));
     assert_eq!(poll.options[2], "Reject");
 }
+
+/// An edit whose change is larger than one op's body may be (every peer refuses it) is refused
+/// before it is signed, saying to make it in parts; the text is unchanged, and the same text in
+/// two edits goes in. (30,000 three-byte characters: within one change's 65,536 ops, not within
+/// an op's 64 KiB.)
+#[test]
+fn an_edit_larger_than_one_op_is_refused_saying_to_make_it_in_parts() {
+    let temp = tempfile::tempdir().unwrap();
+    let node = Node::open(&temp.path().join("n")).unwrap();
+    node.init("Fay", None).unwrap();
+    let fay = node.signer(None, None).unwrap();
+    let hub = node.create_hub("Riverside", &fay).unwrap();
+    let doc = node
+        .create_proposal(&hub, &fay, &AssemblyRef::Policy, "Hall", "Open the hall.")
+        .unwrap();
+    let long: String = (0..30_000u32)
+        .map(|i| char::from_u32(0x4E00 + i % 2_000).unwrap())
+        .collect();
+    let error = node
+        .edit_proposal(&hub, &fay, &doc, |d, actor| d.replace_all(actor, &long))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("make it in parts"), "{error}");
+    assert!(error.contains("one op carries at most"), "{error}");
+    assert_eq!(
+        node.proposal_view(&hub, &doc).unwrap().text,
+        "Open the hall."
+    );
+    let half: String = long.chars().take(15_000).collect();
+    node.edit_proposal(&hub, &fay, &doc, |d, actor| d.replace_all(actor, &half))
+        .unwrap();
+    node.edit_proposal(&hub, &fay, &doc, |d, actor| d.replace_all(actor, &long))
+        .unwrap();
+    assert_eq!(node.proposal_view(&hub, &doc).unwrap().text, long);
+}
