@@ -157,12 +157,11 @@ pub enum DocError {
     },
 }
 
-/// Past this many steps (the texts' length times the characters changed between their common
-/// start and end), [`Document::replace_all`] replaces that changed middle whole instead of
-/// diffing it: a minimal diff costs up to that many steps (automerge's Myers diff), hours for a
-/// long text rewritten (a 60 KB body replaced took 30 s in a debug build, a 1 MB one never
-/// ended), and a node holds its turn meanwhile.
-pub const DIFF_BUDGET: u64 = 50_000_000;
+/// How long [`Document::replace_all`] looks for a minimal diff before it settles for a coarser
+/// one (still exact: the text becomes the new text). A minimal diff costs the texts' length
+/// times the characters changed: automerge's own `update_text`, with no limit, took 30 s for a
+/// 60 KB body rewritten in a debug build and never ended for 1 MB, while a node held its turn.
+pub const DIFF_TIME: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// What the Document remembers of an accepted change.
 #[derive(Debug, Clone)]
@@ -901,23 +900,44 @@ impl Document {
             .take_while(|(a, b)| a == b)
             .count();
         let (old_middle, new_middle) = (&old[start..old.len() - end], &new[start..new.len() - end]);
-        let changed = old_middle.len() + new_middle.len();
-        self.check_size(changed)?;
-        let text = self.text.clone();
-        let steps = ((old.len() + new.len()) as u64).saturating_mul(changed as u64);
-        if steps <= DIFF_BUDGET {
-            // A minimal diff: concurrent edits to text the new version keeps survive.
-            return self.commit(actor, |tx| tx.update_text(&text, new_text));
+        self.check_size(old_middle.len() + new_middle.len())?;
+        // A minimal diff where one is found in time (concurrent edits to text the new version
+        // keeps survive), else a coarser one: the same new text either way.
+        let ops = similar::capture_diff_slices_deadline(
+            similar::Algorithm::Myers,
+            old_middle,
+            new_middle,
+            Some(std::time::Instant::now() + DIFF_TIME),
+        );
+        // UTF-16 offsets of the old text's characters (positions count in UTF-16 units).
+        let mut offsets = Vec::with_capacity(old.len() + 1);
+        let mut at = 0usize;
+        offsets.push(at);
+        for c in &old {
+            at += c.len_utf16();
+            offsets.push(at);
         }
-        let width = |chars: &[char]| chars.iter().map(|c| c.len_utf16()).sum::<usize>();
-        let at = width(&old[..start]);
-        let delete = isize::try_from(width(old_middle)).map_err(|_| DocError::OutOfRange {
-            pos: at,
-            delete: width(old_middle),
-            len: width(&old),
-        })?;
-        let insert: String = new_middle.iter().collect();
-        self.commit(actor, |tx| tx.splice_text(&text, at, delete, &insert))
+        let offset = |i: usize| offsets.get(start + i).copied().unwrap_or(at);
+        let text = self.text.clone();
+        self.commit(actor, |tx| {
+            // From the end back, so that each position still counts in the old text.
+            for op in ops.iter().rev() {
+                let (tag, old_range, new_range) = op.as_tag_tuple();
+                if tag == similar::DiffTag::Equal {
+                    continue;
+                }
+                let from = offset(old_range.start);
+                let delete = offset(old_range.end) - from;
+                let insert: String = new_middle
+                    .get(new_range)
+                    .unwrap_or_default()
+                    .iter()
+                    .collect();
+                let delete = isize::try_from(delete).unwrap_or(isize::MAX);
+                tx.splice_text(&text, from, delete, &insert)?;
+            }
+            Ok(())
+        })
     }
 
     /// An edit deleting and inserting `changes` characters fits in one change.

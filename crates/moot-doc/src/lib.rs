@@ -31,7 +31,7 @@ mod leb;
 pub mod prescan;
 
 pub use document::{
-    DIFF_BUDGET, DocError, Document, Excluded, Exclusion, Key, TEXT_PROP, creator_change,
+    DIFF_TIME, DocError, Document, Excluded, Exclusion, Key, TEXT_PROP, creator_change,
 };
 pub use prescan::{ChangeInfo, CheckError, Limits, MAGIC, PrescanError, check_against, prescan};
 
