@@ -366,6 +366,24 @@ fn export_to_pipe(data: &Data) -> std::process::Child {
         .unwrap()
 }
 
+/// `moot --json bundle import /dev/stdin` on `data`, reading `input`, its output piped.
+fn import_from(data: &Data, input: Stdio) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_moot"))
+        .args([
+            "--data",
+            &data.path(),
+            "--json",
+            "bundle",
+            "import",
+            "/dev/stdin",
+        ])
+        .stdin(input)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// A path that names the client's own descriptors (`/dev/stdout`, `/dev/stdin`, a link to one)
 /// opens the client's file, not the running node's: the client passes it with the request. A
 /// bundle exported to `/dev/stdout` comes out whole on the client's standard output (its
@@ -482,20 +500,7 @@ fn paths_naming_the_clients_descriptors_open_the_clients_files() {
     // An export piped into an import on the same running node: the import's input is read
     // before it takes the node's turn, so neither waits on the other.
     let mut export = export_to_pipe(&hall);
-    let import = Command::new(env!("CARGO_BIN_EXE_moot"))
-        .args([
-            "--data",
-            &hall.path(),
-            "--json",
-            "bundle",
-            "import",
-            "/dev/stdin",
-        ])
-        .stdin(Stdio::from(export.stdout.take().unwrap()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let import = import_from(&hall, Stdio::from(export.stdout.take().unwrap()));
     let pids = [export.id(), import.id()];
     let (done, finished) = std::sync::mpsc::channel();
     let waiter = std::thread::spawn(move || {
@@ -523,20 +528,7 @@ fn paths_naming_the_clients_descriptors_open_the_clients_files() {
     // An import whose input is still coming holds no turn while it waits: other commands
     // run meanwhile (the client copies its input before it sends the command).
     let (bundle, _) = moot(&hall, &["bundle", "export", "/dev/stdout"], b"");
-    let mut waiting = Command::new(env!("CARGO_BIN_EXE_moot"))
-        .args([
-            "--data",
-            &hall.path(),
-            "--json",
-            "bundle",
-            "import",
-            "/dev/stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut waiting = import_from(&hall, Stdio::piped());
     let mut input = waiting.stdin.take().unwrap();
     input.write_all(&bundle[..100]).unwrap();
     std::thread::sleep(Duration::from_millis(500));
