@@ -271,7 +271,13 @@ pub fn forward(cli: &mut Cli, data_dir: &Path) -> anyhow::Result<Option<u8>> {
     };
     let connected = std::time::Instant::now();
     let passphrase = crate::node_cmd::passphrase(global)?;
-    let cwd = std::env::current_dir().context("reading the working directory")?;
+    let cwd = match std::env::current_dir() {
+        Ok(cwd) => cwd,
+        // A working directory since removed (`rm -r` of the shell's own): needed only to
+        // resolve relative paths, as with no node running.
+        Err(_) if !path_args(cli).iter().any(|(path, _)| path.is_relative()) => PathBuf::from("/"),
+        Err(e) => return Err(e).context("reading the working directory"),
+    };
     let own = own_descriptors(cli, &cwd, data_dir)?;
     // Reading this process's input (its standard input, a passphrase typed at its terminal)
     // may take its time, and a node gives a request 30 s: then a fresh connection.

@@ -688,3 +688,41 @@ fn serve_refuses_a_data_directory_of_another_user() {
     assert!(stderr.contains("belongs to uid 65534"), "{stderr}");
     assert!(!data.dir().join("moot.sock").exists());
 }
+
+/// A command run from a working directory since removed works through a running node as it
+/// does without one (the directory is needed only to resolve relative paths, and says so then).
+#[test]
+fn a_command_from_a_removed_working_directory_runs_through_the_node() {
+    let (hall, _) = hub_with_fay();
+    let (node, _) = serve(&hall, &[]);
+    let gone = hall.0.path().join("gone");
+    let run = |args: &str| {
+        std::fs::create_dir_all(&gone).unwrap();
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "cd '{}' && rmdir '{}' && exec '{}' --data '{}' {args}",
+                gone.display(),
+                gone.display(),
+                env!("CARGO_BIN_EXE_moot"),
+                hall.path()
+            ))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run("--json members");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let members: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(members["members"].as_array().unwrap().len(), 1);
+    // A relative path there cannot be resolved: said, not guessed.
+    let out = run("bundle export relative.bundle");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("working directory"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stop(node);
+}
