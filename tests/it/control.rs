@@ -384,6 +384,18 @@ fn import_from(data: &Data, input: Stdio) -> std::process::Child {
         .unwrap()
 }
 
+/// The JSON of an import that succeeded and found every op already held.
+fn imported_nothing_new(out: std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["new_ops"], 0, "{again}");
+    again
+}
+
 /// A path that names the client's own descriptors (`/dev/stdout`, `/dev/stdin`, a link to one)
 /// opens the client's file, not the running node's: the client passes it with the request. A
 /// bundle exported to `/dev/stdout` comes out whole on the client's standard output (its
@@ -516,13 +528,7 @@ fn paths_naming_the_clients_descriptors_open_the_clients_files() {
     }
     let out = waiter.join().unwrap();
     assert!(export.wait().unwrap().success());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(again["new_ops"], 0, "{again}");
+    let again = imported_nothing_new(out);
     assert!(again["ops"].as_u64().unwrap() >= 3, "{again}");
 
     // An import whose input is still coming holds no turn while it waits: other commands
@@ -541,14 +547,7 @@ fn paths_naming_the_clients_descriptors_open_the_clients_files() {
     );
     input.write_all(&bundle[100..]).unwrap();
     drop(input);
-    let out = waiting.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(again["new_ops"], 0, "{again}");
+    imported_nothing_new(waiting.wait_with_output().unwrap());
 
     // A link to the client's standard output, relative to its working directory.
     let cwd = tempfile::tempdir().unwrap();
